@@ -1,0 +1,83 @@
+// The error-code catalogue: every stable code Warden returns, with its HTTP status and its
+// messages in English and Korean. Each entry must name all four, or this file does not compile.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace warden {
+
+// X(code, http_status, english, korean)
+#define WARDEN_ERROR_CODES(X)                                                                  \
+  X(OK, 200, "OK", "정상")                                                                     \
+  X(INTERNAL_ERROR, 500, "Internal error", "내부 오류")                                        \
+  X(INTERNAL_STORE_ERROR, 500, "Storage error", "저장소 오류")                                 \
+  X(INTERNAL_SHUTTING_DOWN, 503, "Server is shutting down", "서버가 종료 중입니다")            \
+  X(INTERNAL_NOT_READY, 503, "Server is not ready", "서버가 준비되지 않았습니다")              \
+  X(ROUTE_NOT_FOUND, 404, "No such route", "존재하지 않는 경로입니다")                         \
+  X(METHOD_NOT_ALLOWED, 405, "Method not allowed", "허용되지 않는 메서드입니다")               \
+  X(REQUEST_TIMEOUT, 408, "Request timed out", "요청 시간이 초과되었습니다")                   \
+  X(VALIDATION_BODY_TOO_LARGE, 413, "Request body too large", "요청 본문이 너무 큽니다")       \
+  X(VALIDATION_UNSUPPORTED_MEDIA_TYPE, 415, "Content-Type must be application/json",          \
+    "Content-Type은 application/json이어야 합니다")                                            \
+  X(VALIDATION_MALFORMED_JSON, 400, "Malformed JSON", "잘못된 JSON 형식입니다")                \
+  X(VALIDATION_UNKNOWN_FIELD, 400, "Unknown field", "알 수 없는 필드입니다")                   \
+  X(VALIDATION_MISSING_FIELD, 400, "Required field missing", "필수 필드가 없습니다")           \
+  X(VALIDATION_WRONG_TYPE, 400, "Field has the wrong type", "필드의 타입이 잘못되었습니다")    \
+  X(VALIDATION_INVALID_AMOUNT, 400,                                                            \
+    "Amount must be a decimal string of an unsigned integer below 2^256",                      \
+    "금액은 2^256 미만의 부호 없는 정수를 나타내는 10진수 문자열이어야 합니다")                \
+  X(VALIDATION_INVALID_VALUE, 400, "Field has an invalid value", "필드 값이 잘못되었습니다")   \
+  X(VALIDATION_INVALID_CURSOR, 400, "Invalid pagination cursor", "잘못된 페이지 커서입니다")   \
+  X(VALIDATION_FAILED, 400, "Validation failed", "검증에 실패했습니다")                        \
+  X(AUTH_MASTER_REQUIRED, 401, "Master password required", "마스터 비밀번호가 필요합니다")     \
+  X(AUTH_MASTER_INVALID, 401, "Invalid master password", "마스터 비밀번호가 올바르지 않습니다") \
+  X(AUTH_TOO_MANY_ATTEMPTS, 429, "Too many failed authentication attempts",                   \
+    "인증 실패 횟수가 너무 많습니다")                                                          \
+  X(AUTH_SESSION_REQUIRED, 401, "Session token required", "세션 토큰이 필요합니다")            \
+  X(AUTH_SESSION_INVALID, 401, "Invalid session token", "세션 토큰이 올바르지 않습니다")       \
+  X(AUTH_SESSION_EXPIRED, 401, "Session expired", "세션이 만료되었습니다")                     \
+  X(AUTH_SESSION_REVOKED, 401, "Session revoked", "세션이 폐기되었습니다")                     \
+  X(AUTH_FORBIDDEN, 403, "Not allowed for this principal", "이 주체에게 허용되지 않습니다")    \
+  X(AGENT_NOT_FOUND, 404, "Agent not found", "에이전트를 찾을 수 없습니다")                    \
+  X(AGENT_NOT_ACTIVE, 403, "Agent is not active", "에이전트가 활성 상태가 아닙니다")           \
+  X(AGENT_PUBLIC_KEY_EXISTS, 409, "An agent with this public key exists",                     \
+    "같은 공개 키를 가진 에이전트가 이미 있습니다")                                            \
+  X(AGENT_INVALID_TRANSITION, 409, "Agent status change not allowed",                         \
+    "허용되지 않는 에이전트 상태 변경입니다")                                                  \
+  X(SESSION_NOT_FOUND, 404, "Session not found", "세션을 찾을 수 없습니다")                    \
+  X(SESSION_RENEWAL_LIMIT, 403, "Session renewal limit reached",                              \
+    "세션 갱신 한도에 도달했습니다")                                                           \
+  X(SESSION_ABSOLUTE_EXPIRED, 403, "Session reached its absolute expiry",                     \
+    "세션이 절대 만료 시각에 도달했습니다")                                                    \
+  X(POLICY_NOT_FOUND, 404, "Policy not found", "정책을 찾을 수 없습니다")                      \
+  X(POLICY_DUPLICATE, 409, "A policy with the same content exists",                           \
+    "같은 내용의 정책이 이미 있습니다")                                                        \
+  X(POLICY_VALIDATION_FAILED, 400, "Policy validation failed", "정책 검증에 실패했습니다")     \
+  X(POLICY_INVALID_TYPE, 400, "Unknown policy type", "알 수 없는 정책 유형입니다")             \
+  X(STORE_SCHEMA_TOO_NEW, 500, "Database schema is newer than this binary",                  \
+    "데이터베이스 스키마가 이 프로그램보다 새 버전입니다")                                     \
+  X(STORE_NOT_INITIALIZED, 500, "Data directory is not initialized; run `warden init`",     \
+    "데이터 디렉터리가 초기화되지 않았습니다. `warden init`을 실행하세요")                     \
+  X(STORE_CONSTRAINT, 409, "Storage constraint violated", "저장소 제약 조건 위반입니다")       \
+  X(AUDIT_CHAIN_BROKEN, 500, "Audit chain is broken", "감사 로그 체인이 손상되었습니다")       \
+  X(CONFIG_INVALID, 400, "Invalid configuration", "잘못된 설정입니다")
+
+enum class ErrorCode : std::uint16_t {
+#define WARDEN_ERROR_ENUM(code, http, en, ko) code,
+  WARDEN_ERROR_CODES(WARDEN_ERROR_ENUM)
+#undef WARDEN_ERROR_ENUM
+};
+
+enum class Language { kEnglish, kKorean };
+
+// Stable SCREAMING_SNAKE name, e.g. "POLICY_NOT_FOUND".
+std::string_view error_code_name(ErrorCode code);
+int error_http_status(ErrorCode code);
+std::string_view error_message(ErrorCode code, Language lang);
+std::optional<ErrorCode> error_code_from_name(std::string_view name);
+// Picks the language from an Accept-Language header value ("ko-KR,ko;q=0.9" → Korean).
+Language language_from_accept(std::string_view accept_language);
+
+}  // namespace warden

@@ -1,0 +1,22 @@
+// JSON helpers: strict parsing into Boost.JSON values and canonical serialisation (object keys
+// sorted by byte order, no insignificant whitespace) so equal content always hashes the same.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace warden {
+
+// Parses a whole document; trailing garbage, comments and invalid UTF-8 are errors
+// (VALIDATION_MALFORMED_JSON with the byte offset in the message).
+Result<boost::json::value> parse_json(std::string_view text);
+
+std::string canonical_json(const boost::json::value& v);
+
+// SHA-256 of canonical_json(v), lower-case hex.
+std::string canonical_hash(const boost::json::value& v);
+
+}  // namespace warden

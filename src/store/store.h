@@ -1,0 +1,168 @@
+// The store module's public API: row types and the Store interface that every backend
+// (embedded SQLite now, PostgreSQL in cluster mode) implements. The store knows rows, not
+// policies: validation and meaning live above it.
+//
+// Every state change goes through Store::write(), which runs a function inside one atomic
+// transaction; audit events appended in that function commit or roll back with the change.
+// Timestamps are Unix seconds (UTC).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace warden::store {
+
+struct AgentRow {
+  std::string id;
+  std::string name;
+  std::string chain;    // kChainTypes
+  std::string network;  // kNetworkTypes
+  std::optional<std::string> public_key;  // unique when present
+  std::string status = "ACTIVE";          // kAgentStatuses
+  std::optional<std::string> owner_address;
+  bool owner_verified = false;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::optional<std::int64_t> suspended_at;
+  std::optional<std::string> suspension_reason;
+};
+
+struct SessionRow {
+  std::string id;
+  std::string agent_id;
+  std::string token_hash;  // SHA-256 hex of the bearer token; the token itself is never stored
+  std::int64_t expires_at = 0;
+  std::optional<std::string> constraints;  // JSON text
+  std::optional<std::string> usage_stats;  // JSON text
+  std::optional<std::int64_t> revoked_at;
+  std::int64_t renewal_count = 0;
+  std::int64_t max_renewals = 30;
+  std::optional<std::int64_t> last_renewed_at;
+  std::int64_t absolute_expires_at = 0;
+  std::int64_t created_at = 0;
+};
+
+struct PolicyRow {
+  std::string id;
+  std::optional<std::string> agent_id;  // null: global policy
+  std::string type;                     // kPolicyTypes
+  std::string rules;                    // canonical JSON text
+  std::int64_t priority = 0;
+  bool enabled = true;
+  std::int64_t version = 1;
+  std::string hash;  // SHA-256 of the canonical spec; unique
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+struct AuditEvent {
+  std::int64_t timestamp = 0;
+  std::string event_type;  // e.g. "AGENT_CREATED", "AUTH_FAILED"
+  std::string actor;       // "master", "agent:<id>", "system", "ip:<addr>"
+  std::optional<std::string> agent_id;
+  std::optional<std::string> session_id;
+  std::optional<std::string> tx_id;
+  std::string details = "{}";  // JSON object text
+  std::string severity = "info";  // kAuditSeverities
+  std::optional<std::string> ip_address;
+  std::optional<std::string> correlation_id;
+};
+
+// A stored audit row: hash = SHA-256 over the canonical JSON of its content including id and
+// prev_hash, so editing, deleting or reordering rows breaks the chain.
+struct AuditRow {
+  std::int64_t id = 0;
+  AuditEvent event;
+  std::string prev_hash;  // 64 zeros for the first row
+  std::string hash;
+};
+
+// Cursor pagination: items strictly after `after_id` in id order, at most `limit`.
+struct Page {
+  std::optional<std::string> after_id;
+  std::size_t limit = 50;
+};
+
+struct PolicyFilter {
+  std::optional<std::string> agent_id;  // exact agent
+  bool global_only = false;             // agent_id IS NULL
+  std::optional<std::string> type;
+  std::optional<bool> enabled;
+};
+
+struct AuditFilter {
+  std::int64_t after_id = 0;
+  std::optional<std::string> event_type;
+  std::optional<std::string> agent_id;
+  std::size_t limit = 100;
+};
+
+struct AuditVerifyReport {
+  std::int64_t rows_checked = 0;
+  std::optional<std::int64_t> first_broken_id;  // set when the chain does not verify
+  std::string problem;                          // what is wrong with that row
+};
+
+// Reads. Implementations are thread-safe.
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  virtual Result<std::optional<std::string>> get_kv(std::string_view key) = 0;
+  virtual Result<std::optional<AgentRow>> get_agent(std::string_view id) = 0;
+  virtual Result<std::vector<AgentRow>> list_agents(const Page& page) = 0;
+  virtual Result<std::optional<SessionRow>> get_session(std::string_view id) = 0;
+  virtual Result<std::optional<SessionRow>> find_session_by_token_hash(
+      std::string_view token_hash) = 0;
+  virtual Result<std::optional<PolicyRow>> get_policy(std::string_view id) = 0;
+  virtual Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) = 0;
+  virtual Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
+                                                       const Page& page) = 0;
+  virtual Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) = 0;
+};
+
+// Writes inside one transaction. Only valid during the Store::write() call that made it.
+class WriteTxn : public Reader {
+ public:
+  virtual Status put_kv(std::string_view key, std::string_view value, std::int64_t now) = 0;
+  virtual Status insert_agent(const AgentRow& row) = 0;
+  virtual Status update_agent(const AgentRow& row) = 0;
+  virtual Status insert_session(const SessionRow& row) = 0;
+  virtual Status update_session(const SessionRow& row) = 0;
+  // Sets revoked_at on every unrevoked session of the agent; returns how many.
+  virtual Result<std::int64_t> revoke_agent_sessions(std::string_view agent_id,
+                                                     std::int64_t now) = 0;
+  virtual Status insert_policy(const PolicyRow& row) = 0;
+  virtual Status update_policy(const PolicyRow& row) = 0;
+  virtual Status delete_policy(std::string_view id) = 0;
+  // Appends a hash-chained audit row; returns its id.
+  virtual Result<std::int64_t> append_audit(const AuditEvent& event) = 0;
+};
+
+class Store : public Reader {
+ public:
+  // Runs fn in one transaction: commits when it returns OK, rolls back otherwise (and on any
+  // storage error). Writers are serialised.
+  virtual Status write(const std::function<Status(WriteTxn&)>& fn) = 0;
+  // Walks the whole audit chain.
+  virtual Result<AuditVerifyReport> verify_audit() = 0;
+  virtual Status ping() = 0;  // store reachable and migrated (for /readyz)
+  // Flushes the write-ahead log into the main file (clean shutdown).
+  virtual Status checkpoint() = 0;
+};
+
+// The canonical text the audit hash is computed over; shared by every backend so a chain
+// verifies the same way wherever it was written.
+std::string audit_hash_input(std::int64_t id, const AuditEvent& event,
+                             std::string_view prev_hash);
+std::string audit_row_hash(std::int64_t id, const AuditEvent& event, std::string_view prev_hash);
+inline constexpr std::string_view kAuditGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+}  // namespace warden::store

@@ -17,6 +17,7 @@ namespace warden {
   X(INTERNAL_NOT_READY, 503, "Server is not ready", "서버가 준비되지 않았습니다")              \
   X(ROUTE_NOT_FOUND, 404, "No such route", "존재하지 않는 경로입니다")                         \
   X(METHOD_NOT_ALLOWED, 405, "Method not allowed", "허용되지 않는 메서드입니다")               \
+  X(REQUEST_MALFORMED, 400, "Malformed HTTP request", "잘못된 HTTP 요청입니다")              \
   X(REQUEST_TIMEOUT, 408, "Request timed out", "요청 시간이 초과되었습니다")                   \
   X(VALIDATION_BODY_TOO_LARGE, 413, "Request body too large", "요청 본문이 너무 큽니다")       \
   X(VALIDATION_UNSUPPORTED_MEDIA_TYPE, 415, "Content-Type must be application/json",          \

@@ -1,0 +1,39 @@
+// The `warden` command's sub-commands. Each returns the process exit status:
+// 0 ok, 1 a failed check or operation, 2 usage.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace warden::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+std::string database_path(const std::string& data_dir);
+
+struct InitArgs {
+  std::string data_dir;
+  std::string master_password_file;
+};
+int run_init(const InitArgs& args);
+
+struct ServeArgs {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:8787";
+  std::string config_file;
+  int threads = 0;
+  std::size_t body_bytes_max = 1 << 20;
+  std::int64_t request_timeout_ms = 30'000;
+  std::int64_t drain_timeout_ms = 10'000;
+  int auth_failures_max = 5;
+  std::int64_t auth_failure_window_seconds = 60;
+  std::string log_level = "info";
+};
+int run_serve(const ServeArgs& args);
+
+int run_policy_validate(const std::string& file);
+int run_audit_verify(const std::string& data_dir);
+
+}  // namespace warden::cli

@@ -1,0 +1,273 @@
+// Routing, authentication and error bodies.
+#include "server/api.h"
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "server/routes.h"
+
+namespace warden::server {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kCorrelationIdBytesMax = 128;
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    const auto j = path.find('/', i);
+    out.emplace_back(path.substr(i, j == std::string_view::npos ? j : j - i));
+    i = j == std::string_view::npos ? path.size() : j;
+  }
+  return out;
+}
+
+bool sane_correlation_id(std::string_view v) {
+  if (v.empty() || v.size() > kCorrelationIdBytesMax) return false;
+  for (char c : v) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Api::Routes {
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Auth auth;
+    Handler handler;
+  };
+  std::vector<Route> routes;
+  Deps deps;
+
+  void add(std::string method, std::string pattern, Auth auth, Handler handler) {
+    auto segments = split_path(pattern);
+    routes.push_back({std::move(method), std::move(pattern), std::move(segments), auth, handler});
+  }
+
+  // Matches path segments; "{x}" binds any one segment.
+  static bool match(const Route& r, const std::vector<std::string>& parts,
+                    std::vector<std::string>* params) {
+    if (r.segments.size() != parts.size()) return false;
+    params->clear();
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (r.segments[i].front() == '{') {
+        params->push_back(parts[i]);
+      } else if (r.segments[i] != parts[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+std::string RequestContext::actor() const {
+  if (master) return "master";
+  if (session) return "agent:" + session->agent_id;
+  return "ip:" + req.client_address;
+}
+
+store::AuditEvent RequestContext::audit(std::string event_type, std::int64_t now) const {
+  store::AuditEvent e;
+  e.timestamp = now;
+  e.event_type = std::move(event_type);
+  e.actor = actor();
+  if (session) {
+    e.agent_id = session->agent_id;
+    e.session_id = session->id;
+  }
+  e.ip_address = req.client_address;
+  e.correlation_id = correlation_id;
+  return e;
+}
+
+Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
+         std::string master_password_hash, ApiOptions options)
+    : store_(store),
+      clock_(clock),
+      ids_(ids),
+      metrics_(metrics),
+      master_(std::move(master_password_hash)),
+      throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      routes_(new Routes{{}, Deps{store, clock, ids, metrics}}) {
+  auto& r = *routes_;
+  r.add("GET", "/healthz", Auth::kNone, get_healthz);
+  r.add("GET", "/readyz", Auth::kNone, get_readyz);
+  r.add("GET", "/metrics", Auth::kNone, get_metrics);
+  r.add("POST", "/v1/agents", Auth::kMaster, create_agent);
+  r.add("GET", "/v1/agents", Auth::kMaster, list_agents);
+  r.add("GET", "/v1/agents/{id}", Auth::kMasterOrSession, get_agent);
+  r.add("PUT", "/v1/agents/{id}", Auth::kMaster, update_agent);
+  r.add("DELETE", "/v1/agents/{id}", Auth::kMaster, delete_agent);
+  r.add("POST", "/v1/sessions", Auth::kMaster, create_session);
+  r.add("GET", "/v1/sessions/current", Auth::kSession, get_current_session);
+  r.add("GET", "/v1/sessions/{id}", Auth::kMaster, get_session);
+  r.add("PUT", "/v1/sessions/{id}/renew", Auth::kSession, renew_session);
+  r.add("DELETE", "/v1/sessions/{id}", Auth::kMaster, revoke_session);
+  r.add("POST", "/v1/policies/validate", Auth::kMaster, validate_policy);
+  r.add("POST", "/v1/policies", Auth::kMaster, create_policy);
+  r.add("GET", "/v1/policies", Auth::kMaster, list_policies);
+  r.add("GET", "/v1/policies/{id}", Auth::kMaster, get_policy);
+  r.add("PUT", "/v1/policies/{id}", Auth::kMaster, update_policy);
+  r.add("DELETE", "/v1/policies/{id}", Auth::kMaster, delete_policy);
+  r.add("GET", "/v1/audit", Auth::kMaster, list_audit);
+}
+
+Api::~Api() = default;
+
+std::string Api::correlation_id_for(const HttpRequest& req) {
+  const auto given = req.header("x-correlation-id");
+  return sane_correlation_id(given) ? std::string(given) : ids_.next();
+}
+
+HttpResponse Api::handle(const HttpRequest& req) {
+  const auto start = std::chrono::steady_clock::now();
+  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language"))};
+  const auto parts = split_path(req.path);
+
+  const Routes::Route* route = nullptr;
+  bool path_matched = false;
+  for (const auto& r : routes_->routes) {
+    if (!Routes::match(r, parts, &ctx.params)) continue;
+    path_matched = true;
+    if (r.method == req.method) {
+      route = &r;
+      break;
+    }
+  }
+
+  HttpResponse resp;
+  if (route == nullptr) {
+    resp = error_response(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
+                                       : Status(ErrorCode::ROUTE_NOT_FOUND),
+                          ctx);
+  } else if (Status auth = authenticate(route->auth, ctx); !auth.ok()) {
+    resp = error_response(auth, ctx);
+  } else {
+    Result<HttpResponse> r = route->handler(routes_->deps, ctx);
+    resp = r.ok() ? std::move(r).value() : error_response(r.status(), ctx);
+  }
+  resp.headers.emplace_back("X-Correlation-Id", ctx.correlation_id);
+
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  metrics_.record(req.method, route ? route->pattern : "unmatched", resp.status, us);
+  return resp;
+}
+
+HttpResponse Api::transport_error(const HttpRequest& req, ErrorCode code, std::string message) {
+  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language"))};
+  HttpResponse resp = error_response(Status(code, std::move(message)), ctx);
+  resp.headers.emplace_back("X-Correlation-Id", ctx.correlation_id);
+  resp.close = true;
+  metrics_.record(req.method.empty() ? "UNKNOWN" : req.method, "unmatched", resp.status, 0);
+  return resp;
+}
+
+Status Api::authenticate(Auth auth, RequestContext& ctx) {
+  switch (auth) {
+    case Auth::kNone:
+      return Status();
+    case Auth::kMaster:
+      return authenticate_master(ctx);
+    case Auth::kSession:
+      return authenticate_session(ctx);
+    case Auth::kMasterOrSession:
+      if (!ctx.req.header("x-master-password").empty()) return authenticate_master(ctx);
+      return authenticate_session(ctx);
+  }
+  return Status(ErrorCode::INTERNAL_ERROR);
+}
+
+Status Api::authenticate_master(RequestContext& ctx) {
+  const auto password = ctx.req.header("x-master-password");
+  if (password.empty()) return Status(ErrorCode::AUTH_MASTER_REQUIRED);
+  if (const auto wait_s = throttle_.retry_after_seconds(ctx.req.client_address); wait_s > 0) {
+    json::object details;
+    details["retry_after_seconds"] = wait_s;
+    return Status(ErrorCode::AUTH_TOO_MANY_ATTEMPTS, {}, std::move(details));
+  }
+  if (!master_.verify(password)) {
+    throttle_.record_failure(ctx.req.client_address);
+    Status why(ErrorCode::AUTH_MASTER_INVALID);
+    audit_auth_failure(ctx, why);
+    return why;
+  }
+  ctx.master = true;
+  return Status();
+}
+
+Status Api::authenticate_session(RequestContext& ctx) {
+  const auto header = ctx.req.header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    return Status(ErrorCode::AUTH_SESSION_REQUIRED);
+  }
+  const auto token = header.substr(kBearer.size());
+  WARDEN_ASSIGN_OR_RETURN(auto session, store_.find_session_by_token_hash(token_hash(token)));
+  Status why;
+  if (!session) {
+    why = Status(ErrorCode::AUTH_SESSION_INVALID);
+  } else if (session->revoked_at) {
+    why = Status(ErrorCode::AUTH_SESSION_REVOKED);
+  } else if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
+    why = Status(ErrorCode::AUTH_SESSION_EXPIRED);
+  }
+  if (!why.ok()) {
+    audit_auth_failure(ctx, why);
+    return why;
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto agent, store_.get_agent(session->agent_id));
+  if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
+  ctx.session = std::move(*session);
+  return Status();
+}
+
+void Api::audit_auth_failure(const RequestContext& ctx, const Status& why) {
+  store::AuditEvent e = ctx.audit("AUTH_FAILED", clock_.now_seconds());
+  e.severity = "warning";
+  json::object details;
+  details["reason"] = error_code_name(why.code());
+  details["method"] = ctx.req.method;
+  details["path"] = ctx.req.path;
+  e.details = json::serialize(details);
+  // An audit failure must not turn an auth failure into a 500; the store logs it.
+  (void)store_.write([&](store::WriteTxn& tx) { return tx.append_audit(e).take_status(); });
+}
+
+HttpResponse Api::error_response(const Status& status, const RequestContext& ctx) {
+  json::object err;
+  err["code"] = error_code_name(status.code());
+  const std::string specific = status.message();
+  const auto catalogue = error_message(status.code(), ctx.lang);
+  // A Korean reader gets the catalogue message; the specific English text stays in details.
+  json::object details = status.details();
+  if (ctx.lang == Language::kKorean) {
+    err["message"] = catalogue;
+    if (specific != error_message(status.code(), Language::kEnglish)) details["detail"] = specific;
+  } else {
+    err["message"] = specific;
+  }
+  err["details"] = std::move(details);
+  err["correlation_id"] = ctx.correlation_id;
+  json::object body;
+  body["error"] = std::move(err);
+  HttpResponse resp = json_response(error_http_status(status.code()), body);
+  if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS) {
+    const auto* wait = status.details().if_contains("retry_after_seconds");
+    resp.headers.emplace_back("Retry-After", wait ? json::serialize(*wait) : "1");
+  }
+  return resp;
+}
+
+}  // namespace warden::server

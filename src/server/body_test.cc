@@ -1,0 +1,37 @@
+#include "server/body.h"
+
+#include <gtest/gtest.h>
+
+namespace warden::server {
+namespace {
+
+TEST(Body, RejectsUnknownFieldsNamingThem) {
+  auto b = Body::parse(R"({"name":"a","nmae":"b"})", {"name"});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), ErrorCode::VALIDATION_UNKNOWN_FIELD);
+  EXPECT_EQ(b.status().details().at("field").as_string(), "nmae");
+}
+
+TEST(Body, MalformedAndNonObjectBodies) {
+  EXPECT_EQ(Body::parse("{", {}).status().code(), ErrorCode::VALIDATION_MALFORMED_JSON);
+  EXPECT_EQ(Body::parse("[1]", {}).status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
+}
+
+TEST(Body, TypedGetters) {
+  auto b = Body::parse(R"({"s":"x","i":5,"big":18446744073709551615,"t":true,"o":{},"n":null})",
+                       {"s", "i", "big", "t", "o", "n"});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b->required_string("s"), "x");
+  EXPECT_EQ(b->required_string("n").status().code(), ErrorCode::VALIDATION_MISSING_FIELD);
+  EXPECT_EQ(b->required_string("i").status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
+  EXPECT_EQ(**b->optional_int("i"), 5);
+  EXPECT_EQ(b->optional_int("big").status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
+  EXPECT_EQ(b->optional_int("s").status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
+  EXPECT_FALSE(b->optional_int("n")->has_value());
+  EXPECT_TRUE(**b->optional_bool("t"));
+  EXPECT_TRUE(b->optional_object("o")->has_value());
+  EXPECT_EQ(b->optional_object("s").status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
+}
+
+}  // namespace
+}  // namespace warden::server

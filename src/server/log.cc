@@ -1,0 +1,58 @@
+// JSON-lines logging over spdlog.
+#include "server/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <date/date.h>
+
+namespace warden::server {
+namespace json = boost::json;
+
+namespace {
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+std::string_view level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void init_logging(std::string_view level) {
+  auto logger = spdlog::stderr_logger_mt("warden");
+  logger->set_pattern("%v");  // each message is already a complete JSON object
+  logger->set_level(spdlog::level::from_str(std::string(level)));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void log_event(LogLevel level, std::string_view msg, json::object fields) {
+  const auto lvl = to_spdlog(level);
+  if (!spdlog::should_log(lvl)) return;
+  json::object line;
+  line["ts"] = date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now()));
+  line["level"] = level_name(level);
+  line["msg"] = json::string_view(msg.data(), msg.size());
+  for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
+  spdlog::log(lvl, "{}", json::serialize(line));
+}
+
+}  // namespace warden::server

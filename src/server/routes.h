@@ -1,0 +1,70 @@
+// Route handlers, one file per resource (routes_*.cc), and the JSON helpers they share.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "server/api.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+#include "store/store.h"
+
+namespace warden::server {
+
+struct Deps {
+  store::Store& store;
+  const Clock& clock;
+  IdGenerator& ids;
+  Metrics& metrics;
+};
+
+using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
+
+HttpResponse json_response(int status, const boost::json::value& body);
+HttpResponse no_content();
+boost::json::value nullable(const std::optional<std::string>& v);
+boost::json::value nullable_time(const std::optional<std::int64_t>& unix_seconds);
+// Reads ?limit= (1..limit_max, default limit_default) and ?cursor= (a UUID) into a Page.
+Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
+                                    std::size_t limit_max);
+// {"items": [...], "next_cursor": last id or null when the page was not full}.
+template <class Row, class ToJson>
+boost::json::object page_json(const std::vector<Row>& rows, std::size_t limit, ToJson to_json) {
+  boost::json::array items;
+  for (const auto& r : rows) items.push_back(to_json(r));
+  boost::json::object out;
+  out["items"] = std::move(items);
+  out["next_cursor"] =
+      rows.size() == limit && !rows.empty() ? boost::json::value(rows.back().id) : nullptr;
+  return out;
+}
+
+// System
+Result<HttpResponse> get_healthz(const Deps&, RequestContext&);
+Result<HttpResponse> get_readyz(const Deps&, RequestContext&);
+Result<HttpResponse> get_metrics(const Deps&, RequestContext&);
+Result<HttpResponse> list_audit(const Deps&, RequestContext&);
+// Agents
+Result<HttpResponse> create_agent(const Deps&, RequestContext&);
+Result<HttpResponse> list_agents(const Deps&, RequestContext&);
+Result<HttpResponse> get_agent(const Deps&, RequestContext&);
+Result<HttpResponse> update_agent(const Deps&, RequestContext&);
+Result<HttpResponse> delete_agent(const Deps&, RequestContext&);
+// Sessions
+Result<HttpResponse> create_session(const Deps&, RequestContext&);
+Result<HttpResponse> get_current_session(const Deps&, RequestContext&);
+Result<HttpResponse> get_session(const Deps&, RequestContext&);
+Result<HttpResponse> renew_session(const Deps&, RequestContext&);
+Result<HttpResponse> revoke_session(const Deps&, RequestContext&);
+// Policies
+Result<HttpResponse> create_policy(const Deps&, RequestContext&);
+Result<HttpResponse> validate_policy(const Deps&, RequestContext&);
+Result<HttpResponse> list_policies(const Deps&, RequestContext&);
+Result<HttpResponse> get_policy(const Deps&, RequestContext&);
+Result<HttpResponse> update_policy(const Deps&, RequestContext&);
+Result<HttpResponse> delete_policy(const Deps&, RequestContext&);
+
+}  // namespace warden::server

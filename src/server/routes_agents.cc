@@ -1,0 +1,179 @@
+// Agents: create, list, read, update (suspend/activate), terminate.
+#include <boost/json/serialize.hpp>
+
+#include "core/enums.h"
+#include "server/body.h"
+#include "server/routes.h"
+
+namespace warden::server {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kNameBytesMax = 128;
+constexpr std::size_t kKeyBytesMax = 256;
+
+json::value agent_json(const store::AgentRow& a) {
+  json::object o;
+  o["id"] = a.id;
+  o["name"] = a.name;
+  o["chain"] = a.chain;
+  o["network"] = a.network;
+  o["public_key"] = nullable(a.public_key);
+  o["status"] = a.status;
+  o["owner_address"] = nullable(a.owner_address);
+  o["owner_verified"] = a.owner_verified;
+  o["created_at"] = format_rfc3339(a.created_at);
+  o["updated_at"] = format_rfc3339(a.updated_at);
+  o["suspended_at"] = nullable_time(a.suspended_at);
+  o["suspension_reason"] = nullable(a.suspension_reason);
+  return o;
+}
+
+Status check_length(std::string_view field, const std::optional<std::string>& v,
+                    std::size_t min_bytes, std::size_t max_bytes) {
+  if (v && (v->size() < min_bytes || v->size() > max_bytes)) {
+    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                       "field '" + std::string(field) + "' must be " + std::to_string(min_bytes) +
+                           ".." + std::to_string(max_bytes) + " bytes");
+  }
+  return Status();
+}
+
+template <std::size_t N>
+Status check_enum(std::string_view field, const std::string& v,
+                  const std::array<std::string_view, N>& allowed) {
+  if (is_one_of(allowed, v)) return Status();
+  std::string list;
+  for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+  return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                     "field '" + std::string(field) + "' must be one of: " + list);
+}
+
+Status map_constraint(Status s) {
+  if (s.code() == ErrorCode::STORE_CONSTRAINT &&
+      s.message().find("public_key") != std::string::npos) {
+    return Status(ErrorCode::AGENT_PUBLIC_KEY_EXISTS);
+  }
+  return s;
+}
+
+std::string changes_json(const store::AgentRow& before, const store::AgentRow& after) {
+  json::object c;
+  if (before.name != after.name) c["name"] = after.name;
+  if (before.status != after.status) c["status"] = after.status;
+  if (before.owner_address != after.owner_address) c["owner_address"] = nullable(after.owner_address);
+  if (before.suspension_reason != after.suspension_reason) {
+    c["suspension_reason"] = nullable(after.suspension_reason);
+  }
+  return json::serialize(json::object{{"changes", std::move(c)}});
+}
+
+}  // namespace
+
+Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Body body, Body::parse(ctx.req.body, {"name", "chain", "network", "public_key", "owner_address"}));
+  store::AgentRow a;
+  WARDEN_ASSIGN_OR_RETURN(a.name, body.required_string("name"));
+  WARDEN_RETURN_IF_ERROR(check_length("name", a.name, 1, kNameBytesMax));
+  WARDEN_ASSIGN_OR_RETURN(auto chain, body.optional_string("chain"));
+  WARDEN_ASSIGN_OR_RETURN(auto network, body.optional_string("network"));
+  a.chain = chain.value_or("solana");
+  a.network = network.value_or("devnet");
+  WARDEN_RETURN_IF_ERROR(check_enum("chain", a.chain, kChainTypes));
+  WARDEN_RETURN_IF_ERROR(check_enum("network", a.network, kNetworkTypes));
+  WARDEN_ASSIGN_OR_RETURN(a.public_key, body.optional_string("public_key"));
+  WARDEN_ASSIGN_OR_RETURN(a.owner_address, body.optional_string("owner_address"));
+  WARDEN_RETURN_IF_ERROR(check_length("public_key", a.public_key, 1, kKeyBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("owner_address", a.owner_address, 1, kKeyBytesMax));
+  a.id = d.ids.next();
+  a.status = "ACTIVE";
+  a.created_at = a.updated_at = d.clock.now_seconds();
+
+  store::AuditEvent e = ctx.audit("AGENT_CREATED", a.created_at);
+  e.agent_id = a.id;
+  e.details = json::serialize(json::object{{"name", a.name}, {"chain", a.chain}, {"network", a.network}});
+  WARDEN_RETURN_IF_ERROR(map_constraint(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
+    return tx.append_audit(e).take_status();
+  })));
+  return json_response(201, agent_json(a));
+}
+
+Result<HttpResponse> list_agents(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(store::Page page, page_from_query(ctx.req, 50, 200));
+  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_agents(page));
+  return json_response(200, page_json(rows, page.limit, agent_json));
+}
+
+Result<HttpResponse> get_agent(const Deps& d, RequestContext& ctx) {
+  const std::string& id = ctx.params[0];
+  // An agent sees only itself; another agent's id looks exactly like a missing one.
+  if (ctx.session && ctx.session->agent_id != id) return Status(ErrorCode::AGENT_NOT_FOUND);
+  WARDEN_ASSIGN_OR_RETURN(auto agent, d.store.get_agent(id));
+  if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+  return json_response(200, agent_json(*agent));
+}
+
+Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Body body,
+      Body::parse(ctx.req.body, {"name", "status", "suspension_reason", "owner_address"}));
+  WARDEN_ASSIGN_OR_RETURN(auto name, body.optional_string("name"));
+  WARDEN_ASSIGN_OR_RETURN(auto status, body.optional_string("status"));
+  WARDEN_ASSIGN_OR_RETURN(auto reason, body.optional_string("suspension_reason"));
+  WARDEN_ASSIGN_OR_RETURN(auto owner, body.optional_string("owner_address"));
+  WARDEN_RETURN_IF_ERROR(check_length("name", name, 1, kNameBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("suspension_reason", reason, 0, kKeyBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("owner_address", owner, 1, kKeyBytesMax));
+  if (status && *status != "ACTIVE" && *status != "SUSPENDED") {
+    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "status",
+                       "status must be ACTIVE or SUSPENDED (DELETE terminates an agent)");
+  }
+  const std::int64_t now = d.clock.now_seconds();
+  store::AgentRow after;
+  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(ctx.params[0]));
+    if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
+    if (before->status == "TERMINATED") {
+      return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
+    }
+    after = *before;
+    if (name) after.name = *name;
+    if (owner) after.owner_address = owner;
+    if (status && *status != before->status) {
+      after.status = *status;
+      after.suspended_at = *status == "SUSPENDED" ? std::optional(now) : std::nullopt;
+      if (*status == "ACTIVE") after.suspension_reason.reset();
+    }
+    if (reason) after.suspension_reason = reason;
+    after.updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_agent(after));
+    store::AuditEvent e = ctx.audit("AGENT_UPDATED", now);
+    e.agent_id = after.id;
+    e.details = changes_json(*before, after);
+    return tx.append_audit(e).take_status();
+  }));
+  return json_response(200, agent_json(after));
+}
+
+Result<HttpResponse> delete_agent(const Deps& d, RequestContext& ctx) {
+  const std::int64_t now = d.clock.now_seconds();
+  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(ctx.params[0]));
+    if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+    if (agent->status == "TERMINATED") return Status();  // idempotent
+    agent->status = "TERMINATED";
+    agent->updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_agent(*agent));
+    WARDEN_ASSIGN_OR_RETURN(const std::int64_t revoked, tx.revoke_agent_sessions(agent->id, now));
+    store::AuditEvent e = ctx.audit("AGENT_TERMINATED", now);
+    e.agent_id = agent->id;
+    e.details = json::serialize(json::object{{"sessions_revoked", revoked}});
+    return tx.append_audit(e).take_status();
+  }));
+  return no_content();
+}
+
+}  // namespace warden::server

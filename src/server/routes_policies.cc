@@ -1,0 +1,210 @@
+// Policies: create, validate (dry), list, read, update (version bump + rehash), delete.
+#include <boost/json/serialize.hpp>
+
+#include "core/enums.h"
+#include "core/json.h"
+#include "policy/policy.h"
+#include "server/body.h"
+#include "server/routes.h"
+
+namespace warden::server {
+namespace json = boost::json;
+
+namespace {
+
+Result<Body> parse_policy_body(std::string_view text) {
+  return Body::parse(text, {"agent_id", "type", "rules", "priority", "enabled"});
+}
+
+json::value policy_json(const store::PolicyRow& p) {
+  json::object o;
+  o["id"] = p.id;
+  o["agent_id"] = nullable(p.agent_id);
+  o["type"] = p.type;
+  auto rules = parse_json(p.rules);
+  o["rules"] = rules.ok() ? std::move(rules).value() : json::value(p.rules);
+  o["priority"] = p.priority;
+  o["enabled"] = p.enabled;
+  o["version"] = p.version;
+  o["hash"] = p.hash;
+  o["created_at"] = format_rfc3339(p.created_at);
+  o["updated_at"] = format_rfc3339(p.updated_at);
+  return o;
+}
+
+json::object spec_document(const store::PolicyRow& p) {
+  json::object o;
+  o["agent_id"] = nullable(p.agent_id);
+  o["type"] = p.type;
+  auto rules = parse_json(p.rules);
+  o["rules"] = rules.ok() ? std::move(rules).value() : json::object();
+  o["priority"] = p.priority;
+  o["enabled"] = p.enabled;
+  return o;
+}
+
+// Validates a parsed spec for saving: blockers always refuse; errors refuse when enabled.
+Result<policy::Validation> validate_for_save(const policy::PolicySpec& spec) {
+  policy::Validation v = policy::validate(spec);
+  if (v.has_blocker() || (spec.enabled && v.has_error())) {
+    json::object details;
+    details["issues"] = policy::issues_to_json(v.issues);
+    std::string message = v.has_blocker()
+                              ? "policy has blocking issues"
+                              : "policy has errors; it can be saved only with enabled=false";
+    return Status(ErrorCode::POLICY_VALIDATION_FAILED, std::move(message), std::move(details));
+  }
+  return v;
+}
+
+Status duplicate(const std::string& existing_id) {
+  json::object details;
+  details["existing_id"] = existing_id;
+  return Status(ErrorCode::POLICY_DUPLICATE, {}, std::move(details));
+}
+
+// Refuses a hash another policy already has (other than `self_id`).
+Status check_unique_hash(store::WriteTxn& tx, const std::string& hash, const std::string& self_id) {
+  WARDEN_ASSIGN_OR_RETURN(auto existing, tx.find_policy_by_hash(hash));
+  if (existing && existing->id != self_id) return duplicate(existing->id);
+  return Status();
+}
+
+Status check_agent_exists(store::WriteTxn& tx, const std::optional<std::string>& agent_id) {
+  if (!agent_id) return Status();
+  WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(*agent_id));
+  if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+  return Status();
+}
+
+Result<policy::PolicySpec> parse_body_spec(std::string_view body) {
+  WARDEN_ASSIGN_OR_RETURN(Body b, parse_policy_body(body));
+  return policy::parse_spec(b.object());
+}
+
+}  // namespace
+
+Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, parse_body_spec(ctx.req.body));
+  WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
+  store::PolicyRow p;
+  p.id = d.ids.next();
+  p.agent_id = spec.agent_id;
+  p.type = spec.type;
+  p.rules = canonical_json(v.normalized_rules);
+  p.priority = spec.priority;
+  p.enabled = spec.enabled;
+  p.version = 1;
+  p.hash = v.hash;
+  p.created_at = p.updated_at = d.clock.now_seconds();
+  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, p.agent_id));
+    WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, p.hash, p.id));
+    WARDEN_RETURN_IF_ERROR(tx.insert_policy(p));
+    store::AuditEvent e = ctx.audit("POLICY_CREATED", p.created_at);
+    e.agent_id = p.agent_id;
+    e.details = json::serialize(json::object{{"policy_id", p.id}, {"type", p.type},
+                                             {"hash", p.hash}, {"version", p.version}});
+    return tx.append_audit(e).take_status();
+  }));
+  return json_response(201, policy_json(p));
+}
+
+Result<HttpResponse> validate_policy(const Deps&, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, parse_body_spec(ctx.req.body));
+  const policy::Validation v = policy::validate(spec);
+  json::object out;
+  out["ok"] = !v.has_blocker();
+  out["issues"] = policy::issues_to_json(v.issues);
+  out["hash"] = v.hash.empty() ? json::value(nullptr) : json::value(v.hash);
+  out["normalized"] = v.has_blocker() ? json::value(nullptr)
+                                      : json::value(policy::normalized_spec(spec, v.normalized_rules));
+  return json_response(200, out);
+}
+
+Result<HttpResponse> list_policies(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(store::Page page, page_from_query(ctx.req, 50, 200));
+  store::PolicyFilter filter;
+  const auto& q = ctx.req.query;
+  if (auto it = q.find("agent_id"); it != q.end() && !it->second.empty()) {
+    if (it->second == "null") {
+      filter.global_only = true;
+    } else if (is_uuid(it->second)) {
+      filter.agent_id = it->second;
+    } else {
+      return Status(ErrorCode::VALIDATION_INVALID_VALUE, "agent_id must be a UUID or 'null'");
+    }
+  }
+  if (auto it = q.find("type"); it != q.end() && !it->second.empty()) {
+    if (!is_one_of(kPolicyTypes, it->second)) return Status(ErrorCode::POLICY_INVALID_TYPE);
+    filter.type = it->second;
+  }
+  if (auto it = q.find("enabled"); it != q.end() && !it->second.empty()) {
+    if (it->second != "true" && it->second != "false") {
+      return Status(ErrorCode::VALIDATION_INVALID_VALUE, "enabled must be true or false");
+    }
+    filter.enabled = it->second == "true";
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_policies(filter, page));
+  return json_response(200, page_json(rows, page.limit, policy_json));
+}
+
+Result<HttpResponse> get_policy(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(auto p, d.store.get_policy(ctx.params[0]));
+  if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
+  return json_response(200, policy_json(*p));
+}
+
+Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
+  WARDEN_ASSIGN_OR_RETURN(Body body, parse_policy_body(ctx.req.body));
+  const std::int64_t now = d.clock.now_seconds();
+  store::PolicyRow p;
+  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(ctx.params[0]));
+    if (!current) return Status(ErrorCode::POLICY_NOT_FOUND);
+    json::object doc = spec_document(*current);
+    for (const auto& kv : body.object()) doc[kv.key()] = kv.value();
+    WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::parse_spec(doc));
+    if (spec.type != current->type) {
+      return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                    "a policy's type cannot change; create a new policy instead",
+                    json::object{{"field", "type"}});
+    }
+    WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
+    WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, spec.agent_id));
+    WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, v.hash, current->id));
+    p = *current;
+    p.agent_id = spec.agent_id;
+    p.rules = canonical_json(v.normalized_rules);
+    p.priority = spec.priority;
+    p.enabled = spec.enabled;
+    p.hash = v.hash;
+    p.version = current->version + 1;
+    p.updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_policy(p));
+    store::AuditEvent e = ctx.audit("POLICY_UPDATED", now);
+    e.agent_id = p.agent_id;
+    e.details = json::serialize(json::object{{"policy_id", p.id}, {"version", p.version},
+                                             {"hash", p.hash}, {"previous_hash", current->hash},
+                                             {"enabled", p.enabled}});
+    return tx.append_audit(e).take_status();
+  }));
+  return json_response(200, policy_json(p));
+}
+
+Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
+  const std::int64_t now = d.clock.now_seconds();
+  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto p, tx.get_policy(ctx.params[0]));
+    if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
+    WARDEN_RETURN_IF_ERROR(tx.delete_policy(p->id));
+    store::AuditEvent e = ctx.audit("POLICY_DELETED", now);
+    e.agent_id = p->agent_id;
+    e.details = json::serialize(json::object{{"policy_id", p->id}, {"hash", p->hash},
+                                             {"version", p->version}});
+    return tx.append_audit(e).take_status();
+  }));
+  return no_content();
+}
+
+}  // namespace warden::server

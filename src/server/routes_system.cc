@@ -1,0 +1,138 @@
+// Shared JSON helpers, health, readiness, metrics and the audit log listing.
+#include <boost/json/serialize.hpp>
+
+#include "core/json.h"
+#include "server/routes.h"
+
+namespace warden::server {
+namespace json = boost::json;
+
+HttpResponse json_response(int status, const json::value& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+HttpResponse no_content() {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+json::value nullable(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::value nullable_time(const std::optional<std::int64_t>& t) {
+  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
+}
+
+namespace {
+
+Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,
+                               std::int64_t fallback, std::int64_t min, std::int64_t max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  std::int64_t v = 0;
+  const std::string& s = it->second;
+  if (s.size() > 18) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE, "query parameter '" + key + "' is too large");
+  }
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                    "query parameter '" + key + "' must be a non-negative integer");
+    }
+    v = v * 10 + (c - '0');
+  }
+  if (v < min || v > max) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                  "query parameter '" + key + "' must be between " + std::to_string(min) +
+                      " and " + std::to_string(max));
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
+                                    std::size_t limit_max) {
+  store::Page page;
+  WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit,
+                          query_int(req, "limit", static_cast<std::int64_t>(limit_default), 1,
+                                    static_cast<std::int64_t>(limit_max)));
+  page.limit = static_cast<std::size_t>(limit);
+  if (auto it = req.query.find("cursor"); it != req.query.end() && !it->second.empty()) {
+    if (!is_uuid(it->second)) return Status(ErrorCode::VALIDATION_INVALID_CURSOR);
+    page.after_id = it->second;
+  }
+  return page;
+}
+
+Result<HttpResponse> get_healthz(const Deps&, RequestContext&) {
+  return json_response(200, json::object{{"status", "ok"}});
+}
+
+Result<HttpResponse> get_readyz(const Deps& d, RequestContext& ctx) {
+  if (Status s = d.store.ping(); !s.ok()) {
+    return json_response(503, json::object{{"status", "not_ready"}, {"reason", s.message()}});
+  }
+  return json_response(200, json::object{{"status", "ready"}});
+}
+
+Result<HttpResponse> get_metrics(const Deps& d, RequestContext&) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = d.metrics.render();
+  return r;
+}
+
+namespace {
+
+json::value audit_json(const store::AuditRow& row) {
+  const auto& e = row.event;
+  json::object o;
+  o["id"] = row.id;
+  o["timestamp"] = format_rfc3339(e.timestamp);
+  o["event_type"] = e.event_type;
+  o["actor"] = e.actor;
+  o["agent_id"] = nullable(e.agent_id);
+  o["session_id"] = nullable(e.session_id);
+  o["tx_id"] = nullable(e.tx_id);
+  auto details = parse_json(e.details);
+  o["details"] = details.ok() ? std::move(details).value() : json::value(e.details);
+  o["severity"] = e.severity;
+  o["ip_address"] = nullable(e.ip_address);
+  o["correlation_id"] = nullable(e.correlation_id);
+  o["prev_hash"] = row.prev_hash;
+  o["hash"] = row.hash;
+  return o;
+}
+
+}  // namespace
+
+Result<HttpResponse> list_audit(const Deps& d, RequestContext& ctx) {
+  constexpr std::int64_t kLimitMax = 1000;
+  store::AuditFilter filter;
+  WARDEN_ASSIGN_OR_RETURN(filter.after_id,
+                          query_int(ctx.req, "after_id", 0, 0, std::int64_t{1} << 62));
+  WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit, query_int(ctx.req, "limit", 100, 1, kLimitMax));
+  filter.limit = static_cast<std::size_t>(limit);
+  if (auto it = ctx.req.query.find("event_type"); it != ctx.req.query.end() && !it->second.empty()) {
+    filter.event_type = it->second;
+  }
+  if (auto it = ctx.req.query.find("agent_id"); it != ctx.req.query.end() && !it->second.empty()) {
+    filter.agent_id = it->second;
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_audit(filter));
+  json::array items;
+  for (const auto& row : rows) items.push_back(audit_json(row));
+  json::object out;
+  out["next_after_id"] = rows.size() == filter.limit ? json::value(rows.back().id) : nullptr;
+  out["items"] = std::move(items);
+  return json_response(200, out);
+}
+
+}  // namespace warden::server

@@ -1,0 +1,35 @@
+// The server module's public API: run the HTTP daemon on a store until SIGTERM/SIGINT.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "server/api.h"
+#include "server/log.h"
+#include "store/store.h"
+
+namespace warden::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8787;  // 0 picks a free port (see addr_file)
+  int threads = 0;            // 0: one per core, at least two
+  std::size_t body_bytes_max = 1 << 20;
+  std::size_t header_bytes_max = 16 << 10;
+  std::int64_t request_timeout_ms = 30'000;  // also the keep-alive idle timeout
+  std::int64_t drain_timeout_ms = 10'000;    // how long SIGTERM waits for in-flight requests
+  std::string addr_file;  // when set, "host:port\n" is written here once listening
+  ApiOptions api;
+};
+
+// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+// (bounded by drain_timeout_ms), closes idle connections and returns. The caller checkpoints
+// the store. Returns an error when the address cannot be bound.
+Status run_server(const ServerOptions& options, store::Store& store, const Clock& clock,
+                  IdGenerator& ids, std::string master_password_hash);
+
+}  // namespace warden::server

@@ -1,0 +1,108 @@
+// Internal to the SQLite store: one sqlite3 connection with the seven PRAGMAs applied, a cache of
+// prepared statements, and the mapping of SQLite result codes onto Warden error codes.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace warden::store::sqlite {
+
+// Every connection the store opens runs these, in this order (seed 004, ARCHITECTURE.md §3).
+inline constexpr std::string_view kConnectionPragmas[] = {
+    "PRAGMA journal_mode = WAL",    "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",   "PRAGMA cache_size = -64000",
+    "PRAGMA mmap_size = 268435456", "PRAGMA temp_store = MEMORY"};
+
+// The names of those PRAGMAs, for reading them back.
+inline constexpr std::string_view kPragmaNames[] = {"journal_mode", "synchronous", "foreign_keys",
+                                                    "busy_timeout", "cache_size",  "mmap_size",
+                                                    "temp_store"};
+
+// Turns the connection's last error into a Status: constraint violations become
+// STORE_CONSTRAINT carrying SQLite's message (which names table.column), the rest
+// INTERNAL_STORE_ERROR. `what` says which operation failed.
+Status sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+// A cached prepared statement in use. Resets itself and clears its bindings when it goes out of
+// scope, so a cached statement never keeps a read snapshot open between calls.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Stmt(Stmt&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        next_(other.next_),
+        bind_status_(std::move(other.bind_status_)) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt& operator=(Stmt&&) = delete;
+  ~Stmt();
+
+  // Binders take the next parameter position (1, 2, ...), so call them in SQL order.
+  Stmt& bind(std::string_view v);
+  Stmt& bind(const char* v) { return bind(std::string_view(v)); }
+  Stmt& bind(const std::string& v) { return bind(std::string_view(v)); }
+  Stmt& bind(std::int64_t v);
+  Stmt& bind(bool v) { return bind(static_cast<std::int64_t>(v ? 1 : 0)); }
+  Stmt& bind(const std::optional<std::string>& v);
+  Stmt& bind(const std::optional<std::int64_t>& v);
+  Stmt& bind_null();
+
+  // Advances: true when a row is available, false when done.
+  Result<bool> step();
+  // Runs a statement that returns no rows.
+  Status run();
+
+  std::string text(int col) const;
+  std::optional<std::string> opt_text(int col) const;
+  std::int64_t int64(int col) const;
+  std::optional<std::int64_t> opt_int64(int col) const;
+  bool boolean(int col) const { return int64(col) != 0; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int next_ = 1;
+  Status bind_status_;  // the first bind failure, reported by step()
+  void check_bind(int rc);
+};
+
+// One SQLite connection. Not thread-safe: the store hands each connection to one thread at a
+// time (the writer under its mutex, readers through the pool).
+class Connection {
+ public:
+  // flags: SQLITE_OPEN_READWRITE [| SQLITE_OPEN_CREATE] or SQLITE_OPEN_READONLY.
+  static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs one or more statements that return no rows.
+  Status exec(std::string_view sql);
+  // A statement from this connection's cache, prepared on first use.
+  Result<Stmt> prepare(std::string_view sql);
+  // Rows changed by the last INSERT/UPDATE/DELETE.
+  std::int64_t changes() const;
+  // Reads back each of kPragmaNames as text, e.g. {"journal_mode", "wal"}.
+  Result<std::vector<std::pair<std::string, std::string>>> pragma_values();
+  sqlite3* handle() const { return db_; }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  Status apply_pragmas();
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace warden::store::sqlite

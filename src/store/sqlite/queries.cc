@@ -1,0 +1,388 @@
+// The SQL behind each store operation, with row <-> struct mapping and the audit hash chain.
+#include "store/sqlite/queries.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/enums.h"
+#include "core/json.h"
+
+namespace warden::store::sqlite {
+namespace {
+
+constexpr std::string_view kAgentColumns =
+    "id, name, chain, network, public_key, status, owner_address, owner_verified, created_at, "
+    "updated_at, suspended_at, suspension_reason";
+constexpr std::string_view kSessionColumns =
+    "id, agent_id, token_hash, expires_at, constraints, usage_stats, revoked_at, renewal_count, "
+    "max_renewals, last_renewed_at, absolute_expires_at, created_at";
+constexpr std::string_view kPolicyColumns =
+    "id, agent_id, type, rules, priority, enabled, version, hash, created_at, updated_at";
+constexpr std::string_view kAuditColumns =
+    "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
+    "ip_address, correlation_id, prev_hash, hash";
+
+// SQLite LIMIT takes a signed 64-bit value.
+std::int64_t sql_limit(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(limit, kMax));
+}
+
+AgentRow read_agent(const Stmt& st) {
+  AgentRow r;
+  r.id = st.text(0);
+  r.name = st.text(1);
+  r.chain = st.text(2);
+  r.network = st.text(3);
+  r.public_key = st.opt_text(4);
+  r.status = st.text(5);
+  r.owner_address = st.opt_text(6);
+  r.owner_verified = st.boolean(7);
+  r.created_at = st.int64(8);
+  r.updated_at = st.int64(9);
+  r.suspended_at = st.opt_int64(10);
+  r.suspension_reason = st.opt_text(11);
+  return r;
+}
+
+SessionRow read_session(const Stmt& st) {
+  SessionRow r;
+  r.id = st.text(0);
+  r.agent_id = st.text(1);
+  r.token_hash = st.text(2);
+  r.expires_at = st.int64(3);
+  r.constraints = st.opt_text(4);
+  r.usage_stats = st.opt_text(5);
+  r.revoked_at = st.opt_int64(6);
+  r.renewal_count = st.int64(7);
+  r.max_renewals = st.int64(8);
+  r.last_renewed_at = st.opt_int64(9);
+  r.absolute_expires_at = st.int64(10);
+  r.created_at = st.int64(11);
+  return r;
+}
+
+PolicyRow read_policy(const Stmt& st) {
+  PolicyRow r;
+  r.id = st.text(0);
+  r.agent_id = st.opt_text(1);
+  r.type = st.text(2);
+  r.rules = st.text(3);
+  r.priority = st.int64(4);
+  r.enabled = st.boolean(5);
+  r.version = st.int64(6);
+  r.hash = st.text(7);
+  r.created_at = st.int64(8);
+  r.updated_at = st.int64(9);
+  return r;
+}
+
+AuditRow read_audit(const Stmt& st) {
+  AuditRow r;
+  r.id = st.int64(0);
+  r.event.timestamp = st.int64(1);
+  r.event.event_type = st.text(2);
+  r.event.actor = st.text(3);
+  r.event.agent_id = st.opt_text(4);
+  r.event.session_id = st.opt_text(5);
+  r.event.tx_id = st.opt_text(6);
+  r.event.details = st.text(7);
+  r.event.severity = st.text(8);
+  r.event.ip_address = st.opt_text(9);
+  r.event.correlation_id = st.opt_text(10);
+  r.prev_hash = st.text(11);
+  r.hash = st.text(12);
+  return r;
+}
+
+// Runs a bound statement and maps each row with `read`.
+template <class Row, class ReadFn>
+Result<std::vector<Row>> collect(Stmt& st, ReadFn read) {
+  std::vector<Row> rows;
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) return rows;
+    rows.push_back(read(st));
+  }
+}
+
+template <class Row, class ReadFn>
+Result<std::optional<Row>> first(Stmt& st, ReadFn read) {
+  WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+  if (!row) return std::optional<Row>();
+  return std::optional<Row>(read(st));
+}
+
+// Runs an UPDATE/DELETE by id and turns "no such row" into `missing`.
+Status run_on_existing(Connection& c, Stmt& st, ErrorCode missing, std::string_view id) {
+  WARDEN_RETURN_IF_ERROR(st.run());
+  if (c.changes() == 0) return Status(missing, fmt::format("no row with id {}", id));
+  return Status();
+}
+
+Status validate_audit_event(const AuditEvent& e) {
+  if (!is_one_of(kAuditSeverities, e.severity)) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                  fmt::format("audit severity '{}' is not one of info, warning, critical",
+                              e.severity));
+  }
+  Result<boost::json::value> details = parse_json(e.details);
+  if (!details.ok() || !details->is_object()) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE, "audit details must be a JSON object");
+  }
+  return Status();
+}
+
+// The first problem with `row` given the row before it, or "" when it links correctly.
+std::string chain_problem(const AuditRow& row, std::int64_t prev_id, std::string_view prev_hash) {
+  if (row.id != prev_id + 1) {
+    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
+  }
+  if (row.prev_hash != prev_hash) {
+    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
+                       prev_hash);
+  }
+  std::string expected = audit_row_hash(row.id, row.event, row.prev_hash);
+  if (row.hash != expected) {
+    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
+                       expected);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> get_kv(Connection& c, std::string_view key) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("SELECT value FROM key_value_store WHERE key = ?"));
+  st.bind(key);
+  return first<std::string>(st, [](const Stmt& s) { return s.text(0); });
+}
+
+Result<std::optional<AgentRow>> get_agent(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM agents WHERE id = ?", kAgentColumns)));
+  st.bind(id);
+  return first<AgentRow>(st, read_agent);
+}
+
+Result<std::vector<AgentRow>> list_agents(Connection& c, const Page& page) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM agents WHERE id > ? ORDER BY id LIMIT ?",
+                                     kAgentColumns)));
+  st.bind(page.after_id.value_or("")).bind(sql_limit(page.limit));
+  return collect<AgentRow>(st, read_agent);
+}
+
+Result<std::optional<SessionRow>> get_session(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM sessions WHERE id = ?", kSessionColumns)));
+  st.bind(id);
+  return first<SessionRow>(st, read_session);
+}
+
+Result<std::optional<SessionRow>> find_session_by_token_hash(Connection& c,
+                                                             std::string_view token_hash) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM sessions WHERE token_hash = ? ORDER BY id "
+                                     "LIMIT 1",
+                                     kSessionColumns)));
+  st.bind(token_hash);
+  return first<SessionRow>(st, read_session);
+}
+
+Result<std::optional<PolicyRow>> get_policy(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM policies WHERE id = ?", kPolicyColumns)));
+  st.bind(id);
+  return first<PolicyRow>(st, read_policy);
+}
+
+Result<std::optional<PolicyRow>> find_policy_by_hash(Connection& c, std::string_view hash) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM policies WHERE hash = ?", kPolicyColumns)));
+  st.bind(hash);
+  return first<PolicyRow>(st, read_policy);
+}
+
+Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& filter,
+                                             const Page& page) {
+  // At most 2^4 distinct texts, each cached once per connection.
+  std::string sql = fmt::format("SELECT {} FROM policies WHERE id > ?", kPolicyColumns);
+  if (filter.agent_id) sql += " AND agent_id = ?";
+  if (filter.global_only) sql += " AND agent_id IS NULL";
+  if (filter.type) sql += " AND type = ?";
+  if (filter.enabled) sql += " AND enabled = ?";
+  sql += " ORDER BY id LIMIT ?";
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.bind(page.after_id.value_or(""));
+  if (filter.agent_id) st.bind(*filter.agent_id);
+  if (filter.type) st.bind(*filter.type);
+  if (filter.enabled) st.bind(*filter.enabled);
+  st.bind(sql_limit(page.limit));
+  return collect<PolicyRow>(st, read_policy);
+}
+
+Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter) {
+  std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > ?", kAuditColumns);
+  if (filter.event_type) sql += " AND event_type = ?";
+  if (filter.agent_id) sql += " AND agent_id = ?";
+  sql += " ORDER BY id LIMIT ?";
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.bind(filter.after_id);
+  if (filter.event_type) st.bind(*filter.event_type);
+  if (filter.agent_id) st.bind(*filter.agent_id);
+  st.bind(sql_limit(filter.limit));
+  return collect<AuditRow>(st, read_audit);
+}
+
+Result<AuditVerifyReport> verify_audit(Connection& c) {
+  // One SELECT reads one WAL snapshot, so rows appended meanwhile do not confuse the walk.
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM audit_log ORDER BY id", kAuditColumns)));
+  AuditVerifyReport report;
+  std::int64_t prev_id = 0;
+  std::string prev_hash(kAuditGenesisHash);
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(bool has_row, st.step());
+    if (!has_row) return report;
+    AuditRow row = read_audit(st);
+    ++report.rows_checked;
+    std::string problem = chain_problem(row, prev_id, prev_hash);
+    if (!problem.empty()) {
+      report.first_broken_id = row.id;
+      report.problem = std::move(problem);
+      return report;
+    }
+    prev_id = row.id;
+    prev_hash = std::move(row.hash);
+  }
+}
+
+Result<int> applied_schema_version(Connection& c) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("SELECT COALESCE(MAX(version), 0) FROM "
+                                             "schema_version"));
+  WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+  if (!row) return Status(ErrorCode::INTERNAL_STORE_ERROR, "schema_version returned no row");
+  return static_cast<int>(st.int64(0));
+}
+
+Status put_kv(Connection& c, std::string_view key, std::string_view value, std::int64_t now) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("INSERT INTO key_value_store (key, value, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at"));
+  st.bind(key).bind(value).bind(now);
+  return st.run();
+}
+
+Status insert_agent(Connection& c, const AgentRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO agents ({}) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     kAgentColumns)));
+  st.bind(r.id).bind(r.name).bind(r.chain).bind(r.network).bind(r.public_key).bind(r.status);
+  st.bind(r.owner_address).bind(r.owner_verified).bind(r.created_at).bind(r.updated_at);
+  st.bind(r.suspended_at).bind(r.suspension_reason);
+  return st.run();
+}
+
+Status update_agent(Connection& c, const AgentRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE agents SET name = ?, chain = ?, network = ?, public_key = ?, "
+                         "status = ?, owner_address = ?, owner_verified = ?, updated_at = ?, "
+                         "suspended_at = ?, suspension_reason = ? WHERE id = ?"));
+  st.bind(r.name).bind(r.chain).bind(r.network).bind(r.public_key).bind(r.status);
+  st.bind(r.owner_address).bind(r.owner_verified).bind(r.updated_at).bind(r.suspended_at);
+  st.bind(r.suspension_reason).bind(r.id);
+  return run_on_existing(c, st, ErrorCode::AGENT_NOT_FOUND, r.id);
+}
+
+Status insert_session(Connection& c, const SessionRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO sessions ({}) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     kSessionColumns)));
+  st.bind(r.id).bind(r.agent_id).bind(r.token_hash).bind(r.expires_at).bind(r.constraints);
+  st.bind(r.usage_stats).bind(r.revoked_at).bind(r.renewal_count).bind(r.max_renewals);
+  st.bind(r.last_renewed_at).bind(r.absolute_expires_at).bind(r.created_at);
+  return st.run();
+}
+
+Status update_session(Connection& c, const SessionRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE sessions SET token_hash = ?, expires_at = ?, constraints = ?, "
+                         "usage_stats = ?, revoked_at = ?, renewal_count = ?, max_renewals = ?, "
+                         "last_renewed_at = ?, absolute_expires_at = ? WHERE id = ?"));
+  st.bind(r.token_hash).bind(r.expires_at).bind(r.constraints).bind(r.usage_stats);
+  st.bind(r.revoked_at).bind(r.renewal_count).bind(r.max_renewals).bind(r.last_renewed_at);
+  st.bind(r.absolute_expires_at).bind(r.id);
+  return run_on_existing(c, st, ErrorCode::SESSION_NOT_FOUND, r.id);
+}
+
+Result<std::int64_t> revoke_agent_sessions(Connection& c, std::string_view agent_id,
+                                           std::int64_t now) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE sessions SET revoked_at = ? WHERE agent_id = ? AND "
+                         "revoked_at IS NULL"));
+  st.bind(now).bind(agent_id);
+  WARDEN_RETURN_IF_ERROR(st.run());
+  return c.changes();
+}
+
+Status insert_policy(Connection& c, const PolicyRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO policies ({}) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     kPolicyColumns)));
+  st.bind(r.id).bind(r.agent_id).bind(r.type).bind(r.rules).bind(r.priority).bind(r.enabled);
+  st.bind(r.version).bind(r.hash).bind(r.created_at).bind(r.updated_at);
+  return st.run();
+}
+
+Status update_policy(Connection& c, const PolicyRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE policies SET agent_id = ?, type = ?, rules = ?, priority = ?, "
+                         "enabled = ?, version = ?, hash = ?, updated_at = ? WHERE id = ?"));
+  st.bind(r.agent_id).bind(r.type).bind(r.rules).bind(r.priority).bind(r.enabled);
+  st.bind(r.version).bind(r.hash).bind(r.updated_at).bind(r.id);
+  return run_on_existing(c, st, ErrorCode::POLICY_NOT_FOUND, r.id);
+}
+
+Status delete_policy(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("DELETE FROM policies WHERE id = ?"));
+  st.bind(id);
+  return run_on_existing(c, st, ErrorCode::POLICY_NOT_FOUND, id);
+}
+
+Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
+  WARDEN_RETURN_IF_ERROR(validate_audit_event(e));
+  // Reading the tail and inserting after it is only safe inside the writer's transaction.
+  if (sqlite3_get_autocommit(c.handle()) != 0) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "append_audit outside a transaction");
+  }
+  std::int64_t id = 1;
+  std::string prev_hash(kAuditGenesisHash);
+  {
+    WARDEN_ASSIGN_OR_RETURN(
+        Stmt last, c.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"));
+    WARDEN_ASSIGN_OR_RETURN(bool row, last.step());
+    if (row) {
+      id = last.int64(0) + 1;
+      prev_hash = last.text(1);
+    }
+  }
+  std::string hash = audit_row_hash(id, e, prev_hash);
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO audit_log ({}) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     kAuditColumns)));
+  st.bind(id).bind(e.timestamp).bind(e.event_type).bind(e.actor).bind(e.agent_id);
+  st.bind(e.session_id).bind(e.tx_id).bind(e.details).bind(e.severity).bind(e.ip_address);
+  st.bind(e.correlation_id).bind(prev_hash).bind(hash);
+  WARDEN_RETURN_IF_ERROR(st.run());
+  return id;
+}
+
+}  // namespace warden::store::sqlite

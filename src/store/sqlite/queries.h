@@ -1,0 +1,44 @@
+// Internal to the SQLite store: the SQL for each Reader / WriteTxn operation, run on whichever
+// connection the caller holds (a pooled reader, or the writer inside a transaction).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/connection.h"
+#include "store/store.h"
+
+namespace warden::store::sqlite {
+
+Result<std::optional<std::string>> get_kv(Connection& c, std::string_view key);
+Result<std::optional<AgentRow>> get_agent(Connection& c, std::string_view id);
+Result<std::vector<AgentRow>> list_agents(Connection& c, const Page& page);
+Result<std::optional<SessionRow>> get_session(Connection& c, std::string_view id);
+Result<std::optional<SessionRow>> find_session_by_token_hash(Connection& c,
+                                                             std::string_view token_hash);
+Result<std::optional<PolicyRow>> get_policy(Connection& c, std::string_view id);
+Result<std::optional<PolicyRow>> find_policy_by_hash(Connection& c, std::string_view hash);
+Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& filter,
+                                             const Page& page);
+Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter);
+Result<AuditVerifyReport> verify_audit(Connection& c);
+// Highest version in schema_version, 0 when none.
+Result<int> applied_schema_version(Connection& c);
+
+// Writes: the caller runs these inside a transaction on the writer connection.
+Status put_kv(Connection& c, std::string_view key, std::string_view value, std::int64_t now);
+Status insert_agent(Connection& c, const AgentRow& row);
+Status update_agent(Connection& c, const AgentRow& row);
+Status insert_session(Connection& c, const SessionRow& row);
+Status update_session(Connection& c, const SessionRow& row);
+Result<std::int64_t> revoke_agent_sessions(Connection& c, std::string_view agent_id,
+                                           std::int64_t now);
+Status insert_policy(Connection& c, const PolicyRow& row);
+Status update_policy(Connection& c, const PolicyRow& row);
+Status delete_policy(Connection& c, std::string_view id);
+Result<std::int64_t> append_audit(Connection& c, const AuditEvent& event);
+
+}  // namespace warden::store::sqlite

@@ -1,0 +1,195 @@
+// The SQLite schema as numbered migrations: the seven tables of seed 004 adapted to Warden's
+// design (integer Unix-second timestamps, decimal TEXT amounts, hash-chained audit rows).
+#include "store/sqlite/schema.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "core/enums.h"
+
+namespace warden::store::sqlite {
+namespace {
+
+std::string sql_literal(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+constexpr std::string_view kBoolCheck = "IN (0, 1)";
+
+std::string agents_ddl() {
+  return fmt::format(
+      "CREATE TABLE agents ("
+      "id TEXT PRIMARY KEY, "
+      "name TEXT NOT NULL, "
+      "chain TEXT NOT NULL {}, "
+      "network TEXT NOT NULL {}, "
+      "public_key TEXT, "
+      "status TEXT NOT NULL DEFAULT 'CREATING' {}, "
+      "owner_address TEXT, "
+      "owner_verified INTEGER NOT NULL DEFAULT 0 CHECK (owner_verified {}), "
+      "created_at INTEGER NOT NULL, "
+      "updated_at INTEGER NOT NULL, "
+      "suspended_at INTEGER, "
+      "suspension_reason TEXT);\n"
+      "CREATE UNIQUE INDEX idx_agents_public_key ON agents(public_key);\n"
+      "CREATE INDEX idx_agents_status ON agents(status);\n"
+      "CREATE INDEX idx_agents_chain_network ON agents(chain, network);\n"
+      "CREATE INDEX idx_agents_owner_address ON agents(owner_address);\n",
+      check_in("chain", kChainTypes), check_in("network", kNetworkTypes),
+      check_in("status", kAgentStatuses), kBoolCheck);
+}
+
+std::string sessions_ddl() {
+  return "CREATE TABLE sessions ("
+         "id TEXT PRIMARY KEY, "
+         "agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE, "
+         "token_hash TEXT NOT NULL, "
+         "expires_at INTEGER NOT NULL, "
+         "constraints TEXT, "
+         "usage_stats TEXT, "
+         "revoked_at INTEGER, "
+         "renewal_count INTEGER NOT NULL DEFAULT 0, "
+         "max_renewals INTEGER NOT NULL DEFAULT 30, "
+         "last_renewed_at INTEGER, "
+         "absolute_expires_at INTEGER NOT NULL, "
+         "created_at INTEGER NOT NULL);\n"
+         "CREATE INDEX idx_sessions_agent_id ON sessions(agent_id);\n"
+         "CREATE INDEX idx_sessions_expires_at ON sessions(expires_at);\n"
+         "CREATE INDEX idx_sessions_token_hash ON sessions(token_hash);\n";
+}
+
+std::string transactions_ddl() {
+  return fmt::format(
+      "CREATE TABLE transactions ("
+      "id TEXT PRIMARY KEY, "
+      "agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE RESTRICT, "
+      "session_id TEXT REFERENCES sessions(id) ON DELETE SET NULL, "
+      "chain TEXT NOT NULL {}, "
+      "tx_hash TEXT, "
+      "type TEXT NOT NULL {}, "
+      "amount TEXT, "
+      "to_address TEXT, "
+      "token_mint TEXT, "
+      "contract_address TEXT, "
+      "method_signature TEXT, "
+      "spender_address TEXT, "
+      "approved_amount TEXT, "
+      "parent_id TEXT REFERENCES transactions(id) ON DELETE CASCADE, "
+      "batch_index INTEGER, "
+      "status TEXT NOT NULL DEFAULT 'PENDING' {}, "
+      "tier TEXT {}, "
+      "queued_at INTEGER, "
+      "executed_at INTEGER, "
+      "created_at INTEGER NOT NULL, "
+      "reserved_amount TEXT, "
+      "error TEXT, "
+      "metadata TEXT);\n"
+      "CREATE INDEX idx_transactions_agent_status ON transactions(agent_id, status);\n"
+      "CREATE INDEX idx_transactions_session_id ON transactions(session_id);\n"
+      "CREATE UNIQUE INDEX idx_transactions_tx_hash ON transactions(tx_hash);\n"
+      "CREATE INDEX idx_transactions_queued_at ON transactions(queued_at);\n"
+      "CREATE INDEX idx_transactions_created_at ON transactions(created_at);\n"
+      "CREATE INDEX idx_transactions_type ON transactions(type);\n"
+      "CREATE INDEX idx_transactions_contract_address ON transactions(contract_address);\n"
+      "CREATE INDEX idx_transactions_parent_id ON transactions(parent_id);\n",
+      check_in("chain", kChainTypes), check_in("type", kTransactionTypes),
+      check_in("status", kTransactionStatuses), check_in("tier", kPolicyTiers, true));
+}
+
+std::string policies_ddl() {
+  return fmt::format(
+      "CREATE TABLE policies ("
+      "id TEXT PRIMARY KEY, "
+      "agent_id TEXT REFERENCES agents(id) ON DELETE CASCADE, "
+      "type TEXT NOT NULL {}, "
+      "rules TEXT NOT NULL, "
+      "priority INTEGER NOT NULL DEFAULT 0, "
+      "enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled {}), "
+      "version INTEGER NOT NULL DEFAULT 1, "
+      "hash TEXT NOT NULL, "
+      "created_at INTEGER NOT NULL, "
+      "updated_at INTEGER NOT NULL);\n"
+      "CREATE INDEX idx_policies_agent_enabled ON policies(agent_id, enabled);\n"
+      "CREATE INDEX idx_policies_type ON policies(type);\n"
+      "CREATE UNIQUE INDEX idx_policies_hash ON policies(hash);\n",
+      check_in("type", kPolicyTypes), kBoolCheck);
+}
+
+std::string pending_approvals_ddl() {
+  return "CREATE TABLE pending_approvals ("
+         "id TEXT PRIMARY KEY, "
+         "tx_id TEXT NOT NULL REFERENCES transactions(id) ON DELETE CASCADE, "
+         "required_by INTEGER NOT NULL, "
+         "expires_at INTEGER NOT NULL, "
+         "approved_at INTEGER, "
+         "rejected_at INTEGER, "
+         "owner_signature TEXT, "
+         "created_at INTEGER NOT NULL);\n"
+         "CREATE INDEX idx_pending_approvals_tx_id ON pending_approvals(tx_id);\n"
+         "CREATE INDEX idx_pending_approvals_expires_at ON pending_approvals(expires_at);\n";
+}
+
+// No foreign keys on purpose: audit rows must outlive the agents, sessions and transactions
+// they mention.
+std::string audit_log_ddl() {
+  return fmt::format(
+      "CREATE TABLE audit_log ("
+      "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+      "timestamp INTEGER NOT NULL, "
+      "event_type TEXT NOT NULL, "
+      "actor TEXT NOT NULL, "
+      "agent_id TEXT, "
+      "session_id TEXT, "
+      "tx_id TEXT, "
+      "details TEXT NOT NULL, "
+      "severity TEXT NOT NULL DEFAULT 'info' {}, "
+      "ip_address TEXT, "
+      "correlation_id TEXT, "
+      "prev_hash TEXT NOT NULL, "
+      "hash TEXT NOT NULL);\n"
+      "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
+      "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
+      "CREATE INDEX idx_audit_log_agent_id ON audit_log(agent_id);\n"
+      "CREATE INDEX idx_audit_log_severity ON audit_log(severity);\n"
+      "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n",
+      check_in("severity", kAuditSeverities));
+}
+
+std::string key_value_store_ddl() {
+  return "CREATE TABLE key_value_store ("
+         "key TEXT PRIMARY KEY, "
+         "value TEXT NOT NULL, "
+         "updated_at INTEGER NOT NULL);\n";
+}
+
+std::string initial_schema() {
+  return agents_ddl() + sessions_ddl() + transactions_ddl() + policies_ddl() +
+         pending_approvals_ddl() + audit_log_ddl() + key_value_store_ddl();
+}
+
+constexpr std::array<Migration, 1> kMigrations = {{
+    {1, "initial schema: seven tables of seed 004", &initial_schema},
+}};
+
+}  // namespace
+
+std::string check_in(std::string_view column, std::span<const std::string_view> values,
+                     bool nullable) {
+  std::string list;
+  for (std::string_view v : values) {
+    if (!list.empty()) list += ", ";
+    list += sql_literal(v);
+  }
+  if (nullable) return fmt::format("CHECK ({0} IS NULL OR {0} IN ({1}))", column, list);
+  return fmt::format("CHECK ({} IN ({}))", column, list);
+}
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+}  // namespace warden::store::sqlite

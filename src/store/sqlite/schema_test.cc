@@ -1,0 +1,300 @@
+// The schema the migrations build: tables and columns, indexes, every CHECK constraint (looping
+// over the C++ enum lists so the tests follow them), and every foreign-key behaviour.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <span>
+
+#include "core/enums.h"
+#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/test_util.h"
+
+namespace warden::store {
+namespace {
+
+using testing::open_store;
+using testing::RawDb;
+using testing::sample_agent;
+using testing::sample_event;
+using testing::sample_session;
+using testing::TempDir;
+
+class SchemaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = open_store(path_);
+    ASSERT_NE(store_, nullptr);
+    raw_ = std::make_unique<RawDb>(path_);
+  }
+  // A minimal agent, session and transaction for rows that need a parent.
+  void add_parents() {
+    ASSERT_EQ(raw_->exec("INSERT INTO agents (id, name, chain, network, status, created_at, "
+                         "updated_at) VALUES ('a0', 'n', 'solana', 'devnet', 'ACTIVE', 1, 1);"
+                         "INSERT INTO sessions (id, agent_id, token_hash, expires_at, "
+                         "absolute_expires_at, created_at) VALUES ('s0', 'a0', 'h', 2, 3, 1);"
+                         "INSERT INTO transactions (id, agent_id, session_id, chain, type, "
+                         "created_at) VALUES ('t0', 'a0', 's0', 'solana', 'TRANSFER', 1);"),
+              SQLITE_OK)
+        << raw_->error();
+  }
+  std::int64_t count(std::string_view table, std::string_view where = "1") {
+    return raw_->integer(fmt::format("SELECT COUNT(*) FROM {} WHERE {}", table, where));
+  }
+
+  TempDir dir_;
+  std::string path_ = dir_.file("schema.db");
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<RawDb> raw_;
+};
+
+TEST_F(SchemaTest, AllTablesHaveTheirColumns) {
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"agents",
+       {"id", "name", "chain", "network", "public_key", "status", "owner_address",
+        "owner_verified", "created_at", "updated_at", "suspended_at", "suspension_reason"}},
+      {"sessions",
+       {"id", "agent_id", "token_hash", "expires_at", "constraints", "usage_stats", "revoked_at",
+        "renewal_count", "max_renewals", "last_renewed_at", "absolute_expires_at", "created_at"}},
+      {"transactions",
+       {"id", "agent_id", "session_id", "chain", "tx_hash", "type", "amount", "to_address",
+        "token_mint", "contract_address", "method_signature", "spender_address",
+        "approved_amount", "parent_id", "batch_index", "status", "tier", "queued_at",
+        "executed_at", "created_at", "reserved_amount", "error", "metadata"}},
+      {"policies",
+       {"id", "agent_id", "type", "rules", "priority", "enabled", "version", "hash", "created_at",
+        "updated_at"}},
+      {"pending_approvals",
+       {"id", "tx_id", "required_by", "expires_at", "approved_at", "rejected_at",
+        "owner_signature", "created_at"}},
+      {"audit_log",
+       {"id", "timestamp", "event_type", "actor", "agent_id", "session_id", "tx_id", "details",
+        "severity", "ip_address", "correlation_id", "prev_hash", "hash"}},
+      {"key_value_store", {"key", "value", "updated_at"}},
+      {"schema_version", {"version", "name", "applied_at"}},
+  };
+  for (const auto& [table, columns] : expected) {
+    EXPECT_EQ(raw_->column(fmt::format("SELECT name FROM pragma_table_info('{}') ORDER BY cid",
+                                       table)),
+              columns)
+        << table;
+  }
+  // Design differences from the seed: nullable public key, integer timestamps.
+  EXPECT_EQ(raw_->text("SELECT \"notnull\" FROM pragma_table_info('agents') WHERE "
+                       "name = 'public_key'"),
+            "0");
+  EXPECT_EQ(raw_->text("SELECT type FROM pragma_table_info('audit_log') WHERE "
+                       "name = 'timestamp'"),
+            "INTEGER");
+  EXPECT_EQ(raw_->text("SELECT dflt_value FROM pragma_table_info('policies') WHERE "
+                       "name = 'version'"),
+            "1");
+}
+
+TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
+  const std::map<std::string, bool> indexes = {
+      {"idx_agents_public_key", true},        {"idx_agents_status", false},
+      {"idx_agents_chain_network", false},    {"idx_agents_owner_address", false},
+      {"idx_sessions_agent_id", false},       {"idx_sessions_expires_at", false},
+      {"idx_sessions_token_hash", false},     {"idx_transactions_agent_status", false},
+      {"idx_transactions_session_id", false}, {"idx_transactions_tx_hash", true},
+      {"idx_transactions_queued_at", false},  {"idx_transactions_created_at", false},
+      {"idx_transactions_type", false},       {"idx_transactions_contract_address", false},
+      {"idx_transactions_parent_id", false},  {"idx_policies_agent_enabled", false},
+      {"idx_policies_type", false},           {"idx_policies_hash", true},
+      {"idx_pending_approvals_tx_id", false}, {"idx_pending_approvals_expires_at", false},
+      {"idx_audit_log_timestamp", false},     {"idx_audit_log_event_type", false},
+      {"idx_audit_log_agent_id", false},      {"idx_audit_log_severity", false},
+      {"idx_audit_log_agent_timestamp", false}};
+  for (const auto& [name, unique] : indexes) {
+    std::string table = raw_->text(
+        fmt::format("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = '{}'",
+                    name));
+    ASSERT_FALSE(table.empty()) << name;
+    EXPECT_EQ(raw_->text(fmt::format("SELECT \"unique\" FROM pragma_index_list('{}') WHERE "
+                                     "name = '{}'",
+                                     table, name)),
+              unique ? "1" : "0")
+        << name;
+  }
+}
+
+// One CHECKed column: an INSERT template with {id} and {v} (an SQL literal) placeholders.
+struct CheckCase {
+  std::string column;
+  std::string insert;
+  std::vector<std::string> good;  // SQL literals that must be accepted
+  std::string bad;                // an SQL literal that must be rejected
+};
+
+std::vector<std::string> quoted(std::span<const std::string_view> values) {
+  std::vector<std::string> out;
+  for (std::string_view v : values) out.push_back(fmt::format("'{}'", v));
+  return out;
+}
+
+std::vector<CheckCase> check_cases() {
+  const std::string agent =
+      "INSERT INTO agents (id, name, chain, network, status, owner_verified, created_at, "
+      "updated_at) VALUES ('{id}', 'n', {chain}, {network}, {status}, {verified}, 1, 1)";
+  const std::string tx =
+      "INSERT INTO transactions (id, agent_id, chain, type, status, tier, created_at) "
+      "VALUES ('{id}', 'a0', {chain}, {type}, {status}, {tier}, 1)";
+  const std::string policy =
+      "INSERT INTO policies (id, type, rules, enabled, hash, created_at, updated_at) "
+      "VALUES ('{id}', {type}, '{}', {enabled}, '{id}', 1, 1)";
+  const std::string audit =
+      "INSERT INTO audit_log (timestamp, event_type, actor, details, severity, prev_hash, hash) "
+      "VALUES (1, 'E', 'a', '{}', {v}, 'p', '{id}')";
+  // Fill every placeholder but the one under test with a valid value.
+  auto fix = [](std::string sql, std::map<std::string, std::string> others) {
+    for (const auto& [name, value] : others) {
+      std::string key = "{" + name + "}";
+      for (auto pos = sql.find(key); pos != std::string::npos; pos = sql.find(key)) {
+        sql.replace(pos, key.size(), value);
+      }
+    }
+    return sql;
+  };
+  const std::map<std::string, std::string> agent_ok = {{"chain", "'solana'"},
+                                                       {"network", "'devnet'"},
+                                                       {"status", "'ACTIVE'"},
+                                                       {"verified", "0"}};
+  const std::map<std::string, std::string> tx_ok = {
+      {"chain", "'solana'"}, {"type", "'TRANSFER'"}, {"status", "'PENDING'"}, {"tier", "NULL"}};
+  auto but = [](std::map<std::string, std::string> m, const std::string& k) {
+    m[k] = "{v}";
+    return m;
+  };
+  std::vector<std::string> tiers = quoted(kPolicyTiers);
+  tiers.push_back("NULL");  // tier is nullable
+  return {
+      {"agents.chain", fix(agent, but(agent_ok, "chain")), quoted(kChainTypes), "'bitcoin'"},
+      {"agents.network", fix(agent, but(agent_ok, "network")), quoted(kNetworkTypes),
+       "'regtest'"},
+      {"agents.status", fix(agent, but(agent_ok, "status")), quoted(kAgentStatuses), "'active'"},
+      {"agents.owner_verified", fix(agent, but(agent_ok, "verified")), {"0", "1"}, "2"},
+      {"transactions.chain", fix(tx, but(tx_ok, "chain")), quoted(kChainTypes), "'bitcoin'"},
+      {"transactions.type", fix(tx, but(tx_ok, "type")), quoted(kTransactionTypes), "'MINT'"},
+      {"transactions.status", fix(tx, but(tx_ok, "status")), quoted(kTransactionStatuses),
+       "'DONE'"},
+      {"transactions.tier", fix(tx, but(tx_ok, "tier")), tiers, "'BLOCK'"},
+      {"policies.type", fix(policy, {{"enabled", "1"}, {"type", "{v}"}}), quoted(kPolicyTypes),
+       "'NOT_A_TYPE'"},
+      {"policies.enabled", fix(policy, {{"enabled", "{v}"}, {"type", "'WHITELIST'"}}),
+       {"0", "1"}, "-1"},
+      {"audit_log.severity", audit, quoted(kAuditSeverities), "'debug'"},
+  };
+}
+
+TEST_F(SchemaTest, EveryCheckAcceptsItsListAndRejectsOthers) {
+  add_parents();
+  int n = 0;
+  for (const CheckCase& c : check_cases()) {
+    auto sql = [&](const std::string& v) {
+      std::string s = c.insert;
+      for (auto pos = s.find("{v}"); pos != std::string::npos; pos = s.find("{v}")) {
+        s.replace(pos, 3, v);
+      }
+      for (auto pos = s.find("{id}"); pos != std::string::npos; pos = s.find("{id}")) {
+        s.replace(pos, 4, "row" + std::to_string(n));
+      }
+      ++n;
+      return s;
+    };
+    for (const std::string& good : c.good) {
+      EXPECT_EQ(raw_->exec(sql(good)), SQLITE_OK) << c.column << " = " << good << ": "
+                                                  << raw_->error();
+    }
+    EXPECT_EQ(raw_->exec(sql(c.bad)), SQLITE_CONSTRAINT_CHECK) << c.column << " = " << c.bad;
+    EXPECT_NE(raw_->error().find("CHECK constraint failed"), std::string::npos) << c.column;
+  }
+}
+
+TEST_F(SchemaTest, SessionForUnknownAgentIsRejected) {
+  Status s = store_->write(
+      [](WriteTxn& t) { return t.insert_session(sample_session("s1", "nobody", "h1")); });
+  EXPECT_EQ(s.code(), ErrorCode::STORE_CONSTRAINT);
+  EXPECT_NE(s.message().find("FOREIGN KEY"), std::string::npos) << s.message();
+  EXPECT_EQ(count("sessions"), 0);
+}
+
+TEST_F(SchemaTest, DeletingAnAgentCascadesToSessionsAndPolicies) {
+  ASSERT_TRUE(store_->write([](WriteTxn& t) -> Status {
+                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
+                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", "pk2")));
+                      WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s1", "a1", "h1")));
+                      WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s2", "a2", "h2")));
+                      WARDEN_RETURN_IF_ERROR(t.insert_policy(
+                          testing::sample_policy("p1", "a1", "WHITELIST", "x1")));
+                      return t.insert_policy(
+                          testing::sample_policy("p2", std::nullopt, "WHITELIST", "x2"));
+                    })
+                  .ok());
+  ASSERT_EQ(raw_->exec("DELETE FROM agents WHERE id = 'a1'"), SQLITE_OK) << raw_->error();
+  EXPECT_EQ(count("sessions"), 1);
+  EXPECT_EQ(count("sessions", "agent_id = 'a2'"), 1);
+  EXPECT_EQ(count("policies"), 1);
+  EXPECT_EQ(count("policies", "id = 'p2'"), 1);  // global policies are untouched
+}
+
+TEST_F(SchemaTest, DeletingAnAgentWithTransactionsIsRestricted) {
+  add_parents();
+  // RESTRICT acts at once, like a trigger; SQLite reports it as SQLITE_CONSTRAINT_TRIGGER.
+  EXPECT_EQ(raw_->exec("DELETE FROM agents WHERE id = 'a0'") & 0xff, SQLITE_CONSTRAINT);
+  EXPECT_EQ(raw_->error(), "FOREIGN KEY constraint failed");
+  EXPECT_EQ(count("agents"), 1);
+  EXPECT_EQ(count("sessions"), 1);  // the cascade did not half-happen
+}
+
+TEST_F(SchemaTest, DeletingASessionNullsTransactionSessionId) {
+  add_parents();
+  ASSERT_EQ(raw_->exec("DELETE FROM sessions WHERE id = 's0'"), SQLITE_OK) << raw_->error();
+  EXPECT_EQ(count("transactions", "id = 't0' AND session_id IS NULL"), 1);
+}
+
+TEST_F(SchemaTest, DeletingAParentTransactionCascadesToChildren) {
+  add_parents();
+  ASSERT_EQ(raw_->exec("INSERT INTO transactions (id, agent_id, chain, type, parent_id, "
+                       "batch_index, created_at) VALUES "
+                       "('t1', 'a0', 'solana', 'TRANSFER', 't0', 0, 1), "
+                       "('t2', 'a0', 'solana', 'TRANSFER', 't0', 1, 1), "
+                       "('t3', 'a0', 'solana', 'TRANSFER', NULL, NULL, 1)"),
+            SQLITE_OK)
+      << raw_->error();
+  ASSERT_EQ(raw_->exec("DELETE FROM transactions WHERE id = 't0'"), SQLITE_OK) << raw_->error();
+  EXPECT_EQ(raw_->column("SELECT id FROM transactions"), std::vector<std::string>{"t3"});
+}
+
+TEST_F(SchemaTest, DeletingATransactionCascadesToPendingApprovals) {
+  add_parents();
+  ASSERT_EQ(raw_->exec("INSERT INTO pending_approvals (id, tx_id, required_by, expires_at, "
+                       "created_at) VALUES ('pa1', 't0', 5, 9, 1)"),
+            SQLITE_OK)
+      << raw_->error();
+  EXPECT_EQ(raw_->exec("INSERT INTO pending_approvals (id, tx_id, required_by, expires_at, "
+                       "created_at) VALUES ('pa2', 'no-such-tx', 5, 9, 1)"),
+            SQLITE_CONSTRAINT_FOREIGNKEY);
+  ASSERT_EQ(raw_->exec("DELETE FROM transactions WHERE id = 't0'"), SQLITE_OK) << raw_->error();
+  EXPECT_EQ(count("pending_approvals"), 0);
+}
+
+TEST_F(SchemaTest, AuditRowsSurviveAgentDeletion) {
+  ASSERT_TRUE(store_->write([](WriteTxn& t) -> Status {
+                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
+                      AuditEvent e = sample_event("AGENT_CREATED", "a1");
+                      e.session_id = "s-gone";
+                      e.tx_id = "t-gone";
+                      return t.append_audit(e).status();
+                    })
+                  .ok());
+  ASSERT_EQ(raw_->exec("DELETE FROM agents WHERE id = 'a1'"), SQLITE_OK) << raw_->error();
+  auto rows = store_->list_audit({.agent_id = "a1"});
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().event.tx_id.value_or(""), "t-gone");
+  EXPECT_FALSE(store_->verify_audit()->first_broken_id.has_value());
+  EXPECT_EQ(raw_->integer("SELECT COUNT(*) FROM pragma_foreign_key_list('audit_log')"), 0);
+}
+
+}  // namespace
+}  // namespace warden::store

@@ -1,0 +1,367 @@
+// SqliteStore: opening and migrating the file, the serialised writer, the reader pool, and
+// WriteTxn over the writer connection.
+#include "store/sqlite/sqlite_store.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "store/sqlite/connection.h"
+#include "store/sqlite/queries.h"
+#include "store/sqlite/schema.h"
+
+namespace warden::store {
+
+using sqlite::Connection;
+
+namespace {
+
+Status schema_too_new(int found) {
+  return Status(ErrorCode::STORE_SCHEMA_TOO_NEW,
+                fmt::format("database schema version {} is newer than the latest version {} "
+                            "this binary knows; upgrade warden",
+                            found, latest_schema_version()));
+}
+
+// Rolls back unless SQLite already did (some errors end the transaction by themselves).
+void rollback(Connection& c) {
+  if (sqlite3_get_autocommit(c.handle()) == 0) (void)c.exec("ROLLBACK");
+}
+
+// WriteTxn over the writer connection inside write()'s transaction. Remembers the first
+// storage-level failure so write() rolls back even if fn ignores it; constraint, not-found and
+// validation errors are left to fn (a failed statement undoes only itself).
+class SqliteWriteTxn final : public WriteTxn {
+ public:
+  explicit SqliteWriteTxn(Connection& c) : c_(c) {}
+  const Status& storage_failure() const { return failure_; }
+
+  Result<std::optional<std::string>> get_kv(std::string_view key) override {
+    return track(sqlite::get_kv(c_, key));
+  }
+  Result<std::optional<AgentRow>> get_agent(std::string_view id) override {
+    return track(sqlite::get_agent(c_, id));
+  }
+  Result<std::vector<AgentRow>> list_agents(const Page& page) override {
+    return track(sqlite::list_agents(c_, page));
+  }
+  Result<std::optional<SessionRow>> get_session(std::string_view id) override {
+    return track(sqlite::get_session(c_, id));
+  }
+  Result<std::optional<SessionRow>> find_session_by_token_hash(
+      std::string_view token_hash) override {
+    return track(sqlite::find_session_by_token_hash(c_, token_hash));
+  }
+  Result<std::optional<PolicyRow>> get_policy(std::string_view id) override {
+    return track(sqlite::get_policy(c_, id));
+  }
+  Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) override {
+    return track(sqlite::find_policy_by_hash(c_, hash));
+  }
+  Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
+                                               const Page& page) override {
+    return track(sqlite::list_policies(c_, filter, page));
+  }
+  Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override {
+    return track(sqlite::list_audit(c_, filter));
+  }
+
+  Status put_kv(std::string_view key, std::string_view value, std::int64_t now) override {
+    return track(sqlite::put_kv(c_, key, value, now));
+  }
+  Status insert_agent(const AgentRow& row) override {
+    return track(sqlite::insert_agent(c_, row));
+  }
+  Status update_agent(const AgentRow& row) override {
+    return track(sqlite::update_agent(c_, row));
+  }
+  Status insert_session(const SessionRow& row) override {
+    return track(sqlite::insert_session(c_, row));
+  }
+  Status update_session(const SessionRow& row) override {
+    return track(sqlite::update_session(c_, row));
+  }
+  Result<std::int64_t> revoke_agent_sessions(std::string_view agent_id,
+                                             std::int64_t now) override {
+    return track(sqlite::revoke_agent_sessions(c_, agent_id, now));
+  }
+  Status insert_policy(const PolicyRow& row) override {
+    return track(sqlite::insert_policy(c_, row));
+  }
+  Status update_policy(const PolicyRow& row) override {
+    return track(sqlite::update_policy(c_, row));
+  }
+  Status delete_policy(std::string_view id) override {
+    return track(sqlite::delete_policy(c_, id));
+  }
+  Result<std::int64_t> append_audit(const AuditEvent& event) override {
+    return track(sqlite::append_audit(c_, event));
+  }
+
+ private:
+  void note(const Status& s) {
+    if (s.code() == ErrorCode::INTERNAL_STORE_ERROR && failure_.ok()) failure_ = s;
+  }
+  Status track(Status s) {
+    note(s);
+    return s;
+  }
+  template <class T>
+  Result<T> track(Result<T> r) {
+    note(r.status());
+    return r;
+  }
+
+  Connection& c_;
+  Status failure_;
+};
+
+}  // namespace
+
+// A reader connection borrowed from the pool; returned when the lease ends.
+class SqliteStore::ReadLease {
+ public:
+  ReadLease(SqliteStore* store, std::unique_ptr<Connection> conn)
+      : store_(store), conn_(std::move(conn)) {}
+  ReadLease(ReadLease&&) = default;
+  ReadLease& operator=(ReadLease&&) = delete;
+  ~ReadLease() {
+    if (conn_) store_->give_back(std::move(conn_));
+  }
+  Connection& conn() { return *conn_; }
+
+ private:
+  SqliteStore* store_;
+  std::unique_ptr<Connection> conn_;
+};
+
+int latest_schema_version() { return sqlite::migrations().back().version; }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                        SqliteOptions opts) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && (!opts.create_if_missing || opts.read_only)) {
+    return Status(ErrorCode::STORE_NOT_INITIALIZED,
+                  fmt::format("database {} does not exist; run `warden init`", path));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
+  WARDEN_RETURN_IF_ERROR(store->open_connections(path, opts));
+  return store;
+}
+
+Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts) {
+  read_only_ = opts.read_only;
+  static const SystemClock kSystemClock;
+  clock_ = opts.clock != nullptr ? opts.clock : &kSystemClock;
+  if (!read_only_) {
+    int flags = SQLITE_OPEN_READWRITE | (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
+    WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, flags));
+    WARDEN_RETURN_IF_ERROR(migrate());
+  }
+  // Readers are opened read-only so a read path can never write.
+  for (int i = 0; i < kReadConnections; ++i) {
+    WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                            Connection::open(path, SQLITE_OPEN_READONLY));
+    std::lock_guard lock(pool_mu_);
+    idle_readers_.push_back(std::move(reader));
+    ++readers_opened_;
+  }
+  if (!read_only_) return Status();
+  Result<int> version = sqlite::applied_schema_version(*idle_readers_.front());
+  if (!version.ok() || *version == 0) {
+    return Status(ErrorCode::STORE_NOT_INITIALIZED,
+                  fmt::format("database {} has no schema; run `warden init`", path));
+  }
+  if (*version > latest_schema_version()) return schema_too_new(*version);
+  if (*version < latest_schema_version()) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                  fmt::format("database schema version {} is older than {}; open it read-write "
+                              "once to migrate",
+                              *version, latest_schema_version()));
+  }
+  return Status();
+}
+
+// Each migration runs in its own IMMEDIATE transaction and re-reads the version inside it, so
+// two processes opening the same file at once cannot both apply one.
+Status SqliteStore::migrate() {
+  Connection& c = *writer_;
+  WARDEN_RETURN_IF_ERROR(c.exec(sqlite::kSchemaVersionDdl));
+  WARDEN_ASSIGN_OR_RETURN(int applied, sqlite::applied_schema_version(c));
+  if (applied > latest_schema_version()) return schema_too_new(applied);
+  for (const sqlite::Migration& m : sqlite::migrations()) {
+    if (m.version <= applied) continue;
+    WARDEN_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
+    Status s = [&]() -> Status {
+      WARDEN_ASSIGN_OR_RETURN(int current, sqlite::applied_schema_version(c));
+      if (current >= m.version) return Status();
+      WARDEN_RETURN_IF_ERROR(c.exec(m.sql()));
+      WARDEN_ASSIGN_OR_RETURN(
+          sqlite::Stmt st,
+          c.prepare("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)"));
+      st.bind(static_cast<std::int64_t>(m.version)).bind(m.name).bind(clock_->now_seconds());
+      WARDEN_RETURN_IF_ERROR(st.run());
+      ++migrations_applied_;
+      return Status();
+    }();
+    if (s.ok()) s = c.exec("COMMIT");
+    if (!s.ok()) {
+      rollback(c);
+      return Status(s.code(), fmt::format("migration {} ({}): {}", m.version, m.name,
+                                          s.message()));
+    }
+  }
+  return Status();
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::unique_lock lock(pool_mu_);
+    // Every lease must have ended: reads hold a pointer to this store.
+    pool_cv_.wait(lock, [&] { return idle_readers_.size() == readers_opened_; });
+    idle_readers_.clear();
+  }
+  std::lock_guard lock(writer_mu_);
+  if (writer_) {
+    // Readers are closed, so this can fold the whole log back into the main file.
+    (void)writer_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    writer_.reset();
+  }
+}
+
+SqliteStore::ReadLease SqliteStore::lease() {
+  std::unique_lock lock(pool_mu_);
+  pool_cv_.wait(lock, [&] { return !idle_readers_.empty(); });
+  std::unique_ptr<Connection> conn = std::move(idle_readers_.back());
+  idle_readers_.pop_back();
+  return ReadLease(this, std::move(conn));
+}
+
+void SqliteStore::give_back(std::unique_ptr<Connection> conn) {
+  {
+    std::lock_guard lock(pool_mu_);
+    idle_readers_.push_back(std::move(conn));
+  }
+  pool_cv_.notify_all();
+}
+
+Result<std::optional<std::string>> SqliteStore::get_kv(std::string_view key) {
+  return sqlite::get_kv(lease().conn(), key);
+}
+
+Result<std::optional<AgentRow>> SqliteStore::get_agent(std::string_view id) {
+  return sqlite::get_agent(lease().conn(), id);
+}
+
+Result<std::vector<AgentRow>> SqliteStore::list_agents(const Page& page) {
+  return sqlite::list_agents(lease().conn(), page);
+}
+
+Result<std::optional<SessionRow>> SqliteStore::get_session(std::string_view id) {
+  return sqlite::get_session(lease().conn(), id);
+}
+
+Result<std::optional<SessionRow>> SqliteStore::find_session_by_token_hash(
+    std::string_view token_hash) {
+  return sqlite::find_session_by_token_hash(lease().conn(), token_hash);
+}
+
+Result<std::optional<PolicyRow>> SqliteStore::get_policy(std::string_view id) {
+  return sqlite::get_policy(lease().conn(), id);
+}
+
+Result<std::optional<PolicyRow>> SqliteStore::find_policy_by_hash(std::string_view hash) {
+  return sqlite::find_policy_by_hash(lease().conn(), hash);
+}
+
+Result<std::vector<PolicyRow>> SqliteStore::list_policies(const PolicyFilter& filter,
+                                                          const Page& page) {
+  return sqlite::list_policies(lease().conn(), filter, page);
+}
+
+Result<std::vector<AuditRow>> SqliteStore::list_audit(const AuditFilter& filter) {
+  return sqlite::list_audit(lease().conn(), filter);
+}
+
+Result<AuditVerifyReport> SqliteStore::verify_audit() {
+  return sqlite::verify_audit(lease().conn());
+}
+
+Status SqliteStore::write(const std::function<Status(WriteTxn&)>& fn) {
+  if (read_only_) return Status(ErrorCode::INTERNAL_STORE_ERROR, "store is open read-only");
+  if (writer_thread_.load() == std::this_thread::get_id()) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "write() called from inside write()");
+  }
+  std::lock_guard lock(writer_mu_);
+  writer_thread_ = std::this_thread::get_id();
+  struct ClearOwner {
+    std::atomic<std::thread::id>& owner;
+    ~ClearOwner() { owner = std::thread::id(); }
+  } clear_owner{writer_thread_};
+
+  Connection& c = *writer_;
+  // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-way.
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
+  SqliteWriteTxn txn(c);
+  Status s;
+  try {
+    s = fn(txn);
+  } catch (...) {
+    rollback(c);
+    throw;  // the caller's own exception, passed back unchanged after undoing its writes
+  }
+  if (s.ok()) s = txn.storage_failure();
+  if (s.ok() && sqlite3_get_autocommit(c.handle()) != 0) {
+    s = Status(ErrorCode::INTERNAL_STORE_ERROR, "transaction was rolled back by SQLite");
+  }
+  if (s.ok()) s = c.exec("COMMIT");
+  if (!s.ok()) rollback(c);
+  return s;
+}
+
+int SqliteStore::schema_version() {
+  Result<int> v = sqlite::applied_schema_version(lease().conn());
+  return v.ok() ? *v : -1;
+}
+
+Status SqliteStore::ping() {
+  WARDEN_ASSIGN_OR_RETURN(int version, sqlite::applied_schema_version(lease().conn()));
+  if (version != latest_schema_version()) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                  fmt::format("schema version {} is not the expected {}", version,
+                              latest_schema_version()));
+  }
+  return Status();
+}
+
+Status SqliteStore::checkpoint() {
+  if (read_only_) return Status();  // a read-only store never wrote to the log
+  std::lock_guard lock(writer_mu_);
+  WARDEN_ASSIGN_OR_RETURN(sqlite::Stmt st, writer_->prepare("PRAGMA wal_checkpoint(TRUNCATE)"));
+  WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+  // Columns: busy, log frames, checkpointed frames. busy = 1 means a reader held it back.
+  if (!row || st.int64(0) != 0) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "WAL checkpoint could not complete");
+  }
+  return Status();
+}
+
+Result<std::vector<std::vector<std::pair<std::string, std::string>>>>
+SqliteStore::pragma_values() {
+  std::vector<std::vector<std::pair<std::string, std::string>>> out;
+  if (writer_) {
+    std::lock_guard lock(writer_mu_);
+    WARDEN_ASSIGN_OR_RETURN(auto values, writer_->pragma_values());
+    out.push_back(std::move(values));
+  }
+  // Hold every lease until the end so each pooled connection is visited once.
+  std::vector<ReadLease> leases;
+  for (int i = 0; i < kReadConnections; ++i) {
+    leases.push_back(lease());
+    WARDEN_ASSIGN_OR_RETURN(auto values, leases.back().conn().pragma_values());
+    out.push_back(std::move(values));
+  }
+  return out;
+}
+
+}  // namespace warden::store

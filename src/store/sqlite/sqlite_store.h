@@ -1,0 +1,99 @@
+// The embedded Store backend: one SQLite file in WAL mode, schema built by numbered migrations
+// at open, a single serialised writer connection and a small pool of reader connections.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "store/store.h"
+
+namespace warden::store {
+
+namespace sqlite {
+class Connection;
+}  // namespace sqlite
+
+struct SqliteOptions {
+  bool create_if_missing = false;  // otherwise a missing file is STORE_NOT_INITIALIZED
+  bool read_only = false;          // no migrations; write() fails
+  const Clock* clock = nullptr;  // stamps schema_version.applied_at during open(); null: system
+};
+
+// Thread-safety: every public method may be called from any thread at once.
+// - write() holds writer_mu_ for the whole transaction, so writers run one at a time on the
+//   single writer connection (SQLite allows one writer anyway; queueing here avoids BUSY).
+//   Calling write() again from inside fn on the same thread is refused, not deadlocked.
+// - Reads outside write() borrow one of kReadConnections pooled connections; the pool's mutex
+//   is held only to take or return a connection, never during a query. WAL lets those reads
+//   run beside the writer and see only committed data.
+// - The WriteTxn given to fn must be used only on the calling thread, only during that call.
+class SqliteStore final : public Store {
+ public:
+  static constexpr int kReadConnections = 4;
+
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, SqliteOptions opts);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Reader
+  Result<std::optional<std::string>> get_kv(std::string_view key) override;
+  Result<std::optional<AgentRow>> get_agent(std::string_view id) override;
+  Result<std::vector<AgentRow>> list_agents(const Page& page) override;
+  Result<std::optional<SessionRow>> get_session(std::string_view id) override;
+  Result<std::optional<SessionRow>> find_session_by_token_hash(
+      std::string_view token_hash) override;
+  Result<std::optional<PolicyRow>> get_policy(std::string_view id) override;
+  Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) override;
+  Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
+                                               const Page& page) override;
+  Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override;
+
+  // Store
+  Status write(const std::function<Status(WriteTxn&)>& fn) override;
+  // Stops at the first broken row; rows_checked then includes that row.
+  Result<AuditVerifyReport> verify_audit() override;
+  Status ping() override;
+  Status checkpoint() override;
+
+  int schema_version();  // highest applied migration
+  // How many migrations this open() applied (0 when the file was already current).
+  int migrations_applied_at_open() const { return migrations_applied_; }
+  // The seven PRAGMAs read back on every connection this store holds (writer first), each as
+  // {name, value} in kPragmaNames order, e.g. {"journal_mode", "wal"}.
+  Result<std::vector<std::vector<std::pair<std::string, std::string>>>> pragma_values();
+
+ private:
+  class ReadLease;
+  SqliteStore() = default;
+  Status open_connections(const std::string& path, SqliteOptions opts);
+  Status migrate();
+  ReadLease lease();  // blocks until a reader is idle
+  void give_back(std::unique_ptr<sqlite::Connection> conn);
+
+  bool read_only_ = false;
+  const Clock* clock_ = nullptr;
+  int migrations_applied_ = 0;
+
+  std::mutex writer_mu_;
+  std::unique_ptr<sqlite::Connection> writer_;  // guarded by writer_mu_; null when read_only
+  std::atomic<std::thread::id> writer_thread_;  // the thread inside write(), if any
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_;  // guarded by pool_mu_
+  std::size_t readers_opened_ = 0;  // guarded by pool_mu_; all are idle when none is leased
+};
+
+// The highest migration this binary knows.
+int latest_schema_version();
+
+}  // namespace warden::store

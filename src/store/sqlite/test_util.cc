@@ -1,0 +1,109 @@
+// Test helpers for the SQLite store.
+#include "store/sqlite/test_util.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+namespace warden::store::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "warden-store-XXXXXX").string();
+  char* made = mkdtemp(tmpl.data());
+  EXPECT_NE(made, nullptr);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+RawDb::RawDb(const std::string& path) {
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_extended_result_codes(db_, 1);
+  EXPECT_EQ(exec("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000"), SQLITE_OK);
+}
+
+RawDb::~RawDb() { sqlite3_close_v2(db_); }
+
+int RawDb::exec(std::string_view sql) {
+  std::string owned(sql);
+  return sqlite3_exec(db_, owned.c_str(), nullptr, nullptr, nullptr);
+}
+
+std::vector<std::string> RawDb::column(std::string_view sql) {
+  std::vector<std::string> out;
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &st, nullptr),
+            SQLITE_OK)
+      << sql << ": " << error();
+  while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* p = sqlite3_column_text(st, 0);
+    out.emplace_back(p == nullptr ? "" : reinterpret_cast<const char*>(p));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+std::string RawDb::text(std::string_view sql) {
+  std::vector<std::string> rows = column(sql);
+  return rows.empty() ? std::string() : rows.front();
+}
+
+std::int64_t RawDb::integer(std::string_view sql) { return std::stoll(text(sql)); }
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path) {
+  auto store = SqliteStore::open(path, {.create_if_missing = true});
+  EXPECT_TRUE(store.ok()) << store.status().to_string();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+AgentRow sample_agent(std::string id, std::optional<std::string> public_key) {
+  AgentRow a;
+  a.id = std::move(id);
+  a.name = "agent " + a.id;
+  a.chain = "solana";
+  a.network = "devnet";
+  a.public_key = std::move(public_key);
+  a.status = "ACTIVE";
+  a.created_at = 1'767'225'600;
+  a.updated_at = 1'767'225'600;
+  return a;
+}
+
+SessionRow sample_session(std::string id, std::string agent_id, std::string token_hash) {
+  SessionRow s;
+  s.id = std::move(id);
+  s.agent_id = std::move(agent_id);
+  s.token_hash = std::move(token_hash);
+  s.expires_at = 1'767'229'200;
+  s.absolute_expires_at = 1'769'817'600;
+  s.created_at = 1'767'225'600;
+  return s;
+}
+
+PolicyRow sample_policy(std::string id, std::optional<std::string> agent_id, std::string type,
+                        std::string hash) {
+  PolicyRow p;
+  p.id = std::move(id);
+  p.agent_id = std::move(agent_id);
+  p.type = std::move(type);
+  p.rules = R"({"max_amount":"1000"})";
+  p.hash = std::move(hash);
+  p.created_at = 1'767'225'600;
+  p.updated_at = 1'767'225'600;
+  return p;
+}
+
+AuditEvent sample_event(std::string event_type, std::optional<std::string> agent_id) {
+  AuditEvent e;
+  e.timestamp = 1'767'225'600;
+  e.event_type = std::move(event_type);
+  e.actor = "master";
+  e.agent_id = std::move(agent_id);
+  e.details = R"({"reason":"test"})";
+  e.correlation_id = "corr-1";
+  return e;
+}
+
+}  // namespace warden::store::testing

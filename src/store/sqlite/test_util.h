@@ -1,0 +1,54 @@
+// Test helpers for the SQLite store: a fresh temporary directory per test, a raw sqlite3 handle
+// to inspect or tamper with the file behind the store's back, and sample rows.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/sqlite_store.h"
+
+namespace warden::store::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(std::string_view name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A plain connection with foreign_keys ON, as the store's own connections have.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path);
+  ~RawDb();
+  // The extended result code of running `sql` (SQLITE_OK, SQLITE_CONSTRAINT_CHECK, ...).
+  int exec(std::string_view sql);
+  std::string error() const { return sqlite3_errmsg(db_); }
+  // First column of the first row as text ("" when no row).
+  std::string text(std::string_view sql);
+  std::int64_t integer(std::string_view sql);
+  std::vector<std::string> column(std::string_view sql);  // first column of every row
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path);
+
+AgentRow sample_agent(std::string id, std::optional<std::string> public_key);
+SessionRow sample_session(std::string id, std::string agent_id, std::string token_hash);
+PolicyRow sample_policy(std::string id, std::optional<std::string> agent_id, std::string type,
+                        std::string hash);
+AuditEvent sample_event(std::string event_type, std::optional<std::string> agent_id = {});
+
+}  // namespace warden::store::testing

@@ -124,14 +124,15 @@ TEST_F(AuditTest, InvalidEventsAreRejectedAndRolledBack) {
 
 TEST_F(AuditTest, AppendReturnsTheNewId) {
   std::vector<std::int64_t> ids;
-  ASSERT_TRUE(store_->write([&](WriteTxn& t) -> Status {
-                      for (int i = 0; i < 3; ++i) {
-                        auto id = t.append_audit(sample_event("MULTI"));
-                        if (!id.ok()) return id.status();
-                        ids.push_back(*id);
-                      }
-                      return Status();
-                    })
+  ASSERT_TRUE(store_
+                  ->write([&](WriteTxn& t) -> Status {
+                    for (int i = 0; i < 3; ++i) {
+                      auto id = t.append_audit(sample_event("MULTI"));
+                      if (!id.ok()) return id.status();
+                      ids.push_back(*id);
+                    }
+                    return Status();
+                  })
                   .ok());
   EXPECT_EQ(ids, (std::vector<std::int64_t>{1, 2, 3}));
 }

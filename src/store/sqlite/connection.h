@@ -19,9 +19,9 @@ namespace warden::store::sqlite {
 
 // Every connection the store opens runs these, in this order (seed 004, ARCHITECTURE.md §3).
 inline constexpr std::string_view kConnectionPragmas[] = {
-    "PRAGMA journal_mode = WAL",    "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",   "PRAGMA cache_size = -64000",
-    "PRAGMA mmap_size = 268435456", "PRAGMA temp_store = MEMORY"};
+    "PRAGMA journal_mode = WAL",  "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -64000",  "PRAGMA mmap_size = 268435456",
+    "PRAGMA temp_store = MEMORY"};
 
 // The names of those PRAGMAs, for reading them back.
 inline constexpr std::string_view kPragmaNames[] = {"journal_mode", "synchronous", "foreign_keys",

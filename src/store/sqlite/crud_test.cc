@@ -142,9 +142,9 @@ TEST_F(CrudTest, SessionsRoundTripFindByTokenAndRevoke) {
   EXPECT_EQ(g.renewal_count, 1);
   EXPECT_EQ(g.last_renewed_at, 500);
   EXPECT_EQ(g.expires_at, renewed.expires_at);
-  EXPECT_EQ(run([](WriteTxn& t) { return t.update_session(sample_session("nope", "a1", "h")); })
-                .code(),
-            ErrorCode::SESSION_NOT_FOUND);
+  EXPECT_EQ(
+      run([](WriteTxn& t) { return t.update_session(sample_session("nope", "a1", "h")); }).code(),
+      ErrorCode::SESSION_NOT_FOUND);
 
   std::int64_t revoked = -1;
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
@@ -213,10 +213,10 @@ TEST_F(CrudTest, ListPoliciesFiltersAndPages) {
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", {})));
                 for (int i = 0; i < 10; ++i) {
-                  PolicyRow p = sample_policy(
-                      "p" + std::to_string(i),
-                      i % 2 == 0 ? std::optional<std::string>("a1") : std::nullopt, types[i % 3],
-                      "h" + std::to_string(i));
+                  PolicyRow p =
+                      sample_policy("p" + std::to_string(i),
+                                    i % 2 == 0 ? std::optional<std::string>("a1") : std::nullopt,
+                                    types[i % 3], "h" + std::to_string(i));
                   p.enabled = i % 4 != 0;
                   WARDEN_RETURN_IF_ERROR(t.insert_policy(p));
                 }

@@ -124,9 +124,9 @@ Status run_on_existing(Connection& c, Stmt& st, ErrorCode missing, std::string_v
 
 Status validate_audit_event(const AuditEvent& e) {
   if (!is_one_of(kAuditSeverities, e.severity)) {
-    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
-                  fmt::format("audit severity '{}' is not one of info, warning, critical",
-                              e.severity));
+    return Status(
+        ErrorCode::VALIDATION_INVALID_VALUE,
+        fmt::format("audit severity '{}' is not one of info, warning, critical", e.severity));
   }
   Result<boost::json::value> details = parse_json(e.details);
   if (!details.ok() || !details->is_object()) {
@@ -278,10 +278,9 @@ Status put_kv(Connection& c, std::string_view key, std::string_view value, std::
 }
 
 Status insert_agent(Connection& c, const AgentRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO agents ({}) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                     kAgentColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO agents ({}) VALUES "
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         kAgentColumns)));
   st.bind(r.id).bind(r.name).bind(r.chain).bind(r.network).bind(r.public_key).bind(r.status);
   st.bind(r.owner_address).bind(r.owner_verified).bind(r.created_at).bind(r.updated_at);
   st.bind(r.suspended_at).bind(r.suspension_reason);
@@ -300,10 +299,9 @@ Status update_agent(Connection& c, const AgentRow& r) {
 }
 
 Status insert_session(Connection& c, const SessionRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO sessions ({}) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                     kSessionColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO sessions ({}) VALUES "
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         kSessionColumns)));
   st.bind(r.id).bind(r.agent_id).bind(r.token_hash).bind(r.expires_at).bind(r.constraints);
   st.bind(r.usage_stats).bind(r.revoked_at).bind(r.renewal_count).bind(r.max_renewals);
   st.bind(r.last_renewed_at).bind(r.absolute_expires_at).bind(r.created_at);
@@ -323,19 +321,18 @@ Status update_session(Connection& c, const SessionRow& r) {
 
 Result<std::int64_t> revoke_agent_sessions(Connection& c, std::string_view agent_id,
                                            std::int64_t now) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare("UPDATE sessions SET revoked_at = ? WHERE agent_id = ? AND "
-                         "revoked_at IS NULL"));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("UPDATE sessions SET revoked_at = ? WHERE agent_id = ? AND "
+                                    "revoked_at IS NULL"));
   st.bind(now).bind(agent_id);
   WARDEN_RETURN_IF_ERROR(st.run());
   return c.changes();
 }
 
 Status insert_policy(Connection& c, const PolicyRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO policies ({}) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                     kPolicyColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO policies ({}) VALUES "
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         kPolicyColumns)));
   st.bind(r.id).bind(r.agent_id).bind(r.type).bind(r.rules).bind(r.priority).bind(r.enabled);
   st.bind(r.version).bind(r.hash).bind(r.created_at).bind(r.updated_at);
   return st.run();
@@ -365,8 +362,8 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
   std::int64_t id = 1;
   std::string prev_hash(kAuditGenesisHash);
   {
-    WARDEN_ASSIGN_OR_RETURN(
-        Stmt last, c.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"));
+    WARDEN_ASSIGN_OR_RETURN(Stmt last,
+                            c.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"));
     WARDEN_ASSIGN_OR_RETURN(bool row, last.step());
     if (row) {
       id = last.int64(0) + 1;
@@ -374,10 +371,9 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO audit_log ({}) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                     kAuditColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO audit_log ({}) VALUES "
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         kAuditColumns)));
   st.bind(id).bind(e.timestamp).bind(e.event_type).bind(e.actor).bind(e.agent_id);
   st.bind(e.session_id).bind(e.tx_id).bind(e.details).bind(e.severity).bind(e.ip_address);
   st.bind(e.correlation_id).bind(prev_hash).bind(hash);

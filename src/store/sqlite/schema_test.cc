@@ -51,22 +51,41 @@ class SchemaTest : public ::testing::Test {
 TEST_F(SchemaTest, AllTablesHaveTheirColumns) {
   const std::map<std::string, std::vector<std::string>> expected = {
       {"agents",
-       {"id", "name", "chain", "network", "public_key", "status", "owner_address",
-        "owner_verified", "created_at", "updated_at", "suspended_at", "suspension_reason"}},
+       {"id", "name", "chain", "network", "public_key", "status", "owner_address", "owner_verified",
+        "created_at", "updated_at", "suspended_at", "suspension_reason"}},
       {"sessions",
        {"id", "agent_id", "token_hash", "expires_at", "constraints", "usage_stats", "revoked_at",
         "renewal_count", "max_renewals", "last_renewed_at", "absolute_expires_at", "created_at"}},
       {"transactions",
-       {"id", "agent_id", "session_id", "chain", "tx_hash", "type", "amount", "to_address",
-        "token_mint", "contract_address", "method_signature", "spender_address",
-        "approved_amount", "parent_id", "batch_index", "status", "tier", "queued_at",
-        "executed_at", "created_at", "reserved_amount", "error", "metadata"}},
+       {"id",
+        "agent_id",
+        "session_id",
+        "chain",
+        "tx_hash",
+        "type",
+        "amount",
+        "to_address",
+        "token_mint",
+        "contract_address",
+        "method_signature",
+        "spender_address",
+        "approved_amount",
+        "parent_id",
+        "batch_index",
+        "status",
+        "tier",
+        "queued_at",
+        "executed_at",
+        "created_at",
+        "reserved_amount",
+        "error",
+        "metadata"}},
       {"policies",
        {"id", "agent_id", "type", "rules", "priority", "enabled", "version", "hash", "created_at",
         "updated_at"}},
       {"pending_approvals",
-       {"id", "tx_id", "required_by", "expires_at", "approved_at", "rejected_at",
-        "owner_signature", "created_at"}},
+       {"id", "tx_id", "required_by", "expires_at", "approved_at", "rejected_at", "owner_signature",
+        "created_at"}},
       {"audit_log",
        {"id", "timestamp", "event_type", "actor", "agent_id", "session_id", "tx_id", "details",
         "severity", "ip_address", "correlation_id", "prev_hash", "hash"}},
@@ -74,9 +93,9 @@ TEST_F(SchemaTest, AllTablesHaveTheirColumns) {
       {"schema_version", {"version", "name", "applied_at"}},
   };
   for (const auto& [table, columns] : expected) {
-    EXPECT_EQ(raw_->column(fmt::format("SELECT name FROM pragma_table_info('{}') ORDER BY cid",
-                                       table)),
-              columns)
+    EXPECT_EQ(
+        raw_->column(fmt::format("SELECT name FROM pragma_table_info('{}') ORDER BY cid", table)),
+        columns)
         << table;
   }
   // Design differences from the seed: nullable public key, integer timestamps.
@@ -92,24 +111,34 @@ TEST_F(SchemaTest, AllTablesHaveTheirColumns) {
 }
 
 TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
-  const std::map<std::string, bool> indexes = {
-      {"idx_agents_public_key", true},        {"idx_agents_status", false},
-      {"idx_agents_chain_network", false},    {"idx_agents_owner_address", false},
-      {"idx_sessions_agent_id", false},       {"idx_sessions_expires_at", false},
-      {"idx_sessions_token_hash", false},     {"idx_transactions_agent_status", false},
-      {"idx_transactions_session_id", false}, {"idx_transactions_tx_hash", true},
-      {"idx_transactions_queued_at", false},  {"idx_transactions_created_at", false},
-      {"idx_transactions_type", false},       {"idx_transactions_contract_address", false},
-      {"idx_transactions_parent_id", false},  {"idx_policies_agent_enabled", false},
-      {"idx_policies_type", false},           {"idx_policies_hash", true},
-      {"idx_pending_approvals_tx_id", false}, {"idx_pending_approvals_expires_at", false},
-      {"idx_audit_log_timestamp", false},     {"idx_audit_log_event_type", false},
-      {"idx_audit_log_agent_id", false},      {"idx_audit_log_severity", false},
-      {"idx_audit_log_agent_timestamp", false}};
+  const std::map<std::string, bool> indexes = {{"idx_agents_public_key", true},
+                                               {"idx_agents_status", false},
+                                               {"idx_agents_chain_network", false},
+                                               {"idx_agents_owner_address", false},
+                                               {"idx_sessions_agent_id", false},
+                                               {"idx_sessions_expires_at", false},
+                                               {"idx_sessions_token_hash", false},
+                                               {"idx_transactions_agent_status", false},
+                                               {"idx_transactions_session_id", false},
+                                               {"idx_transactions_tx_hash", true},
+                                               {"idx_transactions_queued_at", false},
+                                               {"idx_transactions_created_at", false},
+                                               {"idx_transactions_type", false},
+                                               {"idx_transactions_contract_address", false},
+                                               {"idx_transactions_parent_id", false},
+                                               {"idx_policies_agent_enabled", false},
+                                               {"idx_policies_type", false},
+                                               {"idx_policies_hash", true},
+                                               {"idx_pending_approvals_tx_id", false},
+                                               {"idx_pending_approvals_expires_at", false},
+                                               {"idx_audit_log_timestamp", false},
+                                               {"idx_audit_log_event_type", false},
+                                               {"idx_audit_log_agent_id", false},
+                                               {"idx_audit_log_severity", false},
+                                               {"idx_audit_log_agent_timestamp", false}};
   for (const auto& [name, unique] : indexes) {
-    std::string table = raw_->text(
-        fmt::format("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = '{}'",
-                    name));
+    std::string table = raw_->text(fmt::format(
+        "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = '{}'", name));
     ASSERT_FALSE(table.empty()) << name;
     EXPECT_EQ(raw_->text(fmt::format("SELECT \"unique\" FROM pragma_index_list('{}') WHERE "
                                      "name = '{}'",
@@ -156,10 +185,8 @@ std::vector<CheckCase> check_cases() {
     }
     return sql;
   };
-  const std::map<std::string, std::string> agent_ok = {{"chain", "'solana'"},
-                                                       {"network", "'devnet'"},
-                                                       {"status", "'ACTIVE'"},
-                                                       {"verified", "0"}};
+  const std::map<std::string, std::string> agent_ok = {
+      {"chain", "'solana'"}, {"network", "'devnet'"}, {"status", "'ACTIVE'"}, {"verified", "0"}};
   const std::map<std::string, std::string> tx_ok = {
       {"chain", "'solana'"}, {"type", "'TRANSFER'"}, {"status", "'PENDING'"}, {"tier", "NULL"}};
   auto but = [](std::map<std::string, std::string> m, const std::string& k) {
@@ -170,8 +197,7 @@ std::vector<CheckCase> check_cases() {
   tiers.push_back("NULL");  // tier is nullable
   return {
       {"agents.chain", fix(agent, but(agent_ok, "chain")), quoted(kChainTypes), "'bitcoin'"},
-      {"agents.network", fix(agent, but(agent_ok, "network")), quoted(kNetworkTypes),
-       "'regtest'"},
+      {"agents.network", fix(agent, but(agent_ok, "network")), quoted(kNetworkTypes), "'regtest'"},
       {"agents.status", fix(agent, but(agent_ok, "status")), quoted(kAgentStatuses), "'active'"},
       {"agents.owner_verified", fix(agent, but(agent_ok, "verified")), {"0", "1"}, "2"},
       {"transactions.chain", fix(tx, but(tx_ok, "chain")), quoted(kChainTypes), "'bitcoin'"},
@@ -181,8 +207,10 @@ std::vector<CheckCase> check_cases() {
       {"transactions.tier", fix(tx, but(tx_ok, "tier")), tiers, "'BLOCK'"},
       {"policies.type", fix(policy, {{"enabled", "1"}, {"type", "{v}"}}), quoted(kPolicyTypes),
        "'NOT_A_TYPE'"},
-      {"policies.enabled", fix(policy, {{"enabled", "{v}"}, {"type", "'WHITELIST'"}}),
-       {"0", "1"}, "-1"},
+      {"policies.enabled",
+       fix(policy, {{"enabled", "{v}"}, {"type", "'WHITELIST'"}}),
+       {"0", "1"},
+       "-1"},
       {"audit_log.severity", audit, quoted(kAuditSeverities), "'debug'"},
   };
 }
@@ -203,8 +231,8 @@ TEST_F(SchemaTest, EveryCheckAcceptsItsListAndRejectsOthers) {
       return s;
     };
     for (const std::string& good : c.good) {
-      EXPECT_EQ(raw_->exec(sql(good)), SQLITE_OK) << c.column << " = " << good << ": "
-                                                  << raw_->error();
+      EXPECT_EQ(raw_->exec(sql(good)), SQLITE_OK)
+          << c.column << " = " << good << ": " << raw_->error();
     }
     EXPECT_EQ(raw_->exec(sql(c.bad)), SQLITE_CONSTRAINT_CHECK) << c.column << " = " << c.bad;
     EXPECT_NE(raw_->error().find("CHECK constraint failed"), std::string::npos) << c.column;
@@ -220,16 +248,17 @@ TEST_F(SchemaTest, SessionForUnknownAgentIsRejected) {
 }
 
 TEST_F(SchemaTest, DeletingAnAgentCascadesToSessionsAndPolicies) {
-  ASSERT_TRUE(store_->write([](WriteTxn& t) -> Status {
-                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
-                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", "pk2")));
-                      WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s1", "a1", "h1")));
-                      WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s2", "a2", "h2")));
-                      WARDEN_RETURN_IF_ERROR(t.insert_policy(
-                          testing::sample_policy("p1", "a1", "WHITELIST", "x1")));
-                      return t.insert_policy(
-                          testing::sample_policy("p2", std::nullopt, "WHITELIST", "x2"));
-                    })
+  ASSERT_TRUE(store_
+                  ->write([](WriteTxn& t) -> Status {
+                    WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
+                    WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", "pk2")));
+                    WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s1", "a1", "h1")));
+                    WARDEN_RETURN_IF_ERROR(t.insert_session(sample_session("s2", "a2", "h2")));
+                    WARDEN_RETURN_IF_ERROR(
+                        t.insert_policy(testing::sample_policy("p1", "a1", "WHITELIST", "x1")));
+                    return t.insert_policy(
+                        testing::sample_policy("p2", std::nullopt, "WHITELIST", "x2"));
+                  })
                   .ok());
   ASSERT_EQ(raw_->exec("DELETE FROM agents WHERE id = 'a1'"), SQLITE_OK) << raw_->error();
   EXPECT_EQ(count("sessions"), 1);
@@ -280,13 +309,14 @@ TEST_F(SchemaTest, DeletingATransactionCascadesToPendingApprovals) {
 }
 
 TEST_F(SchemaTest, AuditRowsSurviveAgentDeletion) {
-  ASSERT_TRUE(store_->write([](WriteTxn& t) -> Status {
-                      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
-                      AuditEvent e = sample_event("AGENT_CREATED", "a1");
-                      e.session_id = "s-gone";
-                      e.tx_id = "t-gone";
-                      return t.append_audit(e).status();
-                    })
+  ASSERT_TRUE(store_
+                  ->write([](WriteTxn& t) -> Status {
+                    WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
+                    AuditEvent e = sample_event("AGENT_CREATED", "a1");
+                    e.session_id = "s-gone";
+                    e.tx_id = "t-gone";
+                    return t.append_audit(e).status();
+                  })
                   .ok());
   ASSERT_EQ(raw_->exec("DELETE FROM agents WHERE id = 'a1'"), SQLITE_OK) << raw_->error();
   auto rows = store_->list_audit({.agent_id = "a1"});

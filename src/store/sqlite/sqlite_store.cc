@@ -69,20 +69,15 @@ class SqliteWriteTxn final : public WriteTxn {
   Status put_kv(std::string_view key, std::string_view value, std::int64_t now) override {
     return track(sqlite::put_kv(c_, key, value, now));
   }
-  Status insert_agent(const AgentRow& row) override {
-    return track(sqlite::insert_agent(c_, row));
-  }
-  Status update_agent(const AgentRow& row) override {
-    return track(sqlite::update_agent(c_, row));
-  }
+  Status insert_agent(const AgentRow& row) override { return track(sqlite::insert_agent(c_, row)); }
+  Status update_agent(const AgentRow& row) override { return track(sqlite::update_agent(c_, row)); }
   Status insert_session(const SessionRow& row) override {
     return track(sqlite::insert_session(c_, row));
   }
   Status update_session(const SessionRow& row) override {
     return track(sqlite::update_session(c_, row));
   }
-  Result<std::int64_t> revoke_agent_sessions(std::string_view agent_id,
-                                             std::int64_t now) override {
+  Result<std::int64_t> revoke_agent_sessions(std::string_view agent_id, std::int64_t now) override {
     return track(sqlite::revoke_agent_sessions(c_, agent_id, now));
   }
   Status insert_policy(const PolicyRow& row) override {
@@ -138,7 +133,7 @@ class SqliteStore::ReadLease {
 int latest_schema_version() { return sqlite::migrations().back().version; }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
-                                                        SqliteOptions opts) {
+                                                       SqliteOptions opts) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec) && (!opts.create_if_missing || opts.read_only)) {
     return Status(ErrorCode::STORE_NOT_INITIALIZED,
@@ -207,8 +202,7 @@ Status SqliteStore::migrate() {
     if (s.ok()) s = c.exec("COMMIT");
     if (!s.ok()) {
       rollback(c);
-      return Status(s.code(), fmt::format("migration {} ({}): {}", m.version, m.name,
-                                          s.message()));
+      return Status(s.code(), fmt::format("migration {} ({}): {}", m.version, m.name, s.message()));
     }
   }
   return Status();
@@ -327,9 +321,9 @@ int SqliteStore::schema_version() {
 Status SqliteStore::ping() {
   WARDEN_ASSIGN_OR_RETURN(int version, sqlite::applied_schema_version(lease().conn()));
   if (version != latest_schema_version()) {
-    return Status(ErrorCode::INTERNAL_STORE_ERROR,
-                  fmt::format("schema version {} is not the expected {}", version,
-                              latest_schema_version()));
+    return Status(
+        ErrorCode::INTERNAL_STORE_ERROR,
+        fmt::format("schema version {} is not the expected {}", version, latest_schema_version()));
   }
   return Status();
 }
@@ -346,8 +340,7 @@ Status SqliteStore::checkpoint() {
   return Status();
 }
 
-Result<std::vector<std::vector<std::pair<std::string, std::string>>>>
-SqliteStore::pragma_values() {
+Result<std::vector<std::vector<std::pair<std::string, std::string>>>> SqliteStore::pragma_values() {
   std::vector<std::vector<std::pair<std::string, std::string>>> out;
   if (writer_) {
     std::lock_guard lock(writer_mu_);

@@ -24,7 +24,7 @@ class Connection;
 struct SqliteOptions {
   bool create_if_missing = false;  // otherwise a missing file is STORE_NOT_INITIALIZED
   bool read_only = false;          // no migrations; write() fails
-  const Clock* clock = nullptr;  // stamps schema_version.applied_at during open(); null: system
+  const Clock* clock = nullptr;    // stamps schema_version.applied_at during open(); null: system
 };
 
 // Thread-safety: every public method may be called from any thread at once.

@@ -26,8 +26,8 @@ TEST(SqliteStore, EveryPragmaIsAppliedOnEveryConnection) {
   ASSERT_TRUE(values.ok()) << values.status().to_string();
   ASSERT_EQ(values->size(), 1u + SqliteStore::kReadConnections);  // writer + every reader
   const std::map<std::string, std::string> expected = {
-      {"journal_mode", "wal"}, {"synchronous", "1"},        {"foreign_keys", "1"},
-      {"busy_timeout", "5000"}, {"cache_size", "-64000"},   {"mmap_size", "268435456"},
+      {"journal_mode", "wal"},  {"synchronous", "1"},     {"foreign_keys", "1"},
+      {"busy_timeout", "5000"}, {"cache_size", "-64000"}, {"mmap_size", "268435456"},
       {"temp_store", "2"}};
   for (const auto& connection : *values) {
     ASSERT_EQ(connection.size(), expected.size());
@@ -43,8 +43,8 @@ TEST(SqliteStore, MissingFileWithoutCreateIsNotInitialized) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), ErrorCode::STORE_NOT_INITIALIZED);
   EXPECT_FALSE(std::filesystem::exists(dir.file("absent.db")));
-  auto read_only = SqliteStore::open(dir.file("absent.db"), {.create_if_missing = true,
-                                                             .read_only = true});
+  auto read_only =
+      SqliteStore::open(dir.file("absent.db"), {.create_if_missing = true, .read_only = true});
   EXPECT_EQ(read_only.status().code(), ErrorCode::STORE_NOT_INITIALIZED);
 }
 
@@ -113,10 +113,11 @@ TEST(SqliteStore, FailedWriteRollsBackTheChangeAndItsAuditRow) {
   EXPECT_FALSE(store->get_agent("a1")->has_value());
   EXPECT_TRUE(store->list_audit({})->empty());
 
-  ASSERT_TRUE(store->write([](WriteTxn& txn) -> Status {
-                     WARDEN_RETURN_IF_ERROR(txn.insert_agent(sample_agent("a1", "pk1")));
-                     return txn.append_audit(sample_event("AGENT_CREATED", "a1")).status();
-                   })
+  ASSERT_TRUE(store
+                  ->write([](WriteTxn& txn) -> Status {
+                    WARDEN_RETURN_IF_ERROR(txn.insert_agent(sample_agent("a1", "pk1")));
+                    return txn.append_audit(sample_event("AGENT_CREATED", "a1")).status();
+                  })
                   .ok());
   EXPECT_TRUE(store->get_agent("a1")->has_value());
   auto audit = store->list_audit({});
@@ -129,13 +130,13 @@ TEST(SqliteStore, ExceptionInWriteRollsBackAndPropagates) {
   auto store = open_store(dir.file("ex.db"));
   ASSERT_NE(store, nullptr);
   EXPECT_THROW((void)store->write([](WriteTxn& txn) -> Status {
-                 (void)txn.insert_agent(sample_agent("a1", std::nullopt));
-                 throw std::runtime_error("boom");
-               }),
+    (void)txn.insert_agent(sample_agent("a1", std::nullopt));
+    throw std::runtime_error("boom");
+  }),
                std::runtime_error);
   EXPECT_FALSE(store->get_agent("a1")->has_value());
-  EXPECT_TRUE(store->write([](WriteTxn& txn) { return txn.insert_agent(sample_agent("a2", {})); })
-                  .ok());
+  EXPECT_TRUE(
+      store->write([](WriteTxn& txn) { return txn.insert_agent(sample_agent("a2", {})); }).ok());
 }
 
 TEST(SqliteStore, NestedWriteIsRefusedNotDeadlocked) {
@@ -173,9 +174,10 @@ TEST(SqliteStore, CheckpointEmptiesTheLogAndCloseRemovesIt) {
   auto store = open_store(path);
   ASSERT_NE(store, nullptr);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(store->write([&](WriteTxn& t) {
-                       return t.put_kv("k" + std::to_string(i), std::string(4000, 'x'), i);
-                     })
+    ASSERT_TRUE(store
+                    ->write([&](WriteTxn& t) {
+                      return t.put_kv("k" + std::to_string(i), std::string(4000, 'x'), i);
+                    })
                     .ok());
   }
   ASSERT_GT(std::filesystem::file_size(wal), 0u);

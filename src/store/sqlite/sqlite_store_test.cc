@@ -3,6 +3,8 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
 #include <thread>
@@ -189,6 +191,62 @@ TEST(SqliteStore, CheckpointEmptiesTheLogAndCloseRemovesIt) {
   // The last connection to close folds the log into the file and deletes it.
   EXPECT_FALSE(std::filesystem::exists(wal) && std::filesystem::file_size(wal) > 0);
   EXPECT_EQ(RawDb(path).text("SELECT value FROM key_value_store WHERE key = 'last'"), "1");
+}
+
+TEST(SqliteStore, WritesOfAKilledProcessSurviveInTheLog) {
+  TempDir dir;
+  const std::string path = dir.file("crash.db");
+  constexpr int kRows = 50;
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Like kill -9 after each acknowledged write: no destructor, no checkpoint, no close.
+    auto store = SqliteStore::open(path, {.create_if_missing = true});
+    for (int i = 0; store.ok() && i < kRows; ++i) {
+      if (!(*store)
+               ->write([](WriteTxn& t) { return t.append_audit(sample_event("E")).status(); })
+               .ok()) {
+        _exit(2);
+      }
+    }
+    _exit(store.ok() ? 0 : 1);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  ASSERT_EQ(WEXITSTATUS(wstatus), 0);
+  ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0u);  // the rows live only in the log
+
+  for (bool read_only : {true, false}) {
+    auto store = SqliteStore::open(path, {.read_only = read_only});
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto report = (*store)->verify_audit();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->rows_checked, kRows) << "read_only=" << read_only;
+    EXPECT_FALSE(report->first_broken_id.has_value()) << report->problem;
+  }
+}
+
+TEST(SqliteStore, PingFailsWhenTheSchemaIsNotCurrent) {
+  TempDir dir;
+  const std::string path = dir.file("ping.db");
+  auto store = open_store(path);
+  ASSERT_TRUE(store->ping().ok());
+  ASSERT_EQ(RawDb(path).exec("DELETE FROM schema_version"), SQLITE_OK);
+  EXPECT_EQ(store->ping().code(), ErrorCode::INTERNAL_STORE_ERROR);
+  EXPECT_EQ(store->schema_version(), 0);
+}
+
+TEST(SqliteStore, AFileThatIsNotADatabaseIsAStoreError) {
+  TempDir dir;
+  const std::string path = dir.file("junk.db");
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("this is not an SQLite database, just some text long enough to matter......", f);
+  std::fclose(f);
+  auto store = SqliteStore::open(path, {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), ErrorCode::INTERNAL_STORE_ERROR);
 }
 
 TEST(SqliteStore, ConcurrentWritersBuildOneValidChain) {

@@ -57,6 +57,15 @@ namespace warden {
     "같은 내용의 정책이 이미 있습니다")                                                        \
   X(POLICY_VALIDATION_FAILED, 400, "Policy validation failed", "정책 검증에 실패했습니다")     \
   X(POLICY_INVALID_TYPE, 400, "Unknown policy type", "알 수 없는 정책 유형입니다")             \
+  X(TX_NOT_FOUND, 404, "Transaction not found", "거래를 찾을 수 없습니다")                    \
+  X(TX_AMOUNT_EXCEEDS_RESERVED, 422, "Final amount exceeds the reserved amount",              \
+    "최종 금액이 예약된 금액을 초과합니다")                                                    \
+  X(TX_INVALID_STATE, 409, "Transaction is not in a state that allows this",                 \
+    "거래가 이 작업을 허용하는 상태가 아닙니다")                                               \
+  X(TX_IDEMPOTENCY_CONFLICT, 409, "Idempotency key reused with a different request",         \
+    "같은 멱등성 키가 다른 요청에 사용되었습니다")                                             \
+  X(APPROVAL_NOT_FOUND, 404, "Approval not found", "승인 요청을 찾을 수 없습니다")             \
+  X(APPROVAL_NOT_PENDING, 409, "Approval is no longer pending", "승인 요청이 더 이상 대기 중이 아닙니다") \
   X(STORE_SCHEMA_TOO_NEW, 500, "Database schema is newer than this binary",                  \
     "데이터베이스 스키마가 이 프로그램보다 새 버전입니다")                                     \
   X(STORE_NOT_INITIALIZED, 500, "Data directory is not initialized; run `warden init`",     \

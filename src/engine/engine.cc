@@ -1,0 +1,399 @@
+// Evaluation, reservation and settlement over the compiled policy index.
+#include "engine/engine.h"
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/json/array.hpp>
+#include <cassert>
+#include <functional>
+
+namespace warden::engine {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::array<std::string_view, 5> kWalletActions = {"TRANSFER", "TOKEN_TRANSFER",
+                                                            "CONTRACT_CALL", "APPROVE", "BATCH"};
+constexpr std::size_t kOtherAction = kWalletActions.size();
+
+std::size_t action_index(std::string_view action) {
+  for (std::size_t i = 0; i < kWalletActions.size(); ++i) {
+    if (kWalletActions[i] == action) return i;
+  }
+  return kOtherAction;
+}
+
+bool applies_to(const Step& step, std::size_t action) {
+  if (const auto* m = std::get_if<SetMatch>(&step)) {
+    if (m->actions.empty()) return true;
+    if (action == kOtherAction) return false;
+    return std::find(m->actions.begin(), m->actions.end(), kWalletActions[action]) !=
+           m->actions.end();
+  }
+  if (std::holds_alternative<MethodMatch>(step)) return action == action_index("CONTRACT_CALL");
+  if (std::holds_alternative<ApproveAmountMatch>(step)) return action == action_index("APPROVE");
+  return true;
+}
+
+struct StepRef {
+  const CompiledPolicy* policy;
+  const Step* step;
+};
+
+const Amount kZero;
+
+const Amount& amount_of(const Request& r, const std::string& asset) {
+  auto it = r.amounts.find(asset);
+  return it == r.amounts.end() ? kZero : it->second;
+}
+
+std::string attribute(const Request& r, std::string_view key) {
+  const auto* v = r.attributes.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+}  // namespace
+
+// The immutable index: for each agent (and for agents without own policies), the applicable
+// steps per action, in priority order (higher first, then id).
+struct Engine::Snapshot {
+  using StepLists = std::array<std::vector<StepRef>, kWalletActions.size() + 1>;
+  std::vector<std::shared_ptr<const CompiledPolicy>> policies;
+  StepLists global;
+  std::unordered_map<std::string, StepLists> by_agent;
+
+  const std::vector<StepRef>& steps(const std::string& agent_id, std::size_t action) const {
+    auto it = by_agent.find(agent_id);
+    return it == by_agent.end() ? global[action] : it->second[action];
+  }
+  const WindowLimit* find_limit(const std::string& meter) const {
+    for (const auto& p : policies) {
+      for (const auto& s : p->steps) {
+        if (const auto* l = std::get_if<WindowLimit>(&s); l && l->meter == meter) return l;
+      }
+    }
+    return nullptr;
+  }
+};
+
+struct Engine::AgentState {
+  std::mutex mu;
+  std::unordered_map<std::string, Meter> meters;  // guarded by mu
+  struct Hold {
+    std::string meter;
+    EntryKey key;
+    MeterKind kind;
+    Amount amount;
+  };
+  std::unordered_map<std::string, std::vector<Hold>> holds;  // reservation id; guarded by mu
+};
+
+struct Engine::Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, std::unique_ptr<AgentState>> agents;  // guarded by mu
+};
+
+Engine::Engine() : snapshot_(std::make_shared<const Snapshot>()), shards_(new Shard[kShards]) {}
+Engine::~Engine() = default;
+
+Status Engine::load_policies(const std::vector<PolicyInput>& inputs) {
+  auto snap = std::make_shared<Snapshot>();
+  for (const auto& in : inputs) {
+    if (!in.enabled) continue;
+    WARDEN_ASSIGN_OR_RETURN(CompiledPolicy p, compile(in));
+    snap->policies.push_back(std::make_shared<const CompiledPolicy>(std::move(p)));
+  }
+  std::sort(snap->policies.begin(), snap->policies.end(), [](const auto& a, const auto& b) {
+    return a->priority != b->priority ? a->priority > b->priority : a->id < b->id;
+  });
+  // Every agent with its own policies gets the merged list; others share the global one.
+  for (const auto& p : snap->policies) {
+    if (p->agent_id) snap->by_agent.try_emplace(*p->agent_id);
+  }
+  for (const auto& p : snap->policies) {
+    for (const auto& step : p->steps) {
+      for (std::size_t a = 0; a <= kOtherAction; ++a) {
+        if (!applies_to(step, a)) continue;
+        const StepRef ref{p.get(), &step};
+        if (!p->agent_id) {
+          snap->global[a].push_back(ref);
+          for (auto& [agent, lists] : snap->by_agent) lists[a].push_back(ref);
+        } else {
+          snap->by_agent[*p->agent_id][a].push_back(ref);
+        }
+      }
+    }
+  }
+  snapshot_.store(std::move(snap));
+  return Status();
+}
+
+Engine::AgentState& Engine::agent_state(const std::string& agent_id) {
+  Shard& shard = shards_[std::hash<std::string>{}(agent_id) % kShards];
+  std::lock_guard lock(shard.mu);
+  auto& slot = shard.agents[agent_id];
+  if (!slot) slot = std::make_unique<AgentState>();
+  return *slot;  // states are never erased, so the reference stays valid
+}
+
+namespace {
+
+// Collects the outcome of every step; keeps the strictest.
+class Evaluation {
+ public:
+  Evaluation(const Request& r, bool explain, Decision* d) : r_(r), explain_(explain), d_(*d) {}
+
+  void raise(const CompiledPolicy& p, Outcome o, std::string code, std::string message) {
+    if (o == Outcome::kInstant) return;
+    d_.outcome = std::max(d_.outcome, o);
+    d_.reasons.push_back({p.id, std::move(code), std::move(message), o});
+  }
+  void trace(const CompiledPolicy& p, std::string step, Outcome o, std::string detail) {
+    if (explain_) d_.trace.push_back({p.id, std::move(step), o, std::move(detail)});
+  }
+
+  void run(const CompiledPolicy& p, const SetMatch& m) {
+    std::string value = attribute(r_, m.attribute);
+    const std::string step = "match:set(" + m.attribute + ")";
+    if (value.empty()) {
+      raise(p, Outcome::kDeny, "ATTRIBUTE_MISSING",
+            "attribute '" + m.attribute + "' is required by a " + p.type + " policy");
+      return trace(p, step, Outcome::kDeny, "missing");
+    }
+    if (m.evm_case_insensitive) value = normalize_address(value);
+    bool ok = m.allowed.contains(value);
+    if (!ok && m.prefix_globs) {
+      for (const auto& a : m.allowed) {
+        if (!a.empty() && a.back() == '*' && value.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) {
+          ok = true;
+          break;
+        }
+      }
+    }
+    if (!ok) raise(p, Outcome::kDeny, m.code, "'" + value + "' is not allowed by " + p.type);
+    trace(p, step, ok ? Outcome::kInstant : Outcome::kDeny, value);
+  }
+
+  void run(const CompiledPolicy& p, const MethodMatch& m) {
+    const std::string contract = normalize_address(attribute(r_, "contract"));
+    std::string method = normalize_address(attribute(r_, "method"));
+    if (method.size() > 10) method.resize(10);  // calldata: the 4-byte selector is enough
+    const bool ok = m.allowed.contains(contract + ":" + method);
+    if (!ok) {
+      raise(p, Outcome::kDeny, "METHOD_NOT_WHITELISTED",
+            "method " + method + " on " + contract + " is not whitelisted");
+    }
+    trace(p, "match:method", ok ? Outcome::kInstant : Outcome::kDeny, contract + ":" + method);
+  }
+
+  void run(const CompiledPolicy& p, const ApproveAmountMatch& m) {
+    const Amount& amount = amount_of(r_, "native").is_zero() ? approve_amount() : amount_of(r_, "native");
+    Outcome o = Outcome::kInstant;
+    if (m.block_unlimited && amount == Amount::max()) {
+      o = Outcome::kDeny;
+      raise(p, o, "APPROVE_UNLIMITED_BLOCKED", "unlimited approvals are blocked");
+    } else if (m.max_amount && amount > *m.max_amount) {
+      o = Outcome::kDeny;
+      raise(p, o, "APPROVE_AMOUNT_EXCEEDED",
+            "approval of " + amount.to_string() + " exceeds " + m.max_amount->to_string());
+    }
+    trace(p, "match:approve_amount", o, amount.to_string());
+  }
+
+  void run(const CompiledPolicy& p, const TimeMatch& m) {
+    using namespace std::chrono;
+    const date::zoned_time<milliseconds> zt{
+        m.zone, date::sys_time<milliseconds>{milliseconds{r_.now_ms}}};
+    const auto local = zt.get_local_time();
+    const auto day = date::floor<date::days>(local);
+    const unsigned wd = date::weekday{day}.c_encoding();
+    const auto hour = static_cast<unsigned>(duration_cast<hours>(local - day).count());
+    const bool ok = (m.allowed_hours[wd] >> hour) & 1u;
+    if (!ok) {
+      raise(p, m.outside, "TIME_RESTRICTED",
+            "not allowed at hour " + std::to_string(hour) + " on weekday " + std::to_string(wd) +
+                " in " + m.zone_name);
+    }
+    trace(p, "match:time", ok ? Outcome::kInstant : m.outside, m.zone_name);
+  }
+
+  void run(const CompiledPolicy& p, const TierThresholds& t) {
+    const Amount& amount = amount_of(r_, t.asset);
+    Outcome o = Outcome::kApproval;
+    if (t.instant_max && amount <= *t.instant_max) o = Outcome::kInstant;
+    else if (t.notify_max && amount <= *t.notify_max) o = Outcome::kNotify;
+    else if (t.delay_max && amount <= *t.delay_max) o = Outcome::kDelay;
+    if (o == Outcome::kDelay) d_.delay_seconds = std::max(d_.delay_seconds, t.delay_seconds);
+    if (o == Outcome::kApproval) {
+      d_.approval_timeout_seconds = d_.approval_timeout_seconds == 0
+                                        ? t.approval_timeout_seconds
+                                        : std::min(d_.approval_timeout_seconds, t.approval_timeout_seconds);
+    }
+    raise(p, o, "TIER_" + std::string(outcome_name(o)),
+          "amount " + amount.to_string() + " " + t.asset + " is in the " +
+              std::string(outcome_name(o)) + " tier");
+    trace(p, "limit:tiers", o, amount.to_string());
+  }
+
+  void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
+
+ private:
+  const Amount& approve_amount() {
+    // APPROVE carries its amount in the "amount" attribute when no native amount is spent.
+    const std::string s = attribute(r_, "amount");
+    auto a = Amount::parse(s);
+    approve_amount_ = a.ok() ? *a : Amount();
+    return approve_amount_;
+  }
+
+  const Request& r_;
+  const bool explain_;
+  Decision& d_;
+  Amount approve_amount_;
+};
+
+}  // namespace
+
+Decision Engine::decide(const Request& r, const std::string& reservation_id, bool reserve,
+                        bool explain) {
+  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
+  Decision d;
+  Evaluation eval(r, explain, &d);
+  std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
+  for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
+    if (const auto* l = std::get_if<WindowLimit>(ref.step)) {
+      limits.emplace_back(ref.policy, l);
+      continue;
+    }
+    std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
+  }
+  if (limits.empty()) return d;
+
+  AgentState& st = agent_state(r.agent_id);
+  std::lock_guard lock(st.mu);
+  std::vector<std::pair<Meter*, Charge>> charges;
+  for (const auto& [policy, l] : limits) {
+    Meter& m = st.meters.try_emplace(l->meter, *l).first->second;
+    const Amount charge =
+        l->kind == MeterKind::kRequests ? Amount(1) : amount_of(r, l->asset);
+    const Amount& total = m.total(r.now_ms);
+    auto after = total.checked_add(charge);
+    const bool exceeded = !after.ok() || *after > l->max;
+    if (exceeded) {
+      eval.raise(*policy, Outcome::kDeny, l->code,
+                 l->window_text + " window: " + total.to_string() + " used + " +
+                     charge.to_string() + " requested > " + l->max.to_string());
+    }
+    eval.trace(*policy, "limit:window(" + l->window_text + ")",
+               exceeded ? Outcome::kDeny : Outcome::kInstant,
+               total.to_string() + "/" + l->max.to_string());
+    if (!charge.is_zero()) charges.push_back({&m, Charge{l->meter, l->kind, charge, r.now_ms}});
+  }
+  if (!reserve || !d.allowed() || charges.empty()) return d;
+  auto& holds = st.holds[reservation_id];
+  for (auto& [meter, charge] : charges) {
+    holds.push_back({charge.meter, meter->add(charge.ts_ms, charge.amount), charge.kind, charge.amount});
+    d.charges.push_back(std::move(charge));
+  }
+  return d;
+}
+
+Status Engine::settle(const std::string& agent_id, const std::string& reservation_id,
+                      const Amount& final_amount) {
+  AgentState& st = agent_state(agent_id);
+  std::lock_guard lock(st.mu);
+  auto it = st.holds.find(reservation_id);
+  if (it == st.holds.end()) return Status();
+  for (const auto& h : it->second) {
+    if (h.kind == MeterKind::kAmount && final_amount > h.amount) {
+      return Status(ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED,
+                    "final amount " + final_amount.to_string() + " exceeds the reserved " +
+                        h.amount.to_string());
+    }
+  }
+  for (const auto& h : it->second) {
+    if (h.kind != MeterKind::kAmount) continue;
+    auto m = st.meters.find(h.meter);
+    if (m != st.meters.end()) m->second.lower(h.key, final_amount);
+  }
+  st.holds.erase(it);
+  return Status();
+}
+
+void Engine::release(const std::string& agent_id, const std::string& reservation_id) {
+  AgentState& st = agent_state(agent_id);
+  std::lock_guard lock(st.mu);
+  auto it = st.holds.find(reservation_id);
+  if (it == st.holds.end()) return;
+  for (const auto& h : it->second) {
+    auto m = st.meters.find(h.meter);
+    if (m != st.meters.end()) m->second.remove(h.key);
+  }
+  st.holds.erase(it);
+}
+
+void Engine::restore(const std::string& agent_id, const std::string& reservation_id,
+                     const std::vector<Charge>& charges, bool held) {
+  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
+  AgentState& st = agent_state(agent_id);
+  std::lock_guard lock(st.mu);
+  for (const auto& c : charges) {
+    const WindowLimit* def = snap->find_limit(c.meter);
+    if (def == nullptr) continue;  // the policy is gone: nothing reads this meter
+    Meter& m = st.meters.try_emplace(c.meter, *def).first->second;
+    const EntryKey key = m.add(c.ts_ms, c.amount);
+    if (held) st.holds[reservation_id].push_back({c.meter, key, c.kind, c.amount});
+  }
+}
+
+Amount Engine::meter_total(const std::string& agent_id, const std::string& meter,
+                           std::int64_t now_ms) {
+  AgentState& st = agent_state(agent_id);
+  std::lock_guard lock(st.mu);
+  auto it = st.meters.find(meter);
+  return it == st.meters.end() ? Amount() : it->second.total(now_ms);
+}
+
+std::vector<json::object> Engine::compiled_ir() const {
+  std::vector<json::object> out;
+  for (const auto& p : snapshot_.load()->policies) out.push_back(ir_to_json(*p));
+  return out;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  s.policies = snapshot_.load()->policies.size();
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [id, st] : shards_[i].agents) {
+      std::lock_guard agent_lock(st->mu);
+      s.reservations += st->holds.size();
+    }
+  }
+  return s;
+}
+
+json::object decision_json(const Decision& d, bool with_trace) {
+  json::array reasons;
+  for (const auto& r : d.reasons) {
+    reasons.push_back(json::object{{"policy_id", r.policy_id}, {"code", r.code},
+                                   {"message", r.message}, {"outcome", outcome_name(r.outcome)}});
+  }
+  json::object o;
+  o["effect"] = d.allowed() ? "ALLOW" : "DENY";
+  o["tier"] = d.allowed() ? json::value(outcome_name(d.outcome)) : json::value(nullptr);
+  o["reasons"] = std::move(reasons);
+  if (with_trace) {
+    json::array trace;
+    for (const auto& t : d.trace) {
+      trace.push_back(json::object{{"policy_id", t.policy_id}, {"step", t.step},
+                                   {"outcome", outcome_name(t.outcome)}, {"detail", t.detail}});
+    }
+    o["trace"] = std::move(trace);
+  }
+  return o;
+}
+
+}  // namespace warden::engine

@@ -1,0 +1,192 @@
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/json.h"
+
+namespace warden::engine {
+namespace {
+
+constexpr std::int64_t kNowMs = 1'767'225'600'000;  // 2026-01-01T00:00:00Z, Thursday
+const std::string kAgent = "0193a4f0-7c1e-7b3a-9d2e-5f1c0a9b8e7d";
+
+PolicyInput policy(std::string id, std::string type, std::string rules_json,
+                   std::optional<std::string> agent = std::nullopt, std::int64_t priority = 0) {
+  auto rules = parse_json(rules_json);
+  EXPECT_TRUE(rules.ok()) << rules_json;
+  return {std::move(id), std::move(agent), std::move(type), rules->as_object(), priority, true};
+}
+
+Request transfer(std::string to, std::uint64_t amount, std::int64_t now_ms = kNowMs) {
+  Request r;
+  r.agent_id = kAgent;
+  r.action = "TRANSFER";
+  r.attributes["to"] = to;
+  r.amounts["native"] = Amount(amount);
+  r.now_ms = now_ms;
+  return r;
+}
+
+const char* kSpending =
+    R"({"instant_max":"1000","notify_max":"5000","delay_max":"20000","delay_seconds":300,
+        "approval_timeout_seconds":3600,"asset":"native",
+        "windows":[{"duration":"1d","max":"50000"}]})";
+
+TEST(Engine, SpendingLimitTiers) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
+  struct Case { std::uint64_t amount; Outcome tier; };
+  for (auto c : {Case{1000, Outcome::kInstant}, Case{1001, Outcome::kNotify},
+                 Case{5000, Outcome::kNotify}, Case{20000, Outcome::kDelay},
+                 Case{20001, Outcome::kApproval}}) {
+    Decision d = e.decide(transfer("x", c.amount), "r", false, false);
+    EXPECT_EQ(d.outcome, c.tier) << c.amount;
+  }
+  Decision d = e.decide(transfer("x", 20000), "r", false, false);
+  EXPECT_EQ(d.delay_seconds, 300);
+  d = e.decide(transfer("x", 30000), "r", false, false);
+  EXPECT_EQ(d.approval_timeout_seconds, 3600);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].code, "TIER_APPROVAL");
+}
+
+TEST(Engine, WindowCountsReservedAndDeniesOverMax) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
+  const std::string meter = "p1/native/1d";
+  for (int i = 0; i < 5; ++i) {
+    Decision d = e.decide(transfer("x", 10000), "r" + std::to_string(i), true, false);
+    ASSERT_TRUE(d.allowed());
+    ASSERT_EQ(d.charges.size(), 1u);
+  }
+  EXPECT_EQ(e.meter_total(kAgent, meter, kNowMs), Amount(50000));
+  Decision denied = e.decide(transfer("x", 1), "r5", true, false);
+  EXPECT_FALSE(denied.allowed());
+  EXPECT_EQ(denied.reasons.back().code, "LIMIT_WINDOW_EXCEEDED");
+  EXPECT_TRUE(denied.charges.empty());
+  // Settling below the reservation frees the difference; releasing frees all of it.
+  ASSERT_TRUE(e.settle(kAgent, "r0", Amount(4000)).ok());
+  EXPECT_EQ(e.meter_total(kAgent, meter, kNowMs), Amount(44000));
+  e.release(kAgent, "r1");
+  EXPECT_EQ(e.meter_total(kAgent, meter, kNowMs), Amount(34000));
+  EXPECT_EQ(e.settle(kAgent, "r2", Amount(10001)).code(), ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED);
+  // The calendar day rolls over at midnight UTC.
+  EXPECT_EQ(e.meter_total(kAgent, meter, kNowMs + 86'400'000), Amount(0));
+}
+
+TEST(Engine, AllOrNothingAcrossTwoWindows) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("a", "SPENDING_LIMIT",
+                                      R"({"instant_max":"100000","windows":[{"duration":"1h","max":"100"},{"duration":"1d","max":"1000"}]})")})
+                  .ok());
+  ASSERT_TRUE(e.decide(transfer("x", 100), "r0", true, false).allowed());
+  // The hour window is full: the day window must not be charged either.
+  EXPECT_FALSE(e.decide(transfer("x", 50), "r1", true, false).allowed());
+  EXPECT_EQ(e.meter_total(kAgent, "a/native/1d", kNowMs), Amount(100));
+  EXPECT_EQ(e.meter_total(kAgent, "a/native/1h", kNowMs), Amount(100));
+}
+
+TEST(Engine, WhitelistIsCaseInsensitiveForEvmAndExactForSolana) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("w", "WHITELIST",
+                                      R"({"allowed_addresses":["0xabcdefabcdefabcdefabcdefabcdefabcdefabcd","So1anaAddre55xxxxxxxxxxxxxxxxxxxxx"]})")})
+                  .ok());
+  EXPECT_TRUE(e.decide(transfer("0xABCDEFabcdefabcdefabcdefabcdefabcdefABCD", 1), "r", false, false).allowed());
+  EXPECT_TRUE(e.decide(transfer("So1anaAddre55xxxxxxxxxxxxxxxxxxxxx", 1), "r", false, false).allowed());
+  Decision d = e.decide(transfer("so1anaaddre55xxxxxxxxxxxxxxxxxxxxx", 1), "r", false, false);
+  ASSERT_FALSE(d.allowed());
+  EXPECT_EQ(d.reasons[0].code, "ADDRESS_NOT_WHITELISTED");
+  Request no_to = transfer("", 1);
+  no_to.attributes.erase("to");
+  EXPECT_EQ(e.decide(no_to, "r", false, false).reasons[0].code, "ATTRIBUTE_MISSING");
+  // CONTRACT_CALL is not a transfer: the whitelist does not apply.
+  Request call = transfer("anything", 1);
+  call.action = "CONTRACT_CALL";
+  EXPECT_TRUE(e.decide(call, "r", false, false).allowed());
+}
+
+TEST(Engine, GlobalAndAgentPoliciesCombineStrictestWins) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("g", "SPENDING_LIMIT", R"({"instant_max":"100","notify_max":"1000"})"),
+                               policy("a", "SPENDING_LIMIT", R"({"instant_max":"10","delay_max":"500"})",
+                                      kAgent, 5)})
+                  .ok());
+  Decision d = e.decide(transfer("x", 50), "r", false, true);
+  EXPECT_EQ(d.outcome, Outcome::kDelay);  // agent policy: delay; global: instant
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].policy_id, "a");
+  EXPECT_EQ(d.trace.size(), 2u);
+  EXPECT_EQ(d.trace[0].policy_id, "a");  // higher priority first
+  // Another agent sees only the global policy.
+  Request other = transfer("x", 50);
+  other.agent_id = "someone-else";
+  EXPECT_EQ(e.decide(other, "r", false, false).outcome, Outcome::kInstant);
+}
+
+TEST(Engine, RateLimitCountsRequests) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("rl", "RATE_LIMIT", R"({"max_requests":3,"window":"1m"})")}).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(e.decide(transfer("x", 0), "r" + std::to_string(i), true, false).allowed());
+  Decision d = e.decide(transfer("x", 0), "r3", true, false);
+  ASSERT_FALSE(d.allowed());
+  EXPECT_EQ(d.reasons[0].code, "RATE_LIMIT_EXCEEDED");
+  EXPECT_TRUE(e.decide(transfer("x", 0, kNowMs + 60'000), "r4", true, false).allowed());
+}
+
+TEST(Engine, TimeRestrictionUsesTheZone) {
+  Engine e;
+  // Seoul is UTC+9: 00:00Z Thursday is 09:00 Thursday there.
+  ASSERT_TRUE(e.load_policies({policy("t", "TIME_RESTRICTION",
+                                      R"({"time_zone":"Asia/Seoul","allowed":[{"days":["thu"],"start_hour":9,"end_hour":10}],"effect":"DENY"})")})
+                  .ok());
+  EXPECT_TRUE(e.decide(transfer("x", 1, kNowMs), "r", false, false).allowed());
+  Decision d = e.decide(transfer("x", 1, kNowMs + 3'600'000), "r", false, false);
+  ASSERT_FALSE(d.allowed());
+  EXPECT_EQ(d.reasons[0].code, "TIME_RESTRICTED");
+}
+
+TEST(Engine, RestoreRebuildsMetersAndHolds) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
+  e.restore(kAgent, "held", {{"p1/native/1d", MeterKind::kAmount, Amount(30000), kNowMs}}, true);
+  e.restore(kAgent, "spent", {{"p1/native/1d", MeterKind::kAmount, Amount(15000), kNowMs}}, false);
+  e.restore(kAgent, "gone", {{"deleted/native/1d", MeterKind::kAmount, Amount(1), kNowMs}}, true);
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(45000));
+  EXPECT_FALSE(e.decide(transfer("x", 5001), "r", true, false).allowed());
+  e.release(kAgent, "held");
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(15000));
+}
+
+TEST(Engine, ConcurrentReservationsNeverExceedTheMax) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p", "SPENDING_LIMIT",
+                                      R"({"instant_max":"1000","windows":[{"duration":"24h","max":"10000"}]})")})
+                  .ok());
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        if (e.decide(transfer("x", 7), std::to_string(t) + "-" + std::to_string(i), true, false).allowed()) {
+          ++allowed;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(allowed.load(), 10000 / 7);
+  EXPECT_EQ(e.meter_total(kAgent, "p/native/1d", kNowMs), Amount(7 * (10000 / 7)));
+}
+
+TEST(Ir, GoldenSpendingLimit) {
+  auto p = compile(policy("p1", "SPENDING_LIMIT", kSpending));
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(canonical_json(ir_to_json(*p)),
+            R"({"policy_id":"p1","priority":0,"steps":[{"approval_timeout_seconds":3600,"asset":"native","delay_max":"20000","delay_seconds":300,"instant_max":"1000","kind":"tiers","notify_max":"5000","step":"limit"},{"calendar":false,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"50000","meter":"p1/native/1d","step":"limit","unit":"amount","window":"1d"}],"type":"SPENDING_LIMIT"})");
+}
+
+}  // namespace
+}  // namespace warden::engine

@@ -1,0 +1,288 @@
+// Compilation of normalized policy rules to IR steps, and the IR's JSON form.
+#include "engine/ir.h"
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <boost/json/array.hpp>
+
+#include "policy/policy.h"
+
+namespace warden::engine {
+namespace json = boost::json;
+
+std::string_view outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kInstant: return "INSTANT";
+    case Outcome::kNotify: return "NOTIFY";
+    case Outcome::kDelay: return "DELAY";
+    case Outcome::kApproval: return "APPROVAL";
+    case Outcome::kDeny: return "DENY";
+  }
+  return "DENY";
+}
+
+std::string normalize_address(std::string_view v) {
+  std::string out(v);
+  if (out.size() > 2 && out[0] == '0' && (out[1] == 'x' || out[1] == 'X')) {
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+namespace {
+
+Status bad_rules(const PolicyInput& in, std::string what) {
+  return Status(ErrorCode::POLICY_VALIDATION_FAILED,
+                "policy " + in.id + " (" + in.type + "): " + std::move(what));
+}
+
+std::vector<std::string> strings(const json::object& rules, std::string_view key) {
+  std::vector<std::string> out;
+  if (const auto* arr = rules.if_contains(key); arr && arr->is_array()) {
+    for (const auto& v : arr->as_array()) {
+      if (v.is_string()) out.emplace_back(v.as_string());
+    }
+  }
+  return out;
+}
+
+std::optional<Amount> amount_field(const json::object& rules, std::string_view key) {
+  const auto* v = rules.if_contains(key);
+  if (!v || !v->is_string()) return std::nullopt;
+  auto a = Amount::parse(v->as_string());
+  return a.ok() ? std::optional<Amount>(*a) : std::nullopt;
+}
+
+std::int64_t int_field(const json::object& rules, std::string_view key, std::int64_t fallback) {
+  const auto* v = rules.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : fallback;
+}
+
+std::string string_field(const json::object& rules, std::string_view key, std::string fallback) {
+  const auto* v = rules.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : fallback;
+}
+
+SetMatch set_match(std::string attribute, std::vector<std::string> actions,
+                   const std::vector<std::string>& values, std::string code) {
+  SetMatch m;
+  m.attribute = std::move(attribute);
+  m.actions = std::move(actions);
+  for (const auto& v : values) m.allowed.insert(normalize_address(v));
+  m.code = std::move(code);
+  return m;
+}
+
+Result<WindowLimit> window_limit(const PolicyInput& in, MeterKind kind, const std::string& asset,
+                                 std::string_view window_text, Amount max, std::string code) {
+  auto w = policy::parse_window(window_text);
+  if (!w.ok()) return bad_rules(in, "bad window '" + std::string(window_text) + "'");
+  WindowLimit l;
+  l.kind = kind;
+  l.asset = asset;
+  l.calendar = w->calendar;
+  l.window_ms = w->seconds * 1000;
+  l.calendar_unit = static_cast<int>(w->unit);
+  l.window_text = policy::window_text(*w);
+  l.meter = in.id + "/" + (kind == MeterKind::kRequests ? std::string("requests") : asset) + "/" +
+            l.window_text;
+  l.max = std::move(max);
+  l.code = std::move(code);
+  return l;
+}
+
+Status compile_spending_limit(const PolicyInput& in, CompiledPolicy* out) {
+  TierThresholds t;
+  t.asset = string_field(in.rules, "asset", "native");
+  t.instant_max = amount_field(in.rules, "instant_max");
+  t.notify_max = amount_field(in.rules, "notify_max");
+  t.delay_max = amount_field(in.rules, "delay_max");
+  t.delay_seconds = int_field(in.rules, "delay_seconds", 300);
+  t.approval_timeout_seconds = int_field(in.rules, "approval_timeout_seconds", 3600);
+  const std::string asset = t.asset;
+  out->steps.emplace_back(std::move(t));
+  if (const auto* ws = in.rules.if_contains("windows"); ws && ws->is_array()) {
+    for (const auto& w : ws->as_array()) {
+      if (!w.is_object()) return bad_rules(in, "window is not an object");
+      const auto& wo = w.as_object();
+      auto max = amount_field(wo, "max");
+      if (!max) return bad_rules(in, "window max is not an amount");
+      WARDEN_ASSIGN_OR_RETURN(
+          WindowLimit l, window_limit(in, MeterKind::kAmount, asset,
+                                      string_field(wo, "duration", ""), *max,
+                                      "LIMIT_WINDOW_EXCEEDED"));
+      out->steps.emplace_back(std::move(l));
+    }
+  }
+  return Status();
+}
+
+Status compile_time_restriction(const PolicyInput& in, CompiledPolicy* out) {
+  TimeMatch t;
+  t.zone_name = string_field(in.rules, "time_zone", "UTC");
+  try {
+    t.zone = date::locate_zone(t.zone_name);
+  } catch (const std::exception&) {
+    return bad_rules(in, "unknown time zone '" + t.zone_name + "'");
+  }
+  static constexpr std::string_view kDays[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  if (const auto* ranges = in.rules.if_contains("allowed"); ranges && ranges->is_array()) {
+    for (const auto& r : ranges->as_array()) {
+      if (!r.is_object()) continue;
+      const auto& ro = r.as_object();
+      const std::int64_t start = int_field(ro, "start_hour", 0);
+      const std::int64_t end = int_field(ro, "end_hour", 24);
+      std::uint32_t mask = 0;
+      for (std::int64_t h = std::max<std::int64_t>(0, start); h < std::min<std::int64_t>(24, end); ++h) {
+        mask |= 1u << h;
+      }
+      for (const auto& day : strings(ro, "days")) {
+        for (int d = 0; d < 7; ++d) {
+          if (kDays[d] == day) t.allowed_hours[d] |= mask;
+        }
+      }
+    }
+  }
+  t.outside = string_field(in.rules, "effect", "DENY") == "APPROVAL" ? Outcome::kApproval
+                                                                        : Outcome::kDeny;
+  out->steps.emplace_back(std::move(t));
+  return Status();
+}
+
+Status compile_methods(const PolicyInput& in, CompiledPolicy* out) {
+  MethodMatch m;
+  if (const auto* methods = in.rules.if_contains("methods"); methods && methods->is_array()) {
+    for (const auto& entry : methods->as_array()) {
+      if (!entry.is_object()) continue;
+      const std::string contract = normalize_address(string_field(entry.as_object(), "contract", ""));
+      for (const auto& sel : strings(entry.as_object(), "selectors")) {
+        m.allowed.insert(contract + ":" + normalize_address(sel));
+      }
+    }
+  }
+  out->steps.emplace_back(std::move(m));
+  return Status();
+}
+
+Status compile_rate_limit(const PolicyInput& in, CompiledPolicy* out) {
+  const std::int64_t max = int_field(in.rules, "max_requests", 0);
+  if (max <= 0) return bad_rules(in, "max_requests must be positive");
+  WARDEN_ASSIGN_OR_RETURN(
+      WindowLimit l,
+      window_limit(in, MeterKind::kRequests, "", string_field(in.rules, "window", ""),
+                   Amount(static_cast<std::uint64_t>(max)), "RATE_LIMIT_EXCEEDED"));
+  out->steps.emplace_back(std::move(l));
+  return Status();
+}
+
+Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
+  const std::string& t = in.type;
+  if (t == "SPENDING_LIMIT") return compile_spending_limit(in, out);
+  if (t == "WHITELIST") {
+    out->steps.emplace_back(set_match("to", {"TRANSFER", "TOKEN_TRANSFER"},
+                                      strings(in.rules, "allowed_addresses"),
+                                      "ADDRESS_NOT_WHITELISTED"));
+  } else if (t == "ALLOWED_TOKENS") {
+    out->steps.emplace_back(set_match("token", {"TOKEN_TRANSFER", "APPROVE"},
+                                      strings(in.rules, "tokens"), "TOKEN_NOT_ALLOWED"));
+  } else if (t == "CONTRACT_WHITELIST") {
+    out->steps.emplace_back(set_match("contract", {"CONTRACT_CALL"},
+                                      strings(in.rules, "contracts"), "CONTRACT_NOT_WHITELISTED"));
+  } else if (t == "APPROVED_SPENDERS") {
+    out->steps.emplace_back(set_match("spender", {"APPROVE"}, strings(in.rules, "spenders"),
+                                      "SPENDER_NOT_APPROVED"));
+  } else if (t == "ALLOWED_NETWORKS") {
+    out->steps.emplace_back(
+        set_match("network", {}, strings(in.rules, "networks"), "NETWORK_NOT_ALLOWED"));
+  } else if (t == "MODEL_ALLOWLIST") {
+    SetMatch m = set_match("model", {}, strings(in.rules, "models"), "MODEL_NOT_ALLOWED");
+    m.prefix_globs = true;
+    m.evm_case_insensitive = false;
+    out->steps.emplace_back(std::move(m));
+  } else if (t == "METHOD_WHITELIST") {
+    return compile_methods(in, out);
+  } else if (t == "APPROVE_AMOUNT_LIMIT") {
+    ApproveAmountMatch m;
+    m.max_amount = amount_field(in.rules, "max_amount");
+    const auto* b = in.rules.if_contains("block_unlimited");
+    m.block_unlimited = !(b && b->is_bool()) || b->as_bool();
+    out->steps.emplace_back(std::move(m));
+  } else if (t == "TIME_RESTRICTION") {
+    return compile_time_restriction(in, out);
+  } else if (t == "RATE_LIMIT") {
+    return compile_rate_limit(in, out);
+  }
+  // Types whose steps belong to later modules (CUSTOM, TOKEN_LIMIT, REQUEST_SIZE, BUDGET)
+  // compile to no wallet-path steps.
+  return Status();
+}
+
+json::value amount_json(const std::optional<Amount>& a) {
+  return a ? json::value(a->to_string()) : json::value(nullptr);
+}
+
+json::array sorted(const std::unordered_set<std::string>& s) {
+  std::vector<std::string> v(s.begin(), s.end());
+  std::sort(v.begin(), v.end());
+  json::array out;
+  for (auto& e : v) out.emplace_back(e);
+  return out;
+}
+
+struct StepToJson {
+  json::object operator()(const SetMatch& m) const {
+    json::array actions;
+    for (const auto& a : m.actions) actions.emplace_back(a);
+    return {{"step", "match"}, {"kind", "set"}, {"attribute", m.attribute},
+            {"actions", std::move(actions)}, {"allowed", sorted(m.allowed)},
+            {"prefix_globs", m.prefix_globs}, {"code", m.code}};
+  }
+  json::object operator()(const MethodMatch& m) const {
+    return {{"step", "match"}, {"kind", "method"}, {"allowed", sorted(m.allowed)},
+            {"code", "METHOD_NOT_WHITELISTED"}};
+  }
+  json::object operator()(const ApproveAmountMatch& m) const {
+    return {{"step", "match"}, {"kind", "approve_amount"}, {"max_amount", amount_json(m.max_amount)},
+            {"block_unlimited", m.block_unlimited}};
+  }
+  json::object operator()(const TimeMatch& m) const {
+    json::array hours;
+    for (auto h : m.allowed_hours) hours.emplace_back(h);
+    return {{"step", "match"}, {"kind", "time"}, {"time_zone", m.zone_name},
+            {"allowed_hours_by_weekday", std::move(hours)}, {"outside", outcome_name(m.outside)}};
+  }
+  json::object operator()(const TierThresholds& t) const {
+    return {{"step", "limit"}, {"kind", "tiers"}, {"asset", t.asset},
+            {"instant_max", amount_json(t.instant_max)}, {"notify_max", amount_json(t.notify_max)},
+            {"delay_max", amount_json(t.delay_max)}, {"delay_seconds", t.delay_seconds},
+            {"approval_timeout_seconds", t.approval_timeout_seconds}};
+  }
+  json::object operator()(const WindowLimit& l) const {
+    return {{"step", "limit"}, {"kind", "window"}, {"meter", l.meter},
+            {"unit", l.kind == MeterKind::kRequests ? "requests" : "amount"},
+            {"window", l.window_text}, {"calendar", l.calendar}, {"max", l.max.to_string()},
+            {"code", l.code}};
+  }
+};
+
+}  // namespace
+
+Result<CompiledPolicy> compile(const PolicyInput& in) {
+  CompiledPolicy out;
+  out.id = in.id;
+  out.agent_id = in.agent_id;
+  out.type = in.type;
+  out.priority = in.priority;
+  WARDEN_RETURN_IF_ERROR(compile_steps(in, &out));
+  return out;
+}
+
+json::object ir_to_json(const CompiledPolicy& p) {
+  json::array steps;
+  for (const auto& s : p.steps) steps.emplace_back(std::visit(StepToJson{}, s));
+  return {{"policy_id", p.id}, {"type", p.type}, {"priority", p.priority},
+          {"steps", std::move(steps)}};
+}
+
+}  // namespace warden::engine

@@ -1,0 +1,107 @@
+// The policy IR of ARCHITECTURE.md §1: every policy type compiles to `match` steps (predicates
+// on attributes) and `limit` steps (a meter summed over a window, or per-request tier
+// thresholds). Compilation is deterministic; ir_to_json() is what golden tests compare.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "core/amount.h"
+#include "core/status.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace warden::engine {
+
+// Strictness order: a later value wins when several policies speak.
+enum class Outcome : std::uint8_t { kInstant, kNotify, kDelay, kApproval, kDeny };
+std::string_view outcome_name(Outcome o);  // INSTANT | NOTIFY | DELAY | APPROVAL | DENY
+
+// A policy as the engine receives it (the server converts stored rows).
+struct PolicyInput {
+  std::string id;
+  std::optional<std::string> agent_id;  // null: global
+  std::string type;
+  boost::json::object rules;  // normalized by the policy module
+  std::int64_t priority = 0;
+  bool enabled = true;
+};
+
+// Set membership on one attribute ("to", "token", "contract", "spender", "network", "model").
+struct SetMatch {
+  std::string attribute;
+  std::vector<std::string> actions;  // the actions it applies to; empty: every action
+  std::unordered_set<std::string> allowed;
+  bool evm_case_insensitive = true;  // 0x addresses compare lower-cased
+  bool prefix_globs = false;         // entries ending in '*' match by prefix (model names)
+  std::string code;                  // reason code when the value is not allowed
+};
+
+// CONTRACT_CALL methods: "<contract>:<selector>" pairs.
+struct MethodMatch {
+  std::unordered_set<std::string> allowed;  // lower-cased "0xcontract:0xselector"
+};
+
+// APPROVE amounts.
+struct ApproveAmountMatch {
+  std::optional<Amount> max_amount;
+  bool block_unlimited = true;
+};
+
+// Allowed local hours per weekday in one IANA zone.
+struct TimeMatch {
+  std::string zone_name;
+  const date::time_zone* zone = nullptr;
+  // allowed_hours[weekday 0=Sunday] bit h set: hour h is allowed.
+  std::uint32_t allowed_hours[7] = {};
+  Outcome outside = Outcome::kDeny;
+};
+
+// SPENDING_LIMIT per-request tiers on one asset's amount.
+struct TierThresholds {
+  std::string asset;
+  std::optional<Amount> instant_max, notify_max, delay_max;
+  std::int64_t delay_seconds = 0;
+  std::int64_t approval_timeout_seconds = 0;
+};
+
+enum class MeterKind : std::uint8_t { kAmount, kRequests };
+
+// A cumulative limit: the meter's confirmed + reserved total inside the window must stay at or
+// below max after this request.
+struct WindowLimit {
+  std::string meter;  // "<policy_id>/<asset or requests>/<window text>": the counter's identity
+  MeterKind kind = MeterKind::kAmount;
+  std::string asset;  // for kAmount
+  bool calendar = false;
+  std::int64_t window_ms = 0;  // rolling length; calendar: nominal length
+  int calendar_unit = 0;       // policy::WindowUnit value when calendar
+  std::string window_text;
+  Amount max;
+  std::string code;  // LIMIT_WINDOW_EXCEEDED or RATE_LIMIT_EXCEEDED
+};
+
+using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
+                          WindowLimit>;
+
+struct CompiledPolicy {
+  std::string id;
+  std::optional<std::string> agent_id;
+  std::string type;
+  std::int64_t priority = 0;
+  std::vector<Step> steps;
+};
+
+Result<CompiledPolicy> compile(const PolicyInput& input);
+boost::json::object ir_to_json(const CompiledPolicy& policy);
+// Lower-cases 0x-prefixed hex addresses; leaves every other form (Solana base58) exact.
+std::string normalize_address(std::string_view value);
+
+}  // namespace warden::engine

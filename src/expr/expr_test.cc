@@ -1,0 +1,181 @@
+// Unit tests for the CEL implementation: parser errors, checker errors with positions,
+// evaluation semantics, limits and JSON activations.
+#include "expr/expr.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace warden::expr {
+namespace {
+
+struct Fixture {
+  Env env;
+  Limits limits;
+  Fixture() {
+    env.declare("amount", Type(TypeKind::kInt));
+    env.declare("model", Type(TypeKind::kString));
+    env.declare("tags", Type::list(Type(TypeKind::kString)));
+    env.declare("req", Type::map(Type(TypeKind::kString), Type()));
+    env.declare("when", Type(TypeKind::kTimestamp));
+    env.declare("price", Type(TypeKind::kDouble));
+  }
+  // Evaluates with the given JSON attributes; returns the CEL text of the result.
+  std::string eval(std::string_view src, std::string_view json = "{}") {
+    auto p = compile(src, env, limits);
+    if (!p.ok()) return "COMPILE: " + p.status().message();
+    Activation act(*p);
+    Status st = act.bind_json(boost::json::parse(json).as_object());
+    if (!st.ok()) return "BIND: " + st.message();
+    return to_text(p->eval(act));
+  }
+};
+
+TEST(ExprParse, Literals) {
+  Fixture f;
+  EXPECT_EQ(f.eval("0x1F + 1"), "32");
+  EXPECT_EQ(f.eval("18446744073709551615u"), "18446744073709551615u");
+  EXPECT_EQ(f.eval("-9223372036854775808"), "-9223372036854775808");
+  EXPECT_EQ(f.eval("r'a\\n' + '\\x41\\u00e9'"), "\"a\\\\nA\xC3\xA9\"");
+  EXPECT_EQ(f.eval("'''multi\nline'''"), "\"multi\\nline\"");
+  EXPECT_EQ(f.eval("b'\\xff\\000'"), "b\"\\xff\\x00\"");
+  EXPECT_EQ(f.eval("1.5e3"), "1500");
+  EXPECT_EQ(f.eval("true ? 'a' : 'b'"), "\"a\"");
+}
+
+TEST(ExprParse, ErrorsCarryPositions) {
+  Fixture f;
+  EXPECT_EQ(f.eval("1 +"), "COMPILE: 1:4: unexpected end of expression");
+  EXPECT_EQ(f.eval("a.\n  if"), "COMPILE: 1:1: undeclared reference to 'a'");
+  EXPECT_EQ(f.eval("Msg{a: 1}"), "COMPILE: 1:4: message construction is not supported");
+  EXPECT_EQ(f.eval("9223372036854775808"), "COMPILE: 1:1: integer literal out of range");
+  EXPECT_EQ(f.eval("'abc"), "COMPILE: 1:1: unterminated string literal");
+}
+
+TEST(ExprCheck, TypeErrorsWithLineColumn) {
+  Fixture f;
+  EXPECT_EQ(f.eval("amount + 'x'"),
+            "COMPILE: 1:8: found no matching overload for '_+_' applied to (int, string)");
+  std::string e = f.eval("amount > 1 &&\n model + 1 == 2");
+  EXPECT_NE(e.find("2:8: found no matching overload for '_+_'"), std::string::npos) << e;
+  EXPECT_NE(f.eval("nope > 1").find("1:1: undeclared reference to 'nope'"), std::string::npos);
+  EXPECT_NE(f.eval("tags.startsWith('a')").find("no matching overload"), std::string::npos);
+  EXPECT_NE(f.eval("amount.all(x, x > 0)").find("cannot be range"), std::string::npos);
+}
+
+TEST(ExprEval, PolicyExpression) {
+  Fixture f;
+  const char* src = "amount > 1000 && model.startsWith('gpt-')";
+  EXPECT_EQ(f.eval(src, R"({"amount": 1500, "model": "gpt-4"})"), "true");
+  EXPECT_EQ(f.eval(src, R"({"amount": 999, "model": "gpt-4"})"), "false");
+  EXPECT_EQ(f.eval(src, R"({"amount": 1500, "model": "claude"})"), "false");
+}
+
+TEST(ExprEval, ArithmeticErrorsAreValues) {
+  Fixture f;
+  EXPECT_EQ(f.eval("9223372036854775807 + 1"), "error(\"integer overflow\")");
+  EXPECT_EQ(f.eval("1 / 0"), "error(\"division by zero\")");
+  EXPECT_EQ(f.eval("0u - 1u"), "error(\"unsigned integer overflow\")");
+  EXPECT_EQ(f.eval("-9223372036854775807 - 2"), "error(\"integer overflow\")");
+  EXPECT_EQ(f.eval("7 % 3 + 7 / 2"), "4");
+}
+
+TEST(ExprEval, LogicAbsorbsErrors) {
+  Fixture f;
+  EXPECT_EQ(f.eval("1/0 == 1 && false"), "false");
+  EXPECT_EQ(f.eval("false && 1/0 == 1"), "false");
+  EXPECT_EQ(f.eval("1/0 == 1 || true"), "true");
+  EXPECT_EQ(f.eval("1/0 == 1 || false"), "error(\"division by zero\")");
+}
+
+TEST(ExprEval, HeterogeneousEquality) {
+  Fixture f;
+  EXPECT_EQ(f.eval("1 == 1u && 1u == 1.0 && dyn(1) != 'a'"), "true");
+  EXPECT_EQ(f.eval("[1, 2] == [1.0, 2u]"), "true");
+  EXPECT_EQ(f.eval("{'a': 1} == {'a': 1.0}"), "true");
+  EXPECT_EQ(f.eval("2 in [1.0, 2.0] && 'a' in {'a': 1}"), "true");
+}
+
+TEST(ExprEval, MacrosAndHas) {
+  Fixture f;
+  std::string vars = R"({"tags": ["a", "bb", "ccc"], "req": {"user": {"id": 7}}})";
+  EXPECT_EQ(f.eval("tags.all(t, size(t) > 0)", vars), "true");
+  EXPECT_EQ(f.eval("tags.exists(t, t == 'bb')", vars), "true");
+  EXPECT_EQ(f.eval("tags.exists_one(t, size(t) > 1)", vars), "false");
+  EXPECT_EQ(f.eval("tags.map(t, size(t))", vars), "[1, 2, 3]");
+  EXPECT_EQ(f.eval("tags.map(t, size(t) > 1, t + '!')", vars), "[\"bb!\", \"ccc!\"]");
+  EXPECT_EQ(f.eval("tags.filter(t, t != 'a')", vars), "[\"bb\", \"ccc\"]");
+  EXPECT_EQ(f.eval("has(req.user) && !has(req.admin) && req.user.id == 7", vars), "true");
+  EXPECT_EQ(f.eval("req.admin", vars), "error(\"no such key: admin\")");
+}
+
+TEST(ExprEval, StringsAndRegex) {
+  Fixture f;
+  EXPECT_EQ(f.eval("size('héllo') == 5 && 'hello'.contains('ell') && 'abc'.endsWith('bc')"),
+            "true");
+  EXPECT_EQ(f.eval("'gpt-4o'.matches('^gpt-[0-9]')"), "true");
+  EXPECT_EQ(f.eval("'x'.matches('(')").substr(0, 6), "error(");
+  EXPECT_EQ(f.eval("'a,b,c'.split(',')"), "[\"a\", \"b\", \"c\"]");
+}
+
+TEST(ExprEval, Conversions) {
+  Fixture f;
+  EXPECT_EQ(f.eval("int('42') + int(2.9) + int(3u)"), "47");
+  EXPECT_EQ(f.eval("uint(-1)"), "error(\"uint range error\")");
+  EXPECT_EQ(f.eval("string(1.5) + string(true) + string(b'ok')"), "\"1.5trueok\"");
+  EXPECT_EQ(f.eval("double('1e3')"), "1000");
+  EXPECT_EQ(f.eval("type(1) == int && type('a') == string && type([]) == list"), "true");
+}
+
+TEST(ExprEval, TimeAndZones) {
+  Fixture f;
+  std::string vars = R"({"when": "2024-03-10T12:30:00Z"})";
+  EXPECT_EQ(f.eval("when.getHours()", vars), "12");
+  EXPECT_EQ(f.eval("when.getHours('Asia/Seoul')", vars), "21");
+  EXPECT_EQ(f.eval("when.getHours('-05:30')", vars), "7");
+  EXPECT_EQ(f.eval("when.getDayOfWeek()", vars), "0");
+  EXPECT_EQ(f.eval("when + duration('1h30m') > timestamp('2024-03-10T13:59:00Z')", vars),
+            "true");
+  EXPECT_EQ(f.eval("string(when - timestamp('2024-03-10T00:00:00Z'))", vars), "\"45000s\"");
+  EXPECT_EQ(f.eval("timestamp('9999-12-31T23:59:59Z') + duration('1s')"),
+            "error(\"timestamp out of range\")");
+}
+
+TEST(ExprEval, BindingsMatchDeclaredTypes) {
+  Fixture f;
+  EXPECT_EQ(f.eval("price * 2.0", R"({"price": 3})"), "6");
+  EXPECT_EQ(f.eval("amount", R"({"amount": "x"})").substr(0, 5), "BIND:");
+  EXPECT_EQ(f.eval("amount + 1"), "error(\"no value bound for a declared variable\")");
+}
+
+TEST(ExprLimits, LengthDepthAndCost) {
+  Fixture f;
+  f.limits.source_bytes_max = 10;
+  EXPECT_NE(f.eval("1 + 2 + 3 + 4 + 5").find("more than the limit"), std::string::npos);
+  f.limits = Limits();
+  std::string deep(200, '(');
+  deep += "1" + std::string(200, ')');
+  EXPECT_NE(f.eval(deep).find("nesting exceeds"), std::string::npos);
+  std::string many = "[" + std::string("1,", 0) + "]";
+  f.limits.cost_max = 1000;
+  EXPECT_EQ(f.eval("[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, "
+                   "[1,2,3,4,5,6,7,8,9,10].all(c, a + b + c > 0)))"),
+            "error(\"evaluation cost budget exceeded\")");
+  EXPECT_EQ(f.eval("[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19].map(x, "
+                   "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"
+                   ".map(y, y + y + y + y + y + y + y + y).size()").substr(0, 6),
+            "20");
+}
+
+TEST(ExprJson, ResultToJson) {
+  Fixture f;
+  auto p = compile("{'a': [1, 2.5, 'x', b'hi', null, true]}", f.env);
+  ASSERT_TRUE(p.ok());
+  Activation act(*p);
+  EXPECT_EQ(boost::json::serialize(to_json(p->eval(act))),
+            R"({"a":[1,2.5E0,"x","aGk=",null,true]})");
+}
+
+}  // namespace
+}  // namespace warden::expr

@@ -39,6 +39,7 @@ std::string_view severity_name(Severity severity);  // "info" | "warn" | "error"
 //   SELECTOR_INVALID        a method selector that is not 0x + 8 hex
 //   MODEL_PATTERN_INVALID   empty model name, or `*` anywhere but at the end
 //   DUPLICATE_ENTRY         warn: an entry repeated in a set (removed by normalisation)
+//   ENTRY_REDUNDANT         info: a model name that a `prefix*` pattern in the list allows
 //   LIST_EMPTY              warn: an empty allow-list denies everything; error for
 //                           TIME_RESTRICTION ranges / days (the policy could never allow)
 //   TIME_ZONE_UNKNOWN       not a zone of the IANA time zone database
@@ -98,6 +99,8 @@ struct Validation {
   bool has_error() const;  // any issue with severity >= error
 };
 
+// A pure function of its arguments (the IANA database is loaded once, read-only): safe to call
+// from any thread, as long as options.check_expression is.
 Validation validate(const PolicySpec& spec, const ValidateOptions& options = {});
 
 // Canonical normalized spec {agent_id, type, rules, priority}: `enabled` is not part of a

@@ -117,6 +117,20 @@ bool valid_model_pattern(std::string_view pattern) {
   return star == std::string_view::npos || star == pattern.size() - 1;
 }
 
+// An entry that a prefix pattern already allows is harmless but worth pointing out.
+void note_covered_models(const std::vector<SetEntry>& entries, IssueList& issues) {
+  for (const auto& entry : entries) {
+    for (const auto& glob : entries) {
+      if (glob.value.back() != '*' || glob.value == entry.value) continue;
+      const std::string_view prefix(glob.value.data(), glob.value.size() - 1);
+      if (std::string_view(entry.value).substr(0, prefix.size()) != prefix) continue;
+      issues.add(Severity::kInfo, entry.pointer, "ENTRY_REDUNDANT",
+                 quote(entry.value) + " is already allowed by " + quote(glob.value));
+      break;
+    }
+  }
+}
+
 // A present, non-empty expression, checked by the hook when there is one.
 std::optional<std::string> check_expression(const FieldReader& rules, std::string_view key,
                                             const ValidateOptions& options) {
@@ -193,6 +207,7 @@ json::object check_model_allowlist(const FieldReader& rules) {
       }
     }
   }
+  note_covered_models(entries, rules.issues());
   out["models"] = sorted_unique(std::move(entries), rules.issues());
   return out;
 }

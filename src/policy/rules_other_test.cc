@@ -141,22 +141,35 @@ TEST(TokenLimit, DefaultScopeAndBlockers) {
 TEST(ModelAllowlist, Golden) {
   expect_golden(
       R"({"type":"MODEL_ALLOWLIST",
-          "rules":{"models":["gpt-4o*","claude-3-5-sonnet","gpt-4o-mini"]}})",
+          "rules":{"models":["gpt-4o*","claude-3-5-sonnet","o1-mini"]}})",
       R"({"agent_id":null,"priority":0,"rules":{"models":["claude-3-5-sonnet","gpt-4o*",)"
-      R"("gpt-4o-mini"]},"type":"MODEL_ALLOWLIST"})",
-      "50ab9908da2e74433354808da556f27e0b1d3db7580fd57a39a51d9b77f1aab1");
+      R"("o1-mini"]},"type":"MODEL_ALLOWLIST"})",
+      "21b1fbb3dfc38eebe2470c168af2b7e07e438e304b36a770f28cb726e3949482");
 }
 
 TEST(ModelAllowlist, Problems) {
   const Validation v = check(R"({"type":"MODEL_ALLOWLIST","rules":{"models":[
-      "gpt-*-mini","","*","o1","o1",false]}})");
+      "gpt-*-mini","","o1","o1",false]}})");
   ASSERT_EQ(v.issues.size(), 4u) << summary(v);
   EXPECT_TRUE(has_issue(v, kBlocker, "MODEL_PATTERN_INVALID", "/rules/models/0"));
   EXPECT_TRUE(has_issue(v, kBlocker, "MODEL_PATTERN_INVALID", "/rules/models/1"));
-  EXPECT_TRUE(has_issue(v, kWarn, "DUPLICATE_ENTRY", "/rules/models/4"));
-  EXPECT_TRUE(has_issue(v, kBlocker, "RULES_WRONG_TYPE", "/rules/models/5"));
+  EXPECT_TRUE(has_issue(v, kWarn, "DUPLICATE_ENTRY", "/rules/models/3"));
+  EXPECT_TRUE(has_issue(v, kBlocker, "RULES_WRONG_TYPE", "/rules/models/4"));
+  const Validation all = check(R"({"type":"MODEL_ALLOWLIST","rules":{"models":["*"]}})");
+  EXPECT_TRUE(all.issues.empty()) << summary(all);
   const Validation empty = check(R"({"type":"MODEL_ALLOWLIST","rules":{"models":[]}})");
   EXPECT_TRUE(has_issue(empty, kWarn, "LIST_EMPTY", "/rules/models")) << summary(empty);
+}
+
+TEST(ModelAllowlist, NamesCoveredByAPatternAreNoted) {
+  const Validation v = check(R"({"type":"MODEL_ALLOWLIST","rules":{"models":[
+      "gpt-4o-mini","gpt-4o*","gpt-4*","o1","claude*"]}})");
+  ASSERT_EQ(v.issues.size(), 2u) << summary(v);
+  EXPECT_TRUE(has_issue(v, Severity::kInfo, "ENTRY_REDUNDANT", "/rules/models/0"));
+  EXPECT_TRUE(has_issue(v, Severity::kInfo, "ENTRY_REDUNDANT", "/rules/models/1"));
+  EXPECT_NE(v.issues[0].message.find("\"gpt-4o*\""), std::string::npos) << v.issues[0].message;
+  EXPECT_FALSE(v.has_error());
+  EXPECT_EQ(v.normalized_rules.at("models").as_array().size(), 5u);  // a note, not a change
 }
 
 TEST(RequestSize, Golden) {

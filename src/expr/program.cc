@@ -1,5 +1,6 @@
 // Compiles a checked CEL AST into a tree of pre-resolved evaluation nodes (variables as slots,
 // functions as pointers, constants folded) and evaluates it; also Env and Activation.
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,26 +29,37 @@ class ConstNode final : public Node {
   Value v_;
 };
 
-class SlotNode final : public Node {
- public:
-  SlotNode(std::uint32_t slot, std::string name) : slot_(slot), name_(std::move(name)) {}
-  Value eval(Ctx& ctx) const override {
-    const Value& v = ctx.slots[slot_];
-    if (v.kind == Kind::kUnbound) return Value::error(message_());
-    return v;
-  }
-
- private:
-  std::string_view message_() const { return "no value bound for a declared variable"; }
-  std::uint32_t slot_;
-  std::string name_;
-};
-
 class LocalNode final : public Node {
  public:
   explicit LocalNode(std::uint32_t slot) : slot_(slot) {}
   Value eval(Ctx& ctx) const override { return ctx.slots[slot_]; }
   std::uint32_t slot_;
+};
+
+
+// A child operand read inline when it is a slot or a constant, through the node otherwise;
+// saves a virtual call on the hottest paths (variables and literals).
+struct Operand {
+  enum class K : std::uint8_t { kNode, kSlot, kConst };
+  K k = K::kNode;
+  std::uint32_t slot = 0;
+  const Node* node = nullptr;
+  Value v;
+  Operand(const Node* n) : node(n) {  // NOLINT(implicit)
+    if (auto* c = dynamic_cast<const ConstNode*>(n)) {
+      k = K::kConst;
+      v = c->v_;
+    } else if (auto* l = dynamic_cast<const LocalNode*>(n)) {
+      k = K::kSlot;
+      slot = l->slot_;
+    }
+  }
+  Value get(Ctx& ctx) const {
+    if (k == K::kSlot) return ctx.slots[slot];
+    if (k == K::kConst) return v;
+    return node->eval(ctx);
+  }
+  bool is_const() const { return k == K::kConst; }
 };
 
 class ErrorNode final : public Node {
@@ -57,58 +69,85 @@ class ErrorNode final : public Node {
   std::string msg_;
 };
 
-class AndNode final : public Node {
+// a && b && c (or ||), flattened: the first decisive operand wins; otherwise the first error.
+template <bool kIsAnd>
+class LogicNode final : public Node {
  public:
-  AndNode(const Node* a, const Node* b) : a_(a), b_(b) {}
+  explicit LogicNode(std::vector<Operand> ops) : ops_(std::move(ops)) {}
   Value eval(Ctx& ctx) const override {
-    Value l = a_->eval(ctx);
-    if (l.kind == Kind::kBool && !l.b) return l;
-    Value r = b_->eval(ctx);
-    if (r.kind == Kind::kBool) {
-      if (!r.b) return r;
-      if (l.kind == Kind::kBool) return r;
+    Value pending;
+    bool have_pending = false;
+    for (const Operand& op : ops_) {
+      Value v = op.get(ctx);
+      if (v.kind == Kind::kBool) {
+        if (v.b != kIsAnd) return v;
+      } else if (!have_pending) {
+        pending = v.is_error() ? v : no_overload(kIsAnd ? "_&&_" : "_||_");
+        have_pending = true;
+      }
     }
-    if (l.is_error()) return l;
-    if (r.is_error()) return r;
-    return no_overload("_&&_");
+    if (have_pending) return pending;
+    return Value::boolean(kIsAnd);
   }
-  const Node* a_;
-  const Node* b_;
+  std::vector<Operand> ops_;
 };
 
-class OrNode final : public Node {
+// x < CONST and friends: int/int and double/double inline, everything else generic.
+class RelConstNode final : public Node {
  public:
-  OrNode(const Node* a, const Node* b) : a_(a), b_(b) {}
+  RelConstNode(Fn fn, int op, const Node* x, Value k, bool const_left)
+      : fn_(fn), op_(op), x_(x), k_(k), const_left_(const_left) {}
   Value eval(Ctx& ctx) const override {
-    Value l = a_->eval(ctx);
-    if (l.kind == Kind::kBool && l.b) return l;
-    Value r = b_->eval(ctx);
-    if (r.kind == Kind::kBool) {
-      if (r.b) return r;
-      if (l.kind == Kind::kBool) return r;
+    Value x = x_.get(ctx);
+    if (x.kind == k_.kind && (x.kind == Kind::kInt || x.kind == Kind::kDouble)) {
+      int c;
+      if (x.kind == Kind::kInt) {
+        c = x.i < k_.i ? -1 : (x.i > k_.i ? 1 : 0);
+      } else {
+        if (x.d != x.d || k_.d != k_.d) return Value::boolean(false);
+        c = x.d < k_.d ? -1 : (x.d > k_.d ? 1 : 0);
+      }
+      if (const_left_) c = -c;
+      switch (op_) {
+        case 0: return Value::boolean(c < 0);
+        case 1: return Value::boolean(c <= 0);
+        case 2: return Value::boolean(c > 0);
+        default: return Value::boolean(c >= 0);
+      }
     }
-    if (l.is_error()) return l;
-    if (r.is_error()) return r;
-    return no_overload("_||_");
+    if (x.is_error()) return x;
+    Value args[2] = {const_left_ ? k_ : x, const_left_ ? x : k_};
+    return fn_(ctx, args, 2);
   }
-  const Node* a_;
-  const Node* b_;
+  Fn fn_;
+  int op_;
+  Operand x_;
+  Value k_;
+  bool const_left_;
 };
 
 class CondNode final : public Node {
  public:
   CondNode(const Node* c, const Node* t, const Node* f) : c_(c), t_(t), f_(f) {}
   Value eval(Ctx& ctx) const override {
-    Value c = c_->eval(ctx);
+    Value c = c_.get(ctx);
     if (c.kind != Kind::kBool) return c.is_error() ? c : no_overload("_?_:_");
-    return c.b ? t_->eval(ctx) : f_->eval(ctx);
+    return c.b ? t_.get(ctx) : f_.get(ctx);
   }
-  const Node* c_;
-  const Node* t_;
-  const Node* f_;
+  Operand c_;
+  Operand t_;
+  Operand f_;
 };
 
 constexpr std::uint8_t kAnyKind = 0xFF;
+
+// Byte equality that stays inline for the short strings policies compare.
+inline bool bytes_eq(const char* a, const char* b, std::size_t n) {
+  if (n > 16) return std::memcmp(a, b, n) == 0;
+  for (std::size_t k = 0; k < n; ++k)
+    if (a[k] != b[k]) return false;
+  return true;
+}
 
 inline bool kinds_ok(const std::uint8_t* kinds, const Value* args, std::size_t n) {
   for (std::size_t k = 0; k < n; ++k)
@@ -120,13 +159,13 @@ class Call1Node final : public Node {
  public:
   Call1Node(Fn fn, const Node* a, std::uint8_t k0) : fn_(fn), a_(a), k0_(k0) {}
   Value eval(Ctx& ctx) const override {
-    Value v = a_->eval(ctx);
+    Value v = a_.get(ctx);
     if (v.is_error()) return v;
     if (k0_ != kAnyKind && static_cast<std::uint8_t>(v.kind) != k0_) return no_overload("");
     return fn_(ctx, &v, 1);
   }
   Fn fn_;
-  const Node* a_;
+  Operand a_;
   std::uint8_t k0_;
 };
 
@@ -136,9 +175,9 @@ class Call2Node final : public Node {
       : fn_(fn), a_(a), b_(b), k0_(k0), k1_(k1) {}
   Value eval(Ctx& ctx) const override {
     Value v[2];
-    v[0] = a_->eval(ctx);
+    v[0] = a_.get(ctx);
     if (v[0].is_error()) return v[0];
-    v[1] = b_->eval(ctx);
+    v[1] = b_.get(ctx);
     if (v[1].is_error()) return v[1];
     if ((k0_ != kAnyKind && static_cast<std::uint8_t>(v[0].kind) != k0_) ||
         (k1_ != kAnyKind && static_cast<std::uint8_t>(v[1].kind) != k1_))
@@ -146,9 +185,58 @@ class Call2Node final : public Node {
     return fn_(ctx, v, 2);
   }
   Fn fn_;
-  const Node* a_;
-  const Node* b_;
+  Operand a_;
+  Operand b_;
   std::uint8_t k0_, k1_;
+};
+
+// f(x, CONST) for any strict builtin: one virtual call fewer.
+class Call2ConstNode final : public Node {
+ public:
+  Call2ConstNode(Fn fn, const Node* a, Value b, std::uint8_t k0, std::uint8_t k1)
+      : fn_(fn), a_(a), k0_(k0) {
+    v_[1] = b;
+    ok1_ = k1 == kAnyKind || static_cast<std::uint8_t>(b.kind) == k1;
+  }
+  Value eval(Ctx& ctx) const override {
+    Value v[2];
+    v[0] = a_.get(ctx);
+    if (v[0].is_error()) return v[0];
+    if (!ok1_ || (k0_ != kAnyKind && static_cast<std::uint8_t>(v[0].kind) != k0_))
+      return no_overload("");
+    v[1] = v_[1];
+    return fn_(ctx, v, 2);
+  }
+  Fn fn_;
+  Operand a_;
+  Value v_[2];
+  std::uint8_t k0_;
+  bool ok1_;
+};
+
+// s.startsWith("lit") / endsWith / contains: inline, no call through the registry.
+class StrConstNode final : public Node {
+ public:
+  enum Op { kStarts, kEnds, kContains };
+  StrConstNode(Op op, const Node* a, Value lit) : op_(op), a_(a), lit_(lit.sv()) {}
+  Value eval(Ctx& ctx) const override { return apply(a_.get(ctx)); }
+  Value apply(const Value& s) const {
+    if (s.kind != Kind::kString) return s.is_error() ? s : no_overload("");
+    std::string_view v = s.sv();
+    switch (op_) {
+      case kStarts:
+        return Value::boolean(v.size() >= lit_.size() &&
+                              bytes_eq(v.data(), lit_.data(), lit_.size()));
+      case kEnds:
+        return Value::boolean(v.size() >= lit_.size() &&
+                              bytes_eq(v.data() + v.size() - lit_.size(), lit_.data(),
+                                       lit_.size()));
+      default: return Value::boolean(v.find(lit_) != std::string_view::npos);
+    }
+  }
+  Op op_;
+  Operand a_;
+  std::string_view lit_;
 };
 
 class CallNNode final : public Node {
@@ -188,7 +276,7 @@ class InConstNode final : public Node {
     }
   }
   Value eval(Ctx& ctx) const override {
-    Value x = x_->eval(ctx);
+    Value x = x_.get(ctx);
     if (x.is_error()) return x;
     if (!mixed_) {
       if (x.kind == Kind::kString) return Value::boolean(strings_.count(x.sv()) > 0);
@@ -198,7 +286,7 @@ class InConstNode final : public Node {
       if (values_equal(x, list_.list->items[k]) == 1) return Value::boolean(true);
     return Value::boolean(false);
   }
-  const Node* x_;
+  Operand x_;
   Value list_;
   std::unordered_set<std::string_view> strings_;
   std::unordered_set<std::int64_t> ints_;
@@ -209,16 +297,36 @@ class EqNode final : public Node {
  public:
   EqNode(const Node* a, const Node* b, bool negate) : a_(a), b_(b), negate_(negate) {}
   Value eval(Ctx& ctx) const override {
-    Value x = a_->eval(ctx);
+    Value x = a_.get(ctx);
     if (x.is_error()) return x;
-    Value y = b_->eval(ctx);
+    Value y = b_.get(ctx);
     if (y.is_error()) return y;
     int e = values_equal(x, y);
     if (e < 0) return Value::error("error in equality");
     return Value::boolean((e == 1) != negate_);
   }
-  const Node* a_;
-  const Node* b_;
+  Operand a_;
+  Operand b_;
+  bool negate_;
+};
+
+// x == "literal" / x == 42: the common policy comparison, without the generic dispatch.
+class EqConstNode final : public Node {
+ public:
+  EqConstNode(const Node* a, Value k, bool negate) : a_(a), k_(k), negate_(negate) {}
+  Value eval(Ctx& ctx) const override { return apply(a_.get(ctx)); }
+  Value apply(const Value& x) const {
+    if (x.kind == k_.kind) {
+      bool eq = k_.kind == Kind::kString
+                    ? x.aux == k_.aux && bytes_eq(x.s, k_.s, k_.aux)
+                    : x.i == k_.i;
+      return Value::boolean(eq != negate_);
+    }
+    if (x.is_error()) return x;
+    return Value::boolean((values_equal(x, k_) == 1) != negate_);
+  }
+  Operand a_;
+  Value k_;
   bool negate_;
 };
 
@@ -284,7 +392,7 @@ class SelectNode final : public Node {
   SelectNode(const Node* operand, std::string field, bool test_only)
       : operand_(operand), field_(std::move(field)), test_only_(test_only) {}
   Value eval(Ctx& ctx) const override {
-    Value o = operand_->eval(ctx);
+    Value o = operand_.get(ctx);
     if (o.is_error()) return o;
     if (o.kind != Kind::kMap) return Value::error("no such field: type has no fields");
     const Value* v = map_find(*o.map, Value::str(field_));
@@ -292,7 +400,7 @@ class SelectNode final : public Node {
     if (v == nullptr) return err(ctx, "no such key: " + field_);
     return *v;
   }
-  const Node* operand_;
+  Operand operand_;
   std::string field_;
   bool test_only_;
 };
@@ -331,6 +439,24 @@ class ComprehensionNode final : public Node {
   bool two_vars;
   const Node* filter;  // may be null
   const Node* step;    // predicate or transform
+  // Set when the predicate is `v == CONST` / `v.startsWith(CONST)`... on the iteration
+  // variable itself: the loop then tests items directly, without a virtual call each.
+  const EqConstNode* eq_pred = nullptr;
+  const StrConstNode* str_pred = nullptr;
+
+  void find_fast_predicate() {
+    if (two_vars) return;
+    auto on_var = [&](const Operand& o) { return o.k == Operand::K::kSlot && o.slot == slot1; };
+    if (auto* e = dynamic_cast<const EqConstNode*>(step); e && on_var(e->a_)) eq_pred = e;
+    if (auto* t = dynamic_cast<const StrConstNode*>(step); t && on_var(t->a_)) str_pred = t;
+  }
+
+  Value test(Ctx& ctx, const Value& item) const {
+    if (eq_pred != nullptr) return eq_pred->apply(item);
+    if (str_pred != nullptr) return str_pred->apply(item);
+    ctx.slots[slot1] = item;
+    return step->eval(ctx);
+  }
 
   Value eval(Ctx& ctx) const override {
     Value r = range->eval(ctx);
@@ -339,65 +465,117 @@ class ComprehensionNode final : public Node {
     if (r.kind == Kind::kList) n = r.list->size;
     else if (r.kind == Kind::kMap) n = r.map->size;
     else return no_overload("comprehension");
-    bool quant = kind == MacroKind::kAll || kind == MacroKind::kExists;
-    Value pending_error;
-    bool have_error = false;
-    std::int64_t count = 0;
-    std::vector<Value> out_keys, out_vals;
-    for (std::uint32_t k = 0; k < n; ++k) {
-      if (!ctx.charge(1)) return Value::error(kCostExceeded);
-      if (r.kind == Kind::kList) {
-        if (two_vars) {
-          ctx.slots[slot1] = Value::integer(k);
-          ctx.slots[slot2] = r.list->items[k];
-        } else {
-          ctx.slots[slot1] = r.list->items[k];
-        }
+    if (!ctx.charge(n)) return Value::error(kCostExceeded);
+    switch (kind) {
+      case MacroKind::kAll: return quantify(ctx, r, n, false);
+      case MacroKind::kExists: return quantify(ctx, r, n, true);
+      case MacroKind::kExistsOne: return exists_one(ctx, r, n);
+      default: return build(ctx, r, n);
+    }
+  }
+
+ private:
+  void bind(Ctx& ctx, const Value& r, std::uint32_t k) const {
+    if (r.kind == Kind::kList) {
+      if (two_vars) {
+        ctx.slots[slot1] = Value::integer(k);
+        ctx.slots[slot2] = r.list->items[k];
       } else {
-        ctx.slots[slot1] = r.map->keys[k];
-        if (two_vars) ctx.slots[slot2] = r.map->values[k];
+        ctx.slots[slot1] = r.list->items[k];
       }
-      if (quant) {
-        Value p = step->eval(ctx);
+    } else {
+      ctx.slots[slot1] = r.map->keys[k];
+      if (two_vars) ctx.slots[slot2] = r.map->values[k];
+    }
+  }
+
+  // all() / exists(): a decisive element wins over errors seen elsewhere (commutative).
+  Value quantify(Ctx& ctx, const Value& r, std::uint32_t n, bool want) const {
+    Value pending;
+    bool have_error = false;
+    if (r.kind == Kind::kList && !two_vars) {
+      const Value* items = r.list->items;
+      for (std::uint32_t k = 0; k < n; ++k) {
+        Value p = test(ctx, items[k]);
         if (p.kind == Kind::kBool) {
-          if (p.b == (kind == MacroKind::kExists)) return p;
+          if (p.b == want) return p;
         } else if (!have_error) {
-          pending_error = p.is_error() ? p : no_overload("predicate");
+          pending = p.is_error() ? p : no_overload("predicate");
           have_error = true;
         }
-        continue;
       }
-      if (kind == MacroKind::kExistsOne) {
+    } else {
+      for (std::uint32_t k = 0; k < n; ++k) {
+        bind(ctx, r, k);
         Value p = step->eval(ctx);
-        if (p.kind != Kind::kBool) return p.is_error() ? p : no_overload("predicate");
-        count += p.b;
+        if (p.kind == Kind::kBool) {
+          if (p.b == want) return p;
+        } else if (!have_error) {
+          pending = p.is_error() ? p : no_overload("predicate");
+          have_error = true;
+        }
+      }
+    }
+    if (have_error) return pending;
+    return Value::boolean(!want);
+  }
+
+  Value exists_one(Ctx& ctx, const Value& r, std::uint32_t n) const {
+    std::int64_t count = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      bind(ctx, r, k);
+      Value p = step->eval(ctx);
+      if (p.kind != Kind::kBool) return p.is_error() ? p : no_overload("predicate");
+      count += p.b;
+    }
+    return Value::boolean(count == 1);
+  }
+
+  Value build(Ctx& ctx, const Value& r, std::uint32_t n) const {
+    // Results go straight into the arena: at most n of them.
+    Value* vals = ctx.arena->alloc_array<Value>(n);
+    Value* keys = kind == MacroKind::kTransformMap ? ctx.arena->alloc_array<Value>(n) : nullptr;
+    std::uint32_t out = 0;
+    bool simple_list = r.kind == Kind::kList && !two_vars;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      if (simple_list && kind == MacroKind::kFilter && filter == nullptr) {
+        const Value& item = r.list->items[k];
+        Value t = test(ctx, item);
+        if (t.kind != Kind::kBool) return t.is_error() ? t : no_overload("filter");
+        if (t.b) vals[out++] = item;
         continue;
       }
+      if (simple_list) ctx.slots[slot1] = r.list->items[k];
+      else bind(ctx, r, k);
       if (filter != nullptr) {
         Value f = filter->eval(ctx);
         if (f.kind != Kind::kBool) return f.is_error() ? f : no_overload("filter");
         if (!f.b) continue;
       }
+      Value t = step->eval(ctx);
       if (kind == MacroKind::kFilter) {
-        Value p = step->eval(ctx);
-        if (p.kind != Kind::kBool) return p.is_error() ? p : no_overload("filter");
-        if (p.b) out_vals.push_back(ctx.slots[slot1]);
+        if (t.kind != Kind::kBool) return t.is_error() ? t : no_overload("filter");
+        if (t.b) vals[out++] = ctx.slots[slot1];
         continue;
       }
-      Value t = step->eval(ctx);
       if (t.is_error()) return t;
-      if (kind == MacroKind::kTransformMap) out_keys.push_back(ctx.slots[slot1]);
-      out_vals.push_back(t);
+      if (keys != nullptr) keys[out] = ctx.slots[slot1];
+      vals[out++] = t;
     }
-    if (quant) {
-      if (have_error) return pending_error;
-      return Value::boolean(kind == MacroKind::kAll);
+    if (kind == MacroKind::kTransformMap) {
+      auto* rep = static_cast<MapRep*>(ctx.arena->alloc(sizeof(MapRep), alignof(MapRep)));
+      *rep = MapRep{out, keys, vals};
+      Value v;
+      v.kind = Kind::kMap;
+      v.map = rep;
+      return v;
     }
-    if (kind == MacroKind::kExistsOne) return Value::boolean(count == 1);
-    if (!ctx.charge(out_vals.size() / 8)) return Value::error(kCostExceeded);
-    if (kind == MacroKind::kTransformMap)
-      return make_map(*ctx.arena, out_keys.data(), out_vals.data(), out_vals.size());
-    return make_list(*ctx.arena, out_vals.data(), out_vals.size());
+    auto* rep = static_cast<ListRep*>(ctx.arena->alloc(sizeof(ListRep), alignof(ListRep)));
+    *rep = ListRep{out, vals};
+    Value v;
+    v.kind = Kind::kList;
+    v.list = rep;
+    return v;
   }
 };
 
@@ -528,9 +706,9 @@ class Compiler {
     bool foldable = false;
     if (auto* l = dynamic_cast<const ListNode*>(n)) foldable = all_const(l->items_);
     else if (auto* m = dynamic_cast<const MapNode*>(n)) foldable = all_const(m->kv_);
-    else if (auto* c1 = dynamic_cast<const Call1Node*>(n)) foldable = c1->a_->is_const();
+    else if (auto* c1 = dynamic_cast<const Call1Node*>(n)) foldable = c1->a_.is_const();
     else if (auto* c2 = dynamic_cast<const Call2Node*>(n))
-      foldable = c2->a_->is_const() && c2->b_->is_const();
+      foldable = c2->a_.is_const() && c2->b_.is_const();
     else if (auto* cn = dynamic_cast<const CallNNode*>(n)) foldable = all_const(cn->args_);
     if (!foldable) return n;
     Ctx ctx{&p_.constants, nullptr, 0, p_.limits.cost_max, p_.limits.alloc_bytes_max};
@@ -560,7 +738,7 @@ class Compiler {
 
   const Node* var_node(std::string_view name) {
     for (std::size_t k = 0; k < p_.var_names.size(); ++k)
-      if (p_.var_names[k] == name) return add<SlotNode>(static_cast<std::uint32_t>(k), std::string(name));
+      if (p_.var_names[k] == name) return add<LocalNode>(static_cast<std::uint32_t>(k));
     return nullptr;
   }
 
@@ -593,16 +771,40 @@ class Compiler {
   const Node* call(const Expr& e) {
     const std::string& fn = e.text;
     std::size_t n = e.args.size();
-    if (fn == "_&&_") return add<AndNode>(compile(*e.args[0]), compile(*e.args[1]));
-    if (fn == "_||_") return add<OrNode>(compile(*e.args[0]), compile(*e.args[1]));
+    if (fn == "_&&_" || fn == "_||_") {
+      std::vector<Operand> ops;
+      flatten_logic(e, fn, ops);
+      if (fn == "_&&_") return add<LogicNode<true>>(std::move(ops));
+      return add<LogicNode<false>>(std::move(ops));
+    }
+    if (fn == "_<_" || fn == "_<=_" || fn == "_>_" || fn == "_>=_") {
+      const Node* a = compile(*e.args[0]);
+      const Node* b = compile(*e.args[1]);
+      int op = fn == "_<_" ? 0 : fn == "_<=_" ? 1 : fn == "_>_" ? 2 : 3;
+      const FnDef* f = find_function(fn, false, 2);
+      if (a->is_const() != b->is_const()) {
+        const Node* k = a->is_const() ? a : b;
+        const Node* x = a->is_const() ? b : a;
+        return add<RelConstNode>(f->fn, op, x, static_cast<const ConstNode*>(k)->v_, a->is_const());
+      }
+      return fold(add<Call2Node>(f->fn, a, b, kAnyKind, kAnyKind));
+    }
     if (fn == "_?_:_")
       return add<CondNode>(compile(*e.args[0]), compile(*e.args[1]), compile(*e.args[2]));
     if (fn == "_==_" || fn == "_!=_") {
       const Node* a = compile(*e.args[0]);
       const Node* b = compile(*e.args[1]);
-      const Node* eq = add<EqNode>(a, b, fn == "_!=_");
-      if (a->is_const() && b->is_const()) return fold_eq(eq);
-      return eq;
+      bool ne = fn == "_!=_";
+      if (a->is_const() && b->is_const()) return fold_eq(add<EqNode>(a, b, ne));
+      for (int side = 0; side < 2; ++side) {
+        const Node* k = side == 0 ? b : a;
+        const Node* x = side == 0 ? a : b;
+        if (!k->is_const()) continue;
+        Value kv = static_cast<const ConstNode*>(k)->v_;
+        if (kv.kind == Kind::kString || kv.kind == Kind::kInt || kv.kind == Kind::kBool)
+          return add<EqConstNode>(x, kv, ne);
+      }
+      return add<EqNode>(a, b, ne);
     }
     // Namespaced global function written as a receiver call: math.abs(x), base64.encode(b).
     if (e.has_target) {
@@ -621,6 +823,13 @@ class Compiler {
       if (c.kind == Kind::kList && c.list->size >= 4) return add<InConstNode>(args[0], c);
     }
     return builtin(fn, e.has_target, std::move(args));
+  }
+
+  void flatten_logic(const Expr& e, const std::string& fn, std::vector<Operand>& ops) {
+    for (const auto& a : e.args) {
+      if (a->k == Expr::K::kCall && a->text == fn) flatten_logic(*a, fn, ops);
+      else ops.emplace_back(compile(*a));
+    }
   }
 
   bool var_node_exists(const std::string& name) const {
@@ -645,7 +854,18 @@ class Compiler {
     std::vector<std::uint8_t> kinds = arg_kinds(*f, args.size());
     const Node* node;
     if (args.size() == 1) node = add<Call1Node>(f->fn, args[0], kinds[0]);
-    else if (args.size() == 2) node = add<Call2Node>(f->fn, args[0], args[1], kinds[0], kinds[1]);
+    else if (args.size() == 2 && args[1]->is_const() && !args[0]->is_const()) {
+      Value k = static_cast<const ConstNode*>(args[1])->v_;
+      if (receiver && k.kind == Kind::kString &&
+          (fn == "startsWith" || fn == "endsWith" || fn == "contains")) {
+        auto op = fn == "startsWith" ? StrConstNode::kStarts
+                  : fn == "endsWith" ? StrConstNode::kEnds : StrConstNode::kContains;
+        return add<StrConstNode>(op, args[0], k);
+      }
+      node = add<Call2ConstNode>(f->fn, args[0], k, kinds[0], kinds[1]);
+    } else if (args.size() == 2) {
+      node = add<Call2Node>(f->fn, args[0], args[1], kinds[0], kinds[1]);
+    }
     else node = add<CallNNode>(f->fn, std::move(args), std::move(kinds));
     return fold(node);
   }
@@ -696,6 +916,7 @@ class Compiler {
       node->step = compile(*e.args[1]);
     }
     scopes_.resize(scopes_.size() - (node->two_vars ? 2 : 1));
+    node->find_fast_predicate();
     p_.nodes.push_back(std::move(node));
     return p_.nodes.back().get();
   }
@@ -759,9 +980,8 @@ const Type& Program::result_type() const { return impl_->result_type; }
 const std::vector<std::string>& Program::variable_names() const { return impl_->var_names; }
 
 Activation::Activation(const Program& program) : program_(program.impl_) {
-  Value unbound;
-  unbound.kind = Kind::kUnbound;
-  slots_.assign(program_->slot_count, unbound);
+  // An unbound variable reads as an error value, so evaluation needs no extra check.
+  slots_.assign(program_->slot_count, Value::error("no value bound for a declared variable"));
 }
 
 Activation::~Activation() = default;

@@ -162,10 +162,12 @@ Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts
     ++readers_opened_;
   }
   if (!read_only_) return Status();
-  Result<int> version = sqlite::applied_schema_version(*idle_readers_.front());
+  // Without a writer nothing was migrated: the file must already be current.
+  Result<int> version = sqlite::applied_schema_version(lease().conn());
   if (!version.ok() || *version == 0) {
     return Status(ErrorCode::STORE_NOT_INITIALIZED,
-                  fmt::format("database {} has no schema; run `warden init`", path));
+                  fmt::format("database {} has no Warden schema; run `warden init` ({})", path,
+                              version.ok() ? "no migrations applied" : version.status().message()));
   }
   if (*version > latest_schema_version()) return schema_too_new(*version);
   if (*version < latest_schema_version()) {

@@ -167,7 +167,7 @@ Value fn_format(Ctx& ctx, const Value* a, std::size_t) {
     }
     if (out.size() > ctx.alloc_bytes_max) return Value::error(kCostExceeded);
   }
-  if (!ctx.charge(out.size() / 64 + 1)) return Value::error(kCostExceeded);
+  if (!ctx.charge(out.size() / 16 + 1)) return Value::error(kCostExceeded);
   return make_string(*ctx.arena, out);
 }
 

@@ -47,7 +47,7 @@ Value timestamp_checked(std::int64_t secs, std::int64_t nanos) {
 }
 
 Value concat(Ctx& ctx, Kind k, std::string_view a, std::string_view b) {
-  if (!ctx.charge((a.size() + b.size()) / 64 + 1) ||
+  if (!ctx.charge((a.size() + b.size()) / 16 + 1) ||
       a.size() + b.size() > ctx.alloc_bytes_max)
     return Value::error(kCostExceeded);
   char* p = static_cast<char*>(ctx.arena->alloc(a.size() + b.size() + 1, 1));
@@ -76,7 +76,7 @@ Value op_add(Ctx& ctx, const Value* a, std::size_t) {
       case Kind::kBytes: return concat(ctx, x.kind, x.sv(), y.sv());
       case Kind::kList: {
         std::size_t n = x.list->size + y.list->size;
-        if (!ctx.charge(n / 8 + 1) || n * sizeof(Value) > ctx.alloc_bytes_max)
+        if (!ctx.charge(n / 2 + 1) || n * sizeof(Value) > ctx.alloc_bytes_max)
           return Value::error(kCostExceeded);
         Value* items = ctx.arena->alloc_array<Value>(n);
         std::copy(x.list->items, x.list->items + x.list->size, items);
@@ -755,7 +755,7 @@ Value fn_replace(Ctx& ctx, const Value* a, std::size_t n) {
     if (out.size() > ctx.alloc_bytes_max) return Value::error(kCostExceeded);
   }
   if (p <= s.size()) out.append(s.substr(p));
-  if (!ctx.charge(out.size() / 64 + 1)) return Value::error(kCostExceeded);
+  if (!ctx.charge(out.size() / 16 + 1)) return Value::error(kCostExceeded);
   return make_string(*ctx.arena, out);
 }
 
@@ -792,7 +792,7 @@ Value fn_split(Ctx& ctx, const Value* a, std::size_t n) {
       p = at + sep.size();
     }
   }
-  if (!ctx.charge(parts.size() / 8 + 1)) return Value::error(kCostExceeded);
+  if (!ctx.charge(parts.size() / 2 + 1)) return Value::error(kCostExceeded);
   return make_list(*ctx.arena, parts.data(), parts.size());
 }
 
@@ -855,7 +855,7 @@ Value fn_join(Ctx& ctx, const Value* a, std::size_t n) {
     if (k) out.append(sep);
     out.append(v.sv());
   }
-  if (!ctx.charge(out.size() / 64 + 1)) return Value::error(kCostExceeded);
+  if (!ctx.charge(out.size() / 16 + 1)) return Value::error(kCostExceeded);
   return make_string(*ctx.arena, out);
 }
 

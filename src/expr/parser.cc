@@ -411,9 +411,19 @@ class Parser {
     return c;
   }
 
+  // Operator chains build left-deep trees without recursing here, but every later pass
+  // recurses over them: bound their length like nesting.
+  bool chain_ok(int& n) {
+    if (++n <= kChainMax) return true;
+    set_error(tok_.pos, "operator chain longer than " + std::to_string(kChainMax));
+    return false;
+  }
+  static constexpr int kChainMax = 1000;
+
   ExprPtr or_expr() {
     ExprPtr l = and_expr();
-    while (tok_.t == Tok::kOr && !failed()) {
+    int n = 0;
+    while (tok_.t == Tok::kOr && !failed() && chain_ok(n)) {
       std::uint32_t pos = tok_.pos;
       next();
       l = binary("_||_", pos, std::move(l), and_expr());
@@ -422,7 +432,8 @@ class Parser {
   }
   ExprPtr and_expr() {
     ExprPtr l = relation();
-    while (tok_.t == Tok::kAnd && !failed()) {
+    int n = 0;
+    while (tok_.t == Tok::kAnd && !failed() && chain_ok(n)) {
       std::uint32_t pos = tok_.pos;
       next();
       l = binary("_&&_", pos, std::move(l), relation());
@@ -431,7 +442,8 @@ class Parser {
   }
   ExprPtr relation() {
     ExprPtr l = addition();
-    while (!failed()) {
+    int n = 0;
+    while (!failed() && chain_ok(n)) {
       const char* fn = nullptr;
       switch (tok_.t) {
         case Tok::kEq: fn = "_==_"; break;
@@ -451,7 +463,8 @@ class Parser {
   }
   ExprPtr addition() {
     ExprPtr l = multiplication();
-    while ((tok_.t == Tok::kPlus || tok_.t == Tok::kMinus) && !failed()) {
+    int n = 0;
+    while ((tok_.t == Tok::kPlus || tok_.t == Tok::kMinus) && !failed() && chain_ok(n)) {
       const char* fn = tok_.t == Tok::kPlus ? "_+_" : "_-_";
       std::uint32_t pos = tok_.pos;
       next();
@@ -461,8 +474,9 @@ class Parser {
   }
   ExprPtr multiplication() {
     ExprPtr l = unary();
+    int n = 0;
     while ((tok_.t == Tok::kStar || tok_.t == Tok::kSlash || tok_.t == Tok::kPercent) &&
-           !failed()) {
+           !failed() && chain_ok(n)) {
       const char* fn = tok_.t == Tok::kStar ? "_*_" : tok_.t == Tok::kSlash ? "_/_" : "_%_";
       std::uint32_t pos = tok_.pos;
       next();

@@ -1,6 +1,7 @@
 // Compiles a checked CEL AST into a tree of pre-resolved evaluation nodes (variables as slots,
 // functions as pointers, constants folded) and evaluates it; also Env and Activation.
 #include <cstring>
+#include <re2/re2.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -239,6 +240,19 @@ class StrConstNode final : public Node {
   std::string_view lit_;
 };
 
+// s.matches("literal"): the pattern is compiled once, with the program.
+class MatchesConstNode final : public Node {
+ public:
+  MatchesConstNode(const Node* a, std::unique_ptr<RE2> re) : a_(a), re_(std::move(re)) {}
+  Value eval(Ctx& ctx) const override {
+    Value s = a_.get(ctx);
+    if (s.kind != Kind::kString) return s.is_error() ? s : no_overload("matches");
+    return Value::boolean(RE2::PartialMatch(re2::StringPiece(s.s, s.aux), *re_));
+  }
+  Operand a_;
+  std::unique_ptr<RE2> re_;
+};
+
 class CallNNode final : public Node {
  public:
   CallNNode(Fn fn, std::vector<const Node*> args, std::vector<std::uint8_t> kinds)
@@ -339,7 +353,7 @@ class ListNode final : public Node {
       out[k] = items_[k]->eval(ctx);
       if (out[k].is_error()) return out[k];
     }
-    if (!ctx.charge(items_.size() / 8 + 1)) return Value::error(kCostExceeded);
+    if (!ctx.charge(items_.size() / 2 + 1)) return Value::error(kCostExceeded);
     auto* rep = static_cast<ListRep*>(ctx.arena->alloc(sizeof(ListRep), alignof(ListRep)));
     rep->size = static_cast<std::uint32_t>(items_.size());
     rep->items = out;
@@ -378,7 +392,7 @@ class MapNode final : public Node {
       vals[k] = val;
       rep->size = static_cast<std::uint32_t>(k + 1);
     }
-    if (!ctx.charge(n / 4 + 1)) return Value::error(kCostExceeded);
+    if (!ctx.charge(n + 1)) return Value::error(kCostExceeded);
     Value v;
     v.kind = Kind::kMap;
     v.map = rep;
@@ -861,6 +875,13 @@ class Compiler {
         auto op = fn == "startsWith" ? StrConstNode::kStarts
                   : fn == "endsWith" ? StrConstNode::kEnds : StrConstNode::kContains;
         return add<StrConstNode>(op, args[0], k);
+      }
+      if (fn == "matches" && k.kind == Kind::kString) {
+        RE2::Options opts;
+        opts.set_log_errors(false);
+        auto re = std::make_unique<RE2>(re2::StringPiece(k.s, k.aux), opts);
+        // An invalid pattern stays a run-time error value, reported by the generic path.
+        if (re->ok()) return add<MatchesConstNode>(args[0], std::move(re));
       }
       node = add<Call2ConstNode>(f->fn, args[0], k, kinds[0], kinds[1]);
     } else if (args.size() == 2) {

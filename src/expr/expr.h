@@ -45,6 +45,8 @@ class Env {
   Env& declare(std::string name, Type type);
   // Declares with a type written as text: "int", "list(string)", "map(string, dyn)", ...
   Status declare(std::string name, std::string_view type_text);
+  // Declares every top-level key of `attributes` as dyn (for ad-hoc evaluation, e.g. the CLI).
+  Env& declare_dyn_keys(const boost::json::object& attributes);
   const Type* find(std::string_view name) const;
   const std::vector<std::pair<std::string, Type>>& variables() const { return vars_; }
 

@@ -6,6 +6,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <thread>
 
 namespace warden::expr {
 namespace {
@@ -183,6 +184,46 @@ TEST(ExprEval, ConstantRegexIsPrecompiled) {
   EXPECT_EQ(f.eval("model.matches('^gpt-[0-9]+o?$')", R"({"model": "gpt-4o"})"), "true");
   EXPECT_EQ(f.eval("model.matches('^gpt-[0-9]+o?$')", R"({"model": "gpt-4x"})"), "false");
   EXPECT_EQ(f.eval("model.matches('[')", R"({"model": "a"})").substr(0, 6), "error(");
+}
+
+TEST(ExprJson, TypedBindings) {
+  Env env;
+  ASSERT_TRUE(env.declare("n", "uint").ok());
+  ASSERT_TRUE(env.declare("at", "timestamp").ok());
+  ASSERT_TRUE(env.declare("ttl", "duration").ok());
+  ASSERT_TRUE(env.declare("raw", "bytes").ok());
+  ASSERT_TRUE(env.declare("req.tags", "list(string)").ok());
+  EXPECT_FALSE(env.declare("bad", "list(").ok());
+  auto p = compile("[n, at + ttl, raw, req.tags]", env);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  Activation act(*p);
+  ASSERT_TRUE(act.bind_json(boost::json::parse(R"({"n": 5, "at": "2024-01-01T00:00:00Z",
+      "ttl": "1h", "raw": "aGk=", "req": {"tags": ["x"]}})").as_object()).ok());
+  EXPECT_EQ(to_text(p->eval(act)),
+            "[5u, timestamp(\"2024-01-01T01:00:00Z\"), b\"hi\", [\"x\"]]");
+  EXPECT_EQ(p->result_type().to_string(), "list(dyn)");
+  Activation bad(*p);
+  EXPECT_EQ(bad.bind_json(boost::json::parse(R"({"n": -1})").as_object()).code(),
+            ErrorCode::VALIDATION_WRONG_TYPE);
+}
+
+TEST(ExprJson, DynKeysAndConcurrentEval) {
+  boost::json::object vars = boost::json::parse(R"({"a": 2, "b": [1, 2, 3]})").as_object();
+  Env env;
+  env.declare_dyn_keys(vars);
+  auto p = compile("b.map(x, x * a).filter(y, y > 2)", env);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  auto worker = [&] {
+    Activation act(*p);
+    EXPECT_TRUE(act.bind_json(vars).ok());
+    for (int k = 0; k < 2000; ++k) {
+      EXPECT_EQ(to_text(p->eval(act)), "[4, 6]");
+      act.reset_scratch();
+    }
+  };
+  std::thread t1(worker), t2(worker);
+  t1.join();
+  t2.join();
 }
 
 TEST(ExprJson, ResultToJson) {

@@ -969,6 +969,12 @@ Status Env::declare(std::string name, std::string_view type_text) {
   return Status();
 }
 
+Env& Env::declare_dyn_keys(const boost::json::object& attributes) {
+  for (const auto& kv : attributes)
+    if (find(kv.key()) == nullptr) declare(std::string(kv.key()), Type());
+  return *this;
+}
+
 const Type* Env::find(std::string_view name) const {
   for (const auto& v : vars_)
     if (v.first == name) return &v.second;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <future>
 #include <map>
 #include <thread>
 
@@ -247,6 +248,34 @@ TEST(SqliteStore, AFileThatIsNotADatabaseIsAStoreError) {
   auto store = SqliteStore::open(path, {});
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), ErrorCode::INTERNAL_STORE_ERROR);
+}
+
+TEST(SqliteStore, ReadsRunWhileAWriteIsOpenAndSeeOnlyCommittedRows) {
+  TempDir dir;
+  auto store = open_store(dir.file("iso.db"));
+  ASSERT_NE(store, nullptr);
+  std::promise<void> inserted;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto writer = std::async(std::launch::async, [&] {
+    return store->write([&](WriteTxn& t) -> Status {
+      WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk1")));
+      inserted.set_value();
+      released.wait();  // hold the transaction open
+      return Status();
+    });
+  });
+  inserted.get_future().wait();
+  // A read must neither wait for the writer nor see its uncommitted row.
+  auto read = std::async(std::launch::async, [&] { return store->get_agent("a1"); });
+  const bool read_done = read.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();  // before any assertion, so a failure cannot hang the test
+  ASSERT_TRUE(writer.get().ok());
+  ASSERT_TRUE(read_done) << "a read blocked behind an open write";
+  auto before = read.get();
+  ASSERT_TRUE(before.ok()) << before.status().to_string();
+  EXPECT_FALSE(before->has_value());
+  EXPECT_TRUE(store->get_agent("a1")->has_value());
 }
 
 TEST(SqliteStore, ConcurrentWritersBuildOneValidChain) {

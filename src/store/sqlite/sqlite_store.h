@@ -64,7 +64,7 @@ class SqliteStore final : public Store {
   Status ping() override;
   Status checkpoint() override;
 
-  int schema_version();  // highest applied migration
+  int schema_version();  // highest applied migration; -1 when it cannot be read
   // How many migrations this open() applied (0 when the file was already current).
   int migrations_applied_at_open() const { return migrations_applied_; }
   // The seven PRAGMAs read back on every connection this store holds (writer first), each as

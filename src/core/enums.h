@@ -12,8 +12,9 @@ inline constexpr std::array<std::string_view, 2> kChainTypes = {"solana", "ether
 inline constexpr std::array<std::string_view, 3> kNetworkTypes = {"mainnet", "devnet", "testnet"};
 inline constexpr std::array<std::string_view, 4> kAgentStatuses = {"CREATING", "ACTIVE",
                                                                    "SUSPENDED", "TERMINATED"};
-inline constexpr std::array<std::string_view, 5> kTransactionTypes = {
-    "TRANSFER", "TOKEN_TRANSFER", "CONTRACT_CALL", "APPROVE", "BATCH"};
+// DECISION: a generic (non-wallet) request from POST /v1/decisions.
+inline constexpr std::array<std::string_view, 6> kTransactionTypes = {
+    "TRANSFER", "TOKEN_TRANSFER", "CONTRACT_CALL", "APPROVE", "BATCH", "DECISION"};
 inline constexpr std::array<std::string_view, 10> kTransactionStatuses = {
     "PENDING",   "QUEUED",    "EXECUTING", "SUBMITTED",       "CONFIRMED",
     "FAILED",    "CANCELLED", "EXPIRED",   "PARTIAL_FAILURE", "DENIED"};

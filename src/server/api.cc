@@ -91,14 +91,14 @@ store::AuditEvent RequestContext::audit(std::string event_type, std::int64_t now
 }
 
 Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-         std::string master_password_hash, ApiOptions options)
+         DecisionService& decisions, std::string master_password_hash, ApiOptions options)
     : store_(store),
       clock_(clock),
       ids_(ids),
       metrics_(metrics),
       master_(std::move(master_password_hash)),
       throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
-      routes_(new Routes{{}, Deps{store, clock, ids, metrics}}) {
+      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
@@ -120,6 +120,15 @@ Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& met
   r.add("PUT", "/v1/policies/{id}", Auth::kMaster, update_policy);
   r.add("DELETE", "/v1/policies/{id}", Auth::kMaster, delete_policy);
   r.add("GET", "/v1/audit", Auth::kMaster, list_audit);
+  r.add("POST", "/v1/transactions", Auth::kSession, create_transaction);
+  r.add("POST", "/v1/decisions", Auth::kSession, create_decision);
+  r.add("GET", "/v1/transactions/{id}", Auth::kMasterOrSession, get_transaction);
+  r.add("POST", "/v1/transactions/{id}/confirm", Auth::kSession, confirm_transaction);
+  r.add("POST", "/v1/transactions/{id}/fail", Auth::kSession, fail_transaction);
+  r.add("POST", "/v1/transactions/{id}/cancel", Auth::kMasterOrSession, cancel_transaction);
+  r.add("GET", "/v1/approvals", Auth::kMaster, list_approvals);
+  r.add("POST", "/v1/approvals/{id}/approve", Auth::kMaster, approve_approval);
+  r.add("POST", "/v1/approvals/{id}/reject", Auth::kMaster, reject_approval);
 }
 
 Api::~Api() = default;
@@ -129,9 +138,38 @@ std::string Api::correlation_id_for(const HttpRequest& req) {
   return sane_correlation_id(given) ? std::string(given) : ids_.next();
 }
 
-HttpResponse Api::handle(const HttpRequest& req) {
-  const auto start = std::chrono::steady_clock::now();
-  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language"))};
+HttpResponse deferred() {
+  HttpResponse r;
+  r.status = 0;
+  return r;
+}
+
+bool is_deferred(const HttpResponse& r) { return r.status == 0; }
+
+Completion::Completion(std::string correlation_id, Language lang, std::string method,
+                       std::string route, Metrics& metrics, Respond respond)
+    : correlation_id_(std::move(correlation_id)),
+      lang_(lang),
+      method_(std::move(method)),
+      route_(std::move(route)),
+      started_(std::chrono::steady_clock::now()),
+      metrics_(metrics),
+      respond_(std::move(respond)) {}
+
+void Completion::operator()(Result<HttpResponse> result) {
+  HttpResponse resp = result.ok() ? std::move(result).value()
+                                  : error_response(result.status(), correlation_id_, lang_);
+  resp.headers.emplace_back("X-Correlation-Id", correlation_id_);
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started_)
+                      .count();
+  metrics_.record(method_, route_, resp.status, us);
+  respond_(std::move(resp));
+}
+
+void Api::handle(const HttpRequest& req, Respond respond) {
+  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language")),
+                     {}};
   const auto parts = split_path(req.path);
 
   const Routes::Route* route = nullptr;
@@ -144,31 +182,25 @@ HttpResponse Api::handle(const HttpRequest& req) {
       break;
     }
   }
-
-  HttpResponse resp;
+  ctx.complete = std::make_shared<Completion>(ctx.correlation_id, ctx.lang, req.method,
+                                              route ? route->pattern : "unmatched", metrics_,
+                                              std::move(respond));
+  Completion& complete = *ctx.complete;
   if (route == nullptr) {
-    resp = error_response(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
-                                       : Status(ErrorCode::ROUTE_NOT_FOUND),
-                          ctx);
-  } else if (Status auth = authenticate(route->auth, ctx); !auth.ok()) {
-    resp = error_response(auth, ctx);
-  } else {
-    Result<HttpResponse> r = route->handler(routes_->deps, ctx);
-    resp = r.ok() ? std::move(r).value() : error_response(r.status(), ctx);
+    return complete(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
+                                 : Status(ErrorCode::ROUTE_NOT_FOUND));
   }
-  resp.headers.emplace_back("X-Correlation-Id", ctx.correlation_id);
-
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-  metrics_.record(req.method, route ? route->pattern : "unmatched", resp.status, us);
-  return resp;
+  if (Status auth = authenticate(route->auth, ctx); !auth.ok()) return complete(auth);
+  Result<HttpResponse> r = route->handler(routes_->deps, ctx);
+  if (r.ok() && is_deferred(*r)) return;
+  complete(std::move(r));
 }
 
 HttpResponse Api::transport_error(const HttpRequest& req, ErrorCode code, std::string message) {
-  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language"))};
-  HttpResponse resp = error_response(Status(code, std::move(message)), ctx);
-  resp.headers.emplace_back("X-Correlation-Id", ctx.correlation_id);
+  const std::string correlation_id = correlation_id_for(req);
+  HttpResponse resp = error_response(Status(code, std::move(message)), correlation_id,
+                                     language_from_accept(req.header("accept-language")));
+  resp.headers.emplace_back("X-Correlation-Id", correlation_id);
   resp.close = true;
   metrics_.record(req.method.empty() ? "UNKNOWN" : req.method, "unmatched", resp.status, 0);
   return resp;
@@ -230,6 +262,7 @@ Status Api::authenticate_session(RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(auto agent, store_.get_agent(session->agent_id));
   if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
   ctx.session = std::move(*session);
+  ctx.agent = std::move(*agent);
   return Status();
 }
 
@@ -245,21 +278,22 @@ void Api::audit_auth_failure(const RequestContext& ctx, const Status& why) {
   (void)store_.write([&](store::WriteTxn& tx) { return tx.append_audit(e).take_status(); });
 }
 
-HttpResponse Api::error_response(const Status& status, const RequestContext& ctx) {
+HttpResponse error_response(const Status& status, const std::string& correlation_id,
+                            Language lang) {
   json::object err;
   err["code"] = error_code_name(status.code());
   const std::string specific = status.message();
-  const auto catalogue = error_message(status.code(), ctx.lang);
+  const auto catalogue = error_message(status.code(), lang);
   // A Korean reader gets the catalogue message; the specific English text stays in details.
   json::object details = status.details();
-  if (ctx.lang == Language::kKorean) {
+  if (lang == Language::kKorean) {
     err["message"] = catalogue;
     if (specific != error_message(status.code(), Language::kEnglish)) details["detail"] = specific;
   } else {
     err["message"] = specific;
   }
   err["details"] = std::move(details);
-  err["correlation_id"] = ctx.correlation_id;
+  err["correlation_id"] = correlation_id;
   json::object body;
   body["error"] = std::move(err);
   HttpResponse resp = json_response(error_http_status(status.code()), body);

@@ -3,6 +3,8 @@
 // it takes an HttpRequest and returns an HttpResponse.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,32 +19,66 @@
 
 namespace warden::server {
 
+class DecisionService;
+
 struct ApiOptions {
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
 };
+
+using Respond = std::function<void(HttpResponse)>;
+
+// Completes one request exactly once: turns a Status into the error body, adds the correlation
+// id, records metrics, and hands the response to the transport. Handlers that answer later (after
+// a group commit, or a long poll) keep a copy and call it then.
+class Completion {
+ public:
+  Completion(std::string correlation_id, Language lang, std::string method, std::string route,
+             Metrics& metrics, Respond respond);
+  void operator()(Result<HttpResponse> result);
+  const std::string& correlation_id() const { return correlation_id_; }
+
+ private:
+  const std::string correlation_id_;
+  const Language lang_;
+  const std::string method_;
+  const std::string route_;
+  const std::chrono::steady_clock::time_point started_;
+  Metrics& metrics_;
+  Respond respond_;
+};
+
+HttpResponse error_response(const Status& status, const std::string& correlation_id,
+                            Language lang);
 
 // Per-request state handed to route handlers.
 struct RequestContext {
   const HttpRequest& req;
   std::string correlation_id;
   Language lang = Language::kEnglish;
-  std::vector<std::string> params;         // path parameters in pattern order
-  bool master = false;                     // authenticated with the master password
+  std::vector<std::string> params;           // path parameters in pattern order
+  bool master = false;                       // authenticated with the master password
   std::optional<store::SessionRow> session;  // authenticated agent session
+  std::optional<store::AgentRow> agent;      // the session's agent
+  std::shared_ptr<Completion> complete;      // for handlers that answer later
 
   std::string actor() const;
   store::AuditEvent audit(std::string event_type, std::int64_t now) const;
 };
 
+// A handler returns this to say it will answer through ctx.complete later.
+HttpResponse deferred();
+bool is_deferred(const HttpResponse& r);
+
 // Thread-safe: handle() may run on many threads at once.
 class Api {
  public:
   Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-      std::string master_password_hash, ApiOptions options);
+      DecisionService& decisions, std::string master_password_hash, ApiOptions options);
   ~Api();
 
-  HttpResponse handle(const HttpRequest& req);
+  // Answers through `respond`, now or (for deferred routes) later from another thread.
+  void handle(const HttpRequest& req, Respond respond);
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.
@@ -56,7 +92,6 @@ class Api {
   Status authenticate_master(RequestContext& ctx);
   Status authenticate_session(RequestContext& ctx);
   void audit_auth_failure(const RequestContext& ctx, const Status& why);
-  HttpResponse error_response(const Status& status, const RequestContext& ctx);
 
   store::Store& store_;
   const Clock& clock_;

@@ -123,15 +123,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return req;
   }
 
+  // Routes may answer later from another thread (after a group commit); the answer is posted
+  // back to this connection's strand.
   void handle() {
     auto& msg = parser_->get();
-    const HttpRequest req = to_request(msg);
+    auto req = std::make_shared<const HttpRequest>(to_request(msg));
     const auto started = std::chrono::steady_clock::now();
-    HttpResponse resp = shared_.api.handle(req);
-    log_request(req, resp, started);
-    const bool keep_alive =
-        msg.keep_alive() && !resp.close && !shared_.draining && !close_after_response_;
-    send(std::move(resp), keep_alive, msg.version());
+    const bool wants_keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+    shared_.api.handle(*req, [self = shared_from_this(), req, started, wants_keep_alive,
+                              version](HttpResponse resp) mutable {
+      net::dispatch(self->stream_.get_executor(), [self, req, started, wants_keep_alive, version,
+                                                   resp = std::move(resp)]() mutable {
+        self->log_request(*req, resp, started);
+        const bool keep_alive = wants_keep_alive && !resp.close && !self->shared_.draining &&
+                                !self->close_after_response_;
+        self->send(std::move(resp), keep_alive, version);
+      });
+    });
   }
 
   void log_request(const HttpRequest& req, const HttpResponse& resp,
@@ -323,7 +332,10 @@ void begin_drain(Shared& shared, Listener& listener) {
 Status run_server(const ServerOptions& options, store::Store& store, const Clock& clock,
                   IdGenerator& ids, std::string master_password_hash) {
   Metrics metrics;
-  Api api(store, clock, ids, metrics, std::move(master_password_hash), options.api);
+  store::BatchWriter writer(store, options.batch);
+  DecisionService decisions(store, writer, clock, ids, options.decisions, nullptr);
+  WARDEN_RETURN_IF_ERROR(decisions.start());
+  Api api(store, clock, ids, metrics, decisions, std::move(master_password_hash), options.api);
   const int threads =
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -352,6 +364,10 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  // Everything queued commits before the store is checkpointed; answers to closed
+  // connections are dropped with the io_context.
+  decisions.stop();
+  writer.stop();
   if (!options.addr_file.empty()) {
     std::error_code ec;
     std::filesystem::remove(options.addr_file, ec);

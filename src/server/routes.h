@@ -14,11 +14,14 @@
 
 namespace warden::server {
 
+class DecisionService;
+
 struct Deps {
   store::Store& store;
   const Clock& clock;
   IdGenerator& ids;
   Metrics& metrics;
+  DecisionService& decisions;
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
@@ -66,5 +69,15 @@ Result<HttpResponse> list_policies(const Deps&, RequestContext&);
 Result<HttpResponse> get_policy(const Deps&, RequestContext&);
 Result<HttpResponse> update_policy(const Deps&, RequestContext&);
 Result<HttpResponse> delete_policy(const Deps&, RequestContext&);
+// Transactions, decisions and approvals
+Result<HttpResponse> create_transaction(const Deps&, RequestContext&);
+Result<HttpResponse> create_decision(const Deps&, RequestContext&);
+Result<HttpResponse> get_transaction(const Deps&, RequestContext&);
+Result<HttpResponse> confirm_transaction(const Deps&, RequestContext&);
+Result<HttpResponse> fail_transaction(const Deps&, RequestContext&);
+Result<HttpResponse> cancel_transaction(const Deps&, RequestContext&);
+Result<HttpResponse> list_approvals(const Deps&, RequestContext&);
+Result<HttpResponse> approve_approval(const Deps&, RequestContext&);
+Result<HttpResponse> reject_approval(const Deps&, RequestContext&);
 
 }  // namespace warden::server

@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "policy/policy.h"
 #include "server/body.h"
+#include "server/decisions.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -107,6 +108,7 @@ Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
                                              {"hash", p.hash}, {"version", p.version}});
     return tx.append_audit(e).take_status();
   }));
+  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
   return json_response(201, policy_json(p));
 }
 
@@ -189,6 +191,7 @@ Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
                                              {"enabled", p.enabled}});
     return tx.append_audit(e).take_status();
   }));
+  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
   return json_response(200, policy_json(p));
 }
 
@@ -204,6 +207,7 @@ Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
                                              {"version", p->version}});
     return tx.append_audit(e).take_status();
   }));
+  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
   return no_content();
 }
 

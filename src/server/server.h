@@ -9,6 +9,8 @@
 #include "core/ids.h"
 #include "core/status.h"
 #include "server/api.h"
+#include "server/decisions.h"
+#include "store/batch_writer.h"
 #include "server/log.h"
 #include "store/store.h"
 
@@ -24,6 +26,8 @@ struct ServerOptions {
   std::int64_t drain_timeout_ms = 10'000;    // how long SIGTERM waits for in-flight requests
   std::string addr_file;  // when set, "host:port\n" is written here once listening
   ApiOptions api;
+  DecisionOptions decisions;
+  store::BatchOptions batch;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

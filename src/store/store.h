@@ -62,6 +62,58 @@ struct PolicyRow {
   std::int64_t updated_at = 0;
 };
 
+// A decision and its reservation. Wallet requests use the seed's columns; generic decisions
+// have type "DECISION" with their action and attributes in metadata.
+struct TransactionRow {
+  std::string id;
+  std::string agent_id;
+  std::optional<std::string> session_id;
+  std::string chain;
+  std::optional<std::string> tx_hash;
+  std::string type;  // kTransactionTypes
+  std::optional<std::string> amount;
+  std::optional<std::string> to_address;
+  std::optional<std::string> token_mint;
+  std::optional<std::string> contract_address;
+  std::optional<std::string> method_signature;
+  std::optional<std::string> spender_address;
+  std::optional<std::string> approved_amount;
+  std::optional<std::string> parent_id;
+  std::optional<std::int64_t> batch_index;
+  std::string status = "PENDING";  // kTransactionStatuses
+  std::optional<std::string> tier;  // kPolicyTiers
+  std::optional<std::int64_t> queued_at;
+  std::optional<std::int64_t> executed_at;
+  std::int64_t created_at = 0;
+  std::optional<std::string> error;
+  std::string metadata = "{}";  // JSON: decision reasons, reserved charges, request attributes
+  std::optional<std::string> reserved_amount;
+  // Added by migration 2.
+  std::optional<std::string> idempotency_key;  // unique per agent
+  std::optional<std::string> request_hash;
+  std::optional<std::int64_t> expires_at;     // unsettled reservation expiry
+  std::optional<std::int64_t> executable_at;  // DELAY: when it may execute
+  std::optional<std::string> final_amount;
+  std::int64_t updated_at = 0;
+};
+
+struct ApprovalRow {
+  std::string id;
+  std::string tx_id;
+  std::int64_t required_by = 0;
+  std::int64_t expires_at = 0;
+  std::optional<std::int64_t> approved_at;
+  std::optional<std::int64_t> rejected_at;
+  std::optional<std::string> owner_signature;
+  std::int64_t created_at = 0;
+};
+
+struct TransactionFilter {
+  std::vector<std::string> statuses;  // empty: any
+  std::optional<std::string> agent_id;
+  std::optional<std::int64_t> created_at_min;
+};
+
 struct AuditEvent {
   std::int64_t timestamp = 0;
   std::string event_type;  // e.g. "AGENT_CREATED", "AUTH_FAILED"
@@ -125,6 +177,13 @@ class Reader {
   virtual Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
                                                        const Page& page) = 0;
   virtual Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) = 0;
+  virtual Result<std::optional<TransactionRow>> get_transaction(std::string_view id) = 0;
+  virtual Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
+                                                                const Page& page) = 0;
+  virtual Result<std::optional<ApprovalRow>> get_approval(std::string_view id) = 0;
+  virtual Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) = 0;
+  // Pending = neither approved nor rejected (expired ones included until the sweeper acts).
+  virtual Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.
@@ -141,6 +200,10 @@ class WriteTxn : public Reader {
   virtual Status insert_policy(const PolicyRow& row) = 0;
   virtual Status update_policy(const PolicyRow& row) = 0;
   virtual Status delete_policy(std::string_view id) = 0;
+  virtual Status insert_transaction(const TransactionRow& row) = 0;
+  virtual Status update_transaction(const TransactionRow& row) = 0;
+  virtual Status insert_approval(const ApprovalRow& row) = 0;
+  virtual Status update_approval(const ApprovalRow& row) = 0;
   // Appends a hash-chained audit row; returns its id.
   virtual Result<std::int64_t> append_audit(const AuditEvent& event) = 0;
 };

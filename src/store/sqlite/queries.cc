@@ -382,3 +382,177 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
 }
 
 }  // namespace warden::store::sqlite
+
+// Transactions and approvals (decision lifecycle).
+namespace warden::store::sqlite {
+namespace {
+
+constexpr std::string_view kTransactionColumns =
+    "id, agent_id, session_id, chain, tx_hash, type, amount, to_address, token_mint, "
+    "contract_address, method_signature, spender_address, approved_amount, parent_id, "
+    "batch_index, status, tier, queued_at, executed_at, created_at, error, metadata, "
+    "reserved_amount, idempotency_key, request_hash, expires_at, executable_at, final_amount, "
+    "updated_at";
+constexpr std::string_view kApprovalColumns =
+    "id, tx_id, required_by, expires_at, approved_at, rejected_at, owner_signature, created_at";
+
+TransactionRow read_transaction(const Stmt& st) {
+  TransactionRow r;
+  r.id = st.text(0);
+  r.agent_id = st.text(1);
+  r.session_id = st.opt_text(2);
+  r.chain = st.text(3);
+  r.tx_hash = st.opt_text(4);
+  r.type = st.text(5);
+  r.amount = st.opt_text(6);
+  r.to_address = st.opt_text(7);
+  r.token_mint = st.opt_text(8);
+  r.contract_address = st.opt_text(9);
+  r.method_signature = st.opt_text(10);
+  r.spender_address = st.opt_text(11);
+  r.approved_amount = st.opt_text(12);
+  r.parent_id = st.opt_text(13);
+  r.batch_index = st.opt_int64(14);
+  r.status = st.text(15);
+  r.tier = st.opt_text(16);
+  r.queued_at = st.opt_int64(17);
+  r.executed_at = st.opt_int64(18);
+  r.created_at = st.int64(19);
+  r.error = st.opt_text(20);
+  r.metadata = st.opt_text(21).value_or("{}");
+  r.reserved_amount = st.opt_text(22);
+  r.idempotency_key = st.opt_text(23);
+  r.request_hash = st.opt_text(24);
+  r.expires_at = st.opt_int64(25);
+  r.executable_at = st.opt_int64(26);
+  r.final_amount = st.opt_text(27);
+  r.updated_at = st.int64(28);
+  return r;
+}
+
+ApprovalRow read_approval(const Stmt& st) {
+  ApprovalRow r;
+  r.id = st.text(0);
+  r.tx_id = st.text(1);
+  r.required_by = st.int64(2);
+  r.expires_at = st.int64(3);
+  r.approved_at = st.opt_int64(4);
+  r.rejected_at = st.opt_int64(5);
+  r.owner_signature = st.opt_text(6);
+  r.created_at = st.int64(7);
+  return r;
+}
+
+void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
+  st.bind(r.agent_id).bind(r.session_id).bind(r.chain).bind(r.tx_hash).bind(r.type);
+  st.bind(r.amount).bind(r.to_address).bind(r.token_mint).bind(r.contract_address);
+  st.bind(r.method_signature).bind(r.spender_address).bind(r.approved_amount).bind(r.parent_id);
+  st.bind(r.batch_index).bind(r.status).bind(r.tier).bind(r.queued_at).bind(r.executed_at);
+  st.bind(r.created_at).bind(r.error).bind(r.metadata).bind(r.reserved_amount);
+  st.bind(r.idempotency_key).bind(r.request_hash).bind(r.expires_at).bind(r.executable_at);
+  st.bind(r.final_amount).bind(r.updated_at);
+}
+
+}  // namespace
+
+Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM transactions WHERE id = ?", kTransactionColumns)));
+  st.bind(id);
+  return first<TransactionRow>(st, read_transaction);
+}
+
+Result<std::vector<TransactionRow>> list_transactions(Connection& c,
+                                                      const TransactionFilter& filter,
+                                                      const Page& page) {
+  std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > ?", kTransactionColumns);
+  if (!filter.statuses.empty()) {
+    sql += " AND status IN (";
+    for (std::size_t i = 0; i < filter.statuses.size(); ++i) sql += i ? ", ?" : "?";
+    sql += ")";
+  }
+  if (filter.agent_id) sql += " AND agent_id = ?";
+  if (filter.created_at_min) sql += " AND created_at >= ?";
+  sql += " ORDER BY id LIMIT ?";
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.bind(page.after_id.value_or(""));
+  for (const auto& s : filter.statuses) st.bind(s);
+  if (filter.agent_id) st.bind(*filter.agent_id);
+  if (filter.created_at_min) st.bind(*filter.created_at_min);
+  st.bind(sql_limit(page.limit));
+  return collect<TransactionRow>(st, read_transaction);
+}
+
+Status insert_transaction(Connection& c, const TransactionRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO transactions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                     "?, ?)",
+                                     kTransactionColumns)));
+  st.bind(r.id);
+  bind_transaction_fields(st, r);
+  return st.run();
+}
+
+Status update_transaction(Connection& c, const TransactionRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st,
+      c.prepare("UPDATE transactions SET agent_id = ?, session_id = ?, chain = ?, tx_hash = ?, "
+                "type = ?, amount = ?, to_address = ?, token_mint = ?, contract_address = ?, "
+                "method_signature = ?, spender_address = ?, approved_amount = ?, parent_id = ?, "
+                "batch_index = ?, status = ?, tier = ?, queued_at = ?, executed_at = ?, "
+                "created_at = ?, error = ?, metadata = ?, reserved_amount = ?, "
+                "idempotency_key = ?, request_hash = ?, expires_at = ?, executable_at = ?, "
+                "final_amount = ?, updated_at = ? WHERE id = ?"));
+  bind_transaction_fields(st, r);
+  st.bind(r.id);
+  return run_on_existing(c, st, ErrorCode::TX_NOT_FOUND, r.id);
+}
+
+Result<std::optional<ApprovalRow>> get_approval(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM pending_approvals WHERE id = ?", kApprovalColumns)));
+  st.bind(id);
+  return first<ApprovalRow>(st, read_approval);
+}
+
+Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::string_view tx_id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM pending_approvals WHERE tx_id = ? "
+                                     "ORDER BY id DESC LIMIT 1",
+                                     kApprovalColumns)));
+  st.bind(tx_id);
+  return first<ApprovalRow>(st, read_approval);
+}
+
+Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only,
+                                                const Page& page) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format(
+                   "SELECT {} FROM pending_approvals WHERE id > ? {} ORDER BY id LIMIT ?",
+                   kApprovalColumns,
+                   pending_only ? "AND approved_at IS NULL AND rejected_at IS NULL" : "")));
+  st.bind(page.after_id.value_or("")).bind(sql_limit(page.limit));
+  return collect<ApprovalRow>(st, read_approval);
+}
+
+Status insert_approval(Connection& c, const ApprovalRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format("INSERT INTO pending_approvals ({}) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?)",
+                                     kApprovalColumns)));
+  st.bind(r.id).bind(r.tx_id).bind(r.required_by).bind(r.expires_at).bind(r.approved_at);
+  st.bind(r.rejected_at).bind(r.owner_signature).bind(r.created_at);
+  return st.run();
+}
+
+Status update_approval(Connection& c, const ApprovalRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE pending_approvals SET required_by = ?, expires_at = ?, "
+                         "approved_at = ?, rejected_at = ?, owner_signature = ? WHERE id = ?"));
+  st.bind(r.required_by).bind(r.expires_at).bind(r.approved_at).bind(r.rejected_at);
+  st.bind(r.owner_signature).bind(r.id);
+  return run_on_existing(c, st, ErrorCode::APPROVAL_NOT_FOUND, r.id);
+}
+
+}  // namespace warden::store::sqlite

@@ -25,6 +25,14 @@ Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& 
                                              const Page& page);
 Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter);
 Result<AuditVerifyReport> verify_audit(Connection& c);
+Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id);
+Result<std::vector<TransactionRow>> list_transactions(Connection& c,
+                                                      const TransactionFilter& filter,
+                                                      const Page& page);
+Result<std::optional<ApprovalRow>> get_approval(Connection& c, std::string_view id);
+Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::string_view tx_id);
+Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only,
+                                                const Page& page);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);
 
@@ -40,5 +48,9 @@ Status insert_policy(Connection& c, const PolicyRow& row);
 Status update_policy(Connection& c, const PolicyRow& row);
 Status delete_policy(Connection& c, std::string_view id);
 Result<std::int64_t> append_audit(Connection& c, const AuditEvent& event);
+Status insert_transaction(Connection& c, const TransactionRow& row);
+Status update_transaction(Connection& c, const TransactionRow& row);
+Status insert_approval(Connection& c, const ApprovalRow& row);
+Status update_approval(Connection& c, const ApprovalRow& row);
 
 }  // namespace warden::store::sqlite

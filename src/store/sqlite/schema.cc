@@ -173,8 +173,22 @@ std::string initial_schema() {
          pending_approvals_ddl() + audit_log_ddl() + key_value_store_ddl();
 }
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// Decision lifecycle columns: idempotency, reservation expiry, DELAY release, settlement.
+std::string decision_columns() {
+  return "ALTER TABLE transactions ADD COLUMN idempotency_key TEXT;\n"
+         "ALTER TABLE transactions ADD COLUMN request_hash TEXT;\n"
+         "ALTER TABLE transactions ADD COLUMN expires_at INTEGER;\n"
+         "ALTER TABLE transactions ADD COLUMN executable_at INTEGER;\n"
+         "ALTER TABLE transactions ADD COLUMN final_amount TEXT;\n"
+         "ALTER TABLE transactions ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;\n"
+         "CREATE UNIQUE INDEX idx_transactions_agent_idempotency "
+         "ON transactions(agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL;\n"
+         "CREATE INDEX idx_transactions_status_expires ON transactions(status, expires_at);\n";
+}
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
+    {2, "decision lifecycle columns on transactions", &decision_columns},
 }};
 
 }  // namespace

@@ -92,6 +92,34 @@ class SqliteWriteTxn final : public WriteTxn {
   Result<std::int64_t> append_audit(const AuditEvent& event) override {
     return track(sqlite::append_audit(c_, event));
   }
+  Result<std::optional<TransactionRow>> get_transaction(std::string_view id) override {
+    return track(sqlite::get_transaction(c_, id));
+  }
+  Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
+                                                        const Page& page) override {
+    return track(sqlite::list_transactions(c_, filter, page));
+  }
+  Result<std::optional<ApprovalRow>> get_approval(std::string_view id) override {
+    return track(sqlite::get_approval(c_, id));
+  }
+  Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) override {
+    return track(sqlite::find_approval_by_tx(c_, tx_id));
+  }
+  Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) override {
+    return track(sqlite::list_approvals(c_, pending_only, page));
+  }
+  Status insert_transaction(const TransactionRow& row) override {
+    return track(sqlite::insert_transaction(c_, row));
+  }
+  Status update_transaction(const TransactionRow& row) override {
+    return track(sqlite::update_transaction(c_, row));
+  }
+  Status insert_approval(const ApprovalRow& row) override {
+    return track(sqlite::insert_approval(c_, row));
+  }
+  Status update_approval(const ApprovalRow& row) override {
+    return track(sqlite::update_approval(c_, row));
+  }
 
  private:
   void note(const Status& s) {
@@ -277,6 +305,27 @@ Result<std::vector<PolicyRow>> SqliteStore::list_policies(const PolicyFilter& fi
 
 Result<std::vector<AuditRow>> SqliteStore::list_audit(const AuditFilter& filter) {
   return sqlite::list_audit(lease().conn(), filter);
+}
+
+Result<std::optional<TransactionRow>> SqliteStore::get_transaction(std::string_view id) {
+  return sqlite::get_transaction(lease().conn(), id);
+}
+
+Result<std::vector<TransactionRow>> SqliteStore::list_transactions(const TransactionFilter& filter,
+                                                                   const Page& page) {
+  return sqlite::list_transactions(lease().conn(), filter, page);
+}
+
+Result<std::optional<ApprovalRow>> SqliteStore::get_approval(std::string_view id) {
+  return sqlite::get_approval(lease().conn(), id);
+}
+
+Result<std::optional<ApprovalRow>> SqliteStore::find_approval_by_tx(std::string_view tx_id) {
+  return sqlite::find_approval_by_tx(lease().conn(), tx_id);
+}
+
+Result<std::vector<ApprovalRow>> SqliteStore::list_approvals(bool pending_only, const Page& page) {
+  return sqlite::list_approvals(lease().conn(), pending_only, page);
 }
 
 Result<AuditVerifyReport> SqliteStore::verify_audit() {

@@ -56,6 +56,12 @@ class SqliteStore final : public Store {
   Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
                                                const Page& page) override;
   Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override;
+  Result<std::optional<TransactionRow>> get_transaction(std::string_view id) override;
+  Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
+                                                        const Page& page) override;
+  Result<std::optional<ApprovalRow>> get_approval(std::string_view id) override;
+  Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) override;
+  Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

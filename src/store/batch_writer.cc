@@ -1,0 +1,97 @@
+// The group-commit writer thread.
+#include "store/batch_writer.h"
+
+#include <chrono>
+#include <future>
+
+namespace warden::store {
+
+BatchWriter::BatchWriter(Store& store, BatchOptions options)
+    : store_(store), options_(options), thread_([this] { loop(); }) {}
+
+BatchWriter::~BatchWriter() { stop(); }
+
+void BatchWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+Status BatchWriter::submit(Op op, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status(ErrorCode::INTERNAL_SHUTTING_DOWN);
+    if (queue_.size() >= options_.queue_max) {
+      return Status(ErrorCode::INTERNAL_SHUTTING_DOWN, "write queue is full");
+    }
+    queue_.push_back({std::move(op), std::move(done)});
+  }
+  cv_.notify_one();
+  return Status();
+}
+
+Status BatchWriter::run(Op op) {
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  WARDEN_RETURN_IF_ERROR(submit(std::move(op), [&promise](const Status& s) { promise.set_value(s); }));
+  return future.get();
+}
+
+std::uint64_t BatchWriter::batches_committed() const {
+  std::lock_guard lock(mu_);
+  return batches_;
+}
+
+void BatchWriter::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping and drained
+    if (queue_.size() < options_.batch_size_max && !stopping_) {
+      // Give concurrent writers a moment to join this batch.
+      cv_.wait_for(lock, std::chrono::microseconds(options_.batch_wait_us),
+                   [this] { return stopping_ || queue_.size() >= options_.batch_size_max; });
+    }
+    std::deque<Item> batch;
+    const std::size_t n = std::min(queue_.size(), options_.batch_size_max);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    commit(batch);
+    lock.lock();
+    ++batches_;
+  }
+}
+
+void BatchWriter::commit(std::deque<Item>& batch) {
+  std::size_t failed_at = batch.size();
+  Status failure;
+  Status s = store_.write([&](WriteTxn& tx) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Status op = batch[i].op(tx);
+      if (!op.ok()) {
+        failed_at = i;
+        failure = op;
+        return op;
+      }
+    }
+    return Status();
+  });
+  if (s.ok()) {
+    for (auto& item : batch) item.done(s);
+    return;
+  }
+  // One operation failed and the whole batch rolled back: run each alone so only the failing
+  // one reports the failure.
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Status alone = i == failed_at ? failure : store_.write([&](WriteTxn& tx) { return batch[i].op(tx); });
+    batch[i].done(alone);
+  }
+}
+
+}  // namespace warden::store

@@ -1,0 +1,60 @@
+// Group commit: many writers' operations run in one store transaction per batch, so a burst of
+// decisions costs one fsync-free WAL commit instead of one each. A caller learns its outcome
+// only after its batch committed.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "store/store.h"
+
+namespace warden::store {
+
+struct BatchOptions {
+  std::size_t batch_size_max = 512;  // operations per transaction
+  std::int64_t batch_wait_us = 200;  // how long a non-full batch waits for company
+  std::size_t queue_max = 65'536;    // submissions beyond this are refused
+};
+
+// Thread-safe. One writer thread runs the batches; `done` callbacks run on it, after commit, so
+// they must be quick (post the response elsewhere).
+class BatchWriter {
+ public:
+  using Op = std::function<Status(WriteTxn&)>;
+  using Done = std::function<void(const Status&)>;
+
+  BatchWriter(Store& store, BatchOptions options);
+  ~BatchWriter();  // finishes everything queued, then stops
+
+  // Queues op. Refused with INTERNAL_SHUTTING_DOWN after stop() or when the queue is full.
+  Status submit(Op op, Done done);
+  // Runs op in the next batch and waits for its commit.
+  Status run(Op op);
+  void stop();
+
+  std::uint64_t batches_committed() const;
+
+ private:
+  struct Item {
+    Op op;
+    Done done;
+  };
+  void loop();
+  void commit(std::deque<Item>& batch);
+
+  Store& store_;
+  const BatchOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;        // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+  std::uint64_t batches_ = 0;     // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace warden::store

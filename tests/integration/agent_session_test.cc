@@ -36,7 +36,7 @@ TEST_F(AgentTest, CreateReturnsTheFullAgentWithDefaults) {
   EXPECT_EQ(str_at(a, "status"), "ACTIVE");
   EXPECT_TRUE(is_null_field(a, "owner_address")) << r.body;
   ASSERT_NE(at(a, "owner_verified"), nullptr) << r.body;
-  EXPECT_EQ(*at(a, "owner_verified"), json::value(false));
+  EXPECT_EQ(field(a, "owner_verified"), json::value(false));
   EXPECT_TRUE(std::regex_match(str_at(a, "created_at"), kRfc3339Utc)) << r.body;
   EXPECT_TRUE(std::regex_match(str_at(a, "updated_at"), kRfc3339Utc)) << r.body;
   EXPECT_TRUE(is_null_field(a, "suspended_at")) << r.body;

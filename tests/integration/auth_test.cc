@@ -70,16 +70,16 @@ TEST_F(AuthTest, ErrorEnvelopeHasCodeMessageDetailsCorrelationId) {
 TEST_F(AuthTest, KoreanMessageWithAcceptLanguage) {
   Response ko = client_->request("GET", "/v1/policies", {}, {{"Accept-Language", "ko"}});
   ASSERT_EQ(ko.status, 401);
-  EXPECT_EQ(str_at(*at(ko.json(), "error"), "message"), "마스터 비밀번호가 필요합니다") << ko.body;
+  EXPECT_EQ(error_string(ko, "message"), "마스터 비밀번호가 필요합니다") << ko.body;
   EXPECT_EQ(ko.error_code(), "AUTH_MASTER_REQUIRED");  // codes are never translated
 
   Response ko_kr = master("GET", "/v1/policies/01900000-0000-7000-8000-000000000000", {},
                           {{"Accept-Language", "ko-KR,ko;q=0.9,en;q=0.5"}});
   ASSERT_EQ(ko_kr.status, 404);
-  EXPECT_EQ(str_at(*at(ko_kr.json(), "error"), "message"), "정책을 찾을 수 없습니다") << ko_kr.body;
+  EXPECT_EQ(error_string(ko_kr, "message"), "정책을 찾을 수 없습니다") << ko_kr.body;
 
   Response en = client_->request("GET", "/v1/policies", {}, {{"Accept-Language", "en-US"}});
-  EXPECT_EQ(str_at(*at(en.json(), "error"), "message"), "Master password required");
+  EXPECT_EQ(error_string(en, "message"), "Master password required");
 }
 
 TEST_F(AuthTest, CorrelationIdIsEchoed) {
@@ -90,7 +90,7 @@ TEST_F(AuthTest, CorrelationIdIsEchoed) {
   Response err = client_->request("GET", "/v1/agents", {}, {{"X-Correlation-Id", id}});
   EXPECT_EQ(err.status, 401);
   EXPECT_EQ(err.header("X-Correlation-Id"), id);
-  EXPECT_EQ(str_at(*at(err.json(), "error"), "correlation_id"), id) << err.body;
+  EXPECT_EQ(error_string(err, "correlation_id"), id) << err.body;
 }
 
 TEST_F(AuthTest, CorrelationIdIsGeneratedAsUuidV7) {
@@ -101,7 +101,7 @@ TEST_F(AuthTest, CorrelationIdIsGeneratedAsUuidV7) {
   EXPECT_TRUE(std::regex_match(id_a, kUuidV7)) << "'" << id_a << "'";
   EXPECT_TRUE(std::regex_match(id_b, kUuidV7)) << "'" << id_b << "'";
   EXPECT_NE(id_a, id_b);
-  EXPECT_EQ(str_at(*at(b.json(), "error"), "correlation_id"), id_b) << b.body;
+  EXPECT_EQ(error_string(b, "correlation_id"), id_b) << b.body;
 }
 
 TEST_F(AuthTest, KeepAliveReusesOneConnection) {

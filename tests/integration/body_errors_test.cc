@@ -2,6 +2,7 @@
 // oversized bodies, unknown routes and methods. Each must answer its documented code and leave
 // the stored state (agents, policies, audit log) exactly as it was.
 #include <boost/json.hpp>
+#include <chrono>
 
 #include "support/fixture.h"
 
@@ -73,18 +74,18 @@ TEST_F(BodyErrorTest, UnknownFieldIs400NamingTheField) {
   body.as_object()["colour"] = "red";
   Response r = master("POST", "/v1/policies", json::serialize(body));
   expect_error(r, 400, "VALIDATION_UNKNOWN_FIELD");
-  const json::value* details = at(*at(r.json(), "error"), "details");
-  ASSERT_NE(details, nullptr) << r.body;
-  EXPECT_EQ(str_at(*details, "field"), "colour") << r.body;
+  const json::value details = error_field(r, "details");
+  ASSERT_TRUE(details.is_object()) << r.body;
+  EXPECT_EQ(str_at(details, "field"), "colour") << r.body;
   expect_unchanged();
 }
 
 TEST_F(BodyErrorTest, UnknownFieldOnAgentIs400) {
   Response r = master("POST", "/v1/agents", R"({"name":"a","nickname":"b"})");
   expect_error(r, 400, "VALIDATION_UNKNOWN_FIELD");
-  const json::value* details = at(*at(r.json(), "error"), "details");
-  ASSERT_NE(details, nullptr) << r.body;
-  EXPECT_EQ(str_at(*details, "field"), "nickname") << r.body;
+  const json::value details = error_field(r, "details");
+  ASSERT_TRUE(details.is_object()) << r.body;
+  EXPECT_EQ(str_at(details, "field"), "nickname") << r.body;
   expect_unchanged();
 }
 
@@ -121,9 +122,9 @@ TEST_P(BadAmountTest, IsPolicyValidationFailedAtInstantMax) {
   json::object body{{"type", "SPENDING_LIMIT"}, {"rules", rules}};
   Response r = master("POST", "/v1/policies", json::serialize(body));
   expect_error(r, 400, "POLICY_VALIDATION_FAILED");
-  const json::value* details = at(*at(r.json(), "error"), "details");
-  ASSERT_NE(details, nullptr) << r.body;
-  const json::value* issues = at(*details, "issues");
+  const json::value details = error_field(r, "details");
+  ASSERT_TRUE(details.is_object()) << r.body;
+  const json::value* issues = at(details, "issues");
   ASSERT_TRUE(issues && issues->is_array()) << r.body;
   bool found = false;
   for (const auto& issue : issues->as_array()) {
@@ -141,7 +142,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         "-5", "01", "1.5", "",
         // 2^256
-        "115792089237316195423570985008687907853269984665640564039457584007913129639936"));
+        "115792089237316195423570985008687907853269984665640564039457584007913129639936"),
+    [](const ::testing::TestParamInfo<const char*>& info) {
+      static const char* const kNames[] = {"Negative", "LeadingZero", "Fraction", "Empty",
+                                           "TwoPow256"};
+      return std::string(kNames[info.index]);
+    });
 
 class SmallBodyLimitTest : public BodyErrorTest {
  protected:
@@ -173,6 +179,45 @@ TEST_F(BodyErrorTest, DefaultLimitIsOneMebibyte) {
   ASSERT_EQ(body.size(), kDefaultBodyBytesMax + 1);
   expect_error(master("POST", "/v1/agents", body), 413, "VALIDATION_BODY_TOO_LARGE");
   client_ = std::make_unique<HttpClient>(warden_->port());
+  expect_unchanged();
+}
+
+class ShortRequestTimeoutTest : public BodyErrorTest {
+ protected:
+  std::vector<std::string> serve_flags() const override { return {"--request-timeout-ms", "500"}; }
+};
+
+TEST_F(ShortRequestTimeoutTest, StalledBodyIsCutOffAndNothingSaved) {
+  const std::string head =
+      std::string("POST /v1/agents HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+      "Content-Type: application/json\r\nX-Master-Password: " + kTestMasterPassword +
+      "\r\nContent-Length: 40\r\n\r\n{\"name\":";
+  constexpr int kWaitMs = 5000;  // 10x the configured timeout
+  HttpClient raw(warden_->port(), kWaitMs);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(raw.send_raw(head));
+  Response r = raw.read_response();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  // Either a 408 or a closed connection, well before our own read timeout.
+  if (r.status != 0) {
+    EXPECT_EQ(r.status, 408) << r.describe();
+    EXPECT_EQ(r.error_code(), "REQUEST_TIMEOUT") << r.body;
+  }
+  EXPECT_LT(waited, std::chrono::milliseconds(kWaitMs - 1000)) << r.describe();
+  EXPECT_GE(waited, std::chrono::milliseconds(400)) << "cut off before the timeout";
+  expect_unchanged();
+}
+
+TEST_F(BodyErrorTest, SessionFieldsAreValidated) {
+  const std::string agent_id = new_agent("session-fields");
+  before_ = counts();
+  const std::string id_field = R"("agent_id":")" + agent_id + R"(")";
+  Response zero_ttl = master("POST", "/v1/sessions", "{" + id_field + R"(,"ttl_s":0})");
+  EXPECT_EQ(zero_ttl.status, 400) << zero_ttl.describe();
+  Response bad_constraints =
+      master("POST", "/v1/sessions", "{" + id_field + R"(,"constraints":"all"})");
+  expect_error(bad_constraints, 400, "VALIDATION_WRONG_TYPE");
+  expect_error(master("POST", "/v1/sessions", R"({"ttl_s":60})"), 400, "VALIDATION_MISSING_FIELD");
   expect_unchanged();
 }
 

@@ -230,6 +230,7 @@ class AuditVerifyTest : public WardenTest {
  protected:
   // Creates some history, stops the daemon cleanly and returns the audit row ids.
   std::vector<std::string> make_history() {
+    baseline_ = audit_count();  // rows `warden init` may have written
     for (int i = 0; i < 3; ++i) EXPECT_FALSE(new_agent("hist-" + std::to_string(i)).empty());
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(master("POST", "/v1/policies", spending_policy_body(50 + i)).status, 201);
@@ -240,6 +241,8 @@ class AuditVerifyTest : public WardenTest {
     Database db(warden_->database_path());
     return db.column("SELECT id FROM audit_log ORDER BY id");
   }
+
+  std::size_t baseline_ = 0;
 
   // An attacker with file access: drop whatever guards the table, then run `sql`.
   void tamper(const std::string& sql) {
@@ -255,16 +258,17 @@ class AuditVerifyTest : public WardenTest {
 
 TEST_F(AuditVerifyTest, VerifyPassesOnAnIntactChain) {
   auto ids = make_history();
-  ASSERT_EQ(ids.size(), 6u);
+  ASSERT_EQ(ids.size(), baseline_ + 6);
   CliResult r = warden_->cli({"audit", "verify"});
   EXPECT_EQ(r.exit_code, 0) << r.output();
-  EXPECT_NE(r.stdout_text.find("ok: 6 rows"), std::string::npos) << r.output();
+  EXPECT_NE(r.stdout_text.find("ok: " + std::to_string(ids.size()) + " rows"), std::string::npos)
+      << r.output();
 }
 
 TEST_F(AuditVerifyTest, EditedRowIsNamed) {
   auto ids = make_history();
-  ASSERT_EQ(ids.size(), 6u);
-  const std::string victim = ids[3];
+  ASSERT_EQ(ids.size(), baseline_ + 6);
+  const std::string victim = ids[baseline_ + 3];
   tamper("UPDATE audit_log SET details = '{\"tampered\":true}' WHERE id = " + victim);
   CliResult r = warden_->cli({"audit", "verify"});
   EXPECT_EQ(r.exit_code, 1) << r.output();
@@ -275,14 +279,15 @@ TEST_F(AuditVerifyTest, EditedRowIsNamed) {
 
 TEST_F(AuditVerifyTest, DeletedRowBreaksTheChain) {
   auto ids = make_history();
-  ASSERT_EQ(ids.size(), 6u);
-  tamper("DELETE FROM audit_log WHERE id = " + ids[2]);
+  ASSERT_EQ(ids.size(), baseline_ + 6);
+  const std::size_t gap = baseline_ + 2;
+  tamper("DELETE FROM audit_log WHERE id = " + ids[gap]);
   CliResult r = warden_->cli({"audit", "verify"});
   EXPECT_EQ(r.exit_code, 1) << r.output();
   // Either the missing id or the first row that no longer links (the one after the gap).
-  const std::regex named("(^|[^0-9])(" + ids[2] + "|" + ids[3] + ")([^0-9]|$)");
+  const std::regex named("(^|[^0-9])(" + ids[gap] + "|" + ids[gap + 1] + ")([^0-9]|$)");
   EXPECT_TRUE(std::regex_search(r.output(), named))
-      << "neither row " << ids[2] << " nor " << ids[3] << " named: " << r.output();
+      << "neither row " << ids[gap] << " nor " << ids[gap + 1] << " named: " << r.output();
 }
 
 }  // namespace

@@ -84,6 +84,20 @@ TEST_F(ShutdownTest, SigtermFinishesARequestWhoseBodyIsStillArriving) {
   EXPECT_EQ(got.status, 200) << got.describe();
 }
 
+// warden.addr announces a daemon that is ready, so SIGTERM must already be handled then.
+TEST_F(ShutdownTest, SigtermRightAfterStartupExitsZero) {
+  constexpr int kRounds = 5;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) {
+      ASSERT_TRUE(warden_->restart()) << warden_->error();
+    }
+    warden_->sigterm();
+    std::optional<int> code = warden_->wait_exit(kShutdownTimeoutMs);
+    ASSERT_TRUE(code.has_value()) << "round " << round;
+    EXPECT_EQ(*code, 0) << "round " << round << " (143 = killed by the signal itself)";
+  }
+}
+
 TEST_F(ShutdownTest, SigintAlsoExitsZero) {
   ASSERT_EQ(client_->request("GET", "/healthz").status, 200);
   kill(warden_->pid(), SIGINT);
@@ -142,7 +156,7 @@ void load_thread(std::uint16_t port, int thread_index, std::atomic<bool>& stop, 
 
 TEST_F(ShutdownTest, Kill9UnderLoadLosesNoAcknowledgedWrite) {
   constexpr int kThreads = 8;
-  constexpr std::size_t kAckedBeforeKillMin = 40;
+  constexpr std::size_t kAckedBeforeKillMin = 200;
   constexpr int kLoadWaitMs = 20000;
   Acked acked;
   std::atomic<bool> stop{false};
@@ -159,6 +173,7 @@ TEST_F(ShutdownTest, Kill9UnderLoadLosesNoAcknowledgedWrite) {
   stop = true;
   for (auto& th : threads) th.join();
   ASSERT_GE(acked.total(), kAckedBeforeKillMin) << "load too slow to test anything";
+  RecordProperty("acknowledged_writes", static_cast<int>(acked.total()));
 
   ASSERT_TRUE(warden_->restart()) << warden_->error();
   HttpClient c(warden_->port());

@@ -27,11 +27,11 @@ TEST_F(PolicyTest, CreateReturnsTheFullPolicyObject) {
   EXPECT_TRUE(at(p, "agent_id")->is_null());
   EXPECT_EQ(str_at(p, "type"), "SPENDING_LIMIT");
   ASSERT_NE(at(p, "rules"), nullptr);
-  EXPECT_EQ(str_at(*at(p, "rules"), "instant_max"), "1000");
-  EXPECT_EQ(str_at(*at(p, "rules"), "delay_max"), "200000000000");
+  EXPECT_EQ(str_at(field(p, "rules"), "instant_max"), "1000");
+  EXPECT_EQ(str_at(field(p, "rules"), "delay_max"), "200000000000");
   EXPECT_EQ(int_at(p, "priority"), 5);
   ASSERT_NE(at(p, "enabled"), nullptr);
-  EXPECT_EQ(*at(p, "enabled"), json::value(true));
+  EXPECT_EQ(field(p, "enabled"), json::value(true));
   EXPECT_EQ(int_at(p, "version"), 1);
   EXPECT_TRUE(std::regex_match(str_at(p, "hash"), kSha256Hex)) << r.body;
   EXPECT_TRUE(std::regex_match(str_at(p, "created_at"), kRfc3339Utc)) << r.body;
@@ -48,7 +48,7 @@ TEST_F(PolicyTest, CrudHappyPath) {
   ASSERT_EQ(got.status, 200) << got.describe();
   EXPECT_EQ(str_at(got.json(), "id"), id);
   EXPECT_EQ(str_at(got.json(), "hash"), hash_v1);
-  EXPECT_EQ(*at(got.json(), "rules"), *at(created.json(), "rules"));
+  EXPECT_EQ(field(got.json(), "rules"), field(created.json(), "rules"));
 
   auto listed = list_all(*client_, "/v1/policies");
   ASSERT_TRUE(listed.has_value());
@@ -60,7 +60,7 @@ TEST_F(PolicyTest, CrudHappyPath) {
       master("PUT", "/v1/policies/" + id, json::serialize(json::object{{"rules", new_rules}}));
   ASSERT_EQ(updated.status, 200) << updated.describe();
   EXPECT_EQ(int_at(updated.json(), "version"), 2);
-  EXPECT_EQ(str_at(*at(updated.json(), "rules"), "instant_max"), "2500");
+  EXPECT_EQ(str_at(field(updated.json(), "rules"), "instant_max"), "2500");
   EXPECT_NE(str_at(updated.json(), "hash"), hash_v1);
   EXPECT_TRUE(std::regex_match(str_at(updated.json(), "hash"), kSha256Hex));
 
@@ -68,12 +68,12 @@ TEST_F(PolicyTest, CrudHappyPath) {
   ASSERT_EQ(toggled.status, 200) << toggled.describe();
   EXPECT_EQ(int_at(toggled.json(), "version"), 3);
   EXPECT_EQ(int_at(toggled.json(), "priority"), 9);
-  EXPECT_EQ(*at(toggled.json(), "enabled"), json::value(false));
+  EXPECT_EQ(field(toggled.json(), "enabled"), json::value(false));
 
   Response reread = master("GET", "/v1/policies/" + id);
   ASSERT_EQ(reread.status, 200);
   EXPECT_EQ(int_at(reread.json(), "version"), 3);
-  EXPECT_EQ(str_at(*at(reread.json(), "rules"), "instant_max"), "2500");
+  EXPECT_EQ(str_at(field(reread.json(), "rules"), "instant_max"), "2500");
 
   Response deleted = master("DELETE", "/v1/policies/" + id);
   EXPECT_EQ(deleted.status, 204) << deleted.describe();
@@ -92,9 +92,9 @@ TEST_F(PolicyTest, SameContentTwiceIs409WithExistingId) {
   Response second = master("POST", "/v1/policies", spending_policy_body(777));
   EXPECT_EQ(second.status, 409) << second.describe();
   EXPECT_EQ(second.error_code(), "POLICY_DUPLICATE");
-  const json::value* details = at(*at(second.json(), "error"), "details");
-  ASSERT_NE(details, nullptr) << second.body;
-  EXPECT_EQ(str_at(*details, "existing_id"), str_at(first.json(), "id"));
+  const json::value details = error_field(second, "details");
+  ASSERT_TRUE(details.is_object()) << second.body;
+  EXPECT_EQ(str_at(details, "existing_id"), str_at(first.json(), "id"));
   auto listed = list_all(*client_, "/v1/policies");
   ASSERT_TRUE(listed.has_value());
   EXPECT_EQ(listed->size(), 1u);
@@ -160,9 +160,9 @@ TEST_F(PolicyTest, ValidationListsEveryProblem) {
   Response r = master("POST", "/v1/policies", json::serialize(body));
   ASSERT_EQ(r.status, 400) << r.describe();
   EXPECT_EQ(r.error_code(), "POLICY_VALIDATION_FAILED");
-  const json::value* details = at(*at(r.json(), "error"), "details");
-  ASSERT_NE(details, nullptr);
-  const json::value* issues = at(*details, "issues");
+  const json::value details = error_field(r, "details");
+  ASSERT_TRUE(details.is_object());
+  const json::value* issues = at(details, "issues");
   ASSERT_TRUE(issues && issues->is_array()) << r.body;
   std::set<std::string> pointers;
   for (const auto& issue : issues->as_array()) {
@@ -179,7 +179,7 @@ TEST_F(PolicyTest, ValidateEndpointReportsButNeverSaves) {
   Response good = master("POST", "/v1/policies/validate", spending_policy_body(1000));
   ASSERT_EQ(good.status, 200) << good.describe();
   json::value v = good.json();
-  EXPECT_EQ(*at(v, "ok"), json::value(true)) << good.body;
+  EXPECT_EQ(field(v, "ok"), json::value(true)) << good.body;
   ASSERT_TRUE(at(v, "issues") && at(v, "issues")->is_array());
   EXPECT_TRUE(std::regex_match(str_at(v, "hash"), kSha256Hex)) << good.body;
   EXPECT_NE(at(v, "normalized"), nullptr) << good.body;
@@ -189,7 +189,7 @@ TEST_F(PolicyTest, ValidateEndpointReportsButNeverSaves) {
   json::object bad_body{{"type", "SPENDING_LIMIT"}, {"rules", rules}};
   Response bad = master("POST", "/v1/policies/validate", json::serialize(bad_body));
   ASSERT_EQ(bad.status, 200) << bad.describe();
-  EXPECT_EQ(*at(bad.json(), "ok"), json::value(false)) << bad.body;
+  EXPECT_EQ(field(bad.json(), "ok"), json::value(false)) << bad.body;
   ASSERT_TRUE(at(bad.json(), "issues") && at(bad.json(), "issues")->is_array());
   EXPECT_FALSE(at(bad.json(), "issues")->as_array().empty());
 

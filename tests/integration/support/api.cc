@@ -25,6 +25,20 @@ const json::value* at(const json::value& v, std::string_view key) {
   return obj ? obj->if_contains(key) : nullptr;
 }
 
+json::value field(const json::value& v, std::string_view key) {
+  const auto* f = at(v, key);
+  return f ? *f : json::value();
+}
+
+json::value error_field(const Response& r, std::string_view key) {
+  return field(field(r.json(), "error"), key);
+}
+
+std::string error_string(const Response& r, std::string_view key) {
+  json::value v = error_field(r, key);
+  return v.is_string() ? std::string(v.as_string()) : std::string();
+}
+
 std::string str_at(const json::value& v, std::string_view key) {
   const auto* field = at(v, key);
   return field && field->is_string() ? std::string(field->as_string()) : std::string();

@@ -18,7 +18,14 @@ Headers bearer_headers(const std::string& token, Headers extra = {});
 // Field access that never throws: "" / nullopt when missing or of another type.
 std::string str_at(const boost::json::value& v, std::string_view key);
 std::optional<std::int64_t> int_at(const boost::json::value& v, std::string_view key);
+// Pointer into v (valid while v lives), nullptr when missing.
 const boost::json::value* at(const boost::json::value& v, std::string_view key);
+// Copy of v[key]; null when missing (safe on temporaries).
+boost::json::value field(const boost::json::value& v, std::string_view key);
+// Copy of the error envelope's field (`error.<key>`), null when absent.
+boost::json::value error_field(const Response& r, std::string_view key);
+// error.<key> as a string, "" when absent or not a string.
+std::string error_string(const Response& r, std::string_view key);
 
 // A valid SPENDING_LIMIT rules object whose instant_max makes its content unique.
 boost::json::object spending_limit_rules(std::uint64_t instant_max = 1000);

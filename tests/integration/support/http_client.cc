@@ -3,6 +3,9 @@
 // instead of hanging it.
 #include "http_client.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -70,6 +73,8 @@ struct HttpClient::Impl {
   int timeout_ms;
   bool is_connected = false;
   int connect_count = 0;
+  // The last exchange failed because the peer closed before sending any byte back.
+  bool closed_before_response = false;
 
   // Starts `start(handler)` and runs the io_context until it completes or the deadline
   // passes. The stream's own expiry closes the socket on timeout, which completes the op.
@@ -94,7 +99,17 @@ struct HttpClient::Impl {
     return result;
   }
 
+  // A kept-alive connection the server has since closed (idle timeout) reads as EOF.
+  bool peer_closed() {
+    if (!is_connected) return true;
+    pollfd pfd{stream.socket().native_handle(), POLLIN, 0};
+    if (::poll(&pfd, 1, 0) <= 0) return false;
+    char byte;
+    return ::recv(pfd.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+  }
+
   boost::system::error_code connect() {
+    if (is_connected && peer_closed()) drop();
     if (is_connected) return {};
     stream.close();
     buffer.clear();
@@ -142,6 +157,9 @@ struct HttpClient::Impl {
       ioc.run_for(std::chrono::milliseconds(1000));
     }
     stream.expires_never();
+    closed_before_response = !parser.got_some() && (read_ec == http::error::end_of_stream ||
+                                                    read_ec == asio::error::eof ||
+                                                    read_ec == asio::error::connection_reset);
     if (read_ec || !read_done) {
       drop();
       out.error = "read: " + read_ec.message();
@@ -184,11 +202,6 @@ int HttpClient::connects() const { return impl_->connect_count; }
 
 Response HttpClient::request(std::string_view method, std::string_view target,
                              std::string_view body, const Headers& headers) {
-  Response out;
-  if (auto ec = impl_->connect()) {
-    out.error = "connect: " + ec.message();
-    return out;
-  }
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(target);
@@ -203,7 +216,23 @@ Response HttpClient::request(std::string_view method, std::string_view target,
   if (!body.empty() && !has_content_type) req.set(http::field::content_type, "application/json");
   req.body() = std::string(body);
   req.prepare_payload();
-  return impl_->exchange(req);
+  // The server may close an idle kept-alive connection just as we reuse it; like any HTTP
+  // client, retry an idempotent request once on a fresh connection when that happens.
+  const bool idempotent =
+      method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE";
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = impl_->is_connected;
+    Response out;
+    if (auto ec = impl_->connect()) {
+      out.error = "connect: " + ec.message();
+      return out;
+    }
+    out = impl_->exchange(req);
+    if (out.status != 0 || attempt > 0 || !reused || !idempotent ||
+        !impl_->closed_before_response) {
+      return out;
+    }
+  }
 }
 
 bool HttpClient::send_raw(std::string_view bytes) {

@@ -137,17 +137,19 @@ TEST_P(BadAmountTest, IsPolicyValidationFailedAtInstantMax) {
   expect_unchanged();
 }
 
+std::string amount_case_name(const ::testing::TestParamInfo<const char*>& info) {
+  static const std::vector<std::string> kNames = {"Negative", "LeadingZero", "Fraction", "Empty",
+                                                  "TwoPow256"};
+  return kNames.at(info.index);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Amounts, BadAmountTest,
     ::testing::Values(
         "-5", "01", "1.5", "",
         // 2^256
         "115792089237316195423570985008687907853269984665640564039457584007913129639936"),
-    [](const ::testing::TestParamInfo<const char*>& info) {
-      static const char* const kNames[] = {"Negative", "LeadingZero", "Fraction", "Empty",
-                                           "TwoPow256"};
-      return std::string(kNames[info.index]);
-    });
+    amount_case_name);
 
 class SmallBodyLimitTest : public BodyErrorTest {
  protected:

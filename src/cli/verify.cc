@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "engine/ir.h"
 #include "policy/policy.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -15,7 +16,7 @@ int run_policy_validate(const std::string& file) {
     std::cerr << "error: " << spec.status().to_string() << "\n";
     return kExitFailed;
   }
-  const policy::Validation v = policy::validate(*spec);
+  const policy::Validation v = policy::validate(*spec, engine::custom_validate_options());
   for (const auto& issue : v.issues) {
     std::cout << policy::severity_name(issue.severity) << " " << issue.pointer << " "
               << issue.code << ": " << issue.message << "\n";

@@ -44,6 +44,11 @@ struct StepRef {
 
 const Amount kZero;
 
+std::string format_rfc3339_ms(std::int64_t ms) {
+  using namespace std::chrono;
+  return date::format("%FT%TZ", date::sys_time<milliseconds>{milliseconds{ms}});
+}
+
 const Amount& amount_of(const Request& r, const std::string& asset) {
   auto it = r.amounts.find(asset);
   return it == r.amounts.end() ? kZero : it->second;
@@ -239,6 +244,23 @@ class Evaluation {
 
   void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
 
+  void run(const CompiledPolicy& p, const CustomMatch& m) {
+    expr::Activation act(*m.program);
+    expr::Value v;
+    if (Status s = act.bind_json(custom_vars()); !s.ok()) {
+      v = expr::Value::error(s.message());
+    } else {
+      v = m.program->eval(act);
+    }
+    if (v.kind == expr::Kind::kBool) {
+      if (v.b) raise(p, m.effect, "CUSTOM_CONDITION", m.message);
+      return trace(p, "match:cel", v.b ? m.effect : Outcome::kInstant, v.b ? "true" : "false");
+    }
+    const std::string why = v.is_error() ? std::string(v.s, v.aux) : "result is not a bool";
+    raise(p, Outcome::kDeny, "CUSTOM_EXPRESSION_ERROR", "custom policy expression failed: " + why);
+    trace(p, "match:cel", Outcome::kDeny, why);
+  }
+
  private:
   const Amount& approve_amount() {
     // APPROVE carries its amount in the "amount" attribute when no native amount is spent.
@@ -248,10 +270,34 @@ class Evaluation {
     return approve_amount_;
   }
 
+  // The CUSTOM variables (see custom_expression_env), built once per request.
+  const json::object& custom_vars() {
+    if (custom_vars_) return *custom_vars_;
+    json::object v;
+    v["action"] = r_.action;
+    v["agent_id"] = r_.agent_id;
+    for (const char* key : {"to", "token", "contract", "method", "spender", "network", "chain",
+                            "model"}) {
+      if (const auto* a = r_.attributes.if_contains(key); a && a->is_string()) v[key] = *a;
+    }
+    json::object amounts;
+    for (const auto& [asset, amount] : r_.amounts) amounts[asset] = amount.to_string();
+    // `amount` is the one spend amount when it fits in int64 (the common case).
+    if (r_.amounts.size() == 1 && r_.amounts.begin()->second <= Amount(INT64_MAX)) {
+      v["amount"] = static_cast<std::int64_t>(r_.amounts.begin()->second.rep());
+    }
+    v["amounts"] = std::move(amounts);
+    v["attributes"] = r_.attributes;
+    v["now"] = format_rfc3339_ms(r_.now_ms);
+    custom_vars_ = std::move(v);
+    return *custom_vars_;
+  }
+
   const Request& r_;
   const bool explain_;
   Decision& d_;
   Amount approve_amount_;
+  std::optional<json::object> custom_vars_;
 };
 
 }  // namespace

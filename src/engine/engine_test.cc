@@ -190,3 +190,49 @@ TEST(Ir, GoldenSpendingLimit) {
 
 }  // namespace
 }  // namespace warden::engine
+
+namespace warden::engine {
+namespace {
+
+TEST(Engine, CustomCelConditionAppliesItsEffect) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("c", "CUSTOM",
+                                      R"json({"pre":"amount > 1000 && !to.startsWith('0xabc')","effect":"APPROVAL","message":"large transfer to a new address"})json")})
+                  .ok());
+  Decision small = e.decide(transfer("0xdef", 10), "r", false, false);
+  EXPECT_EQ(small.outcome, Outcome::kInstant);
+  Decision big = e.decide(transfer("0xdef", 5000), "r", false, true);
+  EXPECT_EQ(big.outcome, Outcome::kApproval);
+  ASSERT_EQ(big.reasons.size(), 1u);
+  EXPECT_EQ(big.reasons[0].code, "CUSTOM_CONDITION");
+  EXPECT_EQ(big.reasons[0].message, "large transfer to a new address");
+  EXPECT_EQ(big.trace[0].step, "match:cel");
+  EXPECT_EQ(e.decide(transfer("0xabc1", 5000), "r", false, false).outcome, Outcome::kInstant);
+}
+
+TEST(Engine, CustomExpressionErrorsFailClosed) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("c", "CUSTOM",
+                                      R"json({"pre":"attributes.missing == 'x'","effect":"NOTIFY"})json")})
+                  .ok());
+  Decision d = e.decide(transfer("x", 1), "r", false, false);
+  ASSERT_FALSE(d.allowed());
+  EXPECT_EQ(d.reasons[0].code, "CUSTOM_EXPRESSION_ERROR");
+}
+
+TEST(Engine, CustomExpressionsAreCheckedAtSave) {
+  const auto options = custom_validate_options();
+  auto issues = options.check_expression("/rules/pre", "amount > 'x'");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].code, "EXPRESSION_INVALID");
+  EXPECT_EQ(issues[0].pointer, "/rules/pre");
+  EXPECT_NE(issues[0].message.find("1:"), std::string::npos) << issues[0].message;
+  issues = options.check_expression("/rules/pre", "amount + 1");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].code, "EXPRESSION_NOT_BOOL");
+  EXPECT_TRUE(options.check_expression("/rules/pre", "unknown_var > 1").size() == 1);
+  EXPECT_TRUE(options.check_expression("/rules/pre", "now > timestamp('2026-01-01T00:00:00Z') && to in ['a', 'b']").empty());
+}
+
+}  // namespace
+}  // namespace warden::engine

@@ -176,9 +176,31 @@ Status compile_rate_limit(const PolicyInput& in, CompiledPolicy* out) {
   return Status();
 }
 
+Outcome outcome_from(std::string_view name) {
+  if (name == "NOTIFY") return Outcome::kNotify;
+  if (name == "DELAY") return Outcome::kDelay;
+  if (name == "APPROVAL") return Outcome::kApproval;
+  return Outcome::kDeny;
+}
+
+Status compile_custom(const PolicyInput& in, CompiledPolicy* out) {
+  const std::string pre = string_field(in.rules, "pre", "");
+  if (pre.empty()) return Status();  // post-only policies act after the fact (gateway)
+  auto program = expr::compile(pre, custom_expression_env());
+  if (!program.ok()) return bad_rules(in, "pre: " + program.status().message());
+  CustomMatch m;
+  m.source = pre;
+  m.program = std::make_shared<const expr::Program>(std::move(program).value());
+  m.effect = outcome_from(string_field(in.rules, "effect", "DENY"));
+  m.message = string_field(in.rules, "message", "custom policy condition matched");
+  out->steps.emplace_back(std::move(m));
+  return Status();
+}
+
 Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
   const std::string& t = in.type;
   if (t == "SPENDING_LIMIT") return compile_spending_limit(in, out);
+  if (t == "CUSTOM") return compile_custom(in, out);
   if (t == "WHITELIST") {
     out->steps.emplace_back(set_match("to", {"TRANSFER", "TOKEN_TRANSFER"},
                                       strings(in.rules, "allowed_addresses"),
@@ -213,8 +235,8 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
   } else if (t == "RATE_LIMIT") {
     return compile_rate_limit(in, out);
   }
-  // Types whose steps belong to later modules (CUSTOM, TOKEN_LIMIT, REQUEST_SIZE, BUDGET)
-  // compile to no wallet-path steps.
+  // Types whose steps belong to later modules (TOKEN_LIMIT, REQUEST_SIZE, BUDGET) compile to
+  // no wallet-path steps.
   return Status();
 }
 
@@ -258,6 +280,10 @@ struct StepToJson {
             {"delay_max", amount_json(t.delay_max)}, {"delay_seconds", t.delay_seconds},
             {"approval_timeout_seconds", t.approval_timeout_seconds}};
   }
+  json::object operator()(const CustomMatch& m) const {
+    return {{"step", "match"}, {"kind", "cel"}, {"expression", m.source},
+            {"effect", outcome_name(m.effect)}, {"message", m.message}};
+  }
   json::object operator()(const WindowLimit& l) const {
     return {{"step", "limit"}, {"kind", "window"}, {"meter", l.meter},
             {"unit", l.kind == MeterKind::kRequests ? "requests" : "amount"},
@@ -267,6 +293,44 @@ struct StepToJson {
 };
 
 }  // namespace
+
+const expr::Env& custom_expression_env() {
+  static const expr::Env env = [] {
+    using expr::Type;
+    using expr::TypeKind;
+    expr::Env e;
+    e.declare("amount", Type(TypeKind::kInt));
+    e.declare("now", Type(TypeKind::kTimestamp));
+    for (const char* name : {"action", "agent_id", "to", "token", "contract", "method", "spender",
+                             "network", "chain", "model"}) {
+      e.declare(name, Type(TypeKind::kString));
+    }
+    e.declare("attributes", Type::map(Type(TypeKind::kString), Type(TypeKind::kDyn)));
+    e.declare("amounts", Type::map(Type(TypeKind::kString), Type(TypeKind::kString)));
+    return e;
+  }();
+  return env;
+}
+
+policy::ValidateOptions custom_validate_options() {
+  policy::ValidateOptions options;
+  options.check_expression = [](std::string_view pointer, std::string_view source) {
+    std::vector<policy::Issue> issues;
+    auto program = expr::compile(source, custom_expression_env());
+    if (!program.ok()) {
+      issues.push_back({policy::Severity::kBlocker, std::string(pointer), "EXPRESSION_INVALID",
+                        program.status().message()});
+      return issues;
+    }
+    const auto kind = program->result_type().kind();
+    if (kind != expr::TypeKind::kBool && kind != expr::TypeKind::kDyn) {
+      issues.push_back({policy::Severity::kBlocker, std::string(pointer), "EXPRESSION_NOT_BOOL",
+                        "expression must evaluate to bool"});
+    }
+    return issues;
+  };
+  return options;
+}
 
 Result<CompiledPolicy> compile(const PolicyInput& in) {
   CompiledPolicy out;

@@ -13,6 +13,8 @@
 
 #include "core/amount.h"
 #include "core/status.h"
+#include "expr/expr.h"
+#include "policy/policy.h"
 
 namespace date {
 class time_zone;
@@ -88,8 +90,17 @@ struct WindowLimit {
   std::string code;  // LIMIT_WINDOW_EXCEEDED or RATE_LIMIT_EXCEEDED
 };
 
+// CUSTOM: a compiled CEL condition; when it evaluates to true the policy's effect applies. An
+// evaluation error or a non-bool result fails closed (DENY, CUSTOM_EXPRESSION_ERROR).
+struct CustomMatch {
+  std::string source;
+  std::shared_ptr<const expr::Program> program;
+  Outcome effect = Outcome::kDeny;
+  std::string message;
+};
+
 using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
-                          WindowLimit>;
+                          WindowLimit, CustomMatch>;
 
 struct CompiledPolicy {
   std::string id;
@@ -100,6 +111,15 @@ struct CompiledPolicy {
 };
 
 Result<CompiledPolicy> compile(const PolicyInput& input);
+
+// The variables a CUSTOM expression may read: action, agent_id, amount (int), to, token,
+// contract, method, spender, network, chain, model (strings), now (timestamp), attributes
+// (map(string, dyn): every request attribute) and amounts (map(string, string): asset ->
+// decimal amount).
+const expr::Env& custom_expression_env();
+// The policy module's expression hook: a CUSTOM pre/post that does not compile, or whose type is
+// not bool, is a blocker (EXPRESSION_INVALID / EXPRESSION_NOT_BOOL) carrying line:column.
+policy::ValidateOptions custom_validate_options();
 boost::json::object ir_to_json(const CompiledPolicy& policy);
 // Lower-cases 0x-prefixed hex addresses; leaves every other form (Solana base58) exact.
 std::string normalize_address(std::string_view value);

@@ -3,6 +3,7 @@
 
 #include "core/enums.h"
 #include "core/json.h"
+#include "engine/ir.h"
 #include "policy/policy.h"
 #include "server/body.h"
 #include "server/decisions.h"
@@ -46,7 +47,7 @@ json::object spec_document(const store::PolicyRow& p) {
 
 // Validates a parsed spec for saving: blockers always refuse; errors refuse when enabled.
 Result<policy::Validation> validate_for_save(const policy::PolicySpec& spec) {
-  policy::Validation v = policy::validate(spec);
+  policy::Validation v = policy::validate(spec, engine::custom_validate_options());
   if (v.has_blocker() || (spec.enabled && v.has_error())) {
     json::object details;
     details["issues"] = policy::issues_to_json(v.issues);
@@ -114,7 +115,7 @@ Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> validate_policy(const Deps&, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, parse_body_spec(ctx.req.body));
-  const policy::Validation v = policy::validate(spec);
+  const policy::Validation v = policy::validate(spec, engine::custom_validate_options());
   json::object out;
   out["ok"] = !v.has_blocker();
   out["issues"] = policy::issues_to_json(v.issues);

@@ -164,6 +164,9 @@ TEST_F(SessionTest, TokenWorksForItsAgent) {
   EXPECT_EQ(str_at(current.json(), "id"), str_at(s, "id"));
   EXPECT_EQ(str_at(current.json(), "agent_id"), agent_id);
   EXPECT_EQ(str_at(current.json(), "expires_at"), str_at(s, "expires_at"));
+  EXPECT_EQ(str_at(current.json(), "absolute_expires_at"), str_at(s, "absolute_expires_at"));
+  EXPECT_EQ(int_at(current.json(), "renewal_count"), 0);
+  EXPECT_EQ(int_at(current.json(), "max_renewals"), 30);
   EXPECT_EQ(at(current.json(), "token"), nullptr) << "token must not be echoed back";
 
   Response own = client_->request("GET", "/v1/agents/" + agent_id, {}, bearer_headers(token));

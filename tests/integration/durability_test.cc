@@ -57,6 +57,8 @@ TEST_F(ShutdownTest, SigtermFinishesARequestWhoseBodyIsStillArriving) {
                            "X-Master-Password: " + kTestMasterPassword + "\r\n" +
                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   HttpClient raw(warden_->port());
+  // One full exchange first proves the daemon has accepted and is serving this connection.
+  ASSERT_EQ(raw.request("GET", "/healthz").status, 200);
   ASSERT_TRUE(raw.send_raw(head + body.substr(0, 10)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the daemon has the headers
 

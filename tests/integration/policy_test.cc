@@ -78,6 +78,7 @@ TEST_F(PolicyTest, CrudHappyPath) {
   Response deleted = master("DELETE", "/v1/policies/" + id);
   EXPECT_EQ(deleted.status, 204) << deleted.describe();
   EXPECT_TRUE(deleted.body.empty());
+  EXPECT_FALSE(deleted.header("X-Correlation-Id").empty());
   Response gone = master("GET", "/v1/policies/" + id);
   EXPECT_EQ(gone.status, 404);
   EXPECT_EQ(gone.error_code(), "POLICY_NOT_FOUND") << gone.body;

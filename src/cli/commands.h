@@ -30,6 +30,9 @@ struct ServeArgs {
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
   std::string log_level = "info";
+  std::int64_t reservation_ttl_seconds = 3600;
+  std::size_t batch_size_max = 512;
+  std::int64_t batch_wait_us = 200;
 };
 int run_serve(const ServeArgs& args);
 

@@ -38,6 +38,9 @@ int main_impl(int argc, char** argv) {
       {"auth_failures_max", serve_cmd->add_option("--auth-failures-max", serve.auth_failures_max, "Failed master-password attempts per address before 429")->capture_default_str()},
       {"auth_failure_window_seconds", serve_cmd->add_option("--auth-failure-window-seconds", serve.auth_failure_window_seconds, "Window over which failures are counted")->capture_default_str()},
       {"log_level", serve_cmd->add_option("--log-level", serve.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}))->capture_default_str()},
+      {"reservation_ttl_seconds", serve_cmd->add_option("--reservation-ttl-seconds", serve.reservation_ttl_seconds, "Unsettled reservations expire (EXPIRED, released) after this")->check(CLI::Range(1, 30 * 86400))->capture_default_str()},
+      {"batch_size_max", serve_cmd->add_option("--batch-size-max", serve.batch_size_max, "Decisions committed per SQLite transaction (group commit)")->check(CLI::Range(1, 100000))->capture_default_str()},
+      {"batch_wait_us", serve_cmd->add_option("--batch-wait-us", serve.batch_wait_us, "How long a non-full batch waits for more decisions")->check(CLI::Range(0, 100000))->capture_default_str()},
   };
   serve_cmd->add_option("--config", serve.config_file, "TOML file with the same keys (data_dir, listen, threads, body_bytes_max, ...); flags win")->check(CLI::ExistingFile);
 

@@ -1,6 +1,7 @@
 // `warden serve`: load configuration, open the store and run the HTTP daemon.
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -46,6 +47,9 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     else if (k == "drain_timeout_ms") ok = num(&a->drain_timeout_ms);
     else if (k == "auth_failures_max") ok = num(&a->auth_failures_max);
     else if (k == "auth_failure_window_seconds") ok = num(&a->auth_failure_window_seconds);
+    else if (k == "reservation_ttl_seconds") ok = num(&a->reservation_ttl_seconds);
+    else if (k == "batch_size_max") ok = num(&a->batch_size_max);
+    else if (k == "batch_wait_us") ok = num(&a->batch_wait_us);
     else return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + k + "'");
     if (!ok) return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' has the wrong type");
   }
@@ -96,6 +100,9 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.drain_timeout_ms = args.drain_timeout_ms;
   options.api.auth_failures_max = args.auth_failures_max;
   options.api.auth_failure_window_seconds = args.auth_failure_window_seconds;
+  options.decisions.reservation_ttl_seconds = args.reservation_ttl_seconds;
+  options.batch.batch_size_max = std::max<std::size_t>(1, args.batch_size_max);
+  options.batch.batch_wait_us = args.batch_wait_us;
   options.addr_file = (fs::path(args.data_dir) / "warden.addr").string();
 
   server::init_logging(args.log_level);

@@ -34,7 +34,8 @@ std::vector<Case> load_cases() {
     c.name = std::string(o.at("name").as_string());
     c.expr = std::string(o.at("expr").as_string());
     for (const auto& t : o.at("types").as_object()) {
-      warden::Status st = c.env.declare(std::string(t.key()), std::string_view(t.value().as_string()));
+      warden::Status st =
+          c.env.declare(std::string(t.key()), std::string_view(t.value().as_string()));
       if (!st.ok()) std::cerr << c.name << ": " << st.to_string() << "\n";
     }
     c.vars = o.at("vars").as_object();

@@ -35,7 +35,8 @@ const boost::json::object& fuzz_vars() {
   static const boost::json::object vars = boost::json::parse(R"({
     "i": -42, "u": 7, "f": 2.5, "s": "gpt-4o", "b": "aGVsbG8=",
     "t": "2024-03-10T12:30:00Z", "d": "90m", "l": ["a", "bb", "ccc"],
-    "m": {"k": 1, "n": {"z": [1, 2.5, "x"]}}, "x": [1, {"y": null}]})").as_object();
+    "m": {"k": 1, "n": {"z": [1, 2.5, "x"]}}, "x": [1, {"y": null}]})")
+                                              .as_object();
   return vars;
 }
 

@@ -18,7 +18,7 @@ enum class MacroKind : std::uint8_t {
   kAll,
   kExists,
   kExistsOne,
-  kMap,            // x.map(v, t) or x.map(v, f, t)
+  kMap,  // x.map(v, t) or x.map(v, f, t)
   kFilter,
   kTransformList,  // x.transformList(i, v, [f,] t)
   kTransformMap,   // x.transformMap(k, v, [f,] t)
@@ -44,7 +44,7 @@ struct Expr {
   std::string text;  // string/bytes literal, ident name, select field, call function name
   // Select: operand = args[0]. Call: receiver-style when has_target (args[0] is the target).
   bool has_target = false;
-  bool test_only = false;  // has(a.b)
+  bool test_only = false;     // has(a.b)
   std::vector<ExprPtr> args;  // call args, list items, map entries as key,value pairs
   // Macros: args[0] = range, args[1..] = predicate/filter/transform; var names below.
   MacroKind macro = MacroKind::kNone;

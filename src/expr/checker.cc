@@ -79,7 +79,8 @@ bool unify(const Type& sig, const Type& actual, Bindings& b) {
   }
   if (actual.is_dyn()) {
     if (sig.kind() == TypeKind::kList) return unify(sig.param(0), Type(), b);
-    if (sig.kind() == TypeKind::kMap) return unify(sig.param(0), Type(), b) && unify(sig.param(1), Type(), b);
+    if (sig.kind() == TypeKind::kMap)
+      return unify(sig.param(0), Type(), b) && unify(sig.param(1), Type(), b);
     return true;
   }
   if (sig.is_dyn()) return true;
@@ -95,7 +96,8 @@ Type substitute(const Type& t, const Bindings& b) {
     return it == b.end() ? Type() : it->second;
   }
   if (t.kind() == TypeKind::kList) return Type::list(substitute(t.param(0), b));
-  if (t.kind() == TypeKind::kMap) return Type::map(substitute(t.param(0), b), substitute(t.param(1), b));
+  if (t.kind() == TypeKind::kMap)
+    return Type::map(substitute(t.param(0), b), substitute(t.param(1), b));
   return t;
 }
 
@@ -108,12 +110,18 @@ bool loose(const Type& t) {
 
 Type type_name_type(std::string_view n) {
   static const std::pair<const char*, TypeKind> kNames[] = {
-      {"int", TypeKind::kInt},       {"uint", TypeKind::kUint},   {"double", TypeKind::kDouble},
-      {"bool", TypeKind::kBool},     {"string", TypeKind::kString}, {"bytes", TypeKind::kBytes},
-      {"null_type", TypeKind::kNull}, {"type", TypeKind::kType},
+      {"int", TypeKind::kInt},
+      {"uint", TypeKind::kUint},
+      {"double", TypeKind::kDouble},
+      {"bool", TypeKind::kBool},
+      {"string", TypeKind::kString},
+      {"bytes", TypeKind::kBytes},
+      {"null_type", TypeKind::kNull},
+      {"type", TypeKind::kType},
       {"google.protobuf.Timestamp", TypeKind::kTimestamp},
       {"google.protobuf.Duration", TypeKind::kDuration},
-      {"net.IP", TypeKind::kIp},     {"net.CIDR", TypeKind::kCidr}};
+      {"net.IP", TypeKind::kIp},
+      {"net.CIDR", TypeKind::kCidr}};
   for (const auto& [name, k] : kNames)
     if (n == name) return Type::type_of(Type(k));
   if (n == "list") return Type::type_of(Type::list(Type()));
@@ -156,18 +164,28 @@ class Checker {
     switch (e.k) {
       case Expr::K::kLit:
         switch (e.lit) {
-          case LitKind::kNull: return Type(TypeKind::kNull);
-          case LitKind::kBool: return Type(TypeKind::kBool);
-          case LitKind::kInt: return Type(TypeKind::kInt);
-          case LitKind::kUint: return Type(TypeKind::kUint);
-          case LitKind::kDouble: return Type(TypeKind::kDouble);
-          case LitKind::kString: return Type(TypeKind::kString);
-          case LitKind::kBytes: return Type(TypeKind::kBytes);
+          case LitKind::kNull:
+            return Type(TypeKind::kNull);
+          case LitKind::kBool:
+            return Type(TypeKind::kBool);
+          case LitKind::kInt:
+            return Type(TypeKind::kInt);
+          case LitKind::kUint:
+            return Type(TypeKind::kUint);
+          case LitKind::kDouble:
+            return Type(TypeKind::kDouble);
+          case LitKind::kString:
+            return Type(TypeKind::kString);
+          case LitKind::kBytes:
+            return Type(TypeKind::kBytes);
         }
         return Type();
-      case Expr::K::kIdent: return ident(e);
-      case Expr::K::kSelect: return select(e);
-      case Expr::K::kCall: return call(e);
+      case Expr::K::kIdent:
+        return ident(e);
+      case Expr::K::kSelect:
+        return select(e);
+      case Expr::K::kCall:
+        return call(e);
       case Expr::K::kList: {
         Type elem(TypeKind::kError);
         bool first = true;
@@ -193,7 +211,8 @@ class Checker {
         if (e.args.empty()) return Type::map(Type(), Type());
         return Type::map(k, v);
       }
-      case Expr::K::kMacro: return macro(e);
+      case Expr::K::kMacro:
+        return macro(e);
     }
     return Type();
   }
@@ -286,10 +305,13 @@ class Checker {
       for (std::size_t k = 0; k < ts.size() && ok; ++k) ok = unify(o.params[k], ts[k], b);
       if (!ok) continue;
       Type r = substitute(o.result, b);
-      if (!result) result = r;
-      else if (*result != r) ambiguous = true;
+      if (!result)
+        result = r;
+      else if (*result != r)
+        ambiguous = true;
     }
-    if (!result) return error(e, "found no matching overload for '" + fn + "' applied to " + arg_list(ts));
+    if (!result)
+      return error(e, "found no matching overload for '" + fn + "' applied to " + arg_list(ts));
     if (ambiguous || all_loose) {
       // With dyn arguments several overloads may apply; keep the result only if they agree.
       return ambiguous ? Type() : *result;
@@ -297,7 +319,8 @@ class Checker {
     return *result;
   }
 
-  Type special(const Expr& e, const std::string& fn, std::string_view sig, const std::vector<Type>& ts) {
+  Type special(const Expr& e, const std::string& fn, std::string_view sig,
+               const std::vector<Type>& ts) {
     auto fail = [&] {
       return error(e, "found no matching overload for '" + fn + "' applied to " + arg_list(ts));
     };
@@ -307,9 +330,9 @@ class Checker {
       if (loose(a) || loose(b)) return Type(TypeKind::kBool);
       if (is_numeric(a.kind()) && is_numeric(b.kind())) return Type(TypeKind::kBool);
       TypeKind k = a.kind();
-      if (k == b.kind() && (k == TypeKind::kString || k == TypeKind::kBytes ||
-                            k == TypeKind::kBool || k == TypeKind::kTimestamp ||
-                            k == TypeKind::kDuration))
+      if (k == b.kind() &&
+          (k == TypeKind::kString || k == TypeKind::kBytes || k == TypeKind::kBool ||
+           k == TypeKind::kTimestamp || k == TypeKind::kDuration))
         return Type(TypeKind::kBool);
       return fail();
     }
@@ -387,8 +410,9 @@ class Checker {
         return Type(TypeKind::kBool);
       case MacroKind::kFilter:
         need_bool(0);
-        return range.kind() == TypeKind::kList ? Type::list(range.param(0))
-               : range.kind() == TypeKind::kMap ? Type::list(range.param(0)) : Type::list(Type());
+        return range.kind() == TypeKind::kList  ? Type::list(range.param(0))
+               : range.kind() == TypeKind::kMap ? Type::list(range.param(0))
+                                                : Type::list(Type());
       case MacroKind::kMap:
       case MacroKind::kTransformList:
         if (rest.size() == 2) need_bool(0);
@@ -396,7 +420,8 @@ class Checker {
       case MacroKind::kTransformMap:
         if (rest.size() == 2) need_bool(0);
         return Type::map(v1, rest.back());
-      default: return Type();
+      default:
+        return Type();
     }
   }
 

@@ -33,10 +33,10 @@ namespace warden::expr {
 // Bounds on what one expression may cost. Exceeding any is a clean error, never a crash.
 struct Limits {
   std::size_t source_bytes_max = 16 * 1024;  // compile: VALIDATION_FAILED beyond this
-  int depth_max = 64;                         // compile: parser nesting depth
-  std::uint64_t cost_max = 1'000'000;         // eval: comprehension steps + allocation units
-  std::size_t alloc_bytes_max = 8 << 20;      // eval: largest string/list one call may build
-  bool type_check = true;                     // false: skip the checker (conformance only)
+  int depth_max = 64;                        // compile: parser nesting depth
+  std::uint64_t cost_max = 1'000'000;        // eval: comprehension steps + allocation units
+  std::size_t alloc_bytes_max = 8 << 20;     // eval: largest string/list one call may build
+  bool type_check = true;                    // false: skip the checker (conformance only)
 };
 
 // Declared variables and their CEL types. Names may be dotted ("request.amount").

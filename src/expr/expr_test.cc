@@ -136,8 +136,7 @@ TEST(ExprEval, TimeAndZones) {
   EXPECT_EQ(f.eval("when.getHours('Asia/Seoul')", vars), "21");
   EXPECT_EQ(f.eval("when.getHours('-05:30')", vars), "7");
   EXPECT_EQ(f.eval("when.getDayOfWeek()", vars), "0");
-  EXPECT_EQ(f.eval("when + duration('1h30m') > timestamp('2024-03-10T13:59:00Z')", vars),
-            "true");
+  EXPECT_EQ(f.eval("when + duration('1h30m') > timestamp('2024-03-10T13:59:00Z')", vars), "true");
   EXPECT_EQ(f.eval("string(when - timestamp('2024-03-10T00:00:00Z'))", vars), "\"45000s\"");
   EXPECT_EQ(f.eval("timestamp('9999-12-31T23:59:59Z') + duration('1s')"),
             "error(\"timestamp out of range\")");
@@ -198,9 +197,10 @@ TEST(ExprJson, TypedBindings) {
   ASSERT_TRUE(p.ok()) << p.status().message();
   Activation act(*p);
   ASSERT_TRUE(act.bind_json(boost::json::parse(R"({"n": 5, "at": "2024-01-01T00:00:00Z",
-      "ttl": "1h", "raw": "aGk=", "req": {"tags": ["x"]}})").as_object()).ok());
-  EXPECT_EQ(to_text(p->eval(act)),
-            "[5u, timestamp(\"2024-01-01T01:00:00Z\"), b\"hi\", [\"x\"]]");
+      "ttl": "1h", "raw": "aGk=", "req": {"tags": ["x"]}})")
+                                .as_object())
+                  .ok());
+  EXPECT_EQ(to_text(p->eval(act)), "[5u, timestamp(\"2024-01-01T01:00:00Z\"), b\"hi\", [\"x\"]]");
   EXPECT_EQ(p->result_type().to_string(), "list(dyn)");
   Activation bad(*p);
   EXPECT_EQ(bad.bind_json(boost::json::parse(R"({"n": -1})").as_object()).code(),

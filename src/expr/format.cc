@@ -45,16 +45,24 @@ bool format_s(const Value& v, std::string& out) {
       out += '}';
       return true;
     }
-    case Kind::kTimestamp: out += format_timestamp(v.i, v.nanos()); return true;
-    case Kind::kDuration: out += format_duration(v.i, v.nanos()); return true;
-    case Kind::kUint: out += std::to_string(v.u); return true;
+    case Kind::kTimestamp:
+      out += format_timestamp(v.i, v.nanos());
+      return true;
+    case Kind::kDuration:
+      out += format_duration(v.i, v.nanos());
+      return true;
+    case Kind::kUint:
+      out += std::to_string(v.u);
+      return true;
     case Kind::kIp:
     case Kind::kCidr: {
       std::string t = to_text(v);
       out += t.substr(t.find('"') + 1, t.size() - t.find('"') - 3);
       return true;
     }
-    default: out += to_plain_string(v); return true;
+    default:
+      out += to_plain_string(v);
+      return true;
   }
 }
 
@@ -78,8 +86,8 @@ std::string int_base(const Value& v, int base, bool upper) {
 }
 
 Value fail(Ctx& ctx, const std::string& clause_msg, const Value& v) {
-  return err(ctx, "error during formatting: " + clause_msg + ", was given " +
-                      std::string(type_name(v)));
+  return err(ctx,
+             "error during formatting: " + clause_msg + ", was given " + std::string(type_name(v)));
 }
 
 Value fn_format(Ctx& ctx, const Value* a, std::size_t) {
@@ -110,7 +118,8 @@ Value fn_format(Ctx& ctx, const Value* a, std::size_t) {
     char c = f[i];
     if (std::string_view("sdfeboxX").find(c) == std::string_view::npos)
       return err(ctx, std::string("could not parse formatting clause: unrecognized formatting "
-                                  "clause \"") + c + "\"");
+                                  "clause \"") +
+                          c + "\"");
     if (next_arg >= args.size)
       return err(ctx, "index " + std::to_string(next_arg) + " out of range");
     const Value& v = args.items[next_arg++];
@@ -127,23 +136,31 @@ Value fn_format(Ctx& ctx, const Value* a, std::size_t) {
       case 'e': {
         if (special_double(v, out)) break;
         double d;
-        if (v.kind == Kind::kDouble) d = v.d;
-        else if (v.kind == Kind::kInt) d = static_cast<double>(v.i);
-        else if (v.kind == Kind::kUint) d = static_cast<double>(v.u);
+        if (v.kind == Kind::kDouble)
+          d = v.d;
+        else if (v.kind == Kind::kInt)
+          d = static_cast<double>(v.i);
+        else if (v.kind == Kind::kUint)
+          d = static_cast<double>(v.u);
         else
-          return fail(ctx, c == 'f' ? "fixed-point clause can only be used on doubles"
-                                    : "scientific clause can only be used on doubles", v);
+          return fail(ctx,
+                      c == 'f' ? "fixed-point clause can only be used on doubles"
+                               : "scientific clause can only be used on doubles",
+                      v);
         char buf[512];
         char spec[16];
-        std::snprintf(spec, sizeof spec, "%%.%d%c", precision < 0 ? 6 : std::min(precision, 100), c);
+        std::snprintf(spec, sizeof spec, "%%.%d%c", precision < 0 ? 6 : std::min(precision, 100),
+                      c);
         std::snprintf(buf, sizeof buf, spec, d);
         out += buf;
         break;
       }
       case 'b':
-        if (v.kind == Kind::kBool) { out += v.b ? "1" : "0"; break; }
-        if (!is_int(v))
-          return fail(ctx, "only integers and bools can be formatted as binary", v);
+        if (v.kind == Kind::kBool) {
+          out += v.b ? "1" : "0";
+          break;
+        }
+        if (!is_int(v)) return fail(ctx, "only integers and bools can be formatted as binary", v);
         out += int_base(v, 2, false);
         break;
       case 'o':

@@ -1,5 +1,9 @@
 // CEL builtin functions and operators: arithmetic with overflow checks, comparisons,
 // conversions, strings, timestamps/durations, and the function registry.
+#include <date/date.h>
+#include <date/tz.h>
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -7,10 +11,6 @@
 #include <limits>
 #include <string>
 #include <unordered_map>
-
-#include <date/date.h>
-#include <date/tz.h>
-#include <re2/re2.h>
 
 #include "expr/runtime.h"
 
@@ -31,8 +31,14 @@ bool is_num(Kind k) { return k == Kind::kInt || k == Kind::kUint || k == Kind::k
 Value duration_checked(std::int64_t secs, std::int64_t nanos) {
   secs += nanos / 1000000000;
   nanos %= 1000000000;
-  if (secs > 0 && nanos < 0) { --secs; nanos += 1000000000; }
-  if (secs < 0 && nanos > 0) { ++secs; nanos -= 1000000000; }
+  if (secs > 0 && nanos < 0) {
+    --secs;
+    nanos += 1000000000;
+  }
+  if (secs < 0 && nanos > 0) {
+    ++secs;
+    nanos -= 1000000000;
+  }
   if (secs > kDurationSecondsMax || secs < -kDurationSecondsMax)
     return Value::error("duration out of range");
   return Value::duration(secs, static_cast<std::int32_t>(nanos));
@@ -40,15 +46,17 @@ Value duration_checked(std::int64_t secs, std::int64_t nanos) {
 Value timestamp_checked(std::int64_t secs, std::int64_t nanos) {
   secs += nanos / 1000000000;
   nanos %= 1000000000;
-  if (nanos < 0) { --secs; nanos += 1000000000; }
+  if (nanos < 0) {
+    --secs;
+    nanos += 1000000000;
+  }
   if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax)
     return Value::error("timestamp out of range");
   return Value::timestamp(secs, static_cast<std::int32_t>(nanos));
 }
 
 Value concat(Ctx& ctx, Kind k, std::string_view a, std::string_view b) {
-  if (!ctx.charge((a.size() + b.size()) / 16 + 1) ||
-      a.size() + b.size() > ctx.alloc_bytes_max)
+  if (!ctx.charge((a.size() + b.size()) / 16 + 1) || a.size() + b.size() > ctx.alloc_bytes_max)
     return Value::error(kCostExceeded);
   char* p = static_cast<char*>(ctx.arena->alloc(a.size() + b.size() + 1, 1));
   std::memcpy(p, a.data(), a.size());
@@ -71,9 +79,11 @@ Value op_add(Ctx& ctx, const Value* a, std::size_t) {
         if (__builtin_add_overflow(x.u, y.u, &r)) return Value::error("unsigned integer overflow");
         return Value::uinteger(r);
       }
-      case Kind::kDouble: return Value::dbl(x.d + y.d);
+      case Kind::kDouble:
+        return Value::dbl(x.d + y.d);
       case Kind::kString:
-      case Kind::kBytes: return concat(ctx, x.kind, x.sv(), y.sv());
+      case Kind::kBytes:
+        return concat(ctx, x.kind, x.sv(), y.sv());
       case Kind::kList: {
         std::size_t n = x.list->size + y.list->size;
         if (!ctx.charge(n / 2 + 1) || n * sizeof(Value) > ctx.alloc_bytes_max)
@@ -91,7 +101,8 @@ Value op_add(Ctx& ctx, const Value* a, std::size_t) {
       }
       case Kind::kDuration:
         return duration_checked(x.i + y.i, static_cast<int64_t>(x.nanos()) + y.nanos());
-      default: break;
+      default:
+        break;
     }
   }
   if (x.kind == Kind::kTimestamp && y.kind == Kind::kDuration) {
@@ -121,12 +132,14 @@ Value op_sub(Ctx&, const Value* a, std::size_t) {
         if (__builtin_sub_overflow(x.u, y.u, &r)) return Value::error("unsigned integer overflow");
         return Value::uinteger(r);
       }
-      case Kind::kDouble: return Value::dbl(x.d - y.d);
+      case Kind::kDouble:
+        return Value::dbl(x.d - y.d);
       case Kind::kDuration:
         return duration_checked(x.i - y.i, static_cast<int64_t>(x.nanos()) - y.nanos());
       case Kind::kTimestamp:
         return duration_checked(x.i - y.i, static_cast<int64_t>(x.nanos()) - y.nanos());
-      default: break;
+      default:
+        break;
     }
   }
   if (x.kind == Kind::kTimestamp && y.kind == Kind::kDuration) {
@@ -152,8 +165,10 @@ Value op_mul(Ctx&, const Value* a, std::size_t) {
       if (__builtin_mul_overflow(x.u, y.u, &r)) return Value::error("unsigned integer overflow");
       return Value::uinteger(r);
     }
-    case Kind::kDouble: return Value::dbl(x.d * y.d);
-    default: return no_overload("_*_");
+    case Kind::kDouble:
+      return Value::dbl(x.d * y.d);
+    default:
+      return no_overload("_*_");
   }
 }
 
@@ -169,8 +184,10 @@ Value op_div(Ctx&, const Value* a, std::size_t) {
     case Kind::kUint:
       if (y.u == 0) return Value::error("division by zero");
       return Value::uinteger(x.u / y.u);
-    case Kind::kDouble: return Value::dbl(x.d / y.d);
-    default: return no_overload("_/_");
+    case Kind::kDouble:
+      return Value::dbl(x.d / y.d);
+    default:
+      return no_overload("_/_");
   }
 }
 
@@ -186,7 +203,8 @@ Value op_mod(Ctx&, const Value* a, std::size_t) {
     case Kind::kUint:
       if (y.u == 0) return Value::error("modulus by zero");
       return Value::uinteger(x.u % y.u);
-    default: return no_overload("_%_");
+    default:
+      return no_overload("_%_");
   }
 }
 
@@ -195,9 +213,12 @@ Value op_neg(Ctx&, const Value* a, std::size_t) {
     case Kind::kInt:
       if (a[0].i == INT64_MIN) return Value::error("integer overflow");
       return Value::integer(-a[0].i);
-    case Kind::kDouble: return Value::dbl(-a[0].d);
-    case Kind::kDuration: return Value::duration(-a[0].i, -a[0].nanos());
-    default: return no_overload("-_");
+    case Kind::kDouble:
+      return Value::dbl(-a[0].d);
+    case Kind::kDuration:
+      return Value::duration(-a[0].i, -a[0].nanos());
+    default:
+      return no_overload("-_");
   }
 }
 
@@ -214,7 +235,8 @@ int compare(const Value& x, const Value& y) {
   if (x.kind != y.kind) return -3;
   auto cmp = [](auto p, auto q) { return p < q ? -1 : (p > q ? 1 : 0); };
   switch (x.kind) {
-    case Kind::kBool: return cmp(x.b, y.b);
+    case Kind::kBool:
+      return cmp(x.b, y.b);
     case Kind::kString:
     case Kind::kBytes: {
       int c = x.sv().compare(y.sv());
@@ -224,7 +246,8 @@ int compare(const Value& x, const Value& y) {
     case Kind::kDuration:
       if (x.i != y.i) return cmp(x.i, y.i);
       return cmp(x.nanos(), y.nanos());
-    default: return -3;
+    default:
+      return -3;
   }
 }
 
@@ -234,10 +257,14 @@ Value op_rel(Ctx&, const Value* a, std::size_t) {
   if (c == -3) return no_overload("relation");
   if (c == -2) return Value::boolean(false);
   switch (kOp) {
-    case 0: return Value::boolean(c < 0);
-    case 1: return Value::boolean(c <= 0);
-    case 2: return Value::boolean(c > 0);
-    default: return Value::boolean(c >= 0);
+    case 0:
+      return Value::boolean(c < 0);
+    case 1:
+      return Value::boolean(c <= 0);
+    case 2:
+      return Value::boolean(c > 0);
+    default:
+      return Value::boolean(c >= 0);
   }
 }
 
@@ -250,16 +277,22 @@ Value op_ne(Ctx&, const Value* a, std::size_t) {
 
 bool to_index(const Value& v, int64_t& out) {
   switch (v.kind) {
-    case Kind::kInt: out = v.i; return true;
+    case Kind::kInt:
+      out = v.i;
+      return true;
     case Kind::kUint:
-      if (v.u > static_cast<uint64_t>(INT64_MAX)) { out = -1; return true; }
+      if (v.u > static_cast<uint64_t>(INT64_MAX)) {
+        out = -1;
+        return true;
+      }
       out = static_cast<int64_t>(v.u);
       return true;
     case Kind::kDouble:
       if (v.d != std::trunc(v.d) || !(std::fabs(v.d) < 9.2e18)) return false;
       out = static_cast<int64_t>(v.d);
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -320,11 +353,21 @@ bool valid_utf8(std::string_view s) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     int n;
     std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c >> 5) == 6) { n = 1; cp = c & 0x1F; }
-    else if ((c >> 4) == 14) { n = 2; cp = c & 0x0F; }
-    else if ((c >> 3) == 30) { n = 3; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c >> 5) == 6) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c >> 4) == 14) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c >> 3) == 30) {
+      n = 3;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + n >= s.size() + 0 && i + n > s.size() - 1 + 1) return false;
     for (int k = 1; k <= n; ++k) {
       if (i + k >= s.size()) return false;
@@ -342,11 +385,16 @@ bool valid_utf8(std::string_view s) {
 
 Value fn_size(Ctx&, const Value* a, std::size_t) {
   switch (a[0].kind) {
-    case Kind::kString: return Value::integer(static_cast<int64_t>(utf8_len(a[0].sv())));
-    case Kind::kBytes: return Value::integer(a[0].aux);
-    case Kind::kList: return Value::integer(a[0].list->size);
-    case Kind::kMap: return Value::integer(a[0].map->size);
-    default: return no_overload("size");
+    case Kind::kString:
+      return Value::integer(static_cast<int64_t>(utf8_len(a[0].sv())));
+    case Kind::kBytes:
+      return Value::integer(a[0].aux);
+    case Kind::kList:
+      return Value::integer(a[0].list->size);
+    case Kind::kMap:
+      return Value::integer(a[0].map->size);
+    default:
+      return no_overload("size");
   }
 }
 
@@ -376,7 +424,8 @@ Value fn_matches(Ctx& ctx, const Value* a, std::size_t) {
 Value fn_int(Ctx& ctx, const Value* a, std::size_t) {
   const Value& v = a[0];
   switch (v.kind) {
-    case Kind::kInt: return v;
+    case Kind::kInt:
+      return v;
     case Kind::kUint:
       if (v.u > static_cast<uint64_t>(INT64_MAX)) return Value::error("int range error");
       return Value::integer(static_cast<int64_t>(v.u));
@@ -392,15 +441,18 @@ Value fn_int(Ctx& ctx, const Value* a, std::size_t) {
         return err(ctx, "cannot convert '" + std::string(s) + "' to int");
       return Value::integer(r);
     }
-    case Kind::kTimestamp: return Value::integer(v.i);
-    default: return no_overload("int");
+    case Kind::kTimestamp:
+      return Value::integer(v.i);
+    default:
+      return no_overload("int");
   }
 }
 
 Value fn_uint(Ctx& ctx, const Value* a, std::size_t) {
   const Value& v = a[0];
   switch (v.kind) {
-    case Kind::kUint: return v;
+    case Kind::kUint:
+      return v;
     case Kind::kInt:
       if (v.i < 0) return Value::error("uint range error");
       return Value::uinteger(static_cast<uint64_t>(v.i));
@@ -415,16 +467,20 @@ Value fn_uint(Ctx& ctx, const Value* a, std::size_t) {
         return err(ctx, "cannot convert '" + std::string(s) + "' to uint");
       return Value::uinteger(r);
     }
-    default: return no_overload("uint");
+    default:
+      return no_overload("uint");
   }
 }
 
 Value fn_double(Ctx& ctx, const Value* a, std::size_t) {
   const Value& v = a[0];
   switch (v.kind) {
-    case Kind::kDouble: return v;
-    case Kind::kInt: return Value::dbl(static_cast<double>(v.i));
-    case Kind::kUint: return Value::dbl(static_cast<double>(v.u));
+    case Kind::kDouble:
+      return v;
+    case Kind::kInt:
+      return Value::dbl(static_cast<double>(v.i));
+    case Kind::kUint:
+      return Value::dbl(static_cast<double>(v.u));
     case Kind::kString: {
       std::string s(v.sv());
       std::string lower = s;
@@ -436,18 +492,21 @@ Value fn_double(Ctx& ctx, const Value* a, std::size_t) {
       if (body == "nan") return Value::dbl(NAN);
       char* end = nullptr;
       double d = std::strtod(s.c_str(), &end);
-      if (s.empty() || end != s.c_str() + s.size() || std::isspace(static_cast<unsigned char>(s[0])))
+      if (s.empty() || end != s.c_str() + s.size() ||
+          std::isspace(static_cast<unsigned char>(s[0])))
         return err(ctx, "cannot convert '" + s + "' to double");
       return Value::dbl(d);
     }
-    default: return no_overload("double");
+    default:
+      return no_overload("double");
   }
 }
 
 Value fn_string(Ctx& ctx, const Value* a, std::size_t) {
   const Value& v = a[0];
   switch (v.kind) {
-    case Kind::kString: return v;
+    case Kind::kString:
+      return v;
     case Kind::kBytes:
       if (!valid_utf8(v.sv())) return Value::error("invalid UTF-8 in bytes");
       return Value::str(v.sv());
@@ -458,12 +517,16 @@ Value fn_string(Ctx& ctx, const Value* a, std::size_t) {
     case Kind::kIp:
     case Kind::kCidr: {
       std::string s = v.kind == Kind::kUint ? std::to_string(v.u) : to_plain_string(v);
-      if (v.kind == Kind::kIp || v.kind == Kind::kCidr) s = s.substr(s.find('"') + 1), s.resize(s.size() - 2);
+      if (v.kind == Kind::kIp || v.kind == Kind::kCidr)
+        s = s.substr(s.find('"') + 1), s.resize(s.size() - 2);
       return make_string(*ctx.arena, s);
     }
-    case Kind::kTimestamp: return make_string(*ctx.arena, format_timestamp(v.i, v.nanos()));
-    case Kind::kDuration: return make_string(*ctx.arena, format_duration(v.i, v.nanos()));
-    default: return no_overload("string");
+    case Kind::kTimestamp:
+      return make_string(*ctx.arena, format_timestamp(v.i, v.nanos()));
+    case Kind::kDuration:
+      return make_string(*ctx.arena, format_duration(v.i, v.nanos()));
+    default:
+      return no_overload("string");
   }
 }
 
@@ -548,7 +611,11 @@ bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
   bool neg = false;
   std::size_t p = 0;
   if (p < s.size() && (s[p] == '-' || s[p] == '+')) neg = s[p++] == '-';
-  if (s.substr(p) == "0") { seconds = 0; nanos = 0; return true; }
+  if (s.substr(p) == "0") {
+    seconds = 0;
+    nanos = 0;
+    return true;
+  }
   if (p >= s.size()) return false;
   long double total_ns = 0;
   while (p < s.size()) {
@@ -561,13 +628,20 @@ bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
     while (p < s.size() && !std::isdigit(static_cast<unsigned char>(s[p])) && s[p] != '.') ++p;
     std::string_view unit = s.substr(us, p - us);
     long double mult;
-    if (unit == "h") mult = 3600e9L;
-    else if (unit == "m") mult = 60e9L;
-    else if (unit == "s") mult = 1e9L;
-    else if (unit == "ms") mult = 1e6L;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") mult = 1e3L;
-    else if (unit == "ns") mult = 1;
-    else return false;
+    if (unit == "h")
+      mult = 3600e9L;
+    else if (unit == "m")
+      mult = 60e9L;
+    else if (unit == "s")
+      mult = 1e9L;
+    else if (unit == "ms")
+      mult = 1e6L;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      mult = 1e3L;
+    else if (unit == "ns")
+      mult = 1;
+    else
+      return false;
     total_ns += std::strtold(numtext.c_str(), nullptr) * mult;
   }
   if (neg) total_ns = -total_ns;
@@ -610,18 +684,23 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
   if (tz[0] == '+' || tz[0] == '-' || std::isdigit(static_cast<unsigned char>(tz[0]))) {
     std::string_view t = tz;
     int sign = 1;
-    if (t[0] == '+' || t[0] == '-') { sign = t[0] == '-' ? -1 : 1; t.remove_prefix(1); }
+    if (t[0] == '+' || t[0] == '-') {
+      sign = t[0] == '-' ? -1 : 1;
+      t.remove_prefix(1);
+    }
     std::size_t colon = t.find(':');
     if (colon == std::string_view::npos) return false;
     int h = 0, m = 0;
     auto r1 = std::from_chars(t.data(), t.data() + colon, h);
     auto r2 = std::from_chars(t.data() + colon + 1, t.data() + t.size(), m);
-    if (r1.ec != std::errc() || r2.ec != std::errc() || r2.ptr != t.data() + t.size())
-      return false;
+    if (r1.ec != std::errc() || r2.ec != std::errc() || r2.ptr != t.data() + t.size()) return false;
     offset = sign * (h * 3600 + m * 60);
     return true;
   }
-  if (tz == "UTC" || tz == "Z") { offset = 0; return true; }
+  if (tz == "UTC" || tz == "Z") {
+    offset = 0;
+    return true;
+  }
   try {
     const date::time_zone* zone = date::locate_zone(std::string(tz));
     auto info = zone->get_info(date::sys_seconds{std::chrono::seconds{secs}});
@@ -632,8 +711,18 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
   }
 }
 
-enum class Part { kYear, kMonth, kDate, kDayOfMonth, kDayOfWeek, kDayOfYear, kHours, kMinutes,
-                  kSeconds, kMillis };
+enum class Part {
+  kYear,
+  kMonth,
+  kDate,
+  kDayOfMonth,
+  kDayOfWeek,
+  kDayOfYear,
+  kHours,
+  kMinutes,
+  kSeconds,
+  kMillis
+};
 
 template <Part kPart>
 Value fn_time_part(Ctx& ctx, const Value* a, std::size_t n) {
@@ -642,11 +731,16 @@ Value fn_time_part(Ctx& ctx, const Value* a, std::size_t n) {
     if (n != 1) return no_overload("duration accessor");
     int64_t total_s = v.i;
     switch (kPart) {
-      case Part::kHours: return Value::integer(total_s / 3600);
-      case Part::kMinutes: return Value::integer(total_s / 60);
-      case Part::kSeconds: return Value::integer(total_s);
-      case Part::kMillis: return Value::integer(v.nanos() / 1000000);
-      default: return no_overload("duration accessor");
+      case Part::kHours:
+        return Value::integer(total_s / 3600);
+      case Part::kMinutes:
+        return Value::integer(total_s / 60);
+      case Part::kSeconds:
+        return Value::integer(total_s);
+      case Part::kMillis:
+        return Value::integer(v.nanos() / 1000000);
+      default:
+        return no_overload("duration accessor");
     }
   }
   if (v.kind != Kind::kTimestamp) return no_overload("timestamp accessor");
@@ -664,19 +758,28 @@ Value fn_time_part(Ctx& ctx, const Value* a, std::size_t n) {
   date::year_month_day ymd{day};
   int64_t sod = (tp - day).count();
   switch (kPart) {
-    case Part::kYear: return Value::integer(static_cast<int>(ymd.year()));
-    case Part::kMonth: return Value::integer(static_cast<unsigned>(ymd.month()) - 1);
-    case Part::kDate: return Value::integer(static_cast<unsigned>(ymd.day()));
-    case Part::kDayOfMonth: return Value::integer(static_cast<unsigned>(ymd.day()) - 1);
-    case Part::kDayOfWeek: return Value::integer(date::weekday{day}.c_encoding());
+    case Part::kYear:
+      return Value::integer(static_cast<int>(ymd.year()));
+    case Part::kMonth:
+      return Value::integer(static_cast<unsigned>(ymd.month()) - 1);
+    case Part::kDate:
+      return Value::integer(static_cast<unsigned>(ymd.day()));
+    case Part::kDayOfMonth:
+      return Value::integer(static_cast<unsigned>(ymd.day()) - 1);
+    case Part::kDayOfWeek:
+      return Value::integer(date::weekday{day}.c_encoding());
     case Part::kDayOfYear: {
       auto jan1 = date::sys_days{ymd.year() / date::January / 1};
       return Value::integer((day - jan1).count());
     }
-    case Part::kHours: return Value::integer(sod / 3600);
-    case Part::kMinutes: return Value::integer(sod / 60 % 60);
-    case Part::kSeconds: return Value::integer(sod % 60);
-    case Part::kMillis: return Value::integer(v.nanos() / 1000000);
+    case Part::kHours:
+      return Value::integer(sod / 3600);
+    case Part::kMinutes:
+      return Value::integer(sod / 60 % 60);
+    case Part::kSeconds:
+      return Value::integer(sod % 60);
+    case Part::kMillis:
+      return Value::integer(v.nanos() / 1000000);
   }
   return no_overload("timestamp accessor");
 }
@@ -745,7 +848,10 @@ Value fn_replace(Ctx& ctx, const Value* a, std::size_t n) {
     out.append(to);
     ++done;
     if (from.empty()) {
-      if (at >= s.size()) { p = s.size() + 1; break; }
+      if (at >= s.size()) {
+        p = s.size() + 1;
+        break;
+      }
       std::size_t step = cp_offset(s.substr(at), 1);
       out.append(s.substr(at, step));
       p = at + step;
@@ -803,8 +909,9 @@ Value fn_substring(Ctx& ctx, const Value* a, std::size_t n) {
   int64_t e = n == 3 ? a[2].i : len;
   if (b < 0 || b > len) return err(ctx, "index out of range: " + std::to_string(b));
   if (e < 0 || e > len) return err(ctx, "index out of range: " + std::to_string(e));
-  if (e < b) return err(ctx, "invalid substring range. start: " + std::to_string(b) +
-                                 ", end: " + std::to_string(e));
+  if (e < b)
+    return err(ctx, "invalid substring range. start: " + std::to_string(b) +
+                        ", end: " + std::to_string(e));
   std::size_t ob = cp_offset(s, b), oe = cp_offset(s, e);
   return Value::str(s.substr(ob, oe - ob));
 }
@@ -880,16 +987,35 @@ Value fn_quote(Ctx& ctx, const Value* a, std::size_t) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '\a': out += "\\a"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\v': out += "\\v"; break;
-        case '\\': out += "\\\\"; break;
-        case '"': out += "\\\""; break;
-        default: out += static_cast<char>(c);
+        case '\a':
+          out += "\\a";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\v':
+          out += "\\v";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '"':
+          out += "\\\"";
+          break;
+        default:
+          out += static_cast<char>(c);
       }
       ++i;
       continue;
@@ -969,7 +1095,10 @@ Value minmax(Ctx& ctx, const Value* a, std::size_t n, bool greatest) {
   const Value* best = nullptr;
   for (std::size_t k = 0; k < n; ++k) {
     if (!is_num(items[k].kind)) return no_overload(greatest ? "math.greatest" : "math.least");
-    if (best == nullptr) { best = &items[k]; continue; }
+    if (best == nullptr) {
+      best = &items[k];
+      continue;
+    }
     int c = compare_numbers(items[k], *best);
     if (greatest ? c > 0 : (c < 0 && c != -2)) best = &items[k];
   }
@@ -990,26 +1119,34 @@ Value fn_abs(Ctx&, const Value* a, std::size_t) {
     case Kind::kInt:
       if (a[0].i == INT64_MIN) return Value::error("integer overflow");
       return Value::integer(a[0].i < 0 ? -a[0].i : a[0].i);
-    case Kind::kUint: return a[0];
-    case Kind::kDouble: return Value::dbl(std::fabs(a[0].d));
-    default: return no_overload("math.abs");
+    case Kind::kUint:
+      return a[0];
+    case Kind::kDouble:
+      return Value::dbl(std::fabs(a[0].d));
+    default:
+      return no_overload("math.abs");
   }
 }
 Value fn_sign(Ctx&, const Value* a, std::size_t) {
   switch (a[0].kind) {
-    case Kind::kInt: return Value::integer((a[0].i > 0) - (a[0].i < 0));
-    case Kind::kUint: return Value::uinteger(a[0].u > 0);
+    case Kind::kInt:
+      return Value::integer((a[0].i > 0) - (a[0].i < 0));
+    case Kind::kUint:
+      return Value::uinteger(a[0].u > 0);
     case Kind::kDouble:
       if (std::isnan(a[0].d)) return a[0];
       return Value::dbl((a[0].d > 0) - (a[0].d < 0));
-    default: return no_overload("math.sign");
+    default:
+      return no_overload("math.sign");
   }
 }
 template <int kWhich>
 Value fn_fp_class(Ctx&, const Value* a, std::size_t) {
   if (a[0].kind != Kind::kDouble) return no_overload("math");
   double d = a[0].d;
-  return Value::boolean(kWhich == 0 ? std::isnan(d) : kWhich == 1 ? std::isinf(d) : std::isfinite(d));
+  return Value::boolean(kWhich == 0   ? std::isnan(d)
+                        : kWhich == 1 ? std::isinf(d)
+                                      : std::isfinite(d));
 }
 template <int kOp>
 Value fn_bit(Ctx&, const Value* a, std::size_t) {

@@ -11,9 +11,9 @@ std::string net_to_string(const NetRep& n, bool cidr);
 namespace {
 
 Status wrong(const Type& t, const boost::json::value& j) {
-  return Status(ErrorCode::VALIDATION_WRONG_TYPE,
-                "expected " + t.to_string() + ", got JSON " +
-                    std::string(boost::json::to_string(j.kind())));
+  return Status(
+      ErrorCode::VALIDATION_WRONG_TYPE,
+      "expected " + t.to_string() + ", got JSON " + std::string(boost::json::to_string(j.kind())));
 }
 
 std::string b64_decode(std::string_view s, bool& ok) {
@@ -46,7 +46,8 @@ std::string b64_encode(std::string_view s) {
   std::size_t i = 0;
   for (; i + 2 < s.size(); i += 3) {
     std::uint32_t v = (static_cast<unsigned char>(s[i]) << 16) |
-                      (static_cast<unsigned char>(s[i + 1]) << 8) | static_cast<unsigned char>(s[i + 2]);
+                      (static_cast<unsigned char>(s[i + 1]) << 8) |
+                      static_cast<unsigned char>(s[i + 2]);
     for (int k = 18; k >= 0; k -= 6) out += kAlpha[(v >> k) & 63];
   }
   if (i < s.size()) {
@@ -64,11 +65,13 @@ Result<Value> number(const boost::json::value& j, const Type& t) {
   double d = j.is_double() ? j.get_double() : 0;
   switch (t.kind()) {
     case TypeKind::kDouble:
-      return Value::dbl(j.is_int64() ? static_cast<double>(j.get_int64())
-                        : j.is_uint64() ? static_cast<double>(j.get_uint64()) : d);
+      return Value::dbl(j.is_int64()    ? static_cast<double>(j.get_int64())
+                        : j.is_uint64() ? static_cast<double>(j.get_uint64())
+                                        : d);
     case TypeKind::kUint:
       if (j.is_uint64()) return Value::uinteger(j.get_uint64());
-      if (j.is_int64() && j.get_int64() >= 0) return Value::uinteger(static_cast<std::uint64_t>(j.get_int64()));
+      if (j.is_int64() && j.get_int64() >= 0)
+        return Value::uinteger(static_cast<std::uint64_t>(j.get_int64()));
       if (j.is_double() && d >= 0 && d < 1.8e19 && d == std::trunc(d))
         return Value::uinteger(static_cast<std::uint64_t>(d));
       return wrong(t, j);
@@ -85,7 +88,8 @@ Result<Value> number(const boost::json::value& j, const Type& t) {
         return Value::integer(static_cast<std::int64_t>(d));
       if (t.is_dyn()) return Value::dbl(d);
       return wrong(t, j);
-    default: return wrong(t, j);
+    default:
+      return wrong(t, j);
   }
 }
 
@@ -93,18 +97,21 @@ Result<Value> number(const boost::json::value& j, const Type& t) {
 
 Result<Value> value_from_json(const boost::json::value& j, const Type& t, Arena& arena) {
   switch (j.kind()) {
-    case boost::json::kind::null: return Value::null();
+    case boost::json::kind::null:
+      return Value::null();
     case boost::json::kind::bool_:
       if (!t.is_dyn() && t.kind() != TypeKind::kBool) return wrong(t, j);
       return Value::boolean(j.get_bool());
     case boost::json::kind::int64:
     case boost::json::kind::uint64:
-    case boost::json::kind::double_: return number(j, t);
+    case boost::json::kind::double_:
+      return number(j, t);
     case boost::json::kind::string: {
       std::string_view s = j.get_string();
       switch (t.kind()) {
         case TypeKind::kDyn:
-        case TypeKind::kString: return make_string(arena, s);
+        case TypeKind::kString:
+          return make_string(arena, s);
         case TypeKind::kTimestamp: {
           std::int64_t secs;
           std::int32_t nanos;
@@ -123,7 +130,8 @@ Result<Value> value_from_json(const boost::json::value& j, const Type& t, Arena&
           if (!ok) return wrong(t, j);
           return make_bytes(arena, raw);
         }
-        default: return wrong(t, j);
+        default:
+          return wrong(t, j);
       }
     }
     case boost::json::kind::array: {
@@ -154,15 +162,21 @@ Result<Value> value_from_json(const boost::json::value& j, const Type& t, Arena&
 
 boost::json::value to_json(const Value& v) {
   switch (v.kind) {
-    case Kind::kNull: return nullptr;
-    case Kind::kBool: return v.b;
-    case Kind::kInt: return v.i;
-    case Kind::kUint: return v.u;
+    case Kind::kNull:
+      return nullptr;
+    case Kind::kBool:
+      return v.b;
+    case Kind::kInt:
+      return v.i;
+    case Kind::kUint:
+      return v.u;
     case Kind::kDouble:
       if (!std::isfinite(v.d)) return boost::json::string(format_double(v.d));
       return v.d;
-    case Kind::kString: return boost::json::string(v.sv());
-    case Kind::kBytes: return boost::json::string(b64_encode(v.sv()));
+    case Kind::kString:
+      return boost::json::string(v.sv());
+    case Kind::kBytes:
+      return boost::json::string(b64_encode(v.sv()));
     case Kind::kList: {
       boost::json::array a;
       for (std::uint32_t k = 0; k < v.list->size; ++k) a.push_back(to_json(v.list->items[k]));
@@ -174,13 +188,20 @@ boost::json::value to_json(const Value& v) {
         o[to_plain_string(v.map->keys[k])] = to_json(v.map->values[k]);
       return o;
     }
-    case Kind::kTimestamp: return boost::json::string(format_timestamp(v.i, v.nanos()));
-    case Kind::kDuration: return boost::json::string(format_duration(v.i, v.nanos()));
-    case Kind::kType: return boost::json::string(v.sv());
-    case Kind::kIp: return boost::json::string(net_to_string(*v.net, false));
-    case Kind::kCidr: return boost::json::string(net_to_string(*v.net, true));
-    case Kind::kError: return boost::json::object{{"error", std::string(v.sv())}};
-    case Kind::kUnbound: return nullptr;
+    case Kind::kTimestamp:
+      return boost::json::string(format_timestamp(v.i, v.nanos()));
+    case Kind::kDuration:
+      return boost::json::string(format_duration(v.i, v.nanos()));
+    case Kind::kType:
+      return boost::json::string(v.sv());
+    case Kind::kIp:
+      return boost::json::string(net_to_string(*v.net, false));
+    case Kind::kCidr:
+      return boost::json::string(net_to_string(*v.net, true));
+    case Kind::kError:
+      return boost::json::object{{"error", std::string(v.sv())}};
+    case Kind::kUnbound:
+      return nullptr;
   }
   return nullptr;
 }

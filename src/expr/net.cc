@@ -51,7 +51,8 @@ std::string parse_addr(std::string_view text, NetRep& out, const char* what) {
 
 Value ip_error(Ctx& ctx, std::string_view s, const std::string& msg) {
   if (msg == "parse error")
-    return err(ctx, "IP Address '" + std::string(s) + "' parse error during conversion from string");
+    return err(ctx,
+               "IP Address '" + std::string(s) + "' parse error during conversion from string");
   return err(ctx, msg);
 }
 
@@ -155,11 +156,14 @@ Value fn_cidr_ip(Ctx& ctx, const Value* a, std::size_t) {
 Value fn_masked(Ctx& ctx, const Value* a, std::size_t) {
   NetRep rep = *a[0].net;
   int total = rep.v4 ? 32 : 128;
-  for (int k = rep.prefix; k < total; ++k) rep.addr[k / 8] &= static_cast<std::uint8_t>(~(1 << (7 - k % 8)));
+  for (int k = rep.prefix; k < total; ++k)
+    rep.addr[k / 8] &= static_cast<std::uint8_t>(~(1 << (7 - k % 8)));
   return make_ip(*ctx.arena, rep, Kind::kCidr);
 }
 
-Value fn_prefix_length(Ctx&, const Value* a, std::size_t) { return Value::integer(a[0].net->prefix); }
+Value fn_prefix_length(Ctx&, const Value* a, std::size_t) {
+  return Value::integer(a[0].net->prefix);
+}
 
 Value fn_family(Ctx&, const Value* a, std::size_t) { return Value::integer(a[0].net->v4 ? 4 : 6); }
 
@@ -188,13 +192,17 @@ template <int kWhich>
 Value fn_ip_pred(Ctx&, const Value* a, std::size_t) {
   const NetRep& n = *a[0].net;
   switch (kWhich) {
-    case 0: return Value::boolean(all_zero(n));
-    case 1: return Value::boolean(loopback(n));
-    case 2: return Value::boolean(ll_multicast(n));
-    case 3: return Value::boolean(ll_unicast(n));
+    case 0:
+      return Value::boolean(all_zero(n));
+    case 1:
+      return Value::boolean(loopback(n));
+    case 2:
+      return Value::boolean(ll_multicast(n));
+    case 3:
+      return Value::boolean(ll_unicast(n));
     default: {
-      bool broadcast = n.v4 && n.addr[0] == 255 && n.addr[1] == 255 && n.addr[2] == 255 &&
-                       n.addr[3] == 255;
+      bool broadcast =
+          n.v4 && n.addr[0] == 255 && n.addr[1] == 255 && n.addr[2] == 255 && n.addr[3] == 255;
       return Value::boolean(!all_zero(n) && !loopback(n) && !multicast(n) && !ll_unicast(n) &&
                             !broadcast);
     }

@@ -10,11 +10,38 @@ namespace warden::expr {
 namespace {
 
 enum class Tok : std::uint8_t {
-  kEof, kIdent, kInt, kUint, kDouble, kString, kBytes,
-  kLParen, kRParen, kLBracket, kRBracket, kLBrace, kRBrace,
-  kDot, kComma, kColon, kQuestion,
-  kPlus, kMinus, kStar, kSlash, kPercent, kBang,
-  kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr, kIn,
+  kEof,
+  kIdent,
+  kInt,
+  kUint,
+  kDouble,
+  kString,
+  kBytes,
+  kLParen,
+  kRParen,
+  kLBracket,
+  kRBracket,
+  kLBrace,
+  kRBrace,
+  kDot,
+  kComma,
+  kColon,
+  kQuestion,
+  kPlus,
+  kMinus,
+  kStar,
+  kSlash,
+  kPercent,
+  kBang,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kAnd,
+  kOr,
+  kIn,
   kQuoted,  // `backquoted` field name
 };
 
@@ -27,9 +54,9 @@ struct Token {
 };
 
 bool is_reserved(std::string_view s) {
-  static const char* const kWords[] = {"as", "break", "const", "continue", "else", "for",
-                                       "function", "if", "import", "let", "loop", "package",
-                                       "namespace", "return", "var", "void", "while"};
+  static const char* const kWords[] = {
+      "as",  "break", "const",   "continue",  "else",   "for", "function", "if",   "import",
+      "let", "loop",  "package", "namespace", "return", "var", "void",     "while"};
   for (const char* w : kWords)
     if (s == w) return true;
   return false;
@@ -115,8 +142,16 @@ class Parser {
       bool raw = false, bytes = false;
       for (int k = 0; k < 2 && p < src_.size(); ++k) {
         char lc = static_cast<char>(std::tolower(static_cast<unsigned char>(src_[p])));
-        if (lc == 'r' && !raw) { raw = true; ++p; continue; }
-        if (lc == 'b' && !bytes) { bytes = true; ++p; continue; }
+        if (lc == 'r' && !raw) {
+          raw = true;
+          ++p;
+          continue;
+        }
+        if (lc == 'b' && !bytes) {
+          bytes = true;
+          ++p;
+          continue;
+        }
         break;
       }
       if ((raw || bytes) && p < src_.size() && (src_[p] == '"' || src_[p] == '\'')) {
@@ -125,8 +160,8 @@ class Parser {
         return;
       }
       std::size_t start = pos_;
-      while (pos_ < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[pos_])) ||
-                                    src_[pos_] == '_'))
+      while (pos_ < src_.size() &&
+             (std::isalnum(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_'))
         ++pos_;
       tok_.text = std::string(src_.substr(start, pos_ - start));
       tok_.t = tok_.text == "in" ? Tok::kIn : Tok::kIdent;
@@ -152,32 +187,80 @@ class Parser {
     auto two = [&](char a, char b) { return c == a && n == b; };
     Tok t = Tok::kEof;
     int len = 1;
-    if (two('=', '=')) { t = Tok::kEq; len = 2; }
-    else if (two('!', '=')) { t = Tok::kNe; len = 2; }
-    else if (two('<', '=')) { t = Tok::kLe; len = 2; }
-    else if (two('>', '=')) { t = Tok::kGe; len = 2; }
-    else if (two('&', '&')) { t = Tok::kAnd; len = 2; }
-    else if (two('|', '|')) { t = Tok::kOr; len = 2; }
-    else {
+    if (two('=', '=')) {
+      t = Tok::kEq;
+      len = 2;
+    } else if (two('!', '=')) {
+      t = Tok::kNe;
+      len = 2;
+    } else if (two('<', '=')) {
+      t = Tok::kLe;
+      len = 2;
+    } else if (two('>', '=')) {
+      t = Tok::kGe;
+      len = 2;
+    } else if (two('&', '&')) {
+      t = Tok::kAnd;
+      len = 2;
+    } else if (two('|', '|')) {
+      t = Tok::kOr;
+      len = 2;
+    } else {
       switch (c) {
-        case '(': t = Tok::kLParen; break;
-        case ')': t = Tok::kRParen; break;
-        case '[': t = Tok::kLBracket; break;
-        case ']': t = Tok::kRBracket; break;
-        case '{': t = Tok::kLBrace; break;
-        case '}': t = Tok::kRBrace; break;
-        case '.': t = Tok::kDot; break;
-        case ',': t = Tok::kComma; break;
-        case ':': t = Tok::kColon; break;
-        case '?': t = Tok::kQuestion; break;
-        case '+': t = Tok::kPlus; break;
-        case '-': t = Tok::kMinus; break;
-        case '*': t = Tok::kStar; break;
-        case '/': t = Tok::kSlash; break;
-        case '%': t = Tok::kPercent; break;
-        case '!': t = Tok::kBang; break;
-        case '<': t = Tok::kLt; break;
-        case '>': t = Tok::kGt; break;
+        case '(':
+          t = Tok::kLParen;
+          break;
+        case ')':
+          t = Tok::kRParen;
+          break;
+        case '[':
+          t = Tok::kLBracket;
+          break;
+        case ']':
+          t = Tok::kRBracket;
+          break;
+        case '{':
+          t = Tok::kLBrace;
+          break;
+        case '}':
+          t = Tok::kRBrace;
+          break;
+        case '.':
+          t = Tok::kDot;
+          break;
+        case ',':
+          t = Tok::kComma;
+          break;
+        case ':':
+          t = Tok::kColon;
+          break;
+        case '?':
+          t = Tok::kQuestion;
+          break;
+        case '+':
+          t = Tok::kPlus;
+          break;
+        case '-':
+          t = Tok::kMinus;
+          break;
+        case '*':
+          t = Tok::kStar;
+          break;
+        case '/':
+          t = Tok::kSlash;
+          break;
+        case '%':
+          t = Tok::kPercent;
+          break;
+        case '!':
+          t = Tok::kBang;
+          break;
+        case '<':
+          t = Tok::kLt;
+          break;
+        case '>':
+          t = Tok::kGt;
+          break;
         default:
           return set_error(tok_.pos, std::string("unexpected character '") + c + "'");
       }
@@ -190,13 +273,13 @@ class Parser {
     std::size_t start = pos_;
     auto digits = [&](bool hex) {
       std::size_t s = pos_;
-      while (pos_ < src_.size() &&
-             (hex ? std::isxdigit(static_cast<unsigned char>(src_[pos_]))
-                  : std::isdigit(static_cast<unsigned char>(src_[pos_]))))
+      while (pos_ < src_.size() && (hex ? std::isxdigit(static_cast<unsigned char>(src_[pos_]))
+                                        : std::isdigit(static_cast<unsigned char>(src_[pos_]))))
         ++pos_;
       return pos_ - s;
     };
-    if (src_[pos_] == '0' && pos_ + 1 < src_.size() && (src_[pos_ + 1] == 'x' || src_[pos_ + 1] == 'X')) {
+    if (src_[pos_] == '0' && pos_ + 1 < src_.size() &&
+        (src_[pos_ + 1] == 'x' || src_[pos_ + 1] == 'X')) {
       pos_ += 2;
       if (digits(true) == 0) return set_error(tok_.pos, "invalid hex literal");
       std::string_view h = src_.substr(start + 2, pos_ - start - 2);
@@ -255,9 +338,15 @@ class Parser {
       if (pos_ >= src_.size()) return set_error(tok_.pos, "unterminated string literal");
       char c = src_[pos_];
       if (triple) {
-        if (src_.substr(pos_, 3) == std::string(3, q)) { pos_ += 3; break; }
+        if (src_.substr(pos_, 3) == std::string(3, q)) {
+          pos_ += 3;
+          break;
+        }
       } else {
-        if (c == q) { ++pos_; break; }
+        if (c == q) {
+          ++pos_;
+          break;
+        }
         if (c == '\n' || c == '\r') return set_error(tok_.pos, "newline in string literal");
       }
       if (c == '\\' && !raw) {
@@ -268,7 +357,10 @@ class Parser {
         // A raw string keeps the backslash; an escaped quote still does not end it.
         out += c;
         ++pos_;
-        if (pos_ < src_.size() && src_[pos_] == q) { out += q; ++pos_; }
+        if (pos_ < src_.size() && src_[pos_] == q) {
+          out += q;
+          ++pos_;
+        }
         continue;
       }
       out += c;
@@ -297,22 +389,50 @@ class Parser {
   bool lex_escape(std::string& out, bool bytes) {
     std::uint32_t epos = static_cast<std::uint32_t>(pos_);
     ++pos_;
-    if (pos_ >= src_.size()) { set_error(epos, "invalid escape"); return false; }
+    if (pos_ >= src_.size()) {
+      set_error(epos, "invalid escape");
+      return false;
+    }
     char c = src_[pos_++];
     switch (c) {
-      case 'a': out += '\a'; return true;
-      case 'b': out += '\b'; return true;
-      case 'f': out += '\f'; return true;
-      case 'n': out += '\n'; return true;
-      case 'r': out += '\r'; return true;
-      case 't': out += '\t'; return true;
-      case 'v': out += '\v'; return true;
-      case '\\': out += '\\'; return true;
-      case '\'': out += '\''; return true;
-      case '"': out += '"'; return true;
-      case '`': out += '`'; return true;
-      case '?': out += '?'; return true;
-      default: break;
+      case 'a':
+        out += '\a';
+        return true;
+      case 'b':
+        out += '\b';
+        return true;
+      case 'f':
+        out += '\f';
+        return true;
+      case 'n':
+        out += '\n';
+        return true;
+      case 'r':
+        out += '\r';
+        return true;
+      case 't':
+        out += '\t';
+        return true;
+      case 'v':
+        out += '\v';
+        return true;
+      case '\\':
+        out += '\\';
+        return true;
+      case '\'':
+        out += '\'';
+        return true;
+      case '"':
+        out += '"';
+        return true;
+      case '`':
+        out += '`';
+        return true;
+      case '?':
+        out += '?';
+        return true;
+      default:
+        break;
     }
     auto read_hex = [&](int n, std::uint32_t& v) {
       v = 0;
@@ -324,12 +444,21 @@ class Parser {
     };
     std::uint32_t v = 0;
     if (c == 'x' || c == 'X') {
-      if (!read_hex(2, v)) { set_error(epos, "invalid \\x escape"); return false; }
-      if (bytes) out += static_cast<char>(v); else append_utf8(out, v);
+      if (!read_hex(2, v)) {
+        set_error(epos, "invalid \\x escape");
+        return false;
+      }
+      if (bytes)
+        out += static_cast<char>(v);
+      else
+        append_utf8(out, v);
       return true;
     }
     if (c == 'u' || c == 'U') {
-      if (bytes) { set_error(epos, "\\u escape in bytes literal"); return false; }
+      if (bytes) {
+        set_error(epos, "\\u escape in bytes literal");
+        return false;
+      }
       if (!read_hex(c == 'u' ? 4 : 8, v) || v > 0x10FFFF || (v >= 0xD800 && v < 0xE000)) {
         set_error(epos, "invalid unicode escape");
         return false;
@@ -346,7 +475,10 @@ class Parser {
         }
         v = v * 8 + static_cast<std::uint32_t>(src_[pos_++] - '0');
       }
-      if (bytes) out += static_cast<char>(v); else append_utf8(out, v);
+      if (bytes)
+        out += static_cast<char>(v);
+      else
+        append_utf8(out, v);
       return true;
     }
     set_error(epos, std::string("invalid escape sequence \\") + c);
@@ -391,8 +523,8 @@ class Parser {
   ExprPtr expr() {
     DepthGuard g(this);
     if (depth_ > limits_.depth_max) {
-      set_error(tok_.pos, "expression nesting exceeds the limit of " +
-                              std::to_string(limits_.depth_max));
+      set_error(tok_.pos,
+                "expression nesting exceeds the limit of " + std::to_string(limits_.depth_max));
       return node(Expr::K::kLit, tok_.pos);
     }
     ExprPtr c = or_expr();
@@ -446,14 +578,29 @@ class Parser {
     while (!failed() && chain_ok(n)) {
       const char* fn = nullptr;
       switch (tok_.t) {
-        case Tok::kEq: fn = "_==_"; break;
-        case Tok::kNe: fn = "_!=_"; break;
-        case Tok::kLt: fn = "_<_"; break;
-        case Tok::kLe: fn = "_<=_"; break;
-        case Tok::kGt: fn = "_>_"; break;
-        case Tok::kGe: fn = "_>=_"; break;
-        case Tok::kIn: fn = "@in"; break;
-        default: return l;
+        case Tok::kEq:
+          fn = "_==_";
+          break;
+        case Tok::kNe:
+          fn = "_!=_";
+          break;
+        case Tok::kLt:
+          fn = "_<_";
+          break;
+        case Tok::kLe:
+          fn = "_<=_";
+          break;
+        case Tok::kGt:
+          fn = "_>_";
+          break;
+        case Tok::kGe:
+          fn = "_>=_";
+          break;
+        case Tok::kIn:
+          fn = "@in";
+          break;
+        default:
+          return l;
       }
       std::uint32_t pos = tok_.pos;
       next();
@@ -488,8 +635,8 @@ class Parser {
     if (tok_.t == Tok::kBang || tok_.t == Tok::kMinus) {
       DepthGuard g(this);
       if (depth_ > limits_.depth_max) {
-        set_error(tok_.pos, "expression nesting exceeds the limit of " +
-                                std::to_string(limits_.depth_max));
+        set_error(tok_.pos,
+                  "expression nesting exceeds the limit of " + std::to_string(limits_.depth_max));
         return node(Expr::K::kLit, tok_.pos);
       }
       return unary_op();
@@ -552,7 +699,10 @@ class Parser {
       out.push_back(expr());
       if (tok_.t == Tok::kComma) {
         next();
-        if (tok_.t == close) { next(); break; }
+        if (tok_.t == close) {
+          next();
+          break;
+        }
         continue;
       }
       expect(close, what);
@@ -650,8 +800,9 @@ class Parser {
     int vars = 0;
     if ((name == "all" || name == "exists" || name == "exists_one" || name == "existsOne") &&
         (n == 2 || n == 3)) {
-      mk = name == "all" ? MacroKind::kAll
-           : name == "exists" ? MacroKind::kExists : MacroKind::kExistsOne;
+      mk = name == "all"      ? MacroKind::kAll
+           : name == "exists" ? MacroKind::kExists
+                              : MacroKind::kExistsOne;
       vars = static_cast<int>(n) - 1;
     } else if (name == "map" && (n == 2 || n == 3)) {
       mk = MacroKind::kMap;

@@ -1,7 +1,8 @@
 // Compiles a checked CEL AST into a tree of pre-resolved evaluation nodes (variables as slots,
 // functions as pointers, constants folded) and evaluates it; also Env and Activation.
-#include <cstring>
 #include <re2/re2.h>
+
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,7 +37,6 @@ class LocalNode final : public Node {
   Value eval(Ctx& ctx) const override { return ctx.slots[slot_]; }
   std::uint32_t slot_;
 };
-
 
 // A child operand read inline when it is a slot or a constant, through the node otherwise;
 // saves a virtual call on the hottest paths (variables and literals).
@@ -110,10 +110,14 @@ class RelConstNode final : public Node {
       }
       if (const_left_) c = -c;
       switch (op_) {
-        case 0: return Value::boolean(c < 0);
-        case 1: return Value::boolean(c <= 0);
-        case 2: return Value::boolean(c > 0);
-        default: return Value::boolean(c >= 0);
+        case 0:
+          return Value::boolean(c < 0);
+        case 1:
+          return Value::boolean(c <= 0);
+        case 2:
+          return Value::boolean(c > 0);
+        default:
+          return Value::boolean(c >= 0);
       }
     }
     if (x.is_error()) return x;
@@ -229,10 +233,10 @@ class StrConstNode final : public Node {
         return Value::boolean(v.size() >= lit_.size() &&
                               bytes_eq(v.data(), lit_.data(), lit_.size()));
       case kEnds:
-        return Value::boolean(v.size() >= lit_.size() &&
-                              bytes_eq(v.data() + v.size() - lit_.size(), lit_.data(),
-                                       lit_.size()));
-      default: return Value::boolean(v.find(lit_) != std::string_view::npos);
+        return Value::boolean(v.size() >= lit_.size() && bytes_eq(v.data() + v.size() - lit_.size(),
+                                                                  lit_.data(), lit_.size()));
+      default:
+        return Value::boolean(v.find(lit_) != std::string_view::npos);
     }
   }
   Op op_;
@@ -269,8 +273,7 @@ class CallNNode final : public Node {
       v[k] = args_[k]->eval(ctx);
       if (v[k].is_error()) return v[k];
     }
-    if (!kinds_ok(kinds_.data(), v, std::min(args_.size(), kinds_.size())))
-      return no_overload("");
+    if (!kinds_ok(kinds_.data(), v, std::min(args_.size(), kinds_.size()))) return no_overload("");
     return fn_(ctx, v, args_.size());
   }
   Fn fn_;
@@ -284,9 +287,12 @@ class InConstNode final : public Node {
   InConstNode(const Node* x, Value list) : x_(x), list_(list) {
     for (std::uint32_t k = 0; k < list.list->size; ++k) {
       const Value& e = list.list->items[k];
-      if (e.kind == Kind::kString) strings_.insert(e.sv());
-      else if (e.kind == Kind::kInt) ints_.insert(e.i);
-      else mixed_ = true;
+      if (e.kind == Kind::kString)
+        strings_.insert(e.sv());
+      else if (e.kind == Kind::kInt)
+        ints_.insert(e.i);
+      else
+        mixed_ = true;
     }
   }
   Value eval(Ctx& ctx) const override {
@@ -331,9 +337,8 @@ class EqConstNode final : public Node {
   Value eval(Ctx& ctx) const override { return apply(a_.get(ctx)); }
   Value apply(const Value& x) const {
     if (x.kind == k_.kind) {
-      bool eq = k_.kind == Kind::kString
-                    ? x.aux == k_.aux && bytes_eq(x.s, k_.s, k_.aux)
-                    : x.i == k_.i;
+      bool eq =
+          k_.kind == Kind::kString ? x.aux == k_.aux && bytes_eq(x.s, k_.s, k_.aux) : x.i == k_.i;
       return Value::boolean(eq != negate_);
     }
     if (x.is_error()) return x;
@@ -476,15 +481,22 @@ class ComprehensionNode final : public Node {
     Value r = range->eval(ctx);
     if (r.is_error()) return r;
     std::uint32_t n;
-    if (r.kind == Kind::kList) n = r.list->size;
-    else if (r.kind == Kind::kMap) n = r.map->size;
-    else return no_overload("comprehension");
+    if (r.kind == Kind::kList)
+      n = r.list->size;
+    else if (r.kind == Kind::kMap)
+      n = r.map->size;
+    else
+      return no_overload("comprehension");
     if (!ctx.charge(n)) return Value::error(kCostExceeded);
     switch (kind) {
-      case MacroKind::kAll: return quantify(ctx, r, n, false);
-      case MacroKind::kExists: return quantify(ctx, r, n, true);
-      case MacroKind::kExistsOne: return exists_one(ctx, r, n);
-      default: return build(ctx, r, n);
+      case MacroKind::kAll:
+        return quantify(ctx, r, n, false);
+      case MacroKind::kExists:
+        return quantify(ctx, r, n, true);
+      case MacroKind::kExistsOne:
+        return exists_one(ctx, r, n);
+      default:
+        return build(ctx, r, n);
     }
   }
 
@@ -559,8 +571,10 @@ class ComprehensionNode final : public Node {
         if (t.b) vals[out++] = item;
         continue;
       }
-      if (simple_list) ctx.slots[slot1] = r.list->items[k];
-      else bind(ctx, r, k);
+      if (simple_list)
+        ctx.slots[slot1] = r.list->items[k];
+      else
+        bind(ctx, r, k);
       if (filter != nullptr) {
         Value f = filter->eval(ctx);
         if (f.kind != Kind::kBool) return f.is_error() ? f : no_overload("filter");
@@ -595,10 +609,15 @@ class ComprehensionNode final : public Node {
 
 std::uint8_t kind_of_type_text(std::string_view t) {
   static const std::pair<std::string_view, Kind> kMap[] = {
-      {"int", Kind::kInt},       {"uint", Kind::kUint},     {"double", Kind::kDouble},
-      {"string", Kind::kString}, {"bytes", Kind::kBytes},   {"bool", Kind::kBool},
+      {"int", Kind::kInt},
+      {"uint", Kind::kUint},
+      {"double", Kind::kDouble},
+      {"string", Kind::kString},
+      {"bytes", Kind::kBytes},
+      {"bool", Kind::kBool},
       {"google.protobuf.Timestamp", Kind::kTimestamp},
-      {"google.protobuf.Duration", Kind::kDuration},        {"net.IP", Kind::kIp},
+      {"google.protobuf.Duration", Kind::kDuration},
+      {"net.IP", Kind::kIp},
       {"net.CIDR", Kind::kCidr}};
   for (const auto& [name, k] : kMap)
     if (t == name) return static_cast<std::uint8_t>(k);
@@ -626,8 +645,10 @@ std::vector<std::uint8_t> arg_kinds(const FnDef& f, std::size_t n) {
     }
     for (std::size_t k = 0; k < n; ++k) {
       std::uint8_t t = k < these.size() ? these[k] : kAnyKind;
-      if (first) kinds[k] = t;
-      else if (kinds[k] != t) kinds[k] = kAnyKind;
+      if (first)
+        kinds[k] = t;
+      else if (kinds[k] != t)
+        kinds[k] = kAnyKind;
     }
     first = false;
   }
@@ -635,10 +656,20 @@ std::vector<std::uint8_t> arg_kinds(const FnDef& f, std::size_t n) {
 }
 
 bool is_type_name(std::string_view n) {
-  static const char* const kNames[] = {"int", "uint", "double", "bool", "string", "bytes",
-                                       "list", "map", "null_type", "type",
-                                       "google.protobuf.Timestamp", "google.protobuf.Duration",
-                                       "net.IP", "net.CIDR"};
+  static const char* const kNames[] = {"int",
+                                       "uint",
+                                       "double",
+                                       "bool",
+                                       "string",
+                                       "bytes",
+                                       "list",
+                                       "map",
+                                       "null_type",
+                                       "type",
+                                       "google.protobuf.Timestamp",
+                                       "google.protobuf.Duration",
+                                       "net.IP",
+                                       "net.CIDR"};
   for (const char* k : kNames)
     if (n == k) return true;
   return false;
@@ -683,10 +714,14 @@ class Compiler {
 
   const Node* compile(const Expr& e) {
     switch (e.k) {
-      case Expr::K::kLit: return add<ConstNode>(literal(e));
-      case Expr::K::kIdent: return ident(e.text);
-      case Expr::K::kSelect: return select(e);
-      case Expr::K::kCall: return call(e);
+      case Expr::K::kLit:
+        return add<ConstNode>(literal(e));
+      case Expr::K::kIdent:
+        return ident(e.text);
+      case Expr::K::kSelect:
+        return select(e);
+      case Expr::K::kCall:
+        return call(e);
       case Expr::K::kList: {
         std::vector<const Node*> items;
         for (const auto& a : e.args) items.push_back(compile(*a));
@@ -697,7 +732,8 @@ class Compiler {
         for (const auto& a : e.args) kv.push_back(compile(*a));
         return fold(add<MapNode>(std::move(kv)));
       }
-      case Expr::K::kMacro: return macro(e);
+      case Expr::K::kMacro:
+        return macro(e);
     }
     return add<ErrorNode>("unsupported expression");
   }
@@ -718,12 +754,16 @@ class Compiler {
   // Evaluates a node whose inputs are all constants once, at compile time.
   const Node* fold(const Node* n) {
     bool foldable = false;
-    if (auto* l = dynamic_cast<const ListNode*>(n)) foldable = all_const(l->items_);
-    else if (auto* m = dynamic_cast<const MapNode*>(n)) foldable = all_const(m->kv_);
-    else if (auto* c1 = dynamic_cast<const Call1Node*>(n)) foldable = c1->a_.is_const();
+    if (auto* l = dynamic_cast<const ListNode*>(n))
+      foldable = all_const(l->items_);
+    else if (auto* m = dynamic_cast<const MapNode*>(n))
+      foldable = all_const(m->kv_);
+    else if (auto* c1 = dynamic_cast<const Call1Node*>(n))
+      foldable = c1->a_.is_const();
     else if (auto* c2 = dynamic_cast<const Call2Node*>(n))
       foldable = c2->a_.is_const() && c2->b_.is_const();
-    else if (auto* cn = dynamic_cast<const CallNNode*>(n)) foldable = all_const(cn->args_);
+    else if (auto* cn = dynamic_cast<const CallNNode*>(n))
+      foldable = all_const(cn->args_);
     if (!foldable) return n;
     Ctx ctx{&p_.constants, nullptr, 0, p_.limits.cost_max, p_.limits.alloc_bytes_max};
     Value v = n->eval(ctx);
@@ -733,13 +773,20 @@ class Compiler {
 
   Value literal(const Expr& e) {
     switch (e.lit) {
-      case LitKind::kNull: return Value::null();
-      case LitKind::kBool: return Value::boolean(e.b);
-      case LitKind::kInt: return Value::integer(e.i);
-      case LitKind::kUint: return Value::uinteger(e.u);
-      case LitKind::kDouble: return Value::dbl(e.d);
-      case LitKind::kString: return make_string(p_.constants, e.text);
-      case LitKind::kBytes: return make_bytes(p_.constants, e.text);
+      case LitKind::kNull:
+        return Value::null();
+      case LitKind::kBool:
+        return Value::boolean(e.b);
+      case LitKind::kInt:
+        return Value::integer(e.i);
+      case LitKind::kUint:
+        return Value::uinteger(e.u);
+      case LitKind::kDouble:
+        return Value::dbl(e.d);
+      case LitKind::kString:
+        return make_string(p_.constants, e.text);
+      case LitKind::kBytes:
+        return make_bytes(p_.constants, e.text);
     }
     return Value::null();
   }
@@ -823,8 +870,8 @@ class Compiler {
     // Namespaced global function written as a receiver call: math.abs(x), base64.encode(b).
     if (e.has_target) {
       std::string q = qualified_name(*e.args[0]);
-      if (!q.empty() && find_local(q.substr(0, q.find('.'))) == nullptr && var_node_exists(q) == false &&
-          function_name_exists(q + "." + fn)) {
+      if (!q.empty() && find_local(q.substr(0, q.find('.'))) == nullptr &&
+          var_node_exists(q) == false && function_name_exists(q + "." + fn)) {
         std::vector<const Node*> args;
         for (std::size_t k = 1; k < n; ++k) args.push_back(compile(*e.args[k]));
         return builtin(q + "." + fn, false, std::move(args));
@@ -841,8 +888,10 @@ class Compiler {
 
   void flatten_logic(const Expr& e, const std::string& fn, std::vector<Operand>& ops) {
     for (const auto& a : e.args) {
-      if (a->k == Expr::K::kCall && a->text == fn) flatten_logic(*a, fn, ops);
-      else ops.emplace_back(compile(*a));
+      if (a->k == Expr::K::kCall && a->text == fn)
+        flatten_logic(*a, fn, ops);
+      else
+        ops.emplace_back(compile(*a));
     }
   }
 
@@ -867,13 +916,15 @@ class Compiler {
     if (f == nullptr) return add<ErrorNode>(std::string(kNoOverload) + " for '" + fn + "'");
     std::vector<std::uint8_t> kinds = arg_kinds(*f, args.size());
     const Node* node;
-    if (args.size() == 1) node = add<Call1Node>(f->fn, args[0], kinds[0]);
+    if (args.size() == 1)
+      node = add<Call1Node>(f->fn, args[0], kinds[0]);
     else if (args.size() == 2 && args[1]->is_const() && !args[0]->is_const()) {
       Value k = static_cast<const ConstNode*>(args[1])->v_;
       if (receiver && k.kind == Kind::kString &&
           (fn == "startsWith" || fn == "endsWith" || fn == "contains")) {
         auto op = fn == "startsWith" ? StrConstNode::kStarts
-                  : fn == "endsWith" ? StrConstNode::kEnds : StrConstNode::kContains;
+                  : fn == "endsWith" ? StrConstNode::kEnds
+                                     : StrConstNode::kContains;
         return add<StrConstNode>(op, args[0], k);
       }
       if (fn == "matches" && k.kind == Kind::kString) {
@@ -886,8 +937,8 @@ class Compiler {
       node = add<Call2ConstNode>(f->fn, args[0], k, kinds[0], kinds[1]);
     } else if (args.size() == 2) {
       node = add<Call2Node>(f->fn, args[0], args[1], kinds[0], kinds[1]);
-    }
-    else node = add<CallNNode>(f->fn, std::move(args), std::move(kinds));
+    } else
+      node = add<CallNNode>(f->fn, std::move(args), std::move(kinds));
     return fold(node);
   }
 
@@ -919,7 +970,8 @@ class Compiler {
         scopes_.resize(scopes_.size() - pushed);
         return add<BlockNode>(std::move(slots), std::move(inits), result);
       }
-      default: break;
+      default:
+        break;
     }
     auto node = std::make_unique<ComprehensionNode>();
     node->kind = e.macro;
@@ -1022,7 +1074,8 @@ Status Activation::set(std::string_view name, Value v) {
       return Status();
     }
   }
-  return Status(ErrorCode::VALIDATION_UNKNOWN_FIELD, "undeclared variable '" + std::string(name) + "'");
+  return Status(ErrorCode::VALIDATION_UNKNOWN_FIELD,
+                "undeclared variable '" + std::string(name) + "'");
 }
 
 namespace {

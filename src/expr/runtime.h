@@ -30,11 +30,11 @@ inline constexpr std::string_view kNoOverload = "no matching overload";
 using Fn = Value (*)(Ctx& ctx, const Value* args, std::size_t n);
 
 struct FnDef {
-  const char* name;      // "size", "_+_", "math.greatest", ...
-  bool receiver;         // called as target.name(...): args[0] is the target
-  int arity;             // including the receiver; -1 = any number >= 1
+  const char* name;  // "size", "_+_", "math.greatest", ...
+  bool receiver;     // called as target.name(...): args[0] is the target
+  int arity;         // including the receiver; -1 = any number >= 1
   Fn fn;
-  const char* sigs;      // checker overloads: "string string:bool|bytes bytes:bool", A/B params
+  const char* sigs;  // checker overloads: "string string:bool|bytes bytes:bool", A/B params
 };
 
 // Looks a builtin up by name, call style and argument count; null when there is none.

@@ -10,8 +10,8 @@ Type Type::list(Type elem) {
 }
 Type Type::map(Type key, Type value) {
   Type t(TypeKind::kMap);
-  t.params_ =
-      std::make_shared<const std::vector<Type>>(std::vector<Type>{std::move(key), std::move(value)});
+  t.params_ = std::make_shared<const std::vector<Type>>(
+      std::vector<Type>{std::move(key), std::move(value)});
   return t;
 }
 Type Type::type_of(Type inner) {
@@ -27,23 +27,40 @@ const Type& Type::param(std::size_t i) const {
 
 std::string Type::to_string() const {
   switch (kind_) {
-    case TypeKind::kDyn: return "dyn";
-    case TypeKind::kNull: return "null_type";
-    case TypeKind::kBool: return "bool";
-    case TypeKind::kInt: return "int";
-    case TypeKind::kUint: return "uint";
-    case TypeKind::kDouble: return "double";
-    case TypeKind::kString: return "string";
-    case TypeKind::kBytes: return "bytes";
-    case TypeKind::kList: return "list(" + param(0).to_string() + ")";
-    case TypeKind::kMap: return "map(" + param(0).to_string() + ", " + param(1).to_string() + ")";
-    case TypeKind::kTimestamp: return "google.protobuf.Timestamp";
-    case TypeKind::kDuration: return "google.protobuf.Duration";
-    case TypeKind::kType: return param_count() ? "type(" + param(0).to_string() + ")" : "type";
-    case TypeKind::kIp: return "net.IP";
-    case TypeKind::kCidr: return "net.CIDR";
-    case TypeKind::kError: return "*error*";
-    case TypeKind::kParam: return id_ == kFreeParam ? "dyn" : std::string(1, static_cast<char>('A' + id_));
+    case TypeKind::kDyn:
+      return "dyn";
+    case TypeKind::kNull:
+      return "null_type";
+    case TypeKind::kBool:
+      return "bool";
+    case TypeKind::kInt:
+      return "int";
+    case TypeKind::kUint:
+      return "uint";
+    case TypeKind::kDouble:
+      return "double";
+    case TypeKind::kString:
+      return "string";
+    case TypeKind::kBytes:
+      return "bytes";
+    case TypeKind::kList:
+      return "list(" + param(0).to_string() + ")";
+    case TypeKind::kMap:
+      return "map(" + param(0).to_string() + ", " + param(1).to_string() + ")";
+    case TypeKind::kTimestamp:
+      return "google.protobuf.Timestamp";
+    case TypeKind::kDuration:
+      return "google.protobuf.Duration";
+    case TypeKind::kType:
+      return param_count() ? "type(" + param(0).to_string() + ")" : "type";
+    case TypeKind::kIp:
+      return "net.IP";
+    case TypeKind::kCidr:
+      return "net.CIDR";
+    case TypeKind::kError:
+      return "*error*";
+    case TypeKind::kParam:
+      return id_ == kFreeParam ? "dyn" : std::string(1, static_cast<char>('A' + id_));
   }
   return "dyn";
 }
@@ -99,14 +116,22 @@ class TypeParser {
       return Type::map(k, v);
     }
     static const std::pair<const char*, TypeKind> kNames[] = {
-        {"dyn", TypeKind::kDyn},       {"any", TypeKind::kDyn},
-        {"null", TypeKind::kNull},     {"null_type", TypeKind::kNull},
-        {"bool", TypeKind::kBool},     {"int", TypeKind::kInt},
-        {"uint", TypeKind::kUint},     {"double", TypeKind::kDouble},
-        {"string", TypeKind::kString}, {"bytes", TypeKind::kBytes},
-        {"timestamp", TypeKind::kTimestamp}, {"google.protobuf.Timestamp", TypeKind::kTimestamp},
-        {"duration", TypeKind::kDuration},   {"google.protobuf.Duration", TypeKind::kDuration},
-        {"type", TypeKind::kType},     {"net.IP", TypeKind::kIp},
+        {"dyn", TypeKind::kDyn},
+        {"any", TypeKind::kDyn},
+        {"null", TypeKind::kNull},
+        {"null_type", TypeKind::kNull},
+        {"bool", TypeKind::kBool},
+        {"int", TypeKind::kInt},
+        {"uint", TypeKind::kUint},
+        {"double", TypeKind::kDouble},
+        {"string", TypeKind::kString},
+        {"bytes", TypeKind::kBytes},
+        {"timestamp", TypeKind::kTimestamp},
+        {"google.protobuf.Timestamp", TypeKind::kTimestamp},
+        {"duration", TypeKind::kDuration},
+        {"google.protobuf.Duration", TypeKind::kDuration},
+        {"type", TypeKind::kType},
+        {"net.IP", TypeKind::kIp},
         {"net.CIDR", TypeKind::kCidr}};
     for (const auto& [n, k] : kNames)
       if (name == n) return Type(k);

@@ -42,7 +42,11 @@ class Type {
   static Type list(Type elem);
   static Type map(Type key, Type value);
   static Type type_of(Type t);
-  static Type type_param(int id) { Type t(TypeKind::kParam); t.id_ = id; return t; }
+  static Type type_param(int id) {
+    Type t(TypeKind::kParam);
+    t.id_ = id;
+    return t;
+  }
   int param_id() const { return id_; }
 
   TypeKind kind() const { return kind_; }

@@ -1,11 +1,11 @@
 // CEL runtime values: arena, constructors, equality, and text formatting.
 #include "expr/value.h"
 
+#include <date/date.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include <date/date.h>
 
 namespace warden::expr {
 
@@ -60,11 +60,15 @@ Value make_map(Arena& arena, const Value* keys, const Value* values, std::size_t
   return out;
 }
 
-Value make_string(Arena& arena, std::string_view s) { return Value::str({arena.copy(s), s.size()}); }
+Value make_string(Arena& arena, std::string_view s) {
+  return Value::str({arena.copy(s), s.size()});
+}
 Value make_bytes(Arena& arena, std::string_view s) {
   return Value::bytes({arena.copy(s), s.size()});
 }
-Value make_error(Arena& arena, std::string_view m) { return Value::error({arena.copy(m), m.size()}); }
+Value make_error(Arena& arena, std::string_view m) {
+  return Value::error({arena.copy(m), m.size()});
+}
 
 namespace {
 
@@ -73,8 +77,10 @@ int num_cmp(const Value& a, const Value& b) {
   auto cmp = [](auto x, auto y) { return x < y ? -1 : (x > y ? 1 : 0); };
   if (a.kind == b.kind) {
     switch (a.kind) {
-      case Kind::kInt: return cmp(a.i, b.i);
-      case Kind::kUint: return cmp(a.u, b.u);
+      case Kind::kInt:
+        return cmp(a.i, b.i);
+      case Kind::kUint:
+        return cmp(a.u, b.u);
       default:
         if (std::isnan(a.d) || std::isnan(b.d)) return -2;
         return cmp(a.d, b.d);
@@ -85,10 +91,12 @@ int num_cmp(const Value& a, const Value& b) {
   if (a.kind == Kind::kUint && b.kind == Kind::kInt)
     return b.i < 0 ? 1 : cmp(a.u, static_cast<std::uint64_t>(b.i));
   // One side is a double: CEL compares after converting the integer to double.
-  double x = a.kind == Kind::kDouble ? a.d : a.kind == Kind::kInt ? static_cast<double>(a.i)
-                                                                   : static_cast<double>(a.u);
-  double y = b.kind == Kind::kDouble ? b.d : b.kind == Kind::kInt ? static_cast<double>(b.i)
-                                                                   : static_cast<double>(b.u);
+  double x = a.kind == Kind::kDouble ? a.d
+             : a.kind == Kind::kInt  ? static_cast<double>(a.i)
+                                     : static_cast<double>(a.u);
+  double y = b.kind == Kind::kDouble ? b.d
+             : b.kind == Kind::kInt  ? static_cast<double>(b.i)
+                                     : static_cast<double>(b.u);
   if (std::isnan(x) || std::isnan(y)) return -2;
   return cmp(x, y);
 }
@@ -104,16 +112,21 @@ int values_equal(const Value& a, const Value& b) {
     return 0;
   }
   switch (a.kind) {
-    case Kind::kNull: return 1;
-    case Kind::kBool: return a.b == b.b;
+    case Kind::kNull:
+      return 1;
+    case Kind::kBool:
+      return a.b == b.b;
     case Kind::kInt:
     case Kind::kUint:
-    case Kind::kDouble: return num_cmp(a, b) == 0;
+    case Kind::kDouble:
+      return num_cmp(a, b) == 0;
     case Kind::kString:
     case Kind::kBytes:
-    case Kind::kType: return a.sv() == b.sv();
+    case Kind::kType:
+      return a.sv() == b.sv();
     case Kind::kTimestamp:
-    case Kind::kDuration: return a.i == b.i && a.aux == b.aux;
+    case Kind::kDuration:
+      return a.i == b.i && a.aux == b.aux;
     case Kind::kIp:
     case Kind::kCidr: {
       const NetRep& x = *a.net;
@@ -143,7 +156,8 @@ int values_equal(const Value& a, const Value& b) {
       }
       return result;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -164,7 +178,8 @@ const Value* map_find(const MapRep& m, const Value& key) {
         case Kind::kBool:
           if (mk.b == key.b) return &m.values[k];
           continue;
-        default: break;
+        default:
+          break;
       }
     }
     if (values_equal(mk, key) == 1) return &m.values[k];
@@ -174,22 +189,38 @@ const Value* map_find(const MapRep& m, const Value& key) {
 
 std::string_view type_name(const Value& v) {
   switch (v.kind) {
-    case Kind::kNull: return "null_type";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kUint: return "uint";
-    case Kind::kDouble: return "double";
-    case Kind::kString: return "string";
-    case Kind::kBytes: return "bytes";
-    case Kind::kList: return "list";
-    case Kind::kMap: return "map";
-    case Kind::kTimestamp: return "google.protobuf.Timestamp";
-    case Kind::kDuration: return "google.protobuf.Duration";
-    case Kind::kType: return "type";
-    case Kind::kIp: return "net.IP";
-    case Kind::kCidr: return "net.CIDR";
-    case Kind::kError: return "error";
-    case Kind::kUnbound: return "unbound";
+    case Kind::kNull:
+      return "null_type";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kUint:
+      return "uint";
+    case Kind::kDouble:
+      return "double";
+    case Kind::kString:
+      return "string";
+    case Kind::kBytes:
+      return "bytes";
+    case Kind::kList:
+      return "list";
+    case Kind::kMap:
+      return "map";
+    case Kind::kTimestamp:
+      return "google.protobuf.Timestamp";
+    case Kind::kDuration:
+      return "google.protobuf.Duration";
+    case Kind::kType:
+      return "type";
+    case Kind::kIp:
+      return "net.IP";
+    case Kind::kCidr:
+      return "net.CIDR";
+    case Kind::kError:
+      return "error";
+    case Kind::kUnbound:
+      return "unbound";
   }
   return "dyn";
 }
@@ -235,9 +266,12 @@ std::string format_timestamp(std::int64_t seconds, std::int32_t nanos) {
   std::string out = buf;
   if (nanos != 0) {
     char nb[16];
-    if (nanos % 1000000 == 0) std::snprintf(nb, sizeof nb, ".%03d", nanos / 1000000);
-    else if (nanos % 1000 == 0) std::snprintf(nb, sizeof nb, ".%06d", nanos / 1000);
-    else std::snprintf(nb, sizeof nb, ".%09d", nanos);
+    if (nanos % 1000000 == 0)
+      std::snprintf(nb, sizeof nb, ".%03d", nanos / 1000000);
+    else if (nanos % 1000 == 0)
+      std::snprintf(nb, sizeof nb, ".%06d", nanos / 1000);
+    else
+      std::snprintf(nb, sizeof nb, ".%09d", nanos);
     out += nb;
   }
   return out + "Z";
@@ -268,8 +302,10 @@ std::string to_plain_string(const Value& v) {
     case Kind::kString:
     case Kind::kBytes:
     case Kind::kType:
-    case Kind::kError: return std::string(v.sv());
-    default: return to_text(v);
+    case Kind::kError:
+      return std::string(v.sv());
+    default:
+      return to_text(v);
   }
 }
 
@@ -302,13 +338,20 @@ std::string quote(std::string_view s, char q, bool bytes) {
 
 std::string to_text(const Value& v) {
   switch (v.kind) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return v.b ? "true" : "false";
-    case Kind::kInt: return std::to_string(v.i);
-    case Kind::kUint: return std::to_string(v.u) + "u";
-    case Kind::kDouble: return format_double(v.d);
-    case Kind::kString: return quote(v.sv(), '"', false);
-    case Kind::kBytes: return "b" + quote(v.sv(), '"', true);
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return v.b ? "true" : "false";
+    case Kind::kInt:
+      return std::to_string(v.i);
+    case Kind::kUint:
+      return std::to_string(v.u) + "u";
+    case Kind::kDouble:
+      return format_double(v.d);
+    case Kind::kString:
+      return quote(v.sv(), '"', false);
+    case Kind::kBytes:
+      return "b" + quote(v.sv(), '"', true);
     case Kind::kList: {
       std::string out = "[";
       for (std::uint32_t k = 0; k < v.list->size; ++k) {
@@ -325,13 +368,20 @@ std::string to_text(const Value& v) {
       }
       return out + "}";
     }
-    case Kind::kTimestamp: return "timestamp(\"" + format_timestamp(v.i, v.nanos()) + "\")";
-    case Kind::kDuration: return "duration(\"" + format_duration(v.i, v.nanos()) + "\")";
-    case Kind::kType: return std::string(v.sv());
-    case Kind::kIp: return "ip(\"" + net_to_string(*v.net, false) + "\")";
-    case Kind::kCidr: return "cidr(\"" + net_to_string(*v.net, true) + "\")";
-    case Kind::kError: return "error(" + quote(v.sv(), '"', false) + ")";
-    case Kind::kUnbound: return "unbound";
+    case Kind::kTimestamp:
+      return "timestamp(\"" + format_timestamp(v.i, v.nanos()) + "\")";
+    case Kind::kDuration:
+      return "duration(\"" + format_duration(v.i, v.nanos()) + "\")";
+    case Kind::kType:
+      return std::string(v.sv());
+    case Kind::kIp:
+      return "ip(\"" + net_to_string(*v.net, false) + "\")";
+    case Kind::kCidr:
+      return "cidr(\"" + net_to_string(*v.net, true) + "\")";
+    case Kind::kError:
+      return "error(" + quote(v.sv(), '"', false) + ")";
+    case Kind::kUnbound:
+      return "unbound";
   }
   return "?";
 }

@@ -63,8 +63,8 @@ enum class Kind : std::uint8_t {
   kType,       // s/aux = type name
   kIp,
   kCidr,
-  kError,      // s/aux = message
-  kUnbound,    // a declared variable with no value in the activation
+  kError,    // s/aux = message
+  kUnbound,  // a declared variable with no value in the activation
 };
 
 struct Value;
@@ -80,7 +80,7 @@ struct MapRep {
 struct NetRep {
   std::uint8_t addr[16];  // IPv4 stored as its 4 bytes in addr[0..3]
   bool v4;
-  int prefix;             // CIDR only
+  int prefix;  // CIDR only
 };
 
 struct Value {
@@ -99,24 +99,54 @@ struct Value {
   Value() : i(0) {}
 
   static Value null() { return Value(); }
-  static Value boolean(bool v) { Value r; r.kind = Kind::kBool; r.b = v; return r; }
-  static Value integer(std::int64_t v) { Value r; r.kind = Kind::kInt; r.i = v; return r; }
-  static Value uinteger(std::uint64_t v) { Value r; r.kind = Kind::kUint; r.u = v; return r; }
-  static Value dbl(double v) { Value r; r.kind = Kind::kDouble; r.d = v; return r; }
+  static Value boolean(bool v) {
+    Value r;
+    r.kind = Kind::kBool;
+    r.b = v;
+    return r;
+  }
+  static Value integer(std::int64_t v) {
+    Value r;
+    r.kind = Kind::kInt;
+    r.i = v;
+    return r;
+  }
+  static Value uinteger(std::uint64_t v) {
+    Value r;
+    r.kind = Kind::kUint;
+    r.u = v;
+    return r;
+  }
+  static Value dbl(double v) {
+    Value r;
+    r.kind = Kind::kDouble;
+    r.d = v;
+    return r;
+  }
   // The bytes must outlive the value (arena, program constants or static storage).
   static Value str(std::string_view v) { return text(Kind::kString, v); }
   static Value bytes(std::string_view v) { return text(Kind::kBytes, v); }
   static Value type(std::string_view name) { return text(Kind::kType, name); }
   static Value error(std::string_view message) { return text(Kind::kError, message); }
   static Value text(Kind k, std::string_view v) {
-    Value r; r.kind = k; r.s = v.data(); r.aux = static_cast<std::uint32_t>(v.size()); return r;
+    Value r;
+    r.kind = k;
+    r.s = v.data();
+    r.aux = static_cast<std::uint32_t>(v.size());
+    return r;
   }
   static Value timestamp(std::int64_t seconds, std::int32_t nanos) {
-    Value r; r.kind = Kind::kTimestamp; r.i = seconds; r.aux = static_cast<std::uint32_t>(nanos);
+    Value r;
+    r.kind = Kind::kTimestamp;
+    r.i = seconds;
+    r.aux = static_cast<std::uint32_t>(nanos);
     return r;
   }
   static Value duration(std::int64_t seconds, std::int32_t nanos) {
-    Value r; r.kind = Kind::kDuration; r.i = seconds; r.aux = static_cast<std::uint32_t>(nanos);
+    Value r;
+    r.kind = Kind::kDuration;
+    r.i = seconds;
+    r.aux = static_cast<std::uint32_t>(nanos);
     return r;
   }
 

@@ -1,5 +1,6 @@
 // Agents and sessions over HTTP: agent lifecycle, session tokens that work for their own agent
 // only, renewal bounds, revocation and expiry, against a real daemon.
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <regex>
@@ -83,6 +84,24 @@ TEST_F(AgentTest, DuplicatePublicKeyIs409) {
   auto agents = list_all(*client_, "/v1/agents");
   ASSERT_TRUE(agents.has_value());
   EXPECT_EQ(agents->size(), 2u);
+}
+
+TEST_F(AgentTest, ConcurrentSamePublicKeySavesExactlyOne) {
+  constexpr int kThreads = 8;
+  std::vector<int> statuses(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient c(warden_->port());
+      statuses[t] = create_agent(c, "racer-" + std::to_string(t), "SHARED-KEY").status;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), kThreads - 1);
+  auto agents = list_all(*client_, "/v1/agents");
+  ASSERT_TRUE(agents.has_value());
+  EXPECT_EQ(agents->size(), 1u);
 }
 
 TEST_F(AgentTest, ListPaginates) {

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "support/fixture.h"
 
@@ -96,6 +97,38 @@ TEST_F(PolicyTest, SameContentTwiceIs409WithExistingId) {
   const json::value details = error_field(second, "details");
   ASSERT_TRUE(details.is_object()) << second.body;
   EXPECT_EQ(str_at(details, "existing_id"), str_at(first.json(), "id"));
+  auto listed = list_all(*client_, "/v1/policies");
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(listed->size(), 1u);
+}
+
+TEST_F(PolicyTest, ConcurrentIdenticalCreatesSaveExactlyOne) {
+  constexpr int kThreads = 8;
+  std::vector<Response> responses(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient c(warden_->port());
+      responses[t] =
+          c.request("POST", "/v1/policies", spending_policy_body(9090), master_headers());
+    });
+  }
+  for (auto& th : threads) th.join();
+  int created = 0;
+  std::string created_id;
+  for (const auto& r : responses) {
+    if (r.status == 201) {
+      ++created;
+      created_id = str_at(r.json(), "id");
+    }
+  }
+  ASSERT_EQ(created, 1);
+  for (const auto& r : responses) {
+    if (r.status == 201) continue;
+    EXPECT_EQ(r.status, 409) << r.describe();
+    EXPECT_EQ(r.error_code(), "POLICY_DUPLICATE");
+    EXPECT_EQ(str_at(error_field(r, "details"), "existing_id"), created_id) << r.body;
+  }
   auto listed = list_all(*client_, "/v1/policies");
   ASSERT_TRUE(listed.has_value());
   EXPECT_EQ(listed->size(), 1u);

@@ -41,5 +41,5 @@ if [ "${FUZZ_MERGE:-0}" = 1 ]; then
   "$out/expr_fuzz" -merge=1 -max_len=512 "$out/merged" fuzz/corpus/expr "$out/new-corpus"
   rm -f fuzz/corpus/expr/*
   cp "$out/merged"/* fuzz/corpus/expr/
-  echo "corpus: $(ls fuzz/corpus/expr | wc -l) files, $(du -sh fuzz/corpus/expr | cut -f1)"
+  echo "corpus: $(ls fuzz/corpus/expr | wc -l) files, $(cat fuzz/corpus/expr/* | wc -c) bytes"
 fi

@@ -123,7 +123,9 @@ struct Value {
     r.d = v;
     return r;
   }
-  // The bytes must outlive the value (arena, program constants or static storage).
+  // These do not copy: the bytes must outlive the value (arena, program constants or static
+  // storage). For text built at run time (e.g. Status::message()) use make_string/make_error
+  // with an Arena such as Activation::arena().
   static Value str(std::string_view v) { return text(Kind::kString, v); }
   static Value bytes(std::string_view v) { return text(Kind::kBytes, v); }
   static Value type(std::string_view name) { return text(Kind::kType, name); }

@@ -470,12 +470,6 @@ class ComprehensionNode final : public Node {
     if (auto* t = dynamic_cast<const StrConstNode*>(step); t && on_var(t->a_)) str_pred = t;
   }
 
-  Value test(Ctx& ctx, const Value& item) const {
-    if (eq_pred != nullptr) return eq_pred->apply(item);
-    if (str_pred != nullptr) return str_pred->apply(item);
-    ctx.slots[slot1] = item;
-    return step->eval(ctx);
-  }
 
   Value eval(Ctx& ctx) const override {
     Value r = range->eval(ctx);
@@ -516,20 +510,37 @@ class ComprehensionNode final : public Node {
   }
 
   // all() / exists(): a decisive element wins over errors seen elsewhere (commutative).
+  // scan() takes the predicate as a template parameter so the common ones inline.
+  template <class Pred>
+  static Value scan(const Value* items, std::uint32_t n, bool want, Pred pred) {
+    Value pending;
+    bool have_error = false;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      Value p = pred(items[k]);
+      if (p.kind == Kind::kBool) {
+        if (p.b == want) return p;
+      } else if (!have_error) {
+        pending = p.is_error() ? p : no_overload("predicate");
+        have_error = true;
+      }
+    }
+    if (have_error) return pending;
+    return Value::boolean(!want);
+  }
+
   Value quantify(Ctx& ctx, const Value& r, std::uint32_t n, bool want) const {
     Value pending;
     bool have_error = false;
     if (r.kind == Kind::kList && !two_vars) {
       const Value* items = r.list->items;
-      for (std::uint32_t k = 0; k < n; ++k) {
-        Value p = test(ctx, items[k]);
-        if (p.kind == Kind::kBool) {
-          if (p.b == want) return p;
-        } else if (!have_error) {
-          pending = p.is_error() ? p : no_overload("predicate");
-          have_error = true;
-        }
-      }
+      if (eq_pred != nullptr)
+        return scan(items, n, want, [this](const Value& v) { return eq_pred->apply(v); });
+      if (str_pred != nullptr)
+        return scan(items, n, want, [this](const Value& v) { return str_pred->apply(v); });
+      return scan(items, n, want, [&](const Value& v) {
+        ctx.slots[slot1] = v;
+        return step->eval(ctx);
+      });
     } else {
       for (std::uint32_t k = 0; k < n; ++k) {
         bind(ctx, r, k);
@@ -557,20 +568,41 @@ class ComprehensionNode final : public Node {
     return Value::boolean(count == 1);
   }
 
+  template <class Pred>
+  static Value filter_list(Ctx& ctx, const Value* items, std::uint32_t n, Pred pred) {
+    Value* vals = ctx.arena->alloc_array<Value>(n);
+    std::uint32_t out = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      Value t = pred(items[k]);
+      if (t.kind != Kind::kBool) return t.is_error() ? t : no_overload("filter");
+      if (t.b) vals[out++] = items[k];
+    }
+    auto* rep = static_cast<ListRep*>(ctx.arena->alloc(sizeof(ListRep), alignof(ListRep)));
+    *rep = ListRep{out, vals};
+    Value v;
+    v.kind = Kind::kList;
+    v.list = rep;
+    return v;
+  }
+
   Value build(Ctx& ctx, const Value& r, std::uint32_t n) const {
+    if (kind == MacroKind::kFilter && r.kind == Kind::kList && !two_vars) {
+      const Value* items = r.list->items;
+      if (eq_pred != nullptr)
+        return filter_list(ctx, items, n, [this](const Value& v) { return eq_pred->apply(v); });
+      if (str_pred != nullptr)
+        return filter_list(ctx, items, n, [this](const Value& v) { return str_pred->apply(v); });
+      return filter_list(ctx, items, n, [&](const Value& v) {
+        ctx.slots[slot1] = v;
+        return step->eval(ctx);
+      });
+    }
     // Results go straight into the arena: at most n of them.
     Value* vals = ctx.arena->alloc_array<Value>(n);
     Value* keys = kind == MacroKind::kTransformMap ? ctx.arena->alloc_array<Value>(n) : nullptr;
     std::uint32_t out = 0;
     bool simple_list = r.kind == Kind::kList && !two_vars;
     for (std::uint32_t k = 0; k < n; ++k) {
-      if (simple_list && kind == MacroKind::kFilter && filter == nullptr) {
-        const Value& item = r.list->items[k];
-        Value t = test(ctx, item);
-        if (t.kind != Kind::kBool) return t.is_error() ? t : no_overload("filter");
-        if (t.b) vals[out++] = item;
-        continue;
-      }
       if (simple_list)
         ctx.slots[slot1] = r.list->items[k];
       else

@@ -98,7 +98,8 @@ Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& met
       metrics_(metrics),
       master_(std::move(master_password_hash)),
       throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
-      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions}}) {
+      sessions_(clock, kSessionCacheTtlMs),
+      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
@@ -245,8 +246,19 @@ Status Api::authenticate_session(RequestContext& ctx) {
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
     return Status(ErrorCode::AUTH_SESSION_REQUIRED);
   }
-  const auto token = header.substr(kBearer.size());
-  WARDEN_ASSIGN_OR_RETURN(auto session, store_.find_session_by_token_hash(token_hash(token)));
+  const std::string hash = token_hash(header.substr(kBearer.size()));
+  std::optional<store::SessionRow> session;
+  std::optional<store::AgentRow> agent;
+  if (auto cached = sessions_.find(hash)) {
+    session = std::move(cached->session);
+    agent = std::move(cached->agent);
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(session, store_.find_session_by_token_hash(hash));
+    if (session) {
+      WARDEN_ASSIGN_OR_RETURN(agent, store_.get_agent(session->agent_id));
+    }
+    if (session && agent) sessions_.put(hash, *session, *agent);
+  }
   Status why;
   if (!session) {
     why = Status(ErrorCode::AUTH_SESSION_INVALID);
@@ -259,7 +271,6 @@ Status Api::authenticate_session(RequestContext& ctx) {
     audit_auth_failure(ctx, why);
     return why;
   }
-  WARDEN_ASSIGN_OR_RETURN(auto agent, store_.get_agent(session->agent_id));
   if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
   ctx.session = std::move(*session);
   ctx.agent = std::move(*agent);

@@ -97,8 +97,10 @@ class Api {
   const Clock& clock_;
   IdGenerator& ids_;
   Metrics& metrics_;
+  static constexpr std::int64_t kSessionCacheTtlMs = 1000;
   MasterVerifier master_;
   FailureThrottle throttle_;
+  SessionCache sessions_;
   std::unique_ptr<Routes> routes_;
 };
 

@@ -124,4 +124,46 @@ void FailureThrottle::record_failure(const std::string& address) {
   while (static_cast<int>(times.size()) > failures_max_) times.pop_front();
 }
 
+SessionCache::Shard& SessionCache::shard(const std::string& token_hash) {
+  return shards_[std::hash<std::string>{}(token_hash) % kShards];
+}
+
+std::optional<SessionCache::Entry> SessionCache::find(const std::string& token_hash) {
+  const std::int64_t now = clock_.now_ms();
+  Shard& s = shard(token_hash);
+  std::lock_guard lock(s.mu);
+  auto it = s.entries.find(token_hash);
+  if (it == s.entries.end()) return std::nullopt;
+  if (now - it->second.cached_at_ms >= ttl_ms_) {
+    s.entries.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void SessionCache::put(const std::string& token_hash, store::SessionRow session,
+                       store::AgentRow agent) {
+  const std::int64_t now = clock_.now_ms();
+  Shard& s = shard(token_hash);
+  std::lock_guard lock(s.mu);
+  if (s.entries.size() >= kEntriesPerShardMax) s.entries.clear();  // bounded; refills on demand
+  s.entries[token_hash] = Entry{std::move(session), std::move(agent), now};
+}
+
+template <class Pred>
+void SessionCache::erase_if(Pred pred) {
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    std::erase_if(s.entries, [&](const auto& kv) { return pred(kv.second); });
+  }
+}
+
+void SessionCache::invalidate_session(const std::string& session_id) {
+  erase_if([&](const Entry& e) { return e.session.id == session_id; });
+}
+
+void SessionCache::invalidate_agent(const std::string& agent_id) {
+  erase_if([&](const Entry& e) { return e.agent.id == agent_id; });
+}
+
 }  // namespace warden::server

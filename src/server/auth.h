@@ -2,6 +2,7 @@
 // per-address throttling of failures) and agent session tokens (only their SHA-256 is stored).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "store/store.h"
 
 namespace warden::server {
 
@@ -58,6 +60,40 @@ class FailureThrottle {
   const std::int64_t window_ms_;
   std::mutex mu_;
   std::unordered_map<std::string, std::deque<std::int64_t>> failures_;  // guarded by mu_
+};
+
+// Recently authenticated sessions, so the decision path does not read the store for every
+// request. Entries live at most ttl_ms; revocation, renewal and agent changes in this process
+// invalidate at once (other replicas see them within ttl_ms). Thread-safe; sharded so that
+// concurrent requests rarely share a lock.
+class SessionCache {
+ public:
+  struct Entry {
+    store::SessionRow session;
+    store::AgentRow agent;
+    std::int64_t cached_at_ms = 0;
+  };
+  SessionCache(const Clock& clock, std::int64_t ttl_ms) : clock_(clock), ttl_ms_(ttl_ms) {}
+
+  std::optional<Entry> find(const std::string& token_hash);
+  void put(const std::string& token_hash, store::SessionRow session, store::AgentRow agent);
+  void invalidate_session(const std::string& session_id);
+  void invalidate_agent(const std::string& agent_id);
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kEntriesPerShardMax = 4096;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry> entries;  // guarded by mu
+  };
+  Shard& shard(const std::string& token_hash);
+  template <class Pred>
+  void erase_if(Pred pred);
+
+  const Clock& clock_;
+  const std::int64_t ttl_ms_;
+  std::array<Shard, kShards> shards_;
 };
 
 }  // namespace warden::server

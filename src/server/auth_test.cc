@@ -49,3 +49,31 @@ TEST(SessionToken, IsRandomPrefixedAndHashed) {
 
 }  // namespace
 }  // namespace warden::server
+
+namespace warden::server {
+namespace {
+
+TEST(SessionCache, ExpiresAndInvalidates) {
+  FakeClock clock;
+  SessionCache cache(clock, 1000);
+  store::SessionRow s;
+  s.id = "s1";
+  s.agent_id = "a1";
+  store::AgentRow a;
+  a.id = "a1";
+  cache.put("h1", s, a);
+  ASSERT_TRUE(cache.find("h1").has_value());
+  EXPECT_EQ(cache.find("h1")->session.id, "s1");
+  clock.advance_ms(1000);
+  EXPECT_FALSE(cache.find("h1").has_value());  // older than the TTL
+  cache.put("h1", s, a);
+  cache.invalidate_session("s1");
+  EXPECT_FALSE(cache.find("h1").has_value());
+  cache.put("h1", s, a);
+  cache.invalidate_agent("a1");
+  EXPECT_FALSE(cache.find("h1").has_value());
+  EXPECT_FALSE(cache.find("unknown").has_value());
+}
+
+}  // namespace
+}  // namespace warden::server

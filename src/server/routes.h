@@ -22,6 +22,7 @@ struct Deps {
   IdGenerator& ids;
   Metrics& metrics;
   DecisionService& decisions;
+  SessionCache& sessions;
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);

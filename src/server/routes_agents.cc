@@ -155,6 +155,7 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
     e.details = changes_json(*before, after);
     return tx.append_audit(e).take_status();
   }));
+  d.sessions.invalidate_agent(after.id);
   return json_response(200, agent_json(after));
 }
 
@@ -173,6 +174,7 @@ Result<HttpResponse> delete_agent(const Deps& d, RequestContext& ctx) {
     e.details = json::serialize(json::object{{"sessions_revoked", revoked}});
     return tx.append_audit(e).take_status();
   }));
+  d.sessions.invalidate_agent(ctx.params[0]);
   return no_content();
 }
 

@@ -119,6 +119,7 @@ Result<HttpResponse> renew_session(const Deps& d, RequestContext& ctx) {
     e.details = json::serialize(json::object{{"renewal_count", s.renewal_count}});
     return tx.append_audit(e).take_status();
   }));
+  d.sessions.invalidate_session(s.id);
   return json_response(200, session_json(s));
 }
 
@@ -135,6 +136,7 @@ Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
     e.session_id = s->id;
     return tx.append_audit(e).take_status();
   }));
+  d.sessions.invalidate_session(ctx.params[0]);
   return no_content();
 }
 

@@ -1,0 +1,504 @@
+// The decision service on a real SQLite store with a fake clock and a hand-driven sweep(): window
+// roll-over, DELAY, approvals, reservation TTL, settlement, idempotency, recovery, long poll.
+#include "server/decisions.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+
+#include "core/json.h"
+#include "policy/policy.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace warden::server {
+namespace {
+namespace json = boost::json;
+
+constexpr auto kWaitMax = std::chrono::seconds(10);
+constexpr std::int64_t kHourMs = 3'600'000;
+constexpr std::int64_t kDayMs = 24 * kHourMs;
+constexpr const char* kTo = "0x1111111111111111111111111111111111111111";
+
+// Collects one callback result from the writer thread; get() never waits longer than kWaitMax.
+template <class T>
+class Await {
+ public:
+  std::function<void(T)> callback() {
+    return [state = state_](T value) {
+      if (!state->set.exchange(true)) state->promise.set_value(std::move(value));
+    };
+  }
+  bool ready(std::chrono::milliseconds within = std::chrono::milliseconds(0)) {
+    return future_.wait_for(within) == std::future_status::ready;
+  }
+  T get() {
+    if (!ready(kWaitMax)) return T(Status(ErrorCode::INTERNAL_ERROR, "callback never ran"));
+    return future_.get();
+  }
+
+ private:
+  struct State {
+    std::promise<T> promise;
+    std::atomic<bool> set{false};
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::future<T> future_ = state_->promise.get_future();
+};
+using Json = Result<json::object>;
+
+// Records what the service hands to its notifier.
+class RecordingNotifier : public Notifier {
+ public:
+  void notify(json::object event) override {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(event));
+  }
+  std::vector<json::object> events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<json::object> events_;
+};
+
+std::string str(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+class DecisionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "warden-decisions-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto opened = store::SqliteStore::open(dir_ + "/d.db", {.create_if_missing = true});
+    ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+    store_ = std::move(*opened);
+    agent_id_ = ids_.next();
+    store::AgentRow agent{.id = agent_id_, .name = "bot", .chain = "ethereum",
+                          .network = "mainnet"};
+    agent.created_at = agent.updated_at = clock_.now_seconds();
+    ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_agent(agent); }).ok());
+    agent_.agent_id = agent_id_;
+  }
+  void TearDown() override {
+    stop_service();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start_service(DecisionOptions options = {}) {
+    options.start_sweeper = false;
+    writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
+    service_ = std::make_unique<DecisionService>(*store_, *writer_, clock_, ids_, options,
+                                                 &notifier_);
+    const Status s = service_->start();
+    ASSERT_TRUE(s.ok()) << s.to_string();
+  }
+  void stop_service() {
+    if (service_) service_->stop();
+    service_.reset();
+    if (writer_) writer_->stop();
+    writer_.reset();
+  }
+
+  // Stores an agent policy (validated and normalised as the API does) and reloads.
+  std::string add_policy(const std::string& type, const std::string& rules_text) {
+    auto rules = parse_json(rules_text);
+    EXPECT_TRUE(rules.ok());
+    policy::PolicySpec spec{agent_id_, type, *rules, 0, true};
+    const policy::Validation v = policy::validate(spec);
+    EXPECT_FALSE(v.has_error()) << json::serialize(policy::issues_to_json(v.issues));
+    store::PolicyRow row{.id = ids_.next(), .agent_id = agent_id_, .type = type,
+                         .rules = canonical_json(v.normalized_rules), .hash = v.hash};
+    row.created_at = row.updated_at = clock_.now_seconds();
+    EXPECT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
+    if (service_) EXPECT_TRUE(service_->reload_policies().ok());
+    return row.id;
+  }
+
+  // A TRANSFER shaped as routes_transactions.cc builds it.
+  Submission transfer(std::uint64_t amount, std::optional<std::string> key = std::nullopt) {
+    Submission sub;
+    sub.agent_id = agent_id_;
+    const std::string a = std::to_string(amount);
+    sub.row.type = "TRANSFER";
+    sub.row.chain = "ethereum";
+    sub.row.to_address = kTo;
+    sub.row.amount = sub.row.reserved_amount = a;
+    sub.row.metadata = json::serialize(json::object{{"network", "mainnet"}});
+    sub.request.action = "TRANSFER";
+    sub.request.attributes = {{"to", kTo}, {"network", "mainnet"}, {"chain", "ethereum"},
+                              {"amount", a}};
+    sub.request.amounts["native"] = Amount(amount);
+    sub.idempotency_key = key;
+    json::object body{{"type", "TRANSFER"}, {"to", kTo}, {"amount", a}};
+    if (key) body["idempotency_key"] = *key;
+    sub.request_hash = canonical_hash(body);
+    return sub;
+  }
+  Result<Answer> submit(Submission sub) {
+    Await<Result<Answer>> a;
+    service_->submit(std::move(sub), agent_, a.callback());
+    return a.get();
+  }
+  // Submits and expects an ALLOW; returns the transaction body.
+  json::object allow(std::uint64_t amount) {
+    auto r = submit(transfer(amount));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    if (!r.ok()) return {};
+    EXPECT_EQ(str(r->body, "effect"), "ALLOW") << json::serialize(r->body);
+    return r->body;
+  }
+  std::string effect_of(std::uint64_t amount) {
+    auto r = submit(transfer(amount));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? str(r->body, "effect") : "";
+  }
+  Json confirm(const std::string& id, std::optional<std::uint64_t> final_amount) {
+    Await<Json> a;
+    std::optional<Amount> f;
+    if (final_amount) f = Amount(*final_amount);
+    service_->confirm(id, agent_, f, std::nullopt, a.callback());
+    return a.get();
+  }
+  Json cancel(const std::string& id) {
+    Await<Json> a;
+    service_->cancel(id, agent_, a.callback());
+    return a.get();
+  }
+  Json decide_approval(const std::string& approval_id, bool approve) {
+    Await<Json> a;
+    Actor master;
+    master.master = true;
+    service_->decide_approval(approval_id, master, approve, a.callback());
+    return a.get();
+  }
+  // sweep(), then wait until what it queued on the writer has committed.
+  void sweep() {
+    service_->sweep();
+    ASSERT_TRUE(writer_->run([](store::WriteTxn&) { return Status(); }).ok());
+  }
+  std::string status_of(const std::string& id) {
+    auto r = store_->get_transaction(id);
+    EXPECT_TRUE(r.ok() && r->has_value());
+    return r.ok() && r->has_value() ? (*r)->status : "";
+  }
+  Amount total(const std::string& meter) {
+    return service_->engine().meter_total(agent_id_, meter, clock_.now_ms());
+  }
+  std::vector<store::AuditRow> audit(const std::string& type, const std::string& tx_id) {
+    store::AuditFilter f;
+    f.event_type = type;
+    auto rows = store_->list_audit(f);
+    EXPECT_TRUE(rows.ok());
+    std::vector<store::AuditRow> out;
+    for (auto& r : *rows) {
+      if (r.event.tx_id == std::optional<std::string>(tx_id)) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+  FakeClock clock_;  // 2026-01-01T00:00:00Z
+  IdGenerator ids_{clock_};
+  RecordingNotifier notifier_;
+  std::unique_ptr<store::BatchWriter> writer_;
+  std::unique_ptr<DecisionService> service_;
+  std::string agent_id_;
+  Actor agent_;
+};
+
+TEST_F(DecisionsTest, RollingWindowFreesSpendExactlyAtItsEnd) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"24h","max":"1000"}]})");
+  const std::int64_t t0 = clock_.now_ms() + 10 * kHourMs;
+  clock_.set_ms(t0);
+  const auto first = allow(600);
+  ASSERT_TRUE(confirm(str(first, "id"), std::nullopt).ok());
+  clock_.set_ms(t0 + kHourMs);
+  const auto second = allow(400);
+  EXPECT_EQ(total(p + "/native/1d"), Amount(1000));
+  ASSERT_TRUE(confirm(str(second, "id"), std::nullopt).ok());
+  EXPECT_EQ(effect_of(1), "DENY");
+
+  clock_.set_ms(t0 + kDayMs - 1000);  // one second before the first spend leaves the window
+  EXPECT_EQ(effect_of(1), "DENY");
+  clock_.set_ms(t0 + kDayMs);
+  EXPECT_EQ(total(p + "/native/1d"), Amount(400));
+  allow(600);
+  EXPECT_EQ(effect_of(1), "DENY");
+}
+
+TEST_F(DecisionsTest, CalendarDayWindowResetsAtUtcMidnight) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"day","max":"1000"}]})");
+  const std::int64_t midnight = clock_.now_ms() + kDayMs;  // 2026-01-02T00:00:00Z
+  clock_.set_ms(midnight - kHourMs);
+  allow(1000);
+  EXPECT_EQ(effect_of(1), "DENY");
+  clock_.set_ms(midnight - 1000);
+  EXPECT_EQ(effect_of(1), "DENY");
+  EXPECT_EQ(total(p + "/native/day"), Amount(1000));
+  clock_.set_ms(midnight);
+  EXPECT_EQ(total(p + "/native/day"), Amount(0));
+  allow(1000);
+  EXPECT_EQ(effect_of(1), "DENY");
+}
+
+TEST_F(DecisionsTest, DelayQueuesThenReleasesAndCancelReleasesTheReservation) {
+  start_service();
+  const std::string p = add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000",
+      "delay_seconds":300,"windows":[{"duration":"1d","max":"100000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const auto tx = allow(500);
+  const std::string id = str(tx, "id");
+  EXPECT_EQ(str(tx, "status"), "QUEUED");
+  EXPECT_EQ(str(tx, "tier"), "DELAY");
+  EXPECT_EQ(str(tx, "executable_at"), format_rfc3339(t0 + 300));
+  EXPECT_EQ(tx.at("executable"), json::value(false));
+
+  clock_.set_ms((t0 + 299) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "QUEUED");
+  clock_.set_ms((t0 + 300) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "PENDING");
+  EXPECT_EQ(audit("TX_EXECUTABLE", id).size(), 1u);
+
+  const auto other = allow(700);
+  ASSERT_EQ(str(other, "status"), "QUEUED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(1200));
+  auto cancelled = cancel(str(other, "id"));
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().to_string();
+  EXPECT_EQ(str(*cancelled, "status"), "CANCELLED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(500));
+  clock_.set_ms((t0 + 300 + 300) * 1000);
+  sweep();  // its DELAY timer fires on a cancelled row: no change
+  EXPECT_EQ(status_of(str(other, "id")), "CANCELLED");
+  EXPECT_TRUE(audit("TX_EXECUTABLE", str(other, "id")).empty());
+}
+
+TEST_F(DecisionsTest, ApprovalApproveRejectAndExpiry) {
+  start_service();
+  const std::string p = add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000",
+      "approval_timeout_seconds":600,"windows":[{"duration":"1d","max":"100000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const auto a = allow(5000), b = allow(6000), c = allow(7000);
+  for (const auto* tx : {&a, &b, &c}) {
+    EXPECT_EQ(str(*tx, "status"), "QUEUED");
+    EXPECT_EQ(str(*tx, "tier"), "APPROVAL");
+  }
+  auto approval = store_->find_approval_by_tx(str(a, "id"));
+  ASSERT_TRUE(approval.ok() && approval->has_value());
+  EXPECT_EQ((*approval)->expires_at, t0 + 600);
+  EXPECT_EQ((*approval)->id, str(a, "approval_id"));
+  EXPECT_EQ(total(p + "/native/1d"), Amount(18000));
+
+  auto approved = decide_approval(str(a, "approval_id"), true);
+  ASSERT_TRUE(approved.ok()) << approved.status().to_string();
+  EXPECT_EQ(str(*approved, "status"), "PENDING");
+  auto rejected = decide_approval(str(b, "approval_id"), false);
+  ASSERT_TRUE(rejected.ok()) << rejected.status().to_string();
+  EXPECT_EQ(str(*rejected, "status"), "CANCELLED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(12000));
+
+  clock_.set_ms((t0 + 599) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(str(c, "id")), "QUEUED");
+  clock_.set_ms((t0 + 600) * 1000);
+  sweep();
+  auto expired = store_->get_transaction(str(c, "id"));
+  ASSERT_TRUE(expired.ok() && expired->has_value());
+  EXPECT_EQ((*expired)->status, "CANCELLED");
+  EXPECT_EQ((*expired)->error, std::optional<std::string>("approval expired"));
+  EXPECT_EQ(audit("APPROVAL_EXPIRED", str(c, "id")).size(), 1u);
+  EXPECT_EQ(total(p + "/native/1d"), Amount(5000));
+  EXPECT_EQ(status_of(str(a, "id")), "PENDING");  // approved: untouched by the expiry timer
+  auto late = decide_approval(str(c, "approval_id"), true);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), ErrorCode::APPROVAL_NOT_PENDING);
+}
+
+TEST_F(DecisionsTest, UnsettledReservationExpiresAfterTtl) {
+  start_service({.reservation_ttl_seconds = 120});
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const auto tx = allow(50);
+  const std::string id = str(tx, "id");
+  EXPECT_EQ(str(tx, "status"), "PENDING");
+  EXPECT_EQ(str(tx, "expires_at"), format_rfc3339(t0 + 120));
+  clock_.set_ms((t0 + 119) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "PENDING");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(50));
+  clock_.set_ms((t0 + 120) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "EXPIRED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(0));
+  EXPECT_EQ(audit("TX_EXPIRED", id).size(), 1u);
+  auto late = confirm(id, std::nullopt);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), ErrorCode::TX_INVALID_STATE);
+}
+
+TEST_F(DecisionsTest, ConfirmSettlesReleasesTheRestAndRefusesMore) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100000"}]})");
+  const std::string meter = p + "/native/1d";
+  const std::string a = str(allow(500), "id"), b = str(allow(500), "id");
+  EXPECT_EQ(total(meter), Amount(1000));
+
+  auto done = confirm(a, 300);
+  ASSERT_TRUE(done.ok()) << done.status().to_string();
+  EXPECT_EQ(str(*done, "status"), "CONFIRMED");
+  EXPECT_EQ(str(*done, "final_amount"), "300");
+  EXPECT_EQ(total(meter), Amount(800));
+
+  auto too_much = confirm(b, 501);
+  ASSERT_FALSE(too_much.ok());
+  EXPECT_EQ(too_much.status().code(), ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED);
+  EXPECT_EQ(error_http_status(too_much.status().code()), 422);
+  EXPECT_EQ(status_of(b), "PENDING");
+  EXPECT_EQ(total(meter), Amount(800));
+  EXPECT_TRUE(audit("TX_CONFIRMED", b).empty());
+
+  auto twice = confirm(a, 300);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().code(), ErrorCode::TX_INVALID_STATE);
+  EXPECT_EQ(total(meter), Amount(800));
+  EXPECT_EQ(audit("TX_CONFIRMED", a).size(), 1u);
+}
+
+TEST_F(DecisionsTest, IdempotencyKeyReplaysOrConflicts) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100000"}]})");
+  auto first = submit(transfer(70, "key-1"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->status, 201);
+  EXPECT_FALSE(first->replay);
+  auto again = submit(transfer(70, "key-1"));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->status, 200);
+  EXPECT_TRUE(again->replay);
+  EXPECT_EQ(str(again->body, "id"), str(first->body, "id"));
+  EXPECT_EQ(total(p + "/native/1d"), Amount(70));  // reserved once
+
+  auto other = submit(transfer(71, "key-1"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+  EXPECT_EQ(error_http_status(other.status().code()), 409);
+  auto rows = store_->list_transactions({}, {});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 1u);
+}
+
+TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
+  start_service({.reservation_ttl_seconds = 3600});
+  const std::string p = add_policy("SPENDING_LIMIT", R"({"instant_max":"1000","delay_max":"5000",
+      "delay_seconds":300,"windows":[{"duration":"1d","max":"100000"}]})");
+  const std::string meter = p + "/native/1d";
+  const std::int64_t t0 = clock_.now_seconds();
+  const std::string confirmed = str(allow(500), "id");
+  ASSERT_TRUE(confirm(confirmed, 300).ok());
+  auto held_answer = submit(transfer(200, "key-held"));
+  ASSERT_TRUE(held_answer.ok());
+  const std::string held = str(held_answer->body, "id");
+  const auto delayed = allow(2000);
+  ASSERT_EQ(str(delayed, "status"), "QUEUED");
+  EXPECT_EQ(total(meter), Amount(2500));
+  stop_service();
+
+  start_service({.reservation_ttl_seconds = 3600});
+  EXPECT_EQ(total(meter), Amount(2500));  // 300 confirmed + 200 held + 2000 queued
+  auto replay = submit(transfer(200, "key-held"));
+  ASSERT_TRUE(replay.ok()) << replay.status().to_string();
+  EXPECT_TRUE(replay->replay);
+  EXPECT_EQ(str(replay->body, "id"), held);
+
+  clock_.set_ms((t0 + 300) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(str(delayed, "id")), "PENDING");
+  clock_.set_ms((t0 + 3600) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(held), "EXPIRED");
+  EXPECT_EQ(total(meter), Amount(2300));
+  // The recovered DELAY reservation is still settle-able.
+  ASSERT_TRUE(confirm(str(delayed, "id"), 1500).ok());
+  EXPECT_EQ(total(meter), Amount(1800));
+}
+
+TEST_F(DecisionsTest, LongPollAnswersOnReleaseOrAtTheDeadline) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":300})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const std::string released = str(allow(500), "id");
+  Await<Json> on_release;
+  service_->wait(released, agent_, 30'000, on_release.callback());
+  EXPECT_FALSE(on_release.ready(std::chrono::milliseconds(50)));
+
+  clock_.set_ms((t0 + 20) * 1000);
+  const std::string stays = str(allow(500), "id");
+  Await<Json> on_deadline;
+  service_->wait(stays, agent_, 10'000, on_deadline.callback());
+  clock_.set_ms((t0 + 29) * 1000);
+  sweep();
+  EXPECT_FALSE(on_release.ready());
+  EXPECT_FALSE(on_deadline.ready());
+  clock_.set_ms((t0 + 30) * 1000);
+  sweep();
+  auto at_deadline = on_deadline.get();
+  ASSERT_TRUE(at_deadline.ok()) << at_deadline.status().to_string();
+  EXPECT_EQ(str(*at_deadline, "status"), "QUEUED");
+  // The first one's deadline (t0 + 30 s) also passed: it answers with the current state.
+  auto first = on_release.get();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(str(*first, "status"), "QUEUED");
+
+  Await<Json> woken;
+  service_->wait(released, agent_, 600'000, woken.callback());
+  EXPECT_FALSE(woken.ready(std::chrono::milliseconds(50)));
+  clock_.set_ms((t0 + 300) * 1000);
+  sweep();
+  auto changed = woken.get();
+  ASSERT_TRUE(changed.ok()) << changed.status().to_string();
+  EXPECT_EQ(str(*changed, "status"), "PENDING");
+  EXPECT_EQ(changed->at("executable"), json::value(true));
+
+  Await<Json> settled;  // not queued any more: answers at once
+  service_->wait(released, agent_, 30'000, settled.callback());
+  ASSERT_TRUE(settled.ready(kWaitMax));
+}
+
+TEST_F(DecisionsTest, NotifierSeesNotifyTierDecisionsAndTheirTransitions) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","notify_max":"1000"})");
+  allow(50);  // INSTANT: no event
+  EXPECT_TRUE(notifier_.events().empty());
+  const std::string id = str(allow(500), "id");
+  ASSERT_TRUE(confirm(id, std::nullopt).ok());
+  const auto events = notifier_.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(str(events[0], "event"), "transaction.decided");
+  EXPECT_EQ(str(events[0].at("transaction").as_object(), "tier"), "NOTIFY");
+  EXPECT_EQ(str(events[0].at("transaction").as_object(), "id"), id);
+  EXPECT_EQ(str(events[1], "event"), "transaction.updated");
+  EXPECT_EQ(str(events[1].at("transaction").as_object(), "status"), "CONFIRMED");
+}
+
+}  // namespace
+}  // namespace warden::server

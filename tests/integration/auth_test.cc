@@ -110,6 +110,22 @@ TEST_F(AuthTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(client_->connects(), 1);
 }
 
+TEST_F(AuthTest, DefaultThrottleIsFiveFailures) {
+  constexpr int kDefaultFailuresMax = 5;
+  Headers wrong = {{"X-Master-Password", "wrong"}};
+  for (int i = 0; i < kDefaultFailuresMax; ++i) {
+    Response r = client_->request("GET", "/v1/agents", {}, wrong);
+    ASSERT_EQ(r.status, 401) << "attempt " << i << ": " << r.describe();
+  }
+  Response blocked = master("GET", "/v1/agents");
+  EXPECT_EQ(blocked.status, 429) << blocked.describe();
+  EXPECT_EQ(blocked.error_code(), "AUTH_TOO_MANY_ATTEMPTS");
+  // The default window is 60 s.
+  const int retry_after_s = std::atoi(blocked.header("Retry-After").c_str());
+  EXPECT_GT(retry_after_s, 50) << blocked.header("Retry-After");
+  EXPECT_LE(retry_after_s, 60) << blocked.header("Retry-After");
+}
+
 class ThrottleTest : public WardenTest {
  protected:
   static constexpr int kFailuresMax = 3;

@@ -193,6 +193,15 @@ TEST(CliTest, PolicyValidateBadFileExitsOneAndNamesTheProblem) {
   EXPECT_NE(absent.exit_code, 0) << absent.output();
 }
 
+TEST(CliTest, ServeRefusesAnUninitializedDataDir) {
+  TempDir dir;
+  CliResult r = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0"}, {}, 10000);
+  EXPECT_NE(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.exit_code, -1) << "still running after 10 s: " << r.output();
+  EXPECT_NE(lower(r.output()).find("init"), std::string::npos) << r.output();
+  EXPECT_FALSE(fs::exists(dir.path + "/warden.addr"));
+}
+
 // Opens the daemon's database with the SQLite C API.
 class Database {
  public:
@@ -255,6 +264,32 @@ class AuditVerifyTest : public WardenTest {
     ASSERT_TRUE(db.exec(sql)) << sql << ": " << db.error();
   }
 };
+
+// A database written by a newer Warden (a higher schema_version) is refused, not downgraded.
+TEST_F(AuditVerifyTest, ServeRefusesANewerSchema) {
+  warden_->sigterm();
+  ASSERT_EQ(warden_->wait_exit(kShutdownTimeoutMs), 0);
+  {
+    Database db(warden_->database_path());
+    ASSERT_TRUE(db.ok()) << db.error();
+    ASSERT_TRUE(
+        db.exec("CREATE TEMP TABLE newest AS SELECT * FROM schema_version "
+                "ORDER BY version DESC LIMIT 1;"
+                "UPDATE newest SET version = version + 100;"
+                "INSERT INTO schema_version SELECT * FROM newest;"))
+        << db.error();
+  }
+  const auto before = slurp(warden_->database_path());
+  CliResult r =
+      run_cli({"serve", "--data-dir", warden_->data_dir(), "--listen", "127.0.0.1:0"}, {}, 10000);
+  EXPECT_NE(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.exit_code, -1) << "still running after 10 s: " << r.output();
+  const std::string out = lower(r.output());
+  EXPECT_TRUE(out.find("newer") != std::string::npos ||
+              out.find("schema_too_new") != std::string::npos)
+      << r.output();
+  EXPECT_EQ(slurp(warden_->database_path()), before) << "the newer database was modified";
+}
 
 TEST_F(AuditVerifyTest, VerifyPassesOnAnIntactChain) {
   auto ids = make_history();

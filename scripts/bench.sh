@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Decision benchmarks: builds engine_bench, warden and warden_load, runs the in-process engine
+# benchmark, then a real `warden serve` on a temporary data dir (127.0.0.1:0) under the loopback
+# load generator at 1, 16 and 64 connections, stops it with SIGTERM and prints a summary.
+# Usage: scripts/bench.sh [build-dir]   (default: build-bench). Not part of CI's test run.
+# Knobs: BENCH_MIN_TIME (s per engine case, default 0.3), LOAD_DURATION_MS (per phase, 4000),
+# LOAD_CONNECTIONS (1,16,64), SERVE_FLAGS (extra `warden serve` flags).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build-bench}"
+min_time="${BENCH_MIN_TIME:-0.3}"
+duration_ms="${LOAD_DURATION_MS:-4000}"
+connections="${LOAD_CONNECTIONS:-1,16,64}"
+start_timeout_s=20
+stop_timeout_s=15
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+ninja -C "$build" -j2 warden engine_bench warden_load >/dev/null
+
+tmp="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== load before: $(uptime | sed 's/.*load average/load average/')"
+echo "== decision engine (in process)"
+timeout 600 "$build/bench/engine_bench" --benchmark_min_time="$min_time" | tee "$tmp/engine.txt"
+
+echo "== HTTP decisions (warden serve on loopback, durable commits)"
+export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+data="$tmp/data"
+"$build/src/cli/warden" init --data-dir "$data" >/dev/null
+# shellcheck disable=SC2086
+"$build/src/cli/warden" serve --data-dir "$data" --listen 127.0.0.1:0 \
+  ${SERVE_FLAGS:-} 2>"$tmp/serve.log" &
+pid=$!
+for _ in $(seq $((start_timeout_s * 10))); do
+  [ -s "$data/warden.addr" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$tmp/serve.log"; exit 1; }
+  sleep 0.1
+done
+addr="$(cat "$data/warden.addr")"
+echo "warden serve pid $pid on $addr"
+status=0
+timeout 300 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
+  --duration-ms "$duration_ms" | tee "$tmp/load.txt" || status=$?
+
+kill -TERM "$pid"
+for _ in $(seq $((stop_timeout_s * 10))); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+  echo "warden did not stop within ${stop_timeout_s}s of SIGTERM" >&2
+  status=1
+else
+  wait "$pid" || { echo "warden serve exited $?" >&2; status=1; }
+fi
+pid=""
+
+echo "== summary"
+echo "load after: $(uptime | sed 's/.*load average/load average/')"
+sed -n '/^per-call latency/,$p' "$tmp/engine.txt"
+cat "$tmp/load.txt"
+exit "$status"

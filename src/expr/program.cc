@@ -40,26 +40,15 @@ class LocalNode final : public Node {
 
 // A child operand read inline when it is a slot or a constant, through the node otherwise;
 // saves a virtual call on the hottest paths (variables and literals).
+// The most common comparison nodes are also dispatched by tag so their code inlines here.
 struct Operand {
-  enum class K : std::uint8_t { kNode, kSlot, kConst };
+  enum class K : std::uint8_t { kNode, kSlot, kConst, kRelConst, kStrConst, kEqConst };
   K k = K::kNode;
   std::uint32_t slot = 0;
   const Node* node = nullptr;
   Value v;
-  Operand(const Node* n) : node(n) {  // NOLINT(implicit)
-    if (auto* c = dynamic_cast<const ConstNode*>(n)) {
-      k = K::kConst;
-      v = c->v_;
-    } else if (auto* l = dynamic_cast<const LocalNode*>(n)) {
-      k = K::kSlot;
-      slot = l->slot_;
-    }
-  }
-  Value get(Ctx& ctx) const {
-    if (k == K::kSlot) return ctx.slots[slot];
-    if (k == K::kConst) return v;
-    return node->eval(ctx);
-  }
+  Operand(const Node* n);  // NOLINT(implicit); defined after the node classes
+  Value get(Ctx& ctx) const;
   bool is_const() const { return k == K::kConst; }
 };
 
@@ -348,6 +337,33 @@ class EqConstNode final : public Node {
   Value k_;
   bool negate_;
 };
+
+Operand::Operand(const Node* n) : node(n) {
+  if (auto* c = dynamic_cast<const ConstNode*>(n)) {
+    k = K::kConst;
+    v = c->v_;
+  } else if (auto* l = dynamic_cast<const LocalNode*>(n)) {
+    k = K::kSlot;
+    slot = l->slot_;
+  } else if (dynamic_cast<const RelConstNode*>(n) != nullptr) {
+    k = K::kRelConst;
+  } else if (dynamic_cast<const StrConstNode*>(n) != nullptr) {
+    k = K::kStrConst;
+  } else if (dynamic_cast<const EqConstNode*>(n) != nullptr) {
+    k = K::kEqConst;
+  }
+}
+
+inline Value Operand::get(Ctx& ctx) const {
+  switch (k) {
+    case K::kSlot: return ctx.slots[slot];
+    case K::kConst: return v;
+    case K::kRelConst: return static_cast<const RelConstNode*>(node)->RelConstNode::eval(ctx);
+    case K::kStrConst: return static_cast<const StrConstNode*>(node)->StrConstNode::eval(ctx);
+    case K::kEqConst: return static_cast<const EqConstNode*>(node)->EqConstNode::eval(ctx);
+    default: return node->eval(ctx);
+  }
+}
 
 class ListNode final : public Node {
  public:

@@ -276,7 +276,17 @@ class Checker {
         return error(e, "found no matching overload for '_?_:_' applied to " + arg_list(ts));
       return join(ts[1], ts[2]);
     }
-    if (fn == "_==_" || fn == "_!=_") return Type(TypeKind::kBool);
+    if (fn == "_==_" || fn == "_!=_") {
+      // Equality is defined across all values, but comparing, say, an int with a string is
+      // always false: report it at check time, where it is almost certainly a mistake.
+      TypeKind a = ts[0].kind(), b = ts[1].kind();
+      bool comparable = loose(ts[0]) || loose(ts[1]) || a == b ||
+                        (is_numeric(a) && is_numeric(b)) || a == TypeKind::kNull ||
+                        b == TypeKind::kNull;
+      if (!comparable)
+        return error(e, "found no matching overload for '" + fn + "' applied to " + arg_list(ts));
+      return Type(TypeKind::kBool);
+    }
     if (fn == "@in") {
       TypeKind c = ts[1].kind();
       if (c != TypeKind::kList && c != TypeKind::kMap && !loose(ts[1]))

@@ -63,6 +63,10 @@ TEST(ExprCheck, TypeErrorsWithLineColumn) {
   EXPECT_NE(f.eval("nope > 1").find("1:1: undeclared reference to 'nope'"), std::string::npos);
   EXPECT_NE(f.eval("tags.startsWith('a')").find("no matching overload"), std::string::npos);
   EXPECT_NE(f.eval("amount.all(x, x > 0)").find("cannot be range"), std::string::npos);
+  EXPECT_EQ(f.eval("model == 1"),
+            "COMPILE: 1:7: found no matching overload for '_==_' applied to (string, int)");
+  EXPECT_EQ(f.eval("amount == 1.0 && req.x != 'a' && model != null"), "error(\"no value bound "
+            "for a declared variable\")");
 }
 
 TEST(ExprEval, PolicyExpression) {

@@ -148,6 +148,7 @@ TEST_F(ThrottleTest, TooManyFailuresIs429UntilTheWindowPasses) {
   ASSERT_EQ(blocked.status, 429) << blocked.describe();
   EXPECT_EQ(blocked.error_code(), "AUTH_TOO_MANY_ATTEMPTS");
   ASSERT_TRUE(blocked.has_header("Retry-After"));
+  EXPECT_FALSE(blocked.header("X-Correlation-Id").empty());
   const int retry_after_s = std::atoi(blocked.header("Retry-After").c_str());
   EXPECT_GE(retry_after_s, 1);
   EXPECT_LE(retry_after_s, kWindowSeconds);

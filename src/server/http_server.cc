@@ -341,6 +341,10 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   Shared shared{options, api};  // outlives the io_context: connections unregister from it
   net::io_context ioc(threads);
+  // Signals are caught before the address is published, so a SIGTERM sent as soon as the
+  // daemon is reachable still drains instead of killing it.
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  net::steady_timer drain_timer(ioc);
   auto listener = std::make_shared<Listener>(ioc, shared);
   WARDEN_RETURN_IF_ERROR(listener->bind(options.host, options.port));
   const auto ep = listener->local_endpoint();
@@ -349,8 +353,6 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
             {{"address", ep.address().to_string()}, {"port", ep.port()}, {"threads", threads}});
   listener->accept();
 
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
-  net::steady_timer drain_timer(ioc);
   signals.async_wait([&](beast::error_code ec, int sig) {
     if (ec) return;
     log_event(LogLevel::kInfo, "shutting down", {{"signal", sig}});

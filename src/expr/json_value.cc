@@ -200,8 +200,6 @@ boost::json::value to_json(const Value& v) {
       return boost::json::string(net_to_string(*v.net, true));
     case Kind::kError:
       return boost::json::object{{"error", std::string(v.sv())}};
-    case Kind::kUnbound:
-      return nullptr;
   }
   return nullptr;
 }

@@ -219,8 +219,6 @@ std::string_view type_name(const Value& v) {
       return "net.CIDR";
     case Kind::kError:
       return "error";
-    case Kind::kUnbound:
-      return "unbound";
   }
   return "dyn";
 }
@@ -380,8 +378,6 @@ std::string to_text(const Value& v) {
       return "cidr(\"" + net_to_string(*v.net, true) + "\")";
     case Kind::kError:
       return "error(" + quote(v.sv(), '"', false) + ")";
-    case Kind::kUnbound:
-      return "unbound";
   }
   return "?";
 }

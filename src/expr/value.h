@@ -64,7 +64,6 @@ enum class Kind : std::uint8_t {
   kIp,
   kCidr,
   kError,    // s/aux = message
-  kUnbound,  // a declared variable with no value in the activation
 };
 
 struct Value;

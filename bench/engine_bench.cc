@@ -297,6 +297,13 @@ void bm_naive(benchmark::State& state, int n, bool reserve) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// What one Amount::to_string() costs: decide() formats amounts for reasons and trace details
+// (see docs/benchmarks.md, "where the time goes").
+void bm_amount_to_string(benchmark::State& state, const char* digits) {
+  const Amount a = *Amount::parse(digits);
+  for (auto _ : state) benchmark::DoNotOptimize(a.to_string());
+}
+
 std::string case_name(const char* who, int n, bool reserve) {
   return std::string("decide/") + who + "/policies:" + std::to_string(n) +
          "/reserve:" + (reserve ? "1" : "0");
@@ -363,11 +370,12 @@ void print_summary(const Collector& c) {
               "p50 ns", "p99 ns", "baseline ns", "ratio");
   for (int n : kSizes) {
     for (bool reserve : {false, true}) {
+      const double engine_ns = c.ns(case_name("engine", n, reserve));
+      const double naive_ns = c.ns(case_name("baseline", n, reserve));
+      if (engine_ns == 0) continue;  // filtered out
       Fixture& f = fixture(n);
       const std::string id = "sample-reservation";
       const Percentiles p = sample([&] { engine_once(f, reserve, id); }, kSamplesMax);
-      const double engine_ns = c.ns(case_name("engine", n, reserve));
-      const double naive_ns = c.ns(case_name("baseline", n, reserve));
       std::printf("%9d %8s %12.1f %12lld %12lld %14.1f %9.1fx\n", n, reserve ? "yes" : "no",
                   engine_ns, static_cast<long long>(p.p50_ns), static_cast<long long>(p.p99_ns),
                   naive_ns, engine_ns > 0 ? naive_ns / engine_ns : 0.0);
@@ -387,6 +395,10 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kNanosecond);
     }
   }
+  benchmark::RegisterBenchmark("amount/to_string/3_digits", bm_amount_to_string, "500")
+      ->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark("amount/to_string/61_digits", bm_amount_to_string, kHugeMax)
+      ->Unit(benchmark::kNanosecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   Collector collector;

@@ -41,7 +41,7 @@ TEST(ExprParse, Literals) {
   EXPECT_EQ(f.eval("r'a\\n' + '\\x41\\u00e9'"), "\"a\\\\nA\xC3\xA9\"");
   EXPECT_EQ(f.eval("'''multi\nline'''"), "\"multi\\nline\"");
   EXPECT_EQ(f.eval("b'\\xff\\000'"), "b\"\\xff\\x00\"");
-  EXPECT_EQ(f.eval("1.5e3"), "1500");
+  EXPECT_EQ(f.eval("1.5e3"), "1500.0");
   EXPECT_EQ(f.eval("true ? 'a' : 'b'"), "\"a\"");
 }
 
@@ -115,6 +115,20 @@ TEST(ExprEval, MacrosAndHas) {
   EXPECT_EQ(f.eval("req.admin", vars), "error(\"no such key: admin\")");
 }
 
+TEST(ExprEval, FastPathsKeepGenericSemantics) {
+  Fixture f;
+  EXPECT_EQ(f.eval("[1, 'a', 2].exists(x, x == 2)"), "true");
+  EXPECT_EQ(f.eval("['b', 1].all(x, x.startsWith('a'))"), "false");
+  EXPECT_EQ(f.eval("['a', 1].all(x, x.startsWith('a'))"), "error(\"no matching overload\")");
+  EXPECT_EQ(f.eval("[1, 2.0, 3u].filter(x, x == 2)"), "[2.0]");
+  EXPECT_EQ(f.eval("[2.0, 3u].map(x, x) == [2, 3]"), "true");
+  EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !('a' in [1, 2, 3, 4, 5])"), "true");
+  EXPECT_EQ(f.eval("amount > 1.5 && amount < 2u", R"({"amount": 2})"), "false");
+  EXPECT_EQ(f.eval("amount >= 1.5 && 3 > amount", R"({"amount": 2})"), "true");
+  EXPECT_EQ(f.eval("tags.filter(t, t.endsWith('b')).size()", R"({"tags": ["ab", "b", "c"]})"),
+            "2");
+}
+
 TEST(ExprEval, StringsAndRegex) {
   Fixture f;
   EXPECT_EQ(f.eval("size('héllo') == 5 && 'hello'.contains('ell') && 'abc'.endsWith('bc')"),
@@ -129,7 +143,7 @@ TEST(ExprEval, Conversions) {
   EXPECT_EQ(f.eval("int('42') + int(2.9) + int(3u)"), "47");
   EXPECT_EQ(f.eval("uint(-1)"), "error(\"uint range error\")");
   EXPECT_EQ(f.eval("string(1.5) + string(true) + string(b'ok')"), "\"1.5trueok\"");
-  EXPECT_EQ(f.eval("double('1e3')"), "1000");
+  EXPECT_EQ(f.eval("double('1e3')"), "1000.0");
   EXPECT_EQ(f.eval("type(1) == int && type('a') == string && type([]) == list"), "true");
 }
 
@@ -148,7 +162,7 @@ TEST(ExprEval, TimeAndZones) {
 
 TEST(ExprEval, BindingsMatchDeclaredTypes) {
   Fixture f;
-  EXPECT_EQ(f.eval("price * 2.0", R"({"price": 3})"), "6");
+  EXPECT_EQ(f.eval("price * 2.0", R"({"price": 3})"), "6.0");
   EXPECT_EQ(f.eval("amount", R"({"amount": "x"})").substr(0, 5), "BIND:");
   EXPECT_EQ(f.eval("amount + 1"), "error(\"no value bound for a declared variable\")");
 }

@@ -412,6 +412,8 @@ Value fn_ends_with(Ctx&, const Value* a, std::size_t) {
 }
 
 Value fn_matches(Ctx& ctx, const Value* a, std::size_t) {
+  // A pattern only known at run time is compiled per call: charge for it.
+  if (!ctx.charge(a[1].aux / 4 + 16)) return Value::error(kCostExceeded);
   RE2::Options opts;
   opts.set_log_errors(false);
   RE2 re(re2::StringPiece(a[1].s, a[1].aux), opts);

@@ -302,6 +302,8 @@ std::string to_plain_string(const Value& v) {
     case Kind::kType:
     case Kind::kError:
       return std::string(v.sv());
+    case Kind::kDouble:
+      return format_double(v.d);
     default:
       return to_text(v);
   }
@@ -344,8 +346,12 @@ std::string to_text(const Value& v) {
       return std::to_string(v.i);
     case Kind::kUint:
       return std::to_string(v.u) + "u";
-    case Kind::kDouble:
-      return format_double(v.d);
+    case Kind::kDouble: {
+      // Keep a double recognisable as one: 2.0, not 2.
+      std::string t = format_double(v.d);
+      if (t.find_first_of(".eNI") == std::string::npos) t += ".0";
+      return t;
+    }
     case Kind::kString:
       return quote(v.sv(), '"', false);
     case Kind::kBytes:

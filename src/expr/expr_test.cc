@@ -65,7 +65,8 @@ TEST(ExprCheck, TypeErrorsWithLineColumn) {
   EXPECT_NE(f.eval("amount.all(x, x > 0)").find("cannot be range"), std::string::npos);
   EXPECT_EQ(f.eval("model == 1"),
             "COMPILE: 1:7: found no matching overload for '_==_' applied to (string, int)");
-  EXPECT_EQ(f.eval("amount == 1.0 && req.x != 'a' && model != null"), "error(\"no value bound "
+  EXPECT_EQ(f.eval("amount == 1.0 && req.x != 'a' && model != null"),
+            "error(\"no value bound "
             "for a declared variable\")");
 }
 
@@ -125,8 +126,7 @@ TEST(ExprEval, FastPathsKeepGenericSemantics) {
   EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !('a' in [1, 2, 3, 4, 5])"), "true");
   EXPECT_EQ(f.eval("amount > 1.5 && amount < 2u", R"({"amount": 2})"), "false");
   EXPECT_EQ(f.eval("amount >= 1.5 && 3 > amount", R"({"amount": 2})"), "true");
-  EXPECT_EQ(f.eval("tags.filter(t, t.endsWith('b')).size()", R"({"tags": ["ab", "b", "c"]})"),
-            "2");
+  EXPECT_EQ(f.eval("tags.filter(t, t.endsWith('b')).size()", R"({"tags": ["ab", "b", "c"]})"), "2");
 }
 
 TEST(ExprEval, StringsAndRegex) {
@@ -136,6 +136,8 @@ TEST(ExprEval, StringsAndRegex) {
   EXPECT_EQ(f.eval("'gpt-4o'.matches('^gpt-[0-9]')"), "true");
   EXPECT_EQ(f.eval("'x'.matches('(')").substr(0, 6), "error(");
   EXPECT_EQ(f.eval("'a,b,c'.split(',')"), "[\"a\", \"b\", \"c\"]");
+  EXPECT_EQ(f.eval("'%.99999999999999f|%d'.format([0.5, 3])").size(),
+            106u);  // precision clamps to 100
 }
 
 TEST(ExprEval, Conversions) {
@@ -154,6 +156,9 @@ TEST(ExprEval, TimeAndZones) {
   EXPECT_EQ(f.eval("when.getHours('Asia/Seoul')", vars), "21");
   EXPECT_EQ(f.eval("when.getHours('-05:30')", vars), "7");
   EXPECT_EQ(f.eval("when.getDayOfWeek()", vars), "0");
+  // Found by the fuzzer: an absurd offset used to overflow int arithmetic.
+  EXPECT_EQ(f.eval("when.getSeconds('4444444{}[4444:00')", vars).substr(0, 6), "error(");
+  EXPECT_EQ(f.eval("when.getHours('+24:00')", vars).substr(0, 6), "error(");
   EXPECT_EQ(f.eval("when + duration('1h30m') > timestamp('2024-03-10T13:59:00Z')", vars), "true");
   EXPECT_EQ(f.eval("string(when - timestamp('2024-03-10T00:00:00Z'))", vars), "\"45000s\"");
   EXPECT_EQ(f.eval("timestamp('9999-12-31T23:59:59Z') + duration('1s')"),

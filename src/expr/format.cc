@@ -112,7 +112,7 @@ Value fn_format(Ctx& ctx, const Value* a, std::size_t) {
       precision = 0;
       ++i;
       while (i < f.size() && std::isdigit(static_cast<unsigned char>(f[i])))
-        precision = precision * 10 + (f[i++] - '0');
+        precision = std::min(precision * 10 + (f[i++] - '0'), 1000);  // clamped below anyway
       if (i >= f.size()) return err(ctx, "could not parse formatting clause: unexpected end");
     }
     char c = f[i];

@@ -695,7 +695,9 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
     int h = 0, m = 0;
     auto r1 = std::from_chars(t.data(), t.data() + colon, h);
     auto r2 = std::from_chars(t.data() + colon + 1, t.data() + t.size(), m);
-    if (r1.ec != std::errc() || r2.ec != std::errc() || r2.ptr != t.data() + t.size()) return false;
+    if (r1.ec != std::errc() || r1.ptr != t.data() + colon || r2.ec != std::errc() ||
+        r2.ptr != t.data() + t.size() || h > 23 || m > 59)
+      return false;
     offset = sign * (h * 3600 + m * 60);
     return true;
   }

@@ -356,12 +356,18 @@ Operand::Operand(const Node* n) : node(n) {
 
 inline Value Operand::get(Ctx& ctx) const {
   switch (k) {
-    case K::kSlot: return ctx.slots[slot];
-    case K::kConst: return v;
-    case K::kRelConst: return static_cast<const RelConstNode*>(node)->RelConstNode::eval(ctx);
-    case K::kStrConst: return static_cast<const StrConstNode*>(node)->StrConstNode::eval(ctx);
-    case K::kEqConst: return static_cast<const EqConstNode*>(node)->EqConstNode::eval(ctx);
-    default: return node->eval(ctx);
+    case K::kSlot:
+      return ctx.slots[slot];
+    case K::kConst:
+      return v;
+    case K::kRelConst:
+      return static_cast<const RelConstNode*>(node)->RelConstNode::eval(ctx);
+    case K::kStrConst:
+      return static_cast<const StrConstNode*>(node)->StrConstNode::eval(ctx);
+    case K::kEqConst:
+      return static_cast<const EqConstNode*>(node)->EqConstNode::eval(ctx);
+    default:
+      return node->eval(ctx);
   }
 }
 
@@ -485,7 +491,6 @@ class ComprehensionNode final : public Node {
     if (auto* e = dynamic_cast<const EqConstNode*>(step); e && on_var(e->a_)) eq_pred = e;
     if (auto* t = dynamic_cast<const StrConstNode*>(step); t && on_var(t->a_)) str_pred = t;
   }
-
 
   Value eval(Ctx& ctx) const override {
     Value r = range->eval(ctx);

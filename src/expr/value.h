@@ -63,7 +63,7 @@ enum class Kind : std::uint8_t {
   kType,       // s/aux = type name
   kIp,
   kCidr,
-  kError,    // s/aux = message
+  kError,  // s/aux = message
 };
 
 struct Value;

@@ -83,8 +83,8 @@ class DecisionsTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     store_ = std::move(*opened);
     agent_id_ = ids_.next();
-    store::AgentRow agent{.id = agent_id_, .name = "bot", .chain = "ethereum",
-                          .network = "mainnet"};
+    store::AgentRow agent{
+        .id = agent_id_, .name = "bot", .chain = "ethereum", .network = "mainnet"};
     agent.created_at = agent.updated_at = clock_.now_seconds();
     ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_agent(agent); }).ok());
     agent_.agent_id = agent_id_;
@@ -98,8 +98,8 @@ class DecisionsTest : public ::testing::Test {
   void start_service(DecisionOptions options = {}) {
     options.start_sweeper = false;
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
-    service_ = std::make_unique<DecisionService>(*store_, *writer_, clock_, ids_, options,
-                                                 &notifier_);
+    service_ =
+        std::make_unique<DecisionService>(*store_, *writer_, clock_, ids_, options, &notifier_);
     const Status s = service_->start();
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
@@ -117,8 +117,11 @@ class DecisionsTest : public ::testing::Test {
     policy::PolicySpec spec{agent_id_, type, *rules, 0, true};
     const policy::Validation v = policy::validate(spec);
     EXPECT_FALSE(v.has_error()) << json::serialize(policy::issues_to_json(v.issues));
-    store::PolicyRow row{.id = ids_.next(), .agent_id = agent_id_, .type = type,
-                         .rules = canonical_json(v.normalized_rules), .hash = v.hash};
+    store::PolicyRow row{.id = ids_.next(),
+                         .agent_id = agent_id_,
+                         .type = type,
+                         .rules = canonical_json(v.normalized_rules),
+                         .hash = v.hash};
     row.created_at = row.updated_at = clock_.now_seconds();
     EXPECT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
     if (service_) EXPECT_TRUE(service_->reload_policies().ok());
@@ -136,8 +139,8 @@ class DecisionsTest : public ::testing::Test {
     sub.row.amount = sub.row.reserved_amount = a;
     sub.row.metadata = json::serialize(json::object{{"network", "mainnet"}});
     sub.request.action = "TRANSFER";
-    sub.request.attributes = {{"to", kTo}, {"network", "mainnet"}, {"chain", "ethereum"},
-                              {"amount", a}};
+    sub.request.attributes = {
+        {"to", kTo}, {"network", "mainnet"}, {"chain", "ethereum"}, {"amount", a}};
     sub.request.amounts["native"] = Amount(amount);
     sub.idempotency_key = key;
     json::object body{{"type", "TRANSFER"}, {"to", kTo}, {"amount", a}};

@@ -285,17 +285,17 @@ void WebhookNotifier::record(const std::string& event_id, const json::object& ev
     e.tx_id = string_at(tx->as_object(), "id");
     e.agent_id = string_at(tx->as_object(), "agent_id");
   }
-  json::object details{{"event_id", event_id},
-                       {"url", url_},
-                       {"attempts", outcome.attempts},
-                       {"last_status", outcome.last_status == 0 ? json::value(nullptr)
-                                                                : json::value(outcome.last_status)},
-                       {"error", outcome.delivered ? json::value(nullptr)
-                                                   : json::value(outcome.error)}};
+  json::object details{
+      {"event_id", event_id},
+      {"url", url_},
+      {"attempts", outcome.attempts},
+      {"last_status",
+       outcome.last_status == 0 ? json::value(nullptr) : json::value(outcome.last_status)},
+      {"error", outcome.delivered ? json::value(nullptr) : json::value(outcome.error)}};
   if (auto name = string_at(event, "event")) details["event"] = *name;
   e.details = json::serialize(details);
-  const Status s = store_.write(
-      [&](store::WriteTxn& tx) -> Status { return tx.append_audit(e).take_status(); });
+  const Status s =
+      store_.write([&](store::WriteTxn& tx) -> Status { return tx.append_audit(e).take_status(); });
   if (!s.ok()) {
     log_event(LogLevel::kError, "webhook outcome not audited",
               {{"event_id", event_id}, {"error", s.to_string()}});

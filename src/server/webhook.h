@@ -23,7 +23,7 @@
 
 namespace warden::server {
 
-inline constexpr std::size_t kWebhookQueueMax = 1024;           // events waiting for delivery
+inline constexpr std::size_t kWebhookQueueMax = 1024;            // events waiting for delivery
 inline constexpr std::int64_t kWebhookRequestTimeoutMs = 5'000;  // resolve+connect+write+read
 inline constexpr int kWebhookAttemptsMax = 5;
 inline constexpr std::int64_t kWebhookBackoffInitialMs = 500;  // then 1 s, 2 s, 4 s

@@ -14,6 +14,9 @@
 #include <filesystem>
 #include <future>
 
+#include "core/json.h"
+#include "policy/policy.h"
+#include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::server {
@@ -39,7 +42,9 @@ struct Received {
 class Receiver {
  public:
   Receiver(std::vector<int> script, int then_status, bool silent = false)
-      : script_(std::move(script)), then_status_(then_status), silent_(silent),
+      : script_(std::move(script)),
+        then_status_(then_status),
+        silent_(silent),
         acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { serve(); });
@@ -80,8 +85,8 @@ class Receiver {
       {
         std::unique_lock lock(mu_);
         received_.push_back({std::string(req["X-Warden-Event-Id"]),
-                             std::string(req[http::field::content_type]),
-                             std::string(req.target()), req.body()});
+                             std::string(req[http::field::content_type]), std::string(req.target()),
+                             req.body()});
         if (next_ < script_.size()) status = script_[next_++];
         if (silent_) {
           cv_.wait(lock, [this] { return stop_; });
@@ -282,8 +287,7 @@ TEST_F(WebhookTest, ClosedPortFailsWithoutHanging) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].at("attempts"), json::value(3));
   EXPECT_TRUE(rows[0].at("last_status").is_null());
-  EXPECT_TRUE(rows[0].at("error").as_string().starts_with("connect:"))
-      << rows[0].at("error");
+  EXPECT_TRUE(rows[0].at("error").as_string().starts_with("connect:")) << rows[0].at("error");
 }
 
 TEST_F(WebhookTest, SilentReceiverHitsTheRequestTimeout) {
@@ -306,12 +310,11 @@ TEST_F(WebhookTest, FullQueueDropsTheOldestWithoutBlocking) {
   std::promise<void> in_backoff, release;
   std::shared_future<void> released = release.get_future().share();
   std::atomic<int> sleeps{0};
-  auto n = make(receiver.url("/"), {.queue_max = 2,
-                                    .attempts_max = 2,
-                                    .sleep_ms = [&, released](std::int64_t) {
-                                      if (sleeps++ == 0) in_backoff.set_value();
-                                      released.wait_for(kWaitMax);
-                                    }});
+  auto n = make(receiver.url("/"),
+                {.queue_max = 2, .attempts_max = 2, .sleep_ms = [&, released](std::int64_t) {
+                   if (sleeps++ == 0) in_backoff.set_value();
+                   released.wait_for(kWaitMax);
+                 }});
   n->notify(sample_event(1));
   ASSERT_EQ(in_backoff.get_future().wait_for(kWaitMax), std::future_status::ready);
   const auto start = Clock_::now();
@@ -321,7 +324,8 @@ TEST_F(WebhookTest, FullQueueDropsTheOldestWithoutBlocking) {
   release.set_value();
   ASSERT_TRUE(wait_outcomes(*n, 3));
   std::vector<std::int64_t> seqs;
-  for (const auto& r : receiver.received()) seqs.push_back(json::parse(r.body).at("seq").as_int64());
+  for (const auto& r : receiver.received())
+    seqs.push_back(json::parse(r.body).at("seq").as_int64());
   EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 1, 3, 4}));
   EXPECT_EQ(audit_details("NOTIFICATION_DELIVERED").size(), 3u);
 }
@@ -351,6 +355,60 @@ TEST_F(WebhookTest, StopCutsBackoffShortAndRecordsUnsentEvents) {
   EXPECT_EQ(rows[2].at("tx_id"), json::value("tx-3"));
 }
 
+// The wiring `warden serve` uses: a NOTIFY-tier decision reaches the receiver after commit.
+TEST_F(WebhookTest, NotifyTierDecisionReachesTheReceiver) {
+  Receiver receiver({}, 202);
+  auto n = make(receiver.url("/warden"), {});
+  ASSERT_NE(n, nullptr);
+  const std::string agent_id = ids_.next();
+  store::AgentRow agent{.id = agent_id, .name = "bot", .chain = "solana", .network = "devnet"};
+  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_agent(agent); }).ok());
+  policy::PolicySpec spec{agent_id, "SPENDING_LIMIT",
+                          *parse_json(R"({"instant_max":"10","notify_max":"1000"})"), 0, true};
+  const policy::Validation v = policy::validate(spec);
+  ASSERT_FALSE(v.has_error());
+  store::PolicyRow row{.id = ids_.next(),
+                       .agent_id = agent_id,
+                       .type = "SPENDING_LIMIT",
+                       .rules = canonical_json(v.normalized_rules),
+                       .hash = v.hash};
+  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
+
+  store::BatchWriter writer(*store_, {});
+  DecisionService service(*store_, writer, clock_, ids_, {.start_sweeper = false}, n.get());
+  ASSERT_TRUE(service.start().ok());
+  Submission sub;
+  sub.agent_id = agent_id;
+  sub.row.type = "TRANSFER";
+  sub.row.chain = "solana";
+  sub.row.amount = sub.row.reserved_amount = "500";
+  sub.request.action = "TRANSFER";
+  sub.request.amounts["native"] = Amount(500);
+  Actor actor;
+  actor.agent_id = agent_id;
+  std::promise<Result<Answer>> answered;
+  service.submit(std::move(sub), actor,
+                 [&](Result<Answer> a) { answered.set_value(std::move(a)); });
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(kWaitMax), std::future_status::ready);
+  const auto answer = future.get();
+  ASSERT_TRUE(answer.ok()) << answer.status().to_string();
+  ASSERT_TRUE(wait_outcomes(*n, 1));
+  service.stop();
+  writer.stop();
+
+  const auto got = receiver.received();
+  ASSERT_EQ(got.size(), 1u);
+  const json::value body = json::parse(got[0].body);
+  EXPECT_EQ(body.at("event"), json::value("transaction.decided"));
+  EXPECT_EQ(body.at("transaction").at("id"), answer->body.at("id"));
+  EXPECT_EQ(body.at("transaction").at("tier"), json::value("NOTIFY"));
+  const auto rows = audit_details("NOTIFICATION_DELIVERED");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("tx_id"), answer->body.at("id"));
+  EXPECT_EQ(rows[0].at("last_status"), json::value(202));
+}
+
 TEST(WebhookUrl, ParsesPlainHttpAndRefusesTheRest) {
   auto u = parse_webhook_url("http://hooks.example:8080/a/b?c=d");
   ASSERT_TRUE(u.ok());
@@ -365,9 +423,9 @@ TEST(WebhookUrl, ParsesPlainHttpAndRefusesTheRest) {
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, "9");
-  for (const char* bad : {"https://example.com/hook", "ftp://x", "http://", "http://:80/",
-                          "http://h:0/", "http://h:65536/", "http://h:8x/", "http://u@h/",
-                          "http://h/a b", "example.com"}) {
+  for (const char* bad :
+       {"https://example.com/hook", "ftp://x", "http://", "http://:80/", "http://h:0/",
+        "http://h:65536/", "http://h:8x/", "http://u@h/", "http://h/a b", "example.com"}) {
     auto r = parse_webhook_url(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), ErrorCode::CONFIG_INVALID) << bad;

@@ -122,6 +122,7 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   Status s = server::run_server(options, **store, clock, ids, **hash);
   if (!s.ok()) {
     server::log_event(server::LogLevel::kError, "server failed", {{"error", s.to_string()}});
+    server::flush_logs();
     return kExitFailed;
   }
   if (Status c = (*store)->checkpoint(); !c.ok()) {
@@ -129,6 +130,7 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
     return kExitFailed;
   }
   server::log_event(server::LogLevel::kInfo, "stopped cleanly");
+  server::flush_logs();
   return kExitOk;
 }
 

@@ -10,6 +10,8 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 // Installs the JSON-lines logger; `level` is "debug", "info", "warn" or "error".
 void init_logging(std::string_view level);
+// Writes out buffered lines (before exit).
+void flush_logs();
 // Writes {"ts": ..., "level": ..., "msg": msg, ...fields}.
 void log_event(LogLevel level, std::string_view msg, boost::json::object fields = {});
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace warden::cli {
 
@@ -38,5 +39,22 @@ int run_serve(const ServeArgs& args);
 
 int run_policy_validate(const std::string& file);
 int run_audit_verify(const std::string& data_dir);
+
+// Offline policy tools (policy_tools.cc).
+struct EvalArgs {
+  std::string policies_dir;
+  std::string request_file;  // "-": standard input
+  bool explain = false;
+};
+int run_eval(const EvalArgs& args);
+int run_policy_test(const std::string& dir);
+
+struct ExprArgs {
+  std::string source;
+  std::string vars;                // JSON object (or @FILE): values, declared as dyn
+  std::vector<std::string> decls;  // "name=type" declarations, e.g. "amount=int"
+};
+int run_expr_eval(const ExprArgs& args);
+int run_expr_check(const ExprArgs& args);
 
 }  // namespace warden::cli

@@ -50,6 +50,27 @@ int main_impl(int argc, char** argv) {
   auto* validate_cmd = policy_cmd->add_subcommand("validate", "Validate a policy JSON file: print its issues and hash; exit 1 on a blocker.");
   validate_cmd->add_option("FILE", policy_file, "Policy document {agent_id?, type, rules, priority?, enabled?}")->required();
 
+  std::string policy_test_dir;
+  auto* test_cmd = policy_cmd->add_subcommand("test", "Run every *.test policy test file under DIR; exit 1 on any failure.");
+  test_cmd->add_option("DIR", policy_test_dir, "Directory of policy test files (docs/policy-tests.md)")->required()->check(CLI::ExistingDirectory);
+
+  EvalArgs eval;
+  auto* eval_cmd = app.add_subcommand("eval", "Evaluate one request against a directory of policy files (offline; nothing is reserved).");
+  eval_cmd->add_option("--policies", eval.policies_dir, "Directory of *.json policy documents (id: the file name stem)")->required()->check(CLI::ExistingDirectory);
+  eval_cmd->add_option("REQUEST", eval.request_file, "Request JSON file ('-': stdin): wallet {type, to, amount, ...} or generic {action, attributes, amounts}; optional agent_id and now")->required();
+  eval_cmd->add_flag("--explain", eval.explain, "Include each policy's step results (trace)");
+
+  auto* expr_cmd = app.add_subcommand("expr", "CEL expression tools.");
+  expr_cmd->require_subcommand(1);
+  ExprArgs expr_args;
+  auto* expr_eval_cmd = expr_cmd->add_subcommand("eval", "Evaluate a CEL expression and print its value; exit 1 on a CEL error.");
+  auto* expr_check_cmd = expr_cmd->add_subcommand("check", "Type-check a CEL expression and print its type; exit 1 with line:column errors.");
+  for (auto* cmd : {expr_eval_cmd, expr_check_cmd}) {
+    cmd->add_option("EXPR", expr_args.source, "CEL source")->required();
+    cmd->add_option("--vars", expr_args.vars, "Variables as a JSON object (or @FILE), declared as dyn");
+    cmd->add_option("--decl", expr_args.decls, "Declare a typed variable NAME=TYPE (e.g. amount=int, tags=list(string)); repeatable")->allow_extra_args(false);
+  }
+
   auto* audit_cmd = app.add_subcommand("audit", "Audit log tools.");
   audit_cmd->require_subcommand(1);
   std::string audit_dir;
@@ -79,6 +100,10 @@ int main_impl(int argc, char** argv) {
   }
   if (*validate_cmd) return run_policy_validate(policy_file);
   if (*verify_cmd) return run_audit_verify(audit_dir);
+  if (*test_cmd) return run_policy_test(policy_test_dir);
+  if (*eval_cmd) return run_eval(eval);
+  if (*expr_eval_cmd) return run_expr_eval(expr_args);
+  if (*expr_check_cmd) return run_expr_check(expr_args);
   return kExitUsage;
 }
 

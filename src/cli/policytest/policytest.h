@@ -25,7 +25,7 @@ Result<engine::Request> request_from_json(const boost::json::value& body, std::s
                                           std::int64_t now_ms);
 
 struct EvalOutput {
-  boost::json::object decision;      // decision_json() plus delay / approval timeout
+  boost::json::object decision;         // decision_json() plus delay / approval timeout
   std::vector<std::string> policy_ids;  // loaded, in file name order
 };
 

@@ -43,7 +43,8 @@ TEST(PolicyTestParser, ExpectForUnknownRequest) {
 
 TEST(PolicyTestParser, RequestWithoutExpectIsAnError) {
   auto [line, msg] = only_failure(
-      run(std::string(kTiers) + "\n\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"1\"}\n"));
+      run(std::string(kTiers) +
+          "\n\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"1\"}\n"));
   EXPECT_EQ(line, 3);
   EXPECT_NE(msg.find("r1 has no expect"), std::string::npos) << msg;
 }
@@ -55,7 +56,8 @@ TEST(PolicyTestParser, AllowNeedsATier) {
 }
 
 TEST(PolicyTestParser, BadReasonCode) {
-  auto [line, msg] = only_failure(run("request r1 {\"action\":\"X\"}\nexpect r1 DENY lower_case\n"));
+  auto [line, msg] =
+      only_failure(run("request r1 {\"action\":\"X\"}\nexpect r1 DENY lower_case\n"));
   EXPECT_EQ(line, 2);
   EXPECT_NE(msg.find("bad reason code 'lower_case'"), std::string::npos) << msg;
 }
@@ -73,49 +75,51 @@ TEST(PolicyTestParser, UnclosedBlockNamesItsOpeningLine) {
 }
 
 TEST(PolicyTestParser, SettlingTwiceIsAnError) {
-  auto [line, msg] = only_failure(run(
-      "request r1 {\"action\":\"X\"}\nexpect r1 ALLOW INSTANT\nfail r1\ncancel r1\n"));
+  auto [line, msg] = only_failure(
+      run("request r1 {\"action\":\"X\"}\nexpect r1 ALLOW INSTANT\nfail r1\ncancel r1\n"));
   EXPECT_EQ(line, 4);
   EXPECT_NE(msg.find("already settled"), std::string::npos) << msg;
 }
 
 TEST(PolicyTestParser, DuplicateRequestId) {
-  EXPECT_EQ(only_failure(run("request r1 {\"action\":\"X\"}\nrequest r1 {\"action\":\"X\"}\n")).first,
-            2);
+  EXPECT_EQ(
+      only_failure(run("request r1 {\"action\":\"X\"}\nrequest r1 {\"action\":\"X\"}\n")).first, 2);
 }
 
 TEST(PolicyTestRunner, BlockPolicyAndPassingExpectations) {
-  const FileReport r = run(
-      "# name: tiers\n"
-      "policy p1 {\n"
-      "  \"type\": \"SPENDING_LIMIT\",\n"
-      "  \"rules\": {\"instant_max\": \"100\", \"notify_max\": \"200\",\n"
-      "            \"windows\": [{\"duration\": \"24h\", \"max\": \"300\"}]}\n"
-      "}\n"
-      "request r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"100\"}\n"
-      "expect r1 ALLOW INSTANT\n"
-      "request r2 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n"
-      "expect r2 ALLOW NOTIFY p1:TIER_NOTIFY\n"
-      "meter p1/native/1d 250\n"
-      "request r3 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"51\"}\n"
-      "expect r3 DENY LIMIT_WINDOW_EXCEEDED\n");
+  const FileReport r =
+      run("# name: tiers\n"
+          "policy p1 {\n"
+          "  \"type\": \"SPENDING_LIMIT\",\n"
+          "  \"rules\": {\"instant_max\": \"100\", \"notify_max\": \"200\",\n"
+          "            \"windows\": [{\"duration\": \"24h\", \"max\": \"300\"}]}\n"
+          "}\n"
+          "request r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"100\"}\n"
+          "expect r1 ALLOW INSTANT\n"
+          "request r2 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n"
+          "expect r2 ALLOW NOTIFY p1:TIER_NOTIFY\n"
+          "meter p1/native/1d 250\n"
+          "request r3 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"51\"}\n"
+          "expect r3 DENY LIMIT_WINDOW_EXCEEDED\n");
   EXPECT_TRUE(r.passed()) << (r.failures.empty() ? "" : r.failures[0].message);
   EXPECT_EQ(r.name, "tiers");
   EXPECT_EQ(r.checks, 4);
 }
 
 TEST(PolicyTestRunner, WrongExpectationReportsExpectedAndGot) {
-  const FileReport r = run(std::string(kTiers) +
-                           "\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n"
-                           "expect r1 ALLOW INSTANT\n");
+  const FileReport r =
+      run(std::string(kTiers) +
+          "\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n"
+          "expect r1 ALLOW INSTANT\n");
   auto [line, msg] = only_failure(r);
   EXPECT_EQ(line, 3);
   EXPECT_EQ(msg, "r1: expected ALLOW INSTANT [], got ALLOW NOTIFY [p1:TIER_NOTIFY]");
 }
 
 TEST(PolicyTestRunner, ExtraAndMissingCodesFail) {
-  const std::string base = std::string(kTiers) +
-                           "\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n";
+  const std::string base =
+      std::string(kTiers) +
+      "\nrequest r1 {\"type\":\"TRANSFER\",\"to\":\"0xab\",\"amount\":\"150\"}\n";
   EXPECT_FALSE(run(base + "expect r1 ALLOW NOTIFY TIER_NOTIFY TIER_NOTIFY\n").passed());
   EXPECT_FALSE(run(base + "expect r1 ALLOW NOTIFY\n").passed());
   EXPECT_FALSE(run(base + "expect r1 ALLOW NOTIFY p2:TIER_NOTIFY\n").passed());
@@ -135,7 +139,8 @@ TEST(PolicyTestRunner, ConfirmAboveReservationFailsUnlessExpected) {
       "expect r1 ALLOW INSTANT\n";
   EXPECT_FALSE(run(base + "confirm r1 60\n").passed());
   EXPECT_TRUE(run(base + "confirm r1 60 error=TX_AMOUNT_EXCEEDS_RESERVED\nconfirm r1 40\n"
-                         "meter p1/native/1h 40\n").passed());
+                         "meter p1/native/1h 40\n")
+                  .passed());
 }
 
 TEST(PolicyTestRunner, SettlingADeniedRequestFails) {
@@ -149,7 +154,8 @@ TEST(PolicyTestRunner, SettlingADeniedRequestFails) {
 
 TEST(RequestMapping, WalletShapes) {
   auto t = request_from_json(json::parse(R"({"type":"TOKEN_TRANSFER","to":"x",
-      "token":"0xAbCd000000000000000000000000000000000000","amount":"7"})"), "a", 5);
+      "token":"0xAbCd000000000000000000000000000000000000","amount":"7"})"),
+                             "a", 5);
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   EXPECT_EQ(t->action, "TOKEN_TRANSFER");
   EXPECT_EQ(t->amounts.begin()->first, "0xabcd000000000000000000000000000000000000");
@@ -157,7 +163,8 @@ TEST(RequestMapping, WalletShapes) {
   EXPECT_EQ(t->attributes.at("network").as_string(), "mainnet");
   EXPECT_EQ(t->now_ms, 5);
 
-  auto a = request_from_json(json::parse(R"({"type":"APPROVE","spender":"s","amount":"9"})"), "a", 0);
+  auto a =
+      request_from_json(json::parse(R"({"type":"APPROVE","spender":"s","amount":"9"})"), "a", 0);
   ASSERT_TRUE(a.ok());
   EXPECT_TRUE(a->amounts.empty());  // an allowance is not a spend
   EXPECT_EQ(a->attributes.at("amount").as_string(), "9");
@@ -200,7 +207,9 @@ class EvalOffline : public ::testing::Test {
 };
 
 TEST_F(EvalOffline, DecisionWithTrace) {
-  write("limits.json", R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"10","delay_max":"100","delay_seconds":60}})");
+  write(
+      "limits.json",
+      R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"10","delay_max":"100","delay_seconds":60}})");
   write("README.txt", "not a policy");
   auto out = eval_offline(dir_.string(),
                           json::parse(R"({"type":"TRANSFER","to":"0x1","amount":"50"})"), true);
@@ -221,6 +230,16 @@ TEST_F(EvalOffline, BlockerNamesTheFile) {
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), ErrorCode::VALIDATION_FAILED);
   EXPECT_NE(out.status().message().find("bad.json"), std::string::npos);
+}
+
+TEST_F(EvalOffline, UnparsableDocumentNamesTheFile) {
+  write("a.json", R"({"type":"WHITELIST","rules":{"allowed_addresses":[]}})");
+  write("request.json", R"({"type":"TRANSFER","to":"0x1","amount":"1"})");
+  auto out = eval_offline(dir_.string(), json::parse(R"({"action":"X"})"), false);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), ErrorCode::VALIDATION_UNKNOWN_FIELD);
+  EXPECT_NE(out.status().message().find("request.json: "), std::string::npos)
+      << out.status().message();
 }
 
 TEST_F(EvalOffline, AgentPoliciesApplyOnlyToTheirAgent) {

@@ -1,9 +1,10 @@
 // Request bodies to engine requests (kept consistent with src/server/routes_transactions.cc),
 // and `warden eval`: one decision against a directory of policy files, no daemon.
+#include <date/date.h>
+
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <chrono>
-#include <date/date.h>
 #include <filesystem>
 #include <initializer_list>
 #include <sstream>
@@ -30,8 +31,7 @@ Status check_keys(const json::object& body, std::initializer_list<std::string_vi
   return Status();
 }
 
-Result<std::optional<std::string>> optional_string(const json::object& body,
-                                                   std::string_view key) {
+Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key) {
   const json::value* v = body.if_contains(key);
   if (v == nullptr || v->is_null()) return std::optional<std::string>();
   if (!v->is_string()) {
@@ -157,8 +157,15 @@ Result<std::vector<engine::PolicyInput>> load_policy_dir(const std::string& dir)
   std::sort(files.begin(), files.end());
   std::vector<engine::PolicyInput> out;
   for (const auto& path : files) {
-    WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::load_policy_file(path.string()));
-    const policy::Validation v = policy::validate(spec, engine::custom_validate_options());
+    auto spec = policy::load_policy_file(path.string());
+    if (!spec.ok()) {
+      const std::string msg = spec.status().message();
+      // Parse errors name the field only; name the file as well.
+      return Status(spec.status().code(), msg.find(path.string()) == std::string::npos
+                                              ? path.string() + ": " + msg
+                                              : msg);
+    }
+    const policy::Validation v = policy::validate(*spec, engine::custom_validate_options());
     if (v.has_blocker()) {
       std::string msg = path.string() + ": invalid policy:";
       for (const auto& issue : v.issues) {
@@ -169,11 +176,11 @@ Result<std::vector<engine::PolicyInput>> load_policy_dir(const std::string& dir)
       return Status(ErrorCode::VALIDATION_FAILED, msg);
     }
     out.push_back({.id = path.stem().string(),
-                   .agent_id = spec.agent_id,
-                   .type = spec.type,
+                   .agent_id = spec->agent_id,
+                   .type = spec->type,
                    .rules = v.normalized_rules,
-                   .priority = spec.priority,
-                   .enabled = spec.enabled});
+                   .priority = spec->priority,
+                   .enabled = spec->enabled});
   }
   return out;
 }
@@ -234,8 +241,7 @@ Result<EvalOutput> eval_offline(const std::string& policies_dir, const json::val
     WARDEN_ASSIGN_OR_RETURN(now_ms, parse_time_ms(n->as_string()));
     body.erase("now");
   }
-  WARDEN_ASSIGN_OR_RETURN(std::vector<engine::PolicyInput> policies,
-                          load_policy_dir(policies_dir));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<engine::PolicyInput> policies, load_policy_dir(policies_dir));
   engine::Engine engine;
   if (Status s = engine.load_policies(policies); !s.ok()) {
     return Status(ErrorCode::VALIDATION_FAILED, policies_dir + ": " + s.message());

@@ -30,9 +30,9 @@ enum class Kind { kPolicy, kClock, kAdvance, kRequest, kExpect, kConfirm, kRelea
 struct Command {
   Kind kind = Kind::kPolicy;
   int line = 0;
-  std::string id;     // policy or request id; the meter for kMeter; the verb for kRelease
-  std::string agent;  // kPolicy: empty means global
-  json::value body;   // kPolicy: the policy document; kRequest: the request
+  std::string id;       // policy or request id; the meter for kMeter; the verb for kRelease
+  std::string agent;    // kPolicy: empty means global
+  json::value body;     // kPolicy: the policy document; kRequest: the request
   std::int64_t ms = 0;  // kClock: absolute; kAdvance: delta
   // kExpect
   bool allow = false;
@@ -217,10 +217,12 @@ class Parser {
 
   std::optional<ParseError> parse_expect(const std::vector<std::string>& args, Command* cmd) {
     cmd->kind = Kind::kExpect;
-    if (args.size() < 2) return error("usage: expect ID ALLOW TIER [CODE...] | expect ID DENY [CODE...]");
+    if (args.size() < 2)
+      return error("usage: expect ID ALLOW TIER [CODE...] | expect ID DENY [CODE...]");
     cmd->id = args[0];
     if (!requests_.contains(cmd->id)) return error("expect names unknown request " + cmd->id);
-    if (!expected_.insert(cmd->id).second) return error("request " + cmd->id + " already has an expect");
+    if (!expected_.insert(cmd->id).second)
+      return error("request " + cmd->id + " already has an expect");
     std::size_t i = 2;
     if (args[1] == "ALLOW") {
       cmd->allow = true;
@@ -238,7 +240,8 @@ class Parser {
         const std::size_t eq = a.find('=');
         std::int64_t seconds = 0;
         std::istringstream in(a.substr(eq + 1));
-        if (!(in >> seconds) || !in.eof() || seconds < 0) return error("bad seconds in '" + a + "'");
+        if (!(in >> seconds) || !in.eof() || seconds < 0)
+          return error("bad seconds in '" + a + "'");
         (a[0] == 'd' ? cmd->delay_seconds : cmd->approval_timeout_seconds) = seconds;
         continue;
       }
@@ -361,14 +364,30 @@ class Runner {
   void run(const std::vector<Command>& commands) {
     for (const Command& c : commands) {
       switch (c.kind) {
-        case Kind::kPolicy: policy(c); break;
-        case Kind::kClock: clock_.set_ms(c.ms); break;
-        case Kind::kAdvance: clock_.advance_ms(c.ms); break;
-        case Kind::kRequest: request(c); break;
-        case Kind::kExpect: expect(c); break;
-        case Kind::kConfirm: confirm(c); break;
-        case Kind::kRelease: release(c); break;
-        case Kind::kMeter: meter(c); break;
+        case Kind::kPolicy:
+          policy(c);
+          break;
+        case Kind::kClock:
+          clock_.set_ms(c.ms);
+          break;
+        case Kind::kAdvance:
+          clock_.advance_ms(c.ms);
+          break;
+        case Kind::kRequest:
+          request(c);
+          break;
+        case Kind::kExpect:
+          expect(c);
+          break;
+        case Kind::kConfirm:
+          confirm(c);
+          break;
+        case Kind::kRelease:
+          release(c);
+          break;
+        case Kind::kMeter:
+          meter(c);
+          break;
       }
     }
   }
@@ -390,13 +409,13 @@ class Runner {
       msg.pop_back();
       return fail(c, msg);
     }
-    engine::PolicyInput in{.id = c.id,
-                           .agent_id = c.agent.empty() ? spec->agent_id
-                                                       : std::optional<std::string>(c.agent),
-                           .type = spec->type,
-                           .rules = v.normalized_rules,
-                           .priority = spec->priority,
-                           .enabled = spec->enabled};
+    engine::PolicyInput in{
+        .id = c.id,
+        .agent_id = c.agent.empty() ? spec->agent_id : std::optional<std::string>(c.agent),
+        .type = spec->type,
+        .rules = v.normalized_rules,
+        .priority = spec->priority,
+        .enabled = spec->enabled};
     policies_[c.id] = std::move(in);
     std::vector<engine::PolicyInput> all;
     for (const auto& [id, p] : policies_) all.push_back(p);
@@ -466,8 +485,8 @@ class Runner {
     ++report_.checks;
     const Amount total = engine_.meter_total(c.agent, c.id, clock_.now_ms());
     if (total != c.amount) {
-      fail(c, "meter " + c.id + " of " + c.agent + ": expected " + c.amount.to_string() +
-                  ", got " + total.to_string());
+      fail(c, "meter " + c.id + " of " + c.agent + ": expected " + c.amount.to_string() + ", got " +
+                  total.to_string());
     }
   }
 
@@ -482,8 +501,8 @@ class Runner {
 }  // namespace
 
 int TestReport::passed() const {
-  return static_cast<int>(std::count_if(files.begin(), files.end(),
-                                        [](const FileReport& f) { return f.passed(); }));
+  return static_cast<int>(
+      std::count_if(files.begin(), files.end(), [](const FileReport& f) { return f.passed(); }));
 }
 
 int TestReport::failed() const { return static_cast<int>(files.size()) - passed(); }

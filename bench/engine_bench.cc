@@ -55,8 +55,8 @@ json::object rules_for(int i, std::string* type) {
     case 0:
       *type = "SPENDING_LIMIT";
       return json::parse(R"({"instant_max":"1000000","notify_max":"5000000",
-          "delay_max":"20000000","windows":[{"duration":"24h","max":")" + max +
-                         R"("},{"duration":"day","max":")" + max + R"("}]})")
+          "delay_max":"20000000","windows":[{"duration":"24h","max":")" +
+                         max + R"("},{"duration":"day","max":")" + max + R"("}]})")
           .as_object();
     case 1: {
       *type = "WHITELIST";
@@ -73,8 +73,8 @@ json::object rules_for(int i, std::string* type) {
       return {{"max_requests", 1'000'000'000'000}, {"window", "1m"}};
     case 4:
       *type = "SPENDING_LIMIT";
-      return json::parse(R"({"instant_max":"100000","windows":[{"duration":"month","max":")" +
-                         max + R"("}]})")
+      return json::parse(R"({"instant_max":"100000","windows":[{"duration":"month","max":")" + max +
+                         R"("}]})")
           .as_object();
     case 5:
       *type = "TIME_RESTRICTION";
@@ -90,7 +90,7 @@ json::object rules_for(int i, std::string* type) {
     case 8:
       *type = "METHOD_WHITELIST";
       return {{"methods", json::array{json::object{{"contract", address(9)},
-                                                    {"selectors", json::array{"0xa9059cbb"}}}}}};
+                                                   {"selectors", json::array{"0xa9059cbb"}}}}}};
     default:
       *type = "APPROVE_AMOUNT_LIMIT";
       return {{"max_amount", "1000000"}, {"block_unlimited", true}};
@@ -151,8 +151,10 @@ class NaiveEvaluator {
       worst = std::max(worst, evaluate(row, rules, r, &charges));
     }
     if (reserve && worst != Outcome::kDeny) {
-      for (const auto& [meter, amount] : charges) counters_[meter] = *counters_[meter].checked_add(amount);
-      for (const auto& [meter, amount] : charges) counters_[meter] = *counters_[meter].checked_sub(amount);
+      for (const auto& [meter, amount] : charges)
+        counters_[meter] = *counters_[meter].checked_add(amount);
+      for (const auto& [meter, amount] : charges)
+        counters_[meter] = *counters_[meter].checked_sub(amount);
     }
     return worst;
   }
@@ -189,7 +191,8 @@ class NaiveEvaluator {
 
   Outcome tiers(const json::object& rules, const Amount& amount) {
     for (auto [key, tier] : {std::pair{"instant_max", Outcome::kInstant},
-                             {"notify_max", Outcome::kNotify}, {"delay_max", Outcome::kDelay}}) {
+                             {"notify_max", Outcome::kNotify},
+                             {"delay_max", Outcome::kDelay}}) {
       const auto* v = rules.if_contains(key);
       if (v && v->is_string() && amount <= *Amount::parse(v->as_string())) return tier;
     }
@@ -224,7 +227,8 @@ class NaiveEvaluator {
     if (row.type == "SPENDING_LIMIT") {
       Outcome o = tiers(rules, amount);
       if (const auto* ws = rules.if_contains("windows")) {
-        for (const auto& w : ws->as_array()) o = std::max(o, window(row, w.as_object(), amount, charges));
+        for (const auto& w : ws->as_array())
+          o = std::max(o, window(row, w.as_object(), amount, charges));
       }
       return o;
     }
@@ -234,7 +238,8 @@ class NaiveEvaluator {
       return window(row, w, Amount(1), charges);
     }
     if (row.type == "WHITELIST" && transfer) {
-      return listed(rules.at("allowed_addresses"), attr(r, "to")) ? Outcome::kInstant : Outcome::kDeny;
+      return listed(rules.at("allowed_addresses"), attr(r, "to")) ? Outcome::kInstant
+                                                                  : Outcome::kDeny;
     }
     if (row.type == "ALLOWED_NETWORKS") {
       return listed(rules.at("networks"), attr(r, "network")) ? Outcome::kInstant : Outcome::kDeny;
@@ -318,8 +323,7 @@ class Collector : public benchmark::ConsoleReporter {
       const std::string base = run.run_name.str();
       if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
       if (run.run_type == Run::RT_Iteration && median_.contains(base)) continue;
-      (run.run_type == Run::RT_Aggregate ? median_ : iteration_)[base] =
-          run.GetAdjustedCPUTime();
+      (run.run_type == Run::RT_Aggregate ? median_ : iteration_)[base] = run.GetAdjustedCPUTime();
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -363,11 +367,12 @@ Percentiles sample(F&& call, std::size_t samples_max) {
 
 void print_summary(const Collector& c) {
   const Percentiles clock = sample([] {}, kSamplesMax);
-  std::printf("\nper-call latency (single decide() timed with steady_clock, clock cost p50 %lld ns)"
-              " and ratio vs baseline (baseline ns / engine ns, Google Benchmark CPU ns per decision)\n",
-              static_cast<long long>(clock.p50_ns));
-  std::printf("%9s %8s %12s %12s %12s %14s %10s\n", "policies", "reserve", "engine ns",
-              "p50 ns", "p99 ns", "baseline ns", "ratio");
+  std::printf(
+      "\nper-call latency (single decide() timed with steady_clock, clock cost p50 %lld ns)"
+      " and ratio vs baseline (baseline ns / engine ns, Google Benchmark CPU ns per decision)\n",
+      static_cast<long long>(clock.p50_ns));
+  std::printf("%9s %8s %12s %12s %12s %14s %10s\n", "policies", "reserve", "engine ns", "p50 ns",
+              "p99 ns", "baseline ns", "ratio");
   for (int n : kSizes) {
     for (bool reserve : {false, true}) {
       const double engine_ns = c.ns(case_name("engine", n, reserve));

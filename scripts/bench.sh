@@ -27,10 +27,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== machine: $(nproc) cores, $cpu_model"
 echo "== load before: $(uptime | sed 's/.*load average/load average/')"
 echo "== decision engine (in process)"
-timeout 600 "$build/bench/engine_bench" --benchmark_min_time="$min_time" --benchmark_color=false | tee "$tmp/engine.txt"
+timeout 600 "$build/bench/engine_bench" --benchmark_min_time="$min_time" --benchmark_color=false \
+  | tee "$tmp/engine.txt"
 
 echo "== HTTP decisions (warden serve on loopback, durable commits)"
 export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"

@@ -2,13 +2,13 @@
 // policy whose window never fills, then drives POST /v1/transactions (durable decisions) and
 // GET /healthz (no write: the in-run baseline) with N keep-alive connections, one thread each,
 // for a fixed duration, and prints throughput, p50/p99 latency and the ratio between the two.
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -68,7 +68,8 @@ class Connection {
   }
 
   // Sends one request; nullopt on a transport error (after one reconnect attempt).
-  std::optional<http::response<http::string_body>> send(const http::request<http::string_body>& req) {
+  std::optional<http::response<http::string_body>> send(
+      const http::request<http::string_body>& req) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       beast::error_code ec;
       http::write(stream_, req, ec);
@@ -133,8 +134,9 @@ std::optional<std::string> set_up(const Options& o) {
   auto agent = master_call(c, o, "/v1/agents", {{"name", name}});
   if (!agent) return std::nullopt;
   const json::value agent_id = agent->at("id");
-  json::object rules{{"instant_max", "1000000"},
-                     {"windows", json::array{json::object{{"duration", "24h"}, {"max", kWindowMax}}}}};
+  json::object rules{
+      {"instant_max", "1000000"},
+      {"windows", json::array{json::object{{"duration", "24h"}, {"max", kWindowMax}}}}};
   if (!master_call(c, o, "/v1/policies",
                    {{"agent_id", agent_id}, {"type", "SPENDING_LIMIT"}, {"rules", rules}})) {
     return std::nullopt;
@@ -152,7 +154,8 @@ struct PhaseResult {
   double per_second() const { return seconds > 0 ? ok / seconds : 0; }
   std::int64_t percentile_ns(double q) const {
     if (latency_ns.empty()) return 0;
-    return latency_ns[std::min(latency_ns.size() - 1, static_cast<std::size_t>(latency_ns.size() * q))];
+    return latency_ns[std::min(latency_ns.size() - 1,
+                               static_cast<std::size_t>(latency_ns.size() * q))];
   }
 };
 
@@ -169,7 +172,8 @@ void drive(const Options& o, const Target& t, std::latch& ready, const Clock::ti
   ready.arrive_and_wait();
   if (!connected) return;
   const auto deadline = start + std::chrono::milliseconds(o.duration_ms);
-  while (Clock::now() < deadline && issued.fetch_add(1, std::memory_order_relaxed) < o.requests_max) {
+  while (Clock::now() < deadline &&
+         issued.fetch_add(1, std::memory_order_relaxed) < o.requests_max) {
     const auto t0 = Clock::now();
     auto res = c.send(req);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
@@ -243,9 +247,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
       return std::nullopt;
     }
   }
-  const bool counts_ok = !o.connections.empty() &&
-                         std::all_of(o.connections.begin(), o.connections.end(),
-                                     [](int c) { return c >= 1 && c <= kConnectionsMax; });
+  const bool counts_ok =
+      !o.connections.empty() && std::all_of(o.connections.begin(), o.connections.end(),
+                                            [](int c) { return c >= 1 && c <= kConnectionsMax; });
   if (o.port.empty() || o.password.empty() || !counts_ok || o.duration_ms < 1 ||
       o.duration_ms > kDurationMsMax || o.requests_max < 1) {
     return std::nullopt;
@@ -268,11 +272,15 @@ int main(int argc, char** argv) {
   auto token = set_up(o);
   if (!token) return 1;
   const Target health{http::verb::get, "/healthz", "", "", 200, "GET /healthz"};
-  const Target tx{http::verb::post, "/v1/transactions",
-                  R"({"type":"TRANSFER","to":"0x00000000000000000000000000000000000000aa","amount":"1"})",
-                  *token, 201, "POST /v1/transactions"};
-  std::printf("%5s  %-22s %9s %7s %11s %10s %10s\n", "conns", "request", "ok", "errors",
-              "req/s", "p50 us", "p99 us");
+  const Target tx{
+      http::verb::post,
+      "/v1/transactions",
+      R"({"type":"TRANSFER","to":"0x00000000000000000000000000000000000000aa","amount":"1"})",
+      *token,
+      201,
+      "POST /v1/transactions"};
+  std::printf("%5s  %-22s %9s %7s %11s %10s %10s\n", "conns", "request", "ok", "errors", "req/s",
+              "p50 us", "p99 us");
   bool clean = true;
   std::vector<std::pair<int, double>> ratios;
   for (int connections : o.connections) {

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <iostream>
 #include <set>
 #include <thread>
 
@@ -169,6 +170,97 @@ TEST_F(LifecycleTest, ApprovalApproveMakesItPendingAndRejectCancels) {
   EXPECT_EQ(str_at(rejected.json(), "status"), "CANCELLED") << rejected.body;
   EXPECT_EQ(str_at(get_tx(str_at(other, "id")).json(), "status"), "CANCELLED");
   EXPECT_FALSE(contains(pending_approval_ids(), other_approval));
+}
+
+TEST_F(LifecycleTest, ApprovalExpiryCancelsAndReleasesTheReservation) {
+  // Its own agent: approvals expire after 1 s; the window holds one 600 but not two.
+  std::string why;
+  AgentLogin agent = login_new_agent(*client_, "expiring-agent", &why);
+  ASSERT_FALSE(agent.token.empty()) << why;
+  json::object rules = tier_rules();
+  rules["approval_timeout_seconds"] = 1;
+  rules["windows"] = json::array{json::object{{"duration", "24h"}, {"max", "700"}}};
+  ASSERT_FALSE(add_policy(*client_, "SPENDING_LIMIT", rules, agent.id, &why).empty()) << why;
+
+  Response first = post_transfer(*client_, agent.token, "600");
+  ASSERT_EQ(first.status, 201) << first.describe();
+  const json::value tx = first.json();
+  ASSERT_EQ(str_at(tx, "status"), "QUEUED") << first.body;
+  const std::string approval_id = str_at(tx, "approval_id");
+  Response polled = agent_request(*client_, agent.token, "GET",
+                                  "/v1/transactions/" + str_at(tx, "id") + "?wait=5s");
+  ASSERT_EQ(polled.status, 200) << polled.describe();
+  EXPECT_EQ(str_at(polled.json(), "status"), "CANCELLED") << "approval did not expire";
+  EXPECT_FALSE(contains(pending_approval_ids(), approval_id))
+      << "an expired approval is still listed as pending";
+  Response late = master("POST", "/v1/approvals/" + approval_id + "/approve");
+  EXPECT_EQ(late.status, 409) << late.describe();
+  EXPECT_EQ(late.error_code(), "APPROVAL_NOT_PENDING");
+
+  Response second = post_transfer(*client_, agent.token, "600");
+  ASSERT_EQ(second.status, 201) << second.describe();
+  EXPECT_EQ(str_at(second.json(), "effect"), "ALLOW") << "expiry kept the reservation";
+}
+
+TEST_F(LifecycleTest, CancellingATransactionAwaitingApprovalClosesTheApproval) {
+  json::value tx = transfer(kApprovalAmount);
+  const std::string approval_id = str_at(tx, "approval_id");
+  ASSERT_FALSE(approval_id.empty()) << tx;
+  Response cancelled = act(str_at(tx, "id"), "cancel");
+  ASSERT_EQ(cancelled.status, 200) << cancelled.describe();
+  EXPECT_EQ(str_at(cancelled.json(), "status"), "CANCELLED");
+  EXPECT_FALSE(contains(pending_approval_ids(), approval_id))
+      << "the approval of a cancelled transaction is still listed as pending";
+  Response late = master("POST", "/v1/approvals/" + approval_id + "/approve");
+  EXPECT_EQ(late.status, 409) << late.describe();
+  EXPECT_EQ(late.error_code(), "APPROVAL_NOT_PENDING");
+}
+
+TEST_F(LifecycleTest, MasterCanReadAndCancelButNotConfirm) {
+  const std::string id = str_at(transfer("5"), "id");
+  Response got = master("GET", "/v1/transactions/" + id);
+  ASSERT_EQ(got.status, 200) << got.describe();
+  EXPECT_EQ(str_at(got.json(), "id"), id);
+  Response confirm = master("POST", "/v1/transactions/" + id + "/confirm");
+  EXPECT_TRUE(confirm.status == 401 || confirm.status == 403)
+      << "confirm is session-only: " << confirm.describe();
+  EXPECT_EQ(str_at(master("GET", "/v1/transactions/" + id).json(), "status"), "PENDING");
+  Response cancelled = master("POST", "/v1/transactions/" + id + "/cancel");
+  ASSERT_EQ(cancelled.status, 200) << cancelled.describe();
+  EXPECT_EQ(str_at(cancelled.json(), "status"), "CANCELLED");
+}
+
+TEST_F(LifecycleTest, ConcurrentRequestsWithOneIdempotencyKeyMakeOneTransaction) {
+  constexpr int kThreads = 16;
+  std::vector<Response> answers(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient c(warden_->port());
+      answers[static_cast<std::size_t>(t)] =
+          agent_request(c, agent_.token, "POST", "/v1/transactions", transfer_body("3", "same"));
+    });
+  }
+  for (auto& t : threads) t.join();
+  int created = 0, replayed = 0, in_flight = 0;
+  std::set<std::string> ids;
+  for (const auto& r : answers) {
+    if (r.status == 201 || r.status == 200) {
+      (r.status == 201 ? created : replayed)++;
+      ids.insert(str_at(r.json(), "id"));
+    } else if (r.status == 409 && r.error_code() == "TX_IDEMPOTENCY_CONFLICT") {
+      ++in_flight;  // answered while the first one was still being decided
+    } else {
+      ADD_FAILURE() << r.describe();
+    }
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(ids.size(), 1u);
+  std::cerr << "same key x" << kThreads << ": 201 x" << created << ", 200 x" << replayed
+            << ", 409 in flight x" << in_flight << "\n";
+  DbSnapshot db = read_database(warden_->database_path(), agent_.id);
+  ASSERT_EQ(db.error, "");
+  EXPECT_EQ(db.transactions.size(), 1u) << "one key made several transactions";
 }
 
 TEST_F(LifecycleTest, SettlementErrors) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <ctime>
 #include <regex>
 #include <set>
 #include <thread>
@@ -20,6 +21,19 @@ constexpr const char* kUnknownId = "01900000-0000-7000-8000-000000000000";
 bool is_null_field(const json::value& v, std::string_view key) {
   const json::value* f = at(v, key);
   return f != nullptr && f->is_null();
+}
+
+// Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ"; -1 when it does not parse.
+std::int64_t epoch_seconds(const std::string& rfc3339) {
+  std::tm tm{};
+  if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return -1;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 using AgentTest = WardenTest;
@@ -191,6 +205,18 @@ TEST_F(SessionTest, TokenWorksForItsAgent) {
   Response own = client_->request("GET", "/v1/agents/" + agent_id, {}, bearer_headers(token));
   ASSERT_EQ(own.status, 200) << own.describe();
   EXPECT_EQ(str_at(own.json(), "id"), agent_id);
+}
+
+TEST_F(SessionTest, DefaultAndExplicitLifetimes) {
+  constexpr std::int64_t kSlackSeconds = 5;
+  const std::string agent_id = new_agent("lifetimes");
+  const std::int64_t now = now_seconds();
+  json::value defaults = new_session(agent_id);
+  EXPECT_NEAR(epoch_seconds(str_at(defaults, "expires_at")) - now, 86400, kSlackSeconds);
+  EXPECT_NEAR(epoch_seconds(str_at(defaults, "absolute_expires_at")) - now, 2592000, kSlackSeconds);
+  json::value custom = new_session(agent_id, R"("ttl_s":600,"absolute_ttl_s":3600)");
+  EXPECT_NEAR(epoch_seconds(str_at(custom, "expires_at")) - now, 600, kSlackSeconds);
+  EXPECT_NEAR(epoch_seconds(str_at(custom, "absolute_expires_at")) - now, 3600, kSlackSeconds);
 }
 
 TEST_F(SessionTest, MissingOrUnknownTokenIs401) {

@@ -1,4 +1,4 @@
-// Reservation TTL over HTTP (`serve --reservation-ttl-seconds 2`): an unsettled reservation
+// Reservation TTL over HTTP (`serve --reservation-ttl-seconds 3`): an unsettled reservation
 // becomes EXPIRED and is released, alone and under the concurrent load with confirm / fail /
 // cancel mixed in.
 #include <gtest/gtest.h>
@@ -12,7 +12,9 @@
 namespace warden::testing {
 namespace {
 
-constexpr int kTtlSeconds = 2;
+// Expiry has 1 s resolution, so a reservation may expire after TTL - 1 s: 3 s leaves the
+// load's settlements (answered within milliseconds) a 2 s margin.
+constexpr int kTtlSeconds = 3;
 // The sweeper runs every 250 ms and expiry has 1 s resolution: TTL + 3 s is plenty.
 constexpr int kExpiryBoundMs = (kTtlSeconds + 3) * 1000;
 constexpr int kPollMs = 200;

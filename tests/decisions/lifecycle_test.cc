@@ -263,6 +263,37 @@ TEST_F(LifecycleTest, ConcurrentRequestsWithOneIdempotencyKeyMakeOneTransaction)
   EXPECT_EQ(db.transactions.size(), 1u) << "one key made several transactions";
 }
 
+TEST_F(LifecycleTest, QueuedTransactionsSurviveKill9) {
+  json::value delayed = transfer(kDelayAmount);
+  json::value awaiting = transfer(kApprovalAmount);
+  ASSERT_EQ(str_at(delayed, "status"), "QUEUED") << delayed;
+  ASSERT_EQ(str_at(awaiting, "status"), "QUEUED") << awaiting;
+  warden_->kill9();
+  ASSERT_TRUE(warden_->wait_exit(10000).has_value());
+  ASSERT_TRUE(warden_->restart()) << warden_->error();
+  client_ = std::make_unique<HttpClient>(warden_->port());
+
+  // The DELAY timer is rebuilt at start-up.
+  Response polled = get_tx(str_at(delayed, "id"), "?wait=5s");
+  ASSERT_EQ(polled.status, 200) << polled.describe();
+  EXPECT_EQ(str_at(polled.json(), "status"), "PENDING") << polled.body;
+  // The approval is still pending and can be granted.
+  EXPECT_TRUE(contains(pending_approval_ids(), str_at(awaiting, "approval_id")));
+  Response approved =
+      master("POST", "/v1/approvals/" + str_at(awaiting, "approval_id") + "/approve");
+  ASSERT_EQ(approved.status, 200) << approved.describe();
+  EXPECT_EQ(str_at(approved.json(), "status"), "PENDING");
+  // Both reservations still count: 100000 - 50 - 500 fits exactly, one more does not.
+  Response rest =
+      agent_request(*client_, agent_.token, "POST", "/v1/transactions", transfer_body("99450"));
+  ASSERT_EQ(rest.status, 201) << rest.describe();
+  EXPECT_EQ(str_at(rest.json(), "effect"), "ALLOW") << rest.body;
+  Response over =
+      agent_request(*client_, agent_.token, "POST", "/v1/transactions", transfer_body("1"));
+  ASSERT_EQ(over.status, 201) << over.describe();
+  EXPECT_EQ(str_at(over.json(), "effect"), "DENY") << over.body;
+}
+
 TEST_F(LifecycleTest, SettlementErrors) {
   const std::string id = str_at(transfer("8"), "id");
   Response above = act(id, "confirm", R"({"final_amount":"9"})");

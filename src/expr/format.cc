@@ -81,7 +81,8 @@ std::string to_base(std::uint64_t u, int base, bool upper) {
 // Formats an integer in a base, negative ints with a leading '-'.
 std::string int_base(const Value& v, int base, bool upper) {
   if (v.kind == Kind::kInt && v.i < 0)
-    return "-" + to_base(static_cast<std::uint64_t>(-(v.i + 1)) + 1, base, upper);
+    return std::string(1, '-').append(
+        to_base(static_cast<std::uint64_t>(-(v.i + 1)) + 1, base, upper));
   return to_base(v.u, base, upper);
 }
 

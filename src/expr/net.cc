@@ -21,7 +21,7 @@ std::string net_to_string(const NetRep& n, bool cidr) {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(n.v4 ? AF_INET : AF_INET6, n.addr, buf, sizeof buf);
   std::string s = buf;
-  if (cidr) s += "/" + std::to_string(n.prefix);
+  if (cidr) s.append(1, '/').append(std::to_string(n.prefix));
   return s;
 }
 

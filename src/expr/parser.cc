@@ -770,7 +770,8 @@ class Parser {
             set_error(a->pos, "cel." + name + " takes int literals");
             return node(Expr::K::kLit, pos);
           }
-          id += ":" + std::to_string(a->i);
+          id += ':';
+          id += std::to_string(a->i);
         }
         auto e = node(Expr::K::kIdent, pos);
         e->text = std::move(id);

@@ -1,7 +1,6 @@
 // Policy test files (docs/policy-tests.md): parse the text into commands, then run them against
 // an in-memory engine on a fake clock, comparing every decision with its `expect` line.
 #include <algorithm>
-#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>

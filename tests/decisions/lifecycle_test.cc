@@ -294,6 +294,46 @@ TEST_F(LifecycleTest, QueuedTransactionsSurviveKill9) {
   EXPECT_EQ(str_at(over.json(), "effect"), "DENY") << over.body;
 }
 
+TEST_F(LifecycleTest, GlobalAndAgentPoliciesCombineAndTheStrictestWins) {
+  // A global policy: everything INSTANT, but a 24h window of 100 for every agent.
+  std::string why;
+  const std::string global_id =
+      add_policy(*client_, "SPENDING_LIMIT", window_rules(1000, 100), std::nullopt, &why);
+  ASSERT_FALSE(global_id.empty()) << why;
+
+  // The agent's tiers make 80 a DELAY although the global policy says INSTANT.
+  json::value delayed = transfer("80");
+  EXPECT_EQ(str_at(delayed, "effect"), "ALLOW") << delayed;
+  EXPECT_EQ(str_at(delayed, "tier"), "DELAY") << delayed;
+  // The global window denies 30 more although the agent's window has room.
+  json::value denied = transfer("30");
+  EXPECT_EQ(str_at(denied, "status"), "DENIED") << denied;
+  const auto* reasons = at(denied, "reasons");
+  ASSERT_TRUE(reasons && reasons->is_array()) << denied;
+  bool global_said_no = false;
+  for (const auto& r : reasons->as_array()) {
+    global_said_no = global_said_no || (str_at(r, "policy_id") == global_id &&
+                                        str_at(r, "code") == "LIMIT_WINDOW_EXCEEDED" &&
+                                        str_at(r, "outcome") == "DENY");
+  }
+  EXPECT_TRUE(global_said_no) << denied;
+  EXPECT_EQ(str_at(transfer("20"), "effect"), "ALLOW") << "80 + 20 fits the global window";
+}
+
+TEST_F(LifecycleTest, APolicyChangeKeepsTheWindowsSpend) {
+  EXPECT_EQ(str_at(transfer("8"), "effect"), "ALLOW");
+  EXPECT_EQ(str_at(transfer("9"), "effect"), "ALLOW");
+  // Lower the window max to 20: the 17 already reserved still counts against it.
+  json::object rules = tier_rules();
+  rules["windows"] = json::array{json::object{{"duration", "24h"}, {"max", "20"}}};
+  Response put =
+      master("PUT", "/v1/policies/" + policy_id_, json::serialize(json::object{{"rules", rules}}));
+  ASSERT_EQ(put.status, 200) << put.describe();
+  json::value over = transfer("4");
+  EXPECT_EQ(str_at(over, "effect"), "DENY") << "the reload forgot the reserved 17: " << over;
+  EXPECT_EQ(str_at(transfer("3"), "effect"), "ALLOW") << "17 + 3 fits the new max";
+}
+
 TEST_F(LifecycleTest, SettlementErrors) {
   const std::string id = str_at(transfer("8"), "id");
   Response above = act(id, "confirm", R"({"final_amount":"9"})");

@@ -65,7 +65,8 @@ std::string attribute(const Request& r, std::string_view key) {
 // steps per action, in priority order (higher first, then id).
 struct Engine::Snapshot {
   using StepLists = std::array<std::vector<StepRef>, kWalletActions.size() + 1>;
-  std::vector<std::shared_ptr<const CompiledPolicy>> policies;
+  std::vector<std::shared_ptr<const CompiledPolicy>> policies;  // priority desc, then id
+  std::unordered_map<std::string, std::size_t> rank;             // policy id -> index above
   StepLists global;
   std::unordered_map<std::string, StepLists> by_agent;
 
@@ -113,6 +114,7 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs) {
   std::sort(snap->policies.begin(), snap->policies.end(), [](const auto& a, const auto& b) {
     return a->priority != b->priority ? a->priority > b->priority : a->id < b->id;
   });
+  for (std::size_t i = 0; i < snap->policies.size(); ++i) snap->rank[snap->policies[i]->id] = i;
   // Every agent with its own policies gets the merged list; others share the global one.
   for (const auto& p : snap->policies) {
     if (p->agent_id) snap->by_agent.try_emplace(*p->agent_id);
@@ -143,8 +145,6 @@ Engine::AgentState& Engine::agent_state(const std::string& agent_id) {
   return *slot;  // states are never erased, so the reference stays valid
 }
 
-namespace {
-
 // Collects the outcome of every step; keeps the strictest.
 class Evaluation {
  public:
@@ -155,17 +155,18 @@ class Evaluation {
     d_.outcome = std::max(d_.outcome, o);
     d_.reasons.push_back({p.id, std::move(code), std::move(message), o});
   }
+  bool explaining() const { return explain_; }
   void trace(const CompiledPolicy& p, std::string step, Outcome o, std::string detail) {
-    if (explain_) d_.trace.push_back({p.id, std::move(step), o, std::move(detail)});
+    d_.trace.push_back({p.id, std::move(step), o, std::move(detail)});
   }
 
   void run(const CompiledPolicy& p, const SetMatch& m) {
     std::string value = attribute(r_, m.attribute);
-    const std::string step = "match:set(" + m.attribute + ")";
     if (value.empty()) {
       raise(p, Outcome::kDeny, "ATTRIBUTE_MISSING",
             "attribute '" + m.attribute + "' is required by a " + p.type + " policy");
-      return trace(p, step, Outcome::kDeny, "missing");
+      if (explain_) trace(p, "match:set(" + m.attribute + ")", Outcome::kDeny, "missing");
+      return;
     }
     if (m.evm_case_insensitive) value = normalize_address(value);
     bool ok = m.allowed.contains(value);
@@ -178,7 +179,9 @@ class Evaluation {
       }
     }
     if (!ok) raise(p, Outcome::kDeny, m.code, "'" + value + "' is not allowed by " + p.type);
-    trace(p, step, ok ? Outcome::kInstant : Outcome::kDeny, value);
+    if (explain_) {
+      trace(p, "match:set(" + m.attribute + ")", ok ? Outcome::kInstant : Outcome::kDeny, value);
+    }
   }
 
   void run(const CompiledPolicy& p, const MethodMatch& m) {
@@ -190,7 +193,9 @@ class Evaluation {
       raise(p, Outcome::kDeny, "METHOD_NOT_WHITELISTED",
             "method " + method + " on " + contract + " is not whitelisted");
     }
-    trace(p, "match:method", ok ? Outcome::kInstant : Outcome::kDeny, contract + ":" + method);
+    if (explain_) {
+      trace(p, "match:method", ok ? Outcome::kInstant : Outcome::kDeny, contract + ":" + method);
+    }
   }
 
   void run(const CompiledPolicy& p, const ApproveAmountMatch& m) {
@@ -204,7 +209,7 @@ class Evaluation {
       raise(p, o, "APPROVE_AMOUNT_EXCEEDED",
             "approval of " + amount.to_string() + " exceeds " + m.max_amount->to_string());
     }
-    trace(p, "match:approve_amount", o, amount.to_string());
+    if (explain_) trace(p, "match:approve_amount", o, amount.to_string());
   }
 
   void run(const CompiledPolicy& p, const TimeMatch& m) {
@@ -221,7 +226,7 @@ class Evaluation {
             "not allowed at hour " + std::to_string(hour) + " on weekday " + std::to_string(wd) +
                 " in " + m.zone_name);
     }
-    trace(p, "match:time", ok ? Outcome::kInstant : m.outside, m.zone_name);
+    if (explain_) trace(p, "match:time", ok ? Outcome::kInstant : m.outside, m.zone_name);
   }
 
   void run(const CompiledPolicy& p, const TierThresholds& t) {
@@ -236,10 +241,13 @@ class Evaluation {
                                         ? t.approval_timeout_seconds
                                         : std::min(d_.approval_timeout_seconds, t.approval_timeout_seconds);
     }
-    raise(p, o, "TIER_" + std::string(outcome_name(o)),
-          "amount " + amount.to_string() + " " + t.asset + " is in the " +
-              std::string(outcome_name(o)) + " tier");
-    trace(p, "limit:tiers", o, amount.to_string());
+    // Formatting a 256-bit amount costs more than the decision itself: only for what is read.
+    if (o != Outcome::kInstant) {
+      raise(p, o, "TIER_" + std::string(outcome_name(o)),
+            "amount " + amount.to_string() + " " + t.asset + " is in the " +
+                std::string(outcome_name(o)) + " tier");
+    }
+    if (explain_) trace(p, "limit:tiers", o, amount.to_string());
   }
 
   void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
@@ -248,17 +256,18 @@ class Evaluation {
     expr::Activation act(*m.program);
     expr::Value v;
     if (Status s = act.bind_json(custom_vars()); !s.ok()) {
-      v = expr::Value::error(s.message());
+      v = expr::make_error(act.arena(), s.message());
     } else {
       v = m.program->eval(act);
     }
     if (v.kind == expr::Kind::kBool) {
       if (v.b) raise(p, m.effect, "CUSTOM_CONDITION", m.message);
-      return trace(p, "match:cel", v.b ? m.effect : Outcome::kInstant, v.b ? "true" : "false");
+      if (explain_) trace(p, "match:cel", v.b ? m.effect : Outcome::kInstant, v.b ? "true" : "false");
+      return;
     }
     const std::string why = v.is_error() ? std::string(v.s, v.aux) : "result is not a bool";
     raise(p, Outcome::kDeny, "CUSTOM_EXPRESSION_ERROR", "custom policy expression failed: " + why);
-    trace(p, "match:cel", Outcome::kDeny, why);
+    if (explain_) trace(p, "match:cel", Outcome::kDeny, why);
   }
 
  private:
@@ -300,8 +309,6 @@ class Evaluation {
   std::optional<json::object> custom_vars_;
 };
 
-}  // namespace
-
 Decision Engine::decide(const Request& r, const std::string& reservation_id, bool reserve,
                         bool explain) {
   const std::shared_ptr<const Snapshot> snap = snapshot_.load();
@@ -316,7 +323,14 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
     std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
   }
   if (limits.empty()) return d;
+  decide_limits(*snap, r, reservation_id, reserve, limits, eval, d);
+  return d;
+}
 
+void Engine::decide_limits(const Snapshot& snap, const Request& r,
+                           const std::string& reservation_id, bool reserve,
+                           const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
+                           Evaluation& eval, Decision& d) {
   AgentState& st = agent_state(r.agent_id);
   std::lock_guard lock(st.mu);
   std::vector<std::pair<Meter*, Charge>> charges;
@@ -332,37 +346,48 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
                  l->window_text + " window: " + total.to_string() + " used + " +
                      charge.to_string() + " requested > " + l->max.to_string());
     }
-    eval.trace(*policy, "limit:window(" + l->window_text + ")",
-               exceeded ? Outcome::kDeny : Outcome::kInstant,
-               total.to_string() + "/" + l->max.to_string());
+    if (eval.explaining()) {
+      eval.trace(*policy, "limit:window(" + l->window_text + ")",
+                 exceeded ? Outcome::kDeny : Outcome::kInstant,
+                 total.to_string() + "/" + l->max.to_string());
+    }
     if (!charge.is_zero()) charges.push_back({&m, Charge{l->meter, l->kind, charge, r.now_ms}});
   }
-  if (!reserve || !d.allowed() || charges.empty()) return d;
+  // Window reasons were found after the match steps: put every reason back in policy order.
+  if (d.reasons.size() > 1) {
+    std::stable_sort(d.reasons.begin(), d.reasons.end(), [&](const Reason& a, const Reason& b) {
+      return snap.rank.at(a.policy_id) < snap.rank.at(b.policy_id);
+    });
+  }
+  if (!reserve || !d.allowed() || charges.empty()) return;
   auto& holds = st.holds[reservation_id];
   for (auto& [meter, charge] : charges) {
     holds.push_back({charge.meter, meter->add(charge.ts_ms, charge.amount), charge.kind, charge.amount});
     d.charges.push_back(std::move(charge));
   }
-  return d;
 }
 
 Status Engine::settle(const std::string& agent_id, const std::string& reservation_id,
-                      const Amount& final_amount) {
+                      const std::optional<Amount>& final_amount) {
   AgentState& st = agent_state(agent_id);
   std::lock_guard lock(st.mu);
   auto it = st.holds.find(reservation_id);
   if (it == st.holds.end()) return Status();
+  if (!final_amount) {
+    st.holds.erase(it);  // spent exactly as reserved
+    return Status();
+  }
   for (const auto& h : it->second) {
-    if (h.kind == MeterKind::kAmount && final_amount > h.amount) {
+    if (h.kind == MeterKind::kAmount && *final_amount > h.amount) {
       return Status(ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED,
-                    "final amount " + final_amount.to_string() + " exceeds the reserved " +
+                    "final amount " + final_amount->to_string() + " exceeds the reserved " +
                         h.amount.to_string());
     }
   }
   for (const auto& h : it->second) {
     if (h.kind != MeterKind::kAmount) continue;
     auto m = st.meters.find(h.meter);
-    if (m != st.meters.end()) m->second.lower(h.key, final_amount);
+    if (m != st.meters.end()) m->second.lower(h.key, *final_amount);
   }
   st.holds.erase(it);
   return Status();

@@ -61,6 +61,8 @@ struct Decision {
 
 boost::json::object decision_json(const Decision& d, bool with_trace);
 
+class Evaluation;  // engine.cc: one request's walk over the steps
+
 struct EngineStats {
   std::size_t policies = 0;
   std::size_t reservations = 0;
@@ -82,10 +84,11 @@ class Engine {
   Decision decide(const Request& request, const std::string& reservation_id, bool reserve,
                   bool explain);
 
-  // Confirm: amount charges drop to `final_amount` (must be <= each reserved amount), request
-  // charges stay; the reservation becomes spent. TX_AMOUNT_EXCEEDS_RESERVED when larger.
+  // Confirm: amount charges drop to `final_amount` (must be <= each reserved amount; nullopt
+  // keeps every charge as reserved), request charges stay; the reservation becomes spent.
+  // TX_AMOUNT_EXCEEDS_RESERVED when larger.
   Status settle(const std::string& agent_id, const std::string& reservation_id,
-                const Amount& final_amount);
+                const std::optional<Amount>& final_amount);
   // Fail, cancel, reject, expiry: every charge is returned. Unknown ids are a no-op.
   void release(const std::string& agent_id, const std::string& reservation_id);
   // Start-up: re-adds persisted charges; `held` keeps them settle/release-able.
@@ -104,6 +107,11 @@ class Engine {
   static constexpr std::size_t kShards = 64;
 
   AgentState& agent_state(const std::string& agent_id);
+  // Checks (and, when allowed, reserves) the window limits under the agent's lock.
+  void decide_limits(const Snapshot& snap, const Request& r, const std::string& reservation_id,
+                     bool reserve,
+                     const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
+                     Evaluation& eval, Decision& d);
 
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::unique_ptr<Shard[]> shards_;

@@ -94,7 +94,8 @@ Result<WindowLimit> window_limit(const PolicyInput& in, MeterKind kind, const st
 
 Status compile_spending_limit(const PolicyInput& in, CompiledPolicy* out) {
   TierThresholds t;
-  t.asset = string_field(in.rules, "asset", "native");
+  // Request amounts are keyed by the normalised token address, so the asset is too.
+  t.asset = normalize_address(string_field(in.rules, "asset", "native"));
   t.instant_max = amount_field(in.rules, "instant_max");
   t.notify_max = amount_field(in.rules, "notify_max");
   t.delay_max = amount_field(in.rules, "delay_max");

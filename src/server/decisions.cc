@@ -94,6 +94,16 @@ Status invalid_state(const store::TransactionRow& row, std::string_view wanted) 
                 json::object{{"status", row.status}});
 }
 
+// Closed approvals say why: approved, rejected by the master, expired, or the transaction was
+// cancelled or expired first.
+std::string_view approval_status(const store::ApprovalRow& a, const store::TransactionRow* tx) {
+  if (a.approved_at) return "APPROVED";
+  if (!a.rejected_at) return "PENDING";
+  if (tx && tx->error == std::optional<std::string>("approval expired")) return "EXPIRED";
+  if (tx && tx->error == std::optional<std::string>("approval rejected")) return "REJECTED";
+  return "CANCELLED";
+}
+
 Actor system_actor() {
   Actor a;
   a.system = true;
@@ -209,9 +219,11 @@ Status DecisionService::recover() {
   WARDEN_RETURN_IF_ERROR(scan({{"CONFIRMED"}, {}, now - kSettledLookbackSeconds},
                               [&](const store::TransactionRow& row) {
     auto charges = charges_from(metadata_of(row));
-    const auto final_amount = Amount::parse(row.final_amount.value_or("0"));
-    for (auto& c : charges) {
-      if (c.kind == engine::MeterKind::kAmount && final_amount.ok()) c.amount = *final_amount;
+    if (row.final_amount) {
+      const auto final_amount = Amount::parse(*row.final_amount);
+      for (auto& c : charges) {
+        if (c.kind == engine::MeterKind::kAmount && final_amount.ok()) c.amount = *final_amount;
+      }
     }
     engine_.restore(row.agent_id, row.id, charges, false);
     return Status();
@@ -340,7 +352,7 @@ void DecisionService::committed(const store::TransactionRow& row, const engine::
   if (notifier_ == nullptr) return;
   const bool notify_tier = row.tier == std::optional<std::string>("NOTIFY") ||
                            row.tier == std::optional<std::string>("APPROVAL");
-  if (d != nullptr && !notify_tier) return;
+  if (!notify_tier) return;  // INSTANT and DELAY transactions are not announced
   json::object event;
   event["event"] = d != nullptr ? "transaction.decided" : "transaction.updated";
   event["transaction"] = transaction_json(row);
@@ -363,7 +375,18 @@ void DecisionService::wait(const std::string& tx_id, const Actor& actor, std::in
   }
   auto current = get(tx_id, actor);
   // Only a queued transaction (DELAY or APPROVAL) is worth waiting on.
-  if (!current.ok() || current->at("status").as_string() != "QUEUED") (*once)(std::move(current));
+  if (current.ok() && current->at("status").as_string() == "QUEUED") return;
+  {
+    std::lock_guard lock(waiters_mu_);
+    auto [begin, end] = waiters_.equal_range(tx_id);
+    for (auto it = begin; it != end; ++it) {
+      if (it->second.once == once) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+  }
+  (*once)(std::move(current));
 }
 
 void DecisionService::notify_waiters(const std::string& tx_id, const json::object& body) {
@@ -390,6 +413,15 @@ void DecisionService::transition(
     WARDEN_RETURN_IF_ERROR(change(*row, e));
     row->updated_at = now;
     WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
+    // A transaction that leaves the queue for good closes its approval, so it no longer shows
+    // as pending.
+    if (row->status != "QUEUED" && row->status != "PENDING") {
+      WARDEN_ASSIGN_OR_RETURN(auto approval, tx.find_approval_by_tx(row->id));
+      if (approval && !approval->approved_at && !approval->rejected_at) {
+        approval->rejected_at = now;
+        WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
+      }
+    }
     WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
     *result = std::move(*row);
     return Status();
@@ -412,30 +444,46 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
                               std::optional<Amount> final_amount,
                               std::optional<std::string> tx_hash, Changed done) {
   const std::int64_t now = clock_.now_seconds();
-  auto settled = std::make_shared<Amount>();
+  // What the engine settles: the final amount, or nullopt for "spent as reserved".
+  auto settled = std::make_shared<std::optional<Amount>>();
   transition(
       tx_id, actor,
       [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
-        if (row.status != "PENDING") return invalid_state(row, "only an executable (PENDING) transaction can be confirmed");
-        const Amount reserved = Amount::parse(row.reserved_amount.value_or("0")).value();
-        const Amount final = final_amount.value_or(reserved);
-        if (final > reserved) {
-          return Status(ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED,
-                        "final amount " + final.to_string() + " exceeds the reserved " +
-                            reserved.to_string());
+        if (row.status != "PENDING") {
+          return invalid_state(row, "only an executable (PENDING) transaction can be confirmed");
         }
-        *settled = final;
+        json::object details;
+        if (row.reserved_amount) {
+          const Amount reserved = Amount::parse(*row.reserved_amount).value();
+          const Amount final = final_amount.value_or(reserved);
+          if (final > reserved) {
+            return Status(ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED,
+                          "final amount " + final.to_string() + " exceeds the reserved " +
+                              reserved.to_string());
+          }
+          *settled = final;
+          row.final_amount = final.to_string();
+          details["final_amount"] = final.to_string();
+          details["reserved_amount"] = reserved.to_string();
+        } else if (final_amount) {
+          // Several amounts (or none) were reserved: there is no single amount to lower.
+          return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                        "final_amount applies only to a transaction with one reserved amount",
+                        json::object{{"field", "final_amount"}});
+        }
         row.status = "CONFIRMED";
-        row.final_amount = final.to_string();
         row.executed_at = now;
         if (tx_hash) row.tx_hash = tx_hash;
         e.event_type = "TX_CONFIRMED";
-        e.details = json::serialize(json::object{{"final_amount", final.to_string()},
-                                                 {"reserved_amount", reserved.to_string()}});
+        e.details = json::serialize(details);
         return Status();
       },
       [this, settled](const store::TransactionRow& row) {
-        (void)engine_.settle(row.agent_id, row.id, *settled);
+        if (Status s = engine_.settle(row.agent_id, row.id, *settled); !s.ok()) {
+          // The row check above makes this unreachable; keep the engine and rows consistent
+          // by releasing rather than leaving a hold nobody can settle.
+          engine_.release(row.agent_id, row.id);
+        }
       },
       std::move(done));
 }
@@ -524,16 +572,14 @@ Result<std::vector<json::object>> DecisionService::list_approvals(bool pending_o
   WARDEN_ASSIGN_OR_RETURN(auto rows, store_.list_approvals(pending_only, page));
   std::vector<json::object> out;
   for (const auto& a : rows) {
+    WARDEN_ASSIGN_OR_RETURN(auto tx, store_.get_transaction(a.tx_id));
     json::object o{{"id", a.id},
                    {"tx_id", a.tx_id},
-                   {"status", a.approved_at   ? "APPROVED"
-                              : a.rejected_at ? "REJECTED"
-                                              : "PENDING"},
+                   {"status", approval_status(a, tx ? &*tx : nullptr)},
                    {"expires_at", format_rfc3339(a.expires_at)},
                    {"approved_at", opt_time(a.approved_at)},
                    {"rejected_at", opt_time(a.rejected_at)},
                    {"created_at", format_rfc3339(a.created_at)}};
-    WARDEN_ASSIGN_OR_RETURN(auto tx, store_.get_transaction(a.tx_id));
     if (tx) o["transaction"] = transaction_json(*tx);
     out.push_back(std::move(o));
   }

@@ -512,7 +512,7 @@ TEST_F(DecisionsTest, NotifierSeesNotifyTierDecisionsAndTheirTransitions) {
 // reserved_amount, so confirm() without final_amount settles at 0 and every amount charge of
 // that reservation drops to 0 (spend disappears from the windows). Expected: confirm without a
 // final amount keeps what was reserved.
-TEST_F(DecisionsTest, DISABLED_ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
+TEST_F(DecisionsTest, ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
   start_service();
   const std::string usd = add_policy("SPENDING_LIMIT", R"({"asset":"usd","instant_max":"1000",
       "windows":[{"duration":"1d","max":"100000"}]})");

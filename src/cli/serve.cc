@@ -41,6 +41,7 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     if (k == "data_dir") ok = str(&a->data_dir);
     else if (k == "listen") ok = str(&a->listen);
     else if (k == "log_level") ok = str(&a->log_level);
+    else if (k == "webhook_url") ok = str(&a->webhook_url);
     else if (k == "threads") ok = num(&a->threads);
     else if (k == "body_bytes_max") ok = num(&a->body_bytes_max);
     else if (k == "request_timeout_ms") ok = num(&a->request_timeout_ms);
@@ -104,6 +105,7 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.batch.batch_size_max = std::max<std::size_t>(1, args.batch_size_max);
   options.batch.batch_wait_us = args.batch_wait_us;
   options.addr_file = (fs::path(args.data_dir) / "warden.addr").string();
+  options.webhook_url = args.webhook_url;
 
   server::init_logging(args.log_level);
   auto store = store::SqliteStore::open(database_path(args.data_dir), {});

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "server/server.h"
+#include "server/webhook.h"
 
 namespace warden::server {
 namespace {
@@ -333,7 +334,11 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
                   IdGenerator& ids, std::string master_password_hash) {
   Metrics metrics;
   store::BatchWriter writer(store, options.batch);
-  DecisionService decisions(store, writer, clock, ids, options.decisions, nullptr);
+  std::unique_ptr<WebhookNotifier> webhook;
+  if (!options.webhook_url.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(webhook, WebhookNotifier::create(options.webhook_url, store, clock, ids));
+  }
+  DecisionService decisions(store, writer, clock, ids, options.decisions, webhook.get());
   WARDEN_RETURN_IF_ERROR(decisions.start());
   Api api(store, clock, ids, metrics, decisions, std::move(master_password_hash), options.api);
   const int threads =
@@ -370,6 +375,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   // connections are dropped with the io_context.
   decisions.stop();
   writer.stop();
+  if (webhook) webhook->stop();
   if (!options.addr_file.empty()) {
     std::error_code ec;
     std::filesystem::remove(options.addr_file, ec);

@@ -25,6 +25,7 @@ struct ServerOptions {
   std::int64_t request_timeout_ms = 30'000;  // also the keep-alive idle timeout
   std::int64_t drain_timeout_ms = 10'000;    // how long SIGTERM waits for in-flight requests
   std::string addr_file;  // when set, "host:port\n" is written here once listening
+  std::string webhook_url;  // NOTIFY / APPROVAL events are POSTed here when set (http only)
   ApiOptions api;
   DecisionOptions decisions;
   store::BatchOptions batch;

@@ -232,7 +232,8 @@ Status DecisionService::recover() {
               [&](const store::TransactionRow& row) {
     if (row.idempotency_key) {
       std::lock_guard lock(idem_mu_);
-      idempotency_[row.agent_id + "\n" + *row.idempotency_key] = {row.request_hash.value_or(""), row.id};
+      idempotency_[row.agent_id + "\n" + *row.idempotency_key] =
+          IdempotencyEntry{row.request_hash.value_or(""), row.id, {}};
     }
     return Status();
   });
@@ -252,23 +253,25 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     std::unique_lock lock(idem_mu_);
     auto it = idempotency_.find(idem_key);
     if (it != idempotency_.end()) {
-      const auto [hash, tx_id] = it->second;
+      if (it->second.request_hash == sub.request_hash && it->second.tx_id.empty()) {
+        // The same request is being decided right now: answer with its decision once committed.
+        it->second.waiting.push_back(std::move(done));
+        return;
+      }
+      const std::string hash = it->second.request_hash;
+      const std::string tx_id = it->second.tx_id;
       lock.unlock();
       if (hash != sub.request_hash) {
         return done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
                            "idempotency key was used with a different request",
                            json::object{{"existing_id", tx_id}}));
       }
-      if (tx_id.empty()) {
-        return done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
-                           "a request with this idempotency key is still being decided"));
-      }
       auto row = store_.get_transaction(tx_id);
       if (!row.ok()) return done(row.take_status());
       if (!*row) return done(Status(ErrorCode::TX_NOT_FOUND));
       return done(Answer{200, transaction_json(**row), true});
     }
-    idempotency_[idem_key] = {sub.request_hash, ""};  // claimed while this decision commits
+    idempotency_[idem_key] = IdempotencyEntry{sub.request_hash, "", {}};  // claimed
   }
 
   engine::Request& req = sub.request;
@@ -327,21 +330,30 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     return tx.append_audit(e).take_status();
   };
   auto on_commit = [this, row, approval, decision, idem_key, explain, done](const Status& s) {
-    if (!s.ok()) {
-      engine_.release(row.agent_id, row.id);
-      if (!idem_key.empty()) {
-        std::lock_guard lock(idem_mu_);
-        idempotency_.erase(idem_key);
-      }
-      return done(s);
-    }
+    // Identical requests that waited for this one get its outcome as a replay.
+    std::vector<Done> waiting;
     if (!idem_key.empty()) {
       std::lock_guard lock(idem_mu_);
-      idempotency_[idem_key].second = row.id;
+      auto it = idempotency_.find(idem_key);
+      if (it != idempotency_.end()) {
+        waiting = std::move(it->second.waiting);
+        if (s.ok()) {
+          it->second.tx_id = row.id;
+        } else {
+          idempotency_.erase(it);
+        }
+      }
+    }
+    if (!s.ok()) {
+      engine_.release(row.agent_id, row.id);
+      done(s);
+      for (auto& w : waiting) w(s);
+      return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
     committed(row, decision.get());
     json::object body = transaction_json(row);
+    for (auto& w : waiting) w(Answer{200, body, true});
     if (explain) body["explain"] = engine::decision_json(*decision, true)["trace"];
     done(Answer{201, std::move(body), false});
   };

@@ -140,8 +140,13 @@ class DecisionService {
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
   std::mutex idem_mu_;
-  // "agent_id\nkey" -> {request hash, transaction id}; guarded by idem_mu_.
-  std::unordered_map<std::string, std::pair<std::string, std::string>> idempotency_;
+  struct IdempotencyEntry {
+    std::string request_hash;
+    std::string tx_id;           // empty while the first request's decision commits
+    std::vector<Done> waiting;   // identical requests that arrived meanwhile
+  };
+  // "agent_id\nkey" -> entry; guarded by idem_mu_.
+  std::unordered_map<std::string, IdempotencyEntry> idempotency_;
 
   std::mutex waiters_mu_;
   std::multimap<std::string, Waiter> waiters_;  // by tx id; guarded by waiters_mu_

@@ -22,7 +22,7 @@ Metrics::Histogram& Metrics::histogram(const HistogramKey& key) {
 void Metrics::record(const std::string& method, const std::string& route, int status,
                      std::int64_t duration_us) {
   counter({method, route, status}).fetch_add(1, std::memory_order_relaxed);
-  Histogram& h = histogram({method, route});
+  Histogram& h = histogram({method, route, status});
   for (std::size_t i = 0; i < kBucketsUs.size(); ++i) {
     if (duration_us <= kBucketsUs[i]) h.buckets[i].fetch_add(1, std::memory_order_relaxed);
   }
@@ -43,8 +43,9 @@ std::string Metrics::render() const {
   out += "# HELP warden_http_request_duration_seconds HTTP request latency.\n";
   out += "# TYPE warden_http_request_duration_seconds histogram\n";
   for (const auto& [key, h] : histograms_) {
-    const auto& [method, route] = key;
-    const std::string labels = fmt::format("method=\"{}\",route=\"{}\"", method, route);
+    const auto& [method, route, status] = key;
+    const std::string labels =
+        fmt::format("method=\"{}\",route=\"{}\",status=\"{}\"", method, route, status);
     for (std::size_t i = 0; i < kBucketsUs.size(); ++i) {
       out += fmt::format("warden_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
                          labels, static_cast<double>(kBucketsUs[i]) / 1e6,

@@ -1,5 +1,5 @@
-// Request metrics in Prometheus text exposition: counts by method, route and status, and a
-// latency histogram by method and route.
+// Request metrics in Prometheus text exposition: counts and a latency histogram by method,
+// route and status.
 #pragma once
 
 #include <array>
@@ -30,7 +30,7 @@ class Metrics {
     std::atomic<std::uint64_t> sum_us{0};
   };
   using CounterKey = std::tuple<std::string, std::string, int>;
-  using HistogramKey = std::pair<std::string, std::string>;
+  using HistogramKey = CounterKey;
 
   std::atomic<std::uint64_t>& counter(const CounterKey& key);
   Histogram& histogram(const HistogramKey& key);

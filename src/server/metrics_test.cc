@@ -15,11 +15,11 @@ TEST(Metrics, RendersCountersAndHistogramBuckets) {
             std::string::npos);
   EXPECT_NE(text.find("warden_http_requests_total{method=\"POST\",route=\"/v1/policies\",status=\"409\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("warden_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.0001\"} 1\n"),
+  EXPECT_NE(text.find("warden_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"0.0001\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("warden_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.005\"} 2\n"),
+  EXPECT_NE(text.find("warden_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"0.005\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(text.find("warden_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2\n"),
+  EXPECT_NE(text.find("warden_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\",status=\"200\"} 2\n"),
             std::string::npos);
 }
 

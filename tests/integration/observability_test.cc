@@ -47,6 +47,27 @@ TEST_F(HealthTest, HealthzAndReadyz) {
   EXPECT_EQ(r.json(), json::parse(R"({"status":"ready"})"));
 }
 
+TEST_F(HealthTest, RequestLogLinesAreJsonWithTheCorrelationId) {
+  Response r = client_->request("GET", "/healthz", {}, {{"X-Correlation-Id", "log-check-4711"}});
+  ASSERT_EQ(r.status, 200) << r.describe();
+  client_.reset();
+  warden_->sigterm();  // a clean stop flushes the buffered log
+  ASSERT_EQ(warden_->wait_exit(10000), std::optional<int>(0));
+  std::istringstream lines(warden_->log());
+  std::string line;
+  int matching = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("log-check-4711") == std::string::npos) continue;
+    const json::value v = json::parse(line);  // every request line is one JSON object
+    EXPECT_EQ(v.at("msg").as_string(), "request");
+    EXPECT_EQ(v.at("correlation_id").as_string(), "log-check-4711");
+    EXPECT_EQ(v.at("path").as_string(), "/healthz");
+    EXPECT_EQ(v.at("status").as_int64(), 200);
+    ++matching;
+  }
+  EXPECT_EQ(matching, 1) << warden_->log();
+}
+
 TEST_F(MetricsTest, RequestCountsAndHistogramsIncrease) {
   const std::vector<std::string> healthz = {R"(method="GET")", R"(route="/healthz")",
                                             R"(status="200")"};
@@ -56,9 +77,9 @@ TEST_F(MetricsTest, RequestCountsAndHistogramsIncrease) {
       << before.header("Content-Type");
   const double count_before =
       metric_value(before.body, "warden_http_requests_total", healthz).value_or(0);
-  // Buckets are labelled by method and route (the issue also says "by status": not required).
+  // Buckets are labelled by method, route and status.
   const std::vector<std::string> inf_labels = {R"(method="GET")", R"(route="/healthz")",
-                                               R"(le="+Inf")"};
+                                               R"(status="200")", R"(le="+Inf")"};
   const double inf_before =
       metric_value(before.body, "warden_http_request_duration_seconds_bucket", inf_labels)
           .value_or(0);

@@ -129,7 +129,9 @@ class DecisionsTest : public ::testing::Test {
                          .hash = v.hash};
     row.created_at = row.updated_at = clock_.now_seconds();
     EXPECT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
-    if (service_) EXPECT_TRUE(service_->reload_policies().ok());
+    if (service_) {
+      EXPECT_TRUE(service_->reload_policies().ok());
+    }
     return row.id;
   }
 

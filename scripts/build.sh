@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir="${WARDEN_BUILD_DIR:-build}"
+# Relative paths in ccache's keys let every checkout of the repo share one cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 if [[ ! -f "$build_dir/build.ninja" ]]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=ON
 else

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 
+#include "server/log.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -158,6 +159,7 @@ Completion::Completion(std::string correlation_id, Language lang, std::string me
       respond_(std::move(respond)) {}
 
 void Completion::operator()(Result<HttpResponse> result) {
+  if (completed_.exchange(true)) return;
   HttpResponse resp = result.ok() ? std::move(result).value()
                                   : error_response(result.status(), correlation_id_, lang_);
   resp.headers.emplace_back("X-Correlation-Id", correlation_id_);
@@ -191,10 +193,18 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     return complete(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
                                  : Status(ErrorCode::ROUTE_NOT_FOUND));
   }
-  if (Status auth = authenticate(route->auth, ctx); !auth.ok()) return complete(auth);
-  Result<HttpResponse> r = route->handler(routes_->deps, ctx);
-  if (r.ok() && is_deferred(*r)) return;
-  complete(std::move(r));
+  // Handlers report failures as Status; an exception here is a bug (e.g. a JSON accessor on an
+  // unexpected shape). It becomes a 500 for this request instead of ending the process.
+  try {
+    if (Status auth = authenticate(route->auth, ctx); !auth.ok()) return complete(auth);
+    Result<HttpResponse> r = route->handler(routes_->deps, ctx);
+    if (r.ok() && is_deferred(*r)) return;
+    complete(std::move(r));
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kError, "handler threw",
+              {{"error", e.what()}, {"path", req.path}, {"correlation_id", ctx.correlation_id}});
+    complete(Status(ErrorCode::INTERNAL_ERROR));
+  }
 }
 
 HttpResponse Api::transport_error(const HttpRequest& req, ErrorCode code, std::string message) {

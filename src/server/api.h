@@ -3,6 +3,7 @@
 // it takes an HttpRequest and returns an HttpResponse.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -46,6 +47,7 @@ class Completion {
   const std::chrono::steady_clock::time_point started_;
   Metrics& metrics_;
   Respond respond_;
+  std::atomic<bool> completed_{false};  // a request is answered once, whatever calls this
 };
 
 HttpResponse error_response(const Status& status, const std::string& correlation_id,

@@ -1,7 +1,8 @@
 // JSON-lines logging over spdlog.
 #include "server/log.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json/serialize.hpp>
@@ -36,25 +37,43 @@ std::string_view level_name(LogLevel level) {
   return "info";
 }
 
+// Writes to a buffered stream of its own and flushes only when asked: spdlog's console sinks
+// flush after every line, which costs a write(2) per request.
+class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  BufferedStderrSink() : file_(fdopen(dup(STDERR_FILENO), "w")) {
+    if (file_ != nullptr) std::setvbuf(file_, nullptr, _IOFBF, kLogBufferBytes);
+  }
+  ~BufferedStderrSink() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    FILE* out = file_ != nullptr ? file_ : stderr;
+    std::fwrite(msg.payload.data(), 1, msg.payload.size(), out);
+    std::fputc('\n', out);
+  }
+  void flush_() override { std::fflush(file_ != nullptr ? file_ : stderr); }
+
+ private:
+  FILE* file_;
+};
+
 }  // namespace
 
 void init_logging(std::string_view level) {
-  // One request line per decision: buffer stderr instead of a write(2) per line, and flush
-  // every second and at once for warnings and errors.
-  static char buffer[kLogBufferBytes];
-  std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
-  auto logger = spdlog::stderr_logger_mt("warden");
+  // One request line per decision: buffered, flushed every second and at once for warnings.
+  auto logger = std::make_shared<spdlog::logger>("warden", std::make_shared<BufferedStderrSink>());
   logger->set_pattern("%v");  // each message is already a complete JSON object
+  spdlog::register_logger(logger);
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-void flush_logs() {
-  spdlog::default_logger()->flush();
-  std::fflush(stderr);
-}
+void flush_logs() { spdlog::default_logger()->flush(); }
 
 void log_event(LogLevel level, std::string_view msg, json::object fields) {
   const auto lvl = to_spdlog(level);

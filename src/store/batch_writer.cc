@@ -21,6 +21,7 @@ void BatchWriter::stop() {
 }
 
 Status BatchWriter::submit(Op op, Done done) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(ErrorCode::INTERNAL_SHUTTING_DOWN);
@@ -28,8 +29,11 @@ Status BatchWriter::submit(Op op, Done done) {
       return Status(ErrorCode::INTERNAL_SHUTTING_DOWN, "write queue is full");
     }
     queue_.push_back({std::move(op), std::move(done)});
+    // The writer only needs waking for the first item (it sleeps on an empty queue) and when a
+    // batch fills up; in between it is gathering a batch and would just go back to sleep.
+    wake = queue_.size() == 1 || queue_.size() == options_.batch_size_max;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return Status();
 }
 

@@ -54,8 +54,9 @@ void BatchWriter::loop() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping and drained
-    if (queue_.size() < options_.batch_size_max && !stopping_) {
-      // Give concurrent writers a moment to join this batch.
+    // Give concurrent writers a moment to join this batch, but only when there are concurrent
+    // writers: after a batch of one, waiting would only add latency.
+    if (queue_.size() < options_.batch_size_max && !stopping_ && last_batch_size_ > 1) {
       cv_.wait_for(lock, std::chrono::microseconds(options_.batch_wait_us),
                    [this] { return stopping_ || queue_.size() >= options_.batch_size_max; });
     }
@@ -65,6 +66,7 @@ void BatchWriter::loop() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    last_batch_size_ = batch.size();
     lock.unlock();
     commit(batch);
     lock.lock();

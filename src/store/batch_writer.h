@@ -17,7 +17,8 @@ namespace warden::store {
 
 struct BatchOptions {
   std::size_t batch_size_max = 512;  // operations per transaction
-  std::int64_t batch_wait_us = 200;  // how long a non-full batch waits for company
+  std::int64_t batch_wait_us = 200;  // how long a non-full batch waits for company (only after a
+                                     // batch of more than one: a lone writer is not delayed)
   std::size_t queue_max = 65'536;    // submissions beyond this are refused
 };
 
@@ -54,6 +55,7 @@ class BatchWriter {
   std::deque<Item> queue_;        // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
   std::uint64_t batches_ = 0;     // guarded by mu_
+  std::size_t last_batch_size_ = 0;  // guarded by mu_
   std::thread thread_;
 };
 

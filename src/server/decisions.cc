@@ -232,8 +232,9 @@ Status DecisionService::recover() {
               [&](const store::TransactionRow& row) {
     if (row.idempotency_key) {
       std::lock_guard lock(idem_mu_);
-      idempotency_[row.agent_id + "\n" + *row.idempotency_key] =
-          IdempotencyEntry{row.request_hash.value_or(""), row.id, {}};
+      const std::string key = row.agent_id + "\n" + *row.idempotency_key;
+      idempotency_[key] = IdempotencyEntry{row.request_hash.value_or(""), row.id, {}, row.created_at};
+      idempotency_order_.emplace_back(row.created_at, key);
     }
     return Status();
   });
@@ -271,7 +272,8 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       if (!*row) return done(Status(ErrorCode::TX_NOT_FOUND));
       return done(Answer{200, transaction_json(**row), true});
     }
-    idempotency_[idem_key] = IdempotencyEntry{sub.request_hash, "", {}};  // claimed
+    idempotency_[idem_key] = IdempotencyEntry{sub.request_hash, "", {}, now};  // claimed
+    idempotency_order_.emplace_back(now, idem_key);
   }
 
   engine::Request& req = sub.request;
@@ -346,8 +348,16 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     }
     if (!s.ok()) {
       engine_.release(row.agent_id, row.id);
-      done(s);
-      for (auto& w : waiting) w(s);
+      // The key is unique per agent for good; past the replay window it can no longer be used.
+      const Status out = s.code() == ErrorCode::STORE_CONSTRAINT &&
+                                 s.message().find("idempotency_key") != std::string::npos
+                             ? Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                                      "idempotency key was already used (more than " +
+                                          std::to_string(options_.idempotency_retention_seconds) +
+                                          " s ago)")
+                             : s;
+      done(out);
+      for (auto& w : waiting) w(out);
       return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
@@ -674,6 +684,19 @@ void DecisionService::fire(const Timer& t) {
 void DecisionService::sweep() {
   std::lock_guard sweep_lock(sweep_mu_);
   const std::int64_t now_ms = clock_.now_ms();
+  {
+    // Keys past their retention are forgotten (an in-flight claim is never that old).
+    std::lock_guard lock(idem_mu_);
+    const std::int64_t oldest = now_ms / 1000 - options_.idempotency_retention_seconds;
+    while (!idempotency_order_.empty() && idempotency_order_.front().first < oldest) {
+      auto it = idempotency_.find(idempotency_order_.front().second);
+      if (it != idempotency_.end() && !it->second.tx_id.empty() &&
+          it->second.first_seen_s < oldest) {
+        idempotency_.erase(it);
+      }
+      idempotency_order_.pop_front();
+    }
+  }
   std::vector<Timer> due;
   {
     std::lock_guard lock(timers_mu_);

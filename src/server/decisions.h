@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -144,9 +145,13 @@ class DecisionService {
     std::string request_hash;
     std::string tx_id;           // empty while the first request's decision commits
     std::vector<Done> waiting;   // identical requests that arrived meanwhile
+    std::int64_t first_seen_s = 0;
   };
   // "agent_id\nkey" -> entry; guarded by idem_mu_.
   std::unordered_map<std::string, IdempotencyEntry> idempotency_;
+  // Keys in the order they were first seen, with that time: the sweep forgets keys older than
+  // idempotency_retention_seconds. Guarded by idem_mu_.
+  std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;
 
   std::mutex waiters_mu_;
   std::multimap<std::string, Waiter> waiters_;  // by tx id; guarded by waiters_mu_

@@ -417,6 +417,26 @@ TEST_F(DecisionsTest, IdempotencyKeyReplaysOrConflicts) {
   EXPECT_EQ(rows->size(), 1u);
 }
 
+TEST_F(DecisionsTest, IdempotencyKeysReplayWithinRetentionOnly) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");
+  auto first = submit(transfer(5, "key-old"));
+  ASSERT_TRUE(first.ok());
+  clock_.advance_ms(86'400'000 - 1000);
+  service_->sweep();
+  auto replay = submit(transfer(5, "key-old"));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replay);
+  clock_.advance_ms(2000);  // now more than 24 h after the first use
+  service_->sweep();
+  auto late = submit(transfer(5, "key-old"));
+  ASSERT_FALSE(late.ok());  // forgotten for replay, still unique in the store
+  EXPECT_EQ(late.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+  auto rows = store_->list_transactions({}, {});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 1u);
+}
+
 TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   start_service({.reservation_ttl_seconds = 3600});
   const std::string p = add_policy("SPENDING_LIMIT", R"({"instant_max":"1000","delay_max":"5000",

@@ -12,6 +12,16 @@ Status field_error(ErrorCode code, std::string_view field, std::string message) 
   return Status(code, std::move(message), std::move(details));
 }
 
+Status check_length(std::string_view field, const std::optional<std::string>& v,
+                    std::size_t min_bytes, std::size_t max_bytes) {
+  if (v && (v->size() < min_bytes || v->size() > max_bytes)) {
+    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                       "field '" + std::string(field) + "' must be " + std::to_string(min_bytes) +
+                           ".." + std::to_string(max_bytes) + " bytes");
+  }
+  return Status();
+}
+
 namespace {
 Status wrong_type(std::string_view key, std::string_view expected) {
   return field_error(ErrorCode::VALIDATION_WRONG_TYPE, key,

@@ -34,5 +34,8 @@ class Body {
 };
 
 Status field_error(ErrorCode code, std::string_view field, std::string message);
+// VALIDATION_INVALID_VALUE naming the field when a present value is not min..max bytes long.
+Status check_length(std::string_view field, const std::optional<std::string>& value,
+                    std::size_t min_bytes, std::size_t max_bytes);
 
 }  // namespace warden::server

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "core/json.h"
+#include "server/routes.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -24,13 +25,6 @@ namespace {
 constexpr std::size_t kRecoveryPageSize = 1000;
 // Calendar months are at most 31 days; settled spend older than this counts in no window.
 constexpr std::int64_t kSettledLookbackSeconds = 32 * 86'400;
-
-json::value opt_json(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-json::value opt_time(const std::optional<std::int64_t>& t) {
-  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
-}
 
 json::object metadata_of(const store::TransactionRow& r) {
   auto v = parse_json(r.metadata);
@@ -120,29 +114,29 @@ json::object transaction_json(const store::TransactionRow& r) {
   o["type"] = r.type;
   o["status"] = r.status;
   o["effect"] = r.status == "DENIED" ? "DENY" : "ALLOW";
-  o["tier"] = opt_json(r.tier);
+  o["tier"] = nullable(r.tier);
   const auto* reasons = meta.if_contains("reasons");
   o["reasons"] = reasons ? *reasons : json::value(json::array());
   o["executable"] = r.status == "PENDING";
-  o["amount"] = opt_json(r.amount);
-  o["reserved_amount"] = opt_json(r.reserved_amount);
-  o["final_amount"] = opt_json(r.final_amount);
+  o["amount"] = nullable(r.amount);
+  o["reserved_amount"] = nullable(r.reserved_amount);
+  o["final_amount"] = nullable(r.final_amount);
   if (r.type == "DECISION") {
     if (const auto* a = meta.if_contains("action")) o["action"] = *a;
     if (const auto* a = meta.if_contains("amounts")) o["amounts"] = *a;
   } else {
-    o["to"] = opt_json(r.to_address);
-    o["token"] = opt_json(r.token_mint);
-    o["contract"] = opt_json(r.contract_address);
-    o["method"] = opt_json(r.method_signature);
-    o["spender"] = opt_json(r.spender_address);
+    o["to"] = nullable(r.to_address);
+    o["token"] = nullable(r.token_mint);
+    o["contract"] = nullable(r.contract_address);
+    o["method"] = nullable(r.method_signature);
+    o["spender"] = nullable(r.spender_address);
   }
   if (const auto* a = meta.if_contains("approval_id")) o["approval_id"] = *a;
-  o["tx_hash"] = opt_json(r.tx_hash);
-  o["error"] = opt_json(r.error);
-  o["idempotency_key"] = opt_json(r.idempotency_key);
-  o["executable_at"] = opt_time(r.executable_at);
-  o["expires_at"] = opt_time(r.expires_at);
+  o["tx_hash"] = nullable(r.tx_hash);
+  o["error"] = nullable(r.error);
+  o["idempotency_key"] = nullable(r.idempotency_key);
+  o["executable_at"] = nullable_time(r.executable_at);
+  o["expires_at"] = nullable_time(r.expires_at);
   o["created_at"] = format_rfc3339(r.created_at);
   o["updated_at"] = format_rfc3339(r.updated_at);
   return o;
@@ -322,9 +316,9 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
 
   store::AuditEvent e = audit_for(actor, row, "TX_DECIDED", now);
   e.severity = d.allowed() ? "info" : "warning";
-  e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", opt_json(row.tier)},
+  e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", nullable(row.tier)},
                                            {"status", row.status}, {"reasons", dj["reasons"]},
-                                           {"amount", opt_json(row.amount)}});
+                                           {"amount", nullable(row.amount)}});
   const bool explain = sub.explain;
   auto op = [row, approval, e](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_transaction(row));
@@ -599,8 +593,8 @@ Result<std::vector<json::object>> DecisionService::list_approvals(bool pending_o
                    {"tx_id", a.tx_id},
                    {"status", approval_status(a, tx ? &*tx : nullptr)},
                    {"expires_at", format_rfc3339(a.expires_at)},
-                   {"approved_at", opt_time(a.approved_at)},
-                   {"rejected_at", opt_time(a.rejected_at)},
+                   {"approved_at", nullable_time(a.approved_at)},
+                   {"rejected_at", nullable_time(a.rejected_at)},
                    {"created_at", format_rfc3339(a.created_at)}};
     if (tx) o["transaction"] = transaction_json(*tx);
     out.push_back(std::move(o));

@@ -30,16 +30,6 @@ json::value agent_json(const store::AgentRow& a) {
   return o;
 }
 
-Status check_length(std::string_view field, const std::optional<std::string>& v,
-                    std::size_t min_bytes, std::size_t max_bytes) {
-  if (v && (v->size() < min_bytes || v->size() > max_bytes)) {
-    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
-                       "field '" + std::string(field) + "' must be " + std::to_string(min_bytes) +
-                           ".." + std::to_string(max_bytes) + " bytes");
-  }
-  return Status();
-}
-
 template <std::size_t N>
 Status check_enum(std::string_view field, const std::string& v,
                   const std::array<std::string_view, N>& allowed) {

@@ -47,15 +47,6 @@ Status require(bool present, std::string_view field, std::string_view type) {
                      "field '" + std::string(field) + "' is required for " + std::string(type));
 }
 
-Status bounded(const std::optional<std::string>& v, std::string_view field, std::size_t max) {
-  if (v && (v->empty() || v->size() > max)) {
-    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
-                       "field '" + std::string(field) + "' must be 1.." + std::to_string(max) +
-                           " bytes");
-  }
-  return Status();
-}
-
 // Answers a deferred request with the service's result.
 DecisionService::Changed respond_json(const RequestContext& ctx, int status) {
   return [complete = ctx.complete, status](Result<json::object> r) {
@@ -102,9 +93,9 @@ Result<Submission> wallet_submission(const RequestContext& ctx) {
   for (auto [v, name] : {std::pair{&row.to_address, "to"}, {&row.token_mint, "token"},
                          {&row.contract_address, "contract"}, {&row.method_signature, "method"},
                          {&row.spender_address, "spender"}}) {
-    WARDEN_RETURN_IF_ERROR(bounded(*v, name, kFieldBytesMax));
+    WARDEN_RETURN_IF_ERROR(check_length(name, *v, 1, kFieldBytesMax));
   }
-  WARDEN_RETURN_IF_ERROR(bounded(sub.idempotency_key, "idempotency_key", kIdempotencyKeyBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("idempotency_key", sub.idempotency_key, 1, kIdempotencyKeyBytesMax));
   const std::string& t = row.type;
   if (t == "TRANSFER" || t == "TOKEN_TRANSFER") WARDEN_RETURN_IF_ERROR(require(row.to_address.has_value(), "to", t));
   if (t == "TRANSFER" || t == "TOKEN_TRANSFER" || t == "APPROVE") WARDEN_RETURN_IF_ERROR(require(amount.has_value(), "amount", t));
@@ -150,11 +141,11 @@ Result<Submission> generic_submission(const RequestContext& ctx) {
       Body body, Body::parse(ctx.req.body, {"action", "attributes", "amounts", "idempotency_key"}));
   Submission sub;
   WARDEN_ASSIGN_OR_RETURN(sub.request.action, body.required_string("action"));
-  WARDEN_RETURN_IF_ERROR(bounded(sub.request.action, "action", kActionBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("action", sub.request.action, 1, kActionBytesMax));
   WARDEN_ASSIGN_OR_RETURN(auto attributes, body.optional_object("attributes"));
   WARDEN_ASSIGN_OR_RETURN(auto amounts, body.optional_object("amounts"));
   WARDEN_ASSIGN_OR_RETURN(sub.idempotency_key, body.optional_string("idempotency_key"));
-  WARDEN_RETURN_IF_ERROR(bounded(sub.idempotency_key, "idempotency_key", kIdempotencyKeyBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("idempotency_key", sub.idempotency_key, 1, kIdempotencyKeyBytesMax));
   if (attributes) sub.request.attributes = *attributes;
   json::object amounts_json;
   if (amounts) {
@@ -241,7 +232,7 @@ Result<HttpResponse> confirm_transaction(const Deps& d, RequestContext& ctx) {
                                                  {"final_amount", "tx_hash"}));
   WARDEN_ASSIGN_OR_RETURN(auto final_amount, optional_amount(body, "final_amount"));
   WARDEN_ASSIGN_OR_RETURN(auto tx_hash, body.optional_string("tx_hash"));
-  WARDEN_RETURN_IF_ERROR(bounded(tx_hash, "tx_hash", kFieldBytesMax));
+  WARDEN_RETURN_IF_ERROR(check_length("tx_hash", tx_hash, 1, kFieldBytesMax));
   d.decisions.confirm(ctx.params[0], actor_of(ctx), final_amount, tx_hash, respond_json(ctx, 200));
   return deferred();
 }
@@ -250,7 +241,7 @@ Result<HttpResponse> fail_transaction(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Body body,
                           Body::parse(ctx.req.body.empty() ? "{}" : ctx.req.body, {"error"}));
   WARDEN_ASSIGN_OR_RETURN(auto error, body.optional_string("error"));
-  WARDEN_RETURN_IF_ERROR(bounded(error, "error", 1024));
+  WARDEN_RETURN_IF_ERROR(check_length("error", error, 1, 1024));
   d.decisions.fail(ctx.params[0], actor_of(ctx), error.value_or("failed"), respond_json(ctx, 200));
   return deferred();
 }

@@ -282,7 +282,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   if (!sub.session_id.empty()) row.session_id = sub.session_id;
   row.created_at = row.updated_at = now;
   row.idempotency_key = sub.idempotency_key;
-  row.request_hash = sub.request_hash;
+  if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
   std::optional<store::ApprovalRow> approval;
   json::object meta = metadata_of(row);
   if (!d.allowed()) {

@@ -132,7 +132,7 @@ Result<Submission> wallet_submission(const RequestContext& ctx) {
   }
   row.chain = ctx.agent->chain;
   row.metadata = json::serialize(json::object{{"network", net}});
-  sub.request_hash = canonical_hash(body.object());
+  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
   return sub;
 }
 
@@ -169,7 +169,7 @@ Result<Submission> generic_submission(const RequestContext& ctx) {
   row.metadata = json::serialize(json::object{{"action", sub.request.action},
                                               {"attributes", sub.request.attributes},
                                               {"amounts", amounts_json}});
-  sub.request_hash = canonical_hash(body.object());
+  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
   return sub;
 }
 

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -85,18 +86,41 @@ int run_policy_test(const std::string& dir) {
   return report->failed() == 0 ? kExitOk : kExitFailed;
 }
 
-int run_expr_eval(const ExprArgs& args) {
-  auto vars = parse_vars(args.vars);
-  if (!vars.ok()) return report_error(vars.status());
+namespace {
+
+// Parses --vars and the declarations and compiles the expression; prints the problem and
+// returns nullopt (with *exit_code set) when any step fails.
+std::optional<expr::Program> compile_cli_expression(const ExprArgs& args,
+                                                    boost::json::object* vars, int* exit_code) {
+  auto parsed = parse_vars(args.vars);
+  if (!parsed.ok()) {
+    *exit_code = report_error(parsed.status());
+    return std::nullopt;
+  }
+  *vars = std::move(parsed).value();
   auto env = env_for(args, *vars);
-  if (!env.ok()) return report_error(env.status());
+  if (!env.ok()) {
+    *exit_code = report_error(env.status());
+    return std::nullopt;
+  }
   auto program = expr::compile(args.source, *env);
   if (!program.ok()) {
     std::cerr << program.status().message() << "\n";
-    return kExitFailed;
+    *exit_code = kExitFailed;
+    return std::nullopt;
   }
+  return std::move(program).value();
+}
+
+}  // namespace
+
+int run_expr_eval(const ExprArgs& args) {
+  boost::json::object vars;
+  int exit_code = kExitOk;
+  auto program = compile_cli_expression(args, &vars, &exit_code);
+  if (!program) return exit_code;
   expr::Activation act(*program);
-  if (Status s = act.bind_json(*vars); !s.ok()) return report_error(s);
+  if (Status s = act.bind_json(vars); !s.ok()) return report_error(s);
   const expr::Value v = program->eval(act);
   if (v.is_error()) {
     std::cerr << "error: " << v.sv() << "\n";
@@ -107,15 +131,10 @@ int run_expr_eval(const ExprArgs& args) {
 }
 
 int run_expr_check(const ExprArgs& args) {
-  auto vars = parse_vars(args.vars);
-  if (!vars.ok()) return report_error(vars.status());
-  auto env = env_for(args, *vars);
-  if (!env.ok()) return report_error(env.status());
-  auto program = expr::compile(args.source, *env);
-  if (!program.ok()) {
-    std::cerr << program.status().message() << "\n";
-    return kExitFailed;
-  }
+  boost::json::object vars;
+  int exit_code = kExitOk;
+  auto program = compile_cli_expression(args, &vars, &exit_code);
+  if (!program) return exit_code;
   std::cout << program->result_type().to_string() << "\n";
   return kExitOk;
 }

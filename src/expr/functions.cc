@@ -256,16 +256,7 @@ Value op_rel(Ctx&, const Value* a, std::size_t) {
   int c = compare(a[0], a[1]);
   if (c == -3) return no_overload("relation");
   if (c == -2) return Value::boolean(false);
-  switch (kOp) {
-    case 0:
-      return Value::boolean(c < 0);
-    case 1:
-      return Value::boolean(c <= 0);
-    case 2:
-      return Value::boolean(c > 0);
-    default:
-      return Value::boolean(c >= 0);
-  }
+  return relation_result(kOp, c);
 }
 
 Value op_eq(Ctx&, const Value* a, std::size_t) {

@@ -98,16 +98,7 @@ class RelConstNode final : public Node {
         c = x.d < k_.d ? -1 : (x.d > k_.d ? 1 : 0);
       }
       if (const_left_) c = -c;
-      switch (op_) {
-        case 0:
-          return Value::boolean(c < 0);
-        case 1:
-          return Value::boolean(c <= 0);
-        case 2:
-          return Value::boolean(c > 0);
-        default:
-          return Value::boolean(c >= 0);
-      }
+      return relation_result(op_, c);
     }
     if (x.is_error()) return x;
     Value args[2] = {const_left_ ? k_ : x, const_left_ ? x : k_};

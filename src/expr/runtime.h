@@ -46,6 +46,20 @@ bool function_name_exists(std::string_view name);
 Value no_overload(std::string_view fn);
 Value err(Ctx& ctx, std::string_view message);
 int compare_numbers(const Value& a, const Value& b);  // -2 when unordered
+
+// The result of relation `op` (0 <, 1 <=, 2 >, 3 >=) given a three-way comparison c.
+inline Value relation_result(int op, int c) {
+  switch (op) {
+    case 0:
+      return Value::boolean(c < 0);
+    case 1:
+      return Value::boolean(c <= 0);
+    case 2:
+      return Value::boolean(c > 0);
+    default:
+      return Value::boolean(c >= 0);
+  }
+}
 Value make_ip(Arena& arena, const NetRep& rep, Kind kind);
 bool parse_timestamp(std::string_view s, std::int64_t& seconds, std::int32_t& nanos);
 bool parse_duration(std::string_view s, std::int64_t& seconds, std::int32_t& nanos);

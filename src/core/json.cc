@@ -11,12 +11,14 @@
 namespace warden {
 namespace json = boost::json;
 
-namespace {
-
-void write_string(std::string& out, std::string_view s) {
+void append_json_string(std::string& out, std::string_view s) {
   // Boost.JSON's serializer already escapes exactly what JSON requires.
   out += json::serialize(json::string_view(s.data(), s.size()));
 }
+
+namespace {
+
+void write_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 void write_canonical(std::string& out, const json::value& v) {
   switch (v.kind()) {

@@ -15,6 +15,8 @@ namespace warden {
 Result<boost::json::value> parse_json(std::string_view text);
 
 std::string canonical_json(const boost::json::value& v);
+// Appends s as a JSON string literal, escaped exactly as canonical_json() escapes strings.
+void append_json_string(std::string& out, std::string_view s);
 
 // SHA-256 of canonical_json(v), lower-case hex.
 std::string canonical_hash(const boost::json::value& v);

@@ -4,10 +4,15 @@
 #include <chrono>
 #include <future>
 
+#include "core/thread_name.h"
+
 namespace warden::store {
 
 BatchWriter::BatchWriter(Store& store, BatchOptions options)
-    : store_(store), options_(options), thread_([this] { loop(); }) {}
+    : store_(store), options_(options), thread_([this] {
+        name_this_thread("warden-writer");
+        loop();
+      }) {}
 
 BatchWriter::~BatchWriter() { stop(); }
 

@@ -1,35 +1,51 @@
 // Backend-independent pieces of the store: the audit hash chain's canonical input.
 #include "store/store.h"
 
-#include <boost/json/object.hpp>
-
 #include "core/json.h"
 #include "core/sha256.h"
 
 namespace warden::store {
-namespace json = boost::json;
 
 namespace {
-json::value opt(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
+
+void put(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  append_json_string(out, value);
 }
+
+void put_nullable(std::string& out, std::string_view key, const std::optional<std::string>& value) {
+  out += key;
+  if (value) {
+    append_json_string(out, *value);
+  } else {
+    out += "null";
+  }
+}
+
 }  // namespace
 
+// canonical_json() of the row as an object, written directly: the keys in sorted order, strings
+// escaped by the same function. Runs once per audited event on the writer thread, so it skips
+// building and sorting a JSON object; the AuditHashInput test pins the two to the same bytes.
 std::string audit_hash_input(std::int64_t id, const AuditEvent& e, std::string_view prev_hash) {
-  json::object o;
-  o["id"] = id;
-  o["timestamp"] = e.timestamp;
-  o["event_type"] = e.event_type;
-  o["actor"] = e.actor;
-  o["agent_id"] = opt(e.agent_id);
-  o["session_id"] = opt(e.session_id);
-  o["tx_id"] = opt(e.tx_id);
-  o["details"] = e.details;  // the stored text, byte for byte
-  o["severity"] = e.severity;
-  o["ip_address"] = opt(e.ip_address);
-  o["correlation_id"] = opt(e.correlation_id);
-  o["prev_hash"] = json::string_view(prev_hash.data(), prev_hash.size());
-  return canonical_json(o);
+  std::string out;
+  out.reserve(256 + e.details.size());
+  put(out, "{\"actor\":", e.actor);
+  put_nullable(out, ",\"agent_id\":", e.agent_id);
+  put_nullable(out, ",\"correlation_id\":", e.correlation_id);
+  put(out, ",\"details\":", e.details);  // the stored text, byte for byte
+  put(out, ",\"event_type\":", e.event_type);
+  out += ",\"id\":";
+  out += std::to_string(id);
+  put_nullable(out, ",\"ip_address\":", e.ip_address);
+  put(out, ",\"prev_hash\":", prev_hash);
+  put_nullable(out, ",\"session_id\":", e.session_id);
+  put(out, ",\"severity\":", e.severity);
+  out += ",\"timestamp\":";
+  out += std::to_string(e.timestamp);
+  put_nullable(out, ",\"tx_id\":", e.tx_id);
+  out += '}';
+  return out;
 }
 
 std::string audit_row_hash(std::int64_t id, const AuditEvent& e, std::string_view prev_hash) {

@@ -78,6 +78,10 @@ std::optional<std::int64_t> Stmt::opt_int64(int col) const {
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, int flags) {
+  // Process-wide, before SQLite initialises: no allocation statistics, so no global mutex
+  // around every allocation SQLite makes (we never read sqlite3_memory_used()).
+  static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)configured;  // SQLITE_MISUSE if something initialised SQLite first: harmless
   sqlite3* db = nullptr;
   // NOMUTEX: each connection is used by one thread at a time, guarded by the store.
   int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);

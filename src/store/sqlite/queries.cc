@@ -353,7 +353,7 @@ Status delete_policy(Connection& c, std::string_view id) {
   return run_on_existing(c, st, ErrorCode::POLICY_NOT_FOUND, id);
 }
 
-Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
+Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail* tail) {
   WARDEN_RETURN_IF_ERROR(validate_audit_event(e));
   // Reading the tail and inserting after it is only safe inside the writer's transaction.
   if (sqlite3_get_autocommit(c.handle()) != 0) {
@@ -361,7 +361,10 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
   }
   std::int64_t id = 1;
   std::string prev_hash(kAuditGenesisHash);
-  {
+  if (tail != nullptr && tail->known) {
+    id = tail->id + 1;
+    prev_hash = tail->hash;
+  } else {
     WARDEN_ASSIGN_OR_RETURN(Stmt last,
                             c.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"));
     WARDEN_ASSIGN_OR_RETURN(bool row, last.step());
@@ -378,6 +381,7 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e) {
   st.bind(e.session_id).bind(e.tx_id).bind(e.details).bind(e.severity).bind(e.ip_address);
   st.bind(e.correlation_id).bind(prev_hash).bind(hash);
   WARDEN_RETURN_IF_ERROR(st.run());
+  if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
 }
 

@@ -47,7 +47,16 @@ Result<std::int64_t> revoke_agent_sessions(Connection& c, std::string_view agent
 Status insert_policy(Connection& c, const PolicyRow& row);
 Status update_policy(Connection& c, const PolicyRow& row);
 Status delete_policy(Connection& c, std::string_view id);
-Result<std::int64_t> append_audit(Connection& c, const AuditEvent& event);
+// The newest audit row as one write transaction last saw it: lets a batch of appends skip
+// re-reading the tail. Valid only inside the transaction that filled it.
+struct AuditTail {
+  bool known = false;
+  std::int64_t id = 0;
+  std::string hash;
+};
+// tail, when given, is read from and updated (only after a successful insert).
+Result<std::int64_t> append_audit(Connection& c, const AuditEvent& event,
+                                  AuditTail* tail = nullptr);
 Status insert_transaction(Connection& c, const TransactionRow& row);
 Status update_transaction(Connection& c, const TransactionRow& row);
 Status insert_approval(Connection& c, const ApprovalRow& row);

@@ -136,11 +136,11 @@ std::string pending_approvals_ddl() {
 }
 
 // No foreign keys on purpose: audit rows must outlive the agents, sessions and transactions
-// they mention.
-std::string audit_log_ddl() {
+// they mention. `key` is the id column's declaration.
+std::string audit_log_table(std::string_view name, std::string_view key) {
   return fmt::format(
-      "CREATE TABLE audit_log ("
-      "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+      "CREATE TABLE {} ("
+      "id {}, "
       "timestamp INTEGER NOT NULL, "
       "event_type TEXT NOT NULL, "
       "actor TEXT NOT NULL, "
@@ -152,13 +152,17 @@ std::string audit_log_ddl() {
       "ip_address TEXT, "
       "correlation_id TEXT, "
       "prev_hash TEXT NOT NULL, "
-      "hash TEXT NOT NULL);\n"
-      "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
-      "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
-      "CREATE INDEX idx_audit_log_agent_id ON audit_log(agent_id);\n"
-      "CREATE INDEX idx_audit_log_severity ON audit_log(severity);\n"
-      "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n",
-      check_in("severity", kAuditSeverities));
+      "hash TEXT NOT NULL);\n",
+      name, key, check_in("severity", kAuditSeverities));
+}
+
+std::string audit_log_ddl() {
+  return audit_log_table("audit_log", "INTEGER PRIMARY KEY AUTOINCREMENT") +
+         "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
+         "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
+         "CREATE INDEX idx_audit_log_agent_id ON audit_log(agent_id);\n"
+         "CREATE INDEX idx_audit_log_severity ON audit_log(severity);\n"
+         "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n";
 }
 
 std::string key_value_store_ddl() {
@@ -186,9 +190,42 @@ std::string decision_columns() {
          "CREATE INDEX idx_transactions_status_expires ON transactions(status, expires_at);\n";
 }
 
-constexpr std::array<Migration, 2> kMigrations = {{
+// Every decision inserts one transactions row and one audit_log row, so each index on those
+// tables is paid for on the hot path. Kept: what a query or a foreign-key check reads. Columns
+// that are NULL on most rows get partial indexes (a NULL-keyed row then costs nothing); an
+// index on a handful of values (type, severity) or repeating another's prefix (agent_id under
+// agent_id, timestamp) is dropped. audit_log loses AUTOINCREMENT (a sqlite_sequence update and
+// a scratch b-tree per insert): ids are assigned by the hash chain as the tail's id + 1, so
+// the table is rebuilt with a plain integer key, rows and hashes unchanged.
+std::string leaner_hot_tables() {
+  return "DROP INDEX idx_transactions_type;\n"
+         "DROP INDEX idx_transactions_tx_hash;\n"
+         "CREATE UNIQUE INDEX idx_transactions_tx_hash ON transactions(tx_hash) "
+         "WHERE tx_hash IS NOT NULL;\n"
+         "DROP INDEX idx_transactions_queued_at;\n"
+         "CREATE INDEX idx_transactions_queued_at ON transactions(queued_at) "
+         "WHERE queued_at IS NOT NULL;\n"
+         "DROP INDEX idx_transactions_contract_address;\n"
+         "CREATE INDEX idx_transactions_contract_address ON transactions(contract_address) "
+         "WHERE contract_address IS NOT NULL;\n"
+         "DROP INDEX idx_transactions_parent_id;\n"
+         "CREATE INDEX idx_transactions_parent_id ON transactions(parent_id) "
+         "WHERE parent_id IS NOT NULL;\n" +
+         audit_log_table("audit_log_v3", "INTEGER PRIMARY KEY") +
+         "INSERT INTO audit_log_v3 SELECT id, timestamp, event_type, actor, agent_id, session_id, "
+         "tx_id, details, severity, ip_address, correlation_id, prev_hash, hash FROM audit_log;\n"
+         "DROP TABLE audit_log;\n"
+         "ALTER TABLE audit_log_v3 RENAME TO audit_log;\n"
+         "DELETE FROM sqlite_sequence WHERE name = 'audit_log';\n"
+         "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
+         "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
+         "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n";
+}
+
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
+    {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
 }};
 
 }  // namespace

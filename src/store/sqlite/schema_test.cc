@@ -125,7 +125,6 @@ TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
                                                {"idx_transactions_tx_hash", true},
                                                {"idx_transactions_queued_at", false},
                                                {"idx_transactions_created_at", false},
-                                               {"idx_transactions_type", false},
                                                {"idx_transactions_contract_address", false},
                                                {"idx_transactions_parent_id", false},
                                                {"idx_policies_agent_enabled", false},
@@ -135,8 +134,6 @@ TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
                                                {"idx_pending_approvals_expires_at", false},
                                                {"idx_audit_log_timestamp", false},
                                                {"idx_audit_log_event_type", false},
-                                               {"idx_audit_log_agent_id", false},
-                                               {"idx_audit_log_severity", false},
                                                {"idx_audit_log_agent_timestamp", false}};
   for (const auto& [name, unique] : indexes) {
     std::string table = raw_->text(fmt::format(
@@ -148,6 +145,29 @@ TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
               unique ? "1" : "0")
         << name;
   }
+}
+
+TEST_F(SchemaTest, HotTablesCarryOnlyTheIndexesTheirQueriesUse) {
+  // Migration 3: no index on a handful of values, none repeating another's prefix, and partial
+  // indexes for columns a fresh decision leaves NULL.
+  for (const char* gone : {"idx_transactions_type", "idx_audit_log_agent_id",
+                           "idx_audit_log_severity"}) {
+    EXPECT_EQ(raw_->text(fmt::format(
+                  "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{}'", gone)),
+              "0")
+        << gone;
+  }
+  for (const char* partial : {"idx_transactions_tx_hash", "idx_transactions_queued_at",
+                              "idx_transactions_contract_address", "idx_transactions_parent_id",
+                              "idx_transactions_agent_idempotency"}) {
+    EXPECT_EQ(raw_->text(fmt::format("SELECT partial FROM pragma_index_list('transactions') "
+                                     "WHERE name = '{}'",
+                                     partial)),
+              "1")
+        << partial;
+  }
+  EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('transactions')"), "10");
+  EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('audit_log')"), "3");
 }
 
 // One CHECKed column: an INSERT template with {id} and {v} (an SQL literal) placeholders.

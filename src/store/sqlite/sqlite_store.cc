@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/thread_name.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/queries.h"
 #include "store/sqlite/schema.h"
@@ -90,7 +91,7 @@ class SqliteWriteTxn final : public WriteTxn {
     return track(sqlite::delete_policy(c_, id));
   }
   Result<std::int64_t> append_audit(const AuditEvent& event) override {
-    return track(sqlite::append_audit(c_, event));
+    return track(sqlite::append_audit(c_, event, &audit_tail_));
   }
   Result<std::optional<TransactionRow>> get_transaction(std::string_view id) override {
     return track(sqlite::get_transaction(c_, id));
@@ -137,6 +138,7 @@ class SqliteWriteTxn final : public WriteTxn {
 
   Connection& c_;
   Status failure_;
+  sqlite::AuditTail audit_tail_;  // appends after the first in this transaction skip the read
 };
 
 }  // namespace
@@ -180,6 +182,13 @@ Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts
     int flags = SQLITE_OPEN_READWRITE | (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
     WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, flags));
     WARDEN_RETURN_IF_ERROR(migrate());
+    WARDEN_ASSIGN_OR_RETURN(checkpointer_, Connection::open(path, SQLITE_OPEN_READWRITE));
+    // Replaces the automatic checkpoint (which is itself a WAL hook) on the writer.
+    sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
+    checkpoint_thread_ = std::thread([this] {
+      name_this_thread("warden-ckpt");
+      checkpoint_loop();
+    });
   }
   // Readers are opened read-only so a read path can never write.
   for (int i = 0; i < kReadConnections; ++i) {
@@ -238,7 +247,57 @@ Status SqliteStore::migrate() {
   return Status();
 }
 
+int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int log_pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  // The log keeps its frames after a PASSIVE checkpoint until the writer restarts it, so what
+  // counts is how much was written since the last checkpoint (a smaller log was restarted).
+  const int copied = store->checkpointed_pages_.load(std::memory_order_relaxed);
+  const int fresh = log_pages >= copied ? log_pages - copied : log_pages;
+  // Only the first commit past the mark pays for a wake-up; later ones find the flag set.
+  if (fresh >= kCheckpointPages && !store->checkpoint_wanted_.exchange(true)) {
+    std::lock_guard lock(store->checkpoint_mu_);
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpoint_loop() {
+  sqlite3* db = checkpointer_->handle();
+  std::unique_lock lock(checkpoint_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_.load(); });
+    if (checkpoint_stop_) return;
+    lock.unlock();
+    int log_pages = 0;
+    int copied = 0;
+    // PASSIVE copies what it can without waiting for anyone. If the log has still grown past
+    // the restart mark (the writer never paused long enough), RESTART waits for the writer
+    // (it retries through busy_timeout) so the next commits start the log from the beginning.
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+    if (rc == SQLITE_OK && log_pages >= kCheckpointRestartPages) {
+      rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
+      if (rc == SQLITE_OK) copied = 0;  // the next commit writes from the log's start
+    }
+    // SQLITE_BUSY: another connection is checkpointing; the next commit past the mark retries.
+    checkpointed_pages_.store(rc == SQLITE_OK ? copied : 0, std::memory_order_relaxed);
+    ++background_checkpoints_;
+    lock.lock();
+    checkpoint_wanted_ = false;
+  }
+}
+
+void SqliteStore::stop_checkpointer() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  checkpointer_.reset();
+}
+
 SqliteStore::~SqliteStore() {
+  stop_checkpointer();
   {
     std::unique_lock lock(pool_mu_);
     // Every lease must have ended: reads hold a pointer to this store.

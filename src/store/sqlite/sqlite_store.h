@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "store/store.h"
 
+struct sqlite3;
+
 namespace warden::store {
 
 namespace sqlite {
@@ -70,7 +72,15 @@ class SqliteStore final : public Store {
   Status ping() override;
   Status checkpoint() override;
 
+  // Log size (in pages) that wakes the background checkpointer, and the size at which it stops
+  // being polite (PASSIVE) and waits for the writer to pause (RESTART), so a log under
+  // continuous writes cannot grow without bound.
+  static constexpr int kCheckpointPages = 1000;
+  static constexpr int kCheckpointRestartPages = 8 * kCheckpointPages;
+
   int schema_version();  // highest applied migration; -1 when it cannot be read
+  // Checkpoints the background thread has run since open().
+  std::uint64_t background_checkpoints() const { return background_checkpoints_.load(); }
   // How many migrations this open() applied (0 when the file was already current).
   int migrations_applied_at_open() const { return migrations_applied_; }
   // The seven PRAGMAs read back on every connection this store holds (writer first), each as
@@ -92,6 +102,21 @@ class SqliteStore final : public Store {
   std::mutex writer_mu_;
   std::unique_ptr<sqlite::Connection> writer_;  // guarded by writer_mu_; null when read_only
   std::atomic<std::thread::id> writer_thread_;  // the thread inside write(), if any
+
+  // Background checkpoints: the writer connection does not checkpoint itself (that would stall
+  // every decision waiting on its batch); after a commit leaves kCheckpointPages or more in the
+  // log, the checkpointer thread copies it back into the database file on its own connection.
+  static int on_wal_commit(void* self, sqlite3* db, const char* schema, int log_pages);
+  void checkpoint_loop();
+  void stop_checkpointer();
+  std::unique_ptr<sqlite::Connection> checkpointer_;  // used only by checkpoint_thread_
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;                 // guarded by checkpoint_mu_
+  std::atomic<bool> checkpoint_wanted_{false};   // set by the writer's commit hook
+  std::atomic<int> checkpointed_pages_{0};       // log pages the last checkpoint copied
+  std::atomic<std::uint64_t> background_checkpoints_{0};
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <fstream>
 #include <future>
 #include <map>
 #include <thread>
 
+#include "store/sqlite/schema.h"
 #include "store/sqlite/test_util.h"
 
 namespace warden::store {
@@ -76,6 +80,58 @@ TEST(SqliteStore, MigrationsApplyOnceAndRecordTheirVersion) {
                                "schema_version ORDER BY 1"),
             rows_after_first);
   EXPECT_TRUE((*second)->ping().ok());
+}
+
+// A file written by a version-2 binary: its audit chain survives the audit_log rebuild of
+// migration 3 row for row, and appends continue the chain.
+TEST(SqliteStore, MigrationThreeKeepsAnOlderAuditChainVerifiable) {
+  TempDir dir;
+  const std::string path = dir.file("v2.db");
+  std::ofstream(path).flush();  // an empty file is an empty database
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(sqlite::kSchemaVersionDdl), SQLITE_OK) << raw.error();
+    for (const auto& m : sqlite::migrations()) {
+      if (m.version > 2) break;
+      ASSERT_EQ(raw.exec(m.sql()), SQLITE_OK) << raw.error();
+      ASSERT_EQ(raw.exec(fmt::format("INSERT INTO schema_version VALUES ({}, 'v', 0)", m.version)),
+                SQLITE_OK);
+    }
+    std::string prev(kAuditGenesisHash);
+    for (std::int64_t id = 1; id <= 5; ++id) {
+      AuditEvent e = sample_event("AGENT_CREATED", id % 2 ? std::optional<std::string>("a1")
+                                                          : std::nullopt);
+      const std::string hash = audit_row_hash(id, e, prev);
+      ASSERT_EQ(raw.exec(fmt::format(
+                    "INSERT INTO audit_log (timestamp, event_type, actor, agent_id, details, "
+                    "severity, correlation_id, prev_hash, hash) VALUES ({}, '{}', '{}', {}, '{}', "
+                    "'{}', '{}', '{}', '{}')",
+                    e.timestamp, e.event_type, e.actor, e.agent_id ? "'a1'" : "NULL", e.details,
+                    e.severity, *e.correlation_id, prev, hash)),
+                SQLITE_OK)
+          << raw.error();
+      prev = hash;
+    }
+    ASSERT_EQ(raw.text("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"), "5");
+  }
+  auto store = SqliteStore::open(path, {});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  EXPECT_EQ((*store)->migrations_applied_at_open(), latest_schema_version() - 2);
+  auto report = (*store)->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, 5);
+  auto id = Result<std::int64_t>(0);
+  ASSERT_TRUE((*store)->write([&](WriteTxn& t) {
+    id = t.append_audit(sample_event("AGENT_UPDATED"));
+    return id.status();
+  }).ok());
+  EXPECT_EQ(*id, 6);
+  report = (*store)->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, 6);
+  EXPECT_EQ(RawDb(path).text("SELECT count(*) FROM sqlite_sequence WHERE name = 'audit_log'"), "0");
 }
 
 TEST(SqliteStore, NewerSchemaIsRefusedNamingBothVersions) {

@@ -149,14 +149,20 @@ HttpResponse deferred() {
 bool is_deferred(const HttpResponse& r) { return r.status == 0; }
 
 Completion::Completion(std::string correlation_id, Language lang, std::string method,
-                       std::string route, Metrics& metrics, Respond respond)
+                       std::string route, Metrics& metrics, Respond respond, Post post)
     : correlation_id_(std::move(correlation_id)),
       lang_(lang),
       method_(std::move(method)),
       route_(std::move(route)),
       started_(std::chrono::steady_clock::now()),
       metrics_(metrics),
-      respond_(std::move(respond)) {}
+      respond_(std::move(respond)),
+      post_(std::move(post)) {}
+
+void Completion::later(std::function<void()> f) {
+  if (post_) return post_(std::move(f));
+  f();
+}
 
 void Completion::operator()(Result<HttpResponse> result) {
   if (completed_.exchange(true)) return;
@@ -170,7 +176,7 @@ void Completion::operator()(Result<HttpResponse> result) {
   respond_(std::move(resp));
 }
 
-void Api::handle(const HttpRequest& req, Respond respond) {
+void Api::handle(const HttpRequest& req, Respond respond, Post post) {
   RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language")),
                      {}};
   const auto parts = split_path(req.path);
@@ -187,7 +193,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   }
   ctx.complete = std::make_shared<Completion>(ctx.correlation_id, ctx.lang, req.method,
                                               route ? route->pattern : "unmatched", metrics_,
-                                              std::move(respond));
+                                              std::move(respond), std::move(post));
   Completion& complete = *ctx.complete;
   if (route == nullptr) {
     return complete(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)

@@ -28,6 +28,8 @@ struct ApiOptions {
 };
 
 using Respond = std::function<void(HttpResponse)>;
+// Runs a function on the connection's own thread (its strand), later.
+using Post = std::function<void(std::function<void()>)>;
 
 // Completes one request exactly once: turns a Status into the error body, adds the correlation
 // id, records metrics, and hands the response to the transport. Handlers that answer later (after
@@ -35,8 +37,11 @@ using Respond = std::function<void(HttpResponse)>;
 class Completion {
  public:
   Completion(std::string correlation_id, Language lang, std::string method, std::string route,
-             Metrics& metrics, Respond respond);
+             Metrics& metrics, Respond respond, Post post = {});
   void operator()(Result<HttpResponse> result);
+  // Runs f on the connection's thread (inline when there is none): an answer that arrives on
+  // another thread, e.g. the group-commit writer, is built there instead of holding it up.
+  void later(std::function<void()> f);
   const std::string& correlation_id() const { return correlation_id_; }
 
  private:
@@ -47,6 +52,7 @@ class Completion {
   const std::chrono::steady_clock::time_point started_;
   Metrics& metrics_;
   Respond respond_;
+  Post post_;
   std::atomic<bool> completed_{false};  // a request is answered once, whatever calls this
 };
 
@@ -80,7 +86,7 @@ class Api {
   ~Api();
 
   // Answers through `respond`, now or (for deferred routes) later from another thread.
-  void handle(const HttpRequest& req, Respond respond);
+  void handle(const HttpRequest& req, Respond respond, Post post = {});
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "core/json.h"
+#include "core/thread_name.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -153,7 +154,10 @@ DecisionService::~DecisionService() { stop(); }
 Status DecisionService::start() {
   WARDEN_RETURN_IF_ERROR(reload_policies());
   WARDEN_RETURN_IF_ERROR(recover());
-  if (options_.start_sweeper) sweeper_ = std::thread([this] { sweeper_loop(); });
+  if (options_.start_sweeper) sweeper_ = std::thread([this] {
+      name_this_thread("warden-sweeper");
+      sweeper_loop();
+    });
   return Status();
 }
 
@@ -275,8 +279,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   req.now_ms = now_ms;
   store::TransactionRow row = std::move(sub.row);
   row.id = ids_.next();
-  auto decision = std::make_shared<engine::Decision>(engine_.decide(req, row.id, true, sub.explain));
-  const engine::Decision& d = *decision;
+  const engine::Decision d = engine_.decide(req, row.id, true, sub.explain);
 
   row.agent_id = sub.agent_id;
   if (!sub.session_id.empty()) row.session_id = sub.session_id;
@@ -319,13 +322,20 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", nullable(row.tier)},
                                            {"status", row.status}, {"reasons", dj["reasons"]},
                                            {"amount", nullable(row.amount)}});
-  const bool explain = sub.explain;
+  // The answer is built here, on the caller's thread: the writer thread that commits the batch
+  // only hands it over.
+  auto body = std::make_shared<json::object>(transaction_json(row));
+  json::value trace;
+  if (sub.explain) trace = engine::decision_json(d, true)["trace"];
   auto op = [row, approval, e](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_transaction(row));
     if (approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*approval));
     return tx.append_audit(e).take_status();
   };
-  auto on_commit = [this, row, approval, decision, idem_key, explain, done](const Status& s) {
+  auto on_commit = [this, row, approval, body, trace, idem_key,
+                    notify = notifier_ != nullptr && (d.outcome == engine::Outcome::kNotify ||
+                                                      d.outcome == engine::Outcome::kApproval),
+                    done](const Status& s) {
     // Identical requests that waited for this one get its outcome as a replay.
     std::vector<Done> waiting;
     if (!idem_key.empty()) {
@@ -355,22 +365,21 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
-    committed(row, decision.get());
-    json::object body = transaction_json(row);
-    for (auto& w : waiting) w(Answer{200, body, true});
-    if (explain) body["explain"] = engine::decision_json(*decision, true)["trace"];
-    done(Answer{201, std::move(body), false});
+    if (notify) committed(row, true);
+    for (auto& w : waiting) w(Answer{200, *body, true});
+    if (!trace.is_null()) (*body)["explain"] = trace;
+    done(Answer{201, std::move(*body), false});  // on_commit runs once
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
 }
 
-void DecisionService::committed(const store::TransactionRow& row, const engine::Decision* d) {
+void DecisionService::committed(const store::TransactionRow& row, bool decided) {
   if (notifier_ == nullptr) return;
   const bool notify_tier = row.tier == std::optional<std::string>("NOTIFY") ||
                            row.tier == std::optional<std::string>("APPROVAL");
   if (!notify_tier) return;  // INSTANT and DELAY transactions are not announced
   json::object event;
-  event["event"] = d != nullptr ? "transaction.decided" : "transaction.updated";
+  event["event"] = decided ? "transaction.decided" : "transaction.updated";
   event["transaction"] = transaction_json(row);
   notifier_->notify(std::move(event));
 }
@@ -450,7 +459,7 @@ void DecisionService::transition(
     if (after_commit) after_commit(*result);
     json::object body = transaction_json(*result);
     notify_waiters(result->id, body);
-    committed(*result, nullptr);
+    committed(*result, false);
     if (done) done(std::move(body));
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
@@ -577,7 +586,7 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     }
     json::object body = transaction_json(*result);
     notify_waiters(result->id, body);
-    committed(*result, nullptr);
+    committed(*result, false);
     done(std::move(body));
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);

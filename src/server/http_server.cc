@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/thread_name.h"
 #include "server/server.h"
 #include "server/webhook.h"
 
@@ -141,6 +142,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                 !self->close_after_response_;
         self->send(std::move(resp), keep_alive, version);
       });
+    }, [self = shared_from_this()](std::function<void()> f) {
+      net::post(self->stream_.get_executor(), std::move(f));
     });
   }
 
@@ -368,7 +371,12 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
 
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  for (int i = 1; i < threads; ++i) {
+    pool.emplace_back([&ioc, i] {
+      name_this_thread("warden-io-" + std::to_string(i));
+      ioc.run();
+    });
+  }
   ioc.run();
   for (auto& t : pool) t.join();
   // Everything queued commits before the store is checkpointed; answers to closed

@@ -48,19 +48,25 @@ Status require(bool present, std::string_view field, std::string_view type) {
 }
 
 // Answers a deferred request with the service's result.
+// The decision service answers from its writer thread; serialising the answer is left to the
+// connection's own thread.
 DecisionService::Changed respond_json(const RequestContext& ctx, int status) {
   return [complete = ctx.complete, status](Result<json::object> r) {
-    if (!r.ok()) return (*complete)(r.take_status());
-    (*complete)(json_response(status, *r));
+    complete->later([complete, status, r = std::move(r)]() mutable {
+      if (!r.ok()) return (*complete)(r.take_status());
+      (*complete)(json_response(status, *r));
+    });
   };
 }
 
 DecisionService::Done respond_answer(const RequestContext& ctx) {
   return [complete = ctx.complete](Result<Answer> r) {
-    if (!r.ok()) return (*complete)(r.take_status());
-    HttpResponse resp = json_response(r->status, r->body);
-    if (r->replay) resp.headers.emplace_back("Idempotent-Replay", "true");
-    (*complete)(std::move(resp));
+    complete->later([complete, r = std::move(r)]() mutable {
+      if (!r.ok()) return (*complete)(r.take_status());
+      HttpResponse resp = json_response(r->status, r->body);
+      if (r->replay) resp.headers.emplace_back("Idempotent-Replay", "true");
+      (*complete)(std::move(resp));
+    });
   };
 }
 

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <exception>
 
+#include "core/thread_name.h"
 #include "server/log.h"
 
 namespace warden::server {
@@ -182,7 +183,10 @@ WebhookNotifier::WebhookNotifier(std::string url, WebhookUrl target, store::Stor
       clock_(clock),
       ids_(ids),
       options_(std::move(options)) {
-  worker_ = std::thread([this] { loop(); });
+  worker_ = std::thread([this] {
+    name_this_thread("warden-webhook");
+    loop();
+  });
 }
 
 WebhookNotifier::~WebhookNotifier() { stop(); }

@@ -137,7 +137,7 @@ std::string pending_approvals_ddl() {
 
 // No foreign keys on purpose: audit rows must outlive the agents, sessions and transactions
 // they mention. `key` is the id column's declaration.
-std::string audit_log_table(std::string_view name, std::string_view key) {
+std::string audit_log_table(std::string_view name, std::string_view key, std::string_view check) {
   return fmt::format(
       "CREATE TABLE {} ("
       "id {}, "
@@ -153,11 +153,12 @@ std::string audit_log_table(std::string_view name, std::string_view key) {
       "correlation_id TEXT, "
       "prev_hash TEXT NOT NULL, "
       "hash TEXT NOT NULL);\n",
-      name, key, check_in("severity", kAuditSeverities));
+      name, key, check);
 }
 
 std::string audit_log_ddl() {
-  return audit_log_table("audit_log", "INTEGER PRIMARY KEY AUTOINCREMENT") +
+  return audit_log_table("audit_log", "INTEGER PRIMARY KEY AUTOINCREMENT",
+                         check_in("severity", kAuditSeverities)) +
          "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
          "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
          "CREATE INDEX idx_audit_log_agent_id ON audit_log(agent_id);\n"
@@ -196,9 +197,35 @@ std::string decision_columns() {
 // index on a handful of values (type, severity) or repeating another's prefix (agent_id under
 // agent_id, timestamp) is dropped. audit_log loses AUTOINCREMENT (a sqlite_sequence update and
 // a scratch b-tree per insert): ids are assigned by the hash chain as the tail's id + 1, so
-// the table is rebuilt with a plain integer key, rows and hashes unchanged.
+// the table is rebuilt with a plain integer key, rows and hashes unchanged. transactions keeps
+// its rows and gets its IN-list CHECKs as equivalent comparisons (see check_any) by SQLite's
+// documented procedure for changing a CHECK in place: edit its text in sqlite_schema under
+// writable_schema. The index statements after it bump the schema cookie, so every connection
+// re-reads the table; the store reopens its writer after migrating.
+std::string transactions_checks_as_comparisons() {
+  struct Check {
+    std::string_view column;
+    std::span<const std::string_view> values;
+    bool nullable;
+  };
+  const Check checks[] = {{"chain", kChainTypes, false},
+                          {"type", kTransactionTypes, false},
+                          {"status", kTransactionStatuses, false},
+                          {"tier", kPolicyTiers, true}};
+  std::string sql = "sql";
+  for (const Check& c : checks) {
+    sql = fmt::format("replace({}, {}, {})", sql,
+                      sql_literal(check_in(c.column, c.values, c.nullable)),
+                      sql_literal(check_any(c.column, c.values, c.nullable)));
+  }
+  return "PRAGMA writable_schema = ON;\n"
+         "UPDATE sqlite_schema SET sql = " + sql + " WHERE type = 'table' AND name = 'transactions';\n"
+         "PRAGMA writable_schema = OFF;\n";
+}
+
 std::string leaner_hot_tables() {
-  return "DROP INDEX idx_transactions_type;\n"
+  return transactions_checks_as_comparisons() +
+         "DROP INDEX idx_transactions_type;\n"
          "DROP INDEX idx_transactions_tx_hash;\n"
          "CREATE UNIQUE INDEX idx_transactions_tx_hash ON transactions(tx_hash) "
          "WHERE tx_hash IS NOT NULL;\n"
@@ -211,7 +238,8 @@ std::string leaner_hot_tables() {
          "DROP INDEX idx_transactions_parent_id;\n"
          "CREATE INDEX idx_transactions_parent_id ON transactions(parent_id) "
          "WHERE parent_id IS NOT NULL;\n" +
-         audit_log_table("audit_log_v3", "INTEGER PRIMARY KEY") +
+         audit_log_table("audit_log_v3", "INTEGER PRIMARY KEY",
+                         check_any("severity", kAuditSeverities)) +
          "INSERT INTO audit_log_v3 SELECT id, timestamp, event_type, actor, agent_id, session_id, "
          "tx_id, details, severity, ip_address, correlation_id, prev_hash, hash FROM audit_log;\n"
          "DROP TABLE audit_log;\n"
@@ -239,6 +267,16 @@ std::string check_in(std::string_view column, std::span<const std::string_view> 
   }
   if (nullable) return fmt::format("CHECK ({0} IS NULL OR {0} IN ({1}))", column, list);
   return fmt::format("CHECK ({} IN ({}))", column, list);
+}
+
+std::string check_any(std::string_view column, std::span<const std::string_view> values,
+                      bool nullable) {
+  std::string terms = nullable ? fmt::format("{} IS NULL", column) : std::string();
+  for (std::string_view v : values) {
+    if (!terms.empty()) terms += " OR ";
+    terms += fmt::format("{} = {}", column, sql_literal(v));
+  }
+  return fmt::format("CHECK ({})", terms);
 }
 
 std::span<const Migration> migrations() { return kMigrations; }

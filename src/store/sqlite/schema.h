@@ -27,5 +27,10 @@ inline constexpr std::string_view kSchemaVersionDdl =
 // With `nullable`, NULL is accepted as well.
 std::string check_in(std::string_view column, std::span<const std::string_view> values,
                      bool nullable = false);
+// The same constraint as "CHECK (column = 'A' OR column = 'B')". SQLite evaluates an IN list of
+// three or more values through a scratch b-tree built on every row it checks; comparisons cost
+// nothing like that. Used on the tables every decision writes (migration 3).
+std::string check_any(std::string_view column, std::span<const std::string_view> values,
+                      bool nullable = false);
 
 }  // namespace warden::store::sqlite

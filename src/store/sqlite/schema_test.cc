@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <map>
 #include <span>
 
@@ -167,6 +169,16 @@ TEST_F(SchemaTest, HotTablesCarryOnlyTheIndexesTheirQueriesUse) {
         << partial;
   }
   EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('transactions')"), "10");
+  // CHECKs as comparisons: an IN list would make SQLite build a scratch b-tree on every insert.
+  for (const char* insert :
+       {"INSERT INTO transactions (id, agent_id, chain, type, status, tier, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (id, timestamp, event_type, actor, details, severity, prev_hash, "
+        "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"}) {
+    const auto ops = raw_->column(fmt::format("EXPLAIN {}", insert), 1);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "OpenEphemeral"), 0) << insert;
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Insert"), 1) << insert;
+  }
   EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('audit_log')"), "3");
 }
 

@@ -182,6 +182,12 @@ Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts
     int flags = SQLITE_OPEN_READWRITE | (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
     WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, flags));
     WARDEN_RETURN_IF_ERROR(migrate());
+    // A migration may edit a table's definition in place (migration 3); a fresh connection
+    // compiles statements against the definition now on disk.
+    if (migrations_applied_ > 0) {
+      writer_.reset();
+      WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, SQLITE_OPEN_READWRITE));
+    }
     WARDEN_ASSIGN_OR_RETURN(checkpointer_, Connection::open(path, SQLITE_OPEN_READWRITE));
     // Replaces the automatic checkpoint (which is itself a WAL hook) on the writer.
     sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);

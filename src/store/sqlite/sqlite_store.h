@@ -76,7 +76,7 @@ class SqliteStore final : public Store {
   // being polite (PASSIVE) and waits for the writer to pause (RESTART), so a log under
   // continuous writes cannot grow without bound.
   static constexpr int kCheckpointPages = 1000;
-  static constexpr int kCheckpointRestartPages = 8 * kCheckpointPages;
+  static constexpr int kCheckpointRestartPages = 4 * kCheckpointPages;
 
   int schema_version();  // highest applied migration; -1 when it cannot be read
   // Checkpoints the background thread has run since open().

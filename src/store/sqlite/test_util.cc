@@ -31,14 +31,14 @@ int RawDb::exec(std::string_view sql) {
   return sqlite3_exec(db_, owned.c_str(), nullptr, nullptr, nullptr);
 }
 
-std::vector<std::string> RawDb::column(std::string_view sql) {
+std::vector<std::string> RawDb::column(std::string_view sql, int index) {
   std::vector<std::string> out;
   sqlite3_stmt* st = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &st, nullptr),
             SQLITE_OK)
       << sql << ": " << error();
   while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
-    const unsigned char* p = sqlite3_column_text(st, 0);
+    const unsigned char* p = sqlite3_column_text(st, index);
     out.emplace_back(p == nullptr ? "" : reinterpret_cast<const char*>(p));
   }
   sqlite3_finalize(st);

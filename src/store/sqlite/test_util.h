@@ -37,7 +37,8 @@ class RawDb {
   // First column of the first row as text ("" when no row).
   std::string text(std::string_view sql);
   std::int64_t integer(std::string_view sql);
-  std::vector<std::string> column(std::string_view sql);  // first column of every row
+  // Column `index` (default: the first) of every row.
+  std::vector<std::string> column(std::string_view sql, int index = 0);
 
  private:
   sqlite3* db_ = nullptr;

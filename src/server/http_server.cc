@@ -42,7 +42,8 @@ struct Shared {
   std::uint64_t next_id = 0;                                         // guarded by mu
 };
 
-// One client connection. All its handlers run on its own strand.
+// One client connection. Its socket belongs to one I/O thread's io_context, so all its handlers
+// run on that thread, one at a time.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket&& socket, Shared& shared, std::uint64_t id)
@@ -126,7 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Routes may answer later from another thread (after a group commit); the answer is posted
-  // back to this connection's strand.
+  // back to this connection's thread.
   void handle() {
     auto& msg = parser_->get();
     auto req = std::make_shared<const HttpRequest>(to_request(msg));
@@ -229,9 +230,44 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t discarded_bytes_ = 0;
 };
 
+// The I/O threads: one io_context each, so a connection's handlers never need a lock or a
+// strand, and an answer posted from the group-commit writer wakes exactly the thread that owns
+// the connection. Connections are spread over them round-robin.
+class IoThreads {
+ public:
+  explicit IoThreads(int count) {
+    for (int i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<net::io_context>(1));
+      guards_.emplace_back(contexts_.back()->get_executor());
+    }
+  }
+  net::io_context& main() { return *contexts_.front(); }
+  net::io_context& next() { return *contexts_[next_++ % contexts_.size()]; }
+  // Runs every context: the calling thread runs the first, new threads the others.
+  void run() {
+    std::vector<std::thread> pool;
+    for (std::size_t i = 1; i < contexts_.size(); ++i) {
+      pool.emplace_back([this, i] {
+        name_this_thread("warden-io-" + std::to_string(i));
+        contexts_[i]->run();
+      });
+    }
+    contexts_.front()->run();
+    for (auto& t : pool) t.join();
+  }
+  void stop() {
+    for (auto& c : contexts_) c->stop();
+  }
+
+ private:
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::size_t next_ = 0;  // used only by the acceptor, on the main context
+};
+
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, Shared& shared) : ioc_(ioc), acceptor_(net::make_strand(ioc)), shared_(shared) {}
+  Listener(IoThreads& io, Shared& shared) : io_(io), acceptor_(io.main()), shared_(shared) {}
 
   Status bind(const std::string& host, std::uint16_t port) {
     beast::error_code ec;
@@ -252,7 +288,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
+    acceptor_.async_accept(io_.next(),
                            beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
@@ -279,7 +315,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     accept();
   }
 
-  net::io_context& ioc_;
+  IoThreads& io_;
   tcp::acceptor acceptor_;
   Shared& shared_;
 };
@@ -297,11 +333,11 @@ Status write_addr_file(const std::string& path, const tcp::endpoint& ep) {
   return Status();
 }
 
-// Stops the io_context once every connection has closed or the drain deadline passed.
-void poll_drain(net::steady_timer& timer, Shared& shared, net::io_context& ioc,
+// Stops the I/O threads once every connection has closed or the drain deadline passed.
+void poll_drain(net::steady_timer& timer, Shared& shared, IoThreads& io,
                 std::chrono::steady_clock::time_point deadline) {
   timer.expires_after(kDrainPollInterval);
-  timer.async_wait([&timer, &shared, &ioc, deadline](beast::error_code) {
+  timer.async_wait([&timer, &shared, &io, deadline](beast::error_code) {
     std::size_t live;
     {
       std::lock_guard lock(shared.mu);
@@ -311,10 +347,10 @@ void poll_drain(net::steady_timer& timer, Shared& shared, net::io_context& ioc,
       if (live != 0) {
         log_event(LogLevel::kWarn, "drain timeout", {{"connections_open", live}});
       }
-      ioc.stop();
+      io.stop();
       return;
     }
-    poll_drain(timer, shared, ioc, deadline);
+    poll_drain(timer, shared, io, deadline);
   });
 }
 
@@ -347,13 +383,13 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   const int threads =
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-  Shared shared{options, api};  // outlives the io_context: connections unregister from it
-  net::io_context ioc(threads);
+  Shared shared{options, api};  // outlives the io_contexts: connections unregister from it
+  IoThreads io(threads);
   // Signals are caught before the address is published, so a SIGTERM sent as soon as the
   // daemon is reachable still drains instead of killing it.
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
-  net::steady_timer drain_timer(ioc);
-  auto listener = std::make_shared<Listener>(ioc, shared);
+  net::signal_set signals(io.main(), SIGINT, SIGTERM);
+  net::steady_timer drain_timer(io.main());
+  auto listener = std::make_shared<Listener>(io, shared);
   WARDEN_RETURN_IF_ERROR(listener->bind(options.host, options.port));
   const auto ep = listener->local_endpoint();
   if (!options.addr_file.empty()) WARDEN_RETURN_IF_ERROR(write_addr_file(options.addr_file, ep));
@@ -365,20 +401,11 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     if (ec) return;
     log_event(LogLevel::kInfo, "shutting down", {{"signal", sig}});
     begin_drain(shared, *listener);
-    poll_drain(drain_timer, shared, ioc,
+    poll_drain(drain_timer, shared, io,
                std::chrono::steady_clock::now() + std::chrono::milliseconds(options.drain_timeout_ms));
   });
 
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (int i = 1; i < threads; ++i) {
-    pool.emplace_back([&ioc, i] {
-      name_this_thread("warden-io-" + std::to_string(i));
-      ioc.run();
-    });
-  }
-  ioc.run();
-  for (auto& t : pool) t.join();
+  io.run();
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
   decisions.stop();

@@ -65,6 +65,13 @@ std::vector<engine::Charge> charges_from(const json::object& metadata) {
   return out;
 }
 
+// What one decision writes: the transaction, its approval (APPROVAL tier) and its audit row.
+struct PendingWrite {
+  store::TransactionRow row;
+  std::optional<store::ApprovalRow> approval;
+  store::AuditEvent audit;
+};
+
 bool owned_by(const store::TransactionRow& row, const Actor& actor) {
   return actor.master || actor.system || row.agent_id == actor.agent_id;
 }
@@ -108,8 +115,12 @@ Actor system_actor() {
 }  // namespace
 
 json::object transaction_json(const store::TransactionRow& r) {
-  const json::object meta = metadata_of(r);
+  return transaction_json(r, metadata_of(r));
+}
+
+json::object transaction_json(const store::TransactionRow& r, const json::object& meta) {
   json::object o;
+  o.reserve(26);
   o["id"] = r.id;
   o["agent_id"] = r.agent_id;
   o["type"] = r.type;
@@ -277,7 +288,10 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   engine::Request& req = sub.request;
   req.agent_id = sub.agent_id;
   req.now_ms = now_ms;
-  store::TransactionRow row = std::move(sub.row);
+  // One copy of what the writer stores, shared by the write and its completion.
+  auto pending = std::make_shared<PendingWrite>();
+  store::TransactionRow& row = pending->row;
+  row = std::move(sub.row);
   row.id = ids_.next();
   const engine::Decision d = engine_.decide(req, row.id, true, sub.explain);
 
@@ -286,8 +300,9 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   row.created_at = row.updated_at = now;
   row.idempotency_key = sub.idempotency_key;
   if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
-  std::optional<store::ApprovalRow> approval;
-  json::object meta = metadata_of(row);
+  std::optional<store::ApprovalRow>& approval = pending->approval;
+  // Routes put request attributes (network, action, ...) in the metadata; most have none.
+  json::object meta = row.metadata == "{}" ? json::object() : metadata_of(row);
   if (!d.allowed()) {
     row.status = "DENIED";
     row.reserved_amount.reset();
@@ -317,25 +332,28 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   meta["reasons"] = dj["reasons"];
   row.metadata = json::serialize(meta);
 
-  store::AuditEvent e = audit_for(actor, row, "TX_DECIDED", now);
+  store::AuditEvent& e = pending->audit;
+  e = audit_for(actor, row, "TX_DECIDED", now);
   e.severity = d.allowed() ? "info" : "warning";
   e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", nullable(row.tier)},
                                            {"status", row.status}, {"reasons", dj["reasons"]},
                                            {"amount", nullable(row.amount)}});
   // The answer is built here, on the caller's thread: the writer thread that commits the batch
   // only hands it over.
-  auto body = std::make_shared<json::object>(transaction_json(row));
+  auto body = std::make_shared<json::object>(transaction_json(row, meta));
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
-  auto op = [row, approval, e](store::WriteTxn& tx) -> Status {
-    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(row));
-    if (approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*approval));
-    return tx.append_audit(e).take_status();
+  auto op = [pending](store::WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
+    if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
+    return tx.append_audit(pending->audit).take_status();
   };
-  auto on_commit = [this, row, approval, body, trace, idem_key,
+  auto on_commit = [this, pending, body, trace, idem_key,
                     notify = notifier_ != nullptr && (d.outcome == engine::Outcome::kNotify ||
                                                       d.outcome == engine::Outcome::kApproval),
                     done](const Status& s) {
+    const store::TransactionRow& row = pending->row;
+    const std::optional<store::ApprovalRow>& approval = pending->approval;
     // Identical requests that waited for this one get its outcome as a replay.
     std::vector<Done> waiting;
     if (!idem_key.empty()) {

@@ -167,5 +167,8 @@ class DecisionService {
 };
 
 boost::json::object transaction_json(const store::TransactionRow& row);
+// The same, with the row's metadata already parsed.
+boost::json::object transaction_json(const store::TransactionRow& row,
+                                     const boost::json::object& metadata);
 
 }  // namespace warden::server

@@ -8,7 +8,9 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
-#include <date/date.h>
+
+#include "core/clock.h"
+#include "core/json.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -75,16 +77,37 @@ void init_logging(std::string_view level) {
 
 void flush_logs() { spdlog::default_logger()->flush(); }
 
+// Written straight into one string (timestamp by digit arithmetic, strings escaped by the
+// canonical JSON escaper) and handed to spdlog unformatted: this runs once per request.
+// Fields named ts, level or msg would repeat a key and are dropped.
 void log_event(LogLevel level, std::string_view msg, json::object fields) {
   const auto lvl = to_spdlog(level);
   if (!spdlog::should_log(lvl)) return;
-  json::object line;
-  line["ts"] = date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now()));
-  line["level"] = level_name(level);
-  line["msg"] = json::string_view(msg.data(), msg.size());
-  for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
-  spdlog::log(lvl, "{}", json::serialize(line));
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string line;
+  line.reserve(192);
+  line += "{\"ts\":\"";
+  std::string ts = format_rfc3339(now_ms / 1000);  // ...T06:30:01Z
+  ts.pop_back();
+  line += ts;
+  const auto ms = static_cast<int>(now_ms % 1000);
+  line += {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+           static_cast<char>('0' + ms % 10), 'Z', '"'};
+  line += ",\"level\":\"";
+  line += level_name(level);
+  line += "\",\"msg\":";
+  append_json_string(line, msg);
+  for (const auto& kv : fields) {
+    if (kv.key() == "ts" || kv.key() == "level" || kv.key() == "msg") continue;
+    line += ',';
+    append_json_string(line, kv.key());
+    line += ':';
+    line += json::serialize(kv.value());
+  }
+  line += '}';
+  spdlog::default_logger_raw()->log(lvl, spdlog::string_view_t(line.data(), line.size()));
 }
 
 }  // namespace warden::server

@@ -12,8 +12,18 @@ namespace warden {
 namespace json = boost::json;
 
 void append_json_string(std::string& out, std::string_view s) {
-  // Boost.JSON's serializer already escapes exactly what JSON requires.
-  out += json::serialize(json::string_view(s.data(), s.size()));
+  // Printable ASCII without quote or backslash is written as is by any JSON serialiser; the
+  // rest goes through Boost.JSON's, which escapes exactly what JSON requires.
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json::serialize(json::string_view(s.data(), s.size()));
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
 }
 
 namespace {

@@ -2,10 +2,29 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
 #include "core/sha256.h"
 
 namespace warden {
 namespace {
+
+// The plain-ASCII fast path must write exactly what Boost.JSON's serialiser writes: audit
+// hashes written before it existed still have to verify.
+TEST(AppendJsonString, EveryByteMatchesTheSerializer) {
+  for (int b = 0; b < 256; ++b) {
+    const std::string s = std::string("a") + static_cast<char>(b) + "z";
+    std::string out;
+    append_json_string(out, s);
+    EXPECT_EQ(out, boost::json::serialize(boost::json::string_view(s))) << b;
+  }
+  std::string out = "x";
+  append_json_string(out, "0x00000000000000000000000000000000000000aa");
+  EXPECT_EQ(out, R"(x"0x00000000000000000000000000000000000000aa")");
+  out.clear();
+  append_json_string(out, "\xED\x95\x9C tab\t");
+  EXPECT_EQ(out, "\"\xED\x95\x9C tab\\t\"");
+}
 
 TEST(CanonicalJson, SortsKeysAndDropsWhitespace) {
   auto v = parse_json(R"({ "b": [1, {"z": true, "a": null}], "a": "x\n\"y" })");

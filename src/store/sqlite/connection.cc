@@ -26,8 +26,9 @@ void Stmt::check_bind(int rc) {
 }
 
 Stmt& Stmt::bind(std::string_view v) {
-  // SQLITE_TRANSIENT: SQLite copies, so callers may pass temporaries.
-  check_bind(sqlite3_bind_text64(stmt_, next_, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  // SQLITE_TRANSIENT: SQLite copies, so callers may pass temporaries (unless borrow_strings()).
+  check_bind(sqlite3_bind_text64(stmt_, next_, v.data(), v.size(),
+                                 borrow_ ? SQLITE_STATIC : SQLITE_TRANSIENT, SQLITE_UTF8));
   return *this;
 }
 
@@ -126,9 +127,9 @@ Status Connection::exec(std::string_view sql) {
 }
 
 Result<Stmt> Connection::prepare(std::string_view sql) {
-  std::string key(sql);
-  auto it = cache_.find(key);
+  auto it = cache_.find(sql);  // heterogeneous lookup: no copy of the SQL text per call
   if (it != cache_.end()) return Stmt(db_, it->second);
+  std::string key(sql);
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);

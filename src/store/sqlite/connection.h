@@ -42,12 +42,19 @@ class Stmt {
       : db_(other.db_),
         stmt_(std::exchange(other.stmt_, nullptr)),
         next_(other.next_),
+        borrow_(other.borrow_),
         bind_status_(std::move(other.bind_status_)) {}
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Stmt& operator=(Stmt&&) = delete;
   ~Stmt();
 
+  // From here on, strings are bound without SQLite copying them: the caller promises that
+  // every string it binds outlives this Stmt (e.g. the fields of a row passed by reference).
+  Stmt& borrow_strings() {
+    borrow_ = true;
+    return *this;
+  }
   // Binders take the next parameter position (1, 2, ...), so call them in SQL order.
   Stmt& bind(std::string_view v);
   Stmt& bind(const char* v) { return bind(std::string_view(v)); }
@@ -73,6 +80,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   int next_ = 1;
+  bool borrow_ = false;
   Status bind_status_;  // the first bind failure, reported by step()
   void check_bind(int rc);
 };
@@ -102,7 +110,11 @@ class Connection {
   Status apply_pragmas();
 
   sqlite3* db_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>()(sql); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace warden::store::sqlite

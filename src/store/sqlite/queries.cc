@@ -374,10 +374,10 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
-  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO audit_log ({}) VALUES "
-                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                                         kAuditColumns)));
-  st.bind(id).bind(e.timestamp).bind(e.event_type).bind(e.actor).bind(e.agent_id);
+  static const std::string sql = fmt::format(
+      "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kAuditColumns);
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.borrow_strings().bind(id).bind(e.timestamp).bind(e.event_type).bind(e.actor).bind(e.agent_id);
   st.bind(e.session_id).bind(e.tx_id).bind(e.details).bind(e.severity).bind(e.ip_address);
   st.bind(e.correlation_id).bind(prev_hash).bind(hash);
   WARDEN_RETURN_IF_ERROR(st.run());
@@ -488,12 +488,13 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
 }
 
 Status insert_transaction(Connection& c, const TransactionRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO transactions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                     "?, ?)",
-                                     kTransactionColumns)));
-  st.bind(r.id);
+  // Once per decision: the SQL text is built once and r's strings are bound in place.
+  static const std::string sql = fmt::format(
+      "INSERT INTO transactions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      kTransactionColumns);
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.borrow_strings().bind(r.id);
   bind_transaction_fields(st, r);
   return st.run();
 }

@@ -194,8 +194,9 @@ std::string decision_columns() {
 // Every decision inserts one transactions row and one audit_log row, so each index on those
 // tables is paid for on the hot path. Kept: what a query or a foreign-key check reads. Columns
 // that are NULL on most rows get partial indexes (a NULL-keyed row then costs nothing); an
-// index on a handful of values (type, severity) or repeating another's prefix (agent_id under
-// agent_id, timestamp) is dropped. audit_log loses AUTOINCREMENT (a sqlite_sequence update and
+// index on a handful of values (type, severity), repeating another's prefix (agent_id under
+// agent_id, timestamp) or serving no query (audit timestamp: the log is read in id order) is
+// dropped. audit_log loses AUTOINCREMENT (a sqlite_sequence update and
 // a scratch b-tree per insert): ids are assigned by the hash chain as the tail's id + 1, so
 // the table is rebuilt with a plain integer key, rows and hashes unchanged. transactions keeps
 // its rows and gets its IN-list CHECKs as equivalent comparisons (see check_any) by SQLite's
@@ -245,7 +246,6 @@ std::string leaner_hot_tables() {
          "DROP TABLE audit_log;\n"
          "ALTER TABLE audit_log_v3 RENAME TO audit_log;\n"
          "DELETE FROM sqlite_sequence WHERE name = 'audit_log';\n"
-         "CREATE INDEX idx_audit_log_timestamp ON audit_log(timestamp);\n"
          "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
          "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n";
 }

@@ -134,7 +134,6 @@ TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
                                                {"idx_policies_hash", true},
                                                {"idx_pending_approvals_tx_id", false},
                                                {"idx_pending_approvals_expires_at", false},
-                                               {"idx_audit_log_timestamp", false},
                                                {"idx_audit_log_event_type", false},
                                                {"idx_audit_log_agent_timestamp", false}};
   for (const auto& [name, unique] : indexes) {
@@ -153,7 +152,7 @@ TEST_F(SchemaTest, HotTablesCarryOnlyTheIndexesTheirQueriesUse) {
   // Migration 3: no index on a handful of values, none repeating another's prefix, and partial
   // indexes for columns a fresh decision leaves NULL.
   for (const char* gone : {"idx_transactions_type", "idx_audit_log_agent_id",
-                           "idx_audit_log_severity"}) {
+                           "idx_audit_log_severity", "idx_audit_log_timestamp"}) {
     EXPECT_EQ(raw_->text(fmt::format(
                   "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{}'", gone)),
               "0")
@@ -179,7 +178,7 @@ TEST_F(SchemaTest, HotTablesCarryOnlyTheIndexesTheirQueriesUse) {
     EXPECT_EQ(std::count(ops.begin(), ops.end(), "OpenEphemeral"), 0) << insert;
     EXPECT_EQ(std::count(ops.begin(), ops.end(), "Insert"), 1) << insert;
   }
-  EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('audit_log')"), "3");
+  EXPECT_EQ(raw_->text("SELECT count(*) FROM pragma_index_list('audit_log')"), "2");
 }
 
 // One CHECKed column: an INSERT template with {id} and {v} (an SQL literal) placeholders.

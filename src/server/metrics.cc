@@ -3,59 +3,61 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace warden::server {
 
-std::atomic<std::uint64_t>& Metrics::counter(const CounterKey& key) {
-  std::lock_guard lock(mu_);
-  auto& slot = counters_[key];
-  if (!slot) slot = std::make_unique<std::atomic<std::uint64_t>>(0);
-  return *slot;
-}
-
-Metrics::Histogram& Metrics::histogram(const HistogramKey& key) {
-  std::lock_guard lock(mu_);
-  auto& slot = histograms_[key];
-  if (!slot) slot = std::make_unique<Histogram>();
-  return *slot;
-}
-
-void Metrics::record(const std::string& method, const std::string& route, int status,
-                     std::int64_t duration_us) {
-  counter({method, route, status}).fetch_add(1, std::memory_order_relaxed);
-  Histogram& h = histogram({method, route, status});
-  for (std::size_t i = 0; i < kBucketsUs.size(); ++i) {
-    if (duration_us <= kBucketsUs[i]) h.buckets[i].fetch_add(1, std::memory_order_relaxed);
+Metrics::Series& Metrics::series(std::string_view method, std::string_view route, int status) {
+  const auto probe = std::make_tuple(method, route, status);
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = series_.find(probe); it != series_.end()) return *it->second;
   }
-  h.count.fetch_add(1, std::memory_order_relaxed);
-  h.sum_us.fetch_add(static_cast<std::uint64_t>(duration_us), std::memory_order_relaxed);
+  std::unique_lock lock(mu_);
+  auto& slot = series_[Key(method, route, status)];
+  if (!slot) slot = std::make_unique<Series>();
+  return *slot;
+}
+
+void Metrics::record(std::string_view method, std::string_view route, int status,
+                     std::int64_t duration_us) {
+  Series& s = series(method, route, status);
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(kBucketsUs.begin(), kBucketsUs.end(), duration_us) - kBucketsUs.begin());
+  s.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  s.count.fetch_add(1, std::memory_order_relaxed);
+  s.sum_us.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(duration_us, 0)),
+                     std::memory_order_relaxed);
 }
 
 std::string Metrics::render() const {
   std::string out;
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   out += "# HELP warden_http_requests_total HTTP requests by method, route and status.\n";
   out += "# TYPE warden_http_requests_total counter\n";
-  for (const auto& [key, value] : counters_) {
+  for (const auto& [key, s] : series_) {
     const auto& [method, route, status] = key;
     out += fmt::format("warden_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
-                       method, route, status, value->load(std::memory_order_relaxed));
+                       method, route, status, s->count.load(std::memory_order_relaxed));
   }
   out += "# HELP warden_http_request_duration_seconds HTTP request latency.\n";
   out += "# TYPE warden_http_request_duration_seconds histogram\n";
-  for (const auto& [key, h] : histograms_) {
+  for (const auto& [key, s] : series_) {
     const auto& [method, route, status] = key;
     const std::string labels =
         fmt::format("method=\"{}\",route=\"{}\",status=\"{}\"", method, route, status);
+    std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kBucketsUs.size(); ++i) {
+      cumulative += s->buckets[i].load(std::memory_order_relaxed);
       out += fmt::format("warden_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
-                         labels, static_cast<double>(kBucketsUs[i]) / 1e6,
-                         h->buckets[i].load(std::memory_order_relaxed));
+                         labels, static_cast<double>(kBucketsUs[i]) / 1e6, cumulative);
     }
-    const auto count = h->count.load(std::memory_order_relaxed);
+    // From the buckets, not `count`: read a moment apart, they could disagree mid-update.
+    const auto count = cumulative + s->buckets.back().load(std::memory_order_relaxed);
     out += fmt::format("warden_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
                        labels, count);
     out += fmt::format("warden_http_request_duration_seconds_sum{{{}}} {}\n", labels,
-                       static_cast<double>(h->sum_us.load(std::memory_order_relaxed)) / 1e6);
+                       static_cast<double>(s->sum_us.load(std::memory_order_relaxed)) / 1e6);
     out += fmt::format("warden_http_request_duration_seconds_count{{{}}} {}\n", labels, count);
   }
   return out;

@@ -8,36 +8,37 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <string_view>
 #include <string>
 #include <tuple>
 
 namespace warden::server {
 
-// Thread-safe. Series are created on first use under a mutex; updates to an existing series
-// are lock-free atomics.
+// Thread-safe. A series (method, route, status) is created once under an exclusive lock; after
+// that a request takes a shared lock to find it and updates three atomics (count, sum, one
+// bucket). Buckets are kept per range and summed when rendered.
 class Metrics {
  public:
-  void record(const std::string& method, const std::string& route, int status,
+  void record(std::string_view method, std::string_view route, int status,
               std::int64_t duration_us);
   std::string render() const;
 
  private:
   static constexpr std::array<std::int64_t, 12> kBucketsUs = {
       100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
-  struct Histogram {
-    std::array<std::atomic<std::uint64_t>, kBucketsUs.size()> buckets{};
+  struct Series {
     std::atomic<std::uint64_t> count{0};
     std::atomic<std::uint64_t> sum_us{0};
+    // buckets[i]: requests in (kBucketsUs[i-1], kBucketsUs[i]]; the last one above them all.
+    std::array<std::atomic<std::uint64_t>, kBucketsUs.size() + 1> buckets{};
   };
-  using CounterKey = std::tuple<std::string, std::string, int>;
-  using HistogramKey = CounterKey;
+  using Key = std::tuple<std::string, std::string, int>;
 
-  std::atomic<std::uint64_t>& counter(const CounterKey& key);
-  Histogram& histogram(const HistogramKey& key);
+  Series& series(std::string_view method, std::string_view route, int status);
 
-  mutable std::mutex mu_;  // guards the maps' structure, not the atomics inside
-  std::map<CounterKey, std::unique_ptr<std::atomic<std::uint64_t>>> counters_;
-  std::map<HistogramKey, std::unique_ptr<Histogram>> histograms_;
+  mutable std::shared_mutex mu_;  // guards the map's structure, not the atomics inside
+  std::map<Key, std::unique_ptr<Series>, std::less<>> series_;
 };
 
 }  // namespace warden::server

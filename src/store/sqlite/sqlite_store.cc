@@ -253,8 +253,23 @@ Status SqliteStore::migrate() {
   return Status();
 }
 
-int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int log_pages) {
+int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int log_pages) {
   auto* store = static_cast<SqliteStore*>(self);
+  // Past the restart mark, the writer finishes the job itself (as SQLite's own automatic
+  // checkpoint would, but rarely): the background copies did most of it, and with no writer
+  // running beside it this checkpoint copies every frame, so the next transaction starts the
+  // log from the beginning. Busy (the background one is running): the next commit retries.
+  if (log_pages >= kCheckpointRestartPages) {
+    int log = 0;
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+            SQLITE_OK &&
+        copied == log) {
+      store->checkpointed_pages_.store(0, std::memory_order_relaxed);
+      ++store->restart_checkpoints_;
+    }
+    return SQLITE_OK;  // the commit stands whatever the checkpoint did
+  }
   // The log keeps its frames after a PASSIVE checkpoint until the writer restarts it, so what
   // counts is how much was written since the last checkpoint (a smaller log was restarted).
   const int copied = store->checkpointed_pages_.load(std::memory_order_relaxed);
@@ -273,22 +288,18 @@ void SqliteStore::checkpoint_loop() {
   for (;;) {
     checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_.load(); });
     if (checkpoint_stop_) return;
+    checkpoint_wanted_ = false;  // a commit past the mark from here on asks again
     lock.unlock();
     int log_pages = 0;
     int copied = 0;
-    // PASSIVE copies what it can without waiting for anyone. If the log has still grown past
-    // the restart mark (the writer never paused long enough), RESTART waits for the writer
-    // (it retries through busy_timeout) so the next commits start the log from the beginning.
-    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
-    if (rc == SQLITE_OK && log_pages >= kCheckpointRestartPages) {
-      rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
-      if (rc == SQLITE_OK) copied = 0;  // the next commit writes from the log's start
+    // PASSIVE copies what it can without waiting for anyone; SQLITE_BUSY means another
+    // checkpoint is running, and the next commit past the mark asks again.
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied) ==
+        SQLITE_OK) {
+      checkpointed_pages_.store(copied, std::memory_order_relaxed);
     }
-    // SQLITE_BUSY: another connection is checkpointing; the next commit past the mark retries.
-    checkpointed_pages_.store(rc == SQLITE_OK ? copied : 0, std::memory_order_relaxed);
     ++background_checkpoints_;
     lock.lock();
-    checkpoint_wanted_ = false;
   }
 }
 

@@ -72,15 +72,16 @@ class SqliteStore final : public Store {
   Status ping() override;
   Status checkpoint() override;
 
-  // Log size (in pages) that wakes the background checkpointer, and the size at which it stops
-  // being polite (PASSIVE) and waits for the writer to pause (RESTART), so a log under
-  // continuous writes cannot grow without bound.
+  // Log size (in pages) written since the last checkpoint that wakes the background
+  // checkpointer, and the log size at which the writer completes a checkpoint itself so the
+  // log restarts: a log under continuous writes cannot grow without bound.
   static constexpr int kCheckpointPages = 1000;
-  static constexpr int kCheckpointRestartPages = 4 * kCheckpointPages;
+  static constexpr int kCheckpointRestartPages = 2 * kCheckpointPages;
 
   int schema_version();  // highest applied migration; -1 when it cannot be read
-  // Checkpoints the background thread has run since open().
+  // Checkpoints the background thread has run since open(), and the writer's own ones.
   std::uint64_t background_checkpoints() const { return background_checkpoints_.load(); }
+  std::uint64_t restart_checkpoints() const { return restart_checkpoints_.load(); }
   // How many migrations this open() applied (0 when the file was already current).
   int migrations_applied_at_open() const { return migrations_applied_; }
   // The seven PRAGMAs read back on every connection this store holds (writer first), each as
@@ -117,6 +118,7 @@ class SqliteStore final : public Store {
   std::atomic<bool> checkpoint_wanted_{false};   // set by the writer's commit hook
   std::atomic<int> checkpointed_pages_{0};       // log pages the last checkpoint copied
   std::atomic<std::uint64_t> background_checkpoints_{0};
+  std::atomic<std::uint64_t> restart_checkpoints_{0};  // by the writer, in its commit hook
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

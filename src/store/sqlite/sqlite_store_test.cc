@@ -250,6 +250,39 @@ TEST(SqliteStore, CheckpointEmptiesTheLogAndCloseRemovesIt) {
   EXPECT_EQ(RawDb(path).text("SELECT value FROM key_value_store WHERE key = 'last'"), "1");
 }
 
+// The writer never checkpoints itself: a background thread does once a mark's worth of pages
+// was logged, and under writes that never pause the log still stops growing (RESTART).
+TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBounded) {
+  TempDir dir;
+  const std::string path = dir.file("bg.db");
+  const std::string wal = path + "-wal";
+  auto store = open_store(path);
+  ASSERT_NE(store, nullptr);
+  const std::string page_of_data(4000, 'x');  // about one 4 KiB page per row
+  constexpr int kRows = 6 * SqliteStore::kCheckpointRestartPages;
+  std::uintmax_t largest_wal = 0;
+  for (int i = 0; i < kRows; i += 50) {
+    ASSERT_TRUE(store
+                    ->write([&](WriteTxn& t) -> Status {
+                      for (int j = i; j < i + 50; ++j) {
+                        WARDEN_RETURN_IF_ERROR(t.put_kv("k" + std::to_string(j), page_of_data, j));
+                      }
+                      return Status();
+                    })
+                    .ok());
+    largest_wal = std::max(largest_wal, std::filesystem::file_size(wal));
+  }
+  EXPECT_GT(store->background_checkpoints(), 0u);
+  EXPECT_GT(store->restart_checkpoints(), 0u);
+  // Six restart marks' worth of pages went through a log that never held much more than one
+  // mark (plus the batch that crossed it).
+  EXPECT_LT(largest_wal, 2u * SqliteStore::kCheckpointRestartPages * 4200u);
+  // Everything reached the database file or the log: a fresh reader sees the last row.
+  store.reset();
+  EXPECT_EQ(RawDb(path).text(fmt::format("SELECT count(*) FROM key_value_store")),
+            std::to_string(kRows));
+}
+
 TEST(SqliteStore, WritesOfAKilledProcessSurviveInTheLog) {
   TempDir dir;
   const std::string path = dir.file("crash.db");

@@ -1,11 +1,17 @@
 // warden_load: a loopback HTTP load generator. Creates an agent, a session and a SPENDING_LIMIT
 // policy whose window never fills, then drives POST /v1/transactions (durable decisions) and
-// GET /healthz (no write: the in-run baseline) with N keep-alive connections, one thread each,
-// for a fixed duration, and prints throughput, p50/p99 latency and the ratio between the two.
+// GET /healthz (no write: the in-run baseline) with N keep-alive connections for a fixed
+// duration, and prints throughput, p50/p99 latency and the ratio between the two. The
+// connections are asynchronous (Boost.Asio): --threads I/O threads (default 1), each with its
+// own io_context and its round-robin share of the connections, each connection writing a request
+// serialised once per phase and reading the answer in a loop, so the generator costs little CPU
+// next to the daemon even at hundreds of connections.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -13,7 +19,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <latch>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,9 +35,10 @@ namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kConnectionsMax = 256;
+constexpr int kConnectionsMax = 1024;
+constexpr int kThreadsMax = 16;
 constexpr std::int64_t kDurationMsMax = 60'000;
-constexpr std::size_t kSamplesPerThreadMax = 1'000'000;  // latency samples kept per thread
+constexpr std::size_t kSamplesMax = 2'000'000;  // latency samples kept per phase, all threads
 constexpr const char* kWindowMax = "1000000000000000000000000000000000000000000000000000000000000";
 
 struct Options {
@@ -39,6 +48,7 @@ struct Options {
   std::vector<int> connections = {1, 16, 64};
   std::int64_t duration_ms = 5000;
   std::int64_t requests_max = 5'000'000;  // per phase, across all connections
+  int threads = 1;                        // I/O threads, each with its own io_context
 };
 
 struct Target {
@@ -50,7 +60,8 @@ struct Target {
   const char* name;
 };
 
-// One keep-alive connection; reconnects when the server closes it.
+// One synchronous keep-alive connection for the set-up calls; reconnects when the server
+// closes it.
 class Connection {
  public:
   Connection(const Options& o) : options_(o), stream_(io_) {}
@@ -159,58 +170,189 @@ struct PhaseResult {
   }
 };
 
+// What every connection of one phase shares: the target, the request bytes (serialised once),
+// the deadline and the request budget.
+struct Phase {
+  const Target& target;
+  const tcp::resolver::results_type& endpoints;
+  std::string request;
+  Clock::time_point deadline;  // written before the workers are released
+  std::int64_t requests_max;
+  std::atomic<std::int64_t> issued{0};
+  std::atomic<bool> reported{false};  // the phase's first error has been printed
+
+  // Prints the first error of the phase only.
+  template <class... Args>
+  void report(const char* format, Args... args) {
+    if (!reported.exchange(true, std::memory_order_relaxed)) std::fprintf(stderr, format, args...);
+  }
+};
+
+// One I/O thread: its own io_context (single-threaded), the counters of the connections it owns.
 struct Worker {
+  asio::io_context io{1};
   std::int64_t ok = 0, errors = 0;
+  std::size_t samples_max = 0;  // this thread's share of kSamplesMax
   std::vector<std::int64_t> latency_ns;
 };
 
-void drive(const Options& o, const Target& t, std::latch& ready, const Clock::time_point& start,
-           std::atomic<std::int64_t>& issued, Worker* w) {
-  Connection c(o);
-  const bool connected = c.connect();
-  const auto req = make_request(o, t);
-  ready.arrive_and_wait();
-  if (!connected) return;
-  const auto deadline = start + std::chrono::milliseconds(o.duration_ms);
-  while (Clock::now() < deadline &&
-         issued.fetch_add(1, std::memory_order_relaxed) < o.requests_max) {
-    const auto t0 = Clock::now();
-    auto res = c.send(req);
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
-    const bool good = res && res->result_int() == t.expect_status &&
-                      res->body().find("\"DENIED\"") == std::string::npos;
-    if (!good) {
-      if (w->errors++ == 0 && res) {
-        std::fprintf(stderr, "warden_load: %s -> %u %s\n", t.name, res->result_int(),
-                     res->body().substr(0, 300).c_str());
-      }
-      if (!res) return;  // the connection is gone and could not be re-opened
-      continue;
-    }
-    ++w->ok;
-    if (w->latency_ns.size() < kSamplesPerThreadMax) w->latency_ns.push_back(ns);
+// One keep-alive connection driven by its worker's io_context: write the request, read the
+// answer, record it, repeat until the deadline or the request budget. Every handler runs on the
+// worker's single thread, so the worker's counters need no synchronisation.
+class AsyncConnection {
+ public:
+  AsyncConnection(Phase& phase, Worker& worker)
+      : phase_(phase), worker_(worker), socket_(worker.io) {}
+
+  // Synchronous first connect, before the phase's clock starts.
+  bool connect() {
+    beast::error_code ec;
+    asio::connect(socket_, phase_.endpoints, ec);
+    if (ec) return fail("connect", ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    return true;
   }
+
+  void start() { next(); }
+
+ private:
+  // Issues the next request unless the phase is over.
+  void next() {
+    if (Clock::now() >= phase_.deadline ||
+        phase_.issued.fetch_add(1, std::memory_order_relaxed) >= phase_.requests_max) {
+      beast::error_code ignored;
+      socket_.close(ignored);
+      return;
+    }
+    retried_ = false;
+    t0_ = Clock::now();
+    send();
+  }
+
+  void send() {
+    asio::async_write(
+        socket_, asio::buffer(phase_.request), [this](const beast::error_code& ec, std::size_t) {
+          if (ec) return transport_error(ec);
+          response_ = {};  // http::async_read wants an empty message
+          http::async_read(socket_, buffer_, response_,
+                           [this](const beast::error_code& ec, std::size_t) { on_response(ec); });
+        });
+  }
+
+  void on_response(const beast::error_code& ec) {
+    if (ec) return transport_error(ec);
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
+    const bool good = response_.result_int() == phase_.target.expect_status &&
+                      response_.body().find("\"DENIED\"") == std::string::npos;
+    if (good) {
+      ++worker_.ok;
+      if (worker_.latency_ns.size() < worker_.samples_max) worker_.latency_ns.push_back(ns);
+    } else {
+      ++worker_.errors;
+      phase_.report("warden_load: %s -> %u %s\n", phase_.target.name, response_.result_int(),
+                    response_.body().substr(0, 300).c_str());
+    }
+    if (!response_.keep_alive()) return reconnect([this] { next(); });
+    next();
+  }
+
+  // The server closing the connection under a request (EOF, reset) gets one reconnect and one
+  // resend; anything else, or a second failure, is an error and ends this connection.
+  void transport_error(const beast::error_code& ec) {
+    const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+    if (closed && !retried_) {
+      retried_ = true;
+      return reconnect([this] { send(); });
+    }
+    ++worker_.errors;
+    fail(phase_.target.name, ec);
+  }
+
+  // Re-opens the connection, then continues with `then` (resend or next request).
+  template <class Then>
+  void reconnect(Then then) {
+    beast::error_code ignored;
+    socket_.close(ignored);
+    buffer_.clear();
+    asio::async_connect(socket_, phase_.endpoints,
+                        [this, then](const beast::error_code& ec, const tcp::endpoint&) {
+                          if (ec) {
+                            ++worker_.errors;
+                            fail("reconnect", ec);
+                            return;
+                          }
+                          beast::error_code ignored;
+                          socket_.set_option(tcp::no_delay(true), ignored);
+                          then();
+                        });
+  }
+
+  bool fail(const char* what, const beast::error_code& ec) {
+    phase_.report("warden_load: %s: %s\n", what, ec.message().c_str());
+    beast::error_code ignored;
+    socket_.close(ignored);
+    return false;
+  }
+
+  Phase& phase_;
+  Worker& worker_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;  // reused across requests (keeps any bytes read ahead)
+  http::response<http::string_body> response_;
+  Clock::time_point t0_;
+  bool retried_ = false;
+};
+
+// Opens the worker's connections, waits for the phase to start, then runs its io_context until
+// every connection has finished.
+void run_worker(Phase& phase, Worker& w, int connections, std::latch& connected, std::latch& go) {
+  std::vector<std::unique_ptr<AsyncConnection>> owned;
+  for (int i = 0; i < connections; ++i) {
+    owned.push_back(std::make_unique<AsyncConnection>(phase, w));
+    if (!owned.back()->connect()) {
+      ++w.errors;
+      owned.pop_back();
+    }
+  }
+  connected.count_down();
+  go.wait();
+  for (auto& c : owned) c->start();
+  w.io.run();
 }
 
-PhaseResult run_phase(const Options& o, const Target& t, int connections) {
-  std::vector<Worker> workers(connections);
-  std::latch ready(connections + 1);
-  std::atomic<std::int64_t> issued{0};
-  Clock::time_point start;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < connections; ++i) {
-    threads.emplace_back(drive, std::cref(o), std::cref(t), std::ref(ready), std::cref(start),
-                         std::ref(issued), &workers[i]);
+PhaseResult run_phase(const Options& o, const Target& t,
+                      const tcp::resolver::results_type& endpoints, int connections) {
+  Phase phase{t, endpoints, "", {}, o.requests_max};
+  std::ostringstream serialised;
+  serialised << make_request(o, t);
+  phase.request = serialised.str();
+  // Connection i belongs to thread i % threads; no more threads than connections.
+  const int threads = std::min(o.threads, connections);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.push_back(std::make_unique<Worker>());
+    workers.back()->samples_max = kSamplesMax / threads;
   }
-  start = Clock::now();  // written before the latch releases the workers
-  ready.arrive_and_wait();
-  for (auto& th : threads) th.join();
+  std::latch connected(threads), go(1);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    const int owned = connections / threads + (i < connections % threads ? 1 : 0);
+    pool.emplace_back(run_worker, std::ref(phase), std::ref(*workers[i]), owned,
+                      std::ref(connected), std::ref(go));
+  }
+  connected.wait();  // the clock starts once every connection is open
+  const auto start = Clock::now();
+  phase.deadline = start + std::chrono::milliseconds(o.duration_ms);
+  go.count_down();
+  for (auto& th : pool) th.join();
   PhaseResult r;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (auto& w : workers) {
-    r.ok += w.ok;
-    r.errors += w.errors;
-    r.latency_ns.insert(r.latency_ns.end(), w.latency_ns.begin(), w.latency_ns.end());
+    r.ok += w->ok;
+    r.errors += w->errors;
+    r.latency_ns.insert(r.latency_ns.end(), w->latency_ns.begin(), w->latency_ns.end());
   }
   std::sort(r.latency_ns.begin(), r.latency_ns.end());
   return r;
@@ -243,6 +385,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.duration_ms = std::atoll(value.c_str());
     } else if (key == "--requests-max") {
       o.requests_max = std::atoll(value.c_str());
+    } else if (key == "--threads") {
+      o.threads = std::atoi(value.c_str());
     } else {
       return std::nullopt;
     }
@@ -251,7 +395,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
       !o.connections.empty() && std::all_of(o.connections.begin(), o.connections.end(),
                                             [](int c) { return c >= 1 && c <= kConnectionsMax; });
   if (o.port.empty() || o.password.empty() || !counts_ok || o.duration_ms < 1 ||
-      o.duration_ms > kDurationMsMax || o.requests_max < 1) {
+      o.duration_ms > kDurationMsMax || o.requests_max < 1 || o.threads < 1 ||
+      o.threads > kThreadsMax) {
     return std::nullopt;
   }
   return o;
@@ -264,13 +409,23 @@ int main(int argc, char** argv) {
   if (!options) {
     std::fprintf(stderr,
                  "usage: WARDEN_MASTER_PASSWORD=... warden_load --addr HOST:PORT "
-                 "[--connections 1,16,64] [--duration-ms 5000 (<= %lld)] [--requests-max N]\n",
-                 static_cast<long long>(kDurationMsMax));
+                 "[--connections 1,16,64 (each <= %d)] [--duration-ms 5000 (<= %lld)] "
+                 "[--requests-max N] [--threads 1 (<= %d)]\n",
+                 kConnectionsMax, static_cast<long long>(kDurationMsMax), kThreadsMax);
     return 2;
   }
   const Options& o = *options;
   auto token = set_up(o);
   if (!token) return 1;
+  // Resolved once; every connection (and reconnect) of every phase uses these endpoints.
+  asio::io_context resolver_io;
+  beast::error_code ec;
+  const auto endpoints = tcp::resolver(resolver_io).resolve(o.host, o.port, ec);
+  if (ec) {
+    std::fprintf(stderr, "warden_load: resolve %s:%s: %s\n", o.host.c_str(), o.port.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
   const Target health{http::verb::get, "/healthz", "", "", 200, "GET /healthz"};
   const Target tx{
       http::verb::post,
@@ -284,9 +439,9 @@ int main(int argc, char** argv) {
   bool clean = true;
   std::vector<std::pair<int, double>> ratios;
   for (int connections : o.connections) {
-    const PhaseResult h = run_phase(o, health, connections);
+    const PhaseResult h = run_phase(o, health, endpoints, connections);
     print_row(connections, health.name, h);
-    const PhaseResult d = run_phase(o, tx, connections);
+    const PhaseResult d = run_phase(o, tx, endpoints, connections);
     print_row(connections, tx.name, d);
     std::fflush(stdout);
     clean = clean && h.errors == 0 && d.errors == 0 && d.ok > 0;

@@ -23,5 +23,26 @@ TEST(Metrics, RendersCountersAndHistogramBuckets) {
             std::string::npos);
 }
 
+TEST(Metrics, BucketsAreCumulativeAndTheSlowestCountOnlyInInf) {
+  Metrics m;
+  m.record("POST", "/v1/transactions", 201, 100);        // on a boundary: le="0.0001"
+  m.record("POST", "/v1/transactions", 201, 101);        // next bucket
+  m.record("POST", "/v1/transactions", 201, 5'000'000);  // above every bucket
+  const std::string text = m.render();
+  const std::string labels = R"(method="POST",route="/v1/transactions",status="201")";
+  for (const auto& [le, n] : std::vector<std::pair<std::string, int>>{
+           {"0.0001", 1}, {"0.00025", 2}, {"1", 2}, {"+Inf", 3}}) {
+    EXPECT_NE(text.find("warden_http_request_duration_seconds_bucket{" + labels + ",le=\"" + le +
+                        "\"} " + std::to_string(n) + "\n"),
+              std::string::npos)
+        << le << "\n"
+        << text;
+  }
+  EXPECT_NE(text.find("warden_http_requests_total{" + labels + "} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("warden_http_request_duration_seconds_sum{" + labels + "} 5.000201\n"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace warden::server

@@ -12,17 +12,18 @@ namespace warden {
 namespace json = boost::json;
 
 void append_json_string(std::string& out, std::string_view s) {
-  // Printable ASCII without quote or backslash is written as is by any JSON serialiser; the
-  // rest goes through Boost.JSON's, which escapes exactly what JSON requires.
-  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
-    return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\';
-  });
-  if (!plain) {
+  // Printable ASCII needs only quote and backslash escaped, as any JSON serialiser writes them;
+  // the rest (control characters, UTF-8) goes through Boost.JSON's serialiser.
+  const bool ascii = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7E; });
+  if (!ascii) {
     out += json::serialize(json::string_view(s.data(), s.size()));
     return;
   }
   out += '"';
-  out += s;
+  for (const char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
   out += '"';
 }
 

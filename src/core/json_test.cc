@@ -22,6 +22,9 @@ TEST(AppendJsonString, EveryByteMatchesTheSerializer) {
   append_json_string(out, "0x00000000000000000000000000000000000000aa");
   EXPECT_EQ(out, R"(x"0x00000000000000000000000000000000000000aa")");
   out.clear();
+  append_json_string(out, R"({"a":"b\c"})");
+  EXPECT_EQ(out, boost::json::serialize(boost::json::string_view(R"({"a":"b\c"})")));
+  out.clear();
   append_json_string(out, "\xED\x95\x9C tab\t");
   EXPECT_EQ(out, "\"\xED\x95\x9C tab\\t\"");
 }

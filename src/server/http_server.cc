@@ -150,20 +150,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void log_request(const HttpRequest& req, const HttpResponse& resp,
                    std::chrono::steady_clock::time_point started) const {
-    std::string correlation_id;
+    std::string_view correlation_id;
     for (const auto& [k, v] : resp.headers) {
       if (k == "X-Correlation-Id") correlation_id = v;
     }
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
-    log_event(resp.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request",
-              {{"method", req.method},
-               {"path", req.path},
-               {"status", resp.status},
-               {"duration_us", us},
-               {"client", client_address_},
-               {"correlation_id", correlation_id}});
+    server::log_request(resp.status >= 500 ? LogLevel::kError : LogLevel::kInfo, req.method,
+                        req.path, resp.status, us, client_address_, correlation_id);
   }
 
   // Answers a request the transport refused, then closes without resetting the peer.

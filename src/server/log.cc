@@ -77,17 +77,15 @@ void init_logging(std::string_view level) {
 
 void flush_logs() { spdlog::default_logger()->flush(); }
 
-// Written straight into one string (timestamp by digit arithmetic, strings escaped by the
-// canonical JSON escaper) and handed to spdlog unformatted: this runs once per request.
-// Fields named ts, level or msg would repeat a key and are dropped.
-void log_event(LogLevel level, std::string_view msg, json::object fields) {
-  const auto lvl = to_spdlog(level);
-  if (!spdlog::should_log(lvl)) return;
+namespace {
+
+// {"ts":"...","level":"...","msg":... — the caller appends its fields and the closing brace.
+std::string begin_line(LogLevel level, std::string_view msg) {
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   std::string line;
-  line.reserve(192);
+  line.reserve(224);
   line += "{\"ts\":\"";
   std::string ts = format_rfc3339(now_ms / 1000);  // ...T06:30:01Z
   ts.pop_back();
@@ -99,6 +97,23 @@ void log_event(LogLevel level, std::string_view msg, json::object fields) {
   line += level_name(level);
   line += "\",\"msg\":";
   append_json_string(line, msg);
+  return line;
+}
+
+void write_line(spdlog::level::level_enum lvl, std::string& line) {
+  line += '}';
+  spdlog::default_logger_raw()->log(lvl, spdlog::string_view_t(line.data(), line.size()));
+}
+
+}  // namespace
+
+// Written straight into one string (timestamp by digit arithmetic, strings escaped by the
+// canonical JSON escaper) and handed to spdlog unformatted. Fields named ts, level or msg
+// would repeat a key and are dropped.
+void log_event(LogLevel level, std::string_view msg, json::object fields) {
+  const auto lvl = to_spdlog(level);
+  if (!spdlog::should_log(lvl)) return;
+  std::string line = begin_line(level, msg);
   for (const auto& kv : fields) {
     if (kv.key() == "ts" || kv.key() == "level" || kv.key() == "msg") continue;
     line += ',';
@@ -106,8 +121,28 @@ void log_event(LogLevel level, std::string_view msg, json::object fields) {
     line += ':';
     line += json::serialize(kv.value());
   }
-  line += '}';
-  spdlog::default_logger_raw()->log(lvl, spdlog::string_view_t(line.data(), line.size()));
+  write_line(lvl, line);
+}
+
+void log_request(LogLevel level, std::string_view method, std::string_view path, int status,
+                 std::int64_t duration_us, std::string_view client,
+                 std::string_view correlation_id) {
+  const auto lvl = to_spdlog(level);
+  if (!spdlog::should_log(lvl)) return;
+  std::string line = begin_line(level, "request");
+  line += ",\"method\":";
+  append_json_string(line, method);
+  line += ",\"path\":";
+  append_json_string(line, path);
+  line += ",\"status\":";
+  line += std::to_string(status);
+  line += ",\"duration_us\":";
+  line += std::to_string(duration_us);
+  line += ",\"client\":";
+  append_json_string(line, client);
+  line += ",\"correlation_id\":";
+  append_json_string(line, correlation_id);
+  write_line(lvl, line);
 }
 
 }  // namespace warden::server

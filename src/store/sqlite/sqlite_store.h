@@ -76,7 +76,7 @@ class SqliteStore final : public Store {
   // checkpointer, and the log size at which the writer completes a checkpoint itself so the
   // log restarts: a log under continuous writes cannot grow without bound.
   static constexpr int kCheckpointPages = 1000;
-  static constexpr int kCheckpointRestartPages = 2 * kCheckpointPages;
+  static constexpr int kCheckpointRestartPages = 8 * kCheckpointPages;
 
   int schema_version();  // highest applied migration; -1 when it cannot be read
   // Checkpoints the background thread has run since open(), and the writer's own ones.

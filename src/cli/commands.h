@@ -33,7 +33,7 @@ struct ServeArgs {
   std::string log_level = "info";
   std::int64_t reservation_ttl_seconds = 3600;
   std::size_t batch_size_max = 512;
-  std::int64_t batch_wait_us = 200;
+  std::int64_t batch_wait_us = 0;
   std::string webhook_url;
 };
 int run_serve(const ServeArgs& args);

@@ -41,7 +41,7 @@ int main_impl(int argc, char** argv) {
       {"reservation_ttl_seconds", serve_cmd->add_option("--reservation-ttl-seconds", serve.reservation_ttl_seconds, "Unsettled reservations expire (EXPIRED, released) after this")->check(CLI::Range(1, 30 * 86400))->capture_default_str()},
       {"batch_size_max", serve_cmd->add_option("--batch-size-max", serve.batch_size_max, "Decisions committed per SQLite transaction (group commit)")->check(CLI::Range(1, 100000))->capture_default_str()},
       {"webhook_url", serve_cmd->add_option("--webhook-url", serve.webhook_url, "http://HOST:PORT/PATH receiving NOTIFY and APPROVAL events (retried with backoff; outcomes audited)")},
-      {"batch_wait_us", serve_cmd->add_option("--batch-wait-us", serve.batch_wait_us, "How long a non-full batch waits for more decisions")->check(CLI::Range(0, 100000))->capture_default_str()},
+      {"batch_wait_us", serve_cmd->add_option("--batch-wait-us", serve.batch_wait_us, "Microseconds a batch waits for more decisions after a batch of more than one (0: a batch is what queued during the previous commit)")->check(CLI::Range(0, 100000))->capture_default_str()},
   };
   serve_cmd->add_option("--config", serve.config_file, "TOML file with the same keys (data_dir, listen, threads, body_bytes_max, ...); flags win")->check(CLI::ExistingFile);
 

@@ -17,8 +17,10 @@ namespace warden::store {
 
 struct BatchOptions {
   std::size_t batch_size_max = 512;  // operations per transaction
-  std::int64_t batch_wait_us = 200;  // how long a non-full batch waits for company (only after a
-                                     // batch of more than one: a lone writer is not delayed)
+  // How long a non-full batch waits for company, only after a batch of more than one. 0: a
+  // batch is whatever queued while the previous one committed, which with commits that do not
+  // fsync (WAL, synchronous=NORMAL) measured faster than waiting (docs/benchmarks.md).
+  std::int64_t batch_wait_us = 0;
   std::size_t queue_max = 65'536;    // submissions beyond this are refused
 };
 

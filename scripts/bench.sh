@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Decision benchmarks: builds engine_bench, warden and warden_load, runs the in-process engine
-# benchmark, then a real `warden serve` on a temporary data dir (127.0.0.1:0) under the loopback
-# load generator at 1, 16 and 64 connections, stops it with SIGTERM and prints a summary.
+# Decision benchmarks: builds engine_bench, store_bench, warden and warden_load, runs the
+# in-process engine benchmark and the store's durable-write benchmark, then a real `warden serve`
+# on a temporary data dir (127.0.0.1:0) under the loopback load generator at 1, 16, 64 and 256
+# connections, stops it with SIGTERM and prints a summary.
 # Usage: scripts/bench.sh [build-dir]   (default: build-bench). Not part of CI's test run.
-# Knobs: BENCH_MIN_TIME (s per engine case, default 0.3), LOAD_DURATION_MS (per phase, 4000),
-# LOAD_CONNECTIONS (1,16,64), SERVE_FLAGS (extra `warden serve` flags).
+# Knobs: BENCH_MIN_TIME (s per engine/store case, default 0.3), LOAD_DURATION_MS (per phase,
+# 5000), LOAD_CONNECTIONS (1,16,64,256), LOAD_THREADS (client threads, 1), SERVE_FLAGS (extra
+# `warden serve` flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build-bench}"
 min_time="${BENCH_MIN_TIME:-0.3}"
-duration_ms="${LOAD_DURATION_MS:-4000}"
-connections="${LOAD_CONNECTIONS:-1,16,64}"
+duration_ms="${LOAD_DURATION_MS:-5000}"
+connections="${LOAD_CONNECTIONS:-1,16,64,256}"
+load_threads="${LOAD_THREADS:-1}"
 start_timeout_s=20
 stop_timeout_s=15
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-ninja -C "$build" -j2 warden engine_bench warden_load >/dev/null
+ninja -C "$build" -j2 warden engine_bench store_bench warden_load >/dev/null
 
 tmp="$(mktemp -d)"
 pid=""
@@ -33,6 +36,10 @@ echo "== load before: $(uptime | sed 's/.*load average/load average/')"
 echo "== decision engine (in process)"
 timeout 600 "$build/bench/engine_bench" --benchmark_min_time="$min_time" --benchmark_color=false \
   | tee "$tmp/engine.txt"
+
+echo "== durable decision writes (embedded store, group commit)"
+timeout 600 "$build/bench/store_bench" --benchmark_min_time="$min_time" --benchmark_color=false \
+  | tee "$tmp/store.txt"
 
 echo "== HTTP decisions (warden serve on loopback, durable commits)"
 export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
@@ -51,7 +58,7 @@ addr="$(cat "$data/warden.addr")"
 echo "warden serve pid $pid on $addr"
 status=0
 timeout 300 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
-  --duration-ms "$duration_ms" | tee "$tmp/load.txt" || status=$?
+  --duration-ms "$duration_ms" --threads "$load_threads" | tee "$tmp/load.txt" || status=$?
 
 kill -TERM "$pid"
 for _ in $(seq $((stop_timeout_s * 10))); do
@@ -69,5 +76,6 @@ pid=""
 echo "== summary"
 echo "load after: $(uptime | sed 's/.*load average/load average/')"
 sed -n '/^per-call latency/,$p' "$tmp/engine.txt"
+sed -n '/^durable decision writes/,$p' "$tmp/store.txt"
 cat "$tmp/load.txt"
 exit "$status"

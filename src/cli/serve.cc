@@ -129,6 +129,7 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   }
   if (Status c = (*store)->checkpoint(); !c.ok()) {
     server::log_event(server::LogLevel::kError, "checkpoint failed", {{"error", c.to_string()}});
+    server::flush_logs();
     return kExitFailed;
   }
   server::log_event(server::LogLevel::kInfo, "stopped cleanly");

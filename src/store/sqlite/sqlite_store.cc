@@ -294,10 +294,12 @@ void SqliteStore::checkpoint_loop() {
     int copied = 0;
     // PASSIVE copies what it can without waiting for anyone; SQLITE_BUSY means another
     // checkpoint is running, and the next commit past the mark asks again.
+    std::unique_lock running(checkpoint_run_mu_);
     if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied) ==
         SQLITE_OK) {
       checkpointed_pages_.store(copied, std::memory_order_relaxed);
     }
+    running.unlock();
     ++background_checkpoints_;
     lock.lock();
   }
@@ -457,7 +459,8 @@ Status SqliteStore::ping() {
 
 Status SqliteStore::checkpoint() {
   if (read_only_) return Status();  // a read-only store never wrote to the log
-  std::lock_guard lock(writer_mu_);
+  // Not beside a background checkpoint: SQLite would refuse this one as busy.
+  std::scoped_lock lock(checkpoint_run_mu_, writer_mu_);
   WARDEN_ASSIGN_OR_RETURN(sqlite::Stmt st, writer_->prepare("PRAGMA wal_checkpoint(TRUNCATE)"));
   WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
   // Columns: busy, log frames, checkpointed frames. busy = 1 means a reader held it back.

@@ -113,6 +113,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<sqlite::Connection> checkpointer_;  // used only by checkpoint_thread_
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mu_;
+  std::mutex checkpoint_run_mu_;  // held while the background thread or checkpoint() runs one
   std::condition_variable checkpoint_cv_;
   bool checkpoint_stop_ = false;                 // guarded by checkpoint_mu_
   std::atomic<bool> checkpoint_wanted_{false};   // set by the writer's commit hook

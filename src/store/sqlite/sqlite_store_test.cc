@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <map>
@@ -282,6 +283,36 @@ TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBounded) {
   store.reset();
   EXPECT_EQ(RawDb(path).text(fmt::format("SELECT count(*) FROM key_value_store")),
             std::to_string(kRows));
+}
+
+// checkpoint() (run at shutdown) must not fail because a background checkpoint is running.
+TEST(SqliteStore, ExplicitCheckpointSucceedsBesideBackgroundOnes) {
+  TempDir dir;
+  auto store = open_store(dir.file("both.db"));
+  ASSERT_NE(store, nullptr);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    const std::string page_of_data(4000, 'y');
+    for (int i = 0; i < 4 * SqliteStore::kCheckpointPages; i += 50) {
+      Status s = store->write([&](WriteTxn& t) -> Status {
+        for (int j = i; j < i + 50; ++j) {
+          WARDEN_RETURN_IF_ERROR(t.put_kv("k" + std::to_string(j), page_of_data, j));
+        }
+        return Status();
+      });
+      EXPECT_TRUE(s.ok()) << s.to_string();
+    }
+    done = true;
+  });
+  int checkpoints = 0;
+  while (!done) {
+    Status s = store->checkpoint();
+    EXPECT_TRUE(s.ok()) << s.to_string();
+    ++checkpoints;
+  }
+  writer.join();
+  EXPECT_GT(checkpoints, 0);
+  EXPECT_TRUE(store->checkpoint().ok());
 }
 
 TEST(SqliteStore, WritesOfAKilledProcessSurviveInTheLog) {

@@ -177,8 +177,8 @@ void Completion::operator()(Result<HttpResponse> result) {
 }
 
 void Api::handle(const HttpRequest& req, Respond respond, Post post) {
-  RequestContext ctx{req, correlation_id_for(req), language_from_accept(req.header("accept-language")),
-                     {}};
+  RequestContext ctx{req, correlation_id_for(req),
+                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}};
   const auto parts = split_path(req.path);
 
   const Routes::Route* route = nullptr;

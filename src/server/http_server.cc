@@ -378,7 +378,8 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   const int threads =
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-  Shared shared{options, api};  // outlives the io_contexts: connections unregister from it
+  // Outlives the io_contexts: connections unregister from it.
+  Shared shared{options, api, {}, {}, {}, 0};
   IoThreads io(threads);
   // Signals are caught before the address is published, so a SIGTERM sent as soon as the
   // daemon is reachable still drains instead of killing it.

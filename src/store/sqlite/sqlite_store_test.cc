@@ -267,7 +267,7 @@ TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBounded) {
     ASSERT_TRUE(store
                     ->write([&](WriteTxn& t) -> Status {
                       for (int j = i; j < i + 50; ++j) {
-                        WARDEN_RETURN_IF_ERROR(t.put_kv("k" + std::to_string(j), page_of_data, j));
+                        WARDEN_RETURN_IF_ERROR(t.put_kv(fmt::format("k{}", j), page_of_data, j));
                       }
                       return Status();
                     })
@@ -296,7 +296,7 @@ TEST(SqliteStore, ExplicitCheckpointSucceedsBesideBackgroundOnes) {
     for (int i = 0; i < 4 * SqliteStore::kCheckpointPages; i += 50) {
       Status s = store->write([&](WriteTxn& t) -> Status {
         for (int j = i; j < i + 50; ++j) {
-          WARDEN_RETURN_IF_ERROR(t.put_kv("k" + std::to_string(j), page_of_data, j));
+          WARDEN_RETURN_IF_ERROR(t.put_kv(fmt::format("k{}", j), page_of_data, j));
         }
         return Status();
       });

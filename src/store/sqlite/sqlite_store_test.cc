@@ -251,6 +251,17 @@ TEST(SqliteStore, CheckpointEmptiesTheLogAndCloseRemovesIt) {
   EXPECT_EQ(RawDb(path).text("SELECT value FROM key_value_store WHERE key = 'last'"), "1");
 }
 
+// Writes rows k<first> .. k<first+count-1>, about one 4 KiB page each, in one transaction.
+Status write_pages(SqliteStore& store, int first, int count) {
+  const std::string page_of_data(4000, 'x');
+  return store.write([&](WriteTxn& t) -> Status {
+    for (int j = first; j < first + count; ++j) {
+      WARDEN_RETURN_IF_ERROR(t.put_kv(fmt::format("k{}", j), page_of_data, j));
+    }
+    return Status();
+  });
+}
+
 // The background thread checkpoints once a mark's worth of pages was logged; under writes
 // that never pause, the writer completes a checkpoint itself at the restart mark, so the log
 // stops growing.
@@ -260,18 +271,10 @@ TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBounded) {
   const std::string wal = path + "-wal";
   auto store = open_store(path);
   ASSERT_NE(store, nullptr);
-  const std::string page_of_data(4000, 'x');  // about one 4 KiB page per row
   constexpr int kRows = 3 * SqliteStore::kCheckpointRestartPages;
   std::uintmax_t largest_wal = 0;
   for (int i = 0; i < kRows; i += 50) {
-    ASSERT_TRUE(store
-                    ->write([&](WriteTxn& t) -> Status {
-                      for (int j = i; j < i + 50; ++j) {
-                        WARDEN_RETURN_IF_ERROR(t.put_kv(fmt::format("k{}", j), page_of_data, j));
-                      }
-                      return Status();
-                    })
-                    .ok());
+    ASSERT_TRUE(write_pages(*store, i, 50).ok());
     largest_wal = std::max(largest_wal, std::filesystem::file_size(wal));
   }
   EXPECT_GT(store->background_checkpoints(), 0u);
@@ -281,8 +284,7 @@ TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBounded) {
   EXPECT_LT(largest_wal, 2u * SqliteStore::kCheckpointRestartPages * 4200u);
   // Everything reached the database file or the log: a fresh reader sees the last row.
   store.reset();
-  EXPECT_EQ(RawDb(path).text(fmt::format("SELECT count(*) FROM key_value_store")),
-            std::to_string(kRows));
+  EXPECT_EQ(RawDb(path).text("SELECT count(*) FROM key_value_store"), std::to_string(kRows));
 }
 
 // checkpoint() (run at shutdown) must not fail because a background checkpoint is running.
@@ -292,14 +294,8 @@ TEST(SqliteStore, ExplicitCheckpointSucceedsBesideBackgroundOnes) {
   ASSERT_NE(store, nullptr);
   std::atomic<bool> done{false};
   std::thread writer([&] {
-    const std::string page_of_data(4000, 'y');
     for (int i = 0; i < 4 * SqliteStore::kCheckpointPages; i += 50) {
-      Status s = store->write([&](WriteTxn& t) -> Status {
-        for (int j = i; j < i + 50; ++j) {
-          WARDEN_RETURN_IF_ERROR(t.put_kv(fmt::format("k{}", j), page_of_data, j));
-        }
-        return Status();
-      });
+      Status s = write_pages(*store, i, 50);
       EXPECT_TRUE(s.ok()) << s.to_string();
     }
     done = true;

@@ -250,7 +250,9 @@ TEST_F(LifecycleTest, ConcurrentRequestsWithOneIdempotencyKeyMakeOneTransaction)
     if (r.status == 201 || r.status == 200) {
       (r.status == 201 ? created : replayed)++;
       ids.insert(str_at(r.json(), "id"));
-      if (r.status == 200) EXPECT_EQ(r.header("Idempotent-Replay"), "true");
+      if (r.status == 200) {
+        EXPECT_EQ(r.header("Idempotent-Replay"), "true");
+      }
     } else {
       ADD_FAILURE() << r.describe();
     }

@@ -522,13 +522,14 @@ class ComprehensionNode final : public Node {
   }
 
   // all() / exists(): a decisive element wins over errors seen elsewhere (commutative).
-  // scan() takes the predicate as a template parameter so the common ones inline.
+  // scan() takes the predicate (of the element index) as a template parameter so the common
+  // ones inline. The first error is kept and returned only if no element decides the result.
   template <class Pred>
-  static Value scan(const Value* items, std::uint32_t n, bool want, Pred pred) {
+  static Value scan(std::uint32_t n, bool want, Pred pred) {
     Value pending;
     bool have_error = false;
     for (std::uint32_t k = 0; k < n; ++k) {
-      Value p = pred(items[k]);
+      Value p = pred(k);
       if (p.kind == Kind::kBool) {
         if (p.b == want) return p;
       } else if (!have_error) {
@@ -541,32 +542,23 @@ class ComprehensionNode final : public Node {
   }
 
   Value quantify(Ctx& ctx, const Value& r, std::uint32_t n, bool want) const {
-    Value pending;
-    bool have_error = false;
     if (r.kind == Kind::kList && !two_vars) {
       const Value* items = r.list->items;
-      if (eq_pred != nullptr)
-        return scan(items, n, want, [this](const Value& v) { return eq_pred->apply(v); });
-      if (str_pred != nullptr)
-        return scan(items, n, want, [this](const Value& v) { return str_pred->apply(v); });
-      return scan(items, n, want, [&](const Value& v) {
-        ctx.slots[slot1] = v;
+      if (eq_pred != nullptr) {
+        return scan(n, want, [&](std::uint32_t k) { return eq_pred->apply(items[k]); });
+      }
+      if (str_pred != nullptr) {
+        return scan(n, want, [&](std::uint32_t k) { return str_pred->apply(items[k]); });
+      }
+      return scan(n, want, [&](std::uint32_t k) {
+        ctx.slots[slot1] = items[k];
         return step->eval(ctx);
       });
-    } else {
-      for (std::uint32_t k = 0; k < n; ++k) {
-        bind(ctx, r, k);
-        Value p = step->eval(ctx);
-        if (p.kind == Kind::kBool) {
-          if (p.b == want) return p;
-        } else if (!have_error) {
-          pending = p.is_error() ? p : no_overload("predicate");
-          have_error = true;
-        }
-      }
     }
-    if (have_error) return pending;
-    return Value::boolean(!want);
+    return scan(n, want, [&](std::uint32_t k) {
+      bind(ctx, r, k);
+      return step->eval(ctx);
+    });
   }
 
   Value exists_one(Ctx& ctx, const Value& r, std::uint32_t n) const {

@@ -44,15 +44,8 @@ bool has_reason(const json::value& body, std::string_view code) {
   return false;
 }
 
-// Everything one thread saw; merged into the report at the end.
-struct ThreadLog {
-  std::vector<TxAck> acks;
-  int allows = 0;
-  int denies = 0;
-  int settle_requests = 0;
-  int transport_errors = 0;
-  bool deadline_hit = false;
-  std::vector<std::string> failures;
+// Everything one thread saw (its `seconds` unused); merged into the report at the end.
+struct ThreadLog : LoadReport {
   void fail(std::string what) {
     if (failures.size() < kFailuresKept) failures.push_back(std::move(what));
   }

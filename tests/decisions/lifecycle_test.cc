@@ -232,16 +232,9 @@ TEST_F(LifecycleTest, MasterCanReadAndCancelButNotConfirm) {
 
 TEST_F(LifecycleTest, ConcurrentRequestsWithOneIdempotencyKeyMakeOneTransaction) {
   constexpr int kThreads = 16;
-  std::vector<Response> answers(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      HttpClient c(warden_->port());
-      answers[static_cast<std::size_t>(t)] =
-          agent_request(c, agent_.token, "POST", "/v1/transactions", transfer_body("3", "same"));
-    });
-  }
-  for (auto& t : threads) t.join();
+  const auto answers = concurrently(warden_->port(), kThreads, [&](HttpClient& c, int) {
+    return agent_request(c, agent_.token, "POST", "/v1/transactions", transfer_body("3", "same"));
+  });
   // Same key + same body is the same decision, also for requests that arrive while the first
   // is still being committed: they wait for it and replay it.
   int created = 0, replayed = 0;

@@ -102,15 +102,12 @@ TEST_F(AgentTest, DuplicatePublicKeyIs409) {
 
 TEST_F(AgentTest, ConcurrentSamePublicKeySavesExactlyOne) {
   constexpr int kThreads = 8;
-  std::vector<int> statuses(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      HttpClient c(warden_->port());
-      statuses[t] = create_agent(c, "racer-" + std::to_string(t), "SHARED-KEY").status;
-    });
+  std::vector<int> statuses;
+  for (const auto& r : concurrently(warden_->port(), kThreads, [](HttpClient& c, int t) {
+         return create_agent(c, "racer-" + std::to_string(t), "SHARED-KEY");
+       })) {
+    statuses.push_back(r.status);
   }
-  for (auto& th : threads) th.join();
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), kThreads - 1);
   auto agents = list_all(*client_, "/v1/agents");

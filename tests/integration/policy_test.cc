@@ -3,7 +3,6 @@
 #include <boost/json.hpp>
 #include <regex>
 #include <set>
-#include <thread>
 
 #include "support/fixture.h"
 
@@ -104,16 +103,9 @@ TEST_F(PolicyTest, SameContentTwiceIs409WithExistingId) {
 
 TEST_F(PolicyTest, ConcurrentIdenticalCreatesSaveExactlyOne) {
   constexpr int kThreads = 8;
-  std::vector<Response> responses(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      HttpClient c(warden_->port());
-      responses[t] =
-          c.request("POST", "/v1/policies", spending_policy_body(9090), master_headers());
-    });
-  }
-  for (auto& th : threads) th.join();
+  const auto responses = concurrently(warden_->port(), kThreads, [&](HttpClient& c, int) {
+    return c.request("POST", "/v1/policies", spending_policy_body(9090), master_headers());
+  });
   int created = 0;
   std::string created_id;
   for (const auto& r : responses) {

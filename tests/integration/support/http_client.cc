@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <thread>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -276,6 +277,20 @@ bool HttpClient::wait_closed(int timeout_ms) {
   bool closed = ec == asio::error::eof || ec == asio::error::connection_reset;
   if (ec) impl_->drop();
   return closed;
+}
+
+std::vector<Response> concurrently(std::uint16_t port, int count,
+                                   const std::function<Response(HttpClient&, int)>& request) {
+  std::vector<Response> responses(static_cast<std::size_t>(count));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      HttpClient c(port);
+      responses[static_cast<std::size_t>(i)] = request(c, i);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return responses;
 }
 
 }  // namespace warden::testing

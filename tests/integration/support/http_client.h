@@ -5,6 +5,7 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,5 +67,10 @@ class HttpClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Runs request(client, i) for i in [0, count) on `count` threads at once, each thread with a
+// connection of its own to 127.0.0.1:port; the responses in the order of i.
+std::vector<Response> concurrently(std::uint16_t port, int count,
+                                   const std::function<Response(HttpClient&, int)>& request);
 
 }  // namespace warden::testing

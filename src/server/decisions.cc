@@ -348,10 +348,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
     return tx.append_audit(pending->audit).take_status();
   };
-  auto on_commit = [this, pending, body, trace, idem_key,
-                    notify = notifier_ != nullptr && (d.outcome == engine::Outcome::kNotify ||
-                                                      d.outcome == engine::Outcome::kApproval),
-                    done](const Status& s) {
+  auto on_commit = [this, pending, body, trace, idem_key, done](const Status& s) {
     const store::TransactionRow& row = pending->row;
     const std::optional<store::ApprovalRow>& approval = pending->approval;
     // Identical requests that waited for this one get its outcome as a replay.
@@ -383,7 +380,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
-    if (notify) committed(row, true);
+    committed(row, true);
     for (auto& w : waiting) w(Answer{200, *body, true});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false});  // on_commit runs once

@@ -25,9 +25,14 @@ void Metrics::record(std::string_view method, std::string_view route, int status
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(kBucketsUs.begin(), kBucketsUs.end(), duration_us) - kBucketsUs.begin());
   s.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
-  s.count.fetch_add(1, std::memory_order_relaxed);
   s.sum_us.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(duration_us, 0)),
                      std::memory_order_relaxed);
+}
+
+std::uint64_t Metrics::Series::total() const {
+  std::uint64_t n = 0;
+  for (const auto& b : buckets) n += b.load(std::memory_order_relaxed);
+  return n;
 }
 
 std::string Metrics::render() const {
@@ -38,7 +43,7 @@ std::string Metrics::render() const {
   for (const auto& [key, s] : series_) {
     const auto& [method, route, status] = key;
     out += fmt::format("warden_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
-                       method, route, status, s->count.load(std::memory_order_relaxed));
+                       method, route, status, s->total());
   }
   out += "# HELP warden_http_request_duration_seconds HTTP request latency.\n";
   out += "# TYPE warden_http_request_duration_seconds histogram\n";
@@ -52,7 +57,7 @@ std::string Metrics::render() const {
       out += fmt::format("warden_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
                          labels, static_cast<double>(kBucketsUs[i]) / 1e6, cumulative);
     }
-    // From the buckets, not `count`: read a moment apart, they could disagree mid-update.
+    // From the same reads as the buckets above, so +Inf is never below the last of them.
     const auto count = cumulative + s->buckets.back().load(std::memory_order_relaxed);
     out += fmt::format("warden_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
                        labels, count);

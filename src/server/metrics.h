@@ -16,8 +16,8 @@
 namespace warden::server {
 
 // Thread-safe. A series (method, route, status) is created once under an exclusive lock; after
-// that a request takes a shared lock to find it and updates three atomics (count, sum, one
-// bucket). Buckets are kept per range and summed when rendered.
+// that a request takes a shared lock to find it and updates two atomics (sum, one bucket).
+// Buckets are kept per range and summed when rendered; the count is their sum.
 class Metrics {
  public:
   void record(std::string_view method, std::string_view route, int status,
@@ -28,10 +28,10 @@ class Metrics {
   static constexpr std::array<std::int64_t, 12> kBucketsUs = {
       100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
   struct Series {
-    std::atomic<std::uint64_t> count{0};
     std::atomic<std::uint64_t> sum_us{0};
     // buckets[i]: requests in (kBucketsUs[i-1], kBucketsUs[i]]; the last one above them all.
     std::array<std::atomic<std::uint64_t>, kBucketsUs.size() + 1> buckets{};
+    std::uint64_t total() const;  // requests recorded: the sum of the buckets
   };
   using Key = std::tuple<std::string, std::string, int>;
 

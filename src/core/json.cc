@@ -29,8 +29,6 @@ void append_json_string(std::string& out, std::string_view s) {
 
 namespace {
 
-void write_string(std::string& out, std::string_view s) { append_json_string(out, s); }
-
 void write_canonical(std::string& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::object: {
@@ -43,7 +41,7 @@ void write_canonical(std::string& out, const json::value& v) {
       out.push_back('{');
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out.push_back(',');
-        write_string(out, items[i]->key());
+        append_json_string(out, items[i]->key());
         out.push_back(':');
         write_canonical(out, items[i]->value());
       }
@@ -62,7 +60,7 @@ void write_canonical(std::string& out, const json::value& v) {
       return;
     }
     case json::kind::string:
-      write_string(out, v.as_string());
+      append_json_string(out, v.as_string());
       return;
     default:
       out += json::serialize(v);

@@ -301,8 +301,8 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   row.idempotency_key = sub.idempotency_key;
   if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
   std::optional<store::ApprovalRow>& approval = pending->approval;
-  // Routes put request attributes (network, action, ...) in the metadata; most have none.
-  json::object meta = row.metadata == "{}" ? json::object() : metadata_of(row);
+  // Routes put request attributes (network, action, ...) in the metadata.
+  json::object meta = metadata_of(row);
   if (!d.allowed()) {
     row.status = "DENIED";
     row.reserved_amount.reset();
@@ -380,7 +380,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
-    committed(row, true);
+    committed(row, true, body.get());
     for (auto& w : waiting) w(Answer{200, *body, true});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false});  // on_commit runs once
@@ -388,14 +388,15 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
 }
 
-void DecisionService::committed(const store::TransactionRow& row, bool decided) {
+void DecisionService::committed(const store::TransactionRow& row, bool decided,
+                                const json::object* built) {
   if (notifier_ == nullptr) return;
   const bool notify_tier = row.tier == std::optional<std::string>("NOTIFY") ||
                            row.tier == std::optional<std::string>("APPROVAL");
   if (!notify_tier) return;  // INSTANT and DELAY transactions are not announced
   json::object event;
   event["event"] = decided ? "transaction.decided" : "transaction.updated";
-  event["transaction"] = transaction_json(row);
+  event["transaction"] = built != nullptr ? *built : transaction_json(row);
   notifier_->notify(std::move(event));
 }
 

@@ -127,7 +127,9 @@ class DecisionService {
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);
   void schedule(const store::TransactionRow& row, std::optional<std::int64_t> approval_expiry);
   void fire(const Timer& timer);
-  void committed(const store::TransactionRow& row, bool decided);
+  // `built`, when given, is transaction_json(row) already made.
+  void committed(const store::TransactionRow& row, bool decided,
+                 const boost::json::object* built = nullptr);
   Status recover();
   void sweeper_loop();
 

@@ -68,6 +68,29 @@ TEST_F(HealthTest, RequestLogLinesAreJsonWithTheCorrelationId) {
   EXPECT_EQ(matching, 1) << warden_->log();
 }
 
+// The access line is written field by field: a client's correlation id with a quote and a
+// backslash must come back escaped, so the line still parses and holds the id unchanged.
+TEST_F(HealthTest, RequestLogLinesEscapeWhatTheClientSent) {
+  const std::string cid = R"(log"check\4712)";
+  Response r = client_->request("GET", "/healthz", {}, {{"X-Correlation-Id", cid}});
+  ASSERT_EQ(r.status, 200) << r.describe();
+  EXPECT_EQ(r.header("X-Correlation-Id"), cid);
+  client_.reset();
+  warden_->sigterm();
+  ASSERT_EQ(warden_->wait_exit(10000), std::optional<int>(0));
+  std::istringstream lines(warden_->log());
+  std::string line;
+  int matching = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("4712") == std::string::npos) continue;
+    const json::value v = json::parse(line);
+    EXPECT_EQ(v.at("correlation_id").as_string(), cid);
+    EXPECT_EQ(v.at("status").as_int64(), 200);
+    ++matching;
+  }
+  EXPECT_EQ(matching, 1) << warden_->log();
+}
+
 TEST_F(MetricsTest, RequestCountsAndHistogramsIncrease) {
   const std::vector<std::string> healthz = {R"(method="GET")", R"(route="/healthz")",
                                             R"(status="200")"};

@@ -15,14 +15,20 @@ namespace warden {
   X(INTERNAL_STORE_ERROR, 500, "Storage error", "저장소 오류")                                 \
   X(INTERNAL_SHUTTING_DOWN, 503, "Server is shutting down", "서버가 종료 중입니다")            \
   X(INTERNAL_NOT_READY, 503, "Server is not ready", "서버가 준비되지 않았습니다")              \
+  X(SERVER_OVERLOADED, 503, "Server is overloaded; retry later",                               \
+    "서버에 요청이 많습니다. 잠시 후 다시 시도하세요")                                        \
   X(ROUTE_NOT_FOUND, 404, "No such route", "존재하지 않는 경로입니다")                         \
   X(METHOD_NOT_ALLOWED, 405, "Method not allowed", "허용되지 않는 메서드입니다")               \
   X(REQUEST_MALFORMED, 400, "Malformed HTTP request", "잘못된 HTTP 요청입니다")              \
   X(REQUEST_TIMEOUT, 408, "Request timed out", "요청 시간이 초과되었습니다")                   \
+  X(REQUEST_DUPLICATE_HEADER, 400, "A header that must appear once was repeated",            \
+    "한 번만 있어야 하는 헤더가 반복되었습니다")                                              \
   X(VALIDATION_BODY_TOO_LARGE, 413, "Request body too large", "요청 본문이 너무 큽니다")       \
   X(VALIDATION_UNSUPPORTED_MEDIA_TYPE, 415, "Content-Type must be application/json",          \
     "Content-Type은 application/json이어야 합니다")                                            \
   X(VALIDATION_MALFORMED_JSON, 400, "Malformed JSON", "잘못된 JSON 형식입니다")                \
+  X(VALIDATION_DUPLICATE_KEY, 400, "Duplicate key in a JSON object",                          \
+    "JSON 객체에 중복된 키가 있습니다")                                                       \
   X(VALIDATION_UNKNOWN_FIELD, 400, "Unknown field", "알 수 없는 필드입니다")                   \
   X(VALIDATION_MISSING_FIELD, 400, "Required field missing", "필수 필드가 없습니다")           \
   X(VALIDATION_WRONG_TYPE, 400, "Field has the wrong type", "필드의 타입이 잘못되었습니다")    \
@@ -30,6 +36,8 @@ namespace warden {
     "Amount must be a decimal string of an unsigned integer below 2^256",                      \
     "금액은 2^256 미만의 부호 없는 정수를 나타내는 10진수 문자열이어야 합니다")                \
   X(VALIDATION_INVALID_VALUE, 400, "Field has an invalid value", "필드 값이 잘못되었습니다")   \
+  X(VALIDATION_INVALID_ASSET, 400, "Asset must be \"native\" or a valid token address",          \
+    "자산은 \"native\" 또는 올바른 토큰 주소여야 합니다")                                     \
   X(VALIDATION_INVALID_CURSOR, 400, "Invalid pagination cursor", "잘못된 페이지 커서입니다")   \
   X(VALIDATION_FAILED, 400, "Validation failed", "검증에 실패했습니다")                        \
   X(AUTH_MASTER_REQUIRED, 401, "Master password required", "마스터 비밀번호가 필요합니다")     \
@@ -52,6 +60,8 @@ namespace warden {
     "세션 갱신 한도에 도달했습니다")                                                           \
   X(SESSION_ABSOLUTE_EXPIRED, 403, "Session reached its absolute expiry",                     \
     "세션이 절대 만료 시각에 도달했습니다")                                                    \
+  X(SESSION_CONSTRAINT_VIOLATED, 403, "The session's constraints do not allow this",          \
+    "세션 제약 조건이 이 작업을 허용하지 않습니다")                                           \
   X(POLICY_NOT_FOUND, 404, "Policy not found", "정책을 찾을 수 없습니다")                      \
   X(POLICY_DUPLICATE, 409, "A policy with the same content exists",                           \
     "같은 내용의 정책이 이미 있습니다")                                                        \
@@ -64,6 +74,10 @@ namespace warden {
     "거래가 이 작업을 허용하는 상태가 아닙니다")                                               \
   X(TX_IDEMPOTENCY_CONFLICT, 409, "Idempotency key reused with a different request",         \
     "같은 멱등성 키가 다른 요청에 사용되었습니다")                                             \
+  X(TX_SETTLEMENT_FORBIDDEN, 403, "Settling below the reserved amount needs a settlement credential", \
+    "예약 금액보다 낮게 정산하려면 정산 자격 증명이 필요합니다")                             \
+  X(TX_HASH_CONFLICT, 409, "This transaction hash was already confirmed",                   \
+    "이 거래 해시는 이미 확정되었습니다")                                                     \
   X(APPROVAL_NOT_FOUND, 404, "Approval not found", "승인 요청을 찾을 수 없습니다")             \
   X(APPROVAL_NOT_PENDING, 409, "Approval is no longer pending", "승인 요청이 더 이상 대기 중이 아닙니다") \
   X(STORE_SCHEMA_TOO_NEW, 500, "Database schema is newer than this binary",                  \

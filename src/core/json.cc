@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/sha256.h"
 
 namespace warden {
@@ -95,5 +96,13 @@ std::string canonical_json(const json::value& v) {
 }
 
 std::string canonical_hash(const json::value& v) { return sha256_hex(canonical_json(v)); }
+
+json::value nullable(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::value nullable_time(const std::optional<std::int64_t>& t) {
+  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
+}
 
 }  // namespace warden

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,5 +22,10 @@ void append_json_string(std::string& out, std::string_view s);
 
 // SHA-256 of canonical_json(v), lower-case hex.
 std::string canonical_hash(const boost::json::value& v);
+
+// The value, or JSON null when absent.
+boost::json::value nullable(const std::optional<std::string>& v);
+// RFC 3339 UTC of a Unix time in seconds, or JSON null when absent.
+boost::json::value nullable_time(const std::optional<std::int64_t>& unix_seconds);
 
 }  // namespace warden

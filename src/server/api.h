@@ -18,9 +18,13 @@
 #include "server/metrics.h"
 #include "store/store.h"
 
+namespace warden::decisions {
+class DecisionService;
+}  // namespace warden::decisions
+
 namespace warden::server {
 
-class DecisionService;
+using decisions::DecisionService;
 
 struct ApiOptions {
   int auth_failures_max = 5;

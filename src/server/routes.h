@@ -6,15 +6,20 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/status.h"
 #include "server/api.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
+namespace warden::decisions {
+class DecisionService;
+}  // namespace warden::decisions
+
 namespace warden::server {
 
-class DecisionService;
+using decisions::DecisionService;
 
 struct Deps {
   store::Store& store;
@@ -29,8 +34,6 @@ using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
 
 HttpResponse json_response(int status, const boost::json::value& body);
 HttpResponse no_content();
-boost::json::value nullable(const std::optional<std::string>& v);
-boost::json::value nullable_time(const std::optional<std::int64_t>& unix_seconds);
 // Reads ?limit= (1..limit_max, default limit_default) and ?cursor= (a UUID) into a Page.
 Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
                                     std::size_t limit_max);

@@ -6,7 +6,7 @@
 #include "engine/ir.h"
 #include "policy/policy.h"
 #include "server/body.h"
-#include "server/decisions.h"
+#include "decisions/decisions.h"
 #include "server/routes.h"
 
 namespace warden::server {

@@ -21,14 +21,6 @@ HttpResponse no_content() {
   return r;
 }
 
-json::value nullable(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
-json::value nullable_time(const std::optional<std::int64_t>& t) {
-  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
-}
-
 namespace {
 
 Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,

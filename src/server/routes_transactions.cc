@@ -5,11 +5,15 @@
 #include "core/json.h"
 #include "engine/ir.h"
 #include "server/body.h"
-#include "server/decisions.h"
+#include "decisions/decisions.h"
 #include "server/routes.h"
 
 namespace warden::server {
 namespace json = boost::json;
+using decisions::Actor;
+using decisions::Answer;
+using decisions::Submission;
+using decisions::transaction_json;
 
 namespace {
 

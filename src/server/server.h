@@ -9,7 +9,7 @@
 #include "core/ids.h"
 #include "core/status.h"
 #include "server/api.h"
-#include "server/decisions.h"
+#include "decisions/decisions.h"
 #include "store/batch_writer.h"
 #include "server/log.h"
 #include "store/store.h"
@@ -27,7 +27,7 @@ struct ServerOptions {
   std::string addr_file;  // when set, "host:port\n" is written here once listening
   std::string webhook_url;  // NOTIFY / APPROVAL events are POSTed here when set (http only)
   ApiOptions api;
-  DecisionOptions decisions;
+  decisions::DecisionOptions decisions;
   store::BatchOptions batch;
 };
 

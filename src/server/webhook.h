@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
-#include "server/decisions.h"
+#include "decisions/decisions.h"
 #include "store/store.h"
 
 namespace warden::server {
@@ -61,7 +61,7 @@ struct WebhookStats {
 // de-duplicate, and ends with one audit row: NOTIFICATION_DELIVERED or NOTIFICATION_FAILED.
 // A 2xx answer is success; 408, 429, 5xx and network errors are retried; other statuses fail
 // at once. Call stop() before the store closes.
-class WebhookNotifier final : public Notifier {
+class WebhookNotifier final : public decisions::Notifier {
  public:
   static Result<std::unique_ptr<WebhookNotifier>> create(const std::string& url,
                                                          store::Store& store, const Clock& clock,

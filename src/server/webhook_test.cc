@@ -25,6 +25,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+using decisions::Actor;
+using decisions::Answer;
+using decisions::DecisionService;
+using decisions::Submission;
 using tcp = asio::ip::tcp;
 using Clock_ = std::chrono::steady_clock;
 

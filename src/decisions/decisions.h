@@ -21,7 +21,7 @@
 #include "store/batch_writer.h"
 #include "store/store.h"
 
-namespace warden::server {
+namespace warden::decisions {
 
 struct DecisionOptions {
   std::int64_t reservation_ttl_seconds = 3600;  // unsettled reservations expire after this
@@ -68,8 +68,8 @@ struct Answer {
   bool replay = false;
 };
 
-// Calls a long poll's callback exactly once, whichever of change or deadline comes first.
-struct Once;
+struct Once;              // internal.h
+class IdempotencyTable;   // internal.h
 
 // Thread-safe.
 class DecisionService {
@@ -142,18 +142,7 @@ class DecisionService {
   engine::Engine engine_;
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
-  std::mutex idem_mu_;
-  struct IdempotencyEntry {
-    std::string request_hash;
-    std::string tx_id;           // empty while the first request's decision commits
-    std::vector<Done> waiting;   // identical requests that arrived meanwhile
-    std::int64_t first_seen_s = 0;
-  };
-  // "agent_id\nkey" -> entry; guarded by idem_mu_.
-  std::unordered_map<std::string, IdempotencyEntry> idempotency_;
-  // Keys in the order they were first seen, with that time: the sweep forgets keys older than
-  // idempotency_retention_seconds. Guarded by idem_mu_.
-  std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;
+  std::unique_ptr<IdempotencyTable> idempotency_;
 
   std::mutex waiters_mu_;
   std::multimap<std::string, Waiter> waiters_;  // by tx id; guarded by waiters_mu_
@@ -173,4 +162,4 @@ boost::json::object transaction_json(const store::TransactionRow& row);
 boost::json::object transaction_json(const store::TransactionRow& row,
                                      const boost::json::object& metadata);
 
-}  // namespace warden::server
+}  // namespace warden::decisions

@@ -1,6 +1,6 @@
 // The decision service on a real SQLite store with a fake clock and a hand-driven sweep(): window
 // roll-over, DELAY, approvals, reservation TTL, settlement, idempotency, recovery, long poll.
-#include "server/decisions.h"
+#include "decisions/decisions.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ namespace warden {
 void PrintTo(const Amount& amount, std::ostream* os) { *os << amount.to_string(); }
 }  // namespace warden
 
-namespace warden::server {
+namespace warden::decisions {
 namespace {
 namespace json = boost::json;
 
@@ -561,4 +561,4 @@ TEST_F(DecisionsTest, ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
 }
 
 }  // namespace
-}  // namespace warden::server
+}  // namespace warden::decisions

@@ -1,0 +1,60 @@
+// The idempotency table: claim, wait, replay, conflict, and forgetting after retention.
+#include "decisions/internal.h"
+
+namespace warden::decisions {
+
+IdempotencyTable::Claim IdempotencyTable::claim(const std::string& key,
+                                                const std::string& request_hash,
+                                                const std::string& tx_id, std::int64_t now_s,
+                                                Done& done) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = entries_.try_emplace(key);
+  Entry& e = it->second;
+  if (inserted) {
+    e.request_hash = request_hash;
+    e.tx_id = tx_id;
+    e.first_seen_s = now_s;
+    order_.emplace_back(now_s, key);
+    return {Outcome::kClaimed, {}};
+  }
+  if (e.request_hash != request_hash) return {Outcome::kConflict, e.tx_id};
+  if (!e.committed) {
+    e.waiting.push_back(std::move(done));
+    return {Outcome::kWaiting, e.tx_id};
+  }
+  return {Outcome::kReplay, e.tx_id};
+}
+
+std::vector<IdempotencyTable::Done> IdempotencyTable::finish(const std::string& key, bool ok) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return {};
+  std::vector<Done> waiting = std::move(it->second.waiting);
+  if (ok) {
+    it->second.committed = true;
+  } else {
+    entries_.erase(it);
+  }
+  return waiting;
+}
+
+void IdempotencyTable::restore(const std::string& key, const std::string& request_hash,
+                               const std::string& tx_id, std::int64_t created_at_s) {
+  std::lock_guard lock(mu_);
+  entries_[key] = Entry{request_hash, tx_id, true, {}, created_at_s};
+  order_.emplace_back(created_at_s, key);
+}
+
+void IdempotencyTable::forget_before(std::int64_t oldest_s) {
+  std::lock_guard lock(mu_);
+  while (!order_.empty() && order_.front().first < oldest_s) {
+    auto it = entries_.find(order_.front().second);
+    // An in-flight claim is never that old; a key re-claimed after a failure is newer.
+    if (it != entries_.end() && it->second.committed && it->second.first_seen_s < oldest_s) {
+      entries_.erase(it);
+    }
+    order_.pop_front();
+  }
+}
+
+}  // namespace warden::decisions

@@ -1,0 +1,86 @@
+// What the decision service's files share: the pieces of one decision's rows, the idempotency
+// table and the one-shot long-poll callback. Not part of the module's API (decisions.h is).
+#pragma once
+
+#include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "decisions/decisions.h"
+
+namespace warden::decisions {
+
+// Calls a long poll's callback exactly once, whichever of change or deadline comes first.
+struct Once {
+  std::atomic<bool> fired{false};
+  DecisionService::Changed done;
+  void operator()(Result<boost::json::object> r) {
+    if (!fired.exchange(true)) done(std::move(r));
+  }
+};
+
+// What one decision writes: the transaction, its approval (APPROVAL tier) and its audit row.
+struct PendingWrite {
+  store::TransactionRow row;
+  std::optional<store::ApprovalRow> approval;
+  store::AuditEvent audit;
+};
+
+boost::json::object metadata_of(const store::TransactionRow& row);
+boost::json::array charges_json(const std::vector<engine::Charge>& charges);
+std::vector<engine::Charge> charges_from(const boost::json::object& metadata);
+bool owned_by(const store::TransactionRow& row, const Actor& actor);
+store::AuditEvent audit_for(const Actor& actor, const store::TransactionRow& row,
+                            std::string event_type, std::int64_t now);
+Status invalid_state(const store::TransactionRow& row, std::string_view wanted);
+// Closed approvals say why: APPROVED, REJECTED, EXPIRED or CANCELLED (the transaction went
+// first); PENDING while open.
+std::string_view approval_status(const store::ApprovalRow& a, const store::TransactionRow* tx);
+Actor system_actor();
+
+// Idempotency keys per agent: the first request with a key claims it (with the id its
+// transaction will have), identical requests that arrive while it commits wait for its answer,
+// and later ones replay it; a different request under the same key is a conflict. Keys are
+// forgotten after the retention window. Thread-safe.
+class IdempotencyTable {
+ public:
+  using Done = DecisionService::Done;
+  enum class Outcome { kClaimed, kWaiting, kReplay, kConflict };
+  struct Claim {
+    Outcome outcome;
+    std::string tx_id;  // kReplay / kConflict: the transaction that holds the key
+  };
+
+  // kWaiting takes `done` (it runs with the first request's answer); the others leave it.
+  Claim claim(const std::string& key, const std::string& request_hash, const std::string& tx_id,
+              std::int64_t now_s, Done& done);
+  // The claim's decision committed (`ok`) or failed (the key is free again): returns the
+  // identical requests that waited for it.
+  std::vector<Done> finish(const std::string& key, bool ok);
+  // Start-up: a committed key as the store has it.
+  void restore(const std::string& key, const std::string& request_hash, const std::string& tx_id,
+               std::int64_t created_at_s);
+  // Forgets committed keys first seen before oldest_s.
+  void forget_before(std::int64_t oldest_s);
+
+ private:
+  struct Entry {
+    std::string request_hash;
+    std::string tx_id;
+    bool committed = false;
+    std::vector<Done> waiting;  // identical requests that arrived while it committed
+    std::int64_t first_seen_s = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // "agent_id\nkey"; guarded by mu_
+  // Keys in the order they were first seen, with that time; guarded by mu_.
+  std::deque<std::pair<std::int64_t, std::string>> order_;
+};
+
+}  // namespace warden::decisions

@@ -1,0 +1,213 @@
+// The transaction lifecycle after a decision: long polls, confirm / fail / cancel, and the
+// master's approve / reject. Every change is one write through the group-commit writer.
+#include <boost/json/serialize.hpp>
+
+#include "core/json.h"
+#include "decisions/internal.h"
+
+namespace warden::decisions {
+namespace json = boost::json;
+
+void DecisionService::wait(const std::string& tx_id, const Actor& actor, std::int64_t wait_ms,
+                           Changed done) {
+  auto once = std::make_shared<Once>();
+  once->done = std::move(done);
+  {
+    std::lock_guard lock(waiters_mu_);
+    waiters_.emplace(tx_id, Waiter{clock_.now_ms() + wait_ms, once});
+  }
+  auto current = get(tx_id, actor);
+  // Only a queued transaction (DELAY or APPROVAL) is worth waiting on.
+  if (current.ok() && current->at("status").as_string() == "QUEUED") return;
+  {
+    std::lock_guard lock(waiters_mu_);
+    auto [begin, end] = waiters_.equal_range(tx_id);
+    for (auto it = begin; it != end; ++it) {
+      if (it->second.once == once) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+  }
+  (*once)(std::move(current));
+}
+
+void DecisionService::notify_waiters(const std::string& tx_id, const json::object& body) {
+  std::vector<std::shared_ptr<Once>> ready;
+  {
+    std::lock_guard lock(waiters_mu_);
+    auto [begin, end] = waiters_.equal_range(tx_id);
+    for (auto it = begin; it != end; ++it) ready.push_back(it->second.once);
+    waiters_.erase(begin, end);
+  }
+  for (auto& w : ready) (*w)(body);
+}
+
+void DecisionService::transition(
+    const std::string& tx_id, const Actor& actor,
+    std::function<Status(store::TransactionRow&, store::AuditEvent&)> change,
+    std::function<void(const store::TransactionRow&)> after_commit, Changed done) {
+  const std::int64_t now = clock_.now_seconds();
+  auto result = std::make_shared<store::TransactionRow>();
+  auto op = [=](store::WriteTxn& tx) -> Status {
+    WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(tx_id));
+    if (!row || !owned_by(*row, actor)) return Status(ErrorCode::TX_NOT_FOUND);
+    store::AuditEvent e = audit_for(actor, *row, "", now);
+    WARDEN_RETURN_IF_ERROR(change(*row, e));
+    row->updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
+    // A transaction that leaves the queue for good closes its approval, so it no longer shows
+    // as pending.
+    if (row->status != "QUEUED" && row->status != "PENDING") {
+      WARDEN_ASSIGN_OR_RETURN(auto approval, tx.find_approval_by_tx(row->id));
+      if (approval && !approval->approved_at && !approval->rejected_at) {
+        approval->rejected_at = now;
+        WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
+      }
+    }
+    WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
+    *result = std::move(*row);
+    return Status();
+  };
+  auto on_commit = [this, result, after_commit, done](const Status& s) {
+    if (!s.ok()) {
+      if (done) done(s);
+      return;
+    }
+    if (after_commit) after_commit(*result);
+    json::object body = transaction_json(*result);
+    notify_waiters(result->id, body);
+    committed(*result, false);
+    if (done) done(std::move(body));
+  };
+  if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
+}
+
+void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
+                              std::optional<Amount> final_amount,
+                              std::optional<std::string> tx_hash, Changed done) {
+  const std::int64_t now = clock_.now_seconds();
+  // What the engine settles: the final amount, or nullopt for "spent as reserved".
+  auto settled = std::make_shared<std::optional<Amount>>();
+  transition(
+      tx_id, actor,
+      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+        if (row.status != "PENDING") {
+          return invalid_state(row, "only an executable (PENDING) transaction can be confirmed");
+        }
+        json::object details;
+        if (row.reserved_amount) {
+          const Amount reserved = Amount::parse(*row.reserved_amount).value();
+          const Amount final = final_amount.value_or(reserved);
+          if (final > reserved) {
+            return Status(ErrorCode::TX_AMOUNT_EXCEEDS_RESERVED,
+                          "final amount " + final.to_string() + " exceeds the reserved " +
+                              reserved.to_string());
+          }
+          *settled = final;
+          row.final_amount = final.to_string();
+          details["final_amount"] = final.to_string();
+          details["reserved_amount"] = reserved.to_string();
+        } else if (final_amount) {
+          // Several amounts (or none) were reserved: there is no single amount to lower.
+          return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                        "final_amount applies only to a transaction with one reserved amount",
+                        json::object{{"field", "final_amount"}});
+        }
+        row.status = "CONFIRMED";
+        row.executed_at = now;
+        if (tx_hash) row.tx_hash = tx_hash;
+        e.event_type = "TX_CONFIRMED";
+        e.details = json::serialize(details);
+        return Status();
+      },
+      [this, settled](const store::TransactionRow& row) {
+        if (Status s = engine_.settle(row.agent_id, row.id, *settled); !s.ok()) {
+          // The row check above makes this unreachable; keep the engine and rows consistent
+          // by releasing rather than leaving a hold nobody can settle.
+          engine_.release(row.agent_id, row.id);
+        }
+      },
+      std::move(done));
+}
+
+void DecisionService::fail(const std::string& tx_id, const Actor& actor, std::string error,
+                           Changed done) {
+  transition(
+      tx_id, actor,
+      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+        if (row.status != "PENDING") return invalid_state(row, "only an executable (PENDING) transaction can fail");
+        row.status = "FAILED";
+        row.error = error;
+        e.event_type = "TX_FAILED";
+        e.severity = "warning";
+        e.details = json::serialize(json::object{{"error", error}});
+        return Status();
+      },
+      [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
+      std::move(done));
+}
+
+void DecisionService::cancel(const std::string& tx_id, const Actor& actor, Changed done) {
+  transition(
+      tx_id, actor,
+      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+        if (row.status != "PENDING" && row.status != "QUEUED") {
+          return invalid_state(row, "only a PENDING or QUEUED transaction can be cancelled");
+        }
+        row.status = "CANCELLED";
+        e.event_type = "TX_CANCELLED";
+        return Status();
+      },
+      [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
+      std::move(done));
+}
+
+void DecisionService::decide_approval(const std::string& approval_id, const Actor& actor,
+                                      bool approve, Changed done) {
+  const std::int64_t now = clock_.now_seconds();
+  const std::int64_t ttl = options_.reservation_ttl_seconds;
+  auto result = std::make_shared<store::TransactionRow>();
+  auto op = [=](store::WriteTxn& tx) -> Status {
+    WARDEN_ASSIGN_OR_RETURN(auto approval, tx.get_approval(approval_id));
+    if (!approval) return Status(ErrorCode::APPROVAL_NOT_FOUND);
+    if (approval->approved_at || approval->rejected_at || now >= approval->expires_at) {
+      return Status(ErrorCode::APPROVAL_NOT_PENDING);
+    }
+    WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(approval->tx_id));
+    if (!row) return Status(ErrorCode::TX_NOT_FOUND);
+    if (row->status != "QUEUED") return Status(ErrorCode::APPROVAL_NOT_PENDING);
+    store::AuditEvent e = audit_for(actor, *row, approve ? "APPROVAL_GRANTED" : "APPROVAL_REJECTED", now);
+    e.details = json::serialize(json::object{{"approval_id", approval_id}});
+    if (approve) {
+      approval->approved_at = now;
+      row->status = "PENDING";
+      row->expires_at = now + ttl;
+    } else {
+      approval->rejected_at = now;
+      row->status = "CANCELLED";
+      row->error = "approval rejected";
+    }
+    row->updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
+    WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
+    WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
+    *result = std::move(*row);
+    return Status();
+  };
+  auto on_commit = [this, result, approve, done](const Status& s) {
+    if (!s.ok()) return done(s);
+    if (approve) {
+      schedule(*result, std::nullopt);
+    } else {
+      engine_.release(result->agent_id, result->id);
+    }
+    json::object body = transaction_json(*result);
+    notify_waiters(result->id, body);
+    committed(*result, false);
+    done(std::move(body));
+  };
+  if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
+}
+
+}  // namespace warden::decisions

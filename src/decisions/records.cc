@@ -1,0 +1,131 @@
+// The rows a decision writes and how they read back: transaction JSON, persisted charges,
+// audit events and ownership.
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/json.h"
+#include "decisions/internal.h"
+
+namespace warden::decisions {
+namespace json = boost::json;
+
+json::object metadata_of(const store::TransactionRow& r) {
+  auto v = parse_json(r.metadata);
+  return v.ok() && v->is_object() ? std::move(v->as_object()) : json::object();
+}
+
+json::array charges_json(const std::vector<engine::Charge>& charges) {
+  json::array out;
+  for (const auto& c : charges) {
+    out.push_back(json::object{{"meter", c.meter},
+                               {"kind", c.kind == engine::MeterKind::kRequests ? "requests" : "amount"},
+                               {"amount", c.amount.to_string()},
+                               {"ts_ms", c.ts_ms}});
+  }
+  return out;
+}
+
+std::vector<engine::Charge> charges_from(const json::object& metadata) {
+  std::vector<engine::Charge> out;
+  const auto* arr = metadata.if_contains("charges");
+  if (!arr || !arr->is_array()) return out;
+  for (const auto& v : arr->as_array()) {
+    if (!v.is_object()) continue;
+    const auto& o = v.as_object();
+    engine::Charge c;
+    if (const auto* m = o.if_contains("meter"); m && m->is_string()) c.meter = m->as_string();
+    if (const auto* k = o.if_contains("kind"); k && k->is_string() && k->as_string() == "requests") {
+      c.kind = engine::MeterKind::kRequests;
+    }
+    if (const auto* a = o.if_contains("amount"); a && a->is_string()) {
+      auto parsed = Amount::parse(a->as_string());
+      if (parsed.ok()) c.amount = *parsed;
+    }
+    if (const auto* t = o.if_contains("ts_ms"); t && t->is_int64()) c.ts_ms = t->as_int64();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+
+bool owned_by(const store::TransactionRow& row, const Actor& actor) {
+  return actor.master || actor.system || row.agent_id == actor.agent_id;
+}
+
+store::AuditEvent audit_for(const Actor& actor, const store::TransactionRow& row,
+                            std::string event_type, std::int64_t now) {
+  store::AuditEvent e;
+  e.timestamp = now;
+  e.event_type = std::move(event_type);
+  e.actor = actor.name();
+  e.agent_id = row.agent_id;
+  if (!actor.session_id.empty()) e.session_id = actor.session_id;
+  e.tx_id = row.id;
+  if (!actor.ip_address.empty()) e.ip_address = actor.ip_address;
+  if (!actor.correlation_id.empty()) e.correlation_id = actor.correlation_id;
+  return e;
+}
+
+Status invalid_state(const store::TransactionRow& row, std::string_view wanted) {
+  return Status(ErrorCode::TX_INVALID_STATE,
+                "transaction is " + row.status + "; " + std::string(wanted),
+                json::object{{"status", row.status}});
+}
+
+// Closed approvals say why: approved, rejected by the master, expired, or the transaction was
+// cancelled or expired first.
+std::string_view approval_status(const store::ApprovalRow& a, const store::TransactionRow* tx) {
+  if (a.approved_at) return "APPROVED";
+  if (!a.rejected_at) return "PENDING";
+  if (tx && tx->error == std::optional<std::string>("approval expired")) return "EXPIRED";
+  if (tx && tx->error == std::optional<std::string>("approval rejected")) return "REJECTED";
+  return "CANCELLED";
+}
+
+Actor system_actor() {
+  Actor a;
+  a.system = true;
+  return a;
+}
+
+json::object transaction_json(const store::TransactionRow& r) {
+  return transaction_json(r, metadata_of(r));
+}
+
+json::object transaction_json(const store::TransactionRow& r, const json::object& meta) {
+  json::object o;
+  o.reserve(26);
+  o["id"] = r.id;
+  o["agent_id"] = r.agent_id;
+  o["type"] = r.type;
+  o["status"] = r.status;
+  o["effect"] = r.status == "DENIED" ? "DENY" : "ALLOW";
+  o["tier"] = nullable(r.tier);
+  const auto* reasons = meta.if_contains("reasons");
+  o["reasons"] = reasons ? *reasons : json::value(json::array());
+  o["executable"] = r.status == "PENDING";
+  o["amount"] = nullable(r.amount);
+  o["reserved_amount"] = nullable(r.reserved_amount);
+  o["final_amount"] = nullable(r.final_amount);
+  if (r.type == "DECISION") {
+    if (const auto* a = meta.if_contains("action")) o["action"] = *a;
+    if (const auto* a = meta.if_contains("amounts")) o["amounts"] = *a;
+  } else {
+    o["to"] = nullable(r.to_address);
+    o["token"] = nullable(r.token_mint);
+    o["contract"] = nullable(r.contract_address);
+    o["method"] = nullable(r.method_signature);
+    o["spender"] = nullable(r.spender_address);
+  }
+  if (const auto* a = meta.if_contains("approval_id")) o["approval_id"] = *a;
+  o["tx_hash"] = nullable(r.tx_hash);
+  o["error"] = nullable(r.error);
+  o["idempotency_key"] = nullable(r.idempotency_key);
+  o["executable_at"] = nullable_time(r.executable_at);
+  o["expires_at"] = nullable_time(r.expires_at);
+  o["created_at"] = format_rfc3339(r.created_at);
+  o["updated_at"] = format_rfc3339(r.updated_at);
+  return o;
+}
+
+}  // namespace warden::decisions

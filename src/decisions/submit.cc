@@ -1,0 +1,133 @@
+// Submitting a decision: idempotency, decide and reserve in memory, persist the transaction with
+// its approval and audit row through the group-commit writer, answer after commit.
+#include <boost/json/serialize.hpp>
+
+#include "core/json.h"
+#include "decisions/internal.h"
+
+namespace warden::decisions {
+namespace json = boost::json;
+
+engine::Decision DecisionService::evaluate(engine::Request request, bool explain) {
+  request.now_ms = clock_.now_ms();
+  return engine_.decide(request, "", false, explain);
+}
+
+void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::int64_t now = now_ms / 1000;
+  // One copy of what the writer stores, shared by the write and its completion.
+  auto pending = std::make_shared<PendingWrite>();
+  store::TransactionRow& row = pending->row;
+  row = std::move(sub.row);
+  row.id = ids_.next();
+  std::string idem_key;
+  if (sub.idempotency_key) {
+    idem_key = sub.agent_id + "\n" + *sub.idempotency_key;
+    const auto claim = idempotency_->claim(idem_key, sub.request_hash, row.id, now, done);
+    switch (claim.outcome) {
+      case IdempotencyTable::Outcome::kClaimed:
+        break;
+      case IdempotencyTable::Outcome::kWaiting:
+        return;  // answered with the first request's decision once it commits
+      case IdempotencyTable::Outcome::kConflict:
+        return done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                           "idempotency key was used with a different request",
+                           json::object{{"existing_id", claim.tx_id}}));
+      case IdempotencyTable::Outcome::kReplay: {
+        auto existing = store_.get_transaction(claim.tx_id);
+        if (!existing.ok()) return done(existing.take_status());
+        if (!*existing) return done(Status(ErrorCode::TX_NOT_FOUND));
+        return done(Answer{200, transaction_json(**existing), true});
+      }
+    }
+  }
+
+  engine::Request& req = sub.request;
+  req.agent_id = sub.agent_id;
+  req.now_ms = now_ms;
+  const engine::Decision d = engine_.decide(req, row.id, true, sub.explain);
+
+  row.agent_id = sub.agent_id;
+  if (!sub.session_id.empty()) row.session_id = sub.session_id;
+  row.created_at = row.updated_at = now;
+  row.idempotency_key = sub.idempotency_key;
+  if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
+  std::optional<store::ApprovalRow>& approval = pending->approval;
+  // Routes put request attributes (network, action, ...) in the metadata.
+  json::object meta = metadata_of(row);
+  if (!d.allowed()) {
+    row.status = "DENIED";
+    row.reserved_amount.reset();
+  } else {
+    row.tier = std::string(engine::outcome_name(d.outcome));
+    row.status = d.outcome == engine::Outcome::kDelay || d.outcome == engine::Outcome::kApproval
+                     ? "QUEUED"
+                     : "PENDING";
+    std::int64_t start = now;
+    if (d.outcome == engine::Outcome::kDelay) {
+      row.executable_at = now + d.delay_seconds;
+      row.queued_at = now;
+      start = *row.executable_at;
+    }
+    if (d.outcome == engine::Outcome::kApproval) {
+      approval = store::ApprovalRow{ids_.next(), row.id, now + d.approval_timeout_seconds,
+                                    now + d.approval_timeout_seconds, {}, {}, {}, now};
+      row.queued_at = now;
+      start = approval->expires_at;
+      meta["approval_id"] = approval->id;
+    }
+    row.expires_at = start + options_.reservation_ttl_seconds;
+    meta["charges"] = charges_json(d.charges);
+  }
+  json::object dj = engine::decision_json(d, false);
+  meta["effect"] = dj["effect"];
+  meta["reasons"] = dj["reasons"];
+  row.metadata = json::serialize(meta);
+
+  store::AuditEvent& e = pending->audit;
+  e = audit_for(actor, row, "TX_DECIDED", now);
+  e.severity = d.allowed() ? "info" : "warning";
+  e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", nullable(row.tier)},
+                                           {"status", row.status}, {"reasons", dj["reasons"]},
+                                           {"amount", nullable(row.amount)}});
+  // The answer is built here, on the caller's thread: the writer thread that commits the batch
+  // only hands it over.
+  auto body = std::make_shared<json::object>(transaction_json(row, meta));
+  json::value trace;
+  if (sub.explain) trace = engine::decision_json(d, true)["trace"];
+  auto op = [pending](store::WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
+    if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
+    return tx.append_audit(pending->audit).take_status();
+  };
+  auto on_commit = [this, pending, body, trace, idem_key, done](const Status& s) {
+    const store::TransactionRow& row = pending->row;
+    const std::optional<store::ApprovalRow>& approval = pending->approval;
+    // Identical requests that waited for this one get its outcome as a replay.
+    std::vector<Done> waiting;
+    if (!idem_key.empty()) waiting = idempotency_->finish(idem_key, s.ok());
+    if (!s.ok()) {
+      engine_.release(row.agent_id, row.id);
+      // The key is unique per agent for good; past the replay window it can no longer be used.
+      const Status out = s.code() == ErrorCode::STORE_CONSTRAINT &&
+                                 s.message().find("idempotency_key") != std::string::npos
+                             ? Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                                      "idempotency key was already used (more than " +
+                                          std::to_string(options_.idempotency_retention_seconds) +
+                                          " s ago)")
+                             : s;
+      done(out);
+      for (auto& w : waiting) w(out);
+      return;
+    }
+    schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
+    committed(row, true, body.get());
+    for (auto& w : waiting) w(Answer{200, *body, true});
+    if (!trace.is_null()) (*body)["explain"] = trace;
+    done(Answer{201, std::move(*body), false});  // on_commit runs once
+  };
+  if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
+}
+
+}  // namespace warden::decisions

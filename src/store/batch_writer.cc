@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <future>
+#include <vector>
 
 #include "core/thread_name.h"
 
@@ -26,6 +27,14 @@ void BatchWriter::stop() {
 }
 
 Status BatchWriter::submit(Op op, Done done) {
+  return enqueue({std::move(op), std::move(done), false});
+}
+
+Status BatchWriter::submit_alone(Op op, Done done) {
+  return enqueue({std::move(op), std::move(done), true});
+}
+
+Status BatchWriter::enqueue(Item item) {
   bool wake;
   {
     std::lock_guard lock(mu_);
@@ -33,7 +42,7 @@ Status BatchWriter::submit(Op op, Done done) {
     if (queue_.size() >= options_.queue_max) {
       return Status(ErrorCode::INTERNAL_SHUTTING_DOWN, "write queue is full");
     }
-    queue_.push_back({std::move(op), std::move(done)});
+    queue_.push_back(std::move(item));
     // The writer only needs waking for the first item (it sleeps on an empty queue) and when a
     // batch fills up; in between it is gathering a batch and would just go back to sleep.
     wake = queue_.size() == 1 || queue_.size() == options_.batch_size_max;
@@ -68,8 +77,11 @@ void BatchWriter::loop() {
     std::deque<Item> batch;
     const std::size_t n = std::min(queue_.size(), options_.batch_size_max);
     for (std::size_t i = 0; i < n; ++i) {
+      // An op that runs alone ends the batch before it, or is the whole batch.
+      if (queue_.front().alone && !batch.empty()) break;
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
+      if (batch.back().alone) break;
     }
     last_batch_size_ = batch.size();
     lock.unlock();
@@ -80,28 +92,19 @@ void BatchWriter::loop() {
 }
 
 void BatchWriter::commit(std::deque<Item>& batch) {
-  std::size_t failed_at = batch.size();
-  Status failure;
+  std::vector<Status> outcomes(batch.size());
   Status s = store_.write([&](WriteTxn& tx) {
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      Status op = batch[i].op(tx);
-      if (!op.ok()) {
-        failed_at = i;
-        failure = op;
-        return op;
-      }
-    }
+    for (std::size_t i = 0; i < batch.size(); ++i) outcomes[i] = tx.nested(batch[i].op);
     return Status();
   });
   if (s.ok()) {
-    for (auto& item : batch) item.done(s);
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(outcomes[i]);
     return;
   }
-  // One operation failed and the whole batch rolled back: run each alone so only the failing
-  // one reports the failure.
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    Status alone = i == failed_at ? failure : store_.write([&](WriteTxn& tx) { return batch[i].op(tx); });
-    batch[i].done(alone);
+  // The commit itself failed (storage): nothing of the batch is on disk. Run each op alone so
+  // each reports its own outcome and one bad op cannot fail the others.
+  for (auto& item : batch) {
+    item.done(batch.size() == 1 ? s : store_.write([&](WriteTxn& tx) { return item.op(tx); }));
   }
 }
 

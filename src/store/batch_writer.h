@@ -35,7 +35,13 @@ class BatchWriter {
   ~BatchWriter();  // finishes everything queued, then stops
 
   // Queues op. Refused with INTERNAL_SHUTTING_DOWN after stop() or when the queue is full.
+  // Each op runs in a savepoint: an op that fails is undone alone and the rest of its batch
+  // commits; only a failed commit (storage) fails the batch, whose ops then run one by one.
   Status submit(Op op, Done done);
+  // Queues op to run in a batch of its own: every earlier batch has committed and run its
+  // `done` callbacks before it starts, and no later one starts before its `done` returns (for
+  // work that must see the store and the callbacks' in-memory effects agree).
+  Status submit_alone(Op op, Done done);
   // Runs op in the next batch and waits for its commit.
   Status run(Op op);
   void stop();
@@ -46,7 +52,9 @@ class BatchWriter {
   struct Item {
     Op op;
     Done done;
+    bool alone = false;
   };
+  Status enqueue(Item item);
   void loop();
   void commit(std::deque<Item>& batch);
 

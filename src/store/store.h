@@ -108,6 +108,30 @@ struct ApprovalRow {
   std::int64_t created_at = 0;
 };
 
+// Settled usage of one meter of one agent in one second: what a window counts after a restart
+// without reading old transactions. Written in the same transaction as the settlement.
+struct MeterUsageRow {
+  std::string agent_id;
+  std::string meter;        // "<policy_id>/<asset or requests>", independent of the window
+  std::int64_t bucket = 0;  // Unix second the charge was reserved in
+  std::string amount;       // decimal, 256-bit
+};
+
+struct MeterUsageFilter {
+  std::optional<std::string> meter;  // one meter (all agents); none: every meter
+  std::int64_t bucket_min = 0;       // buckets at or after this second
+};
+
+// An event waiting for delivery (webhook outbox): written with the change it announces and
+// deleted once delivered or given up, so a restart resumes what was not delivered.
+struct OutboxRow {
+  std::string id;     // UUID v7: the event id receivers de-duplicate by
+  std::string event;  // JSON object text
+  std::int64_t created_at = 0;
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_at = 0;
+};
+
 struct TransactionFilter {
   std::vector<std::string> statuses;  // empty: any
   std::optional<std::string> agent_id;
@@ -184,6 +208,11 @@ class Reader {
   virtual Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) = 0;
   // Pending = neither approved nor rejected (expired ones included until the sweeper acts).
   virtual Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) = 0;
+  // Calls each for every matching row, in (agent, meter, bucket) order; stops at an error.
+  virtual Status scan_meter_usage(const MeterUsageFilter& filter,
+                                  const std::function<Status(const MeterUsageRow&)>& each) = 0;
+  // Outbox events due at `now` (next_attempt_at <= now), oldest first.
+  virtual Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.
@@ -206,6 +235,15 @@ class WriteTxn : public Reader {
   virtual Status update_approval(const ApprovalRow& row) = 0;
   // Appends a hash-chained audit row; returns its id.
   virtual Result<std::int64_t> append_audit(const AuditEvent& event) = 0;
+  // Adds row.amount to the stored usage of (agent, meter, bucket); overflow past 2^256 - 1 is
+  // VALIDATION_INVALID_AMOUNT.
+  virtual Status add_meter_usage(const MeterUsageRow& row) = 0;
+  virtual Status insert_outbox(const OutboxRow& row) = 0;
+  virtual Status update_outbox(const OutboxRow& row) = 0;
+  virtual Status delete_outbox(std::string_view id) = 0;
+  // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
+  // transaction goes on (a storage failure still fails the whole transaction).
+  virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;
 };
 
 class Store : public Reader {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/amount.h"
 #include "core/enums.h"
 #include "core/json.h"
 
@@ -558,6 +559,78 @@ Status update_approval(Connection& c, const ApprovalRow& r) {
   st.bind(r.required_by).bind(r.expires_at).bind(r.approved_at).bind(r.rejected_at);
   st.bind(r.owner_signature).bind(r.id);
   return run_on_existing(c, st, ErrorCode::APPROVAL_NOT_FOUND, r.id);
+}
+
+Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
+                        const std::function<Status(const MeterUsageRow&)>& each) {
+  std::string sql = "SELECT agent_id, meter, bucket, amount FROM meter_usage WHERE bucket >= ?";
+  if (filter.meter) sql += " AND meter = ?";
+  sql += " ORDER BY agent_id, meter, bucket";
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
+  st.bind(filter.bucket_min);
+  if (filter.meter) st.bind(*filter.meter);
+  MeterUsageRow row;
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(bool more, st.step());
+    if (!more) return Status();
+    row.agent_id = st.text(0);
+    row.meter = st.text(1);
+    row.bucket = st.int64(2);
+    row.amount = st.text(3);
+    WARDEN_RETURN_IF_ERROR(each(row));
+  }
+}
+
+Status add_meter_usage(Connection& c, const MeterUsageRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(auto add, Amount::parse(r.amount));
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt get, c.prepare("SELECT amount FROM meter_usage WHERE agent_id = ? AND meter = ? AND "
+                          "bucket = ?"));
+  get.bind(r.agent_id).bind(r.meter).bind(r.bucket);
+  WARDEN_ASSIGN_OR_RETURN(auto stored, first<std::string>(get, [](const Stmt& s) { return s.text(0); }));
+  Amount total = add;
+  if (stored) {
+    WARDEN_ASSIGN_OR_RETURN(Amount before, Amount::parse(*stored));
+    WARDEN_ASSIGN_OR_RETURN(total, before.checked_add(add));
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt put, c.prepare("INSERT INTO meter_usage (agent_id, meter, bucket, amount) VALUES "
+                          "(?, ?, ?, ?) ON CONFLICT (agent_id, meter, bucket) DO UPDATE SET "
+                          "amount = excluded.amount"));
+  put.bind(r.agent_id).bind(r.meter).bind(r.bucket).bind(total.to_string());
+  return put.run();
+}
+
+Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
+                                               std::size_t limit) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("SELECT id, event, created_at, attempts, next_attempt_at FROM "
+                         "event_outbox WHERE next_attempt_at <= ? ORDER BY id LIMIT ?"));
+  st.bind(now).bind(sql_limit(limit));
+  return collect<OutboxRow>(st, [](const Stmt& s) {
+    return OutboxRow{s.text(0), s.text(1), s.int64(2), s.int64(3), s.int64(4)};
+  });
+}
+
+Status insert_outbox(Connection& c, const OutboxRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("INSERT INTO event_outbox (id, event, created_at, attempts, "
+                         "next_attempt_at) VALUES (?, ?, ?, ?, ?)"));
+  st.bind(r.id).bind(r.event).bind(r.created_at).bind(r.attempts).bind(r.next_attempt_at);
+  return st.run();
+}
+
+Status update_outbox(Connection& c, const OutboxRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("UPDATE event_outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?"));
+  st.bind(r.attempts).bind(r.next_attempt_at).bind(r.id);
+  return run_on_existing(c, st, ErrorCode::INTERNAL_STORE_ERROR, r.id);
+}
+
+Status delete_outbox(Connection& c, std::string_view id) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("DELETE FROM event_outbox WHERE id = ?"));
+  st.bind(id);
+  return st.run();
 }
 
 }  // namespace warden::store::sqlite

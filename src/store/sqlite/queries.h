@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,10 @@ Result<std::optional<ApprovalRow>> get_approval(Connection& c, std::string_view 
 Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::string_view tx_id);
 Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only,
                                                 const Page& page);
+Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
+                        const std::function<Status(const MeterUsageRow&)>& each);
+Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
+                                               std::size_t limit);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);
 
@@ -61,5 +66,9 @@ Status insert_transaction(Connection& c, const TransactionRow& row);
 Status update_transaction(Connection& c, const TransactionRow& row);
 Status insert_approval(Connection& c, const ApprovalRow& row);
 Status update_approval(Connection& c, const ApprovalRow& row);
+Status add_meter_usage(Connection& c, const MeterUsageRow& row);
+Status insert_outbox(Connection& c, const OutboxRow& row);
+Status update_outbox(Connection& c, const OutboxRow& row);
+Status delete_outbox(Connection& c, std::string_view id);
 
 }  // namespace warden::store::sqlite

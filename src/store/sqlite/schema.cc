@@ -250,10 +250,27 @@ std::string leaner_hot_tables() {
          "CREATE INDEX idx_audit_log_agent_timestamp ON audit_log(agent_id, timestamp);\n";
 }
 
-constexpr std::array<Migration, 3> kMigrations = {{
+// Settled usage per meter and second (windows of any length rebuild from it at start-up without
+// reading old transactions), transaction hashes unique per agent and chain instead of across
+// every agent, and the webhook outbox.
+std::string usage_hashes_outbox() {
+  return "CREATE TABLE meter_usage ("
+         "agent_id TEXT NOT NULL, meter TEXT NOT NULL, bucket INTEGER NOT NULL, "
+         "amount TEXT NOT NULL, PRIMARY KEY (agent_id, meter, bucket)) WITHOUT ROWID;\n"
+         "CREATE INDEX idx_meter_usage_meter_bucket ON meter_usage(meter, bucket);\n"
+         "DROP INDEX idx_transactions_tx_hash;\n"
+         "CREATE UNIQUE INDEX idx_transactions_agent_chain_tx_hash "
+         "ON transactions(agent_id, chain, tx_hash) WHERE tx_hash IS NOT NULL;\n"
+         "CREATE TABLE event_outbox ("
+         "id TEXT PRIMARY KEY, event TEXT NOT NULL, created_at INTEGER NOT NULL, "
+         "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL);\n";
+}
+
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
+    {4, "meter usage buckets, tx hashes per agent and chain, event outbox", &usage_hashes_outbox},
 }};
 
 }  // namespace

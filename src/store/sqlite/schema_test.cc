@@ -124,7 +124,7 @@ TEST_F(SchemaTest, IndexesExistAndUniqueOnesAreUnique) {
                                                {"idx_sessions_token_hash", false},
                                                {"idx_transactions_agent_status", false},
                                                {"idx_transactions_session_id", false},
-                                               {"idx_transactions_tx_hash", true},
+                                               {"idx_transactions_agent_chain_tx_hash", true},
                                                {"idx_transactions_queued_at", false},
                                                {"idx_transactions_created_at", false},
                                                {"idx_transactions_contract_address", false},
@@ -158,7 +158,7 @@ TEST_F(SchemaTest, HotTablesCarryOnlyTheIndexesTheirQueriesUse) {
               "0")
         << gone;
   }
-  for (const char* partial : {"idx_transactions_tx_hash", "idx_transactions_queued_at",
+  for (const char* partial : {"idx_transactions_agent_chain_tx_hash", "idx_transactions_queued_at",
                               "idx_transactions_contract_address", "idx_transactions_parent_id",
                               "idx_transactions_agent_idempotency"}) {
     EXPECT_EQ(raw_->text(fmt::format("SELECT partial FROM pragma_index_list('transactions') "

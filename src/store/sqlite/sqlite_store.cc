@@ -29,6 +29,12 @@ void rollback(Connection& c) {
   if (sqlite3_get_autocommit(c.handle()) == 0) (void)c.exec("ROLLBACK");
 }
 
+// Runs one parameterless statement through the connection's statement cache.
+Status run_cached(Connection& c, std::string_view sql) {
+  WARDEN_ASSIGN_OR_RETURN(sqlite::Stmt st, c.prepare(sql));
+  return st.run();
+}
+
 // WriteTxn over the writer connection inside write()'s transaction. Remembers the first
 // storage-level failure so write() rolls back even if fn ignores it; constraint, not-found and
 // validation errors are left to fn (a failed statement undoes only itself).
@@ -120,6 +126,36 @@ class SqliteWriteTxn final : public WriteTxn {
   }
   Status update_approval(const ApprovalRow& row) override {
     return track(sqlite::update_approval(c_, row));
+  }
+  Status scan_meter_usage(const MeterUsageFilter& filter,
+                          const std::function<Status(const MeterUsageRow&)>& each) override {
+    return track(sqlite::scan_meter_usage(c_, filter, each));
+  }
+  Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) override {
+    return track(sqlite::list_outbox_due(c_, now, limit));
+  }
+  Status add_meter_usage(const MeterUsageRow& row) override {
+    return track(sqlite::add_meter_usage(c_, row));
+  }
+  Status insert_outbox(const OutboxRow& row) override {
+    return track(sqlite::insert_outbox(c_, row));
+  }
+  Status update_outbox(const OutboxRow& row) override {
+    return track(sqlite::update_outbox(c_, row));
+  }
+  Status delete_outbox(std::string_view id) override {
+    return track(sqlite::delete_outbox(c_, id));
+  }
+  Status nested(const std::function<Status(WriteTxn&)>& fn) override {
+    WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "SAVEPOINT op")));
+    // The audit tail is a cache of what this transaction wrote: undone writes take it back.
+    const sqlite::AuditTail tail = audit_tail_;
+    Status s = fn(*this);
+    if (s.ok()) return track(run_cached(c_, "RELEASE op"));
+    audit_tail_ = tail;
+    WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "ROLLBACK TO op")));
+    WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "RELEASE op")));
+    return s;
   }
 
  private:
@@ -408,6 +444,15 @@ Result<std::vector<ApprovalRow>> SqliteStore::list_approvals(bool pending_only, 
 
 Result<AuditVerifyReport> SqliteStore::verify_audit() {
   return sqlite::verify_audit(lease().conn());
+}
+
+Status SqliteStore::scan_meter_usage(const MeterUsageFilter& filter,
+                                     const std::function<Status(const MeterUsageRow&)>& each) {
+  return sqlite::scan_meter_usage(lease().conn(), filter, each);
+}
+
+Result<std::vector<OutboxRow>> SqliteStore::list_outbox_due(std::int64_t now, std::size_t limit) {
+  return sqlite::list_outbox_due(lease().conn(), now, limit);
 }
 
 Status SqliteStore::write(const std::function<Status(WriteTxn&)>& fn) {

@@ -64,6 +64,9 @@ class SqliteStore final : public Store {
   Result<std::optional<ApprovalRow>> get_approval(std::string_view id) override;
   Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) override;
   Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) override;
+  Status scan_meter_usage(const MeterUsageFilter& filter,
+                          const std::function<Status(const MeterUsageRow&)>& each) override;
+  Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

@@ -18,6 +18,13 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The CEL conformance data comes from npm (tests/expr/cel-spec/prepare.sh). Any node with its npm
+# will do, also one installed outside apt (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm package), so these are checked by command rather than by package.
+if [[ "${1:-}" == "--test" ]]; then
+  command -v node > /dev/null || missing+=(nodejs)
+  command -v npm > /dev/null || missing+=(npm)
+fi
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

@@ -2,6 +2,8 @@
 // 0 ok, 1 a failed check or operation, 2 usage.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +13,9 @@ namespace warden::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+
+// Upper bound of --connections-max and --connections-per-client-max (and their TOML keys).
+inline constexpr std::size_t kConnectionsMax = 1'000'000;
 
 std::string database_path(const std::string& data_dir);
 
@@ -28,6 +33,8 @@ struct ServeArgs {
   std::size_t body_bytes_max = 1 << 20;
   std::int64_t request_timeout_ms = 30'000;
   std::int64_t drain_timeout_ms = 10'000;
+  std::size_t connections_max = 10'000;
+  std::size_t connections_per_client_max = 1'024;
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
   std::string log_level = "info";

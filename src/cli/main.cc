@@ -35,6 +35,8 @@ int main_impl(int argc, char** argv) {
       {"body_bytes_max", serve_cmd->add_option("--body-bytes-max", serve.body_bytes_max, "Largest request body; larger gets 413")->capture_default_str()},
       {"request_timeout_ms", serve_cmd->add_option("--request-timeout-ms", serve.request_timeout_ms, "Time allowed to receive a request, and keep-alive idle time")->capture_default_str()},
       {"drain_timeout_ms", serve_cmd->add_option("--drain-timeout-ms", serve.drain_timeout_ms, "How long shutdown waits for in-flight requests")->capture_default_str()},
+      {"connections_max", serve_cmd->add_option("--connections-max", serve.connections_max, "Open connections at most (lowered to fit the open-files limit); more are answered 503 and closed")->check(CLI::Range(std::size_t{1}, kConnectionsMax))->capture_default_str()},
+      {"connections_per_client_max", serve_cmd->add_option("--connections-per-client-max", serve.connections_per_client_max, "Open connections at most from one client address; more are answered 503 and closed")->check(CLI::Range(std::size_t{1}, kConnectionsMax))->capture_default_str()},
       {"auth_failures_max", serve_cmd->add_option("--auth-failures-max", serve.auth_failures_max, "Failed master-password attempts per address before 429")->capture_default_str()},
       {"auth_failure_window_seconds", serve_cmd->add_option("--auth-failure-window-seconds", serve.auth_failure_window_seconds, "Window over which failures are counted")->capture_default_str()},
       {"log_level", serve_cmd->add_option("--log-level", serve.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}))->capture_default_str()},

@@ -36,7 +36,27 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
       else return false;
       return true;
     };
+    // An integer key with the same bounds as its flag.
+    auto bounded = [&](std::size_t* out, std::size_t min, std::size_t max) {
+      auto v = node.value<std::int64_t>();
+      if (!v) {
+        return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' has the wrong type");
+      }
+      if (*v < 0 || static_cast<std::size_t>(*v) < min || static_cast<std::size_t>(*v) > max) {
+        return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' must be in " +
+                                                     std::to_string(min) + ".." +
+                                                     std::to_string(max));
+      }
+      *out = static_cast<std::size_t>(*v);
+      return Status();
+    };
     if (given.contains(k)) continue;
+    if (k == "connections_max" || k == "connections_per_client_max") {
+      WARDEN_RETURN_IF_ERROR(
+          bounded(k == "connections_max" ? &a->connections_max : &a->connections_per_client_max, 1,
+                  kConnectionsMax));
+      continue;
+    }
     bool ok = true;
     if (k == "data_dir") ok = str(&a->data_dir);
     else if (k == "listen") ok = str(&a->listen);
@@ -99,6 +119,8 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.body_bytes_max = args.body_bytes_max;
   options.request_timeout_ms = args.request_timeout_ms;
   options.drain_timeout_ms = args.drain_timeout_ms;
+  options.connections_max = args.connections_max;
+  options.connections_per_client_max = args.connections_per_client_max;
   options.api.auth_failures_max = args.auth_failures_max;
   options.api.auth_failure_window_seconds = args.auth_failure_window_seconds;
   options.decisions.reservation_ttl_seconds = args.reservation_ttl_seconds;

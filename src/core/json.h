@@ -13,7 +13,9 @@
 namespace warden {
 
 // Parses a whole document; trailing garbage, comments and invalid UTF-8 are errors
-// (VALIDATION_MALFORMED_JSON with the byte offset in the message).
+// (VALIDATION_MALFORMED_JSON with the byte offset in the message). A key repeated within one
+// object, at any depth, is VALIDATION_DUPLICATE_KEY with details {"field": key, "pointer":
+// JSON pointer of the repeat}: the document would otherwise mean whatever its last copy says.
 Result<boost::json::value> parse_json(std::string_view text);
 
 std::string canonical_json(const boost::json::value& v);

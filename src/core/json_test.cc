@@ -59,5 +59,38 @@ TEST(ParseJson, RejectsMalformedDocuments) {
   }
 }
 
+// Boost.JSON keeps the last of repeated keys; a body must never mean something other than
+// what a reader of its first occurrence sees.
+TEST(ParseJson, RejectsARepeatedKeyAtAnyDepthNamingItsPointer) {
+  struct Case {
+    const char* text;
+    const char* key;
+    const char* pointer;
+  };
+  for (const Case& c : {
+           Case{R"({"name":"a","name":"b"})", "name", "/name"},
+           Case{R"({"a":{"x":1,"y":2,"x":3}})", "x", "/a/x"},
+           Case{R"({"a":[{"k":1},{"k":1,"k":2}]})", "k", "/a/1/k"},
+           Case{R"([[0],[1,{"q":{"r":0,"r":1}}]])", "r", "/1/1/q/r"},
+           Case{R"({"a/b~":{"\u0071":1,"q":2}})", "q", "/a~1b~0/q"},
+           Case{R"({"s":"x","t":{},"s":"y"})", "s", "/s"},
+       }) {
+    auto v = parse_json(c.text);
+    ASSERT_FALSE(v.ok()) << c.text;
+    EXPECT_EQ(v.status().code(), ErrorCode::VALIDATION_DUPLICATE_KEY) << c.text;
+    EXPECT_EQ(v.status().details().at("field").as_string(), c.key) << c.text;
+    EXPECT_EQ(v.status().details().at("pointer").as_string(), c.pointer) << c.text;
+  }
+}
+
+TEST(ParseJson, EqualKeysInDifferentObjectsAreNotRepeats) {
+  auto v = parse_json(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":[]})");
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(canonical_json(*v), R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":[]})");
+  auto scalar = parse_json("  12 ");
+  ASSERT_TRUE(scalar.ok());
+  EXPECT_EQ(scalar->as_int64(), 12);
+}
+
 }  // namespace
 }  // namespace warden

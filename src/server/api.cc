@@ -2,6 +2,7 @@
 #include "server/api.h"
 
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <chrono>
 
 #include "server/log.h"
@@ -35,6 +36,18 @@ bool sane_correlation_id(std::string_view v) {
     if (c <= ' ' || c > '~') return false;
   }
   return true;
+}
+
+// The credentials of "Bearer <token>"; "" for any other scheme. The scheme is case-insensitive
+// and may be followed by several spaces (RFC 7235 §2.1).
+std::string_view bearer_token(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size() || header[kScheme.size()] != ' ') return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return {};
+  }
+  const auto start = header.find_first_not_of(' ', kScheme.size());
+  return start == std::string_view::npos ? std::string_view() : header.substr(start);
 }
 
 }  // namespace
@@ -257,12 +270,9 @@ Status Api::authenticate_master(RequestContext& ctx) {
 }
 
 Status Api::authenticate_session(RequestContext& ctx) {
-  const auto header = ctx.req.header("authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
-    return Status(ErrorCode::AUTH_SESSION_REQUIRED);
-  }
-  const std::string hash = token_hash(header.substr(kBearer.size()));
+  const auto token = bearer_token(ctx.req.header("authorization"));
+  if (token.empty()) return Status(ErrorCode::AUTH_SESSION_REQUIRED);
+  const std::string hash = token_hash(token);
   std::optional<store::SessionRow> session;
   std::optional<store::AgentRow> agent;
   if (auto cached = sessions_.find(hash)) {

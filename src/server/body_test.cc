@@ -17,6 +17,18 @@ TEST(Body, MalformedAndNonObjectBodies) {
   EXPECT_EQ(Body::parse("[1]", {}).status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
 }
 
+TEST(Body, RepeatedKeysAreRefusedNotLastOneWins) {
+  auto top = Body::parse(R"({"name":"a","name":"b"})", {"name"});
+  ASSERT_FALSE(top.ok());
+  EXPECT_EQ(top.status().code(), ErrorCode::VALIDATION_DUPLICATE_KEY);
+  EXPECT_EQ(top.status().details().at("pointer").as_string(), "/name");
+  auto nested = Body::parse(R"({"attributes":{"to":"x","to":"y"}})", {"attributes"});
+  ASSERT_FALSE(nested.ok());
+  EXPECT_EQ(nested.status().code(), ErrorCode::VALIDATION_DUPLICATE_KEY);
+  EXPECT_EQ(nested.status().details().at("field").as_string(), "to");
+  EXPECT_EQ(nested.status().details().at("pointer").as_string(), "/attributes/to");
+}
+
 TEST(Body, TypedGetters) {
   auto b = Body::parse(R"({"s":"x","i":5,"big":18446744073709551615,"t":true,"o":{},"n":null})",
                        {"s", "i", "big", "t", "o", "n"});

@@ -5,13 +5,16 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sys/resource.h>
 #include <thread>
 #include <unordered_map>
 
@@ -30,8 +33,56 @@ using tcp = net::ip::tcp;
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytesMax = 16 << 20;
 constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
+// After a failed accept (no descriptor left, EMFILE): the listener stays readable, so accepting
+// again at once would spin a core.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// At most one log line per interval for refused connections, however many there are.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(1);
+// Descriptors kept for everything but client connections: the store's connections and their
+// WAL files, the event loops, logs, the webhook client.
+constexpr std::size_t kFdReserve = 128;
+// Headers that say who the caller is; a second copy would let one reader see the first and
+// another the last, so a request that repeats one is refused.
+constexpr std::array<std::string_view, 2> kSingleHeaders = {"authorization", "x-master-password"};
 
 class Connection;
+
+// Answers that cannot have a body (1xx, 204, 304) carry no length either.
+bool bodiless(int status) { return status < 200 || status == 204 || status == 304; }
+
+// The status line and headers, written straight into one string: what Beast's response object
+// and serializer would produce for these fields, without a field list to allocate per response.
+std::string response_head(const HttpResponse& resp, bool keep_alive, unsigned version,
+                          std::size_t body_bytes) {
+  std::string h;
+  h.reserve(160);
+  h += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  h += std::to_string(resp.status);
+  h += ' ';
+  h += http::obsolete_reason(static_cast<http::status>(resp.status));
+  h += "\r\nServer: warden\r\n";
+  if (!resp.content_type.empty()) {
+    h += "Content-Type: ";
+    h += resp.content_type;
+    h += "\r\n";
+  }
+  for (const auto& [k, v] : resp.headers) {
+    h += k;
+    h += ": ";
+    h += v;
+    h += "\r\n";
+  }
+  // HTTP/1.1 is persistent unless it says close; HTTP/1.0 only when it says keep-alive.
+  if (version == 10 && keep_alive) h += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) h += "Connection: close\r\n";
+  if (!bodiless(resp.status)) {
+    h += "Content-Length: ";
+    h += std::to_string(body_bytes);
+    h += "\r\n";
+  }
+  h += "\r\n";
+  return h;
+}
 
 // State shared by the listener and every connection.
 struct Shared {
@@ -41,22 +92,29 @@ struct Shared {
   std::mutex mu;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live;  // guarded by mu
   std::uint64_t next_id = 0;                                         // guarded by mu
+  // Open connections per peer address; an address leaves the map with its last connection.
+  std::unordered_map<std::string, std::size_t> per_client;  // guarded by mu
+  // options.connections_max lowered to what the open-files limit allows.
+  std::size_t connections_max = 0;
 };
 
 // One client connection. Its socket belongs to one I/O thread's io_context, so all its handlers
 // run on that thread, one at a time.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket&& socket, Shared& shared, std::uint64_t id)
-      : stream_(std::move(socket)), shared_(shared), id_(id) {
-    beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) client_address_ = ep.address().to_string();
-  }
+  // The caller has counted this connection in shared.live and shared.per_client.
+  Connection(tcp::socket&& socket, Shared& shared, std::uint64_t id, std::string client_address)
+      : stream_(std::move(socket)),
+        shared_(shared),
+        id_(id),
+        client_address_(std::move(client_address)),
+        read_deadline_(stream_.get_executor()) {}
 
   ~Connection() {
     std::lock_guard lock(shared_.mu);
     shared_.live.erase(id_);
+    const auto it = shared_.per_client.find(client_address_);
+    if (it != shared_.per_client.end() && --it->second == 0) shared_.per_client.erase(it);
   }
 
   void start() {
@@ -84,16 +142,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->body_limit(shared_.options.body_bytes_max);
     parser_->header_limit(static_cast<std::uint32_t>(shared_.options.header_bytes_max));
-    stream_.expires_after(timeout());
+    // The stream's own expiry would close the socket, leaving no way to send the 408; our
+    // deadline only cancels the read.
+    stream_.expires_never();
     reading_ = true;
+    read_timed_out_ = false;
+    arm_read_deadline();
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Connection::on_read, shared_from_this()));
   }
 
+  void arm_read_deadline() {
+    const std::uint64_t read_seq = ++read_seq_;
+    read_deadline_.expires_after(timeout());
+    read_deadline_.async_wait([self = shared_from_this(), read_seq](beast::error_code ec) {
+      // A deadline that fired as its read completed must not cut the next one short.
+      if (ec || !self->reading_ || read_seq != self->read_seq_) return;
+      self->read_timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
   void on_read(beast::error_code ec, std::size_t) {
     reading_ = false;
+    read_deadline_.cancel();
     if (!ec) return handle();
     const bool partial = parser_->got_some();
+    if (read_timed_out_) {
+      // An idle keep-alive connection just closes; a request cut off mid-way gets its 408.
+      if (!partial) return close();
+      return reject(ErrorCode::REQUEST_TIMEOUT, "request not received in time");
+    }
     if (ec == http::error::body_limit) {
       return reject(ErrorCode::VALIDATION_BODY_TOO_LARGE,
                     "request body exceeds " + std::to_string(shared_.options.body_bytes_max) +
@@ -101,9 +181,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (ec == http::error::header_limit) {
       return reject(ErrorCode::REQUEST_MALFORMED, "request headers are too large");
-    }
-    if (ec == beast::error::timeout && partial) {
-      return reject(ErrorCode::REQUEST_TIMEOUT, "request not received in time");
     }
     if (partial && ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
         ec != net::error::connection_reset && ec != beast::error::timeout &&
@@ -131,6 +208,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // back to this connection's thread.
   void handle() {
     auto& msg = parser_->get();
+    for (const std::string_view name : kSingleHeaders) {
+      if (msg.count(name) > 1) {
+        return reject(ErrorCode::REQUEST_DUPLICATE_HEADER,
+                      "header '" + std::string(name) + "' must appear once");
+      }
+    }
     auto req = std::make_shared<const HttpRequest>(to_request(msg));
     const auto started = std::chrono::steady_clock::now();
     const bool wants_keep_alive = msg.keep_alive();
@@ -172,47 +255,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     send(std::move(resp), false, 11);
   }
 
-  // Writes the status line and headers straight into one string and sends it with the body in
-  // one gather write: what Beast's response object and serializer would produce for these
-  // fields, without a field list to allocate per response.
+  // Sends the head and the body in one gather write.
   void send(HttpResponse resp, bool keep_alive, unsigned version) {
     struct Out {
       std::string head;
       std::string body;
     };
     auto out = std::make_shared<Out>();
-    out->body = std::move(resp.body);
-    std::string& h = out->head;
-    h.reserve(160);
-    h += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    h += std::to_string(resp.status);
-    h += ' ';
-    h += http::obsolete_reason(static_cast<http::status>(resp.status));
-    h += "\r\nServer: warden\r\n";
-    if (!resp.content_type.empty()) {
-      h += "Content-Type: ";
-      h += resp.content_type;
-      h += "\r\n";
-    }
-    for (const auto& [k, v] : resp.headers) {
-      h += k;
-      h += ": ";
-      h += v;
-      h += "\r\n";
-    }
-    // HTTP/1.1 is persistent unless it says close; HTTP/1.0 only when it says keep-alive.
-    if (version == 10 && keep_alive) h += "Connection: keep-alive\r\n";
-    if (version != 10 && !keep_alive) h += "Connection: close\r\n";
-    // No length on answers that cannot have a body (1xx, 204, 304).
-    const bool bodiless = resp.status < 200 || resp.status == 204 || resp.status == 304;
-    if (!bodiless) {
-      h += "Content-Length: ";
-      h += std::to_string(out->body.size());
-      h += "\r\n";
-    } else {
-      out->body.clear();
-    }
-    h += "\r\n";
+    if (!bodiless(resp.status)) out->body = std::move(resp.body);
+    out->head = response_head(resp, keep_alive, version, out->body.size());
     stream_.expires_after(timeout());
     const std::array<net::const_buffer, 2> buffers{net::buffer(out->head), net::buffer(out->body)};
     net::async_write(stream_, buffers,
@@ -242,6 +293,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void close() {
+    read_deadline_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -253,6 +305,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string client_address_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  net::steady_timer read_deadline_;
+  std::uint64_t read_seq_ = 0;  // which read the armed deadline belongs to
+  bool read_timed_out_ = false;
   bool reading_ = false;
   bool close_after_response_ = false;
   std::array<char, 16 << 10> discard_buf_{};
@@ -296,7 +351,8 @@ class IoThreads {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(IoThreads& io, Shared& shared) : io_(io), acceptor_(io.main()), shared_(shared) {}
+  Listener(IoThreads& io, Shared& shared)
+      : io_(io), acceptor_(io.main()), backoff_(io.main()), shared_(shared) {}
 
   Status bind(const std::string& host, std::uint16_t port) {
     beast::error_code ec;
@@ -325,28 +381,96 @@ class Listener : public std::enable_shared_from_this<Listener> {
     net::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->backoff_.cancel();
     });
   }
 
  private:
+  enum class Refusal { kNone, kTotal, kPerClient };
+
   void on_accept(beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec && !shared_.draining) {
-      std::shared_ptr<Connection> conn;
-      {
-        std::lock_guard lock(shared_.mu);
+    if (ec) return back_off(ec);
+    if (shared_.draining) return accept();
+    beast::error_code ep_ec;
+    const auto peer = socket.remote_endpoint(ep_ec);
+    if (ep_ec) return accept();  // already gone
+    std::string client = peer.address().to_string();
+    std::shared_ptr<Connection> conn;
+    Refusal refusal = Refusal::kNone;
+    {
+      std::lock_guard lock(shared_.mu);
+      if (shared_.live.size() >= shared_.connections_max) {
+        refusal = Refusal::kTotal;
+      } else if (std::size_t& open = shared_.per_client[client];
+                 open >= shared_.options.connections_per_client_max) {
+        refusal = Refusal::kPerClient;
+      } else {
+        ++open;
         const std::uint64_t id = shared_.next_id++;
-        conn = std::make_shared<Connection>(std::move(socket), shared_, id);
+        conn = std::make_shared<Connection>(std::move(socket), shared_, id, client);
         shared_.live.emplace(id, conn);
       }
+    }
+    if (conn) {
       conn->start();
+    } else {
+      refuse(std::move(socket), refusal, client);
     }
     accept();
   }
 
+  // Past a cap: one non-blocking write of a 503 SERVER_OVERLOADED, then close, without reading
+  // or parsing anything, so refusing a flood costs about what accepting it does.
+  void refuse(tcp::socket socket, Refusal why, const std::string& client) {
+    HttpRequest req;
+    req.client_address = client;
+    HttpResponse resp = shared_.api.transport_error(
+        req, ErrorCode::SERVER_OVERLOADED,
+        why == Refusal::kTotal ? "too many open connections"
+                               : "too many open connections from this address");
+    const bool has_retry_after =
+        std::any_of(resp.headers.begin(), resp.headers.end(),
+                    [](const auto& h) { return h.first == "Retry-After"; });
+    if (!has_retry_after) resp.headers.emplace_back("Retry-After", "1");
+    const std::string head = response_head(resp, false, 11, resp.body.size());
+    const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(resp.body)};
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    if (!ec) socket.send(buffers, 0, ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    log_refusal(why, client);
+  }
+
+  void log_refusal(Refusal why, const std::string& client) {
+    ++refused_since_log_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ < kRefusalLogInterval) return;
+    log_event(LogLevel::kWarn, "connections refused",
+              {{"refused", refused_since_log_},
+               {"cap", why == Refusal::kTotal ? "connections_max" : "connections_per_client_max"},
+               {"client_address", client}});
+    refused_since_log_ = 0;
+    last_refusal_log_ = now;
+  }
+
+  void back_off(beast::error_code ec) {
+    log_event(LogLevel::kWarn, "accept failed", {{"error", ec.message()}});
+    backoff_.expires_after(kAcceptBackoff);
+    backoff_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (wait_ec || !self->acceptor_.is_open()) return;
+      self->accept();
+    });
+  }
+
   IoThreads& io_;
   tcp::acceptor acceptor_;
+  net::steady_timer backoff_;
   Shared& shared_;
+  // Used only on the acceptor's thread.
+  std::uint64_t refused_since_log_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
 Status write_addr_file(const std::string& path, const tcp::endpoint& ep) {
@@ -396,6 +520,36 @@ void begin_drain(Shared& shared, Listener& listener) {
   for (auto& c : conns) c->drain();
 }
 
+// Raises the soft open-files limit to the hard one (idle connections are cheap until they run
+// the process out of descriptors) and returns the soft limit now in force.
+std::size_t raise_open_files_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  const rlim_t before = lim.rlim_cur;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    // An unlimited hard limit cannot be the soft one (the kernel caps it at fs.nr_open).
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  log_event(LogLevel::kInfo, "open files limit",
+            {{"soft_before", before}, {"soft", lim.rlim_cur}, {"hard", lim.rlim_max}});
+  return lim.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<std::size_t>(lim.rlim_cur);
+}
+
+// connections_max, lowered so that accepting never runs out of descriptors: past the cap a
+// connection is refused with a 503, but at the limit accept() itself fails and nobody is served.
+std::size_t effective_connections_max(std::size_t configured, std::size_t open_files) {
+  if (open_files == 0) return configured;
+  const std::size_t allowed = open_files > 2 * kFdReserve
+                                  ? open_files - kFdReserve
+                                  : std::max<std::size_t>(1, open_files / 2);
+  if (configured <= allowed) return configured;
+  log_event(LogLevel::kWarn, "connections_max lowered to fit the open files limit",
+            {{"configured", configured}, {"connections_max", allowed}, {"open_files", open_files}});
+  return allowed;
+}
+
 }  // namespace
 
 Status run_server(const ServerOptions& options, store::Store& store, const Clock& clock,
@@ -414,6 +568,8 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   // Outlives the io_contexts: connections unregister from it.
   Shared shared{options, api, {}, {}, {}, 0};
+  shared.connections_max =
+      effective_connections_max(options.connections_max, raise_open_files_limit());
   IoThreads io(threads);
   // Signals are caught before the address is published, so a SIGTERM sent as soon as the
   // daemon is reachable still drains instead of killing it.
@@ -424,7 +580,11 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   const auto ep = listener->local_endpoint();
   if (!options.addr_file.empty()) WARDEN_RETURN_IF_ERROR(write_addr_file(options.addr_file, ep));
   log_event(LogLevel::kInfo, "listening",
-            {{"address", ep.address().to_string()}, {"port", ep.port()}, {"threads", threads}});
+            {{"address", ep.address().to_string()},
+             {"port", ep.port()},
+             {"threads", threads},
+             {"connections_max", shared.connections_max},
+             {"connections_per_client_max", options.connections_per_client_max}});
   listener->accept();
 
   signals.async_wait([&](beast::error_code ec, int sig) {

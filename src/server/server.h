@@ -24,6 +24,10 @@ struct ServerOptions {
   std::size_t header_bytes_max = 16 << 10;
   std::int64_t request_timeout_ms = 30'000;  // also the keep-alive idle timeout
   std::int64_t drain_timeout_ms = 10'000;    // how long SIGTERM waits for in-flight requests
+  // Open connections past either cap are answered 503 SERVER_OVERLOADED and closed unread.
+  // connections_max is lowered at start to fit the open-files limit.
+  std::size_t connections_max = 10'000;
+  std::size_t connections_per_client_max = 1'024;  // per peer address
   std::string addr_file;  // when set, "host:port\n" is written here once listening
   std::string webhook_url;  // NOTIFY / APPROVAL events are POSTed here when set (http only)
   ApiOptions api;

@@ -2,8 +2,13 @@
 // WriteTxn over the writer connection.
 #include "store/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "core/thread_name.h"
@@ -22,6 +27,35 @@ Status schema_too_new(int found) {
                 fmt::format("database schema version {} is newer than the latest version {} "
                             "this binary knows; upgrade warden",
                             found, latest_schema_version()));
+}
+
+// The database holds session-token hashes and the master-password hash: owner-only, like its
+// directory.
+constexpr mode_t kDatabaseFileMode = 0600;
+
+Status file_mode_error(const std::string& path, int err) {
+  return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                fmt::format("cannot make {} mode 0600: {}", path, std::strerror(err)));
+}
+
+// Creates the database file owner-only (SQLite would create it 0644 less the umask) and
+// tightens an existing one and its WAL and shared-memory files. SQLite gives the WAL and
+// shared-memory files it creates later the database file's mode.
+Status restrict_file_modes(const std::string& path, bool create) {
+  const int fd =
+      ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (create ? O_CREAT : 0), kDatabaseFileMode);
+  if (fd < 0) return file_mode_error(path, errno);
+  const int rc = ::fchmod(fd, kDatabaseFileMode);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return file_mode_error(path, err);
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string side = path + suffix;
+    if (::chmod(side.c_str(), kDatabaseFileMode) != 0 && errno != ENOENT) {
+      return file_mode_error(side, errno);
+    }
+  }
+  return Status();
 }
 
 // Rolls back unless SQLite already did (some errors end the transaction by themselves).
@@ -205,6 +239,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
     return Status(ErrorCode::STORE_NOT_INITIALIZED,
                   fmt::format("database {} does not exist; run `warden init`", path));
   }
+  if (!opts.read_only) WARDEN_RETURN_IF_ERROR(restrict_file_modes(path, opts.create_if_missing));
   std::unique_ptr<SqliteStore> store(new SqliteStore());
   WARDEN_RETURN_IF_ERROR(store->open_connections(path, opts));
   return store;

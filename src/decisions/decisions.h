@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -31,12 +33,17 @@ struct DecisionOptions {
   bool start_sweeper = true;
 };
 
-// Receives NOTIFY-tier and lifecycle events after they are committed.
+// Delivers NOTIFY- and APPROVAL-tier events. The service writes each event to the store's
+// outbox in the same transaction as the change it announces, then wakes the notifier, which
+// delivers from the outbox (at least once; a restart resumes what was not delivered).
 class Notifier {
  public:
   virtual ~Notifier() = default;
-  virtual void notify(boost::json::object event) = 0;
+  virtual void wake() = 0;
 };
+
+// Seconds a timer whose write failed (a full disk, say) waits before it fires again.
+inline constexpr std::int64_t kTimerRetrySeconds = 1;
 
 // Who is acting on a transaction.
 struct Actor {
@@ -46,6 +53,11 @@ struct Actor {
   std::string session_id;  // set for a session
   std::string correlation_id;
   std::string ip_address;
+  // A settlement session: the executor's credential for the agent, which may confirm at a
+  // final amount below the reserved one (an agent's own session settles at the reserved
+  // amount).
+  bool settlement = false;
+  bool may_settle_below_reserved() const { return master || settlement; }
   std::string name() const {
     return master ? "master" : system ? "system" : "agent:" + agent_id;
   }
@@ -84,7 +96,12 @@ class DecisionService {
   // Loads policies and rebuilds reservations and idempotency keys from the store.
   Status start();
   void stop();
+  // Reloads the policy index from the store as one operation of the group-commit writer that
+  // runs alone (so a window new to a usage key is built from settled usage and open
+  // reservations that agree) and waits for it. Not from the writer thread: there, use the
+  // asynchronous form, whose `done` runs on the writer thread.
   Status reload_policies();
+  void reload_policies(std::function<void(const Status&)> done);
 
   // Decides, reserves and persists; `done` runs after the commit.
   void submit(Submission submission, const Actor& actor, Done done);
@@ -108,6 +125,10 @@ class DecisionService {
   void sweep();
 
   engine::Engine& engine() { return engine_; }
+  // Confirms that arrived after their reservation expired (counted anyway).
+  std::uint64_t late_settlements() const { return late_settlements_.load(); }
+  // Timers waiting: at most three per open transaction.
+  std::size_t timers_pending() const;
 
  private:
   struct Waiter {
@@ -116,21 +137,33 @@ class DecisionService {
   };
   enum class TimerKind { kExecutable, kApprovalExpiry, kTtl };
   struct Timer {
+    std::int64_t due_seconds;
     std::string tx_id;
     TimerKind kind;
+    auto operator<=>(const Timer&) const = default;
   };
 
-  void transition(const std::string& tx_id, const Actor& actor,
-                  std::function<Status(store::TransactionRow&, store::AuditEvent&)> change,
+  // Changes one transaction inside one write: `change` edits the row and its audit event.
+  using Change =
+      std::function<Status(store::WriteTxn&, store::TransactionRow&, store::AuditEvent&)>;
+  void transition(const std::string& tx_id, const Actor& actor, Change change,
                   std::function<void(const store::TransactionRow&)> after_commit, Changed done);
   void notify_waiters(const std::string& tx_id, const boost::json::object& body);
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);
+  // A settled transaction's timers go with it.
+  void cancel_timers(const std::string& tx_id);
   void schedule(const store::TransactionRow& row, std::optional<std::int64_t> approval_expiry);
   void fire(const Timer& timer);
-  // `built`, when given, is transaction_json(row) already made.
-  void committed(const store::TransactionRow& row, bool decided,
-                 const boost::json::object* built = nullptr);
+  // The outbox row announcing a NOTIFY/APPROVAL transaction, or nothing (no notifier, another
+  // tier). `built`, when given, is transaction_json(row) already made.
+  std::optional<store::OutboxRow> outbox_event(const store::TransactionRow& row, bool decided,
+                                               const boost::json::object* built = nullptr);
+  Status enqueue_event(store::WriteTxn& tx, const store::TransactionRow& row, bool decided);
+  // After commit: wakes the notifier for an announced transaction.
+  void announced(const store::TransactionRow& row);
+  Status load_policies(store::Reader& reader);
   Status recover();
+  Status backfill_usage();
   void sweeper_loop();
 
   store::Store& store_;
@@ -147,8 +180,11 @@ class DecisionService {
   std::mutex waiters_mu_;
   std::multimap<std::string, Waiter> waiters_;  // by tx id; guarded by waiters_mu_
 
-  std::mutex timers_mu_;
-  std::multimap<std::int64_t, Timer> timers_;  // by due time in seconds; guarded by timers_mu_
+  mutable std::mutex timers_mu_;
+  std::set<Timer> timers_;  // by due time; guarded by timers_mu_
+  // Each open transaction's timers, so settling cancels them; guarded by timers_mu_.
+  std::unordered_map<std::string, std::vector<Timer>> timers_by_tx_;
+  std::atomic<std::uint64_t> late_settlements_{0};
 
   std::mutex sweep_mu_;  // one sweep at a time
   std::mutex stop_mu_;

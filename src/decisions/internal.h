@@ -30,11 +30,17 @@ struct PendingWrite {
   store::TransactionRow row;
   std::optional<store::ApprovalRow> approval;
   store::AuditEvent audit;
+  std::optional<store::OutboxRow> event;  // NOTIFY/APPROVAL with a notifier
 };
 
 boost::json::object metadata_of(const store::TransactionRow& row);
 boost::json::array charges_json(const std::vector<engine::Charge>& charges);
 std::vector<engine::Charge> charges_from(const boost::json::object& metadata);
+// What a confirmed transaction spent: its charges with amounts lowered to its final amount.
+std::vector<engine::Charge> settled_charges(const store::TransactionRow& row);
+// Adds settled charges to the agent's usage buckets (in the settlement's transaction).
+Status record_usage(store::WriteTxn& tx, const std::string& agent_id,
+                    const std::vector<engine::Charge>& charges);
 bool owned_by(const store::TransactionRow& row, const Actor& actor);
 store::AuditEvent audit_for(const Actor& actor, const store::TransactionRow& row,
                             std::string event_type, std::int64_t now);

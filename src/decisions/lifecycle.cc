@@ -43,19 +43,26 @@ void DecisionService::notify_waiters(const std::string& tx_id, const json::objec
   for (auto& w : ready) (*w)(body);
 }
 
-void DecisionService::transition(
-    const std::string& tx_id, const Actor& actor,
-    std::function<Status(store::TransactionRow&, store::AuditEvent&)> change,
-    std::function<void(const store::TransactionRow&)> after_commit, Changed done) {
+void DecisionService::transition(const std::string& tx_id, const Actor& actor, Change change,
+                                 std::function<void(const store::TransactionRow&)> after_commit,
+                                 Changed done) {
   const std::int64_t now = clock_.now_seconds();
   auto result = std::make_shared<store::TransactionRow>();
   auto op = [=](store::WriteTxn& tx) -> Status {
     WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(tx_id));
     if (!row || !owned_by(*row, actor)) return Status(ErrorCode::TX_NOT_FOUND);
     store::AuditEvent e = audit_for(actor, *row, "", now);
-    WARDEN_RETURN_IF_ERROR(change(*row, e));
+    WARDEN_RETURN_IF_ERROR(change(tx, *row, e));
     row->updated_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
+    if (Status s = tx.update_transaction(*row); !s.ok()) {
+      // The only unique column a transition sets is tx_hash (per agent and chain).
+      if (s.code() == ErrorCode::STORE_CONSTRAINT && row->tx_hash) {
+        return Status(ErrorCode::TX_HASH_CONFLICT,
+                      "transaction hash " + *row->tx_hash + " was already confirmed on " +
+                          row->chain + " for this agent");
+      }
+      return s;
+    }
     // A transaction that leaves the queue for good closes its approval, so it no longer shows
     // as pending.
     if (row->status != "QUEUED" && row->status != "PENDING") {
@@ -66,6 +73,7 @@ void DecisionService::transition(
       }
     }
     WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
+    WARDEN_RETURN_IF_ERROR(enqueue_event(tx, *row, false));
     *result = std::move(*row);
     return Status();
   };
@@ -74,10 +82,11 @@ void DecisionService::transition(
       if (done) done(s);
       return;
     }
+    if (result->status != "QUEUED" && result->status != "PENDING") cancel_timers(result->id);
     if (after_commit) after_commit(*result);
     json::object body = transaction_json(*result);
     notify_waiters(result->id, body);
-    committed(*result, false);
+    announced(*result);
     if (done) done(std::move(body));
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
@@ -89,10 +98,14 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
   const std::int64_t now = clock_.now_seconds();
   // What the engine settles: the final amount, or nullopt for "spent as reserved".
   auto settled = std::make_shared<std::optional<Amount>>();
+  auto late = std::make_shared<bool>(false);
   transition(
       tx_id, actor,
-      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
-        if (row.status != "PENDING") {
+      [=](store::WriteTxn& tx, store::TransactionRow& row, store::AuditEvent& e) -> Status {
+        // An expired reservation was released, but what was spent was spent: a late confirm
+        // still counts, in every window it belongs to.
+        *late = row.status == "EXPIRED";
+        if (row.status != "PENDING" && !*late) {
           return invalid_state(row, "only an executable (PENDING) transaction can be confirmed");
         }
         json::object details;
@@ -104,24 +117,44 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
                           "final amount " + final.to_string() + " exceeds the reserved " +
                               reserved.to_string());
           }
+          if (final < reserved && !actor.may_settle_below_reserved()) {
+            return Status(ErrorCode::TX_SETTLEMENT_FORBIDDEN,
+                          "an agent settles at the reserved amount " + reserved.to_string() +
+                              "; a lower final amount needs the master password or a "
+                              "settlement session",
+                          json::object{{"reserved_amount", reserved.to_string()}});
+          }
           *settled = final;
           row.final_amount = final.to_string();
           details["final_amount"] = final.to_string();
           details["reserved_amount"] = reserved.to_string();
+          if (final < reserved) {
+            details["below_reserved"] = true;
+            e.severity = "warning";
+          }
         } else if (final_amount) {
           // Several amounts (or none) were reserved: there is no single amount to lower.
           return Status(ErrorCode::VALIDATION_INVALID_VALUE,
                         "final_amount applies only to a transaction with one reserved amount",
                         json::object{{"field", "final_amount"}});
         }
+        if (*late) {
+          details["late"] = true;
+          e.severity = "warning";
+        }
         row.status = "CONFIRMED";
         row.executed_at = now;
         if (tx_hash) row.tx_hash = tx_hash;
         e.event_type = "TX_CONFIRMED";
         e.details = json::serialize(details);
-        return Status();
+        return record_usage(tx, row.agent_id, settled_charges(row));
       },
-      [this, settled](const store::TransactionRow& row) {
+      [this, settled, late](const store::TransactionRow& row) {
+        if (*late) {
+          engine_.restore(row.agent_id, row.id, settled_charges(row), false);
+          late_settlements_.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
         if (Status s = engine_.settle(row.agent_id, row.id, *settled); !s.ok()) {
           // The row check above makes this unreachable; keep the engine and rows consistent
           // by releasing rather than leaving a hold nobody can settle.
@@ -135,7 +168,7 @@ void DecisionService::fail(const std::string& tx_id, const Actor& actor, std::st
                            Changed done) {
   transition(
       tx_id, actor,
-      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+      [=](store::WriteTxn&, store::TransactionRow& row, store::AuditEvent& e) -> Status {
         if (row.status != "PENDING") return invalid_state(row, "only an executable (PENDING) transaction can fail");
         row.status = "FAILED";
         row.error = error;
@@ -151,7 +184,7 @@ void DecisionService::fail(const std::string& tx_id, const Actor& actor, std::st
 void DecisionService::cancel(const std::string& tx_id, const Actor& actor, Changed done) {
   transition(
       tx_id, actor,
-      [=](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+      [=](store::WriteTxn&, store::TransactionRow& row, store::AuditEvent& e) -> Status {
         if (row.status != "PENDING" && row.status != "QUEUED") {
           return invalid_state(row, "only a PENDING or QUEUED transaction can be cancelled");
         }
@@ -192,11 +225,14 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
     WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
     WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
+    WARDEN_RETURN_IF_ERROR(enqueue_event(tx, *row, false));
     *result = std::move(*row);
     return Status();
   };
   auto on_commit = [this, result, approve, done](const Status& s) {
     if (!s.ok()) return done(s);
+    // The approval's expiry and the queued reservation's TTL make way for the new TTL.
+    cancel_timers(result->id);
     if (approve) {
       schedule(*result, std::nullopt);
     } else {
@@ -204,7 +240,7 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     }
     json::object body = transaction_json(*result);
     notify_waiters(result->id, body);
-    committed(*result, false);
+    announced(*result);
     done(std::move(body));
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);

@@ -17,7 +17,7 @@ json::object metadata_of(const store::TransactionRow& r) {
 json::array charges_json(const std::vector<engine::Charge>& charges) {
   json::array out;
   for (const auto& c : charges) {
-    out.push_back(json::object{{"meter", c.meter},
+    out.push_back(json::object{{"usage", c.usage},
                                {"kind", c.kind == engine::MeterKind::kRequests ? "requests" : "amount"},
                                {"amount", c.amount.to_string()},
                                {"ts_ms", c.ts_ms}});
@@ -33,7 +33,13 @@ std::vector<engine::Charge> charges_from(const json::object& metadata) {
     if (!v.is_object()) continue;
     const auto& o = v.as_object();
     engine::Charge c;
-    if (const auto* m = o.if_contains("meter"); m && m->is_string()) c.meter = m->as_string();
+    if (const auto* u = o.if_contains("usage"); u && u->is_string()) {
+      c.usage = u->as_string();
+    } else if (const auto* m = o.if_contains("meter"); m && m->is_string()) {
+      // Rows written before usage keys name the window too: "<policy>/<asset>/<window>".
+      const std::string_view meter = m->as_string();
+      c.usage = std::string(meter.substr(0, meter.rfind('/')));
+    }
     if (const auto* k = o.if_contains("kind"); k && k->is_string() && k->as_string() == "requests") {
       c.kind = engine::MeterKind::kRequests;
     }
@@ -86,6 +92,27 @@ Actor system_actor() {
   Actor a;
   a.system = true;
   return a;
+}
+
+std::vector<engine::Charge> settled_charges(const store::TransactionRow& row) {
+  std::vector<engine::Charge> charges = charges_from(metadata_of(row));
+  if (!row.final_amount) return charges;
+  const auto final_amount = Amount::parse(*row.final_amount);
+  for (auto& c : charges) {
+    if (c.kind == engine::MeterKind::kAmount && final_amount.ok()) c.amount = *final_amount;
+  }
+  return charges;
+}
+
+Status record_usage(store::WriteTxn& tx, const std::string& agent_id,
+                    const std::vector<engine::Charge>& charges) {
+  for (const auto& c : charges) {
+    if (c.amount.is_zero()) continue;
+    // Seconds, rounded down also before 1970 (a meter's buckets are whole seconds or more).
+    const std::int64_t bucket = c.ts_ms / 1000 - (c.ts_ms % 1000 < 0 ? 1 : 0);
+    WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({agent_id, c.usage, bucket, c.amount.to_string()}));
+  }
+  return Status();
 }
 
 json::object transaction_json(const store::TransactionRow& r) {

@@ -9,25 +9,59 @@ namespace warden::decisions {
 namespace json = boost::json;
 
 namespace {
+
 constexpr std::size_t kRecoveryPageSize = 1000;
-// Calendar months are at most 31 days; settled spend older than this counts in no window.
-constexpr std::int64_t kSettledLookbackSeconds = 32 * 86'400;
+// Set once the usage buckets hold every confirmed transaction written before they existed.
+constexpr std::string_view kUsageBackfilledKey = "meter_usage_backfilled";
+
+// Calls each for every transaction the filter matches, a page at a time.
+template <class Each>
+Status scan_transactions(store::Reader& reader, const store::TransactionFilter& filter,
+                         Each&& each) {
+  store::Page page;
+  page.limit = kRecoveryPageSize;
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(auto rows, reader.list_transactions(filter, page));
+    for (const auto& row : rows) WARDEN_RETURN_IF_ERROR(each(row));
+    if (rows.size() < page.limit) return Status();
+    page.after_id = rows.back().id;
+  }
+}
+
 }  // namespace
 
-// Rebuilds meters (open reservations and recent settled spend), idempotency keys and timers.
-Status DecisionService::recover() {
+// A database from before the usage buckets: every confirmed transaction goes into them once.
+Status DecisionService::backfill_usage() {
+  WARDEN_ASSIGN_OR_RETURN(auto done, store_.get_kv(kUsageBackfilledKey));
+  if (done) return Status();
   const std::int64_t now = clock_.now_seconds();
-  auto scan = [&](store::TransactionFilter filter, auto&& each) -> Status {
-    store::Page page;
-    page.limit = kRecoveryPageSize;
-    for (;;) {
-      WARDEN_ASSIGN_OR_RETURN(auto rows, store_.list_transactions(filter, page));
-      for (const auto& row : rows) WARDEN_RETURN_IF_ERROR(each(row));
-      if (rows.size() < page.limit) return Status();
-      page.after_id = rows.back().id;
-    }
-  };
-  WARDEN_RETURN_IF_ERROR(scan({{"PENDING", "QUEUED"}, {}, {}}, [&](const store::TransactionRow& row) {
+  return writer_.run([now](store::WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(scan_transactions(tx, {{"CONFIRMED"}, {}, {}},
+                                             [&](const store::TransactionRow& row) {
+      return record_usage(tx, row.agent_id, settled_charges(row));
+    }));
+    return tx.put_kv(kUsageBackfilledKey, "1", now);
+  });
+}
+
+// Rebuilds every window from the settled usage buckets inside the longest window (not from old
+// transactions), then open reservations with their timers, then idempotency keys.
+Status DecisionService::recover() {
+  WARDEN_RETURN_IF_ERROR(backfill_usage());
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::int64_t since_s = (now_ms - engine_.longest_window_ms()) / 1000 - 1;
+  std::vector<engine::Charge> one(1);
+  WARDEN_RETURN_IF_ERROR(store_.scan_meter_usage({std::nullopt, since_s},
+                                                 [&](const store::MeterUsageRow& r) {
+    WARDEN_ASSIGN_OR_RETURN(Amount amount, Amount::parse(r.amount));
+    // Usage is stored by the second: it counts as of the second's last millisecond, so it
+    // leaves a window at most a second late, never early.
+    one[0] = engine::Charge{r.meter, engine::MeterKind::kAmount, amount, r.bucket * 1000 + 999};
+    engine_.restore(r.agent_id, "", one, false);
+    return Status();
+  }));
+  WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {{"PENDING", "QUEUED"}, {}, {}},
+                                           [&](const store::TransactionRow& row) {
     engine_.restore(row.agent_id, row.id, charges_from(metadata_of(row)), true);
     std::optional<std::int64_t> approval_expiry;
     if (row.tier == std::optional<std::string>("APPROVAL") && row.status == "QUEUED") {
@@ -37,23 +71,11 @@ Status DecisionService::recover() {
     schedule(row, approval_expiry);
     return Status();
   }));
-  WARDEN_RETURN_IF_ERROR(scan({{"CONFIRMED"}, {}, now - kSettledLookbackSeconds},
-                              [&](const store::TransactionRow& row) {
-    auto charges = charges_from(metadata_of(row));
-    if (row.final_amount) {
-      const auto final_amount = Amount::parse(*row.final_amount);
-      for (auto& c : charges) {
-        if (c.kind == engine::MeterKind::kAmount && final_amount.ok()) c.amount = *final_amount;
-      }
-    }
-    engine_.restore(row.agent_id, row.id, charges, false);
-    return Status();
-  }));
-  return scan({{}, {}, now - options_.idempotency_retention_seconds},
-              [&](const store::TransactionRow& row) {
+  return scan_transactions(store_, {{}, {}, now_ms / 1000 - options_.idempotency_retention_seconds},
+                           [&](const store::TransactionRow& row) {
     if (row.idempotency_key) {
       idempotency_->restore(row.agent_id + "\n" + *row.idempotency_key,
-                           row.request_hash.value_or(""), row.id, row.created_at);
+                            row.request_hash.value_or(""), row.id, row.created_at);
     }
     return Status();
   });

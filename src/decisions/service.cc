@@ -1,6 +1,7 @@
 // The decision service's life: construction, start (policies, recovery, sweeper), stop, policy
 // reloads, reads, and the announcement of committed NOTIFY/APPROVAL transactions.
 #include <boost/json/serialize.hpp>
+#include <future>
 
 #include "core/json.h"
 #include "core/thread_name.h"
@@ -41,12 +42,25 @@ void DecisionService::stop() {
 }
 
 Status DecisionService::reload_policies() {
+  std::promise<Status> reloaded;
+  reload_policies([&reloaded](const Status& s) { reloaded.set_value(s); });
+  return reloaded.get_future().get();
+}
+
+void DecisionService::reload_policies(std::function<void(const Status&)> done) {
+  // Alone in its batch: every earlier settlement has committed and reached the engine, and
+  // none lands while the history of a changed window is read.
+  auto op = [this](store::WriteTxn& tx) { return load_policies(tx); };
+  if (Status s = writer_.submit_alone(std::move(op), done); !s.ok()) done(s);
+}
+
+Status DecisionService::load_policies(store::Reader& reader) {
   std::lock_guard lock(reload_mu_);
   std::vector<engine::PolicyInput> inputs;
   store::Page page;
   page.limit = kPageSize;
   for (;;) {
-    WARDEN_ASSIGN_OR_RETURN(auto rows, store_.list_policies({}, page));
+    WARDEN_ASSIGN_OR_RETURN(auto rows, reader.list_policies({}, page));
     for (const auto& row : rows) {
       auto rules = parse_json(row.rules);
       if (!rules.ok() || !rules->is_object()) {
@@ -58,7 +72,15 @@ Status DecisionService::reload_policies() {
     if (rows.size() < page.limit) break;
     page.after_id = rows.back().id;
   }
-  return engine_.load_policies(inputs);
+  auto history = [&reader](const std::string& usage, std::int64_t since_ms,
+                           const engine::UsageSink& sink) {
+    return reader.scan_meter_usage({usage, since_ms / 1000 - 1}, [&](const store::MeterUsageRow& r) {
+      WARDEN_ASSIGN_OR_RETURN(Amount amount, Amount::parse(r.amount));
+      sink(r.agent_id, r.bucket * 1000 + 999, amount);
+      return Status();
+    });
+  };
+  return engine_.load_policies(inputs, history, clock_.now_ms());
 }
 
 
@@ -87,16 +109,37 @@ Result<std::vector<json::object>> DecisionService::list_approvals(bool pending_o
   return out;
 }
 
-void DecisionService::committed(const store::TransactionRow& row, bool decided,
-                                const json::object* built) {
-  if (notifier_ == nullptr) return;
-  const bool notify_tier = row.tier == std::optional<std::string>("NOTIFY") ||
-                           row.tier == std::optional<std::string>("APPROVAL");
-  if (!notify_tier) return;  // INSTANT and DELAY transactions are not announced
+namespace {
+// INSTANT and DELAY transactions are not announced.
+bool announced_tier(const store::TransactionRow& row) {
+  return row.tier == std::optional<std::string>("NOTIFY") ||
+         row.tier == std::optional<std::string>("APPROVAL");
+}
+}  // namespace
+
+std::optional<store::OutboxRow> DecisionService::outbox_event(const store::TransactionRow& row,
+                                                              bool decided,
+                                                              const json::object* built) {
+  if (notifier_ == nullptr || !announced_tier(row)) return std::nullopt;
+  store::OutboxRow out;
+  out.id = ids_.next();
   json::object event;
   event["event"] = decided ? "transaction.decided" : "transaction.updated";
+  event["event_id"] = out.id;
   event["transaction"] = built != nullptr ? *built : transaction_json(row);
-  notifier_->notify(std::move(event));
+  out.event = json::serialize(event);
+  out.created_at = out.next_attempt_at = clock_.now_seconds();
+  return out;
+}
+
+Status DecisionService::enqueue_event(store::WriteTxn& tx, const store::TransactionRow& row,
+                                      bool decided) {
+  auto event = outbox_event(row, decided);
+  return event ? tx.insert_outbox(*event) : Status();
+}
+
+void DecisionService::announced(const store::TransactionRow& row) {
+  if (notifier_ != nullptr && announced_tier(row)) notifier_->wake();
 }
 
 }  // namespace warden::decisions

@@ -55,21 +55,29 @@ class Await {
 };
 using Json = Result<json::object>;
 
-// Records what the service hands to its notifier.
+// Stands in for the webhook: counts wake-ups and reads the events the service put in the
+// outbox (nothing delivers them, so they stay).
 class RecordingNotifier : public Notifier {
  public:
-  void notify(json::object event) override {
-    std::lock_guard lock(mu_);
-    events_.push_back(std::move(event));
-  }
+  void wake() override { ++wakes_; }
+  void attach(store::Store* store) { store_ = store; }
   std::vector<json::object> events() {
-    std::lock_guard lock(mu_);
-    return events_;
+    std::vector<json::object> out;
+    auto rows = store_->list_outbox_due(INT64_MAX, 1000);
+    EXPECT_TRUE(rows.ok()) << rows.status().to_string();
+    if (!rows.ok()) return {};
+    for (const auto& row : *rows) {
+      json::object event = parse_json(row.event).value().as_object();
+      EXPECT_EQ(event.at("event_id"), json::value(row.id));
+      out.push_back(std::move(event));
+    }
+    return out;
   }
+  int wakes() const { return wakes_.load(); }
 
  private:
-  std::mutex mu_;
-  std::vector<json::object> events_;
+  store::Store* store_ = nullptr;
+  std::atomic<int> wakes_{0};
 };
 
 std::string str(const json::object& o, std::string_view key) {
@@ -102,6 +110,7 @@ class DecisionsTest : public ::testing::Test {
 
   void start_service(DecisionOptions options = {}) {
     options.start_sweeper = false;
+    notifier_.attach(store_.get());
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
     service_ =
         std::make_unique<DecisionService>(*store_, *writer_, clock_, ids_, options, &notifier_);
@@ -173,12 +182,19 @@ class DecisionsTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     return r.ok() ? str(r->body, "effect") : "";
   }
-  Json confirm(const std::string& id, std::optional<std::uint64_t> final_amount) {
+  // As the agent's own session unless `as` says who.
+  Json confirm(const std::string& id, std::optional<std::uint64_t> final_amount,
+               const Actor* as = nullptr, std::optional<std::string> tx_hash = std::nullopt) {
     Await<Json> a;
     std::optional<Amount> f;
     if (final_amount) f = Amount(*final_amount);
-    service_->confirm(id, agent_, f, std::nullopt, a.callback());
+    service_->confirm(id, as ? *as : agent_, f, std::move(tx_hash), a.callback());
     return a.get();
+  }
+  static Actor master() {
+    Actor m;
+    m.master = true;
+    return m;
   }
   Json cancel(const std::string& id) {
     Await<Json> a;
@@ -359,9 +375,39 @@ TEST_F(DecisionsTest, UnsettledReservationExpiresAfterTtl) {
   EXPECT_EQ(status_of(id), "EXPIRED");
   EXPECT_EQ(total(p + "/native/1d"), Amount(0));
   EXPECT_EQ(audit("TX_EXPIRED", id).size(), 1u);
+  EXPECT_EQ(service_->timers_pending(), 0u);
+  // Spent after all: a late confirm is a settlement, counted and flagged.
   auto late = confirm(id, std::nullopt);
-  ASSERT_FALSE(late.ok());
-  EXPECT_EQ(late.status().code(), ErrorCode::TX_INVALID_STATE);
+  ASSERT_TRUE(late.ok()) << late.status().to_string();
+  EXPECT_EQ(str(*late, "status"), "CONFIRMED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(50));
+  EXPECT_EQ(service_->late_settlements(), 1u);
+  const auto rows = audit("TX_CONFIRMED", id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.severity, "warning");
+  EXPECT_NE(rows[0].event.details.find(R"("late":true)"), std::string::npos);
+  auto twice = confirm(id, std::nullopt);
+  EXPECT_EQ(twice.status().code(), ErrorCode::TX_INVALID_STATE);
+}
+
+TEST_F(DecisionsTest, ALateConfirmCountsEvenPastTheWindowsMaxAndAfterARestart) {
+  start_service({.reservation_ttl_seconds = 60});
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const std::string expired = str(allow(80), "id");
+  clock_.set_ms((t0 + 60) * 1000);
+  sweep();
+  ASSERT_EQ(status_of(expired), "EXPIRED");
+  const std::string second = str(allow(90), "id");  // the 80 was released
+  ASSERT_TRUE(confirm(second, std::nullopt).ok());
+  ASSERT_TRUE(confirm(expired, std::nullopt).ok());
+  EXPECT_EQ(total(p + "/native/1d"), Amount(170));
+  EXPECT_EQ(effect_of(1), "DENY");
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(p + "/native/1d"), Amount(170));
+  EXPECT_EQ(effect_of(1), "DENY");
 }
 
 TEST_F(DecisionsTest, ConfirmSettlesReleasesTheRestAndRefusesMore) {
@@ -372,7 +418,16 @@ TEST_F(DecisionsTest, ConfirmSettlesReleasesTheRestAndRefusesMore) {
   const std::string a = str(allow(500), "id"), b = str(allow(500), "id");
   EXPECT_EQ(total(meter), Amount(1000));
 
-  auto done = confirm(a, 300);
+  // The agent itself may not lower what it is charged.
+  auto lowered = confirm(a, 300);
+  ASSERT_FALSE(lowered.ok());
+  EXPECT_EQ(lowered.status().code(), ErrorCode::TX_SETTLEMENT_FORBIDDEN);
+  EXPECT_EQ(error_http_status(lowered.status().code()), 403);
+  EXPECT_EQ(status_of(a), "PENDING");
+  EXPECT_EQ(total(meter), Amount(1000));
+
+  const Actor m = master();
+  auto done = confirm(a, 300, &m);
   ASSERT_TRUE(done.ok()) << done.status().to_string();
   EXPECT_EQ(str(*done, "status"), "CONFIRMED");
   EXPECT_EQ(str(*done, "final_amount"), "300");
@@ -386,11 +441,47 @@ TEST_F(DecisionsTest, ConfirmSettlesReleasesTheRestAndRefusesMore) {
   EXPECT_EQ(total(meter), Amount(800));
   EXPECT_TRUE(audit("TX_CONFIRMED", b).empty());
 
-  auto twice = confirm(a, 300);
+  auto twice = confirm(a, 300, &m);
   ASSERT_FALSE(twice.ok());
   EXPECT_EQ(twice.status().code(), ErrorCode::TX_INVALID_STATE);
   EXPECT_EQ(total(meter), Amount(800));
-  EXPECT_EQ(audit("TX_CONFIRMED", a).size(), 1u);
+  const auto rows = audit("TX_CONFIRMED", a);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.actor, "master");
+  EXPECT_EQ(rows[0].event.severity, "warning");
+  EXPECT_NE(rows[0].event.details.find(R"("below_reserved":true)"), std::string::npos);
+
+  // A settlement session (the executor's) may lower it too; the agent's own at the reserved
+  // amount is fine.
+  Actor executor = agent_;
+  executor.settlement = true;
+  const std::string c = str(allow(500), "id");
+  ASSERT_TRUE(confirm(c, 0, &executor).ok());
+  ASSERT_TRUE(confirm(b, 500).ok());
+  EXPECT_EQ(total(meter), Amount(800));
+}
+
+TEST_F(DecisionsTest, ATxHashIsUniquePerAgentAndChainAndItsConflictIsClean) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");
+  const std::string a = str(allow(5), "id"), b = str(allow(5), "id");
+  ASSERT_TRUE(confirm(a, std::nullopt, nullptr, "0xabc").ok());
+  auto dup = confirm(b, std::nullopt, nullptr, "0xabc");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().code(), ErrorCode::TX_HASH_CONFLICT);
+  EXPECT_EQ(dup.status().message().find("UNIQUE"), std::string::npos) << dup.status().message();
+  EXPECT_EQ(status_of(b), "PENDING");
+  // Another agent may use the same hash (its own chain history).
+  const std::string other = ids_.next();
+  store::AgentRow agent{.id = other, .name = "other", .chain = "ethereum", .network = "mainnet"};
+  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_agent(agent); }).ok());
+  store::TransactionRow row;
+  row.id = ids_.next();
+  row.agent_id = other;
+  row.chain = "ethereum";
+  row.type = "TRANSFER";
+  row.tx_hash = "0xabc";
+  EXPECT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_transaction(row); }).ok());
 }
 
 TEST_F(DecisionsTest, IdempotencyKeyReplaysOrConflicts) {
@@ -444,7 +535,8 @@ TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   const std::string meter = p + "/native/1d";
   const std::int64_t t0 = clock_.now_seconds();
   const std::string confirmed = str(allow(500), "id");
-  ASSERT_TRUE(confirm(confirmed, 300).ok());
+  const Actor m = master();
+  ASSERT_TRUE(confirm(confirmed, 300, &m).ok());
   auto held_answer = submit(transfer(200, "key-held"));
   ASSERT_TRUE(held_answer.ok());
   const std::string held = str(held_answer->body, "id");
@@ -468,7 +560,7 @@ TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   EXPECT_EQ(status_of(held), "EXPIRED");
   EXPECT_EQ(total(meter), Amount(2300));
   // The recovered DELAY reservation is still settle-able.
-  ASSERT_TRUE(confirm(str(delayed, "id"), 1500).ok());
+  ASSERT_TRUE(confirm(str(delayed, "id"), 1500, &m).ok());
   EXPECT_EQ(total(meter), Amount(1800));
 }
 
@@ -523,6 +615,7 @@ TEST_F(DecisionsTest, NotifierSeesNotifyTierDecisionsAndTheirTransitions) {
   ASSERT_TRUE(confirm(id, std::nullopt).ok());
   const auto events = notifier_.events();
   ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(notifier_.wakes(), 2);
   EXPECT_EQ(str(events[0], "event"), "transaction.decided");
   EXPECT_EQ(str(events[0].at("transaction").as_object(), "tier"), "NOTIFY");
   EXPECT_EQ(str(events[0].at("transaction").as_object(), "id"), id);

@@ -94,11 +94,13 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   // The answer is built here, on the caller's thread: the writer thread that commits the batch
   // only hands it over.
   auto body = std::make_shared<json::object>(transaction_json(row, meta));
+  pending->event = outbox_event(row, true, body.get());
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
   auto op = [pending](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
     if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
+    if (pending->event) WARDEN_RETURN_IF_ERROR(tx.insert_outbox(*pending->event));
     return tx.append_audit(pending->audit).take_status();
   };
   auto on_commit = [this, pending, body, trace, idem_key, done](const Status& s) {
@@ -110,8 +112,8 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     if (!s.ok()) {
       engine_.release(row.agent_id, row.id);
       // The key is unique per agent for good; past the replay window it can no longer be used.
-      const Status out = s.code() == ErrorCode::STORE_CONSTRAINT &&
-                                 s.message().find("idempotency_key") != std::string::npos
+      // (The only other unique column of a new transaction is its UUID v7 id.)
+      const Status out = s.code() == ErrorCode::STORE_CONSTRAINT && row.idempotency_key
                              ? Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
                                       "idempotency key was already used (more than " +
                                           std::to_string(options_.idempotency_retention_seconds) +
@@ -122,7 +124,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       return;
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
-    committed(row, true, body.get());
+    announced(row);
     for (auto& w : waiting) w(Answer{200, *body, true});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false});  // on_commit runs once

@@ -8,9 +8,32 @@
 namespace warden::decisions {
 namespace json = boost::json;
 
+namespace {
+
+// Outcomes that mean the timer has nothing left to do: the transaction moved on without it.
+bool settled_elsewhere(const Status& s) {
+  return s.code() == ErrorCode::TX_INVALID_STATE || s.code() == ErrorCode::TX_NOT_FOUND;
+}
+
+}  // namespace
+
 void DecisionService::add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind) {
+  Timer t{due_seconds, tx_id, kind};
   std::lock_guard lock(timers_mu_);
-  timers_.emplace(due_seconds, Timer{tx_id, kind});
+  if (timers_.insert(t).second) timers_by_tx_[tx_id].push_back(std::move(t));
+}
+
+void DecisionService::cancel_timers(const std::string& tx_id) {
+  std::lock_guard lock(timers_mu_);
+  auto it = timers_by_tx_.find(tx_id);
+  if (it == timers_by_tx_.end()) return;
+  for (const Timer& t : it->second) timers_.erase(t);
+  timers_by_tx_.erase(it);
+}
+
+std::size_t DecisionService::timers_pending() const {
+  std::lock_guard lock(timers_mu_);
+  return timers_.size();
 }
 
 void DecisionService::schedule(const store::TransactionRow& row,
@@ -26,15 +49,20 @@ void DecisionService::schedule(const store::TransactionRow& row,
 }
 
 // A due timer re-checks the row inside the write: a transition that already happened makes it
-// a no-op (TX_INVALID_STATE is expected and ignored).
+// a no-op. A write that fails for any other reason (a full disk) is tried again later: a DELAY
+// must not stay QUEUED, nor a reservation held, because of one failed write.
 void DecisionService::fire(const Timer& t) {
   const std::int64_t now = clock_.now_seconds();
   const Actor actor = system_actor();
+  Changed retry = [this, t](Result<json::object> r) {
+    if (r.ok() || settled_elsewhere(r.status())) return;
+    add_timer(clock_.now_seconds() + kTimerRetrySeconds, t.tx_id, t.kind);
+  };
   switch (t.kind) {
     case TimerKind::kExecutable:
       return transition(
           t.tx_id, actor,
-          [now](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+          [now](store::WriteTxn&, store::TransactionRow& row, store::AuditEvent& e) -> Status {
             if (row.status != "QUEUED" || !row.executable_at || *row.executable_at > now ||
                 row.tier != std::optional<std::string>("DELAY")) {
               return invalid_state(row, "not a due DELAY");
@@ -43,30 +71,28 @@ void DecisionService::fire(const Timer& t) {
             e.event_type = "TX_EXECUTABLE";
             return Status();
           },
-          nullptr, nullptr);
-    case TimerKind::kApprovalExpiry: {
-      auto approval = store_.find_approval_by_tx(t.tx_id);
-      if (!approval.ok() || !*approval) return;
-      const store::ApprovalRow a = **approval;
+          nullptr, retry);
+    case TimerKind::kApprovalExpiry:
       return transition(
           t.tx_id, actor,
-          [now, a](store::TransactionRow& row, store::AuditEvent& e) -> Status {
-            if (row.status != "QUEUED" || a.approved_at || a.rejected_at || a.expires_at > now) {
+          [now](store::WriteTxn& tx, store::TransactionRow& row, store::AuditEvent& e) -> Status {
+            WARDEN_ASSIGN_OR_RETURN(auto a, tx.find_approval_by_tx(row.id));
+            if (row.status != "QUEUED" || !a || a->approved_at || a->rejected_at ||
+                a->expires_at > now) {
               return invalid_state(row, "approval not due");
             }
             row.status = "CANCELLED";
             row.error = "approval expired";
             e.event_type = "APPROVAL_EXPIRED";
-            e.details = json::serialize(json::object{{"approval_id", a.id}});
+            e.details = json::serialize(json::object{{"approval_id", a->id}});
             return Status();
           },
           [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
-          nullptr);
-    }
+          retry);
     case TimerKind::kTtl:
       return transition(
           t.tx_id, actor,
-          [now](store::TransactionRow& row, store::AuditEvent& e) -> Status {
+          [now](store::WriteTxn&, store::TransactionRow& row, store::AuditEvent& e) -> Status {
             if ((row.status != "PENDING" && row.status != "QUEUED") || !row.expires_at ||
                 *row.expires_at > now) {
               return invalid_state(row, "not due");
@@ -77,7 +103,7 @@ void DecisionService::fire(const Timer& t) {
             return Status();
           },
           [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
-          nullptr);
+          retry);
   }
 }
 
@@ -88,9 +114,14 @@ void DecisionService::sweep() {
   std::vector<Timer> due;
   {
     std::lock_guard lock(timers_mu_);
-    auto end = timers_.upper_bound(now_ms / 1000);
-    for (auto it = timers_.begin(); it != end; ++it) due.push_back(std::move(it->second));
-    timers_.erase(timers_.begin(), end);
+    const std::int64_t now = now_ms / 1000;
+    while (!timers_.empty() && timers_.begin()->due_seconds <= now) {
+      due.push_back(std::move(timers_.extract(timers_.begin()).value()));
+      auto by_tx = timers_by_tx_.find(due.back().tx_id);
+      if (by_tx == timers_by_tx_.end()) continue;
+      std::erase(by_tx->second, due.back());
+      if (by_tx->second.empty()) timers_by_tx_.erase(by_tx);
+    }
   }
   for (const auto& t : due) fire(t);
 

@@ -8,6 +8,7 @@
 #include <boost/json/array.hpp>
 #include <cassert>
 #include <functional>
+#include <unordered_set>
 
 namespace warden::engine {
 namespace json = boost::json;
@@ -69,42 +70,63 @@ struct Engine::Snapshot {
   std::unordered_map<std::string, std::size_t> rank;             // policy id -> index above
   StepLists global;
   std::unordered_map<std::string, StepLists> by_agent;
+  // Every window per usage key: a charge counts in each of them.
+  std::unordered_map<std::string, std::vector<const WindowLimit*>> limits_by_usage;
+  std::unordered_set<std::string> meters;  // WindowLimit::meter of every window
+  std::int64_t longest_window_ms = 0;
+  std::uint64_t generation = 0;
 
   const std::vector<StepRef>& steps(const std::string& agent_id, std::size_t action) const {
     auto it = by_agent.find(agent_id);
     return it == by_agent.end() ? global[action] : it->second[action];
   }
-  const WindowLimit* find_limit(const std::string& meter) const {
-    for (const auto& p : policies) {
-      for (const auto& s : p->steps) {
-        if (const auto* l = std::get_if<WindowLimit>(&s); l && l->meter == meter) return l;
-      }
-    }
-    return nullptr;
+  const std::vector<const WindowLimit*>* windows_of(const std::string& usage) const {
+    auto it = limits_by_usage.find(usage);
+    return it == limits_by_usage.end() ? nullptr : &it->second;
   }
 };
 
+// One agent's meters and open reservations. A reservation's charges are kept per usage key
+// and applied to every meter of that key, so a window added later can be built from them.
 struct Engine::AgentState {
   std::mutex mu;
-  std::unordered_map<std::string, Meter> meters;  // guarded by mu
+  bool retired = false;  // guarded by mu; freed by load_policies(): look the agent up again
+  std::unordered_map<std::string, Meter> meters;  // by WindowLimit::meter; guarded by mu
   struct Hold {
-    std::string meter;
-    EntryKey key;
+    std::string usage;
+    std::int64_t ts_ms;
     MeterKind kind;
     Amount amount;
   };
   std::unordered_map<std::string, std::vector<Hold>> holds;  // reservation id; guarded by mu
+
+  void add(const std::string& usage, std::int64_t ts_ms, const Amount& amount) {
+    for (auto& [id, m] : meters) {
+      if (m.usage() == usage) m.add(ts_ms, amount);
+    }
+  }
+  void subtract(const std::string& usage, std::int64_t ts_ms, const Amount& amount) {
+    for (auto& [id, m] : meters) {
+      if (m.usage() == usage) m.subtract(ts_ms, amount);
+    }
+  }
+  // Every window of the usage key exists as a meter (restored usage must count in each).
+  void ensure_meters(const std::vector<const WindowLimit*>& windows) {
+    for (const WindowLimit* l : windows) meters.try_emplace(l->meter, *l);
+  }
 };
 
 struct Engine::Shard {
   std::mutex mu;
-  std::unordered_map<std::string, std::unique_ptr<AgentState>> agents;  // guarded by mu
+  std::unordered_map<std::string, std::shared_ptr<AgentState>> agents;  // guarded by mu
 };
 
 Engine::Engine() : snapshot_(std::make_shared<const Snapshot>()), shards_(new Shard[kShards]) {}
 Engine::~Engine() = default;
 
-Status Engine::load_policies(const std::vector<PolicyInput>& inputs) {
+Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const UsageHistory& history,
+                             std::int64_t now_ms) {
+  std::lock_guard load_lock(load_mu_);
   auto snap = std::make_shared<Snapshot>();
   for (const auto& in : inputs) {
     if (!in.enabled) continue;
@@ -133,16 +155,89 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs) {
       }
     }
   }
-  snapshot_.store(std::move(snap));
+  for (const auto& p : snap->policies) {
+    for (const auto& step : p->steps) {
+      const auto* l = std::get_if<WindowLimit>(&step);
+      if (l == nullptr) continue;
+      snap->limits_by_usage[l->usage].push_back(l);
+      snap->meters.insert(l->meter);
+      snap->longest_window_ms = std::max(snap->longest_window_ms, l->window_ms);
+    }
+  }
+  const std::shared_ptr<const Snapshot> old = snapshot_.load();
+  snap->generation = old->generation + 1;
+  build_new_windows(*old, *snap, history, now_ms);
+  snapshot_.store(snap);
+  generation_.store(snap->generation);
+  free_unused(*snap);
   return Status();
 }
 
-Engine::AgentState& Engine::agent_state(const std::string& agent_id) {
+void Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
+                               const UsageHistory& history, std::int64_t now_ms) {
+  for (const auto& [usage, windows] : snap.limits_by_usage) {
+    if (old_snap.windows_of(usage) == nullptr) continue;  // a new policy starts from zero
+    for (const WindowLimit* l : windows) {
+      if (old_snap.meters.contains(l->meter)) continue;
+      // Open reservations first: from here on, new ones reach this meter too (it is in the
+      // agent's map, and a reservation adds to every meter of its usage key).
+      for (std::size_t i = 0; i < kShards; ++i) {
+        std::lock_guard shard_lock(shards_[i].mu);
+        for (auto& [agent, st] : shards_[i].agents) {
+          std::lock_guard lock(st->mu);
+          bool counted = false;
+          for (const auto& [id, m] : st->meters) counted = counted || m.usage() == usage;
+          if (!counted) continue;
+          Meter& m = st->meters.try_emplace(l->meter, *l).first->second;
+          for (const auto& [id, holds] : st->holds) {
+            for (const auto& h : holds) {
+              if (h.usage == usage) m.add(h.ts_ms, h.amount);
+            }
+          }
+        }
+      }
+      if (!history) continue;
+      const std::int64_t since_ms = Meter(*l).window_start_ms(now_ms) - meter_resolution_ms(*l);
+      (void)history(usage, since_ms, [&](const std::string& agent, std::int64_t ts_ms,
+                                         const Amount& amount) {
+        auto [st, lock] = lock_agent(agent);
+        st->meters.try_emplace(l->meter, *l).first->second.add(ts_ms, amount);
+      });
+    }
+  }
+}
+
+void Engine::free_unused(const Snapshot& snap) {
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard shard_lock(shards_[i].mu);
+    for (auto it = shards_[i].agents.begin(); it != shards_[i].agents.end();) {
+      AgentState& st = *it->second;
+      std::lock_guard lock(st.mu);
+      std::erase_if(st.meters, [&](const auto& m) { return !snap.meters.contains(m.first); });
+      if (st.meters.empty() && st.holds.empty()) {
+        st.retired = true;
+        it = shards_[i].agents.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+std::pair<std::shared_ptr<Engine::AgentState>, std::unique_lock<std::mutex>> Engine::lock_agent(
+    const std::string& agent_id) {
   Shard& shard = shards_[std::hash<std::string>{}(agent_id) % kShards];
-  std::lock_guard lock(shard.mu);
-  auto& slot = shard.agents[agent_id];
-  if (!slot) slot = std::make_unique<AgentState>();
-  return *slot;  // states are never erased, so the reference stays valid
+  for (;;) {
+    std::shared_ptr<AgentState> st;
+    {
+      std::lock_guard lock(shard.mu);
+      auto& slot = shard.agents[agent_id];
+      if (!slot) slot = std::make_shared<AgentState>();
+      st = slot;
+    }
+    std::unique_lock lock(st->mu);
+    if (!st->retired) return {std::move(st), std::move(lock)};
+  }
 }
 
 // Collects the outcome of every step; keeps the strictest.
@@ -311,29 +406,33 @@ class Evaluation {
 
 Decision Engine::decide(const Request& r, const std::string& reservation_id, bool reserve,
                         bool explain) {
-  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
-  Decision d;
-  Evaluation eval(r, explain, &d);
-  std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
-  for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
-    if (const auto* l = std::get_if<WindowLimit>(ref.step)) {
-      limits.emplace_back(ref.policy, l);
-      continue;
+  for (;;) {
+    const std::shared_ptr<const Snapshot> snap = snapshot_.load();
+    Decision d;
+    Evaluation eval(r, explain, &d);
+    std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
+    for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
+      if (const auto* l = std::get_if<WindowLimit>(ref.step)) {
+        limits.emplace_back(ref.policy, l);
+        continue;
+      }
+      std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
     }
-    std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
+    if (limits.empty() || decide_limits(*snap, r, reservation_id, reserve, limits, eval, d)) {
+      return d;
+    }
   }
-  if (limits.empty()) return d;
-  decide_limits(*snap, r, reservation_id, reserve, limits, eval, d);
-  return d;
 }
 
-void Engine::decide_limits(const Snapshot& snap, const Request& r,
+bool Engine::decide_limits(const Snapshot& snap, const Request& r,
                            const std::string& reservation_id, bool reserve,
                            const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
                            Evaluation& eval, Decision& d) {
-  AgentState& st = agent_state(r.agent_id);
-  std::lock_guard lock(st.mu);
-  std::vector<std::pair<Meter*, Charge>> charges;
+  auto [state, lock] = lock_agent(r.agent_id);
+  // A reload frees the meters of the index it replaced: decide against the current one.
+  if (generation_.load() != snap.generation) return false;
+  AgentState& st = *state;
+  std::vector<Charge> charges;  // one per usage key
   for (const auto& [policy, l] : limits) {
     Meter& m = st.meters.try_emplace(l->meter, *l).first->second;
     const Amount charge =
@@ -351,7 +450,9 @@ void Engine::decide_limits(const Snapshot& snap, const Request& r,
                  exceeded ? Outcome::kDeny : Outcome::kInstant,
                  total.to_string() + "/" + l->max.to_string());
     }
-    if (!charge.is_zero()) charges.push_back({&m, Charge{l->meter, l->kind, charge, r.now_ms}});
+    const bool counted = std::any_of(charges.begin(), charges.end(),
+                                     [&](const Charge& c) { return c.usage == l->usage; });
+    if (!charge.is_zero() && !counted) charges.push_back({l->usage, l->kind, charge, r.now_ms});
   }
   // Window reasons were found after the match steps: put every reason back in policy order.
   if (d.reasons.size() > 1) {
@@ -359,18 +460,20 @@ void Engine::decide_limits(const Snapshot& snap, const Request& r,
       return snap.rank.at(a.policy_id) < snap.rank.at(b.policy_id);
     });
   }
-  if (!reserve || !d.allowed() || charges.empty()) return;
+  if (!reserve || !d.allowed() || charges.empty()) return true;
   auto& holds = st.holds[reservation_id];
-  for (auto& [meter, charge] : charges) {
-    holds.push_back({charge.meter, meter->add(charge.ts_ms, charge.amount), charge.kind, charge.amount});
-    d.charges.push_back(std::move(charge));
+  for (auto& c : charges) {
+    st.add(c.usage, c.ts_ms, c.amount);
+    holds.push_back({c.usage, c.ts_ms, c.kind, c.amount});
+    d.charges.push_back(std::move(c));
   }
+  return true;
 }
 
 Status Engine::settle(const std::string& agent_id, const std::string& reservation_id,
                       const std::optional<Amount>& final_amount) {
-  AgentState& st = agent_state(agent_id);
-  std::lock_guard lock(st.mu);
+  auto [state, lock] = lock_agent(agent_id);
+  AgentState& st = *state;
   auto it = st.holds.find(reservation_id);
   if (it == st.holds.end()) return Status();
   if (!final_amount) {
@@ -385,46 +488,42 @@ Status Engine::settle(const std::string& agent_id, const std::string& reservatio
     }
   }
   for (const auto& h : it->second) {
-    if (h.kind != MeterKind::kAmount) continue;
-    auto m = st.meters.find(h.meter);
-    if (m != st.meters.end()) m->second.lower(h.key, *final_amount);
+    if (h.kind == MeterKind::kAmount) st.subtract(h.usage, h.ts_ms, *h.amount.checked_sub(*final_amount));
   }
   st.holds.erase(it);
   return Status();
 }
 
 void Engine::release(const std::string& agent_id, const std::string& reservation_id) {
-  AgentState& st = agent_state(agent_id);
-  std::lock_guard lock(st.mu);
+  auto [state, lock] = lock_agent(agent_id);
+  AgentState& st = *state;
   auto it = st.holds.find(reservation_id);
   if (it == st.holds.end()) return;
-  for (const auto& h : it->second) {
-    auto m = st.meters.find(h.meter);
-    if (m != st.meters.end()) m->second.remove(h.key);
-  }
+  for (const auto& h : it->second) st.subtract(h.usage, h.ts_ms, h.amount);
   st.holds.erase(it);
 }
 
 void Engine::restore(const std::string& agent_id, const std::string& reservation_id,
                      const std::vector<Charge>& charges, bool held) {
   const std::shared_ptr<const Snapshot> snap = snapshot_.load();
-  AgentState& st = agent_state(agent_id);
-  std::lock_guard lock(st.mu);
+  auto [state, lock] = lock_agent(agent_id);
+  AgentState& st = *state;
   for (const auto& c : charges) {
-    const WindowLimit* def = snap->find_limit(c.meter);
-    if (def == nullptr) continue;  // the policy is gone: nothing reads this meter
-    Meter& m = st.meters.try_emplace(c.meter, *def).first->second;
-    const EntryKey key = m.add(c.ts_ms, c.amount);
-    if (held) st.holds[reservation_id].push_back({c.meter, key, c.kind, c.amount});
+    const auto* windows = snap->windows_of(c.usage);
+    if (windows == nullptr) continue;  // the policy is gone: nothing reads this usage
+    st.ensure_meters(*windows);
+    st.add(c.usage, c.ts_ms, c.amount);
+    if (held) st.holds[reservation_id].push_back({c.usage, c.ts_ms, c.kind, c.amount});
   }
 }
 
+std::int64_t Engine::longest_window_ms() const { return snapshot_.load()->longest_window_ms; }
+
 Amount Engine::meter_total(const std::string& agent_id, const std::string& meter,
                            std::int64_t now_ms) {
-  AgentState& st = agent_state(agent_id);
-  std::lock_guard lock(st.mu);
-  auto it = st.meters.find(meter);
-  return it == st.meters.end() ? Amount() : it->second.total(now_ms);
+  auto [state, lock] = lock_agent(agent_id);
+  auto it = state->meters.find(meter);
+  return it == state->meters.end() ? Amount() : it->second.total(now_ms);
 }
 
 std::vector<json::object> Engine::compiled_ir() const {
@@ -438,9 +537,11 @@ EngineStats Engine::stats() const {
   s.policies = snapshot_.load()->policies.size();
   for (std::size_t i = 0; i < kShards; ++i) {
     std::lock_guard lock(shards_[i].mu);
+    s.agents += shards_[i].agents.size();
     for (const auto& [id, st] : shards_[i].agents) {
       std::lock_guard agent_lock(st->mu);
       s.reservations += st->holds.size();
+      s.meters += st->meters.size();
     }
   }
   return s;

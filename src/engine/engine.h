@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/json/object.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,9 +35,10 @@ struct Reason {
   Outcome outcome = Outcome::kDeny;
 };
 
-// One meter entry an ALLOW took; persisted with the transaction so recovery can rebuild it.
+// What an ALLOW took from one usage key (every window of that key counts it); persisted with
+// the transaction so recovery can rebuild it.
 struct Charge {
-  std::string meter;
+  std::string usage;  // WindowLimit::usage
   MeterKind kind = MeterKind::kAmount;
   Amount amount;
   std::int64_t ts_ms = 0;
@@ -66,7 +68,16 @@ class Evaluation;  // engine.cc: one request's walk over the steps
 struct EngineStats {
   std::size_t policies = 0;
   std::size_t reservations = 0;
+  std::size_t agents = 0;  // agents with meters or open reservations in memory
+  std::size_t meters = 0;
 };
+
+// Receives settled usage: the agent, when it was reserved and how much.
+using UsageSink =
+    std::function<void(const std::string& agent_id, std::int64_t ts_ms, const Amount& amount)>;
+// Streams the settled usage recorded under `usage` at or after since_ms, for every agent.
+using UsageHistory =
+    std::function<Status(const std::string& usage, std::int64_t since_ms, const UsageSink& sink)>;
 
 // Thread-safe. Decisions for different agents never share a lock; decisions for one agent
 // serialise on that agent's mutex only while meters are read and reserved. The policy index is
@@ -77,7 +88,13 @@ class Engine {
   ~Engine();
 
   // Compiles every enabled policy and swaps the index. On a compile error nothing changes.
-  Status load_policies(const std::vector<PolicyInput>& policies);
+  // A window that is new to a usage key already counted (a changed or added window) is built
+  // before the swap from the open reservations in memory and, through `history`, the settled
+  // usage inside it at now_ms; without `history` it starts from the open reservations only.
+  // The caller makes sure no settlement lands between reading the history and the swap.
+  // Afterwards meters no policy reads, and agents left with nothing, are freed.
+  Status load_policies(const std::vector<PolicyInput>& policies, const UsageHistory& history = {},
+                       std::int64_t now_ms = 0);
 
   // Evaluates; when allowed and `reserve`, takes every window charge atomically under
   // `reservation_id` (all or none).
@@ -91,9 +108,15 @@ class Engine {
                 const std::optional<Amount>& final_amount);
   // Fail, cancel, reject, expiry: every charge is returned. Unknown ids are a no-op.
   void release(const std::string& agent_id, const std::string& reservation_id);
-  // Start-up: re-adds persisted charges; `held` keeps them settle/release-able.
+  // Re-adds persisted charges to every window of their usage keys: at start-up (open
+  // reservations with `held`, which keeps them settle/release-able) and for settled usage,
+  // including a settlement that arrives after its reservation expired (it happened: it counts
+  // even past a window's max).
   void restore(const std::string& agent_id, const std::string& reservation_id,
                const std::vector<Charge>& charges, bool held);
+  // The longest window any policy counts (0 without windows): settled usage older than this
+  // counts nowhere.
+  std::int64_t longest_window_ms() const;
 
   // The meter's confirmed + reserved total at now_ms (zero for an unknown meter).
   Amount meter_total(const std::string& agent_id, const std::string& meter, std::int64_t now_ms);
@@ -106,14 +129,22 @@ class Engine {
   struct Shard;
   static constexpr std::size_t kShards = 64;
 
-  AgentState& agent_state(const std::string& agent_id);
-  // Checks (and, when allowed, reserves) the window limits under the agent's lock.
-  void decide_limits(const Snapshot& snap, const Request& r, const std::string& reservation_id,
+  // The agent's live state, created when missing, with its mutex held.
+  std::pair<std::shared_ptr<AgentState>, std::unique_lock<std::mutex>> lock_agent(
+      const std::string& agent_id);
+  void build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
+                         const UsageHistory& history, std::int64_t now_ms);
+  void free_unused(const Snapshot& snap);
+  // Checks (and, when allowed, reserves) the window limits under the agent's lock. False when
+  // the policy index changed before the lock was taken: the caller decides again.
+  bool decide_limits(const Snapshot& snap, const Request& r, const std::string& reservation_id,
                      bool reserve,
                      const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
                      Evaluation& eval, Decision& d);
 
+  std::mutex load_mu_;  // one load_policies() at a time
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::atomic<std::uint64_t> generation_{0};  // the loaded snapshot's generation
   std::unique_ptr<Shard[]> shards_;
 };
 

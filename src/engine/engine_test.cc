@@ -151,13 +151,98 @@ TEST(Engine, TimeRestrictionUsesTheZone) {
 TEST(Engine, RestoreRebuildsMetersAndHolds) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
-  e.restore(kAgent, "held", {{"p1/native/1d", MeterKind::kAmount, Amount(30000), kNowMs}}, true);
-  e.restore(kAgent, "spent", {{"p1/native/1d", MeterKind::kAmount, Amount(15000), kNowMs}}, false);
-  e.restore(kAgent, "gone", {{"deleted/native/1d", MeterKind::kAmount, Amount(1), kNowMs}}, true);
+  e.restore(kAgent, "held", {{"p1/native", MeterKind::kAmount, Amount(30000), kNowMs}}, true);
+  e.restore(kAgent, "spent", {{"p1/native", MeterKind::kAmount, Amount(15000), kNowMs}}, false);
+  e.restore(kAgent, "gone", {{"deleted/native", MeterKind::kAmount, Amount(1), kNowMs}}, true);
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(45000));
   EXPECT_FALSE(e.decide(transfer("x", 5001), "r", true, false).allowed());
   e.release(kAgent, "held");
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(15000));
+}
+
+constexpr std::int64_t kHourMs = 3'600'000;
+
+// Settled usage as the store would stream it: one agent's rows for one usage key.
+UsageHistory history_of(std::vector<std::pair<std::int64_t, std::uint64_t>> rows,
+                        std::vector<std::string>* asked) {
+  return [rows = std::move(rows), asked](const std::string& usage, std::int64_t since_ms,
+                                         const UsageSink& sink) {
+    asked->push_back(usage);
+    for (const auto& [ts, amount] : rows) {
+      if (ts >= since_ms) sink(kAgent, ts, Amount(amount));
+    }
+    return Status();
+  };
+}
+
+TEST(Engine, AChangedWindowCountsTheUsageInsideItAndFreesTheOldMeter) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"24h","max":"50000"}]})")})
+                  .ok());
+  ASSERT_TRUE(e.decide(transfer("x", 30000), "open", true, false).allowed());
+  // Settled 30 h ago: outside 24h, inside 48h; and 100 h ago: outside both.
+  std::vector<std::string> asked;
+  auto history = history_of({{kNowMs - 30 * kHourMs, 15000}, {kNowMs - 100 * kHourMs, 7}}, &asked);
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"48h","max":"50000"}]})")},
+                              history, kNowMs)
+                  .ok());
+  EXPECT_EQ(asked, std::vector<std::string>{"p1/native"});
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/2d", kNowMs), Amount(45000));
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(0));  // freed, not kept
+  EXPECT_EQ(e.stats().meters, 1u);
+  EXPECT_FALSE(e.decide(transfer("x", 5001), "r", true, false).allowed());
+  // The open reservation still settles against the new window.
+  e.release(kAgent, "open");
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/2d", kNowMs), Amount(15000));
+}
+
+TEST(Engine, AWindowAddedBesideAnotherStartsFromTheSameUsage) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"1h","max":"1000"}]})")})
+                  .ok());
+  ASSERT_TRUE(e.decide(transfer("x", 600), "open", true, false).allowed());
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"1h","max":"1000"},
+                                                     {"duration":"7d","max":"1000"}]})")})
+                  .ok());
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/7d", kNowMs), Amount(600));
+  // Two hours on, the hour is free again but the week still counts the 600.
+  EXPECT_FALSE(e.decide(transfer("x", 500, kNowMs + 2 * kHourMs), "r", true, false).allowed());
+}
+
+TEST(Engine, MetersAndAgentsNoPolicyReadsAreFreed) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
+  ASSERT_TRUE(e.decide(transfer("x", 100), "settled", true, false).allowed());
+  ASSERT_TRUE(e.settle(kAgent, "settled", std::nullopt).ok());
+  EXPECT_EQ(e.stats().agents, 1u);
+  EXPECT_EQ(e.stats().meters, 1u);
+  ASSERT_TRUE(e.load_policies({}).ok());
+  EXPECT_EQ(e.stats().agents, 0u);
+  EXPECT_EQ(e.stats().meters, 0u);
+  // An agent with an open reservation stays until it is settled.
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
+  ASSERT_TRUE(e.decide(transfer("x", 100), "open", true, false).allowed());
+  ASSERT_TRUE(e.load_policies({}).ok());
+  EXPECT_EQ(e.stats().agents, 1u);
+  EXPECT_EQ(e.stats().reservations, 1u);
+  e.release(kAgent, "open");
+  EXPECT_EQ(e.stats().reservations, 0u);
+}
+
+TEST(Engine, SettledUsageRestoredPastTheMaxStillCounts) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"24h","max":"1000"}]})")})
+                  .ok());
+  ASSERT_TRUE(e.decide(transfer("x", 900), "r1", true, false).allowed());
+  // A late settlement of 500 that the window would not have let in: it happened, it counts.
+  e.restore(kAgent, "late", {{"p1/native", MeterKind::kAmount, Amount(500), kNowMs}}, false);
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(1400));
+  EXPECT_FALSE(e.decide(transfer("x", 1), "r2", true, false).allowed());
 }
 
 TEST(Engine, ConcurrentReservationsNeverExceedTheMax) {

@@ -85,8 +85,8 @@ Result<WindowLimit> window_limit(const PolicyInput& in, MeterKind kind, const st
   l.window_ms = w->seconds * 1000;
   l.calendar_unit = static_cast<int>(w->unit);
   l.window_text = policy::window_text(*w);
-  l.meter = in.id + "/" + (kind == MeterKind::kRequests ? std::string("requests") : asset) + "/" +
-            l.window_text;
+  l.usage = in.id + "/" + (kind == MeterKind::kRequests ? std::string("requests") : asset);
+  l.meter = l.usage + "/" + l.window_text;
   l.max = std::move(max);
   l.code = std::move(code);
   return l;

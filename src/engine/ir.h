@@ -79,7 +79,10 @@ enum class MeterKind : std::uint8_t { kAmount, kRequests };
 // A cumulative limit: the meter's confirmed + reserved total inside the window must stay at or
 // below max after this request.
 struct WindowLimit {
-  std::string meter;  // "<policy_id>/<asset or requests>/<window text>": the counter's identity
+  // What is counted, "<policy_id>/<asset or requests>": usage is recorded under this key, so a
+  // changed window counts the same usage.
+  std::string usage;
+  std::string meter;  // usage + "/<window text>": the in-memory counter of this one window
   MeterKind kind = MeterKind::kAmount;
   std::string asset;  // for kAmount
   bool calendar = false;

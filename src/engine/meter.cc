@@ -1,4 +1,4 @@
-// Window arithmetic and entry bookkeeping for meters.
+// Window arithmetic and bucket bookkeeping for meters.
 #include "engine/meter.h"
 
 #include <cassert>
@@ -9,8 +9,32 @@
 
 namespace warden::engine {
 
+namespace {
+constexpr std::int64_t kMinuteMs = 60'000;
+constexpr std::int64_t kHourMs = 60 * kMinuteMs;
+constexpr std::int64_t kDayMs = 24 * kHourMs;
+constexpr std::int64_t kExactUpToMs = kDayMs;
+constexpr std::int64_t kMinuteBucketsUpToMs = 60 * kDayMs;
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && (a < 0)); }
+}  // namespace
+
+std::int64_t meter_resolution_ms(const WindowLimit& def) {
+  if (def.window_ms <= kExactUpToMs) return 1;
+  if (def.window_ms <= kMinuteBucketsUpToMs) return kMinuteMs;
+  return kHourMs;
+}
+
 Meter::Meter(const WindowLimit& def)
-    : calendar_(def.calendar), calendar_unit_(def.calendar_unit), window_ms_(def.window_ms) {}
+    : usage_(def.usage),
+      calendar_(def.calendar),
+      calendar_unit_(def.calendar_unit),
+      window_ms_(def.window_ms),
+      resolution_ms_(meter_resolution_ms(def)) {}
+
+std::int64_t Meter::bucket_of(std::int64_t ts_ms) const {
+  return floor_div(ts_ms, resolution_ms_) * resolution_ms_;
+}
 
 std::int64_t Meter::window_start_ms(std::int64_t now_ms) const {
   using namespace std::chrono;
@@ -37,36 +61,37 @@ std::int64_t Meter::window_start_ms(std::int64_t now_ms) const {
 }
 
 const Amount& Meter::total(std::int64_t now_ms) {
-  const std::int64_t start = window_start_ms(now_ms);
-  while (!entries_.empty() && entries_.begin()->first.first < start) {
-    total_ = *total_.checked_sub(entries_.begin()->second);
-    entries_.erase(entries_.begin());
+  // A bucket counts while its last millisecond is inside the window.
+  const std::int64_t first_counted = bucket_of(window_start_ms(now_ms));
+  while (!buckets_.empty() && buckets_.begin()->first < first_counted) {
+    total_ = *total_.checked_sub(buckets_.begin()->second);
+    buckets_.erase(buckets_.begin());
   }
   return total_;
 }
 
-EntryKey Meter::add(std::int64_t ts_ms, const Amount& amount) {
-  const EntryKey key{ts_ms, next_seq_++};
+void Meter::add(std::int64_t ts_ms, const Amount& amount) {
+  if (amount.is_zero()) return;
+  Amount& bucket = buckets_[bucket_of(ts_ms)];
   auto sum = total_.checked_add(amount);
-  assert(sum.ok() && "caller checks the limit before adding");
-  total_ = sum.ok() ? *sum : Amount::max();
-  entries_.emplace(key, amount);
-  return key;
+  if (!sum.ok()) {
+    // Saturate both so that total_ stays the sum of the buckets as far as it can be counted.
+    const Amount room = *Amount::max().checked_sub(total_);
+    total_ = Amount::max();
+    bucket = *bucket.checked_add(room);
+    return;
+  }
+  total_ = *sum;
+  bucket = *bucket.checked_add(amount);
 }
 
-void Meter::lower(const EntryKey& key, const Amount& amount) {
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return;
-  assert(amount <= it->second);
-  total_ = *total_.checked_sub(*it->second.checked_sub(amount));
-  it->second = amount;
-}
-
-void Meter::remove(const EntryKey& key) {
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return;
-  total_ = *total_.checked_sub(it->second);
-  entries_.erase(it);
+void Meter::subtract(std::int64_t ts_ms, const Amount& amount) {
+  auto it = buckets_.find(bucket_of(ts_ms));
+  if (it == buckets_.end()) return;  // already out of the window
+  const Amount taken = amount <= it->second ? amount : it->second;
+  it->second = *it->second.checked_sub(taken);
+  total_ = *total_.checked_sub(taken);
+  if (it->second.is_zero()) buckets_.erase(it);
 }
 
 }  // namespace warden::engine

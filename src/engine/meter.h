@@ -1,43 +1,52 @@
-// A meter: the entries (reserved or settled amounts, or request counts) of one limit for one
-// agent, summed over a rolling or calendar (UTC) window.
+// A meter: the usage (reserved or settled amounts, or request counts) of one limit for one
+// agent, kept in time buckets and summed over a rolling or calendar (UTC) window.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <utility>
+#include <string>
 
 #include "core/amount.h"
 #include "engine/ir.h"
 
 namespace warden::engine {
 
-using EntryKey = std::pair<std::int64_t, std::uint64_t>;  // (timestamp ms, sequence)
+// A meter counts whole buckets: a bucket counts while any of it is inside the window, so a
+// charge leaves a rolling window at the end of its bucket, never earlier. Windows up to a day
+// count to the millisecond; up to 60 days, in minutes; beyond, in hours (at most ~88,000
+// buckets a meter). Calendar windows start on bucket boundaries and are exact.
+std::int64_t meter_resolution_ms(const WindowLimit& def);
 
 // Not thread-safe: the owning agent's mutex guards it.
 class Meter {
  public:
   explicit Meter(const WindowLimit& def);
 
-  // Confirmed + reserved total of entries inside the window that contains now_ms. Drops
-  // entries that have left the window.
+  // The usage key the meter counts (WindowLimit::usage).
+  const std::string& usage() const { return usage_; }
+  // Confirmed + reserved total of the buckets inside the window that contains now_ms. Drops
+  // buckets that have left the window.
   const Amount& total(std::int64_t now_ms);
-  EntryKey add(std::int64_t ts_ms, const Amount& amount);
-  // Lowers an entry to `amount` (settlement below the reserved amount). Missing entries (the
-  // window already moved past them) are ignored.
-  void lower(const EntryKey& key, const Amount& amount);
-  void remove(const EntryKey& key);
-  std::size_t entries() const { return entries_.size(); }
+  // Adds to the bucket of ts_ms. A sum past 2^256 - 1 saturates (the limit check refuses such
+  // a reservation first; only a settlement that already happened can get there).
+  void add(std::int64_t ts_ms, const Amount& amount);
+  // Takes back what add(ts_ms, ...) put in; a bucket the window already dropped is left alone.
+  void subtract(std::int64_t ts_ms, const Amount& amount);
+  std::size_t buckets() const { return buckets_.size(); }
 
   // First millisecond that still counts at now_ms.
   std::int64_t window_start_ms(std::int64_t now_ms) const;
 
  private:
+  std::int64_t bucket_of(std::int64_t ts_ms) const;
+
+  std::string usage_;
   bool calendar_;
   int calendar_unit_;
   std::int64_t window_ms_;
-  std::uint64_t next_seq_ = 0;
-  std::map<EntryKey, Amount> entries_;
-  Amount total_;
+  std::int64_t resolution_ms_;
+  std::map<std::int64_t, Amount> buckets_;  // bucket start ms -> sum
+  Amount total_;                            // sum of buckets_
 };
 
 }  // namespace warden::engine

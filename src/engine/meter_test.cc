@@ -51,17 +51,40 @@ TEST(Meter, CalendarMonthAndWeekBoundaries) {
   EXPECT_EQ(week.total(kJan1Ms + 4 * kDayMs), Amount(0));             // Monday Jan 5
 }
 
-TEST(Meter, LowerAndRemoveKeepTheTotalExact) {
+TEST(Meter, SubtractTakesBackWhatWasAddedAndIgnoresDroppedBuckets) {
   Meter m(window("1h"));
-  const auto a = m.add(kJan1Ms, Amount(100));
-  const auto b = m.add(kJan1Ms, Amount(40));
-  m.lower(a, Amount(60));
+  m.add(kJan1Ms, Amount(100));
+  m.add(kJan1Ms + 400, Amount(40));
+  m.subtract(kJan1Ms + 400, Amount(40));
   EXPECT_EQ(m.total(kJan1Ms), Amount(100));
-  m.remove(b);
-  EXPECT_EQ(m.total(kJan1Ms), Amount(60));
-  m.remove(b);  // twice is harmless
-  EXPECT_EQ(m.total(kJan1Ms), Amount(60));
-  EXPECT_EQ(m.entries(), 1u);
+  EXPECT_EQ(m.buckets(), 1u);
+  m.subtract(kJan1Ms, Amount(100));
+  EXPECT_EQ(m.total(kJan1Ms), Amount(0));
+  EXPECT_EQ(m.buckets(), 0u);
+  m.add(kJan1Ms, Amount(5));
+  EXPECT_EQ(m.total(kJan1Ms + 2 * kHourMs), Amount(0));  // dropped
+  m.subtract(kJan1Ms, Amount(5));                      // harmless
+  EXPECT_EQ(m.total(kJan1Ms + 2 * kHourMs), Amount(0));
+}
+
+TEST(Meter, ResolutionGrowsWithTheWindowAndAChargeLeavesAtTheEndOfItsBucket) {
+  EXPECT_EQ(meter_resolution_ms(window("24h")), 1);
+  EXPECT_EQ(meter_resolution_ms(window("30d")), 60'000);
+  EXPECT_EQ(meter_resolution_ms(window("365d")), kHourMs);
+  // 365 days at one-hour buckets: a charge at 10:20 still counts until 11:00 a year later.
+  Meter year(window("365d"));
+  year.add(kJan1Ms + 10 * kHourMs + 20 * 60'000, Amount(9));
+  const std::int64_t year_later = kJan1Ms + 365 * kDayMs;
+  EXPECT_EQ(year.total(year_later + 10 * kHourMs + 30 * 60'000), Amount(9));
+  EXPECT_EQ(year.total(year_later + 11 * kHourMs), Amount(0));
+  EXPECT_EQ(year.buckets(), 0u);
+}
+
+TEST(Meter, ASumPastTheMaximumSaturatesInsteadOfWrapping) {
+  Meter m(window("1h"));
+  m.add(kJan1Ms, Amount::max());
+  m.add(kJan1Ms + 1000, Amount(3));
+  EXPECT_EQ(m.total(kJan1Ms + 1000), Amount::max());
 }
 
 }  // namespace

@@ -558,7 +558,8 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   store::BatchWriter writer(store, options.batch);
   std::unique_ptr<WebhookNotifier> webhook;
   if (!options.webhook_url.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(webhook, WebhookNotifier::create(options.webhook_url, store, clock, ids));
+    WARDEN_ASSIGN_OR_RETURN(webhook,
+                            WebhookNotifier::create(options.webhook_url, writer, store, clock));
   }
   DecisionService decisions(store, writer, clock, ids, options.decisions, webhook.get());
   WARDEN_RETURN_IF_ERROR(decisions.start());
@@ -599,8 +600,8 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
   decisions.stop();
-  writer.stop();
   if (webhook) webhook->stop();
+  writer.stop();
   if (!options.addr_file.empty()) {
     std::error_code ec;
     std::filesystem::remove(options.addr_file, ec);

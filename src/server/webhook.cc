@@ -15,6 +15,7 @@
 #include <chrono>
 #include <exception>
 
+#include "core/json.h"
 #include "core/thread_name.h"
 #include "server/log.h"
 
@@ -160,28 +161,29 @@ Result<WebhookUrl> parse_webhook_url(const std::string& url) {
 }
 
 Result<std::unique_ptr<WebhookNotifier>> WebhookNotifier::create(const std::string& url,
+                                                                 store::BatchWriter& writer,
                                                                  store::Store& store,
                                                                  const Clock& clock,
-                                                                 IdGenerator& ids,
                                                                  WebhookOptions options) {
   WARDEN_ASSIGN_OR_RETURN(WebhookUrl target, parse_webhook_url(url));
-  if (options.queue_max == 0 || options.attempts_max < 1 || options.request_timeout_ms < 1 ||
-      options.backoff_initial_ms < 0 || options.backoff_max_ms < options.backoff_initial_ms) {
+  if (options.batch_max == 0 || options.poll_ms < 1 || options.attempts_max < 1 ||
+      options.request_timeout_ms < 1 || options.backoff_initial_ms < 0 ||
+      options.backoff_max_ms < options.backoff_initial_ms) {
     return Status(ErrorCode::CONFIG_INVALID,
-                  "webhook options: queue_max, attempts_max and request_timeout_ms must be "
-                  "positive and backoff_initial_ms <= backoff_max_ms");
+                  "webhook options: batch_max, poll_ms, attempts_max and request_timeout_ms "
+                  "must be positive and backoff_initial_ms <= backoff_max_ms");
   }
   return std::unique_ptr<WebhookNotifier>(
-      new WebhookNotifier(url, std::move(target), store, clock, ids, std::move(options)));
+      new WebhookNotifier(url, std::move(target), writer, store, clock, std::move(options)));
 }
 
-WebhookNotifier::WebhookNotifier(std::string url, WebhookUrl target, store::Store& store,
-                                 const Clock& clock, IdGenerator& ids, WebhookOptions options)
+WebhookNotifier::WebhookNotifier(std::string url, WebhookUrl target, store::BatchWriter& writer,
+                                 store::Store& store, const Clock& clock, WebhookOptions options)
     : url_(std::move(url)),
       target_(std::move(target)),
+      writer_(writer),
       store_(store),
       clock_(clock),
-      ids_(ids),
       options_(std::move(options)) {
   worker_ = std::thread([this] {
     name_this_thread("warden-webhook");
@@ -191,18 +193,11 @@ WebhookNotifier::WebhookNotifier(std::string url, WebhookUrl target, store::Stor
 
 WebhookNotifier::~WebhookNotifier() { stop(); }
 
-void WebhookNotifier::notify(json::object event) {
-  bool dropped = false;
+void WebhookNotifier::wake() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
-    if (queue_.size() >= options_.queue_max) {
-      queue_.pop_front();
-      dropped = true;
-    }
-    queue_.push_back(std::move(event));
+    woken_ = true;
   }
-  if (dropped) ++dropped_;
   cv_.notify_all();
 }
 
@@ -216,32 +211,42 @@ void WebhookNotifier::stop() {
 }
 
 WebhookStats WebhookNotifier::stats() const {
-  return {delivered_.load(), failed_.load(), dropped_.load(), attempts_.load()};
+  return {delivered_.load(), failed_.load(), attempts_.load()};
 }
 
 void WebhookNotifier::loop() {
-  for (;;) {
-    json::object event;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) break;
-      event = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    const std::string event_id = ids_.next();
-    record(event_id, event, deliver(event_id, json::serialize(event)));
-  }
-  std::deque<json::object> unsent;
-  {
-    std::lock_guard lock(mu_);
-    unsent.swap(queue_);
-  }
-  for (const auto& event : unsent) {
-    record(ids_.next(), event, Outcome{false, 0, 0, "not sent: the notifier stopped"});
+  // What a previous run left in the outbox goes first.
+  while (deliver_due()) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_ms),
+                 [this] { return stopping_ || woken_; });
+    if (stopping_) return;
+    woken_ = false;
   }
 }
 
+bool WebhookNotifier::deliver_due() {
+  for (;;) {
+    auto due = store_.list_outbox_due(clock_.now_seconds(), options_.batch_max);
+    if (!due.ok()) {
+      log_event(LogLevel::kError, "webhook outbox not readable", {{"error", due.status().to_string()}});
+      return true;  // look again at the next poll
+    }
+    for (const auto& row : *due) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return false;
+      }
+      auto event = parse_json(row.event);
+      if (!event.ok() || !event->is_object()) {
+        record(row, {}, Outcome{false, 0, 0, "not JSON: " + event.status().message()});
+        continue;
+      }
+      record(row, event->as_object(), deliver(row.id, row.event));
+    }
+    if (due->size() < options_.batch_max) return true;
+  }
+}
 WebhookNotifier::Outcome WebhookNotifier::deliver(const std::string& event_id,
                                                   const std::string& body) {
   Outcome out;
@@ -265,6 +270,7 @@ WebhookNotifier::Outcome WebhookNotifier::deliver(const std::string& event_id,
     backoff_ms = std::min(backoff_ms * 2, options_.backoff_max_ms);
     std::lock_guard lock(mu_);
     if (stopping_) {
+      out.stopped = true;
       out.error = "stopped while retrying; last error: " + out.error;
       break;
     }
@@ -278,8 +284,9 @@ void WebhookNotifier::wait_backoff(std::int64_t delay_ms) {
   cv_.wait_for(lock, std::chrono::milliseconds(delay_ms), [this] { return stopping_; });
 }
 
-void WebhookNotifier::record(const std::string& event_id, const json::object& event,
+void WebhookNotifier::record(const store::OutboxRow& row, const json::object& event,
                              const Outcome& outcome) {
+  const bool stopped = outcome.stopped;
   store::AuditEvent e;
   e.timestamp = clock_.now_seconds();
   e.event_type = outcome.delivered ? "NOTIFICATION_DELIVERED" : "NOTIFICATION_FAILED";
@@ -290,21 +297,30 @@ void WebhookNotifier::record(const std::string& event_id, const json::object& ev
     e.agent_id = string_at(tx->as_object(), "agent_id");
   }
   json::object details{
-      {"event_id", event_id},
+      {"event_id", row.id},
       {"url", url_},
-      {"attempts", outcome.attempts},
+      {"attempts", row.attempts + outcome.attempts},
       {"last_status",
        outcome.last_status == 0 ? json::value(nullptr) : json::value(outcome.last_status)},
       {"error", outcome.delivered ? json::value(nullptr) : json::value(outcome.error)}};
   if (auto name = string_at(event, "event")) details["event"] = *name;
   e.details = json::serialize(details);
-  const Status s =
-      store_.write([&](store::WriteTxn& tx) -> Status { return tx.append_audit(e).take_status(); });
+  store::OutboxRow pending = row;
+  pending.attempts += outcome.attempts;
+  const Status s = writer_.run([&](store::WriteTxn& tx) -> Status {
+    // Stopped part-way: the event stays for the next start, its attempts counted.
+    if (stopped) return tx.update_outbox(pending);
+    WARDEN_RETURN_IF_ERROR(tx.delete_outbox(row.id));
+    return tx.append_audit(e).take_status();
+  });
   if (!s.ok()) {
-    log_event(LogLevel::kError, "webhook outcome not audited",
-              {{"event_id", event_id}, {"error", s.to_string()}});
+    // The event stays in the outbox and is delivered again (receivers de-duplicate by id).
+    log_event(LogLevel::kError, "webhook outcome not recorded",
+              {{"event_id", row.id}, {"error", s.to_string()}});
+    return;
   }
-  // Counted after the audit write so an observer of stats() also sees the row.
+  if (stopped) return;
+  // Counted after the write so an observer of stats() also sees the row.
   ++(outcome.delivered ? delivered_ : failed_);
 }
 

@@ -1,5 +1,6 @@
-// Webhook notifier against real HTTP receivers on loopback: retries with the same event id,
-// exhausted retries, a closed port, a silent receiver, drop-oldest, stop(), URL checks.
+// Webhook notifier against real HTTP receivers on loopback, delivering from the store's outbox:
+// retries with the same event id, exhausted retries, a closed port, a silent receiver, stop()
+// leaving events for a restart that delivers them, URL checks.
 #include "server/webhook.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -156,16 +158,29 @@ class WebhookTest : public ::testing::Test {
     auto opened = store::SqliteStore::open(dir_ + "/w.db", {.create_if_missing = true});
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     store_ = std::move(*opened);
+    writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
   }
   void TearDown() override {
+    writer_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   std::unique_ptr<WebhookNotifier> make(const std::string& url, WebhookOptions options) {
-    auto n = WebhookNotifier::create(url, *store_, clock_, ids_, std::move(options));
+    auto n = WebhookNotifier::create(url, *writer_, *store_, clock_, std::move(options));
     EXPECT_TRUE(n.ok()) << n.status().to_string();
     return n.ok() ? std::move(*n) : nullptr;
+  }
+  // What the decision service does: the event into the outbox, then a wake-up.
+  std::string enqueue(WebhookNotifier& n, const json::object& event) {
+    const store::OutboxRow row{ids_.next(), json::serialize(event), clock_.now_seconds(), 0,
+                               clock_.now_seconds()};
+    EXPECT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_outbox(row); }).ok());
+    n.wake();
+    return row.id;
+  }
+  std::vector<store::OutboxRow> outbox() {
+    return store_->list_outbox_due(clock_.now_seconds() + 1, 100).value();
   }
   // Bounded wait for delivered + failed to reach `outcomes`.
   bool wait_outcomes(const WebhookNotifier& n, std::uint64_t outcomes) {
@@ -194,6 +209,7 @@ class WebhookTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::BatchWriter> writer_;
   FakeClock clock_;
   IdGenerator ids_{clock_};
 };
@@ -204,7 +220,7 @@ TEST_F(WebhookTest, RetriesUntilAcceptedWithTheSameEventId) {
   const std::string url = receiver.url("/hooks/warden?x=1");
   auto n = make(url, {.sleep_ms = sleeper.fn()});
   ASSERT_NE(n, nullptr);
-  n->notify(sample_event(1));
+  enqueue(*n, sample_event(1));
   ASSERT_TRUE(wait_outcomes(*n, 1));
 
   const auto got = receiver.received();
@@ -239,7 +255,7 @@ TEST_F(WebhookTest, AlwaysFailingReceiverIsRecordedAfterMaxAttempts) {
   SleepRecorder sleeper;
   auto n = make(receiver.url("/"), {.attempts_max = 4, .sleep_ms = sleeper.fn()});
   ASSERT_NE(n, nullptr);
-  n->notify(sample_event(7));
+  enqueue(*n, sample_event(7));
   ASSERT_TRUE(wait_outcomes(*n, 1));
   EXPECT_EQ(receiver.count(), 4u);
   EXPECT_EQ(sleeper.get(), (std::vector<std::int64_t>{500, 1000, 2000}));
@@ -258,13 +274,13 @@ TEST_F(WebhookTest, BackoffIsCappedAndClientErrorsAreNotRetried) {
     Receiver receiver({}, 500);
     SleepRecorder sleeper;
     auto n = make(receiver.url("/"), {.attempts_max = 7, .sleep_ms = sleeper.fn()});
-    n->notify(sample_event(1));
+    enqueue(*n, sample_event(1));
     ASSERT_TRUE(wait_outcomes(*n, 1));
     EXPECT_EQ(sleeper.get(), (std::vector<std::int64_t>{500, 1000, 2000, 4000, 4000, 4000}));
   }
   Receiver receiver({}, 404);
   auto n = make(receiver.url("/"), {.sleep_ms = [](std::int64_t) {}});
-  n->notify(sample_event(2));
+  enqueue(*n, sample_event(2));
   ASSERT_TRUE(wait_outcomes(*n, 1));
   EXPECT_EQ(receiver.count(), 1u);
   const auto rows = audit_details("NOTIFICATION_FAILED");
@@ -284,7 +300,7 @@ TEST_F(WebhookTest, ClosedPortFailsWithoutHanging) {
   const auto start = Clock_::now();
   auto n = make("http://127.0.0.1:" + std::to_string(port) + "/x",
                 {.attempts_max = 3, .sleep_ms = sleeper.fn()});
-  n->notify(sample_event(3));
+  enqueue(*n, sample_event(3));
   ASSERT_TRUE(wait_outcomes(*n, 1));
   EXPECT_LT(Clock_::now() - start, std::chrono::seconds(5));
   const auto rows = audit_details("NOTIFICATION_FAILED");
@@ -299,7 +315,7 @@ TEST_F(WebhookTest, SilentReceiverHitsTheRequestTimeout) {
   const auto start = Clock_::now();
   auto n = make(receiver.url("/"),
                 {.request_timeout_ms = 200, .attempts_max = 1, .sleep_ms = [](std::int64_t) {}});
-  n->notify(sample_event(4));
+  enqueue(*n, sample_event(4));
   ASSERT_TRUE(wait_outcomes(*n, 1));
   const auto elapsed = Clock_::now() - start;
   EXPECT_GE(elapsed, std::chrono::milliseconds(200));
@@ -309,54 +325,44 @@ TEST_F(WebhookTest, SilentReceiverHitsTheRequestTimeout) {
   EXPECT_EQ(rows[0].at("error"), json::value("timed out after 200 ms"));
 }
 
-TEST_F(WebhookTest, FullQueueDropsTheOldestWithoutBlocking) {
-  Receiver receiver({500}, 200);
-  std::promise<void> in_backoff, release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> sleeps{0};
-  auto n = make(receiver.url("/"),
-                {.queue_max = 2, .attempts_max = 2, .sleep_ms = [&, released](std::int64_t) {
-                   if (sleeps++ == 0) in_backoff.set_value();
-                   released.wait_for(kWaitMax);
-                 }});
-  n->notify(sample_event(1));
-  ASSERT_EQ(in_backoff.get_future().wait_for(kWaitMax), std::future_status::ready);
-  const auto start = Clock_::now();
-  for (int seq = 2; seq <= 4; ++seq) n->notify(sample_event(seq));  // 2 is pushed out
-  EXPECT_LT(Clock_::now() - start, std::chrono::milliseconds(100));
-  EXPECT_EQ(n->stats().dropped, 1u);
-  release.set_value();
-  ASSERT_TRUE(wait_outcomes(*n, 3));
-  std::vector<std::int64_t> seqs;
-  for (const auto& r : receiver.received())
-    seqs.push_back(json::parse(r.body).at("seq").as_int64());
-  EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 1, 3, 4}));
-  EXPECT_EQ(audit_details("NOTIFICATION_DELIVERED").size(), 3u);
-}
-
-TEST_F(WebhookTest, StopCutsBackoffShortAndRecordsUnsentEvents) {
-  Receiver receiver({}, 500);
-  auto n = make(receiver.url("/"), {.backoff_initial_ms = 60'000, .backoff_max_ms = 60'000});
-  n->notify(sample_event(1));
-  const auto deadline = Clock_::now() + kWaitMax;
-  while (receiver.count() == 0 && Clock_::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+TEST_F(WebhookTest, StopLeavesUndeliveredEventsInTheOutboxAndARestartDeliversThem) {
+  std::vector<std::string> ids;
+  {
+    Receiver failing({}, 500);
+    auto n = make(failing.url("/"), {.backoff_initial_ms = 60'000, .backoff_max_ms = 60'000});
+    ids.push_back(enqueue(*n, sample_event(1)));
+    const auto deadline = Clock_::now() + kWaitMax;
+    while (failing.count() == 0 && Clock_::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(failing.count(), 1u);
+    ids.push_back(enqueue(*n, sample_event(2)));
+    const auto start = Clock_::now();
+    n->stop();
+    EXPECT_LT(Clock_::now() - start, std::chrono::seconds(3));
+    EXPECT_EQ(n->stats().failed, 0u);
   }
-  ASSERT_EQ(receiver.count(), 1u);
-  n->notify(sample_event(2));
-  n->notify(sample_event(3));
-  const auto start = Clock_::now();
-  n->stop();
-  EXPECT_LT(Clock_::now() - start, std::chrono::seconds(3));
-  n->notify(sample_event(4));  // refused after stop
-  EXPECT_EQ(n->stats().failed, 3u);
-  const auto rows = audit_details("NOTIFICATION_FAILED");
-  ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0].at("attempts"), json::value(1));
-  EXPECT_TRUE(rows[0].at("error").as_string().starts_with("stopped while retrying"));
-  EXPECT_EQ(rows[1].at("attempts"), json::value(0));
-  EXPECT_EQ(rows[1].at("tx_id"), json::value("tx-2"));
-  EXPECT_EQ(rows[2].at("tx_id"), json::value("tx-3"));
+  EXPECT_TRUE(audit_details("NOTIFICATION_FAILED").empty());
+  auto left = outbox();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, ids[0]);
+  EXPECT_EQ(left[0].attempts, 1);  // the try before the stop is counted
+  EXPECT_EQ(left[1].attempts, 0);
+
+  // The next start delivers both, in order, under the same event ids.
+  Receiver ok({}, 200);
+  auto n = make(ok.url("/"), {});
+  ASSERT_TRUE(wait_outcomes(*n, 2));
+  const auto got = ok.received();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].event_id, ids[0]);
+  EXPECT_EQ(got[1].event_id, ids[1]);
+  EXPECT_TRUE(outbox().empty());
+  const auto rows = audit_details("NOTIFICATION_DELIVERED");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].at("attempts"), json::value(2));
+  EXPECT_EQ(rows[0].at("event_id"), json::value(ids[0]));
+  EXPECT_EQ(rows[1].at("attempts"), json::value(1));
 }
 
 // The wiring `warden serve` uses: a NOTIFY-tier decision reaches the receiver after commit.
@@ -378,8 +384,7 @@ TEST_F(WebhookTest, NotifyTierDecisionReachesTheReceiver) {
                        .hash = v.hash};
   ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
 
-  store::BatchWriter writer(*store_, {});
-  DecisionService service(*store_, writer, clock_, ids_, {.start_sweeper = false}, n.get());
+  DecisionService service(*store_, *writer_, clock_, ids_, {.start_sweeper = false}, n.get());
   ASSERT_TRUE(service.start().ok());
   Submission sub;
   sub.agent_id = agent_id;
@@ -399,7 +404,6 @@ TEST_F(WebhookTest, NotifyTierDecisionReachesTheReceiver) {
   ASSERT_TRUE(answer.ok()) << answer.status().to_string();
   ASSERT_TRUE(wait_outcomes(*n, 1));
   service.stop();
-  writer.stop();
 
   const auto got = receiver.received();
   ASSERT_EQ(got.size(), 1u);
@@ -407,6 +411,8 @@ TEST_F(WebhookTest, NotifyTierDecisionReachesTheReceiver) {
   EXPECT_EQ(body.at("event"), json::value("transaction.decided"));
   EXPECT_EQ(body.at("transaction").at("id"), answer->body.at("id"));
   EXPECT_EQ(body.at("transaction").at("tier"), json::value("NOTIFY"));
+  EXPECT_EQ(body.at("event_id"), json::value(got[0].event_id));
+  EXPECT_TRUE(outbox().empty());
   const auto rows = audit_details("NOTIFICATION_DELIVERED");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].at("tx_id"), answer->body.at("id"));
@@ -438,10 +444,11 @@ TEST(WebhookUrl, ParsesPlainHttpAndRefusesTheRest) {
 }
 
 TEST_F(WebhookTest, CreateRefusesHttpsAndBadOptions) {
-  auto r = WebhookNotifier::create("https://example.com/hook", *store_, clock_, ids_, {});
+  auto r = WebhookNotifier::create("https://example.com/hook", *writer_, *store_, clock_, {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::CONFIG_INVALID);
-  r = WebhookNotifier::create("http://127.0.0.1:1/", *store_, clock_, ids_, {.attempts_max = 0});
+  r = WebhookNotifier::create("http://127.0.0.1:1/", *writer_, *store_, clock_,
+                              {.attempts_max = 0});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::CONFIG_INVALID);
 }

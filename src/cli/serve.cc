@@ -167,8 +167,8 @@ Status apply_toml_value(const Setting& setting, const toml::node& node, ServeArg
 }
 
 // Fills fields from the TOML file that were not given on the command line or in the
-// environment (`given` lists those). Unknown keys and values out of range are errors, never
-// ignored or clamped.
+// environment (`given` lists those). Unknown keys, values of the wrong type and values out of
+// range are errors, never ignored or clamped.
 Status apply_config(const std::string& path, const std::set<std::string>& given, ServeArgs* a) {
   toml::table t;
   try {
@@ -184,8 +184,9 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     if (it == settings.end()) {
       return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + k + "'");
     }
-    if (given.contains(k)) continue;
-    if (Status s = apply_toml_value(*it, node, a); !s.ok()) {
+    // A value the command line overrides is still checked: the file must be valid on its own.
+    ServeArgs overridden;
+    if (Status s = apply_toml_value(*it, node, given.contains(k) ? &overridden : a); !s.ok()) {
       return Status(ErrorCode::CONFIG_INVALID, path + ": " + s.message());
     }
   }

@@ -61,6 +61,19 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
   }
 }
 
+// A bad value in the file is refused even where a flag overrides it.
+TEST(ServeSettings, ABadConfigValueIsRefusedEvenWhenAFlagOverridesIt) {
+  TempDir dir;
+  const std::string config = write_config(dir.path, "batch_size_max = 0\n");
+  CliResult r = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--config",
+                         config, "--batch-size-max", "64"},
+                        {}, 10000);
+  EXPECT_EQ(r.exit_code, 2) << r.output();
+  EXPECT_NE(r.output().find("key 'batch_size_max' must be between 1 and 100000, got 0"),
+            std::string::npos)
+      << r.output();
+}
+
 // The same values as flags get the same verdict (CLI11's message names the flag).
 TEST(ServeSettings, OutOfRangeFlagsAreUsageErrors) {
   TempDir dir;

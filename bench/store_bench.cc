@@ -1,13 +1,18 @@
 // Durable decision writes on the embedded store: one transactions row plus its TX_DECIDED audit
 // row per decision, committed in batches of 1 (every decision its own SQLite transaction) and
-// of 32 and 128 (group commit). Prints µs per decision and the group-commit speed-up against
-// the batch-of-1 baseline measured in the same run.
+// of 32 and 128 (group commit), under each durability setting (full: the log is fsynced at
+// every commit; normal: only around checkpoints). Prints µs per decision, the group-commit
+// speed-up against batch 1 and the cost of full against normal, all measured in the same run.
 #include <benchmark/benchmark.h>
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -20,6 +25,8 @@ using namespace warden::store;
 
 constexpr std::int64_t kNow = 1'790'000'000;
 
+std::string durability_name(Durability d) { return d == Durability::kFull ? "full" : "normal"; }
+
 struct Fixture {
   std::filesystem::path dir;
   std::unique_ptr<SqliteStore> store;
@@ -28,11 +35,12 @@ struct Fixture {
   std::string agent_id;
   std::string session_id;
 
-  Fixture() {
+  explicit Fixture(Durability durability) {
     dir = std::filesystem::temp_directory_path() /
-          ("warden-store-bench-" + std::to_string(::getpid()));
+          ("warden-store-bench-" + std::to_string(::getpid()) + "-" + durability_name(durability));
     std::filesystem::create_directories(dir);
-    auto opened = SqliteStore::open((dir / "bench.db").string(), {.create_if_missing = true});
+    auto opened = SqliteStore::open((dir / "bench.db").string(),
+                                    {.create_if_missing = true, .durability = durability});
     if (!opened.ok()) {
       std::fprintf(stderr, "open: %s\n", opened.status().to_string().c_str());
       std::exit(1);
@@ -99,15 +107,18 @@ struct Fixture {
   }
 };
 
-Fixture& fixture() {
-  static Fixture f;
-  return f;
+Fixture& fixture(Durability durability) {
+  static std::map<Durability, std::unique_ptr<Fixture>> fixtures;  // one file per setting
+  auto& f = fixtures[durability];
+  if (!f) f = std::make_unique<Fixture>(durability);
+  return *f;
 }
 
-std::map<int, double> g_us_per_decision;
+// µs per decision by durability and batch size, for the summary printed at the end.
+std::map<std::pair<std::string, int>, double> g_us_per_decision;
 
-void BM_DecisionWrites(benchmark::State& state) {
-  Fixture& f = fixture();
+void decision_writes(benchmark::State& state, Durability durability) {
+  Fixture& f = fixture(durability);
   const int batch = static_cast<int>(state.range(0));
   for (auto _ : state) {
     Status s = f.store->write([&](WriteTxn& t) -> Status {
@@ -121,20 +132,24 @@ void BM_DecisionWrites(benchmark::State& state) {
       static_cast<double>(state.iterations() * batch),
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_DecisionWrites)->Arg(1)->Arg(32)->Arg(128)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// Collects µs per decision by batch size for the ratio printed at the end.
 class Collector : public benchmark::ConsoleReporter {
  public:
+  // Colours only on a terminal, so output piped to a file (scripts/bench.sh) stays plain.
+  Collector() : ConsoleReporter(::isatty(::fileno(stdout)) ? OO_Defaults : OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& run : runs) {
       if (run.error_occurred || run.iterations == 0) continue;
       const auto it = run.counters.find("us_per_decision");
       if (it == run.counters.end()) continue;
+      // "decision_writes/full/32/real_time"
       const std::string name = run.benchmark_name();
-      const int batch = std::stoi(name.substr(name.find('/') + 1));  // "BM_.../32/real_time"
-      g_us_per_decision[batch] = it->second.value * 1e6;
+      const auto first = name.find('/');
+      const auto second = name.find('/', first + 1);
+      const std::string durability = name.substr(first + 1, second - first - 1);
+      const int batch = std::stoi(name.substr(second + 1));
+      g_us_per_decision[{durability, batch}] = it->second.value * 1e6;
     }
   }
 };
@@ -142,15 +157,36 @@ class Collector : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (Durability d : {Durability::kFull, Durability::kNormal}) {
+    benchmark::RegisterBenchmark(("decision_writes/" + durability_name(d)).c_str(), decision_writes,
+                                 d)
+        ->Arg(1)
+        ->Arg(32)
+        ->Arg(128)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
   benchmark::Initialize(&argc, argv);
   Collector reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  if (g_us_per_decision.count(1) == 0) return 0;
-  const double alone = g_us_per_decision[1];
   std::printf("durable decision writes (transactions row + audit row), µs per decision:\n");
-  for (const auto& [batch, us] : g_us_per_decision) {
-    std::printf("  batch %4d: %8.2f µs  (%.1fx the batch-of-1 baseline)\n", batch, us, alone / us);
+  for (const std::string durability : {"full", "normal"}) {
+    const auto alone = g_us_per_decision.find({durability, 1});
+    for (const auto& [key, us] : g_us_per_decision) {
+      if (key.first != durability) continue;
+      std::printf("  %-6s batch %4d: %8.2f µs", durability.c_str(), key.second, us);
+      if (alone != g_us_per_decision.end()) {
+        std::printf("  (%.1fx the batch-of-1 baseline)", alone->second / us);
+      }
+      std::printf("\n");
+    }
+  }
+  for (const auto& [key, us] : g_us_per_decision) {
+    if (key.first != "full") continue;
+    const auto normal = g_us_per_decision.find({"normal", key.second});
+    if (normal == g_us_per_decision.end()) continue;
+    std::printf("  batch %4d: full/normal = %.2f\n", key.second, us / normal->second);
   }
   return 0;
 }

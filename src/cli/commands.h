@@ -42,6 +42,7 @@ struct ServeArgs {
   std::size_t batch_size_max = 512;
   std::int64_t batch_wait_us = 0;
   std::string webhook_url;
+  std::string durability = "full";  // or "normal"
 };
 int run_serve(const ServeArgs& args);
 

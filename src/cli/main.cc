@@ -8,6 +8,9 @@
 
 namespace warden::cli {
 int run_serve_with(ServeArgs args, const std::set<std::string>& given);
+// Adds every `serve` setting as a flag from the table in serve.cc (which also checks the TOML
+// file); returns each setting's key with its option.
+std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd, ServeArgs& args);
 }  // namespace warden::cli
 
 namespace {
@@ -28,23 +31,7 @@ int main_impl(int argc, char** argv) {
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP daemon until SIGTERM/SIGINT.");
-  std::vector<std::pair<std::string, CLI::Option*>> serve_opts = {
-      {"data_dir", serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory made by `warden init`")->envname("WARDEN_DATA_DIR")},
-      {"listen", serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 picks one; see DATA_DIR/warden.addr)")->envname("WARDEN_LISTEN")->capture_default_str()},
-      {"threads", serve_cmd->add_option("--threads", serve.threads, "I/O threads (0: one per core, at least 2)")->capture_default_str()},
-      {"body_bytes_max", serve_cmd->add_option("--body-bytes-max", serve.body_bytes_max, "Largest request body; larger gets 413")->capture_default_str()},
-      {"request_timeout_ms", serve_cmd->add_option("--request-timeout-ms", serve.request_timeout_ms, "Time allowed to receive a request, and keep-alive idle time")->capture_default_str()},
-      {"drain_timeout_ms", serve_cmd->add_option("--drain-timeout-ms", serve.drain_timeout_ms, "How long shutdown waits for in-flight requests")->capture_default_str()},
-      {"connections_max", serve_cmd->add_option("--connections-max", serve.connections_max, "Open connections at most (lowered to fit the open-files limit); more are answered 503 and closed")->check(CLI::Range(std::size_t{1}, kConnectionsMax))->capture_default_str()},
-      {"connections_per_client_max", serve_cmd->add_option("--connections-per-client-max", serve.connections_per_client_max, "Open connections at most from one client address; more are answered 503 and closed")->check(CLI::Range(std::size_t{1}, kConnectionsMax))->capture_default_str()},
-      {"auth_failures_max", serve_cmd->add_option("--auth-failures-max", serve.auth_failures_max, "Failed master-password attempts per address before 429")->capture_default_str()},
-      {"auth_failure_window_seconds", serve_cmd->add_option("--auth-failure-window-seconds", serve.auth_failure_window_seconds, "Window over which failures are counted")->capture_default_str()},
-      {"log_level", serve_cmd->add_option("--log-level", serve.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}))->capture_default_str()},
-      {"reservation_ttl_seconds", serve_cmd->add_option("--reservation-ttl-seconds", serve.reservation_ttl_seconds, "Unsettled reservations expire (EXPIRED, released) after this")->check(CLI::Range(1, 30 * 86400))->capture_default_str()},
-      {"batch_size_max", serve_cmd->add_option("--batch-size-max", serve.batch_size_max, "Decisions committed per SQLite transaction (group commit)")->check(CLI::Range(1, 100000))->capture_default_str()},
-      {"webhook_url", serve_cmd->add_option("--webhook-url", serve.webhook_url, "http://HOST:PORT/PATH receiving NOTIFY and APPROVAL events (retried with backoff; outcomes audited)")},
-      {"batch_wait_us", serve_cmd->add_option("--batch-wait-us", serve.batch_wait_us, "Microseconds a batch waits for more decisions after a batch of more than one (0: a batch is what queued during the previous commit)")->check(CLI::Range(0, 100000))->capture_default_str()},
-  };
+  auto serve_opts = add_serve_flags(*serve_cmd, serve);
   serve_cmd->add_option("--config", serve.config_file, "TOML file with the same keys (data_dir, listen, threads, body_bytes_max, ...); flags win")->check(CLI::ExistingFile);
 
   auto* policy_cmd = app.add_subcommand("policy", "Offline policy tools.");

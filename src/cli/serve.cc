@@ -1,10 +1,17 @@
 // `warden serve`: load configuration, open the store and run the HTTP daemon.
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "cli/commands.h"
 #include "server/server.h"
@@ -15,8 +22,165 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Bounds of the numeric settings (flags and TOML alike).
+constexpr std::int64_t kThreadsMax = 256;
+constexpr std::int64_t kBodyBytesMax = std::int64_t{1} << 30;
+constexpr std::int64_t kTimeoutMsMax = 3'600'000;
+constexpr std::int64_t kAuthFailuresMax = 1'000'000;
+constexpr std::int64_t kAuthWindowSecondsMax = 86'400;
+constexpr std::int64_t kReservationTtlSecondsMax = 30 * 86'400;
+constexpr std::int64_t kBatchSizeMax = 100'000;
+constexpr std::int64_t kBatchWaitUsMax = 100'000;
+
+// One `serve` setting: the flag --key-with-dashes and the TOML key key_with_underscores, with
+// the same checks for both. Integers must lie in [min, max]; a string with `choices` must be
+// one of them.
+struct Setting {
+  std::string_view key;
+  std::variant<int ServeArgs::*, std::size_t ServeArgs::*, std::int64_t ServeArgs::*,
+               std::string ServeArgs::*>
+      field;
+  std::string_view help;
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+  std::vector<std::string> choices = {};
+  std::string_view env = {};  // environment variable standing for the flag, if any
+};
+
+const std::vector<Setting>& serve_settings() {
+  static const std::vector<Setting> kSettings = {
+      {.key = "data_dir",
+       .field = &ServeArgs::data_dir,
+       .help = "Data directory made by `warden init`",
+       .env = "WARDEN_DATA_DIR"},
+      {.key = "listen",
+       .field = &ServeArgs::listen,
+       .help = "HOST:PORT to listen on (port 0 picks one; see DATA_DIR/warden.addr)",
+       .env = "WARDEN_LISTEN"},
+      {.key = "threads",
+       .field = &ServeArgs::threads,
+       .help = "I/O threads (0: one per core, at least 2)",
+       .min = 0,
+       .max = kThreadsMax},
+      {.key = "body_bytes_max",
+       .field = &ServeArgs::body_bytes_max,
+       .help = "Largest request body; larger gets 413",
+       .min = 1,
+       .max = kBodyBytesMax},
+      {.key = "request_timeout_ms",
+       .field = &ServeArgs::request_timeout_ms,
+       .help = "Time allowed to receive a request, and keep-alive idle time",
+       .min = 10,
+       .max = kTimeoutMsMax},
+      {.key = "drain_timeout_ms",
+       .field = &ServeArgs::drain_timeout_ms,
+       .help = "How long shutdown waits for in-flight requests",
+       .min = 0,
+       .max = kTimeoutMsMax},
+      {.key = "connections_max",
+       .field = &ServeArgs::connections_max,
+       .help = "Open connections at most (lowered to fit the open-files limit); more are "
+               "answered 503 and closed",
+       .min = 1,
+       .max = static_cast<std::int64_t>(kConnectionsMax)},
+      {.key = "connections_per_client_max",
+       .field = &ServeArgs::connections_per_client_max,
+       .help = "Open connections at most from one client address; more are answered 503 and "
+               "closed",
+       .min = 1,
+       .max = static_cast<std::int64_t>(kConnectionsMax)},
+      {.key = "auth_failures_max",
+       .field = &ServeArgs::auth_failures_max,
+       .help = "Failed master-password attempts per address before 429",
+       .min = 1,
+       .max = kAuthFailuresMax},
+      {.key = "auth_failure_window_seconds",
+       .field = &ServeArgs::auth_failure_window_seconds,
+       .help = "Window over which failures are counted",
+       .min = 1,
+       .max = kAuthWindowSecondsMax},
+      {.key = "log_level",
+       .field = &ServeArgs::log_level,
+       .help = "debug, info, warn or error",
+       .choices = {"debug", "info", "warn", "error"}},
+      {.key = "reservation_ttl_seconds",
+       .field = &ServeArgs::reservation_ttl_seconds,
+       .help = "Unsettled reservations expire (EXPIRED, released) after this",
+       .min = 1,
+       .max = kReservationTtlSecondsMax},
+      {.key = "batch_size_max",
+       .field = &ServeArgs::batch_size_max,
+       .help = "Decisions committed per SQLite transaction (group commit)",
+       .min = 1,
+       .max = kBatchSizeMax},
+      {.key = "webhook_url",
+       .field = &ServeArgs::webhook_url,
+       .help = "http://HOST:PORT/PATH receiving NOTIFY and APPROVAL events (retried with "
+               "backoff; outcomes audited)"},
+      {.key = "batch_wait_us",
+       .field = &ServeArgs::batch_wait_us,
+       .help = "Microseconds a batch waits for more decisions after a batch of more than one "
+               "(0: a batch is what queued during the previous commit)",
+       .min = 0,
+       .max = kBatchWaitUsMax},
+      {.key = "durability",
+       .field = &ServeArgs::durability,
+       .help = "full: every group commit is fsynced before it is answered; normal: may lose the "
+               "last commits on power loss (not on a crash of the process)",
+       .choices = {"full", "normal"}},
+  };
+  return kSettings;
+}
+
+std::string flag_name(std::string_view key) {
+  std::string flag = "--" + std::string(key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+bool is_integer(const Setting& s) {
+  return !std::holds_alternative<std::string ServeArgs::*>(s.field);
+}
+
+std::string choice_list(const Setting& s) {
+  std::string out;
+  for (const auto& c : s.choices) out += (out.empty() ? "" : ", ") + c;
+  return out;
+}
+
+// Checks one TOML value against its setting and stores it; the message names the key.
+Status apply_toml_value(const Setting& setting, const toml::node& node, ServeArgs* a) {
+  const std::string key(setting.key);
+  if (is_integer(setting)) {
+    const auto v = node.value_exact<std::int64_t>();
+    if (!v) return Status(ErrorCode::CONFIG_INVALID, "key '" + key + "' must be an integer");
+    if (*v < setting.min || *v > setting.max) {
+      return Status(ErrorCode::CONFIG_INVALID,
+                    fmt::format("key '{}' must be between {} and {}, got {}", key, setting.min,
+                                setting.max, *v));
+    }
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(a->*member)>;
+          if constexpr (!std::is_same_v<T, std::string>) a->*member = static_cast<T>(*v);
+        },
+        setting.field);
+    return Status();
+  }
+  const auto v = node.value_exact<std::string>();
+  if (!v) return Status(ErrorCode::CONFIG_INVALID, "key '" + key + "' must be a string");
+  if (!setting.choices.empty() &&
+      std::find(setting.choices.begin(), setting.choices.end(), *v) == setting.choices.end()) {
+    return Status(ErrorCode::CONFIG_INVALID, fmt::format("key '{}' must be one of {}, got '{}'",
+                                                         key, choice_list(setting), *v));
+  }
+  a->*std::get<std::string ServeArgs::*>(setting.field) = *v;
+  return Status();
+}
+
 // Fills fields from the TOML file that were not given on the command line or in the
-// environment (`given` lists those). Unknown keys are an error, never ignored.
+// environment (`given` lists those). Unknown keys, values of the wrong type and values out of
+// range are errors, never ignored or clamped.
 Status apply_config(const std::string& path, const std::set<std::string>& given, ServeArgs* a) {
   toml::table t;
   try {
@@ -24,55 +188,19 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
   } catch (const toml::parse_error& e) {
     return Status(ErrorCode::CONFIG_INVALID, path + ": " + std::string(e.description()));
   }
+  const auto& settings = serve_settings();
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
-    auto str = [&](std::string* out) {
-      if (auto v = node.value<std::string>()) *out = *v;
-      else return false;
-      return true;
-    };
-    auto num = [&](auto* out) {
-      if (auto v = node.value<std::int64_t>(); v && *v >= 0) *out = static_cast<std::remove_pointer_t<decltype(out)>>(*v);
-      else return false;
-      return true;
-    };
-    // An integer key with the same bounds as its flag.
-    auto bounded = [&](std::size_t* out, std::size_t min, std::size_t max) {
-      auto v = node.value<std::int64_t>();
-      if (!v) {
-        return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' has the wrong type");
-      }
-      if (*v < 0 || static_cast<std::size_t>(*v) < min || static_cast<std::size_t>(*v) > max) {
-        return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' must be in " +
-                                                     std::to_string(min) + ".." +
-                                                     std::to_string(max));
-      }
-      *out = static_cast<std::size_t>(*v);
-      return Status();
-    };
-    if (given.contains(k)) continue;
-    if (k == "connections_max" || k == "connections_per_client_max") {
-      WARDEN_RETURN_IF_ERROR(
-          bounded(k == "connections_max" ? &a->connections_max : &a->connections_per_client_max, 1,
-                  kConnectionsMax));
-      continue;
+    const auto it = std::find_if(settings.begin(), settings.end(),
+                                 [&](const Setting& s) { return s.key == k; });
+    if (it == settings.end()) {
+      return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + k + "'");
     }
-    bool ok = true;
-    if (k == "data_dir") ok = str(&a->data_dir);
-    else if (k == "listen") ok = str(&a->listen);
-    else if (k == "log_level") ok = str(&a->log_level);
-    else if (k == "webhook_url") ok = str(&a->webhook_url);
-    else if (k == "threads") ok = num(&a->threads);
-    else if (k == "body_bytes_max") ok = num(&a->body_bytes_max);
-    else if (k == "request_timeout_ms") ok = num(&a->request_timeout_ms);
-    else if (k == "drain_timeout_ms") ok = num(&a->drain_timeout_ms);
-    else if (k == "auth_failures_max") ok = num(&a->auth_failures_max);
-    else if (k == "auth_failure_window_seconds") ok = num(&a->auth_failure_window_seconds);
-    else if (k == "reservation_ttl_seconds") ok = num(&a->reservation_ttl_seconds);
-    else if (k == "batch_size_max") ok = num(&a->batch_size_max);
-    else if (k == "batch_wait_us") ok = num(&a->batch_wait_us);
-    else return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + k + "'");
-    if (!ok) return Status(ErrorCode::CONFIG_INVALID, path + ": key '" + k + "' has the wrong type");
+    // A value the command line overrides is still checked: the file must be valid on its own.
+    ServeArgs overridden;
+    if (Status s = apply_toml_value(*it, node, given.contains(k) ? &overridden : a); !s.ok()) {
+      return Status(ErrorCode::CONFIG_INVALID, path + ": " + s.message());
+    }
   }
   return Status();
 }
@@ -99,6 +227,23 @@ Status parse_listen(const std::string& listen, server::ServerOptions* o) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd, ServeArgs& args) {
+  std::vector<std::pair<std::string, CLI::Option*>> options;
+  for (const Setting& setting : serve_settings()) {
+    CLI::Option* opt = std::visit(
+        [&](auto member) {
+          return cmd.add_option(flag_name(setting.key), args.*member, std::string(setting.help));
+        },
+        setting.field);
+    if (!setting.env.empty()) opt->envname(std::string(setting.env));
+    if (is_integer(setting)) opt->check(CLI::Range(setting.min, setting.max));
+    if (!setting.choices.empty()) opt->check(CLI::IsMember(setting.choices));
+    if (setting.key != "data_dir" && setting.key != "webhook_url") opt->capture_default_str();
+    options.emplace_back(std::string(setting.key), opt);
+  }
+  return options;
+}
+
 int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   if (!args.config_file.empty()) {
     if (Status s = apply_config(args.config_file, given, &args); !s.ok()) {
@@ -124,17 +269,24 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.api.auth_failures_max = args.auth_failures_max;
   options.api.auth_failure_window_seconds = args.auth_failure_window_seconds;
   options.decisions.reservation_ttl_seconds = args.reservation_ttl_seconds;
-  options.batch.batch_size_max = std::max<std::size_t>(1, args.batch_size_max);
+  options.batch.batch_size_max = args.batch_size_max;
   options.batch.batch_wait_us = args.batch_wait_us;
   options.addr_file = (fs::path(args.data_dir) / "warden.addr").string();
   options.webhook_url = args.webhook_url;
 
+  // A file-size limit (RLIMIT_FSIZE) must make writes fail, which /readyz reports, instead of
+  // killing the daemon in the middle of a commit.
+  std::signal(SIGXFSZ, SIG_IGN);
   server::init_logging(args.log_level);
-  auto store = store::SqliteStore::open(database_path(args.data_dir), {});
+  const store::Durability durability =
+      args.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
+  auto store = store::SqliteStore::open(database_path(args.data_dir), {.durability = durability});
   if (!store.ok()) {
     std::cerr << "error: " << store.status().to_string() << "\n";
     return kExitFailed;
   }
+  server::log_event(server::LogLevel::kInfo, "store opened",
+                    {{"path", database_path(args.data_dir)}, {"durability", args.durability}});
   auto hash = (*store)->get_kv(server::kMasterPasswordHashKey);
   if (!hash.ok() || !hash->has_value()) {
     std::cerr << "error: " << error_message(ErrorCode::STORE_NOT_INITIALIZED, Language::kEnglish)

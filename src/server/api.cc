@@ -334,7 +334,10 @@ HttpResponse error_response(const Status& status, const std::string& correlation
   json::object body;
   body["error"] = std::move(err);
   HttpResponse resp = json_response(error_http_status(status.code()), body);
-  if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS) {
+  // Both mean "come back later": a throttled client when its window allows, an overloaded
+  // writer's queue after a second (it drains a full batch in milliseconds).
+  if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS ||
+      status.code() == ErrorCode::SERVER_OVERLOADED) {
     const auto* wait = status.details().if_contains("retry_after_seconds");
     resp.headers.emplace_back("Retry-After", wait ? json::serialize(*wait) : "1");
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <vector>
+#include <string>
 
 #include "core/thread_name.h"
 
@@ -40,7 +41,9 @@ Status BatchWriter::enqueue(Item item) {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(ErrorCode::INTERNAL_SHUTTING_DOWN);
     if (queue_.size() >= options_.queue_max) {
-      return Status(ErrorCode::INTERNAL_SHUTTING_DOWN, "write queue is full");
+      return Status(ErrorCode::SERVER_OVERLOADED, "the write queue is full (" +
+                                                      std::to_string(options_.queue_max) +
+                                                      " operations waiting); retry later");
     }
     queue_.push_back(std::move(item));
     // The writer only needs waking for the first item (it sleeps on an empty queue) and when a

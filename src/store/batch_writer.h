@@ -1,6 +1,6 @@
 // Group commit: many writers' operations run in one store transaction per batch, so a burst of
-// decisions costs one fsync-free WAL commit instead of one each. A caller learns its outcome
-// only after its batch committed.
+// decisions costs one WAL commit (one fsync under full durability) instead of one each. A caller
+// learns its outcome only after its batch committed.
 #pragma once
 
 #include <condition_variable>
@@ -18,8 +18,8 @@ namespace warden::store {
 struct BatchOptions {
   std::size_t batch_size_max = 512;  // operations per transaction
   // How long a non-full batch waits for company, only after a batch of more than one. 0: a
-  // batch is whatever queued while the previous one committed, which with commits that do not
-  // fsync (WAL, synchronous=NORMAL) measured faster than waiting (docs/benchmarks.md).
+  // batch is whatever queued while the previous one committed, which with commits that did not
+  // fsync (synchronous=NORMAL) measured faster than waiting (docs/benchmarks.md).
   std::int64_t batch_wait_us = 0;
   std::size_t queue_max = 65'536;    // submissions beyond this are refused
 };
@@ -34,9 +34,10 @@ class BatchWriter {
   BatchWriter(Store& store, BatchOptions options);
   ~BatchWriter();  // finishes everything queued, then stops
 
-  // Queues op. Refused with INTERNAL_SHUTTING_DOWN after stop() or when the queue is full.
-  // Each op runs in a savepoint: an op that fails is undone alone and the rest of its batch
-  // commits; only a failed commit (storage) fails the batch, whose ops then run one by one.
+  // Queues op. Refused with INTERNAL_SHUTTING_DOWN after stop(), and with SERVER_OVERLOADED
+  // when queue_max operations are already waiting (the caller may retry later). Each op runs
+  // in a savepoint: an op that fails is undone alone and the rest of its batch commits; only a
+  // failed commit (storage) fails the batch, whose ops then run one by one.
   Status submit(Op op, Done done);
   // Queues op to run in a batch of its own: every earlier batch has committed and run its
   // `done` callbacks before it starts, and no later one starts before its `done` returns (for

@@ -78,7 +78,8 @@ std::optional<std::int64_t> Stmt::opt_int64(int col) const {
   return int64(col);
 }
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, int flags) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, int flags,
+                                                     Durability durability) {
   // Process-wide, before SQLite initialises: no allocation statistics, so no global mutex
   // around every allocation SQLite makes (we never read sqlite3_memory_used()).
   static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -93,7 +94,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, in
   }
   sqlite3_extended_result_codes(db, 1);
   std::unique_ptr<Connection> conn(new Connection(db));
-  WARDEN_RETURN_IF_ERROR(conn->apply_pragmas());
+  WARDEN_RETURN_IF_ERROR(conn->apply_pragmas(durability));
   return conn;
 }
 
@@ -102,8 +103,16 @@ Connection::~Connection() {
   sqlite3_close_v2(db_);
 }
 
-Status Connection::apply_pragmas() {
-  for (std::string_view pragma : kConnectionPragmas) WARDEN_RETURN_IF_ERROR(exec(pragma));
+Status Connection::apply_pragmas(Durability durability) {
+  for (std::string_view pragma : kConnectionPragmas) {
+    // FULL syncs the write-ahead log at every commit; NORMAL only before a checkpoint. Either way
+    // a checkpoint syncs the log before copying it and the database file after, so checkpoints
+    // need nothing more under FULL.
+    if (pragma.starts_with("PRAGMA synchronous") && durability == Durability::kNormal) {
+      pragma = kSynchronousNormal;
+    }
+    WARDEN_RETURN_IF_ERROR(exec(pragma));
+  }
   // journal_mode silently stays as it was when it cannot switch; a read-write connection
   // that is not in WAL would break the concurrency model, so say so.
   if (sqlite3_db_readonly(db_, "main") == 0) {

@@ -14,14 +14,17 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace warden::store::sqlite {
 
-// Every connection the store opens runs these, in this order (seed 004, ARCHITECTURE.md §3).
+// Every connection the store opens runs these, in this order (seed 004, ARCHITECTURE.md §3),
+// with `synchronous` set from the store's Durability (the seed had NORMAL).
 inline constexpr std::string_view kConnectionPragmas[] = {
-    "PRAGMA journal_mode = WAL",  "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -64000",  "PRAGMA mmap_size = 268435456",
+    "PRAGMA journal_mode = WAL",  "PRAGMA synchronous = FULL",  "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -64000", "PRAGMA mmap_size = 268435456",
     "PRAGMA temp_store = MEMORY"};
+inline constexpr std::string_view kSynchronousNormal = "PRAGMA synchronous = NORMAL";
 
 // The names of those PRAGMAs, for reading them back.
 inline constexpr std::string_view kPragmaNames[] = {"journal_mode", "synchronous", "foreign_keys",
@@ -90,7 +93,8 @@ class Stmt {
 class Connection {
  public:
   // flags: SQLITE_OPEN_READWRITE [| SQLITE_OPEN_CREATE] or SQLITE_OPEN_READONLY.
-  static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags);
+  static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
+                                                  Durability durability);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -107,7 +111,7 @@ class Connection {
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
-  Status apply_pragmas();
+  Status apply_pragmas(Durability durability);
 
   sqlite3* db_;
   struct SqlHash {

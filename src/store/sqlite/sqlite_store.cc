@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
+#include <utility>
 
 #include "core/thread_name.h"
 #include "store/sqlite/connection.h"
@@ -69,6 +71,33 @@ Status run_cached(Connection& c, std::string_view sql) {
   return st.run();
 }
 
+// The storage refused the write (rather than the data being wrong): what makes a store not
+// ready until a later commit succeeds.
+bool storage_refused(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A commit that leaves nothing behind but still appends to the write-ahead log (the row's page is
+// dirtied), so it fails exactly when a real commit would: disk full, read-only, I/O error.
+constexpr std::string_view kProbeInsertSql =
+    "INSERT OR REPLACE INTO key_value_store (key, value, updated_at) "
+    "VALUES ('warden.write_probe', '', 0)";
+constexpr std::string_view kProbeDeleteSql =
+    "DELETE FROM key_value_store WHERE key = 'warden.write_probe'";
+
 // WriteTxn over the writer connection inside write()'s transaction. Remembers the first
 // storage-level failure so write() rolls back even if fn ignores it; constraint, not-found and
 // validation errors are left to fn (a failed statement undoes only itself).
@@ -76,6 +105,7 @@ class SqliteWriteTxn final : public WriteTxn {
  public:
   explicit SqliteWriteTxn(Connection& c) : c_(c) {}
   const Status& storage_failure() const { return failure_; }
+  int storage_failure_rc() const { return failure_rc_; }  // SQLite's code for it
 
   Result<std::optional<std::string>> get_kv(std::string_view key) override {
     return track(sqlite::get_kv(c_, key));
@@ -194,7 +224,9 @@ class SqliteWriteTxn final : public WriteTxn {
 
  private:
   void note(const Status& s) {
-    if (s.code() == ErrorCode::INTERNAL_STORE_ERROR && failure_.ok()) failure_ = s;
+    if (s.code() != ErrorCode::INTERNAL_STORE_ERROR || !failure_.ok()) return;
+    failure_ = s;
+    failure_rc_ = sqlite3_extended_errcode(c_.handle());
   }
   Status track(Status s) {
     note(s);
@@ -208,6 +240,7 @@ class SqliteWriteTxn final : public WriteTxn {
 
   Connection& c_;
   Status failure_;
+  int failure_rc_ = SQLITE_OK;
   sqlite::AuditTail audit_tail_;  // appends after the first in this transaction skip the read
 };
 
@@ -249,17 +282,21 @@ Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts
   read_only_ = opts.read_only;
   static const SystemClock kSystemClock;
   clock_ = opts.clock != nullptr ? opts.clock : &kSystemClock;
+  durability_ = opts.durability;
+  write_probe_interval_ = std::chrono::milliseconds(opts.write_probe_interval_ms);
+  last_commit_ok_ = std::chrono::steady_clock::now();
   if (!read_only_) {
     int flags = SQLITE_OPEN_READWRITE | (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
-    WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, flags));
+    WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, flags, durability_));
     WARDEN_RETURN_IF_ERROR(migrate());
     // A migration may edit a table's definition in place (migration 3); a fresh connection
     // compiles statements against the definition now on disk.
     if (migrations_applied_ > 0) {
       writer_.reset();
-      WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, SQLITE_OPEN_READWRITE));
+      WARDEN_ASSIGN_OR_RETURN(writer_, Connection::open(path, SQLITE_OPEN_READWRITE, durability_));
     }
-    WARDEN_ASSIGN_OR_RETURN(checkpointer_, Connection::open(path, SQLITE_OPEN_READWRITE));
+    WARDEN_ASSIGN_OR_RETURN(checkpointer_,
+                            Connection::open(path, SQLITE_OPEN_READWRITE, durability_));
     // Replaces the automatic checkpoint (which is itself a WAL hook) on the writer.
     sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
     checkpoint_thread_ = std::thread([this] {
@@ -270,7 +307,7 @@ Status SqliteStore::open_connections(const std::string& path, SqliteOptions opts
   // Readers are opened read-only so a read path can never write.
   for (int i = 0; i < kReadConnections; ++i) {
     WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                            Connection::open(path, SQLITE_OPEN_READONLY));
+                            Connection::open(path, SQLITE_OPEN_READONLY, durability_));
     std::lock_guard lock(pool_mu_);
     idle_readers_.push_back(std::move(reader));
     ++readers_opened_;
@@ -357,8 +394,15 @@ void SqliteStore::checkpoint_loop() {
   sqlite3* db = checkpointer_->handle();
   std::unique_lock lock(checkpoint_mu_);
   for (;;) {
-    checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_.load(); });
+    checkpoint_cv_.wait(
+        lock, [&] { return checkpoint_stop_ || checkpoint_wanted_.load() || probe_wanted_; });
     if (checkpoint_stop_) return;
+    if (std::exchange(probe_wanted_, false)) {
+      lock.unlock();
+      run_write_probe();
+      lock.lock();
+      continue;  // a checkpoint asked for meanwhile is still wanted
+    }
     checkpoint_wanted_ = false;  // a commit past the mark from here on asks again
     lock.unlock();
     int log_pages = 0;
@@ -501,25 +545,114 @@ Status SqliteStore::write(const std::function<Status(WriteTxn&)>& fn) {
     std::atomic<std::thread::id>& owner;
     ~ClearOwner() { owner = std::thread::id(); }
   } clear_owner{writer_thread_};
+  return commit_locked([&](Connection& c, int* failed_rc) {
+    SqliteWriteTxn txn(c);
+    Status s = fn(txn);
+    if (s.ok()) s = txn.storage_failure();
+    *failed_rc = txn.storage_failure_rc();
+    return s;
+  });
+}
 
+Status SqliteStore::commit_locked(const std::function<Status(Connection&, int* failed_rc)>& body) {
   Connection& c = *writer_;
+  {
+    std::lock_guard health(health_mu_);
+    commit_started_ = std::chrono::steady_clock::now();
+  }
+  int failed_rc = SQLITE_OK;
   // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-way.
-  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
-  SqliteWriteTxn txn(c);
-  Status s;
-  try {
-    s = fn(txn);
-  } catch (...) {
-    rollback(c);
-    throw;  // the caller's own exception, passed back unchanged after undoing its writes
+  Status s = c.exec("BEGIN IMMEDIATE");
+  if (!s.ok()) {
+    failed_rc = sqlite3_extended_errcode(c.handle());
+  } else {
+    try {
+      s = body(c, &failed_rc);
+    } catch (...) {
+      rollback(c);
+      record_commit(Status(ErrorCode::INTERNAL_ERROR), SQLITE_OK);
+      throw;  // the caller's own exception, passed back unchanged after undoing its writes
+    }
+    if (s.ok() && sqlite3_get_autocommit(c.handle()) != 0) {
+      s = Status(ErrorCode::INTERNAL_STORE_ERROR, "transaction was rolled back by SQLite");
+    }
+    if (s.ok()) {
+      s = c.exec("COMMIT");
+      if (!s.ok()) failed_rc = sqlite3_extended_errcode(c.handle());
+    }
+    if (!s.ok()) rollback(c);
   }
-  if (s.ok()) s = txn.storage_failure();
-  if (s.ok() && sqlite3_get_autocommit(c.handle()) != 0) {
-    s = Status(ErrorCode::INTERNAL_STORE_ERROR, "transaction was rolled back by SQLite");
-  }
-  if (s.ok()) s = c.exec("COMMIT");
-  if (!s.ok()) rollback(c);
+  record_commit(s, failed_rc);
   return s;
+}
+
+void SqliteStore::record_commit(const Status& s, int failed_rc) {
+  {
+    std::lock_guard lock(health_mu_);
+    commit_started_.reset();
+    if (s.ok()) {
+      write_failure_.reset();
+      last_commit_ok_ = std::chrono::steady_clock::now();
+    } else if (storage_refused(failed_rc)) {
+      // SQLite's generic text for the code, not the statement's message (which may name data).
+      write_failure_ = fmt::format("{} (SQLite code {})", sqlite3_errstr(failed_rc), failed_rc);
+    } else {
+      return;  // the operation's own failure says nothing about the storage
+    }
+    ++commit_outcomes_;
+  }
+  health_cv_.notify_all();
+}
+
+void SqliteStore::run_write_probe() {
+  // A commit already running answers the question itself; a probe never queues behind it.
+  std::unique_lock lock(writer_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  (void)commit_locked([](Connection& c, int* failed_rc) -> Status {
+    for (std::string_view sql : {kProbeInsertSql, kProbeDeleteSql}) {
+      Status s = [&]() -> Status {
+        WARDEN_ASSIGN_OR_RETURN(sqlite::Stmt st, c.prepare(sql));
+        return st.run();
+      }();
+      if (!s.ok()) {
+        *failed_rc = sqlite3_extended_errcode(c.handle());
+        return s;
+      }
+    }
+    return Status();
+  });
+}
+
+Status SqliteStore::check_writable() {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  auto now = std::chrono::steady_clock::now();
+  std::unique_lock lock(health_mu_);
+  if (commit_started_ && now - *commit_started_ >= milliseconds(kWriteStallMs)) {
+    return Status(ErrorCode::INTERNAL_NOT_READY,
+                  fmt::format("a store write has been running for {} ms",
+                              duration_cast<milliseconds>(now - *commit_started_).count()));
+  }
+  const bool probe_due = now - last_commit_ok_ >= write_probe_interval_ &&
+                         (!probe_asked_ || now - *probe_asked_ >= write_probe_interval_);
+  if (probe_due) {
+    probe_asked_ = now;
+    const std::uint64_t seen = commit_outcomes_;
+    lock.unlock();
+    {
+      std::lock_guard ask(checkpoint_mu_);
+      probe_wanted_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    lock.lock();
+    // Bounded: a probe stuck behind a slow disk is reported by the stall check next time.
+    health_cv_.wait_for(lock, milliseconds(kWriteProbeWaitMs),
+                        [&] { return commit_outcomes_ != seen; });
+  }
+  if (write_failure_) {
+    return Status(ErrorCode::INTERNAL_NOT_READY, "the store cannot write: " + *write_failure_);
+  }
+  return Status();
 }
 
 int SqliteStore::schema_version() {
@@ -534,7 +667,8 @@ Status SqliteStore::ping() {
         ErrorCode::INTERNAL_STORE_ERROR,
         fmt::format("schema version {} is not the expected {}", version, latest_schema_version()));
   }
-  return Status();
+  if (read_only_) return Status();
+  return check_writable();
 }
 
 Status SqliteStore::checkpoint() {

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -23,10 +26,20 @@ namespace sqlite {
 class Connection;
 }  // namespace sqlite
 
+// How far a commit has gone when write() returns (PRAGMA synchronous on every connection).
+// kFull: the write-ahead log is fsynced at every commit (one fsync per group commit), so an
+// acknowledged write survives power loss. kNormal: the log is fsynced only around checkpoints;
+// a process crash loses nothing, but power loss may lose the last commits.
+enum class Durability { kFull, kNormal };
+
 struct SqliteOptions {
   bool create_if_missing = false;  // otherwise a missing file is STORE_NOT_INITIALIZED
   bool read_only = false;          // no migrations; write() fails
   const Clock* clock = nullptr;    // stamps schema_version.applied_at during open(); null: system
+  Durability durability = Durability::kFull;
+  // ping() has a write probe committed when no commit succeeded for this long, so a store that
+  // stopped (or resumed) accepting writes while idle is noticed. 0: at every ping().
+  std::int64_t write_probe_interval_ms = 1000;
 };
 
 // Thread-safety: every public method may be called from any thread at once.
@@ -72,6 +85,10 @@ class SqliteStore final : public Store {
   Status write(const std::function<Status(WriteTxn&)>& fn) override;
   // Stops at the first broken row; rows_checked then includes that row.
   Result<AuditVerifyReport> verify_audit() override;
+  // Reachable, migrated and able to write: not ready while the last commit (a write() or a
+  // write probe) failed because the storage refused it (disk full, read-only, I/O error, locked)
+  // or while a commit has been running for kWriteStallMs. Never waits for a running commit;
+  // waits at most kWriteProbeWaitMs for a write probe it asked for.
   Status ping() override;
   Status checkpoint() override;
 
@@ -80,6 +97,8 @@ class SqliteStore final : public Store {
   // log restarts: a log under continuous writes cannot grow without bound.
   static constexpr int kCheckpointPages = 1000;
   static constexpr int kCheckpointRestartPages = 8 * kCheckpointPages;
+  static constexpr std::int64_t kWriteProbeWaitMs = 250;
+  static constexpr std::int64_t kWriteStallMs = 5000;  // the busy timeout: longer is stuck
 
   int schema_version();  // highest applied migration; -1 when it cannot be read
   // Checkpoints the background thread has run since open(), and the writer's own ones.
@@ -98,9 +117,18 @@ class SqliteStore final : public Store {
   Status migrate();
   ReadLease lease();  // blocks until a reader is idle
   void give_back(std::unique_ptr<sqlite::Connection> conn);
+  // Runs body between BEGIN IMMEDIATE and COMMIT on the writer (rolling back on failure) and
+  // records the outcome for ping(). body sets *failed_rc to the SQLite code of a storage failure.
+  // Requires writer_mu_.
+  Status commit_locked(const std::function<Status(sqlite::Connection&, int* failed_rc)>& body);
+  void record_commit(const Status& s, int failed_rc);
+  Status check_writable();
+  void run_write_probe();  // on the checkpointer thread
 
   bool read_only_ = false;
   const Clock* clock_ = nullptr;
+  Durability durability_ = Durability::kFull;
+  std::chrono::milliseconds write_probe_interval_{1000};
   int migrations_applied_ = 0;
 
   std::mutex writer_mu_;
@@ -123,6 +151,18 @@ class SqliteStore final : public Store {
   std::atomic<int> checkpointed_pages_{0};       // log pages the last checkpoint copied
   std::atomic<std::uint64_t> background_checkpoints_{0};
   std::atomic<std::uint64_t> restart_checkpoints_{0};  // by the writer, in its commit hook
+
+  // Write health, for ping(). Commits record their outcome; ping() asks the checkpointer thread
+  // for a write probe (a committed write that leaves no row) when none succeeded lately.
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  std::mutex health_mu_;
+  std::condition_variable health_cv_;
+  std::optional<std::string> write_failure_;  // guarded by health_mu_: why the last commit failed
+  SteadyTime last_commit_ok_;                 // guarded by health_mu_
+  std::optional<SteadyTime> commit_started_;  // guarded by health_mu_: a commit is running
+  std::optional<SteadyTime> probe_asked_;     // guarded by health_mu_
+  std::uint64_t commit_outcomes_ = 0;         // guarded by health_mu_: informative outcomes
+  bool probe_wanted_ = false;                 // guarded by checkpoint_mu_
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

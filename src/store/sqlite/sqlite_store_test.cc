@@ -20,29 +20,170 @@
 namespace warden::store {
 namespace {
 
+using testing::FileSizeLimit;
 using testing::open_store;
 using testing::RawDb;
 using testing::sample_agent;
 using testing::sample_event;
 using testing::TempDir;
+using testing::WalSyncCounter;
 
 TEST(SqliteStore, EveryPragmaIsAppliedOnEveryConnection) {
-  TempDir dir;
-  auto store = open_store(dir.file("w.db"));
-  ASSERT_NE(store, nullptr);
-  auto values = store->pragma_values();
-  ASSERT_TRUE(values.ok()) << values.status().to_string();
-  ASSERT_EQ(values->size(), 1u + SqliteStore::kReadConnections);  // writer + every reader
-  const std::map<std::string, std::string> expected = {
-      {"journal_mode", "wal"},  {"synchronous", "1"},     {"foreign_keys", "1"},
-      {"busy_timeout", "5000"}, {"cache_size", "-64000"}, {"mmap_size", "268435456"},
-      {"temp_store", "2"}};
-  for (const auto& connection : *values) {
-    ASSERT_EQ(connection.size(), expected.size());
-    for (const auto& [name, value] : connection) {
-      EXPECT_EQ(value, expected.at(name)) << "PRAGMA " << name;
+  // PRAGMA synchronous reads back as a number: NORMAL = 1, FULL = 2.
+  for (const auto& [durability, synchronous] :
+       {std::pair{Durability::kFull, "2"}, std::pair{Durability::kNormal, "1"}}) {
+    TempDir dir;
+    auto store =
+        SqliteStore::open(dir.file("w.db"), {.create_if_missing = true, .durability = durability});
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto values = (*store)->pragma_values();
+    ASSERT_TRUE(values.ok()) << values.status().to_string();
+    ASSERT_EQ(values->size(), 1u + SqliteStore::kReadConnections);  // writer + every reader
+    const std::map<std::string, std::string> expected = {
+        {"journal_mode", "wal"},  {"synchronous", synchronous}, {"foreign_keys", "1"},
+        {"busy_timeout", "5000"}, {"cache_size", "-64000"},     {"mmap_size", "268435456"},
+        {"temp_store", "2"}};
+    for (const auto& connection : *values) {
+      ASSERT_EQ(connection.size(), expected.size());
+      for (const auto& [name, value] : connection) {
+        EXPECT_EQ(value, expected.at(name)) << "PRAGMA " << name << ", synchronous " << synchronous;
+      }
     }
   }
+}
+
+TEST(SqliteStore, DefaultDurabilityIsFull) {
+  EXPECT_EQ(SqliteOptions{}.durability, Durability::kFull);
+}
+
+// What the durability setting buys: under FULL every commit syncs the write-ahead log before
+// write() returns; under NORMAL no commit does (the log is synced only around checkpoints).
+TEST(SqliteStore, FullDurabilitySyncsTheLogAtEveryCommitNormalAtNone) {
+  constexpr int kCommits = 12;
+  for (const auto& [durability, syncs_per_commit] :
+       {std::pair{Durability::kFull, 1}, std::pair{Durability::kNormal, 0}}) {
+    TempDir dir;
+    WalSyncCounter counter;
+    auto store =
+        SqliteStore::open(dir.file("s.db"), {.create_if_missing = true, .durability = durability});
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    // The first commit into a fresh log also syncs the log's header, under either setting.
+    ASSERT_TRUE((*store)->write([](WriteTxn& t) { return t.put_kv("warm-up", "1", 1); }).ok());
+    const int before = counter.syncs();
+    for (int i = 0; i < kCommits; ++i) {
+      ASSERT_TRUE((*store)
+                      ->write([&](WriteTxn& t) { return t.put_kv(fmt::format("k{}", i), "v", i); })
+                      .ok());
+    }
+    EXPECT_EQ(counter.syncs() - before, kCommits * syncs_per_commit)
+        << "syncs_per_commit " << syncs_per_commit;
+    store->reset();
+  }
+}
+
+// ping() until it returns `code` (OK for ready), for at most 5 s; the last result.
+Status ping_until(SqliteStore& store, ErrorCode code) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  Status s = store.ping();
+  while (s.code() != code && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s = store.ping();
+  }
+  return s;
+}
+
+// A write refused by the storage (here every file write fails, as on a full disk) makes the store
+// not ready, with the reason; once writes are possible again a write probe finds it, without any
+// other write, and the probe leaves no row behind.
+TEST(SqliteStore, NotReadyAfterTheStorageRefusedACommitUntilAProbeCommits) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("full.db"),
+                                 {.create_if_missing = true, .write_probe_interval_ms = 0});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  ASSERT_TRUE((*store)->ping().ok());
+  {
+    FileSizeLimit disk_full(0);
+    Status w = (*store)->write([](WriteTxn& t) { return t.put_kv("k", "v", 1); });
+    EXPECT_EQ(w.code(), ErrorCode::INTERNAL_STORE_ERROR) << w.to_string();
+    Status p = (*store)->ping();
+    EXPECT_EQ(p.code(), ErrorCode::INTERNAL_NOT_READY) << p.to_string();
+    EXPECT_EQ(p.message().rfind("the store cannot write: disk I/O error (SQLite code ", 0), 0u)
+        << p.message();
+  }
+  Status recovered = ping_until(**store, ErrorCode::OK);
+  EXPECT_TRUE(recovered.ok()) << recovered.to_string();
+  EXPECT_FALSE((*store)->get_kv("k")->has_value());                   // never committed
+  EXPECT_FALSE((*store)->get_kv("warden.write_probe")->has_value());  // the probe's row
+  EXPECT_TRUE((*store)->write([](WriteTxn& t) { return t.put_kv("k", "v", 1); }).ok());
+}
+
+// An idle store is probed: storage that stops taking writes while nothing is written is found
+// by ping() alone, and so is its recovery.
+TEST(SqliteStore, WriteProbeFindsAnIdleStoreThatCannotWrite) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("idle.db"),
+                                 {.create_if_missing = true, .write_probe_interval_ms = 0});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  ASSERT_TRUE((*store)->write([](WriteTxn& t) { return t.put_kv("k", "v", 1); }).ok());
+  FileSizeLimit disk_full(0);
+  Status p = ping_until(**store, ErrorCode::INTERNAL_NOT_READY);
+  EXPECT_EQ(p.code(), ErrorCode::INTERNAL_NOT_READY) << p.to_string();
+  EXPECT_NE(p.message().find("cannot write"), std::string::npos) << p.message();
+  disk_full.lift();
+  Status recovered = ping_until(**store, ErrorCode::OK);
+  EXPECT_TRUE(recovered.ok()) << recovered.to_string();
+}
+
+// A write that fails for its own reasons (a constraint, the caller's error) says nothing about
+// the storage: the store stays ready. Probes are off here, so only the outcomes count.
+TEST(SqliteStore, LogicalWriteFailuresLeaveTheStoreReady) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("logic.db"),
+                                 {.create_if_missing = true, .write_probe_interval_ms = 3'600'000});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  ASSERT_TRUE(
+      (*store)->write([](WriteTxn& t) { return t.insert_agent(sample_agent("a1", "pk")); }).ok());
+  EXPECT_EQ(
+      (*store)->write([](WriteTxn& t) { return t.insert_agent(sample_agent("a1", "pk")); }).code(),
+      ErrorCode::STORE_CONSTRAINT);
+  EXPECT_EQ((*store)->write([](WriteTxn&) { return Status(ErrorCode::TX_INVALID_STATE); }).code(),
+            ErrorCode::TX_INVALID_STATE);
+  EXPECT_TRUE((*store)->ping().ok());
+}
+
+// A commit that does not finish (here: held open by its caller) makes the store not ready after
+// kWriteStallMs, and ping() answers at once meanwhile instead of waiting for it.
+TEST(SqliteStore, AStuckCommitMakesTheStoreNotReadyWithoutBlockingPing) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("stall.db"), {.create_if_missing = true});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto writer = std::async(std::launch::async, [&] {
+    return (*store)->write([&](WriteTxn& t) {
+      entered.set_value();
+      released.wait();
+      return t.put_kv("k", "v", 1);
+    });
+  });
+  entered.get_future().wait();
+  const auto started = std::chrono::steady_clock::now();
+  Status early = (*store)->ping();
+  const auto early_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+  std::this_thread::sleep_for(std::chrono::milliseconds(SqliteStore::kWriteStallMs + 100));
+  Status stuck = (*store)->ping();
+  release.set_value();
+  ASSERT_TRUE(writer.get().ok());
+  EXPECT_TRUE(early.ok()) << early.to_string();
+  // At most the probe wait (a probe may be due on a slow machine), far below the stuck commit.
+  EXPECT_LT(early_ms, SqliteStore::kWriteStallMs / 2);
+  EXPECT_EQ(stuck.code(), ErrorCode::INTERNAL_NOT_READY);
+  EXPECT_NE(stuck.message().find("a store write has been running for"), std::string::npos)
+      << stuck.message();
+  EXPECT_TRUE((*store)->ping().ok());
 }
 
 TEST(SqliteStore, MissingFileWithoutCreateIsNotInitialized) {

@@ -3,6 +3,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <csignal>
+#include <mutex>
+#include <utility>
 
 namespace warden::store::testing {
 
@@ -104,6 +110,89 @@ AuditEvent sample_event(std::string event_type, std::optional<std::string> agent
   e.details = R"({"reason":"test"})";
   e.correlation_id = "corr-1";
   return e;
+}
+
+namespace {
+
+std::atomic<int> g_wal_syncs{0};
+sqlite3_vfs* g_real_vfs = nullptr;
+sqlite3_vfs g_counting_vfs;
+// Each counting method table, with the real one it copies. Never freed: a file opened through
+// one may outlive the counter.
+std::mutex g_methods_mu;
+std::vector<std::pair<const sqlite3_io_methods*, sqlite3_io_methods*>> g_methods;
+
+const sqlite3_io_methods* real_methods(const sqlite3_io_methods* counting) {
+  std::lock_guard lock(g_methods_mu);
+  for (const auto& [real, copy] : g_methods) {
+    if (copy == counting) return real;
+  }
+  return nullptr;
+}
+
+int counting_sync(sqlite3_file* file, int flags) {
+  ++g_wal_syncs;
+  return real_methods(file->pMethods)->xSync(file, flags);
+}
+
+const sqlite3_io_methods* counting_methods(const sqlite3_io_methods* real) {
+  std::lock_guard lock(g_methods_mu);
+  for (const auto& [r, copy] : g_methods) {
+    if (r == real) return copy;
+  }
+  auto* copy = new sqlite3_io_methods(*real);
+  copy->xSync = counting_sync;
+  g_methods.emplace_back(real, copy);
+  return copy;
+}
+
+int counting_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+  const int rc = g_real_vfs->xOpen(g_real_vfs, name, file, flags, out_flags);
+  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) != 0 && file->pMethods != nullptr) {
+    file->pMethods = counting_methods(file->pMethods);
+  }
+  return rc;
+}
+
+}  // namespace
+
+WalSyncCounter::WalSyncCounter() {
+  g_real_vfs = sqlite3_vfs_find(nullptr);
+  g_counting_vfs = *g_real_vfs;
+  g_counting_vfs.zName = "warden-count-wal-syncs";
+  g_counting_vfs.pNext = nullptr;
+  g_counting_vfs.xOpen = counting_open;
+  g_wal_syncs = 0;
+  EXPECT_EQ(sqlite3_vfs_register(&g_counting_vfs, 1), SQLITE_OK);
+}
+
+WalSyncCounter::~WalSyncCounter() {
+  sqlite3_vfs_unregister(&g_counting_vfs);
+  sqlite3_vfs_register(g_real_vfs, 1);
+}
+
+int WalSyncCounter::syncs() const { return g_wal_syncs.load(); }
+
+FileSizeLimit::FileSizeLimit(std::uint64_t bytes) {
+  saved_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit limit{};
+  EXPECT_EQ(getrlimit(RLIMIT_FSIZE, &limit), 0);
+  saved_soft_ = limit.rlim_cur;
+  limit.rlim_cur = bytes;
+  EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+}
+
+void FileSizeLimit::lift() {
+  if (std::exchange(lifted_, true)) return;
+  rlimit limit{};
+  EXPECT_EQ(getrlimit(RLIMIT_FSIZE, &limit), 0);
+  limit.rlim_cur = saved_soft_;
+  EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  lift();
+  std::signal(SIGXFSZ, saved_handler_);
 }
 
 }  // namespace warden::store::testing

@@ -46,6 +46,35 @@ class RawDb {
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path);
 
+// Counts the syncs SQLite asks for on write-ahead log files while it lives: it registers, as the
+// default VFS, a copy of the default one whose log files count their xSync calls. Create it
+// before opening the store and destroy the store first. One at a time.
+class WalSyncCounter {
+ public:
+  WalSyncCounter();
+  ~WalSyncCounter();
+  WalSyncCounter(const WalSyncCounter&) = delete;
+  WalSyncCounter& operator=(const WalSyncCounter&) = delete;
+  int syncs() const;
+};
+
+// Makes every write to a regular file fail as on a full disk (the process's RLIMIT_FSIZE goes to
+// `bytes`; SIGXFSZ is ignored so the write fails instead of killing the test) until lift() or
+// the end of the scope. Works for root too, unlike file permissions.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(std::uint64_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  void lift();
+
+ private:
+  std::uint64_t saved_soft_ = 0;
+  void (*saved_handler_)(int) = nullptr;
+  bool lifted_ = false;
+};
+
 AgentRow sample_agent(std::string id, std::optional<std::string> public_key);
 SessionRow sample_session(std::string id, std::string agent_id, std::string token_hash);
 PolicyRow sample_policy(std::string id, std::optional<std::string> agent_id, std::string type,

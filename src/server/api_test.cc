@@ -1,0 +1,40 @@
+// Error responses built from a Status: HTTP status, error body and the headers some codes carry.
+#include "server/api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+namespace warden::server {
+namespace {
+
+std::vector<std::string> header_values(const HttpResponse& r, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) out.push_back(v);
+  }
+  return out;
+}
+
+// A full write queue is a temporary condition: 503 with the code and a Retry-After of one second.
+TEST(ErrorResponse, OverloadedIs503WithRetryAfter) {
+  HttpResponse r = error_response(Status(ErrorCode::SERVER_OVERLOADED, "the write queue is full"),
+                                  "cid-1", Language::kEnglish);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(header_values(r, "Retry-After"), std::vector<std::string>{"1"});
+  const auto body = boost::json::parse(r.body);
+  EXPECT_EQ(body.at("error").at("code").as_string(), "SERVER_OVERLOADED");
+  EXPECT_EQ(body.at("error").at("message").as_string(), "the write queue is full");
+  EXPECT_EQ(body.at("error").at("correlation_id").as_string(), "cid-1");
+}
+
+// Shutting down is not worth retrying against this process.
+TEST(ErrorResponse, ShuttingDownHasNoRetryAfter) {
+  HttpResponse r =
+      error_response(Status(ErrorCode::INTERNAL_SHUTTING_DOWN), "cid-2", Language::kEnglish);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(header_values(r, "Retry-After").empty());
+}
+
+}  // namespace
+}  // namespace warden::server

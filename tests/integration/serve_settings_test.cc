@@ -1,0 +1,129 @@
+// `warden serve` settings: the TOML file gets the flags' checks (a value out of range or of the
+// wrong kind is a usage error naming the key), and the durability setting reaches the store
+// from the flag and from the file, the flag winning.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support/fixture.h"
+
+namespace warden::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  std::string path = make_temp_dir();
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+std::string write_config(const std::string& dir, const std::string& text) {
+  const std::string path = dir + "/warden.toml";
+  std::ofstream(path, std::ios::trunc) << text;
+  return path;
+}
+
+// Each bad value is refused before anything starts: exit 2, and the message names the file,
+// the key and what is allowed.
+TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"threads = -1", "key 'threads' must be between 0 and 256, got -1"},
+      {"threads = 100000", "key 'threads' must be between 0 and 256, got 100000"},
+      {"batch_size_max = 0", "key 'batch_size_max' must be between 1 and 100000, got 0"},
+      {"body_bytes_max = -1", "key 'body_bytes_max' must be between 1 and 1073741824, got -1"},
+      {"body_bytes_max = 0", "key 'body_bytes_max' must be between 1 and 1073741824, got 0"},
+      {"request_timeout_ms = 0", "key 'request_timeout_ms' must be between 10 and 3600000, got 0"},
+      {"auth_failures_max = 0", "key 'auth_failures_max' must be between 1 and 1000000, got 0"},
+      {"reservation_ttl_seconds = 0",
+       "key 'reservation_ttl_seconds' must be between 1 and 2592000, got 0"},
+      {"batch_wait_us = 100001", "key 'batch_wait_us' must be between 0 and 100000, got 100001"},
+      {"durability = \"fast\"", "key 'durability' must be one of full, normal, got 'fast'"},
+      {"log_level = \"loud\"", "key 'log_level' must be one of debug, info, warn, error, got 'loud'"},
+      {"threads = \"4\"", "key 'threads' must be an integer"},
+      {"threads = 2.5", "key 'threads' must be an integer"},
+      {"durability = 1", "key 'durability' must be a string"},
+  };
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  for (const auto& [line, message] : cases) {
+    const std::string config = write_config(dir.path, line + "\n");
+    CliResult r = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--config",
+                           config},
+                          {}, 10000);
+    EXPECT_EQ(r.exit_code, 2) << line << ": " << r.output();
+    EXPECT_NE(r.output().find(config + ": " + message), std::string::npos)
+        << line << ": " << r.output();
+    EXPECT_FALSE(fs::exists(dir.path + "/warden.addr")) << line;
+  }
+}
+
+// A bad value in the file is refused even where a flag overrides it.
+TEST(ServeSettings, ABadConfigValueIsRefusedEvenWhenAFlagOverridesIt) {
+  TempDir dir;
+  const std::string config = write_config(dir.path, "batch_size_max = 0\n");
+  CliResult r = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--config",
+                         config, "--batch-size-max", "64"},
+                        {}, 10000);
+  EXPECT_EQ(r.exit_code, 2) << r.output();
+  EXPECT_NE(r.output().find("key 'batch_size_max' must be between 1 and 100000, got 0"),
+            std::string::npos)
+      << r.output();
+}
+
+// The same values as flags get the same verdict (CLI11's message names the flag).
+TEST(ServeSettings, OutOfRangeFlagsAreUsageErrors) {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> cases = {
+      {"--threads", "-1"},         {"--batch-size-max", "0"}, {"--body-bytes-max", "-1"},
+      {"--durability", "fast"},    {"--request-timeout-ms", "0"}};
+  for (const auto& flag : cases) {
+    std::vector<std::string> args = {"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), flag.begin(), flag.end());
+    CliResult r = run_cli(args, {}, 10000);
+    EXPECT_EQ(r.exit_code, 2) << flag[0] << ": " << r.output();
+    EXPECT_NE(r.output().find(flag[0] + ": "), std::string::npos) << r.output();
+  }
+}
+
+// Waits (the log is flushed once a second) for the "store opened" line and returns it.
+std::string store_opened_line(WardenProcess& w) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    const std::string log = w.log();
+    const auto at = log.find("\"msg\":\"store opened\"");
+    if (at != std::string::npos) {
+      const auto begin = log.rfind('\n', at);
+      const auto end = log.find('\n', at);
+      return log.substr(begin == std::string::npos ? 0 : begin + 1,
+                        end == std::string::npos ? std::string::npos : end - begin - 1);
+    }
+    if (std::chrono::steady_clock::now() > deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST(ServeSettings, DurabilityDefaultsToFullAndComesFromTheFlagOrTheFile) {
+  TempDir config_dir;
+  const std::string normal_file = write_config(config_dir.path, "durability = \"normal\"\n");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{}, "full"},
+      {{"--durability", "normal"}, "normal"},
+      {{"--config", normal_file}, "normal"},
+      {{"--config", normal_file, "--durability", "full"}, "full"},  // the flag wins
+  };
+  for (const auto& [flags, expected] : cases) {
+    WardenProcess w(WardenOptions{flags, ""});
+    ASSERT_TRUE(w.started()) << w.error();
+    const std::string line = store_opened_line(w);
+    EXPECT_NE(line.find("\"durability\":\"" + expected + "\""), std::string::npos)
+        << (flags.empty() ? "(defaults)" : flags.back()) << ": " << line << "\n"
+        << w.log();
+  }
+}
+
+}  // namespace
+}  // namespace warden::testing

@@ -21,6 +21,21 @@ HttpResponse no_content() {
   return r;
 }
 
+Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx,
+                                        store::BatchWriter::Op op, AfterCommit after_commit,
+                                        BuildResponse respond) {
+  auto done = [complete = ctx.complete, after_commit = std::move(after_commit),
+               respond = std::move(respond)](const Status& committed) {
+    Status s = after_commit ? after_commit(committed) : committed;
+    complete->later([complete, s = std::move(s), respond]() {
+      if (!s.ok()) return (*complete)(s);
+      (*complete)(respond());
+    });
+  };
+  WARDEN_RETURN_IF_ERROR(d.writer.submit(std::move(op), std::move(done)));
+  return deferred();
+}
+
 namespace {
 
 Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,

@@ -6,6 +6,7 @@
 #include "server/auth.h"
 #include "server/body.h"
 #include "server/routes.h"
+#include "server/session_constraints.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -28,6 +29,11 @@ json::object session_json(const store::SessionRow& s) {
   o["max_renewals"] = s.max_renewals;
   o["revoked_at"] = nullable_time(s.revoked_at);
   o["created_at"] = format_rfc3339(s.created_at);
+  o["constraints"] = nullptr;
+  if (s.constraints) {
+    auto constraints = parse_json(*s.constraints);
+    if (constraints.ok()) o["constraints"] = std::move(constraints).value();
+  }
   return o;
 }
 
@@ -47,7 +53,11 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(auto ttl, body.optional_int("ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto absolute_ttl, body.optional_int("absolute_ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto max_renewals, body.optional_int("max_renewals"));
-  WARDEN_ASSIGN_OR_RETURN(auto constraints, body.optional_object("constraints"));
+  WARDEN_ASSIGN_OR_RETURN(auto constraints_object, body.optional_object("constraints"));
+  SessionConstraints constraints;
+  if (constraints_object) {
+    WARDEN_ASSIGN_OR_RETURN(constraints, parse_session_constraints(*constraints_object));
+  }
   const std::int64_t abs_s = absolute_ttl.value_or(kAbsoluteTtlSecondsDefault);
   if (abs_s < 1 || abs_s > kAbsoluteTtlSecondsMax) {
     return out_of_range("absolute_ttl_s", 1, kAbsoluteTtlSecondsMax);
@@ -68,13 +78,14 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   s.expires_at = s.created_at + ttl_s;
   s.absolute_expires_at = s.created_at + abs_s;
   s.max_renewals = renewals;
-  if (constraints) s.constraints = canonical_json(*constraints);
+  if (!constraints.empty()) s.constraints = canonical_json(session_constraints_json(constraints));
 
   store::AuditEvent e = ctx.audit("SESSION_CREATED", s.created_at);
   e.agent_id = s.agent_id;
   e.session_id = s.id;
-  e.details = json::serialize(json::object{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s},
-                                           {"max_renewals", renewals}});
+  json::object details{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s}, {"max_renewals", renewals}};
+  if (!constraints.empty()) details["constraints"] = session_constraints_json(constraints);
+  e.details = json::serialize(details);
   auto op = [s, e](store::WriteTxn& tx) {
     WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s.agent_id));
     if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);

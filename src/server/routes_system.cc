@@ -2,6 +2,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
+#include "server/log.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -32,7 +33,17 @@ Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx
       (*complete)(respond());
     });
   };
-  WARDEN_RETURN_IF_ERROR(d.writer.submit(std::move(op), std::move(done)));
+  // Api::handle turns a handler's exception (a bug) into a 500; on the writer thread nothing
+  // would, so the op does it itself and its batch goes on without it.
+  auto guarded = [op = std::move(op)](store::WriteTxn& tx) -> Status {
+    try {
+      return op(tx);
+    } catch (const std::exception& e) {
+      log_event(LogLevel::kError, "write threw", {{"error", e.what()}});
+      return Status(ErrorCode::INTERNAL_ERROR);
+    }
+  };
+  WARDEN_RETURN_IF_ERROR(d.writer.submit(std::move(guarded), std::move(done)));
   return deferred();
 }
 

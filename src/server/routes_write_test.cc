@@ -15,6 +15,7 @@
 #include "engine/ir.h"
 #include "server/api.h"
 #include "server/auth.h"
+#include "server/routes.h"
 #include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -317,6 +318,38 @@ TEST_F(RouteWritesTest, PolicyChangesAreInForceWhenAnswered) {
 
   ASSERT_EQ(call("DELETE", "/v1/policies/" + id).status, 204);
   EXPECT_EQ(outcome_of_transfer(agent_id, 700), engine::Outcome::kInstant);
+}
+
+// A bug that throws inside a write is answered 500 like a handler's, and neither stops the
+// writer thread nor the other writes of its batch.
+TEST_F(RouteWritesTest, AWriteThatThrowsIsA500AndTheWriterGoesOn) {
+  SessionCache sessions(clock_, 1000);
+  const Deps deps{*store_, clock_, ids_, metrics_, *decisions_, sessions, *writer_};
+  HttpRequest req;
+  RequestContext ctx{req, "corr-1", Language::kEnglish, {}, true, {}, {}, {}};
+  std::promise<HttpResponse> answered;
+  ctx.complete = std::make_shared<Completion>(
+      "corr-1", Language::kEnglish, "POST", "/test", metrics_,
+      [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
+
+  hold_writer();
+  auto other = hand_in("POST", "/v1/agents", agent_body("survivor"));
+  auto r = commit_then_answer(
+      deps, ctx,
+      [](store::WriteTxn&) -> Status { throw std::runtime_error("accessor on the wrong shape"); },
+      {}, [] { return no_content(); });
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(is_deferred(*r));
+  release_writer();
+
+  auto future = answered.get_future();
+  HttpResponse thrown = wait(future);
+  EXPECT_EQ(thrown.status, 500) << thrown.body;
+  EXPECT_EQ(error_code(thrown), "INTERNAL_ERROR");
+  HttpResponse survivor = wait(other);
+  EXPECT_EQ(survivor.status, 201) << survivor.body;
+  EXPECT_EQ(call("POST", "/v1/agents", agent_body("after")).status, 201);
+  EXPECT_EQ(audit_count("AGENT_CREATED"), 2u);
 }
 
 }  // namespace

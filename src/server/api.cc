@@ -104,8 +104,9 @@ store::AuditEvent RequestContext::audit(std::string event_type, std::int64_t now
   return e;
 }
 
-Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-         DecisionService& decisions, std::string master_password_hash, ApiOptions options)
+Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
+         Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
+         ApiOptions options)
     : store_(store),
       clock_(clock),
       ids_(ids),
@@ -113,7 +114,7 @@ Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& met
       master_(std::move(master_password_hash)),
       throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
       sessions_(clock, kSessionCacheTtlMs),
-      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_}}) {
+      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_, writer}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);

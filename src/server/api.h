@@ -16,6 +16,7 @@
 #include "server/auth.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "store/batch_writer.h"
 #include "store/store.h"
 
 namespace warden::decisions {
@@ -85,8 +86,10 @@ bool is_deferred(const HttpResponse& r);
 // Thread-safe: handle() may run on many threads at once.
 class Api {
  public:
-  Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-      DecisionService& decisions, std::string master_password_hash, ApiOptions options);
+  // Routes write only through `writer`, the group-commit writer the decisions share.
+  Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
+      Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
+      ApiOptions options);
   ~Api();
 
   // Answers through `respond`, now or (for deferred routes) later from another thread.

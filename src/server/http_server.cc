@@ -563,7 +563,8 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   }
   DecisionService decisions(store, writer, clock, ids, options.decisions, webhook.get());
   WARDEN_RETURN_IF_ERROR(decisions.start());
-  Api api(store, clock, ids, metrics, decisions, std::move(master_password_hash), options.api);
+  Api api(store, writer, clock, ids, metrics, decisions, std::move(master_password_hash),
+          options.api);
   const int threads =
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));

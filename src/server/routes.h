@@ -3,6 +3,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <functional>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -11,6 +12,7 @@
 #include "server/api.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "store/batch_writer.h"
 #include "store/store.h"
 
 namespace warden::decisions {
@@ -28,12 +30,30 @@ struct Deps {
   Metrics& metrics;
   DecisionService& decisions;
   SessionCache& sessions;
+  store::BatchWriter& writer;  // every route's write goes through it (one write path)
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
 
 HttpResponse json_response(int status, const boost::json::value& body);
 HttpResponse no_content();
+
+// Runs on the writer thread with the commit's outcome, before the answer: maps a failure to the
+// route's error, or applies what the client must see once it has its answer (policy reload,
+// session cache). The next batch waits for it, so it stays short.
+using AfterCommit = std::function<Status(Status committed)>;
+// Builds the response on the connection's thread once the write committed.
+using BuildResponse = std::function<HttpResponse()>;
+// Work after a successful commit that itself goes through the writer (a policy reload): it
+// calls `next` with its outcome, and the answer waits for that.
+using ThenAsync = std::function<void(std::function<void(const Status&)> next)>;
+// Queues `op` on the group-commit writer and answers the request after its batch committed; the
+// I/O thread never waits for the store. `op` may run twice (alone, after a batch it shared rolled
+// back), so it captures its inputs by value and overwrites what it produces. Returns deferred(),
+// or the writer's refusal (queue full, shutting down) to answer at once.
+Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx,
+                                        store::BatchWriter::Op op, AfterCommit after_commit,
+                                        BuildResponse respond, ThenAsync then = {});
 // Reads ?limit= (1..limit_max, default limit_default) and ?cursor= (a UUID) into a Page.
 Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
                                     std::size_t limit_max);

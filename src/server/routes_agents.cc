@@ -1,5 +1,6 @@
 // Agents: create, list, read, update (suspend/activate), terminate.
 #include <boost/json/serialize.hpp>
+#include <memory>
 
 #include "core/enums.h"
 #include "server/body.h"
@@ -40,6 +41,7 @@ Status check_enum(std::string_view field, const std::string& v,
                      "field '" + std::string(field) + "' must be one of: " + list);
 }
 
+// A second agent with the same key fails the store's unique index inside the writer's batch.
 Status map_constraint(Status s) {
   if (s.code() == ErrorCode::STORE_CONSTRAINT &&
       s.message().find("public_key") != std::string::npos) {
@@ -84,11 +86,13 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   store::AuditEvent e = ctx.audit("AGENT_CREATED", a.created_at);
   e.agent_id = a.id;
   e.details = json::serialize(json::object{{"name", a.name}, {"chain", a.chain}, {"network", a.network}});
-  WARDEN_RETURN_IF_ERROR(map_constraint(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
-    return tx.append_audit(e).take_status();
-  })));
-  return json_response(201, agent_json(a));
+  return commit_then_answer(
+      d, ctx,
+      [a, e](store::WriteTxn& tx) {
+        WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
+        return tx.append_audit(e).take_status();
+      },
+      map_constraint, [a] { return json_response(201, agent_json(a)); });
 }
 
 Result<HttpResponse> list_agents(const Deps& d, RequestContext& ctx) {
@@ -122,50 +126,66 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
                        "status must be ACTIVE or SUSPENDED (DELETE terminates an agent)");
   }
   const std::int64_t now = d.clock.now_seconds();
-  store::AgentRow after;
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("AGENT_UPDATED", now);
+  auto after = std::make_shared<store::AgentRow>();
+  auto op = [=](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
     if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
     if (before->status == "TERMINATED") {
       return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
     }
-    after = *before;
-    if (name) after.name = *name;
-    if (owner) after.owner_address = owner;
+    *after = *before;
+    if (name) after->name = *name;
+    if (owner) after->owner_address = owner;
     if (status && *status != before->status) {
-      after.status = *status;
-      after.suspended_at = *status == "SUSPENDED" ? std::optional(now) : std::nullopt;
-      if (*status == "ACTIVE") after.suspension_reason.reset();
+      after->status = *status;
+      after->suspended_at = *status == "SUSPENDED" ? std::optional(now) : std::nullopt;
+      if (*status == "ACTIVE") after->suspension_reason.reset();
     }
-    if (reason) after.suspension_reason = reason;
-    after.updated_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_agent(after));
-    store::AuditEvent e = ctx.audit("AGENT_UPDATED", now);
-    e.agent_id = after.id;
-    e.details = changes_json(*before, after);
+    if (reason) after->suspension_reason = reason;
+    after->updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_agent(*after));
+    store::AuditEvent e = audit;
+    e.agent_id = after->id;
+    e.details = changes_json(*before, *after);
     return tx.append_audit(e).take_status();
-  }));
-  d.sessions.invalidate_agent(after.id);
-  return json_response(200, agent_json(after));
+  };
+  SessionCache* sessions = &d.sessions;
+  return commit_then_answer(
+      d, ctx, std::move(op),
+      [sessions, id](Status s) {
+        if (s.ok()) sessions->invalidate_agent(id);
+        return s;
+      },
+      [after] { return json_response(200, agent_json(*after)); });
 }
 
 Result<HttpResponse> delete_agent(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("AGENT_TERMINATED", now);
+  auto op = [=](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(id));
     if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
     if (agent->status == "TERMINATED") return Status();  // idempotent
     agent->status = "TERMINATED";
     agent->updated_at = now;
     WARDEN_RETURN_IF_ERROR(tx.update_agent(*agent));
     WARDEN_ASSIGN_OR_RETURN(const std::int64_t revoked, tx.revoke_agent_sessions(agent->id, now));
-    store::AuditEvent e = ctx.audit("AGENT_TERMINATED", now);
+    store::AuditEvent e = audit;
     e.agent_id = agent->id;
     e.details = json::serialize(json::object{{"sessions_revoked", revoked}});
     return tx.append_audit(e).take_status();
-  }));
-  d.sessions.invalidate_agent(ctx.params[0]);
-  return no_content();
+  };
+  SessionCache* sessions = &d.sessions;
+  return commit_then_answer(
+      d, ctx, std::move(op),
+      [sessions, id](Status s) {
+        if (s.ok()) sessions->invalidate_agent(id);
+        return s;
+      },
+      no_content);
 }
 
 }  // namespace warden::server

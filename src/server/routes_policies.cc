@@ -1,5 +1,6 @@
 // Policies: create, validate (dry), list, read, update (version bump + rehash), delete.
 #include <boost/json/serialize.hpp>
+#include <memory>
 
 #include "core/enums.h"
 #include "core/json.h"
@@ -79,6 +80,17 @@ Status check_agent_exists(store::WriteTxn& tx, const std::optional<std::string>&
   return Status();
 }
 
+// A committed policy change reaches the engine before the client has its answer, so the next
+// decision sees it. The reload is itself an operation of the writer (it runs alone, so a
+// changed window reads settled usage that agrees with the open reservations); the answer waits
+// for it.
+ThenAsync reload_after(const Deps& d) {
+  DecisionService* decisions = &d.decisions;
+  return [decisions](std::function<void(const Status&)> next) {
+    decisions->reload_policies(std::move(next));
+  };
+}
+
 Result<policy::PolicySpec> parse_body_spec(std::string_view body) {
   WARDEN_ASSIGN_OR_RETURN(Body b, parse_policy_body(body));
   return policy::parse_spec(b.object());
@@ -99,18 +111,18 @@ Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
   p.version = 1;
   p.hash = v.hash;
   p.created_at = p.updated_at = d.clock.now_seconds();
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
+  store::AuditEvent e = ctx.audit("POLICY_CREATED", p.created_at);
+  e.agent_id = p.agent_id;
+  e.details = json::serialize(json::object{{"policy_id", p.id}, {"type", p.type},
+                                           {"hash", p.hash}, {"version", p.version}});
+  auto op = [p, e](store::WriteTxn& tx) {
     WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, p.agent_id));
     WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, p.hash, p.id));
     WARDEN_RETURN_IF_ERROR(tx.insert_policy(p));
-    store::AuditEvent e = ctx.audit("POLICY_CREATED", p.created_at);
-    e.agent_id = p.agent_id;
-    e.details = json::serialize(json::object{{"policy_id", p.id}, {"type", p.type},
-                                             {"hash", p.hash}, {"version", p.version}});
     return tx.append_audit(e).take_status();
-  }));
-  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
-  return json_response(201, policy_json(p));
+  };
+  return commit_then_answer(d, ctx, std::move(op), {},
+                            [p] { return json_response(201, policy_json(p)); }, reload_after(d));
 }
 
 Result<HttpResponse> validate_policy(const Deps&, RequestContext& ctx) {
@@ -161,12 +173,14 @@ Result<HttpResponse> get_policy(const Deps& d, RequestContext& ctx) {
 Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Body body, parse_policy_body(ctx.req.body));
   const std::int64_t now = d.clock.now_seconds();
-  store::PolicyRow p;
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("POLICY_UPDATED", now);
+  auto p = std::make_shared<store::PolicyRow>();
+  auto op = [=, changes = body.object()](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(id));
     if (!current) return Status(ErrorCode::POLICY_NOT_FOUND);
     json::object doc = spec_document(*current);
-    for (const auto& kv : body.object()) doc[kv.key()] = kv.value();
+    for (const auto& kv : changes) doc[kv.key()] = kv.value();
     WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::parse_spec(doc));
     if (spec.type != current->type) {
       return Status(ErrorCode::VALIDATION_INVALID_VALUE,
@@ -176,40 +190,41 @@ Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
     WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
     WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, spec.agent_id));
     WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, v.hash, current->id));
-    p = *current;
-    p.agent_id = spec.agent_id;
-    p.rules = canonical_json(v.normalized_rules);
-    p.priority = spec.priority;
-    p.enabled = spec.enabled;
-    p.hash = v.hash;
-    p.version = current->version + 1;
-    p.updated_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_policy(p));
-    store::AuditEvent e = ctx.audit("POLICY_UPDATED", now);
-    e.agent_id = p.agent_id;
-    e.details = json::serialize(json::object{{"policy_id", p.id}, {"version", p.version},
-                                             {"hash", p.hash}, {"previous_hash", current->hash},
-                                             {"enabled", p.enabled}});
+    *p = *current;
+    p->agent_id = spec.agent_id;
+    p->rules = canonical_json(v.normalized_rules);
+    p->priority = spec.priority;
+    p->enabled = spec.enabled;
+    p->hash = v.hash;
+    p->version = current->version + 1;
+    p->updated_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_policy(*p));
+    store::AuditEvent e = audit;
+    e.agent_id = p->agent_id;
+    e.details = json::serialize(json::object{{"policy_id", p->id}, {"version", p->version},
+                                             {"hash", p->hash}, {"previous_hash", current->hash},
+                                             {"enabled", p->enabled}});
     return tx.append_audit(e).take_status();
-  }));
-  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
-  return json_response(200, policy_json(p));
+  };
+  return commit_then_answer(d, ctx, std::move(op), {},
+                            [p] { return json_response(200, policy_json(*p)); }, reload_after(d));
 }
 
 Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto p, tx.get_policy(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("POLICY_DELETED", now);
+  auto op = [=](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto p, tx.get_policy(id));
     if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
     WARDEN_RETURN_IF_ERROR(tx.delete_policy(p->id));
-    store::AuditEvent e = ctx.audit("POLICY_DELETED", now);
+    store::AuditEvent e = audit;
     e.agent_id = p->agent_id;
     e.details = json::serialize(json::object{{"policy_id", p->id}, {"hash", p->hash},
                                              {"version", p->version}});
     return tx.append_audit(e).take_status();
-  }));
-  WARDEN_RETURN_IF_ERROR(d.decisions.reload_policies());
-  return no_content();
+  };
+  return commit_then_answer(d, ctx, std::move(op), {}, no_content, reload_after(d));
 }
 
 }  // namespace warden::server

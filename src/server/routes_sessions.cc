@@ -1,10 +1,12 @@
 // Agent sessions: issue (master), read, renew (the session itself), revoke (master).
 #include <boost/json/serialize.hpp>
+#include <memory>
 
 #include "core/json.h"
 #include "server/auth.h"
 #include "server/body.h"
 #include "server/routes.h"
+#include "server/session_constraints.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -27,6 +29,11 @@ json::object session_json(const store::SessionRow& s) {
   o["max_renewals"] = s.max_renewals;
   o["revoked_at"] = nullable_time(s.revoked_at);
   o["created_at"] = format_rfc3339(s.created_at);
+  o["constraints"] = nullptr;
+  if (s.constraints) {
+    auto constraints = parse_json(*s.constraints);
+    if (constraints.ok()) o["constraints"] = std::move(constraints).value();
+  }
   return o;
 }
 
@@ -46,7 +53,11 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(auto ttl, body.optional_int("ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto absolute_ttl, body.optional_int("absolute_ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto max_renewals, body.optional_int("max_renewals"));
-  WARDEN_ASSIGN_OR_RETURN(auto constraints, body.optional_object("constraints"));
+  WARDEN_ASSIGN_OR_RETURN(auto constraints_object, body.optional_object("constraints"));
+  SessionConstraints constraints;
+  if (constraints_object) {
+    WARDEN_ASSIGN_OR_RETURN(constraints, parse_session_constraints(*constraints_object));
+  }
   const std::int64_t abs_s = absolute_ttl.value_or(kAbsoluteTtlSecondsDefault);
   if (abs_s < 1 || abs_s > kAbsoluteTtlSecondsMax) {
     return out_of_range("absolute_ttl_s", 1, kAbsoluteTtlSecondsMax);
@@ -67,23 +78,26 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   s.expires_at = s.created_at + ttl_s;
   s.absolute_expires_at = s.created_at + abs_s;
   s.max_renewals = renewals;
-  if (constraints) s.constraints = canonical_json(*constraints);
+  if (!constraints.empty()) s.constraints = canonical_json(session_constraints_json(constraints));
 
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(agent_id));
+  store::AuditEvent e = ctx.audit("SESSION_CREATED", s.created_at);
+  e.agent_id = s.agent_id;
+  e.session_id = s.id;
+  json::object details{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s}, {"max_renewals", renewals}};
+  if (!constraints.empty()) details["constraints"] = session_constraints_json(constraints);
+  e.details = json::serialize(details);
+  auto op = [s, e](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s.agent_id));
     if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
     if (agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
     WARDEN_RETURN_IF_ERROR(tx.insert_session(s));
-    store::AuditEvent e = ctx.audit("SESSION_CREATED", s.created_at);
-    e.agent_id = s.agent_id;
-    e.session_id = s.id;
-    e.details = json::serialize(json::object{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s},
-                                             {"max_renewals", renewals}});
     return tx.append_audit(e).take_status();
-  }));
-  json::object out = session_json(s);
-  out["token"] = token;  // shown once; only its hash is stored
-  return json_response(201, out);
+  };
+  return commit_then_answer(d, ctx, std::move(op), {}, [s, token] {
+    json::object out = session_json(s);
+    out["token"] = token;  // shown once; only its hash is stored
+    return json_response(201, out);
+  });
 }
 
 Result<HttpResponse> get_current_session(const Deps&, RequestContext& ctx) {
@@ -102,42 +116,58 @@ Result<HttpResponse> renew_session(const Deps& d, RequestContext& ctx) {
   }
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
   const std::int64_t now = d.clock.now_seconds();
-  store::SessionRow s;
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_session(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("SESSION_RENEWED", now);
+  auto s = std::make_shared<store::SessionRow>();
+  auto op = [=](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_session(id));
     if (!current) return Status(ErrorCode::SESSION_NOT_FOUND);
-    s = *current;
-    if (s.renewal_count >= s.max_renewals) return Status(ErrorCode::SESSION_RENEWAL_LIMIT);
-    if (now >= s.absolute_expires_at) return Status(ErrorCode::SESSION_ABSOLUTE_EXPIRED);
+    *s = *current;
+    if (s->renewal_count >= s->max_renewals) return Status(ErrorCode::SESSION_RENEWAL_LIMIT);
+    if (now >= s->absolute_expires_at) return Status(ErrorCode::SESSION_ABSOLUTE_EXPIRED);
     // The session keeps the length it was issued with, never past its absolute expiry.
-    const std::int64_t ttl_s = s.expires_at - s.last_renewed_at.value_or(s.created_at);
-    s.expires_at = std::min(now + ttl_s, s.absolute_expires_at);
-    s.renewal_count += 1;
-    s.last_renewed_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_session(s));
-    store::AuditEvent e = ctx.audit("SESSION_RENEWED", now);
-    e.details = json::serialize(json::object{{"renewal_count", s.renewal_count}});
+    const std::int64_t ttl_s = s->expires_at - s->last_renewed_at.value_or(s->created_at);
+    s->expires_at = std::min(now + ttl_s, s->absolute_expires_at);
+    s->renewal_count += 1;
+    s->last_renewed_at = now;
+    WARDEN_RETURN_IF_ERROR(tx.update_session(*s));
+    store::AuditEvent e = audit;
+    e.details = json::serialize(json::object{{"renewal_count", s->renewal_count}});
     return tx.append_audit(e).take_status();
-  }));
-  d.sessions.invalidate_session(s.id);
-  return json_response(200, session_json(s));
+  };
+  SessionCache* sessions = &d.sessions;
+  return commit_then_answer(
+      d, ctx, std::move(op),
+      [sessions, id](Status st) {
+        if (st.ok()) sessions->invalidate_session(id);
+        return st;
+      },
+      [s] { return json_response(200, session_json(*s)); });
 }
 
 Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
-  WARDEN_RETURN_IF_ERROR(d.store.write([&](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto s, tx.get_session(ctx.params[0]));
+  const std::string id = ctx.params[0];
+  const store::AuditEvent audit = ctx.audit("SESSION_REVOKED", now);
+  auto op = [=](store::WriteTxn& tx) {
+    WARDEN_ASSIGN_OR_RETURN(auto s, tx.get_session(id));
     if (!s) return Status(ErrorCode::SESSION_NOT_FOUND);
     if (s->revoked_at) return Status();  // idempotent
     s->revoked_at = now;
     WARDEN_RETURN_IF_ERROR(tx.update_session(*s));
-    store::AuditEvent e = ctx.audit("SESSION_REVOKED", now);
+    store::AuditEvent e = audit;
     e.agent_id = s->agent_id;
     e.session_id = s->id;
     return tx.append_audit(e).take_status();
-  }));
-  d.sessions.invalidate_session(ctx.params[0]);
-  return no_content();
+  };
+  SessionCache* sessions = &d.sessions;
+  return commit_then_answer(
+      d, ctx, std::move(op),
+      [sessions, id](Status st) {
+        if (st.ok()) sessions->invalidate_session(id);
+        return st;
+      },
+      no_content);
 }
 
 }  // namespace warden::server

@@ -2,6 +2,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
+#include "server/log.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -19,6 +20,35 @@ HttpResponse no_content() {
   r.status = 204;
   r.content_type.clear();
   return r;
+}
+
+Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx,
+                                        store::BatchWriter::Op op, AfterCommit after_commit,
+                                        BuildResponse respond, ThenAsync then) {
+  auto done = [complete = ctx.complete, after_commit = std::move(after_commit),
+               respond = std::move(respond), then = std::move(then)](const Status& committed) {
+    auto answer = [complete, respond](const Status& s) {
+      complete->later([complete, s, respond]() {
+        if (!s.ok()) return (*complete)(s);
+        (*complete)(respond());
+      });
+    };
+    Status s = after_commit ? after_commit(committed) : committed;
+    if (s.ok() && then) return then(answer);
+    answer(s);
+  };
+  // Api::handle turns a handler's exception (a bug) into a 500; on the writer thread nothing
+  // would, so the op does it itself and its batch goes on without it.
+  auto guarded = [op = std::move(op)](store::WriteTxn& tx) -> Status {
+    try {
+      return op(tx);
+    } catch (const std::exception& e) {
+      log_event(LogLevel::kError, "write threw", {{"error", e.what()}});
+      return Status(ErrorCode::INTERNAL_ERROR);
+    }
+  };
+  WARDEN_RETURN_IF_ERROR(d.writer.submit(std::move(guarded), std::move(done)));
+  return deferred();
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include "server/body.h"
 #include "decisions/decisions.h"
 #include "server/routes.h"
+#include "server/session_constraints.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -187,6 +188,7 @@ Result<HttpResponse> submit(const Deps& d, RequestContext& ctx, Result<Submissio
   if (!parsed.ok()) return parsed.take_status();
   WARDEN_ASSIGN_OR_RETURN(bool explain, explain_flag(ctx.req));
   Submission sub = std::move(parsed).value();
+  WARDEN_RETURN_IF_ERROR(check_session_constraints(d, ctx, sub.request));
   sub.agent_id = ctx.session->agent_id;
   sub.session_id = ctx.session->id;
   sub.explain = explain;

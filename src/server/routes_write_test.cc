@@ -1,0 +1,356 @@
+// The admin routes' writes (agents, sessions, policies and their audit rows) go through the one
+// group-commit writer: the calling thread never waits for the store, the answer comes after the
+// commit, and one operation's failure in a shared batch leaves the others committed.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "decisions/decisions.h"
+#include "engine/ir.h"
+#include "server/api.h"
+#include "server/auth.h"
+#include "server/routes.h"
+#include "store/batch_writer.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace warden::server {
+namespace {
+namespace json = boost::json;
+
+constexpr auto kWaitMax = std::chrono::seconds(15);
+constexpr const char* kMasterPassword = "route-writes-master";
+
+const std::string& master_hash() {
+  static const std::string hash = *hash_master_password(kMasterPassword);
+  return hash;
+}
+
+class RouteWritesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "warden-routes-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto opened = store::SqliteStore::open(dir_ + "/warden.db", {.create_if_missing = true});
+    ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+    store_ = std::move(*opened);
+    writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
+    decisions_ = std::make_unique<decisions::DecisionService>(
+        *store_, *writer_, clock_, ids_, decisions::DecisionOptions{.start_sweeper = false},
+        nullptr);
+    ASSERT_TRUE(decisions_->start().ok());
+    api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_,
+                                 master_hash(), ApiOptions{});
+  }
+
+  void TearDown() override {
+    release_writer();
+    api_.reset();
+    if (decisions_) decisions_->stop();
+    if (writer_) writer_->stop();
+    decisions_.reset();
+    writer_.reset();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Hands the request to the API on this thread; the future holds the answer.
+  std::future<HttpResponse> send(std::string method, std::string path, std::string body = {},
+                                 std::string token = {}) {
+    auto answered = std::make_shared<std::promise<HttpResponse>>();
+    auto future = answered->get_future();
+    HttpRequest req;
+    req.method = std::move(method);
+    req.path = std::move(path);
+    req.body = std::move(body);
+    req.client_address = "127.0.0.1";
+    if (token.empty()) {
+      req.headers["x-master-password"] = kMasterPassword;
+    } else {
+      req.headers["authorization"] = "Bearer " + token;
+    }
+    api_->handle(req, [answered](HttpResponse r) { answered->set_value(std::move(r)); });
+    return future;
+  }
+
+  static HttpResponse wait(std::future<HttpResponse>& f) {
+    if (f.wait_for(kWaitMax) != std::future_status::ready) {
+      ADD_FAILURE() << "no answer within " << kWaitMax.count() << " s";
+      return HttpResponse{.status = 0};
+    }
+    return f.get();
+  }
+
+  // send() while the writer is held: it must return without waiting for the writer. When it
+  // does wait, the failure is recorded and the writer released so that the test still ends.
+  std::future<HttpResponse> hand_in(std::string method, std::string path, std::string body = {}) {
+    auto handed = std::async(std::launch::async,
+                             [this, method, path, body] { return send(method, path, body); });
+    if (handed.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+      ADD_FAILURE() << method << " " << path << " waited for the busy writer";
+      release_writer();
+    }
+    return handed.get();
+  }
+
+  HttpResponse call(std::string method, std::string path, std::string body = {},
+                    std::string token = {}) {
+    auto f = send(std::move(method), std::move(path), std::move(body), std::move(token));
+    return wait(f);
+  }
+
+  static json::value body_of(const HttpResponse& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    return ec ? json::value() : v;
+  }
+  static std::string field(const HttpResponse& r, std::string_view key) {
+    json::value v = body_of(r);
+    const json::value* f = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+    return f && f->is_string() ? std::string(f->as_string()) : "";
+  }
+  static std::string error_code(const HttpResponse& r) {
+    json::value v = body_of(r);
+    if (!v.is_object() || !v.as_object().contains("error")) return "";
+    return std::string(v.at("error").at("code").as_string());
+  }
+
+  // The writer counts a batch just after its callbacks ran, so the count can trail an answer.
+  std::uint64_t batches_after(std::uint64_t before) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::uint64_t n = writer_->batches_committed();
+    while (n <= before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      n = writer_->batches_committed();
+    }
+    return n;
+  }
+
+  std::size_t audit_count(const std::string& event_type) {
+    store::AuditFilter f;
+    f.event_type = event_type;
+    f.limit = 1000;
+    auto rows = store_->list_audit(f);
+    return rows.ok() ? rows->size() : 0;
+  }
+
+  // Keeps the writer busy inside a batch until release_writer(), so that everything submitted
+  // meanwhile queues up and lands in the next batch together.
+  void hold_writer() {
+    auto entered = std::make_shared<std::promise<void>>();
+    auto entered_future = entered->get_future();
+    release_ = std::make_shared<std::promise<void>>();
+    std::shared_future<void> released = release_->get_future().share();
+    ASSERT_TRUE(writer_
+                    ->submit(
+                        [entered, released](store::WriteTxn&) {
+                          entered->set_value();
+                          released.wait();
+                          return Status();
+                        },
+                        [](const Status&) {})
+                    .ok());
+    ASSERT_EQ(entered_future.wait_for(kWaitMax), std::future_status::ready);
+  }
+  void release_writer() {
+    if (release_) release_->set_value();
+    release_.reset();
+  }
+
+  std::string agent_body(const std::string& name, const std::string& key = "") {
+    json::object o{{"name", name}};
+    if (!key.empty()) o["public_key"] = key;
+    return json::serialize(o);
+  }
+  std::string policy_body(const std::string& agent_id, const std::string& instant_max) {
+    return json::serialize(json::object{
+        {"agent_id", agent_id},
+        {"type", "SPENDING_LIMIT"},
+        {"rules", json::object{{"instant_max", instant_max}, {"notify_max", "1000"}}}});
+  }
+
+  engine::Outcome outcome_of_transfer(const std::string& agent_id, std::uint64_t amount) {
+    engine::Request r;
+    r.agent_id = agent_id;
+    r.action = "TRANSFER";
+    r.amounts["native"] = Amount(amount);
+    return decisions_->evaluate(std::move(r), false).outcome;
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  IdGenerator ids_{clock_};
+  Metrics metrics_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::BatchWriter> writer_;
+  std::unique_ptr<decisions::DecisionService> decisions_;
+  std::unique_ptr<Api> api_;
+  std::shared_ptr<std::promise<void>> release_;
+};
+
+// Each write route answers only after a batch of the writer committed its change and audit row.
+TEST_F(RouteWritesTest, EveryAdminWriteCommitsThroughTheWriter) {
+  std::uint64_t batches = writer_->batches_committed();
+  auto expect_one_more_batch = [&](const HttpResponse& r, int status, const char* what) {
+    EXPECT_EQ(r.status, status) << what << ": " << r.body;
+    const std::uint64_t now = batches_after(batches);
+    EXPECT_GT(now, batches) << what << " did not go through the writer";
+    batches = now;
+  };
+
+  HttpResponse agent = call("POST", "/v1/agents", agent_body("bot"));
+  expect_one_more_batch(agent, 201, "create agent");
+  const std::string agent_id = field(agent, "id");
+  ASSERT_FALSE(agent_id.empty());
+  expect_one_more_batch(call("PUT", "/v1/agents/" + agent_id, R"({"name":"bot-2"})"), 200,
+                        "update agent");
+  EXPECT_EQ((*store_->get_agent(agent_id))->name, "bot-2");
+
+  HttpResponse session = call("POST", "/v1/sessions", R"({"agent_id":")" + agent_id + R"("})");
+  expect_one_more_batch(session, 201, "create session");
+  const std::string session_id = field(session, "id");
+  const std::string token = field(session, "token");
+  ASSERT_FALSE(token.empty());
+  expect_one_more_batch(call("PUT", "/v1/sessions/" + session_id + "/renew", "", token), 200,
+                        "renew session");
+  EXPECT_EQ((*store_->get_session(session_id))->renewal_count, 1);
+
+  HttpResponse policy = call("POST", "/v1/policies", policy_body(agent_id, "10"));
+  expect_one_more_batch(policy, 201, "create policy");
+  const std::string policy_id = field(policy, "id");
+  expect_one_more_batch(call("PUT", "/v1/policies/" + policy_id, R"({"priority":5})"), 200,
+                        "update policy");
+  EXPECT_EQ((*store_->get_policy(policy_id))->version, 2);
+  expect_one_more_batch(call("DELETE", "/v1/policies/" + policy_id), 204, "delete policy");
+  EXPECT_FALSE(store_->get_policy(policy_id)->has_value());
+
+  expect_one_more_batch(call("DELETE", "/v1/sessions/" + session_id), 204, "revoke session");
+  EXPECT_TRUE((*store_->get_session(session_id))->revoked_at.has_value());
+  expect_one_more_batch(call("DELETE", "/v1/agents/" + agent_id), 204, "terminate agent");
+  EXPECT_EQ((*store_->get_agent(agent_id))->status, "TERMINATED");
+
+  for (const char* event :
+       {"AGENT_CREATED", "AGENT_UPDATED", "SESSION_CREATED", "SESSION_RENEWED", "POLICY_CREATED",
+        "POLICY_UPDATED", "POLICY_DELETED", "SESSION_REVOKED", "AGENT_TERMINATED"}) {
+    EXPECT_EQ(audit_count(event), 1u) << event;
+  }
+}
+
+// The thread that hands in a write returns at once, even while the writer is busy; the answer
+// follows the commit.
+TEST_F(RouteWritesTest, TheCallingThreadDoesNotWaitForTheStore) {
+  hold_writer();
+  const std::uint64_t batches = writer_->batches_committed();
+  auto answer = hand_in("POST", "/v1/agents", agent_body("queued"));
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
+      << "answered before the write committed";
+  release_writer();
+  HttpResponse r = wait(answer);
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_GE(batches_after(batches + 1), batches + 2);  // the held batch and the agent's
+  EXPECT_EQ(audit_count("AGENT_CREATED"), 1u);
+}
+
+// Writes that share one batch: the duplicate key fails alone with its own code; the agent that
+// got the key first, an unrelated agent and a policy all commit, each with its audit row.
+TEST_F(RouteWritesTest, AFailingWriteInABatchMapsItsErrorAndSparesTheOthers) {
+  HttpResponse owner = call("POST", "/v1/agents", agent_body("owner"));
+  ASSERT_EQ(owner.status, 201);
+  const std::string owner_id = field(owner, "id");
+
+  hold_writer();
+  const std::uint64_t batches = writer_->batches_committed();
+  auto first = hand_in("POST", "/v1/agents", agent_body("first", "KEY-1"));
+  auto duplicate = hand_in("POST", "/v1/agents", agent_body("second", "KEY-1"));
+  auto other = hand_in("POST", "/v1/agents", agent_body("third", "KEY-2"));
+  auto policy = hand_in("POST", "/v1/policies", policy_body(owner_id, "10"));
+  auto missing =
+      hand_in("PUT", "/v1/agents/01900000-0000-7000-8000-000000000000", R"({"name":"x"})");
+  release_writer();
+
+  HttpResponse r1 = wait(first), r2 = wait(duplicate), r3 = wait(other), r4 = wait(policy),
+               r5 = wait(missing);
+  EXPECT_EQ(r1.status, 201) << r1.body;
+  EXPECT_EQ(r2.status, 409) << r2.body;
+  EXPECT_EQ(error_code(r2), "AGENT_PUBLIC_KEY_EXISTS");
+  EXPECT_EQ(r2.body.find("UNIQUE"), std::string::npos) << "store text leaked: " << r2.body;
+  EXPECT_EQ(r3.status, 201) << r3.body;
+  EXPECT_EQ(r4.status, 201) << r4.body;
+  EXPECT_EQ(r5.status, 404) << r5.body;
+  EXPECT_EQ(error_code(r5), "AGENT_NOT_FOUND");
+  EXPECT_GT(batches_after(batches), batches);
+
+  auto agents = store_->list_agents({.limit = 10});
+  ASSERT_TRUE(agents.ok());
+  std::vector<std::string> names;
+  for (const auto& a : *agents) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"owner", "first", "third"}));
+  EXPECT_EQ(audit_count("AGENT_CREATED"), 3u);
+  EXPECT_EQ(audit_count("AGENT_UPDATED"), 0u);
+  EXPECT_EQ(audit_count("POLICY_CREATED"), 1u);
+  EXPECT_TRUE(store_->get_policy(field(r4, "id"))->has_value());
+}
+
+// A policy change reaches the engine before its answer (the reload runs after the commit).
+TEST_F(RouteWritesTest, PolicyChangesAreInForceWhenAnswered) {
+  HttpResponse agent = call("POST", "/v1/agents", agent_body("bot"));
+  const std::string agent_id = field(agent, "id");
+  ASSERT_FALSE(agent_id.empty());
+  EXPECT_EQ(outcome_of_transfer(agent_id, 500), engine::Outcome::kInstant);
+
+  HttpResponse created = call("POST", "/v1/policies", policy_body(agent_id, "10"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(outcome_of_transfer(agent_id, 500), engine::Outcome::kNotify);
+
+  const std::string id = field(created, "id");
+  HttpResponse updated =
+      call("PUT", "/v1/policies/" + id, R"({"rules":{"instant_max":"600","notify_max":"1000"}})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(outcome_of_transfer(agent_id, 500), engine::Outcome::kInstant);
+  EXPECT_EQ(outcome_of_transfer(agent_id, 700), engine::Outcome::kNotify);
+
+  ASSERT_EQ(call("DELETE", "/v1/policies/" + id).status, 204);
+  EXPECT_EQ(outcome_of_transfer(agent_id, 700), engine::Outcome::kInstant);
+}
+
+// A bug that throws inside a write is answered 500 like a handler's, and neither stops the
+// writer thread nor the other writes of its batch.
+TEST_F(RouteWritesTest, AWriteThatThrowsIsA500AndTheWriterGoesOn) {
+  SessionCache sessions(clock_, 1000);
+  const Deps deps{*store_, clock_, ids_, metrics_, *decisions_, sessions, *writer_};
+  HttpRequest req;
+  RequestContext ctx{req, "corr-1", Language::kEnglish, {}, true, {}, {}, {}};
+  std::promise<HttpResponse> answered;
+  ctx.complete = std::make_shared<Completion>(
+      "corr-1", Language::kEnglish, "POST", "/test", metrics_,
+      [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
+
+  hold_writer();
+  auto other = hand_in("POST", "/v1/agents", agent_body("survivor"));
+  auto r = commit_then_answer(
+      deps, ctx,
+      [](store::WriteTxn&) -> Status { throw std::runtime_error("accessor on the wrong shape"); },
+      {}, [] { return no_content(); });
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(is_deferred(*r));
+  release_writer();
+
+  auto future = answered.get_future();
+  HttpResponse thrown = wait(future);
+  EXPECT_EQ(thrown.status, 500) << thrown.body;
+  EXPECT_EQ(error_code(thrown), "INTERNAL_ERROR");
+  HttpResponse survivor = wait(other);
+  EXPECT_EQ(survivor.status, 201) << survivor.body;
+  EXPECT_EQ(call("POST", "/v1/agents", agent_body("after")).status, 201);
+  EXPECT_EQ(audit_count("AGENT_CREATED"), 2u);
+}
+
+}  // namespace
+}  // namespace warden::server

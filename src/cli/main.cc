@@ -37,6 +37,7 @@ int main_impl(int argc, char** argv) {
       {"drain_timeout_ms", serve_cmd->add_option("--drain-timeout-ms", serve.drain_timeout_ms, "How long shutdown waits for in-flight requests")->capture_default_str()},
       {"auth_failures_max", serve_cmd->add_option("--auth-failures-max", serve.auth_failures_max, "Failed master-password attempts per address before 429")->capture_default_str()},
       {"auth_failure_window_seconds", serve_cmd->add_option("--auth-failure-window-seconds", serve.auth_failure_window_seconds, "Window over which failures are counted")->capture_default_str()},
+      {"trusted_proxies", serve_cmd->add_option("--trusted-proxies", serve.trusted_proxies, "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client (default: none, the socket peer is the client)")->delimiter(',')},
       {"log_level", serve_cmd->add_option("--log-level", serve.log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}))->capture_default_str()},
       {"reservation_ttl_seconds", serve_cmd->add_option("--reservation-ttl-seconds", serve.reservation_ttl_seconds, "Unsettled reservations expire (EXPIRED, released) after this")->check(CLI::Range(1, 30 * 86400))->capture_default_str()},
       {"batch_size_max", serve_cmd->add_option("--batch-size-max", serve.batch_size_max, "Decisions committed per SQLite transaction (group commit)")->check(CLI::Range(1, 100000))->capture_default_str()},

@@ -31,6 +31,16 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
       else return false;
       return true;
     };
+    auto str_array = [&](std::vector<std::string>* out) {
+      const toml::array* arr = node.as_array();
+      if (arr == nullptr) return false;
+      out->clear();
+      for (const auto& item : *arr) {
+        if (auto v = item.value<std::string>()) out->push_back(*v);
+        else return false;
+      }
+      return true;
+    };
     auto num = [&](auto* out) {
       if (auto v = node.value<std::int64_t>(); v && *v >= 0) *out = static_cast<std::remove_pointer_t<decltype(out)>>(*v);
       else return false;
@@ -48,6 +58,7 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     else if (k == "drain_timeout_ms") ok = num(&a->drain_timeout_ms);
     else if (k == "auth_failures_max") ok = num(&a->auth_failures_max);
     else if (k == "auth_failure_window_seconds") ok = num(&a->auth_failure_window_seconds);
+    else if (k == "trusted_proxies") ok = str_array(&a->trusted_proxies);
     else if (k == "reservation_ttl_seconds") ok = num(&a->reservation_ttl_seconds);
     else if (k == "batch_size_max") ok = num(&a->batch_size_max);
     else if (k == "batch_wait_us") ok = num(&a->batch_wait_us);
@@ -101,6 +112,12 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.drain_timeout_ms = args.drain_timeout_ms;
   options.api.auth_failures_max = args.auth_failures_max;
   options.api.auth_failure_window_seconds = args.auth_failure_window_seconds;
+  if (auto proxies = server::TrustedProxies::parse(args.trusted_proxies); proxies.ok()) {
+    options.api.trusted_proxies = std::move(proxies).value();
+  } else {
+    std::cerr << "error: " << proxies.status().message() << "\n";
+    return kExitUsage;
+  }
   options.decisions.reservation_ttl_seconds = args.reservation_ttl_seconds;
   options.batch.batch_size_max = std::max<std::size_t>(1, args.batch_size_max);
   options.batch.batch_wait_us = args.batch_wait_us;

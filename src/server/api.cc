@@ -91,14 +91,18 @@ store::AuditEvent RequestContext::audit(std::string event_type, std::int64_t now
   return e;
 }
 
-Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-         DecisionService& decisions, std::string master_password_hash, ApiOptions options)
+Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
+         Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
+         ApiOptions options)
     : store_(store),
       clock_(clock),
       ids_(ids),
       metrics_(metrics),
+      trusted_proxies_(std::move(options.trusted_proxies)),
       master_(std::move(master_password_hash)),
-      throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      master_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      session_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      failures_(writer, clock),
       sessions_(clock, kSessionCacheTtlMs),
       routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_}}) {
   auto& r = *routes_;
@@ -131,9 +135,19 @@ Api::Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& met
   r.add("GET", "/v1/approvals", Auth::kMaster, list_approvals);
   r.add("POST", "/v1/approvals/{id}/approve", Auth::kMaster, approve_approval);
   r.add("POST", "/v1/approvals/{id}/reject", Auth::kMaster, reject_approval);
+  failures_.start();
 }
 
-Api::~Api() = default;
+Api::~Api() { stop(); }
+
+void Api::stop() {
+  master_.stop();
+  failures_.stop();
+}
+
+std::string Api::client_address(std::string_view peer, std::string_view forwarded_for) const {
+  return trusted_proxies_.client_address(peer, forwarded_for);
+}
 
 std::string Api::correlation_id_for(const HttpRequest& req) {
   const auto given = req.header("x-correlation-id");
@@ -177,39 +191,52 @@ void Completion::operator()(Result<HttpResponse> result) {
 }
 
 void Api::handle(const HttpRequest& req, Respond respond, Post post) {
-  RequestContext ctx{req, correlation_id_for(req),
-                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}};
+  auto ctx = std::make_shared<RequestContext>(
+      RequestContext{req, correlation_id_for(req),
+                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}});
   const auto parts = split_path(req.path);
 
   const Routes::Route* route = nullptr;
   bool path_matched = false;
   for (const auto& r : routes_->routes) {
-    if (!Routes::match(r, parts, &ctx.params)) continue;
+    if (!Routes::match(r, parts, &ctx->params)) continue;
     path_matched = true;
     if (r.method == req.method) {
       route = &r;
       break;
     }
   }
-  ctx.complete = std::make_shared<Completion>(ctx.correlation_id, ctx.lang, req.method,
-                                              route ? route->pattern : "unmatched", metrics_,
-                                              std::move(respond), std::move(post));
-  Completion& complete = *ctx.complete;
+  ctx->complete = std::make_shared<Completion>(ctx->correlation_id, ctx->lang, req.method,
+                                               route ? route->pattern : "unmatched", metrics_,
+                                               std::move(respond), std::move(post));
+  Completion& complete = *ctx->complete;
   if (route == nullptr) {
     return complete(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
                                  : Status(ErrorCode::ROUTE_NOT_FOUND));
   }
   // Handlers report failures as Status; an exception here is a bug (e.g. a JSON accessor on an
   // unexpected shape). It becomes a 500 for this request instead of ending the process.
-  try {
-    if (Status auth = authenticate(route->auth, ctx); !auth.ok()) return complete(auth);
-    Result<HttpResponse> r = route->handler(routes_->deps, ctx);
-    if (r.ok() && is_deferred(*r)) return;
-    complete(std::move(r));
-  } catch (const std::exception& e) {
+  const auto fail_on_throw = [ctx](const std::exception& e) {
     log_event(LogLevel::kError, "handler threw",
-              {{"error", e.what()}, {"path", req.path}, {"correlation_id", ctx.correlation_id}});
-    complete(Status(ErrorCode::INTERNAL_ERROR));
+              {{"error", e.what()},
+               {"path", ctx->req.path},
+               {"correlation_id", ctx->correlation_id}});
+    (*ctx->complete)(Status(ErrorCode::INTERNAL_ERROR));
+  };
+  const auto run = [this, route, ctx, fail_on_throw](Status auth) {
+    try {
+      if (!auth.ok()) return (*ctx->complete)(std::move(auth));
+      Result<HttpResponse> r = route->handler(routes_->deps, *ctx);
+      if (r.ok() && is_deferred(*r)) return;
+      (*ctx->complete)(std::move(r));
+    } catch (const std::exception& e) {
+      fail_on_throw(e);
+    }
+  };
+  try {
+    authenticate(route->auth, ctx, run);
+  } catch (const std::exception& e) {
+    fail_on_throw(e);
   }
 }
 
@@ -223,37 +250,75 @@ HttpResponse Api::transport_error(const HttpRequest& req, ErrorCode code, std::s
   return resp;
 }
 
-Status Api::authenticate(Auth auth, RequestContext& ctx) {
-  switch (auth) {
-    case Auth::kNone:
-      return Status();
-    case Auth::kMaster:
-      return authenticate_master(ctx);
-    case Auth::kSession:
-      return authenticate_session(ctx);
-    case Auth::kMasterOrSession:
-      if (!ctx.req.header("x-master-password").empty()) return authenticate_master(ctx);
-      return authenticate_session(ctx);
-  }
-  return Status(ErrorCode::INTERNAL_ERROR);
+namespace {
+
+Status too_many_attempts(std::int64_t retry_after_seconds) {
+  json::object details;
+  details["retry_after_seconds"] = retry_after_seconds;
+  return Status(ErrorCode::AUTH_TOO_MANY_ATTEMPTS, {}, std::move(details));
 }
 
-Status Api::authenticate_master(RequestContext& ctx) {
-  const auto password = ctx.req.header("x-master-password");
-  if (password.empty()) return Status(ErrorCode::AUTH_MASTER_REQUIRED);
-  if (const auto wait_s = throttle_.retry_after_seconds(ctx.req.client_address); wait_s > 0) {
-    json::object details;
-    details["retry_after_seconds"] = wait_s;
-    return Status(ErrorCode::AUTH_TOO_MANY_ATTEMPTS, {}, std::move(details));
+}  // namespace
+
+void Api::authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx,
+                       const AuthDone& done) {
+  switch (auth) {
+    case Auth::kNone:
+      return done(Status());
+    case Auth::kMaster:
+      return authenticate_master(ctx, done);
+    case Auth::kSession:
+      return done(authenticate_session(*ctx));
+    case Auth::kMasterOrSession:
+      if (!ctx->req.header("x-master-password").empty()) return authenticate_master(ctx, done);
+      return done(authenticate_session(*ctx));
   }
-  if (!master_.verify(password)) {
-    throttle_.record_failure(ctx.req.client_address);
-    Status why(ErrorCode::AUTH_MASTER_INVALID);
-    audit_auth_failure(ctx, why);
-    return why;
+  done(Status(ErrorCode::INTERNAL_ERROR));
+}
+
+// A password is answered only while its client is under auth_failures_max failures, and one
+// that needs Argon2id takes an attempt slot before it is queued, so concurrent guesses from one
+// client are never verified past the limit. Concurrent checks of one password (an operator's
+// parallel requests right after a restart) share one Argon2id run and need no slot of their own.
+void Api::authenticate_master(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done) {
+  const auto password = ctx->req.header("x-master-password");
+  if (password.empty()) return done(Status(ErrorCode::AUTH_MASTER_REQUIRED));
+  if (const auto cached = master_.check_cached(password)) {
+    return settle_master(*ctx, *cached, false, done);
+  }
+  // Continue on the connection's thread: the handler must not run on the Argon2id thread.
+  const auto resume = [this, ctx, done](bool has_slot) {
+    return [this, ctx, done, has_slot](bool ok) {
+      ctx->complete->later(
+          [this, ctx, done, has_slot, ok] { settle_master(*ctx, ok, has_slot, done); });
+    };
+  };
+  if (master_.join(password, resume(false))) return;
+  const std::string& address = ctx->req.client_address;
+  if (const auto a = master_throttle_.admit(address); !a.admitted) {
+    audit_auth_failure(*ctx, "master", ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
+    return done(too_many_attempts(a.retry_after_seconds));
+  }
+  if (Status queued = master_.verify_async(std::string(password), resume(true)); !queued.ok()) {
+    master_throttle_.release(address, false);
+    done(std::move(queued));
+  }
+}
+
+void Api::settle_master(RequestContext& ctx, bool ok, bool has_slot, const AuthDone& done) {
+  const std::string& address = ctx.req.client_address;
+  if (has_slot) {
+    master_throttle_.release(address, !ok);  // admitted before the check: its answer is due
+  } else if (const auto a = master_throttle_.record(address, !ok); !a.admitted) {
+    audit_auth_failure(ctx, "master", ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
+    return done(too_many_attempts(a.retry_after_seconds));
+  }
+  if (!ok) {
+    audit_auth_failure(ctx, "master", ErrorCode::AUTH_MASTER_INVALID);
+    return done(Status(ErrorCode::AUTH_MASTER_INVALID));
   }
   ctx.master = true;
-  return Status();
+  done(Status());
 }
 
 Status Api::authenticate_session(RequestContext& ctx) {
@@ -275,17 +340,10 @@ Status Api::authenticate_session(RequestContext& ctx) {
     }
     if (session && agent) sessions_.put(hash, *session, *agent);
   }
-  Status why;
-  if (!session) {
-    why = Status(ErrorCode::AUTH_SESSION_INVALID);
-  } else if (session->revoked_at) {
-    why = Status(ErrorCode::AUTH_SESSION_REVOKED);
-  } else if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
-    why = Status(ErrorCode::AUTH_SESSION_EXPIRED);
-  }
-  if (!why.ok()) {
-    audit_auth_failure(ctx, why);
-    return why;
+  if (!session) return session_failure(ctx, ErrorCode::AUTH_SESSION_INVALID);
+  if (session->revoked_at) return session_failure(ctx, ErrorCode::AUTH_SESSION_REVOKED);
+  if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
+    return session_failure(ctx, ErrorCode::AUTH_SESSION_EXPIRED);
   }
   if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
   ctx.session = std::move(*session);
@@ -293,16 +351,18 @@ Status Api::authenticate_session(RequestContext& ctx) {
   return Status();
 }
 
-void Api::audit_auth_failure(const RequestContext& ctx, const Status& why) {
-  store::AuditEvent e = ctx.audit("AUTH_FAILED", clock_.now_seconds());
-  e.severity = "warning";
-  json::object details;
-  details["reason"] = error_code_name(why.code());
-  details["method"] = ctx.req.method;
-  details["path"] = ctx.req.path;
-  e.details = json::serialize(details);
-  // An audit failure must not turn an auth failure into a 500; the store logs it.
-  (void)store_.write([&](store::WriteTxn& tx) { return tx.append_audit(e).take_status(); });
+// A token is checked before the throttle is asked (one SHA-256 and a lookup), so a client over
+// the limit still gets through with a valid token: an agent behind the same NAT as a flood keeps
+// working. Past the limit, bad tokens get 429 and are only counted in the audit.
+Status Api::session_failure(const RequestContext& ctx, ErrorCode why) {
+  const auto a = session_throttle_.record(ctx.req.client_address, true);
+  audit_auth_failure(ctx, "session", a.admitted ? why : ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
+  return a.admitted ? Status(why) : too_many_attempts(a.retry_after_seconds);
+}
+
+void Api::audit_auth_failure(const RequestContext& ctx, std::string kind, ErrorCode reason) {
+  failures_.record(AuthFailure{ctx.req.client_address, std::move(kind), reason, ctx.req.method,
+                               ctx.req.path, ctx.correlation_id});
 }
 
 HttpResponse error_response(const Status& status, const std::string& correlation_id,
@@ -324,9 +384,11 @@ HttpResponse error_response(const Status& status, const std::string& correlation
   json::object body;
   body["error"] = std::move(err);
   HttpResponse resp = json_response(error_http_status(status.code()), body);
-  if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS) {
-    const auto* wait = status.details().if_contains("retry_after_seconds");
-    resp.headers.emplace_back("Retry-After", wait ? json::serialize(*wait) : "1");
+  // Whatever asks the client to come back later says when (429 throttling, 503 overload).
+  if (const auto* wait = status.details().if_contains("retry_after_seconds")) {
+    resp.headers.emplace_back("Retry-After", json::serialize(*wait));
+  } else if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS) {
+    resp.headers.emplace_back("Retry-After", "1");
   }
   return resp;
 }

@@ -16,6 +16,7 @@
 #include "server/auth.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "store/batch_writer.h"
 #include "store/store.h"
 
 namespace warden::server {
@@ -23,8 +24,11 @@ namespace warden::server {
 class DecisionService;
 
 struct ApiOptions {
+  // Failed authentication attempts per client address and window, for the master password and
+  // for session tokens (each with its own count).
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
+  TrustedProxies trusted_proxies;  // empty: the socket peer is the client
 };
 
 using Respond = std::function<void(HttpResponse)>;
@@ -81,12 +85,20 @@ bool is_deferred(const HttpResponse& r);
 // Thread-safe: handle() may run on many threads at once.
 class Api {
  public:
-  Api(store::Store& store, const Clock& clock, IdGenerator& ids, Metrics& metrics,
-      DecisionService& decisions, std::string master_password_hash, ApiOptions options);
+  Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
+      Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
+      ApiOptions options);
   ~Api();
 
-  // Answers through `respond`, now or (for deferred routes) later from another thread.
+  // Answers through `respond`, now or later from another thread (deferred routes, and master
+  // passwords that need Argon2id). `req` must stay valid until `respond` has run or been
+  // destroyed (the transport keeps it alive in `respond`).
   void handle(const HttpRequest& req, Respond respond, Post post = {});
+  // The client address of a request from `peer` (see TrustedProxies): what throttling, the
+  // request log and audit rows use.
+  std::string client_address(std::string_view peer, std::string_view forwarded_for) const;
+  // Before the writer stops: drops queued password checks and writes pending audit rows.
+  void stop();
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.
@@ -96,18 +108,26 @@ class Api {
   struct Routes;
   enum class Auth { kNone, kMaster, kSession, kMasterOrSession };
 
-  Status authenticate(Auth auth, RequestContext& ctx);
-  Status authenticate_master(RequestContext& ctx);
+  // Authentication may finish on another thread (Argon2id); `done` runs once with the outcome,
+  // on the connection's thread.
+  using AuthDone = std::function<void(Status)>;
+  void authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  void authenticate_master(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  void settle_master(RequestContext& ctx, bool ok, bool has_slot, const AuthDone& done);
   Status authenticate_session(RequestContext& ctx);
-  void audit_auth_failure(const RequestContext& ctx, const Status& why);
+  Status session_failure(const RequestContext& ctx, ErrorCode why);
+  void audit_auth_failure(const RequestContext& ctx, std::string kind, ErrorCode reason);
 
   store::Store& store_;
   const Clock& clock_;
   IdGenerator& ids_;
   Metrics& metrics_;
   static constexpr std::int64_t kSessionCacheTtlMs = 1000;
+  const TrustedProxies trusted_proxies_;
   MasterVerifier master_;
-  FailureThrottle throttle_;
+  FailureThrottle master_throttle_;
+  FailureThrottle session_throttle_;
+  AuthFailureAudit failures_;
   SessionCache sessions_;
   std::unique_ptr<Routes> routes_;
 };

@@ -268,10 +268,10 @@ void Api::authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx,
     case Auth::kMaster:
       return authenticate_master(ctx, done);
     case Auth::kSession:
-      return done(authenticate_session(*ctx));
+      return authenticate_session(ctx, done);
     case Auth::kMasterOrSession:
       if (!ctx->req.header("x-master-password").empty()) return authenticate_master(ctx, done);
-      return done(authenticate_session(*ctx));
+      return authenticate_session(ctx, done);
   }
   done(Status(ErrorCode::INTERNAL_ERROR));
 }
@@ -284,20 +284,19 @@ void Api::authenticate_master(const std::shared_ptr<RequestContext>& ctx, const 
   const auto password = ctx->req.header("x-master-password");
   if (password.empty()) return done(Status(ErrorCode::AUTH_MASTER_REQUIRED));
   if (const auto cached = master_.check_cached(password)) {
-    return settle_master(*ctx, *cached, false, done);
+    return settle_master(ctx, *cached, false, done);
   }
   // Continue on the connection's thread: the handler must not run on the Argon2id thread.
   const auto resume = [this, ctx, done](bool has_slot) {
     return [this, ctx, done, has_slot](bool ok) {
       ctx->complete->later(
-          [this, ctx, done, has_slot, ok] { settle_master(*ctx, ok, has_slot, done); });
+          [this, ctx, done, has_slot, ok] { settle_master(ctx, ok, has_slot, done); });
     };
   };
   if (master_.join(password, resume(false))) return;
   const std::string& address = ctx->req.client_address;
   if (const auto a = master_throttle_.admit(address); !a.admitted) {
-    audit_auth_failure(*ctx, "master", ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
-    return done(too_many_attempts(a.retry_after_seconds));
+    return refuse(ctx, "master", too_many_attempts(a.retry_after_seconds), done);
   }
   if (Status queued = master_.verify_async(std::string(password), resume(true)); !queued.ok()) {
     master_throttle_.release(address, false);
@@ -305,23 +304,38 @@ void Api::authenticate_master(const std::shared_ptr<RequestContext>& ctx, const 
   }
 }
 
-void Api::settle_master(RequestContext& ctx, bool ok, bool has_slot, const AuthDone& done) {
-  const std::string& address = ctx.req.client_address;
+void Api::settle_master(const std::shared_ptr<RequestContext>& ctx, bool ok, bool has_slot,
+                        const AuthDone& done) {
+  const std::string& address = ctx->req.client_address;
   if (has_slot) {
     master_throttle_.release(address, !ok);  // admitted before the check: its answer is due
   } else if (const auto a = master_throttle_.record(address, !ok); !a.admitted) {
-    audit_auth_failure(ctx, "master", ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
-    return done(too_many_attempts(a.retry_after_seconds));
+    return refuse(ctx, "master", too_many_attempts(a.retry_after_seconds), done);
   }
-  if (!ok) {
-    audit_auth_failure(ctx, "master", ErrorCode::AUTH_MASTER_INVALID);
-    return done(Status(ErrorCode::AUTH_MASTER_INVALID));
-  }
-  ctx.master = true;
+  if (!ok) return refuse(ctx, "master", Status(ErrorCode::AUTH_MASTER_INVALID), done);
+  ctx->master = true;
   done(Status());
 }
 
-Status Api::authenticate_session(RequestContext& ctx) {
+void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done) {
+  Status s = check_session(*ctx);
+  switch (s.code()) {
+    case ErrorCode::AUTH_SESSION_INVALID:
+    case ErrorCode::AUTH_SESSION_REVOKED:
+    case ErrorCode::AUTH_SESSION_EXPIRED: {
+      // The token was checked before the throttle is asked (one SHA-256 and a lookup), so a
+      // client over the limit still gets through with a valid token: an agent behind the same
+      // NAT as a flood keeps working. Past the limit, bad tokens get 429 and are only counted.
+      const auto a = session_throttle_.record(ctx->req.client_address, true);
+      return refuse(ctx, "session", a.admitted ? s : too_many_attempts(a.retry_after_seconds),
+                    done);
+    }
+    default:
+      return done(std::move(s));
+  }
+}
+
+Status Api::check_session(RequestContext& ctx) {
   const auto header = ctx.req.header("authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
@@ -340,10 +354,10 @@ Status Api::authenticate_session(RequestContext& ctx) {
     }
     if (session && agent) sessions_.put(hash, *session, *agent);
   }
-  if (!session) return session_failure(ctx, ErrorCode::AUTH_SESSION_INVALID);
-  if (session->revoked_at) return session_failure(ctx, ErrorCode::AUTH_SESSION_REVOKED);
+  if (!session) return Status(ErrorCode::AUTH_SESSION_INVALID);
+  if (session->revoked_at) return Status(ErrorCode::AUTH_SESSION_REVOKED);
   if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
-    return session_failure(ctx, ErrorCode::AUTH_SESSION_EXPIRED);
+    return Status(ErrorCode::AUTH_SESSION_EXPIRED);
   }
   if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
   ctx.session = std::move(*session);
@@ -351,18 +365,15 @@ Status Api::authenticate_session(RequestContext& ctx) {
   return Status();
 }
 
-// A token is checked before the throttle is asked (one SHA-256 and a lookup), so a client over
-// the limit still gets through with a valid token: an agent behind the same NAT as a flood keeps
-// working. Past the limit, bad tokens get 429 and are only counted in the audit.
-Status Api::session_failure(const RequestContext& ctx, ErrorCode why) {
-  const auto a = session_throttle_.record(ctx.req.client_address, true);
-  audit_auth_failure(ctx, "session", a.admitted ? why : ErrorCode::AUTH_TOO_MANY_ATTEMPTS);
-  return a.admitted ? Status(why) : too_many_attempts(a.retry_after_seconds);
-}
-
-void Api::audit_auth_failure(const RequestContext& ctx, std::string kind, ErrorCode reason) {
-  failures_.record(AuthFailure{ctx.req.client_address, std::move(kind), reason, ctx.req.method,
-                               ctx.req.path, ctx.correlation_id});
+// Answers a refused attempt after its AUTH_FAILED row has committed, like any other change;
+// a failure that is only counted (a flood) is answered at once.
+void Api::refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
+                 const AuthDone& done) {
+  AuthFailure f{ctx->req.client_address, std::move(kind), answer.code(),
+                ctx->req.method,         ctx->req.path,   ctx->correlation_id};
+  const bool pending = failures_.record(
+      f, [ctx, done, answer] { ctx->complete->later([done, answer] { done(answer); }); });
+  if (!pending) done(std::move(answer));
 }
 
 HttpResponse error_response(const Status& status, const std::string& correlation_id,

@@ -113,10 +113,12 @@ class Api {
   using AuthDone = std::function<void(Status)>;
   void authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
   void authenticate_master(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
-  void settle_master(RequestContext& ctx, bool ok, bool has_slot, const AuthDone& done);
-  Status authenticate_session(RequestContext& ctx);
-  Status session_failure(const RequestContext& ctx, ErrorCode why);
-  void audit_auth_failure(const RequestContext& ctx, std::string kind, ErrorCode reason);
+  void settle_master(const std::shared_ptr<RequestContext>& ctx, bool ok, bool has_slot,
+                     const AuthDone& done);
+  void authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  Status check_session(RequestContext& ctx);
+  void refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
+              const AuthDone& done);
 
   store::Store& store_;
   const Clock& clock_;

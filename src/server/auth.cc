@@ -477,7 +477,14 @@ void AuthFailureAudit::start() {
   });
 }
 
-void AuthFailureAudit::record(const AuthFailure& f) {
+void AuthFailureAudit::count(Bucket& b, const AuthFailure& f, std::int64_t now_ms) {
+  if (b.counted == 0) b.first_ms = now_ms;
+  ++b.counted;
+  b.last_ms = now_ms;
+  ++b.reasons[f.reason];
+}
+
+bool AuthFailureAudit::record(const AuthFailure& f, std::function<void()> written) {
   const std::int64_t now_ms = clock_.now_ms();
   const Key key{now_ms / kMsPerMinute, f.address, f.kind};
   std::optional<std::pair<Key, Bucket>> evicted;
@@ -503,14 +510,11 @@ void AuthFailureAudit::record(const AuthFailure& f) {
     if (row) {
       ++rows_in_minute_;
     } else {
-      if (b.counted == 0) b.first_ms = now_ms;
-      ++b.counted;
-      b.last_ms = now_ms;
-      ++b.reasons[f.reason];
+      count(b, f, now_ms);
     }
   }
   if (evicted) write_aggregate(evicted->first, evicted->second);
-  if (!row) return;
+  if (!row) return false;
   store::AuditEvent e = failure_event(f.address, now_ms / 1000);
   e.correlation_id = f.correlation_id;
   boost::json::object details;
@@ -520,7 +524,11 @@ void AuthFailureAudit::record(const AuthFailure& f) {
   details["path"] = f.path;
   details["count"] = 1;
   e.details = boost::json::serialize(details);
-  write(std::move(e));
+  if (write(std::move(e), std::move(written))) return true;
+  // The writer's queue is full: the failure is still counted, in its minute's aggregate.
+  std::lock_guard lock(mu_);
+  count(buckets_[key], f, now_ms);
+  return false;
 }
 
 void AuthFailureAudit::flush_ended() { flush_before(clock_.now_ms() / kMsPerMinute); }
@@ -551,21 +559,24 @@ void AuthFailureAudit::write_aggregate(const Key& key, const Bucket& b) {
   for (const auto& [code, n] : b.reasons) reasons[error_code_name(code)] = n;
   details["reasons"] = std::move(reasons);
   e.details = boost::json::serialize(details);
-  write(std::move(e));
+  if (!write(e)) {
+    log_event(LogLevel::kError, "auth failure audit row not written",
+              {{"error", "the write queue refused it"}, {"details", e.details}});
+  }
 }
 
-void AuthFailureAudit::write(store::AuditEvent event) {
+bool AuthFailureAudit::write(store::AuditEvent event, std::function<void()> written) {
   auto row = std::make_shared<store::AuditEvent>(std::move(event));
-  const auto failed = [row](const Status& s) {
-    if (s.ok()) return;
-    log_event(LogLevel::kError, "auth failure audit row not written",
-              {{"error", s.to_string()}, {"details", row->details}});
-  };
-  if (Status s = writer_.submit(
-          [row](store::WriteTxn& tx) { return tx.append_audit(*row).take_status(); }, failed);
-      !s.ok()) {
-    failed(s);
-  }
+  return writer_
+      .submit([row](store::WriteTxn& tx) { return tx.append_audit(*row).take_status(); },
+              [row, written = std::move(written)](const Status& s) {
+                if (!s.ok()) {
+                  log_event(LogLevel::kError, "auth failure audit row not written",
+                            {{"error", s.to_string()}, {"details", row->details}});
+                }
+                if (written) written();
+              })
+      .ok();
 }
 
 void AuthFailureAudit::stop() {

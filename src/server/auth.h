@@ -192,7 +192,11 @@ class AuthFailureAudit {
 
   // Starts `warden-authlog`, which writes the rows of minutes that ended every kFlushIntervalMs.
   void start();
-  void record(const AuthFailure& failure);
+  // Counts one failure. When it gets a row of its own, returns true and calls `written` on the
+  // writer thread once the row has committed (or failed to: that is logged), so the refusal can
+  // be answered after its audit row, like any other change; otherwise (counted for an
+  // aggregate) returns false and never calls `written`.
+  bool record(const AuthFailure& failure, std::function<void()> written = {});
   // Writes the aggregated rows of every minute before the current one.
   void flush_ended();
   // Writes every open aggregate (also the current minute's) and joins the thread.
@@ -214,7 +218,9 @@ class AuthFailureAudit {
   };
   void flush_before(std::int64_t minute);  // minute: exclusive bound
   void write_aggregate(const Key& key, const Bucket& bucket);
-  void write(store::AuditEvent event);
+  void count(Bucket& b, const AuthFailure& f, std::int64_t now_ms);
+  // Submits one row; `written` runs after its commit. False when the writer refused it.
+  bool write(store::AuditEvent event, std::function<void()> written = {});
 
   store::BatchWriter& writer_;
   const Clock& clock_;

@@ -175,7 +175,9 @@ TEST(TrustedProxies, RejectsWhatIsNotAnAddressOrCidr) {
                           "1.2.3.4.5", "fe80::1%eth0"}) {
     auto r = TrustedProxies::parse({bad});
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), ErrorCode::CONFIG_INVALID) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), ErrorCode::CONFIG_INVALID) << bad;
+    }
   }
   std::vector<std::string> many(TrustedProxies::kEntriesMax + 1, "10.0.0.1");
   EXPECT_FALSE(TrustedProxies::parse(many).ok());
@@ -446,6 +448,21 @@ TEST_F(AuthFailureAuditTest, AFloodBecomesAFewRowsWhoseCountsSumToIt) {
             count(agg));
   EXPECT_EQ(sum_counts(all, "203.0.113.7"), kFlood);
   EXPECT_EQ(sum_counts(all, "198.51.100.4"), 3);
+}
+
+// A refusal with a row of its own is answered after the row commits; a counted one at once.
+TEST_F(AuthFailureAuditTest, SaysWhenAFailureHasItsOwnRowAndCallsBackAfterItsCommit) {
+  std::vector<std::promise<void>> committed(AuthFailureAudit::kRowsPerClientMinuteMax);
+  for (auto& p : committed) {
+    EXPECT_TRUE(audit_->record(failure("203.0.113.7"), [&p] { p.set_value(); }));
+  }
+  for (auto& p : committed) {
+    EXPECT_EQ(p.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  std::atomic<bool> called{false};
+  EXPECT_FALSE(audit_->record(failure("203.0.113.7"), [&] { called = true; }));
+  EXPECT_EQ(rows().size(), static_cast<std::size_t>(AuthFailureAudit::kRowsPerClientMinuteMax));
+  EXPECT_FALSE(called.load());
 }
 
 TEST_F(AuthFailureAuditTest, EachMinuteHasItsOwnRowsAndStopWritesTheOpenOne) {

@@ -143,8 +143,9 @@ class GuessTest : public WardenTest {
  protected:
   static constexpr int kFailuresMax = 3;
   static constexpr int kConcurrent = 16;
+  // Many I/O threads, so that many guesses are checked at the same moment.
   std::vector<std::string> serve_flags() const override {
-    return {"--auth-failures-max", std::to_string(kFailuresMax)};
+    return {"--auth-failures-max", std::to_string(kFailuresMax), "--threads", "8"};
   }
   std::vector<Response> guess_concurrently() {
     return concurrently(warden_->port(), kConcurrent, [](HttpClient& c, int i) {

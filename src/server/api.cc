@@ -103,6 +103,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       master_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
       session_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
       failures_(writer, clock),
+      tarpit_(kThrottledAnswerDelayMs),
       sessions_(clock, kSessionCacheTtlMs),
       routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_}}) {
   auto& r = *routes_;
@@ -141,6 +142,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
 Api::~Api() { stop(); }
 
 void Api::stop() {
+  tarpit_.stop();
   master_.stop();
   failures_.stop();
 }
@@ -365,15 +367,24 @@ Status Api::check_session(RequestContext& ctx) {
   return Status();
 }
 
-// Answers a refused attempt after its AUTH_FAILED row has committed, like any other change;
-// a failure that is only counted (a flood) is answered at once.
+// Answers a refused attempt after its AUTH_FAILED row has committed, like any other change; a
+// failure that is only counted (a flood) at once. A throttled attempt (429) is answered
+// kThrottledAnswerDelayMs late on top.
 void Api::refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
                  const AuthDone& done) {
+  const bool throttled = answer.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS;
+  // May run on the writer's thread: the answer is built back on the connection's.
+  const auto respond = [this, ctx, done, answer, throttled] {
+    const auto back = [ctx, done, answer] {
+      ctx->complete->later([done, answer] { done(answer); });
+    };
+    if (!throttled || !tarpit_.later(back)) back();
+  };
   AuthFailure f{ctx->req.client_address, std::move(kind), answer.code(),
                 ctx->req.method,         ctx->req.path,   ctx->correlation_id};
-  const bool pending = failures_.record(
-      f, [ctx, done, answer] { ctx->complete->later([done, answer] { done(answer); }); });
-  if (!pending) done(std::move(answer));
+  if (failures_.record(f, respond)) return;
+  if (throttled) return respond();
+  done(std::move(answer));
 }
 
 HttpResponse error_response(const Status& status, const std::string& correlation_id,

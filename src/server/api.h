@@ -125,11 +125,15 @@ class Api {
   IdGenerator& ids_;
   Metrics& metrics_;
   static constexpr std::int64_t kSessionCacheTtlMs = 1000;
+  // How late a throttled attempt (429) is answered: a flood's closed-loop connections get at most
+  // 4 answers per second each, and cost the daemon nothing in between.
+  static constexpr std::int64_t kThrottledAnswerDelayMs = 250;
   const TrustedProxies trusted_proxies_;
   MasterVerifier master_;
   FailureThrottle master_throttle_;
   FailureThrottle session_throttle_;
   AuthFailureAudit failures_;
+  Tarpit tarpit_;
   SessionCache sessions_;
   std::unique_ptr<Routes> routes_;
 };

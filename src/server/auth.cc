@@ -438,6 +438,53 @@ std::size_t FailureThrottle::addresses() const {
   return entries_.size();
 }
 
+// --- Tarpit --------------------------------------------------------------------------------
+
+Tarpit::~Tarpit() { stop(); }
+
+bool Tarpit::later(std::function<void()> f) {
+  const Deadline due = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms_);
+  std::lock_guard lock(mu_);
+  if (stopping_ || pending_.size() >= kPendingMax) return false;
+  if (!thread_.joinable()) {
+    thread_ = std::thread([this] {
+      name_this_thread("warden-tarpit");
+      loop();
+    });
+  }
+  pending_.emplace_back(due, std::move(f));
+  if (pending_.size() == 1) cv_.notify_one();
+  return true;
+}
+
+void Tarpit::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (stopping_) return;
+    // One delay for all, so the front is always due first.
+    const Deadline due = pending_.front().first;
+    if (cv_.wait_until(lock, due, [this] { return stopping_; })) return;
+    std::function<void()> f = std::move(pending_.front().second);
+    pending_.pop_front();
+    lock.unlock();
+    f();
+    f = nullptr;  // its captures go before the lock is taken again
+    lock.lock();
+  }
+}
+
+void Tarpit::stop() {
+  std::deque<std::pair<Deadline, std::function<void()>>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    dropped.swap(pending_);
+  }
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
 // --- Audit of failures ---------------------------------------------------------------------
 
 namespace {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -159,6 +160,37 @@ class FailureThrottle {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
   std::list<std::string> lru_;                      // guarded by mu_; least recently active first
+};
+
+// Answers throttled attempts late: each queued call runs delay_ms after it was queued, in order,
+// on its own thread (`warden-tarpit`, started by the first call). A client over the limit that
+// keeps its connections busy then gets 1000 / delay_ms answers per second and connection
+// instead of as many as the daemon can make, while nothing waits on an I/O thread. Thread-safe.
+class Tarpit {
+ public:
+  static constexpr std::size_t kPendingMax = 10'000;
+
+  explicit Tarpit(std::int64_t delay_ms) : delay_ms_(delay_ms) {}
+  ~Tarpit();  // stop()
+  Tarpit(const Tarpit&) = delete;
+  Tarpit& operator=(const Tarpit&) = delete;
+
+  // Queues f; false (f dropped, the caller answers at once) when kPendingMax calls already wait
+  // or after stop().
+  bool later(std::function<void()> f);
+  // Drops what waits (those calls never run) and joins the thread.
+  void stop();
+
+ private:
+  using Deadline = std::chrono::steady_clock::time_point;
+  void loop();
+
+  const std::int64_t delay_ms_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<Deadline, std::function<void()>>> pending_;  // guarded by mu_; in order
+  bool stopping_ = false;                                           // guarded by mu_
+  std::thread thread_;
 };
 
 // One refused authentication attempt, as the auditor needs it.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -222,6 +223,40 @@ TEST(TrustedProxies, FailsClosedToTheProxyOnAMalformedChain) {
   std::string hops = "203.0.113.7";
   for (std::size_t i = 0; i < TrustedProxies::kForwardedHopsMax; ++i) hops += ", 10.0.0.3";
   EXPECT_EQ(t->client_address("10.0.0.1", hops), "10.0.0.1");
+}
+
+TEST(Tarpit, RunsEachCallAfterTheDelayInOrder) {
+  constexpr std::int64_t kDelayMs = 50;
+  Tarpit tarpit(kDelayMs);
+  std::mutex mu;
+  std::vector<std::pair<int, std::chrono::steady_clock::duration>> ran;
+  std::promise<void> all;
+  for (int i = 0; i < 3; ++i) {
+    const auto queued = std::chrono::steady_clock::now();
+    ASSERT_TRUE(tarpit.later([&, i, queued] {
+      std::lock_guard lock(mu);
+      ran.emplace_back(i, std::chrono::steady_clock::now() - queued);
+      if (ran.size() == 3) all.set_value();
+    }));
+  }
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::lock_guard lock(mu);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ran[i].first, i);
+    EXPECT_GE(ran[i].second, std::chrono::milliseconds(kDelayMs));
+  }
+}
+
+TEST(Tarpit, IsBoundedAndStopDropsWhatWaits) {
+  Tarpit tarpit(60'000);
+  std::atomic<int> ran{0};
+  for (std::size_t i = 0; i < Tarpit::kPendingMax; ++i) {
+    ASSERT_TRUE(tarpit.later([&] { ++ran; }));
+  }
+  EXPECT_FALSE(tarpit.later([&] { ++ran; }));  // full: the caller answers at once
+  tarpit.stop();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_FALSE(tarpit.later([&] { ++ran; }));
 }
 
 TEST(MasterVerifier, VerifiesOffTheCallingThreadThenFromTheCache) {

@@ -6,6 +6,11 @@
 // own io_context and its round-robin share of the connections, each connection writing a request
 // serialised once per phase and reading the answer in a loop, so the generator costs little CPU
 // next to the daemon even at hundreds of connections.
+//
+// With --auth-flood N it measures instead what a flood of bad session tokens does to a good
+// agent: for each --connections value, the agent's decisions alone, then the same load while N
+// more connections send POST /v1/transactions with invalid bearer tokens (answered 401, or 429
+// once throttled), and the ratio of the agent's p99 latency with and without the flood.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -39,6 +44,7 @@ constexpr int kConnectionsMax = 1024;
 constexpr int kThreadsMax = 16;
 constexpr std::int64_t kDurationMsMax = 60'000;
 constexpr std::size_t kSamplesMax = 2'000'000;  // latency samples kept per phase, all threads
+constexpr std::int64_t kFloodLeadMs = 500;  // the flood runs this long before and after the agent
 constexpr const char* kWindowMax = "1000000000000000000000000000000000000000000000000000000000000";
 
 struct Options {
@@ -49,6 +55,7 @@ struct Options {
   std::int64_t duration_ms = 5000;
   std::int64_t requests_max = 5'000'000;  // per phase, across all connections
   int threads = 1;                        // I/O threads, each with its own io_context
+  int auth_flood = 0;                     // connections sending bad tokens (0: no flood run)
 };
 
 struct Target {
@@ -58,6 +65,7 @@ struct Target {
   std::string bearer;
   unsigned expect_status;
   const char* name;
+  unsigned expect_status_alt = 0;  // a second accepted status (401 or 429 for a flood)
 };
 
 // One synchronous keep-alive connection for the set-up calls; reconnects when the server
@@ -243,8 +251,10 @@ class AsyncConnection {
     if (ec) return transport_error(ec);
     const auto ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
-    const bool good = response_.result_int() == phase_.target.expect_status &&
-                      response_.body().find("\"DENIED\"") == std::string::npos;
+    const unsigned status = response_.result_int();
+    const bool good =
+        (status == phase_.target.expect_status || status == phase_.target.expect_status_alt) &&
+        response_.body().find("\"DENIED\"") == std::string::npos;
     if (good) {
       ++worker_.ok;
       if (worker_.latency_ns.size() < worker_.samples_max) worker_.latency_ns.push_back(ns);
@@ -323,7 +333,8 @@ void run_worker(Phase& phase, Worker& w, int connections, std::latch& connected,
 }
 
 PhaseResult run_phase(const Options& o, const Target& t,
-                      const tcp::resolver::results_type& endpoints, int connections) {
+                      const tcp::resolver::results_type& endpoints, int connections,
+                      std::int64_t duration_ms) {
   Phase phase{t, endpoints, "", {}, o.requests_max};
   std::ostringstream serialised;
   serialised << make_request(o, t);
@@ -344,7 +355,7 @@ PhaseResult run_phase(const Options& o, const Target& t,
   }
   connected.wait();  // the clock starts once every connection is open
   const auto start = Clock::now();
-  phase.deadline = start + std::chrono::milliseconds(o.duration_ms);
+  phase.deadline = start + std::chrono::milliseconds(duration_ms);
   go.count_down();
   for (auto& th : pool) th.join();
   PhaseResult r;
@@ -362,6 +373,42 @@ void print_row(int connections, const char* name, const PhaseResult& r) {
   std::printf("%5d  %-22s %9lld %7lld %11.0f %10.1f %10.1f\n", connections, name,
               static_cast<long long>(r.ok), static_cast<long long>(r.errors), r.per_second(),
               r.percentile_ns(0.50) / 1e3, r.percentile_ns(0.99) / 1e3);
+}
+
+// The good agent's decisions alone, then under a flood of bad tokens that starts kFloodLeadMs
+// before the agent's phase and ends kFloodLeadMs after it. The flood's token is well-formed but
+// unknown; the session cache keeps only valid tokens, so every flood request reads the store.
+bool run_auth_flood(const Options& o, const tcp::resolver::results_type& endpoints,
+                    const Target& tx) {
+  const Target bad{http::verb::post, "/v1/transactions", tx.body,
+                   "wdn_" + std::string(43, 'x'), 401, "bad tokens (401/429)", 429};
+  bool clean = true;
+  std::vector<std::pair<int, double>> ratios;
+  for (int connections : o.connections) {
+    const PhaseResult alone = run_phase(o, tx, endpoints, connections, o.duration_ms);
+    print_row(connections, "agent alone", alone);
+    PhaseResult flood;
+    std::thread flooder([&] {
+      flood = run_phase(o, bad, endpoints, o.auth_flood, o.duration_ms + 2 * kFloodLeadMs);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(kFloodLeadMs));
+    const PhaseResult during = run_phase(o, tx, endpoints, connections, o.duration_ms);
+    flooder.join();
+    print_row(connections, "agent under flood", during);
+    print_row(o.auth_flood, bad.name, flood);
+    std::fflush(stdout);
+    clean = clean && alone.errors == 0 && during.errors == 0 && flood.errors == 0 &&
+            alone.ok > 0 && during.ok > 0;
+    const double p99_alone = static_cast<double>(alone.percentile_ns(0.99));
+    ratios.emplace_back(connections,
+                        p99_alone > 0 ? during.percentile_ns(0.99) / p99_alone : 0);
+  }
+  for (auto [connections, ratio] : ratios) {
+    std::printf("agent p99 under a flood of %d bad-token connections / alone, at %d agent "
+                "connections: %.2f\n",
+                o.auth_flood, connections, ratio);
+  }
+  return clean;
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -387,6 +434,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.requests_max = std::atoll(value.c_str());
     } else if (key == "--threads") {
       o.threads = std::atoi(value.c_str());
+    } else if (key == "--auth-flood") {
+      o.auth_flood = std::atoi(value.c_str());
     } else {
       return std::nullopt;
     }
@@ -396,7 +445,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
                                             [](int c) { return c >= 1 && c <= kConnectionsMax; });
   if (o.port.empty() || o.password.empty() || !counts_ok || o.duration_ms < 1 ||
       o.duration_ms > kDurationMsMax || o.requests_max < 1 || o.threads < 1 ||
-      o.threads > kThreadsMax) {
+      o.threads > kThreadsMax || o.auth_flood < 0 || o.auth_flood > kConnectionsMax) {
     return std::nullopt;
   }
   return o;
@@ -410,7 +459,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: WARDEN_MASTER_PASSWORD=... warden_load --addr HOST:PORT "
                  "[--connections 1,16,64 (each <= %d)] [--duration-ms 5000 (<= %lld)] "
-                 "[--requests-max N] [--threads 1 (<= %d)]\n",
+                 "[--requests-max N] [--threads 1 (<= %d)] [--auth-flood N (bad-token "
+                 "connections)]\n",
                  kConnectionsMax, static_cast<long long>(kDurationMsMax), kThreadsMax);
     return 2;
   }
@@ -436,12 +486,13 @@ int main(int argc, char** argv) {
       "POST /v1/transactions"};
   std::printf("%5s  %-22s %9s %7s %11s %10s %10s\n", "conns", "request", "ok", "errors", "req/s",
               "p50 us", "p99 us");
+  if (o.auth_flood > 0) return run_auth_flood(o, endpoints, tx) ? 0 : 1;
   bool clean = true;
   std::vector<std::pair<int, double>> ratios;
   for (int connections : o.connections) {
-    const PhaseResult h = run_phase(o, health, endpoints, connections);
+    const PhaseResult h = run_phase(o, health, endpoints, connections, o.duration_ms);
     print_row(connections, health.name, h);
-    const PhaseResult d = run_phase(o, tx, endpoints, connections);
+    const PhaseResult d = run_phase(o, tx, endpoints, connections, o.duration_ms);
     print_row(connections, tx.name, d);
     std::fflush(stdout);
     clean = clean && h.errors == 0 && d.errors == 0 && d.ok > 0;

@@ -38,7 +38,7 @@ constexpr std::int64_t kBatchWaitUsMax = 100'000;
 struct Setting {
   std::string_view key;
   std::variant<int ServeArgs::*, std::size_t ServeArgs::*, std::int64_t ServeArgs::*,
-               std::string ServeArgs::*>
+               std::string ServeArgs::*, std::vector<std::string> ServeArgs::*>
       field;
   std::string_view help;
   std::int64_t min = 0;
@@ -99,6 +99,11 @@ const std::vector<Setting>& serve_settings() {
        .help = "Window over which failures are counted",
        .min = 1,
        .max = kAuthWindowSecondsMax},
+      {.key = "trusted_proxies",
+       .field = &ServeArgs::trusted_proxies,
+       .help = "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names the "
+               "client (default: none, the socket peer is the client); in TOML an array of "
+               "strings"},
       {.key = "log_level",
        .field = &ServeArgs::log_level,
        .help = "debug, info, warn or error",
@@ -139,7 +144,8 @@ std::string flag_name(std::string_view key) {
 }
 
 bool is_integer(const Setting& s) {
-  return !std::holds_alternative<std::string ServeArgs::*>(s.field);
+  return !std::holds_alternative<std::string ServeArgs::*>(s.field) &&
+         !std::holds_alternative<std::vector<std::string> ServeArgs::*>(s.field);
 }
 
 std::string choice_list(const Setting& s) {
@@ -162,9 +168,23 @@ Status apply_toml_value(const Setting& setting, const toml::node& node, ServeArg
     std::visit(
         [&](auto member) {
           using T = std::remove_reference_t<decltype(a->*member)>;
-          if constexpr (!std::is_same_v<T, std::string>) a->*member = static_cast<T>(*v);
+          if constexpr (std::is_integral_v<T>) a->*member = static_cast<T>(*v);
         },
         setting.field);
+    return Status();
+  }
+  if (const auto* list = std::get_if<std::vector<std::string> ServeArgs::*>(&setting.field)) {
+    const toml::array* arr = node.as_array();
+    std::vector<std::string> values;
+    for (std::size_t i = 0; arr != nullptr && i < arr->size(); ++i) {
+      const auto item = (*arr)[i].value_exact<std::string>();
+      if (!item) break;
+      values.push_back(*item);
+    }
+    if (arr == nullptr || values.size() != arr->size()) {
+      return Status(ErrorCode::CONFIG_INVALID, "key '" + key + "' must be an array of strings");
+    }
+    a->**list = std::move(values);
     return Status();
   }
   const auto v = node.value_exact<std::string>();
@@ -236,9 +256,15 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
         },
         setting.field);
     if (!setting.env.empty()) opt->envname(std::string(setting.env));
+    if (std::holds_alternative<std::vector<std::string> ServeArgs::*>(setting.field)) {
+      opt->delimiter(',');
+    }
     if (is_integer(setting)) opt->check(CLI::Range(setting.min, setting.max));
     if (!setting.choices.empty()) opt->check(CLI::IsMember(setting.choices));
-    if (setting.key != "data_dir" && setting.key != "webhook_url") opt->capture_default_str();
+    if (setting.key != "data_dir" && setting.key != "webhook_url" &&
+        setting.key != "trusted_proxies") {
+      opt->capture_default_str();
+    }
     options.emplace_back(std::string(setting.key), opt);
   }
   return options;
@@ -268,6 +294,12 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.connections_per_client_max = args.connections_per_client_max;
   options.api.auth_failures_max = args.auth_failures_max;
   options.api.auth_failure_window_seconds = args.auth_failure_window_seconds;
+  if (auto proxies = server::TrustedProxies::parse(args.trusted_proxies); proxies.ok()) {
+    options.api.trusted_proxies = std::move(proxies).value();
+  } else {
+    std::cerr << "error: " << proxies.status().message() << "\n";
+    return kExitUsage;
+  }
   options.decisions.reservation_ttl_seconds = args.reservation_ttl_seconds;
   options.batch.batch_size_max = args.batch_size_max;
   options.batch.batch_wait_us = args.batch_wait_us;

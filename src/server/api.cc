@@ -111,8 +111,12 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       clock_(clock),
       ids_(ids),
       metrics_(metrics),
+      trusted_proxies_(std::move(options.trusted_proxies)),
       master_(std::move(master_password_hash)),
-      throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      master_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      session_throttle_(clock, options.auth_failures_max, options.auth_failure_window_seconds),
+      failures_(writer, clock),
+      tarpit_(kThrottledAnswerDelayMs),
       sessions_(clock, kSessionCacheTtlMs),
       routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_, writer}}) {
   auto& r = *routes_;
@@ -145,9 +149,20 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/approvals", Auth::kMaster, list_approvals);
   r.add("POST", "/v1/approvals/{id}/approve", Auth::kMaster, approve_approval);
   r.add("POST", "/v1/approvals/{id}/reject", Auth::kMaster, reject_approval);
+  failures_.start();
 }
 
-Api::~Api() = default;
+Api::~Api() { stop(); }
+
+void Api::stop() {
+  tarpit_.stop();
+  master_.stop();
+  failures_.stop();
+}
+
+std::string Api::client_address(std::string_view peer, std::string_view forwarded_for) const {
+  return trusted_proxies_.client_address(peer, forwarded_for);
+}
 
 std::string Api::correlation_id_for(const HttpRequest& req) {
   const auto given = req.header("x-correlation-id");
@@ -191,39 +206,52 @@ void Completion::operator()(Result<HttpResponse> result) {
 }
 
 void Api::handle(const HttpRequest& req, Respond respond, Post post) {
-  RequestContext ctx{req, correlation_id_for(req),
-                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}};
+  auto ctx = std::make_shared<RequestContext>(
+      RequestContext{req, correlation_id_for(req),
+                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}});
   const auto parts = split_path(req.path);
 
   const Routes::Route* route = nullptr;
   bool path_matched = false;
   for (const auto& r : routes_->routes) {
-    if (!Routes::match(r, parts, &ctx.params)) continue;
+    if (!Routes::match(r, parts, &ctx->params)) continue;
     path_matched = true;
     if (r.method == req.method) {
       route = &r;
       break;
     }
   }
-  ctx.complete = std::make_shared<Completion>(ctx.correlation_id, ctx.lang, req.method,
-                                              route ? route->pattern : "unmatched", metrics_,
-                                              std::move(respond), std::move(post));
-  Completion& complete = *ctx.complete;
+  ctx->complete = std::make_shared<Completion>(ctx->correlation_id, ctx->lang, req.method,
+                                               route ? route->pattern : "unmatched", metrics_,
+                                               std::move(respond), std::move(post));
+  Completion& complete = *ctx->complete;
   if (route == nullptr) {
     return complete(path_matched ? Status(ErrorCode::METHOD_NOT_ALLOWED)
                                  : Status(ErrorCode::ROUTE_NOT_FOUND));
   }
   // Handlers report failures as Status; an exception here is a bug (e.g. a JSON accessor on an
   // unexpected shape). It becomes a 500 for this request instead of ending the process.
-  try {
-    if (Status auth = authenticate(route->auth, ctx); !auth.ok()) return complete(auth);
-    Result<HttpResponse> r = route->handler(routes_->deps, ctx);
-    if (r.ok() && is_deferred(*r)) return;
-    complete(std::move(r));
-  } catch (const std::exception& e) {
+  const auto fail_on_throw = [ctx](const std::exception& e) {
     log_event(LogLevel::kError, "handler threw",
-              {{"error", e.what()}, {"path", req.path}, {"correlation_id", ctx.correlation_id}});
-    complete(Status(ErrorCode::INTERNAL_ERROR));
+              {{"error", e.what()},
+               {"path", ctx->req.path},
+               {"correlation_id", ctx->correlation_id}});
+    (*ctx->complete)(Status(ErrorCode::INTERNAL_ERROR));
+  };
+  const auto run = [this, route, ctx, fail_on_throw](Status auth) {
+    try {
+      if (!auth.ok()) return (*ctx->complete)(std::move(auth));
+      Result<HttpResponse> r = route->handler(routes_->deps, *ctx);
+      if (r.ok() && is_deferred(*r)) return;
+      (*ctx->complete)(std::move(r));
+    } catch (const std::exception& e) {
+      fail_on_throw(e);
+    }
+  };
+  try {
+    authenticate(route->auth, ctx, run);
+  } catch (const std::exception& e) {
+    fail_on_throw(e);
   }
 }
 
@@ -237,40 +265,92 @@ HttpResponse Api::transport_error(const HttpRequest& req, ErrorCode code, std::s
   return resp;
 }
 
-Status Api::authenticate(Auth auth, RequestContext& ctx) {
+namespace {
+
+Status too_many_attempts(std::int64_t retry_after_seconds) {
+  json::object details;
+  details["retry_after_seconds"] = retry_after_seconds;
+  return Status(ErrorCode::AUTH_TOO_MANY_ATTEMPTS, {}, std::move(details));
+}
+
+}  // namespace
+
+void Api::authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx,
+                       const AuthDone& done) {
   switch (auth) {
     case Auth::kNone:
-      return Status();
+      return done(Status());
     case Auth::kMaster:
-      return authenticate_master(ctx);
+      return authenticate_master(ctx, done);
     case Auth::kSession:
-      return authenticate_session(ctx);
+      return authenticate_session(ctx, done);
     case Auth::kMasterOrSession:
-      if (!ctx.req.header("x-master-password").empty()) return authenticate_master(ctx);
-      return authenticate_session(ctx);
+      if (!ctx->req.header("x-master-password").empty()) return authenticate_master(ctx, done);
+      return authenticate_session(ctx, done);
   }
-  return Status(ErrorCode::INTERNAL_ERROR);
+  done(Status(ErrorCode::INTERNAL_ERROR));
 }
 
-Status Api::authenticate_master(RequestContext& ctx) {
-  const auto password = ctx.req.header("x-master-password");
-  if (password.empty()) return Status(ErrorCode::AUTH_MASTER_REQUIRED);
-  if (const auto wait_s = throttle_.retry_after_seconds(ctx.req.client_address); wait_s > 0) {
-    json::object details;
-    details["retry_after_seconds"] = wait_s;
-    return Status(ErrorCode::AUTH_TOO_MANY_ATTEMPTS, {}, std::move(details));
+// A password is answered only while its client is under auth_failures_max failures, and one
+// that needs Argon2id takes an attempt slot before it is queued, so concurrent guesses from one
+// client are never verified past the limit. Concurrent checks of one password (an operator's
+// parallel requests right after a restart) share one Argon2id run and need no slot of their own.
+void Api::authenticate_master(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done) {
+  const auto password = ctx->req.header("x-master-password");
+  if (password.empty()) return done(Status(ErrorCode::AUTH_MASTER_REQUIRED));
+  if (const auto cached = master_.check_cached(password)) {
+    return settle_master(ctx, *cached, false, done);
   }
-  if (!master_.verify(password)) {
-    throttle_.record_failure(ctx.req.client_address);
-    Status why(ErrorCode::AUTH_MASTER_INVALID);
-    audit_auth_failure(ctx, why);
-    return why;
+  // Continue on the connection's thread: the handler must not run on the Argon2id thread.
+  const auto resume = [this, ctx, done](bool has_slot) {
+    return [this, ctx, done, has_slot](bool ok) {
+      ctx->complete->later(
+          [this, ctx, done, has_slot, ok] { settle_master(ctx, ok, has_slot, done); });
+    };
+  };
+  if (master_.join(password, resume(false))) return;
+  const std::string& address = ctx->req.client_address;
+  if (const auto a = master_throttle_.admit(address); !a.admitted) {
+    return refuse(ctx, "master", too_many_attempts(a.retry_after_seconds), done);
   }
-  ctx.master = true;
-  return Status();
+  if (Status queued = master_.verify_async(std::string(password), resume(true)); !queued.ok()) {
+    master_throttle_.release(address, false);
+    done(std::move(queued));
+  }
 }
 
-Status Api::authenticate_session(RequestContext& ctx) {
+void Api::settle_master(const std::shared_ptr<RequestContext>& ctx, bool ok, bool has_slot,
+                        const AuthDone& done) {
+  const std::string& address = ctx->req.client_address;
+  if (has_slot) {
+    master_throttle_.release(address, !ok);  // admitted before the check: its answer is due
+  } else if (const auto a = master_throttle_.record(address, !ok); !a.admitted) {
+    return refuse(ctx, "master", too_many_attempts(a.retry_after_seconds), done);
+  }
+  if (!ok) return refuse(ctx, "master", Status(ErrorCode::AUTH_MASTER_INVALID), done);
+  ctx->master = true;
+  done(Status());
+}
+
+void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done) {
+  Status s = check_session(*ctx);
+  switch (s.code()) {
+    case ErrorCode::AUTH_SESSION_INVALID:
+    case ErrorCode::AUTH_SESSION_REVOKED:
+    case ErrorCode::AUTH_SESSION_EXPIRED: {
+      // The token was checked before the throttle is asked (one SHA-256 and a lookup), so a
+      // client over the limit still gets through with a valid token: an agent behind the same
+      // NAT as a flood keeps working. Past the limit, bad tokens get 429 and are only counted.
+      const auto a = session_throttle_.record(ctx->req.client_address, true);
+      return refuse(ctx, "session", a.admitted ? s : too_many_attempts(a.retry_after_seconds),
+                    done);
+    }
+    default:
+      return done(std::move(s));
+  }
+}
+
+Status Api::check_session(RequestContext& ctx) {
   const auto token = bearer_token(ctx.req.header("authorization"));
   if (token.empty()) return Status(ErrorCode::AUTH_SESSION_REQUIRED);
   const std::string hash = token_hash(token);
@@ -286,17 +366,10 @@ Status Api::authenticate_session(RequestContext& ctx) {
     }
     if (session && agent) sessions_.put(hash, *session, *agent);
   }
-  Status why;
-  if (!session) {
-    why = Status(ErrorCode::AUTH_SESSION_INVALID);
-  } else if (session->revoked_at) {
-    why = Status(ErrorCode::AUTH_SESSION_REVOKED);
-  } else if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
-    why = Status(ErrorCode::AUTH_SESSION_EXPIRED);
-  }
-  if (!why.ok()) {
-    audit_auth_failure(ctx, why);
-    return why;
+  if (!session) return Status(ErrorCode::AUTH_SESSION_INVALID);
+  if (session->revoked_at) return Status(ErrorCode::AUTH_SESSION_REVOKED);
+  if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
+    return Status(ErrorCode::AUTH_SESSION_EXPIRED);
   }
   if (!agent || agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
   ctx.session = std::move(*session);
@@ -304,16 +377,24 @@ Status Api::authenticate_session(RequestContext& ctx) {
   return Status();
 }
 
-void Api::audit_auth_failure(const RequestContext& ctx, const Status& why) {
-  store::AuditEvent e = ctx.audit("AUTH_FAILED", clock_.now_seconds());
-  e.severity = "warning";
-  json::object details;
-  details["reason"] = error_code_name(why.code());
-  details["method"] = ctx.req.method;
-  details["path"] = ctx.req.path;
-  e.details = json::serialize(details);
-  // An audit failure must not turn an auth failure into a 500; the store logs it.
-  (void)store_.write([&](store::WriteTxn& tx) { return tx.append_audit(e).take_status(); });
+// Answers a refused attempt after its AUTH_FAILED row has committed, like any other change; a
+// failure that is only counted (a flood) at once. A throttled attempt (429) is answered
+// kThrottledAnswerDelayMs late on top.
+void Api::refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
+                 const AuthDone& done) {
+  const bool throttled = answer.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS;
+  // May run on the writer's thread: the answer is built back on the connection's.
+  const auto respond = [this, ctx, done, answer, throttled] {
+    const auto back = [ctx, done, answer] {
+      ctx->complete->later([done, answer] { done(answer); });
+    };
+    if (!throttled || !tarpit_.later(back)) back();
+  };
+  AuthFailure f{ctx->req.client_address, std::move(kind), answer.code(),
+                ctx->req.method,         ctx->req.path,   ctx->correlation_id};
+  if (failures_.record(f, respond)) return;
+  if (throttled) return respond();
+  done(std::move(answer));
 }
 
 HttpResponse error_response(const Status& status, const std::string& correlation_id,
@@ -335,12 +416,13 @@ HttpResponse error_response(const Status& status, const std::string& correlation
   json::object body;
   body["error"] = std::move(err);
   HttpResponse resp = json_response(error_http_status(status.code()), body);
-  // Both mean "come back later": a throttled client when its window allows, an overloaded
-  // writer's queue after a second (it drains a full batch in milliseconds).
-  if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS ||
-      status.code() == ErrorCode::SERVER_OVERLOADED) {
-    const auto* wait = status.details().if_contains("retry_after_seconds");
-    resp.headers.emplace_back("Retry-After", wait ? json::serialize(*wait) : "1");
+  // Whatever asks the client to come back later says when (429 throttling, 503 overload: an
+  // overloaded writer's queue drains a full batch in milliseconds).
+  if (const auto* wait = status.details().if_contains("retry_after_seconds")) {
+    resp.headers.emplace_back("Retry-After", json::serialize(*wait));
+  } else if (status.code() == ErrorCode::AUTH_TOO_MANY_ATTEMPTS ||
+             status.code() == ErrorCode::SERVER_OVERLOADED) {
+    resp.headers.emplace_back("Retry-After", "1");
   }
   return resp;
 }

@@ -28,8 +28,11 @@ namespace warden::server {
 using decisions::DecisionService;
 
 struct ApiOptions {
+  // Failed authentication attempts per client address and window, for the master password and
+  // for session tokens (each with its own count).
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
+  TrustedProxies trusted_proxies;  // empty: the socket peer is the client
 };
 
 using Respond = std::function<void(HttpResponse)>;
@@ -92,8 +95,15 @@ class Api {
       ApiOptions options);
   ~Api();
 
-  // Answers through `respond`, now or (for deferred routes) later from another thread.
+  // Answers through `respond`, now or later from another thread (deferred routes, and master
+  // passwords that need Argon2id). `req` must stay valid until `respond` has run or been
+  // destroyed (the transport keeps it alive in `respond`).
   void handle(const HttpRequest& req, Respond respond, Post post = {});
+  // The client address of a request from `peer` (see TrustedProxies): what throttling, the
+  // request log and audit rows use.
+  std::string client_address(std::string_view peer, std::string_view forwarded_for) const;
+  // Before the writer stops: drops queued password checks and writes pending audit rows.
+  void stop();
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.
@@ -103,18 +113,32 @@ class Api {
   struct Routes;
   enum class Auth { kNone, kMaster, kSession, kMasterOrSession };
 
-  Status authenticate(Auth auth, RequestContext& ctx);
-  Status authenticate_master(RequestContext& ctx);
-  Status authenticate_session(RequestContext& ctx);
-  void audit_auth_failure(const RequestContext& ctx, const Status& why);
+  // Authentication may finish on another thread (Argon2id); `done` runs once with the outcome,
+  // on the connection's thread.
+  using AuthDone = std::function<void(Status)>;
+  void authenticate(Auth auth, const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  void authenticate_master(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  void settle_master(const std::shared_ptr<RequestContext>& ctx, bool ok, bool has_slot,
+                     const AuthDone& done);
+  void authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  Status check_session(RequestContext& ctx);
+  void refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
+              const AuthDone& done);
 
   store::Store& store_;
   const Clock& clock_;
   IdGenerator& ids_;
   Metrics& metrics_;
   static constexpr std::int64_t kSessionCacheTtlMs = 1000;
+  // How late a throttled attempt (429) is answered: a flood's closed-loop connections get at most
+  // 4 answers per second each, and cost the daemon nothing in between.
+  static constexpr std::int64_t kThrottledAnswerDelayMs = 250;
+  const TrustedProxies trusted_proxies_;
   MasterVerifier master_;
-  FailureThrottle throttle_;
+  FailureThrottle master_throttle_;
+  FailureThrottle session_throttle_;
+  AuthFailureAudit failures_;
+  Tarpit tarpit_;
   SessionCache sessions_;
   std::unique_ptr<Routes> routes_;
 };

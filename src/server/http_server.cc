@@ -200,7 +200,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       req.headers[std::move(name)] = std::string(field.value());
     }
     req.body = msg.body();
-    req.client_address = client_address_;
+    req.client_address = shared_.api.client_address(client_address_, req.header("x-forwarded-for"));
     return req;
   }
 
@@ -242,14 +242,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
                         std::chrono::steady_clock::now() - started)
                         .count();
     server::log_request(resp.status >= 500 ? LogLevel::kError : LogLevel::kInfo, req.method,
-                        req.path, resp.status, us, client_address_, correlation_id);
+                        req.path, resp.status, us, req.client_address, correlation_id);
   }
 
   // Answers a request the transport refused, then closes without resetting the peer.
   void reject(ErrorCode code, std::string message) {
     HttpRequest req;
-    if (parser_->is_header_done()) req = to_request(parser_->get());
-    req.client_address = client_address_;
+    if (parser_->is_header_done()) {
+      req = to_request(parser_->get());
+    } else {
+      req.client_address = client_address_;
+    }
     HttpResponse resp = shared_.api.transport_error(req, code, std::move(message));
     log_request(req, resp, std::chrono::steady_clock::now());
     send(std::move(resp), false, 11);
@@ -600,6 +603,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   io.run();
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
+  api.stop();
   decisions.stop();
   if (webhook) webhook->stop();
   writer.stop();

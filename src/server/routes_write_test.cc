@@ -66,17 +66,19 @@ class RouteWritesTest : public ::testing::Test {
                                  std::string token = {}) {
     auto answered = std::make_shared<std::promise<HttpResponse>>();
     auto future = answered->get_future();
-    HttpRequest req;
-    req.method = std::move(method);
-    req.path = std::move(path);
-    req.body = std::move(body);
-    req.client_address = "127.0.0.1";
+    // The request outlives handle(): the answer may come later (the transport keeps it alive
+    // in the callback the same way).
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::move(method);
+    req->path = std::move(path);
+    req->body = std::move(body);
+    req->client_address = "127.0.0.1";
     if (token.empty()) {
-      req.headers["x-master-password"] = kMasterPassword;
+      req->headers["x-master-password"] = kMasterPassword;
     } else {
-      req.headers["authorization"] = "Bearer " + token;
+      req->headers["authorization"] = "Bearer " + token;
     }
-    api_->handle(req, [answered](HttpResponse r) { answered->set_value(std::move(r)); });
+    api_->handle(*req, [answered, req](HttpResponse r) { answered->set_value(std::move(r)); });
     return future;
   }
 

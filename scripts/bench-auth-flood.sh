@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Bad-token flood benchmark: a real `warden serve` on a temporary data dir (127.0.0.1:0), a good
+# agent's decisions alone and then while 32 more connections send invalid bearer tokens, in one
+# run; prints the agent's p50/p99 in both phases and the p99 ratio (docs/benchmarks.md).
+# Usage: scripts/bench-auth-flood.sh [build-dir]   (default: build). Not part of CI's test run.
+# Knobs: LOAD_DURATION_MS (per phase, 5000), LOAD_CONNECTIONS (the agent's, 1,4), FLOOD (bad-token
+# connections, 32), LOAD_THREADS (client threads per phase, 1), WARDEN_BIN (the daemon to
+# measure, default the build's), SERVE_FLAGS (extra `warden serve` flags).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+duration_ms="${LOAD_DURATION_MS:-5000}"
+connections="${LOAD_CONNECTIONS:-1,4}"
+flood="${FLOOD:-32}"
+load_threads="${LOAD_THREADS:-1}"
+start_timeout_s=20
+stop_timeout_s=15
+
+bash scripts/build.sh warden warden_load >/dev/null
+warden="${WARDEN_BIN:-$build/src/cli/warden}"
+
+tmp="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== load before: $(uptime | sed 's/.*load average/load average/')"
+export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+data="$tmp/data"
+"$warden" init --data-dir "$data" >/dev/null
+# shellcheck disable=SC2086
+"$warden" serve --data-dir "$data" --listen 127.0.0.1:0 --log-level warn ${SERVE_FLAGS:-} \
+  2>"$tmp/serve.log" &
+pid=$!
+for _ in $(seq $((start_timeout_s * 10))); do
+  [ -s "$data/warden.addr" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$tmp/serve.log"; exit 1; }
+  sleep 0.1
+done
+addr="$(cat "$data/warden.addr")"
+echo "== $warden serve pid $pid on $addr"
+status=0
+timeout 300 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
+  --duration-ms "$duration_ms" --threads "$load_threads" --auth-flood "$flood" || status=$?
+
+kill -TERM "$pid"
+for _ in $(seq $((stop_timeout_s * 10))); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+  echo "warden did not stop within ${stop_timeout_s}s of SIGTERM" >&2
+  status=1
+else
+  wait "$pid" || { echo "warden serve exited $?" >&2; status=1; }
+fi
+pid=""
+echo "== AUTH_FAILED rows written: $(sqlite3 "$data/warden.db" \
+  "SELECT count(*) || ' rows counting ' || coalesce(sum(json_extract(details, '\$.count')), count(*)) || ' failures' FROM audit_log WHERE event_type = 'AUTH_FAILED'" 2>/dev/null || echo unknown)"
+echo "== load after: $(uptime | sed 's/.*load average/load average/')"
+exit "$status"

@@ -549,10 +549,10 @@ TEST_F(DecisionsTest, ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
   sub.agent_id = agent_id_;
   sub.row.type = "DECISION";
   sub.row.chain = "ethereum";
-  sub.row.metadata =
-      json::serialize(json::object{{"action", "PAY"},
-                                   {"attributes", json::object()},
-                                   {"amounts", json::object{{usd_token, "500"}, {eur_token, "300"}}}});
+  sub.row.metadata = json::serialize(
+      json::object{{"action", "PAY"},
+                   {"attributes", json::object()},
+                   {"amounts", json::object{{usd_token, "500"}, {eur_token, "300"}}}});
   sub.request.action = "PAY";
   sub.request.amounts = {{usd_token, Amount(500)}, {eur_token, Amount(300)}};
   auto answer = submit(std::move(sub));

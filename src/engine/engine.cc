@@ -517,7 +517,9 @@ EngineStats Engine::stats() const {
 json::object decision_json(const Decision& d, bool with_trace) {
   json::array reasons;
   for (const auto& r : d.reasons) {
-    json::object reason{{"policy_id", r.policy_id}, {"code", r.code}, {"message", r.message},
+    json::object reason{{"policy_id", r.policy_id},
+                        {"code", r.code},
+                        {"message", r.message},
                         {"outcome", outcome_name(r.outcome)}};
     if (r.child) reason["child"] = *r.child;
     reasons.push_back(std::move(reason));

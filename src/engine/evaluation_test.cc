@@ -47,7 +47,8 @@ Request approve(std::optional<boost::json::value> amount) {
 Request batch(std::vector<Request> children) {
   Request b = action("BATCH", {{"network", "mainnet"}});
   for (const Request& c : children) {
-    for (const auto& [asset, amount] : c.amounts) b.amounts[asset] = *b.amounts[asset].checked_add(amount);
+    for (const auto& [asset, amount] : c.amounts)
+      b.amounts[asset] = *b.amounts[asset].checked_add(amount);
   }
   b.children = std::move(children);
   return b;
@@ -65,7 +66,8 @@ std::vector<std::string> codes(const Decision& d) {
 // Was: a missing or unparsable allowance counted as 0 and passed the cap.
 TEST(Evaluation, ApproveWithoutAReadableAllowanceIsDenied) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("cap", "APPROVE_AMOUNT_LIMIT", R"({"max_amount":"1000"})")}).ok());
+  ASSERT_TRUE(
+      e.load_policies({policy("cap", "APPROVE_AMOUNT_LIMIT", R"({"max_amount":"1000"})")}).ok());
   EXPECT_EQ(e.decide(approve(boost::json::value("1000")), "r", false, false).outcome,
             Outcome::kInstant);
   EXPECT_EQ(codes(e.decide(approve(boost::json::value("1001")), "r", false, false)),
@@ -90,7 +92,8 @@ TEST(Evaluation, ApproveWithoutAReadableAllowanceIsDenied) {
 // Was: a global MODEL_ALLOWLIST denied every wallet request with ATTRIBUTE_MISSING.
 TEST(Evaluation, ModelAllowListChecksOnlyRequestsThatNameAModel) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("models", "MODEL_ALLOWLIST", R"({"models":["gpt-4o*"]})")}).ok());
+  ASSERT_TRUE(
+      e.load_policies({policy("models", "MODEL_ALLOWLIST", R"({"models":["gpt-4o*"]})")}).ok());
   const Decision wallet = e.decide(transfer(kFriend, 5), "r", false, true);
   EXPECT_EQ(wallet.outcome, Outcome::kInstant);
   ASSERT_EQ(wallet.trace.size(), 1u);
@@ -107,16 +110,21 @@ TEST(Evaluation, ModelAllowListChecksOnlyRequestsThatNameAModel) {
 
 TEST(Evaluation, ARequiredAttributeOfTheWrongTypeIsDenied) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")}).ok());
+  ASSERT_TRUE(e.load_policies(
+                   {policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")})
+                  .ok());
   Request r = transfer(kFriend, 1);
   r.attributes["to"] = boost::json::array{kFriend};
-  EXPECT_EQ(codes(e.decide(r, "r", false, false)), std::vector<std::string>{"wl:ATTRIBUTE_INVALID"});
+  EXPECT_EQ(codes(e.decide(r, "r", false, false)),
+            std::vector<std::string>{"wl:ATTRIBUTE_INVALID"});
 }
 
 // Was: "transfer" escaped a WHITELIST that "TRANSFER" hits.
 TEST(Evaluation, WalletActionsMatchInAnyCase) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")}).ok());
+  ASSERT_TRUE(e.load_policies(
+                   {policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")})
+                  .ok());
   for (const char* spelling : {"TRANSFER", "transfer", "Transfer"}) {
     Request r = transfer(kStranger, 1);
     r.action = spelling;
@@ -132,11 +140,12 @@ const char* kLimits = R"({"instant_max":"1000","notify_max":"5000",
 // Was: a BATCH carried no amount (ALLOW INSTANT, nothing reserved) and no `to` the WHITELIST read.
 TEST(Evaluation, BatchIsDecidedAsItsChildren) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("limits", "SPENDING_LIMIT", kLimits),
-                               policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")})
+  ASSERT_TRUE(e.load_policies(
+                   {policy("limits", "SPENDING_LIMIT", kLimits),
+                    policy("wl", "WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})")})
                   .ok());
-  const Decision ok = e.decide(batch({transfer(kFriend, 400), transfer(kFriend, 700)}), "b0", true,
-                               false);
+  const Decision ok =
+      e.decide(batch({transfer(kFriend, 400), transfer(kFriend, 700)}), "b0", true, false);
   // Each child is INSTANT on its own; their sum (1100) is in the NOTIFY tier, and is reserved.
   EXPECT_EQ(ok.outcome, Outcome::kNotify);
   EXPECT_EQ(codes(ok), std::vector<std::string>{"limits:TIER_NOTIFY"});
@@ -144,9 +153,9 @@ TEST(Evaluation, BatchIsDecidedAsItsChildren) {
   EXPECT_EQ(ok.charges[0].amount, Amount(1100));
   EXPECT_EQ(e.meter_total(kAgent, "limits/native/1d", kNowMs), Amount(1100));
 
-  const Decision bad = e.decide(
-      batch({transfer(kFriend, 1), transfer(kStranger, 2), transfer(kStranger, 3)}), "b1", true,
-      true);
+  const Decision bad =
+      e.decide(batch({transfer(kFriend, 1), transfer(kStranger, 2), transfer(kStranger, 3)}), "b1",
+               true, true);
   EXPECT_FALSE(bad.allowed());
   EXPECT_EQ(codes(bad), (std::vector<std::string>{"child 1 wl:ADDRESS_NOT_WHITELISTED",
                                                   "child 2 wl:ADDRESS_NOT_WHITELISTED"}));
@@ -170,7 +179,8 @@ TEST(Evaluation, BatchReservesTheSumAllOrNothing) {
   const Decision d =
       e.decide(batch({transfer(kFriend, 3000), transfer(kFriend, 2000)}), "b", true, false);
   EXPECT_FALSE(d.allowed());
-  EXPECT_EQ(codes(d), (std::vector<std::string>{"limits:TIER_NOTIFY", "limits:LIMIT_WINDOW_EXCEEDED"}));
+  EXPECT_EQ(codes(d),
+            (std::vector<std::string>{"limits:TIER_NOTIFY", "limits:LIMIT_WINDOW_EXCEEDED"}));
   EXPECT_EQ(e.meter_total(kAgent, "limits/native/1d", kNowMs), Amount(6000));
   const Decision fits =
       e.decide(batch({transfer(kFriend, 3000), transfer(kFriend, 1000)}), "b2", true, false);
@@ -182,16 +192,18 @@ TEST(Evaluation, BatchReservesTheSumAllOrNothing) {
 
 TEST(Evaluation, BatchChildrenMeetTheStepsOfTheirOwnAction) {
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("cap", "APPROVE_AMOUNT_LIMIT", R"({"max_amount":"10"})"),
-                               policy("spenders", "APPROVED_SPENDERS", R"({"spenders":[")" + kRouter + R"("]})"),
-                               policy("nets", "ALLOWED_NETWORKS", R"({"networks":["mainnet"]})"),
-                               policy("big", "CUSTOM",
-                                      R"({"pre":"action != 'APPROVE' && amount > 100","effect":"DELAY"})")})
-                  .ok());
+  ASSERT_TRUE(
+      e.load_policies(
+           {policy("cap", "APPROVE_AMOUNT_LIMIT", R"({"max_amount":"10"})"),
+            policy("spenders", "APPROVED_SPENDERS", R"({"spenders":[")" + kRouter + R"("]})"),
+            policy("nets", "ALLOWED_NETWORKS", R"({"networks":["mainnet"]})"),
+            policy("big", "CUSTOM",
+                   R"({"pre":"action != 'APPROVE' && amount > 100","effect":"DELAY"})")})
+          .ok());
   Request too_much = approve(boost::json::value("11"));
   too_much.attributes["network"] = "mainnet";
-  const Decision d = e.decide(batch({transfer(kFriend, 60), too_much, transfer(kFriend, 50)}), "b",
-                              false, false);
+  const Decision d =
+      e.decide(batch({transfer(kFriend, 60), too_much, transfer(kFriend, 50)}), "b", false, false);
   // The approval's cap speaks for child 1; the CUSTOM rule sees the batch's sum (110) but no
   // single child above 100; the network is the batch's and is checked once.
   EXPECT_EQ(codes(d), (std::vector<std::string>{"big:CUSTOM_CONDITION",
@@ -206,9 +218,11 @@ TEST(Evaluation, BatchChildrenMeetTheStepsOfTheirOwnAction) {
 
 // Stored rows are saved canonical; one that is not does not compile rather than never matching.
 TEST(Evaluation, ANonCanonicalAssetDoesNotCompile) {
-  EXPECT_FALSE(compile(policy("p", "SPENDING_LIMIT", R"({"instant_max":"1","asset":"NATIVE"})")).ok());
-  auto upper = compile(policy("p", "SPENDING_LIMIT",
-                              R"({"instant_max":"1","asset":"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF"})"));
+  EXPECT_FALSE(
+      compile(policy("p", "SPENDING_LIMIT", R"({"instant_max":"1","asset":"NATIVE"})")).ok());
+  auto upper = compile(
+      policy("p", "SPENDING_LIMIT",
+             R"({"instant_max":"1","asset":"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF"})"));
   ASSERT_TRUE(upper.ok());
   EXPECT_EQ(std::get<TierThresholds>(upper->steps[0]).asset,
             "0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef");

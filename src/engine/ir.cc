@@ -262,9 +262,14 @@ struct StepToJson {
   json::object operator()(const SetMatch& m) const {
     json::array actions;
     for (const auto& a : m.actions) actions.emplace_back(a);
-    return {{"step", "match"}, {"kind", "set"}, {"attribute", m.attribute},
-            {"actions", std::move(actions)}, {"allowed", sorted(m.allowed)},
-            {"prefix_globs", m.prefix_globs}, {"required", m.required}, {"code", m.code}};
+    return {{"step", "match"},
+            {"kind", "set"},
+            {"attribute", m.attribute},
+            {"actions", std::move(actions)},
+            {"allowed", sorted(m.allowed)},
+            {"prefix_globs", m.prefix_globs},
+            {"required", m.required},
+            {"code", m.code}};
   }
   json::object operator()(const MethodMatch& m) const {
     return {{"step", "match"}, {"kind", "method"}, {"allowed", sorted(m.allowed)},

@@ -69,10 +69,10 @@ class Reader {
   Status only(std::span<const std::string_view> allowed, std::string_view where) const {
     for (const auto& kv : o_) {
       if (contains(allowed, kv.key())) continue;
-      return field_error(ErrorCode::VALIDATION_UNKNOWN_FIELD, name(kv.key()),
-                         where.empty() ? "unknown field '" + name(kv.key()) + "'"
-                                       : "field '" + name(kv.key()) + "' does not apply to " +
-                                             std::string(where));
+      return field_error(
+          ErrorCode::VALIDATION_UNKNOWN_FIELD, name(kv.key()),
+          where.empty() ? "unknown field '" + name(kv.key()) + "'"
+                        : "field '" + name(kv.key()) + "' does not apply to " + std::string(where));
     }
     return Status();
   }
@@ -86,9 +86,9 @@ class Reader {
     }
     const json::string& s = v->as_string();
     if (s.empty() || s.size() > bytes_max) {
-      return field_error(ErrorCode::VALIDATION_INVALID_VALUE, name(key),
-                         "field '" + name(key) + "' must be 1.." + std::to_string(bytes_max) +
-                             " bytes");
+      return field_error(
+          ErrorCode::VALIDATION_INVALID_VALUE, name(key),
+          "field '" + name(key) + "' must be 1.." + std::to_string(bytes_max) + " bytes");
     }
     return std::optional<std::string>(std::string(s));
   }
@@ -108,11 +108,11 @@ class Reader {
     if (!text) return text;
     if (auto canonical = policy::canonical_address(*text)) return canonical;
     const bool token = key == "token";
-    return field_error(token ? ErrorCode::VALIDATION_INVALID_ASSET
-                             : ErrorCode::VALIDATION_INVALID_VALUE,
-                       name(key),
-                       "field '" + name(key) + "' is not " + (token ? "a token address" : "an address") +
-                           " (" + std::string(kAddressForms) + ")");
+    return field_error(
+        token ? ErrorCode::VALIDATION_INVALID_ASSET : ErrorCode::VALIDATION_INVALID_VALUE,
+        name(key),
+        "field '" + name(key) + "' is not " + (token ? "a token address" : "an address") + " (" +
+            std::string(kAddressForms) + ")");
   }
 
   Result<std::optional<Amount>> amount(std::string_view key) const {
@@ -151,7 +151,9 @@ struct Action {
   std::optional<std::string> to, token, contract, method, spender;
   Amount amount;
 
-  std::string asset() const { return type == kTokenTransfer ? *token : std::string(policy::kNativeAsset); }
+  std::string asset() const {
+    return type == kTokenTransfer ? *token : std::string(policy::kNativeAsset);
+  }
   bool spends() const { return type != kApprove; }  // an allowance is not a spend
 };
 
@@ -184,8 +186,11 @@ Result<Action> read_action(const Reader& in, std::string type,
 Request request_of(const Action& a, const std::string& network, const std::string& chain) {
   Request r;
   r.action = a.type;
-  for (auto [key, v] : {std::pair{"to", &a.to}, {"token", &a.token}, {"contract", &a.contract},
-                        {"method", &a.method}, {"spender", &a.spender}}) {
+  for (auto [key, v] : {std::pair{"to", &a.to},
+                        {"token", &a.token},
+                        {"contract", &a.contract},
+                        {"method", &a.method},
+                        {"spender", &a.spender}}) {
     if (*v) r.attributes[key] = **v;
   }
   r.attributes["network"] = network;
@@ -198,8 +203,11 @@ Request request_of(const Action& a, const std::string& network, const std::strin
 json::object action_json(const Action& a) {
   json::object o;
   o["type"] = a.type;
-  for (auto [key, v] : {std::pair{"to", &a.to}, {"token", &a.token}, {"contract", &a.contract},
-                        {"method", &a.method}, {"spender", &a.spender}}) {
+  for (auto [key, v] : {std::pair{"to", &a.to},
+                        {"token", &a.token},
+                        {"contract", &a.contract},
+                        {"method", &a.method},
+                        {"spender", &a.spender}}) {
     if (*v) o[key] = **v;
   }
   o["amount"] = a.amount.to_string();
@@ -274,8 +282,8 @@ Result<MappedRequest> map_generic_wallet(const std::string& action, const json::
                        "a BATCH is decided from its children: use POST /v1/transactions");
   }
   json::object wallet{{"type", action}};
-  static constexpr std::string_view kCopied[] = {"to", "token", "contract", "method", "spender",
-                                                 "network"};
+  static constexpr std::string_view kCopied[] = {"to",     "token",   "contract",
+                                                 "method", "spender", "network"};
   for (const auto& kv : attributes) {
     const std::string field = "attributes." + std::string(kv.key());
     if (contains(kCopied, kv.key())) {
@@ -329,9 +337,9 @@ Result<MappedRequest> map_generic_wallet(const std::string& action, const json::
     return Status(s.code(), s.message(), std::move(details));
   }
   if (asset && mapped->request.amounts.begin()->first != *asset) {
-    return field_error(ErrorCode::VALIDATION_INVALID_ASSET, amount_field,
-                       "a " + action + " spends " + mapped->request.amounts.begin()->first +
-                           ", not " + *asset);
+    return field_error(
+        ErrorCode::VALIDATION_INVALID_ASSET, amount_field,
+        "a " + action + " spends " + mapped->request.amounts.begin()->first + ", not " + *asset);
   }
   return mapped;
 }
@@ -371,11 +379,12 @@ Result<std::map<std::string, Amount>> generic_amounts(const json::object& amount
       return field_error(ErrorCode::VALIDATION_WRONG_TYPE, field, "amounts are decimal strings");
     }
     auto a = Amount::parse(kv.value().as_string());
-    if (!a.ok()) return field_error(ErrorCode::VALIDATION_INVALID_AMOUNT, field, a.status().message());
+    if (!a.ok())
+      return field_error(ErrorCode::VALIDATION_INVALID_AMOUNT, field, a.status().message());
     if (!out.emplace(*asset, *a).second) {
-      return field_error(ErrorCode::VALIDATION_DUPLICATE_KEY, field,
-                         "'" + std::string(kv.key()) + "' names the asset " + *asset +
-                             " a second time");
+      return field_error(
+          ErrorCode::VALIDATION_DUPLICATE_KEY, field,
+          "'" + std::string(kv.key()) + "' names the asset " + *asset + " a second time");
     }
   }
   return out;
@@ -431,7 +440,8 @@ Result<MappedRequest> map_wallet_request(const json::object& body, const AgentCo
 Result<MappedRequest> map_generic_request(const json::object& body, const AgentContext& agent) {
   const Reader in(body, "");
   WARDEN_RETURN_IF_ERROR(in.only(kGenericKeys, ""));
-  WARDEN_ASSIGN_OR_RETURN(std::string text, in.required_string("action", 4 * policy::kActionBytesMax, ""));
+  WARDEN_ASSIGN_OR_RETURN(std::string text,
+                          in.required_string("action", 4 * policy::kActionBytesMax, ""));
   auto action = policy::canonical_action(text);
   if (!action) {
     return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "action",
@@ -440,7 +450,8 @@ Result<MappedRequest> map_generic_request(const json::object& body, const AgentC
   }
   WARDEN_ASSIGN_OR_RETURN(auto attributes, optional_object(in, "attributes"));
   WARDEN_ASSIGN_OR_RETURN(auto amounts, optional_object(in, "amounts"));
-  WARDEN_ASSIGN_OR_RETURN(auto idempotency_key, in.string("idempotency_key", kIdempotencyKeyBytesMax));
+  WARDEN_ASSIGN_OR_RETURN(auto idempotency_key,
+                          in.string("idempotency_key", kIdempotencyKeyBytesMax));
   if (!attributes) attributes.emplace();
   if (!amounts) amounts.emplace();
 
@@ -449,7 +460,8 @@ Result<MappedRequest> map_generic_request(const json::object& body, const AgentC
     WARDEN_ASSIGN_OR_RETURN(m, map_generic_wallet(*action, *attributes, *amounts, agent));
   } else {
     m.request.action = *action;
-    WARDEN_ASSIGN_OR_RETURN(m.request.attributes, generic_attributes(std::move(*attributes), agent));
+    WARDEN_ASSIGN_OR_RETURN(m.request.attributes,
+                            generic_attributes(std::move(*attributes), agent));
     WARDEN_ASSIGN_OR_RETURN(m.request.amounts, generic_amounts(*amounts));
     set_row_amounts(m);
   }

@@ -30,7 +30,7 @@ struct AgentContext {
 // What a body maps to: the engine request and the fields the server stores with it (the engine
 // layer knows no store; the route copies these into its row).
 struct MappedRequest {
-  Request request;  // agent_id and now_ms are left to the caller
+  Request request;   // agent_id and now_ms are left to the caller
   std::string type;  // TRANSFER, TOKEN_TRANSFER, CONTRACT_CALL, APPROVE, BATCH or DECISION
   std::string chain;
   std::optional<std::string> amount;           // the one amount (an APPROVE's allowance)
@@ -42,10 +42,9 @@ struct MappedRequest {
 };
 
 // The top-level keys of each shape, for a strict parse before the mapping.
-inline constexpr std::string_view kWalletKeys[] = {"type",     "to",      "amount",
-                                                   "token",    "contract", "method",
-                                                   "spender",  "network", "children",
-                                                   "idempotency_key"};
+inline constexpr std::string_view kWalletKeys[] = {
+    "type",   "to",      "amount",  "token",    "contract",
+    "method", "spender", "network", "children", "idempotency_key"};
 inline constexpr std::string_view kGenericKeys[] = {"action", "attributes", "amounts",
                                                     "idempotency_key"};
 

@@ -25,7 +25,9 @@ json::object body(std::string_view text) {
   return v.ok() && v->is_object() ? v->as_object() : json::object();
 }
 
-Result<MappedRequest> wallet(std::string_view text) { return map_wallet_request(body(text), kAgent); }
+Result<MappedRequest> wallet(std::string_view text) {
+  return map_wallet_request(body(text), kAgent);
+}
 Result<MappedRequest> generic(std::string_view text) {
   return map_generic_request(body(text), kAgent);
 }
@@ -38,7 +40,9 @@ std::string refusal(const Result<MappedRequest>& r) {
          (f && f->is_string() ? std::string(f->as_string()) : "-");
 }
 
-std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : json::serialize(v); }
+std::string str(const json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+}
 
 std::string amounts_of(const Request& r) {
   std::string out;
@@ -104,7 +108,8 @@ TEST(WalletMapping, EachTypeHasItsFields) {
       {R"({"type":"APPROVE",)" + sp + R"(,"amount":"lots"})", "VALIDATION_INVALID_AMOUNT amount"},
       {R"({"type":"APPROVE",)" + sp + R"(,"amount":""})", "VALIDATION_INVALID_AMOUNT amount"},
       {R"({"type":"APPROVE","amount":"1"})", "VALIDATION_MISSING_FIELD spender"},
-      {R"({"type":"APPROVE",)" + sp + R"(,"amount":"1",)" + to + "}", "VALIDATION_UNKNOWN_FIELD to"},
+      {R"({"type":"APPROVE",)" + sp + R"(,"amount":"1",)" + to + "}",
+       "VALIDATION_UNKNOWN_FIELD to"},
       {R"({"type":"TRANSFER",)" + to + R"(,"amount":"1","children":[]})",
        "VALIDATION_UNKNOWN_FIELD children"},
       {R"({"type":"TRANSFER",)" + to + R"(,"amount":"1","idempotency_key":""})",
@@ -132,10 +137,14 @@ TEST(WalletMapping, EachTypeHasItsFields) {
 
 TEST(WalletMapping, BatchCarriesItsChildrenAndTheirSum) {
   auto m = wallet(R"({"type":"BATCH","network":"mainnet","children":[
-      {"type":"TRANSFER","to":")" + kTo + R"(","amount":"400"},
-      {"type":"CONTRACT_CALL","contract":")" + kTo + R"(","amount":"100"},
-      {"type":"TOKEN_TRANSFER","to":")" + kTo + R"(","token":")" + kUsdc + R"(","amount":"9"},
-      {"type":"APPROVE","spender":")" + kTo + R"(","amount":"5000"}]})");
+      {"type":"TRANSFER","to":")" +
+                  kTo + R"(","amount":"400"},
+      {"type":"CONTRACT_CALL","contract":")" +
+                  kTo + R"(","amount":"100"},
+      {"type":"TOKEN_TRANSFER","to":")" +
+                  kTo + R"(","token":")" + kUsdc + R"(","amount":"9"},
+      {"type":"APPROVE","spender":")" +
+                  kTo + R"(","amount":"5000"}]})");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(m->type, "BATCH");
   EXPECT_EQ(m->request.action, "BATCH");
@@ -147,12 +156,13 @@ TEST(WalletMapping, BatchCarriesItsChildrenAndTheirSum) {
   EXPECT_EQ(str(m->request.children[3].attributes.at("amount")), "5000");
   EXPECT_EQ(m->amount, std::nullopt);  // two assets: no single amount
   EXPECT_EQ(m->metadata.at("children").as_array().size(), 4u);
-  EXPECT_EQ(m->metadata.at("children").as_array()[0],
-            json::value(json::object{{"type", "TRANSFER"}, {"to", kToCanonical}, {"amount", "400"}}));
+  EXPECT_EQ(
+      m->metadata.at("children").as_array()[0],
+      json::value(json::object{{"type", "TRANSFER"}, {"to", kToCanonical}, {"amount", "400"}}));
 
-  auto one_asset = wallet(R"({"type":"BATCH","children":[{"type":"TRANSFER","to":")" + kTo +
-                          R"(","amount":"1"},{"type":"TRANSFER","to":")" + kTo +
-                          R"(","amount":"2"}]})");
+  auto one_asset =
+      wallet(R"({"type":"BATCH","children":[{"type":"TRANSFER","to":")" + kTo +
+             R"(","amount":"1"},{"type":"TRANSFER","to":")" + kTo + R"(","amount":"2"}]})");
   ASSERT_TRUE(one_asset.ok());
   EXPECT_EQ(one_asset->amount, "3");
   EXPECT_EQ(one_asset->reserved_amount, "3");
@@ -162,7 +172,8 @@ TEST(WalletMapping, BatchCarriesItsChildrenAndTheirSum) {
   std::string many = R"({"type":"BATCH","children":[)" + child;
   for (std::size_t i = 1; i <= kBatchChildrenMax; ++i) many += "," + child;
   many += "]}";
-  const std::string max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+  const std::string max =
+      "115792089237316195423570985008687907853269984665640564039457584007913129639935";
   struct Case {
     std::string body;
     std::string want;
@@ -186,8 +197,8 @@ TEST(WalletMapping, BatchCarriesItsChildrenAndTheirSum) {
        "VALIDATION_UNKNOWN_FIELD children[0].network"},
       {R"({"type":"BATCH","children":[{"type":"APPROVE","spender":")" + kTo + R"("}]})",
        "VALIDATION_MISSING_FIELD children[0].amount"},
-      {R"({"type":"BATCH","children":[{"type":"TRANSFER","to":")" + kTo + R"(","amount":")" +
-           max + R"("},)" + child + "]}",
+      {R"({"type":"BATCH","children":[{"type":"TRANSFER","to":")" + kTo + R"(","amount":")" + max +
+           R"("},)" + child + "]}",
        "VALIDATION_INVALID_AMOUNT children"},
   };
   for (const Case& c : cases) EXPECT_EQ(refusal(wallet(c.body)), c.want) << c.body;
@@ -195,14 +206,15 @@ TEST(WalletMapping, BatchCarriesItsChildrenAndTheirSum) {
 
 // Each spelling once named an asset of its own and skipped the window on "native".
 TEST(GenericMapping, AssetsAreCanonicalOrRefused) {
-  auto upper = generic(R"({"action":"pay","amounts":{"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF":"5000"}})");
+  auto upper = generic(
+      R"({"action":"pay","amounts":{"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF":"5000"}})");
   ASSERT_TRUE(upper.ok()) << upper.status().to_string();
   EXPECT_EQ(amounts_of(upper->request), "0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef=5000 ");
   EXPECT_EQ(upper->reserved_amount, "5000");
   EXPECT_EQ(json::serialize(upper->metadata.at("amounts")),
             R"({"0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef":"5000"})");
-  for (const char* key : {"NATIVE", " native", "native\\u0000", "nat\\u0131ve", "Native", "usd",
-                          "0xdeadbeef", ""}) {
+  for (const char* key :
+       {"NATIVE", " native", "native\\u0000", "nat\\u0131ve", "Native", "usd", "0xdeadbeef", ""}) {
     const std::string text = std::string(R"({"action":"pay","amounts":{")") + key + R"(":"5000"}})";
     auto m = generic(text);
     EXPECT_EQ(m.ok() ? "ok" : std::string(error_code_name(m.status().code())),
@@ -211,7 +223,8 @@ TEST(GenericMapping, AssetsAreCanonicalOrRefused) {
   }
   EXPECT_EQ(refusal(generic(R"({"action":"pay","amounts":{"NATIVE":"1"}})")),
             "VALIDATION_INVALID_ASSET amounts.NATIVE");
-  EXPECT_EQ(refusal(generic(R"({"action":"pay","amounts":{"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF":"1",
+  EXPECT_EQ(refusal(generic(
+                R"({"action":"pay","amounts":{"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF":"1",
                                  "0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef":"2"}})")),
             "VALIDATION_DUPLICATE_KEY amounts.0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef");
   EXPECT_EQ(refusal(generic(R"({"action":"pay","amounts":{"native":5}})")),
@@ -219,7 +232,8 @@ TEST(GenericMapping, AssetsAreCanonicalOrRefused) {
 }
 
 TEST(GenericMapping, ActionsAreUpperCaseAndStrict) {
-  auto m = generic(R"({"action":"llm.call","attributes":{"model":"gpt-4o","to":")" + kTo + R"("}})");
+  auto m =
+      generic(R"({"action":"llm.call","attributes":{"model":"gpt-4o","to":")" + kTo + R"("}})");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(m->type, "DECISION");
   EXPECT_EQ(m->request.action, "LLM.CALL");
@@ -268,7 +282,8 @@ TEST(GenericMapping, WalletActionsMeanWhatTheWalletShapeMeans) {
   };
   const Case cases[] = {
       {R"({"action":"transfer",)" + to + "}", "VALIDATION_MISSING_FIELD amounts"},
-      {R"({"action":"transfer","amounts":{"native":"1"}})", "VALIDATION_MISSING_FIELD attributes.to"},
+      {R"({"action":"transfer","amounts":{"native":"1"}})",
+       "VALIDATION_MISSING_FIELD attributes.to"},
       {R"({"action":"transfer",)" + to + R"(,"amounts":{"NATIVE":"1"}})",
        "VALIDATION_INVALID_ASSET amounts.NATIVE"},
       {R"({"action":"transfer",)" + to + R"(,"amounts":{")" + kUsdc + R"(":"1"}})",
@@ -299,12 +314,13 @@ TEST(GenericMapping, WalletActionsMeanWhatTheWalletShapeMeans) {
   };
   for (const Case& c : cases) EXPECT_EQ(refusal(generic(c.body)), c.want) << c.body;
 
-  auto token = generic(R"({"action":"token_transfer","attributes":{"to":")" + kTo + R"(","token":")" +
-                       kUsdc + R"("},"amounts":{")" + kUsdcCanonical + R"(":"3"}})");
+  auto token =
+      generic(R"({"action":"token_transfer","attributes":{"to":")" + kTo + R"(","token":")" +
+              kUsdc + R"("},"amounts":{")" + kUsdcCanonical + R"(":"3"}})");
   ASSERT_TRUE(token.ok()) << token.status().to_string();
   EXPECT_EQ(amounts_of(token->request), kUsdcCanonical + "=3 ");
-  auto approve = generic(R"({"action":"Approve","attributes":{"spender":")" + kTo +
-                         R"(","amount":"77"}})");
+  auto approve =
+      generic(R"({"action":"Approve","attributes":{"spender":")" + kTo + R"(","amount":"77"}})");
   ASSERT_TRUE(approve.ok()) << approve.status().to_string();
   EXPECT_EQ(str(approve->request.attributes.at("amount")), "77");
   EXPECT_EQ(approve->approved_amount, "77");

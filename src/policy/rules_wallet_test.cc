@@ -161,12 +161,13 @@ TEST(SpendingLimit, AssetIsCanonical) {
 
 // Each of these once named an asset of its own and escaped the limits on "native".
 TEST(SpendingLimit, AssetOtherThanNativeOrAnAddressIsABlocker) {
-  for (const char* asset : {"NATIVE", " native", "native ", "Native", "usd", "0xdeadbeef",
-                            "0XDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF", "nat\\u0131ve",
-                            "native\\u0000"}) {
+  for (const char* asset :
+       {"NATIVE", " native", "native ", "Native", "usd", "0xdeadbeef",
+        "0XDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF", "nat\\u0131ve", "native\\u0000"}) {
     SCOPED_TRACE(asset);
-    const Validation v = check(std::string(R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"1",)") +
-                               R"("asset":")" + asset + R"("}})");
+    const Validation v =
+        check(std::string(R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"1",)") +
+              R"("asset":")" + asset + R"("}})");
     EXPECT_TRUE(has_issue(v, kBlocker, "ASSET_INVALID", "/rules/asset")) << summary(v);
   }
 }
@@ -201,8 +202,8 @@ TEST(CanonicalNames, ActionsAreUpperCaseFromAStrictCharset) {
   EXPECT_EQ(canonical_action("llm.call"), "LLM.CALL");
   EXPECT_EQ(canonical_action("a-b_c:d.9"), "A-B_C:D.9");
   EXPECT_EQ(canonical_action(std::string(kActionBytesMax, 'a')), std::string(kActionBytesMax, 'A'));
-  for (std::string_view bad : {"", " transfer", "transfer ", "trans fer", "tranſfer", "transfer/x",
-                               "ｔransfer"}) {
+  for (std::string_view bad :
+       {"", " transfer", "transfer ", "trans fer", "tranſfer", "transfer/x", "ｔransfer"}) {
     EXPECT_EQ(canonical_action(bad), std::nullopt) << bad;
   }
   EXPECT_EQ(canonical_action(std::string(kActionBytesMax + 1, 'a')), std::nullopt);

@@ -2,9 +2,9 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
+#include "decisions/decisions.h"
 #include "engine/request_mapping.h"
 #include "server/body.h"
-#include "decisions/decisions.h"
 #include "server/routes.h"
 
 namespace warden::server {

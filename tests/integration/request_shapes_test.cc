@@ -30,7 +30,8 @@ class RequestShapesTest : public WardenTest {
   }
 
   std::string add_policy(const std::string& type, const std::string& rules) {
-    Response r = master("POST", "/v1/policies", R"({"type":")" + type + R"(","rules":)" + rules + "}");
+    Response r =
+        master("POST", "/v1/policies", R"({"type":")" + type + R"(","rules":)" + rules + "}");
     EXPECT_EQ(r.status, 201) << r.describe();
     return str_at(r.json(), "id");
   }
@@ -60,22 +61,25 @@ class RequestShapesTest : public WardenTest {
 TEST_F(RequestShapesTest, NoSpellingOfAnAssetOrActionGetsAFreshWindow) {
   add_policy("SPENDING_LIMIT",
              R"({"instant_max":"100000","windows":[{"duration":"1d","max":"5000"}]})");
-  const std::string token_limit = add_policy(
-      "SPENDING_LIMIT", R"({"asset":")" + kTokenUpper +
-                            R"(","instant_max":"100000","windows":[{"duration":"1d","max":"5000"}]})");
+  const std::string token_limit =
+      add_policy("SPENDING_LIMIT",
+                 R"({"asset":")" + kTokenUpper +
+                     R"(","instant_max":"100000","windows":[{"duration":"1d","max":"5000"}]})");
   add_policy("WHITELIST", R"({"allowed_addresses":[")" + kFriend + R"("]})");
   // The policy side keeps one spelling too.
   EXPECT_EQ(str_at(field(master("GET", "/v1/policies/" + token_limit).json(), "rules"), "asset"),
             kToken);
-  Response bad_policy = master("POST", "/v1/policies",
-                               R"({"type":"SPENDING_LIMIT","rules":{"asset":"NATIVE","instant_max":"1"}})");
+  Response bad_policy =
+      master("POST", "/v1/policies",
+             R"({"type":"SPENDING_LIMIT","rules":{"asset":"NATIVE","instant_max":"1"}})");
   EXPECT_EQ(bad_policy.status, 400) << bad_policy.describe();
   EXPECT_NE(bad_policy.body.find("ASSET_INVALID"), std::string::npos) << bad_policy.body;
 
   // Most of each window is used.
   EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"payout","amounts":{"native":"4000"}})")),
             "ALLOW INSTANT");
-  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"payout","amounts":{")" + kToken + R"(":"4000"}})")),
+  EXPECT_EQ(outcome(post("/v1/decisions",
+                         R"({"action":"payout","amounts":{")" + kToken + R"(":"4000"}})")),
             "ALLOW INSTANT");
 
   // Each spelling that once skipped the window: counted in it, or refused.
@@ -96,25 +100,30 @@ TEST_F(RequestShapesTest, NoSpellingOfAnAssetOrActionGetsAFreshWindow) {
       {"/v1/decisions", R"({"action":"payout","amounts":{"nat\u0131ve":"5000"}})",
        "400 VALIDATION_INVALID_ASSET amounts.nat\xC4\xB1ve"},
       // Wallet action names on the generic route are the wallet actions, in any case.
-      {"/v1/decisions", R"({"action":"transfer","attributes":{"to":")" + kFriend +
-                            R"("},"amounts":{"native":"5000"}})",
+      {"/v1/decisions",
+       R"({"action":"transfer","attributes":{"to":")" + kFriend +
+           R"("},"amounts":{"native":"5000"}})",
        deny},
-      {"/v1/decisions", R"({"action":"Transfer","attributes":{"to":")" + kFriend +
-                            R"("},"amounts":{"native":"5000"}})",
+      {"/v1/decisions",
+       R"({"action":"Transfer","attributes":{"to":")" + kFriend +
+           R"("},"amounts":{"native":"5000"}})",
        deny},
-      {"/v1/decisions", R"({"action":"TRANSFER","attributes":{"to":")" + kFriend +
-                            R"("},"amounts":{"native":"5000"}})",
+      {"/v1/decisions",
+       R"({"action":"TRANSFER","attributes":{"to":")" + kFriend +
+           R"("},"amounts":{"native":"5000"}})",
        deny},
-      {"/v1/decisions", R"({"action":"transfer","attributes":{"to":")" + kStranger +
-                            R"("},"amounts":{"native":"1"}})",
+      {"/v1/decisions",
+       R"({"action":"transfer","attributes":{"to":")" + kStranger +
+           R"("},"amounts":{"native":"1"}})",
        "DENY ADDRESS_NOT_WHITELISTED"},
       {"/v1/decisions", R"({"action":"transfer","amounts":{"native":"1"}})",
        "400 VALIDATION_MISSING_FIELD attributes.to"},
-      {"/v1/transactions", R"({"type":"TOKEN_TRANSFER","to":")" + kFriend + R"(","token":")" +
-                               kTokenUpper + R"(","amount":"5000"})",
+      {"/v1/transactions",
+       R"({"type":"TOKEN_TRANSFER","to":")" + kFriend + R"(","token":")" + kTokenUpper +
+           R"(","amount":"5000"})",
        deny},
-      {"/v1/transactions", R"({"type":"TOKEN_TRANSFER","to":")" + kFriend +
-                               R"(","token":"NATIVE","amount":"5000"})",
+      {"/v1/transactions",
+       R"({"type":"TOKEN_TRANSFER","to":")" + kFriend + R"(","token":"NATIVE","amount":"5000"})",
        "400 VALIDATION_INVALID_ASSET token"},
   };
   for (const Case& c : cases) {
@@ -125,7 +134,8 @@ TEST_F(RequestShapesTest, NoSpellingOfAnAssetOrActionGetsAFreshWindow) {
   // Nothing above took any of the 1000 left in each window.
   EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"payout","amounts":{"native":"1000"}})")),
             "ALLOW INSTANT");
-  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"PAYOUT","amounts":{"native":"1"}})")), deny);
+  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"PAYOUT","amounts":{"native":"1"}})")),
+            deny);
   Response token_rest =
       post("/v1/decisions", R"({"action":"payout","amounts":{")" + kTokenUpper + R"(":"1000"}})");
   EXPECT_EQ(outcome(token_rest), "ALLOW INSTANT");
@@ -138,17 +148,20 @@ TEST_F(RequestShapesTest, ApproveWithoutAReadableAllowanceIsRefused) {
   const std::string spender = R"("spender":")" + kRouter + R"(")";
   EXPECT_EQ(outcome(post("/v1/transactions", R"({"type":"APPROVE",)" + spender + "}")),
             "400 VALIDATION_MISSING_FIELD amount");
-  EXPECT_EQ(outcome(post("/v1/transactions", R"({"type":"APPROVE",)" + spender + R"(,"amount":"lots"})")),
-            "400 VALIDATION_INVALID_AMOUNT amount");
-  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"approve","attributes":{)" + spender + "}}")),
-            "400 VALIDATION_MISSING_FIELD attributes.amount");
-  EXPECT_EQ(outcome(post("/v1/decisions",
-                         R"({"action":"approve","attributes":{)" + spender + R"(,"amount":"1e9"}})")),
+  EXPECT_EQ(
+      outcome(post("/v1/transactions", R"({"type":"APPROVE",)" + spender + R"(,"amount":"lots"})")),
+      "400 VALIDATION_INVALID_AMOUNT amount");
+  EXPECT_EQ(
+      outcome(post("/v1/decisions", R"({"action":"approve","attributes":{)" + spender + "}}")),
+      "400 VALIDATION_MISSING_FIELD attributes.amount");
+  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"approve","attributes":{)" + spender +
+                                              R"(,"amount":"1e9"}})")),
             "400 VALIDATION_INVALID_AMOUNT attributes.amount");
-  EXPECT_EQ(outcome(post("/v1/decisions",
-                         R"({"action":"approve","attributes":{)" + spender + R"(,"amount":"1001"}})")),
+  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"approve","attributes":{)" + spender +
+                                              R"(,"amount":"1001"}})")),
             "DENY APPROVE_AMOUNT_EXCEEDED");
-  Response ok = post("/v1/transactions", R"({"type":"APPROVE",)" + spender + R"(,"amount":"1000"})");
+  Response ok =
+      post("/v1/transactions", R"({"type":"APPROVE",)" + spender + R"(,"amount":"1000"})");
   EXPECT_EQ(outcome(ok), "ALLOW INSTANT");
   EXPECT_EQ(str_at(ok.json(), "amount"), "1000");
   EXPECT_TRUE(field(ok.json(), "reserved_amount").is_null()) << ok.body;  // not a spend
@@ -165,29 +178,30 @@ TEST_F(RequestShapesTest, BatchIsDecidedAsItsChildren) {
 
   // A global model allow-list leaves wallet requests alone (was: ATTRIBUTE_MISSING for all).
   EXPECT_EQ(outcome(post("/v1/transactions", transfer(kFriend, "100"))), "ALLOW INSTANT");
-  EXPECT_EQ(outcome(post("/v1/decisions", R"({"action":"llm.call","attributes":{"model":"claude-3"}})")),
-            "DENY MODEL_NOT_ALLOWED");
+  EXPECT_EQ(
+      outcome(post("/v1/decisions", R"({"action":"llm.call","attributes":{"model":"claude-3"}})")),
+      "DENY MODEL_NOT_ALLOWED");
 
   // Two INSTANT-sized children add up to NOTIFY, and the sum is reserved.
-  Response pair = post("/v1/transactions", R"({"type":"BATCH","children":[)" +
-                                               transfer(kFriend, "600") + "," +
-                                               transfer(kFriend, "700") + "]}");
+  Response pair =
+      post("/v1/transactions", R"({"type":"BATCH","children":[)" + transfer(kFriend, "600") + "," +
+                                   transfer(kFriend, "700") + "]}");
   EXPECT_EQ(outcome(pair), "ALLOW NOTIFY TIER_NOTIFY");
   EXPECT_EQ(str_at(pair.json(), "type"), "BATCH");
   EXPECT_EQ(str_at(pair.json(), "reserved_amount"), "1300");
 
   // One child outside the whitelist denies the batch, and the reason names it.
-  Response stranger = post("/v1/transactions", R"({"type":"BATCH","children":[)" +
-                                                   transfer(kFriend, "1") + "," +
-                                                   transfer(kStranger, "1") + "]}");
+  Response stranger =
+      post("/v1/transactions", R"({"type":"BATCH","children":[)" + transfer(kFriend, "1") + "," +
+                                   transfer(kStranger, "1") + "]}");
   EXPECT_EQ(outcome(stranger), "DENY ADDRESS_NOT_WHITELISTED");
   const json::value reasons = field(stranger.json(), "reasons");
   ASSERT_TRUE(reasons.is_array() && reasons.as_array().size() == 1) << stranger.body;
   EXPECT_EQ(int_at(reasons.as_array()[0], "child"), 1);
   // The batch's own `to` was never a thing a policy could read: it is refused now.
   EXPECT_EQ(outcome(post("/v1/transactions", R"({"type":"BATCH","to":")" + kStranger +
-                                                  R"(","amount":"1","children":[)" +
-                                                  transfer(kFriend, "1") + "]}")),
+                                                 R"(","amount":"1","children":[)" +
+                                                 transfer(kFriend, "1") + "]}")),
             "400 VALIDATION_UNKNOWN_FIELD to");
   EXPECT_EQ(outcome(post("/v1/transactions", R"({"type":"BATCH","amount":"2500"})")),
             "400 VALIDATION_UNKNOWN_FIELD amount");
@@ -204,13 +218,15 @@ TEST_F(RequestShapesTest, BatchIsDecidedAsItsChildren) {
                                                  transfer(kFriend, "3000") + "," +
                                                  transfer(kFriend, "1000") + "]}")),
             "DENY TIER_NOTIFY LIMIT_WINDOW_EXCEEDED");
-  EXPECT_EQ(outcome(post("/v1/transactions", transfer(kFriend, "3700"))), "ALLOW NOTIFY TIER_NOTIFY");
-  EXPECT_EQ(outcome(post("/v1/transactions", transfer(kFriend, "1"))), "DENY LIMIT_WINDOW_EXCEEDED");
+  EXPECT_EQ(outcome(post("/v1/transactions", transfer(kFriend, "3700"))),
+            "ALLOW NOTIFY TIER_NOTIFY");
+  EXPECT_EQ(outcome(post("/v1/transactions", transfer(kFriend, "1"))),
+            "DENY LIMIT_WINDOW_EXCEEDED");
 
   // The batch settles like any transaction with one reserved amount.
-  Response confirmed = client_->request("POST", "/v1/transactions/" + str_at(pair.json(), "id") +
-                                                    "/confirm",
-                                        "{}", bearer_headers(token_));
+  Response confirmed =
+      client_->request("POST", "/v1/transactions/" + str_at(pair.json(), "id") + "/confirm", "{}",
+                       bearer_headers(token_));
   EXPECT_EQ(confirmed.status, 200) << confirmed.describe();
   EXPECT_EQ(str_at(confirmed.json(), "status"), "CONFIRMED");
 }

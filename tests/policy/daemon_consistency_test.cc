@@ -38,29 +38,43 @@ const std::vector<std::pair<std::string, std::string>> kPolicies = {
     {"p9_models", R"({"type":"MODEL_ALLOWLIST","rules":{"models":["gpt-4o*"]}})"},
 };
 
-constexpr const char* kAgentChain = "ethereum";  // POST /v1/agents defaults to solana
+constexpr const char* kAgentChain = "ethereum";   // POST /v1/agents defaults to solana
 constexpr const char* kAgentNetwork = "testnet";  // and to devnet
 
 const char* const kTransactions = "/v1/transactions";
 const char* const kDecisions = "/v1/decisions";
 
 const std::vector<std::pair<const char*, std::string>> kRequests = {
-    {kTransactions, R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"500"})"},
-    {kTransactions, R"({"type":"TRANSFER","to":"0xABCDEF0123456789ABCDEF0123456789ABCDEF01","amount":"3000"})"},
-    {kTransactions, R"({"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"30000"})"},
-    {kTransactions, R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"6000","network":"mainnet"})"},
-    {kTransactions, R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48","amount":"150"})"},
-    {kTransactions, R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xdAC17F958D2ee523a2206206994597C13D831ec7","amount":"1"})"},
-    {kTransactions, R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","method":"0x38ED1739ff","amount":"7000"})"},
-    {kTransactions, R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","method":"0xa9059cbb","amount":"0"})"},
-    {kTransactions, R"({"type":"APPROVE","spender":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1000000"})"},
-    {kTransactions, R"({"type":"APPROVE","spender":"0x2222222222222222222222222222222222222222","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"})"},
-    {kTransactions, R"({"type":"BATCH","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"2500"},{"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"1"}]})"},
-    {kTransactions, R"({"type":"BATCH","network":"devnet","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"900"},{"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"5"}]})"},
-    {kDecisions, R"({"action":"transfer","attributes":{"to":"0xabcdef0123456789abcdef0123456789abcdef01"},"amounts":{"native":"4000"}})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"500"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xABCDEF0123456789ABCDEF0123456789ABCDEF01","amount":"3000"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"30000"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"6000","network":"mainnet"})"},
+    {kTransactions,
+     R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48","amount":"150"})"},
+    {kTransactions,
+     R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xdAC17F958D2ee523a2206206994597C13D831ec7","amount":"1"})"},
+    {kTransactions,
+     R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","method":"0x38ED1739ff","amount":"7000"})"},
+    {kTransactions,
+     R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","method":"0xa9059cbb","amount":"0"})"},
+    {kTransactions,
+     R"({"type":"APPROVE","spender":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1000000"})"},
+    {kTransactions,
+     R"({"type":"APPROVE","spender":"0x2222222222222222222222222222222222222222","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"})"},
+    {kTransactions,
+     R"({"type":"BATCH","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"2500"},{"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"1"}]})"},
+    {kTransactions,
+     R"({"type":"BATCH","network":"devnet","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"900"},{"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"5"}]})"},
+    {kDecisions,
+     R"({"action":"transfer","attributes":{"to":"0xabcdef0123456789abcdef0123456789abcdef01"},"amounts":{"native":"4000"}})"},
     {kDecisions, R"({"action":"llm.call","attributes":{"model":"claude-3"}})"},
     {kDecisions, R"({"action":"llm.call","attributes":{"model":"gpt-4o-mini"}})"},
-    {kDecisions, R"({"action":"pay","amounts":{"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48":"150"}})"},
+    {kDecisions,
+     R"({"action":"pay","amounts":{"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48":"150"}})"},
 };
 
 // "EFFECT TIER policy:CODE ..." with policy ids mapped through `names`.
@@ -119,11 +133,15 @@ TEST_F(DaemonConsistency, WalletRequestsDecideAlikeOverHttpAndOffline) {
 
   // What the daemon refuses, the offline tools refuse with the same code.
   const std::vector<std::pair<const char*, std::string>> refused = {
-      {kTransactions, R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"1","chain":"solana"})"},
-      {kTransactions, R"({"type":"TRANSFER","to":")" + std::string(300, '1') + R"(","amount":"1"})"},
+      {kTransactions,
+       R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"1","chain":"solana"})"},
+      {kTransactions,
+       R"({"type":"TRANSFER","to":")" + std::string(300, '1') + R"(","amount":"1"})"},
       {kTransactions, R"({"type":"TRANSFER","to":"0xabc","amount":"1"})"},
-      {kTransactions, R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d"})"},
-      {kTransactions, R"({"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"lots"})"},
+      {kTransactions,
+       R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d"})"},
+      {kTransactions,
+       R"({"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"lots"})"},
       {kTransactions, R"({"type":"BATCH","amount":"2500"})"},
       {kDecisions, R"({"action":"pay","amounts":{"NATIVE":"1"}})"},
       {kDecisions, R"({"action":"pay","attributes":{"chain":"solana"}})"},

@@ -137,9 +137,9 @@ Result<EvalOutput> eval_offline(const std::string& policies_dir, const json::val
   const engine::AgentContext defaults = default_agent();
   WARDEN_ASSIGN_OR_RETURN(
       engine::AgentContext agent,
-      agent_context(agent_keys.contains("agent_chain") ? agent_keys["agent_chain"] : defaults.chain,
-                    agent_keys.contains("agent_network") ? agent_keys["agent_network"]
-                                                         : defaults.network));
+      agent_context(
+          agent_keys.contains("agent_chain") ? agent_keys["agent_chain"] : defaults.chain,
+          agent_keys.contains("agent_network") ? agent_keys["agent_network"] : defaults.network));
   if (const json::value* n = body.if_contains("now")) {
     if (!n->is_string()) {
       return Status(ErrorCode::VALIDATION_WRONG_TYPE, "field 'now' must be an RFC 3339 string");

@@ -159,9 +159,10 @@ class Parser {
       return settled_request(args[0], cmd);
     }
     if (verb == "meter") return parse_meter(args, cmd);
-    return error("unknown command '" + verb +
-                 "' (policy, agent, request, expect, confirm, fail, cancel, expire, clock, advance, "
-                 "meter)");
+    return error(
+        "unknown command '" + verb +
+        "' (policy, agent, request, expect, confirm, fail, cancel, expire, clock, advance, "
+        "meter)");
   }
 
   // `agent=NAME` options; anything else is an error.
@@ -491,7 +492,9 @@ class Runner {
     ++report_.checks;
     const RequestState& st = requests_[c.id];
     if (c.refused) {
-      if (st.decided) return fail(c, c.id + ": expected ERROR " + c.error_code + ", got " + describe(st.decision));
+      if (st.decided)
+        return fail(c,
+                    c.id + ": expected ERROR " + c.error_code + ", got " + describe(st.decision));
       if (error_code_name(st.refused.code()) != c.error_code) {
         fail(c, c.id + ": expected ERROR " + c.error_code + ", got " + st.refused.to_string());
       }

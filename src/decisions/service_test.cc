@@ -629,28 +629,33 @@ TEST_F(DecisionsTest, NotifierSeesNotifyTierDecisionsAndTheirTransitions) {
 // final amount keeps what was reserved.
 TEST_F(DecisionsTest, ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
   start_service();
-  const std::string usd = add_policy("SPENDING_LIMIT", R"({"asset":"usd","instant_max":"1000",
+  // Two tokens: an asset is "native" or an address (policy::canonical_asset).
+  const std::string usd_token = "0x1111111111111111111111111111111111111111";
+  const std::string eur_token = "0x2222222222222222222222222222222222222222";
+  const std::string usd = add_policy("SPENDING_LIMIT", R"({"asset":")" + usd_token +
+                                                           R"(","instant_max":"1000",
       "windows":[{"duration":"1d","max":"100000"}]})");
-  const std::string eur = add_policy("SPENDING_LIMIT", R"({"asset":"eur","instant_max":"1000",
+  const std::string eur = add_policy("SPENDING_LIMIT", R"({"asset":")" + eur_token +
+                                                           R"(","instant_max":"1000",
       "windows":[{"duration":"1d","max":"100000"}]})");
   Submission sub;
   sub.agent_id = agent_id_;
   sub.row.type = "DECISION";
   sub.row.chain = "ethereum";
-  sub.row.metadata =
-      json::serialize(json::object{{"action", "PAY"},
-                                   {"attributes", json::object()},
-                                   {"amounts", json::object{{"usd", "500"}, {"eur", "300"}}}});
+  sub.row.metadata = json::serialize(
+      json::object{{"action", "PAY"},
+                   {"attributes", json::object()},
+                   {"amounts", json::object{{usd_token, "500"}, {eur_token, "300"}}}});
   sub.request.action = "PAY";
-  sub.request.amounts = {{"usd", Amount(500)}, {"eur", Amount(300)}};
+  sub.request.amounts = {{usd_token, Amount(500)}, {eur_token, Amount(300)}};
   auto answer = submit(std::move(sub));
   ASSERT_TRUE(answer.ok()) << answer.status().to_string();
   ASSERT_EQ(str(answer->body, "effect"), "ALLOW");
-  EXPECT_EQ(total(usd + "/usd/1d"), Amount(500));
-  EXPECT_EQ(total(eur + "/eur/1d"), Amount(300));
+  EXPECT_EQ(total(usd + "/" + usd_token + "/1d"), Amount(500));
+  EXPECT_EQ(total(eur + "/" + eur_token + "/1d"), Amount(300));
   ASSERT_TRUE(confirm(str(answer->body, "id"), std::nullopt).ok());
-  EXPECT_EQ(total(usd + "/usd/1d"), Amount(500));
-  EXPECT_EQ(total(eur + "/eur/1d"), Amount(300));
+  EXPECT_EQ(total(usd + "/" + usd_token + "/1d"), Amount(500));
+  EXPECT_EQ(total(eur + "/" + eur_token + "/1d"), Amount(300));
 }
 
 }  // namespace

@@ -19,9 +19,16 @@ constexpr std::array<std::string_view, 5> kWalletActions = {"TRANSFER", "TOKEN_T
                                                             "CONTRACT_CALL", "APPROVE", "BATCH"};
 constexpr std::size_t kOtherAction = kWalletActions.size();
 
+// Requests arrive upper-cased (policy::canonical_action); comparing without case as well means
+// no caller that skipped the mapping can re-spell a wallet action out of its policies.
+bool same_action(std::string_view canonical, std::string_view action) {
+  return std::equal(canonical.begin(), canonical.end(), action.begin(), action.end(),
+                    [](char a, char b) { return a == (b >= 'a' && b <= 'z' ? b - 'a' + 'A' : b); });
+}
+
 std::size_t action_index(std::string_view action) {
   for (std::size_t i = 0; i < kWalletActions.size(); ++i) {
-    if (kWalletActions[i] == action) return i;
+    if (same_action(kWalletActions[i], action)) return i;
   }
   return kOtherAction;
 }
@@ -36,6 +43,15 @@ bool applies_to(const Step& step, std::size_t action) {
   if (std::holds_alternative<MethodMatch>(step)) return action == action_index("CONTRACT_CALL");
   if (std::holds_alternative<ApproveAmountMatch>(step)) return action == action_index("APPROVE");
   return true;
+}
+
+// The steps that read what one action of a BATCH is, run on each child. The others (tiers and
+// windows on the summed amounts, time, network, model) are the batch's own; CUSTOM is both.
+bool child_step(const Step& step) {
+  if (const auto* m = std::get_if<SetMatch>(&step)) return !m->actions.empty();
+  return std::holds_alternative<MethodMatch>(step) ||
+         std::holds_alternative<ApproveAmountMatch>(step) ||
+         std::holds_alternative<CustomMatch>(step);
 }
 
 struct StepRef {
@@ -58,6 +74,12 @@ const Amount& amount_of(const Request& r, const std::string& asset) {
 std::string attribute(const Request& r, std::string_view key) {
   const auto* v = r.attributes.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// An attribute that is absent or JSON null.
+const json::value* present(const Request& r, std::string_view key) {
+  const auto* v = r.attributes.if_contains(key);
+  return v == nullptr || v->is_null() ? nullptr : v;
 }
 
 }  // namespace
@@ -240,29 +262,50 @@ std::pair<std::shared_ptr<Engine::AgentState>, std::unique_lock<std::mutex>> Eng
   }
 }
 
-// Collects the outcome of every step; keeps the strictest.
+// Collects the outcome of every step; keeps the strictest. A BATCH child's evaluation reads the
+// child and writes into the batch's decision, naming the child in its reasons and trace.
 class Evaluation {
  public:
-  Evaluation(const Request& r, bool explain, Decision* d) : r_(r), explain_(explain), d_(*d) {}
+  Evaluation(const Request& r, bool explain, Decision* d)
+      : r_(r), ctx_(r), explain_(explain), d_(*d) {}
+  Evaluation(const Request& batch, std::size_t child, bool explain, Decision* d)
+      : r_(batch.children[child]),
+        ctx_(batch),
+        explain_(explain),
+        d_(*d),
+        child_(child),
+        prefix_("child " + std::to_string(child) + ": ") {}
 
   void raise(const CompiledPolicy& p, Outcome o, std::string code, std::string message) {
     if (o == Outcome::kInstant) return;
     d_.outcome = std::max(d_.outcome, o);
-    d_.reasons.push_back({p.id, std::move(code), std::move(message), o});
+    d_.reasons.push_back({p.id, std::move(code), prefix_ + message, o, child_});
   }
   bool explaining() const { return explain_; }
   void trace(const CompiledPolicy& p, std::string step, Outcome o, std::string detail) {
-    d_.trace.push_back({p.id, std::move(step), o, std::move(detail)});
+    d_.trace.push_back({p.id, prefix_ + step, o, std::move(detail)});
   }
 
   void run(const CompiledPolicy& p, const SetMatch& m) {
-    std::string value = attribute(r_, m.attribute);
-    if (value.empty()) {
+    const std::string step = "match:set(" + m.attribute + ")";
+    const json::value* v = present(r_, m.attribute);
+    if (v == nullptr) {
+      if (!m.required) {
+        if (explain_) trace(p, step, Outcome::kInstant, "absent: not checked");
+        return;
+      }
       raise(p, Outcome::kDeny, "ATTRIBUTE_MISSING",
             "attribute '" + m.attribute + "' is required by a " + p.type + " policy");
-      if (explain_) trace(p, "match:set(" + m.attribute + ")", Outcome::kDeny, "missing");
+      if (explain_) trace(p, step, Outcome::kDeny, "missing");
       return;
     }
+    if (!v->is_string()) {
+      raise(p, Outcome::kDeny, "ATTRIBUTE_INVALID",
+            "attribute '" + m.attribute + "' must be a string for a " + p.type + " policy");
+      if (explain_) trace(p, step, Outcome::kDeny, "not a string");
+      return;
+    }
+    std::string value(v->as_string());
     if (m.evm_case_insensitive) value = normalize_address(value);
     bool ok = m.allowed.contains(value);
     if (!ok && m.prefix_globs) {
@@ -294,7 +337,25 @@ class Evaluation {
   }
 
   void run(const CompiledPolicy& p, const ApproveAmountMatch& m) {
-    const Amount& amount = amount_of(r_, "native").is_zero() ? approve_amount() : amount_of(r_, "native");
+    // The allowance is attributes.amount (engine/request_mapping.h). Without a readable one the
+    // cap cannot be checked, and an unchecked allowance is a denied one.
+    const json::value* v = present(r_, "amount");
+    std::optional<Amount> allowance;
+    if (v != nullptr && v->is_string()) {
+      auto parsed = Amount::parse(v->as_string());
+      if (parsed.ok()) allowance = *parsed;
+    }
+    if (!allowance) {
+      const bool missing = v == nullptr;
+      raise(p, Outcome::kDeny, missing ? "ATTRIBUTE_MISSING" : "ATTRIBUTE_INVALID",
+            missing ? "attribute 'amount' (the allowance) is required by an " + p.type + " policy"
+                    : "attribute 'amount' (the allowance) is not a decimal amount");
+      if (explain_) {
+        trace(p, "match:approve_amount", Outcome::kDeny, missing ? "missing" : "not an amount");
+      }
+      return;
+    }
+    const Amount& amount = *allowance;
     Outcome o = Outcome::kInstant;
     if (m.block_unlimited && amount == Amount::max()) {
       o = Outcome::kDeny;
@@ -310,7 +371,7 @@ class Evaluation {
   void run(const CompiledPolicy& p, const TimeMatch& m) {
     using namespace std::chrono;
     const date::zoned_time<milliseconds> zt{
-        m.zone, date::sys_time<milliseconds>{milliseconds{r_.now_ms}}};
+        m.zone, date::sys_time<milliseconds>{milliseconds{ctx_.now_ms}}};
     const auto local = zt.get_local_time();
     const auto day = date::floor<date::days>(local);
     const unsigned wd = date::weekday{day}.c_encoding();
@@ -366,20 +427,12 @@ class Evaluation {
   }
 
  private:
-  const Amount& approve_amount() {
-    // APPROVE carries its amount in the "amount" attribute when no native amount is spent.
-    const std::string s = attribute(r_, "amount");
-    auto a = Amount::parse(s);
-    approve_amount_ = a.ok() ? *a : Amount();
-    return approve_amount_;
-  }
-
   // The CUSTOM variables (see custom_expression_env), built once per request.
   const json::object& custom_vars() {
     if (custom_vars_) return *custom_vars_;
     json::object v;
     v["action"] = r_.action;
-    v["agent_id"] = r_.agent_id;
+    v["agent_id"] = ctx_.agent_id;
     for (const char* key : {"to", "token", "contract", "method", "spender", "network", "chain",
                             "model"}) {
       if (const auto* a = r_.attributes.if_contains(key); a && a->is_string()) v[key] = *a;
@@ -392,15 +445,17 @@ class Evaluation {
     }
     v["amounts"] = std::move(amounts);
     v["attributes"] = r_.attributes;
-    v["now"] = format_rfc3339_ms(r_.now_ms);
+    v["now"] = format_rfc3339_ms(ctx_.now_ms);
     custom_vars_ = std::move(v);
     return *custom_vars_;
   }
 
-  const Request& r_;
+  const Request& r_;    // what the steps read
+  const Request& ctx_;  // agent and time: the request itself, or the BATCH of a child
   const bool explain_;
   Decision& d_;
-  Amount approve_amount_;
+  const std::optional<std::size_t> child_;
+  const std::string prefix_;  // "child N: " for a BATCH child
   std::optional<json::object> custom_vars_;
 };
 
@@ -417,6 +472,19 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
         continue;
       }
       std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
+    }
+    for (std::size_t i = 0; i < r.children.size(); ++i) {
+      Evaluation child(r, i, explain, &d);
+      for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.children[i].action))) {
+        if (!child_step(*ref.step)) continue;
+        std::visit([&](const auto& step) { child.run(*ref.policy, step); }, *ref.step);
+      }
+    }
+    if (!r.children.empty()) {
+      // Reasons in policy order, each policy's batch reason first and then its children's.
+      std::stable_sort(d.reasons.begin(), d.reasons.end(), [&](const Reason& a, const Reason& b) {
+        return snap->rank.at(a.policy_id) < snap->rank.at(b.policy_id);
+      });
     }
     if (limits.empty() || decide_limits(*snap, r, reservation_id, reserve, limits, eval, d)) {
       return d;
@@ -550,8 +618,12 @@ EngineStats Engine::stats() const {
 json::object decision_json(const Decision& d, bool with_trace) {
   json::array reasons;
   for (const auto& r : d.reasons) {
-    reasons.push_back(json::object{{"policy_id", r.policy_id}, {"code", r.code},
-                                   {"message", r.message}, {"outcome", outcome_name(r.outcome)}});
+    json::object reason{{"policy_id", r.policy_id},
+                        {"code", r.code},
+                        {"message", r.message},
+                        {"outcome", outcome_name(r.outcome)}};
+    if (r.child) reason["child"] = *r.child;
+    reasons.push_back(std::move(reason));
   }
   json::object o;
   o["effect"] = d.allowed() ? "ALLOW" : "DENY";

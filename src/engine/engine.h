@@ -20,11 +20,20 @@
 
 namespace warden::engine {
 
+// One request as the engine decides it; engine/request_mapping.h builds it from a request body
+// with every name in its canonical form.
 struct Request {
   std::string agent_id;
-  std::string action;  // TRANSFER, TOKEN_TRANSFER, CONTRACT_CALL, APPROVE, BATCH or any name
-  boost::json::object attributes;       // to, token, contract, method, spender, network, ...
-  std::map<std::string, Amount> amounts;  // asset -> amount in its smallest unit
+  // Upper case: TRANSFER, TOKEN_TRANSFER, CONTRACT_CALL, APPROVE, BATCH or a generic name.
+  std::string action;
+  boost::json::object attributes;  // to, token, contract, method, spender, network, chain, ...
+  // Canonical asset -> amount in its smallest unit: what tiers read and windows are charged. A
+  // BATCH carries the sum of its children's amounts, so it is reserved all or nothing.
+  std::map<std::string, Amount> amounts;
+  // BATCH: the actions it is made of (no nesting; a child's agent_id and now_ms are unused).
+  // The match steps of each child's action run on that child; tiers, windows, time, network and
+  // model steps run once on the batch itself; CUSTOM runs on both.
+  std::vector<Request> children;
   std::int64_t now_ms = 0;
 };
 
@@ -33,6 +42,7 @@ struct Reason {
   std::string code;
   std::string message;
   Outcome outcome = Outcome::kDeny;
+  std::optional<std::size_t> child;  // the BATCH child it is about (index into children)
 };
 
 // What an ALLOW took from one usage key (every window of that key counts it); persisted with

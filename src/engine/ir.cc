@@ -94,8 +94,12 @@ Result<WindowLimit> window_limit(const PolicyInput& in, MeterKind kind, const st
 
 Status compile_spending_limit(const PolicyInput& in, CompiledPolicy* out) {
   TierThresholds t;
-  // Request amounts are keyed by the normalised token address, so the asset is too.
-  t.asset = normalize_address(string_field(in.rules, "asset", "native"));
+  // Request amounts are keyed by the canonical asset (engine/request_mapping.h); so is this. The
+  // policy module saved it canonical; a row that is not is refused rather than never matching.
+  const std::string text = string_field(in.rules, "asset", std::string(policy::kNativeAsset));
+  auto canonical = policy::canonical_asset(text);
+  if (!canonical) return bad_rules(in, "asset '" + text + "' is not \"native\" or an address");
+  t.asset = std::move(*canonical);
   t.instant_max = amount_field(in.rules, "instant_max");
   t.notify_max = amount_field(in.rules, "notify_max");
   t.delay_max = amount_field(in.rules, "delay_max");
@@ -222,6 +226,7 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     SetMatch m = set_match("model", {}, strings(in.rules, "models"), "MODEL_NOT_ALLOWED");
     m.prefix_globs = true;
     m.evm_case_insensitive = false;
+    m.required = false;  // only requests that name a model are checked
     out->steps.emplace_back(std::move(m));
   } else if (t == "METHOD_WHITELIST") {
     return compile_methods(in, out);
@@ -257,9 +262,14 @@ struct StepToJson {
   json::object operator()(const SetMatch& m) const {
     json::array actions;
     for (const auto& a : m.actions) actions.emplace_back(a);
-    return {{"step", "match"}, {"kind", "set"}, {"attribute", m.attribute},
-            {"actions", std::move(actions)}, {"allowed", sorted(m.allowed)},
-            {"prefix_globs", m.prefix_globs}, {"code", m.code}};
+    return {{"step", "match"},
+            {"kind", "set"},
+            {"attribute", m.attribute},
+            {"actions", std::move(actions)},
+            {"allowed", sorted(m.allowed)},
+            {"prefix_globs", m.prefix_globs},
+            {"required", m.required},
+            {"code", m.code}};
   }
   json::object operator()(const MethodMatch& m) const {
     return {{"step", "match"}, {"kind", "method"}, {"allowed", sorted(m.allowed)},

@@ -43,7 +43,10 @@ struct SetMatch {
   std::unordered_set<std::string> allowed;
   bool evm_case_insensitive = true;  // 0x addresses compare lower-cased
   bool prefix_globs = false;         // entries ending in '*' match by prefix (model names)
-  std::string code;                  // reason code when the value is not allowed
+  // false: a request without the attribute is not checked (a model allow-list says nothing
+  // about a wallet transfer); true: it is denied with ATTRIBUTE_MISSING.
+  bool required = true;
+  std::string code;  // reason code when the value is not allowed
 };
 
 // CONTRACT_CALL methods: "<contract>:<selector>" pairs.

@@ -235,12 +235,30 @@ std::optional<std::string> solana_address(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::string> normalize_address(std::string_view text, std::string_view chain) {
+std::optional<std::string> canonical_address(std::string_view text, std::string_view chain) {
   if (chain == "ethereum") return evm_address(text);
   if (chain == "solana") return solana_address(text);
   // "0x" cannot begin a base58 string ('0' and 'x' are outside the alphabet): no ambiguity.
   if (text.substr(0, 2) == "0x") return evm_address(text);
   return solana_address(text);
+}
+
+std::optional<std::string> canonical_asset(std::string_view text) {
+  // Exactly "native": "NATIVE" or " native" would be a second name for the same asset.
+  if (text == kNativeAsset) return std::string(kNativeAsset);
+  return canonical_address(text);
+}
+
+std::optional<std::string> canonical_action(std::string_view text) {
+  if (text.empty() || text.size() > kActionBytesMax) return std::nullopt;
+  std::string out(text);
+  for (char& c : out) {
+    const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
+    if (!allowed) return std::nullopt;
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
 }
 
 namespace {

@@ -85,10 +85,6 @@ struct SetEntry {
 };
 boost::json::array sorted_unique(std::vector<SetEntry> entries, IssueList& issues);
 
-// Addresses: EVM "0x" + 40 hex (returned lower-cased) or Solana base58 of 32-44 characters
-// (returned as is). `chain` is "ethereum", "solana" or empty for either form.
-std::optional<std::string> normalize_address(std::string_view text, std::string_view chain);
-
 // Orders issues by where their pointer sits in the document (missing fields after their
 // parent's contents); issues at the same place keep the order they were found in.
 void sort_in_document_order(const boost::json::value& rules, std::vector<Issue>& issues);

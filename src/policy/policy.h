@@ -36,6 +36,7 @@ std::string_view severity_name(Severity severity);  // "info" | "warn" | "error"
 //   WINDOW_DUPLICATE        two windows with the same duration
 //   WINDOW_BELOW_INSTANT    warn: a window max below instant_max (instant tier can never pass)
 //   ADDRESS_INVALID         not an EVM (0x + 40 hex) or Solana (base58, 32-44 chars) address
+//   ASSET_INVALID           a SPENDING_LIMIT asset that canonical_asset() refuses
 //   SELECTOR_INVALID        a method selector that is not 0x + 8 hex
 //   MODEL_PATTERN_INVALID   empty model name, or `*` anywhere but at the end
 //   DUPLICATE_ENTRY         warn: an entry repeated in a set (removed by normalisation)
@@ -109,6 +110,25 @@ boost::json::object normalized_spec(const PolicySpec& spec, const boost::json::o
 
 boost::json::value issues_to_json(const std::vector<Issue>& issues);  // [{severity, pointer,
                                                                       //   code, message}]
+
+// ---- Canonical names ----
+// Every name a policy can match has one spelling. The same functions normalise a policy when it
+// is saved and a request where it enters (engine/request_mapping.h): a value they refuse is an
+// error on both sides, never a second name that slips past a policy.
+
+// An address: EVM "0x" + 40 hex digits (returned lower-cased) or Solana base58 of 32-44
+// characters (returned exactly: base58 is case-sensitive). `chain` ("ethereum" or "solana")
+// restricts the form; empty accepts either ("0x" cannot begin a base58 string).
+std::optional<std::string> canonical_address(std::string_view text, std::string_view chain = {});
+
+// An asset: exactly "native" (the chain's own coin) or a token address (canonical_address).
+inline constexpr std::string_view kNativeAsset = "native";
+std::optional<std::string> canonical_asset(std::string_view text);
+
+// An action name: 1 to kActionBytesMax characters of [A-Za-z0-9_.:-], returned upper-cased
+// ("transfer" and "TRANSFER" are one action).
+inline constexpr std::size_t kActionBytesMax = 64;
+std::optional<std::string> canonical_action(std::string_view text);
 
 // Windows used by limits: rolling "30s" "15m" "24h" "7d" (a positive count and a unit) and
 // calendar "day" "week" "month" (UTC; weeks start on Monday).

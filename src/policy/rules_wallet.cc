@@ -121,7 +121,7 @@ std::vector<SetEntry> read_addresses(const FieldReader& rules, std::string_view 
     const std::string pointer = pointer_join(base, i);
     const json::string* s = element_string((*list)[i], pointer, rules.issues());
     if (s == nullptr) continue;
-    auto address = normalize_address(std::string_view(*s), chain);
+    auto address = canonical_address(std::string_view(*s), chain);
     if (!address) {
       rules.issues().add(Severity::kBlocker, pointer, "ADDRESS_INVALID",
                          quote(*s) + " is " + address_problem(chain));
@@ -185,13 +185,33 @@ std::optional<MethodEntry> read_method(const json::value& v, const std::string& 
   std::vector<SetEntry> selectors = read_selectors(method);
   auto contract = method.string("contract", true);
   if (!contract) return std::nullopt;
-  auto address = normalize_address(*contract, chain);
+  auto address = canonical_address(*contract, chain);
   if (!address) {
     issues.add(Severity::kBlocker, method.at("contract"), "ADDRESS_INVALID",
                quote(*contract) + " is " + address_problem(chain));
     return std::nullopt;
   }
   return MethodEntry{std::move(*address), pointer, std::move(selectors)};
+}
+
+// The asset the tiers and windows count, in the spelling request amounts are keyed by.
+std::string read_asset(const FieldReader& rules) {
+  auto asset = rules.string("asset", false);
+  if (!asset) return std::string(kNativeAsset);
+  if (asset->empty()) {
+    rules.issues().add(Severity::kBlocker, rules.at("asset"), "VALUE_EMPTY",
+                       "\"asset\" must not be empty");
+    return *asset;
+  }
+  auto canonical = canonical_asset(*asset);
+  if (!canonical) {
+    rules.issues().add(Severity::kBlocker, rules.at("asset"), "ASSET_INVALID",
+                       quote(*asset) +
+                           " is not \"native\" or a token address (0x + 40 hex digits, or "
+                           "32-44 base58 characters)");
+    return *asset;
+  }
+  return *canonical;
 }
 
 }  // namespace
@@ -208,12 +228,7 @@ json::object check_spending_limit(const FieldReader& rules) {
       rules.integer("approval_timeout_seconds", false, 1, kTierSecondsMax)
           .value_or(kDefaultApprovalTimeoutSeconds);
   out["windows"] = check_windows(rules, instant);
-  auto asset = rules.string("asset", false);
-  if (asset && asset->empty()) {
-    rules.issues().add(Severity::kBlocker, rules.at("asset"), "VALUE_EMPTY",
-                       "\"asset\" must not be empty");
-  }
-  out["asset"] = asset && !asset->empty() ? *asset : "native";
+  out["asset"] = read_asset(rules);
   return out;
 }
 

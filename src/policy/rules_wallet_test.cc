@@ -145,6 +145,71 @@ TEST(SpendingLimit, CalendarDayAndRollingDayAreDifferentWindows) {
   EXPECT_TRUE(v.issues.empty()) << summary(v);
 }
 
+// The asset is stored in the one spelling request amounts are keyed by, so a policy written
+// with an upper-case token address and a request naming it in lower case meet in one window.
+TEST(SpendingLimit, AssetIsCanonical) {
+  EXPECT_EQ(canonical_of(R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"1",
+      "asset":"0xDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF"}})"),
+            R"({"agent_id":null,"priority":0,"rules":{"approval_timeout_seconds":3600,)"
+            R"("asset":"0xdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef","delay_seconds":300,)"
+            R"("instant_max":"1","windows":[]},"type":"SPENDING_LIMIT"})");
+  const Validation sol = check(R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"1",
+      "asset":"EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}})");
+  EXPECT_TRUE(sol.issues.empty()) << summary(sol);
+  EXPECT_EQ(sol.normalized_rules.at("asset"), "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v");
+}
+
+// Each of these once named an asset of its own and escaped the limits on "native".
+TEST(SpendingLimit, AssetOtherThanNativeOrAnAddressIsABlocker) {
+  for (const char* asset :
+       {"NATIVE", " native", "native ", "Native", "usd", "0xdeadbeef",
+        "0XDEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF", "nat\\u0131ve", "native\\u0000"}) {
+    SCOPED_TRACE(asset);
+    const Validation v =
+        check(std::string(R"({"type":"SPENDING_LIMIT","rules":{"instant_max":"1",)") +
+              R"("asset":")" + asset + R"("}})");
+    EXPECT_TRUE(has_issue(v, kBlocker, "ASSET_INVALID", "/rules/asset")) << summary(v);
+  }
+}
+
+TEST(CanonicalNames, Assets) {
+  EXPECT_EQ(canonical_asset("native"), "native");
+  EXPECT_EQ(canonical_asset("0xAbCdEf0123456789aBcDeF0123456789AbCdEf01"),
+            "0xabcdef0123456789abcdef0123456789abcdef01");
+  EXPECT_EQ(canonical_asset("So11111111111111111111111111111111111111112"),
+            "So11111111111111111111111111111111111111112");
+  for (std::string_view bad : {"", "NATIVE", " native", "natıve", "0x123", "usd",
+                               "So1111111111111111111111111111111111111111O"}) {
+    EXPECT_EQ(canonical_asset(bad), std::nullopt) << bad;
+  }
+  EXPECT_EQ(canonical_asset(std::string_view("native\0", 7)), std::nullopt);
+}
+
+TEST(CanonicalNames, AddressesPerChain) {
+  const std::string evm = "0x7A250D5630B4CF539739DF2C5DACB4C659F2488D";
+  const std::string sol = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
+  EXPECT_EQ(canonical_address(evm), "0x7a250d5630b4cf539739df2c5dacb4c659f2488d");
+  EXPECT_EQ(canonical_address(evm, "ethereum"), "0x7a250d5630b4cf539739df2c5dacb4c659f2488d");
+  EXPECT_EQ(canonical_address(evm, "solana"), std::nullopt);
+  EXPECT_EQ(canonical_address(sol), sol);
+  EXPECT_EQ(canonical_address(sol, "ethereum"), std::nullopt);
+  EXPECT_EQ(canonical_address("native"), std::nullopt);
+}
+
+TEST(CanonicalNames, ActionsAreUpperCaseFromAStrictCharset) {
+  EXPECT_EQ(canonical_action("transfer"), "TRANSFER");
+  EXPECT_EQ(canonical_action("Transfer"), "TRANSFER");
+  EXPECT_EQ(canonical_action("llm.call"), "LLM.CALL");
+  EXPECT_EQ(canonical_action("a-b_c:d.9"), "A-B_C:D.9");
+  EXPECT_EQ(canonical_action(std::string(kActionBytesMax, 'a')), std::string(kActionBytesMax, 'A'));
+  for (std::string_view bad :
+       {"", " transfer", "transfer ", "trans fer", "tranſfer", "transfer/x", "ｔransfer"}) {
+    EXPECT_EQ(canonical_action(bad), std::nullopt) << bad;
+  }
+  EXPECT_EQ(canonical_action(std::string(kActionBytesMax + 1, 'a')), std::nullopt);
+  EXPECT_EQ(canonical_action(std::string_view("transfer\0", 9)), std::nullopt);
+}
+
 TEST(Whitelist, Golden) {
   expect_golden({R"({"type":"WHITELIST","rules":{"chain":"ethereum","allowed_addresses":[
                       "0xBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",

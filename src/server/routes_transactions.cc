@@ -1,11 +1,10 @@
 // Transactions (wallet-shaped requests), generic decisions, settlement and approvals.
 #include <boost/json/serialize.hpp>
 
-#include "core/enums.h"
 #include "core/json.h"
-#include "engine/ir.h"
-#include "server/body.h"
 #include "decisions/decisions.h"
+#include "engine/request_mapping.h"
+#include "server/body.h"
 #include "server/routes.h"
 #include "server/session_constraints.h"
 
@@ -18,9 +17,7 @@ using decisions::transaction_json;
 
 namespace {
 
-constexpr std::size_t kIdempotencyKeyBytesMax = 128;
 constexpr std::size_t kFieldBytesMax = 256;
-constexpr std::size_t kActionBytesMax = 64;
 constexpr std::int64_t kWaitSecondsMax = 60;
 
 Actor actor_of(const RequestContext& ctx) {
@@ -44,12 +41,6 @@ Result<std::optional<Amount>> optional_amount(const Body& body, std::string_view
                        "field '" + std::string(key) + "': " + a.status().message());
   }
   return std::optional<Amount>(*a);
-}
-
-Status require(bool present, std::string_view field, std::string_view type) {
-  if (present) return Status();
-  return field_error(ErrorCode::VALIDATION_MISSING_FIELD, field,
-                     "field '" + std::string(field) + "' is required for " + std::string(type));
 }
 
 // Answers a deferred request with the service's result.
@@ -82,106 +73,48 @@ Result<bool> explain_flag(const HttpRequest& req) {
   return Status(ErrorCode::VALIDATION_INVALID_VALUE, "explain must be true or false");
 }
 
+engine::AgentContext agent_context(const RequestContext& ctx) {
+  return {ctx.agent->chain, ctx.agent->network};
+}
+
+// The mapped request and the row fields it names; the service fills in the rest of the row.
+Submission submission_of(engine::MappedRequest m, const Body& body) {
+  Submission sub;
+  sub.request = std::move(m.request);
+  store::TransactionRow& row = sub.row;
+  row.type = std::move(m.type);
+  row.chain = std::move(m.chain);
+  row.amount = std::move(m.amount);
+  row.reserved_amount = std::move(m.reserved_amount);
+  row.approved_amount = std::move(m.approved_amount);
+  row.to_address = std::move(m.to);
+  row.token_mint = std::move(m.token);
+  row.contract_address = std::move(m.contract);
+  row.method_signature = std::move(m.method);
+  row.spender_address = std::move(m.spender);
+  row.metadata = json::serialize(m.metadata);
+  sub.idempotency_key = std::move(m.idempotency_key);
+  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
+  return sub;
+}
+
+// The strict parse (unknown fields, duplicate keys) comes first; engine/request_mapping.h then
+// checks each field for its type and canonicalises what policies match.
 Result<Submission> wallet_submission(const RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
       Body body, Body::parse(ctx.req.body, {"type", "to", "amount", "token", "contract", "method",
-                                            "spender", "network", "idempotency_key"}));
-  Submission sub;
-  store::TransactionRow& row = sub.row;
-  WARDEN_ASSIGN_OR_RETURN(row.type, body.required_string("type"));
-  if (row.type == "DECISION" || !is_one_of(kTransactionTypes, row.type)) {
-    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "type",
-                       "type must be TRANSFER, TOKEN_TRANSFER, CONTRACT_CALL, APPROVE or BATCH");
-  }
-  WARDEN_ASSIGN_OR_RETURN(auto amount, optional_amount(body, "amount"));
-  WARDEN_ASSIGN_OR_RETURN(row.to_address, body.optional_string("to"));
-  WARDEN_ASSIGN_OR_RETURN(row.token_mint, body.optional_string("token"));
-  WARDEN_ASSIGN_OR_RETURN(row.contract_address, body.optional_string("contract"));
-  WARDEN_ASSIGN_OR_RETURN(row.method_signature, body.optional_string("method"));
-  WARDEN_ASSIGN_OR_RETURN(row.spender_address, body.optional_string("spender"));
-  WARDEN_ASSIGN_OR_RETURN(auto network, body.optional_string("network"));
-  WARDEN_ASSIGN_OR_RETURN(sub.idempotency_key, body.optional_string("idempotency_key"));
-  for (auto [v, name] : {std::pair{&row.to_address, "to"}, {&row.token_mint, "token"},
-                         {&row.contract_address, "contract"}, {&row.method_signature, "method"},
-                         {&row.spender_address, "spender"}}) {
-    WARDEN_RETURN_IF_ERROR(check_length(name, *v, 1, kFieldBytesMax));
-  }
-  WARDEN_RETURN_IF_ERROR(check_length("idempotency_key", sub.idempotency_key, 1, kIdempotencyKeyBytesMax));
-  const std::string& t = row.type;
-  if (t == "TRANSFER" || t == "TOKEN_TRANSFER") WARDEN_RETURN_IF_ERROR(require(row.to_address.has_value(), "to", t));
-  if (t == "TRANSFER" || t == "TOKEN_TRANSFER" || t == "APPROVE") WARDEN_RETURN_IF_ERROR(require(amount.has_value(), "amount", t));
-  if (t == "TOKEN_TRANSFER") WARDEN_RETURN_IF_ERROR(require(row.token_mint.has_value(), "token", t));
-  if (t == "CONTRACT_CALL") WARDEN_RETURN_IF_ERROR(require(row.contract_address.has_value(), "contract", t));
-  if (t == "APPROVE") WARDEN_RETURN_IF_ERROR(require(row.spender_address.has_value(), "spender", t));
-  const std::string net = network.value_or(ctx.agent->network);
-  if (!is_one_of(kNetworkTypes, net)) {
-    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "network", "unknown network '" + net + "'");
-  }
-
-  engine::Request& req = sub.request;
-  req.action = t;
-  auto set_attr = [&](const char* key, const std::optional<std::string>& v) {
-    if (v) req.attributes[key] = *v;
-  };
-  set_attr("to", row.to_address);
-  set_attr("token", row.token_mint);
-  set_attr("contract", row.contract_address);
-  set_attr("method", row.method_signature);
-  set_attr("spender", row.spender_address);
-  req.attributes["network"] = net;
-  req.attributes["chain"] = ctx.agent->chain;
-  if (amount) {
-    row.amount = amount->to_string();
-    req.attributes["amount"] = *row.amount;
-    if (t == "APPROVE") {
-      row.approved_amount = row.amount;  // an allowance, not a spend
-    } else {
-      const std::string asset = t == "TOKEN_TRANSFER" ? engine::normalize_address(*row.token_mint) : "native";
-      req.amounts[asset] = *amount;
-      row.reserved_amount = row.amount;
-    }
-  }
-  row.chain = ctx.agent->chain;
-  row.metadata = json::serialize(json::object{{"network", net}});
-  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
-  return sub;
+                                            "spender", "network", "children", "idempotency_key"}));
+  WARDEN_ASSIGN_OR_RETURN(engine::MappedRequest m,
+                          engine::map_wallet_request(body.object(), agent_context(ctx)));
+  return submission_of(std::move(m), body);
 }
 
 Result<Submission> generic_submission(const RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
       Body body, Body::parse(ctx.req.body, {"action", "attributes", "amounts", "idempotency_key"}));
-  Submission sub;
-  WARDEN_ASSIGN_OR_RETURN(sub.request.action, body.required_string("action"));
-  WARDEN_RETURN_IF_ERROR(check_length("action", sub.request.action, 1, kActionBytesMax));
-  WARDEN_ASSIGN_OR_RETURN(auto attributes, body.optional_object("attributes"));
-  WARDEN_ASSIGN_OR_RETURN(auto amounts, body.optional_object("amounts"));
-  WARDEN_ASSIGN_OR_RETURN(sub.idempotency_key, body.optional_string("idempotency_key"));
-  WARDEN_RETURN_IF_ERROR(check_length("idempotency_key", sub.idempotency_key, 1, kIdempotencyKeyBytesMax));
-  if (attributes) sub.request.attributes = *attributes;
-  json::object amounts_json;
-  if (amounts) {
-    for (const auto& kv : *amounts) {
-      const std::string field = "amounts." + std::string(kv.key());
-      if (!kv.value().is_string()) {
-        return field_error(ErrorCode::VALIDATION_WRONG_TYPE, field, "amounts are decimal strings");
-      }
-      auto a = Amount::parse(kv.value().as_string());
-      if (!a.ok()) return field_error(ErrorCode::VALIDATION_INVALID_AMOUNT, field, a.status().message());
-      sub.request.amounts[std::string(kv.key())] = *a;
-      amounts_json[kv.key()] = a->to_string();
-    }
-  }
-  store::TransactionRow& row = sub.row;
-  row.type = "DECISION";
-  row.chain = ctx.agent->chain;
-  if (sub.request.amounts.size() == 1) {
-    row.amount = row.reserved_amount = sub.request.amounts.begin()->second.to_string();
-  }
-  row.metadata = json::serialize(json::object{{"action", sub.request.action},
-                                              {"attributes", sub.request.attributes},
-                                              {"amounts", amounts_json}});
-  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
-  return sub;
+  WARDEN_ASSIGN_OR_RETURN(engine::MappedRequest m,
+                          engine::map_generic_request(body.object(), agent_context(ctx)));
+  return submission_of(std::move(m), body);
 }
 
 Result<HttpResponse> submit(const Deps& d, RequestContext& ctx, Result<Submission> parsed) {

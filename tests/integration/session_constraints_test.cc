@@ -155,11 +155,13 @@ TEST_F(SessionConstraintsTest, OnlyTheListedActionsPass) {
                         {{"type", "CONTRACT_CALL"}, {"contract", kTo}, {"amount", "1"}}),
                    "actions");
   expect_violation(post(token, "/v1/decisions", {{"action", "DATA.WRITE"}}), "actions");
-  // A near spelling is another action.
-  expect_violation(post(token, "/v1/decisions", {{"action", "TRANSFER "}}), "actions");
+  // A near spelling is no action at all: refused where the request enters, before constraints.
+  Response near = post(token, "/v1/decisions", {{"action", "TRANSFER "}});
+  EXPECT_EQ(near.status, 400) << near.describe();
+  EXPECT_EQ(near.error_code(), "VALIDATION_INVALID_VALUE") << near.body;
 
-  auto violations = audit_rows("SESSION_CONSTRAINT_VIOLATED", 4);
-  ASSERT_EQ(violations.size(), 4u);
+  auto violations = audit_rows("SESSION_CONSTRAINT_VIOLATED", 3);
+  ASSERT_EQ(violations.size(), 3u);
   EXPECT_EQ(str_at(violations[0], "severity"), "warning");
   EXPECT_EQ(str_at(violations[0], "agent_id"), agent);
   EXPECT_EQ(str_at(field(violations[0], "details"), "action"), "APPROVE");
@@ -179,7 +181,7 @@ TEST_F(SessionConstraintsTest, AnAmountAboveTheCapIsRefusedAndReservesNothing) {
   EXPECT_EQ(str_at(details, "amount_max"), "600");
   EXPECT_EQ(str_at(details, "asset"), "native");
   expect_violation(
-      post(token, "/v1/decisions", {{"action", "TRANSFER"}, {"amounts", {{"native", "601"}}}}),
+      post(token, "/v1/decisions", {{"action", "DATA.READ"}, {"amounts", {{"native", "601"}}}}),
       "amount_max");
   expect_violation(post(token, "/v1/transactions",
                         {{"type", "APPROVE"}, {"spender", kSpender}, {"amount", "601"}}),

@@ -1,6 +1,8 @@
-// The offline tools map wallet requests the way the daemon does: the same policies and the same
-// POST /v1/transactions bodies give the same effect, tier and reasons through `warden serve`
-// (HTTP) and through policytest::eval_offline (what `warden eval` and policy test files use).
+// The offline tools map requests the way the daemon does: the same policies and the same
+// POST /v1/transactions and POST /v1/decisions bodies give the same effect, tier and reasons
+// through `warden serve` (HTTP) and through policytest::eval_offline (what `warden eval` and
+// policy test files use). The agent is on a chain and network that are not the defaults, and
+// policies read both, so a mapping that guessed either would disagree.
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
@@ -30,21 +32,49 @@ const std::vector<std::pair<std::string, std::string>> kPolicies = {
     {"p5_spenders",
      R"({"type":"APPROVED_SPENDERS","rules":{"spenders":["0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"]}})"},
     {"p6_cap", R"({"type":"APPROVE_AMOUNT_LIMIT","rules":{"max_amount":"1000000"}})"},
-    {"p7_nets", R"({"type":"ALLOWED_NETWORKS","rules":{"networks":["mainnet"]}})"},
+    {"p7_nets", R"({"type":"ALLOWED_NETWORKS","rules":{"networks":["testnet"]}})"},
+    {"p8_chain",
+     R"({"type":"CUSTOM","rules":{"pre":"chain == 'ethereum' && action == 'TRANSFER' && amount > 2500","effect":"DELAY"}})"},
+    {"p9_models", R"({"type":"MODEL_ALLOWLIST","rules":{"models":["gpt-4o*"]}})"},
 };
 
-const std::vector<std::string> kRequests = {
-    R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"500"})",
-    R"({"type":"TRANSFER","to":"0xABCDEF0123456789ABCDEF0123456789ABCDEF01","amount":"3000"})",
-    R"({"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"30000"})",
-    R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"6000","network":"testnet"})",
-    R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48","amount":"150"})",
-    R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xdAC17F958D2ee523a2206206994597C13D831ec7","amount":"1"})",
-    R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","method":"0x38ED1739ff","amount":"7000"})",
-    R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","method":"0xa9059cbb"})",
-    R"({"type":"APPROVE","spender":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1000000"})",
-    R"({"type":"APPROVE","spender":"0x2222222222222222222222222222222222222222","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"})",
-    R"({"type":"BATCH","amount":"2500"})",
+constexpr const char* kAgentChain = "ethereum";   // POST /v1/agents defaults to solana
+constexpr const char* kAgentNetwork = "testnet";  // and to devnet
+
+const char* const kTransactions = "/v1/transactions";
+const char* const kDecisions = "/v1/decisions";
+
+const std::vector<std::pair<const char*, std::string>> kRequests = {
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"500"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xABCDEF0123456789ABCDEF0123456789ABCDEF01","amount":"3000"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"30000"})"},
+    {kTransactions,
+     R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"6000","network":"mainnet"})"},
+    {kTransactions,
+     R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48","amount":"150"})"},
+    {kTransactions,
+     R"({"type":"TOKEN_TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","token":"0xdAC17F958D2ee523a2206206994597C13D831ec7","amount":"1"})"},
+    {kTransactions,
+     R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","method":"0x38ED1739ff","amount":"7000"})"},
+    {kTransactions,
+     R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","method":"0xa9059cbb","amount":"0"})"},
+    {kTransactions,
+     R"({"type":"APPROVE","spender":"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1000000"})"},
+    {kTransactions,
+     R"({"type":"APPROVE","spender":"0x2222222222222222222222222222222222222222","token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"115792089237316195423570985008687907853269984665640564039457584007913129639935"})"},
+    {kTransactions,
+     R"({"type":"BATCH","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"2500"},{"type":"TRANSFER","to":"0x2222222222222222222222222222222222222222","amount":"1"}]})"},
+    {kTransactions,
+     R"({"type":"BATCH","network":"devnet","children":[{"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"900"},{"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"5"}]})"},
+    {kDecisions,
+     R"({"action":"transfer","attributes":{"to":"0xabcdef0123456789abcdef0123456789abcdef01"},"amounts":{"native":"4000"}})"},
+    {kDecisions, R"({"action":"llm.call","attributes":{"model":"claude-3"}})"},
+    {kDecisions, R"({"action":"llm.call","attributes":{"model":"gpt-4o-mini"}})"},
+    {kDecisions,
+     R"({"action":"pay","amounts":{"0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48":"150"}})"},
 };
 
 // "EFFECT TIER policy:CODE ..." with policy ids mapped through `names`.
@@ -64,7 +94,8 @@ using DaemonConsistency = WardenTest;
 
 TEST_F(DaemonConsistency, WalletRequestsDecideAlikeOverHttpAndOffline) {
   Response agent = master("POST", "/v1/agents",
-                          R"({"name":"consistency","chain":"ethereum","network":"mainnet"})");
+                          std::string(R"({"name":"consistency","chain":")") + kAgentChain +
+                              R"(","network":")" + kAgentNetwork + R"("})");
   ASSERT_EQ(agent.status, 201) << agent.describe();
   const std::string agent_id = str_at(agent.json(), "id");
   const std::string token = str_at(new_session(agent_id), "token");
@@ -82,12 +113,14 @@ TEST_F(DaemonConsistency, WalletRequestsDecideAlikeOverHttpAndOffline) {
 
   int denied = 0;
   int allowed = 0;
-  for (const std::string& body : kRequests) {
+  for (const auto& [path, body] : kRequests) {
     SCOPED_TRACE(body);
-    Response http = client_->request("POST", "/v1/transactions", body, bearer_headers(token));
+    Response http = client_->request("POST", path, body, bearer_headers(token));
     ASSERT_EQ(http.status, 201) << http.describe();
     json::object offline_body = json::parse(body).as_object();
     offline_body["agent_id"] = agent_id;
+    offline_body["agent_chain"] = kAgentChain;
+    offline_body["agent_network"] = kAgentNetwork;
     auto offline = policytest::eval_offline(dir, offline_body, false);
     ASSERT_TRUE(offline.ok()) << offline.status().to_string();
     const std::string want = summary(http.json(), names);
@@ -97,6 +130,34 @@ TEST_F(DaemonConsistency, WalletRequestsDecideAlikeOverHttpAndOffline) {
   // The requests exercise both effects (and, above, every tier and most reason codes).
   EXPECT_GT(denied, 3);
   EXPECT_GT(allowed, 3);
+
+  // What the daemon refuses, the offline tools refuse with the same code.
+  const std::vector<std::pair<const char*, std::string>> refused = {
+      {kTransactions,
+       R"({"type":"TRANSFER","to":"0xabcdef0123456789abcdef0123456789abcdef01","amount":"1","chain":"solana"})"},
+      {kTransactions,
+       R"({"type":"TRANSFER","to":")" + std::string(300, '1') + R"(","amount":"1"})"},
+      {kTransactions, R"({"type":"TRANSFER","to":"0xabc","amount":"1"})"},
+      {kTransactions,
+       R"({"type":"CONTRACT_CALL","contract":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d"})"},
+      {kTransactions,
+       R"({"type":"APPROVE","spender":"0x7a250d5630b4cf539739df2c5dacb4c659f2488d","amount":"lots"})"},
+      {kTransactions, R"({"type":"BATCH","amount":"2500"})"},
+      {kDecisions, R"({"action":"pay","amounts":{"NATIVE":"1"}})"},
+      {kDecisions, R"({"action":"pay","attributes":{"chain":"solana"}})"},
+      {kDecisions, R"({"action":"transfer","amounts":{"native":"1"}})"},
+  };
+  for (const auto& [path, body] : refused) {
+    SCOPED_TRACE(body);
+    Response http = client_->request("POST", path, body, bearer_headers(token));
+    ASSERT_EQ(http.status, 400) << http.describe();
+    json::object offline_body = json::parse(body).as_object();
+    offline_body["agent_chain"] = kAgentChain;
+    offline_body["agent_network"] = kAgentNetwork;
+    auto offline = policytest::eval_offline(dir, offline_body, false);
+    ASSERT_FALSE(offline.ok());
+    EXPECT_EQ(error_code_name(offline.status().code()), http.error_code());
+  }
   std::filesystem::remove_all(dir);
 }
 

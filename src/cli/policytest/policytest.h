@@ -12,17 +12,21 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/request_mapping.h"
 
 namespace warden::policytest {
 
-// Turns a request body into an engine request, the way POST /v1/transactions (wallet shape
-// {type, to, amount, token?, contract?, method?, spender?, network?, chain?}) and
-// POST /v1/decisions (generic shape {action, attributes?, amounts?}) do. Amounts are keyed by
-// asset: "native" for TRANSFER / CONTRACT_CALL / BATCH, the lower-cased token address for
-// TOKEN_TRANSFER; APPROVE carries its allowance only in attributes.amount. Offline there is no
-// agent row, so `network` defaults to "mainnet" and `chain` to the shape of the address.
+// Offline there is no agent row: the agent a request is decided for is described instead. Its
+// defaults are those of POST /v1/agents (chain "solana", network "devnet").
+engine::AgentContext default_agent();
+// VALIDATION_INVALID_VALUE for a chain or network outside kChainTypes / kNetworkTypes.
+Result<engine::AgentContext> agent_context(std::string_view chain, std::string_view network);
+
+// Turns a request body into an engine request exactly as POST /v1/transactions (wallet shape,
+// has "type") and POST /v1/decisions (generic shape, has "action") do for an agent on `agent`'s
+// chain and network: both call engine/request_mapping.h.
 Result<engine::Request> request_from_json(const boost::json::value& body, std::string agent_id,
-                                          std::int64_t now_ms);
+                                          std::int64_t now_ms, const engine::AgentContext& agent);
 
 struct EvalOutput {
   boost::json::object decision;         // decision_json() plus delay / approval timeout
@@ -30,9 +34,10 @@ struct EvalOutput {
 };
 
 // Loads every `*.json` policy document in `policies_dir` (id: the file name stem), compiles
-// them and evaluates `request` without reserving. The request may carry two offline-only keys:
-// "agent_id" (which agent policies apply; default none) and "now" (RFC 3339; default the
-// system clock). A policy with a blocker is VALIDATION_FAILED naming the file.
+// them and evaluates `request` without reserving. The request may carry offline-only keys:
+// "agent_id" (which agent policies apply; default none), "agent_chain" and "agent_network" (the
+// agent's; default_agent() otherwise) and "now" (RFC 3339; default the system clock). A policy
+// with a blocker is VALIDATION_FAILED naming the file.
 Result<EvalOutput> eval_offline(const std::string& policies_dir, const boost::json::value& request,
                                 bool explain);
 

@@ -1,12 +1,12 @@
-// Request bodies to engine requests (kept consistent with src/server/routes_transactions.cc),
-// and `warden eval`: one decision against a directory of policy files, no daemon.
+// Offline requests (engine/request_mapping.h, the daemon's own mapping, for an agent the caller
+// describes), and `warden eval`: one decision against a directory of policy files, no daemon.
 #include <date/date.h>
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
-#include <initializer_list>
+#include <map>
 #include <sstream>
 
 #include "cli/policytest/policytest.h"
@@ -14,132 +14,13 @@
 #include "core/clock.h"
 #include "core/enums.h"
 #include "engine/ir.h"
+#include "engine/request_mapping.h"
 #include "policy/policy.h"
 
 namespace warden::policytest {
 namespace json = boost::json;
 
 namespace {
-
-Status check_keys(const json::object& body, std::initializer_list<std::string_view> allowed) {
-  for (const auto& kv : body) {
-    if (std::find(allowed.begin(), allowed.end(), kv.key()) == allowed.end()) {
-      return Status(ErrorCode::VALIDATION_UNKNOWN_FIELD,
-                    "unknown request field '" + std::string(kv.key()) + "'");
-    }
-  }
-  return Status();
-}
-
-Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key) {
-  const json::value* v = body.if_contains(key);
-  if (v == nullptr || v->is_null()) return std::optional<std::string>();
-  if (!v->is_string()) {
-    return Status(ErrorCode::VALIDATION_WRONG_TYPE,
-                  "field '" + std::string(key) + "' must be a string");
-  }
-  return std::optional<std::string>(std::string(v->as_string()));
-}
-
-Status require(bool present, std::string_view field, std::string_view type) {
-  if (present) return Status();
-  return Status(ErrorCode::VALIDATION_MISSING_FIELD,
-                "field '" + std::string(field) + "' is required for " + std::string(type));
-}
-
-Result<Amount> parse_amount(const std::string& text, std::string_view field) {
-  auto a = Amount::parse(text);
-  if (!a.ok()) {
-    return Status(ErrorCode::VALIDATION_INVALID_AMOUNT,
-                  "field '" + std::string(field) + "': " + a.status().message());
-  }
-  return *a;
-}
-
-Result<engine::Request> wallet_request(const json::object& body) {
-  WARDEN_RETURN_IF_ERROR(check_keys(body, {"type", "to", "amount", "token", "contract", "method",
-                                           "spender", "network", "chain", "idempotency_key"}));
-  WARDEN_ASSIGN_OR_RETURN(auto type, optional_string(body, "type"));
-  if (!type || *type == "DECISION" || !is_one_of(kTransactionTypes, *type)) {
-    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
-                  "type must be TRANSFER, TOKEN_TRANSFER, CONTRACT_CALL, APPROVE or BATCH");
-  }
-  const std::string& t = *type;
-  engine::Request req;
-  req.action = t;
-  std::optional<std::string> first_address;
-  for (const char* key : {"to", "token", "contract", "method", "spender"}) {
-    WARDEN_ASSIGN_OR_RETURN(auto v, optional_string(body, key));
-    if (!v) continue;
-    req.attributes[key] = *v;
-    if (!first_address && std::string_view(key) != "method") first_address = *v;
-  }
-  WARDEN_ASSIGN_OR_RETURN(auto amount_text, optional_string(body, "amount"));
-  auto has = [&](const char* key) { return req.attributes.contains(key); };
-  if (t == "TRANSFER" || t == "TOKEN_TRANSFER") WARDEN_RETURN_IF_ERROR(require(has("to"), "to", t));
-  if (t == "TRANSFER" || t == "TOKEN_TRANSFER" || t == "APPROVE") {
-    WARDEN_RETURN_IF_ERROR(require(amount_text.has_value(), "amount", t));
-  }
-  if (t == "TOKEN_TRANSFER") WARDEN_RETURN_IF_ERROR(require(has("token"), "token", t));
-  if (t == "CONTRACT_CALL") WARDEN_RETURN_IF_ERROR(require(has("contract"), "contract", t));
-  if (t == "APPROVE") WARDEN_RETURN_IF_ERROR(require(has("spender"), "spender", t));
-
-  WARDEN_ASSIGN_OR_RETURN(auto network, optional_string(body, "network"));
-  const std::string net = network.value_or("mainnet");
-  if (!is_one_of(kNetworkTypes, net)) {
-    return Status(ErrorCode::VALIDATION_INVALID_VALUE, "unknown network '" + net + "'");
-  }
-  req.attributes["network"] = net;
-  WARDEN_ASSIGN_OR_RETURN(auto chain, optional_string(body, "chain"));
-  if (!chain) chain = first_address && first_address->starts_with("0x") ? "ethereum" : "solana";
-  if (!is_one_of(kChainTypes, *chain)) {
-    return Status(ErrorCode::VALIDATION_INVALID_VALUE, "unknown chain '" + *chain + "'");
-  }
-  req.attributes["chain"] = *chain;
-
-  if (amount_text) {
-    WARDEN_ASSIGN_OR_RETURN(Amount amount, parse_amount(*amount_text, "amount"));
-    req.attributes["amount"] = amount.to_string();
-    if (t != "APPROVE") {  // an allowance, not a spend
-      const std::string asset =
-          t == "TOKEN_TRANSFER"
-              ? engine::normalize_address(std::string(req.attributes["token"].as_string()))
-              : "native";
-      req.amounts[asset] = amount;
-    }
-  }
-  return req;
-}
-
-Result<engine::Request> generic_request(const json::object& body) {
-  WARDEN_RETURN_IF_ERROR(check_keys(body, {"action", "attributes", "amounts", "idempotency_key"}));
-  engine::Request req;
-  WARDEN_ASSIGN_OR_RETURN(auto action, optional_string(body, "action"));
-  if (!action || action->empty()) {
-    return Status(ErrorCode::VALIDATION_MISSING_FIELD, "field 'action' is required");
-  }
-  req.action = *action;
-  if (const json::value* attrs = body.if_contains("attributes"); attrs && !attrs->is_null()) {
-    if (!attrs->is_object()) {
-      return Status(ErrorCode::VALIDATION_WRONG_TYPE, "field 'attributes' must be an object");
-    }
-    req.attributes = attrs->as_object();
-  }
-  if (const json::value* amounts = body.if_contains("amounts"); amounts && !amounts->is_null()) {
-    if (!amounts->is_object()) {
-      return Status(ErrorCode::VALIDATION_WRONG_TYPE, "field 'amounts' must be an object");
-    }
-    for (const auto& kv : amounts->as_object()) {
-      const std::string field = "amounts." + std::string(kv.key());
-      if (!kv.value().is_string()) {
-        return Status(ErrorCode::VALIDATION_WRONG_TYPE, field + ": amounts are decimal strings");
-      }
-      WARDEN_ASSIGN_OR_RETURN(Amount a, parse_amount(std::string(kv.value().as_string()), field));
-      req.amounts[std::string(kv.key())] = a;
-    }
-  }
-  return req;
-}
 
 Result<std::vector<engine::PolicyInput>> load_policy_dir(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -201,22 +82,37 @@ Result<std::int64_t> parse_time_ms(std::string_view text) {
                 "'" + std::string(text) + "' is not an RFC 3339 time like 2026-01-01T09:00:00Z");
 }
 
+engine::AgentContext default_agent() { return {"solana", "devnet"}; }
+
 Result<engine::Request> request_from_json(const json::value& body, std::string agent_id,
-                                          std::int64_t now_ms) {
+                                          std::int64_t now_ms, const engine::AgentContext& agent) {
   if (!body.is_object()) {
     return Status(ErrorCode::VALIDATION_WRONG_TYPE, "a request must be a JSON object");
   }
   const json::object& o = body.as_object();
-  Result<engine::Request> req =
-      o.contains("action") ? generic_request(o)
+  Result<engine::MappedRequest> mapped =
+      o.contains("action") ? engine::map_generic_request(o, agent)
       : o.contains("type")
-          ? wallet_request(o)
-          : Result<engine::Request>(ErrorCode::VALIDATION_MISSING_FIELD,
-                                    "a request needs 'type' (wallet) or 'action' (generic)");
-  if (!req.ok()) return req;
-  req->agent_id = std::move(agent_id);
-  req->now_ms = now_ms;
+          ? engine::map_wallet_request(o, agent)
+          : Result<engine::MappedRequest>(ErrorCode::VALIDATION_MISSING_FIELD,
+                                          "a request needs 'type' (wallet) or 'action' (generic)");
+  if (!mapped.ok()) return mapped.take_status();
+  engine::Request req = std::move(mapped->request);
+  req.agent_id = std::move(agent_id);
+  req.now_ms = now_ms;
   return req;
+}
+
+Result<engine::AgentContext> agent_context(std::string_view chain, std::string_view network) {
+  if (!is_one_of(kChainTypes, chain)) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                  "unknown chain '" + std::string(chain) + "' (solana or ethereum)");
+  }
+  if (!is_one_of(kNetworkTypes, network)) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                  "unknown network '" + std::string(network) + "' (mainnet, devnet or testnet)");
+  }
+  return engine::AgentContext{std::string(chain), std::string(network)};
 }
 
 Result<EvalOutput> eval_offline(const std::string& policies_dir, const json::value& request,
@@ -225,15 +121,25 @@ Result<EvalOutput> eval_offline(const std::string& policies_dir, const json::val
     return Status(ErrorCode::VALIDATION_WRONG_TYPE, "a request must be a JSON object");
   }
   json::object body = request.as_object();
-  std::string agent_id;
   std::int64_t now_ms = SystemClock().now_ms();
-  if (const json::value* a = body.if_contains("agent_id")) {
+  // The offline-only keys: which agent (its id, chain and network) and when.
+  std::map<std::string, std::string> agent_keys;
+  for (const char* key : {"agent_id", "agent_chain", "agent_network"}) {
+    const json::value* a = body.if_contains(key);
+    if (a == nullptr) continue;
     if (!a->is_string()) {
-      return Status(ErrorCode::VALIDATION_WRONG_TYPE, "field 'agent_id' must be a string");
+      return Status(ErrorCode::VALIDATION_WRONG_TYPE,
+                    "field '" + std::string(key) + "' must be a string");
     }
-    agent_id = std::string(a->as_string());
-    body.erase("agent_id");
+    agent_keys[key] = std::string(a->as_string());
+    body.erase(key);
   }
+  const engine::AgentContext defaults = default_agent();
+  WARDEN_ASSIGN_OR_RETURN(
+      engine::AgentContext agent,
+      agent_context(
+          agent_keys.contains("agent_chain") ? agent_keys["agent_chain"] : defaults.chain,
+          agent_keys.contains("agent_network") ? agent_keys["agent_network"] : defaults.network));
   if (const json::value* n = body.if_contains("now")) {
     if (!n->is_string()) {
       return Status(ErrorCode::VALIDATION_WRONG_TYPE, "field 'now' must be an RFC 3339 string");
@@ -246,7 +152,8 @@ Result<EvalOutput> eval_offline(const std::string& policies_dir, const json::val
   if (Status s = engine.load_policies(policies); !s.ok()) {
     return Status(ErrorCode::VALIDATION_FAILED, policies_dir + ": " + s.message());
   }
-  WARDEN_ASSIGN_OR_RETURN(engine::Request req, request_from_json(body, agent_id, now_ms));
+  WARDEN_ASSIGN_OR_RETURN(engine::Request req,
+                          request_from_json(body, agent_keys["agent_id"], now_ms, agent));
   const engine::Decision d = engine.decide(req, "offline", /*reserve=*/false, explain);
   EvalOutput out;
   out.decision = engine::decision_json(d, explain);

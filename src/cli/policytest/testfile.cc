@@ -24,23 +24,35 @@ constexpr std::string_view kDefaultAgent = "agent";
 constexpr std::string_view kDefaultStart = "2026-01-01T00:00:00Z";
 constexpr std::size_t kTestFileBytesMax = 4 << 20;
 
-enum class Kind { kPolicy, kClock, kAdvance, kRequest, kExpect, kConfirm, kRelease, kMeter };
+enum class Kind {
+  kPolicy,
+  kAgent,
+  kClock,
+  kAdvance,
+  kRequest,
+  kExpect,
+  kConfirm,
+  kRelease,
+  kMeter
+};
 
 struct Command {
   Kind kind = Kind::kPolicy;
   int line = 0;
   std::string id;       // policy or request id; the meter for kMeter; the verb for kRelease
-  std::string agent;    // kPolicy: empty means global
+  std::string agent;    // kPolicy: empty means global; kAgent: the agent declared
   json::value body;     // kPolicy: the policy document; kRequest: the request
   std::int64_t ms = 0;  // kClock: absolute; kAdvance: delta
+  engine::AgentContext context;  // kAgent
   // kExpect
   bool allow = false;
+  bool refused = false;  // ERROR CODE: the request is refused before any decision
   std::string tier;
   std::vector<std::string> codes;  // "CODE" or "policy:CODE", in order
   std::optional<std::int64_t> delay_seconds, approval_timeout_seconds;
   // kConfirm, kMeter
   Amount amount;
-  std::string error_code;  // kConfirm: the settlement must fail with this code
+  std::string error_code;  // kConfirm: the settlement must fail with this code; kExpect: ERROR
   std::string verb;        // kRelease: fail | cancel | expire
 };
 
@@ -136,6 +148,7 @@ class Parser {
     if (verb == "request") return parse_request(args, w.json_text, cmd);
     if (!w.json_text.empty()) return error("'" + verb + "' takes no JSON");
     if (verb == "expect") return parse_expect(args, cmd);
+    if (verb == "agent") return parse_agent(args, cmd);
     if (verb == "clock") return parse_clock(args, cmd);
     if (verb == "advance") return parse_advance(args, cmd);
     if (verb == "confirm") return parse_confirm(args, cmd);
@@ -146,9 +159,10 @@ class Parser {
       return settled_request(args[0], cmd);
     }
     if (verb == "meter") return parse_meter(args, cmd);
-    return error("unknown command '" + verb +
-                 "' (policy, request, expect, confirm, fail, cancel, expire, clock, advance, "
-                 "meter)");
+    return error(
+        "unknown command '" + verb +
+        "' (policy, agent, request, expect, confirm, fail, cancel, expire, clock, advance, "
+        "meter)");
   }
 
   // `agent=NAME` options; anything else is an error.
@@ -214,14 +228,46 @@ class Parser {
     return take_json(j, &cmd->body);
   }
 
+  // `agent NAME [chain=C] [network=N]`: what the daemon reads from the agent's row.
+  std::optional<ParseError> parse_agent(const std::vector<std::string>& args, Command* cmd) {
+    cmd->kind = Kind::kAgent;
+    if (args.empty() || !is_identifier(args[0])) {
+      return error("usage: agent NAME [chain=solana|ethereum] [network=mainnet|devnet|testnet]");
+    }
+    cmd->agent = args[0];
+    engine::AgentContext context = default_agent();
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (args[i].starts_with("chain=")) {
+        context.chain = args[i].substr(6);
+      } else if (args[i].starts_with("network=")) {
+        context.network = args[i].substr(8);
+      } else {
+        return error("expected chain= or network=, got '" + args[i] + "'");
+      }
+    }
+    auto checked = agent_context(context.chain, context.network);
+    if (!checked.ok()) return error(checked.status().message());
+    cmd->context = std::move(*checked);
+    return std::nullopt;
+  }
+
   std::optional<ParseError> parse_expect(const std::vector<std::string>& args, Command* cmd) {
     cmd->kind = Kind::kExpect;
-    if (args.size() < 2)
-      return error("usage: expect ID ALLOW TIER [CODE...] | expect ID DENY [CODE...]");
+    if (args.size() < 2) {
+      return error(
+          "usage: expect ID ALLOW TIER [CODE...] | expect ID DENY [CODE...] | expect ID ERROR "
+          "CODE");
+    }
     cmd->id = args[0];
     if (!requests_.contains(cmd->id)) return error("expect names unknown request " + cmd->id);
     if (!expected_.insert(cmd->id).second)
       return error("request " + cmd->id + " already has an expect");
+    if (args[1] == "ERROR") {
+      if (args.size() != 3 || !is_code(args[2])) return error("usage: expect ID ERROR CODE");
+      cmd->refused = true;
+      cmd->error_code = args[2];
+      return std::nullopt;
+    }
     std::size_t i = 2;
     if (args[1] == "ALLOW") {
       cmd->allow = true;
@@ -231,7 +277,7 @@ class Parser {
       cmd->tier = args[2];
       i = 3;
     } else if (args[1] != "DENY") {
-      return error("expected ALLOW or DENY, got '" + args[1] + "'");
+      return error("expected ALLOW, DENY or ERROR, got '" + args[1] + "'");
     }
     for (; i < args.size(); ++i) {
       const std::string& a = args[i];
@@ -351,6 +397,7 @@ bool codes_match(const Command& e, const engine::Decision& d) {
 struct RequestState {
   engine::Decision decision;
   bool decided = false;  // false when the request itself was rejected
+  Status refused;        // why, when it was
 };
 
 // Executes parsed commands; records failures and keeps going.
@@ -365,6 +412,9 @@ class Runner {
       switch (c.kind) {
         case Kind::kPolicy:
           policy(c);
+          break;
+        case Kind::kAgent:
+          contexts_[c.agent] = c.context;
           break;
         case Kind::kClock:
           clock_.set_ms(c.ms);
@@ -427,8 +477,13 @@ class Runner {
   void request(const Command& c) {
     RequestState& st = requests_[c.id];
     agents_[c.id] = c.agent;
-    auto req = request_from_json(c.body, c.agent, clock_.now_ms());
-    if (!req.ok()) return fail(c, "request " + c.id + ": " + req.status().to_string());
+    auto context = contexts_.find(c.agent);
+    auto req = request_from_json(c.body, c.agent, clock_.now_ms(),
+                                 context == contexts_.end() ? default_agent() : context->second);
+    if (!req.ok()) {
+      st.refused = req.take_status();
+      return;
+    }
     st.decision = engine_.decide(*req, c.id, /*reserve=*/true, /*explain=*/false);
     st.decided = true;
   }
@@ -436,7 +491,16 @@ class Runner {
   void expect(const Command& c) {
     ++report_.checks;
     const RequestState& st = requests_[c.id];
-    if (!st.decided) return fail(c, "request " + c.id + " was not evaluated");
+    if (c.refused) {
+      if (st.decided)
+        return fail(c,
+                    c.id + ": expected ERROR " + c.error_code + ", got " + describe(st.decision));
+      if (error_code_name(st.refused.code()) != c.error_code) {
+        fail(c, c.id + ": expected ERROR " + c.error_code + ", got " + st.refused.to_string());
+      }
+      return;
+    }
+    if (!st.decided) return fail(c, "request " + c.id + " was refused: " + st.refused.to_string());
     const engine::Decision& d = st.decision;
     bool ok = d.allowed() == c.allow && codes_match(c, d);
     if (c.allow && ok) ok = engine::outcome_name(d.outcome) == c.tier;
@@ -495,6 +559,7 @@ class Runner {
   std::map<std::string, engine::PolicyInput> policies_;
   std::map<std::string, RequestState> requests_;
   std::map<std::string, std::string> agents_;
+  std::map<std::string, engine::AgentContext> contexts_;  // declared agents; others: default
 };
 
 }  // namespace

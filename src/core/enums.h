@@ -27,6 +27,7 @@ inline constexpr std::array<std::string_view, 15> kPolicyTypes = {
     "MODEL_ALLOWLIST",    "REQUEST_SIZE",     "BUDGET"};
 inline constexpr std::array<std::string_view, 3> kAuditSeverities = {"info", "warning",
                                                                      "critical"};
+inline constexpr std::array<std::string_view, 2> kSessionRoles = {"agent", "settlement"};
 
 template <std::size_t N>
 constexpr bool is_one_of(const std::array<std::string_view, N>& list, std::string_view v) {

@@ -6,6 +6,7 @@
 #include "server/auth.h"
 #include "server/body.h"
 #include "server/routes.h"
+#include "core/enums.h"
 #include "server/session_constraints.h"
 
 namespace warden::server {
@@ -29,6 +30,7 @@ json::object session_json(const store::SessionRow& s) {
   o["max_renewals"] = s.max_renewals;
   o["revoked_at"] = nullable_time(s.revoked_at);
   o["created_at"] = format_rfc3339(s.created_at);
+  o["role"] = s.role;
   o["constraints"] = nullptr;
   if (s.constraints) {
     auto constraints = parse_json(*s.constraints);
@@ -48,11 +50,16 @@ Status out_of_range(std::string_view field, std::int64_t min, std::int64_t max) 
 Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
       Body body, Body::parse(ctx.req.body, {"agent_id", "ttl_s", "max_renewals", "absolute_ttl_s",
-                                            "constraints"}));
+                                            "constraints", "role"}));
   WARDEN_ASSIGN_OR_RETURN(std::string agent_id, body.required_string("agent_id"));
   WARDEN_ASSIGN_OR_RETURN(auto ttl, body.optional_int("ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto absolute_ttl, body.optional_int("absolute_ttl_s"));
   WARDEN_ASSIGN_OR_RETURN(auto max_renewals, body.optional_int("max_renewals"));
+  WARDEN_ASSIGN_OR_RETURN(auto role, body.optional_string("role"));
+  if (role && !is_one_of(kSessionRoles, *role)) {
+    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "role",
+                       "field 'role' must be \"agent\" or \"settlement\"");
+  }
   WARDEN_ASSIGN_OR_RETURN(auto constraints_object, body.optional_object("constraints"));
   SessionConstraints constraints;
   if (constraints_object) {
@@ -78,12 +85,14 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   s.expires_at = s.created_at + ttl_s;
   s.absolute_expires_at = s.created_at + abs_s;
   s.max_renewals = renewals;
+  s.role = role.value_or("agent");
   if (!constraints.empty()) s.constraints = canonical_json(session_constraints_json(constraints));
 
   store::AuditEvent e = ctx.audit("SESSION_CREATED", s.created_at);
   e.agent_id = s.agent_id;
   e.session_id = s.id;
-  json::object details{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s}, {"max_renewals", renewals}};
+  json::object details{{"ttl_s", ttl_s}, {"absolute_ttl_s", abs_s}, {"max_renewals", renewals},
+                       {"role", s.role}};
   if (!constraints.empty()) details["constraints"] = session_constraints_json(constraints);
   e.details = json::serialize(details);
   auto op = [s, e](store::WriteTxn& tx) {

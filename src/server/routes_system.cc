@@ -1,7 +1,10 @@
 // Shared JSON helpers, health, readiness, metrics and the audit log listing.
+#include <fmt/format.h>
+
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
+#include "decisions/decisions.h"
 #include "server/log.h"
 #include "server/routes.h"
 
@@ -108,6 +111,20 @@ Result<HttpResponse> get_metrics(const Deps& d, RequestContext&) {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = d.metrics.render();
+  // What the decision service counts itself.
+  const engine::EngineStats engine = d.decisions.engine().stats();
+  r.body += fmt::format(
+      "# HELP warden_late_settlements_total Confirms that arrived after their reservation "
+      "expired (counted in their windows anyway).\n"
+      "# TYPE warden_late_settlements_total counter\n"
+      "warden_late_settlements_total {}\n"
+      "# HELP warden_open_reservations Reservations held in memory.\n"
+      "# TYPE warden_open_reservations gauge\n"
+      "warden_open_reservations {}\n"
+      "# HELP warden_timers Timers waiting (DELAY release, approval expiry, reservation TTL).\n"
+      "# TYPE warden_timers gauge\n"
+      "warden_timers {}\n",
+      d.decisions.late_settlements(), engine.reservations, d.decisions.timers_pending());
   return r;
 }
 

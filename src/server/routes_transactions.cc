@@ -26,6 +26,7 @@ Actor actor_of(const RequestContext& ctx) {
   if (ctx.session) {
     a.agent_id = ctx.session->agent_id;
     a.session_id = ctx.session->id;
+    a.settlement = ctx.session->role == "settlement";
   }
   a.correlation_id = ctx.correlation_id;
   a.ip_address = ctx.req.client_address;
@@ -118,6 +119,10 @@ Result<Submission> generic_submission(const RequestContext& ctx) {
 }
 
 Result<HttpResponse> submit(const Deps& d, RequestContext& ctx, Result<Submission> parsed) {
+  // The executor's credential settles what the agent decided; it decides nothing itself.
+  if (ctx.session->role == "settlement") {
+    return Status(ErrorCode::AUTH_FORBIDDEN, "a settlement session cannot submit decisions");
+  }
   if (!parsed.ok()) return parsed.take_status();
   WARDEN_ASSIGN_OR_RETURN(bool explain, explain_flag(ctx.req));
   Submission sub = std::move(parsed).value();

@@ -47,6 +47,9 @@ struct SessionRow {
   std::optional<std::int64_t> last_renewed_at;
   std::int64_t absolute_expires_at = 0;
   std::int64_t created_at = 0;
+  // kSessionRoles: "agent" acts for its agent; "settlement" is the executor's credential for
+  // the agent's transactions, which may confirm below the reserved amount and decides nothing.
+  std::string role = "agent";
 };
 
 struct PolicyRow {

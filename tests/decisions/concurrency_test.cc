@@ -52,6 +52,7 @@ TEST_F(ConcurrencyTest, WindowTotalMatchesRowsWithConfirmFailCancelMixedIn) {
   options.requests_per_thread = kRequestsPerThread;
   options.amount_max = kAmountMax;
   options.settle = true;
+  options.settlement_token = agent_.settlement_token;
   options.seed = 777;
   const LoadReport report = run_load(warden_->port(), agent_.token, options);
   std::cerr << "load: " << report.acks.size() << " decisions + " << report.settle_requests

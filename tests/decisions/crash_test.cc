@@ -28,6 +28,7 @@ TEST_F(CrashTest, Kill9MidLoadLosesNoAcknowledgedDecisionAndCountsNoReservationT
   options.requests_per_thread = 1'000'000;  // runs until the kill
   options.amount_max = kAmountMax;
   options.settle = true;
+  options.settlement_token = agent_.settlement_token;
   options.expect_transport_errors = true;
   options.deadline_ms = 30000;
   options.seed = 4242;

@@ -23,7 +23,12 @@ AgentLogin login_new_agent(HttpClient& c, const std::string& name, std::string* 
     *why = "create session: " + session.describe();
     return {};
   }
-  return {id, str_at(session.json(), "token")};
+  Response settlement = create_session(c, id, R"("role":"settlement")");
+  if (settlement.status != 201) {
+    *why = "create settlement session: " + settlement.describe();
+    return {};
+  }
+  return {id, str_at(session.json(), "token"), str_at(settlement.json(), "token")};
 }
 
 json::object window_rules(std::uint64_t instant_max, std::uint64_t window_max) {

@@ -20,9 +20,11 @@ inline constexpr const char* kDestination = "0x000000000000000000000000000000000
 struct AgentLogin {
   std::string id;
   std::string token;
+  std::string settlement_token;  // a "settlement" session: may confirm below the reserved amount
 };
 
-// Creates an agent and a session for it (master); empty fields after a failure, with `why` set.
+// Creates an agent, a session for it and a settlement session (master); empty fields after a
+// failure, with `why` set.
 AgentLogin login_new_agent(HttpClient& c, const std::string& name, std::string* why);
 
 // SPENDING_LIMIT rules: every amount up to instant_max is INSTANT; one 24h window of

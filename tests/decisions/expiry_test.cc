@@ -51,13 +51,19 @@ TEST_F(ExpiryTest, UnsettledReservationExpiresAndIsReleased) {
   Response got = agent_request(*client_, agent_.token, "GET", "/v1/transactions/" + id);
   EXPECT_EQ(str_at(got.json(), "status"), "EXPIRED") << got.body;
   EXPECT_EQ(field(got.json(), "executable"), boost::json::value(false));
-  Response confirm =
-      agent_request(*client_, agent_.token, "POST", "/v1/transactions/" + id + "/confirm");
-  EXPECT_EQ(confirm.status, 409) << confirm.describe();
-  EXPECT_EQ(confirm.error_code(), "TX_INVALID_STATE");
   // Released: the whole window is free again.
   Response whole = post_transfer(*client_, agent_.token, "1000");
   EXPECT_EQ(str_at(whole.json(), "effect"), "ALLOW") << whole.body;
+  // The expired one was spent after all: its late confirm counts, even past the max.
+  Response confirm =
+      agent_request(*client_, agent_.token, "POST", "/v1/transactions/" + id + "/confirm");
+  ASSERT_EQ(confirm.status, 200) << confirm.describe();
+  EXPECT_EQ(str_at(confirm.json(), "status"), "CONFIRMED");
+  EXPECT_EQ(str_at(confirm.json(), "final_amount"), "1000");
+  EXPECT_EQ(str_at(post_transfer(*client_, agent_.token, "1").json(), "effect"), "DENY");
+  Response metrics = client_->request("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("warden_late_settlements_total 1"), std::string::npos)
+      << metrics.body;
 }
 
 TEST_F(ExpiryTest, WindowTotalMatchesRowsWithExpiryMixedIn) {
@@ -71,6 +77,7 @@ TEST_F(ExpiryTest, WindowTotalMatchesRowsWithExpiryMixedIn) {
   options.threads = kThreads;
   options.requests_per_thread = kRequestsPerThread;
   options.settle = true;
+  options.settlement_token = agent_.settlement_token;
   options.seed = 99;
   LoadReport report = run_load(warden_->port(), agent_.token, options);
   std::cerr << "load: " << report.acks.size() << " decisions + " << report.settle_requests

@@ -336,7 +336,13 @@ TEST_F(LifecycleTest, SettlementErrors) {
   EXPECT_EQ(above.error_code(), "TX_AMOUNT_EXCEEDS_RESERVED");
   EXPECT_EQ(str_at(get_tx(id).json(), "status"), "PENDING") << "a refused confirm changed it";
 
-  Response ok = act(id, "confirm", R"({"final_amount":"7"})");
+  // The agent may not lower what it is charged; the executor's settlement session may.
+  Response own = act(id, "confirm", R"({"final_amount":"7"})");
+  EXPECT_EQ(own.status, 403) << own.describe();
+  EXPECT_EQ(own.error_code(), "TX_SETTLEMENT_FORBIDDEN");
+  EXPECT_EQ(str_at(get_tx(id).json(), "status"), "PENDING");
+  Response ok = agent_request(*client_, agent_.settlement_token, "POST",
+                              "/v1/transactions/" + id + "/confirm", R"({"final_amount":"7"})");
   ASSERT_EQ(ok.status, 200) << ok.describe();
   EXPECT_EQ(str_at(ok.json(), "final_amount"), "7");
   for (const char* verb : {"confirm", "fail", "cancel"}) {

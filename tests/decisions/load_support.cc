@@ -78,8 +78,8 @@ bool check_decision(const Response& r, std::uint64_t amount, ThreadLog& log, TxA
   return true;
 }
 
-void settle(HttpClient& c, const std::string& token, std::mt19937_64& rng, TxAck& ack,
-            ThreadLog& log, bool expect_transport_errors) {
+void settle(HttpClient& c, const std::string& token, const std::string& settlement_token,
+            std::mt19937_64& rng, TxAck& ack, ThreadLog& log, bool expect_transport_errors) {
   const Settle how = pick_settle(rng);
   if (how == Settle::kNone) return;
   std::string target = "/v1/transactions/" + ack.id;
@@ -100,7 +100,8 @@ void settle(HttpClient& c, const std::string& token, std::mt19937_64& rng, TxAck
     expected = "CANCELLED";
   }
   ++log.settle_requests;
-  Response r = agent_request(c, token, "POST", target, body);
+  const bool executor = how == Settle::kConfirm && !settlement_token.empty();
+  Response r = agent_request(c, executor ? settlement_token : token, "POST", target, body);
   if (r.status == 0 && expect_transport_errors) {
     ack.unacked_status = expected;
     ++log.transport_errors;
@@ -143,7 +144,7 @@ void run_thread(std::uint16_t port, const std::string& token, const LoadOptions&
     ack.allowed ? ++log.allows : ++log.denies;
     log.acks.push_back(ack);
     if (o.settle && ack.allowed) {
-      settle(c, token, rng, log.acks.back(), log, o.expect_transport_errors);
+      settle(c, token, o.settlement_token, rng, log.acks.back(), log, o.expect_transport_errors);
       if (!log.acks.back().unacked_status.empty()) return;  // the daemon is gone
     }
   }

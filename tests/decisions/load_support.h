@@ -16,6 +16,7 @@ struct LoadOptions {
   std::uint64_t amount_min = 1;
   std::uint64_t amount_max = 1000;
   bool settle = false;       // mix confirm / fail / cancel into the same threads
+  std::string settlement_token;  // confirms go with it (they may be below the reserved amount)
   int deadline_ms = 120000;  // bound on the whole run
   // A transport error ends the thread quietly (the crash test kills the daemon on purpose).
   bool expect_transport_errors = false;

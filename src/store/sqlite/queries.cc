@@ -18,7 +18,7 @@ constexpr std::string_view kAgentColumns =
     "updated_at, suspended_at, suspension_reason";
 constexpr std::string_view kSessionColumns =
     "id, agent_id, token_hash, expires_at, constraints, usage_stats, revoked_at, renewal_count, "
-    "max_renewals, last_renewed_at, absolute_expires_at, created_at";
+    "max_renewals, last_renewed_at, absolute_expires_at, created_at, role";
 constexpr std::string_view kPolicyColumns =
     "id, agent_id, type, rules, priority, enabled, version, hash, created_at, updated_at";
 constexpr std::string_view kAuditColumns =
@@ -61,6 +61,7 @@ SessionRow read_session(const Stmt& st) {
   r.max_renewals = st.int64(8);
   r.last_renewed_at = st.opt_int64(9);
   r.absolute_expires_at = st.int64(10);
+  r.role = st.text(12);
   r.created_at = st.int64(11);
   return r;
 }
@@ -301,11 +302,11 @@ Status update_agent(Connection& c, const AgentRow& r) {
 
 Status insert_session(Connection& c, const SessionRow& r) {
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO sessions ({}) VALUES "
-                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                                          kSessionColumns)));
   st.bind(r.id).bind(r.agent_id).bind(r.token_hash).bind(r.expires_at).bind(r.constraints);
   st.bind(r.usage_stats).bind(r.revoked_at).bind(r.renewal_count).bind(r.max_renewals);
-  st.bind(r.last_renewed_at).bind(r.absolute_expires_at).bind(r.created_at);
+  st.bind(r.last_renewed_at).bind(r.absolute_expires_at).bind(r.created_at).bind(r.role);
   return st.run();
 }
 

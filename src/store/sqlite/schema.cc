@@ -261,6 +261,8 @@ std::string usage_hashes_outbox() {
          "DROP INDEX idx_transactions_tx_hash;\n"
          "CREATE UNIQUE INDEX idx_transactions_agent_chain_tx_hash "
          "ON transactions(agent_id, chain, tx_hash) WHERE tx_hash IS NOT NULL;\n"
+         "ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'agent' " +
+         check_any("role", kSessionRoles) + ";\n"
          "CREATE TABLE event_outbox ("
          "id TEXT PRIMARY KEY, event TEXT NOT NULL, created_at INTEGER NOT NULL, "
          "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL);\n";

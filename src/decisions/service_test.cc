@@ -2,7 +2,10 @@
 // roll-over, DELAY, approvals, reservation TTL, settlement, idempotency, recovery, long poll.
 #include "decisions/decisions.h"
 
+#include "decisions/internal.h"
+
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <boost/json/serialize.hpp>
@@ -142,6 +145,29 @@ class DecisionsTest : public ::testing::Test {
       EXPECT_TRUE(service_->reload_policies().ok());
     }
     return row.id;
+  }
+
+  // Replaces a stored policy's rules (as PUT /v1/policies/{id} does) and reloads.
+  void set_rules(const std::string& id, const std::string& rules_text) {
+    auto row = store_->get_policy(id).value().value();
+    policy::PolicySpec spec{row.agent_id, row.type, *parse_json(rules_text), 0, true};
+    const policy::Validation v = policy::validate(spec);
+    ASSERT_FALSE(v.has_error());
+    row.rules = canonical_json(v.normalized_rules);
+    row.hash = v.hash;
+    ++row.version;
+    ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.update_policy(row); }).ok());
+    ASSERT_TRUE(service_->reload_policies().ok());
+  }
+  // Runs SQL on the database file behind the store's back (triggers that make writes fail).
+  void sql(const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/d.db").c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
   }
 
   // A TRANSFER shaped as routes_transactions.cc builds it.
@@ -562,6 +588,123 @@ TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   // The recovered DELAY reservation is still settle-able.
   ASSERT_TRUE(confirm(str(delayed, "id"), 1500, &m).ok());
   EXPECT_EQ(total(meter), Amount(1800));
+}
+
+TEST_F(DecisionsTest, AYearLongWindowRemembersItsSpendAcrossRestarts) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"365d","max":"1000"}]})");
+  const std::string meter = p + "/native/365d";
+  const std::int64_t t0 = clock_.now_seconds();
+  ASSERT_TRUE(confirm(str(allow(600), "id"), std::nullopt).ok());
+  // 200 days later: still inside the year.
+  clock_.set_ms((t0 + 200 * 86'400) * 1000);
+  ASSERT_TRUE(confirm(str(allow(300), "id"), std::nullopt).ok());
+  stop_service();
+  clock_.set_ms((t0 + 300 * 86'400) * 1000);
+  start_service();
+  EXPECT_EQ(total(meter), Amount(900));
+  EXPECT_EQ(effect_of(101), "DENY");
+  EXPECT_EQ(effect_of(100), "ALLOW");
+  // A year and an hour after the first spend it has left the window, after another restart.
+  stop_service();
+  clock_.set_ms((t0 + 365 * 86'400 + 3600) * 1000);
+  start_service();
+  EXPECT_EQ(total(meter), Amount(400));
+}
+
+TEST_F(DecisionsTest, AChangedWindowCountsWhatTheRowsSayFellInsideIt) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"24h","max":"1000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  ASSERT_TRUE(confirm(str(allow(500), "id"), std::nullopt).ok());
+  clock_.set_ms((t0 + 30 * 3600) * 1000);  // 30 h later: the 24 h window forgot the 500
+  const std::string open = str(allow(300), "id");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(300));
+  set_rules(p, R"({"instant_max":"1000","windows":[{"duration":"48h","max":"1000"}]})");
+  EXPECT_EQ(total(p + "/native/2d"), Amount(800));  // the settled 500 and the open 300
+  EXPECT_EQ(effect_of(201), "DENY");
+  EXPECT_EQ(service_->engine().stats().meters, 1u);  // the 24 h meter is gone
+  // And after a restart, the same.
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(p + "/native/2d"), Amount(800));
+  ASSERT_TRUE(cancel(open).ok());
+  EXPECT_EQ(total(p + "/native/2d"), Amount(500));
+}
+
+TEST_F(DecisionsTest, SettlingCancelsTimersSoTheyAreBoundedByWhatIsOpen) {
+  start_service({.reservation_ttl_seconds = 3600});
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":60})");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(str(allow(50), "id"));
+  const std::string delayed = str(allow(500), "id");
+  EXPECT_EQ(service_->timers_pending(), 22u);  // 20 TTLs, and a DELAY's release and TTL
+  for (const auto& id : ids) ASSERT_TRUE(confirm(id, std::nullopt).ok());
+  ASSERT_TRUE(cancel(delayed).ok());
+  EXPECT_EQ(service_->timers_pending(), 0u);
+  // Nothing fires later, so no write fails and rolls back a batch.
+  clock_.set_ms(clock_.now_ms() + 7200 * 1000);
+  sweep();
+  EXPECT_TRUE(audit("TX_EXPIRED", ids[0]).empty());
+}
+
+TEST_F(DecisionsTest, ATimerWhoseWriteFailsIsTriedAgainUntilItLands) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":60})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const std::string id = str(allow(500), "id");
+  // A full disk, as far as the release is concerned: the update is refused.
+  sql("CREATE TRIGGER refuse_release BEFORE UPDATE OF status ON transactions "
+      "WHEN NEW.status = 'PENDING' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  clock_.set_ms((t0 + 60) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "QUEUED");
+  EXPECT_EQ(service_->timers_pending(), 2u);  // the release is back, with the TTL
+  sql("DROP TRIGGER refuse_release");
+  clock_.set_ms((t0 + 60 + kTimerRetrySeconds) * 1000);
+  sweep();
+  EXPECT_EQ(status_of(id), "PENDING");
+  EXPECT_EQ(audit("TX_EXECUTABLE", id).size(), 1u);
+}
+
+TEST_F(DecisionsTest, ADecisionWhoseCommitFailsReleasesItsReservationAndSparesItsBatch) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"1000"}]})");
+  sql("CREATE TRIGGER refuse_666 BEFORE INSERT ON transactions WHEN NEW.amount = '666' "
+      "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  auto failed = submit(transfer(666));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(total(p + "/native/1d"), Amount(0));  // nothing stays reserved
+  EXPECT_EQ(effect_of(1000), "ALLOW");            // the whole window is there
+}
+
+// While the first request with a key commits, a different request under the key is refused
+// with the id the first one's transaction will have (it used to be "").
+TEST(IdempotencyTable, AConflictWithAnInFlightClaimNamesItsTransaction) {
+  IdempotencyTable table;
+  DecisionService::Done done = [](Result<Answer>) {};
+  auto first = table.claim("agent\nk", "hash-1", "tx-1", 100, done);
+  EXPECT_EQ(first.outcome, IdempotencyTable::Outcome::kClaimed);
+  auto other = table.claim("agent\nk", "hash-2", "tx-2", 100, done);
+  EXPECT_EQ(other.outcome, IdempotencyTable::Outcome::kConflict);
+  EXPECT_EQ(other.tx_id, "tx-1");
+  int answered = 0;
+  DecisionService::Done waiter = [&](Result<Answer>) { ++answered; };
+  EXPECT_EQ(table.claim("agent\nk", "hash-1", "tx-3", 100, waiter).outcome,
+            IdempotencyTable::Outcome::kWaiting);
+  auto waiting = table.finish("agent\nk", true);
+  ASSERT_EQ(waiting.size(), 1u);
+  waiting[0](Status(ErrorCode::INTERNAL_ERROR));
+  EXPECT_EQ(answered, 1);
+  auto replay = table.claim("agent\nk", "hash-1", "tx-4", 100, done);
+  EXPECT_EQ(replay.outcome, IdempotencyTable::Outcome::kReplay);
+  EXPECT_EQ(replay.tx_id, "tx-1");
+  table.forget_before(101);
+  EXPECT_EQ(table.claim("agent\nk", "hash-9", "tx-5", 200, done).outcome,
+            IdempotencyTable::Outcome::kClaimed);
 }
 
 TEST_F(DecisionsTest, LongPollAnswersOnReleaseOrAtTheDeadline) {

@@ -397,11 +397,30 @@ void Api::refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, S
   done(std::move(answer));
 }
 
+namespace {
+// These carry a store's or the runtime's own text (SQL, constraint and file names): the
+// operator's log gets it, the client the catalogue message.
+bool internal_text(ErrorCode code) {
+  return code == ErrorCode::INTERNAL_ERROR || code == ErrorCode::INTERNAL_STORE_ERROR ||
+         code == ErrorCode::STORE_CONSTRAINT;
+}
+}  // namespace
+
 HttpResponse error_response(const Status& status, const std::string& correlation_id,
                             Language lang) {
   json::object err;
   err["code"] = error_code_name(status.code());
-  const std::string specific = status.message();
+  std::string specific = status.message();
+  if (internal_text(status.code())) {
+    const std::string_view plain = error_message(status.code(), Language::kEnglish);
+    if (specific != plain) {
+      log_event(LogLevel::kError, "internal error",
+                {{"code", error_code_name(status.code())},
+                 {"error", specific},
+                 {"correlation_id", correlation_id}});
+    }
+    specific = std::string(plain);
+  }
   const auto catalogue = error_message(status.code(), lang);
   // A Korean reader gets the catalogue message; the specific English text stays in details.
   json::object details = status.details();

@@ -1,6 +1,7 @@
-// The policy IR of ARCHITECTURE.md §1: every policy type compiles to `match` steps (predicates
-// on attributes) and `limit` steps (a meter summed over a window, or per-request tier
-// thresholds). Compilation is deterministic; ir_to_json() is what golden tests compare.
+// The policy IR (docs/architecture.md, "Policies and the IR"): every policy type compiles to
+// `match` steps (predicates on attributes) and `limit` steps (a meter summed over a window, or
+// per-request tier thresholds). Compilation is deterministic; ir_to_json() is what golden tests
+// compare.
 #pragma once
 
 #include <boost/json/object.hpp>

@@ -8,7 +8,7 @@
 //   warden::expr::Activation act(*program);
 //   WARDEN_RETURN_IF_ERROR(act.bind_json(attributes));   // boost::json::object
 //   warden::expr::Value v = program->eval(act);
-//   if (v.is_error()) ...;  // an expression error is a value (CONVENTIONS.md), not a Status
+//   if (v.is_error()) ...;  // an evaluation error is a value (docs/architecture.md, "Errors")
 //   bool allowed = v.kind == Kind::kBool && v.b;
 //
 // Thread-safety: a Program is immutable and may be evaluated from many threads at once, each

@@ -27,7 +27,7 @@ void expect_golden(const Golden& g) {
   EXPECT_EQ(v.hash, g.hash);
 }
 
-// The SPENDING_LIMIT example of API.md, for an agent given in upper case.
+// The SPENDING_LIMIT example of docs/policies.md, for an agent given in upper case.
 TEST(SpendingLimit, Golden) {
   expect_golden(
       {R"({"agent_id":"0193A4F0-7C1E-7B3A-9D2E-5F1C0A9B8E7D","type":"SPENDING_LIMIT","priority":5,

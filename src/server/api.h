@@ -1,6 +1,7 @@
-// The HTTP API of ARCHITECTURE.md §4 / API.md: routing, authentication, error bodies and the
-// resource handlers (agents, sessions, policies, audit, health, metrics). Transport-agnostic:
-// it takes an HttpRequest and returns an HttpResponse.
+// The HTTP API (contract: docs/http-api.md; place in the daemon: docs/architecture.md, "The HTTP
+// layer"): routing, authentication, error bodies and the resource handlers (agents, sessions,
+// policies, audit, health, metrics). Transport-agnostic: it takes an HttpRequest and returns an
+// HttpResponse.
 #pragma once
 
 #include <atomic>

@@ -65,7 +65,7 @@ struct PolicyRow {
   std::int64_t updated_at = 0;
 };
 
-// A decision and its reservation. Wallet requests use the seed's columns; generic decisions
+// A decision and its reservation. Wallet requests fill the typed columns; generic decisions
 // have type "DECISION" with their action and attributes in metadata.
 struct TransactionRow {
   std::string id;

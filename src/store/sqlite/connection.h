@@ -18,8 +18,8 @@
 
 namespace warden::store::sqlite {
 
-// Every connection the store opens runs these, in this order (seed 004, ARCHITECTURE.md §3),
-// with `synchronous` set from the store's Durability (the seed had NORMAL).
+// Every connection the store opens runs these, in this order (docs/architecture.md, "The
+// store"), with `synchronous` set from the store's Durability (FULL, or NORMAL when chosen).
 inline constexpr std::string_view kConnectionPragmas[] = {
     "PRAGMA journal_mode = WAL",  "PRAGMA synchronous = FULL",  "PRAGMA foreign_keys = ON",
     "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -64000", "PRAGMA mmap_size = 268435456",

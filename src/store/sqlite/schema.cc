@@ -1,5 +1,6 @@
-// The SQLite schema as numbered migrations: the seven tables of seed 004 adapted to Warden's
-// design (integer Unix-second timestamps, decimal TEXT amounts, hash-chained audit rows).
+// The SQLite schema as numbered migrations (docs/architecture.md, "The store"): seven base tables
+// (integer Unix-second timestamps, decimal TEXT amounts, hash-chained audit rows), then what
+// each later version added.
 #include "store/sqlite/schema.h"
 
 #include <fmt/format.h>

@@ -102,7 +102,7 @@ TEST_F(SchemaTest, AllTablesHaveTheirColumns) {
     actual.resize(columns.size());
     EXPECT_EQ(actual, columns) << table;
   }
-  // Design differences from the seed: nullable public key, integer timestamps.
+  // Deliberate choices: nullable public key, integer timestamps, policies start at version 1.
   EXPECT_EQ(raw_->text("SELECT \"notnull\" FROM pragma_table_info('agents') WHERE "
                        "name = 'public_key'"),
             "0");

@@ -161,6 +161,8 @@ class DecisionService {
   Status enqueue_event(store::WriteTxn& tx, const store::TransactionRow& row, bool decided);
   // After commit: wakes the notifier for an announced transaction.
   void announced(const store::TransactionRow& row);
+  Status run_post_checks(store::TransactionRow& row, const std::optional<Amount>& final_amount,
+                         std::int64_t now, boost::json::object& details, store::AuditEvent& e);
   Status load_policies(store::Reader& reader);
   Status recover();
   Status backfill_usage();

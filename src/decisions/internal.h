@@ -38,6 +38,10 @@ boost::json::array charges_json(const std::vector<engine::Charge>& charges);
 std::vector<engine::Charge> charges_from(const boost::json::object& metadata);
 // What a confirmed transaction spent: its charges with amounts lowered to its final amount.
 std::vector<engine::Charge> settled_charges(const store::TransactionRow& row);
+// The request as CUSTOM `post` reads it at settlement: action, attributes and amounts, kept in
+// the metadata of decisions that have a `post` to run.
+boost::json::object request_json(const engine::Request& request);
+engine::Request request_from(const boost::json::object& saved, const std::string& agent_id);
 // Adds settled charges to the agent's usage buckets (in the settlement's transaction).
 Status record_usage(store::WriteTxn& tx, const std::string& agent_id,
                     const std::vector<engine::Charge>& charges);

@@ -142,6 +142,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
           details["late"] = true;
           e.severity = "warning";
         }
+        WARDEN_RETURN_IF_ERROR(run_post_checks(row, *settled, now, details, e));
         row.status = "CONFIRMED";
         row.executed_at = now;
         if (tx_hash) row.tx_hash = tx_hash;
@@ -162,6 +163,31 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         }
       },
       std::move(done));
+}
+
+// CUSTOM `post` conditions run at settlement on the request as decided, with the final amount:
+// what matched is recorded on the transaction (post_reasons) and in the TX_CONFIRMED audit
+// row at severity warning. The spend itself stands; it happened.
+Status DecisionService::run_post_checks(store::TransactionRow& row,
+                                        const std::optional<Amount>& final_amount,
+                                        std::int64_t now, json::object& details,
+                                        store::AuditEvent& e) {
+  json::object meta = metadata_of(row);
+  const auto* saved = meta.if_contains("request");
+  if (saved == nullptr || !saved->is_object()) return Status();
+  engine::Request request = request_from(saved->as_object(), row.agent_id);
+  request.now_ms = now * 1000;
+  if (final_amount && request.amounts.size() == 1) request.amounts.begin()->second = *final_amount;
+  const std::vector<engine::Reason> reasons = engine_.post_checks(request);
+  if (reasons.empty()) return Status();
+  engine::Decision d;
+  d.reasons = reasons;
+  json::value post = engine::decision_json(d, false)["reasons"];
+  meta["post_reasons"] = post;
+  row.metadata = json::serialize(meta);
+  details["post_reasons"] = std::move(post);
+  e.severity = "warning";
+  return Status();
 }
 
 void DecisionService::fail(const std::string& tx_id, const Actor& actor, std::string error,

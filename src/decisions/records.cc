@@ -104,6 +104,30 @@ std::vector<engine::Charge> settled_charges(const store::TransactionRow& row) {
   return charges;
 }
 
+json::object request_json(const engine::Request& r) {
+  json::object amounts;
+  for (const auto& [asset, amount] : r.amounts) amounts[asset] = amount.to_string();
+  return json::object{{"action", r.action}, {"attributes", r.attributes}, {"amounts", amounts}};
+}
+
+engine::Request request_from(const json::object& saved, const std::string& agent_id) {
+  engine::Request r;
+  r.agent_id = agent_id;
+  if (const auto* a = saved.if_contains("action"); a && a->is_string()) r.action = a->as_string();
+  if (const auto* a = saved.if_contains("attributes"); a && a->is_object()) {
+    r.attributes = a->as_object();
+  }
+  if (const auto* a = saved.if_contains("amounts"); a && a->is_object()) {
+    for (const auto& [asset, amount] : a->as_object()) {
+      if (!amount.is_string()) continue;
+      if (auto parsed = Amount::parse(amount.as_string()); parsed.ok()) {
+        r.amounts[std::string(asset)] = *parsed;
+      }
+    }
+  }
+  return r;
+}
+
 Status record_usage(store::WriteTxn& tx, const std::string& agent_id,
                     const std::vector<engine::Charge>& charges) {
   for (const auto& c : charges) {
@@ -145,6 +169,7 @@ json::object transaction_json(const store::TransactionRow& r, const json::object
     o["spender"] = nullable(r.spender_address);
   }
   if (const auto* a = meta.if_contains("approval_id")) o["approval_id"] = *a;
+  if (const auto* a = meta.if_contains("post_reasons")) o["post_reasons"] = *a;
   o["tx_hash"] = nullable(r.tx_hash);
   o["error"] = nullable(r.error);
   o["idempotency_key"] = nullable(r.idempotency_key);

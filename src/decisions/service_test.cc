@@ -707,6 +707,40 @@ TEST(IdempotencyTable, AConflictWithAnInFlightClaimNamesItsTransaction) {
             IdempotencyTable::Outcome::kClaimed);
 }
 
+TEST_F(DecisionsTest, ACustomPostRunsAtSettlementWithTheFinalAmountAndIsRecorded) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");
+  const std::string post = add_policy(
+      "CUSTOM", R"({"post":"amount > 100 && action == 'TRANSFER'","effect":"NOTIFY",
+                   "message":"settled above 100"})");
+  // `post` does not take part in the decision.
+  const auto a = allow(500);
+  EXPECT_EQ(str(a, "tier"), "INSTANT");
+  const auto b = allow(500);
+  const Actor m = master();
+  auto low = confirm(str(a, "id"), 100, &m);
+  ASSERT_TRUE(low.ok()) << low.status().to_string();
+  EXPECT_FALSE(low->contains("post_reasons"));
+  auto high = confirm(str(b, "id"), std::nullopt);
+  ASSERT_TRUE(high.ok()) << high.status().to_string();
+  ASSERT_TRUE(high->contains("post_reasons")) << json::serialize(*high);
+  const auto& reasons = high->at("post_reasons").as_array();
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_EQ(str(reasons[0].as_object(), "code"), "CUSTOM_POST_CONDITION");
+  EXPECT_EQ(str(reasons[0].as_object(), "policy_id"), post);
+  EXPECT_EQ(str(reasons[0].as_object(), "outcome"), "NOTIFY");
+  EXPECT_EQ(str(reasons[0].as_object(), "message"), "settled above 100");
+  const auto rows = audit("TX_CONFIRMED", str(b, "id"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.severity, "warning");
+  EXPECT_NE(rows[0].event.details.find("CUSTOM_POST_CONDITION"), std::string::npos);
+  EXPECT_EQ(audit("TX_CONFIRMED", str(a, "id"))[0].event.severity, "warning");  // below reserved
+  // Kept on the transaction: a read shows it too.
+  auto got = service_->get(str(b, "id"), agent_);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->contains("post_reasons"));
+}
+
 TEST_F(DecisionsTest, LongPollAnswersOnReleaseOrAtTheDeadline) {
   start_service();
   add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":300})");

@@ -79,6 +79,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
     }
     row.expires_at = start + options_.reservation_ttl_seconds;
     meta["charges"] = charges_json(d.charges);
+    if (engine_.has_post_checks(sub.agent_id)) meta["request"] = request_json(req);
   }
   json::object dj = engine::decision_json(d, false);
   meta["effect"] = dj["effect"];

@@ -97,6 +97,10 @@ struct Engine::Snapshot {
   std::unordered_set<std::string> meters;  // WindowLimit::meter of every window
   std::int64_t longest_window_ms = 0;
   std::uint64_t generation = 0;
+  // Policies with a CUSTOM `post`, in priority order: global ones apply to every agent.
+  std::vector<const CompiledPolicy*> with_post;
+  bool global_post = false;
+  std::unordered_set<std::string> agents_with_post;
 
   const std::vector<StepRef>& steps(const std::string& agent_id, std::size_t action) const {
     auto it = by_agent.find(agent_id);
@@ -184,6 +188,15 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
       snap->limits_by_usage[l->usage].push_back(l);
       snap->meters.insert(l->meter);
       snap->longest_window_ms = std::max(snap->longest_window_ms, l->window_ms);
+    }
+  }
+  for (const auto& p : snap->policies) {
+    if (p->post.empty()) continue;
+    snap->with_post.push_back(p.get());
+    if (p->agent_id) {
+      snap->agents_with_post.insert(*p->agent_id);
+    } else {
+      snap->global_post = true;
     }
   }
   const std::shared_ptr<const Snapshot> old = snapshot_.load();
@@ -417,7 +430,7 @@ class Evaluation {
       v = m.program->eval(act);
     }
     if (v.kind == expr::Kind::kBool) {
-      if (v.b) raise(p, m.effect, "CUSTOM_CONDITION", m.message);
+      if (v.b) raise(p, m.effect, m.code, m.message);
       if (explain_) trace(p, "match:cel", v.b ? m.effect : Outcome::kInstant, v.b ? "true" : "false");
       return;
     }
@@ -586,6 +599,22 @@ void Engine::restore(const std::string& agent_id, const std::string& reservation
 }
 
 std::int64_t Engine::longest_window_ms() const { return snapshot_.load()->longest_window_ms; }
+
+bool Engine::has_post_checks(const std::string& agent_id) const {
+  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
+  return snap->global_post || snap->agents_with_post.contains(agent_id);
+}
+
+std::vector<Reason> Engine::post_checks(const Request& r) const {
+  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
+  Decision d;
+  Evaluation eval(r, false, &d);
+  for (const CompiledPolicy* p : snap->with_post) {
+    if (p->agent_id && *p->agent_id != r.agent_id) continue;
+    for (const CustomMatch& m : p->post) eval.run(*p, m);
+  }
+  return std::move(d.reasons);
+}
 
 Amount Engine::meter_total(const std::string& agent_id, const std::string& meter,
                            std::int64_t now_ms) {

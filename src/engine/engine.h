@@ -128,6 +128,13 @@ class Engine {
   // counts nowhere.
   std::int64_t longest_window_ms() const;
 
+  // Whether a CUSTOM `post` applies to the agent: its decisions keep their request for the
+  // settlement.
+  bool has_post_checks(const std::string& agent_id) const;
+  // The CUSTOM `post` conditions that apply to the request, evaluated with its (final)
+  // amounts: the reasons of those that are true, or that fail (CUSTOM_EXPRESSION_ERROR).
+  std::vector<Reason> post_checks(const Request& request) const;
+
   // The meter's confirmed + reserved total at now_ms (zero for an unknown meter).
   Amount meter_total(const std::string& agent_id, const std::string& meter, std::int64_t now_ms);
   std::vector<boost::json::object> compiled_ir() const;

@@ -188,17 +188,30 @@ Outcome outcome_from(std::string_view name) {
   return Outcome::kDeny;
 }
 
-Status compile_custom(const PolicyInput& in, CompiledPolicy* out) {
-  const std::string pre = string_field(in.rules, "pre", "");
-  if (pre.empty()) return Status();  // post-only policies act after the fact (gateway)
-  auto program = expr::compile(pre, custom_expression_env());
-  if (!program.ok()) return bad_rules(in, "pre: " + program.status().message());
+Result<CustomMatch> custom_match(const PolicyInput& in, const std::string& field,
+                                 std::string code) {
+  const std::string source = string_field(in.rules, field, "");
+  auto program = expr::compile(source, custom_expression_env());
+  if (!program.ok()) return bad_rules(in, field + ": " + program.status().message());
   CustomMatch m;
-  m.source = pre;
+  m.source = source;
   m.program = std::make_shared<const expr::Program>(std::move(program).value());
   m.effect = outcome_from(string_field(in.rules, "effect", "DENY"));
   m.message = string_field(in.rules, "message", "custom policy condition matched");
-  out->steps.emplace_back(std::move(m));
+  m.code = std::move(code);
+  return m;
+}
+
+// `pre` is a decision step; `post` is kept aside for settlement.
+Status compile_custom(const PolicyInput& in, CompiledPolicy* out) {
+  if (!string_field(in.rules, "pre", "").empty()) {
+    WARDEN_ASSIGN_OR_RETURN(CustomMatch pre, custom_match(in, "pre", "CUSTOM_CONDITION"));
+    out->steps.emplace_back(std::move(pre));
+  }
+  if (!string_field(in.rules, "post", "").empty()) {
+    WARDEN_ASSIGN_OR_RETURN(CustomMatch post, custom_match(in, "post", "CUSTOM_POST_CONDITION"));
+    out->post.push_back(std::move(post));
+  }
   return Status();
 }
 
@@ -356,8 +369,14 @@ Result<CompiledPolicy> compile(const PolicyInput& in) {
 json::object ir_to_json(const CompiledPolicy& p) {
   json::array steps;
   for (const auto& s : p.steps) steps.emplace_back(std::visit(StepToJson{}, s));
-  return {{"policy_id", p.id}, {"type", p.type}, {"priority", p.priority},
-          {"steps", std::move(steps)}};
+  json::object out{{"policy_id", p.id}, {"type", p.type}, {"priority", p.priority},
+                   {"steps", std::move(steps)}};
+  if (!p.post.empty()) {
+    json::array post;
+    for (const auto& m : p.post) post.emplace_back(StepToJson{}(m));
+    out["post"] = std::move(post);
+  }
+  return out;
 }
 
 }  // namespace warden::engine

@@ -104,6 +104,7 @@ struct CustomMatch {
   std::shared_ptr<const expr::Program> program;
   Outcome effect = Outcome::kDeny;
   std::string message;
+  std::string code = "CUSTOM_CONDITION";  // CUSTOM_POST_CONDITION for a `post`
 };
 
 using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
@@ -115,6 +116,8 @@ struct CompiledPolicy {
   std::string type;
   std::int64_t priority = 0;
   std::vector<Step> steps;
+  // CUSTOM `post`: evaluated at settlement with the final amounts, never at decision.
+  std::vector<CustomMatch> post;
 };
 
 Result<CompiledPolicy> compile(const PolicyInput& input);

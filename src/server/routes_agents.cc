@@ -61,6 +61,15 @@ std::string changes_json(const store::AgentRow& before, const store::AgentRow& a
   return json::serialize(json::object{{"changes", std::move(c)}});
 }
 
+// Once a change to the agent has committed, cached sessions stop answering with its old row
+// (a suspended or terminated agent's sessions stop working at once).
+AfterCommit forget_cached_sessions(const Deps& d, std::string agent_id) {
+  return [sessions = &d.sessions, agent_id = std::move(agent_id)](Status committed) {
+    if (committed.ok()) sessions->invalidate_agent(agent_id);
+    return committed;
+  };
+}
+
 }  // namespace
 
 Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
@@ -151,13 +160,8 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
     e.details = changes_json(*before, *after);
     return tx.append_audit(e).take_status();
   };
-  SessionCache* sessions = &d.sessions;
   return commit_then_answer(
-      d, ctx, std::move(op),
-      [sessions, id](Status s) {
-        if (s.ok()) sessions->invalidate_agent(id);
-        return s;
-      },
+      d, ctx, std::move(op), forget_cached_sessions(d, id),
       [after] { return json_response(200, agent_json(*after)); });
 }
 
@@ -178,13 +182,8 @@ Result<HttpResponse> delete_agent(const Deps& d, RequestContext& ctx) {
     e.details = json::serialize(json::object{{"sessions_revoked", revoked}});
     return tx.append_audit(e).take_status();
   };
-  SessionCache* sessions = &d.sessions;
   return commit_then_answer(
-      d, ctx, std::move(op),
-      [sessions, id](Status s) {
-        if (s.ok()) sessions->invalidate_agent(id);
-        return s;
-      },
+      d, ctx, std::move(op), forget_cached_sessions(d, id),
       no_content);
 }
 

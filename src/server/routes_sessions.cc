@@ -45,6 +45,14 @@ Status out_of_range(std::string_view field, std::int64_t min, std::int64_t max) 
                          " and " + std::to_string(max));
 }
 
+// Once a change to the session has committed, the cache stops answering with the old row.
+AfterCommit forget_cached_session(const Deps& d, std::string id) {
+  return [sessions = &d.sessions, id = std::move(id)](Status committed) {
+    if (committed.ok()) sessions->invalidate_session(id);
+    return committed;
+  };
+}
+
 }  // namespace
 
 Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
@@ -144,13 +152,8 @@ Result<HttpResponse> renew_session(const Deps& d, RequestContext& ctx) {
     e.details = json::serialize(json::object{{"renewal_count", s->renewal_count}});
     return tx.append_audit(e).take_status();
   };
-  SessionCache* sessions = &d.sessions;
   return commit_then_answer(
-      d, ctx, std::move(op),
-      [sessions, id](Status st) {
-        if (st.ok()) sessions->invalidate_session(id);
-        return st;
-      },
+      d, ctx, std::move(op), forget_cached_session(d, id),
       [s] { return json_response(200, session_json(*s)); });
 }
 
@@ -169,13 +172,8 @@ Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
     e.session_id = s->id;
     return tx.append_audit(e).take_status();
   };
-  SessionCache* sessions = &d.sessions;
   return commit_then_answer(
-      d, ctx, std::move(op),
-      [sessions, id](Status st) {
-        if (st.ok()) sessions->invalidate_session(id);
-        return st;
-      },
+      d, ctx, std::move(op), forget_cached_session(d, id),
       no_content);
 }
 

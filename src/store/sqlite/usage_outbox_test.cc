@@ -45,6 +45,18 @@ class UsageOutboxTest : public ::testing::Test {
     r.created_at = r.updated_at = 1'767'300'000;
     return r;
   }
+  // Occupies the writer with a batch of its own until `gate` is set, so that what is submitted
+  // meanwhile queues up as the next batch.
+  static void hold(BatchWriter& writer, std::promise<void>& gate) {
+    std::promise<void> running;
+    auto released = gate.get_future().share();
+    ASSERT_TRUE(writer.submit([&running, released](WriteTxn&) {
+                        running.set_value();
+                        released.wait();
+                        return Status();
+                      }, [](const Status&) {}).ok());
+    running.get_future().wait();
+  }
   std::int64_t audit_rows() { return static_cast<std::int64_t>(store_->list_audit({}).value().size()); }
 
   TempDir dir_;
@@ -141,15 +153,8 @@ TEST_F(UsageOutboxTest, NestedFailureUndoesOnlyItsOwnWritesAndKeepsTheAuditChain
 TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
   BatchWriter writer(*store_, {});
   const auto batches_before = writer.batches_committed();
-  std::promise<void> gate, gate_running;
-  auto gate_future = gate.get_future().share();
-  // Hold the writer so the next three ops queue up and run as one batch.
-  ASSERT_TRUE(writer.submit([&gate_running, gate_future](WriteTxn&) {
-                      gate_running.set_value();
-                      gate_future.wait();
-                      return Status();
-                    }, [](const Status&) {}).ok());
-  gate_running.get_future().wait();  // the gate is a batch of its own
+  std::promise<void> gate;
+  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));  // the next three ops queue up as one batch
   std::vector<std::promise<Status>> outcomes(3);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(writer.submit(
@@ -174,18 +179,37 @@ TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
   EXPECT_EQ(writer.batches_committed() - batches_before, 2u);
 }
 
+// A storage failure inside one op fails the batch's commit: nothing of it is on disk, so every
+// op runs again alone and only the broken one reports the failure.
+TEST_F(UsageOutboxTest, ABatchWhoseCommitFailsRunsEachOpAloneAndOnlyTheBrokenOneFails) {
+  BatchWriter writer(*store_, {});
+  std::promise<void> gate;
+  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));
+  std::vector<std::promise<Status>> outcomes(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(writer.submit(
+                          [this, i](WriteTxn& t) -> Status {
+                            if (i == 1) return t.update_outbox({"no-such-event", "", 0, 1, 0});
+                            return t.insert_transaction(tx("s" + std::to_string(i), "a1", "solana"));
+                          },
+                          [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
+                    .ok());
+  }
+  gate.set_value();
+  EXPECT_TRUE(outcomes[0].get_future().get().ok());
+  EXPECT_EQ(outcomes[1].get_future().get().code(), ErrorCode::INTERNAL_STORE_ERROR);
+  EXPECT_TRUE(outcomes[2].get_future().get().ok());
+  writer.stop();
+  EXPECT_TRUE(store_->get_transaction("s0").value().has_value());
+  EXPECT_TRUE(store_->get_transaction("s2").value().has_value());
+}
+
 // An op submitted alone runs after every earlier batch's callbacks and before any later op.
 TEST_F(UsageOutboxTest, AnOpSubmittedAloneIsABatchOfItsOwn) {
   BatchWriter writer(*store_, {});
   const auto batches_before = writer.batches_committed();
-  std::promise<void> gate, gate_running;
-  auto gate_future = gate.get_future().share();
-  ASSERT_TRUE(writer.submit([&gate_running, gate_future](WriteTxn&) {
-                      gate_running.set_value();
-                      gate_future.wait();
-                      return Status();
-                    }, [](const Status&) {}).ok());
-  gate_running.get_future().wait();  // the gate is a batch of its own
+  std::promise<void> gate;
+  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));
   std::vector<std::string> order;  // written only on the writer thread
   std::promise<void> last;
   auto op = [](WriteTxn&) { return Status(); };

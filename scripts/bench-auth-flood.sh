@@ -13,8 +13,8 @@ duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-1,4}"
 flood="${FLOOD:-32}"
 load_threads="${LOAD_THREADS:-1}"
-start_timeout_s=20
-stop_timeout_s=15
+# shellcheck source=scripts/lib/daemon.sh
+. scripts/lib/daemon.sh
 
 bash scripts/build.sh warden warden_load >/dev/null
 warden="${WARDEN_BIN:-$build/src/cli/warden}"
@@ -22,7 +22,7 @@ warden="${WARDEN_BIN:-$build/src/cli/warden}"
 tmp="$(mktemp -d)"
 pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  daemon_kill
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -31,34 +31,14 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "== load before: $(uptime | sed 's/.*load average/load average/')"
 export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 data="$tmp/data"
-"$warden" init --data-dir "$data" >/dev/null
 # shellcheck disable=SC2086
-"$warden" serve --data-dir "$data" --listen 127.0.0.1:0 --log-level warn ${SERVE_FLAGS:-} \
-  2>"$tmp/serve.log" &
-pid=$!
-for _ in $(seq $((start_timeout_s * 10))); do
-  [ -s "$data/warden.addr" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$tmp/serve.log"; exit 1; }
-  sleep 0.1
-done
-addr="$(cat "$data/warden.addr")"
+daemon_start "$warden" "$data" "$tmp/serve.log" --log-level warn ${SERVE_FLAGS:-}
 echo "== $warden serve pid $pid on $addr"
 status=0
 timeout 300 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
   --duration-ms "$duration_ms" --threads "$load_threads" --auth-flood "$flood" || status=$?
 
-kill -TERM "$pid"
-for _ in $(seq $((stop_timeout_s * 10))); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
-  echo "warden did not stop within ${stop_timeout_s}s of SIGTERM" >&2
-  status=1
-else
-  wait "$pid" || { echo "warden serve exited $?" >&2; status=1; }
-fi
-pid=""
+daemon_stop || status=1
 echo "== AUTH_FAILED rows written: $(sqlite3 "$data/warden.db" \
   "SELECT count(*) || ' rows counting ' || coalesce(sum(json_extract(details, '\$.count')), count(*)) || ' failures' FROM audit_log WHERE event_type = 'AUTH_FAILED'" 2>/dev/null || echo unknown)"
 echo "== load after: $(uptime | sed 's/.*load average/load average/')"

@@ -14,8 +14,8 @@ min_time="${BENCH_MIN_TIME:-0.3}"
 duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-1,16,64,256}"
 load_threads="${LOAD_THREADS:-1}"
-start_timeout_s=20
-stop_timeout_s=15
+# shellcheck source=scripts/lib/daemon.sh
+. scripts/lib/daemon.sh
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -25,7 +25,7 @@ ninja -C "$build" -j2 warden engine_bench store_bench warden_load >/dev/null
 tmp="$(mktemp -d)"
 pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  daemon_kill
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -43,35 +43,14 @@ timeout 600 "$build/bench/store_bench" --benchmark_min_time="$min_time" --benchm
 
 echo "== HTTP decisions (warden serve on loopback, durable commits)"
 export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-data="$tmp/data"
-"$build/src/cli/warden" init --data-dir "$data" >/dev/null
 # shellcheck disable=SC2086
-"$build/src/cli/warden" serve --data-dir "$data" --listen 127.0.0.1:0 \
-  ${SERVE_FLAGS:-} 2>"$tmp/serve.log" &
-pid=$!
-for _ in $(seq $((start_timeout_s * 10))); do
-  [ -s "$data/warden.addr" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$tmp/serve.log"; exit 1; }
-  sleep 0.1
-done
-addr="$(cat "$data/warden.addr")"
+daemon_start "$build/src/cli/warden" "$tmp/data" "$tmp/serve.log" ${SERVE_FLAGS:-}
 echo "warden serve pid $pid on $addr"
 status=0
 timeout 300 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
   --duration-ms "$duration_ms" --threads "$load_threads" | tee "$tmp/load.txt" || status=$?
 
-kill -TERM "$pid"
-for _ in $(seq $((stop_timeout_s * 10))); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
-  echo "warden did not stop within ${stop_timeout_s}s of SIGTERM" >&2
-  status=1
-else
-  wait "$pid" || { echo "warden serve exited $?" >&2; status=1; }
-fi
-pid=""
+daemon_stop || status=1
 
 echo "== summary"
 echo "load after: $(uptime | sed 's/.*load average/load average/')"

@@ -91,7 +91,8 @@ const std::vector<Setting>& serve_settings() {
        .max = static_cast<std::int64_t>(kConnectionsMax)},
       {.key = "auth_failures_max",
        .field = &ServeArgs::auth_failures_max,
-       .help = "Failed master-password attempts per address before 429",
+       .help = "Failed master-password attempts, and separately failed session tokens, per "
+               "client address within the window before 429",
        .min = 1,
        .max = kAuthFailuresMax},
       {.key = "auth_failure_window_seconds",

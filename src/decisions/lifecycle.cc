@@ -120,8 +120,8 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
           if (final < reserved && !actor.may_settle_below_reserved()) {
             return Status(ErrorCode::TX_SETTLEMENT_FORBIDDEN,
                           "an agent settles at the reserved amount " + reserved.to_string() +
-                              "; a lower final amount needs the master password or a "
-                              "settlement session",
+                              "; a lower final amount needs a settlement session (a session "
+                              "created with role \"settlement\")",
                           json::object{{"reserved_amount", reserved.to_string()}});
           }
           *settled = final;

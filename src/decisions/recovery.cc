@@ -44,22 +44,11 @@ Status DecisionService::backfill_usage() {
   });
 }
 
-// Rebuilds every window from the settled usage buckets inside the longest window (not from old
-// transactions), then open reservations with their timers, then idempotency keys.
+// Rebuilds what the policy load does not: open reservations with their timers, and idempotency
+// keys. (The first policy load already rebuilt every window from the settled usage buckets
+// inside it, without reading old transactions.)
 Status DecisionService::recover() {
-  WARDEN_RETURN_IF_ERROR(backfill_usage());
   const std::int64_t now_ms = clock_.now_ms();
-  const std::int64_t since_s = (now_ms - engine_.longest_window_ms()) / 1000 - 1;
-  std::vector<engine::Charge> one(1);
-  WARDEN_RETURN_IF_ERROR(store_.scan_meter_usage({std::nullopt, since_s},
-                                                 [&](const store::MeterUsageRow& r) {
-    WARDEN_ASSIGN_OR_RETURN(Amount amount, Amount::parse(r.amount));
-    // Usage is stored by the second: it counts as of the second's last millisecond, so it
-    // leaves a window at most a second late, never early.
-    one[0] = engine::Charge{r.meter, engine::MeterKind::kAmount, amount, r.bucket * 1000 + 999};
-    engine_.restore(r.agent_id, "", one, false);
-    return Status();
-  }));
   WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {{"PENDING", "QUEUED"}, {}, {}},
                                            [&](const store::TransactionRow& row) {
     engine_.restore(row.agent_id, row.id, charges_from(metadata_of(row)), true);

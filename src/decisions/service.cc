@@ -23,6 +23,8 @@ DecisionService::DecisionService(store::Store& store, store::BatchWriter& writer
 DecisionService::~DecisionService() { stop(); }
 
 Status DecisionService::start() {
+  WARDEN_RETURN_IF_ERROR(backfill_usage());
+  // Builds every window from the usage recorded inside it (the first load's windows are all new).
   WARDEN_RETURN_IF_ERROR(reload_policies());
   WARDEN_RETURN_IF_ERROR(recover());
   if (options_.start_sweeper) sweeper_ = std::thread([this] {
@@ -76,6 +78,8 @@ Status DecisionService::load_policies(store::Reader& reader) {
                            const engine::UsageSink& sink) {
     return reader.scan_meter_usage({usage, since_ms / 1000 - 1}, [&](const store::MeterUsageRow& r) {
       WARDEN_ASSIGN_OR_RETURN(Amount amount, Amount::parse(r.amount));
+      // Usage is stored by the second: it counts as of the second's last millisecond, so it
+      // leaves a window at most a second late, never early.
       sink(r.agent_id, r.bucket * 1000 + 999, amount);
       return Status();
     });

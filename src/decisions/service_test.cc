@@ -634,6 +634,44 @@ TEST_F(DecisionsTest, AChangedWindowCountsWhatTheRowsSayFellInsideIt) {
   EXPECT_EQ(total(p + "/native/2d"), Amount(500));
 }
 
+TEST_F(DecisionsTest, ACalendarMonthRemembersItsFirstHoursAfterARestartOnThe31st) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"month","max":"1000"}]})");
+  clock_.set_ms(clock_.now_ms() + kHourMs);  // 2026-01-01T01:00Z
+  ASSERT_TRUE(confirm(str(allow(1000), "id"), std::nullopt).ok());
+  clock_.set_ms(clock_.now_ms() + 30 * kDayMs + 11 * kHourMs);  // 2026-01-31T12:00Z
+  EXPECT_EQ(total(p + "/native/month"), Amount(1000));
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(p + "/native/month"), Amount(1000));
+  EXPECT_EQ(effect_of(1), "DENY");
+}
+
+TEST_F(DecisionsTest, AReenabledPolicyCountsTheUsageRecordedBeforeIt) {
+  start_service();
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"1000"}]})");
+  ASSERT_TRUE(confirm(str(allow(600), "id"), std::nullopt).ok());
+  const std::string open = str(allow(100), "id");
+  auto set_enabled = [&](bool on) {
+    auto row = store_->get_policy(p).value().value();
+    row.enabled = on;
+    ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.update_policy(row); }).ok());
+    ASSERT_TRUE(service_->reload_policies().ok());
+  };
+  set_enabled(false);
+  EXPECT_EQ(service_->engine().stats().meters, 0u);
+  set_enabled(true);
+  EXPECT_EQ(total(p + "/native/1d"), Amount(700));  // settled 600 and the open 100
+  EXPECT_EQ(effect_of(301), "DENY");
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(p + "/native/1d"), Amount(700));
+  ASSERT_TRUE(cancel(open).ok());
+  EXPECT_EQ(total(p + "/native/1d"), Amount(600));
+}
+
 TEST_F(DecisionsTest, SettlingCancelsTimersSoTheyAreBoundedByWhatIsOpen) {
   start_service({.reservation_ttl_seconds = 3600});
   add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":60})");

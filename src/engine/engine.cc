@@ -95,7 +95,6 @@ struct Engine::Snapshot {
   // Every window per usage key: a charge counts in each of them.
   std::unordered_map<std::string, std::vector<const WindowLimit*>> limits_by_usage;
   std::unordered_set<std::string> meters;  // WindowLimit::meter of every window
-  std::int64_t longest_window_ms = 0;
   std::uint64_t generation = 0;
   // Policies with a CUSTOM `post`, in priority order: global ones apply to every agent.
   std::vector<const CompiledPolicy*> with_post;
@@ -187,7 +186,6 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
       if (l == nullptr) continue;
       snap->limits_by_usage[l->usage].push_back(l);
       snap->meters.insert(l->meter);
-      snap->longest_window_ms = std::max(snap->longest_window_ms, l->window_ms);
     }
   }
   for (const auto& p : snap->policies) {
@@ -210,8 +208,9 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
 
 void Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
                                const UsageHistory& history, std::int64_t now_ms) {
+  // Every window the old index did not count (a new, changed, added or re-enabled one; at
+  // start-up, all of them) is built from what is recorded under its usage key.
   for (const auto& [usage, windows] : snap.limits_by_usage) {
-    if (old_snap.windows_of(usage) == nullptr) continue;  // a new policy starts from zero
     for (const WindowLimit* l : windows) {
       if (old_snap.meters.contains(l->meter)) continue;
       // Open reservations first: from here on, new ones reach this meter too (it is in the
@@ -220,15 +219,15 @@ void Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
         std::lock_guard shard_lock(shards_[i].mu);
         for (auto& [agent, st] : shards_[i].agents) {
           std::lock_guard lock(st->mu);
-          bool counted = false;
-          for (const auto& [id, m] : st->meters) counted = counted || m.usage() == usage;
-          if (!counted) continue;
-          Meter& m = st->meters.try_emplace(l->meter, *l).first->second;
+          std::optional<Meter> built;
           for (const auto& [id, holds] : st->holds) {
             for (const auto& h : holds) {
-              if (h.usage == usage) m.add(h.ts_ms, h.amount);
+              if (h.usage != usage) continue;
+              if (!built) built.emplace(*l);
+              built->add(h.ts_ms, h.amount);
             }
           }
+          if (built) st->meters.insert_or_assign(l->meter, std::move(*built));
         }
       }
       if (!history) continue;
@@ -597,8 +596,6 @@ void Engine::restore(const std::string& agent_id, const std::string& reservation
     if (held) st.holds[reservation_id].push_back({c.usage, c.ts_ms, c.kind, c.amount});
   }
 }
-
-std::int64_t Engine::longest_window_ms() const { return snapshot_.load()->longest_window_ms; }
 
 bool Engine::has_post_checks(const std::string& agent_id) const {
   const std::shared_ptr<const Snapshot> snap = snapshot_.load();

@@ -98,11 +98,12 @@ class Engine {
   ~Engine();
 
   // Compiles every enabled policy and swaps the index. On a compile error nothing changes.
-  // A window that is new to a usage key already counted (a changed or added window) is built
-  // before the swap from the open reservations in memory and, through `history`, the settled
-  // usage inside it at now_ms; without `history` it starts from the open reservations only.
-  // The caller makes sure no settlement lands between reading the history and the swap.
-  // Afterwards meters no policy reads, and agents left with nothing, are freed.
+  // A window the previous index did not count (new, changed, added or re-enabled; at the first
+  // load, every one) is built before the swap from the open reservations in memory and,
+  // through `history`, the settled usage inside it at now_ms; without `history` it starts from
+  // the open reservations only. The caller makes sure no settlement lands between reading the
+  // history and the swap. Afterwards meters no policy reads, and agents left with nothing,
+  // are freed.
   Status load_policies(const std::vector<PolicyInput>& policies, const UsageHistory& history = {},
                        std::int64_t now_ms = 0);
 
@@ -124,9 +125,7 @@ class Engine {
   // even past a window's max).
   void restore(const std::string& agent_id, const std::string& reservation_id,
                const std::vector<Charge>& charges, bool held);
-  // The longest window any policy counts (0 without windows): settled usage older than this
-  // counts nowhere.
-  std::int64_t longest_window_ms() const;
+
 
   // Whether a CUSTOM `post` applies to the agent: its decisions keep their request for the
   // settlement.

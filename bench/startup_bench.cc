@@ -775,6 +775,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Lines in order with the progress on stderr when both go to one file.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int reps = kRepetitionsDefault;
   bool regenerate = false;
   bool paged_baseline = false;
@@ -871,13 +873,16 @@ int main(int argc, char** argv) {
         "total %.1f ms\n",
         paged.open_ms, paged.start_ms, paged.total());
   }
-  const double worst = std::max(*std::max_element(cold_totals.begin(), cold_totals.end()),
-                                *std::max_element(warm_totals.begin(), warm_totals.end()));
+  const double worst_cold = *std::max_element(cold_totals.begin(), cold_totals.end());
+  const double worst_warm = *std::max_element(warm_totals.begin(), warm_totals.end());
   std::printf(
       "\nmedian start-up: cold %.0f ms, warm %.0f ms; baseline/new: cold %.1fx, warm %.1fx\n",
       median(cold_totals), median(warm_totals), median(cold_ratios), median(warm_ratios));
-  std::printf("target start-up < 2 s with 1,000,000 decisions: %s (slowest run %.0f ms)\n",
-              worst < 2000 ? "met" : "NOT met", worst);
+  std::printf(
+      "target start-up < 2 s with 1,000,000 decisions: %s with the file in the page cache (a "
+      "restart; slowest %.0f ms), %s from disk (after a reboot; slowest %.0f ms)\n",
+      worst_warm < 2000 ? "met" : "NOT met", worst_warm, worst_cold < 2000 ? "met" : "NOT met",
+      worst_cold);
   std::printf(
       "meters checked after every run: 365d and 24h totals of all %d agents equal the "
       "generated sums, %lld open reservations, %lld timers\n",

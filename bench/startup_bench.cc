@@ -56,7 +56,7 @@ namespace json = boost::json;
 using SteadyClock = std::chrono::steady_clock;
 
 // Bump when the generated rows change: the cached file's name carries it.
-constexpr std::string_view kDataVersion = "v1";
+constexpr std::string_view kDataVersion = "v2";  // v2: meter_usage keyed (meter, bucket, agent)
 constexpr int kAgents = 100;
 constexpr std::int64_t kDecisions = 1'000'000;
 constexpr std::int64_t kOpenDecisions = 10'000;  // 1 % still PENDING, reservations held
@@ -698,7 +698,8 @@ Times measure_baseline(const std::filesystem::path& path, const Fixed& f, const 
                             return Status();
                           }),
         "baseline open reservations");
-  const std::int64_t since = (kNowMs - engine.longest_window_ms()) / kSecondMs - 1;
+  // The policy's longest window is the 365d one.
+  const std::int64_t since = (kNowMs - kYearMs) / kSecondMs - 1;
   check(scan_transactions(
             *st, {{"CONFIRMED"}, {}, since},
             [&](const store::TransactionRow& r) {

@@ -211,7 +211,7 @@ class Reader {
   virtual Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) = 0;
   // Pending = neither approved nor rejected (expired ones included until the sweeper acts).
   virtual Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) = 0;
-  // Calls each for every matching row, in (agent, meter, bucket) order; stops at an error.
+  // Calls each for every matching row, in (meter, bucket, agent) order; stops at an error.
   virtual Status scan_meter_usage(const MeterUsageFilter& filter,
                                   const std::function<Status(const MeterUsageRow&)>& each) = 0;
   // Outbox events due at `now` (next_attempt_at <= now), oldest first.

@@ -479,7 +479,10 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   }
   if (filter.agent_id) sql += " AND agent_id = ?";
   if (filter.created_at_min) sql += " AND created_at >= ?";
-  sql += " ORDER BY id LIMIT ?";
+  // With a time bound, "+id" keeps SQLite from walking the primary key through the whole table
+  // for the few recent rows (start-up reads the last day's idempotency keys this way): it
+  // searches the created_at index and sorts what it found.
+  sql += filter.created_at_min ? " ORDER BY +id LIMIT ?" : " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind(page.after_id.value_or(""));
   for (const auto& s : filter.statuses) st.bind(s);
@@ -564,12 +567,12 @@ Status update_approval(Connection& c, const ApprovalRow& r) {
 
 Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
                         const std::function<Status(const MeterUsageRow&)>& each) {
-  std::string sql = "SELECT agent_id, meter, bucket, amount FROM meter_usage WHERE bucket >= ?";
-  if (filter.meter) sql += " AND meter = ?";
-  sql += " ORDER BY agent_id, meter, bucket";
+  std::string sql = "SELECT agent_id, meter, bucket, amount FROM meter_usage WHERE ";
+  sql += filter.meter ? "meter = ? AND bucket >= ?" : "bucket >= ?";
+  sql += " ORDER BY meter, bucket, agent_id";  // the primary key: one range, no sort
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.bind(filter.bucket_min);
   if (filter.meter) st.bind(*filter.meter);
+  st.bind(filter.bucket_min);
   MeterUsageRow row;
   for (;;) {
     WARDEN_ASSIGN_OR_RETURN(bool more, st.step());

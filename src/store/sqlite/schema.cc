@@ -255,10 +255,10 @@ std::string leaner_hot_tables() {
 // reading old transactions), transaction hashes unique per agent and chain instead of across
 // every agent, and the webhook outbox.
 std::string usage_hashes_outbox() {
+  // Keyed by (meter, bucket, agent): a window is rebuilt from one range of the key.
   return "CREATE TABLE meter_usage ("
-         "agent_id TEXT NOT NULL, meter TEXT NOT NULL, bucket INTEGER NOT NULL, "
-         "amount TEXT NOT NULL, PRIMARY KEY (agent_id, meter, bucket)) WITHOUT ROWID;\n"
-         "CREATE INDEX idx_meter_usage_meter_bucket ON meter_usage(meter, bucket);\n"
+         "meter TEXT NOT NULL, bucket INTEGER NOT NULL, agent_id TEXT NOT NULL, "
+         "amount TEXT NOT NULL, PRIMARY KEY (meter, bucket, agent_id)) WITHOUT ROWID;\n"
          "DROP INDEX idx_transactions_tx_hash;\n"
          "CREATE UNIQUE INDEX idx_transactions_agent_chain_tx_hash "
          "ON transactions(agent_id, chain, tx_hash) WHERE tx_hash IS NOT NULL;\n"

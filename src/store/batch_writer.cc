@@ -95,14 +95,33 @@ void BatchWriter::loop() {
 }
 
 void BatchWriter::commit(std::deque<Item>& batch) {
-  std::vector<Status> outcomes(batch.size());
+  // Most batches have no failing op: they run without savepoints. When one fails, the whole
+  // transaction rolls back and the batch runs once more, each op in a savepoint, so that the
+  // failure undoes only its own op.
+  bool logical_failure = false;
   Status s = store_.write([&](WriteTxn& tx) {
-    for (std::size_t i = 0; i < batch.size(); ++i) outcomes[i] = tx.nested(batch[i].op);
+    for (auto& item : batch) {
+      if (Status op = item.op(tx); !op.ok()) {
+        logical_failure = true;
+        return op;
+      }
+    }
     return Status();
   });
   if (s.ok()) {
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(outcomes[i]);
+    for (auto& item : batch) item.done(s);
     return;
+  }
+  if (logical_failure) {
+    std::vector<Status> outcomes(batch.size());
+    s = store_.write([&](WriteTxn& tx) {
+      for (std::size_t i = 0; i < batch.size(); ++i) outcomes[i] = tx.nested(batch[i].op);
+      return Status();
+    });
+    if (s.ok()) {
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(outcomes[i]);
+      return;
+    }
   }
   // The commit itself failed (storage): nothing of the batch is on disk. Run each op alone so
   // each reports its own outcome and one bad op cannot fail the others.

@@ -35,9 +35,10 @@ class BatchWriter {
   ~BatchWriter();  // finishes everything queued, then stops
 
   // Queues op. Refused with INTERNAL_SHUTTING_DOWN after stop(), and with SERVER_OVERLOADED
-  // when queue_max operations are already waiting (the caller may retry later). Each op runs
-  // in a savepoint: an op that fails is undone alone and the rest of its batch commits; only a
-  // failed commit (storage) fails the batch, whose ops then run one by one.
+  // when queue_max operations are already waiting (the caller may retry later). An op that
+  // fails is undone alone and the rest of its batch commits (the batch runs again with each op
+  // in a savepoint); only a failed commit (storage) fails the batch, whose ops then run one by
+  // one. An op may therefore run more than once: it captures its inputs by value.
   Status submit(Op op, Done done);
   // Queues op to run in a batch of its own: every earlier batch has committed and run its
   // `done` callbacks before it starts, and no later one starts before its `done` returns (for

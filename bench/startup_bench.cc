@@ -56,7 +56,7 @@ namespace json = boost::json;
 using SteadyClock = std::chrono::steady_clock;
 
 // Bump when the generated rows change: the cached file's name carries it.
-constexpr std::string_view kDataVersion = "v2";  // v2: meter_usage keyed (meter, bucket, agent)
+constexpr std::string_view kDataVersion = "v3";  // v3: meter_usage with integer keys
 constexpr int kAgents = 100;
 constexpr std::int64_t kDecisions = 1'000'000;
 constexpr std::int64_t kOpenDecisions = 10'000;  // 1 % still PENDING, reservations held

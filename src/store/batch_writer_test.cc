@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/test_util.h"
@@ -14,36 +16,10 @@
 namespace warden::store {
 namespace {
 
+using testing::BlockedWriter;
 using testing::TempDir;
 using testing::WalSyncCounter;
 
-// Holds the writer thread inside an operation until release(), so submissions pile up.
-class BlockedWriter {
- public:
-  explicit BlockedWriter(BatchWriter& writer) {
-    Status s = writer.submit(
-        [this](WriteTxn& t) {
-          entered_.set_value();
-          released_.wait();
-          return t.put_kv("blocker", "1", 1);
-        },
-        [this](const Status& s) { done_.set_value(s); });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    entered_.get_future().wait();  // taken off the queue: the queue is empty again
-  }
-  ~BlockedWriter() { release(); }
-  void release() {
-    if (!std::exchange(released_once_, true)) release_.set_value();
-  }
-  Status outcome() { return done_.get_future().get(); }
-
- private:
-  std::promise<void> entered_;
-  std::promise<void> release_;
-  std::shared_future<void> released_ = release_.get_future().share();
-  std::promise<Status> done_;
-  bool released_once_ = false;
-};
 
 TEST(BatchWriter, AFullQueueIsRefusedAsOverloadedAndAcceptsAgainOnceDrained) {
   TempDir dir;
@@ -70,8 +46,14 @@ TEST(BatchWriter, AFullQueueIsRefusedAsOverloadedAndAcceptsAgainOnceDrained) {
     EXPECT_TRUE(blocked.outcome().ok());
     EXPECT_FALSE(refused_done_called);  // a refused operation is the caller's to answer
   }
-  EXPECT_TRUE(writer.run(op).ok());  // drained: accepted again
+  // Once the queued three have committed, the queue takes operations again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (committed.load() < static_cast<int>(kQueueMax) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ(committed.load(), static_cast<int>(kQueueMax));
+  EXPECT_TRUE(writer.run(op).ok());
 }
 
 TEST(BatchWriter, StoppedWriterRefusesAsShuttingDown) {

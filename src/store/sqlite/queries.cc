@@ -567,9 +567,11 @@ Status update_approval(Connection& c, const ApprovalRow& r) {
 
 Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
                         const std::function<Status(const MeterUsageRow&)>& each) {
-  std::string sql = "SELECT agent_id, meter, bucket, amount FROM meter_usage WHERE ";
-  sql += filter.meter ? "meter = ? AND bucket >= ?" : "bucket >= ?";
-  sql += " ORDER BY meter, bucket, agent_id";  // the primary key: one range, no sort
+  std::string sql =
+      "SELECT a.name, k.name, m.bucket, m.amount FROM meter_usage m "
+      "JOIN usage_names k ON k.id = m.meter JOIN usage_names a ON a.id = m.agent WHERE ";
+  sql += filter.meter ? "k.name = ? AND m.bucket >= ?" : "m.bucket >= ?";
+  sql += " ORDER BY m.meter, m.bucket, m.agent";  // the primary key: one range, no sort
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   if (filter.meter) st.bind(*filter.meter);
   st.bind(filter.bucket_min);
@@ -580,17 +582,36 @@ Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
     row.agent_id = st.text(0);
     row.meter = st.text(1);
     row.bucket = st.int64(2);
-    row.amount = st.text(3);
+    row.amount = st.text(3);  // an INTEGER reads back as its decimal text
     WARDEN_RETURN_IF_ERROR(each(row));
   }
 }
 
+namespace {
+
+// The integer that stands for an agent id or usage key in meter_usage, made on first use.
+Result<std::int64_t> usage_name_id(Connection& c, std::string_view name) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt get, c.prepare("SELECT id FROM usage_names WHERE name = ?"));
+  get.bind(name);
+  WARDEN_ASSIGN_OR_RETURN(auto id, first<std::int64_t>(get, [](const Stmt& s) { return s.int64(0); }));
+  if (id) return *id;
+  WARDEN_ASSIGN_OR_RETURN(Stmt put, c.prepare("INSERT INTO usage_names (name) VALUES (?) RETURNING id"));
+  put.bind(name);
+  WARDEN_ASSIGN_OR_RETURN(auto made, first<std::int64_t>(put, [](const Stmt& s) { return s.int64(0); }));
+  if (!made) return Status(ErrorCode::INTERNAL_STORE_ERROR, "usage_names insert returned no id");
+  return *made;
+}
+
+}  // namespace
+
 Status add_meter_usage(Connection& c, const MeterUsageRow& r) {
   WARDEN_ASSIGN_OR_RETURN(auto add, Amount::parse(r.amount));
+  WARDEN_ASSIGN_OR_RETURN(std::int64_t meter, usage_name_id(c, r.meter));
+  WARDEN_ASSIGN_OR_RETURN(std::int64_t agent, usage_name_id(c, r.agent_id));
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt get, c.prepare("SELECT amount FROM meter_usage WHERE agent_id = ? AND meter = ? AND "
-                          "bucket = ?"));
-  get.bind(r.agent_id).bind(r.meter).bind(r.bucket);
+      Stmt get, c.prepare("SELECT amount FROM meter_usage WHERE meter = ? AND bucket = ? AND "
+                          "agent = ?"));
+  get.bind(meter).bind(r.bucket).bind(agent);
   WARDEN_ASSIGN_OR_RETURN(auto stored, first<std::string>(get, [](const Stmt& s) { return s.text(0); }));
   Amount total = add;
   if (stored) {
@@ -598,10 +619,15 @@ Status add_meter_usage(Connection& c, const MeterUsageRow& r) {
     WARDEN_ASSIGN_OR_RETURN(total, before.checked_add(add));
   }
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt put, c.prepare("INSERT INTO meter_usage (agent_id, meter, bucket, amount) VALUES "
-                          "(?, ?, ?, ?) ON CONFLICT (agent_id, meter, bucket) DO UPDATE SET "
+      Stmt put, c.prepare("INSERT INTO meter_usage (meter, bucket, agent, amount) VALUES "
+                          "(?, ?, ?, ?) ON CONFLICT (meter, bucket, agent) DO UPDATE SET "
                           "amount = excluded.amount"));
-  put.bind(r.agent_id).bind(r.meter).bind(r.bucket).bind(total.to_string());
+  put.bind(meter).bind(r.bucket).bind(agent);
+  if (total <= Amount(INT64_MAX)) {
+    put.bind(static_cast<std::int64_t>(total.rep()));
+  } else {
+    put.bind(total.to_string());
+  }
   return put.run();
 }
 

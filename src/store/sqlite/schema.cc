@@ -255,10 +255,14 @@ std::string leaner_hot_tables() {
 // reading old transactions), transaction hashes unique per agent and chain instead of across
 // every agent, and the webhook outbox.
 std::string usage_hashes_outbox() {
-  // Keyed by (meter, bucket, agent): a window is rebuilt from one range of the key.
-  return "CREATE TABLE meter_usage ("
-         "meter TEXT NOT NULL, bucket INTEGER NOT NULL, agent_id TEXT NOT NULL, "
-         "amount TEXT NOT NULL, PRIMARY KEY (meter, bucket, agent_id)) WITHOUT ROWID;\n"
+  // A bucket row is small (one per settled decision at worst, read in full at start-up): usage
+  // keys and agent ids are integers from usage_names, and the amount is an INTEGER when it fits
+  // in 64 bits (the column has no type affinity), decimal TEXT otherwise. Keyed by (meter,
+  // bucket, agent): a window is rebuilt from one range of the key.
+  return "CREATE TABLE usage_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n"
+         "CREATE TABLE meter_usage ("
+         "meter INTEGER NOT NULL, bucket INTEGER NOT NULL, agent INTEGER NOT NULL, "
+         "amount NOT NULL, PRIMARY KEY (meter, bucket, agent)) WITHOUT ROWID;\n"
          "DROP INDEX idx_transactions_tx_hash;\n"
          "CREATE UNIQUE INDEX idx_transactions_agent_chain_tx_hash "
          "ON transactions(agent_id, chain, tx_hash) WHERE tx_hash IS NOT NULL;\n"

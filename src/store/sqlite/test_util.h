@@ -5,12 +5,16 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::store::testing {
@@ -42,6 +46,35 @@ class RawDb {
 
  private:
   sqlite3* db_ = nullptr;
+};
+
+// Holds the writer thread inside an operation (a batch of its own) until release(), so
+// submissions pile up as the next batch. Stop the writer or wait for outcome() before it goes.
+class BlockedWriter {
+ public:
+  explicit BlockedWriter(BatchWriter& writer) {
+    Status s = writer.submit(
+        [this](WriteTxn& t) {
+          entered_.set_value();
+          released_.wait();
+          return t.put_kv("blocker", "1", 1);
+        },
+        [this](const Status& s) { done_.set_value(s); });
+    if (!s.ok()) std::abort();  // the writer refused: nothing to hold
+    entered_.get_future().wait();  // taken off the queue: the queue is empty again
+  }
+  ~BlockedWriter() { release(); }
+  void release() {
+    if (!std::exchange(released_once_, true)) release_.set_value();
+  }
+  Status outcome() { return done_.get_future().get(); }
+
+ private:
+  std::promise<void> entered_;
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  std::promise<Status> done_;
+  bool released_once_ = false;
 };
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path);

@@ -15,6 +15,7 @@ namespace {
 using testing::open_store;
 using testing::sample_agent;
 using testing::sample_event;
+using testing::BlockedWriter;
 using testing::TempDir;
 
 class UsageOutboxTest : public ::testing::Test {
@@ -45,18 +46,6 @@ class UsageOutboxTest : public ::testing::Test {
     r.created_at = r.updated_at = 1'767'300'000;
     return r;
   }
-  // Occupies the writer with a batch of its own until `gate` is set, so that what is submitted
-  // meanwhile queues up as the next batch.
-  static void hold(BatchWriter& writer, std::promise<void>& gate) {
-    std::promise<void> running;
-    auto released = gate.get_future().share();
-    ASSERT_TRUE(writer.submit([&running, released](WriteTxn&) {
-                        running.set_value();
-                        released.wait();
-                        return Status();
-                      }, [](const Status&) {}).ok());
-    running.get_future().wait();
-  }
   std::int64_t audit_rows() { return static_cast<std::int64_t>(store_->list_audit({}).value().size()); }
 
   TempDir dir_;
@@ -81,6 +70,11 @@ TEST_F(UsageOutboxTest, MeterUsageAddsExactlyPerBucketAndScansFromABucket) {
   const Status over = run([](WriteTxn& t) { return t.add_meter_usage({"a1", "p/native", 160, "2"}); });
   EXPECT_FALSE(over.ok());
   EXPECT_EQ(usage()[1].amount, big);
+  // Stored compactly: names once each, amounts as integers while they fit in 64 bits.
+  testing::RawDb raw(dir_.file("usage.db"));
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM usage_names"), 4);  // 2 meters, 2 agents
+  EXPECT_EQ(raw.column("SELECT typeof(amount) FROM meter_usage ORDER BY meter, bucket, agent"),
+            (std::vector<std::string>{"integer", "text", "integer"}));
   const auto recent = usage({std::string("p/native"), 150});
   ASSERT_EQ(recent.size(), 1u);
   EXPECT_EQ(recent[0].bucket, 160);
@@ -153,8 +147,7 @@ TEST_F(UsageOutboxTest, NestedFailureUndoesOnlyItsOwnWritesAndKeepsTheAuditChain
 TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
   BatchWriter writer(*store_, {});
   const auto batches_before = writer.batches_committed();
-  std::promise<void> gate;
-  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));  // the next three ops queue up as one batch
+  BlockedWriter blocked(writer);  // the next three ops queue up as one batch
   std::vector<std::promise<Status>> outcomes(3);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(writer.submit(
@@ -167,7 +160,7 @@ TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
                           [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
                     .ok());
   }
-  gate.set_value();
+  blocked.release();
   EXPECT_TRUE(outcomes[0].get_future().get().ok());
   EXPECT_EQ(outcomes[1].get_future().get().code(), ErrorCode::TX_INVALID_STATE);
   EXPECT_TRUE(outcomes[2].get_future().get().ok());
@@ -175,7 +168,7 @@ TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
   EXPECT_TRUE(store_->get_transaction("b0").value().has_value());
   EXPECT_FALSE(store_->get_transaction("b1").value().has_value());
   EXPECT_TRUE(store_->get_transaction("b2").value().has_value());
-  // The gate's batch and one batch for all three: nothing re-ran alone.
+  // The blocker's batch and one batch for all three: nothing re-ran alone.
   EXPECT_EQ(writer.batches_committed() - batches_before, 2u);
 }
 
@@ -183,8 +176,7 @@ TEST_F(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
 // op runs again alone and only the broken one reports the failure.
 TEST_F(UsageOutboxTest, ABatchWhoseCommitFailsRunsEachOpAloneAndOnlyTheBrokenOneFails) {
   BatchWriter writer(*store_, {});
-  std::promise<void> gate;
-  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));
+  BlockedWriter blocked(writer);
   std::vector<std::promise<Status>> outcomes(3);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(writer.submit(
@@ -195,7 +187,7 @@ TEST_F(UsageOutboxTest, ABatchWhoseCommitFailsRunsEachOpAloneAndOnlyTheBrokenOne
                           [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
                     .ok());
   }
-  gate.set_value();
+  blocked.release();
   EXPECT_TRUE(outcomes[0].get_future().get().ok());
   EXPECT_EQ(outcomes[1].get_future().get().code(), ErrorCode::INTERNAL_STORE_ERROR);
   EXPECT_TRUE(outcomes[2].get_future().get().ok());
@@ -208,8 +200,7 @@ TEST_F(UsageOutboxTest, ABatchWhoseCommitFailsRunsEachOpAloneAndOnlyTheBrokenOne
 TEST_F(UsageOutboxTest, AnOpSubmittedAloneIsABatchOfItsOwn) {
   BatchWriter writer(*store_, {});
   const auto batches_before = writer.batches_committed();
-  std::promise<void> gate;
-  ASSERT_NO_FATAL_FAILURE(hold(writer, gate));
+  BlockedWriter blocked(writer);
   std::vector<std::string> order;  // written only on the writer thread
   std::promise<void> last;
   auto op = [](WriteTxn&) { return Status(); };
@@ -222,11 +213,11 @@ TEST_F(UsageOutboxTest, AnOpSubmittedAloneIsABatchOfItsOwn) {
                       order.push_back("after");
                       last.set_value();
                     }).ok());
-  gate.set_value();
+  blocked.release();
   last.get_future().wait();
   writer.stop();
   EXPECT_EQ(order, (std::vector<std::string>{"before", "alone-op", "alone-done", "after"}));
-  EXPECT_EQ(writer.batches_committed() - batches_before, 4u);  // gate, before, alone, after
+  EXPECT_EQ(writer.batches_committed() - batches_before, 4u);  // blocker, before, alone, after
 }
 
 }  // namespace

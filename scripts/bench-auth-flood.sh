@@ -13,23 +13,13 @@ duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-1,4}"
 flood="${FLOOD:-32}"
 load_threads="${LOAD_THREADS:-1}"
-# shellcheck source=scripts/lib/daemon.sh
-. scripts/lib/daemon.sh
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
 
 bash scripts/build.sh warden warden_load >/dev/null
 warden="${WARDEN_BIN:-$build/src/cli/warden}"
 
-tmp="$(mktemp -d)"
-pid=""
-cleanup() {
-  daemon_kill
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== load before: $(uptime | sed 's/.*load average/load average/')"
-export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+bench_begin
 data="$tmp/data"
 # shellcheck disable=SC2086
 daemon_start "$warden" "$data" "$tmp/serve.log" --log-level warn ${SERVE_FLAGS:-}

@@ -10,8 +10,8 @@
 # LOAD_THREADS (client threads, 1), BUILD (the build dir with warden_load, default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/lib/daemon.sh
-. scripts/lib/daemon.sh
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
 rounds="${ROUNDS:-3}"
 duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-16,64,256}"
@@ -23,17 +23,7 @@ if (($# < 1)); then
 fi
 bash scripts/build.sh warden_load >/dev/null
 
-tmp="$(mktemp -d)"
-pid=""
-cleanup() {
-  daemon_kill
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== load before: $(uptime | sed 's/.*load average/load average/')"
+bench_begin
 results="$tmp/results"  # lines: variant connections decisions_per_second
 : >"$results"
 for round in $(seq "$rounds"); do

@@ -18,25 +18,15 @@ duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-1,16,64,256}"
 load_threads="${LOAD_THREADS:-1}"
 startup_reps="${STARTUP_REPS:-1}"
-# shellcheck source=scripts/lib/daemon.sh
-. scripts/lib/daemon.sh
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 ninja -C "$build" -j2 warden engine_bench store_bench startup_bench warden_load >/dev/null
 
-tmp="$(mktemp -d)"
-pid=""
-cleanup() {
-  daemon_kill
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== machine: $(nproc) cores, $cpu_model"
-echo "== load before: $(uptime | sed 's/.*load average/load average/')"
+bench_begin
 echo "== decision engine (in process)"
 timeout 600 "$build/bench/engine_bench" --benchmark_min_time="$min_time" --benchmark_color=false \
   | tee "$tmp/engine.txt"
@@ -46,7 +36,6 @@ timeout 600 "$build/bench/store_bench" --benchmark_min_time="$min_time" --benchm
   | tee "$tmp/store.txt"
 
 echo "== HTTP decisions (warden serve on loopback, durable commits)"
-export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 # shellcheck disable=SC2086
 daemon_start "$build/src/cli/warden" "$tmp/data" "$tmp/serve.log" ${SERVE_FLAGS:-}
 echo "warden serve pid $pid on $addr"

@@ -1,6 +1,6 @@
-# Sourced by the benchmark scripts: starts a `warden serve` on a fresh data dir at
-# 127.0.0.1:0 and stops it with SIGTERM. Callers set `tmp` (a scratch dir they remove) and
-# export WARDEN_MASTER_PASSWORD; daemon_start sets `pid` and `addr`.
+# Sourced by the benchmark scripts: a scratch dir and the machine's banner (bench_begin), and
+# a `warden serve` on a fresh data dir at 127.0.0.1:0 stopped with SIGTERM (daemon_start sets
+# `pid` and `addr`; daemon_stop).
 daemon_start_timeout_s=20
 daemon_stop_timeout_s=15
 
@@ -40,4 +40,15 @@ daemon_stop() {
 # Kills a daemon left running (an EXIT trap).
 daemon_kill() {
   if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+}
+
+# bench_begin: a scratch dir in `tmp`, removed with any daemon left running when the script
+# exits; a fresh master password; the machine and its load before the run.
+bench_begin() {
+  tmp="$(mktemp -d)"
+  pid=""
+  trap 'daemon_kill; rm -rf "$tmp"' EXIT
+  export WARDEN_MASTER_PASSWORD="bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "== load before: $(uptime | sed 's/.*load average/load average/')"
 }

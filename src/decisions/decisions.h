@@ -81,6 +81,7 @@ struct Answer {
 };
 
 struct Once;              // internal.h
+struct PendingWrite;      // internal.h
 class IdempotencyTable;   // internal.h
 
 // Thread-safe.
@@ -161,6 +162,15 @@ class DecisionService {
   Status enqueue_event(store::WriteTxn& tx, const store::TransactionRow& row, bool decided);
   // After commit: wakes the notifier for an announced transaction.
   void announced(const store::TransactionRow& row);
+  // Idempotency: true when the key already answers the submission (conflict, replay, or a
+  // wait for the first request's commit); false when this submission claimed it.
+  bool answered_by_key(const std::string& key, const std::string& request_hash,
+                       const std::string& tx_id, std::int64_t now, Done& done);
+  boost::json::object record_decision(PendingWrite& pending, const engine::Decision& d,
+                                      const Submission& sub, const Actor& actor, std::int64_t now);
+  void commit_decision(std::shared_ptr<PendingWrite> pending,
+                       std::shared_ptr<boost::json::object> body, boost::json::value trace,
+                       std::string idem_key, Done done);
   Status run_post_checks(store::TransactionRow& row, const std::optional<Amount>& final_amount,
                          std::int64_t now, boost::json::object& details, store::AuditEvent& e);
   Status load_policies(store::Reader& reader);

@@ -15,45 +15,69 @@ engine::Decision DecisionService::evaluate(engine::Request request, bool explain
 
 void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   const std::int64_t now_ms = clock_.now_ms();
-  const std::int64_t now = now_ms / 1000;
   // One copy of what the writer stores, shared by the write and its completion.
   auto pending = std::make_shared<PendingWrite>();
-  store::TransactionRow& row = pending->row;
-  row = std::move(sub.row);
-  row.id = ids_.next();
+  pending->row = std::move(sub.row);
+  pending->row.id = ids_.next();
   std::string idem_key;
   if (sub.idempotency_key) {
     idem_key = sub.agent_id + "\n" + *sub.idempotency_key;
-    const auto claim = idempotency_->claim(idem_key, sub.request_hash, row.id, now, done);
-    switch (claim.outcome) {
-      case IdempotencyTable::Outcome::kClaimed:
-        break;
-      case IdempotencyTable::Outcome::kWaiting:
-        return;  // answered with the first request's decision once it commits
-      case IdempotencyTable::Outcome::kConflict:
-        return done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
-                           "idempotency key was used with a different request",
-                           json::object{{"existing_id", claim.tx_id}}));
-      case IdempotencyTable::Outcome::kReplay: {
-        auto existing = store_.get_transaction(claim.tx_id);
-        if (!existing.ok()) return done(existing.take_status());
-        if (!*existing) return done(Status(ErrorCode::TX_NOT_FOUND));
-        return done(Answer{200, transaction_json(**existing), true});
-      }
-    }
+    if (answered_by_key(idem_key, sub.request_hash, pending->row.id, now_ms / 1000, done)) return;
   }
-
   engine::Request& req = sub.request;
   req.agent_id = sub.agent_id;
   req.now_ms = now_ms;
-  const engine::Decision d = engine_.decide(req, row.id, true, sub.explain);
+  const engine::Decision d = engine_.decide(req, pending->row.id, true, sub.explain);
+  json::object meta = record_decision(*pending, d, sub, actor, now_ms / 1000);
+  // The answer is built here, on the caller's thread: the writer thread that commits the batch
+  // only hands it over.
+  auto body = std::make_shared<json::object>(transaction_json(pending->row, meta));
+  pending->event = outbox_event(pending->row, true, body.get());
+  json::value trace;
+  if (sub.explain) trace = engine::decision_json(d, true)["trace"];
+  commit_decision(std::move(pending), std::move(body), std::move(trace), std::move(idem_key),
+                  std::move(done));
+}
 
+bool DecisionService::answered_by_key(const std::string& key, const std::string& request_hash,
+                                      const std::string& tx_id, std::int64_t now, Done& done) {
+  const auto claim = idempotency_->claim(key, request_hash, tx_id, now, done);
+  switch (claim.outcome) {
+    case IdempotencyTable::Outcome::kClaimed:
+      return false;
+    case IdempotencyTable::Outcome::kWaiting:
+      return true;  // answered with the first request's decision once it commits
+    case IdempotencyTable::Outcome::kConflict:
+      done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                  "idempotency key was used with a different request",
+                  json::object{{"existing_id", claim.tx_id}}));
+      return true;
+    case IdempotencyTable::Outcome::kReplay: {
+      auto existing = store_.get_transaction(claim.tx_id);
+      if (!existing.ok()) {
+        done(existing.take_status());
+      } else if (!*existing) {
+        done(Status(ErrorCode::TX_NOT_FOUND));
+      } else {
+        done(Answer{200, transaction_json(**existing), true});
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+// Fills the rows a decision writes (status, tier, DELAY and APPROVAL times, the approval, the
+// charges, the audit row) and returns the transaction's metadata as stored.
+json::object DecisionService::record_decision(PendingWrite& pending, const engine::Decision& d,
+                                              const Submission& sub, const Actor& actor,
+                                              std::int64_t now) {
+  store::TransactionRow& row = pending.row;
   row.agent_id = sub.agent_id;
   if (!sub.session_id.empty()) row.session_id = sub.session_id;
   row.created_at = row.updated_at = now;
   row.idempotency_key = sub.idempotency_key;
   if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
-  std::optional<store::ApprovalRow>& approval = pending->approval;
   // Routes put request attributes (network, action, ...) in the metadata.
   json::object meta = metadata_of(row);
   if (!d.allowed()) {
@@ -71,33 +95,33 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
       start = *row.executable_at;
     }
     if (d.outcome == engine::Outcome::kApproval) {
-      approval = store::ApprovalRow{ids_.next(), row.id, now + d.approval_timeout_seconds,
-                                    now + d.approval_timeout_seconds, {}, {}, {}, now};
+      pending.approval = store::ApprovalRow{ids_.next(), row.id, now + d.approval_timeout_seconds,
+                                            now + d.approval_timeout_seconds, {}, {}, {}, now};
       row.queued_at = now;
-      start = approval->expires_at;
-      meta["approval_id"] = approval->id;
+      start = pending.approval->expires_at;
+      meta["approval_id"] = pending.approval->id;
     }
     row.expires_at = start + options_.reservation_ttl_seconds;
     meta["charges"] = charges_json(d.charges);
-    if (engine_.has_post_checks(sub.agent_id)) meta["request"] = request_json(req);
+    if (engine_.has_post_checks(sub.agent_id)) meta["request"] = request_json(sub.request);
   }
   json::object dj = engine::decision_json(d, false);
   meta["effect"] = dj["effect"];
   meta["reasons"] = dj["reasons"];
   row.metadata = json::serialize(meta);
 
-  store::AuditEvent& e = pending->audit;
+  store::AuditEvent& e = pending.audit;
   e = audit_for(actor, row, "TX_DECIDED", now);
   e.severity = d.allowed() ? "info" : "warning";
   e.details = json::serialize(json::object{{"effect", dj["effect"]}, {"tier", nullable(row.tier)},
                                            {"status", row.status}, {"reasons", dj["reasons"]},
                                            {"amount", nullable(row.amount)}});
-  // The answer is built here, on the caller's thread: the writer thread that commits the batch
-  // only hands it over.
-  auto body = std::make_shared<json::object>(transaction_json(row, meta));
-  pending->event = outbox_event(row, true, body.get());
-  json::value trace;
-  if (sub.explain) trace = engine::decision_json(d, true)["trace"];
+  return meta;
+}
+
+void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
+                                      std::shared_ptr<json::object> body, json::value trace,
+                                      std::string idem_key, Done done) {
   auto op = [pending](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
     if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));

@@ -61,10 +61,7 @@ Status BatchWriter::run(Op op) {
   return future.get();
 }
 
-std::uint64_t BatchWriter::batches_committed() const {
-  std::lock_guard lock(mu_);
-  return batches_;
-}
+std::uint64_t BatchWriter::batches_committed() const { return batches_.load(); }
 
 void BatchWriter::loop() {
   std::unique_lock lock(mu_);
@@ -90,7 +87,6 @@ void BatchWriter::loop() {
     lock.unlock();
     commit(batch);
     lock.lock();
-    ++batches_;
   }
 }
 
@@ -108,6 +104,7 @@ void BatchWriter::commit(std::deque<Item>& batch) {
     }
     return Status();
   });
+  batches_.fetch_add(1);
   if (s.ok()) {
     for (auto& item : batch) item.done(s);
     return;

@@ -3,6 +3,7 @@
 // learns its outcome only after its batch committed.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +67,8 @@ class BatchWriter {
   std::condition_variable cv_;
   std::deque<Item> queue_;        // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
-  std::uint64_t batches_ = 0;     // guarded by mu_
+  // Batches run, counted when a batch's transaction has ended and before its callbacks run.
+  std::atomic<std::uint64_t> batches_{0};
   std::size_t last_batch_size_ = 0;  // guarded by mu_
   std::thread thread_;
 };

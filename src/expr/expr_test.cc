@@ -165,6 +165,24 @@ TEST(ExprEval, TimeAndZones) {
             "error(\"timestamp out of range\")");
 }
 
+// Past the last transition listed in the system's TZif files (2037 in Debian's) the zone's
+// POSIX rule decides daylight saving time; cel-go (Go's time package) honours it.
+TEST(ExprEval, ZonesKeepDaylightSavingTimeAfter2037) {
+  Fixture f;
+  EXPECT_EQ(f.eval("timestamp('2037-07-01T12:00:00Z').getHours('America/New_York')"), "8");
+  EXPECT_EQ(f.eval("timestamp('2038-07-01T12:00:00Z').getHours('America/New_York')"), "8");
+  EXPECT_EQ(f.eval("timestamp('2038-01-15T12:00:00Z').getHours('America/New_York')"), "7");
+  // 2040-03-11 is the second Sunday of March: 06:59Z is 01:59 EST, 07:00Z is 03:00 EDT.
+  EXPECT_EQ(f.eval("timestamp('2040-03-11T06:59:00Z').getHours('America/New_York')"), "1");
+  EXPECT_EQ(f.eval("timestamp('2040-03-11T07:00:00Z').getHours('America/New_York')"), "3");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T12:00:00Z').getHours('Europe/London')"), "13");
+  EXPECT_EQ(f.eval("timestamp('2040-12-01T12:00:00Z').getHours('Europe/London')"), "12");
+  // Southern hemisphere: daylight saving time spans the new year.
+  EXPECT_EQ(f.eval("timestamp('2040-01-15T00:00:00Z').getHours('Australia/Sydney')"), "11");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T00:00:00Z').getHours('Australia/Sydney')"), "10");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T00:00:00Z').getHours('Asia/Seoul')"), "9");
+}
+
 TEST(ExprEval, BindingsMatchDeclaredTypes) {
   Fixture f;
   EXPECT_EQ(f.eval("price * 2.0", R"({"price": 3})"), "6.0");

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "expr/runtime.h"
+#include "expr/tz.h"
 
 namespace warden::expr {
 
@@ -698,8 +699,7 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
   }
   try {
     const date::time_zone* zone = date::locate_zone(std::string(tz));
-    auto info = zone->get_info(date::sys_seconds{std::chrono::seconds{secs}});
-    offset = info.offset.count();
+    offset = zone_offset(*zone, date::sys_seconds{std::chrono::seconds{secs}}).count();
     return true;
   } catch (...) {
     return false;

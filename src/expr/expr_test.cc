@@ -165,6 +165,26 @@ TEST(ExprEval, TimeAndZones) {
             "error(\"timestamp out of range\")");
 }
 
+// duration() parses as Go's time.ParseDuration does (cel-go): digits below a nanosecond are
+// truncated, malformed numbers are rejected and the range is int64 nanoseconds.
+TEST(ExprEval, DurationParsingFollowsGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("string(duration('1.9999999999s'))"), "\"1.999999999s\"");
+  EXPECT_EQ(f.eval("duration('1.9999999999s').getMilliseconds()"), "999");
+  EXPECT_EQ(f.eval("duration('1.5ns') == duration('1ns')"), "true");
+  EXPECT_EQ(f.eval("duration('0.0000000005s') == duration('0s')"), "true");
+  EXPECT_EQ(f.eval("string(duration('-1.5h'))"), "\"-5400s\"");
+  EXPECT_EQ(f.eval("duration('1..5s')"), "error(\"cannot parse duration '1..5s'\")");
+  EXPECT_EQ(f.eval("duration('1.5.5s')"), "error(\"cannot parse duration '1.5.5s'\")");
+  EXPECT_EQ(f.eval("duration('.s')"), "error(\"cannot parse duration '.s'\")");
+  EXPECT_EQ(f.eval("duration('9223372036854775808ns')"),
+            "error(\"cannot parse duration '9223372036854775808ns'\")");
+  EXPECT_EQ(f.eval("string(duration('9223372036854775807ns'))"), "\"9223372036.854775807s\"");
+  EXPECT_EQ(f.eval("string(duration('-9223372036854775808ns'))"),
+            "\"-9223372036.854775808s\"");
+  EXPECT_EQ(f.eval("duration('2562048h')"), "error(\"cannot parse duration '2562048h'\")");
+}
+
 // Past the last transition listed in the system's TZif files (2037 in Debian's) the zone's
 // POSIX rule decides daylight saving time; cel-go (Go's time package) honours it.
 TEST(ExprEval, ZonesKeepDaylightSavingTimeAfter2037) {

@@ -601,7 +601,10 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
 }
 
 bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
-  // Go time.ParseDuration syntax: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ ; "0" alone is allowed.
+  // Go's time.ParseDuration, which cel-go uses: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ or "0", summed
+  // exactly in nanoseconds within int64, fractions truncated below a nanosecond the way Go
+  // computes them (in float64).
+  constexpr uint64_t kLimit = uint64_t{1} << 63;  // magnitude of the most negative duration
   bool neg = false;
   std::size_t p = 0;
   if (p < s.size() && (s[p] == '-' || s[p] == '+')) neg = s[p++] == '-';
@@ -611,38 +614,75 @@ bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
     return true;
   }
   if (p >= s.size()) return false;
-  long double total_ns = 0;
+  auto is_digit = [&](std::size_t i) {
+    return i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]));
+  };
+  uint64_t total = 0;
   while (p < s.size()) {
-    std::size_t start = p;
-    while (p < s.size() && (std::isdigit(static_cast<unsigned char>(s[p])) || s[p] == '.')) ++p;
-    if (p == start) return false;
-    std::string numtext(s.substr(start, p - start));
-    if (numtext == ".") return false;
-    std::size_t us = p;
-    while (p < s.size() && !std::isdigit(static_cast<unsigned char>(s[p])) && s[p] != '.') ++p;
-    std::string_view unit = s.substr(us, p - us);
-    long double mult;
+    if (s[p] != '.' && !is_digit(p)) return false;
+    uint64_t whole = 0;
+    const std::size_t int_start = p;
+    for (; is_digit(p); ++p) {
+      if (whole > kLimit / 10) return false;
+      whole = whole * 10 + static_cast<uint64_t>(s[p] - '0');
+      if (whole > kLimit) return false;
+    }
+    const bool pre = p != int_start;
+    bool post = false;
+    uint64_t frac = 0;
+    double scale = 1;
+    if (p < s.size() && s[p] == '.') {
+      ++p;
+      const std::size_t frac_start = p;
+      bool overflow = false;  // digits past int64 precision are read but ignored
+      for (; is_digit(p); ++p) {
+        if (overflow) continue;
+        if (frac > (kLimit - 1) / 10) {
+          overflow = true;
+          continue;
+        }
+        uint64_t next = frac * 10 + static_cast<uint64_t>(s[p] - '0');
+        if (next > kLimit) {
+          overflow = true;
+          continue;
+        }
+        frac = next;
+        scale *= 10;
+      }
+      post = p != frac_start;
+    }
+    if (!pre && !post) return false;
+    const std::size_t unit_start = p;
+    while (p < s.size() && s[p] != '.' && !is_digit(p)) ++p;
+    std::string_view unit = s.substr(unit_start, p - unit_start);
+    uint64_t mult;
     if (unit == "h")
-      mult = 3600e9L;
+      mult = 3600'000'000'000;
     else if (unit == "m")
-      mult = 60e9L;
+      mult = 60'000'000'000;
     else if (unit == "s")
-      mult = 1e9L;
+      mult = 1'000'000'000;
     else if (unit == "ms")
-      mult = 1e6L;
+      mult = 1'000'000;
     else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-      mult = 1e3L;
+      mult = 1'000;
     else if (unit == "ns")
       mult = 1;
     else
-      return false;
-    total_ns += std::strtold(numtext.c_str(), nullptr) * mult;
+      return false;  // also a missing unit, as in "1..5s"
+    if (whole > kLimit / mult) return false;
+    uint64_t v = whole * mult;
+    if (frac > 0) {
+      v += static_cast<uint64_t>(static_cast<double>(frac) * (static_cast<double>(mult) / scale));
+      if (v > kLimit) return false;
+    }
+    total += v;
+    if (total > kLimit) return false;
   }
-  if (neg) total_ns = -total_ns;
-  long double secs = std::trunc(total_ns / 1e9L);
-  if (std::fabs(secs) > kDurationSecondsMax) return false;
-  seconds = static_cast<int64_t>(secs);
-  nanos = static_cast<std::int32_t>(std::llround(total_ns - secs * 1e9L));
+  if (!neg && total > kLimit - 1) return false;
+  const int64_t ns = neg ? static_cast<int64_t>(0 - total) : static_cast<int64_t>(total);
+  seconds = ns / 1'000'000'000;
+  nanos = static_cast<std::int32_t>(ns % 1'000'000'000);
   return true;
 }
 

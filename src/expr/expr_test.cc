@@ -185,6 +185,20 @@ TEST(ExprEval, DurationParsingFollowsGo) {
   EXPECT_EQ(f.eval("duration('2562048h')"), "error(\"cannot parse duration '2562048h'\")");
 }
 
+// cel-go: uint() of any double below zero is an error; int() takes a leading '+' as Go's
+// strconv.ParseInt does, uint() does not (strconv.ParseUint).
+TEST(ExprEval, ConversionSignsFollowGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("uint(-0.5)"), "error(\"uint range error\")");
+  EXPECT_EQ(f.eval("uint(-0.0)"), "0u");
+  EXPECT_EQ(f.eval("uint(0.5)"), "0u");
+  EXPECT_EQ(f.eval("int('+5')"), "5");
+  EXPECT_EQ(f.eval("int('-5')"), "-5");
+  EXPECT_EQ(f.eval("int('+-5')"), "error(\"cannot convert '+-5' to int\")");
+  EXPECT_EQ(f.eval("int('+')"), "error(\"cannot convert '+' to int\")");
+  EXPECT_EQ(f.eval("uint('+5')"), "error(\"cannot convert '+5' to uint\")");
+}
+
 // Past the last transition listed in the system's TZif files (2037 in Debian's) the zone's
 // POSIX rule decides daylight saving time; cel-go (Go's time package) honours it.
 TEST(ExprEval, ZonesKeepDaylightSavingTimeAfter2037) {

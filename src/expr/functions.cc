@@ -430,8 +430,11 @@ Value fn_int(Ctx& ctx, const Value* a, std::size_t) {
     case Kind::kString: {
       int64_t r;
       std::string_view s = v.sv();
-      auto res = std::from_chars(s.data(), s.data() + s.size(), r);
-      if (res.ec != std::errc() || res.ptr != s.data() + s.size() || s.empty())
+      // Go's strconv.ParseInt, which cel-go uses, takes one leading '+' (ParseUint does not).
+      std::string_view digits = s;
+      if (s.size() > 1 && s[0] == '+' && s[1] != '-') digits.remove_prefix(1);
+      auto res = std::from_chars(digits.data(), digits.data() + digits.size(), r);
+      if (res.ec != std::errc() || res.ptr != digits.data() + digits.size() || s.empty())
         return err(ctx, "cannot convert '" + std::string(s) + "' to int");
       return Value::integer(r);
     }
@@ -451,7 +454,8 @@ Value fn_uint(Ctx& ctx, const Value* a, std::size_t) {
       if (v.i < 0) return Value::error("uint range error");
       return Value::uinteger(static_cast<uint64_t>(v.i));
     case Kind::kDouble:
-      if (!(v.d > -1.0 && v.d < 18446744073709551615.0)) return Value::error("uint range error");
+      // cel-go rejects every value below zero, -0.5 too, although it truncates to 0.
+      if (!(v.d >= 0.0 && v.d < 18446744073709551615.0)) return Value::error("uint range error");
       return Value::uinteger(static_cast<uint64_t>(v.d));
     case Kind::kString: {
       uint64_t r;

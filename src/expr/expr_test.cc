@@ -199,6 +199,26 @@ TEST(ExprEval, ConversionSignsFollowGo) {
   EXPECT_EQ(f.eval("uint('+5')"), "error(\"cannot convert '+5' to uint\")");
 }
 
+// timestamp() accepts what Go's time.Parse(time.RFC3339) accepts (cel-go): no leap second, an
+// upper-case 'T' and 'Z', offsets up to 24:00 and minutes up to 60; a zone argument is an IANA
+// name or an offset, and "Z" is neither.
+TEST(ExprEval, TimestampParsingFollowsGo) {
+  Fixture f;
+  auto bad = [](std::string_view s) {
+    return "error(\"cannot parse timestamp '" + std::string(s) + "'\")";
+  };
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:60Z')"), bad("2016-12-31T23:59:60Z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59+25:00')"), bad("2016-12-31T23:59:59+25:00"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59+05:61')"), bad("2016-12-31T23:59:59+05:61"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31t23:59:59Z')"), bad("2016-12-31t23:59:59Z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59z')"), bad("2016-12-31T23:59:59z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:00:00+24:00').getHours()"), "23");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:00:00-05:60').getHours()"), "5");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59Z').getHours('Z')"),
+            "error(\"unknown time zone 'Z'\")");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59Z').getHours('UTC')"), "23");
+}
+
 // Past the last transition listed in the system's TZif files (2037 in Debian's) the zone's
 // POSIX rule decides daylight saving time; cel-go (Go's time package) honours it.
 TEST(ExprEval, ZonesKeepDaylightSavingTimeAfter2037) {

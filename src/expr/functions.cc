@@ -566,7 +566,7 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
   };
   int y, mo, d, h, mi, se;
   if (!num(0, 4, y) || s.size() < 20 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
-      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, h) || s[13] != ':' ||
+      !num(8, 2, d) || s[10] != 'T' || !num(11, 2, h) || s[13] != ':' ||
       !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se))
     return false;
   std::size_t p = 19;
@@ -583,18 +583,21 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
     for (int k = digits; k < 9; ++k) frac *= 10;
   }
   int offset_s = 0;
-  if (p < s.size() && (s[p] == 'Z' || s[p] == 'z')) {
+  if (p < s.size() && s[p] == 'Z') {
     ++p;
   } else if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
     int oh, om;
     if (!num(p + 1, 2, oh) || p + 3 >= s.size() || s[p + 3] != ':' || !num(p + 4, 2, om))
       return false;
+    // Go's time.Parse (cel-go) tests offsets with > rather than >= (24 hours and 60 minutes
+    // are written by some), but nothing beyond.
+    if (oh > 24 || om > 60) return false;
     offset_s = (oh * 3600 + om * 60) * (s[p] == '-' ? -1 : 1);
     p += 6;
   } else {
     return false;
   }
-  if (p != s.size() || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 60) return false;
+  if (p != s.size() || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return false;
   date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(mo)},
                            date::day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
@@ -737,7 +740,7 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
     offset = sign * (h * 3600 + m * 60);
     return true;
   }
-  if (tz == "UTC" || tz == "Z") {
+  if (tz == "UTC") {  // not "Z": cel-go takes only IANA names and offsets
     offset = 0;
     return true;
   }

@@ -54,6 +54,25 @@ TEST(ExprParse, ErrorsCarryPositions) {
   EXPECT_EQ(f.eval("'abc"), "COMPILE: 1:1: unterminated string literal");
 }
 
+// The lexer and parser follow cel-go's grammar: a bytes prefix takes the raw marker after it,
+// hex literals are "0x" only, true/false/null are no field names, a double literal beyond the
+// double range is an error and __result__ (the macro accumulator) is no iteration variable.
+TEST(ExprParse, GrammarFollowsCelGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("br'\\n' == b'\\\\n'"), "true");
+  EXPECT_EQ(f.eval("BR'a' == b'a' && Br'a' == b'a' && R'a' == 'a'"), "true");
+  EXPECT_EQ(f.eval("rb'\\n'").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("RB'a'").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("0X1F").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("req.true").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("req.null").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("1.99e90000009"), "COMPILE: 1:1: double literal out of range");
+  EXPECT_EQ(f.eval("1e-400"), "0.0");
+  EXPECT_EQ(f.eval("[1].exists(__result__, __result__ > 0)"),
+            "COMPILE: 1:12: iteration variable overwrites accumulator variable");
+  EXPECT_EQ(f.eval("[1].map(x, x + 1)"), "[2]");
+}
+
 TEST(ExprCheck, TypeErrorsWithLineColumn) {
   Fixture f;
   EXPECT_EQ(f.eval("amount + 'x'"),

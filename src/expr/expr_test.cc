@@ -199,8 +199,7 @@ TEST(ExprEval, DurationParsingFollowsGo) {
   EXPECT_EQ(f.eval("duration('9223372036854775808ns')"),
             "error(\"cannot parse duration '9223372036854775808ns'\")");
   EXPECT_EQ(f.eval("string(duration('9223372036854775807ns'))"), "\"9223372036.854775807s\"");
-  EXPECT_EQ(f.eval("string(duration('-9223372036854775808ns'))"),
-            "\"-9223372036.854775808s\"");
+  EXPECT_EQ(f.eval("string(duration('-9223372036854775808ns'))"), "\"-9223372036.854775808s\"");
   EXPECT_EQ(f.eval("duration('2562048h')"), "error(\"cannot parse duration '2562048h'\")");
 }
 

@@ -566,8 +566,8 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
   };
   int y, mo, d, h, mi, se;
   if (!num(0, 4, y) || s.size() < 20 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
-      !num(8, 2, d) || s[10] != 'T' || !num(11, 2, h) || s[13] != ':' ||
-      !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se))
+      !num(8, 2, d) || s[10] != 'T' || !num(11, 2, h) || s[13] != ':' || !num(14, 2, mi) ||
+      s[16] != ':' || !num(17, 2, se))
     return false;
   std::size_t p = 19;
   int64_t frac = 0;

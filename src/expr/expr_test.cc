@@ -84,7 +84,7 @@ TEST(ExprCheck, TypeErrorsWithLineColumn) {
   EXPECT_NE(f.eval("amount.all(x, x > 0)").find("cannot be range"), std::string::npos);
   EXPECT_EQ(f.eval("model == 1"),
             "COMPILE: 1:7: found no matching overload for '_==_' applied to (string, int)");
-  EXPECT_EQ(f.eval("amount == 1.0 && req.x != 'a' && model != null"),
+  EXPECT_EQ(f.eval("amount == dyn(1.0) && req.x != 'a' && model != null"),
             "error(\"no value bound "
             "for a declared variable\")");
 }
@@ -116,10 +116,29 @@ TEST(ExprEval, LogicAbsorbsErrors) {
 
 TEST(ExprEval, HeterogeneousEquality) {
   Fixture f;
-  EXPECT_EQ(f.eval("1 == 1u && 1u == 1.0 && dyn(1) != 'a'"), "true");
-  EXPECT_EQ(f.eval("[1, 2] == [1.0, 2u]"), "true");
-  EXPECT_EQ(f.eval("{'a': 1} == {'a': 1.0}"), "true");
-  EXPECT_EQ(f.eval("2 in [1.0, 2.0] && 'a' in {'a': 1}"), "true");
+  EXPECT_EQ(f.eval("dyn(1) == 1u && dyn(1u) == 1.0 && dyn(1) != 'a'"), "true");
+  EXPECT_EQ(f.eval("[1, 2] == [1.0, 2u]"), "true");  // [1.0, 2u] is a list(dyn)
+  EXPECT_EQ(f.eval("{'a': 1} == dyn({'a': 1.0})"), "true");
+  EXPECT_EQ(f.eval("dyn(2) in [1.0, 2.0] && 'a' in {'a': 1}"), "true");
+  EXPECT_EQ(f.eval("[1, 2, 3][dyn(0u)] + [1, 2, 3][dyn(1.0)]"), "3");
+}
+
+// cel-go's checker rejects equality and indexing across types that do not agree without dyn().
+TEST(ExprCheck, EqualityAndIndexTypesFollowCelGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("1 == 1.0"),
+            "COMPILE: 1:3: found no matching overload for '_==_' applied to (int, double)");
+  EXPECT_EQ(f.eval("0 == 1u"),
+            "COMPILE: 1:3: found no matching overload for '_==_' applied to (int, uint)");
+  EXPECT_EQ(f.eval("0 != 1u"),
+            "COMPILE: 1:3: found no matching overload for '_!=_' applied to (int, uint)");
+  EXPECT_EQ(f.eval("[1, 2, 3][0u]"),
+            "COMPILE: 1:10: found no matching overload for '_[_]' applied to (list(int), uint)");
+  EXPECT_EQ(f.eval("{'a': 1} == {'a': 1.0}").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("2 in [1.0]").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("amount == 2 && req.x == 1.0 && model != null && [1] != []",
+                   R"({"amount": 2, "req": {"x": 1}, "model": "m"})"),
+            "true");
 }
 
 TEST(ExprEval, MacrosAndHas) {
@@ -142,7 +161,7 @@ TEST(ExprEval, FastPathsKeepGenericSemantics) {
   EXPECT_EQ(f.eval("['a', 1].all(x, x.startsWith('a'))"), "error(\"no matching overload\")");
   EXPECT_EQ(f.eval("[1, 2.0, 3u].filter(x, x == 2)"), "[2.0]");
   EXPECT_EQ(f.eval("[2.0, 3u].map(x, x) == [2, 3]"), "true");
-  EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !('a' in [1, 2, 3, 4, 5])"), "true");
+  EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !(dyn('a') in [1, 2, 3, 4, 5])"), "true");
   EXPECT_EQ(f.eval("amount > 1.5 && amount < 2u", R"({"amount": 2})"), "false");
   EXPECT_EQ(f.eval("amount >= 1.5 && 3 > amount", R"({"amount": 2})"), "true");
   EXPECT_EQ(f.eval("tags.filter(t, t.endsWith('b')).size()", R"({"tags": ["ab", "b", "c"]})"), "2");

@@ -1248,7 +1248,9 @@ const FnDef kFunctions[] = {
     {"_<=_", false, 2, op_rel<1>, "*rel"},
     {"_>_", false, 2, op_rel<2>, "*rel"},
     {"_>=_", false, 2, op_rel<3>, "*rel"},
-    {"_[_]", false, 2, op_index, "list(A) int:A|list(A) uint:A|map(A,B) A:B"},
+    // Lists are indexed by int only at check time, as in cel-go; op_index still takes a uint
+    // or an integral double that arrives as dyn.
+    {"_[_]", false, 2, op_index, "list(A) int:A|map(A,B) A:B"},
     {"@in", false, 2, op_in, "A list(A):bool|A map(A,B):bool"},
     {"size", false, 1, fn_size, "string:int|bytes:int|list(A):int|map(A,B):int"},
     {"size", true, 1, fn_size, "string:int|bytes:int|list(A):int|map(A,B):int"},

@@ -10,6 +10,8 @@
 #include <functional>
 #include <unordered_set>
 
+#include "expr/tz.h"
+
 namespace warden::engine {
 namespace json = boost::json;
 
@@ -382,9 +384,10 @@ class Evaluation {
 
   void run(const CompiledPolicy& p, const TimeMatch& m) {
     using namespace std::chrono;
-    const date::zoned_time<milliseconds> zt{
-        m.zone, date::sys_time<milliseconds>{milliseconds{ctx_.now_ms}}};
-    const auto local = zt.get_local_time();
+    // expr::zone_offset rather than date::zoned_time: it also honours the zone's rule for
+    // instants after the last transition in the system's tzdata (2038 on).
+    const date::sys_time<milliseconds> now{milliseconds{ctx_.now_ms}};
+    const auto local = now + expr::zone_offset(*m.zone, date::floor<seconds>(now));
     const auto day = date::floor<date::days>(local);
     const unsigned wd = date::weekday{day}.c_encoding();
     const auto hour = static_cast<unsigned>(duration_cast<hours>(local - day).count());

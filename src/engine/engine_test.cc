@@ -148,6 +148,24 @@ TEST(Engine, TimeRestrictionUsesTheZone) {
   EXPECT_EQ(d.reasons[0].code, "TIME_RESTRICTED");
 }
 
+TEST(Engine, TimeRestrictionKeepsDaylightSavingTimeAfter2037) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("t", "TIME_RESTRICTION",
+                                      R"({"time_zone":"America/New_York","allowed":[{"days":["sun","mon","tue","wed","thu","fri","sat"],"start_hour":8,"end_hour":9}],"effect":"DENY"})")})
+                  .ok());
+  // 12:00Z is 08:00 EDT in July; in 2038 and 2040 the zone's rule past the tzdata's last
+  // transition (2037) must still give daylight saving time.
+  constexpr std::int64_t kJuly2037 = 2'130'062'400'000;  // 2037-07-01T12:00:00Z
+  constexpr std::int64_t kJuly2038 = 2'161'598'400'000;  // 2038-07-01T12:00:00Z
+  constexpr std::int64_t kJuly2040 = 2'224'756'800'000;  // 2040-07-01T12:00:00Z
+  constexpr std::int64_t kJan2040 = 2'210'238'000'000;   // 2040-01-15T11:00:00Z, 06:00 EST
+  EXPECT_TRUE(e.decide(transfer("x", 1, kJuly2037), "r1", false, false).allowed());
+  EXPECT_TRUE(e.decide(transfer("x", 1, kJuly2038), "r2", false, false).allowed());
+  EXPECT_TRUE(e.decide(transfer("x", 1, kJuly2040), "r3", false, false).allowed());
+  EXPECT_FALSE(e.decide(transfer("x", 1, kJan2040), "r4", false, false).allowed());
+  EXPECT_TRUE(e.decide(transfer("x", 1, kJan2040 + 2 * 3'600'000), "r5", false, false).allowed());
+}
+
 TEST(Engine, RestoreRebuildsMetersAndHolds) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());

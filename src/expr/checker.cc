@@ -277,20 +277,23 @@ class Checker {
       return join(ts[1], ts[2]);
     }
     if (fn == "_==_" || fn == "_!=_") {
-      // Equality is defined across all values, but comparing, say, an int with a string is
-      // always false: report it at check time, where it is almost certainly a mistake.
+      // cel-go's checker types equality as (A, A) -> bool: both sides must agree up to dyn, so
+      // 1 == 1.0 is rejected and dyn(1) == 1.0 is not; at run time equality stays
+      // heterogeneous across numeric kinds, as the spec wants for dyn values. Null compares
+      // with anything here (cel-go only allows it with nullable types).
       TypeKind a = ts[0].kind(), b = ts[1].kind();
-      bool comparable = loose(ts[0]) || loose(ts[1]) || a == b ||
-                        (is_numeric(a) && is_numeric(b)) || a == TypeKind::kNull ||
-                        b == TypeKind::kNull;
+      bool comparable = assignable(ts[0], ts[1]) || a == TypeKind::kNull || b == TypeKind::kNull;
       if (!comparable)
         return error(e, "found no matching overload for '" + fn + "' applied to " + arg_list(ts));
       return Type(TypeKind::kBool);
     }
     if (fn == "@in") {
+      // (A, list(A)) and (A, map(A, B)) as in cel-go: 2 in [1.0] wants dyn(2).
       TypeKind c = ts[1].kind();
-      if (c != TypeKind::kList && c != TypeKind::kMap && !loose(ts[1]))
-        return error(e, "found no matching overload for '@in' applied to " + arg_list(ts));
+      bool ok =
+          loose(ts[1]) || ((c == TypeKind::kList || c == TypeKind::kMap) &&
+                           (assignable(ts[1].param(0), ts[0]) || ts[0].kind() == TypeKind::kNull));
+      if (!ok) return error(e, "found no matching overload for '@in' applied to " + arg_list(ts));
       return Type(TypeKind::kBool);
     }
     return resolve(e, fn, e.has_target, ts);

@@ -54,6 +54,25 @@ TEST(ExprParse, ErrorsCarryPositions) {
   EXPECT_EQ(f.eval("'abc"), "COMPILE: 1:1: unterminated string literal");
 }
 
+// The lexer and parser follow cel-go's grammar: a bytes prefix takes the raw marker after it,
+// hex literals are "0x" only, true/false/null are no field names, a double literal beyond the
+// double range is an error and __result__ (the macro accumulator) is no iteration variable.
+TEST(ExprParse, GrammarFollowsCelGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("br'\\n' == b'\\\\n'"), "true");
+  EXPECT_EQ(f.eval("BR'a' == b'a' && Br'a' == b'a' && R'a' == 'a'"), "true");
+  EXPECT_EQ(f.eval("rb'\\n'").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("RB'a'").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("0X1F").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("req.true").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("req.null").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("1.99e90000009"), "COMPILE: 1:1: double literal out of range");
+  EXPECT_EQ(f.eval("1e-400"), "0.0");
+  EXPECT_EQ(f.eval("[1].exists(__result__, __result__ > 0)"),
+            "COMPILE: 1:12: iteration variable overwrites accumulator variable");
+  EXPECT_EQ(f.eval("[1].map(x, x + 1)"), "[2]");
+}
+
 TEST(ExprCheck, TypeErrorsWithLineColumn) {
   Fixture f;
   EXPECT_EQ(f.eval("amount + 'x'"),
@@ -65,7 +84,7 @@ TEST(ExprCheck, TypeErrorsWithLineColumn) {
   EXPECT_NE(f.eval("amount.all(x, x > 0)").find("cannot be range"), std::string::npos);
   EXPECT_EQ(f.eval("model == 1"),
             "COMPILE: 1:7: found no matching overload for '_==_' applied to (string, int)");
-  EXPECT_EQ(f.eval("amount == 1.0 && req.x != 'a' && model != null"),
+  EXPECT_EQ(f.eval("amount == dyn(1.0) && req.x != 'a' && model != null"),
             "error(\"no value bound "
             "for a declared variable\")");
 }
@@ -97,10 +116,29 @@ TEST(ExprEval, LogicAbsorbsErrors) {
 
 TEST(ExprEval, HeterogeneousEquality) {
   Fixture f;
-  EXPECT_EQ(f.eval("1 == 1u && 1u == 1.0 && dyn(1) != 'a'"), "true");
-  EXPECT_EQ(f.eval("[1, 2] == [1.0, 2u]"), "true");
-  EXPECT_EQ(f.eval("{'a': 1} == {'a': 1.0}"), "true");
-  EXPECT_EQ(f.eval("2 in [1.0, 2.0] && 'a' in {'a': 1}"), "true");
+  EXPECT_EQ(f.eval("dyn(1) == 1u && dyn(1u) == 1.0 && dyn(1) != 'a'"), "true");
+  EXPECT_EQ(f.eval("[1, 2] == [1.0, 2u]"), "true");  // [1.0, 2u] is a list(dyn)
+  EXPECT_EQ(f.eval("{'a': 1} == dyn({'a': 1.0})"), "true");
+  EXPECT_EQ(f.eval("dyn(2) in [1.0, 2.0] && 'a' in {'a': 1}"), "true");
+  EXPECT_EQ(f.eval("[1, 2, 3][dyn(0u)] + [1, 2, 3][dyn(1.0)]"), "3");
+}
+
+// cel-go's checker rejects equality and indexing across types that do not agree without dyn().
+TEST(ExprCheck, EqualityAndIndexTypesFollowCelGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("1 == 1.0"),
+            "COMPILE: 1:3: found no matching overload for '_==_' applied to (int, double)");
+  EXPECT_EQ(f.eval("0 == 1u"),
+            "COMPILE: 1:3: found no matching overload for '_==_' applied to (int, uint)");
+  EXPECT_EQ(f.eval("0 != 1u"),
+            "COMPILE: 1:3: found no matching overload for '_!=_' applied to (int, uint)");
+  EXPECT_EQ(f.eval("[1, 2, 3][0u]"),
+            "COMPILE: 1:10: found no matching overload for '_[_]' applied to (list(int), uint)");
+  EXPECT_EQ(f.eval("{'a': 1} == {'a': 1.0}").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("2 in [1.0]").substr(0, 8), "COMPILE:");
+  EXPECT_EQ(f.eval("amount == 2 && req.x == 1.0 && model != null && [1] != []",
+                   R"({"amount": 2, "req": {"x": 1}, "model": "m"})"),
+            "true");
 }
 
 TEST(ExprEval, MacrosAndHas) {
@@ -123,7 +161,7 @@ TEST(ExprEval, FastPathsKeepGenericSemantics) {
   EXPECT_EQ(f.eval("['a', 1].all(x, x.startsWith('a'))"), "error(\"no matching overload\")");
   EXPECT_EQ(f.eval("[1, 2.0, 3u].filter(x, x == 2)"), "[2.0]");
   EXPECT_EQ(f.eval("[2.0, 3u].map(x, x) == [2, 3]"), "true");
-  EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !('a' in [1, 2, 3, 4, 5])"), "true");
+  EXPECT_EQ(f.eval("dyn(2.0) in [1, 2, 3, 4, 5] && !(dyn('a') in [1, 2, 3, 4, 5])"), "true");
   EXPECT_EQ(f.eval("amount > 1.5 && amount < 2u", R"({"amount": 2})"), "false");
   EXPECT_EQ(f.eval("amount >= 1.5 && 3 > amount", R"({"amount": 2})"), "true");
   EXPECT_EQ(f.eval("tags.filter(t, t.endsWith('b')).size()", R"({"tags": ["ab", "b", "c"]})"), "2");
@@ -163,6 +201,77 @@ TEST(ExprEval, TimeAndZones) {
   EXPECT_EQ(f.eval("string(when - timestamp('2024-03-10T00:00:00Z'))", vars), "\"45000s\"");
   EXPECT_EQ(f.eval("timestamp('9999-12-31T23:59:59Z') + duration('1s')"),
             "error(\"timestamp out of range\")");
+}
+
+// duration() parses as Go's time.ParseDuration does (cel-go): digits below a nanosecond are
+// truncated, malformed numbers are rejected and the range is int64 nanoseconds.
+TEST(ExprEval, DurationParsingFollowsGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("string(duration('1.9999999999s'))"), "\"1.999999999s\"");
+  EXPECT_EQ(f.eval("duration('1.9999999999s').getMilliseconds()"), "999");
+  EXPECT_EQ(f.eval("duration('1.5ns') == duration('1ns')"), "true");
+  EXPECT_EQ(f.eval("duration('0.0000000005s') == duration('0s')"), "true");
+  EXPECT_EQ(f.eval("string(duration('-1.5h'))"), "\"-5400s\"");
+  EXPECT_EQ(f.eval("duration('1..5s')"), "error(\"cannot parse duration '1..5s'\")");
+  EXPECT_EQ(f.eval("duration('1.5.5s')"), "error(\"cannot parse duration '1.5.5s'\")");
+  EXPECT_EQ(f.eval("duration('.s')"), "error(\"cannot parse duration '.s'\")");
+  EXPECT_EQ(f.eval("duration('9223372036854775808ns')"),
+            "error(\"cannot parse duration '9223372036854775808ns'\")");
+  EXPECT_EQ(f.eval("string(duration('9223372036854775807ns'))"), "\"9223372036.854775807s\"");
+  EXPECT_EQ(f.eval("string(duration('-9223372036854775808ns'))"), "\"-9223372036.854775808s\"");
+  EXPECT_EQ(f.eval("duration('2562048h')"), "error(\"cannot parse duration '2562048h'\")");
+}
+
+// cel-go: uint() of any double below zero is an error; int() takes a leading '+' as Go's
+// strconv.ParseInt does, uint() does not (strconv.ParseUint).
+TEST(ExprEval, ConversionSignsFollowGo) {
+  Fixture f;
+  EXPECT_EQ(f.eval("uint(-0.5)"), "error(\"uint range error\")");
+  EXPECT_EQ(f.eval("uint(-0.0)"), "0u");
+  EXPECT_EQ(f.eval("uint(0.5)"), "0u");
+  EXPECT_EQ(f.eval("int('+5')"), "5");
+  EXPECT_EQ(f.eval("int('-5')"), "-5");
+  EXPECT_EQ(f.eval("int('+-5')"), "error(\"cannot convert '+-5' to int\")");
+  EXPECT_EQ(f.eval("int('+')"), "error(\"cannot convert '+' to int\")");
+  EXPECT_EQ(f.eval("uint('+5')"), "error(\"cannot convert '+5' to uint\")");
+}
+
+// timestamp() accepts what Go's time.Parse(time.RFC3339) accepts (cel-go): no leap second, an
+// upper-case 'T' and 'Z', offsets up to 24:00 and minutes up to 60; a zone argument is an IANA
+// name or an offset, and "Z" is neither.
+TEST(ExprEval, TimestampParsingFollowsGo) {
+  Fixture f;
+  auto bad = [](std::string_view s) {
+    return "error(\"cannot parse timestamp '" + std::string(s) + "'\")";
+  };
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:60Z')"), bad("2016-12-31T23:59:60Z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59+25:00')"), bad("2016-12-31T23:59:59+25:00"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59+05:61')"), bad("2016-12-31T23:59:59+05:61"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31t23:59:59Z')"), bad("2016-12-31t23:59:59Z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59z')"), bad("2016-12-31T23:59:59z"));
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:00:00+24:00').getHours()"), "23");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:00:00-05:60').getHours()"), "5");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59Z').getHours('Z')"),
+            "error(\"unknown time zone 'Z'\")");
+  EXPECT_EQ(f.eval("timestamp('2016-12-31T23:59:59Z').getHours('UTC')"), "23");
+}
+
+// Past the last transition listed in the system's TZif files (2037 in Debian's) the zone's
+// POSIX rule decides daylight saving time; cel-go (Go's time package) honours it.
+TEST(ExprEval, ZonesKeepDaylightSavingTimeAfter2037) {
+  Fixture f;
+  EXPECT_EQ(f.eval("timestamp('2037-07-01T12:00:00Z').getHours('America/New_York')"), "8");
+  EXPECT_EQ(f.eval("timestamp('2038-07-01T12:00:00Z').getHours('America/New_York')"), "8");
+  EXPECT_EQ(f.eval("timestamp('2038-01-15T12:00:00Z').getHours('America/New_York')"), "7");
+  // 2040-03-11 is the second Sunday of March: 06:59Z is 01:59 EST, 07:00Z is 03:00 EDT.
+  EXPECT_EQ(f.eval("timestamp('2040-03-11T06:59:00Z').getHours('America/New_York')"), "1");
+  EXPECT_EQ(f.eval("timestamp('2040-03-11T07:00:00Z').getHours('America/New_York')"), "3");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T12:00:00Z').getHours('Europe/London')"), "13");
+  EXPECT_EQ(f.eval("timestamp('2040-12-01T12:00:00Z').getHours('Europe/London')"), "12");
+  // Southern hemisphere: daylight saving time spans the new year.
+  EXPECT_EQ(f.eval("timestamp('2040-01-15T00:00:00Z').getHours('Australia/Sydney')"), "11");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T00:00:00Z').getHours('Australia/Sydney')"), "10");
+  EXPECT_EQ(f.eval("timestamp('2040-07-01T00:00:00Z').getHours('Asia/Seoul')"), "9");
 }
 
 TEST(ExprEval, BindingsMatchDeclaredTypes) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "expr/runtime.h"
+#include "expr/tz.h"
 
 namespace warden::expr {
 
@@ -429,8 +430,11 @@ Value fn_int(Ctx& ctx, const Value* a, std::size_t) {
     case Kind::kString: {
       int64_t r;
       std::string_view s = v.sv();
-      auto res = std::from_chars(s.data(), s.data() + s.size(), r);
-      if (res.ec != std::errc() || res.ptr != s.data() + s.size() || s.empty())
+      // Go's strconv.ParseInt, which cel-go uses, takes one leading '+' (ParseUint does not).
+      std::string_view digits = s;
+      if (s.size() > 1 && s[0] == '+' && s[1] != '-') digits.remove_prefix(1);
+      auto res = std::from_chars(digits.data(), digits.data() + digits.size(), r);
+      if (res.ec != std::errc() || res.ptr != digits.data() + digits.size() || s.empty())
         return err(ctx, "cannot convert '" + std::string(s) + "' to int");
       return Value::integer(r);
     }
@@ -450,7 +454,8 @@ Value fn_uint(Ctx& ctx, const Value* a, std::size_t) {
       if (v.i < 0) return Value::error("uint range error");
       return Value::uinteger(static_cast<uint64_t>(v.i));
     case Kind::kDouble:
-      if (!(v.d > -1.0 && v.d < 18446744073709551615.0)) return Value::error("uint range error");
+      // cel-go rejects every value below zero, -0.5 too, although it truncates to 0.
+      if (!(v.d >= 0.0 && v.d < 18446744073709551615.0)) return Value::error("uint range error");
       return Value::uinteger(static_cast<uint64_t>(v.d));
     case Kind::kString: {
       uint64_t r;
@@ -561,8 +566,8 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
   };
   int y, mo, d, h, mi, se;
   if (!num(0, 4, y) || s.size() < 20 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
-      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, h) || s[13] != ':' ||
-      !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se))
+      !num(8, 2, d) || s[10] != 'T' || !num(11, 2, h) || s[13] != ':' || !num(14, 2, mi) ||
+      s[16] != ':' || !num(17, 2, se))
     return false;
   std::size_t p = 19;
   int64_t frac = 0;
@@ -578,18 +583,21 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
     for (int k = digits; k < 9; ++k) frac *= 10;
   }
   int offset_s = 0;
-  if (p < s.size() && (s[p] == 'Z' || s[p] == 'z')) {
+  if (p < s.size() && s[p] == 'Z') {
     ++p;
   } else if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
     int oh, om;
     if (!num(p + 1, 2, oh) || p + 3 >= s.size() || s[p + 3] != ':' || !num(p + 4, 2, om))
       return false;
+    // Go's time.Parse (cel-go) tests offsets with > rather than >= (24 hours and 60 minutes
+    // are written by some), but nothing beyond.
+    if (oh > 24 || om > 60) return false;
     offset_s = (oh * 3600 + om * 60) * (s[p] == '-' ? -1 : 1);
     p += 6;
   } else {
     return false;
   }
-  if (p != s.size() || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 60) return false;
+  if (p != s.size() || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return false;
   date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(mo)},
                            date::day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
@@ -600,7 +608,10 @@ bool parse_timestamp(std::string_view s, int64_t& seconds, std::int32_t& nanos) 
 }
 
 bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
-  // Go time.ParseDuration syntax: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ ; "0" alone is allowed.
+  // Go's time.ParseDuration, which cel-go uses: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ or "0", summed
+  // exactly in nanoseconds within int64, fractions truncated below a nanosecond the way Go
+  // computes them (in float64).
+  constexpr uint64_t kLimit = uint64_t{1} << 63;  // magnitude of the most negative duration
   bool neg = false;
   std::size_t p = 0;
   if (p < s.size() && (s[p] == '-' || s[p] == '+')) neg = s[p++] == '-';
@@ -610,38 +621,75 @@ bool parse_duration(std::string_view s, int64_t& seconds, std::int32_t& nanos) {
     return true;
   }
   if (p >= s.size()) return false;
-  long double total_ns = 0;
+  auto is_digit = [&](std::size_t i) {
+    return i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]));
+  };
+  uint64_t total = 0;
   while (p < s.size()) {
-    std::size_t start = p;
-    while (p < s.size() && (std::isdigit(static_cast<unsigned char>(s[p])) || s[p] == '.')) ++p;
-    if (p == start) return false;
-    std::string numtext(s.substr(start, p - start));
-    if (numtext == ".") return false;
-    std::size_t us = p;
-    while (p < s.size() && !std::isdigit(static_cast<unsigned char>(s[p])) && s[p] != '.') ++p;
-    std::string_view unit = s.substr(us, p - us);
-    long double mult;
+    if (s[p] != '.' && !is_digit(p)) return false;
+    uint64_t whole = 0;
+    const std::size_t int_start = p;
+    for (; is_digit(p); ++p) {
+      if (whole > kLimit / 10) return false;
+      whole = whole * 10 + static_cast<uint64_t>(s[p] - '0');
+      if (whole > kLimit) return false;
+    }
+    const bool pre = p != int_start;
+    bool post = false;
+    uint64_t frac = 0;
+    double scale = 1;
+    if (p < s.size() && s[p] == '.') {
+      ++p;
+      const std::size_t frac_start = p;
+      bool overflow = false;  // digits past int64 precision are read but ignored
+      for (; is_digit(p); ++p) {
+        if (overflow) continue;
+        if (frac > (kLimit - 1) / 10) {
+          overflow = true;
+          continue;
+        }
+        uint64_t next = frac * 10 + static_cast<uint64_t>(s[p] - '0');
+        if (next > kLimit) {
+          overflow = true;
+          continue;
+        }
+        frac = next;
+        scale *= 10;
+      }
+      post = p != frac_start;
+    }
+    if (!pre && !post) return false;
+    const std::size_t unit_start = p;
+    while (p < s.size() && s[p] != '.' && !is_digit(p)) ++p;
+    std::string_view unit = s.substr(unit_start, p - unit_start);
+    uint64_t mult;
     if (unit == "h")
-      mult = 3600e9L;
+      mult = 3600'000'000'000;
     else if (unit == "m")
-      mult = 60e9L;
+      mult = 60'000'000'000;
     else if (unit == "s")
-      mult = 1e9L;
+      mult = 1'000'000'000;
     else if (unit == "ms")
-      mult = 1e6L;
+      mult = 1'000'000;
     else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-      mult = 1e3L;
+      mult = 1'000;
     else if (unit == "ns")
       mult = 1;
     else
-      return false;
-    total_ns += std::strtold(numtext.c_str(), nullptr) * mult;
+      return false;  // also a missing unit, as in "1..5s"
+    if (whole > kLimit / mult) return false;
+    uint64_t v = whole * mult;
+    if (frac > 0) {
+      v += static_cast<uint64_t>(static_cast<double>(frac) * (static_cast<double>(mult) / scale));
+      if (v > kLimit) return false;
+    }
+    total += v;
+    if (total > kLimit) return false;
   }
-  if (neg) total_ns = -total_ns;
-  long double secs = std::trunc(total_ns / 1e9L);
-  if (std::fabs(secs) > kDurationSecondsMax) return false;
-  seconds = static_cast<int64_t>(secs);
-  nanos = static_cast<std::int32_t>(std::llround(total_ns - secs * 1e9L));
+  if (!neg && total > kLimit - 1) return false;
+  const int64_t ns = neg ? static_cast<int64_t>(0 - total) : static_cast<int64_t>(total);
+  seconds = ns / 1'000'000'000;
+  nanos = static_cast<std::int32_t>(ns % 1'000'000'000);
   return true;
 }
 
@@ -692,14 +740,13 @@ bool tz_offset(std::string_view tz, int64_t secs, int64_t& offset) {
     offset = sign * (h * 3600 + m * 60);
     return true;
   }
-  if (tz == "UTC" || tz == "Z") {
+  if (tz == "UTC") {  // not "Z": cel-go takes only IANA names and offsets
     offset = 0;
     return true;
   }
   try {
     const date::time_zone* zone = date::locate_zone(std::string(tz));
-    auto info = zone->get_info(date::sys_seconds{std::chrono::seconds{secs}});
-    offset = info.offset.count();
+    offset = zone_offset(*zone, date::sys_seconds{std::chrono::seconds{secs}}).count();
     return true;
   } catch (...) {
     return false;
@@ -1201,7 +1248,9 @@ const FnDef kFunctions[] = {
     {"_<=_", false, 2, op_rel<1>, "*rel"},
     {"_>_", false, 2, op_rel<2>, "*rel"},
     {"_>=_", false, 2, op_rel<3>, "*rel"},
-    {"_[_]", false, 2, op_index, "list(A) int:A|list(A) uint:A|map(A,B) A:B"},
+    // Lists are indexed by int only at check time, as in cel-go; op_index still takes a uint
+    // or an integral double that arrives as dyn.
+    {"_[_]", false, 2, op_index, "list(A) int:A|map(A,B) A:B"},
     {"@in", false, 2, op_in, "A list(A):bool|A map(A,B):bool"},
     {"size", false, 1, fn_size, "string:int|bytes:int|list(A):int|map(A,B):int"},
     {"size", true, 1, fn_size, "string:int|bytes:int|list(A):int|map(A,B):int"},

@@ -137,22 +137,17 @@ class Parser {
     char c = src_[pos_];
     char n = pos_ + 1 < src_.size() ? src_[pos_ + 1] : '\0';
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-      // String prefixes r, b, rb, br (any case).
+      // String prefixes (any case): r, b, and br; the grammar puts the raw marker after the
+      // bytes one (BYTES: [bB] STRING, STRING: [rR]? quoted), so "rb" is no prefix.
       std::size_t p = pos_;
       bool raw = false, bytes = false;
-      for (int k = 0; k < 2 && p < src_.size(); ++k) {
-        char lc = static_cast<char>(std::tolower(static_cast<unsigned char>(src_[p])));
-        if (lc == 'r' && !raw) {
-          raw = true;
-          ++p;
-          continue;
-        }
-        if (lc == 'b' && !bytes) {
-          bytes = true;
-          ++p;
-          continue;
-        }
-        break;
+      if (src_[p] == 'b' || src_[p] == 'B') {
+        bytes = true;
+        ++p;
+      }
+      if (p < src_.size() && (src_[p] == 'r' || src_[p] == 'R')) {
+        raw = true;
+        ++p;
       }
       if ((raw || bytes) && p < src_.size() && (src_[p] == '"' || src_[p] == '\'')) {
         pos_ = p;
@@ -278,8 +273,8 @@ class Parser {
         ++pos_;
       return pos_ - s;
     };
-    if (src_[pos_] == '0' && pos_ + 1 < src_.size() &&
-        (src_[pos_ + 1] == 'x' || src_[pos_ + 1] == 'X')) {
+    // The grammar's HEX_LIT is '0x' HEXDIGIT+: "0X1F" is 0 followed by the identifier X1F.
+    if (src_[pos_] == '0' && pos_ + 1 < src_.size() && src_[pos_ + 1] == 'x') {
       pos_ += 2;
       if (digits(true) == 0) return set_error(tok_.pos, "invalid hex literal");
       std::string_view h = src_.substr(start + 2, pos_ - start - 2);
@@ -310,6 +305,9 @@ class Parser {
     if (is_double) {
       tok_.t = Tok::kDouble;
       tok_.d = std::strtod(text.c_str(), nullptr);
+      // Like Go's strconv.ParseFloat in cel-go: beyond the double range is an error, not
+      // infinity (an underflow to zero is not).
+      if (std::isinf(tok_.d)) return set_error(tok_.pos, "double literal out of range");
       return;
     }
     auto r = std::from_chars(text.data(), text.data() + text.size(), tok_.u, 10);
@@ -722,6 +720,11 @@ class Parser {
         }
         std::string name = tok_.t == Tok::kIn ? "in" : tok_.text;
         bool quoted = tok_.t == Tok::kQuoted;
+        // true, false and null are literals, not identifiers, in the grammar.
+        if (!quoted && (name == "true" || name == "false" || name == "null")) {
+          set_error(tok_.pos, "reserved identifier '" + name + "'");
+          return e;
+        }
         next();
         if (tok_.t == Tok::kLParen && !quoted) {
           next();
@@ -820,6 +823,13 @@ class Parser {
       m->macro = mk;
       if (!take_var(args[0], m->var1)) return m;
       if (vars == 2 && !take_var(args[1], m->var2)) return m;
+      // cel-go names the accumulator of every comprehension macro __result__.
+      for (const std::string* v : {&m->var1, &m->var2}) {
+        if (*v == "__result__") {
+          set_error(args[0]->pos, "iteration variable overwrites accumulator variable");
+          return m;
+        }
+      }
       m->args.push_back(std::move(target));
       for (std::size_t k = static_cast<std::size_t>(vars); k < n; ++k)
         m->args.push_back(std::move(args[k]));

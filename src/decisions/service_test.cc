@@ -672,6 +672,23 @@ TEST_F(DecisionsTest, AReenabledPolicyCountsTheUsageRecordedBeforeIt) {
   EXPECT_EQ(total(p + "/native/1d"), Amount(600));
 }
 
+// An upgrade made the checks stricter and a stored policy no longer compiles: the service still
+// starts, and that policy denies its scope until it is fixed.
+TEST_F(DecisionsTest, AStoredPolicyThatNoLongerCompilesStartsAndDeniesItsScope) {
+  store::PolicyRow row{.id = ids_.next(),
+                       .agent_id = agent_id_,
+                       .type = "CUSTOM",
+                       .rules = R"({"effect":"DENY","pre":"amount == 1.5"})",
+                       .hash = "stored-before-the-stricter-check"};
+  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_policy(row); }).ok());
+  start_service();
+  auto r = submit(transfer(5));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(str(r->body, "effect"), "DENY");
+  EXPECT_NE(json::serialize(r->body).find("POLICY_INVALID"), std::string::npos)
+      << json::serialize(r->body);
+}
+
 TEST_F(DecisionsTest, SettlingCancelsTimersSoTheyAreBoundedByWhatIsOpen) {
   start_service({.reservation_ttl_seconds = 3600});
   add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":60})");

@@ -157,8 +157,11 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
   auto snap = std::make_shared<Snapshot>();
   for (const auto& in : inputs) {
     if (!in.enabled) continue;
-    WARDEN_ASSIGN_OR_RETURN(CompiledPolicy p, compile(in));
-    snap->policies.push_back(std::make_shared<const CompiledPolicy>(std::move(p)));
+    Result<CompiledPolicy> p = compile(in);
+    if (!p.ok()) {
+      p = CompiledPolicy{in.id, in.agent_id, in.type, in.priority, {Refuse{p.status().message()}}, {}};
+    }
+    snap->policies.push_back(std::make_shared<const CompiledPolicy>(std::move(p).value()));
   }
   std::sort(snap->policies.begin(), snap->policies.end(), [](const auto& a, const auto& b) {
     return a->priority != b->priority ? a->priority > b->priority : a->id < b->id;
@@ -422,6 +425,11 @@ class Evaluation {
   }
 
   void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
+
+  void run(const CompiledPolicy& p, const Refuse& r) {
+    raise(p, Outcome::kDeny, "POLICY_INVALID", "policy " + p.id + " no longer compiles: " + r.why);
+    if (explain_) trace(p, "match:refuse", Outcome::kDeny, r.why);
+  }
 
   void run(const CompiledPolicy& p, const CustomMatch& m) {
     expr::Activation act(*m.program);

@@ -97,7 +97,8 @@ class Engine {
   Engine();
   ~Engine();
 
-  // Compiles every enabled policy and swaps the index. On a compile error nothing changes.
+  // Compiles every enabled policy and swaps the index. A policy that does not compile (stored
+  // before a stricter check) refuses every request it applies to (POLICY_INVALID).
   // A window the previous index did not count (new, changed, added or re-enabled; at the first
   // load, every one) is built before the swap from the open reservations in memory and,
   // through `history`, the settled usage inside it at now_ms; without `history` it starts from

@@ -263,6 +263,26 @@ TEST(Engine, SettledUsageRestoredPastTheMaxStillCounts) {
   EXPECT_FALSE(e.decide(transfer("x", 1), "r2", true, false).allowed());
 }
 
+// Rules stored before a stricter check (here a CUSTOM comparing an int with a double) no longer
+// compile: the policy denies everything it applies to instead of being skipped or stopping
+// the load.
+TEST(Engine, APolicyThatNoLongerCompilesDeniesItsScope) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("broken", "CUSTOM",
+                                      R"({"pre":"amount == 1.5","effect":"DENY"})", kAgent),
+                               policy("fine", "SPENDING_LIMIT", kSpending)})
+                  .ok());
+  Decision d = e.decide(transfer("x", 5), "r", true, false);
+  ASSERT_FALSE(d.allowed());
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].code, "POLICY_INVALID");
+  EXPECT_EQ(d.reasons[0].policy_id, "broken");
+  Request other = transfer("x", 5);
+  other.agent_id = "someone-else";  // outside the broken policy's scope
+  EXPECT_TRUE(e.decide(other, "r2", true, false).allowed());
+  EXPECT_EQ(e.stats().policies, 2u);
+}
+
 TEST(Engine, ConcurrentReservationsNeverExceedTheMax) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p", "SPENDING_LIMIT",

@@ -272,6 +272,9 @@ json::array sorted(const std::unordered_set<std::string>& s) {
 }
 
 struct StepToJson {
+  json::object operator()(const Refuse& r) const {
+    return {{"step", "match"}, {"kind", "refuse"}, {"reason", r.why}};
+  }
   json::object operator()(const SetMatch& m) const {
     json::array actions;
     for (const auto& a : m.actions) actions.emplace_back(a);

@@ -107,8 +107,15 @@ struct CustomMatch {
   std::string code = "CUSTOM_CONDITION";  // CUSTOM_POST_CONDITION for a `post`
 };
 
+// A stored policy that no longer compiles (rules written before a stricter check): it denies
+// every request it applies to, POLICY_INVALID, until it is fixed or disabled. Failing closed
+// keeps the daemon up without letting the broken policy's scope through.
+struct Refuse {
+  std::string why;
+};
+
 using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
-                          WindowLimit, CustomMatch>;
+                          WindowLimit, CustomMatch, Refuse>;
 
 struct CompiledPolicy {
   std::string id;

@@ -45,6 +45,23 @@ TEST(ExprParse, Literals) {
   EXPECT_EQ(f.eval("true ? 'a' : 'b'"), "\"a\"");
 }
 
+// to_text (what `warden expr eval` prints) is CEL literal syntax: the text evaluates back to the
+// value. NaN and the infinities have no literal, so they print as their conversions.
+TEST(ExprText, CelLiteralSyntax) {
+  Fixture f;
+  EXPECT_EQ(f.eval("double('NaN')"), "double(\"NaN\")");
+  EXPECT_EQ(f.eval("[1.0 / 0.0, -1.0 / 0.0, -0.0, 1e21]"),
+            "[double(\"Infinity\"), double(\"-Infinity\"), -0.0, 1e+21]");
+  EXPECT_EQ(f.eval("'a\\x7f\\u00e9' + string(b'\\t')"), "\"a\\x7f\u00e9\\t\"");
+  EXPECT_EQ(f.eval("{'k': [b'\\x00z', null]}"), "{\"k\": [b\"\\x00z\", null]}");
+  for (const char* src :
+       {"double('NaN')", "-double('Infinity')", "'a\\x7f\\u00e9\\n\"'",
+        "[1u, 2.5, b'\\xff', duration('-1.5s'), timestamp('2024-01-01T00:00:00Z')]"}) {
+    std::string text = f.eval(src);
+    EXPECT_EQ(f.eval(text), text) << src;
+  }
+}
+
 TEST(ExprParse, ErrorsCarryPositions) {
   Fixture f;
   EXPECT_EQ(f.eval("1 +"), "COMPILE: 1:4: unexpected end of expression");

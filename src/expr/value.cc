@@ -323,7 +323,7 @@ std::string quote(std::string_view s, char q, bool bytes) {
       out += "\\t";
     } else if (c == '\r') {
       out += "\\r";
-    } else if (u < 0x20 || (bytes && u >= 0x80)) {
+    } else if (u < 0x20 || u == 0x7f || (bytes && u >= 0x80)) {
       char b[8];
       std::snprintf(b, sizeof b, "\\x%02x", u);
       out += b;
@@ -347,6 +347,8 @@ std::string to_text(const Value& v) {
     case Kind::kUint:
       return std::to_string(v.u) + "u";
     case Kind::kDouble: {
+      // CEL has no literal for NaN and the infinities; their conversions are the literal form.
+      if (!std::isfinite(v.d)) return "double(\"" + format_double(v.d) + "\")";
       // Keep a double recognisable as one: 2.0, not 2.
       std::string t = format_double(v.d);
       if (t.find_first_of(".eNI") == std::string::npos) t += ".0";

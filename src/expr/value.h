@@ -172,7 +172,8 @@ const Value* map_find(const MapRep& m, const Value& key);
 
 // The CEL type name of a value: "int", "list", "google.protobuf.Timestamp", ...
 std::string_view type_name(const Value& v);
-// CEL-like text (strings quoted) for diagnostics and the CLI.
+// The value in CEL's literal syntax (1u, 2.0, double("NaN"), "s", b"\xff", [1, 2], {"a": 1},
+// timestamp("..."), duration("1.5s")), for diagnostics and `warden expr eval`.
 std::string to_text(const Value& v);
 // Text used by string() and format's %s: strings and bytes unquoted.
 std::string to_plain_string(const Value& v);

@@ -85,6 +85,27 @@ TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(missing_file.exit_code, 2) << missing_file.output();
 }
 
+TEST(CliTest, ExprEvalPrintsCelLiteralSyntax) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"1u + 2u", "3u"},
+      {"2.0 * 3.0", "6.0"},
+      {"double('NaN')", "double(\"NaN\")"},
+      {"0.0 - double('Infinity')", "double(\"-Infinity\")"},
+      {"'a\"b\\n' + '\\u00e9'", "\"a\\\"b\\n\u00e9\""},
+      {"b'\\xff' + bytes('a')", "b\"\\xffa\""},
+      {"[1, 2].map(x, x * 2)", "[2, 4]"},
+      {"{'a': 1, 'b': [true, null]}", "{\"a\": 1, \"b\": [true, null]}"},
+      {"duration('1m30.5s')", "duration(\"90.5s\")"},
+      {"timestamp('2024-01-01T00:00:00+01:00')", "timestamp(\"2023-12-31T23:00:00Z\")"},
+      {"type(1)", "int"},
+  };
+  for (const auto& [source, want] : cases) {
+    CliResult r = run_cli({"expr", "eval", source});
+    EXPECT_EQ(r.exit_code, 0) << source << ": " << r.output();
+    EXPECT_EQ(r.stdout_text, want + "\n") << source;
+  }
+}
+
 TEST(CliTest, SecondInitSaysSoAndChangesNothing) {
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());

@@ -192,8 +192,6 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
       snap->limits_by_usage[l->usage].push_back(l);
       snap->meters.insert(l->meter);
     }
-  }
-  for (const auto& p : snap->policies) {
     if (p->post.empty()) continue;
     snap->with_post.push_back(p.get());
     if (p->agent_id) {
@@ -204,15 +202,18 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
   }
   const std::shared_ptr<const Snapshot> old = snapshot_.load();
   snap->generation = old->generation + 1;
-  build_new_windows(*old, *snap, history, now_ms);
+  if (Status s = build_new_windows(*old, *snap, history, now_ms); !s.ok()) {
+    free_unused(*old);  // the half-built windows go; the old index stays
+    return s;
+  }
   snapshot_.store(snap);
   generation_.store(snap->generation);
   free_unused(*snap);
   return Status();
 }
 
-void Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
-                               const UsageHistory& history, std::int64_t now_ms) {
+Status Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
+                                 const UsageHistory& history, std::int64_t now_ms) {
   // Every window the old index did not count (a new, changed, added or re-enabled one; at
   // start-up, all of them) is built from what is recorded under its usage key.
   for (const auto& [usage, windows] : snap.limits_by_usage) {
@@ -237,13 +238,15 @@ void Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
       }
       if (!history) continue;
       const std::int64_t since_ms = Meter(*l).window_start_ms(now_ms) - meter_resolution_ms(*l);
-      (void)history(usage, since_ms, [&](const std::string& agent, std::int64_t ts_ms,
-                                         const Amount& amount) {
+      WARDEN_RETURN_IF_ERROR(history(usage, since_ms, [&](const std::string& agent,
+                                                          std::int64_t ts_ms,
+                                                          const Amount& amount) {
         auto [st, lock] = lock_agent(agent);
         st->meters.try_emplace(l->meter, *l).first->second.add(ts_ms, amount);
-      });
+      }));
     }
   }
+  return Status();
 }
 
 void Engine::free_unused(const Snapshot& snap) {

@@ -149,7 +149,8 @@ class Engine {
   // The agent's live state, created when missing, with its mutex held.
   std::pair<std::shared_ptr<AgentState>, std::unique_lock<std::mutex>> lock_agent(
       const std::string& agent_id);
-  void build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
+  // A failed history read leaves the new windows incomplete: the caller keeps the old index.
+  Status build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
                          const UsageHistory& history, std::int64_t now_ms);
   void free_unused(const Snapshot& snap);
   // Checks (and, when allowed, reserves) the window limits under the agent's lock. False when

@@ -216,6 +216,24 @@ TEST(Engine, AChangedWindowCountsTheUsageInsideItAndFreesTheOldMeter) {
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/2d", kNowMs), Amount(15000));
 }
 
+// A window built from an incomplete history would undercount: a failed read keeps the old index.
+TEST(Engine, AFailedHistoryReadKeepsTheOldIndex) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                      R"({"windows":[{"duration":"24h","max":"50000"}]})")})
+                  .ok());
+  ASSERT_TRUE(e.decide(transfer("x", 300), "open", true, false).allowed());
+  UsageHistory failing = [](const std::string&, std::int64_t, const UsageSink&) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "disk I/O error");
+  };
+  const Status s = e.load_policies({policy("p1", "SPENDING_LIMIT",
+                                           R"({"windows":[{"duration":"48h","max":"50000"}]})")},
+                                   failing, kNowMs);
+  EXPECT_EQ(s.code(), ErrorCode::INTERNAL_STORE_ERROR);
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(300));
+  EXPECT_EQ(e.stats().meters, 1u);  // the half-built 2d meter is gone
+}
+
 TEST(Engine, AWindowAddedBesideAnotherStartsFromTheSameUsage) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT",

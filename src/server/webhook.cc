@@ -238,15 +238,18 @@ bool WebhookNotifier::deliver_due() {
         if (stopping_) return false;
       }
       auto event = parse_json(row.event);
-      if (!event.ok() || !event->is_object()) {
-        record(row, {}, Outcome{false, 0, 0, "not JSON: " + event.status().message()});
-        continue;
-      }
-      record(row, event->as_object(), deliver(row.id, row.event));
+      const bool recorded =
+          !event.ok() || !event->is_object()
+              ? record(row, {}, Outcome{false, 0, 0, "not JSON: " + event.status().message()})
+              : record(row, event->as_object(), deliver(row.id, row.event));
+      // A store that cannot take the outcome would hand the same rows back at once: wait for
+      // the next poll instead of delivering them again in a loop.
+      if (!recorded) return true;
     }
     if (due->size() < options_.batch_max) return true;
   }
 }
+
 WebhookNotifier::Outcome WebhookNotifier::deliver(const std::string& event_id,
                                                   const std::string& body) {
   Outcome out;
@@ -284,7 +287,7 @@ void WebhookNotifier::wait_backoff(std::int64_t delay_ms) {
   cv_.wait_for(lock, std::chrono::milliseconds(delay_ms), [this] { return stopping_; });
 }
 
-void WebhookNotifier::record(const store::OutboxRow& row, const json::object& event,
+bool WebhookNotifier::record(const store::OutboxRow& row, const json::object& event,
                              const Outcome& outcome) {
   const bool stopped = outcome.stopped;
   store::AuditEvent e;
@@ -317,11 +320,12 @@ void WebhookNotifier::record(const store::OutboxRow& row, const json::object& ev
     // The event stays in the outbox and is delivered again (receivers de-duplicate by id).
     log_event(LogLevel::kError, "webhook outcome not recorded",
               {{"event_id", row.id}, {"error", s.to_string()}});
-    return;
+    return false;
   }
-  if (stopped) return;
+  if (stopped) return true;
   // Counted after the write so an observer of stats() also sees the row.
   ++(outcome.delivered ? delivered_ : failed_);
+  return true;
 }
 
 }  // namespace warden::server

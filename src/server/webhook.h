@@ -98,8 +98,8 @@ class WebhookNotifier final : public decisions::Notifier {
   Outcome deliver(const std::string& event_id, const std::string& body);
   void wait_backoff(std::int64_t delay_ms);
   // Takes a finished event out of the outbox with its audit row; an event the notifier
-  // stopped before finishing stays, with its attempts counted.
-  void record(const store::OutboxRow& row, const boost::json::object& event,
+  // stopped before finishing stays, with its attempts counted. False when the store refused.
+  bool record(const store::OutboxRow& row, const boost::json::object& event,
               const Outcome& outcome);
 
   const std::string url_;

@@ -365,6 +365,24 @@ TEST_F(WebhookTest, StopLeavesUndeliveredEventsInTheOutboxAndARestartDeliversThe
   EXPECT_EQ(rows[1].at("attempts"), json::value(1));
 }
 
+// When the outcome cannot be written, the same rows would come back at once: the notifier waits
+// for its next poll instead of delivering them again and again.
+TEST_F(WebhookTest, AnOutcomeTheStoreRefusesWaitsForTheNextPoll) {
+  Receiver receiver({}, 200);
+  writer_->stop();  // every write is refused from here on
+  auto n = make(receiver.url("/"), {.batch_max = 1, .poll_ms = 60'000});
+  ASSERT_NE(n, nullptr);
+  enqueue(*n, sample_event(1));
+  const auto deadline = Clock_::now() + kWaitMax;
+  while (receiver.count() == 0 && Clock_::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(receiver.count(), 1u);
+  EXPECT_EQ(outbox().size(), 1u);  // kept for a later delivery
+  n->stop();
+}
+
 // The wiring `warden serve` uses: a NOTIFY-tier decision reaches the receiver after commit.
 TEST_F(WebhookTest, NotifyTierDecisionReachesTheReceiver) {
   Receiver receiver({}, 202);

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
+#include "policy/policy.h"
 #include "server/body.h"
 #include "server/log.h"
 
@@ -18,28 +19,12 @@ constexpr std::string_view kAmountMax = "amount_max";
 
 std::string field_name(std::string_view key) { return "constraints." + std::string(key); }
 
-bool action_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '.' || c == ':' || c == '-';
-}
-
-// Actions are compared in one case, upper, as the wallet actions are spelled; anything but
-// ASCII letters, digits and _ . : - is refused rather than guessed at.
-std::optional<std::string> canonical_action(std::string_view name) {
-  if (name.empty() || name.size() > kConstraintActionBytesMax) return std::nullopt;
-  std::string out;
-  out.reserve(name.size());
-  for (char c : name) {
-    if (!action_char(c)) return std::nullopt;
-    out.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
-  }
-  return out;
-}
-
-// The request's action upper-cased the same way, or "" when it has other characters (which no
-// listed action can then match).
+// Actions are compared in the one canonical spelling requests and policies use
+// (policy::canonical_action: upper case; anything but ASCII letters, digits and _ . : - is
+// refused rather than guessed at). A request action that has no canonical form is "", which
+// no listed action matches.
 std::string request_action(std::string_view action) {
-  return canonical_action(action).value_or("");
+  return policy::canonical_action(action).value_or("");
 }
 
 Result<std::vector<std::string>> parse_actions(const json::value& v) {
@@ -61,11 +46,11 @@ Result<std::vector<std::string>> parse_actions(const json::value& v) {
       return field_error(ErrorCode::VALIDATION_WRONG_TYPE, item,
                          "field '" + item + "' must be a string");
     }
-    auto name = canonical_action(a[i].as_string());
+    auto name = policy::canonical_action(a[i].as_string());
     if (!name) {
       return field_error(ErrorCode::VALIDATION_INVALID_VALUE, item,
                          "field '" + item + "' must be 1.." +
-                             std::to_string(kConstraintActionBytesMax) +
+                             std::to_string(policy::kActionBytesMax) +
                              " ASCII letters, digits or _ . : -");
     }
     out.push_back(std::move(*name));

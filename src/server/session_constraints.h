@@ -17,7 +17,6 @@
 namespace warden::server {
 
 inline constexpr std::size_t kConstraintActionsMax = 64;
-inline constexpr std::size_t kConstraintActionBytesMax = 64;
 
 struct SessionConstraints {
   std::vector<std::string> actions;  // upper case, sorted, unique; empty: any action

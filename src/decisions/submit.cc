@@ -103,7 +103,7 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
     }
     row.expires_at = start + options_.reservation_ttl_seconds;
     meta["charges"] = charges_json(d.charges);
-    if (engine_.has_post_checks(sub.agent_id)) meta["request"] = request_json(sub.request);
+    if (d.post_checks) meta["request"] = request_json(sub.request);
   }
   json::object dj = engine::decision_json(d, false);
   meta["effect"] = dj["effect"];

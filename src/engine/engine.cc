@@ -490,6 +490,7 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
   for (;;) {
     const std::shared_ptr<const Snapshot> snap = snapshot_.load();
     Decision d;
+    d.post_checks = snap->global_post || snap->agents_with_post.contains(r.agent_id);
     Evaluation eval(r, explain, &d);
     std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
     for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
@@ -609,11 +610,6 @@ void Engine::restore(const std::string& agent_id, const std::string& reservation
     st.add(c.usage, c.ts_ms, c.amount);
     if (held) st.holds[reservation_id].push_back({c.usage, c.ts_ms, c.kind, c.amount});
   }
-}
-
-bool Engine::has_post_checks(const std::string& agent_id) const {
-  const std::shared_ptr<const Snapshot> snap = snapshot_.load();
-  return snap->global_post || snap->agents_with_post.contains(agent_id);
 }
 
 std::vector<Reason> Engine::post_checks(const Request& r) const {

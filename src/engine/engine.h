@@ -68,6 +68,9 @@ struct Decision {
   std::vector<Charge> charges;  // what was reserved (only when reserved)
   std::int64_t delay_seconds = 0;
   std::int64_t approval_timeout_seconds = 0;
+  // A CUSTOM `post` applies to the agent (in the index this decision used): the request is kept
+  // for post_checks() at settlement.
+  bool post_checks = false;
   std::vector<StepTrace> trace;  // only with explain
 };
 
@@ -128,9 +131,6 @@ class Engine {
                const std::vector<Charge>& charges, bool held);
 
 
-  // Whether a CUSTOM `post` applies to the agent: its decisions keep their request for the
-  // settlement.
-  bool has_post_checks(const std::string& agent_id) const;
   // The CUSTOM `post` conditions that apply to the request, evaluated with its (final)
   // amounts: the reasons of those that are true, or that fail (CUSTOM_EXPRESSION_ERROR).
   std::vector<Reason> post_checks(const Request& request) const;

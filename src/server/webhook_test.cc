@@ -370,9 +370,12 @@ TEST_F(WebhookTest, StopLeavesUndeliveredEventsInTheOutboxAndARestartDeliversThe
 TEST_F(WebhookTest, AnOutcomeTheStoreRefusesWaitsForTheNextPoll) {
   Receiver receiver({}, 200);
   writer_->stop();  // every write is refused from here on
+  // In the outbox before the notifier starts: its first look finds it, and no wake-up follows.
+  const store::OutboxRow row{ids_.next(), json::serialize(sample_event(1)), clock_.now_seconds(),
+                             0, clock_.now_seconds()};
+  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_outbox(row); }).ok());
   auto n = make(receiver.url("/"), {.batch_max = 1, .poll_ms = 60'000});
   ASSERT_NE(n, nullptr);
-  enqueue(*n, sample_event(1));
   const auto deadline = Clock_::now() + kWaitMax;
   while (receiver.count() == 0 && Clock_::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -29,6 +29,22 @@ inline constexpr std::array<std::string_view, 3> kAuditSeverities = {"info", "wa
                                                                      "critical"};
 inline constexpr std::array<std::string_view, 2> kSessionRoles = {"agent", "settlement"};
 
+// The credit ledger (src/ledger, docs/ledger.md).
+inline constexpr std::array<std::string_view, 3> kLotSources = {"payment", "grant", "seed"};
+// A lot moves only active -> expired | depleted.
+inline constexpr std::array<std::string_view, 3> kLotStatuses = {"active", "expired", "depleted"};
+inline constexpr std::array<std::string_view, 5> kLotEntryTypes = {"credit", "debit", "expire",
+                                                                   "hold", "release"};
+// A hold moves only pending -> posted | voided | expired.
+inline constexpr std::array<std::string_view, 4> kHoldStatuses = {"pending", "posted", "voided",
+                                                                  "expired"};
+inline constexpr std::array<std::string_view, 6> kLedgerOpKinds = {"mint", "debit", "hold",
+                                                                   "post", "void", "expire"};
+// Payments move forward only: pending -> confirmed -> finished, and failed or refunded end it
+// (kPaymentStatusRank orders them).
+inline constexpr std::array<std::string_view, 5> kPaymentStatuses = {
+    "pending", "confirmed", "finished", "failed", "refunded"};
+
 template <std::size_t N>
 constexpr bool is_one_of(const std::array<std::string_view, N>& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();

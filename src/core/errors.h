@@ -36,8 +36,9 @@ namespace warden {
     "Amount must be a decimal string of an unsigned integer below 2^256",                      \
     "금액은 2^256 미만의 부호 없는 정수를 나타내는 10진수 문자열이어야 합니다")                \
   X(VALIDATION_INVALID_VALUE, 400, "Field has an invalid value", "필드 값이 잘못되었습니다")   \
-  X(VALIDATION_INVALID_ASSET, 400, "Asset must be \"native\" or a valid token address",          \
-    "자산은 \"native\" 또는 올바른 토큰 주소여야 합니다")                                     \
+  X(VALIDATION_INVALID_ASSET, 400,                                                            \
+    "Asset must be \"native\", a valid token address or an upper-case code such as USD",       \
+    "자산은 \"native\", 올바른 토큰 주소 또는 USD 같은 대문자 코드여야 합니다")                 \
   X(VALIDATION_INVALID_CURSOR, 400, "Invalid pagination cursor", "잘못된 페이지 커서입니다")   \
   X(VALIDATION_FAILED, 400, "Validation failed", "검증에 실패했습니다")                        \
   X(AUTH_MASTER_REQUIRED, 401, "Master password required", "마스터 비밀번호가 필요합니다")     \
@@ -80,6 +81,30 @@ namespace warden {
     "이 거래 해시는 이미 확정되었습니다")                                                     \
   X(APPROVAL_NOT_FOUND, 404, "Approval not found", "승인 요청을 찾을 수 없습니다")             \
   X(APPROVAL_NOT_PENDING, 409, "Approval is no longer pending", "승인 요청이 더 이상 대기 중이 아닙니다") \
+  X(IDEMPOTENCY_KEY_REUSED, 409, "Idempotency key reused with different arguments",         \
+    "같은 멱등성 키가 다른 인수로 사용되었습니다")                                             \
+  X(LEDGER_BUDGET_EXCEEDED, 402, "Not enough credit for this amount",                         \
+    "이 금액에 필요한 크레딧이 부족합니다")                                                    \
+  X(LEDGER_CURRENCY_UNKNOWN, 400,                                                             \
+    "Currency must be \"native\", a token address or an upper-case code such as USD",          \
+    "통화는 \"native\", 토큰 주소 또는 USD 같은 대문자 코드여야 합니다")                        \
+  X(LEDGER_OWNER_UNKNOWN, 400, "The owner is not a known agent",                              \
+    "소유자가 등록된 에이전트가 아닙니다")                                                     \
+  X(LEDGER_HOLD_NOT_FOUND, 404, "Hold not found", "보류를 찾을 수 없습니다")                   \
+  X(LEDGER_HOLD_NOT_PENDING, 409, "Hold is no longer pending",                                \
+    "보류가 더 이상 대기 중이 아닙니다")                                                       \
+  X(LEDGER_AMOUNT_EXCEEDS_HOLD, 422, "Amount exceeds what the hold holds",                    \
+    "금액이 보류된 금액을 초과합니다")                                                         \
+  X(LEDGER_PAYMENT_CONFLICT, 409, "A payment event contradicts the stored payment",           \
+    "결제 이벤트가 저장된 결제와 맞지 않습니다")                                              \
+  X(WEBHOOK_PROVIDER_UNKNOWN, 404, "No webhook secret is configured for this provider",       \
+    "이 공급자에 대한 웹훅 비밀 키가 설정되지 않았습니다")                                    \
+  X(WEBHOOK_SIGNATURE_INVALID, 401, "Webhook signature is missing or invalid",               \
+    "웹훅 서명이 없거나 올바르지 않습니다")                                                    \
+  X(WEBHOOK_TIMESTAMP_STALE, 401, "Webhook signature timestamp is too old or in the future",   \
+    "웹훅 서명 시각이 너무 오래되었거나 미래입니다")                                          \
+  X(WEBHOOK_PAYLOAD_INVALID, 400, "Webhook payload is not a valid payment event",             \
+    "웹훅 본문이 올바른 결제 이벤트가 아닙니다")                                               \
   X(STORE_SCHEMA_TOO_NEW, 500, "Database schema is newer than this binary",                  \
     "데이터베이스 스키마가 이 프로그램보다 새 버전입니다")                                     \
   X(STORE_NOT_INITIALIZED, 500, "Data directory is not initialized; run `warden init`",     \

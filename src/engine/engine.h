@@ -54,6 +54,39 @@ struct Charge {
   std::int64_t ts_ms = 0;
 };
 
+// A BUDGET step's need: the request's amount in the policy's asset, held on the agent's credit.
+struct BudgetNeed {
+  std::string asset;
+  Amount amount;
+  bool partial = false;  // allow_negative: hold what there is, never deny
+  std::string policy_id;
+};
+
+// A hold a decision took (shown in its answer; settled with the reservation).
+struct BudgetHeld {
+  std::string hold_id;
+  std::string asset;
+  Amount requested;
+  Amount held;  // less than requested only for a partial need
+};
+
+// The ledger's side of BUDGET steps (ledger::LedgerService implements it). decide() calls it
+// under the agent's lock after the window limits passed, so the holds and the window
+// reservations are taken all or none.
+class Budgets {
+ public:
+  virtual ~Budgets() = default;
+  // Takes every need or none. When one does not fit: LEDGER_BUDGET_EXCEEDED with details
+  // {asset, available, shortfall}.
+  virtual Result<std::vector<BudgetHeld>> hold_for(const std::string& agent_id,
+                                                   const std::vector<BudgetNeed>& needs,
+                                                   const std::string& reservation_id,
+                                                   std::int64_t now_ms) = 0;
+  // What the agent could spend in asset now (dry runs: nothing is held).
+  virtual Amount available(const std::string& agent_id, const std::string& asset,
+                           std::int64_t now_ms) = 0;
+};
+
 struct StepTrace {
   std::string policy_id;
   std::string step;  // "match:set(to)", "limit:tiers", "limit:window(1d)", ...
@@ -66,6 +99,7 @@ struct Decision {
   bool allowed() const { return outcome != Outcome::kDeny; }
   std::vector<Reason> reasons;  // policy priority order
   std::vector<Charge> charges;  // what was reserved (only when reserved)
+  std::vector<BudgetHeld> holds;  // BUDGET holds taken with the reservation
   std::int64_t delay_seconds = 0;
   std::int64_t approval_timeout_seconds = 0;
   // A CUSTOM `post` applies to the agent (in the index this decision used): the request is kept
@@ -99,6 +133,10 @@ class Engine {
  public:
   Engine();
   ~Engine();
+
+  // Where BUDGET steps hold (set once, before the first decision). Without it a BUDGET policy
+  // denies what it applies to (BUDGET_UNAVAILABLE): it cannot check the credit.
+  void set_budgets(Budgets* budgets) { budgets_ = budgets; }
 
   // Compiles every enabled policy and swaps the index. A policy that does not compile (stored
   // before a stricter check) refuses every request it applies to (POLICY_INVALID).
@@ -164,6 +202,7 @@ class Engine {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};  // the loaded snapshot's generation
   std::unique_ptr<Shard[]> shards_;
+  Budgets* budgets_ = nullptr;
 };
 
 }  // namespace warden::engine

@@ -243,9 +243,23 @@ std::optional<std::string> canonical_address(std::string_view text, std::string_
   return solana_address(text);
 }
 
+namespace {
+// A currency code: [A-Z][A-Z0-9_]{1,15}, never "NATIVE" (a second name for "native"). No
+// address has this form (EVM starts with 0x, base58 is 32+ characters).
+bool is_currency_code(std::string_view text) {
+  if (text.size() < 2 || text.size() > kCurrencyCodeBytesMax || text == "NATIVE") return false;
+  if (text[0] < 'A' || text[0] > 'Z') return false;
+  for (char c : text) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::optional<std::string> canonical_asset(std::string_view text) {
   // Exactly "native": "NATIVE" or " native" would be a second name for the same asset.
   if (text == kNativeAsset) return std::string(kNativeAsset);
+  if (is_currency_code(text)) return std::string(text);
   return canonical_address(text);
 }
 
@@ -304,5 +318,25 @@ void sort_in_document_order(const json::value& rules, std::vector<Issue>& issues
     return rank_of(a.pointer, spans) < rank_of(b.pointer, spans);
   });
 }
+
+std::string read_asset(const FieldReader& rules, bool required) {
+  auto asset = rules.string("asset", required);
+  if (!asset) return std::string(kNativeAsset);
+  if (asset->empty()) {
+    rules.issues().add(Severity::kBlocker, rules.at("asset"), "VALUE_EMPTY",
+                       "\"asset\" must not be empty");
+    return *asset;
+  }
+  auto canonical = canonical_asset(*asset);
+  if (!canonical) {
+    rules.issues().add(Severity::kBlocker, rules.at("asset"), "ASSET_INVALID",
+                       quote(*asset) +
+                           " is not \"native\", a token address (0x + 40 hex digits, or 32-44 "
+                           "base58 characters) or a currency code (2-16 of A-Z 0-9 _ from a letter)");
+    return *asset;
+  }
+  return *canonical;
+}
+
 
 }  // namespace warden::policy

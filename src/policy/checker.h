@@ -103,6 +103,9 @@ boost::json::object check_token_limit(const FieldReader& rules);
 boost::json::object check_model_allowlist(const FieldReader& rules);
 boost::json::object check_request_size(const FieldReader& rules);
 boost::json::object check_budget(const FieldReader& rules);
+// rules.asset in the spelling request amounts are keyed by (canonical_asset): ASSET_INVALID or
+// VALUE_EMPTY otherwise; "native" when absent and not required.
+std::string read_asset(const FieldReader& rules, bool required);
 boost::json::object check_custom(const FieldReader& rules, const ValidateOptions& options);
 
 }  // namespace warden::policy

@@ -121,8 +121,11 @@ boost::json::value issues_to_json(const std::vector<Issue>& issues);  // [{sever
 // restricts the form; empty accepts either ("0x" cannot begin a base58 string).
 std::optional<std::string> canonical_address(std::string_view text, std::string_view chain = {});
 
-// An asset: exactly "native" (the chain's own coin) or a token address (canonical_address).
+// An asset: exactly "native" (the chain's own coin), a token address (canonical_address), or a
+// currency code of 2 to kCurrencyCodeBytesMax upper-case letters, digits and '_' starting with
+// a letter ("USD", "CREDITS"; amounts in its smallest unit, e.g. micro-USD), other than "NATIVE".
 inline constexpr std::string_view kNativeAsset = "native";
+inline constexpr std::size_t kCurrencyCodeBytesMax = 16;
 std::optional<std::string> canonical_asset(std::string_view text);
 
 // An action name: 1 to kActionBytesMax characters of [A-Za-z0-9_.:-], returned upper-cased

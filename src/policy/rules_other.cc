@@ -222,13 +222,7 @@ json::object check_request_size(const FieldReader& rules) {
 json::object check_budget(const FieldReader& rules) {
   rules.reject_unknown({"asset", "allow_negative"});
   json::object out;
-  if (auto asset = rules.string("asset", true)) {
-    if (asset->empty()) {
-      rules.issues().add(Severity::kBlocker, rules.at("asset"), "VALUE_EMPTY",
-                         "\"asset\" must not be empty");
-    }
-    out["asset"] = *asset;
-  }
+  out["asset"] = read_asset(rules, true);  // a missing or invalid asset is a blocker
   const bool allow_negative = rules.boolean("allow_negative", false).value_or(false);
   if (allow_negative) {
     rules.issues().add(Severity::kWarn, rules.at("allow_negative"), "BUDGET_UNBOUNDED",

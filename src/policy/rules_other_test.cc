@@ -188,9 +188,9 @@ TEST(RequestSize, Blockers) {
 }
 
 TEST(Budget, Golden) {
-  expect_golden(R"({"type":"BUDGET","rules":{"asset":"usd_micro"}})",
+  expect_golden(R"({"type":"BUDGET","rules":{"asset":"USD"}})",
                 R"({"agent_id":null,"priority":0,"rules":{"allow_negative":false,)"
-                R"("asset":"usd_micro"},"type":"BUDGET"})",
+                R"("asset":"USD"},"type":"BUDGET"})",
                 "c70c407b58081a7e1b79d10e369aa2c266083455772d10b545d0511b0099d7e5");
 }
 
@@ -200,9 +200,13 @@ TEST(Budget, Problems) {
   EXPECT_TRUE(has_issue(v, kBlocker, "VALUE_EMPTY", "/rules/asset"));
   EXPECT_TRUE(has_issue(v, kBlocker, "RULES_WRONG_TYPE", "/rules/allow_negative"));
   const Validation negative =
-      check(R"({"type":"BUDGET","rules":{"asset":"usd_micro","allow_negative":true}})");
+      check(R"({"type":"BUDGET","rules":{"asset":"USD","allow_negative":true}})");
   ASSERT_EQ(negative.issues.size(), 1u) << summary(negative);
   EXPECT_TRUE(has_issue(negative, kWarn, "BUDGET_UNBOUNDED", "/rules/allow_negative"));
+  const Validation bad_asset = check(R"({"type":"BUDGET","rules":{"asset":"usd_micro"}})");
+  EXPECT_TRUE(has_issue(bad_asset, kBlocker, "ASSET_INVALID", "/rules/asset"));
+  const Validation missing = check(R"({"type":"BUDGET","rules":{}})");
+  EXPECT_TRUE(has_issue(missing, kBlocker, "RULES_MISSING_FIELD", "/rules/asset"));
 }
 
 TEST(Custom, Golden) {

@@ -194,26 +194,6 @@ std::optional<MethodEntry> read_method(const json::value& v, const std::string& 
   return MethodEntry{std::move(*address), pointer, std::move(selectors)};
 }
 
-// The asset the tiers and windows count, in the spelling request amounts are keyed by.
-std::string read_asset(const FieldReader& rules) {
-  auto asset = rules.string("asset", false);
-  if (!asset) return std::string(kNativeAsset);
-  if (asset->empty()) {
-    rules.issues().add(Severity::kBlocker, rules.at("asset"), "VALUE_EMPTY",
-                       "\"asset\" must not be empty");
-    return *asset;
-  }
-  auto canonical = canonical_asset(*asset);
-  if (!canonical) {
-    rules.issues().add(Severity::kBlocker, rules.at("asset"), "ASSET_INVALID",
-                       quote(*asset) +
-                           " is not \"native\" or a token address (0x + 40 hex digits, or "
-                           "32-44 base58 characters)");
-    return *asset;
-  }
-  return *canonical;
-}
-
 }  // namespace
 
 json::object check_spending_limit(const FieldReader& rules) {
@@ -228,7 +208,7 @@ json::object check_spending_limit(const FieldReader& rules) {
       rules.integer("approval_timeout_seconds", false, 1, kTierSecondsMax)
           .value_or(kDefaultApprovalTimeoutSeconds);
   out["windows"] = check_windows(rules, instant);
-  out["asset"] = read_asset(rules);
+  out["asset"] = read_asset(rules, false);
   return out;
 }
 

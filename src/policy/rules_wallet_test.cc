@@ -178,7 +178,10 @@ TEST(CanonicalNames, Assets) {
             "0xabcdef0123456789abcdef0123456789abcdef01");
   EXPECT_EQ(canonical_asset("So11111111111111111111111111111111111111112"),
             "So11111111111111111111111111111111111111112");
-  for (std::string_view bad : {"", "NATIVE", " native", "natıve", "0x123", "usd",
+  EXPECT_EQ(canonical_asset("USD"), "USD");
+  EXPECT_EQ(canonical_asset("CREDITS_V2"), "CREDITS_V2");
+  for (std::string_view bad : {"", "NATIVE", " native", "natıve", "0x123", "usd", "U", "Usd",
+                               "1USD", "USD-1", "ABCDEFGHIJKLMNOPQ",
                                "So1111111111111111111111111111111111111111O"}) {
     EXPECT_EQ(canonical_asset(bad), std::nullopt) << bad;
   }

@@ -135,6 +135,117 @@ struct OutboxRow {
   std::int64_t next_attempt_at = 0;
 };
 
+// ---- The credit ledger (src/ledger, docs/ledger.md). Amounts are decimal strings of unsigned
+// 256-bit integers; times are Unix seconds.
+
+// A credit lot: credit from one payment, grant or seed, spent first-expiring-first.
+struct LotRow {
+  std::string id;     // UUID v7: creation order
+  std::string owner;  // agent id
+  std::string source;  // kLotSources
+  std::string amount;
+  std::string currency;  // policy::canonical_asset
+  std::optional<std::int64_t> expires_at;
+  std::string status = "active";          // kLotStatuses: active -> expired | depleted only
+  std::optional<std::string> payment_id;  // unique when set
+  std::int64_t created_at = 0;
+};
+
+// One append-only ledger entry. Per lot: remaining = credit - expire - debit (without hold_id)
+// - hold + release, held = hold - release - debit (with hold_id).
+struct LotEntryRow {
+  std::int64_t id = 0;  // assigned on insert, increasing: the entries cursor
+  std::string lot_id;
+  std::string owner;
+  std::string currency;
+  std::string entry_type;  // kLotEntryTypes
+  std::string amount;      // > 0
+  std::string op_id;       // the ledger operation (LedgerOpRow::id) that wrote it
+  std::optional<std::string> hold_id;
+  std::optional<std::string> tx_id;  // the decision, when there is one
+  std::int64_t created_at = 0;
+};
+
+// A lot with what its entries leave (the lot_balances view).
+struct LotBalanceRow {
+  LotRow lot;
+  std::string remaining;  // spendable
+  std::string held;       // under open holds
+};
+
+struct HoldRow {
+  std::string id;
+  std::string owner;
+  std::string currency;
+  std::string amount;  // what was held (may be less than asked under allow_negative)
+  std::string status = "pending";  // kHoldStatuses: pending -> posted | voided | expired only
+  std::optional<std::string> posted_amount;
+  std::optional<std::string> tx_id;  // a BUDGET decision's hold
+  std::int64_t expires_at = 0;       // 0: never (a decision's hold ends with its reservation)
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+// One ledger operation: what an idempotency key answered (the first result, replayed to every
+// retry). The key is unique when set; operations of the system (expiry, a decision's hold) have
+// none.
+struct LedgerOpRow {
+  std::string id;
+  std::string kind;  // kLedgerOpKinds
+  std::optional<std::string> idempotency_key;
+  std::string request_hash;
+  std::string result;  // JSON object text
+  std::int64_t created_at = 0;
+};
+
+// A payment as its provider's webhooks reported it.
+struct PaymentRow {
+  std::string id;  // "<provider>:<provider's payment id>"
+  std::string provider;
+  std::string owner;
+  std::string amount;
+  std::string currency;
+  std::string status;  // kPaymentStatuses, forward only
+  std::optional<std::string> lot_id;  // minted once confirmed
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+// A received provider webhook: stored once per (provider, event_id), never changed.
+struct WebhookEventRow {
+  std::string provider;
+  std::string event_id;
+  std::string payload;  // the body as received
+  std::int64_t received_at = 0;
+  std::optional<std::int64_t> processed_at;  // null: stored and ignored (stale or duplicate)
+};
+
+// Metered LLM usage, written by the gateway with its settlement.
+struct UsageEventRow {
+  std::string id;
+  std::string agent_id;
+  std::optional<std::string> tx_id;
+  std::string provider;
+  std::string model;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::optional<std::string> cost;  // in `currency`'s smallest unit
+  std::optional<std::string> currency;
+  std::int64_t created_at = 0;
+};
+
+struct LotFilter {
+  std::optional<std::string> owner;
+  std::optional<std::string> currency;
+};
+
+struct LotEntryFilter {
+  std::optional<std::string> owner;
+  std::optional<std::string> lot_id;
+  std::int64_t after_id = 0;
+  std::size_t limit = 100;
+};
+
 struct TransactionFilter {
   std::vector<std::string> statuses;  // empty: any
   std::optional<std::string> agent_id;
@@ -216,6 +327,29 @@ class Reader {
                                   const std::function<Status(const MeterUsageRow&)>& each) = 0;
   // Outbox events due at `now` (next_attempt_at <= now), oldest first.
   virtual Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) = 0;
+  // Ledger.
+  virtual Result<std::optional<LotRow>> get_lot(std::string_view id) = 0;
+  // Lots in id order, after page.after_id.
+  virtual Result<std::vector<LotRow>> list_lots(const LotFilter& filter, const Page& page) = 0;
+  // Every lot with its balance from the lot_balances view, in id order; stops at an error.
+  virtual Status scan_lot_balances(const LotFilter& filter,
+                                   const std::function<Status(const LotBalanceRow&)>& each) = 0;
+  // Entries in id order after filter.after_id.
+  virtual Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) = 0;
+  // Every entry in id order (reconciliation); stops at an error.
+  virtual Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) = 0;
+  virtual Result<std::optional<HoldRow>> get_hold(std::string_view id) = 0;
+  // Pending holds, and the entries of each (start-up rebuilds them), in id order.
+  virtual Result<std::vector<HoldRow>> list_pending_holds() = 0;
+  virtual Status scan_pending_hold_entries(
+      const std::function<Status(const LotEntryRow&)>& each) = 0;
+  virtual Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) = 0;
+  // Operations with a key created at or after since (start-up restores recent keys).
+  virtual Status scan_ledger_ops_since(std::int64_t since,
+                                       const std::function<Status(const LedgerOpRow&)>& each) = 0;
+  virtual Result<std::optional<PaymentRow>> get_payment(std::string_view id) = 0;
+  virtual Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
+                                                                   std::string_view event_id) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.
@@ -244,6 +378,22 @@ class WriteTxn : public Reader {
   virtual Status insert_outbox(const OutboxRow& row) = 0;
   virtual Status update_outbox(const OutboxRow& row) = 0;
   virtual Status delete_outbox(std::string_view id) = 0;
+  // Ledger. Entries, webhook events and usage events are append-only (the database refuses
+  // UPDATE and DELETE); a lot changes only its status, active -> expired | depleted; a hold only
+  // pending -> posted | voided | expired; a payment's status only forward.
+  virtual Status insert_lot(const LotRow& row) = 0;
+  virtual Status update_lot_status(std::string_view id, std::string_view status) = 0;
+  // Sets row.id.
+  virtual Status insert_lot_entry(LotEntryRow& row) = 0;
+  virtual Status insert_hold(const HoldRow& row) = 0;
+  virtual Status update_hold(const HoldRow& row) = 0;
+  // A key already stored is STORE_CONSTRAINT.
+  virtual Status insert_ledger_op(const LedgerOpRow& row) = 0;
+  virtual Status insert_payment(const PaymentRow& row) = 0;
+  virtual Status update_payment(const PaymentRow& row) = 0;
+  // False (and nothing written) when (provider, event_id) is already stored.
+  virtual Result<bool> insert_webhook_event(const WebhookEventRow& row) = 0;
+  virtual Status insert_usage_event(const UsageEventRow& row) = 0;
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
   // transaction goes on (a storage failure still fails the whole transaction).
   virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;

@@ -1,0 +1,204 @@
+// The ledger service: the Book's operations made durable and idempotent. Each operation changes
+// the Book in memory, writes its entries, its operation row (the idempotency record) and an
+// audit row through the group-commit writer, and answers after the commit; a failed write is
+// undone in memory. Start-up rebuilds the Book from the rows. A sweeper expires lots and times
+// out holds. BUDGET decisions hold through the engine::Budgets side of it, and the decision
+// service writes and settles those holds inside its own transactions.
+#pragma once
+
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "engine/engine.h"
+#include "ledger/ledger.h"
+#include "store/batch_writer.h"
+#include "store/store.h"
+
+namespace warden::ledger {
+
+struct LedgerOptions {
+  std::int64_t sweep_interval_ms = 1000;      // lot expiry and hold timeouts
+  std::int64_t hold_ttl_seconds_default = 3600;
+  std::int64_t hold_ttl_seconds_max = 30 * 86'400;
+  // Keys are answered from memory this long; older ones from the store (they never expire).
+  std::int64_t idempotency_memory_seconds = 86'400;
+  bool start_sweeper = true;
+};
+
+// Who asks, for the audit row.
+struct Caller {
+  std::string actor = "master";  // "master", "system", "agent:<id>", "webhook:<provider>"
+  std::string correlation_id;
+  std::string ip_address;
+};
+
+struct MintRequest {
+  std::string owner;
+  Amount amount;
+  std::string currency;  // canonical_currency
+  std::string source;    // kLotSources
+  std::optional<std::string> payment_id;
+  std::optional<std::int64_t> expires_at;  // Unix seconds, in the future
+  std::string idempotency_key;
+};
+
+struct DebitRequest {
+  std::string owner;
+  Amount amount;
+  std::string currency;
+  std::string idempotency_key;
+};
+
+struct HoldRequest {
+  std::string owner;
+  Amount amount;
+  std::string currency;
+  std::optional<std::int64_t> ttl_seconds;  // default options.hold_ttl_seconds_default
+  std::string idempotency_key;
+};
+
+// An HTTP-shaped answer: status and body.
+struct Answer {
+  int status = 201;
+  boost::json::object body;
+  bool replay = false;  // a retry answered with the first result
+};
+
+// A payment as one provider event reports it (docs/ledger.md, "Payment webhooks").
+struct PaymentEvent {
+  std::string provider;
+  std::string event_id;
+  std::string payment_id;  // the provider's id
+  std::string owner;
+  Amount amount;
+  std::string currency;
+  std::string status;  // kPaymentStatuses
+  std::optional<std::int64_t> expires_at;  // of the lot it mints
+  std::string payload;  // the body as received
+};
+
+// Forward-only order of payment statuses; failed and refunded end a payment.
+int payment_status_rank(std::string_view status);
+
+boost::json::object lot_json(const Lot& lot);
+boost::json::object hold_json(const Hold& hold, std::string_view status,
+                              const std::optional<Amount>& posted = std::nullopt);
+boost::json::object balance_json(const std::string& owner, const std::string& currency,
+                                 const Balance& b);
+
+// Thread-safe.
+class LedgerService final : public engine::Budgets {
+ public:
+  using Done = std::function<void(Result<Answer>)>;
+
+  LedgerService(store::Store& store, store::BatchWriter& writer, const Clock& clock,
+                IdGenerator& ids, LedgerOptions options);
+  ~LedgerService() override;
+
+  // Rebuilds the Book (lots with their balances, pending holds) and recent idempotency keys
+  // from the store, then starts the sweeper.
+  Status start();
+  void stop();
+
+  // Each answers after its write committed: 201 with the result, the first result again for a
+  // retried key (replay), IDEMPOTENCY_KEY_REUSED for a key with other arguments.
+  void mint(MintRequest request, const Caller& caller, Done done);
+  void debit(DebitRequest request, const Caller& caller, Done done);
+  void hold(HoldRequest request, const Caller& caller, Done done);
+  // Post (amount nullopt: all of it) and void are idempotent by hold id: repeating the same
+  // one answers it again; another on a closed hold is LEDGER_HOLD_NOT_PENDING.
+  void post(const std::string& hold_id, std::optional<Amount> amount, const Caller& caller,
+            Done done);
+  void void_hold(const std::string& hold_id, const Caller& caller, Done done);
+  // A verified provider event: stored once per (provider, event id); moves the payment's status
+  // forward (an older status is stored and ignored) and mints the payment's lot once it is
+  // confirmed. 200 with {event_id, duplicate, payment}.
+  void payment_event(PaymentEvent event, const Caller& caller, Done done);
+
+  // {owner, currency, available, held} (decimal strings).
+  boost::json::object balance(const std::string& owner, const std::string& currency) const;
+  std::map<std::string, Balance> balances(const std::string& owner) const;
+  Book& book() { return book_; }
+
+  // One sweep: expires lots past their expiry, times out holds. The sweeper calls it; tests
+  // call it directly. Waits for its writes.
+  void sweep();
+
+  // engine::Budgets: a BUDGET decision's holds, taken in memory under the agent's lock.
+  Result<std::vector<engine::BudgetHeld>> hold_for(const std::string& agent_id,
+                                                   const std::vector<engine::BudgetNeed>& needs,
+                                                   const std::string& reservation_id,
+                                                   std::int64_t now_ms) override;
+  Amount available(const std::string& agent_id, const std::string& asset,
+                   std::int64_t now_ms) override;
+
+  // The decision service's side. In the decision's write: the holds hold_for() took for it.
+  Status write_reservation(store::WriteTxn& tx, const std::string& reservation_id,
+                           std::int64_t now_s);
+  // After that write: kept (ok) or taken back in memory (the decision was not stored).
+  void reservation_written(const std::string& reservation_id, bool ok);
+  // In a settlement's write: posts (confirm; final nullopt = as held) or voids the
+  // reservation's holds and writes the entries; returns the planned changes, which the caller
+  // applies with settled() after its commit. None when the reservation has no pending hold.
+  Result<std::vector<Change>> settle_reservation(store::WriteTxn& tx,
+                                                 const std::string& reservation_id,
+                                                 bool confirm,
+                                                 const std::optional<Amount>& final_amount,
+                                                 std::int64_t now_s);
+  void settled(const std::vector<Change>& changes);
+  // The reservation's pending holds (for a decision's answer).
+  std::vector<Hold> holds_of(const std::string& reservation_id) const;
+
+  std::uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
+
+ private:
+  struct KeyTable;
+  struct Op;  // service.cc: one operation on its way through the writer
+
+  // Claims `key` for an operation with `request_hash`: true when this caller owns it; false
+  // when `done` was answered (replay, conflict) or queued behind the first request.
+  bool claimed(const std::string& key, const std::string& request_hash, Done& done);
+  // Writes `change` with its op row and audit, answers `body` after commit or undoes.
+  void commit(std::shared_ptr<Op> op, Done done);
+  Status write_change(store::WriteTxn& tx, const Change& change, const std::string& op_id,
+                      std::optional<std::string> tx_id, std::int64_t now_s) const;
+  Result<bool> owner_exists(const std::string& owner);
+  void sweeper_loop();
+
+  store::Store& store_;
+  store::BatchWriter& writer_;
+  const Clock& clock_;
+  IdGenerator& ids_;
+  const LedgerOptions options_;
+  Book book_;
+  std::unique_ptr<KeyTable> keys_;
+
+  mutable std::mutex reservations_mu_;
+  // A decision's hold changes until its write commits; guarded by reservations_mu_.
+  std::unordered_map<std::string, std::vector<Change>> unwritten_;
+  // reservation (transaction) id -> its pending hold ids; guarded by reservations_mu_.
+  std::unordered_map<std::string, std::vector<std::string>> reservation_holds_;
+
+  std::mutex owners_mu_;
+  std::unordered_map<std::string, bool> owners_;  // agent id -> exists; guarded by owners_mu_
+
+  std::atomic<std::uint64_t> operations_{0};
+  std::mutex sweeper_mu_;
+  std::condition_variable sweeper_cv_;
+  bool stopping_ = false;  // guarded by sweeper_mu_
+  std::thread sweeper_;
+};
+
+}  // namespace warden::ledger

@@ -213,9 +213,11 @@ Result<std::vector<HoldRow>> list_pending_holds(Connection& c) {
 
 Status scan_pending_hold_entries(Connection& c,
                                  const std::function<Status(const LotEntryRow&)>& each) {
-  // The pending holds (a partial index) and each one's entries (idx_lot_entries_hold_id).
+  // The pending holds (a partial index), then each one's entries (idx_lot_entries_hold_id);
+  // only those are sorted. CROSS JOIN fixes that order: without statistics SQLite would rather
+  // walk every entry and look its hold up.
   static const std::string sql = fmt::format(
-      "SELECT {} FROM ledger_holds h JOIN lot_entries e ON e.hold_id = h.id "
+      "SELECT {} FROM ledger_holds h CROSS JOIN lot_entries e ON e.hold_id = h.id "
       "WHERE h.status = 'pending' ORDER BY e.id",
       entry_columns_of_e());
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));

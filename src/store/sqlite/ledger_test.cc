@@ -839,6 +839,37 @@ TEST_F(LedgerStoreTest, HotWritesBuildNoScratchBTree) {
   }
 }
 
+TEST_F(LedgerStoreTest, ReadsSearchTheirIndexes) {
+  // The queries of ledger_queries.cc, on empty tables (no statistics): none walks a whole table.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"SELECT e.id FROM ledger_holds h CROSS JOIN lot_entries e ON e.hold_id = h.id "
+       "WHERE h.status = 'pending' ORDER BY e.id",
+       "SCAN h USING INDEX idx_ledger_holds_pending\n"
+       "SEARCH e USING COVERING INDEX idx_lot_entries_hold_id (hold_id=?)\n"
+       "USE TEMP B-TREE FOR ORDER BY"},
+      {"SELECT id FROM ledger_holds WHERE status = 'pending' ORDER BY id",
+       "SCAN ledger_holds USING INDEX idx_ledger_holds_pending"},
+      {"SELECT id FROM ledger_ops WHERE idempotency_key IS NOT NULL AND created_at >= ? "
+       "ORDER BY created_at",
+       "SEARCH ledger_ops USING INDEX idx_ledger_ops_created_at (created_at>?)"},
+      {"SELECT * FROM lot_entries WHERE id > ? AND owner = ? ORDER BY id LIMIT ?",
+       "SEARCH lot_entries USING INDEX idx_lot_entries_owner (owner=? AND id>?)"},
+      {"SELECT * FROM lot_entries WHERE id > ? AND lot_id = ? ORDER BY id LIMIT ?",
+       "SEARCH lot_entries USING INDEX idx_lot_entries_lot_id (lot_id=? AND rowid>?)"},
+      {"SELECT * FROM credit_lots WHERE id > ? AND owner = ? AND currency = ? ORDER BY id "
+       "LIMIT ?",
+       "SEARCH credit_lots USING INDEX idx_credit_lots_owner_currency (owner=? AND currency=? "
+       "AND id>?)"},
+  };
+  for (const auto& [sql, expected] : cases) {
+    std::string plan;
+    for (const std::string& step : raw_->column("EXPLAIN QUERY PLAN " + sql, 3)) {
+      plan += (plan.empty() ? "" : "\n") + step;
+    }
+    EXPECT_EQ(plan, expected) << sql;
+  }
+}
+
 // A plain connection with the store's SQL functions registered, as every store connection has.
 class FunctionDb {
  public:

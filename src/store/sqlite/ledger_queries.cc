@@ -145,7 +145,8 @@ void bind_lot_filter(Stmt& st, const LotFilter& f) {
 }  // namespace
 
 Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id) {
-  static const std::string sql = fmt::format("SELECT {} FROM credit_lots WHERE id = ?", kLotColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM credit_lots WHERE id = ?", kLotColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind(id);
   return first<LotRow>(st, [](const Stmt& s) { return read_lot(s); });
@@ -153,8 +154,9 @@ Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id) {
 
 Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page) {
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("SELECT {} FROM credit_lots WHERE id > ?{} ORDER BY id LIMIT ?",
-                                     kLotColumns, lot_filter_sql(filter))));
+      Stmt st,
+      c.prepare(fmt::format("SELECT {} FROM credit_lots WHERE id > ?{} ORDER BY id LIMIT ?",
+                            kLotColumns, lot_filter_sql(filter))));
   st.bind(page.after_id.value_or(""));
   bind_lot_filter(st, filter);
   st.bind(sql_limit(page.limit));
@@ -192,21 +194,23 @@ Result<std::vector<LotEntryRow>> list_lot_entries(Connection& c, const LotEntryF
 }
 
 Status scan_lot_entries(Connection& c, const std::function<Status(const LotEntryRow&)>& each) {
-  static const std::string sql = fmt::format("SELECT {} FROM lot_entries ORDER BY id", kEntryColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM lot_entries ORDER BY id", kEntryColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   return scan<LotEntryRow>(st, read_entry, each);
 }
 
 Result<std::optional<HoldRow>> get_hold(Connection& c, std::string_view id) {
-  static const std::string sql = fmt::format("SELECT {} FROM ledger_holds WHERE id = ?", kHoldColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM ledger_holds WHERE id = ?", kHoldColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind(id);
   return first<HoldRow>(st, read_hold);
 }
 
 Result<std::vector<HoldRow>> list_pending_holds(Connection& c) {
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   return collect<HoldRow>(st, read_hold);
 }
@@ -262,8 +266,8 @@ Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::str
 }
 
 Status insert_lot(Connection& c, const LotRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO credit_lots ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kLotColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO credit_lots ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kLotColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.borrow_strings().bind(r.id).bind(r.owner).bind(r.source).bind(r.amount).bind(r.currency);
   st.bind(r.expires_at).bind(r.status).bind(r.payment_id).bind(r.created_at);
@@ -322,8 +326,8 @@ Status insert_ledger_op(Connection& c, const LedgerOpRow& r) {
 }
 
 Status insert_payment(Connection& c, const PaymentRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO payments ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kPaymentColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO payments ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kPaymentColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.borrow_strings().bind(r.id).bind(r.provider).bind(r.owner).bind(r.amount).bind(r.currency);
   st.bind(r.status).bind(r.lot_id).bind(r.created_at).bind(r.updated_at);

@@ -41,8 +41,8 @@ LotRow lot(std::string id, std::string owner, std::string amount, std::string cu
 LedgerOpRow op(std::string id, std::string kind, std::optional<std::string> key = {},
                std::int64_t created_at = kNow) {
   std::string hash = "hash-" + id;
-  return LedgerOpRow{std::move(id), std::move(kind), std::move(key), std::move(hash),
-                     "{\"ok\":true}", created_at};
+  return LedgerOpRow{std::move(id),   std::move(kind), std::move(key),
+                     std::move(hash), "{\"ok\":true}", created_at};
 }
 
 LotEntryRow entry(const LotRow& l, std::string type, std::string amount, std::string op_id,
@@ -72,8 +72,8 @@ HoldRow hold(std::string id, std::string owner, std::string amount) {
 }
 
 PaymentRow payment(std::string id, std::string status) {
-  return PaymentRow{std::move(id), "stripe", "a1", "5000", "USD", std::move(status),
-                    std::nullopt, kNow, kNow};
+  return PaymentRow{std::move(id),     "stripe",     "a1", "5000", "USD",
+                    std::move(status), std::nullopt, kNow, kNow};
 }
 
 Amount pow2(int n) {
@@ -172,23 +172,18 @@ TEST_F(LedgerStoreTest, SchemaHasTheLedgerTablesIndexesTriggersAndView) {
         "cost", "currency", "created_at"}},
   };
   for (const auto& [table, columns] : tables) {
-    EXPECT_EQ(raw_->column(fmt::format("SELECT name FROM pragma_table_info('{}') ORDER BY cid",
-                                       table)),
-              columns)
+    EXPECT_EQ(
+        raw_->column(fmt::format("SELECT name FROM pragma_table_info('{}') ORDER BY cid", table)),
+        columns)
         << table;
   }
   // (index, unique, partial)
   const std::vector<std::tuple<std::string, bool, bool>> indexes = {
-      {"idx_credit_lots_payment_id", true, true},
-      {"idx_credit_lots_owner_currency", false, false},
-      {"idx_lot_entries_lot_id", false, false},
-      {"idx_lot_entries_owner", false, false},
-      {"idx_lot_entries_hold_id", false, true},
-      {"idx_ledger_holds_pending", false, true},
-      {"idx_ledger_holds_tx_id", false, true},
-      {"idx_ledger_ops_idempotency_key", true, true},
-      {"idx_ledger_ops_created_at", false, true},
-      {"idx_usage_events_agent_created", false, false}};
+      {"idx_credit_lots_payment_id", true, true}, {"idx_credit_lots_owner_currency", false, false},
+      {"idx_lot_entries_lot_id", false, false},   {"idx_lot_entries_owner", false, false},
+      {"idx_lot_entries_hold_id", false, true},   {"idx_ledger_holds_pending", false, true},
+      {"idx_ledger_holds_tx_id", false, true},    {"idx_ledger_ops_idempotency_key", true, true},
+      {"idx_ledger_ops_created_at", false, true}, {"idx_usage_events_agent_created", false, false}};
   for (const auto& [name, unique, partial] : indexes) {
     const std::string table = raw_->text(fmt::format(
         "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = '{}'", name));
@@ -240,8 +235,7 @@ TEST_F(LedgerStoreTest, LotsRoundTripListAndFilter) {
   EXPECT_EQ(ids(store_->list_lots({}, {})), (V{"l1", "l2", "l3", "l4"}));
   EXPECT_EQ(ids(store_->list_lots({.owner = "a1"}, {})), (V{"l1", "l2", "l4"}));
   EXPECT_EQ(ids(store_->list_lots({.owner = "a1", .currency = "USD"}, {})), (V{"l1", "l4"}));
-  EXPECT_EQ(ids(store_->list_lots({.currency = "USD"}, {.after_id = "l1", .limit = 1})),
-            (V{"l3"}));
+  EXPECT_EQ(ids(store_->list_lots({.currency = "USD"}, {.after_id = "l1", .limit = 1})), (V{"l3"}));
 
   ASSERT_TRUE(run([](WriteTxn& t) { return t.update_lot_status("l4", "depleted"); }).ok());
   EXPECT_EQ(store_->get_lot("l4")->value().status, "depleted");
@@ -267,12 +261,15 @@ TEST_F(LedgerStoreTest, EntriesGetIncreasingIdsAndPageByCursor) {
   EXPECT_EQ(debits.front().id, 3);
 
   std::vector<LotEntryRow> all;
-  ASSERT_TRUE(store_->scan_lot_entries([&](const LotEntryRow& e) {
-                      all.push_back(e);
-                      return Status();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->scan_lot_entries([&](const LotEntryRow& e) {
+                    all.push_back(e);
+                    return Status();
+                  })
+                  .ok());
   ASSERT_EQ(all.size(), 12u);
-  for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].id, static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    EXPECT_EQ(all[i].id, static_cast<std::int64_t>(i + 1));
   EXPECT_EQ(all[0].entry_type, "credit");
   EXPECT_EQ(all[0].op_id, "m1");
   EXPECT_EQ(all[2].lot_id, "l1");
@@ -356,12 +353,14 @@ TEST_F(LedgerStoreTest, HoldsRoundTripAndPendingOnesComeWithTheirEntries) {
   EXPECT_EQ((*pending)[0].id, "h1");
   EXPECT_EQ((*pending)[1].id, "h3");
   std::vector<std::pair<std::string, std::int64_t>> entries;
-  ASSERT_TRUE(store_->scan_pending_hold_entries([&](const LotEntryRow& e) {
-                      entries.emplace_back(e.hold_id.value_or("") + ":" + e.amount, e.id);
-                      return Status();
-                    }).ok());
-  EXPECT_EQ(entries, (std::vector<std::pair<std::string, std::int64_t>>{{"h1:30", 2},
-                                                                         {"h3:10", 4}}));
+  ASSERT_TRUE(store_
+                  ->scan_pending_hold_entries([&](const LotEntryRow& e) {
+                    entries.emplace_back(e.hold_id.value_or("") + ":" + e.amount, e.id);
+                    return Status();
+                  })
+                  .ok());
+  EXPECT_EQ(entries,
+            (std::vector<std::pair<std::string, std::int64_t>>{{"h1:30", 2}, {"h3:10", 4}}));
   Status missing = run([](WriteTxn& t) { return t.update_hold(hold("nope", "a1", "1")); });
   EXPECT_EQ(missing.code(), ErrorCode::LEDGER_HOLD_NOT_FOUND);
 }
@@ -383,10 +382,13 @@ TEST_F(LedgerStoreTest, OperationsAreFoundByKeyAndRestoredSinceATime) {
   EXPECT_FALSE(store_->find_ledger_op("k-none")->has_value());
 
   std::vector<std::string> since;
-  ASSERT_TRUE(store_->scan_ledger_ops_since(kNow, [&](const LedgerOpRow& o) {
-                      since.push_back(o.id);
-                      return Status();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->scan_ledger_ops_since(kNow,
+                                          [&](const LedgerOpRow& o) {
+                                            since.push_back(o.id);
+                                            return Status();
+                                          })
+                  .ok());
   EXPECT_EQ(since, (std::vector<std::string>{"o4", "o2"}));  // keyed ones, oldest first
 
   // The same key again: refused, and nothing of that transaction stays.
@@ -405,8 +407,8 @@ TEST_F(LedgerStoreTest, OperationsAreFoundByKeyAndRestoredSinceATime) {
 }
 
 TEST_F(LedgerStoreTest, PaymentsRoundTripAndMoveOnlyForward) {
-  ASSERT_TRUE(run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p1", "pending")); })
-                  .ok());
+  ASSERT_TRUE(
+      run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p1", "pending")); }).ok());
   PaymentRow p = payment("stripe:p1", "confirmed");
   p.lot_id = "l1";
   p.updated_at = kNow + 9;
@@ -438,19 +440,17 @@ TEST_F(LedgerStoreTest, PaymentsRoundTripAndMoveOnlyForward) {
   refused("UPDATE payments SET status = 'finished', lot_id = 'l2' WHERE id = 'stripe:p1'",
           "payments: status");
   refused("DELETE FROM payments", "payments rows are never deleted");
-  EXPECT_EQ(raw_->exec("UPDATE payments SET status = 'finished' WHERE id = 'stripe:p1'"),
-            SQLITE_OK)
+  EXPECT_EQ(raw_->exec("UPDATE payments SET status = 'finished' WHERE id = 'stripe:p1'"), SQLITE_OK)
       << raw_->error();
   refused("UPDATE payments SET status = 'failed' WHERE id = 'stripe:p1'", "payments: status");
-  EXPECT_EQ(raw_->exec("UPDATE payments SET status = 'refunded' WHERE id = 'stripe:p1'"),
-            SQLITE_OK)
+  EXPECT_EQ(raw_->exec("UPDATE payments SET status = 'refunded' WHERE id = 'stripe:p1'"), SQLITE_OK)
       << raw_->error();
   refused("UPDATE payments SET status = 'failed' WHERE id = 'stripe:p1'", "payments: status");
   EXPECT_EQ(store_->get_payment("stripe:p1")->value().status, "refunded");
 
   // A payment first seen finished gets its lot afterwards, status unchanged; only once.
-  ASSERT_TRUE(run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p2", "finished")); })
-                  .ok());
+  ASSERT_TRUE(
+      run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p2", "finished")); }).ok());
   PaymentRow minted = payment("stripe:p2", "finished");
   minted.lot_id = "l9";
   EXPECT_TRUE(run([&](WriteTxn& t) { return t.update_payment(minted); }).ok());
@@ -458,10 +458,10 @@ TEST_F(LedgerStoreTest, PaymentsRoundTripAndMoveOnlyForward) {
   EXPECT_EQ(run([&](WriteTxn& t) { return t.update_payment(minted); }).code(),
             ErrorCode::STORE_CONSTRAINT);
   // pending -> failed skips ahead; failed is final.
-  ASSERT_TRUE(run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p3", "pending")); })
-                  .ok());
-  EXPECT_TRUE(run([](WriteTxn& t) { return t.update_payment(payment("stripe:p3", "failed")); })
-                  .ok());
+  ASSERT_TRUE(
+      run([](WriteTxn& t) { return t.insert_payment(payment("stripe:p3", "pending")); }).ok());
+  EXPECT_TRUE(
+      run([](WriteTxn& t) { return t.update_payment(payment("stripe:p3", "failed")); }).ok());
   EXPECT_EQ(
       run([](WriteTxn& t) { return t.update_payment(payment("stripe:p3", "refunded")); }).code(),
       ErrorCode::STORE_CONSTRAINT);
@@ -521,15 +521,16 @@ TEST_F(LedgerStoreTest, WebhookEventsAreStoredOncePerProviderAndEvent) {
 TEST_F(LedgerStoreTest, UsageEventsAreWritten) {
   UsageEventRow u{"u1", "a1", "tx-1", "openai", "gpt-x", 120, 30, "4500", "USD", kNow};
   ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_usage_event(u); }).ok());
-  UsageEventRow unpriced{"u2", "a1", std::nullopt, "openai", "gpt-x", 1, 0, std::nullopt,
-                         std::nullopt, kNow};
+  UsageEventRow unpriced{"u2", "a1", std::nullopt, "openai",     "gpt-x",
+                         1,    0,    std::nullopt, std::nullopt, kNow};
   ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_usage_event(unpriced); }).ok());
-  EXPECT_EQ(raw_->column("SELECT id || '|' || agent_id || '|' || ifnull(tx_id, '-') || '|' || "
-                         "provider || '|' || model || '|' || prompt_tokens || '|' || "
-                         "completion_tokens || '|' || ifnull(cost, '-') || '|' || "
-                         "ifnull(currency, '-') || '|' || created_at FROM usage_events ORDER BY id"),
-            (std::vector<std::string>{"u1|a1|tx-1|openai|gpt-x|120|30|4500|USD|1767225600",
-                                      "u2|a1|-|openai|gpt-x|1|0|-|-|1767225600"}));
+  EXPECT_EQ(
+      raw_->column("SELECT id || '|' || agent_id || '|' || ifnull(tx_id, '-') || '|' || "
+                   "provider || '|' || model || '|' || prompt_tokens || '|' || "
+                   "completion_tokens || '|' || ifnull(cost, '-') || '|' || "
+                   "ifnull(currency, '-') || '|' || created_at FROM usage_events ORDER BY id"),
+      (std::vector<std::string>{"u1|a1|tx-1|openai|gpt-x|120|30|4500|USD|1767225600",
+                                "u2|a1|-|openai|gpt-x|1|0|-|-|1767225600"}));
   UsageEventRow bad = u;
   bad.id = "u3";
   bad.currency.reset();  // a cost in no currency
@@ -545,7 +546,7 @@ TEST_F(LedgerStoreTest, UsageEventsAreWritten) {
 TEST_F(LedgerStoreTest, LotBalancesFollowEveryEntryType) {
   const LotRow l1 = lot("l1", "a1", "100");
   mint(l1, "m1");
-  mint(lot("l2", "a1", "40"), "m2");           // only its credit
+  mint(lot("l2", "a1", "40"), "m2");  // only its credit
   mint(lot("l3", "a1", "5", "EUR"), "m3");
   mint(lot("l4", "a2", "8"), "m4");
   ASSERT_TRUE(run([](WriteTxn& t) { return t.insert_lot(lot("l5", "a2", "6")); }).ok());  // none
@@ -613,10 +614,9 @@ TEST_F(LedgerStoreTest, LotBalancesAreExactPast64Bits) {
   write_op(op("h1", "hold"), {entry(l1, "hold", held.to_string(), "h1", "h1")});
   write_op(op("h2", "hold"), {entry(l1, "hold", "3", "h2", "h2")});
   write_op(op("p2", "post"), {entry(l1, "debit", "3", "p2", "h2")});
-  EXPECT_EQ(balances()["l1"], std::make_pair(sum({big}, {debit, held, Amount(3)}),
-                                             held.to_string()));
-  EXPECT_EQ(balances()["l1"].first,
-            "803469022129495137770981046170581301261083050147322708099075");
+  EXPECT_EQ(balances()["l1"],
+            std::make_pair(sum({big}, {debit, held, Amount(3)}), held.to_string()));
+  EXPECT_EQ(balances()["l1"].first, "803469022129495137770981046170581301261083050147322708099075");
 
   // The largest amount a lot may hold, and nothing past it.
   const LotRow top = lot("l2", "a1", Amount::max().to_string());
@@ -625,8 +625,9 @@ TEST_F(LedgerStoreTest, LotBalancesAreExactPast64Bits) {
   write_op(op("h3", "hold"), {entry(top, "hold", Amount::max().to_string(), "h3", "h3")});
   EXPECT_EQ(balances()["l2"], std::make_pair("0"s, Amount::max().to_string()));
   EXPECT_EQ(run([](WriteTxn& t) {
-              return t.insert_lot(lot("l3", "a1", "1157920892373161954235709850086879078532699"
-                                                  "84665640564039457584007913129639936"));
+              return t.insert_lot(lot("l3", "a1",
+                                      "1157920892373161954235709850086879078532699"
+                                      "84665640564039457584007913129639936"));
             }).code(),
             ErrorCode::STORE_CONSTRAINT);
 }
@@ -659,16 +660,15 @@ TEST_F(LedgerStoreTest, LotBalancesRefuseANegativeOrMalformedLot) {
 TEST_F(LedgerStoreTest, AppendOnlyTablesRefuseUpdateAndDelete) {
   const LotRow l1 = lot("l1", "a1", "10");
   mint(l1, "m1");
-  ASSERT_TRUE(run([](WriteTxn& t) -> Status {
-                WARDEN_RETURN_IF_ERROR(
-                    t.insert_webhook_event({"stripe", "e1", "{}", kNow, kNow}).status());
-                return t.insert_usage_event(
-                    {"u1", "a1", std::nullopt, "openai", "m", 1, 1, std::nullopt, std::nullopt,
-                     kNow});
-              }).ok());
+  ASSERT_TRUE(
+      run([](WriteTxn& t) -> Status {
+        WARDEN_RETURN_IF_ERROR(t.insert_webhook_event({"stripe", "e1", "{}", kNow, kNow}).status());
+        return t.insert_usage_event(
+            {"u1", "a1", std::nullopt, "openai", "m", 1, 1, std::nullopt, std::nullopt, kNow});
+      }).ok());
   // (table, a row of it, its time column)
-  for (const auto& [table, where, time] : std::vector<std::tuple<std::string, std::string,
-                                                                 std::string>>{
+  for (const auto& [table, where, time] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
            {"lot_entries", "id = 1", "created_at"},
            {"webhook_events", "event_id = 'e1'", "received_at"},
            {"usage_events", "id = 'u1'", "created_at"},
@@ -699,15 +699,15 @@ TEST_F(LedgerStoreTest, LotsMoveOnlyFromActiveToExpiredOrDepleted) {
           "credit_lots: only status");
   ASSERT_TRUE(run([](WriteTxn& t) { return t.update_lot_status("l1", "expired"); }).ok());
   refused("UPDATE credit_lots SET status = 'active' WHERE id = 'l1'", "credit_lots: only status");
-  refused("UPDATE credit_lots SET status = 'depleted' WHERE id = 'l1'",
-          "credit_lots: only status");
+  refused("UPDATE credit_lots SET status = 'depleted' WHERE id = 'l1'", "credit_lots: only status");
   EXPECT_EQ(run([](WriteTxn& t) { return t.update_lot_status("l1", "active"); }).code(),
             ErrorCode::STORE_CONSTRAINT);
   EXPECT_EQ(raw_->exec("UPDATE credit_lots SET status = 'depleted' WHERE id = 'l2'"), SQLITE_OK)
       << raw_->error();
   refused("UPDATE credit_lots SET status = 'expired' WHERE id = 'l2'", "credit_lots: only status");
-  EXPECT_EQ(raw_->column("SELECT id || ':' || status || ':' || amount FROM credit_lots ORDER BY id"),
-            (std::vector<std::string>{"l1:expired:10", "l2:depleted:10"}));
+  EXPECT_EQ(
+      raw_->column("SELECT id || ':' || status || ':' || amount FROM credit_lots ORDER BY id"),
+      (std::vector<std::string>{"l1:expired:10", "l2:depleted:10"}));
 }
 
 TEST_F(LedgerStoreTest, HoldsMoveOnlyFromPending) {
@@ -942,8 +942,7 @@ TEST_F(LedgerStoreTest, BalancesOfOneOwnerReadItsLotsWithoutSortingEntries) {
       "EXPLAIN QUERY PLAN SELECT * FROM lot_balances WHERE owner = 'a1' AND currency = 'USD' "
       "ORDER BY id",
       3);
-  EXPECT_NE(plan.find("idx_credit_lots_owner_currency (owner=? AND currency=?)"),
-            std::string::npos)
+  EXPECT_NE(plan.find("idx_credit_lots_owner_currency (owner=? AND currency=?)"), std::string::npos)
       << plan;
   EXPECT_NE(plan.find("idx_lot_entries_lot_id (lot_id=?)"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("GROUP BY"), std::string::npos) << plan;
@@ -1010,11 +1009,14 @@ TEST(LedgerMigration, AVersionFourFileKeepsItsRows) {
   EXPECT_EQ((*tx)->amount, "42");
   EXPECT_EQ((*tx)->status, "CONFIRMED");
   std::vector<std::string> usage;
-  ASSERT_TRUE(store.scan_meter_usage({}, [&](const MeterUsageRow& r) {
-                     usage.push_back(fmt::format("{}|{}|{}|{}", r.agent_id, r.meter, r.bucket,
-                                                 r.amount));
-                     return Status();
-                   }).ok());
+  ASSERT_TRUE(store
+                  .scan_meter_usage({},
+                                    [&](const MeterUsageRow& r) {
+                                      usage.push_back(fmt::format("{}|{}|{}|{}", r.agent_id,
+                                                                  r.meter, r.bucket, r.amount));
+                                      return Status();
+                                    })
+                  .ok());
   EXPECT_EQ(usage, std::vector<std::string>{"a1|p1/native|100|42"});
   EXPECT_EQ(store.list_outbox_due(5, 10)->size(), 1u);
   EXPECT_EQ(store.get_kv("k")->value_or(""), "v");
@@ -1025,18 +1027,23 @@ TEST(LedgerMigration, AVersionFourFileKeepsItsRows) {
 
   // The old agent gets credit in the new tables.
   const LotRow l = lot("l1", "a1", "500");
-  ASSERT_TRUE(store.write([&](WriteTxn& t) -> Status {
-                     WARDEN_RETURN_IF_ERROR(t.insert_lot(l));
-                     WARDEN_RETURN_IF_ERROR(t.insert_ledger_op(op("m1", "mint", "key-1")));
-                     LotEntryRow credit = entry(l, "credit", "500", "m1");
-                     WARDEN_RETURN_IF_ERROR(t.insert_lot_entry(credit));
-                     return t.append_audit(sample_event("LEDGER_MINT", "a1")).status();
-                   }).ok());
+  ASSERT_TRUE(store
+                  .write([&](WriteTxn& t) -> Status {
+                    WARDEN_RETURN_IF_ERROR(t.insert_lot(l));
+                    WARDEN_RETURN_IF_ERROR(t.insert_ledger_op(op("m1", "mint", "key-1")));
+                    LotEntryRow credit = entry(l, "credit", "500", "m1");
+                    WARDEN_RETURN_IF_ERROR(t.insert_lot_entry(credit));
+                    return t.append_audit(sample_event("LEDGER_MINT", "a1")).status();
+                  })
+                  .ok());
   std::string remaining;
-  ASSERT_TRUE(store.scan_lot_balances({.owner = "a1"}, [&](const LotBalanceRow& b) {
-                     remaining = b.remaining;
-                     return Status();
-                   }).ok());
+  ASSERT_TRUE(store
+                  .scan_lot_balances({.owner = "a1"},
+                                     [&](const LotBalanceRow& b) {
+                                       remaining = b.remaining;
+                                       return Status();
+                                     })
+                  .ok());
   EXPECT_EQ(remaining, "500");
   EXPECT_EQ(store.verify_audit()->rows_checked, 4);
 }

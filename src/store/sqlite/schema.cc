@@ -331,18 +331,18 @@ std::string unchanged(std::initializer_list<std::string_view> columns) {
 std::string ledger_ops_ddl() {
   // The key is unique when set; start-up reads the recent keyed operations by time.
   return fmt::format(
-      "CREATE TABLE ledger_ops ("
-      "id TEXT PRIMARY KEY, "
-      "kind TEXT NOT NULL {}, "
-      "idempotency_key TEXT, "
-      "request_hash TEXT NOT NULL, "
-      "result TEXT NOT NULL, "
-      "created_at INTEGER NOT NULL);\n"
-      "CREATE UNIQUE INDEX idx_ledger_ops_idempotency_key ON ledger_ops(idempotency_key) "
-      "WHERE idempotency_key IS NOT NULL;\n"
-      "CREATE INDEX idx_ledger_ops_created_at ON ledger_ops(created_at) "
-      "WHERE idempotency_key IS NOT NULL;\n",
-      check_any("kind", kLedgerOpKinds)) +
+             "CREATE TABLE ledger_ops ("
+             "id TEXT PRIMARY KEY, "
+             "kind TEXT NOT NULL {}, "
+             "idempotency_key TEXT, "
+             "request_hash TEXT NOT NULL, "
+             "result TEXT NOT NULL, "
+             "created_at INTEGER NOT NULL);\n"
+             "CREATE UNIQUE INDEX idx_ledger_ops_idempotency_key ON ledger_ops(idempotency_key) "
+             "WHERE idempotency_key IS NOT NULL;\n"
+             "CREATE INDEX idx_ledger_ops_created_at ON ledger_ops(created_at) "
+             "WHERE idempotency_key IS NOT NULL;\n",
+             check_any("kind", kLedgerOpKinds)) +
          append_only("ledger_ops");
 }
 
@@ -428,8 +428,7 @@ std::string ledger_holds_ddl() {
              "WHEN NOT (OLD.status = 'pending' AND NEW.status <> 'pending' AND {}) "
              "BEGIN SELECT RAISE(ABORT, 'ledger_holds: only a pending hold changes, to posted, "
              "voided or expired'); END;\n",
-             unchanged({"id", "owner", "currency", "amount", "tx_id", "expires_at",
-                        "created_at"}));
+             unchanged({"id", "owner", "currency", "amount", "tx_id", "expires_at", "created_at"}));
 }
 
 // Payment statuses move forward only: pending 0 < confirmed 1 < finished 2 < failed, refunded 3.

@@ -232,8 +232,7 @@ class SqliteWriteTxn final : public WriteTxn {
   Result<std::vector<HoldRow>> list_pending_holds() override {
     return track(sqlite::list_pending_holds(c_));
   }
-  Status scan_pending_hold_entries(
-      const std::function<Status(const LotEntryRow&)>& each) override {
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override {
     return track(sqlite::scan_pending_hold_entries(c_, each));
   }
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override {

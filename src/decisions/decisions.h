@@ -23,6 +23,10 @@
 #include "store/batch_writer.h"
 #include "store/store.h"
 
+namespace warden::ledger {
+class LedgerService;
+}  // namespace warden::ledger
+
 namespace warden::decisions {
 
 struct DecisionOptions {
@@ -94,6 +98,9 @@ class DecisionService {
                   IdGenerator& ids, DecisionOptions options, Notifier* notifier);
   ~DecisionService();
 
+  // BUDGET policies hold on this ledger (set before start(); the ledger starts first). Without
+  // one, a BUDGET policy denies what it applies to.
+  void set_ledger(ledger::LedgerService* ledger);
   // Loads policies and rebuilds reservations and idempotency keys from the store.
   Status start();
   void stop();
@@ -185,6 +192,7 @@ class DecisionService {
   const DecisionOptions options_;
   Notifier* notifier_;
   engine::Engine engine_;
+  ledger::LedgerService* ledger_ = nullptr;
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
   std::unique_ptr<IdempotencyTable> idempotency_;

@@ -23,6 +23,11 @@
 #include "store/batch_writer.h"
 #include "store/store.h"
 
+namespace warden::ledger {
+class LedgerService;
+struct Change;
+}  // namespace warden::ledger
+
 namespace warden::decisions {
 
 struct DecisionOptions {
@@ -94,6 +99,9 @@ class DecisionService {
                   IdGenerator& ids, DecisionOptions options, Notifier* notifier);
   ~DecisionService();
 
+  // BUDGET policies hold on this ledger (set before start(); the ledger starts first). Without
+  // one, a BUDGET policy denies what it applies to.
+  void set_ledger(ledger::LedgerService* ledger);
   // Loads policies and rebuilds reservations and idempotency keys from the store.
   Status start();
   void stop();
@@ -150,6 +158,11 @@ class DecisionService {
   void transition(const std::string& tx_id, const Actor& actor, Change change,
                   std::function<void(const store::TransactionRow&)> after_commit, Changed done);
   void notify_waiters(const std::string& tx_id, const boost::json::object& body);
+  // Inside a transition's write: the ledger holds of a transaction that left the queue are
+  // posted (CONFIRMED) or voided; the changes are applied to the ledger after the commit.
+  Result<std::vector<ledger::Change>> settle_holds(store::WriteTxn& tx,
+                                                   const store::TransactionRow& row,
+                                                   std::int64_t now);
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);
   // A settled transaction's timers go with it.
   void cancel_timers(const std::string& tx_id);
@@ -185,6 +198,7 @@ class DecisionService {
   const DecisionOptions options_;
   Notifier* notifier_;
   engine::Engine engine_;
+  ledger::LedgerService* ledger_ = nullptr;
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
   std::unique_ptr<IdempotencyTable> idempotency_;

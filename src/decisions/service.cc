@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/thread_name.h"
 #include "decisions/internal.h"
+#include "ledger/service.h"
 
 namespace warden::decisions {
 namespace json = boost::json;
@@ -21,6 +22,11 @@ DecisionService::DecisionService(store::Store& store, store::BatchWriter& writer
       notifier_(notifier), idempotency_(std::make_unique<IdempotencyTable>()) {}
 
 DecisionService::~DecisionService() { stop(); }
+
+void DecisionService::set_ledger(ledger::LedgerService* ledger) {
+  ledger_ = ledger;
+  engine_.set_budgets(ledger);
+}
 
 Status DecisionService::start() {
   WARDEN_RETURN_IF_ERROR(backfill_usage());

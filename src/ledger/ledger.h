@@ -122,8 +122,9 @@ class Book {
   Book(const Book&) = delete;
   Book& operator=(const Book&) = delete;
 
-  // Adds a new lot (remaining = amount). The lot id and payment id must be new.
-  Change mint(const Lot& lot);
+  // Adds a new lot (remaining = amount). LEDGER_PAYMENT_CONFLICT (details.lot_id) when its
+  // payment id already minted a lot.
+  Result<Change> mint(const Lot& lot);
   // Takes `amount` first-expiring-first (then oldest first) across the account's spendable
   // lots, splitting across them. LEDGER_BUDGET_EXCEEDED with details {available, shortfall}
   // and nothing changed when they hold less.
@@ -177,9 +178,19 @@ class Book {
   std::shared_ptr<Account> account(const std::string& owner, const std::string& currency,
                                    bool create) const;
   Shard& shard_of(const std::string& key) const;
-  void index_hold(const std::string& hold_id, const std::shared_ptr<Account>& acct, bool add);
+  std::vector<std::shared_ptr<Account>> all_accounts() const;
+  void index_hold(const Hold& hold, const std::shared_ptr<Account>& acct, bool add);
   std::shared_ptr<Account> account_of_hold(const std::string& hold_id) const;
   void index_lot(const Lot& lot, const std::shared_ptr<Account>& acct);
+  // Debit (no hold) or hold: FIFO over the spendable lots.
+  Result<Change> take(const std::string& owner, const std::string& currency, const Amount& amount,
+                      bool partial, std::optional<Hold> hold, std::int64_t now_s);
+  Result<Change> close(const std::string& hold_id, const std::optional<Amount>& amount, bool post,
+                       std::int64_t now_s, bool apply, std::string_view status);
+  // Applies c under acct's lock; with derive_depleted, adds to c the lots it left empty.
+  void apply_locked(Account& acct, const std::shared_ptr<Account>& shared, Change& c,
+                    bool derive_depleted);
+  void set_lot_status(Account& acct, Lot& lot, LotStatus status);
 
   std::unique_ptr<Shard[]> shards_;
   // lot id / hold id / payment id -> account; the timeouts. Guarded by index_mu_.
@@ -187,6 +198,7 @@ class Book {
   std::unordered_map<std::string, std::shared_ptr<Account>> lot_index_;
   std::unordered_map<std::string, std::shared_ptr<Account>> hold_index_;
   std::unordered_map<std::string, std::string> payment_index_;  // payment id -> lot id
+  std::unordered_map<std::string, std::set<std::string>> owner_currencies_;
   std::set<std::pair<std::int64_t, std::string>> lot_expiries_;   // (expires_at, lot id)
   std::set<std::pair<std::int64_t, std::string>> hold_timeouts_;  // (expires_at, hold id)
 };

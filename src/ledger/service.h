@@ -170,8 +170,11 @@ class LedgerService final : public engine::Budgets {
   // Claims `key` for an operation with `request_hash`: true when this caller owns it; false
   // when `done` was answered (replay, conflict) or queued behind the first request.
   bool claimed(const std::string& key, const std::string& request_hash, Done& done);
-  // Writes `change` with its op row and audit, answers `body` after commit or undoes.
+  // Writes the op's change with its op row and audit row; answers after the commit, or undoes
+  // the change in memory.
   void commit(std::shared_ptr<Op> op, Done done);
+  void close_hold(const std::string& hold_id, bool post, std::optional<Amount> amount,
+                  const Caller& caller, Done done);
   Status write_change(store::WriteTxn& tx, const Change& change, const std::string& op_id,
                       std::optional<std::string> tx_id, std::int64_t now_s) const;
   Result<bool> owner_exists(const std::string& owner);

@@ -105,8 +105,8 @@ store::AuditEvent RequestContext::audit(std::string event_type, std::int64_t now
 }
 
 Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
-         Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
-         ApiOptions options)
+         Metrics& metrics, DecisionService& decisions, ledger::LedgerService& ledger,
+         std::string master_password_hash, ApiOptions options)
     : store_(store),
       clock_(clock),
       ids_(ids),
@@ -118,7 +118,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       failures_(writer, clock),
       tarpit_(kThrottledAnswerDelayMs),
       sessions_(clock, kSessionCacheTtlMs),
-      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, sessions_, writer}}) {
+      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, ledger, sessions_, writer}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);

@@ -23,6 +23,9 @@
 namespace warden::decisions {
 class DecisionService;
 }  // namespace warden::decisions
+namespace warden::ledger {
+class LedgerService;
+}  // namespace warden::ledger
 
 namespace warden::server {
 
@@ -92,8 +95,8 @@ class Api {
  public:
   // Routes write only through `writer`, the group-commit writer the decisions share.
   Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, IdGenerator& ids,
-      Metrics& metrics, DecisionService& decisions, std::string master_password_hash,
-      ApiOptions options);
+      Metrics& metrics, DecisionService& decisions, ledger::LedgerService& ledger,
+      std::string master_password_hash, ApiOptions options);
   ~Api();
 
   // Answers through `respond`, now or later from another thread (deferred routes, and master

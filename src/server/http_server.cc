@@ -564,9 +564,13 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     WARDEN_ASSIGN_OR_RETURN(webhook,
                             WebhookNotifier::create(options.webhook_url, writer, store, clock));
   }
+  // The ledger starts first: open decisions' BUDGET holds are part of its start-up state.
+  ledger::LedgerService ledger(store, writer, clock, ids, options.ledger);
+  WARDEN_RETURN_IF_ERROR(ledger.start());
   DecisionService decisions(store, writer, clock, ids, options.decisions, webhook.get());
+  decisions.set_ledger(&ledger);
   WARDEN_RETURN_IF_ERROR(decisions.start());
-  Api api(store, writer, clock, ids, metrics, decisions, std::move(master_password_hash),
+  Api api(store, writer, clock, ids, metrics, decisions, ledger, std::move(master_password_hash),
           options.api);
   const int threads =
       options.threads > 0 ? options.threads
@@ -605,6 +609,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   // connections are dropped with the io_context.
   api.stop();
   decisions.stop();
+  ledger.stop();
   if (webhook) webhook->stop();
   writer.stop();
   if (!options.addr_file.empty()) {

@@ -18,6 +18,9 @@
 namespace warden::decisions {
 class DecisionService;
 }  // namespace warden::decisions
+namespace warden::ledger {
+class LedgerService;
+}  // namespace warden::ledger
 
 namespace warden::server {
 
@@ -29,6 +32,7 @@ struct Deps {
   IdGenerator& ids;
   Metrics& metrics;
   DecisionService& decisions;
+  ledger::LedgerService& ledger;
   SessionCache& sessions;
   store::BatchWriter& writer;  // every route's write goes through it (one write path)
 };

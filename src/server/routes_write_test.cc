@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "decisions/decisions.h"
+#include "ledger/service.h"
 #include "engine/ir.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -41,11 +42,15 @@ class RouteWritesTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     store_ = std::move(*opened);
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
+    ledger_ = std::make_unique<ledger::LedgerService>(*store_, *writer_, clock_, ids_,
+                                                      ledger::LedgerOptions{.start_sweeper = false});
+    ASSERT_TRUE(ledger_->start().ok());
     decisions_ = std::make_unique<decisions::DecisionService>(
         *store_, *writer_, clock_, ids_, decisions::DecisionOptions{.start_sweeper = false},
         nullptr);
+    decisions_->set_ledger(ledger_.get());
     ASSERT_TRUE(decisions_->start().ok());
-    api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_,
+    api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_, *ledger_,
                                  master_hash(), ApiOptions{});
   }
 
@@ -53,8 +58,10 @@ class RouteWritesTest : public ::testing::Test {
     release_writer();
     api_.reset();
     if (decisions_) decisions_->stop();
+    if (ledger_) ledger_->stop();
     if (writer_) writer_->stop();
     decisions_.reset();
+    ledger_.reset();
     writer_.reset();
     store_.reset();
     std::error_code ec;
@@ -193,6 +200,7 @@ class RouteWritesTest : public ::testing::Test {
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::BatchWriter> writer_;
   std::unique_ptr<decisions::DecisionService> decisions_;
+  std::unique_ptr<ledger::LedgerService> ledger_;
   std::unique_ptr<Api> api_;
   std::shared_ptr<std::promise<void>> release_;
 };

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "server/api.h"
 #include "decisions/decisions.h"
+#include "ledger/service.h"
 #include "store/batch_writer.h"
 #include "server/log.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ struct ServerOptions {
   std::string webhook_url;  // NOTIFY / APPROVAL events are POSTed here when set (http only)
   ApiOptions api;
   decisions::DecisionOptions decisions;
+  ledger::LedgerOptions ledger;
   store::BatchOptions batch;
 };
 

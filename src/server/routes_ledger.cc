@@ -122,10 +122,9 @@ json::object entry_json(const store::LotEntryRow& e) {
 }  // namespace
 
 Result<HttpResponse> ledger_mint(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(Body body,
-                          Body::parse(ctx.req.body, {"owner", "amount", "currency", "source",
-                                                     "payment_id", "expires_at",
-                                                     "idempotency_key"}));
+  WARDEN_ASSIGN_OR_RETURN(
+      Body body, Body::parse(ctx.req.body, {"owner", "amount", "currency", "source", "payment_id",
+                                            "expires_at", "idempotency_key"}));
   ledger::MintRequest req;
   WARDEN_ASSIGN_OR_RETURN(req.owner, body.required_string("owner"));
   WARDEN_ASSIGN_OR_RETURN(req.amount, required_amount(body, "amount"));
@@ -153,9 +152,8 @@ Result<HttpResponse> ledger_debit(const Deps& d, RequestContext& ctx) {
 }
 
 Result<HttpResponse> ledger_hold(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(Body body,
-                          Body::parse(ctx.req.body, {"owner", "amount", "currency", "ttl_seconds",
-                                                     "idempotency_key"}));
+  WARDEN_ASSIGN_OR_RETURN(Body body, Body::parse(ctx.req.body, {"owner", "amount", "currency",
+                                                                "ttl_seconds", "idempotency_key"}));
   ledger::HoldRequest req;
   WARDEN_ASSIGN_OR_RETURN(req.owner, body.required_string("owner"));
   WARDEN_ASSIGN_OR_RETURN(req.amount, required_amount(body, "amount"));

@@ -39,11 +39,10 @@ class LedgerApiTest : public WardenTest {
   }
 
   Response debit(const std::string& owner, const std::string& amount, const std::string& key) {
-    return master("POST", "/v1/ledger/debit",
-                  body_of({{"owner", owner},
-                           {"amount", amount},
-                           {"currency", "USD"},
-                           {"idempotency_key", key}}));
+    return master(
+        "POST", "/v1/ledger/debit",
+        body_of(
+            {{"owner", owner}, {"amount", amount}, {"currency", "USD"}, {"idempotency_key", key}}));
   }
 
   Response hold(const std::string& owner, const std::string& amount, const std::string& key) {
@@ -86,7 +85,9 @@ class LedgerApiTest : public WardenTest {
                     const std::string& field = "") {
     EXPECT_EQ(r.status, status) << r.describe();
     EXPECT_EQ(r.error_code(), code) << r.body;
-    if (!field.empty()) EXPECT_EQ(str_at(error_field(r, "details"), "field"), field) << r.body;
+    if (!field.empty()) {
+      EXPECT_EQ(str_at(error_field(r, "details"), "field"), field) << r.body;
+    }
   }
 };
 
@@ -168,8 +169,7 @@ TEST_F(LedgerApiTest, WorkedExampleDebitsFifoAcrossLotsThenHoldsPostAndVoid) {
   // Every currency at once.
   Response all = master("GET", "/v1/ledger/balances?owner=" + a);
   ASSERT_EQ(all.status, 200) << all.describe();
-  EXPECT_EQ(all.json(), json::parse(R"({"owner":")" + a +
-                                    R"(","items":[{"owner":")" + a +
+  EXPECT_EQ(all.json(), json::parse(R"({"owner":")" + a + R"(","items":[{"owner":")" + a +
                                     R"(","currency":"USD","available":"300","held":"0"}]})"));
 
   // Lots: one per page, in creation order, with what they have now.
@@ -178,8 +178,8 @@ TEST_F(LedgerApiTest, WorkedExampleDebitsFifoAcrossLotsThenHoldsPostAndVoid) {
   ASSERT_EQ(p1.json().at("items").as_array().size(), 1u);
   EXPECT_EQ(str_at(p1.json().at("items").at(0), "id"), lot_late);
   EXPECT_EQ(str_at(p1.json().at("items").at(0), "remaining"), "300");
-  Response p2 = master("GET", "/v1/ledger/lots?owner=" + a + "&limit=1&cursor=" +
-                                  str_at(p1.json(), "next_cursor"));
+  Response p2 = master(
+      "GET", "/v1/ledger/lots?owner=" + a + "&limit=1&cursor=" + str_at(p1.json(), "next_cursor"));
   ASSERT_EQ(p2.status, 200) << p2.describe();
   EXPECT_EQ(str_at(p2.json().at("items").at(0), "id"), lot_exp);
   EXPECT_EQ(str_at(p2.json().at("items").at(0), "remaining"), "0");
@@ -246,9 +246,7 @@ class LedgerBadInputTest : public LedgerApiTest {
     before_ = state();
   }
 
-  LedgerState state() {
-    return {balance(owner_), entries().size(), audit_count()};
-  }
+  LedgerState state() { return {balance(owner_), entries().size(), audit_count()}; }
 
   // body: a JSON text with OWNER standing for the agent's id.
   void refused(const std::string& path, std::string body, int status, const std::string& code,
@@ -282,7 +280,8 @@ TEST_F(LedgerBadInputTest, MintRefusalsHaveStableCodesAndWriteNothing) {
           "owner");
   refused(path, R"({"owner":"OWNER","amount":5,)" + ok_tail + "}", 400, "VALIDATION_WRONG_TYPE",
           "amount");
-  for (const std::string amount : {"-5", "1.5", "01", " 5", "5e3", "", std::string(kTwoTo256)}) {
+  for (const std::string& amount :
+       std::vector<std::string>{"-5", "1.5", "01", " 5", "5e3", "", kTwoTo256}) {
     refused(path, R"({"owner":"OWNER","amount":")" + amount + R"(",)" + ok_tail + "}", 400,
             "VALIDATION_INVALID_AMOUNT", "amount");
   }
@@ -296,18 +295,20 @@ TEST_F(LedgerBadInputTest, MintRefusalsHaveStableCodesAndWriteNothing) {
   }
   refused(path, R"({"owner":")" + std::string(kUnknownId) + R"(","amount":"5",)" + ok_tail + "}",
           400, "LEDGER_OWNER_UNKNOWN", "owner");
-  refused(path,
-          R"({"owner":"OWNER","amount":"5","currency":"USD","source":"gift","idempotency_key":"k"})",
-          400, "VALIDATION_INVALID_VALUE", "source");
-  refused(path, R"({"owner":"OWNER","amount":"5",)" + ok_tail + R"(,"expires_at":"tomorrow"})",
-          400, "VALIDATION_WRONG_TYPE", "expires_at");
+  refused(
+      path,
+      R"({"owner":"OWNER","amount":"5","currency":"USD","source":"gift","idempotency_key":"k"})",
+      400, "VALIDATION_INVALID_VALUE", "source");
+  refused(path, R"({"owner":"OWNER","amount":"5",)" + ok_tail + R"(,"expires_at":"tomorrow"})", 400,
+          "VALIDATION_WRONG_TYPE", "expires_at");
   refused(path, R"({"owner":"OWNER","amount":"5",)" + ok_tail + R"(,"expires_at":1000})", 400,
           "VALIDATION_INVALID_VALUE", "expires_at");
   refused(path, R"({"owner":"OWNER","amount":"5",)" + ok_tail + R"(,"expires_at":1.5e9})", 400,
           "VALIDATION_WRONG_TYPE", "expires_at");
-  refused(path,
-          R"({"owner":"OWNER","amount":"5","currency":"USD","source":"grant","idempotency_key":""})",
-          400, "VALIDATION_INVALID_VALUE", "idempotency_key");
+  refused(
+      path,
+      R"({"owner":"OWNER","amount":"5","currency":"USD","source":"grant","idempotency_key":""})",
+      400, "VALIDATION_INVALID_VALUE", "idempotency_key");
   refused(path, R"({"owner":"OWNER","amount":"5",)" + ok_tail + R"(,"payment_id":7})", 400,
           "VALIDATION_WRONG_TYPE", "payment_id");
   refused(path, R"({"owner":"OWNER","owner":"OWNER","amount":"5",)" + ok_tail + "}", 400,
@@ -326,9 +327,9 @@ TEST_F(LedgerBadInputTest, DebitAndHoldRefusalsHaveStableCodesAndWriteNothing) {
             "owner");
     refused(path, R"({"owner":"OWNER","amount":10,)" + tail + "}", 400, "VALIDATION_WRONG_TYPE",
             "amount");
-    refused(path, R"({"owner":["OWNER"],"amount":"5",)" + tail + "}", 400,
-            "VALIDATION_WRONG_TYPE", "owner");
-    for (const std::string amount : {"-1", "0.5", "007", std::string(kTwoTo256), "0"}) {
+    refused(path, R"({"owner":["OWNER"],"amount":"5",)" + tail + "}", 400, "VALIDATION_WRONG_TYPE",
+            "owner");
+    for (const std::string& amount : std::vector<std::string>{"-1", "0.5", "007", kTwoTo256, "0"}) {
       refused(path, R"({"owner":"OWNER","amount":")" + amount + R"(",)" + tail + "}", 400,
               "VALIDATION_INVALID_AMOUNT", "amount");
     }
@@ -339,12 +340,14 @@ TEST_F(LedgerBadInputTest, DebitAndHoldRefusalsHaveStableCodesAndWriteNothing) {
     refused(path, R"({"owner":"OWNER","amount":"5000",)" + tail + "}", 402,
             "LEDGER_BUDGET_EXCEEDED", "");
   }
-  refused("/v1/ledger/holds",
-          R"({"owner":"OWNER","amount":"5","currency":"USD","ttl_seconds":0,"idempotency_key":"k"})",
-          400, "VALIDATION_INVALID_VALUE", "ttl_seconds");
-  refused("/v1/ledger/holds",
-          R"({"owner":"OWNER","amount":"5","currency":"USD","ttl_seconds":"60","idempotency_key":"k"})",
-          400, "VALIDATION_WRONG_TYPE", "ttl_seconds");
+  refused(
+      "/v1/ledger/holds",
+      R"({"owner":"OWNER","amount":"5","currency":"USD","ttl_seconds":0,"idempotency_key":"k"})",
+      400, "VALIDATION_INVALID_VALUE", "ttl_seconds");
+  refused(
+      "/v1/ledger/holds",
+      R"({"owner":"OWNER","amount":"5","currency":"USD","ttl_seconds":"60","idempotency_key":"k"})",
+      400, "VALIDATION_WRONG_TYPE", "ttl_seconds");
   EXPECT_EQ(state(), before_);
 }
 
@@ -358,8 +361,8 @@ TEST_F(LedgerBadInputTest, HoldPostVoidAndReadRefusals) {
   refused(hold_path + "/void", "[]", 400, "VALIDATION_WRONG_TYPE", "");
   refused(std::string("/v1/ledger/holds/") + kUnknownId + "/post", "{}", 404,
           "LEDGER_HOLD_NOT_FOUND", "");
-  refused(std::string("/v1/ledger/holds/") + kUnknownId + "/void", "", 404,
-          "LEDGER_HOLD_NOT_FOUND", "");
+  refused(std::string("/v1/ledger/holds/") + kUnknownId + "/void", "", 404, "LEDGER_HOLD_NOT_FOUND",
+          "");
   expect_error(master("GET", std::string("/v1/ledger/holds/") + kUnknownId), 404,
                "LEDGER_HOLD_NOT_FOUND");
 
@@ -395,20 +398,18 @@ TEST_F(LedgerApiTest, OnlyTheMasterWritesAndAnAgentReadsOnlyItsOwnBalances) {
                                          {"idempotency_key", "self-mint"}});
 
   // No credentials at all.
-  expect_error(client_->request("POST", "/v1/ledger/mint", mint_body), 401,
-               "AUTH_MASTER_REQUIRED");
+  expect_error(client_->request("POST", "/v1/ledger/mint", mint_body), 401, "AUTH_MASTER_REQUIRED");
   expect_error(client_->request("GET", "/v1/ledger/balances?owner=" + a), 401,
                "AUTH_SESSION_REQUIRED");
   // An agent cannot credit itself, spend, hold or list.
   expect_error(client_->request("POST", "/v1/ledger/mint", mint_body, bearer_headers(token)), 401,
                "AUTH_MASTER_REQUIRED");
-  expect_error(client_->request("POST", "/v1/ledger/debit",
-                                body_of({{"owner", b},
-                                         {"amount", "1"},
-                                         {"currency", "USD"},
-                                         {"idempotency_key", "x"}}),
-                                bearer_headers(token)),
-               401, "AUTH_MASTER_REQUIRED");
+  expect_error(
+      client_->request(
+          "POST", "/v1/ledger/debit",
+          body_of({{"owner", b}, {"amount", "1"}, {"currency", "USD"}, {"idempotency_key", "x"}}),
+          bearer_headers(token)),
+      401, "AUTH_MASTER_REQUIRED");
   expect_error(client_->request("GET", "/v1/ledger/lots?owner=" + a, "", bearer_headers(token)),
                401, "AUTH_MASTER_REQUIRED");
   expect_error(client_->request("GET", "/v1/ledger/entries?owner=" + a, "", bearer_headers(token)),
@@ -464,8 +465,7 @@ TEST_F(LedgerApiTest, RetriesAnswerTheFirstResultAndAReusedKeyIsAConflict) {
   EXPECT_EQ(p2.status, 200);
   EXPECT_EQ(p2.json(), p1.json());
   EXPECT_EQ(p2.header("Idempotent-Replay"), "true");
-  expect_error(master("POST", "/v1/ledger/holds/" + id + "/void"), 409,
-               "LEDGER_HOLD_NOT_PENDING");
+  expect_error(master("POST", "/v1/ledger/holds/" + id + "/void"), 409, "LEDGER_HOLD_NOT_PENDING");
   expect_error(master("POST", "/v1/ledger/holds/" + id + "/post", R"({"amount":"6"})"), 409,
                "LEDGER_HOLD_NOT_PENDING");
   EXPECT_EQ(str_at(balance(a), "available"), "65");

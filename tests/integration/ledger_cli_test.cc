@@ -4,8 +4,10 @@
 // with raw SQL through the SQLite C API.
 #include <sqlite3.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <thread>
 
 #include "support/fixture.h"
 
@@ -153,6 +155,59 @@ TEST_F(LedgerCliTest, BalanceMatchesTheApiAndReconcilePassesWhileTheDaemonRuns) 
   CliResult bad = warden_->cli({"ledger", "balance", "--owner", owner_, "--currency", "usd"});
   EXPECT_EQ(bad.exit_code, 2) << bad.output();
   EXPECT_NE(bad.stderr_text.find("LEDGER_CURRENCY_UNKNOWN"), std::string::npos);
+}
+
+// Reconcile reads one snapshot: debits, holds and posts committing meanwhile never show up as
+// a difference between its reads.
+TEST_F(LedgerCliTest, ReconcilePassesWhileTheDaemonWrites) {
+  constexpr int kWriters = 4;
+  constexpr int kOpsPerWriterMax = 2000;
+  constexpr int kPasses = 4;
+  ASSERT_EQ(post("/v1/ledger/mint", {{"owner", owner_},
+                                     {"amount", "1000000"},
+                                     {"currency", "USD"},
+                                     {"source", "grant"},
+                                     {"idempotency_key", "big"}})
+                .status,
+            201);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::atomic<int> entries{1};  // the credit
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      HttpClient c(warden_->port());
+      for (int i = 0; i < kOpsPerWriterMax && !stop && !failed; ++i) {
+        const std::string key = std::to_string(w) + "-" + std::to_string(i);
+        const bool debit = i % 2 == 0;
+        Response r = c.request(
+            "POST", debit ? "/v1/ledger/debit" : "/v1/ledger/holds",
+            json::serialize(json::object{
+                {"owner", owner_}, {"amount", "3"}, {"currency", "USD"}, {"idempotency_key", key}}),
+            master_headers());
+        if (r.status != 201) failed = true;
+        if (r.status == 201) entries += 1;
+        if (debit || r.status != 201) continue;
+        Response p = c.request("POST", "/v1/ledger/holds/" + str_at(r.json(), "id") + "/post",
+                               R"({"amount":"1"})", master_headers());
+        if (p.status != 200) failed = true;
+        if (p.status == 200) entries += 2;  // debit 1, release 2
+      }
+    });
+  }
+  // Every pass overlaps the writers: they stop only after the last one.
+  for (int pass = 0; pass < kPasses; ++pass) {
+    CliResult r = warden_->cli({"ledger", "reconcile"});
+    EXPECT_EQ(r.exit_code, 0) << r.output();
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_FALSE(failed);
+  CliResult last = warden_->cli({"ledger", "reconcile"});
+  EXPECT_EQ(last.exit_code, 0) << last.output();
+  EXPECT_NE(last.stdout_text.find("ok: 1 lots, " + std::to_string(entries.load()) + " entries"),
+            std::string::npos)
+      << last.output();
 }
 
 TEST_F(LedgerCliTest, MintIsRefusedWhileTheDaemonServesAndIdempotentOffline) {

@@ -7,6 +7,7 @@
 
 #include "core/enums.h"
 #include "core/json.h"
+#include "core/sha256.h"
 #include "core/thread_name.h"
 
 namespace warden::ledger {
@@ -18,15 +19,71 @@ std::string opt_time(const std::optional<std::int64_t>& t) {
   return t ? std::to_string(*t) : std::string();
 }
 
+// The bodies below list their keys in sorted order, as canonical_json() writes them: a retry's
+// answer is parsed back from that text and reads the same as the first.
 json::array entries_json(const Change& c) {
   json::array out;
+  out.reserve(c.entries.size());
   for (const Entry& e : c.entries) {
-    out.push_back({{"lot_id", e.lot_id},
-                   {"type", entry_type_name(e.type)},
-                   {"amount", e.amount.to_string()}});
+    out.push_back({{"amount", e.amount.to_string()},
+                   {"lot_id", e.lot_id},
+                   {"type", entry_type_name(e.type)}});
   }
   return out;
 }
+
+// A hold, with the entries of the change that closed it and the balance after it when given.
+json::object hold_body(const Hold& h, std::string_view status, const std::optional<Amount>& posted,
+                       const Change* entries_of, const Amount* available) {
+  json::object o;
+  o.reserve(12);
+  o["amount"] = h.amount.to_string();
+  if (available != nullptr) o["available"] = available->to_string();
+  o["created_at"] = h.created_at;
+  o["currency"] = h.currency;
+  if (entries_of != nullptr) o["entries"] = entries_json(*entries_of);
+  o["expires_at"] = h.expires_at == 0 ? json::value(nullptr) : json::value(h.expires_at);
+  o["id"] = h.id;
+  o["owner"] = h.owner;
+  json::array portions;
+  portions.reserve(h.portions.size());
+  for (const Portion& p : h.portions) {
+    portions.push_back({{"amount", p.amount.to_string()}, {"lot_id", p.lot_id}});
+  }
+  o["portions"] = std::move(portions);
+  o["posted_amount"] = posted ? json::value(posted->to_string()) : json::value(nullptr);
+  o["status"] = status;
+  o["tx_id"] = h.tx_id ? json::value(*h.tx_id) : json::value(nullptr);
+  return o;
+}
+
+// canonical_json() of an operation's arguments, written directly (callers add the keys in
+// sorted order), and its SHA-256: the request hash an idempotency key is checked against.
+class CanonicalArgs {
+ public:
+  CanonicalArgs& text(std::string_view key, std::string_view value) {
+    add_key(key);
+    append_json_string(out_, value);
+    return *this;
+  }
+  CanonicalArgs& number(std::string_view key, std::int64_t value) {
+    add_key(key);
+    out_ += std::to_string(value);
+    return *this;
+  }
+  std::string hash() {
+    out_ += '}';
+    return sha256_hex(out_);
+  }
+
+ private:
+  void add_key(std::string_view key) {
+    out_ += out_.empty() ? '{' : ',';
+    append_json_string(out_, key);
+    out_ += ':';
+  }
+  std::string out_;
+};
 
 Status invalid(ErrorCode code, std::string_view field, std::string message) {
   return Status(code, std::move(message), {{"field", field}});
@@ -84,37 +141,23 @@ int payment_status_rank(std::string_view status) {
 
 json::object lot_json(const Lot& lot) {
   json::object o;
+  o.reserve(11);
+  o["amount"] = lot.amount.to_string();
+  o["created_at"] = lot.created_at;
+  o["currency"] = lot.currency;
+  o["expires_at"] = lot.expires_at ? json::value(*lot.expires_at) : json::value(nullptr);
+  o["held"] = lot.held.to_string();
   o["id"] = lot.id;
   o["owner"] = lot.owner;
-  o["currency"] = lot.currency;
-  o["source"] = lot.source;
-  o["amount"] = lot.amount.to_string();
-  o["remaining"] = lot.remaining.to_string();
-  o["held"] = lot.held.to_string();
-  o["status"] = lot_status_name(lot.status);
-  o["expires_at"] = lot.expires_at ? json::value(*lot.expires_at) : json::value(nullptr);
   o["payment_id"] = lot.payment_id ? json::value(*lot.payment_id) : json::value(nullptr);
-  o["created_at"] = lot.created_at;
+  o["remaining"] = lot.remaining.to_string();
+  o["source"] = lot.source;
+  o["status"] = lot_status_name(lot.status);
   return o;
 }
 
 json::object hold_json(const Hold& h, std::string_view status, const std::optional<Amount>& posted) {
-  json::object o;
-  o["id"] = h.id;
-  o["owner"] = h.owner;
-  o["currency"] = h.currency;
-  o["amount"] = h.amount.to_string();
-  o["status"] = status;
-  o["posted_amount"] = posted ? json::value(posted->to_string()) : json::value(nullptr);
-  o["expires_at"] = h.expires_at == 0 ? json::value(nullptr) : json::value(h.expires_at);
-  o["tx_id"] = h.tx_id ? json::value(*h.tx_id) : json::value(nullptr);
-  json::array portions;
-  for (const Portion& p : h.portions) {
-    portions.push_back({{"lot_id", p.lot_id}, {"amount", p.amount.to_string()}});
-  }
-  o["portions"] = std::move(portions);
-  o["created_at"] = h.created_at;
-  return o;
+  return hold_body(h, status, posted, nullptr, nullptr);
 }
 
 json::object balance_json(const std::string& owner, const std::string& currency, const Balance& b) {
@@ -128,10 +171,13 @@ json::object balance_json(const std::string& owner, const std::string& currency,
 
 struct LedgerService::KeyTable {
   enum class Claim { kClaimed, kWaiting, kReplay, kConflict };
+  // A committed answer is kept as its canonical JSON text, the text the op row stores: the
+  // commit hands it over without copying the body, and only a retry parses it again.
   struct Entry {
     std::string request_hash;
     bool committed = false;
-    Answer answer;
+    int status = 0;
+    std::string result;
     std::vector<Done> waiting;
     std::int64_t first_seen_s = 0;
   };
@@ -143,45 +189,76 @@ struct LedgerService::KeyTable {
   // kReplay fills `answer`; kWaiting takes `done`.
   Claim claim(const std::string& key, const std::string& hash, std::int64_t now_s, Done& done,
               Answer& answer) {
-    std::lock_guard lock(mu);
-    auto [it, inserted] = entries.try_emplace(key);
-    Entry& e = it->second;
-    if (inserted) {
-      e.request_hash = hash;
-      e.first_seen_s = now_s;
-      order.emplace_back(now_s, key);
-      return Claim::kClaimed;
+    int status = 0;
+    std::string result;
+    {
+      std::lock_guard lock(mu);
+      auto [it, inserted] = entries.try_emplace(key);
+      Entry& e = it->second;
+      if (inserted) {
+        e.request_hash = hash;
+        e.first_seen_s = now_s;
+        order.emplace_back(now_s, key);
+        return Claim::kClaimed;
+      }
+      if (e.request_hash != hash) return Claim::kConflict;
+      if (!e.committed) {
+        e.waiting.push_back(std::move(done));
+        return Claim::kWaiting;
+      }
+      status = e.status;
+      result = e.result;
     }
-    if (e.request_hash != hash) return Claim::kConflict;
-    if (!e.committed) {
-      e.waiting.push_back(std::move(done));
-      return Claim::kWaiting;
-    }
-    answer = e.answer;
-    answer.replay = true;
+    answer = replay_of(status, result);
     return Claim::kReplay;
+  }
+
+  static Answer replay_of(int status, std::string_view result) {
+    auto v = parse_json(result);
+    // The text is canonical_json() of an object this service made (or read back from its own
+    // op row, which start() checked).
+    return Answer{status, v.ok() && v->is_object() ? std::move(v->as_object()) : json::object(),
+                  true};
   }
 
   // The claim's operation committed with `result`, or failed (the key is free again). Returns
   // the identical requests that waited, to answer outside the lock.
   std::vector<Done> finish(const std::string& key, const Result<Answer>& result) {
+    if (result.ok()) return committed(key, result->status, canonical_json(result->body));
     std::lock_guard lock(mu);
     auto it = entries.find(key);
     if (it == entries.end()) return {};
     std::vector<Done> waiting = std::move(it->second.waiting);
-    if (result.ok()) {
-      it->second.committed = true;
-      it->second.answer = *result;
-    } else {
-      entries.erase(it);
-    }
+    entries.erase(it);
     return waiting;
   }
 
-  void restore(const std::string& key, const std::string& hash, Answer answer,
+  // The entry of a key this caller claimed. It stays where it is until its operation finishes
+  // (nothing else erases an entry that has not committed, and rehashing moves no element), so
+  // the commit reaches it without hashing the key on the writer's thread.
+  Entry* slot(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto it = entries.find(key);
+    return it == entries.end() ? nullptr : &it->second;
+  }
+
+  // finish() of a committed answer whose text is at hand.
+  std::vector<Done> committed(Entry& e, int status, std::string result) {
+    std::lock_guard lock(mu);
+    e.committed = true;
+    e.status = status;
+    e.result = std::move(result);
+    return std::move(e.waiting);
+  }
+  std::vector<Done> committed(const std::string& key, int status, std::string result) {
+    Entry* e = slot(key);
+    return e == nullptr ? std::vector<Done>() : committed(*e, status, std::move(result));
+  }
+
+  void restore(const std::string& key, const std::string& hash, std::string result,
                std::int64_t created_s) {
     std::lock_guard lock(mu);
-    entries[key] = Entry{hash, true, std::move(answer), {}, created_s};
+    entries[key] = Entry{hash, true, 201, std::move(result), {}, created_s};
     order.emplace_back(created_s, key);
   }
 
@@ -197,12 +274,26 @@ struct LedgerService::KeyTable {
   }
 };
 
+namespace {
+
+// A change's rows, made before its write so that the writer thread only binds them.
+struct ChangeRows {
+  std::optional<store::LotRow> lot;
+  std::optional<store::HoldRow> new_hold;
+  std::vector<store::LotEntryRow> entries;
+  std::vector<std::pair<std::string, std::string_view>> statuses;  // lot id, status
+  std::optional<store::HoldRow> closed_hold;
+};
+
+}  // namespace
+
 // One operation on its way through the writer.
 struct LedgerService::Op {
   Change change;
   std::string op_id;
   std::optional<std::string> key;  // the client's idempotency key (stored)
   std::string claim_key;           // the key table entry to finish (may be internal)
+  KeyTable::Entry* claim_slot = nullptr;  // claim_key's entry
   std::string request_hash;
   std::optional<std::string> tx_id;
   std::string audit_type;
@@ -210,9 +301,11 @@ struct LedgerService::Op {
   Caller caller;
   std::int64_t now_s = 0;
   Answer answer;
-  // Made on the caller's thread, so the writer only writes.
-  std::string result_text;
+  Done done;
+  // Made on the caller's thread, so the writer only binds them.
   store::AuditEvent audit;
+  store::LedgerOpRow row;
+  ChangeRows rows;
 };
 
 LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, const Clock& clock,
@@ -279,8 +372,7 @@ Status LedgerService::start() {
         if (!row.idempotency_key) return Status();
         WARDEN_ASSIGN_OR_RETURN(json::value v, parse_json(row.result));
         if (!v.is_object()) return Status(ErrorCode::INTERNAL_STORE_ERROR, "bad op result");
-        keys_->restore(*row.idempotency_key, row.request_hash, Answer{201, v.as_object(), true},
-                       row.created_at);
+        keys_->restore(*row.idempotency_key, row.request_hash, row.result, row.created_at);
         return Status();
       }));
   if (options_.start_sweeper) {
@@ -338,11 +430,14 @@ bool LedgerService::claimed(const std::string& key, const std::string& request_h
   return false;
 }
 
-Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const std::string& op_id,
-                                   std::optional<std::string> tx_id, std::int64_t now_s) const {
+namespace {
+
+ChangeRows change_rows(const Change& c, const std::string& op_id,
+                       const std::optional<std::string>& tx_id, std::int64_t now_s) {
+  ChangeRows out;
   if (c.new_lot) {
     const Lot& l = *c.new_lot;
-    store::LotRow row;
+    store::LotRow& row = out.lot.emplace();
     row.id = l.id;
     row.owner = l.owner;
     row.source = l.source;
@@ -352,11 +447,10 @@ Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const s
     row.status = "active";
     row.payment_id = l.payment_id;
     row.created_at = l.created_at;
-    WARDEN_RETURN_IF_ERROR(tx.insert_lot(row));
   }
   if (c.new_hold) {
     const Hold& h = *c.new_hold;
-    store::HoldRow row;
+    store::HoldRow& row = out.new_hold.emplace();
     row.id = h.id;
     row.owner = h.owner;
     row.currency = h.currency;
@@ -366,28 +460,26 @@ Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const s
     row.expires_at = h.expires_at;
     row.created_at = h.created_at;
     row.updated_at = now_s;
-    WARDEN_RETURN_IF_ERROR(tx.insert_hold(row));
   }
-  store::LotEntryRow row;
-  row.owner = c.owner;
-  row.currency = c.currency;
-  row.op_id = op_id;
-  row.tx_id = std::move(tx_id);
-  row.created_at = now_s;
+  out.entries.reserve(c.entries.size());
   for (const Entry& e : c.entries) {
-    row.id = 0;
+    store::LotEntryRow& row = out.entries.emplace_back();
+    row.owner = c.owner;
+    row.currency = c.currency;
+    row.op_id = op_id;
+    row.tx_id = tx_id;
+    row.created_at = now_s;
     row.lot_id = e.lot_id;
     row.entry_type = entry_type_name(e.type);
     row.amount = e.amount.to_string();
     row.hold_id = e.hold_id;
-    WARDEN_RETURN_IF_ERROR(tx.insert_lot_entry(row));
   }
   for (const auto& [lot_id, status] : c.statuses) {
-    WARDEN_RETURN_IF_ERROR(tx.update_lot_status(lot_id, lot_status_name(status)));
+    out.statuses.emplace_back(lot_id, lot_status_name(status));
   }
   if (c.closed_hold) {
     const Hold& h = *c.closed_hold;
-    store::HoldRow hold;
+    store::HoldRow& hold = out.closed_hold.emplace();
     hold.id = h.id;
     hold.owner = h.owner;
     hold.currency = h.currency;
@@ -398,40 +490,67 @@ Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const s
     hold.expires_at = h.expires_at;
     hold.created_at = h.created_at;
     hold.updated_at = now_s;
-    WARDEN_RETURN_IF_ERROR(tx.update_hold(hold));
   }
+  return out;
+}
+
+Status write_rows(store::WriteTxn& tx, ChangeRows& rows) {
+  if (rows.lot) WARDEN_RETURN_IF_ERROR(tx.insert_lot(*rows.lot));
+  if (rows.new_hold) WARDEN_RETURN_IF_ERROR(tx.insert_hold(*rows.new_hold));
+  for (store::LotEntryRow& row : rows.entries) {
+    row.id = 0;
+    WARDEN_RETURN_IF_ERROR(tx.insert_lot_entry(row));
+  }
+  for (const auto& [lot_id, status] : rows.statuses) {
+    WARDEN_RETURN_IF_ERROR(tx.update_lot_status(lot_id, status));
+  }
+  if (rows.closed_hold) WARDEN_RETURN_IF_ERROR(tx.update_hold(*rows.closed_hold));
   return Status();
 }
 
+}  // namespace
+
+Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const std::string& op_id,
+                                   std::optional<std::string> tx_id, std::int64_t now_s) const {
+  ChangeRows rows = change_rows(c, op_id, tx_id, now_s);
+  return write_rows(tx, rows);
+}
+
 void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
-  op->result_text = canonical_json(op->answer.body);
+  op->done = std::move(done);
   op->audit = audit_event(op->caller, op->audit_type, op->change.owner, {}, op->now_s);
-  op->audit.details = op->result_text;
+  op->row.result = canonical_json(op->answer.body);
+  op->audit.details = op->row.result;
   op->audit.severity = op->audit_severity;
   if (op->tx_id) op->audit.tx_id = op->tx_id;
-  auto write = [this, op](store::WriteTxn& tx) -> Status {
-    store::LedgerOpRow row;
-    row.id = op->op_id;
-    row.kind = change_kind_name(op->change.kind);
-    row.idempotency_key = op->key;
-    row.request_hash = op->request_hash;
-    row.result = op->result_text;
-    row.created_at = op->now_s;
-    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
-    WARDEN_RETURN_IF_ERROR(write_change(tx, op->change, op->op_id, op->tx_id, op->now_s));
+  op->row.id = op->op_id;
+  op->row.kind = change_kind_name(op->change.kind);
+  op->row.idempotency_key = op->key;
+  op->row.request_hash = op->request_hash;
+  op->row.created_at = op->now_s;
+  if (!op->claim_key.empty()) op->claim_slot = keys_->slot(op->claim_key);
+  op->rows = change_rows(op->change, op->op_id, op->tx_id, op->now_s);
+  auto write = [op](store::WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op->row));
+    WARDEN_RETURN_IF_ERROR(write_rows(tx, op->rows));
     return tx.append_audit(op->audit).take_status();
   };
-  auto committed = [this, op, done = std::move(done)](const Status& s) mutable {
+  // Runs once, after the write's outcome is final.
+  auto committed = [this, op](const Status& s) {
     if (s.ok()) {
       operations_.fetch_add(1, std::memory_order_relaxed);
       std::vector<Done> waiting;
-      if (!op->claim_key.empty()) waiting = keys_->finish(op->claim_key, op->answer);
+      if (op->claim_slot != nullptr) {
+        waiting = keys_->committed(*op->claim_slot, op->answer.status, std::move(op->row.result));
+      } else if (!op->claim_key.empty()) {
+        waiting = keys_->committed(op->claim_key, op->answer.status, std::move(op->row.result));
+      }
       for (auto& w : waiting) {
         Answer replay = op->answer;
         replay.replay = true;
         w(std::move(replay));
       }
-      done(op->answer);
+      op->done(std::move(op->answer));
       return;
     }
     book_.undo(op->change);
@@ -452,7 +571,7 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
     std::vector<Done> waiting;
     if (!op->claim_key.empty()) waiting = keys_->finish(op->claim_key, out);
     for (auto& w : waiting) w(out);
-    done(std::move(out));
+    op->done(std::move(out));
   };
   if (Status s = writer_.submit(std::move(write), committed); !s.ok()) committed(s);
 }
@@ -568,10 +687,12 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
     }
   }
   if (!bad.ok()) return done(bad);
-  const std::string hash = canonical_hash(json::object{{"op", "debit"},
-                                                       {"owner", req.owner},
-                                                       {"amount", req.amount.to_string()},
-                                                       {"currency", req.currency}});
+  const std::string hash = CanonicalArgs()
+                               .text("amount", req.amount.to_string())
+                               .text("currency", req.currency)
+                               .text("op", "debit")
+                               .text("owner", req.owner)
+                               .hash();
   if (!claimed(req.idempotency_key, hash, done)) return;
   auto change = book_.debit(req.owner, req.currency, req.amount, now);
   if (!change.ok()) {
@@ -589,11 +710,11 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
   op->caller = caller;
   op->now_s = now;
   op->answer = Answer{201,
-                      {{"op_id", op->op_id},
-                       {"owner", req.owner},
+                      {{"amount", req.amount.to_string()},
                        {"currency", req.currency},
-                       {"amount", req.amount.to_string()},
                        {"entries", entries_json(op->change)},
+                       {"op_id", op->op_id},
+                       {"owner", req.owner},
                        {"remaining", op->change.after.available.to_string()}},
                       false};
   commit(std::move(op), std::move(done));
@@ -618,11 +739,13 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
     }
   }
   if (!bad.ok()) return done(bad);
-  const std::string hash = canonical_hash(json::object{{"op", "hold"},
-                                                       {"owner", req.owner},
-                                                       {"amount", req.amount.to_string()},
-                                                       {"currency", req.currency},
-                                                       {"ttl_seconds", ttl}});
+  const std::string hash = CanonicalArgs()
+                               .text("amount", req.amount.to_string())
+                               .text("currency", req.currency)
+                               .text("op", "hold")
+                               .text("owner", req.owner)
+                               .number("ttl_seconds", ttl)
+                               .hash();
   if (!claimed(req.idempotency_key, hash, done)) return;
   auto change =
       book_.hold(req.owner, req.currency, req.amount, false, ids_.next(), now + ttl, std::nullopt, now);
@@ -640,9 +763,9 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   op->audit_type = "LEDGER_HOLD";
   op->caller = caller;
   op->now_s = now;
-  json::object body = hold_json(*op->change.new_hold, "pending");
-  body["available"] = op->change.after.available.to_string();
-  op->answer = Answer{201, std::move(body), false};
+  op->answer = Answer{
+      201, hold_body(*op->change.new_hold, "pending", std::nullopt, nullptr, &op->change.after.available),
+      false};
   commit(std::move(op), std::move(done));
 }
 
@@ -721,10 +844,10 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
   op->audit_type = post ? "LEDGER_POST" : "LEDGER_VOID";
   op->caller = caller;
   op->now_s = now;
-  json::object body = hold_json(*op->change.closed_hold, op->change.hold_status, op->change.posted);
-  body["entries"] = entries_json(op->change);
-  body["available"] = op->change.after.available.to_string();
-  op->answer = Answer{200, std::move(body), false};
+  op->answer = Answer{200,
+                      hold_body(*op->change.closed_hold, op->change.hold_status, op->change.posted,
+                                &op->change, &op->change.after.available),
+                      false};
   commit(std::move(op), std::move(done));
 }
 

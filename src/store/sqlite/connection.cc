@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "store/sqlite/sql_functions.h"
+#include "store/sqlite/wal_vfs.h"
 
 namespace warden::store::sqlite {
 
@@ -88,7 +89,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, in
   (void)configured;  // SQLITE_MISUSE if something initialised SQLite first: harmless
   sqlite3* db = nullptr;
   // NOMUTEX: each connection is used by one thread at a time, guarded by the store.
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  // The gathering VFS (wal_vfs.h) writes each commit's log frames in a few large writes.
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, gathering_vfs_name());
   if (rc != SQLITE_OK) {
     Status s = sqlite_error(db, rc, fmt::format("open {}", path));
     sqlite3_close_v2(db);

@@ -115,6 +115,7 @@ AuditEvent sample_event(std::string event_type, std::optional<std::string> agent
 namespace {
 
 std::atomic<int> g_wal_syncs{0};
+std::atomic<int> g_wal_writes{0};
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_counting_vfs;
 // Each counting method table, with the real one it copies. Never freed: a file opened through
@@ -135,6 +136,11 @@ int counting_sync(sqlite3_file* file, int flags) {
   return real_methods(file->pMethods)->xSync(file, flags);
 }
 
+int counting_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
+  ++g_wal_writes;
+  return real_methods(file->pMethods)->xWrite(file, data, n, offset);
+}
+
 const sqlite3_io_methods* counting_methods(const sqlite3_io_methods* real) {
   std::lock_guard lock(g_methods_mu);
   for (const auto& [r, copy] : g_methods) {
@@ -142,6 +148,7 @@ const sqlite3_io_methods* counting_methods(const sqlite3_io_methods* real) {
   }
   auto* copy = new sqlite3_io_methods(*real);
   copy->xSync = counting_sync;
+  copy->xWrite = counting_write;
   g_methods.emplace_back(real, copy);
   return copy;
 }
@@ -163,6 +170,7 @@ WalSyncCounter::WalSyncCounter() {
   g_counting_vfs.pNext = nullptr;
   g_counting_vfs.xOpen = counting_open;
   g_wal_syncs = 0;
+  g_wal_writes = 0;
   EXPECT_EQ(sqlite3_vfs_register(&g_counting_vfs, 1), SQLITE_OK);
 }
 
@@ -172,6 +180,8 @@ WalSyncCounter::~WalSyncCounter() {
 }
 
 int WalSyncCounter::syncs() const { return g_wal_syncs.load(); }
+
+int WalSyncCounter::writes() const { return g_wal_writes.load(); }
 
 FileSizeLimit::FileSizeLimit(std::uint64_t bytes) {
   saved_handler_ = std::signal(SIGXFSZ, SIG_IGN);

@@ -79,9 +79,9 @@ class BlockedWriter {
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path);
 
-// Counts the syncs SQLite asks for on write-ahead log files while it lives: it registers, as the
-// default VFS, a copy of the default one whose log files count their xSync calls. Create it
-// before opening the store and destroy the store first. One at a time.
+// Counts the syncs and writes SQLite's own VFS gets on write-ahead log files while it lives: it
+// registers, as the default VFS, a copy of the default one whose log files count their xSync and
+// xWrite calls. Create it before opening the store and destroy the store first. One at a time.
 class WalSyncCounter {
  public:
   WalSyncCounter();
@@ -89,6 +89,7 @@ class WalSyncCounter {
   WalSyncCounter(const WalSyncCounter&) = delete;
   WalSyncCounter& operator=(const WalSyncCounter&) = delete;
   int syncs() const;
+  int writes() const;  // write calls on log files
 };
 
 // Makes every write to a regular file fail as on a full disk (the process's RLIMIT_FSIZE goes to

@@ -10,11 +10,25 @@
 
 namespace warden::store {
 
-BatchWriter::BatchWriter(Store& store, BatchOptions options)
-    : store_(store), options_(options), thread_([this] {
-        name_this_thread("warden-writer");
-        loop();
-      }) {}
+namespace {
+// Batches whose independent callbacks may wait for the completion thread.
+constexpr std::size_t kCompletionSetsMax = 16;
+}  // namespace
+
+// The threads start once every member exists.
+BatchWriter::BatchWriter(Store& store, BatchOptions options) : store_(store), options_(options) {
+  completer_ = std::thread([this] {
+    name_this_thread("warden-complete");
+    complete_loop();
+  });
+  thread_ = std::thread([this] {
+    name_this_thread("warden-writer");
+    loop();
+    std::lock_guard lock(completions_mu_);
+    writer_done_ = true;
+    completions_cv_.notify_all();
+  });
+}
 
 BatchWriter::~BatchWriter() { stop(); }
 
@@ -24,15 +38,24 @@ void BatchWriter::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  // From a callback (on either thread) the threads cannot be joined; the owner's stop() (the
+  // destructor at the latest) joins them.
+  const auto me = std::this_thread::get_id();
+  if (me == thread_.get_id() || me == completer_.get_id()) return;
+  if (thread_.joinable()) thread_.join();
+  if (completer_.joinable()) completer_.join();  // it ends once the writer ended and it drained
 }
 
 Status BatchWriter::submit(Op op, Done done) {
-  return enqueue({std::move(op), std::move(done), false});
+  return enqueue({std::move(op), std::move(done), Kind::kOrdered});
+}
+
+Status BatchWriter::submit_independent(Op op, Done done) {
+  return enqueue({std::move(op), std::move(done), Kind::kIndependent});
 }
 
 Status BatchWriter::submit_alone(Op op, Done done) {
-  return enqueue({std::move(op), std::move(done), true});
+  return enqueue({std::move(op), std::move(done), Kind::kAlone});
 }
 
 Status BatchWriter::enqueue(Item item) {
@@ -78,16 +101,23 @@ void BatchWriter::loop() {
     const std::size_t n = std::min(queue_.size(), options_.batch_size_max);
     for (std::size_t i = 0; i < n; ++i) {
       // An op that runs alone ends the batch before it, or is the whole batch.
-      if (queue_.front().alone && !batch.empty()) break;
+      if (queue_.front().kind == Kind::kAlone && !batch.empty()) break;
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
-      if (batch.back().alone) break;
+      if (batch.back().kind == Kind::kAlone) break;
     }
     last_batch_size_ = batch.size();
     lock.unlock();
+    if (batch.front().kind == Kind::kAlone) wait_for_completions();
     commit(batch);
     lock.lock();
   }
+}
+
+void BatchWriter::finish(Item& item, Status outcome, Completions& later) {
+  if (item.kind != Kind::kIndependent) return item.done(outcome);
+  later.items.push_back(std::move(item));
+  later.outcomes.push_back(std::move(outcome));
 }
 
 void BatchWriter::commit(std::deque<Item>& batch) {
@@ -105,9 +135,10 @@ void BatchWriter::commit(std::deque<Item>& batch) {
     return Status();
   });
   batches_.fetch_add(1);
+  Completions later;
   if (s.ok()) {
-    for (auto& item : batch) item.done(s);
-    return;
+    for (auto& item : batch) finish(item, s, later);
+    return hand_over(std::move(later));
   }
   if (logical_failure) {
     std::vector<Status> outcomes(batch.size());
@@ -116,14 +147,49 @@ void BatchWriter::commit(std::deque<Item>& batch) {
       return Status();
     });
     if (s.ok()) {
-      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(outcomes[i]);
-      return;
+      for (std::size_t i = 0; i < batch.size(); ++i) finish(batch[i], outcomes[i], later);
+      return hand_over(std::move(later));
     }
   }
   // The commit itself failed (storage): nothing of the batch is on disk. Run each op alone so
   // each reports its own outcome and one bad op cannot fail the others.
   for (auto& item : batch) {
-    item.done(batch.size() == 1 ? s : store_.write([&](WriteTxn& tx) { return item.op(tx); }));
+    finish(item, batch.size() == 1 ? s : store_.write([&](WriteTxn& tx) { return item.op(tx); }),
+           later);
+  }
+  hand_over(std::move(later));
+}
+
+void BatchWriter::hand_over(Completions later) {
+  if (later.items.empty()) return;
+  std::unique_lock lock(completions_mu_);
+  // A completion thread that falls this far behind holds the writer back rather than let
+  // answered-later work pile up without bound.
+  completions_cv_.wait(lock, [this] { return completions_.size() < kCompletionSetsMax; });
+  completions_.push_back(std::move(later));
+  completions_cv_.notify_all();
+}
+
+void BatchWriter::wait_for_completions() {
+  std::unique_lock lock(completions_mu_);
+  completions_cv_.wait(lock, [this] { return completions_.empty() && !completing_; });
+}
+
+void BatchWriter::complete_loop() {
+  std::unique_lock lock(completions_mu_);
+  for (;;) {
+    completions_cv_.wait(lock, [this] { return writer_done_ || !completions_.empty(); });
+    if (completions_.empty()) return;  // the writer ended and everything was answered
+    Completions set = std::move(completions_.front());
+    completions_.pop_front();
+    completing_ = true;
+    completions_cv_.notify_all();  // room for the writer
+    lock.unlock();
+    for (std::size_t i = 0; i < set.items.size(); ++i) set.items[i].done(set.outcomes[i]);
+    set = Completions();  // the items go here, not on the writer
+    lock.lock();
+    completing_ = false;
+    completions_cv_.notify_all();  // a writer waiting to run an op alone
   }
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "store/store.h"
 
@@ -26,7 +27,8 @@ struct BatchOptions {
 };
 
 // Thread-safe. One writer thread runs the batches; `done` callbacks run on it, after commit, so
-// they must be quick (post the response elsewhere).
+// they must be quick (post the response elsewhere). The callbacks of independent operations
+// (submit_independent) run on a second thread, so the writer goes on with the next batch.
 class BatchWriter {
  public:
   using Op = std::function<Status(WriteTxn&)>;
@@ -41,9 +43,15 @@ class BatchWriter {
   // in a savepoint); only a failed commit (storage) fails the batch, whose ops then run one by
   // one. An op may therefore run more than once: it captures its inputs by value.
   Status submit(Op op, Done done);
+  // submit() for an operation that no later one depends on: nothing its `done` does (nor the
+  // destruction of `op` and `done`) changes what a later operation reads when it runs. Its
+  // `done` runs after its commit, in commit order among independent operations, on the
+  // completion thread, possibly while later batches run; it must not wait for the writer.
+  Status submit_independent(Op op, Done done);
   // Queues op to run in a batch of its own: every earlier batch has committed and run its
-  // `done` callbacks before it starts, and no later one starts before its `done` returns (for
-  // work that must see the store and the callbacks' in-memory effects agree).
+  // `done` callbacks (independent ones too) before it starts, and no later one starts before its
+  // `done` returns (for work that must see the store and the callbacks' in-memory effects
+  // agree).
   Status submit_alone(Op op, Done done);
   // Runs op in the next batch and waits for its commit.
   Status run(Op op);
@@ -52,14 +60,25 @@ class BatchWriter {
   std::uint64_t batches_committed() const;
 
  private:
+  enum class Kind : std::uint8_t { kOrdered, kIndependent, kAlone };
   struct Item {
     Op op;
     Done done;
-    bool alone = false;
+    Kind kind = Kind::kOrdered;
+  };
+  // Independent items of one batch with their outcomes, for the completion thread.
+  struct Completions {
+    std::vector<Item> items;
+    std::vector<Status> outcomes;
   };
   Status enqueue(Item item);
   void loop();
   void commit(std::deque<Item>& batch);
+  // Answers `item` with `outcome`: at once when it is ordered, else through `later`.
+  static void finish(Item& item, Status outcome, Completions& later);
+  void hand_over(Completions later);
+  void wait_for_completions();
+  void complete_loop();
 
   Store& store_;
   const BatchOptions options_;
@@ -71,6 +90,13 @@ class BatchWriter {
   std::atomic<std::uint64_t> batches_{0};
   std::size_t last_batch_size_ = 0;  // guarded by mu_
   std::thread thread_;
+
+  std::mutex completions_mu_;
+  std::condition_variable completions_cv_;
+  std::deque<Completions> completions_;  // guarded by completions_mu_
+  bool completing_ = false;              // a set is being answered; guarded by completions_mu_
+  bool writer_done_ = false;             // the writer thread ended; guarded by completions_mu_
+  std::thread completer_;
 };
 
 }  // namespace warden::store

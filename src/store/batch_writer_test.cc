@@ -1,4 +1,5 @@
-// BatchWriter: refusal of a full queue, and one log sync per group commit under full durability.
+// BatchWriter: refusal of a full queue, one log sync per group commit under full durability, and
+// the callbacks of independent operations answered off the writer thread.
 #include "store/batch_writer.h"
 
 #include <fmt/format.h>
@@ -7,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/test_util.h"
@@ -99,6 +102,85 @@ TEST(BatchWriter, OneGroupCommitIsOneLogSync) {
     EXPECT_EQ(counter.syncs() - syncs_before, 2);
   }
   store->reset();
+}
+
+// Independent operations are answered on the completion thread, after their commit, in commit
+// order, and the writer does not wait for their callbacks; an operation run alone still starts
+// only after every earlier callback returned.
+TEST(BatchWriter, IndependentCallbacksRunAfterTheCommitOffTheWriterInOrder) {
+  constexpr int kOps = 200;
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("i.db"), {.create_if_missing = true});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  std::thread::id writer_thread;
+  BatchWriter writer(**store, {.batch_size_max = 16});
+  ASSERT_TRUE(writer
+                  .run([&](WriteTxn&) {
+                    writer_thread = std::this_thread::get_id();
+                    return Status();
+                  })
+                  .ok());
+  std::mutex mu;
+  std::vector<int> answered;
+  std::atomic<int> off_writer{0}, committed_first{0}, slow_done{0};
+  for (int i = 0; i < kOps; ++i) {
+    ASSERT_TRUE(writer
+                    .submit_independent(
+                        [i](WriteTxn& t) { return t.put_kv(fmt::format("k{}", i), "v", i); },
+                        [&, i](const Status& s) {
+                          EXPECT_TRUE(s.ok()) << s.to_string();
+                          if (std::this_thread::get_id() != writer_thread) ++off_writer;
+                          auto got = (*store)->get_kv(fmt::format("k{}", i));
+                          if (got.ok() && got->has_value()) ++committed_first;
+                          if (i % 50 == 0) {
+                            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                            ++slow_done;
+                          }
+                          std::lock_guard lock(mu);
+                          answered.push_back(i);
+                        })
+                    .ok());
+  }
+  std::promise<int> seen_by_alone;
+  ASSERT_TRUE(writer
+                  .submit_alone(
+                      [&](WriteTxn&) {
+                        std::lock_guard lock(mu);
+                        seen_by_alone.set_value(static_cast<int>(answered.size()));
+                        return Status();
+                      },
+                      [](const Status& s) { EXPECT_TRUE(s.ok()); })
+                  .ok());
+  EXPECT_EQ(seen_by_alone.get_future().get(), kOps);
+  writer.stop();
+  EXPECT_EQ(off_writer.load(), kOps);
+  EXPECT_EQ(committed_first.load(), kOps);
+  EXPECT_EQ(slow_done.load(), kOps / 50);
+  std::vector<int> expected(kOps);
+  for (int i = 0; i < kOps; ++i) expected[i] = i;
+  EXPECT_EQ(answered, expected);
+}
+
+// stop() answers every queued independent operation before it returns.
+TEST(BatchWriter, StopAnswersEveryIndependentOperation) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("s.db"), {.create_if_missing = true});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  std::atomic<int> answered{0};
+  {
+    BatchWriter writer(**store, {.batch_size_max = 4});
+    BlockedWriter blocked(writer);
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(writer
+                      .submit_independent([](WriteTxn& t) { return t.put_kv("k", "v", 1); },
+                                          [&](const Status& s) { answered += s.ok() ? 1 : 0; })
+                      .ok());
+    }
+    blocked.release();
+    writer.stop();
+    EXPECT_EQ(answered.load(), 40);
+  }
+  EXPECT_EQ(answered.load(), 40);
 }
 
 }  // namespace

@@ -15,24 +15,26 @@ namespace json = boost::json;
 using error_code = boost::system::error_code;
 
 void append_json_string(std::string& out, std::string_view s) {
-  // Printable ASCII needs only quote and backslash escaped, as any JSON serialiser writes them;
-  // the rest (control characters, UTF-8) goes through Boost.JSON's serialiser.
-  const bool ascii = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7E; });
-  if (!ascii) {
-    out += json::serialize(json::string_view(s.data(), s.size()));
-    return;
-  }
-  // Runs without a quote or backslash are appended whole: the audit chain escapes every
-  // event's details (itself JSON, full of quotes) this way on the writer's thread.
+  // Printable ASCII needs only quote and backslash escaped, as any JSON serialiser writes them,
+  // and runs without either are appended whole (the audit chain escapes every event's details,
+  // itself JSON, this way on the writer's thread). The rest (control characters, UTF-8) goes
+  // through Boost.JSON's serialiser.
+  const std::size_t start_size = out.size();
   out += '"';
-  std::size_t start = 0;
+  std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '"' && s[i] != '\\') continue;
-    out.append(s, start, i - start);
+    const char c = s[i];
+    if (c < 0x20 || c > 0x7E) {
+      out.resize(start_size);
+      out += json::serialize(json::string_view(s.data(), s.size()));
+      return;
+    }
+    if (c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
     out += '\\';
-    start = i;
+    run = i;
   }
-  out.append(s, start, std::string_view::npos);
+  out.append(s, run, std::string_view::npos);
   out += '"';
 }
 
@@ -271,6 +273,74 @@ struct DuplicateFinder {
   }
 };
 
+// SAX handler that builds nothing and fails on a key repeated within its object: each object's
+// keys are sorted once it ends, so a large object costs n log n, not n squared.
+struct ObjectChecker {
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  std::vector<std::vector<std::string>> objects;  // the keys of each open object
+  std::string key;                                // the key being read, which may arrive in parts
+  bool top_is_object = false;
+  bool started = false;
+
+  void begin_value(bool object) {
+    if (!started) top_is_object = object;
+    started = true;
+  }
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) {
+    begin_value(true);
+    objects.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, error_code& ec) {
+    auto& keys = objects.back();
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+      ec = json::error::exception;
+      return false;
+    }
+    objects.pop_back();
+    return true;
+  }
+  bool on_array_begin(error_code&) {
+    begin_value(false);
+    return true;
+  }
+  bool on_array_end(std::size_t, error_code&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, error_code&) {
+    key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, error_code&) {
+    key.append(s.data(), s.size());
+    objects.back().push_back(std::move(key));
+    key.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, error_code&) { return scalar(); }
+  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, error_code&) { return scalar(); }
+  bool on_uint64(std::uint64_t, json::string_view, error_code&) { return scalar(); }
+  bool on_double(double, json::string_view, error_code&) { return scalar(); }
+  bool on_bool(bool, error_code&) { return scalar(); }
+  bool on_null(error_code&) { return scalar(); }
+  bool on_comment_part(json::string_view, error_code&) { return true; }
+  bool on_comment(json::string_view, error_code&) { return true; }
+
+ private:
+  bool scalar() {
+    begin_value(false);
+    return true;
+  }
+};
+
 Status duplicate_key_error(std::string_view text) {
   json::basic_parser<DuplicateFinder> p(strict_options());
   error_code ec;
@@ -301,6 +371,13 @@ Result<json::value> parse_json(std::string_view text) {
   // parser saw. Only then is the document read again to name the key.
   if (object_members(v) != p.handler().members) return duplicate_key_error(text);
   return v;
+}
+
+bool is_json_object(std::string_view text) {
+  json::basic_parser<ObjectChecker> p(strict_options());
+  error_code ec;
+  const std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+  return !ec && n == text.size() && p.handler().top_is_object;
 }
 
 std::string canonical_json(const json::value& v) {

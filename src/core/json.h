@@ -17,6 +17,9 @@ namespace warden {
 // object, at any depth, is VALIDATION_DUPLICATE_KEY with details {"field": key, "pointer":
 // JSON pointer of the repeat}: the document would otherwise mean whatever its last copy says.
 Result<boost::json::value> parse_json(std::string_view text);
+// Whether parse_json(text) would return an object, found without building it (the audit log
+// checks every event's details this way on the writer's thread).
+bool is_json_object(std::string_view text);
 
 std::string canonical_json(const boost::json::value& v);
 // Appends s as a JSON string literal, escaped exactly as canonical_json() escapes strings.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/serialize.hpp>
+#include <string>
+#include <vector>
 
 #include "core/sha256.h"
 
@@ -90,6 +92,26 @@ TEST(ParseJson, EqualKeysInDifferentObjectsAreNotRepeats) {
   auto scalar = parse_json("  12 ");
   ASSERT_TRUE(scalar.ok());
   EXPECT_EQ(scalar->as_int64(), 12);
+}
+
+// is_json_object() says yes exactly when parse_json() returns an object.
+TEST(IsJsonObject, AgreesWithParseJson) {
+  std::string big = "{";
+  for (int i = 0; i < 2000; ++i) big += (i == 0 ? "" : ",") + std::string("\"k") + std::to_string(i) + "\":1";
+  big += "}";
+  const std::string big_repeat = big.substr(0, big.size() - 1) + ",\"k1999\":2}";
+  for (const std::string& s : std::vector<std::string>{
+           "{}", R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":[]})",
+           R"( {"s":"x\"y","n":-1.5e3,"t":true,"z":null} )", big,
+           // not objects, or not what parse_json accepts
+           "", "[]", "12", "\"s\"", "null", "{", "{\"a\":1,}", "{\"a\":1} x", "// c\n{}",
+           "{'a':1}", "\"\xff\"", R"({"name":"a","name":"b"})", R"({"a":[{"k":1},{"k":1,"k":2}]})",
+           R"({"a/b~":{"\u0071":1,"q":2}})", big_repeat}) {
+    auto parsed = parse_json(s);
+    EXPECT_EQ(is_json_object(s), parsed.ok() && parsed->is_object()) << s.substr(0, 60);
+  }
+  EXPECT_TRUE(is_json_object(big));
+  EXPECT_FALSE(is_json_object(big_repeat));
 }
 
 }  // namespace

@@ -100,8 +100,7 @@ Status validate_audit_event(const AuditEvent& e) {
         ErrorCode::VALIDATION_INVALID_VALUE,
         fmt::format("audit severity '{}' is not one of info, warning, critical", e.severity));
   }
-  Result<boost::json::value> details = parse_json(e.details);
-  if (!details.ok() || !details->is_object()) {
+  if (!is_json_object(e.details)) {
     return Status(ErrorCode::VALIDATION_INVALID_VALUE, "audit details must be a JSON object");
   }
   return Status();

@@ -28,6 +28,9 @@ json::storage_ptr answer_storage() {
   return json::make_shared_resource<json::monotonic_resource>(kAnswerBlockBytes);
 }
 
+// About what a debit's answer takes as text, before its entries.
+constexpr std::size_t kDebitResultBytes = 192;
+
 // The bodies below list their keys in sorted order, as canonical_json() writes them: a retry's
 // answer is parsed back from that text and reads the same as the first.
 json::array entries_json(const Change& c, json::storage_ptr sp = {}) {
@@ -316,6 +319,13 @@ struct LedgerService::Op {
   store::AuditEvent audit;
   store::LedgerOpRow row;
   ChangeRows rows;
+
+  // The key table entry this operation finishes: its own (internal) claim key, else the
+  // client's idempotency key (moved into the op row by commit()), else none.
+  const std::string* claim() const {
+    if (!claim_key.empty()) return &claim_key;
+    return row.idempotency_key ? &*row.idempotency_key : nullptr;
+  }
 };
 
 LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, const Clock& clock,
@@ -529,17 +539,19 @@ Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const s
 void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
   op->done = std::move(done);
   op->audit = audit_event(op->caller, op->audit_type, op->change.owner, {}, op->now_s);
-  op->row.result = canonical_json(op->answer.body);
+  // The stored answer is canonical_json() of the body; an operation may have written it already.
+  if (op->row.result.empty()) op->row.result = canonical_json(op->answer.body);
   op->audit.details = op->row.result;
   op->audit.severity = op->audit_severity;
   if (op->tx_id) op->audit.tx_id = op->tx_id;
-  op->row.id = op->op_id;
-  op->row.kind = change_kind_name(op->change.kind);
-  op->row.idempotency_key = op->key;
-  op->row.request_hash = op->request_hash;
-  op->row.created_at = op->now_s;
-  if (!op->claim_key.empty()) op->claim_slot = keys_->slot(op->claim_key);
   op->rows = change_rows(op->change, op->op_id, op->tx_id, op->now_s);
+  // Moved, not copied: the op keeps each string once (it is freed on another thread).
+  op->row.id = std::move(op->op_id);
+  op->row.kind = change_kind_name(op->change.kind);
+  op->row.idempotency_key = std::move(op->key);
+  op->row.request_hash = std::move(op->request_hash);
+  op->row.created_at = op->now_s;
+  if (const std::string* claim = op->claim()) op->claim_slot = keys_->slot(*claim);
   auto write = [op](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op->row));
     WARDEN_RETURN_IF_ERROR(write_rows(tx, op->rows));
@@ -552,8 +564,8 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
       std::vector<Done> waiting;
       if (op->claim_slot != nullptr) {
         waiting = keys_->committed(*op->claim_slot, op->answer.status, std::move(op->row.result));
-      } else if (!op->claim_key.empty()) {
-        waiting = keys_->committed(op->claim_key, op->answer.status, std::move(op->row.result));
+      } else if (const std::string* claim = op->claim()) {
+        waiting = keys_->committed(*claim, op->answer.status, std::move(op->row.result));
       }
       for (auto& w : waiting) {
         Answer replay = op->answer;
@@ -566,20 +578,21 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
     book_.undo(op->change);
     Result<Answer> out = s;
     // A key older than the memory of keys: the store still has it.
-    if (s.code() == ErrorCode::STORE_CONSTRAINT && op->key) {
-      auto stored = store_.find_ledger_op(*op->key);
+    if (s.code() == ErrorCode::STORE_CONSTRAINT && op->row.idempotency_key) {
+      const std::string& key = *op->row.idempotency_key;
+      auto stored = store_.find_ledger_op(key);
       if (stored.ok() && *stored) {
-        if ((*stored)->request_hash != op->request_hash) {
+        if ((*stored)->request_hash != op->row.request_hash) {
           out = Status(ErrorCode::IDEMPOTENCY_KEY_REUSED,
                        "idempotency key was used with other arguments",
-                       {{"idempotency_key", *op->key}});
+                       {{"idempotency_key", key}});
         } else if (auto v = parse_json((*stored)->result); v.ok() && v->is_object()) {
           out = Answer{201, v->as_object(), true};
         }
       }
     }
     std::vector<Done> waiting;
-    if (!op->claim_key.empty()) waiting = keys_->finish(op->claim_key, out);
+    if (const std::string* claim = op->claim()) waiting = keys_->finish(*claim, out);
     for (auto& w : waiting) w(out);
     op->done(std::move(out));
   };
@@ -673,8 +686,7 @@ void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
   auto op = std::make_shared<Op>();
   op->change = std::move(*change);
   op->op_id = ids_.next();
-  op->key = req.idempotency_key;
-  op->claim_key = req.idempotency_key;
+  op->key = std::move(req.idempotency_key);
   op->request_hash = hash;
   op->audit_type = "LEDGER_MINT";
   op->caller = caller;
@@ -715,20 +727,48 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
   auto op = std::make_shared<Op>();
   op->change = std::move(*change);
   op->op_id = ids_.next();
-  op->key = req.idempotency_key;
-  op->claim_key = req.idempotency_key;
+  op->key = std::move(req.idempotency_key);
   op->request_hash = hash;
   op->audit_type = "LEDGER_DEBIT";
   op->caller = caller;
   op->now_s = now;
+  // The body, and the same as canonical JSON text for the op row and the audit row, written
+  // side by side (the text is what canonical_json(body) would write).
   json::object body(answer_storage());
   body.reserve(6);
-  body["amount"] = req.amount.to_string();
-  body["currency"] = req.currency;
-  body["entries"] = entries_json(op->change, body.storage());
-  body["op_id"] = op->op_id;
-  body["owner"] = req.owner;
-  body["remaining"] = op->change.after.available.to_string();
+  std::string& text = op->row.result;
+  text.reserve(kDebitResultBytes + 128 * op->change.entries.size());
+  auto put = [&](std::string_view key, std::string value) {
+    text += text.empty() ? '{' : ',';
+    append_json_string(text, key);
+    text += ':';
+    append_json_string(text, value);
+    body[key] = std::move(value);
+  };
+  put("amount", req.amount.to_string());
+  put("currency", req.currency);
+  json::array entries(body.storage());
+  entries.reserve(op->change.entries.size());
+  text += ",\"entries\":[";
+  for (const Entry& e : op->change.entries) {
+    std::string amount = e.amount.to_string();
+    const std::string_view type = entry_type_name(e.type);
+    if (text.back() != '[') text += ',';
+    text += "{\"amount\":";
+    append_json_string(text, amount);
+    text += ",\"lot_id\":";
+    append_json_string(text, e.lot_id);
+    text += ",\"type\":";
+    append_json_string(text, type);
+    text += '}';
+    entries.push_back({{"amount", std::move(amount)}, {"lot_id", e.lot_id}, {"type", type}});
+  }
+  text += ']';
+  body["entries"] = std::move(entries);
+  put("op_id", op->op_id);
+  put("owner", req.owner);
+  put("remaining", op->change.after.available.to_string());
+  text += '}';
   op->answer = Answer{201, std::move(body), false};
   commit(std::move(op), std::move(done));
 }
@@ -770,8 +810,7 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   auto op = std::make_shared<Op>();
   op->change = std::move(*change);
   op->op_id = ids_.next();
-  op->key = req.idempotency_key;
-  op->claim_key = req.idempotency_key;
+  op->key = std::move(req.idempotency_key);
   op->request_hash = hash;
   op->audit_type = "LEDGER_HOLD";
   op->caller = caller;

@@ -183,6 +183,25 @@ TEST_F(LedgerServiceTest, OperationsAreDurableAuditedAndRebuiltAtStart) {
   EXPECT_TRUE(store_->verify_audit()->first_broken_id == std::nullopt);
 }
 
+// What the op row keeps (and a retry after a restart answers) is the first answer's body as
+// canonical JSON, for each kind of operation; the audit row's details are the same text.
+TEST_F(LedgerServiceTest, TheOpRowKeepsTheAnswerAsCanonicalJson) {
+  const std::string o = owners_[0];
+  ASSERT_TRUE(mint(o, 300, "m1", clock_.now_seconds() + 60).ok());
+  ASSERT_TRUE(mint(o, 1000, "m2").ok());
+  for (const auto& [key, answer] :
+       {std::pair{std::string("d1"), debit(o, 450, "d1")},
+        std::pair{std::string("h1"), hold(o, 20, "h1")}}) {
+    ASSERT_TRUE(answer.ok()) << answer.status().to_string();
+    auto row = store_->find_ledger_op(key);
+    ASSERT_TRUE(row.ok() && row->has_value()) << key;
+    EXPECT_EQ((*row)->result, canonical_json(answer->body)) << key;
+  }
+  auto audit = store_->list_audit({.event_type = "LEDGER_DEBIT", .limit = 10});
+  ASSERT_TRUE(audit.ok() && audit->size() == 1u);
+  EXPECT_EQ(audit->front().event.details, (*store_->find_ledger_op("d1"))->result);
+}
+
 TEST_F(LedgerServiceTest, AKeyAnswersItsFirstResultFromMemoryAndFromTheStore) {
   const std::string o = owners_[0];
   ASSERT_TRUE(mint(o, 1000, "m1").ok());

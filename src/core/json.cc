@@ -273,39 +273,61 @@ struct DuplicateFinder {
   }
 };
 
-// SAX handler that builds nothing and fails on a key repeated within its object: each object's
-// keys are sorted once it ends, so a large object costs n log n, not n squared.
+// SAX handler that builds nothing and fails on a key repeated within its object. The keys of
+// every open object sit in one vector (short keys need no allocation); an object's are compared
+// once it ends, pairwise when it has a few, sorted when it has many (n log n, never n squared).
 struct ObjectChecker {
   static constexpr std::size_t max_object_size = json::object::max_size();
   static constexpr std::size_t max_array_size = json::array::max_size();
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
+  static constexpr std::size_t kPairwiseKeysMax = 8;
 
-  std::vector<std::vector<std::string>> objects;  // the keys of each open object
-  std::string key;                                // the key being read, which may arrive in parts
+  std::vector<std::string> keys;    // the keys of the open objects, innermost last
+  std::vector<std::size_t> starts;  // where each open object's keys begin
+  std::string key;                  // the key being read, which may arrive in parts
   bool top_is_object = false;
   bool started = false;
+
+  ObjectChecker() {
+    keys.reserve(32);
+    starts.reserve(8);
+  }
 
   void begin_value(bool object) {
     if (!started) top_is_object = object;
     started = true;
+  }
+  bool repeats(std::size_t first) {
+    const auto begin = keys.begin() + static_cast<std::ptrdiff_t>(first);
+    const std::size_t n = keys.size() - first;
+    if (n <= kPairwiseKeysMax) {
+      for (auto a = begin; a != keys.end(); ++a) {
+        for (auto b = a + 1; b != keys.end(); ++b) {
+          if (*a == *b) return true;
+        }
+      }
+      return false;
+    }
+    std::sort(begin, keys.end());
+    return std::adjacent_find(begin, keys.end()) != keys.end();
   }
 
   bool on_document_begin(error_code&) { return true; }
   bool on_document_end(error_code&) { return true; }
   bool on_object_begin(error_code&) {
     begin_value(true);
-    objects.emplace_back();
+    starts.push_back(keys.size());
     return true;
   }
   bool on_object_end(std::size_t, error_code& ec) {
-    auto& keys = objects.back();
-    std::sort(keys.begin(), keys.end());
-    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+    const std::size_t first = starts.back();
+    if (repeats(first)) {
       ec = json::error::exception;
       return false;
     }
-    objects.pop_back();
+    keys.resize(first);
+    starts.pop_back();
     return true;
   }
   bool on_array_begin(error_code&) {
@@ -318,9 +340,13 @@ struct ObjectChecker {
     return true;
   }
   bool on_key(json::string_view s, std::size_t, error_code&) {
-    key.append(s.data(), s.size());
-    objects.back().push_back(std::move(key));
-    key.clear();
+    if (key.empty()) {
+      keys.emplace_back(s.data(), s.size());
+    } else {
+      key.append(s.data(), s.size());
+      keys.push_back(std::move(key));
+      key.clear();
+    }
     return true;
   }
   bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }

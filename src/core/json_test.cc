@@ -106,7 +106,8 @@ TEST(IsJsonObject, AgreesWithParseJson) {
            // not objects, or not what parse_json accepts
            "", "[]", "12", "\"s\"", "null", "{", "{\"a\":1,}", "{\"a\":1} x", "// c\n{}",
            "{'a':1}", "\"\xff\"", R"({"name":"a","name":"b"})", R"({"a":[{"k":1},{"k":1,"k":2}]})",
-           R"({"a/b~":{"\u0071":1,"q":2}})", big_repeat}) {
+           R"({"a/b~":{"\u0071":1,"q":2}})", R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"a":0})",
+           big_repeat}) {
     auto parsed = parse_json(s);
     EXPECT_EQ(is_json_object(s), parsed.ok() && parsed->is_object()) << s.substr(0, 60);
   }

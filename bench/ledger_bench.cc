@@ -5,7 +5,14 @@
 // transaction per debit that reads the owner's balance from the lot_balances view and writes
 // its entries (what a ledger without the in-memory book does).
 //
-//   build/bench/ledger_bench [seconds per case, default 3]
+// One issuing thread keeps up to 8,192 operations in flight (like many clients); a completion
+// only decrements a counter, and the post of a hold is issued from the issuing thread, as a
+// server's I/O thread would, never from the writer's. Each case also prints, on stderr, the CPU
+// each thread used per operation and the writer's batches.
+//
+//   build/bench/ledger_bench [seconds per case, default 3] [cases: one,many,pairs,baseline]
+//   WARDEN_BENCH_BATCH=N   the writer's batch_size_max (default: BatchOptions{})
+//   WARDEN_BENCH_KEEP=1    keep the databases in $TMPDIR
 #include <unistd.h>
 
 #include <atomic>
@@ -152,7 +159,9 @@ void print_cpu_per_op(const char* name, const CpuTimes& before, const CpuTimes& 
     const auto it = before.find(thread);
     const double used = seconds - (it == before.end() ? 0.0 : it->second);
     if (used <= 0) continue;
-    line += " " + thread + " " + std::to_string(static_cast<int>(used * 1e6 / ops + 0.5));
+    char figure[32];
+    std::snprintf(figure, sizeof figure, " %.1f", used * 1e6 / static_cast<double>(ops));
+    line += " " + thread + figure;
   }
   std::fprintf(stderr, "%s: CPU us per op:%s\n", name, line.c_str());
 }
@@ -191,7 +200,12 @@ struct Bench {
           return Status();
         }),
         "agents");
-    writer = std::make_unique<store::BatchWriter>(*store, store::BatchOptions{});
+    // WARDEN_BENCH_BATCH=N runs the writer with batch_size_max N instead of its default.
+    store::BatchOptions batch;
+    if (const char* n = std::getenv("WARDEN_BENCH_BATCH")) {
+      batch.batch_size_max = std::strtoul(n, nullptr, 10);
+    }
+    writer = std::make_unique<store::BatchWriter>(*store, batch);
     ledger = std::make_unique<ledger::LedgerService>(*store, *writer, clock, ids,
                                                      ledger::LedgerOptions{.start_sweeper = false});
     die(ledger->start(), "ledger start");

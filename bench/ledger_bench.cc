@@ -59,8 +59,10 @@ void die(const Status& s, const char* what) {
 }
 
 constexpr std::size_t kIssuers = 1;  // issuing threads (the server has 2 I/O threads)
-// An issuer that ran out of room sleeps until this many of its operations are left.
-constexpr std::size_t kInFlightResume = kInFlightMax / kIssuers / 2;
+// An issuer that ran out of room sleeps until this many of its operations are left: close to
+// the limit, so that about kInFlightMax stay in flight, yet only one completion in 1,024 wakes
+// it.
+constexpr std::size_t kInFlightResume = kInFlightMax / kIssuers - 1024;
 
 // One issuing thread's operations in flight and the work completions hand back to it.
 struct Flow {

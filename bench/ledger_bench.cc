@@ -74,9 +74,7 @@ struct Flow {
   std::vector<std::function<void()>> handed_back;  // guarded by mu
   std::atomic<bool> has_handed_back{false};
 
-  bool room() const {
-    return in_flight.load(std::memory_order_relaxed) < kInFlightMax / kIssuers;
-  }
+  bool room() const { return in_flight.load(std::memory_order_relaxed) < kInFlightMax / kIssuers; }
 
   // On the writer thread, once per finished operation.
   void finished(bool ok) {

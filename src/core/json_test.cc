@@ -97,17 +97,19 @@ TEST(ParseJson, EqualKeysInDifferentObjectsAreNotRepeats) {
 // is_json_object() says yes exactly when parse_json() returns an object.
 TEST(IsJsonObject, AgreesWithParseJson) {
   std::string big = "{";
-  for (int i = 0; i < 2000; ++i) big += (i == 0 ? "" : ",") + std::string("\"k") + std::to_string(i) + "\":1";
+  for (int i = 0; i < 2000; ++i) {
+    big += (i == 0 ? "" : ",") + std::string("\"k") + std::to_string(i) + "\":1";
+  }
   big += "}";
   const std::string big_repeat = big.substr(0, big.size() - 1) + ",\"k1999\":2}";
   for (const std::string& s : std::vector<std::string>{
            "{}", R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":[]})",
            R"( {"s":"x\"y","n":-1.5e3,"t":true,"z":null} )", big,
            // not objects, or not what parse_json accepts
-           "", "[]", "12", "\"s\"", "null", "{", "{\"a\":1,}", "{\"a\":1} x", "// c\n{}",
-           "{'a':1}", "\"\xff\"", R"({"name":"a","name":"b"})", R"({"a":[{"k":1},{"k":1,"k":2}]})",
-           R"({"a/b~":{"\u0071":1,"q":2}})", R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"a":0})",
-           big_repeat}) {
+           "", "[]", "12", "\"s\"", "null", "{", "{\"a\":1,}", "{\"a\":1} x", "// c\n{}", "{'a':1}",
+           "\"\xff\"", R"({"name":"a","name":"b"})", R"({"a":[{"k":1},{"k":1,"k":2}]})",
+           R"({"a/b~":{"\u0071":1,"q":2}})",
+           R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"a":0})", big_repeat}) {
     auto parsed = parse_json(s);
     EXPECT_EQ(is_json_object(s), parsed.ok() && parsed->is_object()) << s.substr(0, 60);
   }

@@ -584,8 +584,7 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
       if (stored.ok() && *stored) {
         if ((*stored)->request_hash != op->row.request_hash) {
           out = Status(ErrorCode::IDEMPOTENCY_KEY_REUSED,
-                       "idempotency key was used with other arguments",
-                       {{"idempotency_key", key}});
+                       "idempotency key was used with other arguments", {{"idempotency_key", key}});
         } else if (auto v = parse_json((*stored)->result); v.ok() && v->is_object()) {
           out = Answer{201, v->as_object(), true};
         }
@@ -815,11 +814,10 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   op->audit_type = "LEDGER_HOLD";
   op->caller = caller;
   op->now_s = now;
-  op->answer = Answer{
-      201,
-      hold_body(*op->change.new_hold, "pending", std::nullopt, nullptr,
-                &op->change.after.available, answer_storage()),
-      false};
+  op->answer = Answer{201,
+                      hold_body(*op->change.new_hold, "pending", std::nullopt, nullptr,
+                                &op->change.after.available, answer_storage()),
+                      false};
   commit(std::move(op), std::move(done));
 }
 

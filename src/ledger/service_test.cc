@@ -189,9 +189,8 @@ TEST_F(LedgerServiceTest, TheOpRowKeepsTheAnswerAsCanonicalJson) {
   const std::string o = owners_[0];
   ASSERT_TRUE(mint(o, 300, "m1", clock_.now_seconds() + 60).ok());
   ASSERT_TRUE(mint(o, 1000, "m2").ok());
-  for (const auto& [key, answer] :
-       {std::pair{std::string("d1"), debit(o, 450, "d1")},
-        std::pair{std::string("h1"), hold(o, 20, "h1")}}) {
+  for (const auto& [key, answer] : {std::pair{std::string("d1"), debit(o, 450, "d1")},
+                                    std::pair{std::string("h1"), hold(o, 20, "h1")}}) {
     ASSERT_TRUE(answer.ok()) << answer.status().to_string();
     auto row = store_->find_ledger_op(key);
     ASSERT_TRUE(row.ok() && row->has_value()) << key;

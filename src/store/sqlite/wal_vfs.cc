@@ -80,8 +80,7 @@ int x_read(sqlite3_file* file, void* buf, int n, sqlite3_int64 offset) {
 int x_write(sqlite3_file* file, const void* buf, int n, sqlite3_int64 offset) {
   File* f = as_file(file);
   if (!f->log) return inner_methods(f)->xWrite(f->inner, buf, n, offset);
-  const bool follows =
-      offset == f->gathered_at + static_cast<sqlite3_int64>(f->gathered.size());
+  const bool follows = offset == f->gathered_at + static_cast<sqlite3_int64>(f->gathered.size());
   if (!f->gathered.empty() &&
       (!follows || f->gathered.size() + static_cast<std::size_t>(n) > kLogChunkBytes)) {
     if (int rc = write_out(f); rc != SQLITE_OK) return rc;
@@ -227,7 +226,8 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, i
   File* f = as_file(file);
   f->base.pMethods = nullptr;
   sqlite3_vfs* inner_vfs = wrapped();
-  auto* inner = static_cast<sqlite3_file*>(std::calloc(1, static_cast<std::size_t>(inner_vfs->szOsFile)));
+  auto* inner =
+      static_cast<sqlite3_file*>(std::calloc(1, static_cast<std::size_t>(inner_vfs->szOsFile)));
   if (inner == nullptr) return SQLITE_NOMEM;
   const int rc = inner_vfs->xOpen(inner_vfs, name, inner, flags, out_flags);
   if (rc != SQLITE_OK || inner->pMethods == nullptr) {

@@ -9,8 +9,9 @@
 # others'.
 # Usage: scripts/bench-ledger.sh [build-dir]   (default: build). Not part of CI's test run.
 # Knobs: ROUNDS (2), LOAD_DURATION_MS (per phase, 5000), LOAD_CONNECTIONS (16,64,256),
-# LOAD_THREADS (client threads, 1), OWNERS (accounts the debits spread over, 1), WARDEN_BIN
-# (the daemon to measure, default the build's), SERVE_FLAGS (extra `warden serve` flags).
+# LOAD_THREADS (client threads, 1), OWNERS (accounts the debits spread over, 1), KEYS (how the
+# idempotency keys sort: random, connection or ordered; default random), WARDEN_BIN (the daemon
+# to measure, default the build's), SERVE_FLAGS (extra `warden serve` flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -19,6 +20,7 @@ duration_ms="${LOAD_DURATION_MS:-5000}"
 connections="${LOAD_CONNECTIONS:-16,64,256}"
 load_threads="${LOAD_THREADS:-1}"
 owners="${OWNERS:-1}"
+keys="${KEYS:-random}"
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
 
@@ -37,7 +39,7 @@ for round in $(seq "$rounds"); do
   echo "== round $round: $warden serve pid $pid on $addr"
   timeout 600 "$build/bench/load/warden_load" --addr "$addr" --connections "$connections" \
     --duration-ms "$duration_ms" --threads "$load_threads" --scenario ledger-debit \
-    --owners "$owners" | tee "$run/load.txt" || status=1
+    --owners "$owners" --keys "$keys" | tee "$run/load.txt" || status=1
   echo "daemon RSS after the round: $(($(ps -o rss= -p "$pid") / 1024)) MiB"
   daemon_stop || status=1
   awk -v r="$round" '$2 == "POST" { print r, $3, $1, $6 }' "$run/load.txt" >>"$results"

@@ -18,8 +18,9 @@
 // prints debits/s with the ratio against the two peers measured in the same run. Every debit
 // carries its own idempotency key: each connection keeps a copy of the request and writes a
 // counter into a fixed-width slot of the key before each send, so the bytes are never
-// re-serialised and no debit is an idempotent replay (a replay is counted as an error). At the
-// end each owner's balance must equal what was minted minus the debits answered 201.
+// re-serialised and no debit is an idempotent replay (a replay is counted as an error); --keys
+// chooses how the keys sort (the store indexes them). At the end each owner's balance must equal
+// what was minted minus the debits answered 201.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -61,12 +62,24 @@ constexpr const char* kWindowMax = "10000000000000000000000000000000000000000000
 constexpr std::int64_t kLedgerMintAmount = 1'000'000'000'000'000'000;
 constexpr const char* kLedgerCurrency = "CREDITS";
 constexpr int kOwnersMax = 256;
-// The idempotency key's counter slot: kKeySlotDigits decimal digits, the connection's number
-// times kKeysPerConnection plus its request count.
+// The idempotency key's slot, kKeySlotDigits characters; what goes in it depends on --keys:
+// "connection" the connection's number times kKeysPerConnection plus its request count (in
+// decimal: each connection's keys sort together), "ordered" the phase's request count (keys sort
+// in the order they are sent), "random" a bijective mix of the connection's value in hex (keys
+// sort nowhere in particular, as clients' random UUIDs do).
 constexpr std::size_t kKeySlotDigits = 16;
 constexpr std::int64_t kKeysPerConnection = 10'000'000'000;
 constexpr std::string_view kKeySlot = "################";
 static_assert(kKeySlot.size() == kKeySlotDigits);
+
+enum class KeyOrder { kConnection, kOrdered, kRandom };
+
+std::optional<KeyOrder> key_order(std::string_view name) {
+  if (name == "connection") return KeyOrder::kConnection;
+  if (name == "ordered") return KeyOrder::kOrdered;
+  if (name == "random") return KeyOrder::kRandom;
+  return std::nullopt;
+}
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -79,6 +92,7 @@ struct Options {
   int auth_flood = 0;                     // connections sending bad tokens (0: no flood run)
   std::string scenario = "decisions";     // or "ledger-debit"
   int owners = 1;                         // ledger-debit: accounts the connections spread over
+  KeyOrder keys = KeyOrder::kRandom;      // ledger-debit: how the idempotency keys sort
 };
 
 struct Target {
@@ -285,7 +299,8 @@ struct Phase {
   const tcp::resolver::results_type& endpoints;
   std::vector<std::string> requests;
   std::vector<std::size_t> key_offsets;  // where kKeySlot sits in each request (npos: nowhere)
-  Clock::time_point deadline;            // written before the workers are released
+  KeyOrder key_order;
+  Clock::time_point deadline;  // written before the workers are released
   std::int64_t requests_max;
   std::atomic<std::int64_t> issued{0};
   std::atomic<bool> reported{false};  // the phase's first error has been printed
@@ -333,23 +348,42 @@ class AsyncConnection {
  private:
   // Issues the next request unless the phase is over.
   void next() {
-    if (Clock::now() >= phase_.deadline ||
-        phase_.issued.fetch_add(1, std::memory_order_relaxed) >= phase_.requests_max) {
+    const std::int64_t issued = Clock::now() >= phase_.deadline
+                                    ? phase_.requests_max
+                                    : phase_.issued.fetch_add(1, std::memory_order_relaxed);
+    if (issued >= phase_.requests_max) {
       beast::error_code ignored;
       socket_.close(ignored);
       return;
     }
     retried_ = false;
-    if (key_offset_ != std::string::npos) write_key(key_next_++);
+    if (key_offset_ != std::string::npos) write_key(key_next_++, issued);
     t0_ = Clock::now();
     send();
   }
 
-  // The key slot's digits, zero-padded: unique per connection and request within the phase.
-  void write_key(std::int64_t value) {
-    for (std::size_t i = kKeySlotDigits; i-- > 0; value /= 10) {
-      request_[key_offset_ + i] = static_cast<char>('0' + value % 10);
+  // The key slot, unique per request within the phase (see kKeySlotDigits).
+  void write_key(std::int64_t own, std::int64_t issued) {
+    char* slot = request_.data() + key_offset_;
+    if (phase_.key_order == KeyOrder::kRandom) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::uint64_t mixed = mix(static_cast<std::uint64_t>(own));
+      for (std::size_t i = kKeySlotDigits; i-- > 0; mixed >>= 4) slot[i] = kHex[mixed & 0xf];
+      return;
     }
+    std::int64_t value = phase_.key_order == KeyOrder::kOrdered ? issued : own;
+    for (std::size_t i = kKeySlotDigits; i-- > 0; value /= 10) {
+      slot[i] = static_cast<char>('0' + value % 10);
+    }
+  }
+
+  // splitmix64's finaliser: a bijection on 64 bits, so distinct inputs give distinct keys.
+  static std::uint64_t mix(std::uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
   }
 
   void send() {
@@ -457,7 +491,7 @@ void run_worker(Phase& phase, Worker& w, int first, int threads, int connections
 PhaseResult run_phase(const Options& o, const Target& t,
                       const tcp::resolver::results_type& endpoints, int connections,
                       std::int64_t duration_ms) {
-  Phase phase{t, endpoints, {}, {}, {}, o.requests_max};
+  Phase phase{t, endpoints, {}, {}, o.keys, {}, o.requests_max};
   for (const std::string& body : t.bodies.empty() ? std::vector<std::string>{t.body} : t.bodies) {
     Target variant = t;
     variant.body = body;
@@ -622,6 +656,10 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.scenario = value;
     } else if (key == "--owners") {
       o.owners = std::atoi(value.c_str());
+    } else if (key == "--keys") {
+      auto order = key_order(value);
+      if (!order) return std::nullopt;
+      o.keys = *order;
     } else {
       return std::nullopt;
     }
@@ -649,7 +687,7 @@ int main(int argc, char** argv) {
                  "[--connections 1,16,64 (each <= %d)] [--duration-ms 5000 (<= %lld)] "
                  "[--requests-max N] [--threads 1 (<= %d)] [--auth-flood N (bad-token "
                  "connections)] [--scenario decisions|ledger-debit] [--owners 1 (<= %d, "
-                 "ledger-debit)]\n",
+                 "ledger-debit)] [--keys random|connection|ordered (ledger-debit)]\n",
                  kConnectionsMax, static_cast<long long>(kDurationMsMax), kThreadsMax, kOwnersMax);
     return 2;
   }

@@ -138,8 +138,8 @@ TEST_F(LedgerConcurrencyTest, ThirtyTwoHoldsOnCreditForTwelveThenRacingPostsAndV
   auto settles = at_once(warden_->port(), 2 * kFit, [&](HttpClient& c, int i) {
     const std::string path = "/v1/ledger/holds/" + holds[static_cast<std::size_t>(i / 2)];
     if (i % 2 == 0) {
-      return c.request("POST", path + "/post",
-                       body_of({{"amount", std::to_string(kPosted)}}), master_headers());
+      return c.request("POST", path + "/post", body_of({{"amount", std::to_string(kPosted)}}),
+                       master_headers());
     }
     return c.request("POST", path + "/void", "", master_headers());
   });
@@ -196,18 +196,16 @@ TEST_F(LedgerConcurrencyTest, BudgetDecisionsAndDebitsRaceForTheSameCredit) {
     for (int k = 0; k < kAsksPerThread; ++k) {
       const std::string key = "race-" + std::to_string(i) + "-" + std::to_string(k);
       if (i % 2 == 0) {
-        out.push_back(c.request("POST", "/v1/decisions",
-                                body_of({{"action", "llm.call"},
-                                         {"amounts", {{"USD", "1"}}},
-                                         {"idempotency_key", key}}),
-                                bearer_headers(token)));
+        out.push_back(c.request(
+            "POST", "/v1/decisions",
+            body_of(
+                {{"action", "llm.call"}, {"amounts", {{"USD", "1"}}}, {"idempotency_key", key}}),
+            bearer_headers(token)));
       } else {
-        out.push_back(c.request("POST", "/v1/ledger/debit",
-                                body_of({{"owner", a},
-                                         {"amount", "1"},
-                                         {"currency", "USD"},
-                                         {"idempotency_key", key}}),
-                                master_headers()));
+        out.push_back(c.request(
+            "POST", "/v1/ledger/debit",
+            body_of({{"owner", a}, {"amount", "1"}, {"currency", "USD"}, {"idempotency_key", key}}),
+            master_headers()));
       }
     }
     return out;
@@ -271,12 +269,11 @@ TEST_F(LedgerConcurrencyTest, BudgetDecisionsAndDebitsRaceForTheSameCredit) {
   restart_daemon();
   if (HasFatalFailure()) return;
   EXPECT_EQ(balance(a), expected(0, held));
-  Response one_more =
-      client_->request("POST", "/v1/decisions",
-                       body_of({{"action", "llm.call"},
-                                {"amounts", {{"USD", "1"}}},
-                                {"idempotency_key", "after-restart"}}),
-                       bearer_headers(token));
+  Response one_more = client_->request("POST", "/v1/decisions",
+                                       body_of({{"action", "llm.call"},
+                                                {"amounts", {{"USD", "1"}}},
+                                                {"idempotency_key", "after-restart"}}),
+                                       bearer_headers(token));
   ASSERT_EQ(one_more.status, 201) << one_more.describe();
   EXPECT_EQ(str_at(one_more.json(), "effect"), "DENY") << one_more.body;
   for (std::size_t i = 0; i < allowed.size(); ++i) {

@@ -25,6 +25,7 @@
 
 namespace warden::ledger {
 class LedgerService;
+struct Change;
 }  // namespace warden::ledger
 
 namespace warden::decisions {
@@ -157,6 +158,11 @@ class DecisionService {
   void transition(const std::string& tx_id, const Actor& actor, Change change,
                   std::function<void(const store::TransactionRow&)> after_commit, Changed done);
   void notify_waiters(const std::string& tx_id, const boost::json::object& body);
+  // Inside a transition's write: the ledger holds of a transaction that left the queue are
+  // posted (CONFIRMED) or voided; the changes are applied to the ledger after the commit.
+  Result<std::vector<ledger::Change>> settle_holds(store::WriteTxn& tx,
+                                                   const store::TransactionRow& row,
+                                                   std::int64_t now);
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);
   // A settled transaction's timers go with it.
   void cancel_timers(const std::string& tx_id);

@@ -31,6 +31,7 @@ struct PendingWrite {
   std::optional<store::ApprovalRow> approval;
   store::AuditEvent audit;
   std::optional<store::OutboxRow> event;  // NOTIFY/APPROVAL with a notifier
+  bool holds = false;  // the decision took BUDGET holds (written with it)
 };
 
 boost::json::object metadata_of(const store::TransactionRow& row);

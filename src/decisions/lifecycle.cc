@@ -4,6 +4,7 @@
 
 #include "core/json.h"
 #include "decisions/internal.h"
+#include "ledger/service.h"
 
 namespace warden::decisions {
 namespace json = boost::json;
@@ -48,12 +49,14 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
                                  Changed done) {
   const std::int64_t now = clock_.now_seconds();
   auto result = std::make_shared<store::TransactionRow>();
-  auto op = [=](store::WriteTxn& tx) -> Status {
+  auto settled_holds = std::make_shared<std::vector<ledger::Change>>();
+  auto op = [=, this](store::WriteTxn& tx) -> Status {
     WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(tx_id));
     if (!row || !owned_by(*row, actor)) return Status(ErrorCode::TX_NOT_FOUND);
     store::AuditEvent e = audit_for(actor, *row, "", now);
     WARDEN_RETURN_IF_ERROR(change(tx, *row, e));
     row->updated_at = now;
+    WARDEN_ASSIGN_OR_RETURN(*settled_holds, settle_holds(tx, *row, now));
     if (Status s = tx.update_transaction(*row); !s.ok()) {
       // The only unique column a transition sets is tx_hash (per agent and chain).
       if (s.code() == ErrorCode::STORE_CONSTRAINT && row->tx_hash) {
@@ -77,11 +80,12 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
     *result = std::move(*row);
     return Status();
   };
-  auto on_commit = [this, result, after_commit, done](const Status& s) {
+  auto on_commit = [this, result, settled_holds, after_commit, done](const Status& s) {
     if (!s.ok()) {
       if (done) done(s);
       return;
     }
+    if (!settled_holds->empty()) ledger_->settled(*settled_holds);
     if (result->status != "QUEUED" && result->status != "PENDING") cancel_timers(result->id);
     if (after_commit) after_commit(*result);
     json::object body = transaction_json(*result);
@@ -90,6 +94,19 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
     if (done) done(std::move(body));
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
+}
+
+Result<std::vector<ledger::Change>> DecisionService::settle_holds(store::WriteTxn& tx,
+                                                                  const store::TransactionRow& row,
+                                                                  std::int64_t now) {
+  if (ledger_ == nullptr || row.status == "QUEUED" || row.status == "PENDING") {
+    return std::vector<ledger::Change>{};
+  }
+  // A confirmed transaction spends its BUDGET holds (at the final amount); every other end
+  // gives them back. A late confirm finds them already given back at expiry.
+  std::optional<Amount> final_amount;
+  if (row.final_amount) final_amount = Amount::parse(*row.final_amount).value();
+  return ledger_->settle_reservation(tx, row.id, row.status == "CONFIRMED", final_amount, now);
 }
 
 void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
@@ -227,7 +244,8 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
   const std::int64_t now = clock_.now_seconds();
   const std::int64_t ttl = options_.reservation_ttl_seconds;
   auto result = std::make_shared<store::TransactionRow>();
-  auto op = [=](store::WriteTxn& tx) -> Status {
+  auto settled_holds = std::make_shared<std::vector<ledger::Change>>();
+  auto op = [=, this](store::WriteTxn& tx) -> Status {
     WARDEN_ASSIGN_OR_RETURN(auto approval, tx.get_approval(approval_id));
     if (!approval) return Status(ErrorCode::APPROVAL_NOT_FOUND);
     if (approval->approved_at || approval->rejected_at || now >= approval->expires_at) {
@@ -248,6 +266,7 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
       row->error = "approval rejected";
     }
     row->updated_at = now;
+    WARDEN_ASSIGN_OR_RETURN(*settled_holds, settle_holds(tx, *row, now));
     WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
     WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
     WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
@@ -255,8 +274,9 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     *result = std::move(*row);
     return Status();
   };
-  auto on_commit = [this, result, approve, done](const Status& s) {
+  auto on_commit = [this, result, settled_holds, approve, done](const Status& s) {
     if (!s.ok()) return done(s);
+    if (!settled_holds->empty()) ledger_->settled(*settled_holds);
     // The approval's expiry and the queued reservation's TTL make way for the new TTL.
     cancel_timers(result->id);
     if (approve) {

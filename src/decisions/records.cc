@@ -170,6 +170,7 @@ json::object transaction_json(const store::TransactionRow& r, const json::object
   }
   if (const auto* a = meta.if_contains("approval_id")) o["approval_id"] = *a;
   if (const auto* a = meta.if_contains("post_reasons")) o["post_reasons"] = *a;
+  if (const auto* a = meta.if_contains("holds")) o["holds"] = *a;
   o["tx_hash"] = nullable(r.tx_hash);
   o["error"] = nullable(r.error);
   o["idempotency_key"] = nullable(r.idempotency_key);

@@ -14,6 +14,7 @@
 #include <future>
 
 #include "core/json.h"
+#include "ledger/service.h"
 #include "policy/policy.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -115,15 +116,21 @@ class DecisionsTest : public ::testing::Test {
     options.start_sweeper = false;
     notifier_.attach(store_.get());
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
+    ledger_ = std::make_unique<ledger::LedgerService>(*store_, *writer_, clock_, ids_,
+                                                      ledger::LedgerOptions{.start_sweeper = false});
+    ASSERT_TRUE(ledger_->start().ok());
     service_ =
         std::make_unique<DecisionService>(*store_, *writer_, clock_, ids_, options, &notifier_);
+    service_->set_ledger(ledger_.get());
     const Status s = service_->start();
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
   void stop_service() {
     if (service_) service_->stop();
     service_.reset();
+    if (ledger_) ledger_->stop();
     if (writer_) writer_->stop();
+    ledger_.reset();
     writer_.reset();
   }
 
@@ -265,6 +272,7 @@ class DecisionsTest : public ::testing::Test {
   IdGenerator ids_{clock_};
   RecordingNotifier notifier_;
   std::unique_ptr<store::BatchWriter> writer_;
+  std::unique_ptr<ledger::LedgerService> ledger_;
   std::unique_ptr<DecisionService> service_;
   std::string agent_id_;
   Actor agent_;
@@ -888,6 +896,124 @@ TEST_F(DecisionsTest, ConfirmWithoutFinalKeepsEveryAssetOfAMultiAssetDecision) {
   ASSERT_TRUE(confirm(str(answer->body, "id"), std::nullopt).ok());
   EXPECT_EQ(total(usd + "/" + usd_token + "/1d"), Amount(500));
   EXPECT_EQ(total(eur + "/" + eur_token + "/1d"), Amount(300));
+}
+
+}  // namespace
+}  // namespace warden::decisions
+
+// ---- BUDGET policies hold on the ledger ----
+namespace warden::decisions {
+namespace {
+
+class BudgetTest : public DecisionsTest {
+ protected:
+  void mint(std::uint64_t amount) {
+    Await<Result<ledger::Answer>> a;
+    ledger_->mint({agent_id_, Amount(amount), "native", "grant", {}, {}, ids_.next()}, {},
+                  a.callback());
+    auto r = a.get();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+  ledger::Balance balance() {
+    return ledger_->book().balance(agent_id_, "native", clock_.now_seconds());
+  }
+  // The hold's row as the store has it.
+  std::string hold_status(const json::object& tx) {
+    const auto& holds = tx.at("holds").as_array();
+    EXPECT_EQ(holds.size(), 1u);
+    auto row = store_->get_hold(holds[0].at("hold_id").as_string());
+    EXPECT_TRUE(row.ok() && row->has_value());
+    return row.ok() && *row ? (*row)->status : "";
+  }
+  Json fail_tx(const std::string& id) {
+    Await<Json> a;
+    service_->fail(id, agent_, "reverted", a.callback());
+    return a.get();
+  }
+};
+
+TEST_F(BudgetTest, ADecisionHoldsItsAmountAndConfirmPostsTheFinalAmount) {
+  start_service();
+  add_policy("BUDGET", R"({"asset":"native"})");
+  mint(1000);
+  const auto tx = allow(600);
+  ASSERT_TRUE(tx.contains("holds")) << json::serialize(tx);
+  EXPECT_EQ(tx.at("holds").as_array()[0].at("held").as_string(), "600");
+  EXPECT_EQ(hold_status(tx), "pending");
+  EXPECT_EQ(balance().available, Amount(400));
+  EXPECT_EQ(balance().held, Amount(600));
+  // More than what is left is denied, and nothing more is held.
+  auto over = submit(transfer(401));
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(str(over->body, "effect"), "DENY");
+  EXPECT_EQ(over->body.at("reasons").as_array()[0].at("code").as_string(), "BUDGET_EXCEEDED");
+  EXPECT_EQ(balance().held, Amount(600));
+  // The executor settles below the hold: 500 spent, 100 comes back.
+  Actor settlement = agent_;
+  settlement.settlement = true;
+  auto confirmed = confirm(str(tx, "id"), 500, &settlement);
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status().to_string();
+  EXPECT_EQ(balance().available, Amount(500));
+  EXPECT_EQ(balance().held, Amount(0));
+  EXPECT_EQ(hold_status(tx), "posted");
+  auto row = store_->get_hold(tx.at("holds").as_array()[0].at("hold_id").as_string());
+  EXPECT_EQ((*row)->posted_amount, "500");
+}
+
+TEST_F(BudgetTest, FailCancelRejectAndExpiryGiveTheHoldBack) {
+  start_service({.reservation_ttl_seconds = 60});
+  add_policy("BUDGET", R"({"asset":"native"})");
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","notify_max":"100","delay_max":"100"})");
+  mint(1000);
+  const auto failed = allow(100);
+  const auto cancelled = allow(100);
+  const auto expired = allow(100);
+  const auto rejected = allow(200);  // above delay_max: waits for approval, holding
+  EXPECT_EQ(str(rejected, "status"), "QUEUED");
+  EXPECT_EQ(balance().available, Amount(500));
+  ASSERT_TRUE(fail_tx(str(failed, "id")).ok());
+  EXPECT_EQ(hold_status(failed), "voided");
+  ASSERT_TRUE(cancel(str(cancelled, "id")).ok());
+  EXPECT_EQ(hold_status(cancelled), "voided");
+  ASSERT_TRUE(decide_approval(str(rejected, "approval_id"), false).ok());
+  EXPECT_EQ(hold_status(rejected), "voided");
+  EXPECT_EQ(balance().available, Amount(900));
+  clock_.advance_ms(61'000);
+  sweep();
+  EXPECT_EQ(status_of(str(expired, "id")), "EXPIRED");
+  EXPECT_EQ(hold_status(expired), "voided");
+  EXPECT_EQ(balance().available, Amount(1000));
+  EXPECT_EQ(balance().held, Amount(0));
+}
+
+TEST_F(BudgetTest, AHoldStillCountsAfterARestart) {
+  start_service();
+  add_policy("BUDGET", R"({"asset":"native"})");
+  mint(5000);
+  // Six concurrent 1,000 holds against 5,000: five fit.
+  std::vector<std::thread> threads;
+  std::atomic<int> allowed{0}, denied{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      auto r = submit(transfer(1000));
+      ASSERT_TRUE(r.ok());
+      (str(r->body, "effect") == "ALLOW" ? allowed : denied)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(allowed.load(), 5);
+  EXPECT_EQ(denied.load(), 1);
+  stop_service();
+  start_service();
+  EXPECT_EQ(balance().available, Amount(0));
+  EXPECT_EQ(balance().held, Amount(5000));
+  EXPECT_EQ(effect_of(1), "DENY");
+  auto open = store_->list_transactions({.statuses = {"PENDING"}}, {});
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 5u);
+  ASSERT_TRUE(cancel(open->front().id).ok());
+  EXPECT_EQ(balance().available, Amount(1000));
+  EXPECT_EQ(effect_of(1000), "ALLOW");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "core/json.h"
 #include "decisions/internal.h"
+#include "ledger/service.h"
 
 namespace warden::decisions {
 namespace json = boost::json;
@@ -108,6 +109,8 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
   json::object dj = engine::decision_json(d, false);
   meta["effect"] = dj["effect"];
   meta["reasons"] = dj["reasons"];
+  if (const auto* holds = dj.if_contains("holds")) meta["holds"] = *holds;
+  pending.holds = !d.holds.empty();
   row.metadata = json::serialize(meta);
 
   store::AuditEvent& e = pending.audit;
@@ -122,8 +125,13 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
 void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
                                       std::shared_ptr<json::object> body, json::value trace,
                                       std::string idem_key, Done done) {
-  auto op = [pending](store::WriteTxn& tx) -> Status {
+  ledger::LedgerService* ledger = pending->holds ? ledger_ : nullptr;
+  auto op = [pending, ledger](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
+    // The BUDGET holds commit with the decision that took them, or not at all.
+    if (ledger) {
+      WARDEN_RETURN_IF_ERROR(ledger->write_reservation(tx, pending->row.id, pending->row.created_at));
+    }
     if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
     if (pending->event) WARDEN_RETURN_IF_ERROR(tx.insert_outbox(*pending->event));
     return tx.append_audit(pending->audit).take_status();
@@ -134,6 +142,7 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     // Identical requests that waited for this one get its outcome as a replay.
     std::vector<Done> waiting;
     if (!idem_key.empty()) waiting = idempotency_->finish(idem_key, s.ok());
+    if (pending->holds) ledger_->reservation_written(row.id, s.ok());
     if (!s.ok()) {
       engine_.release(row.agent_id, row.id);
       // The key is unique per agent for good; past the replay window it can no longer be used.

@@ -428,6 +428,7 @@ class Evaluation {
   }
 
   void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
+  void run(const CompiledPolicy&, const BudgetLimit&) {}  // held under the agent lock
 
   void run(const CompiledPolicy& p, const Refuse& r) {
     raise(p, Outcome::kDeny, "POLICY_INVALID", "policy " + p.id + " no longer compiles: " + r.why);
@@ -493,9 +494,14 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
     d.post_checks = snap->global_post || snap->agents_with_post.contains(r.agent_id);
     Evaluation eval(r, explain, &d);
     std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
+    std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>> budgets;
     for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
       if (const auto* l = std::get_if<WindowLimit>(ref.step)) {
         limits.emplace_back(ref.policy, l);
+        continue;
+      }
+      if (const auto* b = std::get_if<BudgetLimit>(ref.step)) {
+        budgets.emplace_back(ref.policy, b);
         continue;
       }
       std::visit([&](const auto& step) { eval.run(*ref.policy, step); }, *ref.step);
@@ -513,7 +519,8 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
         return snap->rank.at(a.policy_id) < snap->rank.at(b.policy_id);
       });
     }
-    if (limits.empty() || decide_limits(*snap, r, reservation_id, reserve, limits, eval, d)) {
+    if ((limits.empty() && budgets.empty()) ||
+        decide_limits(*snap, r, reservation_id, reserve, limits, budgets, eval, d)) {
       return d;
     }
   }
@@ -522,6 +529,7 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
 bool Engine::decide_limits(const Snapshot& snap, const Request& r,
                            const std::string& reservation_id, bool reserve,
                            const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
+                           const std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>>& budgets,
                            Evaluation& eval, Decision& d) {
   auto [state, lock] = lock_agent(r.agent_id);
   // A reload frees the meters of the index it replaced: decide against the current one.
@@ -549,6 +557,7 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
                                      [&](const Charge& c) { return c.usage == l->usage; });
     if (!charge.is_zero() && !counted) charges.push_back({l->usage, l->kind, charge, r.now_ms});
   }
+  if (!budgets.empty()) decide_budgets(r, reservation_id, reserve, budgets, eval, d);
   // Window reasons were found after the match steps: put every reason back in policy order.
   if (d.reasons.size() > 1) {
     std::stable_sort(d.reasons.begin(), d.reasons.end(), [&](const Reason& a, const Reason& b) {
@@ -563,6 +572,74 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
     d.charges.push_back(std::move(c));
   }
   return true;
+}
+
+void Engine::decide_budgets(
+    const Request& r, const std::string& reservation_id, bool reserve,
+    const std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>>& budgets,
+    Evaluation& eval, Decision& d) {
+  // One need per asset the request spends; several policies on one asset hold it once, and
+  // only partially when every one of them allows it.
+  std::vector<BudgetNeed> needs;
+  std::vector<const CompiledPolicy*> owners;  // the first policy of each need
+  for (const auto& [policy, b] : budgets) {
+    const Amount& amount = amount_of(r, b->asset);
+    if (amount.is_zero()) continue;
+    auto it = std::find_if(needs.begin(), needs.end(),
+                           [&](const BudgetNeed& n) { return n.asset == b->asset; });
+    if (it != needs.end()) {
+      it->partial = it->partial && b->partial;
+      continue;
+    }
+    needs.push_back({b->asset, amount, b->partial, policy->id});
+    owners.push_back(policy);
+  }
+  if (needs.empty()) return;
+  auto exceeded = [&](std::size_t i, const Amount& available) {
+    const Amount short_by = *needs[i].amount.checked_sub(available);
+    eval.raise(*owners[i], Outcome::kDeny, "BUDGET_EXCEEDED",
+               "needs " + needs[i].amount.to_string() + " " + needs[i].asset + ", has " +
+                   available.to_string() + " (short " + short_by.to_string() + ")");
+  };
+  if (budgets_ == nullptr) {
+    for (const CompiledPolicy* p : owners) {
+      eval.raise(*p, Outcome::kDeny, "BUDGET_UNAVAILABLE", "no ledger to hold the budget on");
+    }
+    return;
+  }
+  if (reserve && d.allowed()) {
+    auto held = budgets_->hold_for(r.agent_id, needs, reservation_id, r.now_ms);
+    if (held.ok()) {
+      d.holds = std::move(*held);
+    } else {
+      const auto& details = held.status().details();
+      const auto* currency = details.if_contains("currency");
+      const auto* available = details.if_contains("available");
+      for (std::size_t i = 0; i < needs.size(); ++i) {
+        if (currency && currency->is_string() && currency->as_string() == needs[i].asset) {
+          auto a = available && available->is_string()
+                       ? Amount::parse(available->as_string())
+                       : Result<Amount>(Amount());
+          exceeded(i, a.ok() ? *a : Amount());
+        }
+      }
+      if (d.allowed()) {  // an error without the asset: still nothing is held
+        eval.raise(*owners[0], Outcome::kDeny, "BUDGET_EXCEEDED", held.status().message());
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < needs.size(); ++i) {
+      const Amount available = budgets_->available(r.agent_id, needs[i].asset, r.now_ms);
+      if (!needs[i].partial && needs[i].amount > available) exceeded(i, available);
+    }
+  }
+  if (eval.explaining()) {
+    for (std::size_t i = 0; i < needs.size(); ++i) {
+      eval.trace(*owners[i], "budget(" + needs[i].asset + ")",
+                 d.allowed() ? Outcome::kInstant : Outcome::kDeny,
+                 needs[i].amount.to_string() + " " + needs[i].asset);
+    }
+  }
 }
 
 Status Engine::settle(const std::string& agent_id, const std::string& reservation_id,
@@ -665,6 +742,16 @@ json::object decision_json(const Decision& d, bool with_trace) {
   o["effect"] = d.allowed() ? "ALLOW" : "DENY";
   o["tier"] = d.allowed() ? json::value(outcome_name(d.outcome)) : json::value(nullptr);
   o["reasons"] = std::move(reasons);
+  if (!d.holds.empty()) {
+    json::array holds;
+    for (const auto& h : d.holds) {
+      holds.push_back({{"hold_id", h.hold_id},
+                       {"asset", h.asset},
+                       {"requested", h.requested.to_string()},
+                       {"held", h.held.to_string()}});
+    }
+    o["holds"] = std::move(holds);
+  }
   if (with_trace) {
     json::array trace;
     for (const auto& t : d.trace) {

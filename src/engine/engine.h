@@ -196,7 +196,12 @@ class Engine {
   bool decide_limits(const Snapshot& snap, const Request& r, const std::string& reservation_id,
                      bool reserve,
                      const std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>>& limits,
+                     const std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>>& budgets,
                      Evaluation& eval, Decision& d);
+  // BUDGET steps, after the windows passed: holds (when reserving an ALLOW) or checks.
+  void decide_budgets(const Request& r, const std::string& reservation_id, bool reserve,
+                      const std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>>& budgets,
+                      Evaluation& eval, Decision& d);
 
   std::mutex load_mu_;  // one load_policies() at a time
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;

@@ -377,3 +377,114 @@ TEST(Engine, CustomExpressionsAreCheckedAtSave) {
 
 }  // namespace
 }  // namespace warden::engine
+
+namespace warden::engine {
+namespace {
+
+// Credit per asset with the holds each reservation took: enough of a ledger to see what the
+// engine asks of it and when.
+class CountingBudgets final : public Budgets {
+ public:
+  std::map<std::string, Amount> credit;
+  std::map<std::string, std::vector<BudgetHeld>> by_reservation;
+  int calls = 0;
+
+  Result<std::vector<BudgetHeld>> hold_for(const std::string&, const std::vector<BudgetNeed>& needs,
+                                           const std::string& reservation_id,
+                                           std::int64_t) override {
+    ++calls;
+    for (const auto& n : needs) {
+      if (!n.partial && n.amount > credit[n.asset]) {
+        return Status(ErrorCode::LEDGER_BUDGET_EXCEEDED, "short",
+                      {{"currency", n.asset}, {"available", credit[n.asset].to_string()}});
+      }
+    }
+    std::vector<BudgetHeld> out;
+    for (const auto& n : needs) {
+      const Amount held = std::min(n.amount, credit[n.asset]);
+      credit[n.asset] = *credit[n.asset].checked_sub(held);
+      out.push_back({reservation_id + "/" + n.asset, n.asset, n.amount, held});
+    }
+    by_reservation[reservation_id] = out;
+    return out;
+  }
+  Amount available(const std::string&, const std::string& asset, std::int64_t) override {
+    return credit[asset];
+  }
+};
+
+const char* kWindowOnly = R"({"instant_max":"1000000","asset":"native",
+                             "windows":[{"duration":"1d","max":"300"}]})";
+
+TEST(EngineBudget, AHoldIsTakenWithTheWindowsAllOrNothing) {
+  Engine e;
+  CountingBudgets budgets;
+  budgets.credit["native"] = Amount(250);
+  e.set_budgets(&budgets);
+  ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kWindowOnly),
+                               policy("p2", "BUDGET", R"({"asset":"native"})")})
+                  .ok());
+  Decision d = e.decide(transfer("x", 200), "r1", true, false);
+  ASSERT_TRUE(d.allowed());
+  ASSERT_EQ(d.holds.size(), 1u);
+  EXPECT_EQ(d.holds[0].held, Amount(200));
+  EXPECT_EQ(budgets.credit["native"], Amount(50));
+  EXPECT_EQ(decision_json(d, false).at("holds").as_array().size(), 1u);
+  // The credit is short: denied, and the window reserves nothing.
+  Decision short_credit = e.decide(transfer("x", 60), "r2", true, false);
+  EXPECT_FALSE(short_credit.allowed());
+  EXPECT_EQ(short_credit.reasons.back().code, "BUDGET_EXCEEDED");
+  EXPECT_EQ(short_credit.reasons.back().policy_id, "p2");
+  EXPECT_TRUE(short_credit.charges.empty());
+  EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(200));
+  // The window is short: the ledger is not asked at all.
+  budgets.credit["native"] = Amount(1000);
+  const int calls = budgets.calls;
+  Decision short_window = e.decide(transfer("x", 101), "r3", true, false);
+  EXPECT_FALSE(short_window.allowed());
+  EXPECT_EQ(budgets.calls, calls);
+  EXPECT_EQ(budgets.credit["native"], Amount(1000));
+}
+
+TEST(EngineBudget, DryRunsCheckWithoutHoldingAndOtherAssetsAreNotHeld) {
+  Engine e;
+  CountingBudgets budgets;
+  budgets.credit["native"] = Amount(100);
+  e.set_budgets(&budgets);
+  ASSERT_TRUE(e.load_policies({policy("p2", "BUDGET", R"({"asset":"native"})"),
+                               policy("p3", "BUDGET", R"({"asset":"USD"})")})
+                  .ok());
+  EXPECT_TRUE(e.decide(transfer("x", 100), "", false, false).allowed());
+  Decision over = e.decide(transfer("x", 101), "", false, true);
+  EXPECT_FALSE(over.allowed());
+  EXPECT_EQ(over.reasons.back().code, "BUDGET_EXCEEDED");
+  EXPECT_EQ(budgets.calls, 0);
+  Decision held = e.decide(transfer("x", 100), "r1", true, false);
+  ASSERT_EQ(held.holds.size(), 1u);  // the request spends no USD
+  EXPECT_EQ(held.holds[0].asset, "native");
+}
+
+TEST(EngineBudget, AllowNegativeHoldsWhatThereIsAndNeverDenies) {
+  Engine e;
+  CountingBudgets budgets;
+  budgets.credit["native"] = Amount(30);
+  e.set_budgets(&budgets);
+  ASSERT_TRUE(
+      e.load_policies({policy("p2", "BUDGET", R"({"asset":"native","allow_negative":true})")}).ok());
+  Decision d = e.decide(transfer("x", 100), "r1", true, false);
+  ASSERT_TRUE(d.allowed());
+  ASSERT_EQ(d.holds.size(), 1u);
+  EXPECT_EQ(d.holds[0].held, Amount(30));
+  EXPECT_EQ(d.holds[0].requested, Amount(100));
+}
+
+TEST(EngineBudget, WithoutALedgerABudgetDenies) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p2", "BUDGET", R"({"asset":"native"})")}).ok());
+  Decision d = e.decide(transfer("x", 1), "r1", true, false);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reasons.back().code, "BUDGET_UNAVAILABLE");
+}
+
+}  // namespace
+}  // namespace warden::engine

@@ -253,9 +253,17 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     return compile_time_restriction(in, out);
   } else if (t == "RATE_LIMIT") {
     return compile_rate_limit(in, out);
+  } else if (t == "BUDGET") {
+    BudgetLimit b;
+    if (const auto* a = in.rules.if_contains("asset"); a && a->is_string()) {
+      b.asset = std::string(a->as_string());
+    }
+    const auto* neg = in.rules.if_contains("allow_negative");
+    b.partial = neg && neg->is_bool() && neg->as_bool();
+    out->steps.emplace_back(std::move(b));
   }
-  // Types whose steps belong to later modules (TOKEN_LIMIT, REQUEST_SIZE, BUDGET) compile to
-  // no wallet-path steps.
+  // Types whose steps belong to later modules (TOKEN_LIMIT, REQUEST_SIZE) compile to no
+  // wallet-path steps.
   return Status();
 }
 
@@ -272,6 +280,9 @@ json::array sorted(const std::unordered_set<std::string>& s) {
 }
 
 struct StepToJson {
+  json::object operator()(const BudgetLimit& b) const {
+    return {{"step", "budget"}, {"asset", b.asset}, {"allow_negative", b.partial}};
+  }
   json::object operator()(const Refuse& r) const {
     return {{"step", "match"}, {"kind", "refuse"}, {"reason", r.why}};
   }

@@ -97,6 +97,13 @@ struct WindowLimit {
   std::string code;  // LIMIT_WINDOW_EXCEEDED or RATE_LIMIT_EXCEEDED
 };
 
+// BUDGET: the request's amount in `asset` must fit the agent's credit on the ledger; an ALLOW
+// holds it (engine::Budgets) with the window reservations, all or none.
+struct BudgetLimit {
+  std::string asset;
+  bool partial = false;  // allow_negative: hold what there is, never deny
+};
+
 // CUSTOM: a compiled CEL condition; when it evaluates to true the policy's effect applies. An
 // evaluation error or a non-bool result fails closed (DENY, CUSTOM_EXPRESSION_ERROR).
 struct CustomMatch {
@@ -115,7 +122,7 @@ struct Refuse {
 };
 
 using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
-                          WindowLimit, CustomMatch, Refuse>;
+                          WindowLimit, BudgetLimit, CustomMatch, Refuse>;
 
 struct CompiledPolicy {
   std::string id;

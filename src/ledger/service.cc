@@ -210,6 +210,9 @@ struct LedgerService::Op {
   Caller caller;
   std::int64_t now_s = 0;
   Answer answer;
+  // Made on the caller's thread, so the writer only writes.
+  std::string result_text;
+  store::AuditEvent audit;
 };
 
 LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, const Clock& clock,
@@ -401,21 +404,22 @@ Status LedgerService::write_change(store::WriteTxn& tx, const Change& c, const s
 }
 
 void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
+  op->result_text = canonical_json(op->answer.body);
+  op->audit = audit_event(op->caller, op->audit_type, op->change.owner, {}, op->now_s);
+  op->audit.details = op->result_text;
+  op->audit.severity = op->audit_severity;
+  if (op->tx_id) op->audit.tx_id = op->tx_id;
   auto write = [this, op](store::WriteTxn& tx) -> Status {
     store::LedgerOpRow row;
     row.id = op->op_id;
     row.kind = change_kind_name(op->change.kind);
     row.idempotency_key = op->key;
     row.request_hash = op->request_hash;
-    row.result = canonical_json(op->answer.body);
+    row.result = op->result_text;
     row.created_at = op->now_s;
     WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
     WARDEN_RETURN_IF_ERROR(write_change(tx, op->change, op->op_id, op->tx_id, op->now_s));
-    store::AuditEvent e =
-        audit_event(op->caller, op->audit_type, op->change.owner, op->answer.body, op->now_s);
-    e.severity = op->audit_severity;
-    if (op->tx_id) e.tx_id = op->tx_id;
-    return tx.append_audit(e).take_status();
+    return tx.append_audit(op->audit).take_status();
   };
   auto committed = [this, op, done = std::move(done)](const Status& s) mutable {
     if (s.ok()) {

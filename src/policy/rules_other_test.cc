@@ -191,7 +191,7 @@ TEST(Budget, Golden) {
   expect_golden(R"({"type":"BUDGET","rules":{"asset":"USD"}})",
                 R"({"agent_id":null,"priority":0,"rules":{"allow_negative":false,)"
                 R"("asset":"USD"},"type":"BUDGET"})",
-                "c70c407b58081a7e1b79d10e369aa2c266083455772d10b545d0511b0099d7e5");
+                "7b81ac39f09dbb77d4d254afe2900d7b85e90d1c56d7a7f30eabdab0119ead7a");
 }
 
 TEST(Budget, Problems) {

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "store/sqlite/sql_functions.h"
+
 namespace warden::store::sqlite {
 
 Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
@@ -95,6 +97,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, in
   sqlite3_extended_result_codes(db, 1);
   std::unique_ptr<Connection> conn(new Connection(db));
   WARDEN_RETURN_IF_ERROR(conn->apply_pragmas(durability));
+  // The schema's views call them; SQLite resolves a function when a statement is prepared.
+  WARDEN_RETURN_IF_ERROR(register_sql_functions(db));
   return conn;
 }
 

@@ -1,5 +1,6 @@
-// Internal to the SQLite store: one sqlite3 connection with the seven PRAGMAs applied, a cache of
-// prepared statements, and the mapping of SQLite result codes onto Warden error codes.
+// Internal to the SQLite store: one sqlite3 connection with the seven PRAGMAs applied and the
+// schema's SQL functions registered, a cache of prepared statements, and the mapping of SQLite
+// result codes onto Warden error codes.
 #pragma once
 
 #include <sqlite3.h>
@@ -105,6 +106,8 @@ class Connection {
   Result<Stmt> prepare(std::string_view sql);
   // Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const;
+  // The rowid the last successful INSERT on this connection assigned.
+  std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
   // Reads back each of kPragmaNames as text, e.g. {"journal_mode", "wal"}.
   Result<std::vector<std::pair<std::string, std::string>>> pragma_values();
   sqlite3* handle() const { return db_; }

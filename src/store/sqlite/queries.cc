@@ -9,6 +9,7 @@
 #include "core/amount.h"
 #include "core/enums.h"
 #include "core/json.h"
+#include "store/sqlite/query_util.h"
 
 namespace warden::store::sqlite {
 namespace {
@@ -24,12 +25,6 @@ constexpr std::string_view kPolicyColumns =
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
-
-// SQLite LIMIT takes a signed 64-bit value.
-std::int64_t sql_limit(std::size_t limit) {
-  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(std::min(limit, kMax));
-}
 
 AgentRow read_agent(const Stmt& st) {
   AgentRow r;
@@ -97,31 +92,6 @@ AuditRow read_audit(const Stmt& st) {
   r.prev_hash = st.text(11);
   r.hash = st.text(12);
   return r;
-}
-
-// Runs a bound statement and maps each row with `read`.
-template <class Row, class ReadFn>
-Result<std::vector<Row>> collect(Stmt& st, ReadFn read) {
-  std::vector<Row> rows;
-  for (;;) {
-    WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) return rows;
-    rows.push_back(read(st));
-  }
-}
-
-template <class Row, class ReadFn>
-Result<std::optional<Row>> first(Stmt& st, ReadFn read) {
-  WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
-  if (!row) return std::optional<Row>();
-  return std::optional<Row>(read(st));
-}
-
-// Runs an UPDATE/DELETE by id and turns "no such row" into `missing`.
-Status run_on_existing(Connection& c, Stmt& st, ErrorCode missing, std::string_view id) {
-  WARDEN_RETURN_IF_ERROR(st.run());
-  if (c.changes() == 0) return Status(missing, fmt::format("no row with id {}", id));
-  return Status();
 }
 
 Status validate_audit_event(const AuditEvent& e) {

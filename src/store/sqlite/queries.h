@@ -38,6 +38,23 @@ Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
                         const std::function<Status(const MeterUsageRow&)>& each);
 Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
                                                std::size_t limit);
+// Ledger (ledger_queries.cc).
+Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id);
+Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page);
+Status scan_lot_balances(Connection& c, const LotFilter& filter,
+                         const std::function<Status(const LotBalanceRow&)>& each);
+Result<std::vector<LotEntryRow>> list_lot_entries(Connection& c, const LotEntryFilter& filter);
+Status scan_lot_entries(Connection& c, const std::function<Status(const LotEntryRow&)>& each);
+Result<std::optional<HoldRow>> get_hold(Connection& c, std::string_view id);
+Result<std::vector<HoldRow>> list_pending_holds(Connection& c);
+Status scan_pending_hold_entries(Connection& c,
+                                 const std::function<Status(const LotEntryRow&)>& each);
+Result<std::optional<LedgerOpRow>> find_ledger_op(Connection& c, std::string_view idempotency_key);
+Status scan_ledger_ops_since(Connection& c, std::int64_t since,
+                             const std::function<Status(const LedgerOpRow&)>& each);
+Result<std::optional<PaymentRow>> get_payment(Connection& c, std::string_view id);
+Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::string_view provider,
+                                                         std::string_view event_id);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);
 
@@ -70,5 +87,18 @@ Status add_meter_usage(Connection& c, const MeterUsageRow& row);
 Status insert_outbox(Connection& c, const OutboxRow& row);
 Status update_outbox(Connection& c, const OutboxRow& row);
 Status delete_outbox(Connection& c, std::string_view id);
+// Ledger writes. The schema's triggers refuse what the WriteTxn contract forbids
+// (STORE_CONSTRAINT); an update of a row that does not exist is a programmer error
+// (INTERNAL_ERROR), except a hold's (LEDGER_HOLD_NOT_FOUND).
+Status insert_lot(Connection& c, const LotRow& row);
+Status update_lot_status(Connection& c, std::string_view id, std::string_view status);
+Status insert_lot_entry(Connection& c, LotEntryRow& row);  // sets row.id
+Status insert_hold(Connection& c, const HoldRow& row);
+Status update_hold(Connection& c, const HoldRow& row);
+Status insert_ledger_op(Connection& c, const LedgerOpRow& row);
+Status insert_payment(Connection& c, const PaymentRow& row);
+Status update_payment(Connection& c, const PaymentRow& row);
+Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& row);
+Status insert_usage_event(Connection& c, const UsageEventRow& row);
 
 }  // namespace warden::store::sqlite

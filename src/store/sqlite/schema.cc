@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <initializer_list>
 
 #include "core/enums.h"
 
@@ -273,11 +274,257 @@ std::string usage_hashes_outbox() {
          "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL);\n";
 }
 
-constexpr std::array<Migration, 4> kMigrations = {{
+// ---- Migration 5: the credit ledger (docs/ledger.md).
+
+// The largest amount a column may hold, 2^256 - 1, as the decimal text it is stored as.
+constexpr std::string_view kAmountMax =
+    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+
+// "CHECK (...)" that `column` holds a canonical decimal amount: digits only, no leading zero, at
+// most 2^256 - 1 (a 78-digit text compares as its number against kAmountMax). `zero` admits "0".
+// GLOB and length() cost no scratch b-tree on the inserts that run once per debit.
+std::string check_amount(std::string_view column, bool zero, bool nullable = false) {
+  std::string positive = fmt::format(
+      "{0} GLOB '[1-9]*' AND NOT {0} GLOB '*[^0-9]*' AND "
+      "(length({0}) < {1} OR length({0}) = {1} AND {0} <= '{2}')",
+      column, kAmountMax.size(), kAmountMax);
+  std::string terms = zero ? fmt::format("{} = '0' OR {}", column, positive) : positive;
+  if (nullable) terms = fmt::format("{} IS NULL OR {}", column, terms);
+  return fmt::format("CHECK ({})", terms);
+}
+
+// Two canonical decimals compare as numbers: a shorter text is smaller.
+std::string decimal_at_most(std::string_view a, std::string_view b) {
+  return fmt::format("(length({0}) < length({1}) OR length({0}) = length({1}) AND {0} <= {1})", a,
+                     b);
+}
+
+// The triggers that refuse every UPDATE and DELETE of a table.
+std::string append_only(std::string_view table) {
+  std::string sql;
+  for (std::string_view op : {"UPDATE", "DELETE"}) {
+    sql += fmt::format(
+        "CREATE TRIGGER {0}_no_{1} BEFORE {2} ON {0} "
+        "BEGIN SELECT RAISE(ABORT, '{0} is append-only'); END;\n",
+        table, op == "UPDATE" ? "update" : "delete", op);
+  }
+  return sql;
+}
+
+std::string no_delete(std::string_view table) {
+  return fmt::format(
+      "CREATE TRIGGER {0}_no_delete BEFORE DELETE ON {0} "
+      "BEGIN SELECT RAISE(ABORT, '{0} rows are never deleted'); END;\n",
+      table);
+}
+
+// "NEW.a IS OLD.a AND NEW.b IS OLD.b ...": the columns an UPDATE must leave as they were.
+std::string unchanged(std::initializer_list<std::string_view> columns) {
+  std::string terms;
+  for (std::string_view c : columns) {
+    if (!terms.empty()) terms += " AND ";
+    terms += fmt::format("NEW.{0} IS OLD.{0}", c);
+  }
+  return terms;
+}
+
+std::string ledger_ops_ddl() {
+  // The key is unique when set; start-up reads the recent keyed operations by time.
+  return fmt::format(
+             "CREATE TABLE ledger_ops ("
+             "id TEXT PRIMARY KEY, "
+             "kind TEXT NOT NULL {}, "
+             "idempotency_key TEXT, "
+             "request_hash TEXT NOT NULL, "
+             "result TEXT NOT NULL, "
+             "created_at INTEGER NOT NULL);\n"
+             "CREATE UNIQUE INDEX idx_ledger_ops_idempotency_key ON ledger_ops(idempotency_key) "
+             "WHERE idempotency_key IS NOT NULL;\n"
+             "CREATE INDEX idx_ledger_ops_created_at ON ledger_ops(created_at) "
+             "WHERE idempotency_key IS NOT NULL;\n",
+             check_any("kind", kLedgerOpKinds)) +
+         append_only("ledger_ops");
+}
+
+std::string credit_lots_ddl() {
+  // (owner, currency, id): lot_balances groups by it, so a filter on the owner reads one range
+  // of it in order, without sorting the lots' entries.
+  return fmt::format(
+             "CREATE TABLE credit_lots ("
+             "id TEXT PRIMARY KEY, "
+             "owner TEXT NOT NULL REFERENCES agents(id), "
+             "source TEXT NOT NULL {}, "
+             "amount TEXT NOT NULL {}, "
+             "currency TEXT NOT NULL, "
+             "expires_at INTEGER, "
+             "status TEXT NOT NULL DEFAULT 'active' {}, "
+             "payment_id TEXT, "
+             "created_at INTEGER NOT NULL);\n"
+             "CREATE UNIQUE INDEX idx_credit_lots_payment_id ON credit_lots(payment_id) "
+             "WHERE payment_id IS NOT NULL;\n"
+             "CREATE INDEX idx_credit_lots_owner_currency ON credit_lots(owner, currency, id);\n",
+             check_any("source", kLotSources), check_amount("amount", false),
+             check_any("status", kLotStatuses)) +
+         no_delete("credit_lots") +
+         fmt::format(
+             "CREATE TRIGGER credit_lots_status_only BEFORE UPDATE ON credit_lots "
+             "WHEN NOT (OLD.status = 'active' AND (NEW.status = 'expired' OR "
+             "NEW.status = 'depleted') AND {}) "
+             "BEGIN SELECT RAISE(ABORT, 'credit_lots: only status may change, from active to "
+             "expired or depleted'); END;\n",
+             unchanged({"id", "owner", "source", "amount", "currency", "expires_at", "payment_id",
+                        "created_at"}));
+}
+
+std::string lot_entries_ddl() {
+  // The integer key is the entries cursor: rows are never deleted, so it only grows.
+  return fmt::format(
+             "CREATE TABLE lot_entries ("
+             "id INTEGER PRIMARY KEY, "
+             "lot_id TEXT NOT NULL REFERENCES credit_lots(id), "
+             "owner TEXT NOT NULL, "
+             "currency TEXT NOT NULL, "
+             "entry_type TEXT NOT NULL {}, "
+             "amount TEXT NOT NULL {}, "
+             "op_id TEXT NOT NULL REFERENCES ledger_ops(id), "
+             "hold_id TEXT, "
+             "tx_id TEXT, "
+             "created_at INTEGER NOT NULL, "
+             "CHECK (hold_id IS NOT NULL OR entry_type <> 'hold' AND entry_type <> 'release'));\n"
+             "CREATE INDEX idx_lot_entries_lot_id ON lot_entries(lot_id);\n"
+             "CREATE INDEX idx_lot_entries_owner ON lot_entries(owner, id);\n"
+             "CREATE INDEX idx_lot_entries_hold_id ON lot_entries(hold_id) "
+             "WHERE hold_id IS NOT NULL;\n",
+             check_any("entry_type", kLotEntryTypes), check_amount("amount", false)) +
+         append_only("lot_entries");
+}
+
+std::string ledger_holds_ddl() {
+  // A hold may hold nothing (a partial hold on an empty account) and post nothing.
+  return fmt::format(
+             "CREATE TABLE ledger_holds ("
+             "id TEXT PRIMARY KEY, "
+             "owner TEXT NOT NULL, "
+             "currency TEXT NOT NULL, "
+             "amount TEXT NOT NULL {}, "
+             "status TEXT NOT NULL DEFAULT 'pending' {}, "
+             "posted_amount TEXT {}, "
+             "tx_id TEXT, "
+             "expires_at INTEGER NOT NULL, "
+             "created_at INTEGER NOT NULL, "
+             "updated_at INTEGER NOT NULL, "
+             "CHECK ((status = 'posted') = (posted_amount IS NOT NULL)), "
+             "CHECK (posted_amount IS NULL OR {}));\n"
+             "CREATE INDEX idx_ledger_holds_pending ON ledger_holds(id) "
+             "WHERE status = 'pending';\n"
+             "CREATE INDEX idx_ledger_holds_tx_id ON ledger_holds(tx_id) "
+             "WHERE tx_id IS NOT NULL;\n",
+             check_amount("amount", true), check_any("status", kHoldStatuses),
+             check_amount("posted_amount", true, true),
+             decimal_at_most("posted_amount", "amount")) +
+         no_delete("ledger_holds") +
+         fmt::format(
+             "CREATE TRIGGER ledger_holds_pending_only BEFORE UPDATE ON ledger_holds "
+             "WHEN NOT (OLD.status = 'pending' AND NEW.status <> 'pending' AND {}) "
+             "BEGIN SELECT RAISE(ABORT, 'ledger_holds: only a pending hold changes, to posted, "
+             "voided or expired'); END;\n",
+             unchanged({"id", "owner", "currency", "amount", "tx_id", "expires_at", "created_at"}));
+}
+
+// Payment statuses move forward only: pending 0 < confirmed 1 < finished 2 < failed, refunded 3.
+struct PaymentRank {
+  std::string_view status;
+  int rank;
+};
+constexpr PaymentRank kPaymentRanks[] = {
+    {"pending", 0}, {"confirmed", 1}, {"finished", 2}, {"failed", 3}, {"refunded", 3}};
+
+std::string payment_rank(std::string_view column) {
+  std::string sql = fmt::format("CASE {}", column);
+  for (const PaymentRank& r : kPaymentRanks) {
+    sql += fmt::format(" WHEN {} THEN {}", sql_literal(r.status), r.rank);
+  }
+  return sql + " END";
+}
+
+std::string payments_ddl() {
+  // A move forward may set lot_id (the mint of a confirmed payment); so may an update that only
+  // sets lot_id. A finished payment may be refunded but not fail.
+  return fmt::format(
+             "CREATE TABLE payments ("
+             "id TEXT PRIMARY KEY, "
+             "provider TEXT NOT NULL, "
+             "owner TEXT NOT NULL, "
+             "amount TEXT NOT NULL {}, "
+             "currency TEXT NOT NULL, "
+             "status TEXT NOT NULL {}, "
+             "lot_id TEXT, "
+             "created_at INTEGER NOT NULL, "
+             "updated_at INTEGER NOT NULL);\n",
+             check_amount("amount", false), check_any("status", kPaymentStatuses)) +
+         no_delete("payments") +
+         fmt::format(
+             "CREATE TRIGGER payments_forward_only BEFORE UPDATE ON payments "
+             "WHEN NOT ({0} AND (NEW.lot_id IS OLD.lot_id OR OLD.lot_id IS NULL) AND "
+             "({1} > {2} AND NOT (OLD.status = 'finished' AND NEW.status = 'failed') OR "
+             "NEW.status = OLD.status AND OLD.lot_id IS NULL AND NEW.lot_id IS NOT NULL)) "
+             "BEGIN SELECT RAISE(ABORT, 'payments: status moves only forward, lot_id is set "
+             "once, the rest never changes'); END;\n",
+             unchanged({"id", "provider", "owner", "amount", "currency", "created_at"}),
+             payment_rank("NEW.status"), payment_rank("OLD.status"));
+}
+
+std::string webhook_and_usage_events_ddl() {
+  return "CREATE TABLE webhook_events ("
+         "provider TEXT NOT NULL, "
+         "event_id TEXT NOT NULL, "
+         "payload TEXT NOT NULL, "
+         "received_at INTEGER NOT NULL, "
+         "processed_at INTEGER, "
+         "PRIMARY KEY (provider, event_id));\n" +
+         append_only("webhook_events") +
+         fmt::format(
+             "CREATE TABLE usage_events ("
+             "id TEXT PRIMARY KEY, "
+             "agent_id TEXT NOT NULL, "
+             "tx_id TEXT, "
+             "provider TEXT NOT NULL, "
+             "model TEXT NOT NULL, "
+             "prompt_tokens INTEGER NOT NULL CHECK (prompt_tokens >= 0), "
+             "completion_tokens INTEGER NOT NULL CHECK (completion_tokens >= 0), "
+             "cost TEXT {}, "
+             "currency TEXT, "
+             "created_at INTEGER NOT NULL, "
+             "CHECK ((cost IS NULL) = (currency IS NULL)));\n"
+             "CREATE INDEX idx_usage_events_agent_created ON usage_events(agent_id, created_at);\n",
+             check_amount("cost", true, true)) +
+         append_only("usage_events");
+}
+
+// What each lot's entries leave. Amounts go up to 2^256 - 1, past what SUM() adds exactly, so
+// the two aggregates are the store's own exact functions (sql_functions.h); every connection
+// the store opens registers them. LEFT JOIN: a lot without entries still has its row.
+constexpr std::string_view kLotBalancesView =
+    "CREATE VIEW lot_balances AS SELECT l.id AS id, l.owner AS owner, l.source AS source, "
+    "l.amount AS amount, l.currency AS currency, l.expires_at AS expires_at, l.status AS status, "
+    "l.payment_id AS payment_id, l.created_at AS created_at, "
+    "ledger_remaining(e.entry_type, e.hold_id, e.amount) AS remaining, "
+    "ledger_held(e.entry_type, e.hold_id, e.amount) AS held "
+    "FROM credit_lots l LEFT JOIN lot_entries e ON e.lot_id = l.id "
+    "GROUP BY l.owner, l.currency, l.id;\n";
+
+std::string credit_ledger() {
+  return ledger_ops_ddl() + credit_lots_ddl() + lot_entries_ddl() + ledger_holds_ddl() +
+         payments_ddl() + webhook_and_usage_events_ddl() + std::string(kLotBalancesView);
+}
+
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
     {4, "meter usage buckets, tx hashes per agent and chain, event outbox", &usage_hashes_outbox},
+    {5, "credit ledger: lots, entries, holds, operations, payments, webhook and usage events",
+     &credit_ledger},
 }};
 
 }  // namespace

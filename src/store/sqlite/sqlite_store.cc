@@ -210,6 +210,69 @@ class SqliteWriteTxn final : public WriteTxn {
   Status delete_outbox(std::string_view id) override {
     return track(sqlite::delete_outbox(c_, id));
   }
+  Result<std::optional<LotRow>> get_lot(std::string_view id) override {
+    return track(sqlite::get_lot(c_, id));
+  }
+  Result<std::vector<LotRow>> list_lots(const LotFilter& filter, const Page& page) override {
+    return track(sqlite::list_lots(c_, filter, page));
+  }
+  Status scan_lot_balances(const LotFilter& filter,
+                           const std::function<Status(const LotBalanceRow&)>& each) override {
+    return track(sqlite::scan_lot_balances(c_, filter, each));
+  }
+  Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) override {
+    return track(sqlite::list_lot_entries(c_, filter));
+  }
+  Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override {
+    return track(sqlite::scan_lot_entries(c_, each));
+  }
+  Result<std::optional<HoldRow>> get_hold(std::string_view id) override {
+    return track(sqlite::get_hold(c_, id));
+  }
+  Result<std::vector<HoldRow>> list_pending_holds() override {
+    return track(sqlite::list_pending_holds(c_));
+  }
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override {
+    return track(sqlite::scan_pending_hold_entries(c_, each));
+  }
+  Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override {
+    return track(sqlite::find_ledger_op(c_, idempotency_key));
+  }
+  Status scan_ledger_ops_since(std::int64_t since,
+                               const std::function<Status(const LedgerOpRow&)>& each) override {
+    return track(sqlite::scan_ledger_ops_since(c_, since, each));
+  }
+  Result<std::optional<PaymentRow>> get_payment(std::string_view id) override {
+    return track(sqlite::get_payment(c_, id));
+  }
+  Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
+                                                           std::string_view event_id) override {
+    return track(sqlite::get_webhook_event(c_, provider, event_id));
+  }
+  Status insert_lot(const LotRow& row) override { return track(sqlite::insert_lot(c_, row)); }
+  Status update_lot_status(std::string_view id, std::string_view status) override {
+    return track(sqlite::update_lot_status(c_, id, status));
+  }
+  Status insert_lot_entry(LotEntryRow& row) override {
+    return track(sqlite::insert_lot_entry(c_, row));
+  }
+  Status insert_hold(const HoldRow& row) override { return track(sqlite::insert_hold(c_, row)); }
+  Status update_hold(const HoldRow& row) override { return track(sqlite::update_hold(c_, row)); }
+  Status insert_ledger_op(const LedgerOpRow& row) override {
+    return track(sqlite::insert_ledger_op(c_, row));
+  }
+  Status insert_payment(const PaymentRow& row) override {
+    return track(sqlite::insert_payment(c_, row));
+  }
+  Status update_payment(const PaymentRow& row) override {
+    return track(sqlite::update_payment(c_, row));
+  }
+  Result<bool> insert_webhook_event(const WebhookEventRow& row) override {
+    return track(sqlite::insert_webhook_event(c_, row));
+  }
+  Status insert_usage_event(const UsageEventRow& row) override {
+    return track(sqlite::insert_usage_event(c_, row));
+  }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "SAVEPOINT op")));
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
@@ -532,6 +595,58 @@ Status SqliteStore::scan_meter_usage(const MeterUsageFilter& filter,
 
 Result<std::vector<OutboxRow>> SqliteStore::list_outbox_due(std::int64_t now, std::size_t limit) {
   return sqlite::list_outbox_due(lease().conn(), now, limit);
+}
+
+Result<std::optional<LotRow>> SqliteStore::get_lot(std::string_view id) {
+  return sqlite::get_lot(lease().conn(), id);
+}
+
+Result<std::vector<LotRow>> SqliteStore::list_lots(const LotFilter& filter, const Page& page) {
+  return sqlite::list_lots(lease().conn(), filter, page);
+}
+
+Status SqliteStore::scan_lot_balances(const LotFilter& filter,
+                                      const std::function<Status(const LotBalanceRow&)>& each) {
+  return sqlite::scan_lot_balances(lease().conn(), filter, each);
+}
+
+Result<std::vector<LotEntryRow>> SqliteStore::list_lot_entries(const LotEntryFilter& filter) {
+  return sqlite::list_lot_entries(lease().conn(), filter);
+}
+
+Status SqliteStore::scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) {
+  return sqlite::scan_lot_entries(lease().conn(), each);
+}
+
+Result<std::optional<HoldRow>> SqliteStore::get_hold(std::string_view id) {
+  return sqlite::get_hold(lease().conn(), id);
+}
+
+Result<std::vector<HoldRow>> SqliteStore::list_pending_holds() {
+  return sqlite::list_pending_holds(lease().conn());
+}
+
+Status SqliteStore::scan_pending_hold_entries(
+    const std::function<Status(const LotEntryRow&)>& each) {
+  return sqlite::scan_pending_hold_entries(lease().conn(), each);
+}
+
+Result<std::optional<LedgerOpRow>> SqliteStore::find_ledger_op(std::string_view idempotency_key) {
+  return sqlite::find_ledger_op(lease().conn(), idempotency_key);
+}
+
+Status SqliteStore::scan_ledger_ops_since(std::int64_t since,
+                                          const std::function<Status(const LedgerOpRow&)>& each) {
+  return sqlite::scan_ledger_ops_since(lease().conn(), since, each);
+}
+
+Result<std::optional<PaymentRow>> SqliteStore::get_payment(std::string_view id) {
+  return sqlite::get_payment(lease().conn(), id);
+}
+
+Result<std::optional<WebhookEventRow>> SqliteStore::get_webhook_event(std::string_view provider,
+                                                                      std::string_view event_id) {
+  return sqlite::get_webhook_event(lease().conn(), provider, event_id);
 }
 
 Status SqliteStore::write(const std::function<Status(WriteTxn&)>& fn) {

@@ -80,6 +80,22 @@ class SqliteStore final : public Store {
   Status scan_meter_usage(const MeterUsageFilter& filter,
                           const std::function<Status(const MeterUsageRow&)>& each) override;
   Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) override;
+  Result<std::optional<LotRow>> get_lot(std::string_view id) override;
+  Result<std::vector<LotRow>> list_lots(const LotFilter& filter, const Page& page) override;
+  Status scan_lot_balances(const LotFilter& filter,
+                           const std::function<Status(const LotBalanceRow&)>& each) override;
+  Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) override;
+  Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
+  Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
+  Result<std::vector<HoldRow>> list_pending_holds() override;
+  Status scan_pending_hold_entries(
+      const std::function<Status(const LotEntryRow&)>& each) override;
+  Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
+  Status scan_ledger_ops_since(std::int64_t since,
+                               const std::function<Status(const LedgerOpRow&)>& each) override;
+  Result<std::optional<PaymentRow>> get_payment(std::string_view id) override;
+  Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
+                                                           std::string_view event_id) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

@@ -33,6 +33,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kInFlightMax = 8192;  // outstanding operations (like many clients)
 
+// The first failure, to say why a run failed.
+void note_failure(const Status& s) {
+  static std::once_flag once;
+  std::call_once(once, [&] { std::fprintf(stderr, "first failure: %s\n", s.to_string().c_str()); });
+}
+
 void die(const Status& s, const char* what) {
   if (s.ok()) return;
   std::fprintf(stderr, "%s: %s\n", what, s.to_string().c_str());
@@ -138,7 +144,10 @@ struct Bench {
     return run(seconds, [&](std::uint64_t i, auto finished) {
       ledger::DebitRequest d{owners[i % owners.size()], Amount(7), "USD",
                              run_id + "-" + std::to_string(i)};
-      ledger->debit(std::move(d), {}, [finished](Result<ledger::Answer> r) { finished(r.ok()); });
+      ledger->debit(std::move(d), {}, [finished](Result<ledger::Answer> r) {
+        if (!r.ok()) note_failure(r.status());
+        finished(r.ok());
+      });
     });
   }
 
@@ -148,9 +157,15 @@ struct Bench {
       ledger::HoldRequest h{owners[i % owners.size()], Amount(10), "USD", 600,
                             run_id + "-" + std::to_string(i)};
       ledger->hold(std::move(h), {}, [this, finished](Result<ledger::Answer> r) {
-        if (!r.ok()) return finished(false);
+        if (!r.ok()) {
+          note_failure(r.status());
+          return finished(false);
+        }
         const std::string id(r->body.at("id").as_string());
-        ledger->post(id, Amount(6), {}, [finished](Result<ledger::Answer> p) { finished(p.ok()); });
+        ledger->post(id, Amount(6), {}, [finished](Result<ledger::Answer> p) {
+          if (!p.ok()) note_failure(p.status());
+          finished(p.ok());
+        });
       });
     });
   }

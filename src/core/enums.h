@@ -41,7 +41,7 @@ inline constexpr std::array<std::string_view, 4> kHoldStatuses = {"pending", "po
 inline constexpr std::array<std::string_view, 6> kLedgerOpKinds = {"mint", "debit", "hold",
                                                                    "post", "void", "expire"};
 // Payments move forward only: pending -> confirmed -> finished, and failed or refunded end it
-// (kPaymentStatusRank orders them).
+// (ledger::payment_status_rank orders them).
 inline constexpr std::array<std::string_view, 5> kPaymentStatuses = {
     "pending", "confirmed", "finished", "failed", "refunded"};
 

@@ -307,7 +307,7 @@ Result<Change> Book::take(const std::string& owner, const std::string& currency,
     const Lot& lot = acct->lots.at(id);
     if (lot.remaining.is_zero()) continue;
     const Amount part = std::min(lot.remaining, left);
-    c.entries.push_back({id, type, part, std::nullopt});
+    c.entries.push_back({id, type, part, hold ? std::optional(hold->id) : std::nullopt});
     if (hold) hold->portions.push_back({id, part});
     left = minus(left, part);
   }

@@ -334,7 +334,7 @@ TEST_F(RouteWritesTest, PolicyChangesAreInForceWhenAnswered) {
 // writer thread nor the other writes of its batch.
 TEST_F(RouteWritesTest, AWriteThatThrowsIsA500AndTheWriterGoesOn) {
   SessionCache sessions(clock_, 1000);
-  const Deps deps{*store_, clock_, ids_, metrics_, *decisions_, sessions, *writer_};
+  const Deps deps{*store_, clock_, ids_, metrics_, *decisions_, *ledger_, sessions, *writer_};
   HttpRequest req;
   RequestContext ctx{req, "corr-1", Language::kEnglish, {}, true, {}, {}, {}};
   std::promise<HttpResponse> answered;

@@ -29,12 +29,18 @@ enum class Outcome {
 
 std::string_view outcome_name(Outcome o) {
   switch (o) {
-    case Outcome::kCreated: return "created";
-    case Outcome::kAdvanced: return "advanced";
-    case Outcome::kStale: return "stale";
-    case Outcome::kRefused: return "refused";
-    case Outcome::kConflict: return "conflict";
-    case Outcome::kOwnerUnknown: return "owner_unknown";
+    case Outcome::kCreated:
+      return "created";
+    case Outcome::kAdvanced:
+      return "advanced";
+    case Outcome::kStale:
+      return "stale";
+    case Outcome::kRefused:
+      return "refused";
+    case Outcome::kConflict:
+      return "conflict";
+    case Outcome::kOwnerUnknown:
+      return "owner_unknown";
   }
   return "stale";
 }
@@ -105,7 +111,7 @@ Outcome outcome_for(const std::optional<store::PaymentRow>& payment, const Payme
 }
 
 struct MintStep {
-  std::string lot_id;       // the payment's lot after this event
+  std::string lot_id;        // the payment's lot after this event
   bool contradicts = false;  // the payment id already has a lot with other terms
 };
 
@@ -140,8 +146,8 @@ Result<MintStep> mint_or_link(store::WriteTxn& tx, Book& book, IdGenerator& ids,
                   "the lot of payment " + payment_id + " is being written; deliver the event again",
                   {{"payment_id", payment_id}, {"lot_id", existing}, {"retry", true}});
   }
-  const bool same = row->owner == e.owner && row->currency == e.currency &&
-                    row->amount == e.amount.to_string();
+  const bool same =
+      row->owner == e.owner && row->currency == e.currency && row->amount == e.amount.to_string();
   return MintStep{existing, !same};
 }
 
@@ -157,6 +163,90 @@ store::AuditEvent audit_row(const Caller& caller, std::string type,
   if (!caller.correlation_id.empty()) a.correlation_id = caller.correlation_id;
   if (!caller.ip_address.empty()) a.ip_address = caller.ip_address;
   return a;
+}
+
+json::object duplicate_json(const PaymentEvent& e, bool applied,
+                            const std::optional<store::PaymentRow>& payment) {
+  return {{"event_id", e.event_id},
+          {"duplicate", true},
+          {"applied", applied},
+          {"payment", payment ? json::value(payment_json(*payment)) : nullptr}};
+}
+
+// Inserts or moves forward the payment an applied event names; `payment` becomes the new row.
+Status store_payment(store::WriteTxn& tx, std::optional<store::PaymentRow>& payment,
+                     const PaymentEvent& e, const std::string& payment_id,
+                     const std::optional<std::string>& lot_id, std::int64_t now_s) {
+  store::PaymentRow row;
+  if (payment) {
+    row = *payment;
+  } else {
+    row.id = payment_id;
+    row.provider = e.provider;
+    row.owner = e.owner;
+    row.amount = e.amount.to_string();
+    row.currency = e.currency;
+    row.created_at = now_s;
+  }
+  row.status = e.status;
+  row.lot_id = lot_id;
+  row.updated_at = now_s;
+  WARDEN_RETURN_IF_ERROR(payment ? tx.update_payment(row) : tx.insert_payment(row));
+  payment = std::move(row);
+  return Status();
+}
+
+json::object applied_json(const PaymentEvent& e, Outcome outcome, bool minted,
+                          const std::optional<store::PaymentRow>& payment,
+                          const std::optional<json::object>& lot) {
+  return {{"event_id", e.event_id},
+          {"duplicate", false},
+          {"applied", applies(outcome)},
+          {"outcome", outcome_name(outcome)},
+          {"minted", minted},
+          {"payment", payment ? json::value(payment_json(*payment)) : nullptr},
+          {"lot", lot ? json::value(*lot) : nullptr}};
+}
+
+// PAYMENT_EVENT: what one stored event did; `payment` as it is after the event.
+store::AuditEvent event_audit(const Caller& caller, const PaymentEvent& e,
+                              const std::string& payment_id, Outcome outcome,
+                              const std::optional<store::PaymentRow>& payment,
+                              std::optional<std::string_view> conflict_field, std::int64_t now_s) {
+  json::object details{{"provider", e.provider},
+                       {"event_id", e.event_id},
+                       {"payment_id", payment_id},
+                       {"status", e.status},
+                       {"created", e.created},
+                       {"outcome", outcome_name(outcome)},
+                       {"applied", applies(outcome)},
+                       {"payment_status", payment ? json::value(payment->status) : nullptr},
+                       {"lot_id", nullable(payment ? payment->lot_id : std::nullopt)}};
+  if (conflict_field) details["field"] = *conflict_field;
+  // An unknown owner is no agent: the row names it in details only.
+  std::optional<std::string> agent;
+  if (outcome != Outcome::kOwnerUnknown) agent = e.owner;
+  store::AuditEvent a = audit_row(caller, "PAYMENT_EVENT", std::move(agent), details, now_s);
+  if (!applies(outcome) && outcome != Outcome::kStale) a.severity = "warning";
+  return a;
+}
+
+// What the sender is told when its stored event was not applied for a reason of its own.
+Status refusal(Outcome outcome, const PaymentEvent& e, const std::string& payment_id,
+               std::optional<std::string_view> conflict_field) {
+  if (outcome == Outcome::kConflict) {
+    return Status(
+        ErrorCode::LEDGER_PAYMENT_CONFLICT,
+        "event " + e.event_id + " contradicts payment " + payment_id + " on " +
+            std::string(*conflict_field) + "; it was stored, not applied",
+        {{"event_id", e.event_id}, {"payment_id", payment_id}, {"field", *conflict_field}});
+  }
+  if (outcome == Outcome::kOwnerUnknown) {
+    return Status(ErrorCode::LEDGER_OWNER_UNKNOWN,
+                  "no agent " + e.owner + "; event " + e.event_id + " was stored, not applied",
+                  {{"field", "data.owner"}, {"event_id", e.event_id}});
+  }
+  return Status();
 }
 
 }  // namespace
@@ -241,16 +331,11 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
   const std::int64_t now = run.now_s;
   WARDEN_ASSIGN_OR_RETURN(auto seen, tx.get_webhook_event(e.provider, e.event_id));
   WARDEN_ASSIGN_OR_RETURN(auto payment, tx.get_payment(run.payment_id));
-  const auto duplicate = [&](bool applied) {
-    run.answer.body = {{"event_id", e.event_id},
-                       {"duplicate", true},
-                       {"applied", applied},
-                       {"payment", payment ? json::value(payment_json(*payment)) : nullptr}};
-    return Status();
-  };
   // Before anything else, so that a redelivery never touches the book.
-  if (seen) return duplicate(seen->processed_at.has_value());
-
+  if (seen) {
+    run.answer.body = duplicate_json(e, seen->processed_at.has_value(), payment);
+    return Status();
+  }
   bool owner_known = true;
   if (!payment) {
     WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(e.owner));
@@ -262,8 +347,8 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
   std::optional<std::string> lot_id = payment ? payment->lot_id : std::nullopt;
   const int rank = payment_status_rank(e.status);
   if (applies(outcome) && (rank == kRankConfirmed || rank == kRankFinished) && !lot_id) {
-    WARDEN_ASSIGN_OR_RETURN(MintStep step, mint_or_link(tx, book_, ids_, e, run.payment_id, now,
-                                                        run.minted));
+    WARDEN_ASSIGN_OR_RETURN(MintStep step,
+                            mint_or_link(tx, book_, ids_, e, run.payment_id, now, run.minted));
     if (step.contradicts) {
       outcome = Outcome::kConflict;
       conflict_field = "lot";
@@ -275,8 +360,10 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
   store::WebhookEventRow stored{e.provider, e.event_id, e.payload, now, std::nullopt};
   if (applied) stored.processed_at = now;
   WARDEN_ASSIGN_OR_RETURN(bool inserted, tx.insert_webhook_event(stored));
-  if (!inserted) return duplicate(false);  // the lookup above said otherwise: no change
-
+  if (!inserted) {  // the lookup above said otherwise: change nothing
+    run.answer.body = duplicate_json(e, false, payment);
+    return Status();
+  }
   std::optional<json::object> lot_shown;
   if (applied && run.minted && run.minted->new_lot->id == lot_id) {
     Lot shown = *run.minted->new_lot;
@@ -294,61 +381,12 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
             .take_status());
     run.mint_written = true;
   }
-  if (applied) {
-    store::PaymentRow row;
-    if (payment) {
-      row = *payment;
-    } else {
-      row.id = run.payment_id;
-      row.provider = e.provider;
-      row.owner = e.owner;
-      row.amount = e.amount.to_string();
-      row.currency = e.currency;
-      row.created_at = now;
-    }
-    row.status = e.status;
-    row.lot_id = lot_id;
-    row.updated_at = now;
-    WARDEN_RETURN_IF_ERROR(payment ? tx.update_payment(row) : tx.insert_payment(row));
-    payment = std::move(row);
-  }
-
-  json::object details{{"provider", e.provider},
-                       {"event_id", e.event_id},
-                       {"payment_id", run.payment_id},
-                       {"status", e.status},
-                       {"created", e.created},
-                       {"outcome", outcome_name(outcome)},
-                       {"applied", applied},
-                       {"payment_status", payment ? json::value(payment->status) : nullptr},
-                       {"lot_id", nullable(payment ? payment->lot_id : std::nullopt)}};
-  if (conflict_field) details["field"] = *conflict_field;
-  store::AuditEvent audit = audit_row(
-      run.caller, "PAYMENT_EVENT",
-      outcome == Outcome::kOwnerUnknown ? std::nullopt : std::optional<std::string>(e.owner),
-      details, now);
-  if (!applied && outcome != Outcome::kStale) audit.severity = "warning";
-  WARDEN_RETURN_IF_ERROR(tx.append_audit(audit).take_status());
-
-  if (outcome == Outcome::kConflict) {
-    run.refusal = Status(ErrorCode::LEDGER_PAYMENT_CONFLICT,
-                         "event " + e.event_id + " contradicts payment " + run.payment_id +
-                             " on " + std::string(*conflict_field) + "; it was stored, not applied",
-                         {{"event_id", e.event_id},
-                          {"payment_id", run.payment_id},
-                          {"field", *conflict_field}});
-  } else if (outcome == Outcome::kOwnerUnknown) {
-    run.refusal = Status(ErrorCode::LEDGER_OWNER_UNKNOWN,
-                         "no agent " + e.owner + "; event " + e.event_id + " was stored, not applied",
-                         {{"field", "data.owner"}, {"event_id", e.event_id}});
-  }
-  run.answer.body = {{"event_id", e.event_id},
-                     {"duplicate", false},
-                     {"applied", applied},
-                     {"outcome", outcome_name(outcome)},
-                     {"minted", run.mint_written},
-                     {"payment", payment ? json::value(payment_json(*payment)) : nullptr},
-                     {"lot", lot_shown ? json::value(*lot_shown) : nullptr}};
+  if (applied) WARDEN_RETURN_IF_ERROR(store_payment(tx, payment, e, run.payment_id, lot_id, now));
+  WARDEN_RETURN_IF_ERROR(tx.append_audit(event_audit(run.caller, e, run.payment_id, outcome,
+                                                     payment, conflict_field, now))
+                             .take_status());
+  run.refusal = refusal(outcome, e, run.payment_id, conflict_field);
+  run.answer.body = applied_json(e, outcome, run.mint_written, payment, lot_shown);
   return Status();
 }
 

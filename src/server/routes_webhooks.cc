@@ -22,8 +22,8 @@ Status payload_invalid(const Status& s, std::string_view prefix = {}) {
   if (const auto* f = details.if_contains("field"); f != nullptr && f->is_string()) {
     details["field"] = std::string(prefix) + std::string(f->as_string());
   } else {
-    details["field"] = prefix.empty() ? json::value(nullptr)
-                                      : json::value(prefix.substr(0, prefix.size() - 1));
+    details["field"] =
+        prefix.empty() ? json::value(nullptr) : json::value(prefix.substr(0, prefix.size() - 1));
   }
   details["reason"] = error_code_name(s.code());
   return Status(ErrorCode::WEBHOOK_PAYLOAD_INVALID, s.message(), std::move(details));
@@ -112,8 +112,8 @@ Result<HttpResponse> reject(const Deps& d, const RequestContext& ctx, const std:
 
 Result<HttpResponse> receive_webhook(const Deps& d, RequestContext& ctx) {
   const std::string& provider = ctx.params[0];
-  const auto secret = valid_webhook_provider(provider) ? d.webhook_secrets.find(provider)
-                                                       : d.webhook_secrets.end();
+  const auto secret =
+      valid_webhook_provider(provider) ? d.webhook_secrets.find(provider) : d.webhook_secrets.end();
   if (secret == d.webhook_secrets.end()) {
     return Status(ErrorCode::WEBHOOK_PROVIDER_UNKNOWN, "no webhook secret is configured for it");
   }

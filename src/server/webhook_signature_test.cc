@@ -31,8 +31,8 @@ TEST(WebhookSignature, ValidSignaturePasses) {
   // Upper-case hex, spaces after commas and unknown schemes are accepted.
   std::string upper = webhook_signature(kSecret, kNow, kBody);
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  EXPECT_TRUE(verify_webhook_signature("t=" + std::to_string(kNow) + ", v0=abc, v1=" + upper,
-                                       kBody, kSecret, kNow)
+  EXPECT_TRUE(verify_webhook_signature("t=" + std::to_string(kNow) + ", v0=abc, v1=" + upper, kBody,
+                                       kSecret, kNow)
                   .ok());
 }
 
@@ -70,9 +70,9 @@ TEST(WebhookSignature, StaleAndFutureTimestampsAreReplays) {
   EXPECT_EQ(future.code(), ErrorCode::WEBHOOK_TIMESTAMP_STALE);
   EXPECT_EQ(reason(future), "in_future");
   // A stale timestamp with a wrong signature says only that the signature is wrong.
-  EXPECT_EQ(verify_webhook_signature(header(kNow - 3600, kOtherSecret), kBody, kSecret, kNow)
-                .code(),
-            ErrorCode::WEBHOOK_SIGNATURE_INVALID);
+  EXPECT_EQ(
+      verify_webhook_signature(header(kNow - 3600, kOtherSecret), kBody, kSecret, kNow).code(),
+      ErrorCode::WEBHOOK_SIGNATURE_INVALID);
 }
 
 TEST(WebhookSignature, MalformedHeadersAreInvalid) {
@@ -82,14 +82,14 @@ TEST(WebhookSignature, MalformedHeadersAreInvalid) {
   EXPECT_EQ(reason(verify_webhook_signature("  ", kBody, kSecret, kNow)), "header_missing");
   const std::vector<std::string> malformed = {
       "garbage",
-      v1.substr(1),                                // no t
-      t,                                           // no v1
-      "t=" + v1,                                   // empty t
-      "t=12a4" + v1,                               // not digits
-      "t=-1" + v1,                                 // not digits
-      "t=1234567890123" + v1,                      // too many digits
-      t + "," + t + v1,                            // t twice
-      t + ",v1" + v1,                              // an item without '='
+      v1.substr(1),                                    // no t
+      t,                                               // no v1
+      "t=" + v1,                                       // empty t
+      "t=12a4" + v1,                                   // not digits
+      "t=-1" + v1,                                     // not digits
+      "t=1234567890123" + v1,                          // too many digits
+      t + "," + t + v1,                                // t twice
+      t + ",v1" + v1,                                  // an item without '='
       t + v1 + v1 + v1 + v1 + v1 + v1 + v1 + v1 + v1,  // nine v1
       t + v1 + std::string(kSignatureHeaderBytesMax, ' '),
   };
@@ -100,16 +100,16 @@ TEST(WebhookSignature, MalformedHeadersAreInvalid) {
   }
   // A v1 that is not 64 hex digits can match nothing.
   EXPECT_EQ(reason(verify_webhook_signature(t + ",v1=zz", kBody, kSecret, kNow)), "no_match");
-  EXPECT_EQ(reason(verify_webhook_signature(t + ",v1=" + std::string(66, 'a'), kBody, kSecret,
-                                            kNow)),
-            "no_match");
+  EXPECT_EQ(
+      reason(verify_webhook_signature(t + ",v1=" + std::string(66, 'a'), kBody, kSecret, kNow)),
+      "no_match");
 }
 
 // A provider rotating its secret signs with the old and the new one: either configured secret
 // accepts the delivery, and a third does not.
 TEST(WebhookSignature, RotatedSecretsAnyMatchPasses) {
-  const std::string both = header(kNow, kOtherSecret) + ",v1=" +
-                           webhook_signature(kSecret, kNow, kBody);
+  const std::string both =
+      header(kNow, kOtherSecret) + ",v1=" + webhook_signature(kSecret, kNow, kBody);
   EXPECT_TRUE(verify_webhook_signature(both, kBody, kSecret, kNow).ok());
   EXPECT_TRUE(verify_webhook_signature(both, kBody, kOtherSecret, kNow).ok());
   EXPECT_EQ(verify_webhook_signature(both, kBody, "whsec_third_secret_000000000", kNow).code(),
@@ -125,8 +125,8 @@ TEST(WebhookSignature, ProviderNames) {
   const std::vector<std::string> good = {"stripe", "pay_pal", "x-1", "a",
                                          "abcdefghijklmnopqrstuvwxyz012345"};
   for (const std::string& name : good) EXPECT_TRUE(valid_webhook_provider(name)) << name;
-  const std::vector<std::string> bad = {"",    "Stripe", "a b",  "a.b",
-                                        "a/b", "\xc3\xbc", "abcdefghijklmnopqrstuvwxyz0123456"};
+  const std::vector<std::string> bad = {
+      "", "Stripe", "a b", "a.b", "a/b", "\xc3\xbc", "abcdefghijklmnopqrstuvwxyz0123456"};
   for (const std::string& name : bad) EXPECT_FALSE(valid_webhook_provider(name)) << name;
 }
 

@@ -160,14 +160,16 @@ TEST_F(WebhookTest, TheSameWebhookDeliveredConcurrentlyMintsOneLot) {
   EXPECT_EQ(events->size(), 1u);
 
   auto db = stop_and_open();
-  const auto lots = db->rows("SELECT id, amount, source, payment_id FROM credit_lots "
-                             "WHERE owner = '" + agent + "'");
+  const auto lots = db->rows(
+      "SELECT id, amount, source, payment_id FROM credit_lots "
+      "WHERE owner = '" +
+      agent + "'");
   ASSERT_EQ(lots.size(), 1u);
   EXPECT_EQ(lots[0], (std::vector<std::string>{lot_id, "2500", "payment", "acme:pay_1"}));
   // Credited once: one entry, a credit of the whole amount.
-  EXPECT_EQ(db->rows("SELECT lot_id, entry_type, amount FROM lot_entries WHERE owner = '" +
-                     agent + "'"),
-            (std::vector<std::vector<std::string>>{{lot_id, "credit", "2500"}}));
+  EXPECT_EQ(
+      db->rows("SELECT lot_id, entry_type, amount FROM lot_entries WHERE owner = '" + agent + "'"),
+      (std::vector<std::vector<std::string>>{{lot_id, "credit", "2500"}}));
   EXPECT_EQ(db->rows("SELECT count(*) FROM webhook_events")[0][0], "1");
   EXPECT_EQ(db->rows("SELECT status, lot_id FROM payments WHERE id = 'acme:pay_1'"),
             (std::vector<std::vector<std::string>>{{"confirmed", lot_id}}));
@@ -241,9 +243,8 @@ TEST_F(WebhookTest, BadSignatureStaleAndMalformedAreRefusedAuditedAndMintNothing
                    "WEBHOOK_PAYLOAD_INVALID", field_name});
   }
   for (const Case& c : all) {
-    Response r = c.signature.empty()
-                     ? client_->request("POST", "/v1/webhooks/acme", c.body)
-                     : post(*client_, "acme", c.body, c.signature);
+    Response r = c.signature.empty() ? client_->request("POST", "/v1/webhooks/acme", c.body)
+                                     : post(*client_, "acme", c.body, c.signature);
     EXPECT_EQ(r.status, c.status) << c.name << ": " << r.describe();
     EXPECT_EQ(r.error_code(), c.code) << c.name;
     const json::value details = error_field(r, "details");
@@ -271,7 +272,8 @@ TEST_F(WebhookTest, BadSignatureStaleAndMalformedAreRefusedAuditedAndMintNothing
 
 TEST_F(WebhookTest, UnknownProvidersAndRepeatedSignatureHeaders) {
   const std::string body = event_body("evt_1", "someone", "confirmed");
-  for (const std::string& provider : std::vector<std::string>{"other", "ACME", std::string(33, 'a')}) {
+  for (const std::string& provider :
+       std::vector<std::string>{"other", "ACME", std::string(33, 'a')}) {
     Response r = post(*client_, provider, body, sign(kSecret, now_s(), body));
     EXPECT_EQ(r.status, 404) << provider << ": " << r.describe();
     EXPECT_EQ(r.error_code(), "WEBHOOK_PROVIDER_UNKNOWN") << provider;
@@ -337,21 +339,19 @@ TEST(WebhookSettings, BadSecretsAreUsageErrors) {
   };
   for (const auto& [text, message] : files) {
     std::ofstream(config, std::ios::trunc) << text << "\n";
-    CliResult r = run_cli({"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--config",
-                           config},
-                          {}, 10000);
+    CliResult r = run_cli(
+        {"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--config", config}, {}, 10000);
     EXPECT_EQ(r.exit_code, 2) << text << ": " << r.output();
     EXPECT_NE(r.output().find(message), std::string::npos) << text << ": " << r.output();
     EXPECT_EQ(r.output().find("short"), std::string::npos) << "the secret is never printed";
   }
-  for (const auto& [name, message] :
-       std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [name, message] : std::vector<std::pair<std::string, std::string>>{
            {"WARDEN_WEBHOOK_SECRET_acme", "WARDEN_WEBHOOK_SECRET_acme: the provider name"},
            {"WARDEN_WEBHOOK_SECRET_", "WARDEN_WEBHOOK_SECRET_: the provider name"},
            {"WARDEN_WEBHOOK_SECRET_ACME", "WARDEN_WEBHOOK_SECRET_ACME: the secret must be"}}) {
-    CliResult r = run_cli({"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"},
-                          {{name, std::string(name.back() == 'E' ? "tiny" : "0123456789abcdef")}},
-                          10000);
+    CliResult r =
+        run_cli({"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"},
+                {{name, std::string(name.back() == 'E' ? "tiny" : "0123456789abcdef")}}, 10000);
     EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output();
     EXPECT_NE(r.output().find(message), std::string::npos) << name << ": " << r.output();
     EXPECT_EQ(r.output().find("tiny"), std::string::npos) << r.output();

@@ -51,6 +51,29 @@ struct ServeArgs {
 };
 int run_serve(const ServeArgs& args);
 
+// The credit ledger's offline tools (ledger.cc; docs/ledger.md, "Command line").
+struct LedgerBalanceArgs {
+  std::string data_dir;
+  std::string owner;
+  std::string currency;  // empty: every currency the owner has had credit in
+};
+int run_ledger_balance(const LedgerBalanceArgs& args);
+
+struct LedgerMintArgs {
+  std::string data_dir;
+  std::string owner;
+  std::string amount;
+  std::string currency;
+  std::string source;
+  std::optional<std::string> payment_id;
+  std::optional<std::int64_t> expires_at;  // Unix seconds
+  std::string idempotency_key;
+};
+// Refuses (kExitUsage) while a daemon serves the data dir: it would not see the new lot.
+int run_ledger_mint(const LedgerMintArgs& args);
+// Read-only; safe while the daemon runs.
+int run_ledger_reconcile(const std::string& data_dir);
+
 int run_policy_validate(const std::string& file);
 int run_audit_verify(const std::string& data_dir);
 

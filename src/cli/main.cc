@@ -67,6 +67,27 @@ int main_impl(int argc, char** argv) {
   auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit hash chain; exit 1 naming the first broken row.");
   verify_cmd->add_option("--data-dir", audit_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
 
+  auto* ledger_cmd = app.add_subcommand("ledger", "Credit ledger tools on the data directory (docs/ledger.md).");
+  ledger_cmd->require_subcommand(1);
+  LedgerBalanceArgs balance;
+  auto* balance_cmd = ledger_cmd->add_subcommand("balance", "Print an owner's balances (JSON) from the store.");
+  balance_cmd->add_option("--data-dir", balance.data_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  balance_cmd->add_option("--owner", balance.owner, "Agent id")->required();
+  balance_cmd->add_option("--currency", balance.currency, "One currency (default: every currency the owner has had credit in)");
+  LedgerMintArgs mint;
+  auto* mint_cmd = ledger_cmd->add_subcommand("mint", "Write a credit lot offline (refused while a daemon serves the data directory); prints the lot.");
+  mint_cmd->add_option("--data-dir", mint.data_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  mint_cmd->add_option("--owner", mint.owner, "Agent id")->required();
+  mint_cmd->add_option("--amount", mint.amount, "Decimal integer in the currency's smallest unit")->required();
+  mint_cmd->add_option("--currency", mint.currency, "native, a token address or a code such as USD")->required();
+  mint_cmd->add_option("--source", mint.source, "payment, grant or seed")->required();
+  mint_cmd->add_option("--payment-id", mint.payment_id, "The payment this lot is for (one lot per payment)");
+  mint_cmd->add_option("--expires-at", mint.expires_at, "Unix seconds after which the lot's remaining credit expires");
+  mint_cmd->add_option("--idempotency-key", mint.idempotency_key, "A retry with the same key prints the same lot")->required();
+  std::string reconcile_dir;
+  auto* reconcile_cmd = ledger_cmd->add_subcommand("reconcile", "Recompute every lot and balance from the entries and compare with the lot_balances view and the daemon's start-up state; exit 1 on a difference.");
+  reconcile_cmd->add_option("--data-dir", reconcile_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -94,6 +115,9 @@ int main_impl(int argc, char** argv) {
   if (*eval_cmd) return run_eval(eval);
   if (*expr_eval_cmd) return run_expr_eval(expr_args);
   if (*expr_check_cmd) return run_expr_check(expr_args);
+  if (*balance_cmd) return run_ledger_balance(balance);
+  if (*mint_cmd) return run_ledger_mint(mint);
+  if (*reconcile_cmd) return run_ledger_reconcile(reconcile_dir);
   return kExitUsage;
 }
 

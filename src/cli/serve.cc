@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/data_dir_lock.h"
 #include "server/server.h"
 #include "server/webhook_signature.h"
 #include "store/sqlite/sqlite_store.h"
@@ -412,6 +413,19 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   auto hash = (*store)->get_kv(server::kMasterPasswordHashKey);
   if (!hash.ok() || !hash->has_value()) {
     std::cerr << "error: " << error_message(ErrorCode::STORE_NOT_INITIALIZED, Language::kEnglish)
+              << "\n";
+    return kExitFailed;
+  }
+  // One daemon per data dir, and no offline ledger write while it serves.
+  DataDirLock lock;
+  std::string lock_error;
+  const DataDirLock::Outcome locked = lock.acquire(args.data_dir, &lock_error);
+  if (locked != DataDirLock::Outcome::kTaken) {
+    std::cerr << "error: "
+              << (locked == DataDirLock::Outcome::kBusy
+                      ? "another process is using " + args.data_dir + " (" +
+                            DataDirLock::path(args.data_dir) + " is locked)"
+                      : lock_error)
               << "\n";
     return kExitFailed;
   }

@@ -457,6 +457,21 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
   if (Status s = writer_.submit(std::move(write), committed); !s.ok()) committed(s);
 }
 
+Result<Answer> LedgerService::stored_answer(const std::string& key,
+                                            const std::string& request_hash, Status refusal) {
+  // A key the memory forgot (older than a day) may have answered long ago: a refusal now must
+  // not hide that first answer.
+  auto stored = store_.find_ledger_op(key);
+  if (!stored.ok() || !*stored) return refusal;
+  if ((*stored)->request_hash != request_hash) {
+    return Status(ErrorCode::IDEMPOTENCY_KEY_REUSED, "idempotency key was used with other arguments",
+                  {{"idempotency_key", key}});
+  }
+  auto v = parse_json((*stored)->result);
+  if (!v.ok() || !v->is_object()) return refusal;
+  return Answer{201, v->as_object(), true};
+}
+
 // ---- Operations ----
 
 void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
@@ -560,7 +575,7 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
   if (!claimed(req.idempotency_key, hash, done)) return;
   auto change = book_.debit(req.owner, req.currency, req.amount, now);
   if (!change.ok()) {
-    Result<Answer> out = change.status();
+    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
     for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
     return done(std::move(out));
   }
@@ -612,7 +627,7 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   auto change =
       book_.hold(req.owner, req.currency, req.amount, false, ids_.next(), now + ttl, std::nullopt, now);
   if (!change.ok()) {
-    Result<Answer> out = change.status();
+    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
     for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
     return done(std::move(out));
   }

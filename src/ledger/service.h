@@ -183,6 +183,9 @@ class LedgerService final : public engine::Budgets {
   void commit(std::shared_ptr<Op> op, Done done);
   void close_hold(const std::string& hold_id, bool post, std::optional<Amount> amount,
                   const Caller& caller, Done done);
+  // The first answer the store keeps for `key`, or `refusal` when it has none.
+  Result<Answer> stored_answer(const std::string& key, const std::string& request_hash,
+                               Status refusal);
   Status write_change(store::WriteTxn& tx, const Change& change, const std::string& op_id,
                       std::optional<std::string> tx_id, std::int64_t now_s) const;
   Result<bool> owner_exists(const std::string& owner);

@@ -203,6 +203,14 @@ TEST_F(LedgerServiceTest, AKeyAnswersItsFirstResultFromMemoryAndFromTheStore) {
   EXPECT_EQ(debit(o, 5, "d1").status().code(), ErrorCode::IDEMPOTENCY_KEY_REUSED);
   EXPECT_EQ(balance(o).available, Amount(900));
   EXPECT_EQ(stored(o).available, Amount(900));
+  // Even when the account could no longer pay it, the retry is the first answer.
+  ASSERT_TRUE(debit(o, 900, "d-all").ok());
+  restart({.idempotency_memory_seconds = 0});
+  auto short_now = debit(o, 100, "d1");
+  ASSERT_TRUE(short_now.ok()) << short_now.status().to_string();
+  EXPECT_TRUE(short_now->replay);
+  EXPECT_EQ(debit(o, 900, "d-all").value().body.at("remaining").as_string(), "0");
+  ASSERT_TRUE(mint(o, 900, "m-again").ok());
   // A mint by payment id answers with the payment's lot.
   auto paid = mint(o, 50, "m2", {}, "stripe:pi_1");
   ASSERT_TRUE(paid.ok());

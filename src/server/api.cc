@@ -151,6 +151,16 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/approvals", Auth::kMaster, list_approvals);
   r.add("POST", "/v1/approvals/{id}/approve", Auth::kMaster, approve_approval);
   r.add("POST", "/v1/approvals/{id}/reject", Auth::kMaster, reject_approval);
+  r.add("POST", "/v1/ledger/mint", Auth::kMaster, ledger_mint);
+  r.add("POST", "/v1/ledger/debit", Auth::kMaster, ledger_debit);
+  r.add("POST", "/v1/ledger/holds", Auth::kMaster, ledger_hold);
+  r.add("GET", "/v1/ledger/holds/{id}", Auth::kMaster, ledger_get_hold);
+  r.add("POST", "/v1/ledger/holds/{id}/post", Auth::kMaster, ledger_post_hold);
+  r.add("POST", "/v1/ledger/holds/{id}/void", Auth::kMaster, ledger_void_hold);
+  // An agent's session reads its own balances (the handler checks the owner).
+  r.add("GET", "/v1/ledger/balances", Auth::kMasterOrSession, ledger_balances);
+  r.add("GET", "/v1/ledger/lots", Auth::kMaster, ledger_lots);
+  r.add("GET", "/v1/ledger/entries", Auth::kMaster, ledger_entries);
   r.add("POST", "/v1/webhooks/{provider}", Auth::kNone, receive_webhook);  // signed
   failures_.start();
 }

@@ -61,6 +61,10 @@ using ThenAsync = std::function<void(std::function<void(const Status&)> next)>;
 Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx,
                                         store::BatchWriter::Op op, AfterCommit after_commit,
                                         BuildResponse respond, ThenAsync then = {});
+// The query parameter `key` as an integer in [min, max]; `fallback` when absent or empty.
+// VALIDATION_INVALID_VALUE names the parameter otherwise.
+Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,
+                               std::int64_t fallback, std::int64_t min, std::int64_t max);
 // Reads ?limit= (1..limit_max, default limit_default) and ?cursor= (a UUID) into a Page.
 Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
                                     std::size_t limit_max);
@@ -110,6 +114,16 @@ Result<HttpResponse> cancel_transaction(const Deps&, RequestContext&);
 Result<HttpResponse> list_approvals(const Deps&, RequestContext&);
 Result<HttpResponse> approve_approval(const Deps&, RequestContext&);
 Result<HttpResponse> reject_approval(const Deps&, RequestContext&);
+// Credit ledger (routes_ledger.cc)
+Result<HttpResponse> ledger_mint(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_debit(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_hold(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_post_hold(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_void_hold(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_get_hold(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_balances(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_lots(const Deps&, RequestContext&);
+Result<HttpResponse> ledger_entries(const Deps&, RequestContext&);
 // Payment webhooks (authenticated by their signature)
 Result<HttpResponse> receive_webhook(const Deps&, RequestContext&);
 

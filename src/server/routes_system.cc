@@ -54,8 +54,6 @@ Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx
   return deferred();
 }
 
-namespace {
-
 Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,
                                std::int64_t fallback, std::int64_t min, std::int64_t max) {
   auto it = req.query.find(key);
@@ -79,8 +77,6 @@ Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,
   }
   return v;
 }
-
-}  // namespace
 
 Result<store::Page> page_from_query(const HttpRequest& req, std::size_t limit_default,
                                     std::size_t limit_max) {

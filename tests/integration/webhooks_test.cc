@@ -158,6 +158,13 @@ TEST_F(WebhookTest, TheSameWebhookDeliveredConcurrentlyMintsOneLot) {
   auto events = audit_all(*client_, "event_type=PAYMENT_EVENT");
   ASSERT_TRUE(events.has_value());
   EXPECT_EQ(events->size(), 1u);
+  Response balance = master("GET", "/v1/ledger/balances?owner=" + agent + "&currency=USD");
+  ASSERT_EQ(balance.status, 200) << balance.describe();
+  EXPECT_EQ(str_at(balance.json(), "available"), "2500");
+  auto listed = list_all(*client_, "/v1/ledger/lots?owner=" + agent);
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(str_at((*listed)[0], "id"), lot_id);
 
   auto db = stop_and_open();
   const auto lots = db->rows(

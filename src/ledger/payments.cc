@@ -292,8 +292,12 @@ struct LedgerService::PaymentRun {
   // write again (its batch rerun in savepoints, or alone after a failed commit): a rerun reuses
   // this change instead of minting a second lot. Undone unless the committed run wrote it.
   std::optional<Change> minted;
+  // The same for a refund or failure that took the lot's remaining credit back.
+  std::optional<Change> revoked;
+  std::string revoke_op_id;
   // Set by each run.
   bool mint_written = false;
+  bool revoke_written = false;
   Status refusal;  // answered instead of `answer`; the event is stored all the same
   Answer answer;
 };
@@ -306,6 +310,7 @@ void LedgerService::payment_event(PaymentEvent event, const Caller& caller, Done
   run->caller = caller;
   run->now_s = clock_.now_seconds();
   run->mint_op_id = ids_.next();
+  run->revoke_op_id = ids_.next();
   auto write = [this, run](store::WriteTxn& tx) { return write_payment_event(tx, *run); };
   auto committed = [this, run, done = std::move(done)](const Status& s) {
     if (run->minted) {
@@ -316,6 +321,14 @@ void LedgerService::payment_event(PaymentEvent event, const Caller& caller, Done
       }
       run->minted.reset();
     }
+    if (run->revoked) {
+      if (s.ok() && run->revoke_written) {
+        operations_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        book_.undo(*run->revoked);
+      }
+      run->revoked.reset();
+    }
     if (!s.ok()) return done(s);
     if (!run->refusal.ok()) return done(run->refusal);
     done(run->answer);
@@ -325,6 +338,7 @@ void LedgerService::payment_event(PaymentEvent event, const Caller& caller, Done
 
 Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) {
   run.mint_written = false;
+  run.revoke_written = false;
   run.refusal = Status();
   run.answer = Answer{200, {}, false};
   const PaymentEvent& e = run.event;
@@ -381,12 +395,39 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
             .take_status());
     run.mint_written = true;
   }
+  // Money that went back (refunded) or never arrived (failed after confirmed) takes back what
+  // its lot has left; what was spent stays spent.
+  std::optional<json::object> revoked_shown;
+  if (applied && payment && lot_id && (e.status == "refunded" || e.status == "failed")) {
+    if (!run.revoked) run.revoked = book_.revoke_lot(*lot_id, now);
+    if (!run.revoked->empty()) {
+      const Amount taken =
+          run.revoked->entries.empty() ? Amount() : run.revoked->entries.front().amount;
+      revoked_shown = json::object{{"lot_id", *lot_id},
+                                   {"payment_id", run.payment_id},
+                                   {"status", e.status},
+                                   {"taken_back", taken.to_string()}};
+      store::LedgerOpRow op;
+      op.id = run.revoke_op_id;
+      op.kind = change_kind_name(ChangeKind::kExpire);
+      op.result = canonical_json(*revoked_shown);
+      op.created_at = now;
+      WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op));
+      WARDEN_RETURN_IF_ERROR(write_change(tx, *run.revoked, op.id, std::nullopt, now));
+      WARDEN_RETURN_IF_ERROR(
+          tx.append_audit(audit_row(run.caller, "LEDGER_LOT_REVOKED", e.owner, *revoked_shown, now))
+              .take_status());
+      run.revoke_written = true;
+    }
+  }
   if (applied) WARDEN_RETURN_IF_ERROR(store_payment(tx, payment, e, run.payment_id, lot_id, now));
   WARDEN_RETURN_IF_ERROR(tx.append_audit(event_audit(run.caller, e, run.payment_id, outcome,
                                                      payment, conflict_field, now))
                              .take_status());
   run.refusal = refusal(outcome, e, run.payment_id, conflict_field);
   run.answer.body = applied_json(e, outcome, run.mint_written, payment, lot_shown);
+  run.answer.body["taken_back"] =
+      revoked_shown ? json::value(revoked_shown->at("taken_back")) : json::value(nullptr);
   return Status();
 }
 

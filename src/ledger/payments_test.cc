@@ -243,9 +243,11 @@ TEST_F(PaymentsTest, FailedAfterFinishedIsRefused) {
 
 TEST_F(PaymentsTest, ConfirmedThenFailedKeepsTheLotAndPendingThenFailedMintsNothing) {
   ok(event("evt_1", "confirmed"));
-  EXPECT_TRUE(flag(ok(event("evt_2", "failed")), "applied"));
+  json::object failed = ok(event("evt_2", "failed"));
+  EXPECT_TRUE(flag(failed, "applied"));
+  EXPECT_EQ(str(failed, "taken_back"), "500");
   EXPECT_EQ(payment()->status, "failed");
-  EXPECT_EQ(available(agent_), Amount(500));  // credit already minted is not taken back
+  EXPECT_EQ(available(agent_), Amount(0));  // the money never arrived: the credit goes back
 
   ok(event("evt_3", "pending", "pay_2"));
   ok(event("evt_4", "failed", "pay_2"));
@@ -257,9 +259,19 @@ TEST_F(PaymentsTest, ConfirmedThenFailedKeepsTheLotAndPendingThenFailedMintsNoth
 
 TEST_F(PaymentsTest, RefundedEndsThePayment) {
   ok(event("evt_1", "confirmed"));
+  // 200 of the 500 is spent before the refund: the other 300 is taken back.
+  {
+    std::promise<Result<Answer>> p;
+    service_->debit({agent_, Amount(200), "USD", "spend-1"}, {},
+                   [&](Result<Answer> r) { p.set_value(std::move(r)); });
+    ASSERT_TRUE(p.get_future().get().ok());
+  }
   json::object refunded = ok(event("evt_2", "refunded"));
   EXPECT_TRUE(flag(refunded, "applied"));
   EXPECT_FALSE(flag(refunded, "minted"));
+  EXPECT_EQ(str(refunded, "taken_back"), "300");
+  EXPECT_EQ(available(agent_), Amount(0));
+  EXPECT_EQ(lots(agent_).at(0).status, "expired");
   EXPECT_EQ(payment()->status, "refunded");
   EXPECT_EQ(str(ok(event("evt_3", "finished")), "outcome"), "stale");
   EXPECT_EQ(str(ok(event("evt_4", "failed")), "outcome"), "stale");  // same rank
@@ -273,7 +285,7 @@ TEST_F(PaymentsTest, RefundedEndsThePayment) {
   EXPECT_FALSE(flag(ok(event("evt_6", "confirmed", "pay_2")), "applied"));
   EXPECT_FALSE(payment("acme:pay_2")->lot_id.has_value());
   EXPECT_EQ(lots(agent_).size(), 1u);
-  EXPECT_EQ(available(agent_), Amount(500));
+  EXPECT_EQ(available(agent_), Amount(0));  // the first payment's credit went back
 }
 
 TEST_F(PaymentsTest, AContradictingEventIsStoredAsEvidenceAndRefused) {

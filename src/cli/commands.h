@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ struct ServeArgs {
   std::int64_t batch_wait_us = 0;
   std::string webhook_url;
   std::string durability = "full";  // or "normal"
+  // Payment providers' webhook secrets: TOML table [webhook_secrets] and
+  // WARDEN_WEBHOOK_SECRET_<PROVIDER>; never a flag (a command line is visible to every user).
+  std::map<std::string, std::string> webhook_secrets;
 };
 int run_serve(const ServeArgs& args);
 

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string_view>
 #include <type_traits>
@@ -16,7 +17,10 @@
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
 #include "server/server.h"
+#include "server/webhook_signature.h"
 #include "store/sqlite/sqlite_store.h"
+
+extern char** environ;
 
 namespace warden::cli {
 namespace fs = std::filesystem;
@@ -32,14 +36,19 @@ constexpr std::int64_t kAuthWindowSecondsMax = 86'400;
 constexpr std::int64_t kReservationTtlSecondsMax = 30 * 86'400;
 constexpr std::int64_t kBatchSizeMax = 100'000;
 constexpr std::int64_t kBatchWaitUsMax = 100'000;
+constexpr std::string_view kWebhookSecretEnvPrefix = "WARDEN_WEBHOOK_SECRET_";
+
+using Secrets = std::map<std::string, std::string>;
 
 // One `serve` setting: the flag --key-with-dashes and the TOML key key_with_underscores, with
 // the same checks for both. Integers must lie in [min, max]; a string with `choices` must be
-// one of them.
+// one of them. A table of secrets has no flag: a TOML table, and one environment variable per
+// entry named `env` + the upper-cased entry key.
 struct Setting {
   std::string_view key;
   std::variant<int ServeArgs::*, std::size_t ServeArgs::*, std::int64_t ServeArgs::*,
-               std::string ServeArgs::*, std::vector<std::string> ServeArgs::*>
+               std::string ServeArgs::*, std::vector<std::string> ServeArgs::*,
+               Secrets ServeArgs::*>
       field;
   std::string_view help;
   std::int64_t min = 0;
@@ -135,8 +144,55 @@ const std::vector<Setting>& serve_settings() {
        .help = "full: every group commit is fsynced before it is answered; normal: may lose the "
                "last commits on power loss (not on a crash of the process)",
        .choices = {"full", "normal"}},
+      {.key = "webhook_secrets",
+       .field = &ServeArgs::webhook_secrets,
+       .help = "Payment providers' webhook secrets, provider = \"secret\" (POST "
+               "/v1/webhooks/{provider})",
+       .env = kWebhookSecretEnvPrefix},
   };
   return kSettings;
+}
+
+bool is_table(const Setting& s) { return std::holds_alternative<Secrets ServeArgs::*>(s.field); }
+
+// One webhook secret entry; `where` names it in the message (the secret itself never is).
+Status check_webhook_secret(const std::string& where, const std::string& provider,
+                            std::string_view secret) {
+  if (!server::valid_webhook_provider(provider)) {
+    return Status(ErrorCode::CONFIG_INVALID,
+                  where + ": the provider name must be 1 to 32 characters of a-z, 0-9, '_', '-'");
+  }
+  if (secret.size() < server::kWebhookSecretBytesMin ||
+      secret.size() > server::kWebhookSecretBytesMax) {
+    return Status(ErrorCode::CONFIG_INVALID,
+                  fmt::format("{}: the secret must be {} to {} bytes", where,
+                              server::kWebhookSecretBytesMin, server::kWebhookSecretBytesMax));
+  }
+  return Status();
+}
+
+// WARDEN_WEBHOOK_SECRET_<PROVIDER> (the provider upper-cased) over what the file said.
+Status apply_secret_env(Secrets* secrets) {
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (!entry.starts_with(kWebhookSecretEnvPrefix)) continue;
+    const auto eq = entry.find('=');
+    const std::string name(entry.substr(0, eq));
+    std::string provider = name.substr(kWebhookSecretEnvPrefix.size());
+    // Upper case only, so that one provider has one variable; a lower-case letter makes the
+    // name invalid.
+    if (std::any_of(provider.begin(), provider.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+      provider = "?";
+    }
+    for (char& c : provider) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    const std::string_view secret =
+        eq == std::string_view::npos ? std::string_view() : entry.substr(eq + 1);
+    WARDEN_RETURN_IF_ERROR(check_webhook_secret(name, provider, secret));
+    (*secrets)[provider] = std::string(secret);
+  }
+  return Status();
 }
 
 std::string flag_name(std::string_view key) {
@@ -147,7 +203,7 @@ std::string flag_name(std::string_view key) {
 
 bool is_integer(const Setting& s) {
   return !std::holds_alternative<std::string ServeArgs::*>(s.field) &&
-         !std::holds_alternative<std::vector<std::string> ServeArgs::*>(s.field);
+         !std::holds_alternative<std::vector<std::string> ServeArgs::*>(s.field) && !is_table(s);
 }
 
 std::string choice_list(const Setting& s) {
@@ -173,6 +229,27 @@ Status apply_toml_value(const Setting& setting, const toml::node& node, ServeArg
           if constexpr (std::is_integral_v<T>) a->*member = static_cast<T>(*v);
         },
         setting.field);
+    return Status();
+  }
+  if (const auto* table = std::get_if<Secrets ServeArgs::*>(&setting.field)) {
+    const toml::table* t = node.as_table();
+    if (t == nullptr) {
+      return Status(ErrorCode::CONFIG_INVALID,
+                    "key '" + key + "' must be a table of provider = \"secret\"");
+    }
+    Secrets values;
+    for (const auto& [provider_key, value] : *t) {
+      const std::string provider(provider_key.str());
+      const auto secret = value.value_exact<std::string>();
+      if (!secret) {
+        return Status(ErrorCode::CONFIG_INVALID,
+                      "key '" + key + "." + provider + "' must be a string");
+      }
+      WARDEN_RETURN_IF_ERROR(check_webhook_secret("key '" + key + "." + provider + "'",
+                                                  provider, *secret));
+      values[provider] = *secret;
+    }
+    a->**table = std::move(values);
     return Status();
   }
   if (const auto* list = std::get_if<std::vector<std::string> ServeArgs::*>(&setting.field)) {
@@ -252,9 +329,16 @@ Status parse_listen(const std::string& listen, server::ServerOptions* o) {
 std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd, ServeArgs& args) {
   std::vector<std::pair<std::string, CLI::Option*>> options;
   for (const Setting& setting : serve_settings()) {
+    if (is_table(setting)) continue;  // secrets: file and environment only
     CLI::Option* opt = std::visit(
-        [&](auto member) {
-          return cmd.add_option(flag_name(setting.key), args.*member, std::string(setting.help));
+        [&](auto member) -> CLI::Option* {
+          using T = std::remove_reference_t<decltype(args.*member)>;
+          if constexpr (std::is_same_v<T, Secrets>) {
+            return nullptr;
+          } else {
+            return cmd.add_option(flag_name(setting.key), args.*member,
+                                  std::string(setting.help));
+          }
         },
         setting.field);
     if (!setting.env.empty()) opt->envname(std::string(setting.env));
@@ -278,6 +362,10 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
       std::cerr << "error: " << s.message() << "\n";
       return kExitUsage;
     }
+  }
+  if (Status s = apply_secret_env(&args.webhook_secrets); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return kExitUsage;
   }
   if (args.data_dir.empty()) {
     std::cerr << "error: --data-dir (or WARDEN_DATA_DIR, or data_dir in the config) is required\n";
@@ -307,6 +395,7 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.batch.batch_wait_us = args.batch_wait_us;
   options.addr_file = (fs::path(args.data_dir) / "warden.addr").string();
   options.webhook_url = args.webhook_url;
+  options.api.webhook_secrets = args.webhook_secrets;
 
   // A file-size limit (RLIMIT_FSIZE) must make writes fail, which /readyz reports, instead of
   // killing the daemon in the middle of a commit.

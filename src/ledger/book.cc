@@ -494,29 +494,34 @@ std::vector<Change> Book::expire_lots(std::int64_t now_s) {
   }
   std::vector<Change> out;
   for (const std::string& id : due) {
-    std::shared_ptr<Account> acct;
-    {
-      std::lock_guard lock(index_mu_);
-      auto it = lot_index_.find(id);
-      if (it == lot_index_.end()) continue;
-      acct = it->second;
-    }
-    std::lock_guard alock(acct->mu);
-    Lot* lot = acct->find_lot(id);
-    if (lot == nullptr || lot->status != LotStatus::kActive) continue;
-    Change c;
-    c.kind = ChangeKind::kExpire;
-    c.owner = lot->owner;
-    c.currency = lot->currency;
-    if (!lot->remaining.is_zero()) {
-      c.entries.push_back({id, EntryType::kExpire, lot->remaining, std::nullopt});
-    }
-    c.statuses.emplace_back(id, LotStatus::kExpired);
-    apply_locked(*acct, acct, c, true);
-    c.after = {acct->spendable(now_s), acct->held};
-    out.push_back(std::move(c));
+    Change c = revoke_lot(id, now_s);
+    if (!c.empty()) out.push_back(std::move(c));
   }
   return out;
+}
+
+Change Book::revoke_lot(const std::string& lot_id, std::int64_t now_s) {
+  std::shared_ptr<Account> acct;
+  {
+    std::lock_guard lock(index_mu_);
+    auto it = lot_index_.find(lot_id);
+    if (it == lot_index_.end()) return {};
+    acct = it->second;
+  }
+  std::lock_guard alock(acct->mu);
+  Lot* lot = acct->find_lot(lot_id);
+  if (lot == nullptr || lot->status != LotStatus::kActive) return {};
+  Change c;
+  c.kind = ChangeKind::kExpire;
+  c.owner = lot->owner;
+  c.currency = lot->currency;
+  if (!lot->remaining.is_zero()) {
+    c.entries.push_back({lot_id, EntryType::kExpire, lot->remaining, std::nullopt});
+  }
+  c.statuses.emplace_back(lot_id, LotStatus::kExpired);
+  apply_locked(*acct, acct, c, true);
+  c.after = {acct->spendable(now_s), acct->held};
+  return c;
 }
 
 std::vector<std::string> Book::holds_due(std::int64_t now_s) const {

@@ -153,6 +153,11 @@ class Book {
   // Lots whose expiry has come (now >= expires_at) and that still have remaining credit, or
   // are still active: one change each, applied. Pending holds on them stay until they end.
   std::vector<Change> expire_lots(std::int64_t now_s);
+  // Takes back what a lot has left, now (its payment was refunded or failed): an expire entry
+  // for its remaining credit and status expired, applied. Credit already spent stays spent;
+  // pending holds on it stay until they end, and what they release is expired then. An empty
+  // change when the lot is unknown or no longer active.
+  Change revoke_lot(const std::string& lot_id, std::int64_t now_s);
   // Ids of pending holds whose timeout has come (expires_at != 0 and <= now), oldest first.
   std::vector<std::string> holds_due(std::int64_t now_s) const;
 

@@ -268,6 +268,14 @@ struct LedgerService::KeyTable {
     return e == nullptr ? std::vector<Done>() : committed(*e, status, std::move(result));
   }
 
+  // The request hash a key was claimed with, when it is known.
+  std::optional<std::string> hash_of(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto it = entries.find(key);
+    if (it == entries.end()) return std::nullopt;
+    return it->second.request_hash;
+  }
+
   void restore(const std::string& key, const std::string& hash, std::string result,
                std::int64_t created_s) {
     std::lock_guard lock(mu);
@@ -841,10 +849,14 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
     case KeyTable::Claim::kClaimed: break;
     case KeyTable::Claim::kWaiting: return;
     case KeyTable::Claim::kReplay: return done(std::move(answer));
-    case KeyTable::Claim::kConflict:
+    case KeyTable::Claim::kConflict: {
+      // The first close's kind is in its request hash ("post:..." or "void:...").
+      const std::string first = keys_->hash_of(key).value_or("");
+      const std::string status = first.starts_with("post:") ? "posted" : "voided";
       return done(Status(ErrorCode::LEDGER_HOLD_NOT_PENDING,
-                         "hold " + hold_id + " was already closed another way",
-                         {{"hold_id", hold_id}}));
+                         "hold " + hold_id + " is " + status,
+                         {{"hold_id", hold_id}, {"status", status}}));
+    }
   }
   auto fail = [&](Status s) {
     Result<Answer> out = std::move(s);

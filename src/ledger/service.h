@@ -87,10 +87,14 @@ struct PaymentEvent {
   std::string status;  // kPaymentStatuses
   std::optional<std::int64_t> expires_at;  // of the lot it mints
   std::string payload;  // the body as received
+  std::int64_t created = 0;  // when the provider made the event (Unix seconds; audited)
 };
 
 // Forward-only order of payment statuses; failed and refunded end a payment.
 int payment_status_rank(std::string_view status);
+// The checks payment_event() makes before anything is written: WEBHOOK_PAYLOAD_INVALID with
+// details {field (as the webhook body names it), reason (the failed check's code)}.
+Status check_payment_event(const PaymentEvent& event);
 
 boost::json::object lot_json(const Lot& lot);
 boost::json::object hold_json(const Hold& hold, std::string_view status,
@@ -166,6 +170,10 @@ class LedgerService final : public engine::Budgets {
  private:
   struct KeyTable;
   struct Op;  // service.cc: one operation on its way through the writer
+  struct PaymentRun;  // payments.cc: one provider event on its way through the writer
+
+  // payments.cc: one run of a payment event's write (the writer may run it more than once).
+  Status write_payment_event(store::WriteTxn& tx, PaymentRun& run);
 
   // Claims `key` for an operation with `request_hash`: true when this caller owns it; false
   // when `done` was answered (replay, conflict) or queued behind the first request.

@@ -250,7 +250,9 @@ TEST_F(LedgerServiceTest, ClosingAHoldIsIdempotentAndOneWayOnly) {
   auto again = post(id, 10);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->replay);
-  EXPECT_EQ(void_hold(id).status().code(), ErrorCode::LEDGER_HOLD_NOT_PENDING);
+  auto voided = void_hold(id);
+  EXPECT_EQ(voided.status().code(), ErrorCode::LEDGER_HOLD_NOT_PENDING);
+  EXPECT_EQ(voided.status().details().at("status").as_string(), "posted");
   EXPECT_EQ(post(id, 11).status().code(), ErrorCode::LEDGER_HOLD_NOT_PENDING);
   restart();
   auto from_store = post(id, 10);

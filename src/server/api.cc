@@ -118,7 +118,9 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       failures_(writer, clock),
       tarpit_(kThrottledAnswerDelayMs),
       sessions_(clock, kSessionCacheTtlMs),
-      routes_(new Routes{{}, Deps{store, clock, ids, metrics, decisions, ledger, sessions_, writer}}) {
+      routes_(new Routes{{},
+                         Deps{store, clock, ids, metrics, decisions, ledger, sessions_, writer,
+                              std::move(options.webhook_secrets)}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
@@ -159,6 +161,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/ledger/balances", Auth::kMasterOrSession, ledger_balances);
   r.add("GET", "/v1/ledger/lots", Auth::kMaster, ledger_lots);
   r.add("GET", "/v1/ledger/entries", Auth::kMaster, ledger_entries);
+  r.add("POST", "/v1/webhooks/{provider}", Auth::kNone, receive_webhook);  // signed
   failures_.start();
 }
 

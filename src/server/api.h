@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,8 @@ struct ApiOptions {
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
   TrustedProxies trusted_proxies;  // empty: the socket peer is the client
+  // Payment providers' webhook secrets (provider -> secret): POST /v1/webhooks/{provider}.
+  std::map<std::string, std::string> webhook_secrets;
 };
 
 using Respond = std::function<void(HttpResponse)>;

@@ -43,7 +43,8 @@ constexpr auto kRefusalLogInterval = std::chrono::seconds(1);
 constexpr std::size_t kFdReserve = 128;
 // Headers that say who the caller is; a second copy would let one reader see the first and
 // another the last, so a request that repeats one is refused.
-constexpr std::array<std::string_view, 2> kSingleHeaders = {"authorization", "x-master-password"};
+constexpr std::array<std::string_view, 3> kSingleHeaders = {"authorization", "x-master-password",
+                                                          "warden-signature"};
 
 class Connection;
 

@@ -4,6 +4,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -35,6 +37,7 @@ struct Deps {
   ledger::LedgerService& ledger;
   SessionCache& sessions;
   store::BatchWriter& writer;  // every route's write goes through it (one write path)
+  std::map<std::string, std::string> webhook_secrets = {};  // provider -> secret
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
@@ -121,5 +124,7 @@ Result<HttpResponse> ledger_get_hold(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_balances(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_lots(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_entries(const Deps&, RequestContext&);
+// Payment webhooks (authenticated by their signature)
+Result<HttpResponse> receive_webhook(const Deps&, RequestContext&);
 
 }  // namespace warden::server

@@ -164,7 +164,9 @@ CliResult run_cli(const std::vector<std::string>& args, const EnvOverrides& env,
 }
 
 WardenProcess::WardenProcess(WardenOptions options)
-    : serve_flags_(std::move(options.serve_flags)), data_dir_(std::move(options.data_dir)) {
+    : serve_flags_(std::move(options.serve_flags)),
+      env_(std::move(options.env)),
+      data_dir_(std::move(options.data_dir)) {
   const bool fresh = data_dir_.empty();
   if (fresh) data_dir_ = make_temp_dir();
   if (data_dir_.empty()) {
@@ -209,7 +211,7 @@ bool WardenProcess::start_serve() {
 
   std::vector<std::string> args = {"serve", "--data-dir", data_dir_, "--listen", "127.0.0.1:0"};
   args.insert(args.end(), serve_flags_.begin(), serve_flags_.end());
-  ExecArgs exec_args(args, {});
+  ExecArgs exec_args(args, env_);
   int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
     error_ = "cannot open log file";

@@ -43,6 +43,7 @@ struct WardenOptions {
   // An initialized data dir to serve (it is removed afterwards); "" for a fresh temp dir
   // initialized with WARDEN_MASTER_PASSWORD=kTestMasterPassword.
   std::string data_dir;
+  EnvOverrides env = {};  // for `warden serve`
 };
 
 // One daemon on one data dir. Not thread-safe; owned by the test's main thread.
@@ -83,6 +84,7 @@ class WardenProcess {
   bool start_serve();
 
   std::vector<std::string> serve_flags_;
+  EnvOverrides env_;
   std::string data_dir_;
   std::string log_path_;
   std::string error_;

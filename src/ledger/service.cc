@@ -195,9 +195,12 @@ struct LedgerService::KeyTable {
     std::int64_t first_seen_s = 0;
   };
 
+  const std::size_t keys_max;
   std::mutex mu;
   std::unordered_map<std::string, Entry> entries;         // guarded by mu
   std::deque<std::pair<std::int64_t, std::string>> order;  // first seen; guarded by mu
+
+  explicit KeyTable(std::size_t max) : keys_max(max) {}
 
   // kReplay fills `answer`; kWaiting takes `done`.
   Claim claim(const std::string& key, const std::string& hash, std::int64_t now_s, Done& done,
@@ -212,6 +215,7 @@ struct LedgerService::KeyTable {
         e.request_hash = hash;
         e.first_seen_s = now_s;
         order.emplace_back(now_s, key);
+        trim_locked();
         return Claim::kClaimed;
       }
       if (e.request_hash != hash) return Claim::kConflict;
@@ -281,6 +285,20 @@ struct LedgerService::KeyTable {
     std::lock_guard lock(mu);
     entries[key] = Entry{hash, true, 201, std::move(result), {}, created_s};
     order.emplace_back(created_s, key);
+    trim_locked();
+  }
+
+  // Forgets the oldest committed keys past keys_max. An operation still in flight is never
+  // forgotten (its waiters need it); the first one stops the trim until it commits.
+  void trim_locked() {
+    while (order.size() > keys_max) {
+      auto it = entries.find(order.front().second);
+      if (it != entries.end()) {
+        if (!it->second.committed && it->second.first_seen_s == order.front().first) return;
+        if (it->second.first_seen_s == order.front().first) entries.erase(it);
+      }
+      order.pop_front();
+    }
   }
 
   void forget_before(std::int64_t oldest_s) {
@@ -343,7 +361,7 @@ LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, co
       clock_(clock),
       ids_(ids),
       options_(options),
-      keys_(std::make_unique<KeyTable>()) {}
+      keys_(std::make_unique<KeyTable>(options.idempotency_memory_keys_max)) {}
 
 LedgerService::~LedgerService() { stop(); }
 

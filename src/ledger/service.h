@@ -32,8 +32,11 @@ struct LedgerOptions {
   std::int64_t sweep_interval_ms = 1000;      // lot expiry and hold timeouts
   std::int64_t hold_ttl_seconds_default = 3600;
   std::int64_t hold_ttl_seconds_max = 30 * 86'400;
-  // Keys are answered from memory this long; older ones from the store (they never expire).
-  std::int64_t idempotency_memory_seconds = 86'400;
+  // Keys are answered from memory this long, and at most this many of them; older ones from the
+  // store, where they never expire (a retry that memory forgot is found there: exact, slower).
+  // The bound keeps memory flat under any rate: about 0.5 KiB a key.
+  std::int64_t idempotency_memory_seconds = 600;
+  std::size_t idempotency_memory_keys_max = 100'000;
   bool start_sweeper = true;
 };
 

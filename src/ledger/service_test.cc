@@ -240,6 +240,29 @@ TEST_F(LedgerServiceTest, AKeyAnswersItsFirstResultFromMemoryAndFromTheStore) {
   EXPECT_EQ(balance(o).available, Amount(950));
 }
 
+TEST_F(LedgerServiceTest, MemoryKeepsAtMostKeysMaxAndTheStoreAnswersTheRest) {
+  restart({.idempotency_memory_keys_max = 4});
+  const std::string o = owners_[0];
+  ASSERT_TRUE(mint(o, 1000, "m1").ok());
+  std::vector<Answer> first;
+  for (int i = 0; i < 10; ++i) {
+    auto r = debit(o, 1 + i, "d" + std::to_string(i));
+    ASSERT_TRUE(r.ok());
+    first.push_back(*r);
+  }
+  // Every retry is its first answer, from memory (the last four) or from the store.
+  for (int i = 0; i < 10; ++i) {
+    auto again = debit(o, 1 + i, "d" + std::to_string(i));
+    ASSERT_TRUE(again.ok()) << i << " " << again.status().to_string();
+    EXPECT_TRUE(again->replay) << i;
+    EXPECT_EQ(again->body.at("op_id"), first[i].body.at("op_id")) << i;
+    EXPECT_EQ(debit(o, 100 + i, "d" + std::to_string(i)).status().code(),
+              ErrorCode::IDEMPOTENCY_KEY_REUSED);
+  }
+  EXPECT_EQ(balance(o).available, Amount(1000 - 55));
+  EXPECT_EQ(stored(o).available, Amount(1000 - 55));
+}
+
 TEST_F(LedgerServiceTest, ClosingAHoldIsIdempotentAndOneWayOnly) {
   const std::string o = owners_[0];
   ASSERT_TRUE(mint(o, 100, "m1").ok());

@@ -4,10 +4,9 @@
 // deliveries of one event, or two events of one payment, never interleave.
 #include "core/enums.h"
 #include "core/json.h"
-#include "ledger/service.h"
+#include "ledger/internal.h"
 
 namespace warden::ledger {
-namespace json = boost::json;
 
 namespace {
 
@@ -151,19 +150,6 @@ Result<MintStep> mint_or_link(store::WriteTxn& tx, Book& book, IdGenerator& ids,
   return MintStep{existing, !same};
 }
 
-store::AuditEvent audit_row(const Caller& caller, std::string type,
-                            std::optional<std::string> agent_id, const json::object& details,
-                            std::int64_t now_s) {
-  store::AuditEvent a;
-  a.timestamp = now_s;
-  a.event_type = std::move(type);
-  a.actor = caller.actor;
-  a.agent_id = std::move(agent_id);
-  a.details = canonical_json(details);
-  if (!caller.correlation_id.empty()) a.correlation_id = caller.correlation_id;
-  if (!caller.ip_address.empty()) a.ip_address = caller.ip_address;
-  return a;
-}
 
 json::object duplicate_json(const PaymentEvent& e, bool applied,
                             const std::optional<store::PaymentRow>& payment) {
@@ -226,7 +212,7 @@ store::AuditEvent event_audit(const Caller& caller, const PaymentEvent& e,
   // An unknown owner is no agent: the row names it in details only.
   std::optional<std::string> agent;
   if (outcome != Outcome::kOwnerUnknown) agent = e.owner;
-  store::AuditEvent a = audit_row(caller, "PAYMENT_EVENT", std::move(agent), details, now_s);
+  store::AuditEvent a = audit_event(caller, "PAYMENT_EVENT", std::move(agent), details, now_s);
   if (!applies(outcome) && outcome != Outcome::kStale) a.severity = "warning";
   return a;
 }
@@ -391,7 +377,7 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
     WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op));
     WARDEN_RETURN_IF_ERROR(write_change(tx, *run.minted, op.id, std::nullopt, now));
     WARDEN_RETURN_IF_ERROR(
-        tx.append_audit(audit_row(run.caller, "LEDGER_MINT", e.owner, *lot_shown, now))
+        tx.append_audit(audit_event(run.caller, "LEDGER_MINT", e.owner, *lot_shown, now))
             .take_status());
     run.mint_written = true;
   }
@@ -415,7 +401,7 @@ Status LedgerService::write_payment_event(store::WriteTxn& tx, PaymentRun& run) 
       WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op));
       WARDEN_RETURN_IF_ERROR(write_change(tx, *run.revoked, op.id, std::nullopt, now));
       WARDEN_RETURN_IF_ERROR(
-          tx.append_audit(audit_row(run.caller, "LEDGER_LOT_REVOKED", e.owner, *revoked_shown, now))
+          tx.append_audit(audit_event(run.caller, "LEDGER_LOT_REVOKED", e.owner, *revoked_shown, now))
               .take_status());
       run.revoke_written = true;
     }

@@ -1,39 +1,26 @@
-// The ledger service: operations through the group-commit writer, idempotency keys, start-up,
-// the sweeper, and the BUDGET holds of decisions.
-#include "ledger/service.h"
+// The ledger service: construction, start-up from the rows, the sweeper, and the one path every
+// operation takes through the group-commit writer (commit, write_change). The operations are in
+// operations.cc, the BUDGET holds of decisions in reservations.cc, payment events in payments.cc.
+#include "ledger/internal.h"
 
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
-#include <deque>
 
 #include "core/enums.h"
-#include "core/json.h"
-#include "core/sha256.h"
 #include "core/thread_name.h"
 
 namespace warden::ledger {
-namespace json = boost::json;
-
-namespace {
 
 std::string opt_time(const std::optional<std::int64_t>& t) {
   return t ? std::to_string(*t) : std::string();
 }
 
-// An answer's body is built in one block of memory that it owns: a handful of allocations
-// instead of one per key and string, and nothing to walk when it is destroyed (on the writer's
-// thread, after the commit).
 json::storage_ptr answer_storage() {
   constexpr std::size_t kAnswerBlockBytes = 2048;
   return json::make_shared_resource<json::monotonic_resource>(kAnswerBlockBytes);
 }
 
-// About what a debit's answer takes as text, before its entries.
-constexpr std::size_t kDebitResultBytes = 192;
 
-// The bodies below list their keys in sorted order, as canonical_json() writes them: a retry's
-// answer is parsed back from that text and reads the same as the first.
-json::array entries_json(const Change& c, json::storage_ptr sp = {}) {
+json::array entries_json(const Change& c, json::storage_ptr sp) {
   json::array out(std::move(sp));
   out.reserve(c.entries.size());
   for (const Entry& e : c.entries) {
@@ -44,10 +31,9 @@ json::array entries_json(const Change& c, json::storage_ptr sp = {}) {
   return out;
 }
 
-// A hold, with the entries of the change that closed it and the balance after it when given.
 json::object hold_body(const Hold& h, std::string_view status, const std::optional<Amount>& posted,
                        const Change* entries_of, const Amount* available,
-                       json::storage_ptr sp = {}) {
+                       json::storage_ptr sp) {
   json::object o(std::move(sp));
   o.reserve(12);
   o["amount"] = h.amount.to_string();
@@ -70,33 +56,6 @@ json::object hold_body(const Hold& h, std::string_view status, const std::option
   return o;
 }
 
-// canonical_json() of an operation's arguments, written directly (callers add the keys in
-// sorted order), and its SHA-256: the request hash an idempotency key is checked against.
-class CanonicalArgs {
- public:
-  CanonicalArgs& text(std::string_view key, std::string_view value) {
-    add_key(key);
-    append_json_string(out_, value);
-    return *this;
-  }
-  CanonicalArgs& number(std::string_view key, std::int64_t value) {
-    add_key(key);
-    out_ += std::to_string(value);
-    return *this;
-  }
-  std::string hash() {
-    out_ += '}';
-    return sha256_hex(out_);
-  }
-
- private:
-  void add_key(std::string_view key) {
-    out_ += out_.empty() ? '{' : ',';
-    append_json_string(out_, key);
-    out_ += ':';
-  }
-  std::string out_;
-};
 
 Status invalid(ErrorCode code, std::string_view field, std::string message) {
   return Status(code, std::move(message), {{"field", field}});
@@ -126,23 +85,21 @@ Status check_currency(const std::string& currency) {
   return Status();
 }
 
-store::AuditEvent audit_event(const Caller& caller, std::string type, const std::string& owner,
-                              const json::object& details, std::int64_t now_s) {
+store::AuditEvent audit_event(const Caller& caller, std::string type,
+                              std::optional<std::string> agent_id, const json::object& details,
+                              std::int64_t now_s) {
   store::AuditEvent e;
   e.timestamp = now_s;
   e.event_type = std::move(type);
   e.actor = caller.actor;
-  e.agent_id = owner;
+  e.agent_id = std::move(agent_id);
   e.details = canonical_json(details);
   if (!caller.correlation_id.empty()) e.correlation_id = caller.correlation_id;
   if (!caller.ip_address.empty()) e.ip_address = caller.ip_address;
   return e;
 }
 
-// Keys the service makes for itself never meet a client's: those are printable.
 std::string close_key(const std::string& hold_id) { return std::string("\x01hold/") + hold_id; }
-
-}  // namespace
 
 int payment_status_rank(std::string_view status) {
   if (status == "pending") return 0;
@@ -179,180 +136,6 @@ json::object balance_json(const std::string& owner, const std::string& currency,
           {"available", b.available.to_string()},
           {"held", b.held.to_string()}};
 }
-
-// ---- Idempotency keys ----
-
-struct LedgerService::KeyTable {
-  enum class Claim { kClaimed, kWaiting, kReplay, kConflict };
-  // A committed answer is kept as its canonical JSON text, the text the op row stores: the
-  // commit hands it over without copying the body, and only a retry parses it again.
-  struct Entry {
-    std::string request_hash;
-    bool committed = false;
-    int status = 0;
-    std::string result;
-    std::vector<Done> waiting;
-    std::int64_t first_seen_s = 0;
-  };
-
-  const std::size_t keys_max;
-  std::mutex mu;
-  std::unordered_map<std::string, Entry> entries;         // guarded by mu
-  std::deque<std::pair<std::int64_t, std::string>> order;  // first seen; guarded by mu
-
-  explicit KeyTable(std::size_t max) : keys_max(max) {}
-
-  // kReplay fills `answer`; kWaiting takes `done`.
-  Claim claim(const std::string& key, const std::string& hash, std::int64_t now_s, Done& done,
-              Answer& answer) {
-    int status = 0;
-    std::string result;
-    {
-      std::lock_guard lock(mu);
-      auto [it, inserted] = entries.try_emplace(key);
-      Entry& e = it->second;
-      if (inserted) {
-        e.request_hash = hash;
-        e.first_seen_s = now_s;
-        order.emplace_back(now_s, key);
-        trim_locked();
-        return Claim::kClaimed;
-      }
-      if (e.request_hash != hash) return Claim::kConflict;
-      if (!e.committed) {
-        e.waiting.push_back(std::move(done));
-        return Claim::kWaiting;
-      }
-      status = e.status;
-      result = e.result;
-    }
-    answer = replay_of(status, result);
-    return Claim::kReplay;
-  }
-
-  static Answer replay_of(int status, std::string_view result) {
-    auto v = parse_json(result);
-    // The text is canonical_json() of an object this service made (or read back from its own
-    // op row, which start() checked).
-    return Answer{status, v.ok() && v->is_object() ? std::move(v->as_object()) : json::object(),
-                  true};
-  }
-
-  // The claim's operation committed with `result`, or failed (the key is free again). Returns
-  // the identical requests that waited, to answer outside the lock.
-  std::vector<Done> finish(const std::string& key, const Result<Answer>& result) {
-    if (result.ok()) return committed(key, result->status, canonical_json(result->body));
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    if (it == entries.end()) return {};
-    std::vector<Done> waiting = std::move(it->second.waiting);
-    entries.erase(it);
-    return waiting;
-  }
-
-  // The entry of a key this caller claimed. It stays where it is until its operation finishes
-  // (nothing else erases an entry that has not committed, and rehashing moves no element), so
-  // the commit reaches it without hashing the key on the writer's thread.
-  Entry* slot(const std::string& key) {
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    return it == entries.end() ? nullptr : &it->second;
-  }
-
-  // finish() of a committed answer whose text is at hand.
-  std::vector<Done> committed(Entry& e, int status, std::string result) {
-    std::lock_guard lock(mu);
-    e.committed = true;
-    e.status = status;
-    e.result = std::move(result);
-    return std::move(e.waiting);
-  }
-  std::vector<Done> committed(const std::string& key, int status, std::string result) {
-    Entry* e = slot(key);
-    return e == nullptr ? std::vector<Done>() : committed(*e, status, std::move(result));
-  }
-
-  // The request hash a key was claimed with, when it is known.
-  std::optional<std::string> hash_of(const std::string& key) {
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    if (it == entries.end()) return std::nullopt;
-    return it->second.request_hash;
-  }
-
-  void restore(const std::string& key, const std::string& hash, std::string result,
-               std::int64_t created_s) {
-    std::lock_guard lock(mu);
-    entries[key] = Entry{hash, true, 201, std::move(result), {}, created_s};
-    order.emplace_back(created_s, key);
-    trim_locked();
-  }
-
-  // Forgets the oldest committed keys past keys_max. An operation still in flight is never
-  // forgotten (its waiters need it); the first one stops the trim until it commits.
-  void trim_locked() {
-    while (order.size() > keys_max) {
-      auto it = entries.find(order.front().second);
-      if (it != entries.end()) {
-        if (!it->second.committed && it->second.first_seen_s == order.front().first) return;
-        if (it->second.first_seen_s == order.front().first) entries.erase(it);
-      }
-      order.pop_front();
-    }
-  }
-
-  void forget_before(std::int64_t oldest_s) {
-    std::lock_guard lock(mu);
-    while (!order.empty() && order.front().first < oldest_s) {
-      auto it = entries.find(order.front().second);
-      if (it != entries.end() && it->second.committed && it->second.first_seen_s < oldest_s) {
-        entries.erase(it);
-      }
-      order.pop_front();
-    }
-  }
-};
-
-namespace {
-
-// A change's rows, made before its write so that the writer thread only binds them.
-struct ChangeRows {
-  std::optional<store::LotRow> lot;
-  std::optional<store::HoldRow> new_hold;
-  std::vector<store::LotEntryRow> entries;
-  std::vector<std::pair<std::string, std::string_view>> statuses;  // lot id, status
-  std::optional<store::HoldRow> closed_hold;
-};
-
-}  // namespace
-
-// One operation on its way through the writer.
-struct LedgerService::Op {
-  Change change;
-  std::string op_id;
-  std::optional<std::string> key;  // the client's idempotency key (stored)
-  std::string claim_key;           // the key table entry to finish (may be internal)
-  KeyTable::Entry* claim_slot = nullptr;  // claim_key's entry
-  std::string request_hash;
-  std::optional<std::string> tx_id;
-  std::string audit_type;
-  std::string audit_severity = "info";
-  Caller caller;
-  std::int64_t now_s = 0;
-  Answer answer;
-  Done done;
-  // Made on the caller's thread, so the writer only binds them.
-  store::AuditEvent audit;
-  store::LedgerOpRow row;
-  ChangeRows rows;
-
-  // The key table entry this operation finishes: its own (internal) claim key, else the
-  // client's idempotency key (moved into the op row by commit()), else none.
-  const std::string* claim() const {
-    if (!claim_key.empty()) return &claim_key;
-    return row.idempotency_key ? &*row.idempotency_key : nullptr;
-  }
-};
 
 LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, const Clock& clock,
                              IdGenerator& ids, LedgerOptions options)
@@ -641,298 +424,6 @@ Result<Answer> LedgerService::stored_answer(const std::string& key,
   return Answer{201, v->as_object(), true};
 }
 
-// ---- Operations ----
-
-void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
-  const std::int64_t now = clock_.now_seconds();
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
-  if (bad.ok() && !is_one_of(kLotSources, req.source)) {
-    bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "source",
-                  "source must be payment, grant or seed");
-  }
-  if (bad.ok() && req.payment_id &&
-      (req.payment_id->empty() || req.payment_id->size() > kPaymentIdBytesMax)) {
-    bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "payment_id",
-                  "payment_id must be 1 to " + std::to_string(kPaymentIdBytesMax) + " bytes");
-  }
-  if (bad.ok() && req.expires_at && *req.expires_at <= now) {
-    bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "expires_at",
-                  "expires_at must be in the future");
-  }
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
-  if (!bad.ok()) return done(bad);
-  const json::object args{{"op", "mint"},
-                          {"owner", req.owner},
-                          {"amount", req.amount.to_string()},
-                          {"currency", req.currency},
-                          {"source", req.source},
-                          {"payment_id", req.payment_id ? json::value(*req.payment_id) : nullptr},
-                          {"expires_at", opt_time(req.expires_at)}};
-  const std::string hash = canonical_hash(args);
-  if (!claimed(req.idempotency_key, hash, done)) return;
-
-  Lot lot;
-  lot.id = ids_.next();
-  lot.owner = req.owner;
-  lot.currency = req.currency;
-  lot.source = req.source;
-  lot.amount = req.amount;
-  lot.expires_at = req.expires_at;
-  lot.payment_id = req.payment_id;
-  lot.created_at = now;
-  auto change = book_.mint(lot);
-  if (!change.ok()) {
-    Result<Answer> out = change.status();
-    // The payment already has its lot: the same mint is answered with it.
-    if (change.status().code() == ErrorCode::LEDGER_PAYMENT_CONFLICT) {
-      const std::string existing(change.status().details().at("lot_id").as_string());
-      auto prior = book_.lot(existing);
-      if (prior && prior->owner == req.owner && prior->amount == req.amount &&
-          prior->currency == req.currency) {
-        out = Answer{201, lot_json(*prior), true};
-      } else {
-        out = Status(ErrorCode::IDEMPOTENCY_KEY_REUSED,
-                     "payment " + *req.payment_id + " was minted with other arguments",
-                     {{"payment_id", *req.payment_id}, {"lot_id", existing}});
-      }
-    }
-    for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
-    return done(std::move(out));
-  }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
-  op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_MINT";
-  op->caller = caller;
-  op->now_s = now;
-  Lot shown = *op->change.new_lot;
-  shown.remaining = req.amount;
-  op->answer = Answer{201, lot_json(shown), false};
-  commit(std::move(op), std::move(done));
-}
-
-void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
-  const std::int64_t now = clock_.now_seconds();
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
-  if (!bad.ok()) return done(bad);
-  const std::string hash = CanonicalArgs()
-                               .text("amount", req.amount.to_string())
-                               .text("currency", req.currency)
-                               .text("op", "debit")
-                               .text("owner", req.owner)
-                               .hash();
-  if (!claimed(req.idempotency_key, hash, done)) return;
-  auto change = book_.debit(req.owner, req.currency, req.amount, now);
-  if (!change.ok()) {
-    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
-    for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
-    return done(std::move(out));
-  }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
-  op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_DEBIT";
-  op->caller = caller;
-  op->now_s = now;
-  // The body, and the same as canonical JSON text for the op row and the audit row, written
-  // side by side (the text is what canonical_json(body) would write).
-  json::object body(answer_storage());
-  body.reserve(6);
-  std::string& text = op->row.result;
-  text.reserve(kDebitResultBytes + 128 * op->change.entries.size());
-  auto put = [&](std::string_view key, std::string value) {
-    text += text.empty() ? '{' : ',';
-    append_json_string(text, key);
-    text += ':';
-    append_json_string(text, value);
-    body[key] = std::move(value);
-  };
-  put("amount", req.amount.to_string());
-  put("currency", req.currency);
-  json::array entries(body.storage());
-  entries.reserve(op->change.entries.size());
-  text += ",\"entries\":[";
-  for (const Entry& e : op->change.entries) {
-    std::string amount = e.amount.to_string();
-    const std::string_view type = entry_type_name(e.type);
-    if (text.back() != '[') text += ',';
-    text += "{\"amount\":";
-    append_json_string(text, amount);
-    text += ",\"lot_id\":";
-    append_json_string(text, e.lot_id);
-    text += ",\"type\":";
-    append_json_string(text, type);
-    text += '}';
-    entries.push_back({{"amount", std::move(amount)}, {"lot_id", e.lot_id}, {"type", type}});
-  }
-  text += ']';
-  body["entries"] = std::move(entries);
-  put("op_id", op->op_id);
-  put("owner", req.owner);
-  put("remaining", op->change.after.available.to_string());
-  text += '}';
-  op->answer = Answer{201, std::move(body), false};
-  commit(std::move(op), std::move(done));
-}
-
-void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
-  const std::int64_t now = clock_.now_seconds();
-  const std::int64_t ttl = req.ttl_seconds.value_or(options_.hold_ttl_seconds_default);
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
-  if (bad.ok() && (ttl < 1 || ttl > options_.hold_ttl_seconds_max)) {
-    bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "ttl_seconds",
-                  "ttl_seconds must be 1 to " + std::to_string(options_.hold_ttl_seconds_max));
-  }
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
-  if (!bad.ok()) return done(bad);
-  const std::string hash = CanonicalArgs()
-                               .text("amount", req.amount.to_string())
-                               .text("currency", req.currency)
-                               .text("op", "hold")
-                               .text("owner", req.owner)
-                               .number("ttl_seconds", ttl)
-                               .hash();
-  if (!claimed(req.idempotency_key, hash, done)) return;
-  auto change =
-      book_.hold(req.owner, req.currency, req.amount, false, ids_.next(), now + ttl, std::nullopt, now);
-  if (!change.ok()) {
-    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
-    for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
-    return done(std::move(out));
-  }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
-  op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_HOLD";
-  op->caller = caller;
-  op->now_s = now;
-  op->answer = Answer{201,
-                      hold_body(*op->change.new_hold, "pending", std::nullopt, nullptr,
-                                &op->change.after.available, answer_storage()),
-                      false};
-  commit(std::move(op), std::move(done));
-}
-
-void LedgerService::post(const std::string& hold_id, std::optional<Amount> amount,
-                         const Caller& caller, Done done) {
-  close_hold(hold_id, true, std::move(amount), caller, std::move(done));
-}
-
-void LedgerService::void_hold(const std::string& hold_id, const Caller& caller, Done done) {
-  close_hold(hold_id, false, std::nullopt, caller, std::move(done));
-}
-
-void LedgerService::close_hold(const std::string& hold_id, bool post, std::optional<Amount> amount,
-                               const Caller& caller, Done done) {
-  const std::int64_t now = clock_.now_seconds();
-  const std::string hash =
-      std::string(post ? "post:" : "void:") + (amount ? amount->to_string() : "all");
-  const std::string key = close_key(hold_id);
-  Answer answer;
-  switch (keys_->claim(key, hash, now, done, answer)) {
-    case KeyTable::Claim::kClaimed: break;
-    case KeyTable::Claim::kWaiting: return;
-    case KeyTable::Claim::kReplay: return done(std::move(answer));
-    case KeyTable::Claim::kConflict: {
-      // The first close's kind is in its request hash ("post:..." or "void:...").
-      const std::string first = keys_->hash_of(key).value_or("");
-      const std::string status = first.starts_with("post:") ? "posted" : "voided";
-      return done(Status(ErrorCode::LEDGER_HOLD_NOT_PENDING,
-                         "hold " + hold_id + " is " + status,
-                         {{"hold_id", hold_id}, {"status", status}}));
-    }
-  }
-  auto fail = [&](Status s) {
-    Result<Answer> out = std::move(s);
-    for (auto& w : keys_->finish(key, out)) w(out);
-    done(std::move(out));
-  };
-  auto pending = book_.find_hold(hold_id);
-  if (!pending) {
-    // Closed before the keys' memory: what the store says.
-    auto row = store_.get_hold(hold_id);
-    if (!row.ok()) return fail(row.status());
-    if (!*row) return fail(Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + hold_id));
-    const store::HoldRow& h = **row;
-    const bool same = (post && h.status == "posted" &&
-                       (!amount || h.posted_amount == amount->to_string())) ||
-                      (!post && h.status == "voided");
-    if (!same) {
-      return fail(Status(ErrorCode::LEDGER_HOLD_NOT_PENDING,
-                         "hold " + hold_id + " is " + h.status,
-                         {{"hold_id", hold_id}, {"status", h.status}}));
-    }
-    Hold shown;
-    shown.id = h.id;
-    shown.owner = h.owner;
-    shown.currency = h.currency;
-    shown.amount = Amount::parse(h.amount).value();
-    shown.expires_at = h.expires_at;
-    shown.tx_id = h.tx_id;
-    shown.created_at = h.created_at;
-    std::optional<Amount> posted;
-    if (h.posted_amount) posted = Amount::parse(*h.posted_amount).value();
-    Result<Answer> out = Answer{200, hold_json(shown, h.status, posted), true};
-    for (auto& w : keys_->finish(key, out)) w(out);
-    return done(std::move(out));
-  }
-  if (pending->tx_id) {
-    return fail(Status(ErrorCode::LEDGER_HOLD_NOT_PENDING,
-                       "hold " + hold_id + " belongs to transaction " + *pending->tx_id +
-                           ": it is settled with the transaction",
-                       {{"hold_id", hold_id}, {"tx_id", *pending->tx_id}}));
-  }
-  auto change = post ? book_.post(hold_id, amount, now) : book_.void_hold(hold_id, now);
-  if (!change.ok()) return fail(change.status());
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
-  op->claim_key = key;
-  op->request_hash = hash;
-  op->audit_type = post ? "LEDGER_POST" : "LEDGER_VOID";
-  op->caller = caller;
-  op->now_s = now;
-  op->answer = Answer{200,
-                      hold_body(*op->change.closed_hold, op->change.hold_status, op->change.posted,
-                                &op->change, &op->change.after.available, answer_storage()),
-                      false};
-  commit(std::move(op), std::move(done));
-}
-
 json::object LedgerService::balance(const std::string& owner, const std::string& currency) const {
   return balance_json(owner, currency, book_.balance(owner, currency, clock_.now_seconds()));
 }
@@ -987,141 +478,6 @@ void LedgerService::sweep() {
   }
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return left == 0; });
-}
-
-// ---- BUDGET holds of decisions ----
-
-Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
-    const std::string& agent_id, const std::vector<engine::BudgetNeed>& needs,
-    const std::string& reservation_id, std::int64_t now_ms) {
-  const std::int64_t now = now_ms / 1000;
-  std::vector<Change> taken;
-  std::vector<engine::BudgetHeld> out;
-  std::vector<std::string> ids;
-  for (const auto& need : needs) {
-    const std::string hold_id = ids_.next();
-    auto r = book_.hold(agent_id, need.asset, need.amount, need.partial, hold_id, 0,
-                        reservation_id, now);
-    if (!r.ok()) {
-      for (auto it = taken.rbegin(); it != taken.rend(); ++it) book_.undo(*it);
-      return r.status();
-    }
-    out.push_back({hold_id, need.asset, need.amount, r->new_hold->amount});
-    ids.push_back(hold_id);
-    taken.push_back(std::move(*r));
-  }
-  std::lock_guard lock(reservations_mu_);
-  unwritten_[reservation_id] = std::move(taken);
-  reservation_holds_[reservation_id] = std::move(ids);
-  return out;
-}
-
-Amount LedgerService::available(const std::string& agent_id, const std::string& asset,
-                                std::int64_t now_ms) {
-  return book_.balance(agent_id, asset, now_ms / 1000).available;
-}
-
-Status LedgerService::write_reservation(store::WriteTxn& tx, const std::string& reservation_id,
-                                        std::int64_t now_s) {
-  std::vector<Change> changes;
-  {
-    std::lock_guard lock(reservations_mu_);
-    auto it = unwritten_.find(reservation_id);
-    if (it == unwritten_.end()) return Status();
-    changes = it->second;
-  }
-  for (const Change& c : changes) {
-    store::LedgerOpRow row;
-    row.id = ids_.next();
-    row.kind = "hold";
-    row.result = canonical_json(hold_json(*c.new_hold, "pending"));
-    row.created_at = now_s;
-    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
-    WARDEN_RETURN_IF_ERROR(write_change(tx, c, row.id, reservation_id, now_s));
-  }
-  return Status();
-}
-
-void LedgerService::reservation_written(const std::string& reservation_id, bool ok) {
-  std::vector<Change> changes;
-  {
-    std::lock_guard lock(reservations_mu_);
-    auto it = unwritten_.find(reservation_id);
-    if (it == unwritten_.end()) return;
-    changes = std::move(it->second);
-    unwritten_.erase(it);
-    if (!ok) reservation_holds_.erase(reservation_id);
-  }
-  if (ok) {
-    operations_.fetch_add(changes.size(), std::memory_order_relaxed);
-    return;
-  }
-  for (auto it = changes.rbegin(); it != changes.rend(); ++it) book_.undo(*it);
-}
-
-Result<std::vector<Change>> LedgerService::settle_reservation(
-    store::WriteTxn& tx, const std::string& reservation_id, bool confirm,
-    const std::optional<Amount>& final_amount, std::int64_t now_s) {
-  std::vector<std::string> ids;
-  {
-    std::lock_guard lock(reservations_mu_);
-    auto it = reservation_holds_.find(reservation_id);
-    if (it == reservation_holds_.end()) return std::vector<Change>{};
-    ids = it->second;
-  }
-  std::vector<Change> out;
-  for (const std::string& id : ids) {
-    auto pending = book_.find_hold(id);
-    if (!pending) continue;
-    std::optional<Amount> posted;
-    // One hold settles at the final amount (capped by what it holds); several, as held.
-    if (final_amount && ids.size() == 1) posted = std::min(*final_amount, pending->amount);
-    auto change = confirm ? book_.post(id, posted, now_s, false)
-                          : book_.void_hold(id, now_s, false);
-    if (!change.ok()) {
-      if (change.status().code() == ErrorCode::LEDGER_HOLD_NOT_FOUND) continue;
-      return change.status();
-    }
-    store::LedgerOpRow row;
-    row.id = ids_.next();
-    row.kind = confirm ? "post" : "void";
-    json::object body = hold_json(*change->closed_hold, change->hold_status, change->posted);
-    body["entries"] = entries_json(*change);
-    row.result = canonical_json(body);
-    row.created_at = now_s;
-    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
-    WARDEN_RETURN_IF_ERROR(write_change(tx, *change, row.id, reservation_id, now_s));
-    out.push_back(std::move(*change));
-  }
-  return out;
-}
-
-void LedgerService::settled(const std::vector<Change>& changes) {
-  for (const Change& c : changes) {
-    book_.apply(c);
-    operations_.fetch_add(1, std::memory_order_relaxed);
-    if (!c.closed_hold || !c.closed_hold->tx_id) continue;
-    std::lock_guard lock(reservations_mu_);
-    auto it = reservation_holds_.find(*c.closed_hold->tx_id);
-    if (it == reservation_holds_.end()) continue;
-    std::erase(it->second, c.closed_hold->id);
-    if (it->second.empty()) reservation_holds_.erase(it);
-  }
-}
-
-std::vector<Hold> LedgerService::holds_of(const std::string& reservation_id) const {
-  std::vector<std::string> ids;
-  {
-    std::lock_guard lock(reservations_mu_);
-    auto it = reservation_holds_.find(reservation_id);
-    if (it == reservation_holds_.end()) return {};
-    ids = it->second;
-  }
-  std::vector<Hold> out;
-  for (const auto& id : ids) {
-    if (auto h = book_.find_hold(id)) out.push_back(std::move(*h));
-  }
-  return out;
 }
 
 }  // namespace warden::ledger

@@ -1,0 +1,141 @@
+// The BUDGET holds of decisions: taken in memory under the engine's agent lock (hold_for), written
+// in the decision's own transaction, and posted or voided inside the transition that settles the
+// decision, applied to the Book after its commit.
+#include "ledger/internal.h"
+
+namespace warden::ledger {
+
+Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
+    const std::string& agent_id, const std::vector<engine::BudgetNeed>& needs,
+    const std::string& reservation_id, std::int64_t now_ms) {
+  const std::int64_t now = now_ms / 1000;
+  std::vector<Change> taken;
+  std::vector<engine::BudgetHeld> out;
+  std::vector<std::string> ids;
+  for (const auto& need : needs) {
+    const std::string hold_id = ids_.next();
+    auto r = book_.hold(agent_id, need.asset, need.amount, need.partial, hold_id, 0,
+                        reservation_id, now);
+    if (!r.ok()) {
+      for (auto it = taken.rbegin(); it != taken.rend(); ++it) book_.undo(*it);
+      return r.status();
+    }
+    out.push_back({hold_id, need.asset, need.amount, r->new_hold->amount});
+    ids.push_back(hold_id);
+    taken.push_back(std::move(*r));
+  }
+  std::lock_guard lock(reservations_mu_);
+  unwritten_[reservation_id] = std::move(taken);
+  reservation_holds_[reservation_id] = std::move(ids);
+  return out;
+}
+
+Amount LedgerService::available(const std::string& agent_id, const std::string& asset,
+                                std::int64_t now_ms) {
+  return book_.balance(agent_id, asset, now_ms / 1000).available;
+}
+
+Status LedgerService::write_reservation(store::WriteTxn& tx, const std::string& reservation_id,
+                                        std::int64_t now_s) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = unwritten_.find(reservation_id);
+    if (it == unwritten_.end()) return Status();
+    changes = it->second;
+  }
+  for (const Change& c : changes) {
+    store::LedgerOpRow row;
+    row.id = ids_.next();
+    row.kind = "hold";
+    row.result = canonical_json(hold_json(*c.new_hold, "pending"));
+    row.created_at = now_s;
+    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
+    WARDEN_RETURN_IF_ERROR(write_change(tx, c, row.id, reservation_id, now_s));
+  }
+  return Status();
+}
+
+void LedgerService::reservation_written(const std::string& reservation_id, bool ok) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = unwritten_.find(reservation_id);
+    if (it == unwritten_.end()) return;
+    changes = std::move(it->second);
+    unwritten_.erase(it);
+    if (!ok) reservation_holds_.erase(reservation_id);
+  }
+  if (ok) {
+    operations_.fetch_add(changes.size(), std::memory_order_relaxed);
+    return;
+  }
+  for (auto it = changes.rbegin(); it != changes.rend(); ++it) book_.undo(*it);
+}
+
+Result<std::vector<Change>> LedgerService::settle_reservation(
+    store::WriteTxn& tx, const std::string& reservation_id, bool confirm,
+    const std::optional<Amount>& final_amount, std::int64_t now_s) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = reservation_holds_.find(reservation_id);
+    if (it == reservation_holds_.end()) return std::vector<Change>{};
+    ids = it->second;
+  }
+  std::vector<Change> out;
+  for (const std::string& id : ids) {
+    auto pending = book_.find_hold(id);
+    if (!pending) continue;
+    std::optional<Amount> posted;
+    // One hold settles at the final amount (capped by what it holds); several, as held.
+    if (final_amount && ids.size() == 1) posted = std::min(*final_amount, pending->amount);
+    auto change = confirm ? book_.post(id, posted, now_s, false)
+                          : book_.void_hold(id, now_s, false);
+    if (!change.ok()) {
+      if (change.status().code() == ErrorCode::LEDGER_HOLD_NOT_FOUND) continue;
+      return change.status();
+    }
+    store::LedgerOpRow row;
+    row.id = ids_.next();
+    row.kind = confirm ? "post" : "void";
+    json::object body = hold_json(*change->closed_hold, change->hold_status, change->posted);
+    body["entries"] = entries_json(*change);
+    row.result = canonical_json(body);
+    row.created_at = now_s;
+    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
+    WARDEN_RETURN_IF_ERROR(write_change(tx, *change, row.id, reservation_id, now_s));
+    out.push_back(std::move(*change));
+  }
+  return out;
+}
+
+void LedgerService::settled(const std::vector<Change>& changes) {
+  for (const Change& c : changes) {
+    book_.apply(c);
+    operations_.fetch_add(1, std::memory_order_relaxed);
+    if (!c.closed_hold || !c.closed_hold->tx_id) continue;
+    std::lock_guard lock(reservations_mu_);
+    auto it = reservation_holds_.find(*c.closed_hold->tx_id);
+    if (it == reservation_holds_.end()) continue;
+    std::erase(it->second, c.closed_hold->id);
+    if (it->second.empty()) reservation_holds_.erase(it);
+  }
+}
+
+std::vector<Hold> LedgerService::holds_of(const std::string& reservation_id) const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = reservation_holds_.find(reservation_id);
+    if (it == reservation_holds_.end()) return {};
+    ids = it->second;
+  }
+  std::vector<Hold> out;
+  for (const auto& id : ids) {
+    if (auto h = book_.find_hold(id)) out.push_back(std::move(*h));
+  }
+  return out;
+}
+
+}  // namespace warden::ledger

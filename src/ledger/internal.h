@@ -67,6 +67,8 @@ Status invalid(ErrorCode code, std::string_view field, std::string message);
 Status check_key(const std::string& key);
 Status check_positive(const Amount& amount);
 Status check_currency(const std::string& currency);
+// The idempotency key, a positive amount and a known currency, in that order.
+Status check_spend(const std::string& key, const Amount& amount, const std::string& currency);
 store::AuditEvent audit_event(const Caller& caller, std::string type,
                               std::optional<std::string> agent_id, const json::object& details,
                               std::int64_t now_s);

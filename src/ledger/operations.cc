@@ -9,9 +9,7 @@ namespace warden::ledger {
 
 void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
   const std::int64_t now = clock_.now_seconds();
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
+  Status bad = check_spend(req.idempotency_key, req.amount, req.currency);
   if (bad.ok() && !is_one_of(kLotSources, req.source)) {
     bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "source",
                   "source must be payment, grant or seed");
@@ -25,14 +23,7 @@ void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
     bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "expires_at",
                   "expires_at must be in the future");
   }
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
+  if (bad.ok()) bad = check_owner(req.owner);
   if (!bad.ok()) return done(bad);
   const json::object args{{"op", "mint"},
                           {"owner", req.owner},
@@ -88,17 +79,8 @@ void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
 
 void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
   const std::int64_t now = clock_.now_seconds();
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
+  Status bad = check_spend(req.idempotency_key, req.amount, req.currency);
+  if (bad.ok()) bad = check_owner(req.owner);
   if (!bad.ok()) return done(bad);
   const std::string hash = CanonicalArgs()
                                .text("amount", req.amount.to_string())
@@ -165,21 +147,12 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
 void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   const std::int64_t now = clock_.now_seconds();
   const std::int64_t ttl = req.ttl_seconds.value_or(options_.hold_ttl_seconds_default);
-  Status bad = check_key(req.idempotency_key);
-  if (bad.ok()) bad = check_positive(req.amount);
-  if (bad.ok()) bad = check_currency(req.currency);
+  Status bad = check_spend(req.idempotency_key, req.amount, req.currency);
   if (bad.ok() && (ttl < 1 || ttl > options_.hold_ttl_seconds_max)) {
     bad = invalid(ErrorCode::VALIDATION_INVALID_VALUE, "ttl_seconds",
                   "ttl_seconds must be 1 to " + std::to_string(options_.hold_ttl_seconds_max));
   }
-  if (bad.ok()) {
-    auto exists = owner_exists(req.owner);
-    if (!exists.ok()) {
-      bad = exists.status();
-    } else if (!*exists) {
-      bad = invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + req.owner);
-    }
-  }
+  if (bad.ok()) bad = check_owner(req.owner);
   if (!bad.ok()) return done(bad);
   const std::string hash = CanonicalArgs()
                                .text("amount", req.amount.to_string())

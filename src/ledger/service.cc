@@ -77,6 +77,12 @@ Status check_positive(const Amount& amount) {
   return Status();
 }
 
+Status check_spend(const std::string& key, const Amount& amount, const std::string& currency) {
+  WARDEN_RETURN_IF_ERROR(check_key(key));
+  WARDEN_RETURN_IF_ERROR(check_positive(amount));
+  return check_currency(currency);
+}
+
 Status check_currency(const std::string& currency) {
   if (canonical_currency(currency) != currency) {
     return invalid(ErrorCode::LEDGER_CURRENCY_UNKNOWN, "currency",
@@ -231,6 +237,12 @@ void LedgerService::sweeper_loop() {
     sweep();
     lock.lock();
   }
+}
+
+Status LedgerService::check_owner(const std::string& owner) {
+  WARDEN_ASSIGN_OR_RETURN(bool exists, owner_exists(owner));
+  if (!exists) return invalid(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + owner);
+  return Status();
 }
 
 Result<bool> LedgerService::owner_exists(const std::string& owner) {

@@ -192,6 +192,8 @@ class LedgerService final : public engine::Budgets {
   Status write_change(store::WriteTxn& tx, const Change& change, const std::string& op_id,
                       std::optional<std::string> tx_id, std::int64_t now_s) const;
   Result<bool> owner_exists(const std::string& owner);
+  // OK for an agent; LEDGER_OWNER_UNKNOWN (details.field "owner") otherwise.
+  Status check_owner(const std::string& owner);
   void sweeper_loop();
 
   store::Store& store_;

@@ -80,7 +80,9 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
     *result = std::move(*row);
     return Status();
   };
-  auto on_commit = [this, result, settled_holds, after_commit, done](const Status& s) {
+  auto on_commit = [this, tx_id, result, settled_holds, after_commit, done](const Status& s) {
+    // A late confirm's debits (charge_late) are kept with the commit or taken back.
+    if (ledger_) ledger_->late_charged(tx_id, s.ok());
     if (!s.ok()) {
       if (done) done(s);
       return;
@@ -107,6 +109,36 @@ Result<std::vector<ledger::Change>> DecisionService::settle_holds(store::WriteTx
   std::optional<Amount> final_amount;
   if (row.final_amount) final_amount = Amount::parse(*row.final_amount).value();
   return ledger_->settle_reservation(tx, row.id, row.status == "CONFIRMED", final_amount, now);
+}
+
+// A late confirm: the BUDGET holds were voided when the reservation expired, but what was spent
+// was spent. Each held asset is debited now, as far as the credit goes; the TX_CONFIRMED row
+// says what was debited and what the credit could not cover.
+Status DecisionService::charge_late(store::WriteTxn& tx, const store::TransactionRow& row,
+                                    const std::optional<Amount>& final_amount, std::int64_t now,
+                                    json::object& details) {
+  if (ledger_ == nullptr) return Status();
+  const json::object meta = metadata_of(row);
+  const auto* holds = meta.if_contains("holds");
+  if (holds == nullptr || !holds->is_array() || holds->as_array().empty()) return Status();
+  std::vector<ledger::LedgerService::LateCharge> charges;
+  for (const auto& h : holds->as_array()) {
+    const auto& o = h.as_object();
+    Amount spent = Amount::parse(o.at("requested").as_string()).value();
+    if (final_amount && holds->as_array().size() == 1) spent = *final_amount;
+    charges.push_back({std::string(o.at("asset").as_string()), spent});
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto debits, ledger_->charge_late(tx, row.id, row.agent_id, charges, now));
+  json::array out;
+  for (std::size_t i = 0; i < charges.size(); ++i) {
+    Amount debited;
+    for (const auto& e : debits[i].entries) debited = *debited.checked_add(e.amount);
+    out.push_back({{"asset", charges[i].asset},
+                   {"debited", debited.to_string()},
+                   {"shortfall", charges[i].amount.checked_sub(debited)->to_string()}});
+  }
+  details["ledger_late_debits"] = std::move(out);
+  return Status();
 }
 
 void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
@@ -158,6 +190,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         if (*late) {
           details["late"] = true;
           e.severity = "warning";
+          WARDEN_RETURN_IF_ERROR(charge_late(tx, row, *settled, now, details));
         }
         WARDEN_RETURN_IF_ERROR(run_post_checks(row, *settled, now, details, e));
         row.status = "CONFIRMED";

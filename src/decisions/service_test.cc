@@ -986,6 +986,38 @@ TEST_F(BudgetTest, FailCancelRejectAndExpiryGiveTheHoldBack) {
   EXPECT_EQ(balance().held, Amount(0));
 }
 
+TEST_F(BudgetTest, ALateConfirmDebitsWhatWasSpentAsFarAsTheCreditGoes) {
+  start_service({.reservation_ttl_seconds = 60});
+  add_policy("BUDGET", R"({"asset":"native"})");
+  mint(1000);
+  const auto a = allow(600);
+  const auto b = allow(300);
+  clock_.advance_ms(61'000);
+  sweep();
+  EXPECT_EQ(status_of(str(a, "id")), "EXPIRED");
+  EXPECT_EQ(balance().available, Amount(1000));
+  auto late = confirm(str(a, "id"), std::nullopt);
+  ASSERT_TRUE(late.ok()) << late.status().to_string();
+  EXPECT_EQ(balance().available, Amount(400));
+  // A new decision holds 350 of the 400 left: the second late confirm finds 50 for its 300.
+  allow(350);
+  auto short_late = confirm(str(b, "id"), std::nullopt);
+  ASSERT_TRUE(short_late.ok()) << short_late.status().to_string();
+  EXPECT_EQ(balance().available, Amount(0));
+  const auto rows = audit("TX_CONFIRMED", str(b, "id"));
+  ASSERT_EQ(rows.size(), 1u);
+  const json::object details = parse_json(rows[0].event.details).value().as_object();
+  const auto& debits = details.at("ledger_late_debits").as_array();
+  ASSERT_EQ(debits.size(), 1u);
+  EXPECT_EQ(debits[0].at("debited").as_string(), "50");
+  EXPECT_EQ(debits[0].at("shortfall").as_string(), "250");
+  // What memory says is what the store says, after a restart too.
+  stop_service();
+  start_service();
+  EXPECT_EQ(balance().available, Amount(0));
+  EXPECT_EQ(balance().held, Amount(350));
+}
+
 TEST_F(BudgetTest, AHoldStillCountsAfterARestart) {
   start_service();
   add_policy("BUDGET", R"({"asset":"native"})");

@@ -247,8 +247,8 @@ Result<Change> Book::mint(const Lot& lot) {
 }
 
 Result<Change> Book::debit(const std::string& owner, const std::string& currency,
-                           const Amount& amount, std::int64_t now_s) {
-  return take(owner, currency, amount, false, std::nullopt, now_s);
+                           const Amount& amount, std::int64_t now_s, bool partial) {
+  return take(owner, currency, amount, partial, std::nullopt, now_s);
 }
 
 Result<Change> Book::hold(const std::string& owner, const std::string& currency,
@@ -269,13 +269,13 @@ Result<Change> Book::take(const std::string& owner, const std::string& currency,
                           const Amount& amount, bool partial, std::optional<Hold> hold,
                           std::int64_t now_s) {
   auto acct = account(owner, currency, false);
-  if (!acct && amount.is_zero() && !hold) {
+  if (!acct && !hold && (amount.is_zero() || partial)) {
     Change nothing;
     nothing.owner = owner;
     nothing.currency = currency;
     return nothing;
   }
-  if (!acct && (!partial || !hold)) {
+  if (!acct && !partial) {
     return Status(ErrorCode::LEDGER_BUDGET_EXCEEDED,
                   "needs " + amount.to_string() + " " + currency + ", has 0",
                   {{"currency", currency}, {"available", "0"}, {"shortfall", amount.to_string()}});

@@ -128,8 +128,9 @@ class Book {
   // Takes `amount` first-expiring-first (then oldest first) across the account's spendable
   // lots, splitting across them. LEDGER_BUDGET_EXCEEDED with details {available, shortfall}
   // and nothing changed when they hold less.
+  // `partial` takes what there is instead (possibly nothing): for what was already spent.
   Result<Change> debit(const std::string& owner, const std::string& currency,
-                       const Amount& amount, std::int64_t now_s);
+                       const Amount& amount, std::int64_t now_s, bool partial = false);
   // Moves `amount` from remaining to held, first-expiring-first. When the lots hold less:
   // LEDGER_BUDGET_EXCEEDED, unless `partial`, which holds what there is (possibly nothing).
   Result<Change> hold(const std::string& owner, const std::string& currency, const Amount& amount,

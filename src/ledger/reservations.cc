@@ -138,4 +138,59 @@ std::vector<Hold> LedgerService::holds_of(const std::string& reservation_id) con
   return out;
 }
 
+Result<std::vector<Change>> LedgerService::charge_late(store::WriteTxn& tx,
+                                                      const std::string& reservation_id,
+                                                      const std::string& agent_id,
+                                                      const std::vector<LateCharge>& charges,
+                                                      std::int64_t now_s) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = late_debits_.find(reservation_id);
+    if (it != late_debits_.end()) changes = it->second;
+  }
+  if (changes.empty()) {
+    for (const LateCharge& c : charges) {
+      auto change = book_.debit(agent_id, c.asset, c.amount, now_s, true);
+      if (!change.ok()) {
+        for (auto it = changes.rbegin(); it != changes.rend(); ++it) book_.undo(*it);
+        return change.status();
+      }
+      changes.push_back(std::move(*change));
+    }
+    std::lock_guard lock(reservations_mu_);
+    late_debits_[reservation_id] = changes;
+  }
+  for (const Change& c : changes) {
+    if (c.entries.empty()) continue;
+    store::LedgerOpRow row;
+    row.id = ids_.next();
+    row.kind = "debit";
+    row.result = canonical_json(json::object{{"entries", entries_json(c)},
+                                             {"currency", c.currency},
+                                             {"owner", c.owner},
+                                             {"tx_id", reservation_id}});
+    row.created_at = now_s;
+    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(row));
+    WARDEN_RETURN_IF_ERROR(write_change(tx, c, row.id, reservation_id, now_s));
+  }
+  return changes;
+}
+
+void LedgerService::late_charged(const std::string& reservation_id, bool ok) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard lock(reservations_mu_);
+    auto it = late_debits_.find(reservation_id);
+    if (it == late_debits_.end()) return;
+    changes = std::move(it->second);
+    late_debits_.erase(it);
+  }
+  if (ok) {
+    operations_.fetch_add(changes.size(), std::memory_order_relaxed);
+    return;
+  }
+  for (auto it = changes.rbegin(); it != changes.rend(); ++it) book_.undo(*it);
+}
+
 }  // namespace warden::ledger

@@ -159,6 +159,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("POST", "/v1/ledger/holds/{id}/void", Auth::kMaster, ledger_void_hold);
   // An agent's session reads its own balances (the handler checks the owner).
   r.add("GET", "/v1/ledger/balances", Auth::kMasterOrSession, ledger_balances);
+  r.add("GET", "/v1/usage", Auth::kMasterOrSession, get_usage);
   r.add("GET", "/v1/ledger/lots", Auth::kMaster, ledger_lots);
   r.add("GET", "/v1/ledger/entries", Auth::kMaster, ledger_entries);
   r.add("POST", "/v1/webhooks/{provider}", Auth::kNone, receive_webhook);  // signed

@@ -122,6 +122,8 @@ Result<HttpResponse> ledger_post_hold(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_void_hold(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_get_hold(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_balances(const Deps&, RequestContext&);
+// Usage
+Result<HttpResponse> get_usage(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_lots(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_entries(const Deps&, RequestContext&);
 // Payment webhooks (authenticated by their signature)

@@ -77,7 +77,7 @@ class RouteWritesTest : public ::testing::Test {
     // in the callback the same way).
     auto req = std::make_shared<HttpRequest>();
     req->method = std::move(method);
-    req->path = std::move(path);
+    split_target(path, &req->path, &req->query);
     req->body = std::move(body);
     req->client_address = "127.0.0.1";
     if (token.empty()) {
@@ -360,6 +360,74 @@ TEST_F(RouteWritesTest, AWriteThatThrowsIsA500AndTheWriterGoesOn) {
   EXPECT_EQ(survivor.status, 201) << survivor.body;
   EXPECT_EQ(call("POST", "/v1/agents", agent_body("after")).status, 201);
   EXPECT_EQ(audit_count("AGENT_CREATED"), 2u);
+}
+
+// The usage the gateway records, summed per hour, day, model or app: exact costs, filters,
+// and a session that sees its own agent only.
+TEST_F(RouteWritesTest, UsageRollsUpPerHourDayModelAndApp) {
+  const std::string a = field(call("POST", "/v1/agents", agent_body("app-a")), "id");
+  const std::string b = field(call("POST", "/v1/agents", agent_body("app-b")), "id");
+  ASSERT_FALSE(a.empty());
+  const std::int64_t t0 = clock_.now_seconds() / 86400 * 86400 - 86400;  // yesterday, 00:00
+  auto event = [&](const std::string& agent, const std::string& model, std::int64_t at,
+                   std::int64_t in, std::int64_t out, std::optional<std::string> cost) {
+    store::UsageEventRow u;
+    u.id = ids_.next();
+    u.agent_id = agent;
+    u.provider = "openai";
+    u.model = model;
+    u.prompt_tokens = in;
+    u.completion_tokens = out;
+    u.cost = cost;
+    if (cost) u.currency = "USD";
+    u.created_at = at;
+    ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) { return tx.insert_usage_event(u); }).ok());
+  };
+  // 2^64 + 2^64: a cost sum past 64 bits stays exact.
+  event(a, "gpt-4o", t0 + 10, 100, 20, "18446744073709551616");
+  event(a, "gpt-4o", t0 + 3700, 50, 5, "18446744073709551616");
+  event(b, "claude", t0 + 3800, 7, 3, std::nullopt);
+  const std::string range = "&from=" + std::to_string(t0) + "&to=" + std::to_string(t0 + 86400);
+
+  HttpResponse hours = call("GET", "/v1/usage?group_by=hour" + range);
+  ASSERT_EQ(hours.status, 200) << hours.body;
+  const json::value hours_body = body_of(hours);
+  const auto& items = hours_body.at("items").as_array();
+  ASSERT_EQ(items.size(), 3u);  // hour 0 (a), hour 1 (a, USD) and hour 1 (b, no price)
+  EXPECT_EQ(items[0].at("bucket").as_int64(), t0);
+  EXPECT_EQ(items[0].at("total_tokens").as_int64(), 120);
+
+  HttpResponse models = call("GET", "/v1/usage?group_by=model" + range);
+  const json::value models_body = body_of(models);
+  const auto& by_model = models_body.at("items").as_array();
+  ASSERT_EQ(by_model.size(), 2u);
+  EXPECT_EQ(by_model[1].at("model").as_string(), "gpt-4o");
+  EXPECT_EQ(by_model[1].at("requests").as_int64(), 2);
+  EXPECT_EQ(by_model[1].at("cost").as_string(), "36893488147419103232");
+  EXPECT_EQ(by_model[0].at("cost").as_string(), "0");
+  EXPECT_TRUE(by_model[0].at("currency").is_null());
+
+  HttpResponse day_a = call("GET", "/v1/usage?group_by=day&app_id=" + a + range);
+  const json::value days_body = body_of(day_a);
+  const auto& days = days_body.at("items").as_array();
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].at("prompt_tokens").as_int64(), 150);
+
+  // An agent's session: its own usage only.
+  const std::string token =
+      field(call("POST", "/v1/sessions", R"({"agent_id":")" + b + R"("})"), "token");
+  HttpResponse own = call("GET", "/v1/usage?group_by=app" + range, "", token);
+  ASSERT_EQ(own.status, 200) << own.body;
+  const json::value own_body = body_of(own);
+  const auto& apps = own_body.at("items").as_array();
+  ASSERT_EQ(apps.size(), 1u);
+  EXPECT_EQ(apps[0].at("app_id").as_string(), b);
+  EXPECT_EQ(call("GET", "/v1/usage?app_id=" + a + range, "", token).status, 403);
+
+  EXPECT_EQ(error_code(call("GET", "/v1/usage?group_by=week")), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(error_code(call("GET", "/v1/usage?from=10&to=5")), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(error_code(call("GET", "/v1/usage?from=0&to=40000000")), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(error_code(call("GET", "/v1/usage?to=abc")), "VALIDATION_INVALID_VALUE");
 }
 
 }  // namespace

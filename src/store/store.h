@@ -234,6 +234,25 @@ struct UsageEventRow {
   std::int64_t created_at = 0;
 };
 
+// Usage events summed per group over [from, to): `group_by` "hour" or "day" (the bucket's
+// first second, UTC), "model" or "app" (the agent). Per group and cost currency.
+struct UsageRollupFilter {
+  std::string group_by = "hour";
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  std::optional<std::string> agent_id;
+  std::optional<std::string> model;
+};
+
+struct UsageRollupRow {
+  std::string key;  // the bucket's Unix second as text, the model, or the agent id
+  std::optional<std::string> currency;  // of the costs; null for events without a price
+  std::int64_t requests = 0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::string cost = "0";  // exact sum, decimal
+};
+
 struct LotFilter {
   std::optional<std::string> owner;
   std::optional<std::string> currency;
@@ -350,6 +369,8 @@ class Reader {
   virtual Result<std::optional<PaymentRow>> get_payment(std::string_view id) = 0;
   virtual Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
                                                                    std::string_view event_id) = 0;
+  // Groups in key order, then currency.
+  virtual Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.

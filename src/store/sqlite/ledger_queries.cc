@@ -367,4 +367,43 @@ Status insert_usage_event(Connection& c, const UsageEventRow& r) {
   return st.run();
 }
 
+Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollupFilter& f) {
+  // One statement per grouping, each cached; the key is text so the row type is one.
+  static const std::string kSelect =
+      "SELECT {} AS k, currency, count(*), sum(prompt_tokens), sum(completion_tokens), "
+      "amount_sum(cost) FROM usage_events WHERE created_at >= ? AND created_at < ? "
+      "AND (? IS NULL OR agent_id = ?) AND (? IS NULL OR model = ?) "
+      "GROUP BY k, currency ORDER BY k, currency";
+  static const std::string by_hour =
+      fmt::format(fmt::runtime(kSelect), "CAST(created_at / 3600 * 3600 AS TEXT)");
+  static const std::string by_day =
+      fmt::format(fmt::runtime(kSelect), "CAST(created_at / 86400 * 86400 AS TEXT)");
+  static const std::string by_model = fmt::format(fmt::runtime(kSelect), "model");
+  static const std::string by_app = fmt::format(fmt::runtime(kSelect), "agent_id");
+  const std::string* sql = f.group_by == "hour"    ? &by_hour
+                           : f.group_by == "day"   ? &by_day
+                           : f.group_by == "model" ? &by_model
+                           : f.group_by == "app"   ? &by_app
+                                                   : nullptr;
+  if (sql == nullptr) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE, "group_by must be hour, day, model or app");
+  }
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(*sql));
+  st.bind(f.from).bind(f.to).bind(f.agent_id).bind(f.agent_id).bind(f.model).bind(f.model);
+  std::vector<UsageRollupRow> out;
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) break;
+    UsageRollupRow r;
+    r.key = st.text(0);
+    r.currency = st.opt_text(1);
+    r.requests = st.int64(2);
+    r.prompt_tokens = st.int64(3);
+    r.completion_tokens = st.int64(4);
+    r.cost = st.text(5);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace warden::store::sqlite

@@ -100,5 +100,6 @@ Status insert_payment(Connection& c, const PaymentRow& row);
 Status update_payment(Connection& c, const PaymentRow& row);
 Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& row);
 Status insert_usage_event(Connection& c, const UsageEventRow& row);
+Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollupFilter& filter);
 
 }  // namespace warden::store::sqlite

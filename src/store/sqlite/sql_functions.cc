@@ -132,11 +132,45 @@ Status register_one(sqlite3* db) {
                 fmt::format("register {}: {}", name, sqlite3_errstr(rc)));
 }
 
+// amount_sum(x): the exact sum of decimal amounts (NULLs skipped), "0" for none; usage rollups
+// sum costs with it.
+void amount_sum_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  Sum* sum = sum_of(ctx);
+  if (sum == nullptr) return sqlite3_result_error_nomem(ctx);
+  if (sum->failed || sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  const bool is_text = sqlite3_value_type(argv[0]) == SQLITE_TEXT;
+  const std::string text(text_of(argv[0]));
+  Result<Amount> amount = Amount::parse(text);
+  if (!is_text || !amount.ok()) {
+    return fail(ctx, sum, fmt::format("amount_sum: malformed amount '{}'", text));
+  }
+  Result<Amount> total = sum->plus.checked_add(*amount);
+  if (!total.ok()) return fail(ctx, sum, "amount_sum: sum past 2^256 - 1");
+  sum->plus = *total;
+}
+
+void amount_sum_final(sqlite3_context* ctx) {
+  Sum* sum = context_sum(ctx, 0);
+  if (sum == nullptr || !sum->started) {
+    sqlite3_result_text(ctx, "0", 1, SQLITE_STATIC);
+    return;
+  }
+  if (sum->failed) return;
+  const std::string text = sum->plus.to_string();
+  sqlite3_result_text(ctx, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
 }  // namespace
 
 Status register_sql_functions(sqlite3* db) {
   WARDEN_RETURN_IF_ERROR(register_one<Balance::kRemaining>(db));
-  return register_one<Balance::kHeld>(db);
+  WARDEN_RETURN_IF_ERROR(register_one<Balance::kHeld>(db));
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  const int rc = sqlite3_create_function_v2(db, "amount_sum", 1, flags, nullptr, nullptr,
+                                            &amount_sum_step, &amount_sum_final, nullptr);
+  if (rc == SQLITE_OK) return Status();
+  return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                fmt::format("register amount_sum: {}", sqlite3_errstr(rc)));
 }
 
 }  // namespace warden::store::sqlite

@@ -249,6 +249,9 @@ class SqliteWriteTxn final : public WriteTxn {
                                                            std::string_view event_id) override {
     return track(sqlite::get_webhook_event(c_, provider, event_id));
   }
+  Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override {
+    return track(sqlite::usage_rollup(c_, filter));
+  }
   Status insert_lot(const LotRow& row) override { return track(sqlite::insert_lot(c_, row)); }
   Status update_lot_status(std::string_view id, std::string_view status) override {
     return track(sqlite::update_lot_status(c_, id, status));
@@ -647,6 +650,10 @@ Result<std::optional<PaymentRow>> SqliteStore::get_payment(std::string_view id) 
 Result<std::optional<WebhookEventRow>> SqliteStore::get_webhook_event(std::string_view provider,
                                                                       std::string_view event_id) {
   return sqlite::get_webhook_event(lease().conn(), provider, event_id);
+}
+
+Result<std::vector<UsageRollupRow>> SqliteStore::usage_rollup(const UsageRollupFilter& filter) {
+  return sqlite::usage_rollup(lease().conn(), filter);
 }
 
 Status SqliteStore::write(const std::function<Status(WriteTxn&)>& fn) {

@@ -96,6 +96,7 @@ class SqliteStore final : public Store {
   Result<std::optional<PaymentRow>> get_payment(std::string_view id) override;
   Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
                                                            std::string_view event_id) override;
+  Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

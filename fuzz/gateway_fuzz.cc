@@ -12,8 +12,8 @@ namespace {
 
 using namespace warden::gateway;
 
-constexpr Provider kProviders[] = {Provider::kOpenAI, Provider::kAzureOpenAI,
-                                   Provider::kAnthropic, Provider::kCohere, Provider::kGemini};
+constexpr Provider kProviders[] = {Provider::kOpenAI, Provider::kAzureOpenAI, Provider::kAnthropic,
+                                   Provider::kCohere, Provider::kGemini};
 
 warden::Result<StreamSummary> run_stream(Provider p, std::string_view body, std::size_t chunk) {
   StreamParser parser(p);
@@ -41,11 +41,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mode == 0 || mode == 1) {
     RequestTarget target;
     target.provider = provider;
-    target.path_model = provider == Provider::kGemini || provider == Provider::kAzureOpenAI ? "m" : "";
-    target.operation = mode == 1 && (provider == Provider::kOpenAI ||
-                                     provider == Provider::kAzureOpenAI)
-                           ? Operation::kEmbeddings
-                           : Operation::kChat;
+    target.path_model =
+        provider == Provider::kGemini || provider == Provider::kAzureOpenAI ? "m" : "";
+    target.operation =
+        mode == 1 && (provider == Provider::kOpenAI || provider == Provider::kAzureOpenAI)
+            ? Operation::kEmbeddings
+            : Operation::kChat;
     auto r = parse_request(target, body);
     if (r.ok() && r->body_bytes != body.size()) __builtin_trap();
     return 0;

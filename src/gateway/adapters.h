@@ -110,8 +110,7 @@ struct ResponseFacts {
 };
 
 // Reads a whole (non-streamed) response body; errors as parse_request().
-Result<ResponseFacts> parse_response(Provider provider, Operation operation,
-                                     std::string_view body);
+Result<ResponseFacts> parse_response(Provider provider, Operation operation, std::string_view body);
 
 // One server-sent event as it arrives.
 struct StreamEvent {
@@ -119,7 +118,7 @@ struct StreamEvent {
   std::string text;   // the output text this event added, possibly empty
   // Set on the event that completed the usage (see StreamSummary::usage).
   std::optional<Usage> usage;
-  bool terminal = false;  // "[DONE]", message_stop, message-end
+  bool terminal = false;       // "[DONE]", message_stop, message-end
   std::string upstream_error;  // an error event's message
 };
 
@@ -147,7 +146,8 @@ struct StreamSummary {
 // Not thread-safe: one parser per stream.
 class StreamParser {
  public:
-  explicit StreamParser(Provider provider, Operation operation = Operation::kChat);
+  // Chat streams only: no provider streams embeddings.
+  explicit StreamParser(Provider provider);
   ~StreamParser();
   StreamParser(StreamParser&&) noexcept;
   StreamParser& operator=(StreamParser&&) noexcept;

@@ -20,10 +20,37 @@ using namespace testing;
 constexpr int kSeeds = 20000;
 
 // Bytes that matter to JSON and SSE, spliced in by the mutator.
-const char* const kTokens[] = {
-    "\"", "{", "}", "[", "]", ":", ",", "null", "true", "-1", "1e400", "0.5", "18446744073709551616",
-    "\n", "\r", "\r\n", "\n\n", "data: ", "data:", "event: ", ": ", "[DONE]", "\\u0000", "\\ud800",
-    "\xff", "\xC3", "\xF0\x9F", "\"usage\":", "\"prompt_tokens\":", "\"text\":", "{\"a\":"};
+const char* const kTokens[] = {"\"",
+                               "{",
+                               "}",
+                               "[",
+                               "]",
+                               ":",
+                               ",",
+                               "null",
+                               "true",
+                               "-1",
+                               "1e400",
+                               "0.5",
+                               "18446744073709551616",
+                               "\n",
+                               "\r",
+                               "\r\n",
+                               "\n\n",
+                               "data: ",
+                               "data:",
+                               "event: ",
+                               ": ",
+                               "[DONE]",
+                               "\\u0000",
+                               "\\ud800",
+                               "\xff",
+                               "\xC3",
+                               "\xF0\x9F",
+                               "\"usage\":",
+                               "\"prompt_tokens\":",
+                               "\"text\":",
+                               "{\"a\":"};
 
 std::string mutate(std::string s, std::mt19937& rng) {
   const int ops = 1 + static_cast<int>(rng() % 4);
@@ -43,7 +70,8 @@ std::string mutate(std::string s, std::mt19937& rng) {
         s.resize(at);
         break;
       case 4: {
-        const std::size_t len = std::min<std::size_t>(rng() % 64, s.size() - std::min(at, s.size()));
+        const std::size_t len =
+            std::min<std::size_t>(rng() % 64, s.size() - std::min(at, s.size()));
         s.insert(at, s.substr(at, len));
         break;
       }
@@ -221,8 +249,8 @@ TEST(GatewayFuzz, RandomBytesNeverCrash) {
   for (int seed = 0; seed < kSeeds; ++seed) {
     std::string bytes(rng() % 200, '\0');
     for (char& ch : bytes) ch = static_cast<char>(rng() % 256);
-    for (Provider p : {Provider::kOpenAI, Provider::kAnthropic, Provider::kCohere,
-                       Provider::kGemini}) {
+    for (Provider p :
+         {Provider::kOpenAI, Provider::kAnthropic, Provider::kCohere, Provider::kGemini}) {
       RequestTarget t;
       t.provider = p;
       t.path_model = "m";

@@ -19,8 +19,8 @@ std::string shown(std::string_view path) { return path.empty() ? "body" : std::s
 }  // namespace
 
 Status wrong_type(std::string_view path, std::string_view expected) {
-  return Status(ErrorCode::VALIDATION_WRONG_TYPE,
-                shown(path) + " must be " + std::string(expected), field_details(path));
+  return Status(ErrorCode::VALIDATION_WRONG_TYPE, shown(path) + " must be " + std::string(expected),
+                field_details(path));
 }
 
 Status invalid_value(std::string_view path, std::string message) {
@@ -49,8 +49,8 @@ Result<json::object> parse_object(std::string_view body, std::size_t bytes_max,
                                   std::string_view what) {
   if (body.size() > bytes_max) {
     return Status(ErrorCode::VALIDATION_BODY_TOO_LARGE,
-                  std::string(what) + " is " + std::to_string(body.size()) +
-                      " bytes, more than " + std::to_string(bytes_max),
+                  std::string(what) + " is " + std::to_string(body.size()) + " bytes, more than " +
+                      std::to_string(bytes_max),
                   field_details(what));
   }
   WARDEN_ASSIGN_OR_RETURN(json::value v, parse_json(body));
@@ -113,8 +113,8 @@ Result<std::optional<std::int64_t>> get_count(const json::object& o, std::string
   } else if (v->is_double()) {
     // Cohere's schema types its billed units as numbers; an integral value is a count.
     const double d = v->as_double();
-    if (!(d >= 0 && d <= static_cast<double>(kTokenCountMax)) || d != static_cast<double>(
-                                                                       static_cast<std::int64_t>(d))) {
+    if (!(d >= 0 && d <= static_cast<double>(kTokenCountMax)) ||
+        d != static_cast<double>(static_cast<std::int64_t>(d))) {
       return wrong_type(join_path(path, key), "an integer");
     }
     n = static_cast<std::int64_t>(d);
@@ -123,8 +123,7 @@ Result<std::optional<std::int64_t>> get_count(const json::object& o, std::string
   }
   if (n < 0) return invalid_value(join_path(path, key), "must not be negative");
   if (n > kTokenCountMax) {
-    return invalid_value(join_path(path, key),
-                         "must be at most " + std::to_string(kTokenCountMax));
+    return invalid_value(join_path(path, key), "must be at most " + std::to_string(kTokenCountMax));
   }
   return std::optional<std::int64_t>(n);
 }

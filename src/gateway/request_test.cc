@@ -51,15 +51,15 @@ TEST(GatewayRequest, OpenAiChatReadsEveryTextModelBoundAndStreamFlags) {
   EXPECT_EQ(r->non_text_parts_ignored, 1);
   EXPECT_EQ(r->tools_text,
             "lookup\nSearch.\n{\"properties\":{\"q\":{\"type\":\"string\"}},\"type\":\"object\"}");
-  EXPECT_EQ(r->all_text(),
-            "You are terse.\nWhat is in this image?\nlookup\n{\"q\":\"cat\"}\nA cat.\n" +
-                r->tools_text);
+  EXPECT_EQ(
+      r->all_text(),
+      "You are terse.\nWhat is in this image?\nlookup\n{\"q\":\"cat\"}\nA cat.\n" + r->tools_text);
 }
 
 TEST(GatewayRequest, OpenAiMaxCompletionTokensWinsOverMaxTokensAndDefaultsAreOff) {
-  auto both = parse_request(
-      target(Provider::kOpenAI),
-      R"({"model":"o3","messages":[],"max_tokens":50,"max_completion_tokens":70})");
+  auto both =
+      parse_request(target(Provider::kOpenAI),
+                    R"({"model":"o3","messages":[],"max_tokens":50,"max_completion_tokens":70})");
   ASSERT_TRUE(both.ok());
   EXPECT_EQ(both->max_output_tokens, 70);
   auto legacy = parse_request(target(Provider::kOpenAI),
@@ -101,8 +101,7 @@ TEST(GatewayRequest, EmbeddingsReadTextInputsAndCountTokenIdInputs) {
   EXPECT_EQ(one->all_text(), "solo");
   expect_error(t, R"({"model":"m"})", ErrorCode::VALIDATION_MISSING_FIELD, "input");
   expect_error(t, R"({"model":"m","input":[true]})", ErrorCode::VALIDATION_WRONG_TYPE, "input/0");
-  expect_error(t, R"({"model":"m","input":[["a"]]})", ErrorCode::VALIDATION_WRONG_TYPE,
-               "input/0");
+  expect_error(t, R"({"model":"m","input":[["a"]]})", ErrorCode::VALIDATION_WRONG_TYPE, "input/0");
   RequestTarget anthropic = target(Provider::kAnthropic);
   anthropic.operation = Operation::kEmbeddings;
   expect_error(anthropic, kOpenAiEmbeddingsRequest, ErrorCode::VALIDATION_INVALID_VALUE,
@@ -128,9 +127,10 @@ TEST(GatewayRequest, AnthropicReadsSystemBlocksToolsAndRequiresMaxTokens) {
   expect_error(target(Provider::kAnthropic),
                R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})",
                ErrorCode::VALIDATION_MISSING_FIELD, "max_tokens");
-  expect_error(target(Provider::kAnthropic),
-               R"({"model":"claude","max_tokens":5,"messages":[{"role":"user","content":[{"text":"x"}]}]})",
-               ErrorCode::VALIDATION_MISSING_FIELD, "messages/0/content/0/type");
+  expect_error(
+      target(Provider::kAnthropic),
+      R"({"model":"claude","max_tokens":5,"messages":[{"role":"user","content":[{"text":"x"}]}]})",
+      ErrorCode::VALIDATION_MISSING_FIELD, "messages/0/content/0/type");
 }
 
 TEST(GatewayRequest, CohereV2ReadsToolPlansCallsAndDocuments) {
@@ -176,9 +176,10 @@ TEST(GatewayRequest, GeminiAcceptsSnakeCaseButNotBothSpellings) {
   EXPECT_EQ(snake->max_output_tokens, 64);
   EXPECT_EQ(snake->all_text(), "s\nu");
   EXPECT_EQ(snake->messages[1].role, "user");
-  expect_error(target(Provider::kGemini, "g"),
-               R"({"contents":[],"generationConfig":{"maxOutputTokens":1,"max_output_tokens":900}})",
-               ErrorCode::VALIDATION_INVALID_VALUE, "generationConfig/maxOutputTokens");
+  expect_error(
+      target(Provider::kGemini, "g"),
+      R"({"contents":[],"generationConfig":{"maxOutputTokens":1,"max_output_tokens":900}})",
+      ErrorCode::VALIDATION_INVALID_VALUE, "generationConfig/maxOutputTokens");
 }
 
 TEST(GatewayRequest, MalformedBodiesAndWrongTypesNameTheField) {
@@ -197,7 +198,8 @@ TEST(GatewayRequest, MalformedBodiesAndWrongTypesNameTheField) {
                "messages/0");
   expect_error(openai, R"({"model":"m","messages":[{"role":"user","content":5}]})",
                ErrorCode::VALIDATION_WRONG_TYPE, "messages/0/content");
-  expect_error(openai, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":1}]}]})",
+  expect_error(openai,
+               R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":1}]}]})",
                ErrorCode::VALIDATION_WRONG_TYPE, "messages/0/content/0/text");
   expect_error(openai, R"({"model":"m","messages":[],"max_tokens":"10"})",
                ErrorCode::VALIDATION_WRONG_TYPE, "max_tokens");
@@ -213,11 +215,14 @@ TEST(GatewayRequest, MalformedBodiesAndWrongTypesNameTheField) {
                ErrorCode::VALIDATION_WRONG_TYPE, "stream");
   expect_error(openai, R"({"model":"m","messages":[],"stream_options":{"include_usage":1}})",
                ErrorCode::VALIDATION_WRONG_TYPE, "stream_options/include_usage");
-  expect_error(openai, R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":3}}]})",
-               ErrorCode::VALIDATION_WRONG_TYPE, "tools/0/function/name");
+  expect_error(
+      openai,
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":3}}]})",
+      ErrorCode::VALIDATION_WRONG_TYPE, "tools/0/function/name");
   expect_error(target(Provider::kGemini, "g"), R"({"contents":[{"parts":[{"text":["a"]}]}]})",
                ErrorCode::VALIDATION_WRONG_TYPE, "contents/0/parts/0/text");
-  expect_error(target(Provider::kCohere), R"({"model":"c","messages":[{"role":"user"}],"max_tokens":true})",
+  expect_error(target(Provider::kCohere),
+               R"({"model":"c","messages":[{"role":"user"}],"max_tokens":true})",
                ErrorCode::VALIDATION_WRONG_TYPE, "max_tokens");
 }
 

@@ -45,8 +45,7 @@ Result<Usage> openai_usage(const json::object& usage, std::string_view path) {
   WARDEN_ASSIGN_OR_RETURN(std::optional<std::int64_t> prompt,
                           get_count(usage, "prompt_tokens", path));
   if (!prompt) return missing_field(join_path(path, "prompt_tokens"));
-  WARDEN_ASSIGN_OR_RETURN(std::int64_t completion,
-                          count_or_zero(usage, "completion_tokens", path));
+  WARDEN_ASSIGN_OR_RETURN(std::int64_t completion, count_or_zero(usage, "completion_tokens", path));
   WARDEN_ASSIGN_OR_RETURN(std::optional<std::int64_t> total,
                           get_count(usage, "total_tokens", path));
   return make_usage(*prompt, completion, total);
@@ -69,8 +68,7 @@ Result<std::optional<Usage>> cohere_usage(const json::object& usage, std::string
     if (counts == nullptr) continue;
     const std::string counts_path = join_path(path, key);
     WARDEN_ASSIGN_OR_RETURN(std::int64_t in, count_or_zero(*counts, "input_tokens", counts_path));
-    WARDEN_ASSIGN_OR_RETURN(std::int64_t out,
-                            count_or_zero(*counts, "output_tokens", counts_path));
+    WARDEN_ASSIGN_OR_RETURN(std::int64_t out, count_or_zero(*counts, "output_tokens", counts_path));
     return std::optional<Usage>(make_usage(in, out, std::nullopt));
   }
   return std::optional<Usage>();
@@ -288,8 +286,7 @@ Result<ResponseFacts> parse_response(Provider provider, Operation operation,
       provider != Provider::kAzureOpenAI) {
     return invalid_value("operation", "embeddings are read for openai and azure_openai only");
   }
-  WARDEN_ASSIGN_OR_RETURN(json::object obj,
-                          parse_object(body, kResponseBodyBytesMax, "response"));
+  WARDEN_ASSIGN_OR_RETURN(json::object obj, parse_object(body, kResponseBodyBytesMax, "response"));
   ResponseFacts facts;
   facts.upstream_error = error_message(obj);
   // Cohere's error body is {"message": "..."}; its answers carry a message object.

@@ -112,16 +112,19 @@ TEST(GatewayResponse, MissingUsageLeavesTheTextForAnEstimate) {
 
 TEST(GatewayResponse, ErrorBodiesAreReportedNotParsedForUsage) {
   EXPECT_EQ(parse_ok(Provider::kOpenAI, R"({"error": {"message": "Rate limit reached",
-    "type": "requests", "param": null, "code": "rate_limit_exceeded"}})").upstream_error,
+    "type": "requests", "param": null, "code": "rate_limit_exceeded"}})")
+                .upstream_error,
             "Rate limit reached");
   EXPECT_EQ(parse_ok(Provider::kAnthropic, R"({"type": "error", "error": {
-    "type": "overloaded_error", "message": "Overloaded"}})").upstream_error,
-            "Overloaded");
-  EXPECT_EQ(parse_ok(Provider::kCohere, R"({"id": "e", "message": "invalid api token"})")
+    "type": "overloaded_error", "message": "Overloaded"}})")
                 .upstream_error,
-            "invalid api token");
+            "Overloaded");
+  EXPECT_EQ(
+      parse_ok(Provider::kCohere, R"({"id": "e", "message": "invalid api token"})").upstream_error,
+      "invalid api token");
   EXPECT_EQ(parse_ok(Provider::kGemini, R"({"error": {"code": 400, "message": "API key not valid.",
-    "status": "INVALID_ARGUMENT"}})").upstream_error,
+    "status": "INVALID_ARGUMENT"}})")
+                .upstream_error,
             "API key not valid.");
 }
 

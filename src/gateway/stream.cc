@@ -11,7 +11,6 @@ using namespace internal;
 
 struct StreamParser::Impl {
   Provider provider;
-  Operation operation;
   SseDecoder decoder;
   StreamSummary summary;
   Status failed;
@@ -220,10 +219,8 @@ Status StreamParser::Impl::on_event(std::string_view event, std::string_view dat
   }
 }
 
-StreamParser::StreamParser(Provider provider, Operation operation)
-    : impl_(std::make_unique<Impl>()) {
+StreamParser::StreamParser(Provider provider) : impl_(std::make_unique<Impl>()) {
   impl_->provider = provider;
-  impl_->operation = operation;
 }
 StreamParser::~StreamParser() = default;
 StreamParser::StreamParser(StreamParser&&) noexcept = default;

@@ -129,16 +129,16 @@ TEST(GatewayStream, OpenAiWithoutIncludeUsageEndsWithoutUsage) {
 TEST(GatewayStream, TruncatedStreamsSayWhatTheyKnow) {
   const std::string anthropic = kAnthropicStream;
   // Cut inside message_delta: only message_start's prompt count is known.
-  auto mid = run(Provider::kAnthropic, anthropic.substr(0, anthropic.find("output_tokens\":15")),
-                 {});
+  auto mid =
+      run(Provider::kAnthropic, anthropic.substr(0, anthropic.find("output_tokens\":15")), {});
   ASSERT_TRUE(mid.ok());
   EXPECT_FALSE(mid->summary.usage.has_value());
   EXPECT_EQ(mid->summary.prompt_tokens, 35);
   EXPECT_FALSE(mid->summary.done);
   EXPECT_TRUE(mid->summary.truncated);
   // Cut before message_stop: the usage came, the end marker did not.
-  auto late = run(Provider::kAnthropic, anthropic.substr(0, anthropic.find("event: message_stop")),
-                  {});
+  auto late =
+      run(Provider::kAnthropic, anthropic.substr(0, anthropic.find("event: message_stop")), {});
   ASSERT_TRUE(late.ok());
   ASSERT_TRUE(late->summary.usage.has_value());
   EXPECT_EQ(late->summary.usage->completion_tokens, 15);
@@ -188,7 +188,8 @@ TEST(GatewayStream, WrongTypesInEventsNameTheField) {
        ErrorCode::VALIDATION_WRONG_TYPE, "choices/0/delta/content"},
       {Provider::kOpenAI, "data: [1]\n\n", ErrorCode::VALIDATION_WRONG_TYPE, "data"},
       {Provider::kAnthropic,
-       "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-2}}\n\n",
+       "event: message_delta\ndata: "
+       "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-2}}\n\n",
        ErrorCode::VALIDATION_INVALID_VALUE, "usage/output_tokens"},
       {Provider::kAnthropic, "data: {\"type\":\"message_start\"}\n\n",
        ErrorCode::VALIDATION_MISSING_FIELD, "message"},
@@ -244,6 +245,58 @@ TEST(GatewayStream, UpstreamErrorEventsAreReported) {
                     "data: {\"error\": {\"message\": \"server_error\", \"type\": \"x\"}}\n\n", {});
   ASSERT_TRUE(openai.ok());
   EXPECT_EQ(openai->summary.upstream_error, "server_error");
+}
+
+TEST(GatewayStream, ToolCallsAndPlansAreStreamedText) {
+  auto openai = run(Provider::kOpenAI,
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                    "\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+                    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                    "\"arguments\":\"\"}}]}}]}\n\n"
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                    "\"function\":{\"arguments\":\"{\\\"loc\"}}]}}]}\n\n"
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                    "\"function\":{\"arguments\":\"\\\":1}\"}}]}}]}\n\n"
+                    "data: [DONE]\n\n",
+                    {});
+  ASSERT_TRUE(openai.ok()) << openai.status().to_string();
+  EXPECT_EQ(openai->summary.text, "get_weather{\"loc\":1}");
+  auto cohere = run(Provider::kCohere,
+                    "event: tool-plan-delta\n"
+                    "data: {\"type\":\"tool-plan-delta\",\"delta\":{\"message\":{\"tool_plan\":"
+                    "\"I will\"}}}\n\n"
+                    "event: tool-call-start\n"
+                    "data: {\"type\":\"tool-call-start\",\"index\":0,\"delta\":{\"message\":"
+                    "{\"tool_calls\":{\"id\":\"t1\",\"type\":\"function\",\"function\":"
+                    "{\"name\":\"search\",\"arguments\":\"\"}}}}}\n\n"
+                    "event: tool-call-delta\n"
+                    "data: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":{\"message\":"
+                    "{\"tool_calls\":{\"function\":{\"arguments\":\"{}\"}}}}}\n\n"
+                    "event: tool-call-end\ndata: {\"type\":\"tool-call-end\",\"index\":0}\n\n"
+                    "event: message-end\n"
+                    "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\","
+                    "\"usage\":{\"tokens\":{\"input_tokens\":30,\"output_tokens\":9}}}}\n\n",
+                    {});
+  ASSERT_TRUE(cohere.ok()) << cohere.status().to_string();
+  EXPECT_EQ(cohere->summary.text, "I willsearch{}");
+  EXPECT_EQ(cohere->summary.usage, (Usage{30, 9, 39, false}));
+}
+
+TEST(GatewayStream, AnthropicMessageDeltaInputCountsReplaceTheStartCounts) {
+  // Server tools can add input after message_start; message_delta then repeats the counts.
+  auto o = run(Provider::kAnthropic,
+               "event: message_start\n"
+               "data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\","
+               "\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n"
+               "event: message_delta\n"
+               "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+               "\"usage\":{\"input_tokens\":470,\"cache_read_input_tokens\":2,"
+               "\"output_tokens\":40}}\n\n"
+               "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+               {});
+  ASSERT_TRUE(o.ok()) << o.status().to_string();
+  EXPECT_EQ(o->summary.usage, (Usage{472, 40, 512, false}));
+  EXPECT_EQ(o->summary.prompt_tokens, 472);
 }
 
 TEST(GatewayStream, LinesPastTheBoundAreRefused) {

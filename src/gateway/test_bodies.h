@@ -90,18 +90,26 @@ inline const char kOpenAiEmbeddingsRequest[] =
 
 // Streams: chunk JSON as each provider documents it, with the usage they must yield.
 inline const char kOpenAiStream[] =
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
-    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],"
+    "data: "
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_"
+    "reason\":null}],"
     "\"usage\":null}\n\n"
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
-    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+    "data: "
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],"
+    "\"usage\":null}\n\n"
+    "data: "
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
     "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" w\xC3\xB6rld \xF0\x9F\x91\x8B\"},"
     "\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+    "data: "
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
     "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
-    "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_tokens\":13}}\n\n"
+    "data: "
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+    "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_tokens\":13}}"
+    "\n\n"
     "data: [DONE]\n\n";
 inline const char kOpenAiStreamText[] = "Hello w\xC3\xB6rld \xF0\x9F\x91\x8B";
 
@@ -137,11 +145,13 @@ inline const char kAnthropicStream[] =
     "\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\r\n\r\n"
     "event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
 inline const char kAnthropicStreamText[] =
-    "Hello! \xE6\x97\xA5\xE6\x9C\xAC" "get_weather{\"city\": \"Paris\"}";
+    "Hello! \xE6\x97\xA5\xE6\x9C\xAC"
+    "get_weather{\"city\": \"Paris\"}";
 
 inline const char kCohereStream[] =
     "event: message-start\n"
-    "data: {\"id\":\"5a5c\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\","
+    "data: "
+    "{\"id\":\"5a5c\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\","
     "\"content\":[],\"tool_plan\":\"\",\"tool_calls\":[],\"citations\":[]}}}\n\n"
     "event: content-start\n"
     "data: {\"type\":\"content-start\",\"index\":0,\"delta\":{\"message\":{\"content\":"

@@ -143,7 +143,7 @@ struct StreamSummary {
 // Parses a provider's SSE stream fed in chunks split anywhere (inside a line, a UTF-8 sequence,
 // the "data:" field name or a CRLF). Lines end with CRLF, LF or CR as the SSE format allows;
 // comments (":") and unknown fields are skipped. After an error every later call returns it.
-// Not thread-safe: one parser per stream.
+// Not thread-safe: one parser per stream. A moved-from parser may only be destroyed or assigned.
 class StreamParser {
  public:
   // Chat streams only: no provider streams embeddings.

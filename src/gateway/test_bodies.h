@@ -113,6 +113,14 @@ inline const char kOpenAiStream[] =
     "data: [DONE]\n\n";
 inline const char kOpenAiStreamText[] = "Hello w\xC3\xB6rld \xF0\x9F\x91\x8B";
 
+// Azure OpenAI opens a stream with the prompt's content-filter results and no choices.
+inline const std::string kAzureStream =
+    std::string(
+        "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+        "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":"
+        "{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n") +
+    kOpenAiStream;
+
 inline const char kAnthropicStream[] =
     "event: message_start\r\n"
     "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
@@ -190,6 +198,8 @@ struct StreamCase {
 inline std::vector<StreamCase> stream_cases() {
   return {
       {"openai", Provider::kOpenAI, kOpenAiStream, kOpenAiStreamText, Usage{9, 4, 13, false}},
+      {"azure_openai", Provider::kAzureOpenAI, kAzureStream, kOpenAiStreamText,
+       Usage{9, 4, 13, false}},
       {"anthropic", Provider::kAnthropic, kAnthropicStream, kAnthropicStreamText,
        Usage{35, 15, 50, false}},
       {"cohere", Provider::kCohere, kCohereStream, kCohereStreamText, Usage{12, 6, 18, false}},

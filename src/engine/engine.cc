@@ -430,6 +430,25 @@ class Evaluation {
   void run(const CompiledPolicy&, const WindowLimit&) {}  // checked under the agent lock
   void run(const CompiledPolicy&, const BudgetLimit&) {}  // held under the agent lock
 
+  void run(const CompiledPolicy& p, const SizeMatch& m) {
+    const json::value* v = present(r_, "request_size_bytes");
+    if (v == nullptr) {
+      if (explain_) trace(p, "match:size", Outcome::kInstant, "absent: not checked");
+      return;
+    }
+    // The request mapping admits only a non-negative integer here.
+    const std::int64_t size = v->is_int64() ? v->as_int64() : 0;
+    const bool over = size > m.max_bytes;
+    if (over) {
+      raise(p, Outcome::kDeny, "REQUEST_TOO_LARGE",
+            "request is " + std::to_string(size) + " bytes, more than " +
+                std::to_string(m.max_bytes));
+    }
+    if (explain_) {
+      trace(p, "match:size", over ? Outcome::kDeny : Outcome::kInstant,
+            std::to_string(size) + "/" + std::to_string(m.max_bytes));
+    }
+  }
   void run(const CompiledPolicy& p, const Refuse& r) {
     raise(p, Outcome::kDeny, "POLICY_INVALID", "policy " + p.id + " no longer compiles: " + r.why);
     if (explain_) trace(p, "match:refuse", Outcome::kDeny, r.why);
@@ -461,9 +480,13 @@ class Evaluation {
     v["action"] = r_.action;
     v["agent_id"] = ctx_.agent_id;
     for (const char* key : {"to", "token", "contract", "method", "spender", "network", "chain",
-                            "model"}) {
+                            "model", "org_id"}) {
       if (const auto* a = r_.attributes.if_contains(key); a && a->is_string()) v[key] = *a;
     }
+    for (const char* key : {"request_size_bytes", "estimated_tokens"}) {
+      if (const auto* a = r_.attributes.if_contains(key); a && a->is_int64()) v[key] = *a;
+    }
+    v["app_id"] = ctx_.agent_id;
     json::object amounts;
     for (const auto& [asset, amount] : r_.amounts) amounts[asset] = amount.to_string();
     // `amount` is the one spend amount when it fits in int64 (the common case).

@@ -488,3 +488,57 @@ TEST(EngineBudget, WithoutALedgerABudgetDenies) {
 
 }  // namespace
 }  // namespace warden::engine
+
+namespace warden::engine {
+namespace {
+
+Request llm(std::int64_t size_bytes, std::int64_t estimated_tokens) {
+  Request r;
+  r.agent_id = kAgent;
+  r.action = "LLM_CHAT";
+  r.attributes["model"] = "gpt-4o";
+  r.attributes["request_size_bytes"] = size_bytes;
+  r.attributes["estimated_tokens"] = estimated_tokens;
+  r.attributes["org_id"] = "acme";
+  r.now_ms = kNowMs;
+  return r;
+}
+
+TEST(EngineGateway, RequestSizeDeniesALargerBodyAndIgnoresRequestsWithoutOne) {
+  Engine e;
+  ASSERT_TRUE(e.load_policies({policy("p1", "REQUEST_SIZE", R"({"max_bytes":1000})")}).ok());
+  EXPECT_TRUE(e.decide(llm(1000, 10), "", false, false).allowed());
+  Decision over = e.decide(llm(1001, 10), "", false, true);
+  EXPECT_FALSE(over.allowed());
+  ASSERT_EQ(over.reasons.size(), 1u);
+  EXPECT_EQ(over.reasons[0].code, "REQUEST_TOO_LARGE");
+  ASSERT_FALSE(over.trace.empty());
+  EXPECT_EQ(over.trace[0].detail, "1001/1000");
+  EXPECT_TRUE(e.decide(transfer("x", 5), "", false, false).allowed());  // a wallet transfer
+  EXPECT_EQ(ir_to_json(compile(policy("p1", "REQUEST_SIZE", R"({"max_bytes":1000})")).value())
+                .at("steps")
+                .as_array()[0]
+                .at("kind")
+                .as_string(),
+            "size");
+}
+
+TEST(EngineGateway, CustomPreReadsTheGatewayVariables) {
+  Engine e;
+  ASSERT_TRUE(
+      e.load_policies(
+           {policy("c1", "CUSTOM",
+                   R"({"pre":"estimated_tokens > 4000 || request_size_bytes > 100000 || org_id != 'acme' || app_id != agent_id","effect":"DENY","message":"too big"})")})
+          .ok());
+  EXPECT_TRUE(e.decide(llm(500, 4000), "", false, false).allowed());
+  Decision tokens = e.decide(llm(500, 4001), "", false, false);
+  EXPECT_FALSE(tokens.allowed());
+  EXPECT_EQ(tokens.reasons[0].code, "CUSTOM_CONDITION");
+  EXPECT_FALSE(e.decide(llm(100001, 1), "", false, false).allowed());
+  Request other_org = llm(1, 1);
+  other_org.attributes["org_id"] = "globex";
+  EXPECT_FALSE(e.decide(other_org, "", false, false).allowed());
+}
+
+}  // namespace
+}  // namespace warden::engine

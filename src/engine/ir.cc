@@ -253,6 +253,10 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     return compile_time_restriction(in, out);
   } else if (t == "RATE_LIMIT") {
     return compile_rate_limit(in, out);
+  } else if (t == "REQUEST_SIZE") {
+    const std::int64_t max = int_field(in.rules, "max_bytes", 0);
+    if (max <= 0) return bad_rules(in, "max_bytes must be positive");
+    out->steps.emplace_back(SizeMatch{max});
   } else if (t == "BUDGET") {
     BudgetLimit b;
     if (const auto* a = in.rules.if_contains("asset"); a && a->is_string()) {
@@ -262,8 +266,7 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     b.partial = neg && neg->is_bool() && neg->as_bool();
     out->steps.emplace_back(std::move(b));
   }
-  // Types whose steps belong to later modules (TOKEN_LIMIT, REQUEST_SIZE) compile to no
-  // wallet-path steps.
+  // TOKEN_LIMIT acts in the LLM gateway's proxy (later work): it compiles to no step yet.
   return Status();
 }
 
@@ -280,6 +283,10 @@ json::array sorted(const std::unordered_set<std::string>& s) {
 }
 
 struct StepToJson {
+  json::object operator()(const SizeMatch& m) const {
+    return {{"step", "match"}, {"kind", "size"}, {"attribute", "request_size_bytes"},
+            {"max_bytes", m.max_bytes}, {"code", "REQUEST_TOO_LARGE"}};
+  }
   json::object operator()(const BudgetLimit& b) const {
     return {{"step", "budget"}, {"asset", b.asset}, {"allow_negative", b.partial}};
   }
@@ -340,8 +347,11 @@ const expr::Env& custom_expression_env() {
     e.declare("amount", Type(TypeKind::kInt));
     e.declare("now", Type(TypeKind::kTimestamp));
     for (const char* name : {"action", "agent_id", "to", "token", "contract", "method", "spender",
-                             "network", "chain", "model"}) {
+                             "network", "chain", "model", "app_id", "org_id"}) {
       e.declare(name, Type(TypeKind::kString));
+    }
+    for (const char* name : {"request_size_bytes", "estimated_tokens"}) {
+      e.declare(name, Type(TypeKind::kInt));
     }
     e.declare("attributes", Type::map(Type(TypeKind::kString), Type(TypeKind::kDyn)));
     e.declare("amounts", Type::map(Type(TypeKind::kString), Type(TypeKind::kString)));

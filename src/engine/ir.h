@@ -97,6 +97,12 @@ struct WindowLimit {
   std::string code;  // LIMIT_WINDOW_EXCEEDED or RATE_LIMIT_EXCEEDED
 };
 
+// REQUEST_SIZE: a request's `request_size_bytes` attribute (an LLM request body's size) must
+// stay at or below max_bytes. Requests without the attribute (wallet requests) are not checked.
+struct SizeMatch {
+  std::int64_t max_bytes = 0;
+};
+
 // BUDGET: the request's amount in `asset` must fit the agent's credit on the ledger; an ALLOW
 // holds it (engine::Budgets) with the window reservations, all or none.
 struct BudgetLimit {
@@ -121,8 +127,8 @@ struct Refuse {
   std::string why;
 };
 
-using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, TierThresholds,
-                          WindowLimit, BudgetLimit, CustomMatch, Refuse>;
+using Step = std::variant<SetMatch, MethodMatch, ApproveAmountMatch, TimeMatch, SizeMatch,
+                          TierThresholds, WindowLimit, BudgetLimit, CustomMatch, Refuse>;
 
 struct CompiledPolicy {
   std::string id;
@@ -139,7 +145,8 @@ Result<CompiledPolicy> compile(const PolicyInput& input);
 // The variables a CUSTOM expression may read: action, agent_id, amount (int), to, token,
 // contract, method, spender, network, chain, model (strings), now (timestamp), attributes
 // (map(string, dyn): every request attribute) and amounts (map(string, string): asset ->
-// decimal amount).
+// decimal amount); for LLM requests also request_size_bytes and estimated_tokens (ints, from
+// the attributes of those names), app_id (the agent) and org_id (the attribute).
 const expr::Env& custom_expression_env();
 // The policy module's expression hook: a CUSTOM pre/post that does not compile, or whose type is
 // not bool, is a blocker (EXPRESSION_INVALID / EXPRESSION_NOT_BOOL) carrying line:column.

@@ -351,8 +351,26 @@ Result<json::object> generic_attributes(json::object attributes, const AgentCont
     WARDEN_ASSIGN_OR_RETURN(auto address, in.address(key));
     if (address) attributes[key] = std::move(*address);
   }
-  for (const char* key : {"method", "model"}) {
+  for (const char* key : {"method", "model", "org_id"}) {
     WARDEN_RETURN_IF_ERROR(in.string(key, kFieldBytesMax).take_status());
+  }
+  // What REQUEST_SIZE and CUSTOM read as integers: whole, non-negative.
+  for (const char* key : {"request_size_bytes", "estimated_tokens"}) {
+    const json::value* v = in.find(key);
+    if (v == nullptr) continue;
+    const std::string field = std::string("attributes.") + key;
+    if (v->is_uint64()) {  // above 2^63 - 1
+      return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                         "field '" + field + "' is too large");
+    }
+    if (!v->is_int64()) {
+      return field_error(ErrorCode::VALIDATION_WRONG_TYPE, field,
+                         "field '" + field + "' must be a whole number");
+    }
+    if (v->as_int64() < 0) {
+      return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                         "field '" + field + "' must not be negative");
+    }
   }
   WARDEN_ASSIGN_OR_RETURN(std::string network, in.network("network", agent));
   if (const json::value* chain = in.find("chain");

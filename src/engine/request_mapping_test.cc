@@ -329,3 +329,43 @@ TEST(GenericMapping, WalletActionsMeanWhatTheWalletShapeMeans) {
 
 }  // namespace
 }  // namespace warden::engine
+
+namespace warden::engine {
+namespace {
+
+TEST(GenericMapping, GatewayAttributesAreWholeNonNegativeNumbersAndStrings) {
+  auto ok = map_generic_request(
+      parse_json(R"({"action":"llm_chat","attributes":{"model":"gpt-4o","request_size_bytes":512,"estimated_tokens":0,"org_id":"acme"}})")
+          .value()
+          .as_object(),
+      AgentContext{"ethereum", "testnet"});
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->request.attributes.at("request_size_bytes").as_int64(), 512);
+  struct Case {
+    const char* attributes;
+    ErrorCode code;
+    const char* field;
+  };
+  for (const Case& c : {Case{R"({"request_size_bytes":-1})", ErrorCode::VALIDATION_INVALID_VALUE,
+                             "attributes.request_size_bytes"},
+                        Case{R"({"request_size_bytes":1.5})", ErrorCode::VALIDATION_WRONG_TYPE,
+                             "attributes.request_size_bytes"},
+                        Case{R"({"estimated_tokens":"12"})", ErrorCode::VALIDATION_WRONG_TYPE,
+                             "attributes.estimated_tokens"},
+                        Case{R"({"estimated_tokens":18446744073709551615})",
+                             ErrorCode::VALIDATION_INVALID_VALUE, "attributes.estimated_tokens"},
+                        Case{R"({"org_id":7})", ErrorCode::VALIDATION_WRONG_TYPE,
+                             "attributes.org_id"}}) {
+    auto r = map_generic_request(
+        parse_json(std::string(R"({"action":"llm_chat","attributes":)") + c.attributes + "}")
+            .value()
+            .as_object(),
+        AgentContext{"ethereum", "testnet"});
+    ASSERT_FALSE(r.ok()) << c.attributes;
+    EXPECT_EQ(r.status().code(), c.code) << c.attributes;
+    EXPECT_EQ(r.status().details().at("field").as_string(), c.field) << c.attributes;
+  }
+}
+
+}  // namespace
+}  // namespace warden::engine

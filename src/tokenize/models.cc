@@ -25,14 +25,21 @@ struct Prefix {
 };
 // Checked in order: the longer spellings first (gpt-4o before gpt-4).
 constexpr std::array kPrefixes = {
-    Prefix{"gpt-4o", true},         Prefix{"chatgpt-4o", true},
-    Prefix{"gpt-4.1", true},        Prefix{"gpt-4.5", true},
-    Prefix{"gpt-5", true},          Prefix{"o1", true},
-    Prefix{"o3", true},             Prefix{"o4", true},
-    Prefix{"gpt-4", false},         Prefix{"gpt-3.5", false},
-    Prefix{"gpt-35", false},        Prefix{"text-embedding-3", false},
+    Prefix{"gpt-4o", true},
+    Prefix{"chatgpt-4o", true},
+    Prefix{"gpt-4.1", true},
+    Prefix{"gpt-4.5", true},
+    Prefix{"gpt-5", true},
+    Prefix{"o1", true},
+    Prefix{"o3", true},
+    Prefix{"o4", true},
+    Prefix{"gpt-4", false},
+    Prefix{"gpt-3.5", false},
+    Prefix{"gpt-35", false},
+    Prefix{"text-embedding-3", false},
     Prefix{"text-embedding-ada-002", false},
-    Prefix{"davinci-002", false},   Prefix{"babbage-002", false},
+    Prefix{"davinci-002", false},
+    Prefix{"babbage-002", false},
 };
 
 // "o1" is a family only when followed by nothing or '-' ("o1-mini"), not "o100".

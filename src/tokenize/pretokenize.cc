@@ -195,8 +195,8 @@ void split_pieces(Pattern pattern, std::string_view text, std::vector<ScannedCod
   const Scanner scanner(scratch);
   const std::size_t n = scratch.size();
   for (std::size_t i = 0; i < n;) {
-    const std::size_t end = pattern == Pattern::kCl100k ? scanner.next_cl100k(i)
-                                                        : scanner.next_o200k(i);
+    const std::size_t end =
+        pattern == Pattern::kCl100k ? scanner.next_cl100k(i) : scanner.next_o200k(i);
     i = end;
     piece_ends.push_back(end < n ? scratch[end].offset : static_cast<std::uint32_t>(text.size()));
   }

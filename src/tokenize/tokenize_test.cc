@@ -94,9 +94,10 @@ TEST(Tokenize, InvalidUtf8BytesAreSingleByteTokensThatSplitTheText) {
 
 TEST(Tokenize, RoundTripsRandomBytesAndText) {
   std::mt19937 rng(7);
-  const std::vector<std::string> atoms = {"a", "Z", " ", "\n", "\r\n", "'s", "9", "é", "e\xcc\x81",
-                                          "你", "😀", "\xe2\x80\x8d", "<|endoftext|>", "\t", "/",
-                                          "!!", "ſ", "Ǆ"};
+  const std::vector<std::string> atoms = {
+      "a",         "Z",  " ", "\n",           "\r\n",          "'s", "9", "é",
+      "e\xcc\x81", "你", "😀", "\xe2\x80\x8d", "<|endoftext|>", "\t", "/", "!!",
+      "ſ",         "Ǆ"};
   for (int round = 0; round < 500; ++round) {
     std::string text;
     const int len = static_cast<int>(rng() % 60);
@@ -165,8 +166,8 @@ TEST(Tokenize, ChatMessagesCountTheFormatsOverhead) {
   };
   const Encoding& e = o200k();
   const std::uint64_t expected = 3 + e.count("system") + e.count("You are a helpful assistant.") +
-                                 3 + e.count("user") + e.count("hello world") +
-                                 e.count("alice") + 1 + 3;
+                                 3 + e.count("user") + e.count("hello world") + e.count("alice") +
+                                 1 + 3;
   const TokenCount count = count_chat("gpt-4o", messages);
   EXPECT_EQ(count.tokens, expected);
   EXPECT_EQ(count.tokens, 21u);

@@ -3,21 +3,20 @@
 // the files' hashes on this file's command line so a changed file is never a stale cache hit.
 #include "tokenize/embed.h"
 
-#define WARDEN_TOKENIZE_INCBIN(symbol, file)         \
-  asm(".section .rodata\n"                           \
-      ".balign 16\n"                                 \
-      ".global " #symbol                             \
-      "\n"                                           \
-      ".hidden " #symbol "\n" #symbol                \
-      ":\n"                                          \
-      ".incbin \"" WARDEN_TOKENIZE_DATA_DIR "/" file \
-      "\"\n"                                         \
-      ".global " #symbol                             \
-      "_end\n"                                       \
-      ".hidden " #symbol "_end\n" #symbol            \
-      "_end:\n"                                      \
-      ".byte 0\n"                                    \
+// clang-format off
+#define WARDEN_TOKENIZE_INCBIN(symbol, file)                \
+  asm(".section .rodata\n"                                  \
+      ".balign 16\n"                                        \
+      ".global " #symbol "\n"                               \
+      ".hidden " #symbol "\n"                               \
+      #symbol ":\n"                                         \
+      ".incbin \"" WARDEN_TOKENIZE_DATA_DIR "/" file "\"\n" \
+      ".global " #symbol "_end\n"                           \
+      ".hidden " #symbol "_end\n"                           \
+      #symbol "_end:\n"                                     \
+      ".byte 0\n"                                           \
       ".previous\n")
+// clang-format on
 
 WARDEN_TOKENIZE_INCBIN(warden_tokenize_cl100k_base, "cl100k_base.bin");
 WARDEN_TOKENIZE_INCBIN(warden_tokenize_o200k_base, "o200k_base.bin");

@@ -11,7 +11,7 @@
 namespace warden::tokenize {
 namespace {
 
-constexpr std::size_t kCasesMin = 1000;       // fewer means the data file is not the corpus
+constexpr std::size_t kCasesMin = 1000;  // fewer means the data file is not the corpus
 constexpr std::size_t kReportedFailuresMax = 20;
 constexpr std::size_t kContextIds = 4;
 
@@ -43,7 +43,8 @@ std::vector<Case> read_cases() {
     if (fields.size() != 4) continue;
     Case c{fields[0], fields[1] == "1", from_hex(fields[2]), {}};
     std::stringstream ids(fields[3]);
-    while (std::getline(ids, field, ',')) c.ids.push_back(static_cast<std::uint32_t>(std::stoul(field)));
+    while (std::getline(ids, field, ','))
+      c.ids.push_back(static_cast<std::uint32_t>(std::stoul(field)));
     cases.push_back(std::move(c));
   }
   return cases;
@@ -91,9 +92,9 @@ TEST(TokenizeReference, IdsMatchTiktokenOnTheGeneratedCorpus) {
     if (++failures > kReportedFailuresMax) continue;
     std::size_t at = 0;
     while (at < got.size() && at < c.ids.size() && got[at] == c.ids[at]) ++at;
-    ADD_FAILURE() << "case " << n + 1 << " (" << c.encoding << ", allow_special "
-                  << c.allow_special << "): first difference at id " << at << "\n  text: \""
-                  << escaped(c.text) << "\"\n  expected: " << window(e, c.ids, at)
+    ADD_FAILURE() << "case " << n + 1 << " (" << c.encoding << ", allow_special " << c.allow_special
+                  << "): first difference at id " << at << "\n  text: \"" << escaped(c.text)
+                  << "\"\n  expected: " << window(e, c.ids, at)
                   << "\n  got:      " << window(e, got, at);
   }
   EXPECT_EQ(failures, 0u) << "of " << cases.size() << " cases";

@@ -23,6 +23,10 @@ constexpr std::uint8_t kFlagUpper = 16;   // o200k's U class
 constexpr std::uint8_t kFlagLower = 32;   // o200k's W class
 
 constexpr std::size_t kDigitRunMax = 3;
+// Code points decoded per round; a piece that reaches the end of a round's code points is
+// scanned again in the next round (or a round twice as long), so memory stays bounded.
+constexpr std::size_t kChunkCodePoints = 16384;
+constexpr char32_t kBmpEnd = 0x10000;
 
 std::uint8_t flags_of(char32_t cp) {
   if (cp == '\r' || cp == '\n') return kFlagSpace | kFlagNewline;
@@ -47,9 +51,24 @@ std::uint8_t flags_of(char32_t cp) {
   return 0;
 }
 
+// flags_of for the Basic Multilingual Plane, looked up once per code point.
+const std::vector<std::uint8_t>& bmp_flags() {
+  static const std::vector<std::uint8_t> table = [] {
+    std::vector<std::uint8_t> t(kBmpEnd);
+    for (char32_t cp = 0; cp < kBmpEnd; ++cp) t[cp] = flags_of(cp);
+    return t;
+  }();
+  return table;
+}
+
+// Finds pieces in a window of decoded code points. touched_end() says whether the last piece's
+// matching looked at (or past) the window's end: then more text could change it.
 class Scanner {
  public:
   explicit Scanner(const std::vector<ScannedCodePoint>& cps) : cps_(cps), n_(cps.size()) {}
+
+  bool touched_end() const { return touched_end_; }
+  void reset_touched() { touched_end_ = false; }
 
   // Index one past the piece that starts at code point i.
   std::size_t next_cl100k(std::size_t i) const {
@@ -63,7 +82,7 @@ class Scanner {
   }
 
   std::size_t next_o200k(std::size_t i) const {
-    const bool prefix = i + 1 < n_ && is_prefix(i);
+    const bool prefix = in_range(i + 1) && is_prefix(i);
     if (prefix) {
       if (std::size_t end = word_lower(i + 1); end > 0) return end;
     }
@@ -78,25 +97,32 @@ class Scanner {
   }
 
  private:
-  bool has(std::size_t i, std::uint8_t flag) const { return i < n_ && (cps_[i].flags & flag); }
+  bool in_range(std::size_t i) const {
+    if (i < n_) return true;
+    touched_end_ = true;
+    return false;
+  }
+  bool has(std::size_t i, std::uint8_t flag) const { return in_range(i) && (cps_[i].flags & flag); }
   // [^\r\n\p{L}\p{N}]
   bool is_prefix(std::size_t i) const {
     return !(cps_[i].flags & (kFlagNewline | kFlagLetter | kFlagNumber));
   }
   // [^\s\p{L}\p{N}]
   bool is_punct(std::size_t i) const {
-    return i < n_ && !(cps_[i].flags & (kFlagSpace | kFlagLetter | kFlagNumber));
+    return in_range(i) && !(cps_[i].flags & (kFlagSpace | kFlagLetter | kFlagNumber));
   }
 
   // Length in code points of (?i:'s|'t|'re|'ve|'m|'ll|'d) at i, 0 when none matches. The case
   // folding is Unicode's simple folding, as the reference's regex engine applies it: 's' also
   // matches U+017F LATIN SMALL LETTER LONG S.
   std::size_t contraction(std::size_t i) const {
-    if (i >= n_ || cps_[i].cp != '\'') return 0;
+    if (!in_range(i) || cps_[i].cp != '\'') return 0;
     static constexpr std::string_view kSuffixes[] = {"s", "t", "re", "ve", "m", "ll", "d"};
     for (std::string_view suffix : kSuffixes) {
       std::size_t k = 0;
-      while (k < suffix.size() && i + 1 + k < n_ && folds_to(cps_[i + 1 + k].cp, suffix[k])) ++k;
+      while (k < suffix.size() && in_range(i + 1 + k) && folds_to(cps_[i + 1 + k].cp, suffix[k])) {
+        ++k;
+      }
       if (k == suffix.size()) return 1 + k;
     }
     return 0;
@@ -162,7 +188,9 @@ class Scanner {
     if (cps_[i].cp == ' ' && is_punct(i + 1)) j = i + 1;
     if (!is_punct(j)) return i;
     while (is_punct(j)) ++j;
-    while (j < n_ && (cps_[j].flags & kFlagNewline || (slash_trails && cps_[j].cp == '/'))) ++j;
+    while (in_range(j) && (cps_[j].flags & kFlagNewline || (slash_trails && cps_[j].cp == '/'))) {
+      ++j;
+    }
     return j;
   }
 
@@ -180,25 +208,45 @@ class Scanner {
 
   const std::vector<ScannedCodePoint>& cps_;
   const std::size_t n_;
+  mutable bool touched_end_ = false;
 };
 
 }  // namespace
 
-void split_pieces(Pattern pattern, std::string_view text, std::vector<ScannedCodePoint>& scratch,
-                  std::vector<std::uint32_t>& piece_ends) {
-  scratch.clear();
-  for (std::size_t pos = 0; pos < text.size();) {
-    const Decoded d = decode_utf8(text, pos);
-    scratch.push_back({d.cp, static_cast<std::uint32_t>(pos), flags_of(d.cp)});
-    pos += d.length;  // the caller guarantees valid UTF-8, so length > 0
-  }
-  const Scanner scanner(scratch);
-  const std::size_t n = scratch.size();
-  for (std::size_t i = 0; i < n;) {
-    const std::size_t end =
-        pattern == Pattern::kCl100k ? scanner.next_cl100k(i) : scanner.next_o200k(i);
-    i = end;
-    piece_ends.push_back(end < n ? scratch[end].offset : static_cast<std::uint32_t>(text.size()));
+std::size_t split_pieces(Pattern pattern, std::string_view text,
+                         std::vector<ScannedCodePoint>& scratch,
+                         std::vector<std::uint32_t>& piece_ends) {
+  const std::uint8_t* const bmp = bmp_flags().data();
+  for (std::size_t window = kChunkCodePoints;; window *= 2) {
+    scratch.clear();
+    std::size_t pos = 0;
+    while (pos < text.size() && scratch.size() < window) {
+      const auto b = static_cast<unsigned char>(text[pos]);
+      if (b < 0x80) {
+        scratch.push_back({b, static_cast<std::uint32_t>(pos), bmp[b]});
+        ++pos;
+        continue;
+      }
+      const Decoded d = decode_utf8(text, pos);  // valid: the caller guarantees it
+      scratch.push_back(
+          {d.cp, static_cast<std::uint32_t>(pos), d.cp < kBmpEnd ? bmp[d.cp] : flags_of(d.cp)});
+      pos += d.length;
+    }
+    const bool final = pos == text.size();
+    Scanner scanner(scratch);
+    const std::size_t n = scratch.size();
+    std::size_t accepted = 0;
+    for (std::size_t i = 0; i < n;) {
+      scanner.reset_touched();
+      const std::size_t end =
+          pattern == Pattern::kCl100k ? scanner.next_cl100k(i) : scanner.next_o200k(i);
+      if (!final && scanner.touched_end()) break;
+      i = end;
+      accepted = end < n ? scratch[end].offset : pos;
+      piece_ends.push_back(static_cast<std::uint32_t>(accepted));
+    }
+    if (accepted > 0 || final) return final ? text.size() : accepted;
+    // One piece longer than the window: decode a longer one.
   }
 }
 

@@ -17,10 +17,13 @@ struct ScannedCodePoint {
   std::uint8_t flags;    // kFlag* in pretokenize.cc
 };
 
-// `text` must be valid UTF-8 (Encoding::encode cuts invalid bytes out first). Appends the byte
-// offset where each piece ends to piece_ends (the first piece starts at 0, each next one where
-// the previous ended; the last ends at text.size()). `scratch` is reused between calls.
-void split_pieces(Pattern pattern, std::string_view text, std::vector<ScannedCodePoint>& scratch,
-                  std::vector<std::uint32_t>& piece_ends);
+// Splits a prefix of `text`, which must be valid UTF-8 (Encoding::encode cuts invalid bytes out
+// first): appends the byte offset where each piece ends to piece_ends (the first piece starts at
+// 0, each next one where the previous ended) and returns the offset where the last one ends,
+// which is > 0 unless text is empty. Call again on the rest; memory stays bounded by a window of
+// code points however long the text. `scratch` is reused between calls.
+std::size_t split_pieces(Pattern pattern, std::string_view text,
+                         std::vector<ScannedCodePoint>& scratch,
+                         std::vector<std::uint32_t>& piece_ends);
 
 }  // namespace warden::tokenize

@@ -280,13 +280,16 @@ void Encoding::encode_ordinary_into(std::string_view text, Sink& sink) const {
       ++pos;
       continue;
     }
-    const std::string_view segment = text.substr(pos, run);
-    piece_ends.clear();
-    split_pieces(data_->pattern, segment, scratch, piece_ends);
-    std::uint32_t start = 0;
-    for (const std::uint32_t end : piece_ends) {
-      encode_piece(*data_, segment.substr(start, end - start), parts, sink);
-      start = end;
+    std::string_view segment = text.substr(pos, run);
+    while (!segment.empty()) {
+      piece_ends.clear();
+      const std::size_t consumed = split_pieces(data_->pattern, segment, scratch, piece_ends);
+      std::uint32_t start = 0;
+      for (const std::uint32_t end : piece_ends) {
+        encode_piece(*data_, segment.substr(start, end - start), parts, sink);
+        start = end;
+      }
+      segment.remove_prefix(consumed);
     }
     pos += run;
   }

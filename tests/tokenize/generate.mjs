@@ -160,6 +160,16 @@ for (const name of ["cl100k_base", "o200k_base"]) {
     const ids = expected(enc, bytes, allowSpecial);
     lines.push(`${name}\t${allowSpecial ? 1 : 0}\t${Buffer.from(bytes).toString("hex")}\t${ids.join(",")}`);
   }
+  // Texts longer than the scanner's window (16,384 code points in tokenize/pretokenize.cc), with
+  // pieces across its end: a whitespace run whose last newline lies past it, letter and digit
+  // runs longer than it, a contraction right at it.
+  const HUGE = [repeat(mixed, 400), " ".repeat(16380) + "\n" + " ".repeat(10) + "x",
+    "\n" + " ".repeat(17000), "a".repeat(17000) + "'ll", "7".repeat(50001),
+    "x ".repeat(8191) + "'s'S" + "y".repeat(5), "é".repeat(16383) + "'re", "你好 ".repeat(6000) + " \n"];
+  for (const text of HUGE) {
+    const bytes = new TextEncoder().encode(text);
+    lines.push(`${name}\t0\t${Buffer.from(bytes).toString("hex")}\t${expected(enc, bytes, false).join(",")}`);
+  }
   enc.free();
 }
 writeFileSync(args.out, lines.join("\n") + "\n");

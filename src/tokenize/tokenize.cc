@@ -53,9 +53,14 @@ struct EncodingData {
   std::string_view file;                   // the embedded rank file (static storage)
   std::vector<std::uint32_t> token_start;  // rank -> offset of its bytes in `file`
   std::vector<std::uint8_t> token_length;  // rank -> length (0: no token)
-  // Open addressing, linear probing: slot = rank + 1 (0 empty); tag = upper hash bits.
-  std::vector<std::uint32_t> slot_rank;
-  std::vector<std::uint32_t> slot_tag;
+  // Open addressing with linear probing. A slot holds a token's first 8 bytes, so that most
+  // lookups (short byte pairs) are answered by the one cache line the slot is in.
+  struct Slot {
+    std::uint64_t head = 0;        // the first 8 bytes, zero-padded
+    std::uint32_t rank_plus1 = 0;  // 0: empty
+    std::uint32_t tag_length = 0;  // upper 24 bits of the hash << 8 | byte length
+  };
+  std::vector<Slot> slots;
   std::uint64_t slot_mask = 0;
   std::array<std::uint32_t, 256> byte_rank{};
   std::vector<std::pair<std::string, std::uint32_t>> specials;
@@ -64,22 +69,36 @@ struct EncodingData {
     return file.substr(token_start[rank], token_length[rank]);
   }
 
+  static std::uint64_t head_of(std::string_view bytes) {
+    std::uint64_t head = 0;
+    std::memcpy(&head, bytes.data(), std::min<std::size_t>(bytes.size(), 8));
+    return head;
+  }
+  static std::uint32_t tag_length_of(std::uint64_t hash, std::size_t length) {
+    return static_cast<std::uint32_t>(hash >> 40) << 8 | static_cast<std::uint32_t>(length);
+  }
+
+  // Tokens are at most 255 bytes (the file's u8 lengths); a longer key is never a token.
   std::uint32_t find(std::string_view bytes) const {
+    if (bytes.size() > 255) return kNoRank;
     const std::uint64_t h = hash_bytes(bytes);
-    const auto tag = static_cast<std::uint32_t>(h >> 32);
+    const std::uint32_t tag_length = tag_length_of(h, bytes.size());
+    const std::uint64_t head = head_of(bytes);
     for (std::uint64_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
-      const std::uint32_t slot = slot_rank[i];
-      if (slot == 0) return kNoRank;
-      if (slot_tag[i] == tag && token(slot - 1) == bytes) return slot - 1;
+      const Slot& slot = slots[i];
+      if (slot.rank_plus1 == 0) return kNoRank;
+      if (slot.tag_length != tag_length || slot.head != head) continue;
+      const std::uint32_t rank = slot.rank_plus1 - 1;
+      if (bytes.size() <= 8 || token(rank).substr(8) == bytes.substr(8)) return rank;
     }
   }
 
   void insert(std::uint32_t rank) {
-    const std::uint64_t h = hash_bytes(token(rank));
+    const std::string_view bytes = token(rank);
+    const std::uint64_t h = hash_bytes(bytes);
     std::uint64_t i = h & slot_mask;
-    while (slot_rank[i] != 0) i = (i + 1) & slot_mask;
-    slot_rank[i] = rank + 1;
-    slot_tag[i] = static_cast<std::uint32_t>(h >> 32);
+    while (slots[i].rank_plus1 != 0) i = (i + 1) & slot_mask;
+    slots[i] = {head_of(bytes), rank + 1, tag_length_of(h, bytes.size())};
   }
 };
 
@@ -116,8 +135,7 @@ std::unique_ptr<EncodingData> load(std::string_view name, Pattern pattern) {
   }
   std::uint64_t slots = 1;
   while (slots < 2ULL * count) slots <<= 1;
-  d->slot_rank.assign(slots, 0);
-  d->slot_tag.assign(slots, 0);
+  d->slots.assign(slots, {});
   d->slot_mask = slots - 1;
   for (std::uint32_t rank = 0; rank < count; ++rank) {
     if (d->token_length[rank] > 0) d->insert(rank);

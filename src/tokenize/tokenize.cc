@@ -64,6 +64,7 @@ struct EncodingData {
   std::uint64_t slot_mask = 0;
   std::array<std::uint32_t, 256> byte_rank{};
   std::vector<std::pair<std::string, std::uint32_t>> specials;
+  std::string special_first_bytes;  // where a special token can start
 
   std::string_view token(std::uint32_t rank) const {
     return file.substr(token_start[rank], token_length[rank]);
@@ -150,7 +151,9 @@ std::unique_ptr<EncodingData> load(std::string_view name, Pattern pattern) {
     const std::uint32_t id = u32();
     const std::size_t length = u8();
     if (pos + length > f.size()) std::abort();
+    if (length == 0) std::abort();
     d->specials.emplace_back(std::string(f.substr(pos, length)), id);
+    if (d->special_first_bytes.find(f[pos]) == std::string::npos) d->special_first_bytes += f[pos];
     pos += length;
   }
   return d;
@@ -318,6 +321,8 @@ void Encoding::encode_into(std::string_view text, bool allow_special, Sink& sink
   if (!allow_special || data_->specials.empty()) return encode_ordinary_into(text, sink);
   std::size_t segment_start = 0;
   for (std::size_t pos = 0; pos < text.size();) {
+    pos = text.find_first_of(data_->special_first_bytes, pos);
+    if (pos == std::string_view::npos) break;
     const std::pair<std::string, std::uint32_t>* found = nullptr;
     for (const auto& special : data_->specials) {
       if (text.substr(pos).starts_with(special.first)) {

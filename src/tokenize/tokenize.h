@@ -39,6 +39,7 @@ class Encoding {
   // (e.g. "<|endoftext|>") becomes that token; without it, it is ordinary text. Bytes that are
   // not valid UTF-8 are each their own single-byte token, and they split the text: the valid
   // runs between them are encoded as separate texts (docs/tokenize.md, "Invalid UTF-8").
+  // Piece offsets are 32-bit: one piece (a run of letters, digits or spaces) stays under 4 GiB.
   std::vector<std::uint32_t> encode(std::string_view text, bool allow_special = false) const;
   // encode(text, allow_special).size(), without building the vector.
   std::size_t count(std::string_view text, bool allow_special = false) const;

@@ -71,8 +71,13 @@ std::string window(const Encoding& e, const std::vector<std::uint32_t>& ids, std
   const std::size_t from = at > kContextIds ? at - kContextIds : 0;
   for (std::size_t i = from; i < ids.size() && i < at + kContextIds; ++i) {
     const auto bytes = e.decode(std::span(&ids[i], 1));
-    out += (i == at ? "[" : "") + std::to_string(ids[i]) + "\"" +
-           escaped(bytes.ok() ? *bytes : "?") + "\"" + (i == at ? "]" : "") + " ";
+    if (i == at) out += '[';
+    out += std::to_string(ids[i]);
+    out += '"';
+    out += escaped(bytes.ok() ? *bytes : "?");
+    out += '"';
+    if (i == at) out += ']';
+    out += ' ';
   }
   return out;
 }

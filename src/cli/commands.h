@@ -94,4 +94,14 @@ struct ExprArgs {
 int run_expr_eval(const ExprArgs& args);
 int run_expr_check(const ExprArgs& args);
 
+// `warden tokens encode|count` (tokens.cc; docs/tokenize.md).
+struct TokensArgs {
+  std::string encoding;  // cl100k_base or o200k_base
+  std::string model;     // count only: the model's encoding (or the documented estimate)
+  std::string input = "-";  // file, or '-' for stdin
+  bool allow_special = false;
+};
+int run_tokens_encode(const TokensArgs& args);
+int run_tokens_count(const TokensArgs& args);
+
 }  // namespace warden::cli

@@ -88,6 +88,19 @@ int main_impl(int argc, char** argv) {
   auto* reconcile_cmd = ledger_cmd->add_subcommand("reconcile", "Recompute every lot and balance from the entries and compare with the lot_balances view and the daemon's start-up state; exit 1 on a difference.");
   reconcile_cmd->add_option("--data-dir", reconcile_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
 
+  auto* tokens_cmd = app.add_subcommand("tokens", "Tokenizer tools: OpenAI's cl100k_base and o200k_base (docs/tokenize.md).");
+  tokens_cmd->require_subcommand(1);
+  TokensArgs tokens;
+  auto* tokens_encode_cmd = tokens_cmd->add_subcommand("encode", "Print the token ids of FILE (or stdin) as a JSON array.");
+  tokens_encode_cmd->add_option("--encoding", tokens.encoding, "cl100k_base or o200k_base")->required();
+  auto* tokens_count_cmd = tokens_cmd->add_subcommand("count", "Print the number of tokens of FILE (or stdin).");
+  auto* count_model = tokens_count_cmd->add_option("--model", tokens.model, "Model name (gpt-4o, gpt-4, ...; other providers' models are estimated with cl100k_base)");
+  tokens_count_cmd->add_option("--encoding", tokens.encoding, "cl100k_base or o200k_base")->excludes(count_model);
+  for (auto* cmd : {tokens_encode_cmd, tokens_count_cmd}) {
+    cmd->add_option("FILE", tokens.input, "Input file ('-' or none: stdin)");
+    cmd->add_flag("--allow-special", tokens.allow_special, "Encode special-token text such as <|endoftext|> as the special token (default: as ordinary text)");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -118,6 +131,8 @@ int main_impl(int argc, char** argv) {
   if (*balance_cmd) return run_ledger_balance(balance);
   if (*mint_cmd) return run_ledger_mint(mint);
   if (*reconcile_cmd) return run_ledger_reconcile(reconcile_dir);
+  if (*tokens_encode_cmd) return run_tokens_encode(tokens);
+  if (*tokens_count_cmd) return run_tokens_count(tokens);
   return kExitUsage;
 }
 

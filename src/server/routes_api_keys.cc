@@ -34,8 +34,8 @@ json::object api_key_json(const store::ApiKeyRow& k) {
 Status key_not_found(std::string_view key_id) {
   // No API_KEY_NOT_FOUND code exists yet (core/errors.h is shared): the closest 404. Another
   // agent's key is answered exactly like a missing one.
-  return Status(ErrorCode::ROUTE_NOT_FOUND, "no API key with id " + std::string(key_id) +
-                                                " for this agent");
+  return Status(ErrorCode::ROUTE_NOT_FOUND,
+                "no API key with id " + std::string(key_id) + " for this agent");
 }
 
 // 1..kApiKeyNameBytesMax printable ASCII characters, not only spaces.
@@ -56,8 +56,8 @@ Status check_key_name(const std::optional<std::string>& name) {
 }  // namespace
 
 Result<HttpResponse> create_api_key(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Body body, Body::parse(ctx.req.body.empty() ? "{}" : ctx.req.body, {"name"}));
+  WARDEN_ASSIGN_OR_RETURN(Body body,
+                          Body::parse(ctx.req.body.empty() ? "{}" : ctx.req.body, {"name"}));
   store::ApiKeyRow k;
   WARDEN_ASSIGN_OR_RETURN(k.name, body.optional_string("name"));
   WARDEN_RETURN_IF_ERROR(check_key_name(k.name));

@@ -24,9 +24,9 @@ constexpr std::size_t kFilePathBytesMax = 4096;
 constexpr std::uint32_t kPortMax = 65535;
 
 Result<Body> parse_model_body(std::string_view text) {
-  return Body::parse(text, {"name", "provider", "base_url", "upstream_model",
-                            "input_price_micros_per_1k", "output_price_micros_per_1k", "currency",
-                            "key_ref", "enabled"});
+  return Body::parse(text,
+                     {"name", "provider", "base_url", "upstream_model", "input_price_micros_per_1k",
+                      "output_price_micros_per_1k", "currency", "key_ref", "enabled"});
 }
 
 bool is_alnum(char c) {
@@ -263,9 +263,8 @@ AfterCommit map_name_taken(std::string name) {
         s.message().find("models.name") != std::string::npos) {
       // The message of a STORE_CONSTRAINT never reaches the client (it usually holds SQL), so
       // what is wrong is said in details. MODEL_NAME_EXISTS would say it in the code.
-      json::object details{{"field", "name"},
-                           {"name", name},
-                           {"reason", "a model with this name already exists"}};
+      json::object details{
+          {"field", "name"}, {"name", name}, {"reason", "a model with this name already exists"}};
       return Status(ErrorCode::STORE_CONSTRAINT, {}, std::move(details));
     }
     return s;
@@ -276,9 +275,9 @@ AfterCommit map_name_taken(std::string name) {
 
 Result<HttpResponse> create_model(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Body body, parse_model_body(ctx.req.body));
-  for (std::string_view field : {"name", "provider", "base_url", "upstream_model",
-                                 "input_price_micros_per_1k", "output_price_micros_per_1k",
-                                 "key_ref"}) {
+  for (std::string_view field :
+       {"name", "provider", "base_url", "upstream_model", "input_price_micros_per_1k",
+        "output_price_micros_per_1k", "key_ref"}) {
     WARDEN_RETURN_IF_ERROR(body.required_string(field).take_status());
   }
   store::ModelRow m;

@@ -52,9 +52,7 @@ std::string file_bytes(const std::filesystem::path& p) {
 class GatewayApiTest : public WardenTest {
  protected:
   // The auth test sends a wrong password to every route: not a reason to be throttled.
-  std::vector<std::string> serve_flags() const override {
-    return {"--auth-failures-max", "1000"};
-  }
+  std::vector<std::string> serve_flags() const override { return {"--auth-failures-max", "1000"}; }
 
   Response create_model(const json::object& body) {
     return master("POST", "/v1/models", json::serialize(body));
@@ -144,10 +142,10 @@ TEST_F(GatewayApiTest, ModelCreateListGetUpdateDelete) {
   EXPECT_EQ(str_at((*all)[0], "id"), id);
   EXPECT_EQ(str_at((*all)[1], "id"), second);
 
-  Response updated = master(
-      "PUT", "/v1/models/" + id,
-      R"({"provider":"azure_openai","output_price_micros_per_1k":"0","enabled":false,)"
-      R"("currency":"EUR","key_ref":"env:AZURE_KEY_2"})");
+  Response updated =
+      master("PUT", "/v1/models/" + id,
+             R"({"provider":"azure_openai","output_price_micros_per_1k":"0","enabled":false,)"
+             R"("currency":"EUR","key_ref":"env:AZURE_KEY_2"})");
   ASSERT_EQ(updated.status, 200) << updated.describe();
   json::value u = updated.json();
   EXPECT_EQ(str_at(u, "provider"), "azure_openai");
@@ -155,7 +153,7 @@ TEST_F(GatewayApiTest, ModelCreateListGetUpdateDelete) {
   EXPECT_EQ(str_at(u, "currency"), "EUR");
   EXPECT_EQ(str_at(u, "key_ref"), "env:AZURE_KEY_2");
   EXPECT_EQ(field(u, "enabled"), json::value(false));
-  EXPECT_EQ(str_at(u, "name"), "gpt-4o-mini");             // untouched
+  EXPECT_EQ(str_at(u, "name"), "gpt-4o-mini");               // untouched
   EXPECT_EQ(str_at(u, "input_price_micros_per_1k"), "150");  // untouched
   EXPECT_EQ(master("GET", "/v1/models/" + id).json(), u);
 
@@ -177,7 +175,7 @@ TEST_F(GatewayApiTest, ModelCreateListGetUpdateDelete) {
   auto updated_rows = audit_of("MODEL_UPDATED");
   ASSERT_EQ(updated_rows.size(), 1u);
   json::value changes = field(field(updated_rows[0], "details"), "changes");
-  EXPECT_EQ(changes.as_object().size(), 5u) << changes;  // provider, price, enabled, currency
+  EXPECT_EQ(changes.as_object().size(), 5u) << changes;    // provider, price, enabled, currency
   EXPECT_EQ(str_at(changes, "provider"), "azure_openai");  // and key_ref; not the unchanged
   EXPECT_EQ(at(changes, "name"), nullptr);
   auto deleted_rows = audit_of("MODEL_DELETED");
@@ -261,10 +259,10 @@ TEST_F(GatewayApiTest, EveryBadModelInputIsRefusedWithItsCodeAndNothingWritten) 
                "VALIDATION_INVALID_VALUE", "provider");
   expect_error(master("PUT", "/v1/models/" + id, R"({"key_ref":"sk-1"})"), 400,
                "VALIDATION_INVALID_VALUE", "key_ref");
-  expect_error(master("PUT", "/v1/models/" + id, R"({"name":null})"), 400,
-               "VALIDATION_WRONG_TYPE", "name");
-  expect_error(master("PUT", "/v1/models/" + id, R"({"id":"x"})"), 400,
-               "VALIDATION_UNKNOWN_FIELD", "id");
+  expect_error(master("PUT", "/v1/models/" + id, R"({"name":null})"), 400, "VALIDATION_WRONG_TYPE",
+               "name");
+  expect_error(master("PUT", "/v1/models/" + id, R"({"id":"x"})"), 400, "VALIDATION_UNKNOWN_FIELD",
+               "id");
   EXPECT_EQ(master("GET", "/v1/models/" + id).json(), stored);
   EXPECT_EQ(audit_count(), audit_after_create);
 }
@@ -276,8 +274,7 @@ TEST_F(GatewayApiTest, DuplicateNamesAreConflictsOnCreateAndRename) {
   Response dup = create_model(model_body("gpt-4o"));
   expect_error(dup, 409, "STORE_CONSTRAINT", "name");
   EXPECT_EQ(str_at(error_field(dup, "details"), "name"), "gpt-4o");
-  EXPECT_EQ(str_at(error_field(dup, "details"), "reason"),
-            "a model with this name already exists");
+  EXPECT_EQ(str_at(error_field(dup, "details"), "reason"), "a model with this name already exists");
   // Names are exact: another case is another model (as MODEL_ALLOWLIST compares them).
   EXPECT_EQ(create_model(model_body("GPT-4o")).status, 201);
   expect_error(master("PUT", "/v1/models/" + other, R"({"name":"gpt-4o"})"), 409,
@@ -351,10 +348,9 @@ TEST_F(GatewayApiTest, RevocationIsIdempotentAndAnotherAgentsKeyIsNotFound) {
   const std::string key_b = str_at(kb.json(), "id");
 
   // b's key through a's path looks exactly like a missing key, and stays unrevoked.
-  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + key_b), 404,
+  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + key_b), 404, "ROUTE_NOT_FOUND");
+  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + std::string(kUnknownId)), 404,
                "ROUTE_NOT_FOUND");
-  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + std::string(kUnknownId)),
-               404, "ROUTE_NOT_FOUND");
   expect_error(master("DELETE", "/v1/agents/" + std::string(kUnknownId) + "/api-keys/" + key_a),
                404, "AGENT_NOT_FOUND");
   auto b_keys = master("GET", "/v1/agents/" + b + "/api-keys").json().at("items").as_array();
@@ -412,7 +408,8 @@ TEST_F(GatewayApiTest, AgentOrgIsSetReturnedChangedAndCleared) {
   ASSERT_EQ(cleared.status, 200) << cleared.describe();
   EXPECT_TRUE(field(master("GET", "/v1/agents/" + id).json(), "org").is_null());
 
-  for (const std::string& bad : std::vector<std::string>{R"("")", R"("  ")", "\"" + std::string(129, 'o') + "\"",
+  for (const std::string& bad :
+       std::vector<std::string>{R"("")", R"("  ")", "\"" + std::string(129, 'o') + "\"",
                                 R"("tab\there")", R"("caf\u00e9")"}) {
     expect_error(master("POST", "/v1/agents", R"({"name":"x","org":)" + bad + "}"), 400,
                  "VALIDATION_INVALID_VALUE", "org");
@@ -450,8 +447,8 @@ TEST_F(GatewayApiTest, EveryRouteNeedsTheMasterPassword) {
     // An agent's own session is not enough either.
     Response agent_session =
         client_->request(method, path, method == "GET" ? "" : body, bearer_headers(session_token));
-    EXPECT_EQ(agent_session.status, 401) << method << " " << path << ": "
-                                         << agent_session.describe();
+    EXPECT_EQ(agent_session.status, 401)
+        << method << " " << path << ": " << agent_session.describe();
   }
   EXPECT_EQ(model_count(), 1u);
   EXPECT_EQ(str_at(master("GET", "/v1/models/" + model).json(), "name"), "m1");

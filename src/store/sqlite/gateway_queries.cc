@@ -104,11 +104,11 @@ Status insert_model(Connection& c, const ModelRow& r) {
 }
 
 Status update_model(Connection& c, const ModelRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare("UPDATE models SET name = ?, provider = ?, base_url = ?, "
-                         "upstream_model = ?, input_price_micros_per_1k = ?, "
-                         "output_price_micros_per_1k = ?, currency = ?, key_ref = ?, "
-                         "enabled = ?, updated_at = ? WHERE id = ?"));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("UPDATE models SET name = ?, provider = ?, base_url = ?, "
+                                    "upstream_model = ?, input_price_micros_per_1k = ?, "
+                                    "output_price_micros_per_1k = ?, currency = ?, key_ref = ?, "
+                                    "enabled = ?, updated_at = ? WHERE id = ?"));
   st.bind(r.name).bind(r.provider).bind(r.base_url).bind(r.upstream_model);
   st.bind(r.input_price_micros_per_1k).bind(r.output_price_micros_per_1k).bind(r.currency);
   st.bind(r.key_ref).bind(r.enabled).bind(r.updated_at).bind(r.id);

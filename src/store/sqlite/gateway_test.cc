@@ -71,11 +71,11 @@ class GatewayStoreTest : public ::testing::Test {
 };
 
 TEST_F(GatewayStoreTest, SchemaHasTheTablesColumnsAndIndexes) {
-  EXPECT_EQ(raw_->column("SELECT name FROM pragma_table_info('models') ORDER BY cid"),
-            (std::vector<std::string>{"id", "name", "provider", "base_url", "upstream_model",
-                                      "input_price_micros_per_1k", "output_price_micros_per_1k",
-                                      "currency", "key_ref", "enabled", "created_at",
-                                      "updated_at"}));
+  EXPECT_EQ(
+      raw_->column("SELECT name FROM pragma_table_info('models') ORDER BY cid"),
+      (std::vector<std::string>{"id", "name", "provider", "base_url", "upstream_model",
+                                "input_price_micros_per_1k", "output_price_micros_per_1k",
+                                "currency", "key_ref", "enabled", "created_at", "updated_at"}));
   EXPECT_EQ(raw_->column("SELECT name FROM pragma_table_info('api_keys') ORDER BY cid"),
             (std::vector<std::string>{"id", "agent_id", "key_hash", "prefix", "name", "created_at",
                                       "revoked_at", "last_used_at"}));
@@ -228,9 +228,8 @@ TEST_F(GatewayStoreTest, ApiKeysRoundTripPerAgentAndOnlyMutableColumnsChange) {
   EXPECT_EQ((*mine)[1].id, "k3");
   EXPECT_EQ(store_->list_api_keys("a1", {"k1", 10})->size(), 1u);
 
-  Status dup = run([](WriteTxn& t) {
-    return t.insert_api_key(sample_key("k4", "a2", std::string(64, 'a')));
-  });
+  Status dup = run(
+      [](WriteTxn& t) { return t.insert_api_key(sample_key("k4", "a2", std::string(64, 'a'))); });
   EXPECT_EQ(dup.code(), ErrorCode::STORE_CONSTRAINT);
   EXPECT_NE(dup.message().find("api_keys.key_hash"), std::string::npos) << dup.message();
   Status orphan =
@@ -300,9 +299,8 @@ TEST(GatewayMigrationTest, AVersionFiveFileGainsTheTablesAndKeepsItsAgents) {
   EXPECT_EQ(a.name, "old");
   EXPECT_FALSE(a.org.has_value());
   EXPECT_TRUE(store.list_models({})->empty());
-  ASSERT_TRUE(store.write([](WriteTxn& t) {
-                     return t.insert_api_key(sample_key("k1", "a1", "h1"));
-                   }).ok());
+  ASSERT_TRUE(
+      store.write([](WriteTxn& t) { return t.insert_api_key(sample_key("k1", "a1", "h1")); }).ok());
   EXPECT_EQ(store.list_api_keys("a1", {})->size(), 1u);
 }
 

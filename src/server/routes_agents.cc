@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::size_t kNameBytesMax = 128;
 constexpr std::size_t kKeyBytesMax = 256;
-constexpr std::size_t kOrgBytesMax = 128;
+constexpr std::size_t kOrgBytesMax = 128;  // the gateway's org_id, compared exactly
 
 json::value agent_json(const store::AgentRow& a) {
   json::object o;
@@ -41,22 +41,6 @@ Status check_enum(std::string_view field, const std::string& v,
   for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
   return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
                      "field '" + std::string(field) + "' must be one of: " + list);
-}
-
-// The gateway's org_id (CEL `org_id`, usage rollups): 1..kOrgBytesMax printable ASCII
-// characters, compared exactly, so not only spaces.
-Status check_org(const std::optional<std::string>& org) {
-  if (!org) return Status();
-  bool ok = !org->empty() && org->size() <= kOrgBytesMax;
-  bool blank = true;
-  for (char c : *org) {
-    ok = ok && c >= ' ' && c <= '~';
-    blank = blank && c == ' ';
-  }
-  if (ok && !blank) return Status();
-  return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "org",
-                     "field 'org' must be 1.." + std::to_string(kOrgBytesMax) +
-                         " printable ASCII characters, not only spaces");
 }
 
 // A second agent with the same key fails the store's unique index inside the writer's batch.
@@ -109,7 +93,7 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(check_length("public_key", a.public_key, 1, kKeyBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("owner_address", a.owner_address, 1, kKeyBytesMax));
   WARDEN_ASSIGN_OR_RETURN(a.org, body.optional_string("org"));
-  WARDEN_RETURN_IF_ERROR(check_org(a.org));
+  WARDEN_RETURN_IF_ERROR(check_printable("org", a.org, kOrgBytesMax));
   a.id = d.ids.next();
   a.status = "ACTIVE";
   a.created_at = a.updated_at = d.clock.now_seconds();
@@ -153,7 +137,7 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
   // "org": null removes the agent from its org; an absent "org" leaves it.
   const bool org_given = body.has("org");
   WARDEN_ASSIGN_OR_RETURN(auto org, body.optional_string("org"));
-  WARDEN_RETURN_IF_ERROR(check_org(org));
+  WARDEN_RETURN_IF_ERROR(check_printable("org", org, kOrgBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("name", name, 1, kNameBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("suspension_reason", reason, 0, kKeyBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("owner_address", owner, 1, kKeyBytesMax));

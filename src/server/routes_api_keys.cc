@@ -38,21 +38,6 @@ Status key_not_found(std::string_view key_id) {
                 "no API key with id " + std::string(key_id) + " for this agent");
 }
 
-// 1..kApiKeyNameBytesMax printable ASCII characters, not only spaces.
-Status check_key_name(const std::optional<std::string>& name) {
-  if (!name) return Status();
-  bool printable = !name->empty() && name->size() <= kApiKeyNameBytesMax;
-  bool blank = true;
-  for (char c : *name) {
-    printable = printable && c >= ' ' && c <= '~';
-    blank = blank && c == ' ';
-  }
-  if (printable && !blank) return Status();
-  return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "name",
-                     "field 'name' must be 1.." + std::to_string(kApiKeyNameBytesMax) +
-                         " printable ASCII characters, not only spaces");
-}
-
 }  // namespace
 
 Result<HttpResponse> create_api_key(const Deps& d, RequestContext& ctx) {
@@ -60,7 +45,7 @@ Result<HttpResponse> create_api_key(const Deps& d, RequestContext& ctx) {
                           Body::parse(ctx.req.body.empty() ? "{}" : ctx.req.body, {"name"}));
   store::ApiKeyRow k;
   WARDEN_ASSIGN_OR_RETURN(k.name, body.optional_string("name"));
-  WARDEN_RETURN_IF_ERROR(check_key_name(k.name));
+  WARDEN_RETURN_IF_ERROR(check_printable("name", k.name, kApiKeyNameBytesMax));
   const std::string secret = std::string(kApiKeyScheme) + generate_secret(kApiKeySecretBytes);
   k.id = d.ids.next();
   k.agent_id = ctx.params[0];

@@ -130,6 +130,14 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/agents/{id}", Auth::kMasterOrSession, get_agent);
   r.add("PUT", "/v1/agents/{id}", Auth::kMaster, update_agent);
   r.add("DELETE", "/v1/agents/{id}", Auth::kMaster, delete_agent);
+  r.add("POST", "/v1/agents/{id}/api-keys", Auth::kMaster, create_api_key);
+  r.add("GET", "/v1/agents/{id}/api-keys", Auth::kMaster, list_api_keys);
+  r.add("DELETE", "/v1/agents/{id}/api-keys/{key_id}", Auth::kMaster, revoke_api_key);
+  r.add("POST", "/v1/models", Auth::kMaster, create_model);
+  r.add("GET", "/v1/models", Auth::kMaster, list_models);
+  r.add("GET", "/v1/models/{id}", Auth::kMaster, get_model);
+  r.add("PUT", "/v1/models/{id}", Auth::kMaster, update_model);
+  r.add("DELETE", "/v1/models/{id}", Auth::kMaster, delete_model);
   r.add("POST", "/v1/sessions", Auth::kMaster, create_session);
   r.add("GET", "/v1/sessions/current", Auth::kSession, get_current_session);
   r.add("GET", "/v1/sessions/{id}", Auth::kMaster, get_session);

@@ -22,6 +22,21 @@ Status check_length(std::string_view field, const std::optional<std::string>& v,
   return Status();
 }
 
+Status check_printable(std::string_view field, const std::optional<std::string>& v,
+                       std::size_t max_bytes) {
+  if (!v) return Status();
+  bool ok = !v->empty() && v->size() <= max_bytes;
+  bool blank = true;
+  for (char c : *v) {
+    ok = ok && c >= ' ' && c <= '~';
+    blank = blank && c == ' ';
+  }
+  if (ok && !blank) return Status();
+  return field_error(ErrorCode::VALIDATION_INVALID_VALUE, field,
+                     "field '" + std::string(field) + "' must be 1.." + std::to_string(max_bytes) +
+                         " printable ASCII characters, not only spaces");
+}
+
 namespace {
 Status wrong_type(std::string_view key, std::string_view expected) {
   return field_error(ErrorCode::VALIDATION_WRONG_TYPE, key,

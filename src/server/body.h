@@ -37,5 +37,10 @@ Status field_error(ErrorCode code, std::string_view field, std::string message);
 // VALIDATION_INVALID_VALUE naming the field when a present value is not min..max bytes long.
 Status check_length(std::string_view field, const std::optional<std::string>& value,
                     std::size_t min_bytes, std::size_t max_bytes);
+// VALIDATION_INVALID_VALUE naming the field when a present value is not 1..max_bytes printable
+// ASCII characters (space to '~') with at least one that is not a space: a label compared
+// exactly, which no control character or blank may make look like another.
+Status check_printable(std::string_view field, const std::optional<std::string>& value,
+                       std::size_t max_bytes);
 
 }  // namespace warden::server

@@ -45,5 +45,18 @@ TEST(Body, TypedGetters) {
   EXPECT_EQ(b->optional_object("s").status().code(), ErrorCode::VALIDATION_WRONG_TYPE);
 }
 
+TEST(Body, CheckPrintableAcceptsLabelsAndRefusesControlBlankAndLong) {
+  EXPECT_TRUE(check_printable("org", std::nullopt, 8).ok());
+  EXPECT_TRUE(check_printable("org", std::string("Acme Co."), 8).ok());
+  EXPECT_TRUE(check_printable("org", std::string(" a~"), 8).ok());
+  for (const std::string bad :
+       {std::string(), std::string("   "), std::string("123456789"), std::string("a\tb"),
+        std::string("a\x7f"), std::string("caf\xc3\xa9")}) {
+    Status s = check_printable("org", bad, 8);
+    EXPECT_EQ(s.code(), ErrorCode::VALIDATION_INVALID_VALUE) << bad;
+    EXPECT_EQ(s.details().at("field").as_string(), "org");
+  }
+}
+
 }  // namespace
 }  // namespace warden::server

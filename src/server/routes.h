@@ -91,6 +91,16 @@ Result<HttpResponse> list_agents(const Deps&, RequestContext&);
 Result<HttpResponse> get_agent(const Deps&, RequestContext&);
 Result<HttpResponse> update_agent(const Deps&, RequestContext&);
 Result<HttpResponse> delete_agent(const Deps&, RequestContext&);
+// Gateway API keys of an agent (routes_api_keys.cc)
+Result<HttpResponse> create_api_key(const Deps&, RequestContext&);
+Result<HttpResponse> list_api_keys(const Deps&, RequestContext&);
+Result<HttpResponse> revoke_api_key(const Deps&, RequestContext&);
+// Gateway model deployments (routes_models.cc)
+Result<HttpResponse> create_model(const Deps&, RequestContext&);
+Result<HttpResponse> list_models(const Deps&, RequestContext&);
+Result<HttpResponse> get_model(const Deps&, RequestContext&);
+Result<HttpResponse> update_model(const Deps&, RequestContext&);
+Result<HttpResponse> delete_model(const Deps&, RequestContext&);
 // Sessions
 Result<HttpResponse> create_session(const Deps&, RequestContext&);
 Result<HttpResponse> get_current_session(const Deps&, RequestContext&);

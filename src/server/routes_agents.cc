@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::size_t kNameBytesMax = 128;
 constexpr std::size_t kKeyBytesMax = 256;
+constexpr std::size_t kOrgBytesMax = 128;  // the gateway's org_id, compared exactly
 
 json::value agent_json(const store::AgentRow& a) {
   json::object o;
@@ -28,6 +29,7 @@ json::value agent_json(const store::AgentRow& a) {
   o["updated_at"] = format_rfc3339(a.updated_at);
   o["suspended_at"] = nullable_time(a.suspended_at);
   o["suspension_reason"] = nullable(a.suspension_reason);
+  o["org"] = nullable(a.org);
   return o;
 }
 
@@ -58,6 +60,7 @@ std::string changes_json(const store::AgentRow& before, const store::AgentRow& a
   if (before.suspension_reason != after.suspension_reason) {
     c["suspension_reason"] = nullable(after.suspension_reason);
   }
+  if (before.org != after.org) c["org"] = nullable(after.org);
   return json::serialize(json::object{{"changes", std::move(c)}});
 }
 
@@ -74,7 +77,8 @@ AfterCommit forget_cached_sessions(const Deps& d, std::string agent_id) {
 
 Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
-      Body body, Body::parse(ctx.req.body, {"name", "chain", "network", "public_key", "owner_address"}));
+      Body body, Body::parse(ctx.req.body, {"name", "chain", "network", "public_key",
+                                            "owner_address", "org"}));
   store::AgentRow a;
   WARDEN_ASSIGN_OR_RETURN(a.name, body.required_string("name"));
   WARDEN_RETURN_IF_ERROR(check_length("name", a.name, 1, kNameBytesMax));
@@ -88,13 +92,16 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(a.owner_address, body.optional_string("owner_address"));
   WARDEN_RETURN_IF_ERROR(check_length("public_key", a.public_key, 1, kKeyBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("owner_address", a.owner_address, 1, kKeyBytesMax));
+  WARDEN_ASSIGN_OR_RETURN(a.org, body.optional_string("org"));
+  WARDEN_RETURN_IF_ERROR(check_printable("org", a.org, kOrgBytesMax));
   a.id = d.ids.next();
   a.status = "ACTIVE";
   a.created_at = a.updated_at = d.clock.now_seconds();
 
   store::AuditEvent e = ctx.audit("AGENT_CREATED", a.created_at);
   e.agent_id = a.id;
-  e.details = json::serialize(json::object{{"name", a.name}, {"chain", a.chain}, {"network", a.network}});
+  e.details = json::serialize(json::object{
+      {"name", a.name}, {"chain", a.chain}, {"network", a.network}, {"org", nullable(a.org)}});
   return commit_then_answer(
       d, ctx,
       [a, e](store::WriteTxn& tx) {
@@ -122,11 +129,15 @@ Result<HttpResponse> get_agent(const Deps& d, RequestContext& ctx) {
 Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
       Body body,
-      Body::parse(ctx.req.body, {"name", "status", "suspension_reason", "owner_address"}));
+      Body::parse(ctx.req.body, {"name", "status", "suspension_reason", "owner_address", "org"}));
   WARDEN_ASSIGN_OR_RETURN(auto name, body.optional_string("name"));
   WARDEN_ASSIGN_OR_RETURN(auto status, body.optional_string("status"));
   WARDEN_ASSIGN_OR_RETURN(auto reason, body.optional_string("suspension_reason"));
   WARDEN_ASSIGN_OR_RETURN(auto owner, body.optional_string("owner_address"));
+  // "org": null removes the agent from its org; an absent "org" leaves it.
+  const bool org_given = body.has("org");
+  WARDEN_ASSIGN_OR_RETURN(auto org, body.optional_string("org"));
+  WARDEN_RETURN_IF_ERROR(check_printable("org", org, kOrgBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("name", name, 1, kNameBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("suspension_reason", reason, 0, kKeyBytesMax));
   WARDEN_RETURN_IF_ERROR(check_length("owner_address", owner, 1, kKeyBytesMax));
@@ -147,6 +158,7 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
     *after = *before;
     if (name) after->name = *name;
     if (owner) after->owner_address = owner;
+    if (org_given) after->org = org;
     if (status && *status != before->status) {
       after->status = *status;
       after->suspended_at = *status == "SUSPENDED" ? std::optional(now) : std::nullopt;
@@ -177,9 +189,12 @@ Result<HttpResponse> delete_agent(const Deps& d, RequestContext& ctx) {
     agent->updated_at = now;
     WARDEN_RETURN_IF_ERROR(tx.update_agent(*agent));
     WARDEN_ASSIGN_OR_RETURN(const std::int64_t revoked, tx.revoke_agent_sessions(agent->id, now));
+    WARDEN_ASSIGN_OR_RETURN(const std::int64_t keys_revoked,
+                            tx.revoke_agent_api_keys(agent->id, now));
     store::AuditEvent e = audit;
     e.agent_id = agent->id;
-    e.details = json::serialize(json::object{{"sessions_revoked", revoked}});
+    e.details = json::serialize(
+        json::object{{"sessions_revoked", revoked}, {"api_keys_revoked", keys_revoked}});
     return tx.append_audit(e).take_status();
   };
   return commit_then_answer(

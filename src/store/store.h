@@ -7,6 +7,7 @@
 // Timestamps are Unix seconds (UTC).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,7 @@ struct AgentRow {
   std::int64_t updated_at = 0;
   std::optional<std::int64_t> suspended_at;
   std::optional<std::string> suspension_reason;
+  std::optional<std::string> org;  // the gateway's org_id; added by migration 6
 };
 
 struct SessionRow {
@@ -251,6 +253,42 @@ struct UsageRollupRow {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::string cost = "0";  // exact sum, decimal
+// ---- The LLM gateway (docs/gateway.md, "Models and API keys").
+
+// Providers a model deployment may speak to. Kept here rather than in core/enums.h so that adding
+// one rebuilds the store and its users only; the schema's CHECK is generated from this list.
+inline constexpr std::array<std::string_view, 5> kModelProviders = {
+    "openai", "azure_openai", "anthropic", "cohere", "google"};
+
+// A model deployment: what clients name in "model" and where the gateway sends it. The upstream
+// credential is never stored, only where to read it.
+struct ModelRow {
+  std::string id;
+  std::string name;  // unique: the "model" clients send
+  std::string provider;  // kModelProviders
+  std::string base_url;  // http(s)://host[:port][/path]
+  std::string upstream_model;
+  // Prices in millionths of `currency` per 1,000 tokens, canonical decimal text (may be "0").
+  std::string input_price_micros_per_1k;
+  std::string output_price_micros_per_1k;
+  std::string currency;  // policy::canonical_asset
+  std::string key_ref;   // "env:NAME" or "file:/absolute/path"
+  bool enabled = true;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+// A gateway API key of an agent. Only the SHA-256 hex of the secret is stored (like session
+// tokens); `prefix` is the secret's first characters, shown to tell keys apart.
+struct ApiKeyRow {
+  std::string id;
+  std::string agent_id;
+  std::string key_hash;  // unique
+  std::string prefix;
+  std::optional<std::string> name;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> revoked_at;
+  std::optional<std::int64_t> last_used_at;
 };
 
 struct LotFilter {
@@ -371,6 +409,15 @@ class Reader {
                                                                    std::string_view event_id) = 0;
   // Groups in key order, then currency.
   virtual Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) = 0;
+  // Gateway.
+  virtual Result<std::optional<ModelRow>> get_model(std::string_view id) = 0;
+  virtual Result<std::optional<ModelRow>> find_model_by_name(std::string_view name) = 0;
+  virtual Result<std::vector<ModelRow>> list_models(const Page& page) = 0;
+  virtual Result<std::optional<ApiKeyRow>> get_api_key(std::string_view id) = 0;
+  virtual Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) = 0;
+  // One agent's keys (revoked ones included) in id order.
+  virtual Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
+                                                       const Page& page) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.
@@ -415,6 +462,17 @@ class WriteTxn : public Reader {
   // False (and nothing written) when (provider, event_id) is already stored.
   virtual Result<bool> insert_webhook_event(const WebhookEventRow& row) = 0;
   virtual Status insert_usage_event(const UsageEventRow& row) = 0;
+  // Gateway. A second model with the same name, or a key with the same hash, is
+  // STORE_CONSTRAINT naming the column; a missing row is INTERNAL_ERROR (callers read first).
+  virtual Status insert_model(const ModelRow& row) = 0;
+  virtual Status update_model(const ModelRow& row) = 0;
+  virtual Status delete_model(std::string_view id) = 0;
+  virtual Status insert_api_key(const ApiKeyRow& row) = 0;
+  // Writes name, revoked_at and last_used_at; the rest never changes.
+  virtual Status update_api_key(const ApiKeyRow& row) = 0;
+  // Sets revoked_at on every unrevoked key of the agent; returns how many.
+  virtual Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id,
+                                                     std::int64_t now) = 0;
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
   // transaction goes on (a storage failure still fails the whole transaction).
   virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;

@@ -150,8 +150,8 @@ class LedgerStoreTest : public ::testing::Test {
 };
 
 TEST_F(LedgerStoreTest, SchemaHasTheLedgerTablesIndexesTriggersAndView) {
-  EXPECT_EQ(store_->schema_version(), 5);
-  EXPECT_EQ(latest_schema_version(), 5);
+  EXPECT_EQ(store_->schema_version(), latest_schema_version());
+  EXPECT_GE(latest_schema_version(), 5);
   const std::map<std::string, std::vector<std::string>> tables = {
       {"credit_lots",
        {"id", "owner", "source", "amount", "currency", "expires_at", "status", "payment_id",
@@ -194,7 +194,10 @@ TEST_F(LedgerStoreTest, SchemaHasTheLedgerTablesIndexesTriggersAndView) {
               fmt::format("{:d}{:d}", unique, partial))
         << name;
   }
-  EXPECT_EQ(raw_->column("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"),
+  // The ledger's own triggers (later migrations add others' on their tables).
+  EXPECT_EQ(raw_->column("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+                         "('credit_lots', 'lot_entries', 'ledger_holds', 'ledger_ops', "
+                         "'payments', 'webhook_events', 'usage_events') ORDER BY name"),
             (std::vector<std::string>{
                 "credit_lots_no_delete", "credit_lots_status_only", "ledger_holds_no_delete",
                 "ledger_holds_pending_only", "ledger_ops_no_delete", "ledger_ops_no_update",
@@ -999,8 +1002,9 @@ TEST(LedgerMigration, AVersionFourFileKeepsItsRows) {
   auto opened = SqliteStore::open(path, {});
   ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   SqliteStore& store = **opened;
-  EXPECT_EQ(store.migrations_applied_at_open(), 1);
-  EXPECT_EQ(store.schema_version(), 5);
+  // Migration 5 and every later one.
+  EXPECT_EQ(store.migrations_applied_at_open(), latest_schema_version() - 4);
+  EXPECT_EQ(store.schema_version(), latest_schema_version());
   EXPECT_TRUE(store.ping().ok());
 
   EXPECT_EQ(store.get_agent("a1")->value().name, "old");

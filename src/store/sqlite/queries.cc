@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kAgentColumns =
     "id, name, chain, network, public_key, status, owner_address, owner_verified, created_at, "
-    "updated_at, suspended_at, suspension_reason";
+    "updated_at, suspended_at, suspension_reason, org";
 constexpr std::string_view kSessionColumns =
     "id, agent_id, token_hash, expires_at, constraints, usage_stats, revoked_at, renewal_count, "
     "max_renewals, last_renewed_at, absolute_expires_at, created_at, role";
@@ -40,6 +40,7 @@ AgentRow read_agent(const Stmt& st) {
   r.updated_at = st.int64(9);
   r.suspended_at = st.opt_int64(10);
   r.suspension_reason = st.opt_text(11);
+  r.org = st.opt_text(12);
   return r;
 }
 
@@ -250,11 +251,11 @@ Status put_kv(Connection& c, std::string_view key, std::string_view value, std::
 
 Status insert_agent(Connection& c, const AgentRow& r) {
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO agents ({}) VALUES "
-                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                                          kAgentColumns)));
   st.bind(r.id).bind(r.name).bind(r.chain).bind(r.network).bind(r.public_key).bind(r.status);
   st.bind(r.owner_address).bind(r.owner_verified).bind(r.created_at).bind(r.updated_at);
-  st.bind(r.suspended_at).bind(r.suspension_reason);
+  st.bind(r.suspended_at).bind(r.suspension_reason).bind(r.org);
   return st.run();
 }
 
@@ -262,10 +263,10 @@ Status update_agent(Connection& c, const AgentRow& r) {
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare("UPDATE agents SET name = ?, chain = ?, network = ?, public_key = ?, "
                          "status = ?, owner_address = ?, owner_verified = ?, updated_at = ?, "
-                         "suspended_at = ?, suspension_reason = ? WHERE id = ?"));
+                         "suspended_at = ?, suspension_reason = ?, org = ? WHERE id = ?"));
   st.bind(r.name).bind(r.chain).bind(r.network).bind(r.public_key).bind(r.status);
   st.bind(r.owner_address).bind(r.owner_verified).bind(r.updated_at).bind(r.suspended_at);
-  st.bind(r.suspension_reason).bind(r.id);
+  st.bind(r.suspension_reason).bind(r.org).bind(r.id);
   return run_on_existing(c, st, ErrorCode::AGENT_NOT_FOUND, r.id);
 }
 

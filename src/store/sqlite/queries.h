@@ -55,6 +55,14 @@ Status scan_ledger_ops_since(Connection& c, std::int64_t since,
 Result<std::optional<PaymentRow>> get_payment(Connection& c, std::string_view id);
 Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::string_view provider,
                                                          std::string_view event_id);
+// Gateway (gateway_queries.cc).
+Result<std::optional<ModelRow>> get_model(Connection& c, std::string_view id);
+Result<std::optional<ModelRow>> find_model_by_name(Connection& c, std::string_view name);
+Result<std::vector<ModelRow>> list_models(Connection& c, const Page& page);
+Result<std::optional<ApiKeyRow>> get_api_key(Connection& c, std::string_view id);
+Result<std::optional<ApiKeyRow>> find_api_key_by_hash(Connection& c, std::string_view key_hash);
+Result<std::vector<ApiKeyRow>> list_api_keys(Connection& c, std::string_view agent_id,
+                                             const Page& page);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);
 
@@ -101,5 +109,13 @@ Status update_payment(Connection& c, const PaymentRow& row);
 Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& row);
 Status insert_usage_event(Connection& c, const UsageEventRow& row);
 Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollupFilter& filter);
+// Gateway writes.
+Status insert_model(Connection& c, const ModelRow& row);
+Status update_model(Connection& c, const ModelRow& row);
+Status delete_model(Connection& c, std::string_view id);
+Status insert_api_key(Connection& c, const ApiKeyRow& row);
+Status update_api_key(Connection& c, const ApiKeyRow& row);
+Result<std::int64_t> revoke_agent_api_keys(Connection& c, std::string_view agent_id,
+                                           std::int64_t now);
 
 }  // namespace warden::store::sqlite

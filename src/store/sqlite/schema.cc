@@ -9,6 +9,7 @@
 #include <initializer_list>
 
 #include "core/enums.h"
+#include "store/store.h"
 
 namespace warden::store::sqlite {
 namespace {
@@ -518,13 +519,62 @@ std::string credit_ledger() {
          payments_ddl() + webhook_and_usage_events_ddl() + std::string(kLotBalancesView);
 }
 
-constexpr std::array<Migration, 5> kMigrations = {{
+// ---- Migration 6: the gateway's model deployments and API keys (docs/gateway.md).
+
+std::string models_ddl() {
+  // key_ref says where the upstream credential is read from; the credential itself is never
+  // stored, so a copy of the database gives no upstream access.
+  return fmt::format(
+      "CREATE TABLE models ("
+      "id TEXT PRIMARY KEY, "
+      "name TEXT NOT NULL UNIQUE, "
+      "provider TEXT NOT NULL {}, "
+      "base_url TEXT NOT NULL CHECK (base_url GLOB 'http://?*' OR base_url GLOB 'https://?*'), "
+      "upstream_model TEXT NOT NULL CHECK (length(upstream_model) > 0), "
+      "input_price_micros_per_1k TEXT NOT NULL {}, "
+      "output_price_micros_per_1k TEXT NOT NULL {}, "
+      "currency TEXT NOT NULL, "
+      "key_ref TEXT NOT NULL CHECK (key_ref GLOB 'env:?*' OR key_ref GLOB 'file:/?*'), "
+      "enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled {}), "
+      "created_at INTEGER NOT NULL, "
+      "updated_at INTEGER NOT NULL);\n",
+      check_any("provider", store::kModelProviders),
+      check_amount("input_price_micros_per_1k", true),
+      check_amount("output_price_micros_per_1k", true), kBoolCheck);
+}
+
+std::string api_keys_ddl() {
+  // Agents are terminated, never deleted, so a key's agent always exists. The proxy finds a key
+  // by its hash on every request: the unique index is that lookup.
+  return "CREATE TABLE api_keys ("
+         "id TEXT PRIMARY KEY, "
+         "agent_id TEXT NOT NULL REFERENCES agents(id), "
+         "key_hash TEXT NOT NULL UNIQUE, "
+         "prefix TEXT NOT NULL, "
+         "name TEXT, "
+         "created_at INTEGER NOT NULL, "
+         "revoked_at INTEGER, "
+         "last_used_at INTEGER);\n"
+         "CREATE INDEX idx_api_keys_agent ON api_keys(agent_id, id);\n" +
+         fmt::format(
+             "CREATE TRIGGER api_keys_fixed BEFORE UPDATE ON api_keys WHEN NOT ({}) "
+             "BEGIN SELECT RAISE(ABORT, 'api_keys: only name, revoked_at and last_used_at "
+             "change'); END;\n",
+             unchanged({"id", "agent_id", "key_hash", "prefix", "created_at"}));
+}
+
+std::string gateway_models_keys_org() {
+  return "ALTER TABLE agents ADD COLUMN org TEXT;\n" + models_ddl() + api_keys_ddl();
+}
+
+constexpr std::array<Migration, 6> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
     {4, "meter usage buckets, tx hashes per agent and chain, event outbox", &usage_hashes_outbox},
     {5, "credit ledger: lots, entries, holds, operations, payments, webhook and usage events",
      &credit_ledger},
+    {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
 }};
 
 }  // namespace

@@ -276,6 +276,37 @@ class SqliteWriteTxn final : public WriteTxn {
   Status insert_usage_event(const UsageEventRow& row) override {
     return track(sqlite::insert_usage_event(c_, row));
   }
+  Result<std::optional<ModelRow>> get_model(std::string_view id) override {
+    return track(sqlite::get_model(c_, id));
+  }
+  Result<std::optional<ModelRow>> find_model_by_name(std::string_view name) override {
+    return track(sqlite::find_model_by_name(c_, name));
+  }
+  Result<std::vector<ModelRow>> list_models(const Page& page) override {
+    return track(sqlite::list_models(c_, page));
+  }
+  Result<std::optional<ApiKeyRow>> get_api_key(std::string_view id) override {
+    return track(sqlite::get_api_key(c_, id));
+  }
+  Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override {
+    return track(sqlite::find_api_key_by_hash(c_, key_hash));
+  }
+  Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
+                                               const Page& page) override {
+    return track(sqlite::list_api_keys(c_, agent_id, page));
+  }
+  Status insert_model(const ModelRow& row) override { return track(sqlite::insert_model(c_, row)); }
+  Status update_model(const ModelRow& row) override { return track(sqlite::update_model(c_, row)); }
+  Status delete_model(std::string_view id) override { return track(sqlite::delete_model(c_, id)); }
+  Status insert_api_key(const ApiKeyRow& row) override {
+    return track(sqlite::insert_api_key(c_, row));
+  }
+  Status update_api_key(const ApiKeyRow& row) override {
+    return track(sqlite::update_api_key(c_, row));
+  }
+  Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id, std::int64_t now) override {
+    return track(sqlite::revoke_agent_api_keys(c_, agent_id, now));
+  }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "SAVEPOINT op")));
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
@@ -641,6 +672,31 @@ Result<std::optional<LedgerOpRow>> SqliteStore::find_ledger_op(std::string_view 
 Status SqliteStore::scan_ledger_ops_since(std::int64_t since,
                                           const std::function<Status(const LedgerOpRow&)>& each) {
   return sqlite::scan_ledger_ops_since(lease().conn(), since, each);
+}
+
+Result<std::optional<ModelRow>> SqliteStore::get_model(std::string_view id) {
+  return sqlite::get_model(lease().conn(), id);
+}
+
+Result<std::optional<ModelRow>> SqliteStore::find_model_by_name(std::string_view name) {
+  return sqlite::find_model_by_name(lease().conn(), name);
+}
+
+Result<std::vector<ModelRow>> SqliteStore::list_models(const Page& page) {
+  return sqlite::list_models(lease().conn(), page);
+}
+
+Result<std::optional<ApiKeyRow>> SqliteStore::get_api_key(std::string_view id) {
+  return sqlite::get_api_key(lease().conn(), id);
+}
+
+Result<std::optional<ApiKeyRow>> SqliteStore::find_api_key_by_hash(std::string_view key_hash) {
+  return sqlite::find_api_key_by_hash(lease().conn(), key_hash);
+}
+
+Result<std::vector<ApiKeyRow>> SqliteStore::list_api_keys(std::string_view agent_id,
+                                                          const Page& page) {
+  return sqlite::list_api_keys(lease().conn(), agent_id, page);
 }
 
 Result<std::optional<PaymentRow>> SqliteStore::get_payment(std::string_view id) {

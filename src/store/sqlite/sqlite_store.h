@@ -97,6 +97,13 @@ class SqliteStore final : public Store {
   Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
                                                            std::string_view event_id) override;
   Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override;
+  Result<std::optional<ModelRow>> get_model(std::string_view id) override;
+  Result<std::optional<ModelRow>> find_model_by_name(std::string_view name) override;
+  Result<std::vector<ModelRow>> list_models(const Page& page) override;
+  Result<std::optional<ApiKeyRow>> get_api_key(std::string_view id) override;
+  Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override;
+  Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
+                                               const Page& page) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

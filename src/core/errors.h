@@ -81,6 +81,10 @@ namespace warden {
     "이 거래 해시는 이미 확정되었습니다")                                                     \
   X(APPROVAL_NOT_FOUND, 404, "Approval not found", "승인 요청을 찾을 수 없습니다")             \
   X(APPROVAL_NOT_PENDING, 409, "Approval is no longer pending", "승인 요청이 더 이상 대기 중이 아닙니다") \
+  X(MODEL_NOT_FOUND, 404, "Model deployment not found", "모델 배포를 찾을 수 없습니다")          \
+  X(MODEL_NAME_EXISTS, 409, "A model deployment with this name exists",                      \
+    "같은 이름의 모델 배포가 이미 있습니다")                                                   \
+  X(API_KEY_NOT_FOUND, 404, "API key not found", "API 키를 찾을 수 없습니다")                   \
   X(IDEMPOTENCY_KEY_REUSED, 409, "Idempotency key reused with different arguments",         \
     "같은 멱등성 키가 다른 인수로 사용되었습니다")                                             \
   X(LEDGER_BUDGET_EXCEEDED, 402, "Not enough credit for this amount",                         \

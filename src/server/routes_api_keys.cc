@@ -32,9 +32,8 @@ json::object api_key_json(const store::ApiKeyRow& k) {
 }
 
 Status key_not_found(std::string_view key_id) {
-  // No API_KEY_NOT_FOUND code exists yet (core/errors.h is shared): the closest 404. Another
-  // agent's key is answered exactly like a missing one.
-  return Status(ErrorCode::ROUTE_NOT_FOUND,
+  // Another agent's key is answered exactly like a missing one.
+  return Status(ErrorCode::API_KEY_NOT_FOUND,
                 "no API key with id " + std::string(key_id) + " for this agent");
 }
 

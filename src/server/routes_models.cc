@@ -252,8 +252,7 @@ json::object model_changes(const store::ModelRow& before, const store::ModelRow&
 }
 
 Status model_not_found(std::string_view id) {
-  // No MODEL_NOT_FOUND code exists yet (core/errors.h is shared): the closest 404.
-  return Status(ErrorCode::ROUTE_NOT_FOUND, "no model with id " + std::string(id));
+  return Status(ErrorCode::MODEL_NOT_FOUND, "no model with id " + std::string(id));
 }
 
 // A second model with the same name fails the store's unique index inside the writer's batch.
@@ -261,11 +260,8 @@ AfterCommit map_name_taken(std::string name) {
   return [name = std::move(name)](Status s) {
     if (s.code() == ErrorCode::STORE_CONSTRAINT &&
         s.message().find("models.name") != std::string::npos) {
-      // The message of a STORE_CONSTRAINT never reaches the client (it usually holds SQL), so
-      // what is wrong is said in details. MODEL_NAME_EXISTS would say it in the code.
-      json::object details{
-          {"field", "name"}, {"name", name}, {"reason", "a model with this name already exists"}};
-      return Status(ErrorCode::STORE_CONSTRAINT, {}, std::move(details));
+      return Status(ErrorCode::MODEL_NAME_EXISTS, "a model named " + name + " exists",
+                    json::object{{"field", "name"}, {"name", name}});
     }
     return s;
   };

@@ -253,6 +253,8 @@ struct UsageRollupRow {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::string cost = "0";  // exact sum, decimal
+};
+
 // ---- The LLM gateway (docs/gateway.md, "Models and API keys").
 
 // Providers a model deployment may speak to. Kept here rather than in core/enums.h so that adding

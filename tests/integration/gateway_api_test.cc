@@ -159,9 +159,9 @@ TEST_F(GatewayApiTest, ModelCreateListGetUpdateDelete) {
 
   Response deleted = master("DELETE", "/v1/models/" + id);
   EXPECT_EQ(deleted.status, 204) << deleted.describe();
-  expect_error(master("GET", "/v1/models/" + id), 404, "ROUTE_NOT_FOUND");
-  expect_error(master("DELETE", "/v1/models/" + id), 404, "ROUTE_NOT_FOUND");
-  expect_error(master("PUT", "/v1/models/" + id, R"({"enabled":true})"), 404, "ROUTE_NOT_FOUND");
+  expect_error(master("GET", "/v1/models/" + id), 404, "MODEL_NOT_FOUND");
+  expect_error(master("DELETE", "/v1/models/" + id), 404, "MODEL_NOT_FOUND");
+  expect_error(master("PUT", "/v1/models/" + id, R"({"enabled":true})"), 404, "MODEL_NOT_FOUND");
   EXPECT_EQ(model_count(), 1u);
   // The name is free again.
   EXPECT_EQ(create_model(model_body("gpt-4o-mini")).status, 201);
@@ -272,13 +272,12 @@ TEST_F(GatewayApiTest, DuplicateNamesAreConflictsOnCreateAndRename) {
   const std::string other = new_model("gpt-4.1");
   const std::size_t audit_before = audit_count();
   Response dup = create_model(model_body("gpt-4o"));
-  expect_error(dup, 409, "STORE_CONSTRAINT", "name");
+  expect_error(dup, 409, "MODEL_NAME_EXISTS", "name");
   EXPECT_EQ(str_at(error_field(dup, "details"), "name"), "gpt-4o");
-  EXPECT_EQ(str_at(error_field(dup, "details"), "reason"), "a model with this name already exists");
   // Names are exact: another case is another model (as MODEL_ALLOWLIST compares them).
   EXPECT_EQ(create_model(model_body("GPT-4o")).status, 201);
   expect_error(master("PUT", "/v1/models/" + other, R"({"name":"gpt-4o"})"), 409,
-               "STORE_CONSTRAINT", "name");
+               "MODEL_NAME_EXISTS", "name");
   EXPECT_EQ(str_at(master("GET", "/v1/models/" + other).json(), "name"), "gpt-4.1");
   EXPECT_EQ(model_count(), 3u);
   EXPECT_EQ(audit_count(), audit_before + 1);  // only GPT-4o's creation
@@ -348,9 +347,9 @@ TEST_F(GatewayApiTest, RevocationIsIdempotentAndAnotherAgentsKeyIsNotFound) {
   const std::string key_b = str_at(kb.json(), "id");
 
   // b's key through a's path looks exactly like a missing key, and stays unrevoked.
-  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + key_b), 404, "ROUTE_NOT_FOUND");
+  expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + key_b), 404, "API_KEY_NOT_FOUND");
   expect_error(master("DELETE", "/v1/agents/" + a + "/api-keys/" + std::string(kUnknownId)), 404,
-               "ROUTE_NOT_FOUND");
+               "API_KEY_NOT_FOUND");
   expect_error(master("DELETE", "/v1/agents/" + std::string(kUnknownId) + "/api-keys/" + key_a),
                404, "AGENT_NOT_FOUND");
   auto b_keys = master("GET", "/v1/agents/" + b + "/api-keys").json().at("items").as_array();

@@ -7,6 +7,28 @@
 
 namespace warden::ledger {
 
+std::shared_ptr<LedgerService::Op> LedgerService::new_op(Change change, const std::string& hash,
+                                                         std::string audit_type,
+                                                         const Caller& caller, std::int64_t now) {
+  auto op = std::make_shared<Op>();
+  op->change = std::move(change);
+  op->op_id = ids_.next();
+  op->request_hash = hash;
+  op->audit_type = std::move(audit_type);
+  op->caller = caller;
+  op->now_s = now;
+  return op;
+}
+
+// The book refused a debit or hold: the key's first answer when the store has one (memory forgot
+// it), else the refusal; identical requests that waited get the same.
+void LedgerService::refuse(const std::string& key, const std::string& hash, Status refusal,
+                           Done& done) {
+  Result<Answer> out = stored_answer(key, hash, std::move(refusal));
+  for (auto& w : keys_->finish(key, out)) w(out);
+  done(std::move(out));
+}
+
 void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
   const std::int64_t now = clock_.now_seconds();
   Status bad = check_spend(req.idempotency_key, req.amount, req.currency);
@@ -63,14 +85,8 @@ void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
     for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
     return done(std::move(out));
   }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
+  auto op = new_op(std::move(*change), hash, "LEDGER_MINT", caller, now);
   op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_MINT";
-  op->caller = caller;
-  op->now_s = now;
   Lot shown = *op->change.new_lot;
   shown.remaining = req.amount;
   op->answer = Answer{201, lot_json(shown), false};
@@ -90,19 +106,9 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
                                .hash();
   if (!claimed(req.idempotency_key, hash, done)) return;
   auto change = book_.debit(req.owner, req.currency, req.amount, now);
-  if (!change.ok()) {
-    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
-    for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
-    return done(std::move(out));
-  }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
+  if (!change.ok()) return refuse(req.idempotency_key, hash, change.take_status(), done);
+  auto op = new_op(std::move(*change), hash, "LEDGER_DEBIT", caller, now);
   op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_DEBIT";
-  op->caller = caller;
-  op->now_s = now;
   // The body, and the same as canonical JSON text for the op row and the audit row, written
   // side by side (the text is what canonical_json(body) would write).
   json::object body(answer_storage());
@@ -164,19 +170,9 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
   if (!claimed(req.idempotency_key, hash, done)) return;
   auto change =
       book_.hold(req.owner, req.currency, req.amount, false, ids_.next(), now + ttl, std::nullopt, now);
-  if (!change.ok()) {
-    Result<Answer> out = stored_answer(req.idempotency_key, hash, change.status());
-    for (auto& w : keys_->finish(req.idempotency_key, out)) w(out);
-    return done(std::move(out));
-  }
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
+  if (!change.ok()) return refuse(req.idempotency_key, hash, change.take_status(), done);
+  auto op = new_op(std::move(*change), hash, "LEDGER_HOLD", caller, now);
   op->key = std::move(req.idempotency_key);
-  op->request_hash = hash;
-  op->audit_type = "LEDGER_HOLD";
-  op->caller = caller;
-  op->now_s = now;
   op->answer = Answer{201,
                       hold_body(*op->change.new_hold, "pending", std::nullopt, nullptr,
                                 &op->change.after.available, answer_storage()),
@@ -255,14 +251,8 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
   }
   auto change = post ? book_.post(hold_id, amount, now) : book_.void_hold(hold_id, now);
   if (!change.ok()) return fail(change.status());
-  auto op = std::make_shared<Op>();
-  op->change = std::move(*change);
-  op->op_id = ids_.next();
+  auto op = new_op(std::move(*change), hash, post ? "LEDGER_POST" : "LEDGER_VOID", caller, now);
   op->claim_key = key;
-  op->request_hash = hash;
-  op->audit_type = post ? "LEDGER_POST" : "LEDGER_VOID";
-  op->caller = caller;
-  op->now_s = now;
   op->answer = Answer{200,
                       hold_body(*op->change.closed_hold, op->change.hold_status, op->change.posted,
                                 &op->change, &op->change.after.available, answer_storage()),

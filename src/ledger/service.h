@@ -199,6 +199,9 @@ class LedgerService final : public engine::Budgets {
   void commit(std::shared_ptr<Op> op, Done done);
   void close_hold(const std::string& hold_id, bool post, std::optional<Amount> amount,
                   const Caller& caller, Done done);
+  std::shared_ptr<Op> new_op(Change change, const std::string& hash, std::string audit_type,
+                             const Caller& caller, std::int64_t now);
+  void refuse(const std::string& key, const std::string& hash, Status refusal, Done& done);
   // The first answer the store keeps for `key`, or `refusal` when it has none.
   Result<Answer> stored_answer(const std::string& key, const std::string& request_hash,
                                Status refusal);

@@ -163,7 +163,8 @@ class DecisionService {
   Result<std::vector<ledger::Change>> settle_holds(store::WriteTxn& tx,
                                                    const store::TransactionRow& row,
                                                    std::int64_t now);
-  Status charge_late(store::WriteTxn& tx, const store::TransactionRow& row,
+  Status charge_late(store::WriteTxn& tx, const std::string& token,
+                     const store::TransactionRow& row,
                      const std::optional<Amount>& final_amount, std::int64_t now,
                      boost::json::object& details);
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);

@@ -80,9 +80,7 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
     *result = std::move(*row);
     return Status();
   };
-  auto on_commit = [this, tx_id, result, settled_holds, after_commit, done](const Status& s) {
-    // A late confirm's debits (charge_late) are kept with the commit or taken back.
-    if (ledger_) ledger_->late_charged(tx_id, s.ok());
+  auto on_commit = [this, result, settled_holds, after_commit, done](const Status& s) {
     if (!s.ok()) {
       if (done) done(s);
       return;
@@ -114,7 +112,8 @@ Result<std::vector<ledger::Change>> DecisionService::settle_holds(store::WriteTx
 // A late confirm: the BUDGET holds were voided when the reservation expired, but what was spent
 // was spent. Each held asset is debited now, as far as the credit goes; the TX_CONFIRMED row
 // says what was debited and what the credit could not cover.
-Status DecisionService::charge_late(store::WriteTxn& tx, const store::TransactionRow& row,
+Status DecisionService::charge_late(store::WriteTxn& tx, const std::string& token,
+                                    const store::TransactionRow& row,
                                     const std::optional<Amount>& final_amount, std::int64_t now,
                                     json::object& details) {
   if (ledger_ == nullptr) return Status();
@@ -128,7 +127,8 @@ Status DecisionService::charge_late(store::WriteTxn& tx, const store::Transactio
     if (final_amount && holds->as_array().size() == 1) spent = *final_amount;
     charges.push_back({std::string(o.at("asset").as_string()), spent});
   }
-  WARDEN_ASSIGN_OR_RETURN(auto debits, ledger_->charge_late(tx, row.id, row.agent_id, charges, now));
+  WARDEN_ASSIGN_OR_RETURN(auto debits,
+                          ledger_->charge_late(tx, token, row.id, row.agent_id, charges, now));
   json::array out;
   for (std::size_t i = 0; i < charges.size(); ++i) {
     Amount debited;
@@ -148,6 +148,13 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
   // What the engine settles: the final amount, or nullopt for "spent as reserved".
   auto settled = std::make_shared<std::optional<Amount>>();
   auto late = std::make_shared<bool>(false);
+  // A late confirm's ledger debits are this request's (a rerun of its write reuses them): kept
+  // when its write commits, undone when it does not.
+  const std::string late_token = ids_.next();
+  Changed answer = [this, late_token, done = std::move(done)](Result<json::object> r) {
+    if (!r.ok() && ledger_) ledger_->late_charged(late_token, false);
+    if (done) done(std::move(r));
+  };
   transition(
       tx_id, actor,
       [=](store::WriteTxn& tx, store::TransactionRow& row, store::AuditEvent& e) -> Status {
@@ -190,7 +197,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         if (*late) {
           details["late"] = true;
           e.severity = "warning";
-          WARDEN_RETURN_IF_ERROR(charge_late(tx, row, *settled, now, details));
+          WARDEN_RETURN_IF_ERROR(charge_late(tx, late_token, row, *settled, now, details));
         }
         WARDEN_RETURN_IF_ERROR(run_post_checks(row, *settled, now, details, e));
         row.status = "CONFIRMED";
@@ -200,8 +207,9 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         e.details = json::serialize(details);
         return record_usage(tx, row.agent_id, settled_charges(row));
       },
-      [this, settled, late](const store::TransactionRow& row) {
+      [this, settled, late, late_token](const store::TransactionRow& row) {
         if (*late) {
+          if (ledger_) ledger_->late_charged(late_token, true);
           engine_.restore(row.agent_id, row.id, settled_charges(row), false);
           late_settlements_.fetch_add(1, std::memory_order_relaxed);
           return;
@@ -212,7 +220,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
           engine_.release(row.agent_id, row.id);
         }
       },
-      std::move(done));
+      std::move(answer));
 }
 
 // CUSTOM `post` conditions run at settlement on the request as decided, with the final amount:

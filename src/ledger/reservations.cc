@@ -139,6 +139,7 @@ std::vector<Hold> LedgerService::holds_of(const std::string& reservation_id) con
 }
 
 Result<std::vector<Change>> LedgerService::charge_late(store::WriteTxn& tx,
+                                                      const std::string& token,
                                                       const std::string& reservation_id,
                                                       const std::string& agent_id,
                                                       const std::vector<LateCharge>& charges,
@@ -146,7 +147,7 @@ Result<std::vector<Change>> LedgerService::charge_late(store::WriteTxn& tx,
   std::vector<Change> changes;
   {
     std::lock_guard lock(reservations_mu_);
-    auto it = late_debits_.find(reservation_id);
+    auto it = late_debits_.find(token);
     if (it != late_debits_.end()) changes = it->second;
   }
   if (changes.empty()) {
@@ -159,7 +160,7 @@ Result<std::vector<Change>> LedgerService::charge_late(store::WriteTxn& tx,
       changes.push_back(std::move(*change));
     }
     std::lock_guard lock(reservations_mu_);
-    late_debits_[reservation_id] = changes;
+    late_debits_[token] = changes;
   }
   for (const Change& c : changes) {
     if (c.entries.empty()) continue;
@@ -177,11 +178,11 @@ Result<std::vector<Change>> LedgerService::charge_late(store::WriteTxn& tx,
   return changes;
 }
 
-void LedgerService::late_charged(const std::string& reservation_id, bool ok) {
+void LedgerService::late_charged(const std::string& token, bool ok) {
   std::vector<Change> changes;
   {
     std::lock_guard lock(reservations_mu_);
-    auto it = late_debits_.find(reservation_id);
+    auto it = late_debits_.find(token);
     if (it == late_debits_.end()) return;
     changes = std::move(it->second);
     late_debits_.erase(it);

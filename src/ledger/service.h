@@ -167,17 +167,19 @@ class LedgerService final : public engine::Budgets {
   void settled(const std::vector<Change>& changes);
   // A confirm that came after its reservation expired (its holds were voided then): what was
   // spent is debited now, in the confirm's write, as far as the credit goes (what it does not
-  // cover is returned as the shortfall). The book changes at once; a rerun of the write reuses
-  // the same debits; late_charged() keeps them (ok) or undoes them.
+  // cover is returned as the shortfall). The book changes at once; a rerun of the write (same
+  // `token`, one per confirm request) reuses the same debits; late_charged() keeps them (ok) or
+  // undoes them.
   struct LateCharge {
     std::string asset;
     Amount amount;
   };
-  Result<std::vector<Change>> charge_late(store::WriteTxn& tx, const std::string& reservation_id,
+  Result<std::vector<Change>> charge_late(store::WriteTxn& tx, const std::string& token,
+                                          const std::string& reservation_id,
                                           const std::string& agent_id,
                                           const std::vector<LateCharge>& charges,
                                           std::int64_t now_s);
-  void late_charged(const std::string& reservation_id, bool ok);
+  void late_charged(const std::string& token, bool ok);
   // The reservation's pending holds (for a decision's answer).
   std::vector<Hold> holds_of(const std::string& reservation_id) const;
 
@@ -225,8 +227,8 @@ class LedgerService final : public engine::Budgets {
   std::unordered_map<std::string, std::vector<Change>> unwritten_;
   // reservation (transaction) id -> its pending hold ids; guarded by reservations_mu_.
   std::unordered_map<std::string, std::vector<std::string>> reservation_holds_;
-  // A late confirm's debits until its write commits (a rerun reuses them); guarded by
-  // reservations_mu_.
+  // A late confirm's debits by its token until its write commits (a rerun reuses them);
+  // guarded by reservations_mu_.
   std::unordered_map<std::string, std::vector<Change>> late_debits_;
 
   std::mutex owners_mu_;

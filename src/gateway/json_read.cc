@@ -147,4 +147,28 @@ void append_piece(std::string& out, std::string_view piece) {
   out += piece;
 }
 
+const json::object* object_or_null(const json::value& v) {
+  return v.is_object() ? &v.as_object() : nullptr;
+}
+
+std::string value_text(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  return canonical_json(v);
+}
+
+Status append_string(const json::object& o, std::string_view key, std::string_view path,
+                     std::string& out) {
+  WARDEN_ASSIGN_OR_RETURN(const json::string* s, get_string(o, key, path));
+  if (s != nullptr) append_piece(out, *s);
+  return Status();
+}
+
+Status append_function_call(const json::object& fn, std::string_view path, std::string& out) {
+  WARDEN_RETURN_IF_ERROR(append_string(fn, "name", path, out));
+  if (const json::value* args = fn.if_contains("arguments"); args && !args->is_null()) {
+    append_piece(out, value_text(*args));
+  }
+  return Status();
+}
+
 }  // namespace warden::gateway::internal

@@ -51,4 +51,14 @@ Result<std::string_view> either_key(const json::object& o, std::string_view came
 // Appends piece to out, separated from what is already there by '\n'.
 void append_piece(std::string& out, std::string_view piece);
 
+// The object a value holds, or nullptr.
+const json::object* object_or_null(const json::value& v);
+// A schema or argument object as the model sees it: canonical JSON text; a string as itself.
+std::string value_text(const json::value& v);
+// o[key] appended to out when it is a string (absent or null: nothing).
+Status append_string(const json::object& o, std::string_view key, std::string_view path,
+                     std::string& out);
+// An OpenAI function call's text: its name, then its arguments.
+Status append_function_call(const json::object& fn, std::string_view path, std::string& out);
+
 }  // namespace warden::gateway::internal

@@ -45,33 +45,16 @@ std::string RequestFacts::all_text() const {
 
 namespace {
 
-// A schema or argument object as the model sees it: canonical JSON text; a string as itself.
-std::string value_text(const json::value& v) {
-  if (v.is_string()) return std::string(v.as_string());
-  return canonical_json(v);
-}
-
-Status append_string_field(const json::object& o, std::string_view key, std::string_view path,
-                           std::string& out) {
-  WARDEN_ASSIGN_OR_RETURN(const json::string* s, get_string(o, key, path));
-  if (s != nullptr) append_piece(out, *s);
-  return Status();
-}
-
 // name, description and a schema under schema_key, as one declaration's text.
 Status append_declaration(const json::object& decl, std::string_view schema_key,
                           std::string_view path, std::string& out) {
-  WARDEN_RETURN_IF_ERROR(append_string_field(decl, "name", path, out));
-  WARDEN_RETURN_IF_ERROR(append_string_field(decl, "description", path, out));
+  WARDEN_RETURN_IF_ERROR(append_string(decl, "name", path, out));
+  WARDEN_RETURN_IF_ERROR(append_string(decl, "description", path, out));
   if (const json::value* schema = decl.if_contains(schema_key);
       schema != nullptr && !schema->is_null()) {
     append_piece(out, value_text(*schema));
   }
   return Status();
-}
-
-const json::object* as_object_or_null(const json::value& v) {
-  return v.is_object() ? &v.as_object() : nullptr;
 }
 
 Status check_count(const json::array& a, std::string_view path) {
@@ -125,8 +108,8 @@ Status read_part(const json::object& part, std::string_view path, MessageText& m
                  RequestFacts& facts) {
   WARDEN_ASSIGN_OR_RETURN(const json::string* type, get_string(part, "type", path));
   if (type == nullptr) return missing_field(join_path(path, "type"));
-  if (*type == "text") return append_string_field(part, "text", path, m.text);
-  if (*type == "refusal") return append_string_field(part, "refusal", path, m.text);
+  if (*type == "text") return append_string(part, "text", path, m.text);
+  if (*type == "refusal") return append_string(part, "refusal", path, m.text);
   if (*type == "document") {
     WARDEN_ASSIGN_OR_RETURN(const json::object* doc, get_object(part, "document", path));
     const json::value* data = doc ? doc->if_contains("data") : nullptr;
@@ -153,7 +136,7 @@ Status read_content(const json::object& msg, std::string_view path, MessageText&
   WARDEN_RETURN_IF_ERROR(check_count(parts, content_path));
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::string part_path = join_path(content_path, i);
-    const json::object* part = as_object_or_null(parts[i]);
+    const json::object* part = object_or_null(parts[i]);
     if (part == nullptr) return wrong_type(part_path, "an object");
     WARDEN_RETURN_IF_ERROR(read_part(*part, part_path, m, facts));
   }
@@ -161,14 +144,6 @@ Status read_content(const json::object& msg, std::string_view path, MessageText&
 }
 
 // {"name": ..., "arguments": "..."} of a tool call or a legacy function_call.
-Status read_function_call(const json::object& call, std::string_view path, MessageText& m) {
-  WARDEN_RETURN_IF_ERROR(append_string_field(call, "name", path, m.text));
-  if (const json::value* args = call.if_contains("arguments"); args && !args->is_null()) {
-    append_piece(m.text, value_text(*args));
-  }
-  return Status();
-}
-
 Status read_tool_calls(const json::object& msg, std::string_view path, MessageText& m) {
   WARDEN_ASSIGN_OR_RETURN(const json::array* calls, get_array(msg, "tool_calls", path));
   if (calls != nullptr) {
@@ -176,17 +151,17 @@ Status read_tool_calls(const json::object& msg, std::string_view path, MessageTe
     WARDEN_RETURN_IF_ERROR(check_count(*calls, calls_path));
     for (std::size_t i = 0; i < calls->size(); ++i) {
       const std::string call_path = join_path(calls_path, i);
-      const json::object* call = as_object_or_null((*calls)[i]);
+      const json::object* call = object_or_null((*calls)[i]);
       if (call == nullptr) return wrong_type(call_path, "an object");
       WARDEN_ASSIGN_OR_RETURN(const json::object* fn, get_object(*call, "function", call_path));
       if (fn != nullptr) {
-        WARDEN_RETURN_IF_ERROR(read_function_call(*fn, join_path(call_path, "function"), m));
+        WARDEN_RETURN_IF_ERROR(append_function_call(*fn, join_path(call_path, "function"), m.text));
       }
     }
   }
   WARDEN_ASSIGN_OR_RETURN(const json::object* legacy, get_object(msg, "function_call", path));
   if (legacy != nullptr) {
-    WARDEN_RETURN_IF_ERROR(read_function_call(*legacy, join_path(path, "function_call"), m));
+    WARDEN_RETURN_IF_ERROR(append_function_call(*legacy, join_path(path, "function_call"), m.text));
   }
   return Status();
 }
@@ -194,7 +169,7 @@ Status read_tool_calls(const json::object& msg, std::string_view path, MessageTe
 Status read_chat_messages(const json::array& messages, RequestFacts& facts) {
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const std::string path = join_path("messages", i);
-    const json::object* msg = as_object_or_null(messages[i]);
+    const json::object* msg = object_or_null(messages[i]);
     if (msg == nullptr) return wrong_type(path, "an object");
     MessageText m;
     WARDEN_ASSIGN_OR_RETURN(const json::string* role, get_string(*msg, "role", path));
@@ -203,8 +178,8 @@ Status read_chat_messages(const json::array& messages, RequestFacts& facts) {
     WARDEN_ASSIGN_OR_RETURN(const json::string* name, get_string(*msg, "name", path));
     if (name != nullptr) m.name = std::string(*name);
     WARDEN_RETURN_IF_ERROR(read_content(*msg, path, m, facts));
-    WARDEN_RETURN_IF_ERROR(append_string_field(*msg, "refusal", path, m.text));
-    WARDEN_RETURN_IF_ERROR(append_string_field(*msg, "tool_plan", path, m.text));  // Cohere
+    WARDEN_RETURN_IF_ERROR(append_string(*msg, "refusal", path, m.text));
+    WARDEN_RETURN_IF_ERROR(append_string(*msg, "tool_plan", path, m.text));  // Cohere
     WARDEN_RETURN_IF_ERROR(read_tool_calls(*msg, path, m));
     facts.messages.push_back(std::move(m));
   }
@@ -220,7 +195,7 @@ Status read_function_tools(const json::object& body, std::string_view key, bool 
   WARDEN_RETURN_IF_ERROR(check_count(*tools, key));
   for (std::size_t i = 0; i < tools->size(); ++i) {
     const std::string path = join_path(key, i);
-    const json::object* tool = as_object_or_null((*tools)[i]);
+    const json::object* tool = object_or_null((*tools)[i]);
     if (tool == nullptr) return wrong_type(path, "an object");
     const json::object* decl = tool;
     std::string decl_path = path;
@@ -296,10 +271,10 @@ Status read_anthropic_block(const json::object& block, std::string_view path, Me
                             RequestFacts& facts) {
   WARDEN_ASSIGN_OR_RETURN(const json::string* type, get_string(block, "type", path));
   if (type == nullptr) return missing_field(join_path(path, "type"));
-  if (*type == "text") return append_string_field(block, "text", path, m.text);
-  if (*type == "thinking") return append_string_field(block, "thinking", path, m.text);
+  if (*type == "text") return append_string(block, "text", path, m.text);
+  if (*type == "thinking") return append_string(block, "thinking", path, m.text);
   if (*type == "tool_use") {
-    WARDEN_RETURN_IF_ERROR(append_string_field(block, "name", path, m.text));
+    WARDEN_RETURN_IF_ERROR(append_string(block, "name", path, m.text));
     if (const json::value* in = block.if_contains("input"); in && !in->is_null()) {
       append_piece(m.text, value_text(*in));
     }
@@ -326,7 +301,7 @@ Status read_anthropic_blocks(const json::value& content, std::string_view path, 
   WARDEN_RETURN_IF_ERROR(check_count(blocks, path));
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     const std::string block_path = join_path(path, i);
-    const json::object* block = as_object_or_null(blocks[i]);
+    const json::object* block = object_or_null(blocks[i]);
     if (block == nullptr) return wrong_type(block_path, "an object");
     WARDEN_RETURN_IF_ERROR(read_anthropic_block(*block, block_path, m, facts));
   }
@@ -342,7 +317,7 @@ Status read_anthropic(const json::object& body, RequestFacts& facts) {
   WARDEN_ASSIGN_OR_RETURN(const json::array* messages, required_array(body, "messages"));
   for (std::size_t i = 0; i < messages->size(); ++i) {
     const std::string path = join_path("messages", i);
-    const json::object* msg = as_object_or_null((*messages)[i]);
+    const json::object* msg = object_or_null((*messages)[i]);
     if (msg == nullptr) return wrong_type(path, "an object");
     MessageText m;
     WARDEN_ASSIGN_OR_RETURN(const json::string* role, get_string(*msg, "role", path));
@@ -391,10 +366,10 @@ Status read_gemini_parts(const json::object& content, std::string_view path, Mes
   WARDEN_RETURN_IF_ERROR(check_count(*parts, parts_path));
   for (std::size_t i = 0; i < parts->size(); ++i) {
     const std::string part_path = join_path(parts_path, i);
-    const json::object* part = as_object_or_null((*parts)[i]);
+    const json::object* part = object_or_null((*parts)[i]);
     if (part == nullptr) return wrong_type(part_path, "an object");
     if (part->contains("text")) {
-      WARDEN_RETURN_IF_ERROR(append_string_field(*part, "text", part_path, m.text));
+      WARDEN_RETURN_IF_ERROR(append_string(*part, "text", part_path, m.text));
       continue;
     }
     WARDEN_ASSIGN_OR_RETURN(std::string_view call_key,
@@ -408,7 +383,7 @@ Status read_gemini_parts(const json::object& content, std::string_view path, Mes
     }
     WARDEN_ASSIGN_OR_RETURN(const json::object* call, get_object(*part, key, part_path));
     const std::string call_path = join_path(part_path, key);
-    WARDEN_RETURN_IF_ERROR(append_string_field(*call, "name", call_path, m.text));
+    WARDEN_RETURN_IF_ERROR(append_string(*call, "name", call_path, m.text));
     for (std::string_view payload : {"args", "response"}) {
       if (const json::value* v = call->if_contains(payload); v && !v->is_null()) {
         append_piece(m.text, value_text(*v));
@@ -424,7 +399,7 @@ Status read_gemini_tools(const json::object& body, RequestFacts& facts) {
   WARDEN_RETURN_IF_ERROR(check_count(*tools, "tools"));
   for (std::size_t i = 0; i < tools->size(); ++i) {
     const std::string path = join_path("tools", i);
-    const json::object* tool = as_object_or_null((*tools)[i]);
+    const json::object* tool = object_or_null((*tools)[i]);
     if (tool == nullptr) return wrong_type(path, "an object");
     WARDEN_ASSIGN_OR_RETURN(std::string_view key, either_key(*tool, "functionDeclarations",
                                                              "function_declarations", path));
@@ -433,7 +408,7 @@ Status read_gemini_tools(const json::object& body, RequestFacts& facts) {
     const std::string decls_path = join_path(path, key);
     WARDEN_RETURN_IF_ERROR(check_count(*decls, decls_path));
     for (std::size_t j = 0; j < decls->size(); ++j) {
-      const json::object* decl = as_object_or_null((*decls)[j]);
+      const json::object* decl = object_or_null((*decls)[j]);
       if (decl == nullptr) return wrong_type(join_path(decls_path, j), "an object");
       WARDEN_RETURN_IF_ERROR(
           append_declaration(*decl, "parameters", join_path(decls_path, j), facts.tools_text));
@@ -468,7 +443,7 @@ Status read_gemini(const RequestTarget& target, const json::object& body, Reques
   WARDEN_ASSIGN_OR_RETURN(const json::array* contents, required_array(body, "contents"));
   for (std::size_t i = 0; i < contents->size(); ++i) {
     const std::string path = join_path("contents", i);
-    const json::object* content = as_object_or_null((*contents)[i]);
+    const json::object* content = object_or_null((*contents)[i]);
     if (content == nullptr) return wrong_type(path, "an object");
     MessageText m;
     WARDEN_ASSIGN_OR_RETURN(const json::string* role, get_string(*content, "role", path));

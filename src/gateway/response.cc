@@ -23,21 +23,7 @@ Usage make_usage(std::int64_t prompt, std::int64_t completion, std::optional<std
   return u;
 }
 
-const json::object* object_or_null(const json::value& v) {
-  return v.is_object() ? &v.as_object() : nullptr;
-}
 
-std::string value_text(const json::value& v) {
-  if (v.is_string()) return std::string(v.as_string());
-  return canonical_json(v);
-}
-
-Status append_string(const json::object& o, std::string_view key, std::string_view path,
-                     std::string& out) {
-  WARDEN_ASSIGN_OR_RETURN(const json::string* s, get_string(o, key, path));
-  if (s != nullptr) append_piece(out, *s);
-  return Status();
-}
 
 }  // namespace
 
@@ -88,13 +74,6 @@ Result<Usage> gemini_usage(const json::object& usage, std::string_view path) {
 
 namespace {
 
-Status append_call_text(const json::object& fn, std::string_view path, std::string& out) {
-  WARDEN_RETURN_IF_ERROR(append_string(fn, "name", path, out));
-  if (const json::value* args = fn.if_contains("arguments"); args && !args->is_null()) {
-    append_piece(out, value_text(*args));
-  }
-  return Status();
-}
 
 }  // namespace
 
@@ -115,13 +94,13 @@ Status append_openai_message_text(const json::object& message, std::string_view 
       if (call == nullptr) return wrong_type(call_path, "an object");
       WARDEN_ASSIGN_OR_RETURN(const json::object* fn, get_object(*call, "function", call_path));
       if (fn != nullptr) {
-        WARDEN_RETURN_IF_ERROR(append_call_text(*fn, join_path(call_path, "function"), out));
+        WARDEN_RETURN_IF_ERROR(append_function_call(*fn, join_path(call_path, "function"), out));
       }
     }
   }
   WARDEN_ASSIGN_OR_RETURN(const json::object* legacy, get_object(message, "function_call", path));
   if (legacy != nullptr) {
-    WARDEN_RETURN_IF_ERROR(append_call_text(*legacy, join_path(path, "function_call"), out));
+    WARDEN_RETURN_IF_ERROR(append_function_call(*legacy, join_path(path, "function_call"), out));
   }
   return Status();
 }

@@ -50,8 +50,9 @@ const json::object* object_at(const json::object& o, std::string_view key) {
   return (v != nullptr && v->is_object()) ? &v->as_object() : nullptr;
 }
 
-Status append_string(const json::object& o, std::string_view key, std::string_view path,
-                     std::string& out) {
+// A streamed text delta: appended as it is (deltas continue each other; no separator).
+Status append_delta(const json::object& o, std::string_view key, std::string_view path,
+                    std::string& out) {
   WARDEN_ASSIGN_OR_RETURN(const json::string* s, get_string(o, key, path));
   if (s != nullptr) out += *s;
   return Status();
@@ -108,11 +109,11 @@ Status StreamParser::Impl::anthropic_event(const json::object& body, StreamEvent
   } else if (type == "content_block_start") {
     WARDEN_ASSIGN_OR_RETURN(const json::object* block, get_object(body, "content_block", ""));
     if (block != nullptr) {
-      WARDEN_RETURN_IF_ERROR(append_string(*block, "text", "content_block", out.text));
+      WARDEN_RETURN_IF_ERROR(append_delta(*block, "text", "content_block", out.text));
       WARDEN_ASSIGN_OR_RETURN(const json::string* block_type,
                               get_string(*block, "type", "content_block"));
       if (block_type != nullptr && *block_type == "tool_use") {
-        WARDEN_RETURN_IF_ERROR(append_string(*block, "name", "content_block", out.text));
+        WARDEN_RETURN_IF_ERROR(append_delta(*block, "name", "content_block", out.text));
       }
     }
   } else if (type == "content_block_delta") {
@@ -120,7 +121,7 @@ Status StreamParser::Impl::anthropic_event(const json::object& body, StreamEvent
     if (delta != nullptr) {
       // text_delta, input_json_delta and thinking_delta each carry one of these.
       for (std::string_view key : {"text", "partial_json", "thinking"}) {
-        WARDEN_RETURN_IF_ERROR(append_string(*delta, key, "delta", out.text));
+        WARDEN_RETURN_IF_ERROR(append_delta(*delta, key, "delta", out.text));
       }
     }
   } else if (type == "message_delta") {
@@ -161,16 +162,16 @@ Status StreamParser::Impl::cohere_event(const json::object& body, StreamEvent& o
   if (message == nullptr) return Status();
   if (type == "content-start" || type == "content-delta") {
     if (const json::object* content = object_at(*message, "content")) {
-      WARDEN_RETURN_IF_ERROR(append_string(*content, "text", "delta/message/content", out.text));
+      WARDEN_RETURN_IF_ERROR(append_delta(*content, "text", "delta/message/content", out.text));
     }
   } else if (type == "tool-plan-delta") {
-    WARDEN_RETURN_IF_ERROR(append_string(*message, "tool_plan", "delta/message", out.text));
+    WARDEN_RETURN_IF_ERROR(append_delta(*message, "tool_plan", "delta/message", out.text));
   } else if (type == "tool-call-start" || type == "tool-call-delta") {
     if (const json::object* call = object_at(*message, "tool_calls")) {
       if (const json::object* fn = object_at(*call, "function")) {
         const char* path = "delta/message/tool_calls/function";
-        WARDEN_RETURN_IF_ERROR(append_string(*fn, "name", path, out.text));
-        WARDEN_RETURN_IF_ERROR(append_string(*fn, "arguments", path, out.text));
+        WARDEN_RETURN_IF_ERROR(append_delta(*fn, "name", path, out.text));
+        WARDEN_RETURN_IF_ERROR(append_delta(*fn, "arguments", path, out.text));
       }
     }
   }

@@ -61,6 +61,8 @@ using ThenAsync = std::function<void(std::function<void(const Status&)> next)>;
 Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx,
                                         store::BatchWriter::Op op, AfterCommit after_commit,
                                         BuildResponse respond, ThenAsync then = {});
+// The query parameter `key`; nullopt when absent or empty.
+std::optional<std::string> query_text(const HttpRequest& req, const std::string& key);
 // The query parameter `key` as an integer in [min, max]; `fallback` when absent or empty.
 // VALIDATION_INVALID_VALUE names the parameter otherwise.
 Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,

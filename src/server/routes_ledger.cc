@@ -57,12 +57,6 @@ std::string currency_of(const std::string& text) {
   return ledger::canonical_currency(text).value_or(text);
 }
 
-std::optional<std::string> query(const HttpRequest& req, const std::string& key) {
-  auto it = req.query.find(key);
-  if (it == req.query.end() || it->second.empty()) return std::nullopt;
-  return it->second;
-}
-
 Status check_owner_exists(const Deps& d, const std::string& owner) {
   WARDEN_ASSIGN_OR_RETURN(auto agent, d.store.get_agent(owner));
   if (!agent) {
@@ -73,13 +67,13 @@ Status check_owner_exists(const Deps& d, const std::string& owner) {
 
 // ?owner= when given: a known agent.
 Result<std::optional<std::string>> optional_owner(const Deps& d, const HttpRequest& req) {
-  auto owner = query(req, "owner");
+  auto owner = query_text(req, "owner");
   if (owner) WARDEN_RETURN_IF_ERROR(check_owner_exists(d, *owner));
   return owner;
 }
 
 Result<std::optional<std::string>> optional_currency(const HttpRequest& req) {
-  auto text = query(req, "currency");
+  auto text = query_text(req, "currency");
   if (!text) return std::optional<std::string>();
   auto currency = ledger::canonical_currency(*text);
   if (!currency) {
@@ -198,7 +192,7 @@ Result<HttpResponse> ledger_get_hold(const Deps& d, RequestContext& ctx) {
 
 // Master: any owner. An agent's session: its own balances only.
 Result<HttpResponse> ledger_balances(const Deps& d, RequestContext& ctx) {
-  const auto owner = query(ctx.req, "owner");
+  const auto owner = query_text(ctx.req, "owner");
   if (!owner) {
     return field_error(ErrorCode::VALIDATION_MISSING_FIELD, "owner",
                        "query parameter 'owner' is required");
@@ -241,7 +235,7 @@ Result<HttpResponse> ledger_lots(const Deps& d, RequestContext& ctx) {
 Result<HttpResponse> ledger_entries(const Deps& d, RequestContext& ctx) {
   store::LotEntryFilter filter;
   WARDEN_ASSIGN_OR_RETURN(filter.owner, optional_owner(d, ctx.req));
-  filter.lot_id = query(ctx.req, "lot_id");
+  filter.lot_id = query_text(ctx.req, "lot_id");
   WARDEN_ASSIGN_OR_RETURN(filter.after_id, query_int(ctx.req, "after_id", 0, 0, kEntryIdMax));
   WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit,
                           query_int(ctx.req, "limit", kEntriesLimitDefault, 1, kEntriesLimitMax));

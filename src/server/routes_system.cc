@@ -54,6 +54,12 @@ Result<HttpResponse> commit_then_answer(const Deps& d, const RequestContext& ctx
   return deferred();
 }
 
+std::optional<std::string> query_text(const HttpRequest& req, const std::string& key) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
 Result<std::int64_t> query_int(const HttpRequest& req, const std::string& key,
                                std::int64_t fallback, std::int64_t min, std::int64_t max) {
   auto it = req.query.find(key);
@@ -155,12 +161,8 @@ Result<HttpResponse> list_audit(const Deps& d, RequestContext& ctx) {
                           query_int(ctx.req, "after_id", 0, 0, std::int64_t{1} << 62));
   WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit, query_int(ctx.req, "limit", 100, 1, kLimitMax));
   filter.limit = static_cast<std::size_t>(limit);
-  if (auto it = ctx.req.query.find("event_type"); it != ctx.req.query.end() && !it->second.empty()) {
-    filter.event_type = it->second;
-  }
-  if (auto it = ctx.req.query.find("agent_id"); it != ctx.req.query.end() && !it->second.empty()) {
-    filter.agent_id = it->second;
-  }
+  filter.event_type = query_text(ctx.req, "event_type");
+  filter.agent_id = query_text(ctx.req, "agent_id");
   WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_audit(filter));
   json::array items;
   for (const auto& row : rows) items.push_back(audit_json(row));

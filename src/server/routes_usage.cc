@@ -13,19 +13,13 @@ constexpr std::int64_t kRangeSecondsDefault = 86'400;
 constexpr std::int64_t kTimeMax = std::int64_t{1} << 40;  // far past any Unix second in use
 constexpr std::size_t kFilterBytesMax = 256;
 
-std::optional<std::string> query(const HttpRequest& req, const std::string& key) {
-  auto it = req.query.find(key);
-  if (it == req.query.end() || it->second.empty()) return std::nullopt;
-  return it->second;
-}
-
 }  // namespace
 
 // GET /v1/usage?app_id=&model=&from=&to=&group_by=hour|day|model|app. Master: any app; an
 // agent's session: its own (app_id is the agent).
 Result<HttpResponse> get_usage(const Deps& d, RequestContext& ctx) {
   store::UsageRollupFilter f;
-  f.group_by = query(ctx.req, "group_by").value_or("hour");
+  f.group_by = query_text(ctx.req, "group_by").value_or("hour");
   if (f.group_by != "hour" && f.group_by != "day" && f.group_by != "model" &&
       f.group_by != "app") {
     return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "group_by",
@@ -39,8 +33,8 @@ Result<HttpResponse> get_usage(const Deps& d, RequestContext& ctx) {
     return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "from",
                        "from must be before to, at most 366 days before it");
   }
-  f.agent_id = query(ctx.req, "app_id");
-  f.model = query(ctx.req, "model");
+  f.agent_id = query_text(ctx.req, "app_id");
+  f.model = query_text(ctx.req, "model");
   for (const auto* v : {&f.agent_id, &f.model}) {
     if (*v && (*v)->size() > kFilterBytesMax) {
       return field_error(ErrorCode::VALIDATION_INVALID_VALUE, v == &f.model ? "model" : "app_id",

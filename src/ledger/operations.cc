@@ -229,17 +229,11 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
                          "hold " + hold_id + " is " + h.status,
                          {{"hold_id", hold_id}, {"status", h.status}}));
     }
-    Hold shown;
-    shown.id = h.id;
-    shown.owner = h.owner;
-    shown.currency = h.currency;
-    shown.amount = Amount::parse(h.amount).value();
-    shown.expires_at = h.expires_at;
-    shown.tx_id = h.tx_id;
-    shown.created_at = h.created_at;
+    auto shown = hold_from_row(h);
+    if (!shown.ok()) return fail(shown.take_status());
     std::optional<Amount> posted;
     if (h.posted_amount) posted = Amount::parse(*h.posted_amount).value();
-    Result<Answer> out = Answer{200, hold_json(shown, h.status, posted), true};
+    Result<Answer> out = Answer{200, hold_json(*shown, h.status, posted), true};
     for (auto& w : keys_->finish(key, out)) w(out);
     return done(std::move(out));
   }

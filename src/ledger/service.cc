@@ -107,6 +107,18 @@ store::AuditEvent audit_event(const Caller& caller, std::string type,
 
 std::string close_key(const std::string& hold_id) { return std::string("\x01hold/") + hold_id; }
 
+Result<Hold> hold_from_row(const store::HoldRow& row) {
+  Hold h;
+  h.id = row.id;
+  h.owner = row.owner;
+  h.currency = row.currency;
+  WARDEN_ASSIGN_OR_RETURN(h.amount, Amount::parse(row.amount));
+  h.expires_at = row.expires_at;
+  h.tx_id = row.tx_id;
+  h.created_at = row.created_at;
+  return h;
+}
+
 int payment_status_rank(std::string_view status) {
   if (status == "pending") return 0;
   if (status == "confirmed") return 1;
@@ -177,14 +189,7 @@ Status LedgerService::start() {
   WARDEN_ASSIGN_OR_RETURN(auto pending, store_.list_pending_holds());
   std::unordered_map<std::string, Hold> holds;
   for (const auto& row : pending) {
-    Hold h;
-    h.id = row.id;
-    h.owner = row.owner;
-    h.currency = row.currency;
-    WARDEN_ASSIGN_OR_RETURN(h.amount, Amount::parse(row.amount));
-    h.expires_at = row.expires_at;
-    h.tx_id = row.tx_id;
-    h.created_at = row.created_at;
+    WARDEN_ASSIGN_OR_RETURN(Hold h, hold_from_row(row));
     holds.emplace(h.id, std::move(h));
   }
   WARDEN_RETURN_IF_ERROR(store_.scan_pending_hold_entries([&](const store::LotEntryRow& e) {

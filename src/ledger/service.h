@@ -99,6 +99,9 @@ int payment_status_rank(std::string_view status);
 // details {field (as the webhook body names it), reason (the failed check's code)}.
 Status check_payment_event(const PaymentEvent& event);
 
+// A hold as its row has it (without portions: the entries keep what each lot gave).
+Result<Hold> hold_from_row(const store::HoldRow& row);
+
 boost::json::object lot_json(const Lot& lot);
 boost::json::object hold_json(const Hold& hold, std::string_view status,
                               const std::optional<Amount>& posted = std::nullopt);

@@ -84,14 +84,7 @@ Result<std::optional<std::string>> optional_currency(const HttpRequest& req) {
 }
 
 Result<json::object> hold_row_json(const store::HoldRow& row) {
-  ledger::Hold h;
-  h.id = row.id;
-  h.owner = row.owner;
-  h.currency = row.currency;
-  WARDEN_ASSIGN_OR_RETURN(h.amount, Amount::parse(row.amount));
-  h.expires_at = row.expires_at;
-  h.tx_id = row.tx_id;
-  h.created_at = row.created_at;
+  WARDEN_ASSIGN_OR_RETURN(ledger::Hold h, ledger::hold_from_row(row));
   std::optional<Amount> posted;
   if (row.posted_amount) {
     WARDEN_ASSIGN_OR_RETURN(posted, Amount::parse(*row.posted_amount));

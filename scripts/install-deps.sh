@@ -11,7 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang libclang-rt-14-dev curl)
+  # openssl: the gateway tests make a certificate for an HTTPS upstream.
+  packages+=(clang libclang-rt-14-dev curl openssl ca-certificates)
 fi
 
 missing=()

@@ -48,6 +48,16 @@ struct ServeArgs {
   // Payment providers' webhook secrets: TOML table [webhook_secrets] and
   // WARDEN_WEBHOOK_SECRET_<PROVIDER>; never a flag (a command line is visible to every user).
   std::map<std::string, std::string> webhook_secrets;
+  // The LLM gateway (docs/gateway.md): off unless gateway_listen is set. In TOML the keys
+  // below sit in a [gateway] table without their "gateway_" prefix.
+  std::string gateway_listen;
+  int gateway_threads = 2;
+  std::size_t gateway_body_bytes_max = 4u << 20;
+  std::int64_t gateway_connect_timeout_ms = 5'000;
+  std::int64_t gateway_first_byte_timeout_ms = 120'000;
+  std::int64_t gateway_idle_timeout_ms = 60'000;
+  std::int64_t gateway_default_output_tokens = 4096;
+  std::string gateway_ca_file;
 };
 int run_serve(const ServeArgs& args);
 

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
 #include "server/server.h"
+#include "gateway/proxy.h"
 #include "server/webhook_signature.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -36,6 +37,7 @@ constexpr std::int64_t kAuthWindowSecondsMax = 86'400;
 constexpr std::int64_t kReservationTtlSecondsMax = 30 * 86'400;
 constexpr std::int64_t kBatchSizeMax = 100'000;
 constexpr std::int64_t kBatchWaitUsMax = 100'000;
+constexpr std::int64_t kTokensMax = std::int64_t{1} << 30;
 constexpr std::string_view kWebhookSecretEnvPrefix = "WARDEN_WEBHOOK_SECRET_";
 
 using Secrets = std::map<std::string, std::string>;
@@ -149,6 +151,46 @@ const std::vector<Setting>& serve_settings() {
        .help = "Payment providers' webhook secrets, provider = \"secret\" (POST "
                "/v1/webhooks/{provider})",
        .env = kWebhookSecretEnvPrefix},
+      {.key = "gateway_listen",
+       .field = &ServeArgs::gateway_listen,
+       .help = "HOST:PORT of the LLM gateway (OpenAI-compatible proxy); off when empty (port 0 "
+               "picks one; see DATA_DIR/gateway.addr)",
+       .env = "WARDEN_GATEWAY_LISTEN"},
+      {.key = "gateway_threads",
+       .field = &ServeArgs::gateway_threads,
+       .help = "The gateway's I/O threads",
+       .min = 1,
+       .max = kThreadsMax},
+      {.key = "gateway_body_bytes_max",
+       .field = &ServeArgs::gateway_body_bytes_max,
+       .help = "Largest request body the gateway reads; larger gets 413",
+       .min = 1,
+       .max = kBodyBytesMax},
+      {.key = "gateway_connect_timeout_ms",
+       .field = &ServeArgs::gateway_connect_timeout_ms,
+       .help = "Time to resolve, connect to and (HTTPS) handshake with an upstream",
+       .min = 10,
+       .max = kTimeoutMsMax},
+      {.key = "gateway_first_byte_timeout_ms",
+       .field = &ServeArgs::gateway_first_byte_timeout_ms,
+       .help = "Time an upstream has to start its answer",
+       .min = 10,
+       .max = kTimeoutMsMax},
+      {.key = "gateway_idle_timeout_ms",
+       .field = &ServeArgs::gateway_idle_timeout_ms,
+       .help = "Longest pause inside an upstream's answer (a stalled stream ends after it)",
+       .min = 10,
+       .max = kTimeoutMsMax},
+      {.key = "gateway_default_output_tokens",
+       .field = &ServeArgs::gateway_default_output_tokens,
+       .help = "Output reserved for a request that sets no max tokens (a metered stream is cut "
+               "past it)",
+       .min = 1,
+       .max = kTokensMax},
+      {.key = "gateway_ca_file",
+       .field = &ServeArgs::gateway_ca_file,
+       .help = "PEM file of extra trust anchors for HTTPS upstreams (the system's are always "
+               "trusted)"},
   };
   return kSettings;
 }
@@ -288,12 +330,27 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     return Status(ErrorCode::CONFIG_INVALID, path + ": " + std::string(e.description()));
   }
   const auto& settings = serve_settings();
+  // The [gateway] table holds the gateway_* settings without their prefix.
+  std::vector<std::pair<std::string, const toml::node*>> entries;
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
+    if (k == "gateway" && node.is_table()) {
+      for (const auto& [sub, value] : *node.as_table()) {
+        entries.emplace_back("gateway_" + std::string(sub.str()), &value);
+      }
+      continue;
+    }
+    entries.emplace_back(k, &node);
+  }
+  for (const auto& [k, node_ptr] : entries) {
+    const toml::node& node = *node_ptr;
     const auto it = std::find_if(settings.begin(), settings.end(),
                                  [&](const Setting& s) { return s.key == k; });
     if (it == settings.end()) {
-      return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + k + "'");
+      const std::string shown = k.starts_with("gateway_") && !t.contains(k)
+                                    ? "gateway." + k.substr(8)
+                                    : k;
+      return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + shown + "'");
     }
     // A value the command line overrides is still checked: the file must be valid on its own.
     ServeArgs overridden;
@@ -304,23 +361,28 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
   return Status();
 }
 
-Status parse_listen(const std::string& listen, server::ServerOptions* o) {
+// HOST:PORT (an IPv6 host in brackets); `flag` names the setting in the message.
+Status parse_host_port(const std::string& listen, std::string_view flag, std::string* host,
+                       std::uint16_t* port) {
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
-    return Status(ErrorCode::CONFIG_INVALID, "--listen must be HOST:PORT, got '" + listen + "'");
+    return Status(ErrorCode::CONFIG_INVALID,
+                  fmt::format("{} must be HOST:PORT, got '{}'", flag, listen));
   }
-  const std::string port = listen.substr(colon + 1);
+  const std::string digits = listen.substr(colon + 1);
   unsigned long p = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9' || p > 65535) return Status(ErrorCode::CONFIG_INVALID, "bad port in --listen");
+  for (char c : digits) {
+    if (c < '0' || c > '9' || p > 65535) {
+      return Status(ErrorCode::CONFIG_INVALID, fmt::format("bad port in {}", flag));
+    }
     p = p * 10 + static_cast<unsigned long>(c - '0');
   }
-  if (p > 65535) return Status(ErrorCode::CONFIG_INVALID, "bad port in --listen");
-  o->host = listen.substr(0, colon);
-  if (o->host.size() > 2 && o->host.front() == '[' && o->host.back() == ']') {
-    o->host = o->host.substr(1, o->host.size() - 2);
+  if (p > 65535) return Status(ErrorCode::CONFIG_INVALID, fmt::format("bad port in {}", flag));
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
   }
-  o->port = static_cast<std::uint16_t>(p);
+  *port = static_cast<std::uint16_t>(p);
   return Status();
 }
 
@@ -348,7 +410,8 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
     if (is_integer(setting)) opt->check(CLI::Range(setting.min, setting.max));
     if (!setting.choices.empty()) opt->check(CLI::IsMember(setting.choices));
     if (setting.key != "data_dir" && setting.key != "webhook_url" &&
-        setting.key != "trusted_proxies") {
+        setting.key != "trusted_proxies" && setting.key != "gateway_listen" &&
+        setting.key != "gateway_ca_file") {
       opt->capture_default_str();
     }
     options.emplace_back(std::string(setting.key), opt);
@@ -372,9 +435,27 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
     return kExitUsage;
   }
   server::ServerOptions options;
-  if (Status s = parse_listen(args.listen, &options); !s.ok()) {
+  if (Status s = parse_host_port(args.listen, "--listen", &options.host, &options.port); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return kExitUsage;
+  }
+  if (!args.gateway_listen.empty()) {
+    gateway::GatewayOptions g;
+    if (Status s = parse_host_port(args.gateway_listen, "--gateway-listen", &g.host, &g.port);
+        !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return kExitUsage;
+    }
+    g.threads = args.gateway_threads;
+    g.body_bytes_max = args.gateway_body_bytes_max;
+    g.request_timeout_ms = args.request_timeout_ms;
+    g.connect_timeout_ms = args.gateway_connect_timeout_ms;
+    g.first_byte_timeout_ms = args.gateway_first_byte_timeout_ms;
+    g.idle_timeout_ms = args.gateway_idle_timeout_ms;
+    g.default_output_tokens = static_cast<std::uint64_t>(args.gateway_default_output_tokens);
+    g.ca_file = args.gateway_ca_file;
+    g.addr_file = (fs::path(args.data_dir) / "gateway.addr").string();
+    options.gateway = gateway::proxy_frontend(std::move(g));
   }
   options.threads = args.threads;
   options.body_bytes_max = args.body_bytes_max;

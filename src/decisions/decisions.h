@@ -83,6 +83,27 @@ struct Answer {
   int status = 201;
   boost::json::object body;
   bool replay = false;
+  // The assets the decision reserved (window charges in an amount, BUDGET holds): the gateway
+  // meters a stream only when its tokens or cost were reserved. Empty for a replay.
+  std::vector<std::string> reserved_assets;
+};
+
+// What a metered request (an LLM call through the gateway) really used.
+struct UsageSettlement {
+  // false: nothing was used (the upstream failed before answering): the transaction FAILS and
+  // everything reserved is released; `error` says why. true: CONFIRMED at `final_amounts`.
+  bool used = true;
+  std::string error;
+  // Asset -> what was really used (kLlmTokensAsset: total tokens; the model's currency: the cost).
+  // An asset not named stays as reserved. More than reserved counts in full (windows past max;
+  // BUDGET: the hold is posted whole and the rest debited as far as the credit goes, the audit
+  // row naming any shortfall, as charge_late does).
+  std::map<std::string, Amount> final_amounts;
+  // prompt_tokens, completion_tokens, total_tokens, latency_ms, response_size_bytes (int64):
+  // merged into the saved request's attributes for the CUSTOM post checks.
+  boost::json::object post_attributes;
+  // Written in the same store transaction (tx_id and id filled by the service when empty).
+  std::optional<store::UsageEventRow> usage;
 };
 
 struct Once;              // internal.h
@@ -125,6 +146,8 @@ class DecisionService {
                std::optional<std::string> tx_hash, Changed done);
   void fail(const std::string& tx_id, const Actor& actor, std::string error, Changed done);
   void cancel(const std::string& tx_id, const Actor& actor, Changed done);
+  void settle_usage(const std::string& tx_id, const Actor& actor, UsageSettlement settlement,
+                    Changed done);
   void decide_approval(const std::string& approval_id, const Actor& actor, bool approve,
                        Changed done);
   Result<std::vector<boost::json::object>> list_approvals(bool pending_only, const store::Page& page);

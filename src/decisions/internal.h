@@ -32,6 +32,7 @@ struct PendingWrite {
   store::AuditEvent audit;
   std::optional<store::OutboxRow> event;  // NOTIFY/APPROVAL with a notifier
   bool holds = false;  // the decision took BUDGET holds (written with it)
+  std::vector<std::string> reserved_assets;  // the assets its window charges and holds reserved
 };
 
 boost::json::object metadata_of(const store::TransactionRow& row);

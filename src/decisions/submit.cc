@@ -30,6 +30,16 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   req.now_ms = now_ms;
   const engine::Decision d = engine_.decide(req, pending->row.id, true, sub.explain);
   json::object meta = record_decision(*pending, d, sub, actor, now_ms / 1000);
+  if (d.allowed()) {
+    for (const auto& c : d.charges) {
+      if (c.kind != engine::MeterKind::kAmount) continue;
+      // The usage key is "<policy_id>/<asset>", with "@<model>" for a per-model window.
+      std::string asset = c.usage.substr(c.usage.find('/') + 1);
+      asset = asset.substr(0, asset.find('@'));
+      pending->reserved_assets.push_back(std::move(asset));
+    }
+    for (const auto& h : d.holds) pending->reserved_assets.push_back(h.asset);
+  }
   // The answer is built here, on the caller's thread: the writer thread that commits the batch
   // only hands it over.
   auto body = std::make_shared<json::object>(transaction_json(pending->row, meta));
@@ -60,7 +70,7 @@ bool DecisionService::answered_by_key(const std::string& key, const std::string&
       } else if (!*existing) {
         done(Status(ErrorCode::TX_NOT_FOUND));
       } else {
-        done(Answer{200, transaction_json(**existing), true});
+        done(Answer{200, transaction_json(**existing), true, {}});
       }
       return true;
     }
@@ -159,9 +169,9 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
     announced(row);
-    for (auto& w : waiting) w(Answer{200, *body, true});
+    for (auto& w : waiting) w(Answer{200, *body, true, {}});
     if (!trace.is_null()) (*body)["explain"] = trace;
-    done(Answer{201, std::move(*body), false});  // on_commit runs once
+    done(Answer{201, std::move(*body), false, pending->reserved_assets});  // on_commit runs once
   };
   if (Status s = writer_.submit(std::move(op), on_commit); !s.ok()) on_commit(s);
 }

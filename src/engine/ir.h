@@ -23,6 +23,10 @@ class time_zone;
 
 namespace warden::engine {
 
+// The pseudo-asset under which the gateway puts a request's token estimate in Request::amounts
+// (never a canonical asset, so no user request can spend it); TOKEN_LIMIT windows count it.
+inline constexpr std::string_view kLlmTokensAsset = "llm_tokens";
+
 // Strictness order: a later value wins when several policies speak.
 enum class Outcome : std::uint8_t { kInstant, kNotify, kDelay, kApproval, kDeny };
 std::string_view outcome_name(Outcome o);  // INSTANT | NOTIFY | DELAY | APPROVAL | DENY

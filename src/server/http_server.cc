@@ -573,6 +573,11 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   WARDEN_RETURN_IF_ERROR(decisions.start());
   Api api(store, writer, clock, ids, metrics, decisions, ledger, std::move(master_password_hash),
           options.api);
+  std::unique_ptr<Frontend> gateway;
+  if (options.gateway) {
+    WARDEN_ASSIGN_OR_RETURN(
+        gateway, options.gateway(Services{store, writer, clock, ids, metrics, decisions, ledger}));
+  }
   const int threads =
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -601,11 +606,16 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     if (ec) return;
     log_event(LogLevel::kInfo, "shutting down", {{"signal", sig}});
     begin_drain(shared, *listener);
+    if (gateway) gateway->begin_drain();
     poll_drain(drain_timer, shared, io,
                std::chrono::steady_clock::now() + std::chrono::milliseconds(options.drain_timeout_ms));
   });
 
   io.run();
+  if (gateway) {
+    gateway->stop(std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(options.drain_timeout_ms));
+  }
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
   api.stop();

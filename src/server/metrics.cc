@@ -65,7 +65,13 @@ std::string Metrics::render() const {
                        static_cast<double>(s->sum_us.load(std::memory_order_relaxed)) / 1e6);
     out += fmt::format("warden_http_request_duration_seconds_count{{{}}} {}\n", labels, count);
   }
+  for (const auto& source : sources_) out += source();
   return out;
+}
+
+void Metrics::add_source(std::function<std::string()> render) {
+  std::unique_lock lock(mu_);
+  sources_.push_back(std::move(render));
 }
 
 }  // namespace warden::server

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace warden::server {
 
@@ -23,6 +25,8 @@ class Metrics {
   void record(std::string_view method, std::string_view route, int status,
               std::int64_t duration_us);
   std::string render() const;
+  // Adds series rendered by another module (the gateway's), appended to render()'s text.
+  void add_source(std::function<std::string()> render);
 
  private:
   static constexpr std::array<std::int64_t, 12> kBucketsUs = {
@@ -39,6 +43,7 @@ class Metrics {
 
   mutable std::shared_mutex mu_;  // guards the map's structure, not the atomics inside
   std::map<Key, std::unique_ptr<Series>, std::less<>> series_;
+  std::vector<std::function<std::string()>> sources_;  // guarded by mu_
 };
 
 }  // namespace warden::server

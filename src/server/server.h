@@ -1,8 +1,11 @@
 // The server module's public API: run the HTTP daemon on a store until SIGTERM/SIGINT.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "core/clock.h"
@@ -16,6 +19,32 @@
 #include "store/store.h"
 
 namespace warden::server {
+
+// What a front end serving beside the HTTP API (the LLM gateway) shares with it: one store,
+// one group-commit writer, one decision service, one ledger, one metrics registry.
+struct Services {
+  store::Store& store;
+  store::BatchWriter& writer;
+  const Clock& clock;
+  IdGenerator& ids;
+  Metrics& metrics;
+  DecisionService& decisions;
+  ledger::LedgerService& ledger;
+};
+
+// A listener with its own threads, started by run_server() once the services are up.
+class Frontend {
+ public:
+  virtual ~Frontend() = default;
+  // SIGTERM: stop accepting; requests in flight go on.
+  virtual void begin_drain() = 0;
+  // Waits until the requests in flight have finished or `deadline` passed, then stops the
+  // threads. Runs before the services stop, so every settlement reaches the writer.
+  virtual void stop(std::chrono::steady_clock::time_point deadline) = 0;
+};
+
+// Binds and starts a front end on the services, or says why it cannot.
+using FrontendFactory = std::function<Result<std::unique_ptr<Frontend>>(const Services&)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -35,6 +64,7 @@ struct ServerOptions {
   decisions::DecisionOptions decisions;
   ledger::LedgerOptions ledger;
   store::BatchOptions batch;
+  FrontendFactory gateway;  // the LLM gateway (src/gateway), when configured
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

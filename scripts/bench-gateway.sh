@@ -5,7 +5,8 @@
 # bench/gateway/latency.mjs: OpenAI chat completions at each concurrency, streamed and not,
 # direct and through each proxy; prints p50/p99 and what each proxy adds (docs/benchmarks.md).
 # Usage: scripts/bench-gateway.sh [build-dir]   (default: build)
-# Knobs: REQUESTS (per target and scenario, 2000), WARMUP (200), CONCURRENCY (1,64),
+# Knobs: REQUESTS (per target and scenario, 2000), ROUNDS (interleaved, 3), WARMUP (200),
+# CONCURRENCY (1,64),
 # STREAM (both|on|off), WARDEN (the warden binary, default BUILD/src/cli/warden), JSON (a file
 # for the results).
 set -euo pipefail
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 build="${1:-build}"
 requests="${REQUESTS:-2000}"
 warmup="${WARMUP:-200}"
+rounds="${ROUNDS:-3}"
 concurrency="${CONCURRENCY:-1,64}"
 stream="${STREAM:-both}"
 warden="${WARDEN:-$build/src/cli/warden}"
@@ -122,11 +124,12 @@ start_warden() {
 start_portkey
 start_warden
 
-echo "== $requests requests per target and scenario (after $warmup warm-up), concurrency $concurrency, stream $stream"
+echo "== $requests requests per target and scenario in $rounds rounds (after $warmup warm-up), concurrency $concurrency, stream $stream"
 json_args=()
 [ -n "${JSON:-}" ] && json_args=(--json "$JSON")
 node bench/gateway/latency.mjs --direct "$upstream" "${proxy_args[@]}" \
   --concurrency "$concurrency" --stream "$stream" --requests "$requests" --warmup "$warmup" \
+  --rounds "$rounds" \
   "${json_args[@]}"
 
 if [ -n "${pid:-}" ]; then daemon_stop; fi

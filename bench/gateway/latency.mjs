@@ -5,16 +5,18 @@
 //
 //   node latency.mjs --direct http://127.0.0.1:PORT
 //        [--proxy NAME=URL]... [--header NAME='Header: value']...
-//        [--concurrency 1,64] [--stream both|on|off] [--requests N] [--warmup N] [--json FILE]
+//        [--concurrency 1,64] [--stream both|on|off] [--requests N] [--warmup N] [--rounds R]
+//        [--json FILE]
 //
 // A proxy's URL is its base: requests go to URL/v1/chat/completions with its --header lines
 // (for instance the gateway key, or x-portkey-provider and x-portkey-custom-host). Latency is
 // from writing the request to the last body byte; a streamed answer's first byte is reported
-// too. Every answer must be a 200 with the fixture's text, or the run fails.
+// too. The requests of a target and scenario are spread over R interleaved rounds (default 3)
+// and pooled. Every answer must be a 200 with the fixture's text, or the run fails.
 import http from "node:http";
 import { writeFileSync } from "node:fs";
 
-const kDefaults = { concurrency: [1, 64], stream: "both", requests: 2000, warmup: 200 };
+const kDefaults = { concurrency: [1, 64], stream: "both", requests: 2000, warmup: 200, rounds: 3 };
 const kPath = "/v1/chat/completions";
 const kModel = "gpt-4o-mini";
 const kMessages = [{ role: "user", content: "Say hello." }];
@@ -44,11 +46,13 @@ function parseArgs(argv) {
     else if (arg === "--stream") out.stream = value;
     else if (arg === "--requests") out.requests = Number(value);
     else if (arg === "--warmup") out.warmup = Number(value);
+    else if (arg === "--rounds") out.rounds = Number(value);
     else if (arg === "--json") out.json = value;
     else usage(`unknown argument ${arg}`);
   }
   if (!out.direct) usage("--direct URL is required");
   if (!["both", "on", "off"].includes(out.stream)) usage("--stream is both, on or off");
+  if (!Number.isInteger(out.rounds) || out.rounds < 1) usage("bad --rounds");
   if (out.concurrency.some((c) => !Number.isInteger(c) || c < 1)) usage("bad --concurrency");
   return out;
 }
@@ -93,7 +97,7 @@ function check(result, stream) {
 
 async function run(target, concurrency, stream, count) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const url = new URL(kPath, target.url.endsWith("/") ? target.url : `${target.url}/`);
+  const url = new URL(target.url.replace(/\/+$/, "") + kPath);
   const body = requestBody(stream);
   const headers = {
     "content-type": "application/json",
@@ -147,24 +151,36 @@ async function main() {
     args.proxies.map((p) => ({ name: p.name, url: p.url, headers: args.headers[p.name] ?? {} })),
   );
   const streams = args.stream === "both" ? [false, true] : [args.stream === "on"];
-  const rows = [];
-  for (const concurrency of args.concurrency) {
-    for (const stream of streams) {
-      for (const target of targets) {
-        // Warm-up opens the kept-alive connections and lets the JITs settle; not measured.
-        await run(target, concurrency, stream, Math.max(args.warmup, concurrency));
-        const r = await run(target, concurrency, stream, args.requests);
-        rows.push({
-          target: target.name,
-          concurrency,
-          stream,
-          total_us: summarize(r.totals),
-          first_byte_us: summarize(r.firsts),
-          requests_per_s: r.rps,
-        });
+  // Rounds interleave the targets so that a neighbour's burst on a shared machine falls on all
+  // of them alike; each target's samples of all rounds are pooled.
+  const pooled = new Map();
+  const perRound = Math.max(1, Math.ceil(args.requests / args.rounds));
+  for (let round = 0; round < args.rounds; round++) {
+    for (const concurrency of args.concurrency) {
+      for (const stream of streams) {
+        for (const target of targets) {
+          // Warm-up opens the kept-alive connections and lets the JITs settle; not measured.
+          const warmup = round === 0 ? Math.max(args.warmup, concurrency) : concurrency;
+          await run(target, concurrency, stream, warmup);
+          const r = await run(target, concurrency, stream, perRound);
+          const key = `${target.name}/${concurrency}/${stream}`;
+          const acc = pooled.get(key) ?? { target: target.name, concurrency, stream, totals: [], firsts: [], seconds: 0 };
+          acc.totals.push(...r.totals);
+          acc.firsts.push(...r.firsts);
+          acc.seconds += r.totals.length / r.rps;
+          pooled.set(key, acc);
+        }
       }
     }
   }
+  const rows = [...pooled.values()].map((a) => ({
+    target: a.target,
+    concurrency: a.concurrency,
+    stream: a.stream,
+    total_us: summarize(a.totals),
+    first_byte_us: summarize(a.firsts),
+    requests_per_s: a.totals.length / a.seconds,
+  }));
 
   console.log("latency per request in µs (last byte; first byte for streams)");
   console.log(
@@ -196,7 +212,7 @@ async function main() {
       );
     }
   }
-  if (args.json) writeFileSync(args.json, JSON.stringify({ requests: args.requests, rows, added }, null, 2) + "\n");
+  if (args.json) writeFileSync(args.json, JSON.stringify({ requests: args.requests, rounds: args.rounds, rows, added }, null, 2) + "\n");
 }
 
 main().catch((err) => {

@@ -3,6 +3,8 @@
 // headers asked for, and the failure modes look to the adapters as real failures do.
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <iostream>
 #include <limits>
@@ -235,6 +237,31 @@ TEST_F(FixtureUpstream, NoUsageModeLeavesEveryUsageFieldOut) {
     EXPECT_FALSE(facts->usage.has_value()) << j.body;
     EXPECT_EQ(facts->text, expected_text(kWords));
   }
+}
+
+TEST_F(FixtureUpstream, GeminiStreamWithoutSseIsOneJsonArray) {
+  RawResponse r =
+      raw("/v1beta/models/gemini-2.0-flash:streamGenerateContent", "{}", fixture_headers("ok", 3));
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  boost::json::error_code ec;
+  boost::json::value v = boost::json::parse(r.body, ec);
+  ASSERT_FALSE(ec) << r.body;
+  ASSERT_TRUE(v.is_array());
+  ASSERT_EQ(v.as_array().size(), 3u);
+  std::string text;
+  for (const boost::json::value& chunk : v.as_array()) {
+    auto facts =
+        gateway::parse_response(Provider::kGemini, Operation::kChat, boost::json::serialize(chunk));
+    ASSERT_TRUE(facts.ok()) << facts.status().message();
+    text += facts->text;
+  }
+  EXPECT_EQ(text, expected_text(3));
+  // The last element carries the final counts.
+  auto last = gateway::parse_response(Provider::kGemini, Operation::kChat,
+                                      boost::json::serialize(v.as_array().back()));
+  ASSERT_TRUE(last.ok() && last->usage.has_value());
+  EXPECT_EQ(*last->usage, expected_usage(kPromptTokens, 3));
 }
 
 TEST_F(FixtureUpstream, EmbeddingsGiveOneVectorPerInput) {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "support/fixture.h"
-#include "support/llm_upstream.h"
+#include "support/upstream_fixture.h"
 
 namespace warden::testing {
 namespace {
@@ -19,6 +19,23 @@ namespace json = boost::json;
 constexpr const char* kUpstreamSecret = "upstream-secret-1234";
 
 std::string body_of(const json::object& o) { return json::serialize(o); }
+
+// The port a listener wrote to `path` ("HOST:PORT\n"), once it appears; 0 after timeout_ms.
+std::uint16_t port_from_file(const std::string& path, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    std::string line;
+    if (in && std::getline(in, line)) {
+      if (const auto colon = line.rfind(':'); colon != std::string::npos) {
+        const int port = std::atoi(line.c_str() + colon + 1);
+        if (port > 0 && port < 65536) return static_cast<std::uint16_t>(port);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
 
 json::object chat_body(const std::string& model, std::optional<int> max_tokens = std::nullopt,
                        bool stream = false) {
@@ -50,18 +67,16 @@ class GatewayProxyTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    upstream_ = std::make_unique<LlmUpstream>(upstream_args());
+    upstream_ = std::make_unique<UpstreamFixture>(upstream_args());
     ASSERT_TRUE(upstream_->started()) << upstream_->error();
     std::vector<std::string> flags = {"--gateway-listen", "127.0.0.1:0"};
     for (const auto& f : extra_flags()) flags.push_back(f);
     warden_ = std::make_unique<WardenProcess>(
         WardenOptions{flags, "", {{"FIXTURE_UPSTREAM_KEY", std::string(kUpstreamSecret)}}});
     ASSERT_TRUE(warden_->started()) << warden_->error();
-    gateway_port_ = wait_for_addr_file(warden_->data_dir() + "/gateway.addr", 5000);
+    gateway_port_ = port_from_file(warden_->data_dir() + "/gateway.addr", 5000);
     ASSERT_NE(gateway_port_, 0) << warden_->log();
     admin_ = std::make_unique<HttpClient>(warden_->port());
-    up_ = std::make_unique<HttpClient>(upstream_->port());
-    if (!upstream_args().empty()) up_.reset();  // a TLS upstream: its log is not read here
     gw_ = std::make_unique<HttpClient>(gateway_port_, 20000);
     agent_ = new_agent("app-one");
     key_ = new_key(agent_);
@@ -75,7 +90,6 @@ class GatewayProxyTest : public ::testing::Test {
       std::cerr << "--- warden log ---\n" << log << "\n";
     }
     gw_.reset();
-    up_.reset();
     admin_.reset();
     warden_.reset();
     upstream_.reset();
@@ -130,12 +144,7 @@ class GatewayProxyTest : public ::testing::Test {
   }
 
   // What the upstream received, in order.
-  json::array upstream_requests() {
-    Response r = up_->request("GET", "/_fixture/requests");
-    EXPECT_EQ(r.status, 200) << r.describe();
-    json::value v = r.json();
-    return v.is_array() ? v.as_array() : json::array();
-  }
+  json::array upstream_requests() { return upstream_->requests(); }
 
   json::value transaction(const std::string& id) {
     Response r = master("GET", "/v1/transactions/" + id);
@@ -178,11 +187,10 @@ class GatewayProxyTest : public ::testing::Test {
     return v.is_int64() ? v.as_int64() : v.is_string() ? std::stoll(std::string(v.as_string())) : -1;
   }
 
-  std::unique_ptr<LlmUpstream> upstream_;
+  std::unique_ptr<UpstreamFixture> upstream_;
   std::unique_ptr<WardenProcess> warden_;
   std::uint16_t gateway_port_ = 0;
   std::unique_ptr<HttpClient> admin_;
-  std::unique_ptr<HttpClient> up_;
   std::unique_ptr<HttpClient> gw_;
   std::string agent_;
   std::string key_;
@@ -496,8 +504,7 @@ TEST_F(GatewayProxyTest, ClientThatLeavesMidStreamStopsTheUpstreamAndIsSettled) 
   std::int64_t disconnects = 0;
   for (int i = 0; i < 100 && disconnects == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    Response d = up_->request("GET", "/_fixture/disconnects");
-    disconnects = int_at(d.json(), "count").value_or(0);
+    disconnects = upstream_->disconnects();
   }
   EXPECT_EQ(disconnects, 1);
   // What streamed before the client left is recorded.

@@ -58,7 +58,7 @@ std::optional<int> reap(pid_t pid, int timeout_ms) {
 std::string node_binary() { return WARDEN_NODE_BINARY; }
 std::string upstream_fixture_script() { return WARDEN_UPSTREAM_FIXTURE_SCRIPT; }
 
-UpstreamFixture::UpstreamFixture() {
+UpstreamFixture::UpstreamFixture(std::vector<std::string> extra_args) {
   dir_ = make_temp_dir();
   if (dir_.empty()) {
     error_ = "could not make a temp dir";
@@ -68,6 +68,7 @@ UpstreamFixture::UpstreamFixture() {
   const std::string addr_path = dir_ + "/upstream.addr";
   std::vector<std::string> args = {
       node_binary(), upstream_fixture_script(), "--port", "0", "--addr-file", addr_path};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace warden::testing {
 
@@ -21,7 +22,8 @@ class UpstreamFixture {
  public:
   // Starts `node llm_upstream.mjs --port 0 --addr-file F` and waits until F names the port.
   // Check started() before using it.
-  UpstreamFixture();
+  // `extra_args` go to the script (e.g. --tls-cert PEM --tls-key PEM for HTTPS).
+  explicit UpstreamFixture(std::vector<std::string> extra_args = {});
   // SIGTERM, then SIGKILL when it does not end in time.
   ~UpstreamFixture();
   UpstreamFixture(const UpstreamFixture&) = delete;

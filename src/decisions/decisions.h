@@ -78,16 +78,6 @@ struct Submission {
   bool explain = false;
 };
 
-// The answer to a submission: HTTP status and body.
-struct Answer {
-  int status = 201;
-  boost::json::object body;
-  bool replay = false;
-  // The assets the decision reserved (window charges in an amount, BUDGET holds): the gateway
-  // meters a stream only when its tokens or cost were reserved. Empty for a replay.
-  std::vector<std::string> reserved_assets;
-};
-
 // What a metered request (an LLM call through the gateway) really used.
 struct UsageSettlement {
   // false: nothing was used (the upstream failed before answering): the transaction FAILS and
@@ -145,6 +135,13 @@ class DecisionService {
   void confirm(const std::string& tx_id, const Actor& actor, std::optional<Amount> final_amount,
                std::optional<std::string> tx_hash, Changed done);
   void fail(const std::string& tx_id, const Actor& actor, std::string error, Changed done);
+  // Settles a metered request (the gateway, when the upstream answered or failed): one write
+  // through the group-commit writer, as confirm() and fail(). A PENDING transaction becomes
+  // CONFIRMED (metadata "final_amounts", final_amount when exactly one asset is named, usage
+  // recorded per asset, BUDGET holds posted at their asset's final amount, CUSTOM `post` run
+  // with post_attributes) or FAILED (used = false: everything released). An EXPIRED one that
+  // was used counts late, as a late confirm does. Only the master, the system (the gateway
+  // uses Actor{.system = true}) or a settlement session may settle: TX_SETTLEMENT_FORBIDDEN.
   void cancel(const std::string& tx_id, const Actor& actor, Changed done);
   void settle_usage(const std::string& tx_id, const Actor& actor, UsageSettlement settlement,
                     Changed done);
@@ -186,10 +183,19 @@ class DecisionService {
   Result<std::vector<ledger::Change>> settle_holds(store::WriteTxn& tx,
                                                    const store::TransactionRow& row,
                                                    std::int64_t now);
+  // `final_amounts` (a metered settlement) names each asset's final amount; otherwise
+  // final_amount applies to a single hold.
   Status charge_late(store::WriteTxn& tx, const std::string& token,
                      const store::TransactionRow& row,
-                     const std::optional<Amount>& final_amount, std::int64_t now,
+                     const std::optional<Amount>& final_amount,
+                     const std::map<std::string, Amount>& final_amounts, std::int64_t now,
                      boost::json::object& details);
+  // A metered settlement above a BUDGET hold: the excess is debited now, as far as the credit
+  // goes (details "ledger_excess_debits" names any shortfall).
+  Status charge_excess(store::WriteTxn& tx, const std::string& token,
+                       const store::TransactionRow& row,
+                       const std::map<std::string, Amount>& final_amounts, std::int64_t now,
+                       boost::json::object& details, store::AuditEvent& e);
   void add_timer(std::int64_t due_seconds, const std::string& tx_id, TimerKind kind);
   // A settled transaction's timers go with it.
   void cancel_timers(const std::string& tx_id);
@@ -211,8 +217,15 @@ class DecisionService {
   void commit_decision(std::shared_ptr<PendingWrite> pending,
                        std::shared_ptr<boost::json::object> body, boost::json::value trace,
                        std::string idem_key, Done done);
+  // A `post` that matched with a cooldown: (policy id, until ms), applied after the commit.
+  using Cooldowns = std::vector<std::pair<std::string, std::int64_t>>;
   Status run_post_checks(store::TransactionRow& row, const std::optional<Amount>& final_amount,
-                         std::int64_t now, boost::json::object& details, store::AuditEvent& e);
+                         const std::map<std::string, Amount>& final_amounts,
+                         const boost::json::object& post_attributes, std::int64_t now,
+                         boost::json::object& details, store::AuditEvent& e,
+                         Cooldowns& cooldowns);
+  // Start-up: the `post` cooldowns still running, from the post_reasons of recent settlements.
+  Status restore_cooldowns();
   Status load_policies(store::Reader& reader);
   Status recover();
   Status backfill_usage();

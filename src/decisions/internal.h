@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -38,8 +39,11 @@ struct PendingWrite {
 boost::json::object metadata_of(const store::TransactionRow& row);
 boost::json::array charges_json(const std::vector<engine::Charge>& charges);
 std::vector<engine::Charge> charges_from(const boost::json::object& metadata);
-// What a confirmed transaction spent: its charges with amounts lowered to its final amount.
+// What a confirmed transaction spent: its charges with amounts lowered to its final amount, or
+// set to the final amount of their asset (a metered settlement's "final_amounts").
 std::vector<engine::Charge> settled_charges(const store::TransactionRow& row);
+// The metadata's "final_amounts" {asset: decimal} (empty without).
+std::map<std::string, Amount> final_amounts_of(const boost::json::object& metadata);
 // The request as CUSTOM `post` reads it at settlement: action, attributes and amounts, kept in
 // the metadata of decisions that have a `post` to run.
 boost::json::object request_json(const engine::Request& request);

@@ -104,18 +104,50 @@ Result<std::vector<ledger::Change>> DecisionService::settle_holds(store::WriteTx
   }
   // A confirmed transaction spends its BUDGET holds (at the final amount); every other end
   // gives them back. A late confirm finds them already given back at expiry.
+  // A metered settlement posts each hold at its asset's final amount.
+  if (row.status == "CONFIRMED" && row.metadata.find("\"final_amounts\"") != std::string::npos) {
+    const json::object meta = metadata_of(row);
+    if (meta.contains("final_amounts")) {
+      return ledger_->settle_reservation(tx, row.id, final_amounts_of(meta), now);
+    }
+  }
   std::optional<Amount> final_amount;
   if (row.final_amount) final_amount = Amount::parse(*row.final_amount).value();
   return ledger_->settle_reservation(tx, row.id, row.status == "CONFIRMED", final_amount, now);
 }
+
+namespace {
+
+// Debits each charge now, as far as the agent's credit goes: [{asset, debited, shortfall}].
+Result<json::array> debit_now(ledger::LedgerService& ledger, store::WriteTxn& tx,
+                              const std::string& token, const store::TransactionRow& row,
+                              const std::vector<ledger::LedgerService::LateCharge>& charges,
+                              std::int64_t now, bool& short_of_credit) {
+  WARDEN_ASSIGN_OR_RETURN(auto debits,
+                          ledger.charge_late(tx, token, row.id, row.agent_id, charges, now));
+  json::array out;
+  for (std::size_t i = 0; i < charges.size(); ++i) {
+    Amount debited;
+    for (const auto& e : debits[i].entries) debited = *debited.checked_add(e.amount);
+    const Amount shortfall = *charges[i].amount.checked_sub(debited);
+    if (!shortfall.is_zero()) short_of_credit = true;
+    out.push_back({{"asset", charges[i].asset},
+                   {"debited", debited.to_string()},
+                   {"shortfall", shortfall.to_string()}});
+  }
+  return out;
+}
+
+}  // namespace
 
 // A late confirm: the BUDGET holds were voided when the reservation expired, but what was spent
 // was spent. Each held asset is debited now, as far as the credit goes; the TX_CONFIRMED row
 // says what was debited and what the credit could not cover.
 Status DecisionService::charge_late(store::WriteTxn& tx, const std::string& token,
                                     const store::TransactionRow& row,
-                                    const std::optional<Amount>& final_amount, std::int64_t now,
-                                    json::object& details) {
+                                    const std::optional<Amount>& final_amount,
+                                    const std::map<std::string, Amount>& final_amounts,
+                                    std::int64_t now, json::object& details) {
   if (ledger_ == nullptr) return Status();
   const json::object meta = metadata_of(row);
   const auto* holds = meta.if_contains("holds");
@@ -123,21 +155,44 @@ Status DecisionService::charge_late(store::WriteTxn& tx, const std::string& toke
   std::vector<ledger::LedgerService::LateCharge> charges;
   for (const auto& h : holds->as_array()) {
     const auto& o = h.as_object();
+    std::string asset(o.at("asset").as_string());
     Amount spent = Amount::parse(o.at("requested").as_string()).value();
-    if (final_amount && holds->as_array().size() == 1) spent = *final_amount;
-    charges.push_back({std::string(o.at("asset").as_string()), spent});
+    if (auto it = final_amounts.find(asset); it != final_amounts.end()) {
+      spent = it->second;
+    } else if (final_amount && holds->as_array().size() == 1) {
+      spent = *final_amount;
+    }
+    charges.push_back({std::move(asset), spent});
   }
-  WARDEN_ASSIGN_OR_RETURN(auto debits,
-                          ledger_->charge_late(tx, token, row.id, row.agent_id, charges, now));
-  json::array out;
-  for (std::size_t i = 0; i < charges.size(); ++i) {
-    Amount debited;
-    for (const auto& e : debits[i].entries) debited = *debited.checked_add(e.amount);
-    out.push_back({{"asset", charges[i].asset},
-                   {"debited", debited.to_string()},
-                   {"shortfall", charges[i].amount.checked_sub(debited)->to_string()}});
+  bool short_of_credit = false;
+  WARDEN_ASSIGN_OR_RETURN(details["ledger_late_debits"],
+                          debit_now(*ledger_, tx, token, row, charges, now, short_of_credit));
+  return Status();
+}
+
+Status DecisionService::charge_excess(store::WriteTxn& tx, const std::string& token,
+                                      const store::TransactionRow& row,
+                                      const std::map<std::string, Amount>& final_amounts,
+                                      std::int64_t now, json::object& details,
+                                      store::AuditEvent& e) {
+  if (ledger_ == nullptr) return Status();
+  const json::object meta = metadata_of(row);
+  const auto* holds = meta.if_contains("holds");
+  if (holds == nullptr || !holds->is_array()) return Status();
+  std::vector<ledger::LedgerService::LateCharge> charges;
+  for (const auto& h : holds->as_array()) {
+    const auto& o = h.as_object();
+    const std::string asset(o.at("asset").as_string());
+    auto it = final_amounts.find(asset);
+    if (it == final_amounts.end()) continue;
+    const Amount held = Amount::parse(o.at("held").as_string()).value();
+    if (it->second > held) charges.push_back({asset, *it->second.checked_sub(held)});
   }
-  details["ledger_late_debits"] = std::move(out);
+  if (charges.empty()) return Status();
+  bool short_of_credit = false;
+  WARDEN_ASSIGN_OR_RETURN(details["ledger_excess_debits"],
+                          debit_now(*ledger_, tx, token, row, charges, now, short_of_credit));
+  if (short_of_credit) e.severity = "warning";
   return Status();
 }
 
@@ -148,6 +203,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
   // What the engine settles: the final amount, or nullopt for "spent as reserved".
   auto settled = std::make_shared<std::optional<Amount>>();
   auto late = std::make_shared<bool>(false);
+  auto cooldowns = std::make_shared<Cooldowns>();
   // A late confirm's ledger debits are this request's (a rerun of its write reuses them): kept
   // when its write commits, undone when it does not.
   const std::string late_token = ids_.next();
@@ -197,9 +253,11 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         if (*late) {
           details["late"] = true;
           e.severity = "warning";
-          WARDEN_RETURN_IF_ERROR(charge_late(tx, late_token, row, *settled, now, details));
+          WARDEN_RETURN_IF_ERROR(charge_late(tx, late_token, row, *settled, {}, now, details));
         }
-        WARDEN_RETURN_IF_ERROR(run_post_checks(row, *settled, now, details, e));
+        cooldowns->clear();
+        WARDEN_RETURN_IF_ERROR(
+            run_post_checks(row, *settled, {}, {}, now, details, e, *cooldowns));
         row.status = "CONFIRMED";
         row.executed_at = now;
         if (tx_hash) row.tx_hash = tx_hash;
@@ -207,7 +265,10 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
         e.details = json::serialize(details);
         return record_usage(tx, row.agent_id, settled_charges(row));
       },
-      [this, settled, late, late_token](const store::TransactionRow& row) {
+      [this, settled, late, late_token, cooldowns](const store::TransactionRow& row) {
+        for (const auto& [policy_id, until_ms] : *cooldowns) {
+          engine_.post_matched(row.agent_id, policy_id, until_ms);
+        }
         if (*late) {
           if (ledger_) ledger_->late_charged(late_token, true);
           engine_.restore(row.agent_id, row.id, settled_charges(row), false);
@@ -228,19 +289,34 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
 // row at severity warning. The spend itself stands; it happened.
 Status DecisionService::run_post_checks(store::TransactionRow& row,
                                         const std::optional<Amount>& final_amount,
-                                        std::int64_t now, json::object& details,
-                                        store::AuditEvent& e) {
+                                        const std::map<std::string, Amount>& final_amounts,
+                                        const json::object& post_attributes, std::int64_t now,
+                                        json::object& details, store::AuditEvent& e,
+                                        Cooldowns& cooldowns) {
   json::object meta = metadata_of(row);
   const auto* saved = meta.if_contains("request");
   if (saved == nullptr || !saved->is_object()) return Status();
   engine::Request request = request_from(saved->as_object(), row.agent_id);
   request.now_ms = now * 1000;
   if (final_amount && request.amounts.size() == 1) request.amounts.begin()->second = *final_amount;
+  for (const auto& [asset, amount] : final_amounts) {
+    if (auto it = request.amounts.find(asset); it != request.amounts.end()) it->second = amount;
+  }
+  // What the response reported (prompt_tokens, ..., latency_ms) is read as attributes.
+  for (const auto& [key, value] : post_attributes) request.attributes[key] = value;
   const std::vector<engine::Reason> reasons = engine_.post_checks(request);
   if (reasons.empty()) return Status();
   engine::Decision d;
   d.reasons = reasons;
   json::value post = engine::decision_json(d, false)["reasons"];
+  // A cooldown's end is stored with its reason: start-up rebuilds the running ones from it.
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    if (reasons[i].until_ms <= 0) continue;
+    auto& reason = post.as_array()[i].as_object();
+    reason["cooldown_until_ms"] = reasons[i].until_ms;
+    reason["cooldown_until"] = format_rfc3339(reasons[i].until_ms / 1000);
+    cooldowns.emplace_back(reasons[i].policy_id, reasons[i].until_ms);
+  }
   meta["post_reasons"] = post;
   row.metadata = json::serialize(meta);
   details["post_reasons"] = std::move(post);
@@ -263,6 +339,110 @@ void DecisionService::fail(const std::string& tx_id, const Actor& actor, std::st
       },
       [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
       std::move(done));
+}
+
+void DecisionService::settle_usage(const std::string& tx_id, const Actor& actor,
+                                   UsageSettlement settlement, Changed done) {
+  if (!actor.master && !actor.system && !actor.settlement) {
+    if (done) {
+      done(Status(ErrorCode::TX_SETTLEMENT_FORBIDDEN,
+                  "a metered request is settled by the gateway, the master or a settlement "
+                  "session"));
+    }
+    return;
+  }
+  const std::int64_t now = clock_.now_seconds();
+  auto s = std::make_shared<const UsageSettlement>(std::move(settlement));
+  // The usage event is written with the settlement, whichever way it ends.
+  auto insert_usage = [this, s, now](store::WriteTxn& tx, const store::TransactionRow& row) {
+    if (!s->usage) return Status();
+    store::UsageEventRow usage = *s->usage;
+    if (usage.id.empty()) usage.id = ids_.next();
+    if (!usage.tx_id) usage.tx_id = row.id;
+    if (usage.agent_id.empty()) usage.agent_id = row.agent_id;
+    if (usage.created_at == 0) usage.created_at = now;
+    return tx.insert_usage_event(usage);
+  };
+  if (!s->used) {
+    transition(
+        tx_id, actor,
+        [=](store::WriteTxn& tx, store::TransactionRow& row, store::AuditEvent& e) -> Status {
+          if (row.status != "PENDING") {
+            return invalid_state(row, "only an executable (PENDING) transaction can fail");
+          }
+          row.status = "FAILED";
+          row.error = s->error;
+          e.event_type = "TX_FAILED";
+          e.severity = "warning";
+          json::object details{{"error", s->error}};
+          if (!s->post_attributes.empty()) details["usage"] = s->post_attributes;
+          e.details = json::serialize(details);
+          return insert_usage(tx, row);
+        },
+        [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
+        std::move(done));
+    return;
+  }
+  auto late = std::make_shared<bool>(false);
+  auto cooldowns = std::make_shared<Cooldowns>();
+  // Ledger debits taken in the write (a late settlement's, or the excess over a hold) belong
+  // to this request: kept when its write commits, undone when it does not.
+  const std::string debit_token = ids_.next();
+  Changed answer = [this, debit_token, done = std::move(done)](Result<json::object> r) {
+    if (!r.ok() && ledger_) ledger_->late_charged(debit_token, false);
+    if (done) done(std::move(r));
+  };
+  transition(
+      tx_id, actor,
+      [=, this](store::WriteTxn& tx, store::TransactionRow& row, store::AuditEvent& e) -> Status {
+        *late = row.status == "EXPIRED";
+        if (row.status != "PENDING" && !*late) {
+          return invalid_state(row, "only an executable (PENDING) transaction can be settled");
+        }
+        json::object finals;
+        for (const auto& [asset, amount] : s->final_amounts) finals[asset] = amount.to_string();
+        json::object meta = metadata_of(row);
+        meta["final_amounts"] = finals;
+        row.metadata = json::serialize(meta);
+        row.final_amount = std::nullopt;
+        if (finals.size() == 1) row.final_amount = std::string(finals.begin()->value().as_string());
+        json::object details;
+        details["final_amounts"] = finals;
+        if (!s->post_attributes.empty()) details["usage"] = s->post_attributes;
+        if (*late) {
+          details["late"] = true;
+          e.severity = "warning";
+          WARDEN_RETURN_IF_ERROR(
+              charge_late(tx, debit_token, row, std::nullopt, s->final_amounts, now, details));
+        } else {
+          WARDEN_RETURN_IF_ERROR(
+              charge_excess(tx, debit_token, row, s->final_amounts, now, details, e));
+        }
+        cooldowns->clear();
+        WARDEN_RETURN_IF_ERROR(run_post_checks(row, std::nullopt, s->final_amounts,
+                                               s->post_attributes, now, details, e, *cooldowns));
+        row.status = "CONFIRMED";
+        row.executed_at = now;
+        e.event_type = "TX_CONFIRMED";
+        e.details = json::serialize(details);
+        WARDEN_RETURN_IF_ERROR(insert_usage(tx, row));
+        return record_usage(tx, row.agent_id, settled_charges(row));
+      },
+      [this, s, late, debit_token, cooldowns](const store::TransactionRow& row) {
+        if (ledger_) ledger_->late_charged(debit_token, true);
+        for (const auto& [policy_id, until_ms] : *cooldowns) {
+          engine_.post_matched(row.agent_id, policy_id, until_ms);
+        }
+        if (*late) {
+          engine_.restore(row.agent_id, row.id, settled_charges(row), false);
+          late_settlements_.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+        if (Status st = engine_.settle(row.agent_id, row.id, s->final_amounts); !st.ok()) {
+          engine_.release(row.agent_id, row.id);
+        }
+      },
+      std::move(answer));
 }
 
 void DecisionService::cancel(const std::string& tx_id, const Actor& actor, Changed done) {

@@ -17,10 +17,12 @@ json::object metadata_of(const store::TransactionRow& r) {
 json::array charges_json(const std::vector<engine::Charge>& charges) {
   json::array out;
   for (const auto& c : charges) {
-    out.push_back(json::object{{"usage", c.usage},
-                               {"kind", c.kind == engine::MeterKind::kRequests ? "requests" : "amount"},
-                               {"amount", c.amount.to_string()},
-                               {"ts_ms", c.ts_ms}});
+    json::object o{{"usage", c.usage},
+                   {"kind", c.kind == engine::MeterKind::kRequests ? "requests" : "amount"},
+                   {"amount", c.amount.to_string()},
+                   {"ts_ms", c.ts_ms}};
+    if (!c.asset.empty()) o["asset"] = c.asset;
+    out.push_back(std::move(o));
   }
   return out;
 }
@@ -48,6 +50,12 @@ std::vector<engine::Charge> charges_from(const json::object& metadata) {
       if (parsed.ok()) c.amount = *parsed;
     }
     if (const auto* t = o.if_contains("ts_ms"); t && t->is_int64()) c.ts_ms = t->as_int64();
+    if (const auto* a = o.if_contains("asset"); a && a->is_string()) {
+      c.asset = a->as_string();
+    } else if (c.kind == engine::MeterKind::kAmount) {
+      // Rows written before charges named their asset: the usage key says it.
+      c.asset = engine::asset_of_usage(c.usage);
+    }
     out.push_back(std::move(c));
   }
   return out;
@@ -94,8 +102,31 @@ Actor system_actor() {
   return a;
 }
 
+std::map<std::string, Amount> final_amounts_of(const json::object& metadata) {
+  std::map<std::string, Amount> out;
+  const auto* finals = metadata.if_contains("final_amounts");
+  if (finals == nullptr || !finals->is_object()) return out;
+  for (const auto& [asset, amount] : finals->as_object()) {
+    if (!amount.is_string()) continue;
+    if (auto parsed = Amount::parse(amount.as_string()); parsed.ok()) {
+      out[std::string(asset)] = *parsed;
+    }
+  }
+  return out;
+}
+
 std::vector<engine::Charge> settled_charges(const store::TransactionRow& row) {
-  std::vector<engine::Charge> charges = charges_from(metadata_of(row));
+  const json::object meta = metadata_of(row);
+  std::vector<engine::Charge> charges = charges_from(meta);
+  // A metered settlement names each asset's final amount; the others stay as reserved.
+  if (meta.contains("final_amounts")) {
+    const std::map<std::string, Amount> finals = final_amounts_of(meta);
+    for (auto& c : charges) {
+      if (c.kind != engine::MeterKind::kAmount) continue;
+      if (auto it = finals.find(c.asset); it != finals.end()) c.amount = it->second;
+    }
+    return charges;
+  }
   if (!row.final_amount) return charges;
   const auto final_amount = Amount::parse(*row.final_amount);
   for (auto& c : charges) {

@@ -60,11 +60,41 @@ Status DecisionService::recover() {
     schedule(row, approval_expiry);
     return Status();
   }));
+  WARDEN_RETURN_IF_ERROR(restore_cooldowns());
   return scan_transactions(store_, {{}, {}, now_ms / 1000 - options_.idempotency_retention_seconds},
                            [&](const store::TransactionRow& row) {
     if (row.idempotency_key) {
       idempotency_->restore(row.agent_id + "\n" + *row.idempotency_key,
                             row.request_hash.value_or(""), row.id, row.created_at);
+    }
+    return Status();
+  });
+}
+
+// A `post` cooldown that matched before the restart still applies until its end. It matched
+// at a settlement, at most a reservation TTL after the decision (a late confirm of an expired
+// reservation can come later; its cooldown is not rebuilt), so the transactions created within
+// the longest cooldown plus the TTL hold every one still running.
+Status DecisionService::restore_cooldowns() {
+  const std::int64_t longest_ms = engine_.max_post_cooldown_ms();
+  if (longest_ms <= 0) return Status();
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::int64_t since_s = (now_ms - longest_ms) / 1000 - options_.reservation_ttl_seconds - 1;
+  return scan_transactions(store_, {{"CONFIRMED"}, {}, since_s},
+                           [&](const store::TransactionRow& row) {
+    if (row.metadata.find("cooldown_until_ms") == std::string::npos) return Status();
+    const json::object meta = metadata_of(row);
+    const auto* reasons = meta.if_contains("post_reasons");
+    if (reasons == nullptr || !reasons->is_array()) return Status();
+    for (const auto& r : reasons->as_array()) {
+      if (!r.is_object()) continue;
+      const auto* policy_id = r.as_object().if_contains("policy_id");
+      const auto* until = r.as_object().if_contains("cooldown_until_ms");
+      if (policy_id == nullptr || !policy_id->is_string() || until == nullptr ||
+          !until->is_int64() || until->as_int64() <= now_ms) {
+        continue;
+      }
+      engine_.post_matched(row.agent_id, std::string(policy_id->as_string()), until->as_int64());
     }
     return Status();
   });

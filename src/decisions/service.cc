@@ -82,11 +82,19 @@ Status DecisionService::load_policies(store::Reader& reader) {
   }
   auto history = [&reader](const std::string& usage, std::int64_t since_ms,
                            const engine::UsageSink& sink) {
-    return reader.scan_meter_usage({usage, since_ms / 1000 - 1}, [&](const store::MeterUsageRow& r) {
+    store::MeterUsageFilter filter;
+    filter.bucket_min = since_ms / 1000 - 1;
+    // "<pid>/llm_tokens@": every per-model key of the usage.
+    if (!usage.empty() && usage.back() == engine::kModelSeparator) {
+      filter.meter_prefix = usage;
+    } else {
+      filter.meter = usage;
+    }
+    return reader.scan_meter_usage(filter, [&](const store::MeterUsageRow& r) {
       WARDEN_ASSIGN_OR_RETURN(Amount amount, Amount::parse(r.amount));
       // Usage is stored by the second: it counts as of the second's last millisecond, so it
       // leaves a window at most a second late, never early.
-      sink(r.agent_id, r.bucket * 1000 + 999, amount);
+      sink(r.agent_id, r.bucket * 1000 + 999, amount, r.meter);
       return Status();
     });
   };

@@ -1050,3 +1050,287 @@ TEST_F(BudgetTest, AHoldStillCountsAfterARestart) {
 
 }  // namespace
 }  // namespace warden::decisions
+
+// ---- Metered requests (the LLM gateway) settle per asset ----
+namespace warden::decisions {
+namespace {
+
+class MeteredTest : public BudgetTest {
+ protected:
+  // An LLM call as the gateway submits it: the token estimate (and its cost) as amounts.
+  Submission chat(std::uint64_t tokens, const std::string& model = "gpt-4o",
+                  std::optional<std::uint64_t> cost = std::nullopt) {
+    Submission sub;
+    sub.agent_id = agent_id_;
+    sub.row.type = "DECISION";
+    sub.row.chain = "ethereum";
+    json::object amounts{{"llm_tokens", std::to_string(tokens)}};
+    sub.request.amounts[std::string(engine::kLlmTokensAsset)] = Amount(tokens);
+    if (cost) {
+      amounts["native"] = std::to_string(*cost);
+      sub.request.amounts["native"] = Amount(*cost);
+    }
+    sub.request.action = "LLM_CHAT";
+    sub.request.attributes = {{"model", model}, {"estimated_tokens", tokens}};
+    sub.row.metadata = json::serialize(json::object{
+        {"action", "LLM_CHAT"}, {"attributes", sub.request.attributes}, {"amounts", amounts}});
+    return sub;
+  }
+  json::object allow_chat(std::uint64_t tokens, const std::string& model = "gpt-4o",
+                          std::optional<std::uint64_t> cost = std::nullopt) {
+    auto r = submit(chat(tokens, model, cost));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    if (!r.ok()) return {};
+    EXPECT_EQ(str(r->body, "effect"), "ALLOW") << json::serialize(r->body);
+    return r->body;
+  }
+  std::string chat_effect(std::uint64_t tokens, const std::string& model = "gpt-4o") {
+    auto r = submit(chat(tokens, model));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? str(r->body, "effect") : "";
+  }
+  static Actor gateway() {
+    Actor a;
+    a.system = true;
+    return a;
+  }
+  Json settle(const std::string& id, UsageSettlement s, const Actor& as = gateway()) {
+    Await<Json> a;
+    service_->settle_usage(id, as, std::move(s), a.callback());
+    return a.get();
+  }
+  static UsageSettlement used(std::map<std::string, Amount> finals,
+                              json::object post_attributes = {}) {
+    UsageSettlement s;
+    s.final_amounts = std::move(finals);
+    s.post_attributes = std::move(post_attributes);
+    return s;
+  }
+  json::object details_of(const std::string& event, const std::string& tx_id) {
+    const auto rows = audit(event, tx_id);
+    EXPECT_EQ(rows.size(), 1u);
+    if (rows.size() != 1) return {};
+    return parse_json(rows[0].event.details).value().as_object();
+  }
+};
+
+TEST_F(MeteredTest, ATokenLimitReservesTheEstimateAndSettlesToTheRealUsage) {
+  start_service();
+  const std::string p = add_policy("TOKEN_LIMIT", R"({"max_tokens":150,"window":"1h"})");
+  const std::string meter = p + "/llm_tokens/1h";
+  const auto first = allow_chat(100);
+  EXPECT_EQ(total(meter), Amount(100));
+  EXPECT_EQ(chat_effect(51), "DENY");
+  auto settled = settle(str(first, "id"), used({{"llm_tokens", Amount(40)}}));
+  ASSERT_TRUE(settled.ok()) << settled.status().to_string();
+  EXPECT_EQ(str(*settled, "status"), "CONFIRMED");
+  EXPECT_EQ(str(*settled, "final_amount"), "40");
+  EXPECT_EQ(total(meter), Amount(40));
+  // 40 + 110 fits.
+  const auto second = allow_chat(110);
+  EXPECT_EQ(total(meter), Amount(150));
+  // The store recorded what was really used, so a restart counts the same.
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(meter), Amount(150));
+  const auto row = store_->get_transaction(str(first, "id")).value().value();
+  EXPECT_EQ(metadata_of(row).at("final_amounts"), (json::object{{"llm_tokens", "40"}}));
+  // A settlement may not come twice.
+  auto again = settle(str(first, "id"), used({{"llm_tokens", Amount(1)}}));
+  EXPECT_EQ(again.status().code(), ErrorCode::TX_INVALID_STATE);
+  // An agent's own session may not settle metered usage.
+  auto own = settle(str(second, "id"), used({{"llm_tokens", Amount(0)}}), agent_);
+  EXPECT_EQ(own.status().code(), ErrorCode::TX_SETTLEMENT_FORBIDDEN);
+}
+
+TEST_F(MeteredTest, MoreThanReservedCountsPastMaxAndAFailedCallReleasesEverything) {
+  start_service();
+  const std::string p = add_policy("TOKEN_LIMIT", R"({"max_tokens":150,"window":"1h"})");
+  const std::string meter = p + "/llm_tokens/1h";
+  const auto over = allow_chat(100);
+  ASSERT_TRUE(settle(str(over, "id"), used({{"llm_tokens", Amount(180)}})).ok());
+  EXPECT_EQ(total(meter), Amount(180));
+  EXPECT_EQ(chat_effect(1), "DENY");
+  clock_.advance_ms(kHourMs + 1000);
+  const auto failed = allow_chat(120);
+  EXPECT_EQ(total(meter), Amount(120));
+  UsageSettlement nothing;
+  nothing.used = false;
+  nothing.error = "upstream 502";
+  auto r = settle(str(failed, "id"), nothing);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(str(*r, "status"), "FAILED");
+  EXPECT_EQ(str(*r, "error"), "upstream 502");
+  EXPECT_EQ(total(meter), Amount(0));
+  EXPECT_EQ(details_of("TX_FAILED", str(failed, "id")).at("error"), "upstream 502");
+}
+
+TEST_F(MeteredTest, PerModelLimitsHoldEachModelAndSurviveARestart) {
+  start_service();
+  const std::string p =
+      add_policy("TOKEN_LIMIT", R"({"max_tokens":150,"window":"1h","scope":"model"})");
+  const auto a = allow_chat(150, "gpt-4o");
+  const auto b = allow_chat(150, "o3");
+  EXPECT_EQ(chat_effect(1, "gpt-4o"), "DENY");
+  EXPECT_EQ(chat_effect(1, "o3"), "DENY");
+  ASSERT_TRUE(settle(str(a, "id"), used({{"llm_tokens", Amount(100)}})).ok());
+  // b stays open across the restart; a's settled 100 comes back from the usage rows.
+  stop_service();
+  start_service();
+  EXPECT_EQ(total(p + "/llm_tokens/1h@gpt-4o"), Amount(100));
+  EXPECT_EQ(total(p + "/llm_tokens/1h@o3"), Amount(150));
+  EXPECT_EQ(chat_effect(51, "gpt-4o"), "DENY");
+  EXPECT_EQ(chat_effect(50, "gpt-4o"), "ALLOW");
+  EXPECT_EQ(chat_effect(1, "o3"), "DENY");
+  ASSERT_TRUE(settle(str(b, "id"), used({{"llm_tokens", Amount(30)}})).ok());
+  EXPECT_EQ(total(p + "/llm_tokens/1h@o3"), Amount(30));
+  // A reload (the policy changed its window) rebuilds both models from the rows.
+  set_rules(p, R"({"max_tokens":150,"window":"2h","scope":"model"})");
+  EXPECT_EQ(total(p + "/llm_tokens/2h@gpt-4o"), Amount(150));
+  EXPECT_EQ(total(p + "/llm_tokens/2h@o3"), Amount(30));
+}
+
+TEST_F(MeteredTest, TheUsageEventIsWrittenWithTheSettlement) {
+  start_service();
+  add_policy("TOKEN_LIMIT", R"({"max_tokens":1000,"window":"1h"})");
+  const auto tx = allow_chat(100);
+  UsageSettlement s = used({{"llm_tokens", Amount(64)}});
+  store::UsageEventRow usage;
+  usage.provider = "openai";
+  usage.model = "gpt-4o";
+  usage.prompt_tokens = 40;
+  usage.completion_tokens = 24;
+  usage.cost = "77";
+  usage.currency = "native";
+  s.usage = usage;
+  ASSERT_TRUE(settle(str(tx, "id"), s).ok());
+  store::UsageRollupFilter f;
+  f.group_by = "model";
+  f.from = 0;
+  f.to = clock_.now_seconds() + 1;
+  auto rows = store_->usage_rollup(f);
+  ASSERT_TRUE(rows.ok()) << rows.status().to_string();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].key, "gpt-4o");
+  EXPECT_EQ((*rows)[0].requests, 1);
+  EXPECT_EQ((*rows)[0].prompt_tokens, 40);
+  EXPECT_EQ((*rows)[0].completion_tokens, 24);
+  EXPECT_EQ((*rows)[0].cost, "77");
+  const json::object details = details_of("TX_CONFIRMED", str(tx, "id"));
+  EXPECT_EQ(details.at("final_amounts"), (json::object{{"llm_tokens", "64"}}));
+}
+
+TEST_F(MeteredTest, ABudgetHoldIsPostedAtTheRealCostAndTheExcessDebited) {
+  start_service();
+  add_policy("BUDGET", R"({"asset":"native"})");
+  add_policy("TOKEN_LIMIT", R"({"max_tokens":100000,"window":"1h"})");
+  mint(1000);
+  // Below the estimate: the hold posts the real cost, the rest comes back.
+  const auto cheap = allow_chat(100, "gpt-4o", 300);
+  EXPECT_EQ(balance().held, Amount(300));
+  ASSERT_TRUE(settle(str(cheap, "id"), used({{"llm_tokens", Amount(50)}, {"native", Amount(120)}}))
+                  .ok());
+  EXPECT_EQ(hold_status(cheap), "posted");
+  auto hold = store_->get_hold(cheap.at("holds").as_array()[0].at("hold_id").as_string());
+  EXPECT_EQ((*hold)->posted_amount, "120");
+  EXPECT_EQ(balance().available, Amount(880));
+  EXPECT_EQ(balance().held, Amount(0));
+  // Above: the hold is posted whole and the excess debited, as far as the credit goes.
+  const auto dear = allow_chat(100, "gpt-4o", 200);
+  const auto other = allow_chat(100, "gpt-4o", 600);  // leaves 80 free
+  EXPECT_EQ(balance().available, Amount(80));
+  ASSERT_TRUE(settle(str(dear, "id"), used({{"native", Amount(400)}})).ok());
+  hold = store_->get_hold(dear.at("holds").as_array()[0].at("hold_id").as_string());
+  EXPECT_EQ((*hold)->posted_amount, "200");
+  EXPECT_EQ(balance().available, Amount(0));
+  EXPECT_EQ(balance().held, Amount(600));
+  const auto rows = audit("TX_CONFIRMED", str(dear, "id"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.severity, "warning");
+  const json::object details = parse_json(rows[0].event.details).value().as_object();
+  const auto& debits = details.at("ledger_excess_debits").as_array();
+  ASSERT_EQ(debits.size(), 1u);
+  EXPECT_EQ(debits[0].at("asset").as_string(), "native");
+  EXPECT_EQ(debits[0].at("debited").as_string(), "80");
+  EXPECT_EQ(debits[0].at("shortfall").as_string(), "120");
+  // The ledger's memory is what the store says.
+  stop_service();
+  start_service();
+  EXPECT_EQ(balance().available, Amount(0));
+  EXPECT_EQ(balance().held, Amount(600));
+  (void)other;
+}
+
+TEST_F(MeteredTest, ALateSettlementCountsAndDebitsAsALateConfirmDoes) {
+  start_service({.reservation_ttl_seconds = 60});
+  add_policy("BUDGET", R"({"asset":"native"})");
+  const std::string p = add_policy("TOKEN_LIMIT", R"({"max_tokens":150,"window":"1h"})");
+  mint(1000);
+  const auto tx = allow_chat(100, "gpt-4o", 300);
+  clock_.advance_ms(61'000);
+  sweep();
+  EXPECT_EQ(status_of(str(tx, "id")), "EXPIRED");
+  EXPECT_EQ(total(p + "/llm_tokens/1h"), Amount(0));
+  EXPECT_EQ(balance().available, Amount(1000));
+  auto late = settle(str(tx, "id"), used({{"llm_tokens", Amount(160)}, {"native", Amount(250)}}));
+  ASSERT_TRUE(late.ok()) << late.status().to_string();
+  EXPECT_EQ(str(*late, "status"), "CONFIRMED");
+  EXPECT_EQ(total(p + "/llm_tokens/1h"), Amount(160));
+  EXPECT_EQ(balance().available, Amount(750));
+  EXPECT_EQ(service_->late_settlements(), 1u);
+  const json::object details = details_of("TX_CONFIRMED", str(tx, "id"));
+  EXPECT_EQ(details.at("late"), true);
+  EXPECT_EQ(details.at("ledger_late_debits").as_array()[0].at("debited"), "250");
+}
+
+TEST_F(MeteredTest, APostCheckWithACooldownBlocksTheNextDecisionsAndSurvivesARestart) {
+  start_service();
+  const std::string p = add_policy(
+      "CUSTOM",
+      R"({"post":"total_tokens > 1000","effect":"DENY","message":"token burst","cooldown":"5m"})");
+  const auto small = allow_chat(10);
+  ASSERT_TRUE(settle(str(small, "id"),
+                     used({}, json::object{{"prompt_tokens", 400}, {"completion_tokens", 100},
+                                           {"total_tokens", 500}, {"latency_ms", 900},
+                                           {"response_size_bytes", 2000}}))
+                  .ok());
+  EXPECT_EQ(chat_effect(10), "ALLOW");
+  const auto big = allow_chat(10);
+  auto r = settle(str(big, "id"), used({}, json::object{{"total_tokens", 1500}}));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->contains("post_reasons"));
+  EXPECT_EQ(r->at("post_reasons").as_array()[0].at("code"), "CUSTOM_POST_CONDITION");
+  const auto rows = audit("TX_CONFIRMED", str(big, "id"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.severity, "warning");
+  const json::object details = parse_json(rows[0].event.details).value().as_object();
+  EXPECT_EQ(details.at("usage").at("total_tokens"), 1500);
+  auto denied = submit(chat(10));
+  ASSERT_TRUE(denied.ok());
+  ASSERT_EQ(str(denied->body, "effect"), "DENY");
+  const auto& reason = denied->body.at("reasons").as_array()[0].as_object();
+  EXPECT_EQ(str(reason, "code"), "CUSTOM_POST_CONDITION");
+  EXPECT_EQ(str(reason, "policy_id"), p);
+  EXPECT_EQ(str(reason, "message"),
+            "token burst (post condition matched; applies until 2026-01-01T00:05:00.000Z)");
+  // A restart keeps it running until its end.
+  stop_service();
+  clock_.advance_ms(4 * 60'000);
+  start_service();
+  EXPECT_EQ(chat_effect(10), "DENY");
+  clock_.advance_ms(60'000);
+  EXPECT_EQ(chat_effect(10), "ALLOW");
+}
+
+TEST_F(MeteredTest, APostCheckWithoutACooldownOnlyRecords) {
+  start_service();
+  add_policy("CUSTOM", R"({"post":"total_tokens > 1000","effect":"DENY"})");
+  const auto big = allow_chat(10);
+  auto r = settle(str(big, "id"), used({}, json::object{{"total_tokens", 1500}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->contains("post_reasons"));
+  EXPECT_EQ(chat_effect(10), "ALLOW");
+}
+
+}  // namespace
+}  // namespace warden::decisions

@@ -78,6 +78,27 @@ std::string attribute(const Request& r, std::string_view key) {
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+// A meter's identity in the index: its key up to and including the model separator, so every
+// per-model meter of one window ("<pid>/llm_tokens/1h@gpt-4o") is "<pid>/llm_tokens/1h@".
+std::string meter_id(std::string_view key) {
+  const auto at = key.find(kModelSeparator);
+  return std::string(at == std::string_view::npos ? key : key.substr(0, at + 1));
+}
+
+std::string meter_id(const WindowLimit& l) {
+  return l.per_model ? l.meter + kModelSeparator : l.meter;
+}
+
+// The meter a charge under `usage` goes to in window l, with the usage key it counts; nothing
+// when a per-model window meets a charge without a model (counted before the scope changed).
+std::optional<std::pair<std::string, std::string>> meter_for(const WindowLimit& l,
+                                                             std::string_view usage) {
+  if (!l.per_model) return std::pair{l.meter, l.usage};
+  const std::string_view suffix = model_suffix(usage);
+  if (suffix.empty()) return std::nullopt;
+  return std::pair{l.meter + std::string(suffix), l.usage + std::string(suffix)};
+}
+
 // An attribute that is absent or JSON null.
 const json::value* present(const Request& r, std::string_view key) {
   const auto* v = r.attributes.if_contains(key);
@@ -107,8 +128,9 @@ struct Engine::Snapshot {
     auto it = by_agent.find(agent_id);
     return it == by_agent.end() ? global[action] : it->second[action];
   }
+  // The windows of a usage key, per-model keys included.
   const std::vector<const WindowLimit*>* windows_of(const std::string& usage) const {
-    auto it = limits_by_usage.find(usage);
+    auto it = limits_by_usage.find(std::string(usage_base(usage)));
     return it == limits_by_usage.end() ? nullptr : &it->second;
   }
 };
@@ -124,22 +146,30 @@ struct Engine::AgentState {
     std::int64_t ts_ms;
     MeterKind kind;
     Amount amount;
+    std::string asset;  // kAmount
   };
   std::unordered_map<std::string, std::vector<Hold>> holds;  // reservation id; guarded by mu
 
+  // A per-model charge counts in its model's meters and in the agent-wide meters of its key
+  // (a scope that changed from "model" to "agent" still counts it).
+  static bool counts(const Meter& m, const std::string& usage) {
+    return m.usage() == usage || m.usage() == usage_base(usage);
+  }
   void add(const std::string& usage, std::int64_t ts_ms, const Amount& amount) {
     for (auto& [id, m] : meters) {
-      if (m.usage() == usage) m.add(ts_ms, amount);
+      if (counts(m, usage)) m.add(ts_ms, amount);
     }
   }
   void subtract(const std::string& usage, std::int64_t ts_ms, const Amount& amount) {
     for (auto& [id, m] : meters) {
-      if (m.usage() == usage) m.subtract(ts_ms, amount);
+      if (counts(m, usage)) m.subtract(ts_ms, amount);
     }
   }
   // Every window of the usage key exists as a meter (restored usage must count in each).
-  void ensure_meters(const std::vector<const WindowLimit*>& windows) {
-    for (const WindowLimit* l : windows) meters.try_emplace(l->meter, *l);
+  void ensure_meters(const std::vector<const WindowLimit*>& windows, const std::string& usage) {
+    for (const WindowLimit* l : windows) {
+      if (auto m = meter_for(*l, usage)) meters.try_emplace(m->first, *l, m->second);
+    }
   }
 };
 
@@ -190,7 +220,7 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
       const auto* l = std::get_if<WindowLimit>(&step);
       if (l == nullptr) continue;
       snap->limits_by_usage[l->usage].push_back(l);
-      snap->meters.insert(l->meter);
+      snap->meters.insert(meter_id(*l));
     }
     if (p->post.empty()) continue;
     snap->with_post.push_back(p.get());
@@ -215,35 +245,43 @@ Status Engine::load_policies(const std::vector<PolicyInput>& inputs, const Usage
 Status Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
                                  const UsageHistory& history, std::int64_t now_ms) {
   // Every window the old index did not count (a new, changed, added or re-enabled one; at
-  // start-up, all of them) is built from what is recorded under its usage key.
+  // start-up, all of them) is built from what is recorded under its usage key (and, per model,
+  // under the key's per-model forms).
   for (const auto& [usage, windows] : snap.limits_by_usage) {
     for (const WindowLimit* l : windows) {
-      if (old_snap.meters.contains(l->meter)) continue;
+      if (old_snap.meters.contains(meter_id(*l))) continue;
       // Open reservations first: from here on, new ones reach this meter too (it is in the
       // agent's map, and a reservation adds to every meter of its usage key).
       for (std::size_t i = 0; i < kShards; ++i) {
         std::lock_guard shard_lock(shards_[i].mu);
         for (auto& [agent, st] : shards_[i].agents) {
           std::lock_guard lock(st->mu);
-          std::optional<Meter> built;
+          std::map<std::string, Meter> built;  // meter key -> meter
           for (const auto& [id, holds] : st->holds) {
             for (const auto& h : holds) {
-              if (h.usage != usage) continue;
-              if (!built) built.emplace(*l);
-              built->add(h.ts_ms, h.amount);
+              if (usage_base(h.usage) != usage) continue;
+              auto m = meter_for(*l, h.usage);
+              if (!m) continue;
+              built.try_emplace(m->first, *l, m->second).first->second.add(h.ts_ms, h.amount);
             }
           }
-          if (built) st->meters.insert_or_assign(l->meter, std::move(*built));
+          for (auto& [key, meter] : built) st->meters.insert_or_assign(key, std::move(meter));
         }
       }
       if (!history) continue;
       const std::int64_t since_ms = Meter(*l).window_start_ms(now_ms) - meter_resolution_ms(*l);
-      WARDEN_RETURN_IF_ERROR(history(usage, since_ms, [&](const std::string& agent,
-                                                          std::int64_t ts_ms,
-                                                          const Amount& amount) {
+      const UsageSink sink = [&](const std::string& agent, std::int64_t ts_ms,
+                                 const Amount& amount, const std::string& key) {
+        auto m = meter_for(*l, key);
+        if (!m) return;
         auto [st, lock] = lock_agent(agent);
-        st->meters.try_emplace(l->meter, *l).first->second.add(ts_ms, amount);
-      }));
+        st->meters.try_emplace(m->first, *l, m->second).first->second.add(ts_ms, amount);
+      };
+      if (!l->per_model) WARDEN_RETURN_IF_ERROR(history(usage, since_ms, sink));
+      // Token usage may also be recorded per model (under this scope or an earlier one).
+      if (l->per_model || l->asset == kLlmTokensAsset) {
+        WARDEN_RETURN_IF_ERROR(history(usage + kModelSeparator, since_ms, sink));
+      }
     }
   }
   return Status();
@@ -255,7 +293,8 @@ void Engine::free_unused(const Snapshot& snap) {
     for (auto it = shards_[i].agents.begin(); it != shards_[i].agents.end();) {
       AgentState& st = *it->second;
       std::lock_guard lock(st.mu);
-      std::erase_if(st.meters, [&](const auto& m) { return !snap.meters.contains(m.first); });
+      std::erase_if(st.meters,
+                    [&](const auto& m) { return !snap.meters.contains(meter_id(m.first)); });
       if (st.meters.empty() && st.holds.empty()) {
         st.retired = true;
         it = shards_[i].agents.erase(it);
@@ -302,6 +341,8 @@ class Evaluation {
     d_.reasons.push_back({p.id, std::move(code), prefix_ + message, o, child_});
   }
   bool explaining() const { return explain_; }
+  // Settlement: CUSTOM `post` also reads kPostVariables from the attributes.
+  void read_post_variables() { post_variables_ = true; }
   void trace(const CompiledPolicy& p, std::string step, Outcome o, std::string detail) {
     d_.trace.push_back({p.id, prefix_ + step, o, std::move(detail)});
   }
@@ -486,6 +527,17 @@ class Evaluation {
     for (const char* key : {"request_size_bytes", "estimated_tokens"}) {
       if (const auto* a = r_.attributes.if_contains(key); a && a->is_int64()) v[key] = *a;
     }
+    if (post_variables_) {
+      for (std::string_view key : kPostVariables) {
+        const auto* a = r_.attributes.if_contains(key);
+        if (a == nullptr) continue;
+        if (a->is_int64()) {
+          v[key] = *a;
+        } else if (a->is_uint64() && a->as_uint64() <= INT64_MAX) {
+          v[key] = static_cast<std::int64_t>(a->as_uint64());
+        }
+      }
+    }
     v["app_id"] = ctx_.agent_id;
     json::object amounts;
     for (const auto& [asset, amount] : r_.amounts) amounts[asset] = amount.to_string();
@@ -507,6 +559,7 @@ class Evaluation {
   const std::optional<std::size_t> child_;
   const std::string prefix_;  // "child N: " for a BATCH child
   std::optional<json::object> custom_vars_;
+  bool post_variables_ = false;
 };
 
 Decision Engine::decide(const Request& r, const std::string& reservation_id, bool reserve,
@@ -516,6 +569,7 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
     Decision d;
     d.post_checks = snap->global_post || snap->agents_with_post.contains(r.agent_id);
     Evaluation eval(r, explain, &d);
+    const bool cooled = cooldown_agents_.load() > 0 && apply_cooldowns(*snap, r, eval);
     std::vector<std::pair<const CompiledPolicy*, const WindowLimit*>> limits;
     std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>> budgets;
     for (const StepRef& ref : snap->steps(r.agent_id, action_index(r.action))) {
@@ -536,7 +590,7 @@ Decision Engine::decide(const Request& r, const std::string& reservation_id, boo
         std::visit([&](const auto& step) { child.run(*ref.policy, step); }, *ref.step);
       }
     }
-    if (!r.children.empty()) {
+    if (!r.children.empty() || (cooled && d.reasons.size() > 1)) {
       // Reasons in policy order, each policy's batch reason first and then its children's.
       std::stable_sort(d.reasons.begin(), d.reasons.end(), [&](const Reason& a, const Reason& b) {
         return snap->rank.at(a.policy_id) < snap->rank.at(b.policy_id);
@@ -560,7 +614,15 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
   AgentState& st = *state;
   std::vector<Charge> charges;  // one per usage key
   for (const auto& [policy, l] : limits) {
-    Meter& m = st.meters.try_emplace(l->meter, *l).first->second;
+    // A per-model window counts each model the agent calls on its own.
+    std::string meter_key = l->meter;
+    std::string usage = l->usage;
+    if (l->per_model) {
+      const std::string suffix = kModelSeparator + attribute(r, "model");
+      meter_key += suffix;
+      usage += suffix;
+    }
+    Meter& m = st.meters.try_emplace(meter_key, *l, usage).first->second;
     const Amount charge =
         l->kind == MeterKind::kRequests ? Amount(1) : amount_of(r, l->asset);
     const Amount& total = m.total(r.now_ms);
@@ -577,8 +639,11 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
                  total.to_string() + "/" + l->max.to_string());
     }
     const bool counted = std::any_of(charges.begin(), charges.end(),
-                                     [&](const Charge& c) { return c.usage == l->usage; });
-    if (!charge.is_zero() && !counted) charges.push_back({l->usage, l->kind, charge, r.now_ms});
+                                     [&](const Charge& c) { return c.usage == usage; });
+    if (!charge.is_zero() && !counted) {
+      charges.push_back({usage, l->kind, charge, r.now_ms,
+                         l->kind == MeterKind::kAmount ? l->asset : std::string()});
+    }
   }
   if (!budgets.empty()) decide_budgets(r, reservation_id, reserve, budgets, eval, d);
   // Window reasons were found after the match steps: put every reason back in policy order.
@@ -591,7 +656,7 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
   auto& holds = st.holds[reservation_id];
   for (auto& c : charges) {
     st.add(c.usage, c.ts_ms, c.amount);
-    holds.push_back({c.usage, c.ts_ms, c.kind, c.amount});
+    holds.push_back({c.usage, c.ts_ms, c.kind, c.amount, c.asset});
     d.charges.push_back(std::move(c));
   }
   return true;
@@ -689,6 +754,27 @@ Status Engine::settle(const std::string& agent_id, const std::string& reservatio
   return Status();
 }
 
+Status Engine::settle(const std::string& agent_id, const std::string& reservation_id,
+                      const std::map<std::string, Amount>& final_amounts) {
+  auto [state, lock] = lock_agent(agent_id);
+  AgentState& st = *state;
+  auto it = st.holds.find(reservation_id);
+  if (it == st.holds.end()) return Status();
+  for (const auto& h : it->second) {
+    if (h.kind != MeterKind::kAmount) continue;
+    auto final_it = final_amounts.find(h.asset);
+    if (final_it == final_amounts.end()) continue;
+    const Amount& final_amount = final_it->second;
+    if (final_amount < h.amount) {
+      st.subtract(h.usage, h.ts_ms, *h.amount.checked_sub(final_amount));
+    } else if (h.amount < final_amount) {
+      st.add(h.usage, h.ts_ms, *final_amount.checked_sub(h.amount));
+    }
+  }
+  st.holds.erase(it);
+  return Status();
+}
+
 void Engine::release(const std::string& agent_id, const std::string& reservation_id) {
   auto [state, lock] = lock_agent(agent_id);
   AgentState& st = *state;
@@ -706,9 +792,13 @@ void Engine::restore(const std::string& agent_id, const std::string& reservation
   for (const auto& c : charges) {
     const auto* windows = snap->windows_of(c.usage);
     if (windows == nullptr) continue;  // the policy is gone: nothing reads this usage
-    st.ensure_meters(*windows);
+    st.ensure_meters(*windows, c.usage);
     st.add(c.usage, c.ts_ms, c.amount);
-    if (held) st.holds[reservation_id].push_back({c.usage, c.ts_ms, c.kind, c.amount});
+    if (held) {
+      std::string asset = c.asset;
+      if (asset.empty() && c.kind == MeterKind::kAmount) asset = asset_of_usage(c.usage);
+      st.holds[reservation_id].push_back({c.usage, c.ts_ms, c.kind, c.amount, std::move(asset)});
+    }
   }
 }
 
@@ -716,11 +806,67 @@ std::vector<Reason> Engine::post_checks(const Request& r) const {
   const std::shared_ptr<const Snapshot> snap = snapshot_.load();
   Decision d;
   Evaluation eval(r, false, &d);
+  eval.read_post_variables();
   for (const CompiledPolicy* p : snap->with_post) {
     if (p->agent_id && *p->agent_id != r.agent_id) continue;
-    for (const CustomMatch& m : p->post) eval.run(*p, m);
+    for (const CustomMatch& m : p->post) {
+      const std::size_t before = d.reasons.size();
+      eval.run(*p, m);
+      if (m.cooldown_ms <= 0) continue;
+      for (std::size_t i = before; i < d.reasons.size(); ++i) {
+        if (d.reasons[i].code == m.code) d.reasons[i].until_ms = r.now_ms + m.cooldown_ms;
+      }
+    }
   }
   return std::move(d.reasons);
+}
+
+void Engine::post_matched(const std::string& agent_id, const std::string& policy_id,
+                          std::int64_t until_ms) {
+  std::lock_guard lock(cooldown_mu_);
+  auto [agent, added] = cooldowns_.try_emplace(agent_id);
+  if (added) cooldown_agents_.fetch_add(1);
+  std::int64_t& until = agent->second[policy_id];
+  until = std::max(until, until_ms);
+}
+
+std::int64_t Engine::max_post_cooldown_ms() const {
+  std::int64_t longest = 0;
+  for (const CompiledPolicy* p : snapshot_.load()->with_post) {
+    for (const CustomMatch& m : p->post) longest = std::max(longest, m.cooldown_ms);
+  }
+  return longest;
+}
+
+bool Engine::apply_cooldowns(const Snapshot& snap, const Request& r, Evaluation& eval) {
+  std::lock_guard lock(cooldown_mu_);
+  auto agent = cooldowns_.find(r.agent_id);
+  if (agent == cooldowns_.end()) return false;
+  bool raised = false;
+  for (auto it = agent->second.begin(); it != agent->second.end();) {
+    const auto& [policy_id, until_ms] = *it;
+    if (until_ms <= r.now_ms) {
+      it = agent->second.erase(it);
+      continue;
+    }
+    if (auto rank = snap.rank.find(policy_id); rank != snap.rank.end()) {
+      const CompiledPolicy& p = *snap.policies[rank->second];
+      for (const CustomMatch& m : p.post) {
+        if (m.cooldown_ms <= 0) continue;
+        eval.raise(p, m.effect, m.code,
+                   m.message + " (post condition matched; applies until " +
+                       format_rfc3339_ms(until_ms) + ")");
+        raised = true;
+        if (eval.explaining()) eval.trace(p, "match:post_cooldown", m.effect, format_rfc3339_ms(until_ms));
+      }
+    }
+    ++it;
+  }
+  if (agent->second.empty()) {
+    cooldowns_.erase(agent);
+    cooldown_agents_.fetch_sub(1);
+  }
+  return raised;
 }
 
 Amount Engine::meter_total(const std::string& agent_id, const std::string& meter,

@@ -43,15 +43,21 @@ struct Reason {
   std::string message;
   Outcome outcome = Outcome::kDeny;
   std::optional<std::size_t> child;  // the BATCH child it is about (index into children)
+  // A CUSTOM `post` reason whose policy has a cooldown: its effect applies to the agent's
+  // decisions until then (Engine::post_matched). 0: none.
+  std::int64_t until_ms = 0;
 };
 
 // What an ALLOW took from one usage key (every window of that key counts it); persisted with
 // the transaction so recovery can rebuild it.
 struct Charge {
-  std::string usage;  // WindowLimit::usage
+  std::string usage;  // WindowLimit::usage, + "@<model>" for a per-model window
   MeterKind kind = MeterKind::kAmount;
   Amount amount;
   std::int64_t ts_ms = 0;
+  // kAmount: the asset it counts (what a per-asset settlement lowers or raises). Charges
+  // persisted before it was kept have it empty: asset_of_usage(usage) says it.
+  std::string asset;
 };
 
 // A BUDGET step's need: the request's amount in the policy's asset, held on the agent's credit.
@@ -119,10 +125,13 @@ struct EngineStats {
   std::size_t meters = 0;
 };
 
-// Receives settled usage: the agent, when it was reserved and how much.
-using UsageSink =
-    std::function<void(const std::string& agent_id, std::int64_t ts_ms, const Amount& amount)>;
-// Streams the settled usage recorded under `usage` at or after since_ms, for every agent.
+// Receives settled usage: the agent, when it was reserved, how much, and the usage key it was
+// recorded under.
+using UsageSink = std::function<void(const std::string& agent_id, std::int64_t ts_ms,
+                                     const Amount& amount, const std::string& usage)>;
+// Streams the settled usage recorded under `usage` at or after since_ms, for every agent. A
+// `usage` ending in kModelSeparator ("<pid>/llm_tokens@") asks for every key it starts (the
+// per-model keys of a TOKEN_LIMIT).
 using UsageHistory =
     std::function<Status(const std::string& usage, std::int64_t since_ms, const UsageSink& sink)>;
 
@@ -159,6 +168,12 @@ class Engine {
   // TX_AMOUNT_EXCEEDS_RESERVED when larger.
   Status settle(const std::string& agent_id, const std::string& reservation_id,
                 const std::optional<Amount>& final_amount);
+  // Per-asset settlement (a metered request): each held kAmount charge whose asset is in
+  // final_amounts drops to that amount, or grows to it (what was used past the reservation
+  // happened: it counts, even past a window's max); a charge of another asset stays as
+  // reserved, as do request charges. The reservation becomes spent. Unknown ids are a no-op.
+  Status settle(const std::string& agent_id, const std::string& reservation_id,
+                const std::map<std::string, Amount>& final_amounts);
   // Fail, cancel, reject, expiry: every charge is returned. Unknown ids are a no-op.
   void release(const std::string& agent_id, const std::string& reservation_id);
   // Re-adds persisted charges to every window of their usage keys: at start-up (open
@@ -170,8 +185,17 @@ class Engine {
 
 
   // The CUSTOM `post` conditions that apply to the request, evaluated with its (final)
-  // amounts: the reasons of those that are true, or that fail (CUSTOM_EXPRESSION_ERROR).
+  // amounts and the kPostVariables of its attributes: the reasons of those that are true (with
+  // until_ms = now + cooldown when the policy has one), or that fail (CUSTOM_EXPRESSION_ERROR).
   std::vector<Reason> post_checks(const Request& request) const;
+  // A `post` with a cooldown matched for the agent (after its settlement committed, or at
+  // start-up from what is stored): until until_ms the policy's effect applies to each of the
+  // agent's decisions, code CUSTOM_POST_CONDITION. A later until for the same pair wins; a
+  // policy that is gone or has no cooldown any more applies nothing.
+  void post_matched(const std::string& agent_id, const std::string& policy_id,
+                    std::int64_t until_ms);
+  // The longest cooldown of the loaded `post` conditions (0: none): how far back start-up looks.
+  std::int64_t max_post_cooldown_ms() const;
 
   // The meter's confirmed + reserved total at now_ms (zero for an unknown meter).
   Amount meter_total(const std::string& agent_id, const std::string& meter, std::int64_t now_ms);
@@ -203,11 +227,19 @@ class Engine {
                       const std::vector<std::pair<const CompiledPolicy*, const BudgetLimit*>>& budgets,
                       Evaluation& eval, Decision& d);
 
+  // Raises the effect of each `post` cooldown still running for the agent.
+  bool apply_cooldowns(const Snapshot& snap, const Request& r, Evaluation& eval);
+
   std::mutex load_mu_;  // one load_policies() at a time
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};  // the loaded snapshot's generation
   std::unique_ptr<Shard[]> shards_;
   Budgets* budgets_ = nullptr;
+  // Running `post` cooldowns: agent -> policy id -> until (ms). Decisions skip the lock while
+  // cooldown_agents_ is zero.
+  std::mutex cooldown_mu_;
+  std::unordered_map<std::string, std::map<std::string, std::int64_t>> cooldowns_;
+  std::atomic<std::size_t> cooldown_agents_{0};
 };
 
 }  // namespace warden::engine

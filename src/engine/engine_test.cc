@@ -169,9 +169,9 @@ TEST(Engine, TimeRestrictionKeepsDaylightSavingTimeAfter2037) {
 TEST(Engine, RestoreRebuildsMetersAndHolds) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
-  e.restore(kAgent, "held", {{"p1/native", MeterKind::kAmount, Amount(30000), kNowMs}}, true);
-  e.restore(kAgent, "spent", {{"p1/native", MeterKind::kAmount, Amount(15000), kNowMs}}, false);
-  e.restore(kAgent, "gone", {{"deleted/native", MeterKind::kAmount, Amount(1), kNowMs}}, true);
+  e.restore(kAgent, "held", {{"p1/native", MeterKind::kAmount, Amount(30000), kNowMs, "native"}}, true);
+  e.restore(kAgent, "spent", {{"p1/native", MeterKind::kAmount, Amount(15000), kNowMs, "native"}}, false);
+  e.restore(kAgent, "gone", {{"deleted/native", MeterKind::kAmount, Amount(1), kNowMs, "native"}}, true);
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(45000));
   EXPECT_FALSE(e.decide(transfer("x", 5001), "r", true, false).allowed());
   e.release(kAgent, "held");
@@ -187,7 +187,7 @@ UsageHistory history_of(std::vector<std::pair<std::int64_t, std::uint64_t>> rows
                                          const UsageSink& sink) {
     asked->push_back(usage);
     for (const auto& [ts, amount] : rows) {
-      if (ts >= since_ms) sink(kAgent, ts, Amount(amount));
+      if (ts >= since_ms) sink(kAgent, ts, Amount(amount), usage);
     }
     return Status();
   };
@@ -276,7 +276,7 @@ TEST(Engine, SettledUsageRestoredPastTheMaxStillCounts) {
                   .ok());
   ASSERT_TRUE(e.decide(transfer("x", 900), "r1", true, false).allowed());
   // A late settlement of 500 that the window would not have let in: it happened, it counts.
-  e.restore(kAgent, "late", {{"p1/native", MeterKind::kAmount, Amount(500), kNowMs}}, false);
+  e.restore(kAgent, "late", {{"p1/native", MeterKind::kAmount, Amount(500), kNowMs, "native"}}, false);
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(1400));
   EXPECT_FALSE(e.decide(transfer("x", 1), "r2", true, false).allowed());
 }
@@ -326,7 +326,7 @@ TEST(Ir, GoldenSpendingLimit) {
   auto p = compile(policy("p1", "SPENDING_LIMIT", kSpending));
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(canonical_json(ir_to_json(*p)),
-            R"({"policy_id":"p1","priority":0,"steps":[{"approval_timeout_seconds":3600,"asset":"native","delay_max":"20000","delay_seconds":300,"instant_max":"1000","kind":"tiers","notify_max":"5000","step":"limit"},{"calendar":false,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"50000","meter":"p1/native/1d","step":"limit","unit":"amount","window":"1d"}],"type":"SPENDING_LIMIT"})");
+            R"({"policy_id":"p1","priority":0,"steps":[{"approval_timeout_seconds":3600,"asset":"native","delay_max":"20000","delay_seconds":300,"instant_max":"1000","kind":"tiers","notify_max":"5000","step":"limit"},{"asset":"native","calendar":false,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"50000","meter":"p1/native/1d","step":"limit","unit":"amount","window":"1d"}],"type":"SPENDING_LIMIT"})");
 }
 
 }  // namespace

@@ -30,6 +30,21 @@ std::string normalize_address(std::string_view v) {
   return out;
 }
 
+std::string_view usage_base(std::string_view key) {
+  return key.substr(0, key.find(kModelSeparator));
+}
+
+std::string_view model_suffix(std::string_view key) {
+  const auto at = key.find(kModelSeparator);
+  return at == std::string_view::npos ? std::string_view() : key.substr(at);
+}
+
+std::string asset_of_usage(std::string_view usage) {
+  const std::string_view base = usage_base(usage);
+  const auto slash = base.find('/');
+  return slash == std::string_view::npos ? std::string() : std::string(base.substr(slash + 1));
+}
+
 namespace {
 
 Status bad_rules(const PolicyInput& in, std::string what) {
@@ -181,6 +196,21 @@ Status compile_rate_limit(const PolicyInput& in, CompiledPolicy* out) {
   return Status();
 }
 
+// TOKEN_LIMIT: the llm_tokens the gateway puts on each request, summed over the window per
+// agent (scope "agent") or per agent and model (scope "model").
+Status compile_token_limit(const PolicyInput& in, CompiledPolicy* out) {
+  const std::int64_t max = int_field(in.rules, "max_tokens", 0);
+  if (max <= 0) return bad_rules(in, "max_tokens must be positive");
+  WARDEN_ASSIGN_OR_RETURN(
+      WindowLimit l,
+      window_limit(in, MeterKind::kAmount, std::string(kLlmTokensAsset),
+                   string_field(in.rules, "window", ""), Amount(static_cast<std::uint64_t>(max)),
+                   "TOKEN_LIMIT_EXCEEDED"));
+  l.per_model = string_field(in.rules, "scope", "agent") == "model";
+  out->steps.emplace_back(std::move(l));
+  return Status();
+}
+
 Outcome outcome_from(std::string_view name) {
   if (name == "NOTIFY") return Outcome::kNotify;
   if (name == "DELAY") return Outcome::kDelay;
@@ -191,7 +221,9 @@ Outcome outcome_from(std::string_view name) {
 Result<CustomMatch> custom_match(const PolicyInput& in, const std::string& field,
                                  std::string code) {
   const std::string source = string_field(in.rules, field, "");
-  auto program = expr::compile(source, custom_expression_env());
+  const bool post = field == "post";
+  auto program =
+      expr::compile(source, post ? custom_post_expression_env() : custom_expression_env());
   if (!program.ok()) return bad_rules(in, field + ": " + program.status().message());
   CustomMatch m;
   m.source = source;
@@ -199,6 +231,12 @@ Result<CustomMatch> custom_match(const PolicyInput& in, const std::string& field
   m.effect = outcome_from(string_field(in.rules, "effect", "DENY"));
   m.message = string_field(in.rules, "message", "custom policy condition matched");
   m.code = std::move(code);
+  if (const std::string text = string_field(in.rules, "cooldown", ""); post && !text.empty()) {
+    auto w = policy::parse_window(text);
+    if (!w.ok() || w->calendar) return bad_rules(in, "bad cooldown '" + text + "'");
+    m.cooldown_ms = w->seconds * 1000;
+    m.cooldown_text = policy::window_text(*w);
+  }
   return m;
 }
 
@@ -253,6 +291,8 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     return compile_time_restriction(in, out);
   } else if (t == "RATE_LIMIT") {
     return compile_rate_limit(in, out);
+  } else if (t == "TOKEN_LIMIT") {
+    return compile_token_limit(in, out);
   } else if (t == "REQUEST_SIZE") {
     const std::int64_t max = int_field(in.rules, "max_bytes", 0);
     if (max <= 0) return bad_rules(in, "max_bytes must be positive");
@@ -266,7 +306,6 @@ Status compile_steps(const PolicyInput& in, CompiledPolicy* out) {
     b.partial = neg && neg->is_bool() && neg->as_bool();
     out->steps.emplace_back(std::move(b));
   }
-  // TOKEN_LIMIT acts in the LLM gateway's proxy (later work): it compiles to no step yet.
   return Status();
 }
 
@@ -326,37 +365,54 @@ struct StepToJson {
             {"approval_timeout_seconds", t.approval_timeout_seconds}};
   }
   json::object operator()(const CustomMatch& m) const {
-    return {{"step", "match"}, {"kind", "cel"}, {"expression", m.source},
-            {"effect", outcome_name(m.effect)}, {"message", m.message}};
+    json::object o{{"step", "match"}, {"kind", "cel"}, {"expression", m.source},
+                   {"effect", outcome_name(m.effect)}, {"message", m.message}};
+    if (m.cooldown_ms > 0) o["cooldown"] = m.cooldown_text;
+    return o;
   }
   json::object operator()(const WindowLimit& l) const {
-    return {{"step", "limit"}, {"kind", "window"}, {"meter", l.meter},
+    json::object o{{"step", "limit"}, {"kind", "window"}, {"meter", l.meter},
             {"unit", l.kind == MeterKind::kRequests ? "requests" : "amount"},
             {"window", l.window_text}, {"calendar", l.calendar}, {"max", l.max.to_string()},
             {"code", l.code}};
+    if (l.kind == MeterKind::kAmount) o["asset"] = l.asset;
+    if (l.per_model) o["per"] = "model";
+    return o;
   }
 };
 
 }  // namespace
 
+namespace {
+expr::Env make_custom_env(bool post) {
+  using expr::Type;
+  using expr::TypeKind;
+  expr::Env e;
+  e.declare("amount", Type(TypeKind::kInt));
+  e.declare("now", Type(TypeKind::kTimestamp));
+  for (const char* name : {"action", "agent_id", "to", "token", "contract", "method", "spender",
+                           "network", "chain", "model", "app_id", "org_id"}) {
+    e.declare(name, Type(TypeKind::kString));
+  }
+  for (const char* name : {"request_size_bytes", "estimated_tokens"}) {
+    e.declare(name, Type(TypeKind::kInt));
+  }
+  if (post) {
+    for (std::string_view name : kPostVariables) e.declare(std::string(name), Type(TypeKind::kInt));
+  }
+  e.declare("attributes", Type::map(Type(TypeKind::kString), Type(TypeKind::kDyn)));
+  e.declare("amounts", Type::map(Type(TypeKind::kString), Type(TypeKind::kString)));
+  return e;
+}
+}  // namespace
+
 const expr::Env& custom_expression_env() {
-  static const expr::Env env = [] {
-    using expr::Type;
-    using expr::TypeKind;
-    expr::Env e;
-    e.declare("amount", Type(TypeKind::kInt));
-    e.declare("now", Type(TypeKind::kTimestamp));
-    for (const char* name : {"action", "agent_id", "to", "token", "contract", "method", "spender",
-                             "network", "chain", "model", "app_id", "org_id"}) {
-      e.declare(name, Type(TypeKind::kString));
-    }
-    for (const char* name : {"request_size_bytes", "estimated_tokens"}) {
-      e.declare(name, Type(TypeKind::kInt));
-    }
-    e.declare("attributes", Type::map(Type(TypeKind::kString), Type(TypeKind::kDyn)));
-    e.declare("amounts", Type::map(Type(TypeKind::kString), Type(TypeKind::kString)));
-    return e;
-  }();
+  static const expr::Env env = make_custom_env(false);
+  return env;
+}
+
+const expr::Env& custom_post_expression_env() {
+  static const expr::Env env = make_custom_env(true);
   return env;
 }
 
@@ -364,7 +420,10 @@ policy::ValidateOptions custom_validate_options() {
   policy::ValidateOptions options;
   options.check_expression = [](std::string_view pointer, std::string_view source) {
     std::vector<policy::Issue> issues;
-    auto program = expr::compile(source, custom_expression_env());
+    // A `post` runs at settlement and may read what the response reported; a `pre` may not.
+    const bool post = pointer.ends_with("/post");
+    auto program =
+        expr::compile(source, post ? custom_post_expression_env() : custom_expression_env());
     if (!program.ok()) {
       issues.push_back({policy::Severity::kBlocker, std::string(pointer), "EXPRESSION_INVALID",
                         program.status().message()});

@@ -4,6 +4,7 @@
 // compare.
 #pragma once
 
+#include <array>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
@@ -23,8 +24,8 @@ class time_zone;
 
 namespace warden::engine {
 
-// The pseudo-asset under which the gateway puts a request's token estimate in Request::amounts
-// (never a canonical asset, so no user request can spend it); TOKEN_LIMIT windows count it.
+// The pseudo-asset under which the LLM gateway puts a request's token estimate (prompt plus the
+// most output) in Request::amounts. Never a canonical asset: a user's request cannot name it.
 inline constexpr std::string_view kLlmTokensAsset = "llm_tokens";
 
 // Strictness order: a later value wins when several policies speak.
@@ -98,8 +99,21 @@ struct WindowLimit {
   int calendar_unit = 0;       // policy::WindowUnit value when calendar
   std::string window_text;
   Amount max;
-  std::string code;  // LIMIT_WINDOW_EXCEEDED or RATE_LIMIT_EXCEEDED
+  std::string code;  // LIMIT_WINDOW_EXCEEDED, RATE_LIMIT_EXCEEDED or TOKEN_LIMIT_EXCEEDED
+  // TOKEN_LIMIT scope "model": each (agent, model attribute) has its own window. A charge's
+  // usage and meter keys get kModelSeparator + model appended ("<pid>/llm_tokens@gpt-4o").
+  bool per_model = false;
 };
+
+// Separates a per-model usage or meter key from its model. Policy ids, assets and window texts
+// never contain it, so the first one starts the model.
+inline constexpr char kModelSeparator = '@';
+// "<pid>/llm_tokens@gpt-4o" -> "<pid>/llm_tokens"; a key without a model is its own base.
+std::string_view usage_base(std::string_view key);
+// "<pid>/llm_tokens@gpt-4o" -> "@gpt-4o"; empty without a model.
+std::string_view model_suffix(std::string_view key);
+// The asset an amount usage key counts: "<pid>/<asset>[@model]" -> "<asset>".
+std::string asset_of_usage(std::string_view usage);
 
 // REQUEST_SIZE: a request's `request_size_bytes` attribute (an LLM request body's size) must
 // stay at or below max_bytes. Requests without the attribute (wallet requests) are not checked.
@@ -122,6 +136,10 @@ struct CustomMatch {
   Outcome effect = Outcome::kDeny;
   std::string message;
   std::string code = "CUSTOM_CONDITION";  // CUSTOM_POST_CONDITION for a `post`
+  // A `post` with a cooldown: once it matches at an agent's settlement, the effect applies to
+  // that agent's following decisions for this long. 0: the match is only recorded.
+  std::int64_t cooldown_ms = 0;
+  std::string cooldown_text;
 };
 
 // A stored policy that no longer compiles (rules written before a stricter check): it denies
@@ -152,6 +170,11 @@ Result<CompiledPolicy> compile(const PolicyInput& input);
 // decimal amount); for LLM requests also request_size_bytes and estimated_tokens (ints, from
 // the attributes of those names), app_id (the agent) and org_id (the attribute).
 const expr::Env& custom_expression_env();
+// A `post` expression's: the above and what a metered request reports at settlement,
+// kPostVariables (ints, from the request's attributes of those names).
+const expr::Env& custom_post_expression_env();
+inline constexpr std::array<std::string_view, 5> kPostVariables = {
+    "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "response_size_bytes"};
 // The policy module's expression hook: a CUSTOM pre/post that does not compile, or whose type is
 // not bool, is a blocker (EXPRESSION_INVALID / EXPRESSION_NOT_BOOL) carrying line:column.
 policy::ValidateOptions custom_validate_options();

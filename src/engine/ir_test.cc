@@ -18,7 +18,7 @@ struct Golden {
 const Golden kGoldens[] = {
     {R"J({"type":"SPENDING_LIMIT","rules":{"instant_max":"1000","notify_max":"5000","delay_max":"20000","windows":[{"duration":"24h","max":"50000"},{"duration":"month","max":"900000"}]}})J",
      "c9ef42ad7b2289e211f842c6e5250d979493232532abbd4dfe1674146cc46074",
-     R"J({"policy_id":"p","priority":0,"steps":[{"approval_timeout_seconds":3600,"asset":"native","delay_max":"20000","delay_seconds":300,"instant_max":"1000","kind":"tiers","notify_max":"5000","step":"limit"},{"calendar":false,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"50000","meter":"p/native/1d","step":"limit","unit":"amount","window":"1d"},{"calendar":true,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"900000","meter":"p/native/month","step":"limit","unit":"amount","window":"month"}],"type":"SPENDING_LIMIT"})J"},
+     R"J({"policy_id":"p","priority":0,"steps":[{"approval_timeout_seconds":3600,"asset":"native","delay_max":"20000","delay_seconds":300,"instant_max":"1000","kind":"tiers","notify_max":"5000","step":"limit"},{"asset":"native","calendar":false,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"50000","meter":"p/native/1d","step":"limit","unit":"amount","window":"1d"},{"asset":"native","calendar":true,"code":"LIMIT_WINDOW_EXCEEDED","kind":"window","max":"900000","meter":"p/native/month","step":"limit","unit":"amount","window":"month"}],"type":"SPENDING_LIMIT"})J"},
     {R"J({"type":"WHITELIST","rules":{"allowed_addresses":["0xABCDEFabcdefabcdefabcdefabcdefabcdefABCD","7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"]}})J",
      "536c3910119f7827b8ff5ade113065c18c978e4cfa7790fe4440bf0ecf96ae57",
      R"J({"policy_id":"p","priority":0,"steps":[{"actions":["TRANSFER","TOKEN_TRANSFER"],"allowed":["0xabcdefabcdefabcdefabcdefabcdefabcdefabcd","7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"],"attribute":"to","code":"ADDRESS_NOT_WHITELISTED","kind":"set","prefix_globs":false,"required":true,"step":"match"}],"type":"WHITELIST"})J"},
@@ -52,6 +52,9 @@ const Golden kGoldens[] = {
     {R"J({"type":"MODEL_ALLOWLIST","rules":{"models":["gpt-4o*","claude-3-5-sonnet"]}})J",
      "41a44ee47e7b947584eb6bcf8a7d9daae48d704f79f95d49ff09eb8544061bfa",
      R"J({"policy_id":"p","priority":0,"steps":[{"actions":[],"allowed":["claude-3-5-sonnet","gpt-4o*"],"attribute":"model","code":"MODEL_NOT_ALLOWED","kind":"set","prefix_globs":true,"required":false,"step":"match"}],"type":"MODEL_ALLOWLIST"})J"},
+    {R"J({"type":"TOKEN_LIMIT","rules":{"max_tokens":50000,"window":"day","scope":"model"}})J",
+     "1078bca1db615e0f12797c4ea5b2869b6019208de21b3dc98c3648ac97be8673",
+     R"J({"policy_id":"p","priority":0,"steps":[{"asset":"llm_tokens","calendar":true,"code":"TOKEN_LIMIT_EXCEEDED","kind":"window","max":"50000","meter":"p/llm_tokens/day","per":"model","step":"limit","unit":"amount","window":"day"}],"type":"TOKEN_LIMIT"})J"},
 };
 
 class IrGolden : public ::testing::TestWithParam<Golden> {};

@@ -25,8 +25,10 @@ std::int64_t meter_resolution_ms(const WindowLimit& def) {
   return kHourMs;
 }
 
-Meter::Meter(const WindowLimit& def)
-    : usage_(def.usage),
+Meter::Meter(const WindowLimit& def) : Meter(def, def.usage) {}
+
+Meter::Meter(const WindowLimit& def, std::string usage)
+    : usage_(std::move(usage)),
       calendar_(def.calendar),
       calendar_unit_(def.calendar_unit),
       window_ms_(def.window_ms),

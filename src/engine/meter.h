@@ -21,6 +21,8 @@ std::int64_t meter_resolution_ms(const WindowLimit& def);
 class Meter {
  public:
   explicit Meter(const WindowLimit& def);
+  // A per-model window's meter counts its own usage key (def.usage + "@<model>").
+  Meter(const WindowLimit& def, std::string usage);
 
   // The usage key the meter counts (WindowLimit::usage).
   const std::string& usage() const { return usage_; }

@@ -76,6 +76,34 @@ void LedgerService::reservation_written(const std::string& reservation_id, bool 
 Result<std::vector<Change>> LedgerService::settle_reservation(
     store::WriteTxn& tx, const std::string& reservation_id, bool confirm,
     const std::optional<Amount>& final_amount, std::int64_t now_s) {
+  // One hold settles at the final amount (capped by what it holds); several, as held.
+  return close_reservation(
+      tx, reservation_id, confirm,
+      [&](const Hold& hold, std::size_t holds) -> std::optional<Amount> {
+        if (!final_amount || holds != 1) return std::nullopt;
+        return std::min(*final_amount, hold.amount);
+      },
+      now_s);
+}
+
+Result<std::vector<Change>> LedgerService::settle_reservation(
+    store::WriteTxn& tx, const std::string& reservation_id,
+    const std::map<std::string, Amount>& final_amounts, std::int64_t now_s) {
+  return close_reservation(
+      tx, reservation_id, true,
+      [&](const Hold& hold, std::size_t) -> std::optional<Amount> {
+        auto it = final_amounts.find(hold.currency);
+        if (it == final_amounts.end()) return std::nullopt;
+        return std::min(it->second, hold.amount);
+      },
+      now_s);
+}
+
+Result<std::vector<Change>> LedgerService::close_reservation(store::WriteTxn& tx,
+                                                             const std::string& reservation_id,
+                                                             bool confirm,
+                                                             const PostedOf& posted_of,
+                                                             std::int64_t now_s) {
   std::vector<std::string> ids;
   {
     std::lock_guard lock(reservations_mu_);
@@ -87,9 +115,7 @@ Result<std::vector<Change>> LedgerService::settle_reservation(
   for (const std::string& id : ids) {
     auto pending = book_.find_hold(id);
     if (!pending) continue;
-    std::optional<Amount> posted;
-    // One hold settles at the final amount (capped by what it holds); several, as held.
-    if (final_amount && ids.size() == 1) posted = std::min(*final_amount, pending->amount);
+    const std::optional<Amount> posted = confirm ? posted_of(*pending, ids.size()) : std::nullopt;
     auto change = confirm ? book_.post(id, posted, now_s, false)
                           : book_.void_hold(id, now_s, false);
     if (!change.ok()) {

@@ -167,6 +167,13 @@ class LedgerService final : public engine::Budgets {
                                                  bool confirm,
                                                  const std::optional<Amount>& final_amount,
                                                  std::int64_t now_s);
+  // Confirms a metered request's reservation per asset: each hold posts the final amount of
+  // its currency, capped at what it holds (the caller debits any excess, as charge_late does);
+  // a currency not named posts as held.
+  Result<std::vector<Change>> settle_reservation(store::WriteTxn& tx,
+                                                 const std::string& reservation_id,
+                                                 const std::map<std::string, Amount>& final_amounts,
+                                                 std::int64_t now_s);
   void settled(const std::vector<Change>& changes);
   // A confirm that came after its reservation expired (its holds were voided then): what was
   // spent is debited now, in the confirm's write, as far as the credit goes (what it does not
@@ -189,6 +196,12 @@ class LedgerService final : public engine::Budgets {
   std::uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
 
  private:
+  // What one pending hold of a settled reservation posts (nullopt: as held); `holds` is how
+  // many the reservation has.
+  using PostedOf = std::function<std::optional<Amount>(const Hold& hold, std::size_t holds)>;
+  Result<std::vector<Change>> close_reservation(store::WriteTxn& tx,
+                                                const std::string& reservation_id, bool confirm,
+                                                const PostedOf& posted_of, std::int64_t now_s);
   struct KeyTable;
   struct Op;  // service.cc: one operation on its way through the writer
   struct PaymentRun;  // payments.cc: one provider event on its way through the writer

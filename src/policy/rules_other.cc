@@ -233,7 +233,7 @@ json::object check_budget(const FieldReader& rules) {
 }
 
 json::object check_custom(const FieldReader& rules, const ValidateOptions& options) {
-  rules.reject_unknown({"pre", "post", "effect", "message"});
+  rules.reject_unknown({"pre", "post", "effect", "message", "cooldown"});
   json::object out;
   if (!rules.has("pre") && !rules.has("post")) {
     rules.issues().add(Severity::kBlocker, rules.pointer(), "EXPRESSION_MISSING",
@@ -243,6 +243,18 @@ json::object check_custom(const FieldReader& rules, const ValidateOptions& optio
   if (auto post = check_expression(rules, "post", options)) out["post"] = *post;
   if (auto effect = rules.choice("effect", true, kCustomEffects)) out["effect"] = *effect;
   if (auto message = rules.string("message", false, kMessageBytesMax)) out["message"] = *message;
+  // How long a matched `post` keeps applying its effect to the agent's next decisions.
+  if (auto cooldown = rules.window("cooldown", false)) {
+    if (cooldown->calendar) {
+      rules.issues().add(Severity::kBlocker, rules.at("cooldown"), "WINDOW_INVALID",
+                         "\"cooldown\" must be a length such as \"5m\", not a calendar period");
+    } else if (!rules.has("post")) {
+      rules.issues().add(Severity::kBlocker, rules.at("cooldown"), "VALUE_NOT_ALLOWED",
+                         "\"cooldown\" applies only to a \"post\" condition");
+    } else {
+      out["cooldown"] = window_text(*cooldown);
+    }
+  }
   return out;
 }
 

@@ -245,6 +245,25 @@ TEST(Custom, ExpressionBounds) {
       << summary(missing);
 }
 
+TEST(Custom, CooldownIsADurationForAPost) {
+  const Validation ok = check(
+      R"({"type":"CUSTOM","rules":{"post":"true","effect":"DENY","cooldown":"300s"}})");
+  EXPECT_TRUE(ok.issues.empty()) << summary(ok);
+  EXPECT_EQ(boost::json::serialize(ok.normalized_rules),
+            R"({"post":"true","effect":"DENY","cooldown":"5m"})");
+  const Validation calendar =
+      check(R"({"type":"CUSTOM","rules":{"post":"true","effect":"DENY","cooldown":"month"}})");
+  ASSERT_EQ(calendar.issues.size(), 1u) << summary(calendar);
+  EXPECT_TRUE(has_issue(calendar, kBlocker, "WINDOW_INVALID", "/rules/cooldown"));
+  const Validation bad =
+      check(R"({"type":"CUSTOM","rules":{"post":"true","effect":"DENY","cooldown":"soon"}})");
+  EXPECT_TRUE(has_issue(bad, kBlocker, "WINDOW_INVALID", "/rules/cooldown")) << summary(bad);
+  const Validation pre_only =
+      check(R"({"type":"CUSTOM","rules":{"pre":"true","effect":"DENY","cooldown":"5m"}})");
+  ASSERT_EQ(pre_only.issues.size(), 1u) << summary(pre_only);
+  EXPECT_TRUE(has_issue(pre_only, kBlocker, "VALUE_NOT_ALLOWED", "/rules/cooldown"));
+}
+
 TEST(Custom, ExpressionCheckerHookSeesEachExpression) {
   std::vector<std::pair<std::string, std::string>> seen;
   ValidateOptions options;

@@ -125,6 +125,9 @@ struct MeterUsageRow {
 struct MeterUsageFilter {
   std::optional<std::string> meter;  // one meter (all agents); none: every meter
   std::int64_t bucket_min = 0;       // buckets at or after this second
+  // Every meter whose name starts with it (the per-model keys "<pid>/llm_tokens@..."); with
+  // `meter` set, either matches.
+  std::optional<std::string> meter_prefix;
 };
 
 // An event waiting for delivery (webhook outbox): written with the change it announces and

@@ -540,10 +540,31 @@ Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
   std::string sql =
       "SELECT a.name, k.name, m.bucket, m.amount FROM meter_usage m "
       "JOIN usage_names k ON k.id = m.meter JOIN usage_names a ON a.id = m.agent WHERE ";
-  sql += filter.meter ? "k.name = ? AND m.bucket >= ?" : "m.bucket >= ?";
+  // A prefix is the name range [prefix, the prefix with its last byte raised by one).
+  std::optional<std::string> prefix_end;
+  if (filter.meter_prefix) {
+    std::string end = *filter.meter_prefix;
+    while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xFF) end.pop_back();
+    if (!end.empty()) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      prefix_end = std::move(end);
+    }
+  }
+  std::string names;
+  if (filter.meter) names = "k.name = ?";
+  if (filter.meter_prefix) {
+    if (!names.empty()) names += " OR ";
+    names += prefix_end ? "(k.name >= ? AND k.name < ?)" : "k.name >= ?";
+  }
+  if (!names.empty()) sql += "(" + names + ") AND ";
+  sql += "m.bucket >= ?";
   sql += " ORDER BY m.meter, m.bucket, m.agent";  // the primary key: one range, no sort
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   if (filter.meter) st.bind(*filter.meter);
+  if (filter.meter_prefix) {
+    st.bind(*filter.meter_prefix);
+    if (prefix_end) st.bind(*prefix_end);
+  }
   st.bind(filter.bucket_min);
   MeterUsageRow row;
   for (;;) {

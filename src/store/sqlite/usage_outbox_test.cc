@@ -3,6 +3,7 @@
 // undoes only that op.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 
 #include "store/batch_writer.h"
@@ -51,6 +52,27 @@ class UsageOutboxTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
 };
+
+TEST_F(UsageOutboxTest, MeterUsageScansByNamePrefix) {
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a1", "t/llm_tokens", 100, "1"}));
+                WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a1", "t/llm_tokens@gpt-4o", 100, "2"}));
+                WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a2", "t/llm_tokens@o3", 120, "3"}));
+                WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a1", "t/llm_tokensA", 100, "4"}));
+                return t.add_meter_usage({"a1", "u/llm_tokens@o3", 100, "5"});
+              }).ok());
+  std::vector<std::string> seen;
+  for (const auto& r : usage({.meter_prefix = std::string("t/llm_tokens@")})) {
+    seen.push_back(r.agent_id + " " + r.meter + " " + r.amount);
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a1 t/llm_tokens@gpt-4o 2", "a2 t/llm_tokens@o3 3"}));
+  EXPECT_EQ(usage({.bucket_min = 110, .meter_prefix = std::string("t/llm_tokens@")}).size(), 1u);
+  // Both: the exact name or the prefix.
+  EXPECT_EQ(usage({.meter = std::string("t/llm_tokens"), .meter_prefix = std::string("t/llm_tokens@")})
+                .size(),
+            3u);
+}
 
 TEST_F(UsageOutboxTest, MeterUsageAddsExactlyPerBucketAndScansFromABucket) {
   const std::string big = "115792089237316195423570985008687907853269984665640564039457584007913129639934";

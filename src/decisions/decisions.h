@@ -96,6 +96,16 @@ struct UsageSettlement {
   std::optional<store::UsageEventRow> usage;
 };
 
+// The answer to a submission: HTTP status and body.
+struct Answer {
+  int status = 201;
+  boost::json::object body;
+  bool replay = false;
+  // The assets the decision reserved (window charges in an amount, BUDGET holds): the gateway
+  // meters a stream only when its tokens or cost were reserved. Empty for a replay.
+  std::vector<std::string> reserved_assets;
+};
+
 struct Once;              // internal.h
 struct PendingWrite;      // internal.h
 class IdempotencyTable;   // internal.h
@@ -142,9 +152,9 @@ class DecisionService {
   // with post_attributes) or FAILED (used = false: everything released). An EXPIRED one that
   // was used counts late, as a late confirm does. Only the master, the system (the gateway
   // uses Actor{.system = true}) or a settlement session may settle: TX_SETTLEMENT_FORBIDDEN.
-  void cancel(const std::string& tx_id, const Actor& actor, Changed done);
   void settle_usage(const std::string& tx_id, const Actor& actor, UsageSettlement settlement,
                     Changed done);
+  void cancel(const std::string& tx_id, const Actor& actor, Changed done);
   void decide_approval(const std::string& approval_id, const Actor& actor, bool approve,
                        Changed done);
   Result<std::vector<boost::json::object>> list_approvals(bool pending_only, const store::Page& page);

@@ -295,7 +295,9 @@ Result<Prepared> Gateway::prepare(Route route, const std::map<std::string, std::
     return refuse(error(404, "invalid_request_error", "model_not_found",
                         "the model '" + p.facts.model + "' does not exist"));
   }
-  auto provider = parse_provider(model->provider);
+  // A model row names Google's API "google"; the adapters call its format "gemini".
+  auto provider = model->provider == "google" ? Result<Provider>(Provider::kGemini)
+                                              : parse_provider(model->provider);
   if (!provider.ok() || !compatible(route, *provider)) {
     return refuse(error(400, "invalid_request_error", "model_route_mismatch",
                         "the model '" + p.facts.model + "' is served by " + model->provider +

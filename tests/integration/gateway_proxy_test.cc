@@ -282,6 +282,61 @@ TEST_F(GatewayProxyTest, EmbeddingsAreForwarded) {
   EXPECT_EQ(usage_int("embed-test", "prompt_tokens"), 2);
 }
 
+TEST_F(GatewayProxyTest, AzureCohereAndGeminiReachTheirOwnPaths) {
+  add_model("azure-test", "azure_openai", "", "deployment-one");
+  add_model("command-test", "cohere", "", "fixture-command");
+  add_model("gemini-test", "google", "", "fixture-gemini");
+  Response azure = chat(chat_body("azure-test", 10), {{"x-fixture-words", "2"}});
+  ASSERT_EQ(azure.status, 200) << azure.describe();
+  const json::object user{{"role", "user"}, {"content", "hi"}};
+  Response cohere = gw_->request("POST", "/v2/chat",
+                                 body_of({{"model", "command-test"}, {"messages", json::array{user}}}),
+                                 key_headers({{"x-fixture-words", "3"}}));
+  ASSERT_EQ(cohere.status, 200) << cohere.describe();
+  const json::object contents{{"role", "user"},
+                              {"parts", json::array{json::object{{"text", "hi"}}}}};
+  Response gemini = gw_->request("POST", "/v1beta/models/gemini-test:generateContent",
+                                 body_of({{"contents", json::array{contents}}}),
+                                 {{"x-goog-api-key", key_}, {"x-fixture-words", "4"}});
+  ASSERT_EQ(gemini.status, 200) << gemini.describe();
+  Response gemini_stream =
+      gw_->request("POST", "/v1beta/models/gemini-test:streamGenerateContent?alt=sse",
+                   body_of({{"contents", json::array{contents}}}),
+                   {{"x-goog-api-key", key_}, {"x-fixture-words", "6"}});
+  ASSERT_EQ(gemini_stream.status, 200) << gemini_stream.describe();
+  EXPECT_GE(sse_data(gemini_stream.body).size(), 2u) << gemini_stream.body;
+
+  const json::array seen = upstream_requests();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(str_at(seen[0], "path"),
+            "/openai/deployments/deployment-one/chat/completions?api-version=2024-10-21");
+  EXPECT_EQ(str_at(seen[0].at("headers"), "api-key"), kUpstreamSecret);
+  EXPECT_EQ(str_at(seen[1], "path"), "/v2/chat");
+  EXPECT_EQ(str_at(json::parse(str_at(seen[1], "body")), "model"), "fixture-command");
+  EXPECT_EQ(str_at(seen[2], "path"), "/v1beta/models/fixture-gemini:generateContent");
+  EXPECT_EQ(str_at(seen[2].at("headers"), "x-goog-api-key"), kUpstreamSecret);
+  EXPECT_EQ(str_at(seen[3], "path"), "/v1beta/models/fixture-gemini:streamGenerateContent?alt=sse");
+  settled(gemini_stream.header("x-warden-transaction-id"));
+  EXPECT_EQ(usage_int("azure-test", "completion_tokens"), 2);
+  EXPECT_EQ(usage_int("command-test", "completion_tokens"), 3);
+  EXPECT_EQ(usage_int("gemini-test", "completion_tokens"), 10);
+}
+
+TEST_F(GatewayProxyTest, PostCheckWithCooldownStopsTheNextCalls) {
+  add_policy("CUSTOM", {{"post", "total_tokens > 12"},
+                        {"effect", "DENY"},
+                        {"cooldown", "1m"},
+                        {"message", "too many tokens in one call"}});
+  Response first = chat(chat_body("gpt-4o-mini", 10));  // 10 + 5 tokens: the post matches
+  ASSERT_EQ(first.status, 200) << first.describe();
+  const json::value t = settled(first.header("x-warden-transaction-id"));
+  EXPECT_EQ(str_at(t.at("post_reasons").at(0), "code"), "CUSTOM_POST_CONDITION") << t;
+  Response next = chat(chat_body("gpt-4o-mini", 10));
+  EXPECT_EQ(next.status, 403) << next.describe();
+  EXPECT_EQ(next.error_code(), "custom_post_condition");
+  EXPECT_EQ(upstream_requests().size(), 1u);
+}
+
 TEST_F(GatewayProxyTest, BadKeysUnknownModelsAndBadBodiesAreRefusedInOpenAiShape) {
   Response none = gw_->request("POST", "/v1/chat/completions", body_of(chat_body("gpt-4o-mini")));
   EXPECT_EQ(none.status, 401);
@@ -314,7 +369,7 @@ TEST_F(GatewayProxyTest, BadKeysUnknownModelsAndBadBodiesAreRefusedInOpenAiShape
   // A revoked key stops at once.
   Response keys = master("GET", "/v1/agents/" + agent_ + "/api-keys");
   const std::string key_id = str_at(keys.json().at("items").at(0), "id");
-  ASSERT_EQ(master("DELETE", "/v1/agents/" + agent_ + "/api-keys/" + key_id).status, 200);
+  ASSERT_EQ(master("DELETE", "/v1/agents/" + agent_ + "/api-keys/" + key_id).status, 204);
   Response revoked = chat(chat_body("gpt-4o-mini"));
   EXPECT_EQ(revoked.status, 401) << revoked.describe();
 }

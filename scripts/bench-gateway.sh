@@ -87,20 +87,22 @@ start_portkey() {
 }
 
 # ---- Warden: its gateway listener in front of the same upstream ----
-# The gateway's setup (a model deployment for the fixture, an agent and its gateway key) goes in
-# warden_gateway_setup; the run is skipped while `warden serve` has no --gateway-listen.
+# A model deployment for the fixture, an agent with a TOKEN_LIMIT (so every call reserves its
+# estimate and settles to its usage, the gateway's full path) and the agent's gateway key.
 warden_gateway_setup() {
   local api="$1" gateway="$2"
   local master=(-H "X-Master-Password: $WARDEN_MASTER_PASSWORD" -H "content-type: application/json")
-  export BENCH_UPSTREAM_KEY="sk-bench-upstream"
   curl -sf "${master[@]}" -X POST "$api/v1/models" -d "{\"name\":\"gpt-4o-mini\",\
-\"provider\":\"openai\",\"upstream_base_url\":\"$upstream/v1\",\"upstream_model\":\"gpt-4o-mini\",\
-\"upstream_key\":\"env:BENCH_UPSTREAM_KEY\"}" >"$tmp/model.json"
+\"provider\":\"openai\",\"base_url\":\"$upstream/v1\",\"upstream_model\":\"gpt-4o-mini\",\
+\"input_price_micros_per_1k\":\"150\",\"output_price_micros_per_1k\":\"600\",\"currency\":\"USD\",\
+\"key_ref\":\"env:BENCH_UPSTREAM_KEY\"}" >"$tmp/model.json"
   local agent key
   agent="$(curl -sf "${master[@]}" -X POST "$api/v1/agents" -d '{"name":"bench-gateway"}' |
     node -pe 'JSON.parse(require("fs").readFileSync(0)).id')"
+  curl -sf "${master[@]}" -X POST "$api/v1/policies" -d "{\"agent_id\":\"$agent\",\
+\"type\":\"TOKEN_LIMIT\",\"rules\":{\"max_tokens\":1000000000000,\"window\":\"1h\"}}" >/dev/null
   key="$(curl -sf "${master[@]}" -X POST "$api/v1/agents/$agent/api-keys" -d '{}' |
-    node -pe 'const b=JSON.parse(require("fs").readFileSync(0)); b.key ?? b.api_key')"
+    node -pe 'JSON.parse(require("fs").readFileSync(0)).key')"
   proxy_args+=(--proxy "warden=$gateway" --header "warden=authorization: Bearer $key")
 }
 
@@ -116,7 +118,7 @@ start_warden() {
   local port
   port="$(free_port)"
   BENCH_UPSTREAM_KEY="sk-bench-upstream" daemon_start "$warden" "$tmp/warden-data" \
-    "$tmp/warden.log" --log-level warn --gateway-listen "127.0.0.1:$port"
+    "$tmp/warden.log" --log-level warn --gateway-listen "127.0.0.1:$port" ${WARDEN_FLAGS:-}
   echo "== warden: api http://$addr, gateway http://127.0.0.1:$port"
   warden_gateway_setup "http://$addr" "http://127.0.0.1:$port"
 }

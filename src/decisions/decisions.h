@@ -76,6 +76,14 @@ struct Submission {
   std::optional<std::string> idempotency_key;
   std::string request_hash;
   bool explain = false;
+  // Called on the submitting thread as soon as the decision is made and its write queued,
+  // before the commit, with the answer's body and Answer::reserved_assets; `done` still runs
+  // after the commit. A caller may start work that nobody sees before `done` (the gateway
+  // opens the upstream call) and must undo it when `done` reports a failed write. Not called
+  // for an idempotent replay.
+  std::function<void(const boost::json::object& body,
+                     const std::vector<std::string>& reserved_assets)>
+      decided;
 };
 
 // What a metered request (an LLM call through the gateway) really used.

@@ -44,6 +44,7 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   // only hands it over.
   auto body = std::make_shared<json::object>(transaction_json(pending->row, meta));
   pending->event = outbox_event(pending->row, true, body.get());
+  if (sub.decided) sub.decided(*body, pending->reserved_assets);
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
   commit_decision(std::move(pending), std::move(body), std::move(trace), std::move(idem_key),

@@ -215,7 +215,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void start();
 
  private:
-  void on_decided(Result<decisions::Answer> answer);
+  void on_committed(Result<decisions::Answer> answer);
+  // Runs f once the decision is on disk (now, when it is); never when its write failed.
+  void after_commit(std::function<void()> f);
+  // The exchange no longer holds up shutdown (its settlement, if any, is queued).
+  void done();
   void connect();
   void on_connected(beast::error_code ec);
   void send_request();
@@ -225,9 +229,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void on_body(beast::error_code ec);
   void forward_chunk(std::string bytes, bool last);
   void finish_whole();
+  void answer_whole();
   void finish_stream(std::string error);
   // The upstream failed before its answer began: nothing was used.
-  void upstream_failed(int status, std::string code, std::string message, bool timeout);
+  void upstream_failed(int status, std::string code, std::string message);
+  void answer_failure(int status, std::string code, std::string message);
   void settle(Observed seen);
   void release_upstream(bool reusable);
   std::int64_t count_tokens(std::string_view text) const {
@@ -242,6 +248,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const Clock::time_point started_;
   std::string tx_id_;
   bool metered_ = false;
+  bool forwarding_ = false;  // the decision allowed the call: it went upstream
+  bool committed_ = false;   // the decision's write committed
+  bool failed_ = false;      // the decision's write failed: nothing more reaches the client
+  bool finished_ = false;
+  std::vector<std::function<void()>> waiting_;  // for the commit
   std::unique_ptr<UpstreamConn> up_;
   tcp::resolver::results_type endpoints_;
   std::optional<http::request<http::string_body>> request_;
@@ -743,47 +754,81 @@ void ClientConn::close() {
 
 // --- Exchange ---------------------------------------------------------------------------------
 
+// The upstream call starts as soon as the decision is made in memory, while its write commits:
+// the commit's latency hides behind the upstream's. Nothing reaches the client (and nothing
+// settles) before the decision is on disk; if its write fails, the upstream call is abandoned
+// and the client gets 503.
 void Exchange::start() {
-  proxy_.busy(+1);
+  proxy_.busy(+1);  // until done()
   decisions::Actor actor;
   actor.agent_id = p_.agent.id;
   actor.ip_address = client_->peer();
   decisions::Submission sub = std::move(p_.submission);
+  sub.decided = [this](const json::object& body, const std::vector<std::string>& assets) {
+    tx_id_ = std::string(body.at("id").as_string());
+    if (body.at("status").as_string() != "PENDING") return;
+    for (const auto& asset : assets) {
+      if (asset == engine::kLlmTokensAsset || (p_.priced && asset == p_.model.currency)) {
+        metered_ = true;
+      }
+    }
+    forwarding_ = true;
+    connect();
+  };
   auto ex = client_->executor();
+  // submit() runs `decided` before it returns, on this thread: `this` is alive (the caller
+  // holds it) and owns the thread.
   proxy_.decisions().submit(std::move(sub), actor,
                             [self = shared_from_this(), ex](Result<decisions::Answer> a) mutable {
                               net::post(ex, [self, a = std::move(a)]() mutable {
-                                self->on_decided(std::move(a));
-                                self->proxy_.busy(-1);
+                                self->on_committed(std::move(a));
                               });
                             });
 }
 
-void Exchange::on_decided(Result<decisions::Answer> answer) {
+void Exchange::on_committed(Result<decisions::Answer> answer) {
   if (!answer.ok()) {
+    failed_ = true;
+    if (up_) up_->close();
     const bool overloaded = answer.status().code() == ErrorCode::SERVER_OVERLOADED;
     ClientError e{overloaded ? 503 : 500, "api_error", overloaded ? "overloaded" : "internal_error",
                   overloaded ? "the gateway is overloaded; retry" : "internal error", {}};
     if (overloaded) e.retry_after_seconds = 1;
     proxy_.metrics().request(route_name(p_.route), e.status, micros_since(started_), {});
-    return client_->refuse(e, p_.route, keep_alive_);
+    client_->refuse(e, p_.route, keep_alive_);
+    return done();
   }
-  const json::object& body = answer->body;
-  tx_id_ = std::string(body.at("id").as_string());
-  if (auto refusal = Gateway::refusal_of(body)) {
+  committed_ = true;
+  if (!forwarding_) {
+    const json::object& body = answer->body;
+    auto refusal = Gateway::refusal_of(body);
+    if (!refusal) {  // cannot happen: a PENDING decision is forwarded
+      refusal = ClientError{500, "api_error", "internal_error", "internal error", {}};
+    }
     if (body.at("status").as_string() == "QUEUED") {
       decisions::Actor system;
       system.system = true;
       proxy_.decisions().cancel(tx_id_, system, {});
     }
     proxy_.metrics().request(route_name(p_.route), refusal->status, micros_since(started_), {});
-    return client_->refuse(*refusal, p_.route, keep_alive_, {{"X-Warden-Transaction-Id", tx_id_}});
+    client_->refuse(*refusal, p_.route, keep_alive_, {{"X-Warden-Transaction-Id", tx_id_}});
+    return done();
   }
-  for (const auto& asset : answer->reserved_assets) {
-    if (asset == engine::kLlmTokensAsset || (p_.priced && asset == p_.model.currency)) metered_ = true;
-  }
-  proxy_.busy(+1);  // until settled() hands the usage to the writer
-  connect();
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& f : waiting) f();
+}
+
+void Exchange::after_commit(std::function<void()> f) {
+  if (failed_) return;
+  if (committed_) return f();
+  waiting_.push_back(std::move(f));
+}
+
+void Exchange::done() {
+  if (finished_) return;
+  finished_ = true;
+  proxy_.busy(-1);
 }
 
 void Exchange::connect() {
@@ -811,8 +856,7 @@ void Exchange::connect() {
         timer->cancel();
         if (ec) {
           return self->upstream_failed(502, "upstream_unreachable",
-                                       "cannot resolve the upstream: " + ec.message(),
-                                       ec == net::error::operation_aborted);
+                                       "cannot resolve the upstream: " + ec.message());
         }
         self->endpoints_ = std::move(results);
         auto& low = self->up_->lowest();
@@ -827,22 +871,20 @@ void Exchange::connect() {
 void Exchange::on_connected(beast::error_code ec) {
   if (ec) {
     return upstream_failed(502, "upstream_unreachable",
-                           "cannot connect to the upstream: " + ec.message(),
-                           ec == beast::error::timeout);
+                           "cannot connect to the upstream: " + ec.message());
   }
   up_->lowest().socket().set_option(tcp::no_delay(true), ec);
   if (!up_->tls) return send_request();
   auto& s = *up_->tls;
   if (!SSL_set_tlsext_host_name(s.native_handle(), p_.upstream.host.c_str())) {
-    return upstream_failed(502, "upstream_tls", "cannot set the TLS server name", false);
+    return upstream_failed(502, "upstream_tls", "cannot set the TLS server name");
   }
   s.set_verify_callback(ssl::host_name_verification(p_.upstream.host));
   up_->lowest().expires_after(std::chrono::milliseconds(proxy_.options().connect_timeout_ms));
   s.async_handshake(ssl::stream_base::client, [self = shared_from_this()](beast::error_code hec) {
     if (hec) {
       return self->upstream_failed(502, "upstream_tls",
-                                   "TLS handshake with the upstream failed: " + hec.message(),
-                                   hec == beast::error::timeout);
+                                   "TLS handshake with the upstream failed: " + hec.message());
     }
     self->send_request();
   });
@@ -882,8 +924,7 @@ void Exchange::on_sent(beast::error_code ec) {
       idle.clear();
       return connect();
     }
-    return upstream_failed(502, "upstream_error", "sending to the upstream failed: " + ec.message(),
-                           ec == beast::error::timeout);
+    return upstream_failed(502, "upstream_error", "sending to the upstream failed: " + ec.message());
   }
   parser_.emplace();
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -910,8 +951,7 @@ void Exchange::on_header(beast::error_code ec) {
                            ec == beast::error::timeout ? "upstream_timeout" : "upstream_error",
                            ec == beast::error::timeout
                                ? "the upstream did not answer in time"
-                               : "reading the upstream's answer failed: " + ec.message(),
-                           ec == beast::error::timeout);
+                               : "reading the upstream's answer failed: " + ec.message());
   }
   const auto& res = parser_->get();
   upstream_status_ = res.result_int();
@@ -920,15 +960,18 @@ void Exchange::on_header(beast::error_code ec) {
   const bool ok = upstream_status_ >= 200 && upstream_status_ < 300;
   streaming_ = ok && upstream_content_type_.starts_with("text/event-stream");
   if (!streaming_) return read_body();
-  std::vector<std::pair<std::string, std::string>> headers{{"X-Warden-Transaction-Id", tx_id_}};
-  client_->stream_head(upstream_status_, upstream_content_type_, std::move(headers),
-                       [self = shared_from_this()](bool written) {
-                         if (!written) {
-                           self->client_gone_ = true;
-                           return self->finish_stream("the client went away");
-                         }
-                         self->read_body();
-                       });
+  after_commit([self = shared_from_this()] {
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"X-Warden-Transaction-Id", self->tx_id_}};
+    self->client_->stream_head(self->upstream_status_, self->upstream_content_type_,
+                               std::move(headers), [self](bool written) {
+                                 if (!written) {
+                                   self->client_gone_ = true;
+                                   return self->finish_stream("the client went away");
+                                 }
+                                 self->read_body();
+                               });
+  });
 }
 
 void Exchange::read_body() {
@@ -968,15 +1011,14 @@ void Exchange::on_body(beast::error_code ec) {
       return finish_stream(why);
     }
     return upstream_failed(ec == beast::error::timeout ? 504 : 502,
-                           ec == beast::error::timeout ? "upstream_timeout" : "upstream_error", why,
-                           ec == beast::error::timeout);
+                           ec == beast::error::timeout ? "upstream_timeout" : "upstream_error", why);
   }
   if (!streaming_) {
     const std::size_t bound = upstream_status_ >= 200 && upstream_status_ < 300
                                   ? kResponseBodyBytesMax
                                   : kUpstreamErrorBodyBytesMax;
     if (whole_.size() + n > bound) {
-      return upstream_failed(502, "upstream_error", "the upstream's answer is too large", false);
+      return upstream_failed(502, "upstream_error", "the upstream's answer is too large");
     }
     whole_.append(chunk_.data(), n);
     return read_body();
@@ -1086,6 +1128,10 @@ void Exchange::finish_stream(std::string error) {
 }
 
 void Exchange::finish_whole() {
+  after_commit([self = shared_from_this()] { self->answer_whole(); });
+}
+
+void Exchange::answer_whole() {
   upstream_us_ = micros_since(sent_at_);
   const bool ok = upstream_status_ >= 200 && upstream_status_ < 300;
   release_upstream(parser_->get().keep_alive());
@@ -1138,12 +1184,18 @@ void Exchange::finish_whole() {
   settle(std::move(seen));
 }
 
-void Exchange::upstream_failed(int status, std::string code, std::string message, bool timeout) {
-  (void)timeout;
+void Exchange::upstream_failed(int status, std::string code, std::string message) {
   if (up_) {
     up_->close();
     up_.reset();
   }
+  after_commit([self = shared_from_this(), status, code = std::move(code),
+                message = std::move(message)]() mutable {
+    self->answer_failure(status, std::move(code), std::move(message));
+  });
+}
+
+void Exchange::answer_failure(int status, std::string code, std::string message) {
   proxy_.metrics().upstream_status(p_.model.provider, 0);
   proxy_.metrics().request(route_name(p_.route), status, micros_since(started_), std::nullopt);
   Observed seen;
@@ -1176,7 +1228,7 @@ void Exchange::settle(Observed seen) {
                             seen.usage->completion_tokens);
   }
   proxy_.settle(tx_id_, proxy_.gateway().settlement(p_, tx_id_, seen));
-  proxy_.busy(-1);
+  done();
 }
 
 }  // namespace

@@ -614,6 +614,9 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
   AgentState& st = *state;
   std::vector<Charge> charges;  // one per usage key
   for (const auto& [policy, l] : limits) {
+    // A TOKEN_LIMIT speaks only to requests that carry a token estimate: a wallet request is
+    // not refused because the agent's LLM calls went past the max.
+    if (l->asset == kLlmTokensAsset && !r.amounts.contains(l->asset)) continue;
     // A per-model window counts each model the agent calls on its own.
     std::string meter_key = l->meter;
     std::string usage = l->usage;

@@ -151,6 +151,14 @@ TEST(EngineSettle, PerAssetFinalAmountsLowerRaiseOrKeepEachCharge) {
   Decision over = e.decide(chat(1), "r3", true, false);
   ASSERT_FALSE(over.allowed());
   EXPECT_EQ(over.reasons[0].code, "TOKEN_LIMIT_EXCEEDED");
+  // A request without a token estimate is not the TOKEN_LIMIT's to refuse.
+  Request transfer;
+  transfer.agent_id = kAgent;
+  transfer.action = "TRANSFER";
+  transfer.attributes["to"] = "x";
+  transfer.amounts["native"] = Amount(10);
+  transfer.now_ms = kNowMs;
+  EXPECT_TRUE(e.decide(transfer, "w", true, false).allowed());
   // Settled once: a second settle of the same reservation changes nothing.
   ASSERT_TRUE(
       e.settle(kAgent, "r2", std::map<std::string, Amount>{{"llm_tokens", Amount(0)}}).ok());

@@ -30,6 +30,8 @@ Request chat(std::uint64_t tokens, std::string model = "gpt-4o", std::int64_t no
 }
 
 TEST(EngineTokenLimit, ReservesTheEstimateAndDeniesPastMax) {
+  // Only the gateway puts tokens on a request: a request body cannot name the asset.
+  EXPECT_FALSE(policy::canonical_asset(kLlmTokensAsset));
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("t", "TOKEN_LIMIT",
                                       R"({"max_tokens":150,"window":"1h","scope":"agent"})")})

@@ -204,8 +204,7 @@ class DecisionService {
   // `final_amounts` (a metered settlement) names each asset's final amount; otherwise
   // final_amount applies to a single hold.
   Status charge_late(store::WriteTxn& tx, const std::string& token,
-                     const store::TransactionRow& row,
-                     const std::optional<Amount>& final_amount,
+                     const store::TransactionRow& row, const std::optional<Amount>& final_amount,
                      const std::map<std::string, Amount>& final_amounts, std::int64_t now,
                      boost::json::object& details);
   // A metered settlement above a BUDGET hold: the excess is debited now, as far as the credit
@@ -240,8 +239,7 @@ class DecisionService {
   Status run_post_checks(store::TransactionRow& row, const std::optional<Amount>& final_amount,
                          const std::map<std::string, Amount>& final_amounts,
                          const boost::json::object& post_attributes, std::int64_t now,
-                         boost::json::object& details, store::AuditEvent& e,
-                         Cooldowns& cooldowns);
+                         boost::json::object& details, store::AuditEvent& e, Cooldowns& cooldowns);
   // Start-up: the `post` cooldowns still running, from the post_reasons of recent settlements.
   Status restore_cooldowns();
   Status load_policies(store::Reader& reader);

@@ -256,8 +256,7 @@ void DecisionService::confirm(const std::string& tx_id, const Actor& actor,
           WARDEN_RETURN_IF_ERROR(charge_late(tx, late_token, row, *settled, {}, now, details));
         }
         cooldowns->clear();
-        WARDEN_RETURN_IF_ERROR(
-            run_post_checks(row, *settled, {}, {}, now, details, e, *cooldowns));
+        WARDEN_RETURN_IF_ERROR(run_post_checks(row, *settled, {}, {}, now, details, e, *cooldowns));
         row.status = "CONFIRMED";
         row.executed_at = now;
         if (tx_hash) row.tx_hash = tx_hash;

@@ -80,24 +80,25 @@ Status DecisionService::restore_cooldowns() {
   if (longest_ms <= 0) return Status();
   const std::int64_t now_ms = clock_.now_ms();
   const std::int64_t since_s = (now_ms - longest_ms) / 1000 - options_.reservation_ttl_seconds - 1;
-  return scan_transactions(store_, {{"CONFIRMED"}, {}, since_s},
-                           [&](const store::TransactionRow& row) {
-    if (row.metadata.find("cooldown_until_ms") == std::string::npos) return Status();
-    const json::object meta = metadata_of(row);
-    const auto* reasons = meta.if_contains("post_reasons");
-    if (reasons == nullptr || !reasons->is_array()) return Status();
-    for (const auto& r : reasons->as_array()) {
-      if (!r.is_object()) continue;
-      const auto* policy_id = r.as_object().if_contains("policy_id");
-      const auto* until = r.as_object().if_contains("cooldown_until_ms");
-      if (policy_id == nullptr || !policy_id->is_string() || until == nullptr ||
-          !until->is_int64() || until->as_int64() <= now_ms) {
-        continue;
-      }
-      engine_.post_matched(row.agent_id, std::string(policy_id->as_string()), until->as_int64());
-    }
-    return Status();
-  });
+  return scan_transactions(
+      store_, {{"CONFIRMED"}, {}, since_s}, [&](const store::TransactionRow& row) {
+        if (row.metadata.find("cooldown_until_ms") == std::string::npos) return Status();
+        const json::object meta = metadata_of(row);
+        const auto* reasons = meta.if_contains("post_reasons");
+        if (reasons == nullptr || !reasons->is_array()) return Status();
+        for (const auto& r : reasons->as_array()) {
+          if (!r.is_object()) continue;
+          const auto* policy_id = r.as_object().if_contains("policy_id");
+          const auto* until = r.as_object().if_contains("cooldown_until_ms");
+          if (policy_id == nullptr || !policy_id->is_string() || until == nullptr ||
+              !until->is_int64() || until->as_int64() <= now_ms) {
+            continue;
+          }
+          engine_.post_matched(row.agent_id, std::string(policy_id->as_string()),
+                               until->as_int64());
+        }
+        return Status();
+      });
 }
 
 }  // namespace warden::decisions

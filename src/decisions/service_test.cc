@@ -1228,8 +1228,8 @@ TEST_F(MeteredTest, ABudgetHoldIsPostedAtTheRealCostAndTheExcessDebited) {
   // Below the estimate: the hold posts the real cost, the rest comes back.
   const auto cheap = allow_chat(100, "gpt-4o", 300);
   EXPECT_EQ(balance().held, Amount(300));
-  ASSERT_TRUE(settle(str(cheap, "id"), used({{"llm_tokens", Amount(50)}, {"native", Amount(120)}}))
-                  .ok());
+  ASSERT_TRUE(
+      settle(str(cheap, "id"), used({{"llm_tokens", Amount(50)}, {"native", Amount(120)}})).ok());
   EXPECT_EQ(hold_status(cheap), "posted");
   auto hold = store_->get_hold(cheap.at("holds").as_array()[0].at("hold_id").as_string());
   EXPECT_EQ((*hold)->posted_amount, "120");
@@ -1289,10 +1289,11 @@ TEST_F(MeteredTest, APostCheckWithACooldownBlocksTheNextDecisionsAndSurvivesARes
       "CUSTOM",
       R"({"post":"total_tokens > 1000","effect":"DENY","message":"token burst","cooldown":"5m"})");
   const auto small = allow_chat(10);
-  ASSERT_TRUE(settle(str(small, "id"),
-                     used({}, json::object{{"prompt_tokens", 400}, {"completion_tokens", 100},
-                                           {"total_tokens", 500}, {"latency_ms", 900},
-                                           {"response_size_bytes", 2000}}))
+  ASSERT_TRUE(settle(str(small, "id"), used({}, json::object{{"prompt_tokens", 400},
+                                                             {"completion_tokens", 100},
+                                                             {"total_tokens", 500},
+                                                             {"latency_ms", 900},
+                                                             {"response_size_bytes", 2000}}))
                   .ok());
   EXPECT_EQ(chat_effect(10), "ALLOW");
   const auto big = allow_chat(10);

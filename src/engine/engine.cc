@@ -270,8 +270,8 @@ Status Engine::build_new_windows(const Snapshot& old_snap, const Snapshot& snap,
       }
       if (!history) continue;
       const std::int64_t since_ms = Meter(*l).window_start_ms(now_ms) - meter_resolution_ms(*l);
-      const UsageSink sink = [&](const std::string& agent, std::int64_t ts_ms,
-                                 const Amount& amount, const std::string& key) {
+      const UsageSink sink = [&](const std::string& agent, std::int64_t ts_ms, const Amount& amount,
+                                 const std::string& key) {
         auto m = meter_for(*l, key);
         if (!m) return;
         auto [st, lock] = lock_agent(agent);
@@ -614,6 +614,9 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
   AgentState& st = *state;
   std::vector<Charge> charges;  // one per usage key
   for (const auto& [policy, l] : limits) {
+    // A TOKEN_LIMIT speaks only to requests that carry a token estimate: a wallet request is
+    // not refused because the agent's LLM calls went past the max.
+    if (l->asset == kLlmTokensAsset && !r.amounts.contains(l->asset)) continue;
     // A per-model window counts each model the agent calls on its own.
     std::string meter_key = l->meter;
     std::string usage = l->usage;
@@ -857,7 +860,8 @@ bool Engine::apply_cooldowns(const Snapshot& snap, const Request& r, Evaluation&
                    m.message + " (post condition matched; applies until " +
                        format_rfc3339_ms(until_ms) + ")");
         raised = true;
-        if (eval.explaining()) eval.trace(p, "match:post_cooldown", m.effect, format_rfc3339_ms(until_ms));
+        if (eval.explaining())
+          eval.trace(p, "match:post_cooldown", m.effect, format_rfc3339_ms(until_ms));
       }
     }
     ++it;

@@ -183,7 +183,6 @@ class Engine {
   void restore(const std::string& agent_id, const std::string& reservation_id,
                const std::vector<Charge>& charges, bool held);
 
-
   // The CUSTOM `post` conditions that apply to the request, evaluated with its (final)
   // amounts and the kPostVariables of its attributes: the reasons of those that are true (with
   // until_ms = now + cooldown when the policy has one), or that fail (CUSTOM_EXPRESSION_ERROR).

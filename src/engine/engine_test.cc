@@ -169,9 +169,12 @@ TEST(Engine, TimeRestrictionKeepsDaylightSavingTimeAfter2037) {
 TEST(Engine, RestoreRebuildsMetersAndHolds) {
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("p1", "SPENDING_LIMIT", kSpending)}).ok());
-  e.restore(kAgent, "held", {{"p1/native", MeterKind::kAmount, Amount(30000), kNowMs, "native"}}, true);
-  e.restore(kAgent, "spent", {{"p1/native", MeterKind::kAmount, Amount(15000), kNowMs, "native"}}, false);
-  e.restore(kAgent, "gone", {{"deleted/native", MeterKind::kAmount, Amount(1), kNowMs, "native"}}, true);
+  e.restore(kAgent, "held", {{"p1/native", MeterKind::kAmount, Amount(30000), kNowMs, "native"}},
+            true);
+  e.restore(kAgent, "spent", {{"p1/native", MeterKind::kAmount, Amount(15000), kNowMs, "native"}},
+            false);
+  e.restore(kAgent, "gone", {{"deleted/native", MeterKind::kAmount, Amount(1), kNowMs, "native"}},
+            true);
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(45000));
   EXPECT_FALSE(e.decide(transfer("x", 5001), "r", true, false).allowed());
   e.release(kAgent, "held");
@@ -276,7 +279,8 @@ TEST(Engine, SettledUsageRestoredPastTheMaxStillCounts) {
                   .ok());
   ASSERT_TRUE(e.decide(transfer("x", 900), "r1", true, false).allowed());
   // A late settlement of 500 that the window would not have let in: it happened, it counts.
-  e.restore(kAgent, "late", {{"p1/native", MeterKind::kAmount, Amount(500), kNowMs, "native"}}, false);
+  e.restore(kAgent, "late", {{"p1/native", MeterKind::kAmount, Amount(500), kNowMs, "native"}},
+            false);
   EXPECT_EQ(e.meter_total(kAgent, "p1/native/1d", kNowMs), Amount(1400));
   EXPECT_FALSE(e.decide(transfer("x", 1), "r2", true, false).allowed());
 }

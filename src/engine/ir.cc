@@ -202,10 +202,9 @@ Status compile_token_limit(const PolicyInput& in, CompiledPolicy* out) {
   const std::int64_t max = int_field(in.rules, "max_tokens", 0);
   if (max <= 0) return bad_rules(in, "max_tokens must be positive");
   WARDEN_ASSIGN_OR_RETURN(
-      WindowLimit l,
-      window_limit(in, MeterKind::kAmount, std::string(kLlmTokensAsset),
-                   string_field(in.rules, "window", ""), Amount(static_cast<std::uint64_t>(max)),
-                   "TOKEN_LIMIT_EXCEEDED"));
+      WindowLimit l, window_limit(in, MeterKind::kAmount, std::string(kLlmTokensAsset),
+                                  string_field(in.rules, "window", ""),
+                                  Amount(static_cast<std::uint64_t>(max)), "TOKEN_LIMIT_EXCEEDED"));
   l.per_model = string_field(in.rules, "scope", "agent") == "model";
   out->steps.emplace_back(std::move(l));
   return Status();
@@ -365,16 +364,23 @@ struct StepToJson {
             {"approval_timeout_seconds", t.approval_timeout_seconds}};
   }
   json::object operator()(const CustomMatch& m) const {
-    json::object o{{"step", "match"}, {"kind", "cel"}, {"expression", m.source},
-                   {"effect", outcome_name(m.effect)}, {"message", m.message}};
+    json::object o{{"step", "match"},
+                   {"kind", "cel"},
+                   {"expression", m.source},
+                   {"effect", outcome_name(m.effect)},
+                   {"message", m.message}};
     if (m.cooldown_ms > 0) o["cooldown"] = m.cooldown_text;
     return o;
   }
   json::object operator()(const WindowLimit& l) const {
-    json::object o{{"step", "limit"}, {"kind", "window"}, {"meter", l.meter},
-            {"unit", l.kind == MeterKind::kRequests ? "requests" : "amount"},
-            {"window", l.window_text}, {"calendar", l.calendar}, {"max", l.max.to_string()},
-            {"code", l.code}};
+    json::object o{{"step", "limit"},
+                   {"kind", "window"},
+                   {"meter", l.meter},
+                   {"unit", l.kind == MeterKind::kRequests ? "requests" : "amount"},
+                   {"window", l.window_text},
+                   {"calendar", l.calendar},
+                   {"max", l.max.to_string()},
+                   {"code", l.code}};
     if (l.kind == MeterKind::kAmount) o["asset"] = l.asset;
     if (l.per_model) o["per"] = "model";
     return o;

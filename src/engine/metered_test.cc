@@ -30,6 +30,8 @@ Request chat(std::uint64_t tokens, std::string model = "gpt-4o", std::int64_t no
 }
 
 TEST(EngineTokenLimit, ReservesTheEstimateAndDeniesPastMax) {
+  // Only the gateway puts tokens on a request: a request body cannot name the asset.
+  EXPECT_FALSE(policy::canonical_asset(kLlmTokensAsset));
   Engine e;
   ASSERT_TRUE(e.load_policies({policy("t", "TOKEN_LIMIT",
                                       R"({"max_tokens":150,"window":"1h","scope":"agent"})")})
@@ -74,10 +76,11 @@ TEST(EngineTokenLimit, PerModelScopeGivesEachModelItsOwnWindow) {
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h@gpt-4o-mini", kNowMs), Amount(150));
   EXPECT_EQ(e.stats().meters, 2u);
   // A reload that keeps the policy keeps its per-model meters (they are not "unused").
-  ASSERT_TRUE(e.load_policies({policy("t", "TOKEN_LIMIT",
-                                      R"({"max_tokens":150,"window":"1h","scope":"model"})"),
-                               policy("other", "RATE_LIMIT", R"({"max_requests":5,"window":"1m"})")})
-                  .ok());
+  ASSERT_TRUE(
+      e.load_policies(
+           {policy("t", "TOKEN_LIMIT", R"({"max_tokens":150,"window":"1h","scope":"model"})"),
+            policy("other", "RATE_LIMIT", R"({"max_requests":5,"window":"1m"})")})
+          .ok());
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h@gpt-4o", kNowMs), Amount(150));
   // Released: that model's window is free again; the other keeps its usage.
   e.release(kAgent, "a");
@@ -112,8 +115,8 @@ TEST(EngineTokenLimit, PerModelMetersAreRebuiltFromHistoryAndRestoredCharges) {
             true);
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h@gpt-4o", kNowMs), Amount(140));
   EXPECT_FALSE(e.decide(chat(11, "gpt-4o"), "x", true, false).allowed());
-  ASSERT_TRUE(e.settle(kAgent, "open", std::map<std::string, Amount>{{"llm_tokens", Amount(10)}})
-                  .ok());
+  ASSERT_TRUE(
+      e.settle(kAgent, "open", std::map<std::string, Amount>{{"llm_tokens", Amount(10)}}).ok());
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h@gpt-4o", kNowMs), Amount(50));
   // The agent-wide scope counts every model's recorded usage.
   asked.clear();
@@ -137,31 +140,43 @@ TEST(EngineSettle, PerAssetFinalAmountsLowerRaiseOrKeepEachCharge) {
   Request r = chat(100);
   r.amounts["native"] = Amount(500);
   ASSERT_TRUE(e.decide(r, "r1", true, false).allowed());
-  ASSERT_TRUE(e.settle(kAgent, "r1", std::map<std::string, Amount>{{"llm_tokens", Amount(40)}})
-                  .ok());
+  ASSERT_TRUE(
+      e.settle(kAgent, "r1", std::map<std::string, Amount>{{"llm_tokens", Amount(40)}}).ok());
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h", kNowMs), Amount(40));
   EXPECT_EQ(e.meter_total(kAgent, "s/native/1h", kNowMs), Amount(500));  // not named: as reserved
   EXPECT_EQ(e.meter_total(kAgent, "r/requests/1h", kNowMs), Amount(1));
   EXPECT_TRUE(e.decide(chat(110), "r2", true, false).allowed());
   // More than reserved happened: it counts in full, past max.
-  ASSERT_TRUE(e.settle(kAgent, "r2", std::map<std::string, Amount>{{"llm_tokens", Amount(200)}})
-                  .ok());
+  ASSERT_TRUE(
+      e.settle(kAgent, "r2", std::map<std::string, Amount>{{"llm_tokens", Amount(200)}}).ok());
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h", kNowMs), Amount(240));
   Decision over = e.decide(chat(1), "r3", true, false);
   ASSERT_FALSE(over.allowed());
   EXPECT_EQ(over.reasons[0].code, "TOKEN_LIMIT_EXCEEDED");
+  // A request without a token estimate is not the TOKEN_LIMIT's to refuse.
+  Request transfer;
+  transfer.agent_id = kAgent;
+  transfer.action = "TRANSFER";
+  transfer.attributes["to"] = "x";
+  transfer.amounts["native"] = Amount(10);
+  transfer.now_ms = kNowMs;
+  EXPECT_TRUE(e.decide(transfer, "w", true, false).allowed());
   // Settled once: a second settle of the same reservation changes nothing.
-  ASSERT_TRUE(e.settle(kAgent, "r2", std::map<std::string, Amount>{{"llm_tokens", Amount(0)}})
-                  .ok());
+  ASSERT_TRUE(
+      e.settle(kAgent, "r2", std::map<std::string, Amount>{{"llm_tokens", Amount(0)}}).ok());
   EXPECT_EQ(e.meter_total(kAgent, "t/llm_tokens/1h", kNowMs), Amount(240));
 }
 
 TEST(EngineCustomPost, PostReadsTheUsageVariablesAndPreMayNot) {
-  EXPECT_FALSE(compile(policy("c", "CUSTOM", R"({"pre":"total_tokens > 5","effect":"DENY"})")).ok());
+  EXPECT_FALSE(
+      compile(policy("c", "CUSTOM", R"({"pre":"total_tokens > 5","effect":"DENY"})")).ok());
   Engine e;
-  ASSERT_TRUE(e.load_policies({policy("c", "CUSTOM",
-                                      R"({"post":"total_tokens > 1000 || latency_ms > 30000 || prompt_tokens + completion_tokens != total_tokens || response_size_bytes > 1000000","effect":"DENY","message":"heavy"})")})
-                  .ok());
+  ASSERT_TRUE(
+      e
+          .load_policies({policy(
+              "c", "CUSTOM",
+              R"({"post":"total_tokens > 1000 || latency_ms > 30000 || prompt_tokens + completion_tokens != total_tokens || response_size_bytes > 1000000","effect":"DENY","message":"heavy"})")})
+          .ok());
   Request r = chat(10);
   r.attributes["prompt_tokens"] = 600;
   r.attributes["completion_tokens"] = 300;
@@ -181,6 +196,15 @@ TEST(EngineCustomPost, PostReadsTheUsageVariablesAndPreMayNot) {
   const auto pre = options.check_expression("/rules/pre", "total_tokens > 1000");
   ASSERT_EQ(pre.size(), 1u);
   EXPECT_EQ(pre[0].code, "EXPRESSION_INVALID");
+  // Saving a policy runs the same checks.
+  auto spec = policy::parse_spec(
+      *parse_json(R"({"type":"CUSTOM","rules":{"post":"total_tokens > 1000","effect":"DENY"}})"));
+  ASSERT_TRUE(spec.ok());
+  EXPECT_FALSE(policy::validate(*spec, options).has_blocker());
+  auto pre_spec = policy::parse_spec(
+      *parse_json(R"({"type":"CUSTOM","rules":{"pre":"latency_ms > 10","effect":"DENY"}})"));
+  ASSERT_TRUE(pre_spec.ok());
+  EXPECT_TRUE(policy::validate(*pre_spec, options).has_blocker());
 }
 
 TEST(EngineCustomPost, ACooldownAppliesTheEffectToTheAgentsNextDecisions) {
@@ -215,9 +239,9 @@ TEST(EngineCustomPost, ACooldownAppliesTheEffectToTheAgentsNextDecisions) {
   EXPECT_TRUE(e.decide(chat(10, "gpt-4o", kNowMs + 5 * kMinuteMs), "", false, false).allowed());
   // A policy reloaded without the cooldown applies nothing.
   e.post_matched(kAgent, "c", kNowMs + 10 * kMinuteMs);
-  ASSERT_TRUE(e.load_policies({policy("c", "CUSTOM",
-                                      R"({"post":"total_tokens > 1000","effect":"DENY"})")})
-                  .ok());
+  ASSERT_TRUE(
+      e.load_policies({policy("c", "CUSTOM", R"({"post":"total_tokens > 1000","effect":"DENY"})")})
+          .ok());
   EXPECT_TRUE(e.decide(chat(10, "gpt-4o", kNowMs + kMinuteMs), "", false, false).allowed());
   EXPECT_EQ(e.max_post_cooldown_ms(), 0);
 }

@@ -246,8 +246,8 @@ TEST(Custom, ExpressionBounds) {
 }
 
 TEST(Custom, CooldownIsADurationForAPost) {
-  const Validation ok = check(
-      R"({"type":"CUSTOM","rules":{"post":"true","effect":"DENY","cooldown":"300s"}})");
+  const Validation ok =
+      check(R"({"type":"CUSTOM","rules":{"post":"true","effect":"DENY","cooldown":"300s"}})");
   EXPECT_TRUE(ok.issues.empty()) << summary(ok);
   EXPECT_EQ(boost::json::serialize(ok.normalized_rules),
             R"({"post":"true","effect":"DENY","cooldown":"5m"})");

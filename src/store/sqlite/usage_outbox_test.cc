@@ -69,9 +69,10 @@ TEST_F(UsageOutboxTest, MeterUsageScansByNamePrefix) {
   EXPECT_EQ(seen, (std::vector<std::string>{"a1 t/llm_tokens@gpt-4o 2", "a2 t/llm_tokens@o3 3"}));
   EXPECT_EQ(usage({.bucket_min = 110, .meter_prefix = std::string("t/llm_tokens@")}).size(), 1u);
   // Both: the exact name or the prefix.
-  EXPECT_EQ(usage({.meter = std::string("t/llm_tokens"), .meter_prefix = std::string("t/llm_tokens@")})
-                .size(),
-            3u);
+  EXPECT_EQ(
+      usage({.meter = std::string("t/llm_tokens"), .meter_prefix = std::string("t/llm_tokens@")})
+          .size(),
+      3u);
 }
 
 TEST_F(UsageOutboxTest, MeterUsageAddsExactlyPerBucketAndScansFromABucket) {

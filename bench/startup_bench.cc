@@ -732,7 +732,7 @@ void probe_reads(const std::filesystem::path& path, const Expected& e, bool cold
   const std::int64_t since = (kNowMs - kYearMs) / kSecondMs - 1;
   std::int64_t usage_rows = 0, open_rows = 0, recent_rows = 0, keyed = 0;
   auto t0 = SteadyClock::now();
-  check(st->scan_meter_usage({std::nullopt, since},
+  check(st->scan_meter_usage({std::nullopt, since, std::nullopt},
                              [&](const store::MeterUsageRow&) {
                                ++usage_rows;
                                return Status();

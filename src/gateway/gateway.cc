@@ -24,6 +24,10 @@ constexpr auto kKeyFileTtl = std::chrono::seconds(10);
 constexpr std::string_view kAzureApiVersion = "2024-10-21";
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr std::string_view kGeminiPrefix = "/v1beta/models/";
+// How long a key, its agent and a model are used as read before they are read again: a revoked
+// key, a suspended agent or a changed model takes effect within this.
+constexpr auto kLookupTtl = std::chrono::seconds(1);
+constexpr std::size_t kLookupCacheEntriesMax = 100'000;
 
 ClientError error(int status, std::string type, std::string code, std::string message) {
   return ClientError{status, std::move(type), std::move(code), std::move(message), {}};
@@ -206,6 +210,43 @@ Result<std::string> Gateway::upstream_key(const std::string& key_ref) {
   return Status(ErrorCode::CONFIG_INVALID, "unknown key reference '" + key_ref + "'");
 }
 
+Result<std::optional<Gateway::Caller>> Gateway::caller(const std::string& key_hash) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = callers_.find(key_hash);
+    if (it != callers_.end() && now - it->second.read < kLookupTtl) {
+      return std::optional<Caller>(it->second.value);
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto key, store_.find_api_key_by_hash(key_hash));
+  if (!key || key->revoked_at) return std::optional<Caller>();
+  WARDEN_ASSIGN_OR_RETURN(auto agent, store_.get_agent(key->agent_id));
+  if (!agent) return std::optional<Caller>();
+  Caller c{std::move(*key), std::move(*agent)};
+  std::lock_guard lock(cache_mu_);
+  if (callers_.size() >= kLookupCacheEntriesMax) callers_.clear();
+  callers_[key_hash] = Fresh<Caller>{c, now};
+  return std::optional<Caller>(std::move(c));
+}
+
+Result<std::optional<store::ModelRow>> Gateway::model(const std::string& name) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = models_.find(name);
+    if (it != models_.end() && now - it->second.read < kLookupTtl) {
+      return std::optional<store::ModelRow>(it->second.value);
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto m, store_.find_model_by_name(name));
+  if (!m) return m;
+  std::lock_guard lock(cache_mu_);
+  if (models_.size() >= kLookupCacheEntriesMax) models_.clear();
+  models_[name] = Fresh<store::ModelRow>{*m, now};
+  return m;
+}
+
 Result<Upstream> Gateway::upstream_of(const Prepared& p, std::string body,
                                       const std::map<std::string, std::string>& headers) {
   WARDEN_ASSIGN_OR_RETURN(Url url, parse_base_url(p.model.base_url));
@@ -271,13 +312,14 @@ Result<Prepared> Gateway::prepare(Route route, const std::map<std::string, std::
     return refuse(error(401, "authentication_error", "invalid_api_key",
                         "a gateway API key (wk_...) is required"));
   }
-  WARDEN_ASSIGN_OR_RETURN(auto api_key, store_.find_api_key_by_hash(sha256_hex(key)));
-  if (!api_key || api_key->revoked_at) {
+  WARDEN_ASSIGN_OR_RETURN(auto who, caller(sha256_hex(key)));
+  if (!who) {
     return refuse(error(401, "authentication_error", "invalid_api_key",
                         "the gateway API key is not valid"));
   }
-  WARDEN_ASSIGN_OR_RETURN(auto agent, store_.get_agent(api_key->agent_id));
-  if (!agent || agent->status != "ACTIVE") {
+  std::optional<store::AgentRow> agent = std::move(who->agent);
+  const std::optional<store::ApiKeyRow> api_key = std::move(who->key);
+  if (agent->status != "ACTIVE") {
     return refuse(error(403, "permission_error", "app_suspended",
                         "the key's application is not active"));
   }
@@ -290,7 +332,7 @@ Result<Prepared> Gateway::prepare(Route route, const std::map<std::string, std::
     return refuse(error(400, "invalid_request_error", "invalid_request", facts.status().message()));
   }
   p.facts = std::move(facts).value();
-  WARDEN_ASSIGN_OR_RETURN(auto model, store_.find_model_by_name(p.facts.model));
+  WARDEN_ASSIGN_OR_RETURN(auto model, this->model(p.facts.model));
   if (!model || !model->enabled) {
     return refuse(error(404, "invalid_request_error", "model_not_found",
                         "the model '" + p.facts.model + "' does not exist"));

@@ -139,6 +139,14 @@ class Gateway {
   Result<Upstream> upstream_of(const Prepared& p, std::string body,
                                const std::map<std::string, std::string>& headers);
 
+  // The key's agent, read through a cache: a call costs no store read while its entry is fresh.
+  struct Caller {
+    store::ApiKeyRow key;
+    store::AgentRow agent;
+  };
+  Result<std::optional<Caller>> caller(const std::string& key_hash);
+  Result<std::optional<store::ModelRow>> model(const std::string& name);
+
   store::Store& store_;
   decisions::DecisionService& decisions_;
   const Clock& clock_;
@@ -151,6 +159,17 @@ class Gateway {
   };
   std::mutex keys_mu_;
   std::unordered_map<std::string, CachedKey> file_keys_;  // guarded by keys_mu_
+
+  // Keys, their agents and models as last read, for kLookupTtl. Only what exists is kept (an
+  // unknown key or model is read again each time, so guesses cannot fill the cache).
+  template <class T>
+  struct Fresh {
+    T value;
+    std::chrono::steady_clock::time_point read;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, Fresh<Caller>> callers_;          // by key hash; cache_mu_
+  std::unordered_map<std::string, Fresh<store::ModelRow>> models_;  // by name; cache_mu_
 };
 
 }  // namespace warden::gateway

@@ -548,6 +548,8 @@ ClientConn::ClientConn(tcp::socket socket, Proxy& proxy, Worker& worker)
   beast::error_code ec;
   const auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string();
+  // A stream is many small writes: Nagle would hold each one for the client's delayed ACK.
+  stream_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 ClientConn::~ClientConn() {

@@ -365,11 +365,21 @@ TEST_F(GatewayProxyTest, BadKeysUnknownModelsAndBadBodiesAreRefusedInOpenAiShape
   EXPECT_EQ(mismatch.status, 400);
   EXPECT_EQ(mismatch.error_code(), "model_route_mismatch");
   EXPECT_EQ(upstream_requests().size(), 0u);
+  // A suspended application is refused (once its cached row is a second old).
+  ASSERT_EQ(master("PUT", "/v1/agents/" + agent_, R"({"status":"SUSPENDED"})").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Response suspended = chat(chat_body("gpt-4o-mini", 5));
+  EXPECT_EQ(suspended.status, 403) << suspended.describe();
+  EXPECT_EQ(suspended.error_code(), "app_suspended");
+  ASSERT_EQ(master("PUT", "/v1/agents/" + agent_, R"({"status":"ACTIVE"})").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
 
-  // A revoked key stops at once.
+  // A revoked key stops within the gateway's one-second lookup cache.
+  ASSERT_EQ(chat(chat_body("gpt-4o-mini", 5)).status, 200);  // the key is cached now
   Response keys = master("GET", "/v1/agents/" + agent_ + "/api-keys");
   const std::string key_id = str_at(keys.json().at("items").at(0), "id");
   ASSERT_EQ(master("DELETE", "/v1/agents/" + agent_ + "/api-keys/" + key_id).status, 204);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   Response revoked = chat(chat_body("gpt-4o-mini"));
   EXPECT_EQ(revoked.status, 401) << revoked.describe();
 }

@@ -85,6 +85,26 @@ namespace warden {
   X(MODEL_NAME_EXISTS, 409, "A model deployment with this name exists",                      \
     "같은 이름의 모델 배포가 이미 있습니다")                                                   \
   X(API_KEY_NOT_FOUND, 404, "API key not found", "API 키를 찾을 수 없습니다")                   \
+  X(AUTOMATION_NOT_FOUND, 404, "Automation not found", "자동화를 찾을 수 없습니다")             \
+  X(AUTOMATION_INVALID, 400, "Automation spec has blocking issues",                          \
+    "자동화 명세에 차단 문제가 있습니다")                                                      \
+  X(AUTOMATION_DUPLICATE, 409, "An automation with the same spec exists",                    \
+    "같은 명세의 자동화가 이미 있습니다")                                                      \
+  X(AUTOMATION_ACTION_INVALID, 422, "An action does not match its driver",                   \
+    "작업이 드라이버 스키마와 맞지 않습니다")                                                  \
+  X(AUTOMATION_ENABLE_BLOCKED, 409, "The latest dry-run has an error or none was run",       \
+    "최근 드라이런에 오류가 있거나 드라이런이 없습니다")                                       \
+  X(AUTOMATION_NO_INVERSE, 422, "An action's verb has no inverse",                           \
+    "작업의 동사에 역동작이 없습니다")                                                         \
+  X(AUTOMATION_DRIVER_BAD_ANSWER, 502, "The driver's answer is not the expected shape",      \
+    "드라이버 응답 형식이 올바르지 않습니다")                                                  \
+  X(AUTOMATION_DRIVER_FAILED, 502, "The driver failed", "드라이버가 실패했습니다")               \
+  X(AUTOMATION_DRIVER_TIMEOUT, 504, "The driver did not answer in time",                     \
+    "드라이버가 제시간에 응답하지 않았습니다")                                                 \
+  X(HOST_NOT_FOUND, 404, "Host not found", "호스트를 찾을 수 없습니다")                          \
+  X(EVENT_QUEUE_FULL, 503, "The event queue is full; retry later",                           \
+    "이벤트 대기열이 가득 찼습니다. 나중에 다시 시도하세요")                                   \
+  X(EVENT_INVALID, 400, "Invalid event", "잘못된 이벤트입니다")                                  \
   X(IDEMPOTENCY_KEY_REUSED, 409, "Idempotency key reused with different arguments",         \
     "같은 멱등성 키가 다른 인수로 사용되었습니다")                                             \
   X(LEDGER_BUDGET_EXCEEDED, 402, "Not enough credit for this amount",                         \

@@ -101,7 +101,7 @@ namespace warden {
   X(AUTOMATION_DRIVER_FAILED, 502, "The driver failed", "드라이버가 실패했습니다")               \
   X(AUTOMATION_DRIVER_TIMEOUT, 504, "The driver did not answer in time",                     \
     "드라이버가 제시간에 응답하지 않았습니다")                                                 \
-  X(HOST_NOT_FOUND, 404, "Host not found", "호스트를 찾을 수 없습니다")                          \
+  X(AUTOMATION_HOST_NOT_FOUND, 404, "Host not found", "호스트를 찾을 수 없습니다")                          \
   X(EVENT_QUEUE_FULL, 503, "The event queue is full; retry later",                           \
     "이벤트 대기열이 가득 찼습니다. 나중에 다시 시도하세요")                                   \
   X(EVENT_INVALID, 400, "Invalid event", "잘못된 이벤트입니다")                                  \

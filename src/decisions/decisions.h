@@ -47,6 +47,19 @@ class Notifier {
   virtual void wake() = 0;
 };
 
+// Told what the service decided, once it is durable: the automation module turns decisions into
+// events (docs/automation.md, "Warden's own events"). Called on the group-commit writer's thread
+// after the commit: it must be quick and must not wait for the writer. Kept to store and engine types so this module knows nothing of its
+// listeners.
+class DecisionObserver {
+ public:
+  virtual ~DecisionObserver() = default;
+  // Every committed decision (ALLOW at any tier, or DENY).
+  virtual void on_decided(const store::TransactionRow& row, const engine::Decision& decision) = 0;
+  // A transaction whose approval expired (now CANCELLED).
+  virtual void on_approval_expired(const store::TransactionRow& row) = 0;
+};
+
 // Seconds a timer whose write failed (a full disk, say) waits before it fires again.
 inline constexpr std::int64_t kTimerRetrySeconds = 1;
 
@@ -131,6 +144,9 @@ class DecisionService {
   // BUDGET policies hold on this ledger (set before start(); the ledger starts first). Without
   // one, a BUDGET policy denies what it applies to.
   void set_ledger(ledger::LedgerService* ledger);
+  // Decisions and expired approvals are reported to `observer` after they commit (nullptr: to
+  // nobody). Set before start(); the observer outlives the service's last decision.
+  void set_observer(DecisionObserver* observer) { observer_ = observer; }
   // Loads policies and rebuilds reservations and idempotency keys from the store.
   Status start();
   void stop();
@@ -255,6 +271,7 @@ class DecisionService {
   Notifier* notifier_;
   engine::Engine engine_;
   ledger::LedgerService* ledger_ = nullptr;
+  DecisionObserver* observer_ = nullptr;
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
   std::unique_ptr<IdempotencyTable> idempotency_;

@@ -34,6 +34,7 @@ struct PendingWrite {
   std::optional<store::OutboxRow> event;  // NOTIFY/APPROVAL with a notifier
   bool holds = false;  // the decision took BUDGET holds (written with it)
   std::vector<std::string> reserved_assets;  // the assets its window charges and holds reserved
+  std::shared_ptr<const engine::Decision> decision;  // kept only for a DecisionObserver
 };
 
 boost::json::object metadata_of(const store::TransactionRow& row);

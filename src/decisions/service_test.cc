@@ -391,6 +391,73 @@ TEST_F(DecisionsTest, ApprovalApproveRejectAndExpiry) {
   EXPECT_EQ(late.status().code(), ErrorCode::APPROVAL_NOT_PENDING);
 }
 
+// Records what the service reports after each commit, on the writer thread.
+class RecordingObserver : public DecisionObserver {
+ public:
+  struct Seen {
+    std::string kind;  // "decided" or "approval_expired"
+    std::string tx_id;
+    std::string status;
+    std::vector<std::string> reason_codes;
+  };
+  void on_decided(const store::TransactionRow& row, const engine::Decision& d) override {
+    Seen s{"decided", row.id, row.status, {}};
+    for (const auto& r : d.reasons) s.reason_codes.push_back(r.code);
+    std::lock_guard lock(mu_);
+    seen_.push_back(std::move(s));
+  }
+  void on_approval_expired(const store::TransactionRow& row) override {
+    std::lock_guard lock(mu_);
+    seen_.push_back({"approval_expired", row.id, row.status, {}});
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(DecisionsTest, TheObserverHearsEachCommittedDecisionAndExpiredApproval) {
+  RecordingObserver observer;
+  start_service();
+  service_->set_observer(&observer);
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000",
+      "approval_timeout_seconds":60,"windows":[{"duration":"1d","max":"3000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const auto instant = allow(50);
+  const auto queued = allow(2000);  // APPROVAL tier
+  const auto denied = submit(transfer(2000));  // past the day's 3000
+  ASSERT_TRUE(denied.ok());
+  ASSERT_EQ(str(denied->body, "effect"), "DENY");
+  auto seen = observer.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].kind, "decided");
+  EXPECT_EQ(seen[0].tx_id, str(instant, "id"));
+  EXPECT_EQ(seen[0].status, "PENDING");
+  EXPECT_EQ(seen[1].tx_id, str(queued, "id"));
+  EXPECT_EQ(seen[1].status, "QUEUED");
+  EXPECT_EQ(seen[2].tx_id, str(denied->body, "id"));
+  EXPECT_EQ(seen[2].status, "DENIED");
+  ASSERT_FALSE(seen[2].reason_codes.empty());
+  EXPECT_EQ(seen[2].reason_codes.back(), "LIMIT_WINDOW_EXCEEDED");
+
+  clock_.set_ms((t0 + 60) * 1000);
+  sweep();
+  seen = observer.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[3].kind, "approval_expired");
+  EXPECT_EQ(seen[3].tx_id, str(queued, "id"));
+  EXPECT_EQ(seen[3].status, "CANCELLED");
+
+  // Unset, nobody hears (and nothing is copied for it).
+  service_->set_observer(nullptr);
+  allow(10);
+  EXPECT_EQ(observer.seen().size(), 4u);
+}
+
 TEST_F(DecisionsTest, UnsettledReservationExpiresAfterTtl) {
   start_service({.reservation_ttl_seconds = 120});
   const std::string p = add_policy(

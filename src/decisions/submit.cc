@@ -47,6 +47,8 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   if (sub.decided) sub.decided(*body, pending->reserved_assets);
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
+  // The observer reads the decision after the commit; nothing is copied when nobody listens.
+  if (observer_ != nullptr) pending->decision = std::make_shared<const engine::Decision>(d);
   commit_decision(std::move(pending), std::move(body), std::move(trace), std::move(idem_key),
                   std::move(done));
 }
@@ -170,6 +172,7 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
     announced(row);
+    if (observer_ != nullptr && pending->decision) observer_->on_decided(row, *pending->decision);
     for (auto& w : waiting) w(Answer{200, *body, true, {}});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false, pending->reserved_assets});  // on_commit runs once

@@ -87,7 +87,10 @@ void DecisionService::fire(const Timer& t) {
             e.details = json::serialize(json::object{{"approval_id", a->id}});
             return Status();
           },
-          [this](const store::TransactionRow& row) { engine_.release(row.agent_id, row.id); },
+          [this](const store::TransactionRow& row) {
+            engine_.release(row.agent_id, row.id);
+            if (observer_ != nullptr) observer_->on_approval_expired(row);
+          },
           retry);
     case TimerKind::kTtl:
       return transition(

@@ -7,6 +7,7 @@
 
 #include "server/log.h"
 #include "server/routes.h"
+#include "server/warden_events.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -175,6 +176,8 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
 }
 
 Api::~Api() { stop(); }
+
+void Api::set_automation(const AutomationDeps& automation) { routes_->deps.automation = automation; }
 
 void Api::stop() {
   tarpit_.stop();
@@ -412,9 +415,18 @@ void Api::refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, S
     };
     if (!throttled || !tarpit_.later(back)) back();
   };
+  // Only failures that get an audit row of their own become auth.failed events: the audit's
+  // per-client and global rates bound them, so a flood cannot fill the automation queue.
+  WardenEvents* events = routes_->deps.automation.events;
+  const std::string event_kind = kind;
   AuthFailure f{ctx->req.client_address, std::move(kind), answer.code(),
                 ctx->req.method,         ctx->req.path,   ctx->correlation_id};
-  if (failures_.record(f, respond)) return;
+  if (failures_.record(f, respond)) {
+    if (events != nullptr) {
+      events->auth_failed(ctx->req.client_address, event_kind, answer.code(), ctx->correlation_id);
+    }
+    return;
+  }
   if (throttled) return respond();
   done(std::move(answer));
 }

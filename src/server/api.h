@@ -31,6 +31,7 @@ class LedgerService;
 namespace warden::server {
 
 using decisions::DecisionService;
+struct AutomationDeps;  // routes.h
 
 struct ApiOptions {
   // Failed authentication attempts per client address and window, for the master password and
@@ -111,6 +112,12 @@ class Api {
   std::string client_address(std::string_view peer, std::string_view forwarded_for) const;
   // Before the writer stops: drops queued password checks and writes pending audit rows.
   void stop();
+  // The automation services for the /v1/automations, /v1/events and /v1/hosts routes, and
+  // the sink of Warden's own events (auth.failed here). Set before the first request.
+  void set_automation(const AutomationDeps& automation);
+  // The authenticated-session cache, which the built-in automation host invalidates when it
+  // suspends an agent or revokes its sessions.
+  SessionCache& sessions() { return sessions_; }
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.

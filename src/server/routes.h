@@ -23,10 +23,25 @@ class DecisionService;
 namespace warden::ledger {
 class LedgerService;
 }  // namespace warden::ledger
+namespace warden::automation {
+class AutomationEngine;
+class DriverRegistry;
+class Inventory;
+}  // namespace warden::automation
 
 namespace warden::server {
 
 using decisions::DecisionService;
+class WardenEvents;
+
+// The automation module's services (docs/automation.md); all null when the daemon runs
+// without them (unit tests of other routes), and the automation routes then answer 503.
+struct AutomationDeps {
+  automation::AutomationEngine* engine = nullptr;
+  automation::DriverRegistry* drivers = nullptr;
+  automation::Inventory* inventory = nullptr;
+  WardenEvents* events = nullptr;  // Warden's own events (policy.changed, auth.failed, ...)
+};
 
 struct Deps {
   store::Store& store;
@@ -38,6 +53,7 @@ struct Deps {
   SessionCache& sessions;
   store::BatchWriter& writer;  // every route's write goes through it (one write path)
   std::map<std::string, std::string> webhook_secrets = {};  // provider -> secret
+  AutomationDeps automation = {};
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
@@ -81,6 +97,26 @@ boost::json::object page_json(const std::vector<Row>& rows, std::size_t limit, T
       rows.size() == limit && !rows.empty() ? boost::json::value(rows.back().id) : nullptr;
   return out;
 }
+
+// Changes that a route and the automation's built-in host "warden" (warden_actions.cc) both
+// make, so both take one path. Each runs inside an operation of the group-commit writer and
+// appends its audit row (`audit` with details filled in).
+struct AgentChanges {
+  std::optional<std::string> name;
+  std::optional<std::string> status;  // ACTIVE or SUSPENDED
+  std::optional<std::string> suspension_reason;
+  std::optional<std::string> owner_address;
+  bool org_given = false;  // `org` applies (nullopt removes the agent from its org)
+  std::optional<std::string> org;
+};
+// AGENT_NOT_FOUND, AGENT_INVALID_TRANSITION (terminated); `after` gets the row as written.
+Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChanges& changes,
+                    std::int64_t now, const store::AuditEvent& audit, store::AgentRow* after);
+// Applies `changes` (fields of the policy document) over the stored policy, validates and
+// rehashes it as PUT /v1/policies/{id} does; `after` gets the row as written.
+Status change_policy(store::WriteTxn& tx, const std::string& id,
+                     const boost::json::object& changes, std::int64_t now,
+                     const store::AuditEvent& audit, store::PolicyRow* after);
 
 // System
 Result<HttpResponse> get_healthz(const Deps&, RequestContext&);

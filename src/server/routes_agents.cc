@@ -75,6 +75,31 @@ AfterCommit forget_cached_sessions(const Deps& d, std::string agent_id) {
 
 }  // namespace
 
+Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChanges& c,
+                    std::int64_t now, const store::AuditEvent& audit, store::AgentRow* after) {
+  WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
+  if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
+  if (before->status == "TERMINATED") {
+    return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
+  }
+  *after = *before;
+  if (c.name) after->name = *c.name;
+  if (c.owner_address) after->owner_address = c.owner_address;
+  if (c.org_given) after->org = c.org;
+  if (c.status && *c.status != before->status) {
+    after->status = *c.status;
+    after->suspended_at = *c.status == "SUSPENDED" ? std::optional(now) : std::nullopt;
+    if (*c.status == "ACTIVE") after->suspension_reason.reset();
+  }
+  if (c.suspension_reason) after->suspension_reason = c.suspension_reason;
+  after->updated_at = now;
+  WARDEN_RETURN_IF_ERROR(tx.update_agent(*after));
+  store::AuditEvent e = audit;
+  e.agent_id = after->id;
+  e.details = changes_json(*before, *after);
+  return tx.append_audit(e).take_status();
+}
+
 Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(
       Body body, Body::parse(ctx.req.body, {"name", "chain", "network", "public_key",
@@ -148,29 +173,10 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("AGENT_UPDATED", now);
+  AgentChanges changes{name, status, reason, owner, org_given, org};
   auto after = std::make_shared<store::AgentRow>();
   auto op = [=](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
-    if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
-    if (before->status == "TERMINATED") {
-      return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
-    }
-    *after = *before;
-    if (name) after->name = *name;
-    if (owner) after->owner_address = owner;
-    if (org_given) after->org = org;
-    if (status && *status != before->status) {
-      after->status = *status;
-      after->suspended_at = *status == "SUSPENDED" ? std::optional(now) : std::nullopt;
-      if (*status == "ACTIVE") after->suspension_reason.reset();
-    }
-    if (reason) after->suspension_reason = reason;
-    after->updated_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_agent(*after));
-    store::AuditEvent e = audit;
-    e.agent_id = after->id;
-    e.details = changes_json(*before, *after);
-    return tx.append_audit(e).take_status();
+    return change_agent(tx, id, changes, now, audit, after.get());
   };
   return commit_then_answer(
       d, ctx, std::move(op), forget_cached_sessions(d, id),

@@ -9,6 +9,7 @@
 #include "server/body.h"
 #include "decisions/decisions.h"
 #include "server/routes.h"
+#include "server/warden_events.h"
 
 namespace warden::server {
 namespace json = boost::json;
@@ -91,12 +92,55 @@ ThenAsync reload_after(const Deps& d) {
   };
 }
 
+// policy.changed for automations (docs/automation.md), once the change has committed.
+AfterCommit announce_change(const Deps& d, const RequestContext& ctx,
+                            std::shared_ptr<const store::PolicyRow> policy, std::string change) {
+  WardenEvents* events = d.automation.events;
+  if (events == nullptr) return {};
+  return [events, policy, change = std::move(change), corr = ctx.correlation_id](Status committed) {
+    if (committed.ok()) events->policy_changed(policy->id, change, policy->agent_id, corr);
+    return committed;
+  };
+}
+
 Result<policy::PolicySpec> parse_body_spec(std::string_view body) {
   WARDEN_ASSIGN_OR_RETURN(Body b, parse_policy_body(body));
   return policy::parse_spec(b.object());
 }
 
 }  // namespace
+
+Status change_policy(store::WriteTxn& tx, const std::string& id, const json::object& changes,
+                     std::int64_t now, const store::AuditEvent& audit, store::PolicyRow* p) {
+  WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(id));
+  if (!current) return Status(ErrorCode::POLICY_NOT_FOUND);
+  json::object doc = spec_document(*current);
+  for (const auto& kv : changes) doc[kv.key()] = kv.value();
+  WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::parse_spec(doc));
+  if (spec.type != current->type) {
+    return Status(ErrorCode::VALIDATION_INVALID_VALUE,
+                  "a policy's type cannot change; create a new policy instead",
+                  json::object{{"field", "type"}});
+  }
+  WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
+  WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, spec.agent_id));
+  WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, v.hash, current->id));
+  *p = *current;
+  p->agent_id = spec.agent_id;
+  p->rules = canonical_json(v.normalized_rules);
+  p->priority = spec.priority;
+  p->enabled = spec.enabled;
+  p->hash = v.hash;
+  p->version = current->version + 1;
+  p->updated_at = now;
+  WARDEN_RETURN_IF_ERROR(tx.update_policy(*p));
+  store::AuditEvent e = audit;
+  e.agent_id = p->agent_id;
+  e.details = json::serialize(json::object{{"policy_id", p->id}, {"version", p->version},
+                                           {"hash", p->hash}, {"previous_hash", current->hash},
+                                           {"enabled", p->enabled}});
+  return tx.append_audit(e).take_status();
+}
 
 Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, parse_body_spec(ctx.req.body));
@@ -121,7 +165,8 @@ Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
     WARDEN_RETURN_IF_ERROR(tx.insert_policy(p));
     return tx.append_audit(e).take_status();
   };
-  return commit_then_answer(d, ctx, std::move(op), {},
+  return commit_then_answer(d, ctx, std::move(op),
+                            announce_change(d, ctx, std::make_shared<store::PolicyRow>(p), "created"),
                             [p] { return json_response(201, policy_json(p)); }, reload_after(d));
 }
 
@@ -177,36 +222,9 @@ Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
   const store::AuditEvent audit = ctx.audit("POLICY_UPDATED", now);
   auto p = std::make_shared<store::PolicyRow>();
   auto op = [=, changes = body.object()](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(id));
-    if (!current) return Status(ErrorCode::POLICY_NOT_FOUND);
-    json::object doc = spec_document(*current);
-    for (const auto& kv : changes) doc[kv.key()] = kv.value();
-    WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::parse_spec(doc));
-    if (spec.type != current->type) {
-      return Status(ErrorCode::VALIDATION_INVALID_VALUE,
-                    "a policy's type cannot change; create a new policy instead",
-                    json::object{{"field", "type"}});
-    }
-    WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
-    WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, spec.agent_id));
-    WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, v.hash, current->id));
-    *p = *current;
-    p->agent_id = spec.agent_id;
-    p->rules = canonical_json(v.normalized_rules);
-    p->priority = spec.priority;
-    p->enabled = spec.enabled;
-    p->hash = v.hash;
-    p->version = current->version + 1;
-    p->updated_at = now;
-    WARDEN_RETURN_IF_ERROR(tx.update_policy(*p));
-    store::AuditEvent e = audit;
-    e.agent_id = p->agent_id;
-    e.details = json::serialize(json::object{{"policy_id", p->id}, {"version", p->version},
-                                             {"hash", p->hash}, {"previous_hash", current->hash},
-                                             {"enabled", p->enabled}});
-    return tx.append_audit(e).take_status();
+    return change_policy(tx, id, changes, now, audit, p.get());
   };
-  return commit_then_answer(d, ctx, std::move(op), {},
+  return commit_then_answer(d, ctx, std::move(op), announce_change(d, ctx, p, "updated"),
                             [p] { return json_response(200, policy_json(*p)); }, reload_after(d));
 }
 
@@ -214,9 +232,11 @@ Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("POLICY_DELETED", now);
+  auto deleted = std::make_shared<store::PolicyRow>();
   auto op = [=](store::WriteTxn& tx) {
     WARDEN_ASSIGN_OR_RETURN(auto p, tx.get_policy(id));
     if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
+    *deleted = *p;
     WARDEN_RETURN_IF_ERROR(tx.delete_policy(p->id));
     store::AuditEvent e = audit;
     e.agent_id = p->agent_id;
@@ -224,7 +244,8 @@ Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
                                              {"version", p->version}});
     return tx.append_audit(e).take_status();
   };
-  return commit_then_answer(d, ctx, std::move(op), {}, no_content, reload_after(d));
+  return commit_then_answer(d, ctx, std::move(op), announce_change(d, ctx, deleted, "deleted"),
+                            no_content, reload_after(d));
 }
 
 }  // namespace warden::server

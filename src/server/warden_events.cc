@@ -1,0 +1,106 @@
+// Warden's own automation events: what each carries (docs/automation.md).
+#include "server/warden_events.h"
+
+#include "core/json.h"
+
+namespace warden::server {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kBudgetExceededReason = "BUDGET_EXCEEDED";
+
+json::array reason_codes(const engine::Decision& d) {
+  json::array codes;
+  for (const auto& r : d.reasons) codes.emplace_back(r.code);
+  return codes;
+}
+
+// The action a decision was about: the metadata's "action" for a generic decision, else the
+// transaction's type (TRANSFER, SWAP, ...).
+std::string action_of(const store::TransactionRow& row) {
+  auto meta = parse_json(row.metadata);
+  if (meta.ok() && meta->is_object()) {
+    if (const auto* a = meta->as_object().if_contains("action"); a && a->is_string()) {
+      return std::string(a->as_string());
+    }
+  }
+  return row.type;
+}
+
+json::object decision_attributes(const store::TransactionRow& row, const engine::Decision& d) {
+  json::object a;
+  a["tx_id"] = row.id;
+  a["reasons"] = reason_codes(d);
+  a["action"] = action_of(row);
+  a["status"] = row.status;
+  if (row.amount) a["amount"] = *row.amount;
+  return a;
+}
+
+}  // namespace
+
+WardenEvents::WardenEvents(const Clock& clock, IdGenerator& ids, Wants wants, Emit emit)
+    : clock_(clock), ids_(ids), wants_(std::move(wants)), emit_(std::move(emit)) {}
+
+automation::Event WardenEvents::make(std::string_view kind, std::string subject,
+                                     json::object attributes) const {
+  automation::Event e;
+  e.id = ids_.next();
+  e.kind = std::string(kind);
+  e.source = std::string(kWardenEventSource);
+  e.subject = std::move(subject);
+  e.occurred_at_ms = clock_.now_ms();
+  e.attributes = std::move(attributes);
+  return e;
+}
+
+void WardenEvents::on_decided(const store::TransactionRow& row, const engine::Decision& d) {
+  if (!d.allowed()) {
+    if (wants_(kEventDecisionDenied)) {
+      emit_(make(kEventDecisionDenied, row.agent_id, decision_attributes(row, d)));
+    }
+    const bool budget = std::any_of(d.reasons.begin(), d.reasons.end(), [](const auto& r) {
+      return r.code == kBudgetExceededReason;
+    });
+    if (budget && wants_(kEventBudgetExceeded)) {
+      emit_(make(kEventBudgetExceeded, row.agent_id, decision_attributes(row, d)));
+    }
+    return;
+  }
+  if (d.outcome == engine::Outcome::kApproval && wants_(kEventApprovalRequired)) {
+    emit_(make(kEventApprovalRequired, row.agent_id, decision_attributes(row, d)));
+  }
+}
+
+void WardenEvents::on_approval_expired(const store::TransactionRow& row) {
+  if (!wants_(kEventApprovalExpired)) return;
+  json::object a;
+  a["tx_id"] = row.id;
+  a["action"] = action_of(row);
+  if (row.amount) a["amount"] = *row.amount;
+  emit_(make(kEventApprovalExpired, row.agent_id, std::move(a)));
+}
+
+void WardenEvents::auth_failed(const std::string& client_address, std::string_view kind,
+                               ErrorCode code, const std::string& correlation_id) {
+  if (!wants_(kEventAuthFailed)) return;
+  json::object a;
+  a["kind"] = kind;
+  a["code"] = error_code_name(code);
+  a["correlation_id"] = correlation_id;
+  emit_(make(kEventAuthFailed, client_address, std::move(a)));
+}
+
+void WardenEvents::policy_changed(const std::string& policy_id, std::string_view change,
+                                  const std::optional<std::string>& agent_id,
+                                  const std::string& correlation_id) {
+  if (!wants_(kEventPolicyChanged)) return;
+  json::object a;
+  a["change"] = change;
+  a["agent_id"] = agent_id ? json::value(*agent_id) : json::value(nullptr);
+  a["correlation_id"] = correlation_id;
+  emit_(make(kEventPolicyChanged, policy_id, std::move(a)));
+}
+
+}  // namespace warden::server

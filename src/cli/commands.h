@@ -58,6 +58,10 @@ struct ServeArgs {
   std::int64_t gateway_idle_timeout_ms = 60'000;
   std::int64_t gateway_default_output_tokens = 4096;
   std::string gateway_ca_file;
+  // Automation (docs/automation.md): operators' plugin folders, and how many actions run at
+  // once. The webhook host's signing secret is read from WARDEN_AUTOMATION_WEBHOOK_SECRET only.
+  std::string automation_plugins_dir;
+  std::int64_t automation_concurrency_max = 8;
 };
 int run_serve(const ServeArgs& args);
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -39,6 +40,8 @@ constexpr std::int64_t kBatchSizeMax = 100'000;
 constexpr std::int64_t kBatchWaitUsMax = 100'000;
 constexpr std::int64_t kTokensMax = std::int64_t{1} << 30;
 constexpr std::string_view kWebhookSecretEnvPrefix = "WARDEN_WEBHOOK_SECRET_";
+constexpr std::int64_t kAutomationConcurrencyMax = 256;
+constexpr const char* kAutomationWebhookSecretEnv = "WARDEN_AUTOMATION_WEBHOOK_SECRET";
 
 using Secrets = std::map<std::string, std::string>;
 
@@ -57,6 +60,7 @@ struct Setting {
   std::int64_t max = 0;
   std::vector<std::string> choices = {};
   std::string_view env = {};  // environment variable standing for the flag, if any
+  std::string_view flag_alias = {};  // a second, shorter flag name, if any
 };
 
 const std::vector<Setting>& serve_settings() {
@@ -191,6 +195,18 @@ const std::vector<Setting>& serve_settings() {
        .field = &ServeArgs::gateway_ca_file,
        .help = "PEM file of extra trust anchors for HTTPS upstreams (the system's are always "
                "trusted)"},
+      {.key = "automation_plugins_dir",
+       .field = &ServeArgs::automation_plugins_dir,
+       .help = "Directory of automation plugins, one folder with a plugin.yaml each "
+               "(docs/automation.md); none when empty",
+       .env = "WARDEN_AUTOMATION_PLUGINS",
+       .flag_alias = "--automation-plugins"},
+      {.key = "automation_concurrency_max",
+       .field = &ServeArgs::automation_concurrency_max,
+       .help = "Automation actions running at once, across every host (each host runs one at "
+               "a time)",
+       .min = 1,
+       .max = kAutomationConcurrencyMax},
   };
   return kSettings;
 }
@@ -398,8 +414,9 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
           if constexpr (std::is_same_v<T, Secrets>) {
             return nullptr;
           } else {
-            return cmd.add_option(flag_name(setting.key), args.*member,
-                                  std::string(setting.help));
+            std::string names = flag_name(setting.key);
+            if (!setting.flag_alias.empty()) names += "," + std::string(setting.flag_alias);
+            return cmd.add_option(names, args.*member, std::string(setting.help));
           }
         },
         setting.field);
@@ -411,7 +428,7 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
     if (!setting.choices.empty()) opt->check(CLI::IsMember(setting.choices));
     if (setting.key != "data_dir" && setting.key != "webhook_url" &&
         setting.key != "trusted_proxies" && setting.key != "gateway_listen" &&
-        setting.key != "gateway_ca_file") {
+        setting.key != "gateway_ca_file" && setting.key != "automation_plugins_dir") {
       opt->capture_default_str();
     }
     options.emplace_back(std::string(setting.key), opt);
@@ -477,6 +494,16 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.addr_file = (fs::path(args.data_dir) / "warden.addr").string();
   options.webhook_url = args.webhook_url;
   options.api.webhook_secrets = args.webhook_secrets;
+  if (!args.automation_plugins_dir.empty() && !fs::is_directory(args.automation_plugins_dir)) {
+    std::cerr << "error: --automation-plugins-dir: " << args.automation_plugins_dir
+              << " is not a directory\n";
+    return kExitUsage;
+  }
+  options.automation_plugins_dir = args.automation_plugins_dir;
+  options.automation_concurrency_max = static_cast<std::size_t>(args.automation_concurrency_max);
+  if (const char* secret = std::getenv(kAutomationWebhookSecretEnv)) {
+    options.automation_webhook_secret = secret;
+  }
 
   // A file-size limit (RLIMIT_FSIZE) must make writes fail, which /readyz reports, instead of
   // killing the daemon in the middle of a commit.

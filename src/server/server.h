@@ -65,6 +65,11 @@ struct ServerOptions {
   ledger::LedgerOptions ledger;
   store::BatchOptions batch;
   FrontendFactory gateway;  // the LLM gateway (src/gateway), when configured
+  // Automation (docs/automation.md): plugin folders loaded at start ("" for none), the cap on
+  // actions running at once, and the secret the built-in webhook host signs with.
+  std::string automation_plugins_dir;
+  std::size_t automation_concurrency_max = 8;
+  std::string automation_webhook_secret;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

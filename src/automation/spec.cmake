@@ -14,3 +14,11 @@ else()
   target_link_libraries(warden_automation_spec
     INTERFACE warden_expr warden_policy warden_core Boost::json date::date date::date-tz)
 endif()
+
+if(WARDEN_BUILD_TESTS)
+  foreach(_test selector_test cron_test spec_test ir_test inverse_test)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_test}.cc)
+      warden_test(automation_${_test} SOURCES ${_test}.cc LIBS warden_automation_spec)
+    endif()
+  endforeach()
+endif()

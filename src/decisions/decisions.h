@@ -145,8 +145,9 @@ class DecisionService {
   // one, a BUDGET policy denies what it applies to.
   void set_ledger(ledger::LedgerService* ledger);
   // Decisions and expired approvals are reported to `observer` after they commit (nullptr: to
-  // nobody). Set before start(); the observer outlives the service's last decision.
-  void set_observer(DecisionObserver* observer) { observer_ = observer; }
+  // nobody). May be set while serving; the observer must outlive the commits that read it
+  // (unset it, then stop the writer or the service, before destroying it).
+  void set_observer(DecisionObserver* observer) { observer_.store(observer); }
   // Loads policies and rebuilds reservations and idempotency keys from the store.
   Status start();
   void stop();
@@ -271,7 +272,7 @@ class DecisionService {
   Notifier* notifier_;
   engine::Engine engine_;
   ledger::LedgerService* ledger_ = nullptr;
-  DecisionObserver* observer_ = nullptr;
+  std::atomic<DecisionObserver*> observer_{nullptr};
 
   std::mutex reload_mu_;  // reloads run one at a time so the last one reads the latest rows
   std::unique_ptr<IdempotencyTable> idempotency_;

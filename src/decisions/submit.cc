@@ -48,7 +48,9 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
   // The observer reads the decision after the commit; nothing is copied when nobody listens.
-  if (observer_ != nullptr) pending->decision = std::make_shared<const engine::Decision>(d);
+  if (observer_.load() != nullptr) {
+    pending->decision = std::make_shared<const engine::Decision>(d);
+  }
   commit_decision(std::move(pending), std::move(body), std::move(trace), std::move(idem_key),
                   std::move(done));
 }
@@ -172,7 +174,8 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     }
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
     announced(row);
-    if (observer_ != nullptr && pending->decision) observer_->on_decided(row, *pending->decision);
+    DecisionObserver* observer = observer_.load();
+    if (observer != nullptr && pending->decision) observer->on_decided(row, *pending->decision);
     for (auto& w : waiting) w(Answer{200, *body, true, {}});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false, pending->reserved_assets});  // on_commit runs once

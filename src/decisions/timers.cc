@@ -89,7 +89,7 @@ void DecisionService::fire(const Timer& t) {
           },
           [this](const store::TransactionRow& row) {
             engine_.release(row.agent_id, row.id);
-            if (observer_ != nullptr) observer_->on_approval_expired(row);
+            if (DecisionObserver* observer = observer_.load()) observer->on_approval_expired(row);
           },
           retry);
     case TimerKind::kTtl:

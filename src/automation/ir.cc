@@ -25,6 +25,21 @@ Result<std::shared_ptr<const expr::Program>> compile_expression(const std::strin
   return std::make_shared<const expr::Program>(std::move(p));
 }
 
+// The variables of automation_env() an expression reads ("bound field scopes"): those whose
+// removal from the environment makes it fail to compile. Only done at compile time.
+std::vector<std::string> read_scopes(const std::string& source) {
+  std::vector<std::string> out;
+  const auto& all = automation_env().variables();
+  for (const auto& [name, type] : all) {
+    expr::Env without;
+    for (const auto& [other, other_type] : all) {
+      if (other != name) without.declare(other, other_type);
+    }
+    if (!expr::compile(source, without).ok()) out.push_back(name);
+  }
+  return out;
+}
+
 std::string_view trigger_kind_name(CompiledTrigger::Kind k) {
   switch (k) {
     case CompiledTrigger::Kind::kEvent:
@@ -41,10 +56,6 @@ json::array string_array(const std::vector<std::string>& v) {
   json::array a;
   for (const std::string& s : v) a.push_back(json::string(s));
   return a;
-}
-
-json::array scopes(const std::shared_ptr<const expr::Program>& p) {
-  return p ? string_array(p->variable_names()) : json::array{};
 }
 
 std::string str(const json::object& o, std::string_view key) {
@@ -94,6 +105,7 @@ Result<CompiledAutomation> compile(const json::object& normalized,
       ct.filter_source = str(t, "filter");
       if (!ct.filter_source.empty()) {
         WARDEN_ASSIGN_OR_RETURN(ct.filter, compile_expression(ct.filter_source));
+        ct.filter_scopes = read_scopes(ct.filter_source);
       }
     } else if (kind == "schedule") {
       ct.kind = CompiledTrigger::Kind::kSchedule;
@@ -114,6 +126,7 @@ Result<CompiledAutomation> compile(const json::object& normalized,
     WARDEN_ASSIGN_OR_RETURN(auto program, compile_expression(source));
     c.conditions.push_back(std::move(program));
     c.condition_sources.push_back(source);
+    c.condition_scopes.push_back(read_scopes(source));
   }
   for (const json::value& tv : n.at("targets").as_array()) {
     const json::object& t = tv.as_object();
@@ -159,7 +172,7 @@ json::object ir_json(const CompiledAutomation& c) {
       case CompiledTrigger::Kind::kEvent:
         j["event"] = t.event;
         j["filter"] = t.filter_source.empty() ? json::value(nullptr) : json::value(t.filter_source);
-        j["scopes"] = scopes(t.filter);
+        j["scopes"] = string_array(t.filter_scopes);
         break;
       case CompiledTrigger::Kind::kSchedule:
         j["cron"] = t.cron;
@@ -180,7 +193,8 @@ json::object ir_json(const CompiledAutomation& c) {
   for (std::size_t i = 0; i < c.condition_sources.size(); ++i) {
     conditions.push_back(json::object{
         {"source", c.condition_sources[i]},
-        {"scopes", i < c.conditions.size() ? scopes(c.conditions[i]) : json::array{}}});
+        {"scopes", i < c.condition_scopes.size() ? string_array(c.condition_scopes[i])
+                                                 : json::array{}}});
   }
   o["conditions"] = std::move(conditions);
   json::array targets;

@@ -21,6 +21,7 @@ struct CompiledTrigger {
   std::string event;  // kEvent/kThreshold: the event kind
   std::shared_ptr<const expr::Program> filter;  // kEvent, optional
   std::string filter_source;
+  std::vector<std::string> filter_scopes;  // the variables (event, target, now) it reads
   std::string cron;  // kSchedule
   std::string time_zone;
   std::string measure;  // kThreshold: "count" | "sum:<attribute>"
@@ -56,6 +57,7 @@ struct CompiledAutomation {
   std::vector<CompiledTrigger> triggers;
   std::vector<std::shared_ptr<const expr::Program>> conditions;
   std::vector<std::string> condition_sources;
+  std::vector<std::vector<std::string>> condition_scopes;  // per condition, as filter_scopes
   std::vector<CompiledTarget> targets;
   std::vector<CompiledAction> actions;
   std::int64_t suppression_window_ms = 0;

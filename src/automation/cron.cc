@@ -21,8 +21,8 @@ constexpr std::int64_t kMinuteSeconds = 60;
 // before the start cannot fire after it.
 constexpr std::int64_t kShiftSecondsMax = 3 * 3600;
 
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                          "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<std::string_view, 7> kDayNames = {"sun", "mon", "tue", "wed",
                                                        "thu", "fri", "sat"};
 constexpr std::array<int, 13> kMonthDaysMax = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -45,7 +45,8 @@ Result<int> parse_value(std::string_view expr, const FieldSpec& f, std::string_v
   if (text.empty()) return invalid(expr, std::string(f.name) + ": empty value");
   if (f.names != nullptr && std::isalpha(static_cast<unsigned char>(text[0]))) {
     std::string lower;
-    for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : text)
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     for (std::size_t i = 0; i < f.names_count; ++i) {
       if (f.names[i] == lower) return static_cast<int>(i) + f.names_base;
     }
@@ -99,8 +100,8 @@ Result<bool> parse_field(std::string_view expr, const FieldSpec& f, std::string_
         WARDEN_ASSIGN_OR_RETURN(lo, parse_value(expr, f, base.substr(0, dash)));
         WARDEN_ASSIGN_OR_RETURN(hi, parse_value(expr, f, base.substr(dash + 1)));
         if (lo > hi) {
-          return invalid(expr, std::string(f.name) + ": range \"" + std::string(base) +
-                                   "\" runs backwards");
+          return invalid(
+              expr, std::string(f.name) + ": range \"" + std::string(base) + "\" runs backwards");
         }
       }
     }

@@ -56,8 +56,8 @@ Result<InverseSpec> make_inverse(const json::object& normalized,
   out.spec = normalized;
   out.spec["enabled"] = false;
   const std::string name = str(normalized, "name");
-  out.spec["name"] = utf8_prefix(name, kNameBytesMax - kInverseSuffix.size()) +
-                     std::string(kInverseSuffix);
+  out.spec["name"] =
+      utf8_prefix(name, kNameBytesMax - kInverseSuffix.size()) + std::string(kInverseSuffix);
   // Undo in reverse order: the last effect is undone first.
   json::array inverse_actions;
   for (std::size_t k = actions.size(); k-- > 0;) {
@@ -81,18 +81,18 @@ Result<InverseSpec> make_inverse(const json::object& normalized,
                                   ? nullptr
                                   : find_verb(*host, capability, forward->inverse_verb);
     if (inverse == nullptr) {
-      return Status(ErrorCode::AUTOMATION_NO_INVERSE,
-                    pointer + ": " + host_id + " " + capability + "." + verb + " has no inverse",
-                    json::object{{"pointer", pointer},
-                                 {"host", host_id},
-                                 {"capability", capability},
-                                 {"verb", verb}});
+      return Status(
+          ErrorCode::AUTOMATION_NO_INVERSE,
+          pointer + ": " + host_id + " " + capability + "." + verb + " has no inverse",
+          json::object{
+              {"pointer", pointer}, {"host", host_id}, {"capability", capability}, {"verb", verb}});
     }
     // Keep the params the inverse verb declares; its required ones still missing need input.
     const json::value* props_value = inverse->params_schema.if_contains("properties");
     const json::object* props = props_value == nullptr ? nullptr : props_value->if_object();
     json::object params;
-    if (const json::value* given = a->if_contains("params"); given != nullptr && given->is_object()) {
+    if (const json::value* given = a->if_contains("params");
+        given != nullptr && given->is_object()) {
       for (const auto& kv : given->get_object()) {
         if (props != nullptr && props->contains(kv.key())) params[kv.key()] = kv.value();
       }

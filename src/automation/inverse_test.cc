@@ -50,7 +50,8 @@ json::object normalized(std::string_view actions) {
   const std::string doc = R"({"name": "tidy", "enabled": true,
       "trigger_group": {"triggers": [{"kind": "event", "event": "x.y"}]},
       "targets": [{"host": "files", "selector": "a,b"}, {"host": "warden", "selector": "{{event.subject}}"}],
-      "actions": )" + std::string(actions) + "}";
+      "actions": )" + std::string(actions) +
+                          "}";
   const SpecCheck c = validate_spec(*parse_json(doc), nullptr);
   EXPECT_FALSE(c.has_blocker());
   return c.normalized;
@@ -67,8 +68,7 @@ TEST(InverseTest, InvertsEachActionInReverseOrder) {
   EXPECT_EQ(inv->spec.at("enabled"), false);
   EXPECT_EQ(inv->spec.at("name"), "tidy (inverse)");
   EXPECT_EQ(inv->spec.at("targets"), spec.at("targets"));
-  EXPECT_EQ(canonical_json(inv->spec.at("actions")),
-            canonical_json(*parse_json(R"([
+  EXPECT_EQ(canonical_json(inv->spec.at("actions")), canonical_json(*parse_json(R"([
       {"host": "files", "capability": "file", "verb": "delete", "params": {"path": "/tmp/x"}},
       {"host": "warden", "capability": "agent", "verb": "resume",
        "params": {"agent_id": "{{event.subject}}"}}])")));

@@ -191,10 +191,10 @@ json::object ir_json(const CompiledAutomation& c) {
   o["triggers"] = std::move(triggers);
   json::array conditions;
   for (std::size_t i = 0; i < c.condition_sources.size(); ++i) {
-    conditions.push_back(json::object{
-        {"source", c.condition_sources[i]},
-        {"scopes", i < c.condition_scopes.size() ? string_array(c.condition_scopes[i])
-                                                 : json::array{}}});
+    conditions.push_back(
+        json::object{{"source", c.condition_sources[i]},
+                     {"scopes", i < c.condition_scopes.size() ? string_array(c.condition_scopes[i])
+                                                              : json::array{}}});
   }
   o["conditions"] = std::move(conditions);
   json::array targets;
@@ -209,10 +209,8 @@ json::object ir_json(const CompiledAutomation& c) {
   o["targets"] = std::move(targets);
   json::array actions;
   for (const CompiledAction& a : c.actions) {
-    actions.push_back(json::object{{"host", a.host},
-                                   {"capability", a.capability},
-                                   {"verb", a.verb},
-                                   {"params", a.params}});
+    actions.push_back(json::object{
+        {"host", a.host}, {"capability", a.capability}, {"verb", a.verb}, {"params", a.params}});
   }
   o["actions"] = std::move(actions);
   o["suppression_window_ms"] = c.suppression_window_ms;

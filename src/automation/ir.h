@@ -18,11 +18,11 @@ namespace warden::automation {
 
 struct CompiledTrigger {
   enum class Kind { kEvent, kSchedule, kThreshold } kind = Kind::kEvent;
-  std::string event;  // kEvent/kThreshold: the event kind
+  std::string event;                            // kEvent/kThreshold: the event kind
   std::shared_ptr<const expr::Program> filter;  // kEvent, optional
   std::string filter_source;
   std::vector<std::string> filter_scopes;  // the variables (event, target, now) it reads
-  std::string cron;  // kSchedule
+  std::string cron;                        // kSchedule
   std::string time_zone;
   std::string measure;  // kThreshold: "count" | "sum:<attribute>"
   std::int64_t window_ms = 0;

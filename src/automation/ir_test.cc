@@ -134,7 +134,8 @@ TEST(IrTest, EnvDeclaresEventTargetAndNow) {
   ASSERT_TRUE(c.ok());
   expr::Activation act(*c->triggers[0].filter);
   ASSERT_TRUE(act.bind_json(json::object{{"event", json::object{{"kind", "decision.denied"},
-                                                                {"attributes", json::object{{"code", "X"}}}}}})
+                                                                {"attributes",
+                                                                 json::object{{"code", "X"}}}}}})
                   .ok());
   const expr::Value v = c->triggers[0].filter->eval(act);
   ASSERT_EQ(v.kind, expr::Kind::kBool);

@@ -22,8 +22,8 @@ struct DurationUnit {
   char suffix;
   std::int64_t ms;
 };
-constexpr DurationUnit kDurationUnits[] = {{'d', kDayMs}, {'h', 3'600'000}, {'m', 60'000},
-                                           {'s', 1'000}};
+constexpr DurationUnit kDurationUnits[] = {
+    {'d', kDayMs}, {'h', 3'600'000}, {'m', 60'000}, {'s', 1'000}};
 
 constexpr std::string_view kMeasureSumPrefix = "sum:";
 constexpr std::string_view kGroupBys[] = {"subject", "source"};
@@ -83,21 +83,19 @@ class Checker {
     }
     for (const auto& kv : *o) {
       if (std::find(fields.begin(), fields.end(), std::string_view(kv.key())) == fields.end()) {
-        blocker(at(pointer, kv.key()), "SPEC_UNKNOWN_FIELD",
-                "unknown field " + quoted(kv.key()));
+        blocker(at(pointer, kv.key()), "SPEC_UNKNOWN_FIELD", "unknown field " + quoted(kv.key()));
       }
     }
     return o;
   }
 
   // A present, non-null field; a missing required one is reported.
-  const json::value* field(const json::object& o, const std::string& pointer,
-                           std::string_view key, bool required) {
+  const json::value* field(const json::object& o, const std::string& pointer, std::string_view key,
+                           bool required) {
     const json::value* v = o.if_contains(key);
     if (v != nullptr && !v->is_null()) return v;
     if (required) {
-      blocker(at(pointer, key), "SPEC_MISSING_FIELD",
-              quoted(key) + " is required");
+      blocker(at(pointer, key), "SPEC_MISSING_FIELD", quoted(key) + " is required");
     }
     return nullptr;
   }
@@ -134,8 +132,8 @@ class Checker {
     return v->get_bool();
   }
 
-  const json::array* array(const json::object& o, const std::string& pointer,
-                           std::string_view key, bool required, std::size_t size_max) {
+  const json::array* array(const json::object& o, const std::string& pointer, std::string_view key,
+                           bool required, std::size_t size_max) {
     const json::value* v = field(o, pointer, key, required);
     if (v == nullptr) return nullptr;
     const json::array* a = v->if_array();
@@ -260,8 +258,8 @@ json::object check_trigger(Checker& c, const json::value& v, const std::string& 
     event_kind("event");
     const std::optional<std::string> measure = c.string(*o, p, "measure", true, 128);
     if (measure) {
-      const bool sum = measure->rfind(kMeasureSumPrefix, 0) == 0 &&
-                       measure->size() > kMeasureSumPrefix.size();
+      const bool sum =
+          measure->rfind(kMeasureSumPrefix, 0) == 0 && measure->size() > kMeasureSumPrefix.size();
       if (*measure != "count" && !sum) {
         c.blocker(at(p, "measure"), "SPEC_VALUE_INVALID",
                   "measure is \"count\" or \"sum:<attribute>\"");
@@ -282,8 +280,8 @@ json::object check_trigger(Checker& c, const json::value& v, const std::string& 
       }
     }
     const std::optional<std::string> group_by = c.string(*o, p, "group_by", false, 32);
-    if (group_by && std::find(std::begin(kGroupBys), std::end(kGroupBys), *group_by) ==
-                        std::end(kGroupBys)) {
+    if (group_by &&
+        std::find(std::begin(kGroupBys), std::end(kGroupBys), *group_by) == std::end(kGroupBys)) {
       c.blocker(at(p, "group_by"), "SPEC_VALUE_INVALID", "group_by is \"subject\" or \"source\"");
     }
     out["group_by"] = group_by.value_or("subject");
@@ -511,8 +509,8 @@ SpecCheck validate_spec(const json::value& doc, const std::vector<HostInfo>* hos
           }
         }
       }
-      if (host && std::find(target_hosts.begin(), target_hosts.end(), *host) ==
-                      target_hosts.end()) {
+      if (host &&
+          std::find(target_hosts.begin(), target_hosts.end(), *host) == target_hosts.end()) {
         c.add(Severity::kWarn, p + "/host", "ACTION_HOST_UNTARGETED",
               "no target names host \"" + *host + "\": the action never runs");
       }
@@ -526,8 +524,7 @@ SpecCheck validate_spec(const json::value& doc, const std::vector<HostInfo>* hos
           const bool capability_known =
               std::any_of(h->verbs.begin(), h->verbs.end(),
                           [&](const VerbInfo& x) { return x.capability == *capability; });
-          c.add(Severity::kError, p + (capability_known ? "/verb" : "/capability"),
-                "VERB_UNKNOWN",
+          c.add(Severity::kError, p + (capability_known ? "/verb" : "/capability"), "VERB_UNKNOWN",
                 "host \"" + *host + "\" has no verb \"" + *capability + "." + *verb + "\"");
         } else if (validate_params) {
           for (Issue& issue : validate_params(vi->params_schema, params, p + "/params")) {
@@ -550,8 +547,7 @@ SpecCheck validate_spec(const json::value& doc, const std::vector<HostInfo>* hos
   // Windows: absent means none (null in the normalized form).
   const std::optional<std::string> suppression = c.duration(*o, root, "suppression_window", false);
   n["suppression_window"] = suppression ? json::value(*suppression) : json::value(nullptr);
-  const std::optional<std::string> idempotency =
-      c.duration(*o, root, "idempotency_window", false);
+  const std::optional<std::string> idempotency = c.duration(*o, root, "idempotency_window", false);
   n["idempotency_window"] = idempotency ? json::value(*idempotency) : json::value(nullptr);
 
   if (!out.has_blocker()) {

@@ -21,4 +21,6 @@ if(WARDEN_BUILD_TESTS)
       warden_test(automation_${_test} SOURCES ${_test}.cc LIBS warden_automation_spec)
     endif()
   endforeach()
+  # The docs test reads docs/automation.md and docs/automation-spec.schema.json.
+  target_compile_definitions(automation_spec_test PRIVATE WARDEN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include "core/json.h"
 
 namespace warden::automation {
@@ -58,7 +62,8 @@ std::vector<HostInfo> hosts() {
   suspend.verb = "suspend";
   suspend.params_schema = parse(R"j({"type": "object", "required": ["agent_id"],
       "properties": {"agent_id": {"type": "string"}, "reason": {"type": "string"}},
-      "additionalProperties": false})j").as_object();
+      "additionalProperties": false})j")
+                              .as_object();
   suspend.invertible = true;
   suspend.inverse_verb = "resume";
   warden.verbs.push_back(suspend);
@@ -73,15 +78,18 @@ std::vector<Issue> small_validator(const json::object& schema, const json::objec
   const json::object& props = schema.at("properties").as_object();
   for (const json::value& r : schema.at("required").as_array()) {
     if (!params.contains(r.as_string())) {
-      out.push_back({Severity::kError, base, "PARAM_MISSING", "missing " + std::string(r.as_string())});
+      out.push_back(
+          {Severity::kError, base, "PARAM_MISSING", "missing " + std::string(r.as_string())});
     }
   }
   for (const auto& kv : params) {
     const json::value* p = props.if_contains(kv.key());
     if (p == nullptr) {
-      out.push_back({Severity::kError, base + "/" + std::string(kv.key()), "PARAM_UNKNOWN", "unknown"});
+      out.push_back(
+          {Severity::kError, base + "/" + std::string(kv.key()), "PARAM_UNKNOWN", "unknown"});
     } else if (p->at("type") == "integer" && !kv.value().is_int64()) {
-      out.push_back({Severity::kError, base + "/" + std::string(kv.key()), "PARAM_TYPE", "not an integer"});
+      out.push_back(
+          {Severity::kError, base + "/" + std::string(kv.key()), "PARAM_TYPE", "not an integer"});
     }
   }
   return out;
@@ -172,18 +180,24 @@ json::object& trigger0(json::object& d) {
 
 TEST(SpecTest, EveryBlockerHasItsPointerAndCode) {
   const std::vector<BlockerCase> cases = {
-      {"unknown root field", "/colour", "SPEC_UNKNOWN_FIELD", [](json::object& d) { d["colour"] = 1; }},
-      {"escaped pointer", "/a~1b~0c", "SPEC_UNKNOWN_FIELD", [](json::object& d) { d["a/b~c"] = 1; }},
+      {"unknown root field", "/colour", "SPEC_UNKNOWN_FIELD",
+       [](json::object& d) { d["colour"] = 1; }},
+      {"escaped pointer", "/a~1b~0c", "SPEC_UNKNOWN_FIELD",
+       [](json::object& d) { d["a/b~c"] = 1; }},
       {"unknown target field", "/targets/0/extra", "SPEC_UNKNOWN_FIELD",
        [](json::object& d) { d["targets"].as_array()[0].as_object()["extra"] = true; }},
       {"unknown trigger field", "/trigger_group/triggers/0/cron", "SPEC_UNKNOWN_FIELD",
        [](json::object& d) { trigger0(d)["cron"] = "* * * * *"; }},
       {"missing name", "/name", "SPEC_MISSING_FIELD", [](json::object& d) { d.erase("name"); }},
       {"empty name", "/name", "SPEC_VALUE_INVALID", [](json::object& d) { d["name"] = "  "; }},
-      {"priority type", "/priority", "SPEC_WRONG_TYPE", [](json::object& d) { d["priority"] = "high"; }},
-      {"enabled type", "/enabled", "SPEC_WRONG_TYPE", [](json::object& d) { d["enabled"] = "yes"; }},
-      {"not an array", "/targets", "SPEC_WRONG_TYPE", [](json::object& d) { d["targets"] = json::object{}; }},
-      {"no actions", "/actions", "LIST_EMPTY", [](json::object& d) { d["actions"] = json::array{}; }},
+      {"priority type", "/priority", "SPEC_WRONG_TYPE",
+       [](json::object& d) { d["priority"] = "high"; }},
+      {"enabled type", "/enabled", "SPEC_WRONG_TYPE",
+       [](json::object& d) { d["enabled"] = "yes"; }},
+      {"not an array", "/targets", "SPEC_WRONG_TYPE",
+       [](json::object& d) { d["targets"] = json::object{}; }},
+      {"no actions", "/actions", "LIST_EMPTY",
+       [](json::object& d) { d["actions"] = json::array{}; }},
       {"no trigger group", "/trigger_group", "SPEC_MISSING_FIELD",
        [](json::object& d) { d.erase("trigger_group"); }},
       {"bad logic", "/trigger_group/logic", "SPEC_VALUE_INVALID",
@@ -218,19 +232,24 @@ TEST(SpecTest, EveryBlockerHasItsPointerAndCode) {
        }},
       {"bad cron", "/trigger_group/triggers/0/cron", "CRON_INVALID",
        [](json::object& d) {
-         trigger0(d) = json::object{{"kind", "schedule"}, {"cron", "61 * * * *"}, {"time_zone", "UTC"}};
+         trigger0(d) =
+             json::object{{"kind", "schedule"}, {"cron", "61 * * * *"}, {"time_zone", "UTC"}};
        }},
       {"bad zone", "/trigger_group/triggers/0/time_zone", "TIME_ZONE_UNKNOWN",
        [](json::object& d) {
-         trigger0(d) = json::object{{"kind", "schedule"}, {"cron", "* * * * *"}, {"time_zone", "Moon/Base"}};
+         trigger0(d) =
+             json::object{{"kind", "schedule"}, {"cron", "* * * * *"}, {"time_zone", "Moon/Base"}};
        }},
       {"missing cron", "/trigger_group/triggers/0/cron", "SPEC_MISSING_FIELD",
-       [](json::object& d) { trigger0(d) = json::object{{"kind", "schedule"}, {"time_zone", "UTC"}}; }},
+       [](json::object& d) {
+         trigger0(d) = json::object{{"kind", "schedule"}, {"time_zone", "UTC"}};
+       }},
       {"bad selector", "/targets/0/selector", "SELECTOR_INVALID",
        [](json::object& d) { d["targets"].as_array()[0].as_object()["selector"] = "x-[9-1]"; }},
       {"bad template", "/actions/0/params/reason", "TEMPLATE_INVALID",
        [](json::object& d) {
-         d["actions"].as_array()[0].as_object()["params"].as_object()["reason"] = "{{event.secret}}";
+         d["actions"].as_array()[0].as_object()["params"].as_object()["reason"] =
+             "{{event.secret}}";
        }},
       {"params not an object", "/actions/0/params", "SPEC_WRONG_TYPE",
        [](json::object& d) { d["actions"].as_array()[0].as_object()["params"] = json::array{}; }},
@@ -260,9 +279,9 @@ TEST(SpecTest, SeveralProblemsAreAllReportedInDocumentOrder) {
                                     nullptr);
   std::vector<std::string> pointers;
   for (const Issue& i : c.issues) pointers.push_back(i.pointer);
-  EXPECT_EQ(pointers, (std::vector<std::string>{"/name", "/trigger_group/triggers",
-                                                "/targets/0/selector", "/actions",
-                                                "/idempotency_window"}))
+  EXPECT_EQ(pointers,
+            (std::vector<std::string>{"/name", "/trigger_group/triggers", "/targets/0/selector",
+                                      "/actions", "/idempotency_window"}))
       << dump(c);
 }
 
@@ -277,8 +296,8 @@ TEST(SpecTest, ErrorsThatDoNotBlockSaving) {
   EXPECT_FALSE(c.hash.empty());
   // {{event.subject}} with only a schedule: there is no event to take it from.
   doc = parse(kSpec);
-  doc.as_object()["trigger_group"] = parse(
-      R"j({"triggers": [{"kind": "schedule", "cron": "0 * * * *", "time_zone": "UTC"}]})j");
+  doc.as_object()["trigger_group"] =
+      parse(R"j({"triggers": [{"kind": "schedule", "cron": "0 * * * *", "time_zone": "UTC"}]})j");
   c = validate_spec(doc, nullptr);
   EXPECT_FALSE(c.has_blocker()) << dump(c);
   EXPECT_EQ(codes_at(c, "/targets/0/selector"), std::vector<std::string>{"SUBJECT_WITHOUT_EVENT"});
@@ -362,6 +381,60 @@ TEST(SpecTest, DurationsAndEventKinds) {
     EXPECT_FALSE(valid_event_kind(bad)) << bad;
   }
   EXPECT_FALSE(valid_event_kind(std::string(kEventKindBytesMax + 1, 'a')));
+}
+
+}  // namespace
+}  // namespace warden::automation
+
+namespace warden::automation {
+namespace {
+
+std::string read_doc(const std::string& name) {
+  std::ifstream in(std::string(WARDEN_SOURCE_DIR) + "/docs/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::set<std::string> keys(const json::object& o) {
+  std::set<std::string> out;
+  for (const auto& kv : o) out.emplace(kv.key());
+  return out;
+}
+
+// The JSON Schema and the page's example describe what validate_spec accepts.
+TEST(SpecDocsTest, SchemaAndExampleMatchTheValidator) {
+  auto schema = parse_json(read_doc("automation-spec.schema.json"));
+  ASSERT_TRUE(schema.ok()) << schema.status().message();
+  const json::object& s = schema->as_object();
+  json::value all_fields = parse(kSpec);
+  all_fields.as_object()["enabled"] = true;
+  EXPECT_TRUE(validate_spec(all_fields, nullptr).issues.empty());
+  EXPECT_EQ(keys(s.at("properties").as_object()), keys(all_fields.as_object()));
+  const json::object& defs = s.at("$defs").as_object();
+  const std::vector<std::pair<std::string, std::string>> triggers = {
+      {"event_trigger", R"j({"kind": "event", "event": "a.b", "filter": "true"})j"},
+      {"schedule_trigger", R"j({"kind": "schedule", "cron": "* * * * *", "time_zone": "UTC"})j"},
+      {"threshold_trigger", R"j({"kind": "threshold", "event": "a", "measure": "count",
+          "window": "1m", "above": 1, "group_by": "source"})j"}};
+  for (const auto& [def, trigger] : triggers) {
+    EXPECT_EQ(keys(defs.at(def).at("properties").as_object()), keys(parse(trigger).as_object()))
+        << def;
+    json::value doc = parse(kSpec);
+    doc.as_object()["trigger_group"].as_object()["triggers"] = json::array{parse(trigger)};
+    const SpecCheck c = validate_spec(doc, nullptr);
+    EXPECT_FALSE(c.has_blocker()) << def << ": " << dump(c);
+  }
+  // The first example of docs/automation.md is a valid spec.
+  const std::string page = read_doc("automation.md");
+  const auto begin = page.find("```json\n");
+  ASSERT_NE(begin, std::string::npos);
+  const auto end = page.find("```", begin + 8);
+  const auto example = parse_json(page.substr(begin + 8, end - begin - 8));
+  ASSERT_TRUE(example.ok()) << example.status().message();
+  const SpecCheck c = validate_spec(*example, nullptr);
+  EXPECT_TRUE(c.issues.empty()) << dump(c);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@ Status invalid(std::string_view why) {
 }
 
 bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
 // "a.b.c" with non-empty segments of name characters.
@@ -106,8 +106,7 @@ Result<json::value> lookup(const TemplateRef& r, const Event* event, const Inven
   return json::value(it->second);
 }
 
-Result<json::value> expand(const json::value& v, const Event* event,
-                           const InventoryItem* target) {
+Result<json::value> expand(const json::value& v, const Event* event, const InventoryItem* target) {
   if (const json::object* o = v.if_object()) {
     json::object out;
     for (const auto& kv : *o) {

@@ -28,7 +28,7 @@ Result<std::vector<TemplateRef>> template_refs(std::string_view text);
 // referenced JSON value (an attribute keeps its type); otherwise references are spliced in as
 // text (strings as is, other values as JSON). A reference to something absent (no event, no
 // such attribute) is VALIDATION_INVALID_VALUE naming it.
-Result<boost::json::object> expand_templates(const boost::json::object& params,
-                                             const Event* event, const InventoryItem* target);
+Result<boost::json::object> expand_templates(const boost::json::object& params, const Event* event,
+                                             const InventoryItem* target);
 
 }  // namespace warden::automation

@@ -18,9 +18,9 @@ TEST(TemplateTest, FindsReferences) {
   EXPECT_EQ((*refs)[1].scope, "target");
   EXPECT_EQ((*refs)[1].path, "labels.env");
   EXPECT_TRUE(template_refs("plain text")->empty());
-  for (std::string_view bad : {"{{event.subject", "x}}", "{{}}", "{{event}}", "{{event.secret}}",
-                               "{{event.attributes.}}", "{{event.attributes.a..b}}",
-                               "{{request.amount}}", "}} {{event.id}}"}) {
+  for (std::string_view bad :
+       {"{{event.subject", "x}}", "{{}}", "{{event}}", "{{event.secret}}", "{{event.attributes.}}",
+        "{{event.attributes.a..b}}", "{{request.amount}}", "}} {{event.id}}"}) {
     EXPECT_FALSE(template_refs(bad).ok()) << bad;
   }
 }

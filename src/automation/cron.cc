@@ -4,6 +4,7 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -17,9 +18,6 @@ namespace {
 
 constexpr std::int64_t kDaySeconds = 86400;
 constexpr std::int64_t kMinuteSeconds = 60;
-// Transitions never move a zone's clock by more than this, so local times further than it
-// before the start cannot fire after it.
-constexpr std::int64_t kShiftSecondsMax = 3 * 3600;
 
 constexpr std::array<std::string_view, 12> kMonthNames = {"jan", "feb", "mar", "apr", "may", "jun",
                                                           "jul", "aug", "sep", "oct", "nov", "dec"};
@@ -214,8 +212,13 @@ std::int64_t next_fire_ms(const Cron& c, std::int64_t after_ms) {
   const date::time_zone& zone = *c.zone;
   // Floor division: fire times are whole minutes strictly after `after_ms`.
   const std::int64_t after_s = after_ms >= 0 ? after_ms / 1000 : -((-after_ms + 999) / 1000);
-  const std::int64_t local_now = after_s + offset_s(zone, after_s);
-  const std::int64_t local_floor = local_now - kShiftSecondsMax;
+  // A fire instant u > after_s (within a day, where the answer is when the schedule is dense)
+  // reads as local time u + offset(u) >= after_s + the smallest offset around it: earlier local
+  // times need not be tried.
+  const std::int64_t offset_min =
+      std::min({offset_s(zone, after_s - kDaySeconds), offset_s(zone, after_s),
+                offset_s(zone, after_s + kDaySeconds)});
+  const std::int64_t local_floor = after_s + offset_min;
   std::int64_t day = local_floor >= 0 ? local_floor / kDaySeconds
                                       : -((-local_floor + kDaySeconds - 1) / kDaySeconds);
   for (int n = 0; n <= kCronSearchDays; ++n, ++day) {

@@ -112,9 +112,9 @@ TEST(CronTest, UsFallBackFiresARepeatedTimeOnce) {
   t = next_fire_ms(hourly, t);
   EXPECT_EQ(t, utc_ms(2026_y / 11 / 1, 8, 0));
   // From inside the repeated hour (01:10 EST): its times already fired in EDT.
-  EXPECT_EQ(next_fire_ms(parse_ok("*/15 * * * *", "America/New_York"),
-                         utc_ms(2026_y / 11 / 1, 6, 10)),
-            utc_ms(2026_y / 11 / 1, 7, 0));
+  EXPECT_EQ(
+      next_fire_ms(parse_ok("*/15 * * * *", "America/New_York"), utc_ms(2026_y / 11 / 1, 6, 10)),
+      utc_ms(2026_y / 11 / 1, 7, 0));
 }
 
 TEST(CronTest, EuChangesInBerlin) {

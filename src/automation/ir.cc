@@ -1,6 +1,10 @@
 // Compilation of a normalized spec into the IR the engine runs, and the IR's JSON form.
 #include "automation/ir.h"
 
+#include <date/date.h>
+
+#include <chrono>
+
 #include "automation/selector.h"
 #include "automation/spec.h"
 #include "automation/template.h"
@@ -70,7 +74,39 @@ std::int64_t duration_ms_or_zero(const json::object& o, std::string_view key) {
   return ms.ok() ? *ms : 0;
 }
 
+std::string rfc3339_ms(std::int64_t unix_ms) {
+  const date::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds{unix_ms}};
+  return date::format("%FT%TZ", t);
+}
+
 }  // namespace
+
+Status bind_automation_vars(expr::Activation& act, const Event* event, const InventoryItem* target,
+                            std::int64_t now_ms) {
+  json::object vars;
+  json::object e;
+  if (event != nullptr) {
+    e["id"] = event->id;
+    e["kind"] = event->kind;
+    e["source"] = event->source;
+    e["subject"] = event->subject;
+    e["occurred_at"] = rfc3339_ms(event->occurred_at_ms);
+    e["attributes"] = event->attributes;
+  }
+  vars["event"] = std::move(e);
+  json::object t;
+  if (target != nullptr) {
+    t["id"] = target->id;
+    t["name"] = target->name;
+    t["kind"] = target->kind;
+    json::object labels;
+    for (const auto& [k, v] : target->labels) labels[k] = v;
+    t["labels"] = std::move(labels);
+  }
+  vars["target"] = std::move(t);
+  vars["now"] = rfc3339_ms(now_ms);
+  return act.bind_json(vars);
+}
 
 const expr::Env& automation_env() {
   static const expr::Env env = make_env();

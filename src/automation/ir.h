@@ -82,4 +82,10 @@ boost::json::object ir_json(const CompiledAutomation& c);
 // occurred_at, attributes), `target` (map: id, name, kind, labels), `now` (timestamp).
 const expr::Env& automation_env();
 
+// Binds `event` (absent: an empty map), `target` (absent: an empty map) and `now` on an
+// activation of a filter or condition. Times are RFC 3339 UTC with milliseconds
+// ("2026-11-30T11:41:08.123Z"); `target.labels` is a map of strings.
+Status bind_automation_vars(expr::Activation& act, const Event* event, const InventoryItem* target,
+                            std::int64_t now_ms);
+
 }  // namespace warden::automation

@@ -142,5 +142,31 @@ TEST(IrTest, EnvDeclaresEventTargetAndNow) {
   EXPECT_TRUE(v.b);
 }
 
+TEST(IrTest, BindsEventTargetAndNow) {
+  Event e;
+  e.id = "e1";
+  e.kind = "decision.denied";
+  e.source = "warden";
+  e.subject = "db-1";
+  e.occurred_at_ms = kNowMs - 1'500;
+  e.attributes = json::object{{"amount", 1200}};
+  const InventoryItem t{"db-1", "db-primary", "vm", {{"env", "prod"}}};
+  auto eval = [&](std::string_view source, const Event* ev, const InventoryItem* tg) {
+    auto p = expr::compile(source, automation_env());
+    EXPECT_TRUE(p.ok()) << source << ": " << p.status().message();
+    expr::Activation act(*p);
+    EXPECT_TRUE(bind_automation_vars(act, ev, tg, kNowMs).ok());
+    const expr::Value v = p->eval(act);
+    return v.kind == expr::Kind::kBool && v.b;
+  };
+  EXPECT_TRUE(eval("event.subject == target.id && target.labels.env == 'prod'", &e, &t));
+  EXPECT_TRUE(eval("event.attributes.amount > 1000 && event.source == 'warden'", &e, &t));
+  EXPECT_TRUE(eval("now == timestamp('2026-09-21T14:13:20Z')", &e, &t));
+  EXPECT_TRUE(
+      eval("timestamp(event.occurred_at) == timestamp('2026-09-21T14:13:18.500Z')", &e, &t));
+  EXPECT_TRUE(eval("!has(event.kind) && !has(target.id)", nullptr, nullptr));
+  EXPECT_FALSE(eval("event.subject == 'x'", &e, &t));
+}
+
 }  // namespace
 }  // namespace warden::automation

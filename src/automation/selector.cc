@@ -42,6 +42,9 @@ Status expand_element(std::string_view whole, std::string_view item, std::vector
   const auto open = item.find('[');
   if (open == std::string_view::npos) {
     if (item.find(']') != std::string_view::npos) return invalid(whole, "']' without '['");
+    if (item.find('*') != std::string_view::npos) {
+      return invalid(whole, "'*' is a query wildcard: write id:" + std::string(item.substr(0, 64)));
+    }
     if (!all_id_chars(item, false)) return invalid(whole, "an id holds a character not allowed");
     out.emplace_back(item);
     return {};

@@ -7,7 +7,7 @@ pkg_check_modules(YAML_CPP REQUIRED IMPORTED_TARGET yaml-cpp)
 add_library(warden_automation_drivers
   builtin_warden.cc driver.cc inventory.cc params.cc plugin.cc webhook_driver.cc)
 target_link_libraries(warden_automation_drivers
-  PUBLIC warden_automation_types
+  PUBLIC warden_automation_spec warden_automation_types
   PRIVATE PkgConfig::YAML_CPP PkgConfig::RE2 OpenSSL::Crypto Threads::Threads)
 
 if(WARDEN_BUILD_TESTS)

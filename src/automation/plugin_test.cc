@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <filesystem>
@@ -160,6 +161,42 @@ TEST_F(FilesPlugin, CreatesListsAndDeletesFiles) {
   EXPECT_EQ(words[10], "start");
   EXPECT_EQ(words[13], "delete");
   EXPECT_EQ(words[15], "end");
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(FilesPlugin, ConcurrentCallsAllAnswerAndLeakNothing) {
+  DriverRegistry registry;
+  ASSERT_TRUE(registry.load_plugins(kExamplePlugins).ok());
+  registry.add(make_webhook_driver("secret"));
+  std::vector<std::string> ids;
+  for (const HostInfo& h : registry.hosts()) ids.push_back(h.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"files", "webhook"}));
+
+  Driver& d = *registry.find("files");
+  const std::size_t fds_before = open_fds();
+  constexpr int kThreads = 8, kCallsPerThread = 10;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const std::string name = "f" + std::to_string(t) + "-" + std::to_string(i);
+        Result<ExecuteResult> r = d.execute(call("create", json::object{{"name", name}}));
+        if (r.ok() && r->ok) ok.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kCallsPerThread);
+  Result<std::vector<InventoryItem>> listed = d.inventory(false);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), static_cast<std::size_t>(kThreads * kCallsPerThread));
+  EXPECT_EQ(open_fds(), fds_before);
 }
 
 TEST(PluginFailures, AHangingPluginIsKilledAtItsTimeout) {

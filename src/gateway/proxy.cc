@@ -73,6 +73,7 @@ class GatewayMetrics {
     t.second += completion;
   }
   void cut() { cuts_.fetch_add(1, std::memory_order_relaxed); }
+  void connected() { connections_.fetch_add(1, std::memory_order_relaxed); }
 
   std::string render() const {
     std::lock_guard lock(mu_);
@@ -102,6 +103,10 @@ class GatewayMetrics {
     out += "# HELP warden_gateway_streams_cut_total Streams ended at their reserved output.\n";
     out += "# TYPE warden_gateway_streams_cut_total counter\n";
     out += fmt::format("warden_gateway_streams_cut_total {}\n", cuts_.load());
+    out += "# HELP warden_gateway_upstream_connections_total Upstream connections opened (the "
+           "rest of the calls reused a pooled one).\n";
+    out += "# TYPE warden_gateway_upstream_connections_total counter\n";
+    out += fmt::format("warden_gateway_upstream_connections_total {}\n", connections_.load());
     added_.render("warden_gateway_added_latency_seconds",
                   "Time a request spent in the gateway (total minus upstream).", out);
     upstream_.render("warden_gateway_upstream_latency_seconds",
@@ -139,6 +144,7 @@ class GatewayMetrics {
   Histogram added_;     // guarded by mu_
   Histogram upstream_;  // guarded by mu_
   std::atomic<std::uint64_t> cuts_{0};
+  std::atomic<std::uint64_t> connections_{0};
 };
 
 std::string_view route_name(Route r) {
@@ -875,6 +881,7 @@ void Exchange::on_connected(beast::error_code ec) {
     return upstream_failed(502, "upstream_unreachable",
                            "cannot connect to the upstream: " + ec.message());
   }
+  proxy_.metrics().connected();
   up_->lowest().socket().set_option(tcp::no_delay(true), ec);
   if (!up_->tls) return send_request();
   auto& s = *up_->tls;

@@ -582,16 +582,20 @@ TEST_F(GatewayProxyTest, ClientThatLeavesMidStreamStopsTheUpstreamAndIsSettled) 
   EXPECT_LT(completion, 100);
 }
 
-TEST_F(GatewayProxyTest, MetricsShowGatewaySeries) {
+TEST_F(GatewayProxyTest, MetricsShowGatewaySeriesAndOnePooledConnection) {
+  ASSERT_EQ(chat(chat_body("gpt-4o-mini", 5)).status, 200);
+  ASSERT_EQ(chat(chat_body("gpt-4o-mini", 5, true)).status, 200);
   ASSERT_EQ(chat(chat_body("gpt-4o-mini", 5)).status, 200);
   Response m = admin_->request("GET", "/metrics", {}, master_headers());
   ASSERT_EQ(m.status, 200) << m.describe();
-  EXPECT_NE(m.body.find("warden_gateway_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1"),
+  EXPECT_NE(m.body.find("warden_gateway_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 3"),
             std::string::npos)
       << m.body;
-  EXPECT_NE(m.body.find("warden_gateway_upstream_responses_total{provider=\"openai\",status=\"200\"} 1"),
+  EXPECT_NE(m.body.find("warden_gateway_upstream_responses_total{provider=\"openai\",status=\"200\"} 3"),
             std::string::npos);
-  EXPECT_NE(m.body.find("warden_gateway_added_latency_seconds_count 1"), std::string::npos);
+  EXPECT_NE(m.body.find("warden_gateway_added_latency_seconds_count 3"), std::string::npos);
+  // Three calls one after another, streamed or not, over one kept-alive upstream connection.
+  EXPECT_NE(m.body.find("warden_gateway_upstream_connections_total 1\n"), std::string::npos);
 }
 
 // An HTTPS upstream with a certificate for "localhost" made here: trusted through

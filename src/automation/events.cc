@@ -55,12 +55,17 @@ Status check_text(std::string_view field, std::string_view value, std::size_t by
   return Status();
 }
 
+std::size_t depth_of(const boost::json::value& v);
+
+std::size_t depth_of(const boost::json::object& o) {
+  std::size_t deepest = 0;
+  for (const auto& kv : o) deepest = std::max(deepest, depth_of(kv.value()));
+  return deepest + 1;
+}
+
 std::size_t depth_of(const boost::json::value& v) {
   std::size_t deepest = 0;
-  if (v.is_object()) {
-    for (const auto& kv : v.get_object()) deepest = std::max(deepest, depth_of(kv.value()));
-    return deepest + 1;
-  }
+  if (v.is_object()) return depth_of(v.get_object());
   if (v.is_array()) {
     for (const auto& item : v.get_array()) deepest = std::max(deepest, depth_of(item));
     return deepest + 1;

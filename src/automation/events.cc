@@ -13,6 +13,8 @@
 namespace warden::automation {
 namespace {
 
+constexpr std::size_t kKindBytesMax = 64;  // as spec.h's kEventKindBytesMax
+
 Status invalid(std::string_view field, std::string message) {
   boost::json::object details;
   details["field"] = field;
@@ -21,7 +23,7 @@ Status invalid(std::string_view field, std::string message) {
 
 // Segments of [a-z][a-z0-9_]* joined by '.'.
 bool is_kind(std::string_view kind) {
-  if (kind.empty() || kind.size() > kEventKindBytesMax) return false;
+  if (kind.empty() || kind.size() > kKindBytesMax) return false;
   bool segment_start = true;
   for (char ch : kind) {
     if (ch == '.') {

@@ -28,7 +28,7 @@ inline constexpr std::string_view kAutomationFailed = "automation.failed";
 }  // namespace event_kind
 
 inline constexpr std::string_view kWardenSource = "warden";
-inline constexpr std::size_t kEventKindBytesMax = 64;
+// (An event kind is at most 64 bytes: spec.h, kEventKindBytesMax.)
 inline constexpr std::size_t kEventSourceBytesMax = 128;
 inline constexpr std::size_t kEventSubjectBytesMax = 256;
 inline constexpr std::size_t kEventAttributesMax = 64;      // top-level keys

@@ -32,7 +32,7 @@ Status HostQueues::submit(const std::string& host, std::function<void()> work) {
 }
 
 void HostQueues::worker() {
-  name_this_thread("wd-auto-exec");
+  name_this_thread("warden-aexec");
   std::unique_lock lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [&] { return !ready_.empty() || (stopping_ && pending_ == 0); });

@@ -4,6 +4,7 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -17,12 +18,9 @@ namespace {
 
 constexpr std::int64_t kDaySeconds = 86400;
 constexpr std::int64_t kMinuteSeconds = 60;
-// Transitions never move a zone's clock by more than this, so local times further than it
-// before the start cannot fire after it.
-constexpr std::int64_t kShiftSecondsMax = 3 * 3600;
 
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                          "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<std::string_view, 7> kDayNames = {"sun", "mon", "tue", "wed",
                                                        "thu", "fri", "sat"};
 constexpr std::array<int, 13> kMonthDaysMax = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -45,7 +43,8 @@ Result<int> parse_value(std::string_view expr, const FieldSpec& f, std::string_v
   if (text.empty()) return invalid(expr, std::string(f.name) + ": empty value");
   if (f.names != nullptr && std::isalpha(static_cast<unsigned char>(text[0]))) {
     std::string lower;
-    for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : text)
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     for (std::size_t i = 0; i < f.names_count; ++i) {
       if (f.names[i] == lower) return static_cast<int>(i) + f.names_base;
     }
@@ -99,8 +98,8 @@ Result<bool> parse_field(std::string_view expr, const FieldSpec& f, std::string_
         WARDEN_ASSIGN_OR_RETURN(lo, parse_value(expr, f, base.substr(0, dash)));
         WARDEN_ASSIGN_OR_RETURN(hi, parse_value(expr, f, base.substr(dash + 1)));
         if (lo > hi) {
-          return invalid(expr, std::string(f.name) + ": range \"" + std::string(base) +
-                                   "\" runs backwards");
+          return invalid(
+              expr, std::string(f.name) + ": range \"" + std::string(base) + "\" runs backwards");
         }
       }
     }
@@ -213,8 +212,13 @@ std::int64_t next_fire_ms(const Cron& c, std::int64_t after_ms) {
   const date::time_zone& zone = *c.zone;
   // Floor division: fire times are whole minutes strictly after `after_ms`.
   const std::int64_t after_s = after_ms >= 0 ? after_ms / 1000 : -((-after_ms + 999) / 1000);
-  const std::int64_t local_now = after_s + offset_s(zone, after_s);
-  const std::int64_t local_floor = local_now - kShiftSecondsMax;
+  // A fire instant u > after_s (within a day, where the answer is when the schedule is dense)
+  // reads as local time u + offset(u) >= after_s + the smallest offset around it: earlier local
+  // times need not be tried.
+  const std::int64_t offset_min =
+      std::min({offset_s(zone, after_s - kDaySeconds), offset_s(zone, after_s),
+                offset_s(zone, after_s + kDaySeconds)});
+  const std::int64_t local_floor = after_s + offset_min;
   std::int64_t day = local_floor >= 0 ? local_floor / kDaySeconds
                                       : -((-local_floor + kDaySeconds - 1) / kDaySeconds);
   for (int n = 0; n <= kCronSearchDays; ++n, ++day) {

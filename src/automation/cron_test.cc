@@ -100,7 +100,7 @@ TEST(CronTest, UsFallBackFiresARepeatedTimeOnce) {
   // New York, 2026-11-01: 02:00 EDT falls back to 01:00 EST, so 01:30 happens twice.
   const Cron c = parse_ok("30 1 * * *", "America/New_York");
   const std::int64_t first = next_fire_ms(c, utc_ms(2026_y / 10 / 31, 12, 0));
-  EXPECT_EQ(first, utc_ms(2026_y / 11 / 1, 5, 30));  // 01:30 EDT
+  EXPECT_EQ(first, utc_ms(2026_y / 11 / 1, 5, 30));                   // 01:30 EDT
   EXPECT_EQ(next_fire_ms(c, first), utc_ms(2026_y / 11 / 2, 6, 30));  // not 06:30Z (01:30 EST)
   // Hourly: 01:00 EDT fires, the repeated 01:00 EST does not, 02:00 EST does.
   const Cron hourly = parse_ok("0 * * * *", "America/New_York");
@@ -111,6 +111,10 @@ TEST(CronTest, UsFallBackFiresARepeatedTimeOnce) {
   EXPECT_EQ(t, utc_ms(2026_y / 11 / 1, 7, 0));
   t = next_fire_ms(hourly, t);
   EXPECT_EQ(t, utc_ms(2026_y / 11 / 1, 8, 0));
+  // From inside the repeated hour (01:10 EST): its times already fired in EDT.
+  EXPECT_EQ(
+      next_fire_ms(parse_ok("*/15 * * * *", "America/New_York"), utc_ms(2026_y / 11 / 1, 6, 10)),
+      utc_ms(2026_y / 11 / 1, 7, 0));
 }
 
 TEST(CronTest, EuChangesInBerlin) {
@@ -118,11 +122,11 @@ TEST(CronTest, EuChangesInBerlin) {
   const Cron c = parse_ok("30 2 * * *", "Europe/Berlin");
   EXPECT_EQ(next_fire_ms(c, utc_ms(2026_y / 3 / 28, 12, 0)), utc_ms(2026_y / 3 / 30, 0, 30));
   const std::int64_t autumn = next_fire_ms(c, utc_ms(2026_y / 10 / 24, 12, 0));
-  EXPECT_EQ(autumn, utc_ms(2026_y / 10 / 25, 0, 30));  // 02:30 CEST
+  EXPECT_EQ(autumn, utc_ms(2026_y / 10 / 25, 0, 30));                   // 02:30 CEST
   EXPECT_EQ(next_fire_ms(c, autumn), utc_ms(2026_y / 10 / 26, 1, 30));  // next day, CET
   // Every 30 minutes through the spring gap: 01:30 CET, then 03:00 CEST.
   const Cron half = parse_ok("*/30 * * * *", "Europe/Berlin");
-  const std::int64_t before_gap = utc_ms(2026_y / 3 / 29, 0, 30);  // 01:30 CET
+  const std::int64_t before_gap = utc_ms(2026_y / 3 / 29, 0, 30);            // 01:30 CET
   EXPECT_EQ(next_fire_ms(half, before_gap), utc_ms(2026_y / 3 / 29, 1, 0));  // 03:00 CEST
 }
 

@@ -1,7 +1,7 @@
 // Drivers: what acts on a host. A driver declares its verbs (HostInfo), lists what it can act on
 // (inventory), answers the standard dry-run and executes. Built in: host "warden" (this daemon,
 // through WardenActions) and host "webhook" (a signed HTTP POST); any other host is a plugin: a
-// folder with plugin.yaml and an executable spoken to in JSON (docs/automation.md#plugins).
+// folder with plugin.yaml and an executable spoken to in JSON (docs/automation-drivers.md).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -30,7 +30,7 @@ class Driver {
 
 // How plugin executables are run.
 inline constexpr std::int64_t kPluginTimeoutMsDefault = 10'000;
-inline constexpr std::size_t kPluginStdoutBytesMax = 1u << 20;  // a longer answer is a bad one
+inline constexpr std::size_t kPluginStdoutBytesMax = 1u << 20;   // a longer answer is a bad one
 inline constexpr std::size_t kPluginStderrBytesKept = 4u << 10;  // the tail quoted in errors
 inline constexpr std::size_t kPluginYamlBytesMax = 256u << 10;
 
@@ -75,8 +75,10 @@ class WardenActions {
                                                const std::string& correlation_id) = 0;
   virtual Status set_policy_enabled(const std::string& policy_id, bool enabled,
                                     const std::string& correlation_id) = 0;
-  virtual Result<std::vector<InventoryItem>> agents() = 0;    // kind "agent", labels: status, org, chain
-  virtual Result<std::vector<InventoryItem>> policies() = 0;  // kind "policy", labels: type, enabled, agent_id
+  virtual Result<std::vector<InventoryItem>>
+  agents() = 0;  // kind "agent", labels: status, org, chain
+  virtual Result<std::vector<InventoryItem>>
+  policies() = 0;  // kind "policy", labels: type, enabled, agent_id
 };
 
 // Host "warden": agent suspend/resume, session revoke, policy enable/disable.

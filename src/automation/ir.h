@@ -18,10 +18,11 @@ namespace warden::automation {
 
 struct CompiledTrigger {
   enum class Kind { kEvent, kSchedule, kThreshold } kind = Kind::kEvent;
-  std::string event;  // kEvent/kThreshold: the event kind
+  std::string event;                            // kEvent/kThreshold: the event kind
   std::shared_ptr<const expr::Program> filter;  // kEvent, optional
   std::string filter_source;
-  std::string cron;  // kSchedule
+  std::vector<std::string> filter_scopes;  // the variables (event, target, now) it reads
+  std::string cron;                        // kSchedule
   std::string time_zone;
   std::string measure;  // kThreshold: "count" | "sum:<attribute>"
   std::int64_t window_ms = 0;
@@ -56,6 +57,7 @@ struct CompiledAutomation {
   std::vector<CompiledTrigger> triggers;
   std::vector<std::shared_ptr<const expr::Program>> conditions;
   std::vector<std::string> condition_sources;
+  std::vector<std::vector<std::string>> condition_scopes;  // per condition, as filter_scopes
   std::vector<CompiledTarget> targets;
   std::vector<CompiledAction> actions;
   std::int64_t suppression_window_ms = 0;
@@ -79,5 +81,11 @@ boost::json::object ir_json(const CompiledAutomation& c);
 // The CEL environment of filters and conditions: `event` (map: id, kind, source, subject,
 // occurred_at, attributes), `target` (map: id, name, kind, labels), `now` (timestamp).
 const expr::Env& automation_env();
+
+// Binds `event` (absent: an empty map), `target` (absent: an empty map) and `now` on an
+// activation of a filter or condition. Times are RFC 3339 UTC with milliseconds
+// ("2026-11-30T11:41:08.123Z"); `target.labels` is a map of strings.
+Status bind_automation_vars(expr::Activation& act, const Event* event, const InventoryItem* target,
+                            std::int64_t now_ms);
 
 }  // namespace warden::automation

@@ -10,9 +10,9 @@ namespace warden::automation {
 namespace {
 
 Status invalid(std::string_view text, std::string_view why) {
-  return Status(ErrorCode::VALIDATION_INVALID_VALUE,
-                "invalid selector \"" + std::string(text.substr(0, 64)) + "\": " +
-                    std::string(why));
+  return Status(
+      ErrorCode::VALIDATION_INVALID_VALUE,
+      "invalid selector \"" + std::string(text.substr(0, 64)) + "\": " + std::string(why));
 }
 
 std::string_view trim(std::string_view s) {
@@ -37,11 +37,14 @@ bool is_digits(std::string_view s) {
 }
 
 // One list element: a plain id or prefix[a-b]suffix. Appends the ids it names.
-Status expand_element(std::string_view whole, std::string_view item,
-                      std::vector<std::string>& out, bool& ranged) {
+Status expand_element(std::string_view whole, std::string_view item, std::vector<std::string>& out,
+                      bool& ranged) {
   const auto open = item.find('[');
   if (open == std::string_view::npos) {
     if (item.find(']') != std::string_view::npos) return invalid(whole, "']' without '['");
+    if (item.find('*') != std::string_view::npos) {
+      return invalid(whole, "'*' is a query wildcard: write id:" + std::string(item.substr(0, 64)));
+    }
     if (!all_id_chars(item, false)) return invalid(whole, "an id holds a character not allowed");
     out.emplace_back(item);
     return {};

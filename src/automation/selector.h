@@ -17,7 +17,7 @@
 namespace warden::automation {
 
 inline constexpr std::size_t kSelectorBytesMax = 1024;
-inline constexpr std::size_t kSelectorListMax = 256;      // ids in a list
+inline constexpr std::size_t kSelectorListMax = 256;       // ids in a list
 inline constexpr std::int64_t kSelectorRangeMax = 10'000;  // ids a range can name
 inline constexpr std::string_view kSubjectSelector = "{{event.subject}}";
 

@@ -78,6 +78,9 @@ TEST(SelectorTest, RejectsBadSelectors) {
         "{{event.subject}} x", "a b", "a*b", "name:a,b"}) {
     EXPECT_FALSE(parse_selector(bad).ok()) << bad;
   }
+  const auto star = parse_selector("db*");
+  ASSERT_FALSE(star.ok());
+  EXPECT_NE(star.status().message().find("id:db*"), std::string::npos);
   // A colon alone does not make a query: ids may hold one ("arn:x:1").
   EXPECT_EQ(parse_ok("arn:x:1").ids, Ids{"arn:x:1"});
   EXPECT_FALSE(parse_selector(std::string(kSelectorBytesMax + 1, 'a')).ok());

@@ -40,7 +40,6 @@ namespace warden::automation {
 //                            schema (hosts given)
 //   VERB_UNKNOWN             error: the host has no such capability/verb (hosts given)
 //   ACTION_HOST_UNTARGETED   warn: an action whose host has no target
-//   WINDOW_ZERO_SUPPRESSION  info: no suppression_window (every matching event acts)
 struct SpecCheck {
   std::vector<Issue> issues;  // document order, pointers like "/actions/0/params/x"
   // Defaults filled, durations canonical ("60m" -> "1h"), conditions and params as given.

@@ -2,8 +2,8 @@
 // program (or a remote system), so its answer is checked field by field before anything trusts it.
 #include "automation/types.h"
 
-#include <boost/json/value.hpp>
 #include <array>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "core/clock.h"
@@ -56,8 +56,8 @@ Result<const json::object*> check_shape(const json::value& answer, std::string_v
   for (const auto& [key, value] : *o) {
     bool known = false;
     for (const Field& f : fields) known = known || key == f.name;
-    if (!known) return bad_answer(std::string(what) + " has an unknown field \"" +
-                                  std::string(key) + "\"");
+    if (!known)
+      return bad_answer(std::string(what) + " has an unknown field \"" + std::string(key) + "\"");
   }
   for (const Field& f : fields) {
     const json::value* v = o->if_contains(f.name);
@@ -96,7 +96,8 @@ Result<DryRun> parse_dry_run(const json::value& answer) {
                                                     {"plan", Kind::kArray},
                                                     {"effects", Kind::kArray},
                                                     {"reason", Kind::kString}}};
-  WARDEN_ASSIGN_OR_RETURN(const json::object* o, check_shape(answer, "the dry-run answer", kFields));
+  WARDEN_ASSIGN_OR_RETURN(const json::object* o,
+                          check_shape(answer, "the dry-run answer", kFields));
   DryRun d;
   d.ok = o->at("ok").as_bool();
   const std::optional<Severity> severity = severity_from(o->at("severity").as_string());
@@ -130,7 +131,8 @@ json::object dry_run_json(const DryRun& d) {
 Result<ExecuteResult> parse_execute(const json::value& answer) {
   static constexpr std::array<Field, 3> kFields = {
       {{"ok", Kind::kBool}, {"effects", Kind::kArray}, {"reason", Kind::kString}}};
-  WARDEN_ASSIGN_OR_RETURN(const json::object* o, check_shape(answer, "the execute answer", kFields));
+  WARDEN_ASSIGN_OR_RETURN(const json::object* o,
+                          check_shape(answer, "the execute answer", kFields));
   ExecuteResult r;
   r.ok = o->at("ok").as_bool();
   r.effects = o->at("effects").as_array();

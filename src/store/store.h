@@ -296,6 +296,67 @@ struct ApiKeyRow {
   std::optional<std::int64_t> last_used_at;
 };
 
+// ---- Automation policies (docs/automation.md). JSON columns hold object text; times ending in
+// _ms are Unix milliseconds, the others Unix seconds.
+
+// One automation: its spec as saved, the compiled IR, and the latest validation and dry-run
+// (which gate enabling it).
+struct AutomationRow {
+  std::string id;
+  std::string name;
+  std::string spec;  // the normalized spec, canonical JSON
+  std::string ir;    // the compiled IR (ir_json)
+  std::string hash;  // SHA-256 hex of the canonical spec; unique
+  std::int64_t version = 1;
+  bool enabled = false;
+  std::int64_t priority = 0;
+  std::optional<std::string> last_validation;  // JSON
+  std::optional<std::string> last_dry_run;     // JSON: the transcript
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+// One action on one target, or why it did not run. Only the newest kExecutionsKeptMax per
+// automation are kept.
+struct AutomationExecutionRow {
+  std::string id;  // UUID v7: newest last
+  std::string automation_id;
+  std::optional<std::string> event_id;  // none for a schedule
+  std::string host;
+  std::string target_id;
+  std::string capability;
+  std::string verb;
+  std::string outcome;  // kAutomationOutcomes
+  std::string idempotency_key;
+  std::string effects = "[]";  // JSON array
+  std::string reason;
+  std::string correlation_id;
+  std::int64_t started_at_ms = 0;
+  std::int64_t finished_at_ms = 0;
+};
+inline constexpr std::size_t kExecutionsKeptMax = 30;
+inline constexpr std::array<std::string_view, 6> kAutomationOutcomes = {
+    "succeeded", "failed", "suppressed", "duplicate", "skipped", "timeout"};
+
+// An accepted event, durable before its sender is answered.
+struct EventRow {
+  std::string id;  // UUID v7
+  std::string kind;
+  std::string source;
+  std::string subject;
+  std::int64_t occurred_at_ms = 0;
+  std::string attributes = "{}";  // JSON object
+  std::int64_t received_at_ms = 0;
+};
+
+// The last inventory refresh of one host.
+struct InventoryRow {
+  std::string host;
+  std::string items = "[]";  // JSON array of items
+  std::int64_t refreshed_at_ms = 0;
+  bool full = false;
+};
+
 struct LotFilter {
   std::optional<std::string> owner;
   std::optional<std::string> currency;
@@ -423,6 +484,18 @@ class Reader {
   // One agent's keys (revoked ones included) in id order.
   virtual Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
                                                        const Page& page) = 0;
+  // Automations (docs/automation.md).
+  virtual Result<std::optional<AutomationRow>> get_automation(std::string_view id) = 0;
+  virtual Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) = 0;
+  // In id order after page.after_id.
+  virtual Result<std::vector<AutomationRow>> list_automations(const Page& page) = 0;
+  // One automation's executions, newest first: those with an id before `cursor` (the id of the
+  // last row of the previous page), at most `limit`.
+  virtual Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& cursor,
+      std::size_t limit) = 0;
+  virtual Result<std::optional<EventRow>> get_event(std::string_view id) = 0;
+  virtual Result<std::optional<InventoryRow>> get_inventory(std::string_view host) = 0;
 };
 
 // Writes inside one transaction. Only valid during the Store::write() call that made it.
@@ -478,6 +551,18 @@ class WriteTxn : public Reader {
   // Sets revoked_at on every unrevoked key of the agent; returns how many.
   virtual Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id,
                                                      std::int64_t now) = 0;
+  // Automations. A second automation with the same hash is STORE_CONSTRAINT; a missing row is
+  // INTERNAL_ERROR (callers read first). Deleting an automation deletes its executions.
+  virtual Status insert_automation(const AutomationRow& row) = 0;
+  virtual Status update_automation(const AutomationRow& row) = 0;
+  virtual Status delete_automation(std::string_view id) = 0;
+  // Appends an execution and deletes that automation's executions beyond the newest
+  // kExecutionsKeptMax.
+  virtual Status insert_execution(const AutomationExecutionRow& row) = 0;
+  // An event id already stored is STORE_CONSTRAINT.
+  virtual Status insert_event(const EventRow& row) = 0;
+  // Replaces the host's inventory.
+  virtual Status put_inventory(const InventoryRow& row) = 0;
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
   // transaction goes on (a storage failure still fails the whole transaction).
   virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;

@@ -63,6 +63,21 @@ Result<std::optional<ApiKeyRow>> get_api_key(Connection& c, std::string_view id)
 Result<std::optional<ApiKeyRow>> find_api_key_by_hash(Connection& c, std::string_view key_hash);
 Result<std::vector<ApiKeyRow>> list_api_keys(Connection& c, std::string_view agent_id,
                                              const Page& page);
+// Automations (automation_queries.cc).
+Result<std::optional<AutomationRow>> get_automation(Connection& c, std::string_view id);
+Result<std::optional<AutomationRow>> find_automation_by_hash(Connection& c, std::string_view hash);
+Result<std::vector<AutomationRow>> list_automations(Connection& c, const Page& page);
+Result<std::vector<AutomationExecutionRow>> list_executions(
+    Connection& c, std::string_view automation_id, const std::optional<std::string>& cursor,
+    std::size_t limit);
+Result<std::optional<EventRow>> get_event(Connection& c, std::string_view id);
+Result<std::optional<InventoryRow>> get_inventory(Connection& c, std::string_view host);
+Status insert_automation(Connection& c, const AutomationRow& row);
+Status update_automation(Connection& c, const AutomationRow& row);
+Status delete_automation(Connection& c, std::string_view id);
+Status insert_execution(Connection& c, const AutomationExecutionRow& row);
+Status insert_event(Connection& c, const EventRow& row);
+Status put_inventory(Connection& c, const InventoryRow& row);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);
 

@@ -567,7 +567,73 @@ std::string gateway_models_keys_org() {
   return "ALTER TABLE agents ADD COLUMN org TEXT;\n" + models_ddl() + api_keys_ddl();
 }
 
-constexpr std::array<Migration, 6> kMigrations = {{
+// ---- Migration 7: automation policies, their executions, accepted events, host inventories
+// (docs/automation.md).
+
+std::string automations_ddl() {
+  return fmt::format(
+      "CREATE TABLE automations ("
+      "id TEXT PRIMARY KEY, "
+      "name TEXT NOT NULL CHECK (length(name) > 0), "
+      "spec TEXT NOT NULL CHECK (json_valid(spec)), "
+      "ir TEXT NOT NULL CHECK (json_valid(ir)), "
+      "hash TEXT NOT NULL UNIQUE, "
+      "version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1), "
+      "enabled INTEGER NOT NULL DEFAULT 0 CHECK (enabled {0}), "
+      "priority INTEGER NOT NULL DEFAULT 0, "
+      "last_validation TEXT CHECK (last_validation IS NULL OR json_valid(last_validation)), "
+      "last_dry_run TEXT CHECK (last_dry_run IS NULL OR json_valid(last_dry_run)), "
+      "created_at INTEGER NOT NULL, "
+      "updated_at INTEGER NOT NULL);\n",
+      kBoolCheck);
+}
+
+std::string automation_executions_ddl() {
+  // Rows are kept per automation newest-first and trimmed on insert: the index serves both the
+  // page query and the trim.
+  return fmt::format(
+             "CREATE TABLE automation_executions ("
+             "id TEXT PRIMARY KEY, "
+             "automation_id TEXT NOT NULL REFERENCES automations(id) ON DELETE CASCADE, "
+             "event_id TEXT, "
+             "host TEXT NOT NULL, "
+             "target_id TEXT NOT NULL, "
+             "capability TEXT NOT NULL, "
+             "verb TEXT NOT NULL, "
+             "outcome TEXT NOT NULL {}, "
+             "idempotency_key TEXT NOT NULL, "
+             "effects TEXT NOT NULL CHECK (json_valid(effects)), "
+             "reason TEXT NOT NULL, "
+             "correlation_id TEXT NOT NULL, "
+             "started_at_ms INTEGER NOT NULL, "
+             "finished_at_ms INTEGER NOT NULL);\n",
+             check_in("outcome", store::kAutomationOutcomes)) +
+         "CREATE INDEX idx_automation_executions ON automation_executions(automation_id, id);\n";
+}
+
+std::string events_inventory_ddl() {
+  return "CREATE TABLE events ("
+         "id TEXT PRIMARY KEY, "
+         "kind TEXT NOT NULL CHECK (length(kind) > 0), "
+         "source TEXT NOT NULL, "
+         "subject TEXT NOT NULL, "
+         "occurred_at_ms INTEGER NOT NULL, "
+         "attributes TEXT NOT NULL CHECK (json_valid(attributes)), "
+         "received_at_ms INTEGER NOT NULL);\n"
+         "CREATE INDEX idx_events_received ON events(received_at_ms);\n"
+         "CREATE TABLE inventory ("
+         "host TEXT PRIMARY KEY, "
+         "items TEXT NOT NULL CHECK (json_valid(items)), "
+         "refreshed_at_ms INTEGER NOT NULL, "
+         "full INTEGER NOT NULL " +
+         fmt::format("CHECK (full {}));\n", kBoolCheck);
+}
+
+std::string automation_tables() {
+  return automations_ddl() + automation_executions_ddl() + events_inventory_ddl();
+}
+
+constexpr std::array<Migration, 7> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -575,6 +641,7 @@ constexpr std::array<Migration, 6> kMigrations = {{
     {5, "credit ledger: lots, entries, holds, operations, payments, webhook and usage events",
      &credit_ledger},
     {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
+    {7, "automations, their executions, accepted events, host inventories", &automation_tables},
 }};
 
 }  // namespace

@@ -307,6 +307,44 @@ class SqliteWriteTxn final : public WriteTxn {
   Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id, std::int64_t now) override {
     return track(sqlite::revoke_agent_api_keys(c_, agent_id, now));
   }
+  Result<std::optional<AutomationRow>> get_automation(std::string_view id) override {
+    return track(sqlite::get_automation(c_, id));
+  }
+  Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) override {
+    return track(sqlite::find_automation_by_hash(c_, hash));
+  }
+  Result<std::vector<AutomationRow>> list_automations(const Page& page) override {
+    return track(sqlite::list_automations(c_, page));
+  }
+  Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& cursor,
+      std::size_t limit) override {
+    return track(sqlite::list_executions(c_, automation_id, cursor, limit));
+  }
+  Result<std::optional<EventRow>> get_event(std::string_view id) override {
+    return track(sqlite::get_event(c_, id));
+  }
+  Result<std::optional<InventoryRow>> get_inventory(std::string_view host) override {
+    return track(sqlite::get_inventory(c_, host));
+  }
+  Status insert_automation(const AutomationRow& row) override {
+    return track(sqlite::insert_automation(c_, row));
+  }
+  Status update_automation(const AutomationRow& row) override {
+    return track(sqlite::update_automation(c_, row));
+  }
+  Status delete_automation(std::string_view id) override {
+    return track(sqlite::delete_automation(c_, id));
+  }
+  Status insert_execution(const AutomationExecutionRow& row) override {
+    return track(sqlite::insert_execution(c_, row));
+  }
+  Status insert_event(const EventRow& row) override {
+    return track(sqlite::insert_event(c_, row));
+  }
+  Status put_inventory(const InventoryRow& row) override {
+    return track(sqlite::put_inventory(c_, row));
+  }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "SAVEPOINT op")));
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
@@ -697,6 +735,31 @@ Result<std::optional<ApiKeyRow>> SqliteStore::find_api_key_by_hash(std::string_v
 Result<std::vector<ApiKeyRow>> SqliteStore::list_api_keys(std::string_view agent_id,
                                                           const Page& page) {
   return sqlite::list_api_keys(lease().conn(), agent_id, page);
+}
+
+Result<std::optional<AutomationRow>> SqliteStore::get_automation(std::string_view id) {
+  return sqlite::get_automation(lease().conn(), id);
+}
+
+Result<std::optional<AutomationRow>> SqliteStore::find_automation_by_hash(std::string_view hash) {
+  return sqlite::find_automation_by_hash(lease().conn(), hash);
+}
+
+Result<std::vector<AutomationRow>> SqliteStore::list_automations(const Page& page) {
+  return sqlite::list_automations(lease().conn(), page);
+}
+
+Result<std::vector<AutomationExecutionRow>> SqliteStore::list_executions(
+    std::string_view automation_id, const std::optional<std::string>& cursor, std::size_t limit) {
+  return sqlite::list_executions(lease().conn(), automation_id, cursor, limit);
+}
+
+Result<std::optional<EventRow>> SqliteStore::get_event(std::string_view id) {
+  return sqlite::get_event(lease().conn(), id);
+}
+
+Result<std::optional<InventoryRow>> SqliteStore::get_inventory(std::string_view host) {
+  return sqlite::get_inventory(lease().conn(), host);
 }
 
 Result<std::optional<PaymentRow>> SqliteStore::get_payment(std::string_view id) {

@@ -104,6 +104,14 @@ class SqliteStore final : public Store {
   Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override;
   Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
                                                const Page& page) override;
+  Result<std::optional<AutomationRow>> get_automation(std::string_view id) override;
+  Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) override;
+  Result<std::vector<AutomationRow>> list_automations(const Page& page) override;
+  Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& cursor,
+      std::size_t limit) override;
+  Result<std::optional<EventRow>> get_event(std::string_view id) override;
+  Result<std::optional<InventoryRow>> get_inventory(std::string_view host) override;
 
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;

@@ -108,6 +108,19 @@ struct ExprArgs {
 int run_expr_eval(const ExprArgs& args);
 int run_expr_check(const ExprArgs& args);
 
+// `warden automation validate|dry-run` (automation.cc; docs/automation.md, "API and CLI").
+struct AutomationArgs {
+  std::string file;         // the spec JSON
+  std::string plugins_dir;  // plugin folders beside the built-in hosts ("" for none)
+  std::string event_file;   // dry-run: a sample event JSON ("" for none)
+};
+// Prints {ok, issues, hash, normalized}; exit 1 when the daemon would refuse to save the spec
+// (a blocker, or an action that does not match its host).
+int run_automation_validate(const AutomationArgs& args);
+// Prints the dry-run transcript; exit 1 when the spec is refused or the transcript's severity
+// is error or blocker.
+int run_automation_dry_run(const AutomationArgs& args);
+
 // `warden tokens encode|count` (tokens.cc; docs/tokenize.md).
 struct TokensArgs {
   std::string encoding;  // cl100k_base or o200k_base

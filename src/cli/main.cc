@@ -88,6 +88,18 @@ int main_impl(int argc, char** argv) {
   auto* reconcile_cmd = ledger_cmd->add_subcommand("reconcile", "Recompute every lot and balance from the entries and compare with the lot_balances view and the daemon's start-up state; exit 1 on a difference.");
   reconcile_cmd->add_option("--data-dir", reconcile_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
 
+  auto* automation_cmd = app.add_subcommand("automation", "Offline automation tools (docs/automation.md).");
+  automation_cmd->require_subcommand(1);
+  AutomationArgs automation;
+  auto* automation_validate_cmd = automation_cmd->add_subcommand("validate", "Validate an automation spec: print {ok, issues, hash, normalized} as JSON; exit 1 when a save would be refused.");
+  auto* automation_dry_run_cmd = automation_cmd->add_subcommand("dry-run", "Dry-run an automation spec against the built-in hosts and the plugins, without a daemon: print the transcript; exit 1 on an error.");
+  for (auto* cmd : {automation_validate_cmd, automation_dry_run_cmd}) {
+    cmd->add_option("FILE", automation.file, "Automation spec JSON file (spec v1)")->required()->check(CLI::ExistingFile);
+  }
+  automation_validate_cmd->add_option("--plugins", automation.plugins_dir, "Directory of plugin folders (each with a plugin.yaml)")->check(CLI::ExistingDirectory);
+  automation_dry_run_cmd->add_option("--plugins", automation.plugins_dir, "Directory of plugin folders (each with a plugin.yaml)")->required()->check(CLI::ExistingDirectory);
+  automation_dry_run_cmd->add_option("--event", automation.event_file, "A sample event JSON {kind, subject?, attributes?, ...} for event-bound selectors and conditions")->check(CLI::ExistingFile);
+
   auto* tokens_cmd = app.add_subcommand("tokens", "Tokenizer tools: OpenAI's cl100k_base and o200k_base (docs/tokenize.md).");
   tokens_cmd->require_subcommand(1);
   TokensArgs tokens;
@@ -131,6 +143,8 @@ int main_impl(int argc, char** argv) {
   if (*balance_cmd) return run_ledger_balance(balance);
   if (*mint_cmd) return run_ledger_mint(mint);
   if (*reconcile_cmd) return run_ledger_reconcile(reconcile_dir);
+  if (*automation_validate_cmd) return run_automation_validate(automation);
+  if (*automation_dry_run_cmd) return run_automation_dry_run(automation);
   if (*tokens_encode_cmd) return run_tokens_encode(tokens);
   if (*tokens_count_cmd) return run_tokens_count(tokens);
   return kExitUsage;

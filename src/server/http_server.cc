@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "core/thread_name.h"
+#include "server/automation_services.h"
 #include "server/server.h"
 #include "server/webhook.h"
 
@@ -573,6 +574,14 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   WARDEN_RETURN_IF_ERROR(decisions.start());
   Api api(store, writer, clock, ids, metrics, decisions, ledger, std::move(master_password_hash),
           options.api);
+  // Automation starts once decisions are served (its built-in host acts through them) and
+  // stops before them.
+  WARDEN_ASSIGN_OR_RETURN(
+      std::unique_ptr<AutomationServices> automation,
+      AutomationServices::start({options.automation_plugins_dir,
+                                 options.automation_concurrency_max,
+                                 options.automation_webhook_secret},
+                                store, writer, clock, ids, decisions, api));
   std::unique_ptr<Frontend> gateway;
   if (options.gateway) {
     WARDEN_ASSIGN_OR_RETURN(
@@ -619,6 +628,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
   api.stop();
+  automation->stop();
   decisions.stop();
   ledger.stop();
   if (webhook) webhook->stop();

@@ -174,6 +174,22 @@ Result<HttpResponse> ledger_balances(const Deps&, RequestContext&);
 Result<HttpResponse> get_usage(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_lots(const Deps&, RequestContext&);
 Result<HttpResponse> ledger_entries(const Deps&, RequestContext&);
+// Automations, their hosts and events (routes_automation.cc)
+Result<HttpResponse> validate_automation(const Deps&, RequestContext&);
+Result<HttpResponse> create_automation(const Deps&, RequestContext&);
+Result<HttpResponse> list_automations(const Deps&, RequestContext&);
+Result<HttpResponse> get_automation(const Deps&, RequestContext&);
+Result<HttpResponse> update_automation(const Deps&, RequestContext&);
+Result<HttpResponse> delete_automation(const Deps&, RequestContext&);
+Result<HttpResponse> enable_automation(const Deps&, RequestContext&);
+Result<HttpResponse> disable_automation(const Deps&, RequestContext&);
+Result<HttpResponse> dry_run_automation(const Deps&, RequestContext&);
+Result<HttpResponse> inverse_automation(const Deps&, RequestContext&);
+Result<HttpResponse> list_executions(const Deps&, RequestContext&);
+Result<HttpResponse> list_hosts(const Deps&, RequestContext&);
+Result<HttpResponse> get_host_capabilities(const Deps&, RequestContext&);
+Result<HttpResponse> get_host_inventory(const Deps&, RequestContext&);
+Result<HttpResponse> create_event(const Deps&, RequestContext&);
 // Payment webhooks (authenticated by their signature)
 Result<HttpResponse> receive_webhook(const Deps&, RequestContext&);
 

@@ -5,6 +5,7 @@
 
 namespace warden::server {
 namespace json = boost::json;
+namespace kind = automation::event_kind;
 
 namespace {
 
@@ -43,64 +44,58 @@ json::object decision_attributes(const store::TransactionRow& row, const engine:
 WardenEvents::WardenEvents(const Clock& clock, IdGenerator& ids, Wants wants, Emit emit)
     : clock_(clock), ids_(ids), wants_(std::move(wants)), emit_(std::move(emit)) {}
 
-automation::Event WardenEvents::make(std::string_view kind, std::string subject,
+automation::Event WardenEvents::make(std::string_view event_kind, std::string subject,
                                      json::object attributes) const {
-  automation::Event e;
-  e.id = ids_.next();
-  e.kind = std::string(kind);
-  e.source = std::string(kWardenEventSource);
-  e.subject = std::move(subject);
-  e.occurred_at_ms = clock_.now_ms();
-  e.attributes = std::move(attributes);
-  return e;
+  return automation::make_warden_event(event_kind, std::move(subject), std::move(attributes),
+                                       clock_, ids_);
 }
 
 void WardenEvents::on_decided(const store::TransactionRow& row, const engine::Decision& d) {
   if (!d.allowed()) {
-    if (wants_(kEventDecisionDenied)) {
-      emit_(make(kEventDecisionDenied, row.agent_id, decision_attributes(row, d)));
+    if (wants_(kind::kDecisionDenied)) {
+      emit_(make(kind::kDecisionDenied, row.agent_id, decision_attributes(row, d)));
     }
     const bool budget = std::any_of(d.reasons.begin(), d.reasons.end(), [](const auto& r) {
       return r.code == kBudgetExceededReason;
     });
-    if (budget && wants_(kEventBudgetExceeded)) {
-      emit_(make(kEventBudgetExceeded, row.agent_id, decision_attributes(row, d)));
+    if (budget && wants_(kind::kBudgetExceeded)) {
+      emit_(make(kind::kBudgetExceeded, row.agent_id, decision_attributes(row, d)));
     }
     return;
   }
-  if (d.outcome == engine::Outcome::kApproval && wants_(kEventApprovalRequired)) {
-    emit_(make(kEventApprovalRequired, row.agent_id, decision_attributes(row, d)));
+  if (d.outcome == engine::Outcome::kApproval && wants_(kind::kDecisionApprovalRequired)) {
+    emit_(make(kind::kDecisionApprovalRequired, row.agent_id, decision_attributes(row, d)));
   }
 }
 
 void WardenEvents::on_approval_expired(const store::TransactionRow& row) {
-  if (!wants_(kEventApprovalExpired)) return;
+  if (!wants_(kind::kApprovalExpired)) return;
   json::object a;
   a["tx_id"] = row.id;
   a["action"] = action_of(row);
   if (row.amount) a["amount"] = *row.amount;
-  emit_(make(kEventApprovalExpired, row.agent_id, std::move(a)));
+  emit_(make(kind::kApprovalExpired, row.agent_id, std::move(a)));
 }
 
 void WardenEvents::auth_failed(const std::string& client_address, std::string_view kind,
                                ErrorCode code, const std::string& correlation_id) {
-  if (!wants_(kEventAuthFailed)) return;
+  if (!wants_(kind::kAuthFailed)) return;
   json::object a;
   a["kind"] = kind;
   a["code"] = error_code_name(code);
   a["correlation_id"] = correlation_id;
-  emit_(make(kEventAuthFailed, client_address, std::move(a)));
+  emit_(make(kind::kAuthFailed, client_address, std::move(a)));
 }
 
 void WardenEvents::policy_changed(const std::string& policy_id, std::string_view change,
                                   const std::optional<std::string>& agent_id,
                                   const std::string& correlation_id) {
-  if (!wants_(kEventPolicyChanged)) return;
+  if (!wants_(kind::kPolicyChanged)) return;
   json::object a;
   a["change"] = change;
   a["agent_id"] = agent_id ? json::value(*agent_id) : json::value(nullptr);
   a["correlation_id"] = correlation_id;
-  emit_(make(kEventPolicyChanged, policy_id, std::move(a)));
+  emit_(make(kind::kPolicyChanged, policy_id, std::move(a)));
 }
 
 }  // namespace warden::server

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "automation/events.h"
 #include "automation/types.h"
 #include "core/clock.h"
 #include "core/errors.h"
@@ -15,15 +16,6 @@
 #include "decisions/decisions.h"
 
 namespace warden::server {
-
-// The kinds Warden emits (docs/automation.md lists their subjects and attributes).
-inline constexpr std::string_view kEventDecisionDenied = "decision.denied";
-inline constexpr std::string_view kEventApprovalRequired = "decision.approval_required";
-inline constexpr std::string_view kEventApprovalExpired = "approval.expired";
-inline constexpr std::string_view kEventBudgetExceeded = "budget.exceeded";
-inline constexpr std::string_view kEventAuthFailed = "auth.failed";
-inline constexpr std::string_view kEventPolicyChanged = "policy.changed";
-inline constexpr std::string_view kWardenEventSource = "warden";
 
 // Thread-safe (it holds no state of its own; `wants` and `emit` must be). Calls arrive on the
 // writer thread (decisions) and I/O threads (auth, policies): emit must not block.

@@ -46,6 +46,9 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
       {"threads = \"4\"", "key 'threads' must be an integer"},
       {"threads = 2.5", "key 'threads' must be an integer"},
       {"durability = 1", "key 'durability' must be a string"},
+      {"automation_concurrency_max = 0",
+       "key 'automation_concurrency_max' must be between 1 and 256, got 0"},
+      {"automation_plugins_dir = 3", "key 'automation_plugins_dir' must be a string"},
   };
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());

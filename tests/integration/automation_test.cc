@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -597,6 +598,165 @@ TEST(AutomationSettings, APluginsDirThatIsNotADirectoryIsAUsageError) {
   }
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
+}
+
+}  // namespace
+}  // namespace warden::testing
+
+namespace warden::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A spec that writes a file named by the event through the example plugin (its action names a
+// host no target does: it runs once per firing, with no target).
+json::object file_spec(const std::string& verb = "create") {
+  return json::object{
+      {"name", "note file " + verb},
+      {"trigger_group",
+       json::object{{"triggers",
+                     json::array{json::object{{"kind", "event"}, {"event", "note.wanted"}}}}}},
+      {"targets", json::array{json::object{{"host", "warden"}, {"selector", "{{event.subject}}"}}}},
+      {"actions", json::array{json::object{
+                      {"host", "files"},
+                      {"capability", "file"},
+                      {"verb", verb},
+                      {"params", json::object{{"name", "{{event.attributes.name}}"},
+                                              {"content", "hello"}}}}}}};
+}
+
+std::string write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+  return path;
+}
+
+class AutomationPluginTest : public WardenTest {
+ protected:
+  void SetUp() override {
+    files_dir_ = make_temp_dir();
+    ASSERT_FALSE(files_dir_.empty());
+    write_file(files_dir_ + "/existing.txt", "x");
+    warden_ = std::make_unique<WardenProcess>(
+        WardenOptions{{"--automation-plugins", WARDEN_EXAMPLE_PLUGINS_DIR},
+                      "",
+                      {{"WARDEN_FILES_PLUGIN_DIR", files_dir_}}});
+    ASSERT_TRUE(warden_->started()) << warden_->error();
+    client_ = std::make_unique<HttpClient>(warden_->port());
+  }
+  void TearDown() override {
+    WardenTest::TearDown();
+    std::error_code ignored;
+    fs::remove_all(files_dir_, ignored);
+  }
+  std::string files_dir_;
+};
+
+TEST_F(AutomationPluginTest, APluginIsAHostWithItsVerbsAndInventory) {
+  Response hosts = master("GET", "/v1/hosts");
+  ASSERT_EQ(hosts.status, 200) << hosts.describe();
+  std::vector<std::string> ids;
+  for (const auto& h : array_at(hosts.json(), "items")) ids.push_back(str_at(h, "id"));
+  EXPECT_EQ(ids, (std::vector<std::string>{"files", "warden"}));
+  Response caps = master("GET", "/v1/hosts/files/capabilities");
+  ASSERT_EQ(caps.status, 200) << caps.describe();
+  EXPECT_NE(caps.body.find("\"inverse\":\"delete\""), std::string::npos) << caps.body;
+  Response inventory = master("GET", "/v1/hosts/files/inventory?refresh=full");
+  ASSERT_EQ(inventory.status, 200) << inventory.describe();
+  const json::array items = array_at(inventory.json(), "items");
+  ASSERT_EQ(items.size(), 1u) << inventory.body;
+  EXPECT_EQ(str_at(items[0], "id"), "existing.txt");
+  EXPECT_EQ(str_at(items[0], "kind"), "file");
+
+  // An event makes the plugin write the file it names; the inverse spec deletes it.
+  const std::string agent = new_agent("noter");
+  Response saved = master("POST", "/v1/automations", body(file_spec()));
+  ASSERT_EQ(saved.status, 201) << saved.describe();
+  const std::string id = str_at(saved.json(), "id");
+  json::object sample{{"kind", "note.wanted"},
+                      {"subject", agent},
+                      {"attributes", json::object{{"name", "note.txt"}}}};
+  Response dry = master("POST", "/v1/automations/" + id + "/dry-run",
+                        body(json::object{{"event", sample}}));
+  ASSERT_EQ(dry.status, 200) << dry.describe();
+  EXPECT_NE(str_at(dry.json(), "severity"), "error") << dry.body;
+  EXPECT_FALSE(fs::exists(files_dir_ + "/note.txt")) << "a dry-run writes nothing";
+  ASSERT_EQ(master("POST", "/v1/automations/" + id + "/enable").status, 200);
+  ASSERT_EQ(master("POST", "/v1/events", body(sample)).status, 202);
+  const auto deadline = std::chrono::steady_clock::now() + kEngineWaitMax;
+  while (std::chrono::steady_clock::now() < deadline && !fs::exists(files_dir_ + "/note.txt")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(files_dir_ + "/note.txt"));
+  Response inverse = master("POST", "/v1/automations/" + id + "/inverse");
+  ASSERT_EQ(inverse.status, 200) << inverse.describe();
+  const json::value action = array_at(field(inverse.json(), "spec"), "actions")[0];
+  EXPECT_EQ(str_at(action, "verb"), "delete") << inverse.body;
+}
+
+TEST(AutomationCli, ValidatePrintsIssuesAsJsonAndExitsOneWhenASaveWouldBeRefused) {
+  const std::string dir = make_temp_dir();
+  ASSERT_FALSE(dir.empty());
+  const std::string good = write_file(dir + "/good.json", body(file_spec()));
+  CliResult ok = run_cli({"automation", "validate", good, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output();
+  const json::value out = json::parse(ok.stdout_text);
+  EXPECT_EQ(field(out, "ok"), json::value(true)) << ok.stdout_text;
+  EXPECT_TRUE(std::regex_match(str_at(out, "hash"), kSha256Hex)) << ok.stdout_text;
+
+  // Without the plugin its host is unknown: an action mismatch, which the daemon answers 422.
+  CliResult unknown_host = run_cli({"automation", "validate", good});
+  EXPECT_EQ(unknown_host.exit_code, 1) << unknown_host.output();
+  EXPECT_NE(unknown_host.stdout_text.find("ACTION_SCHEMA_MISMATCH"), std::string::npos)
+      << unknown_host.stdout_text;
+
+  json::object blocked = file_spec();
+  blocked["suppression_window"] = "soon";
+  const std::string bad = write_file(dir + "/bad.json", body(blocked));
+  CliResult refused = run_cli({"automation", "validate", bad, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output();
+  const json::value issue =
+      issue_at(field(json::parse(refused.stdout_text), "issues"), "/suppression_window");
+  ASSERT_TRUE(issue.is_object()) << refused.stdout_text;
+  EXPECT_EQ(str_at(issue, "severity"), "blocker");
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+}
+
+TEST(AutomationCli, DryRunLoadsThePluginsAndPrintsTheTranscriptWithoutActing) {
+  const std::string dir = make_temp_dir();
+  ASSERT_FALSE(dir.empty());
+  const std::string files = dir + "/files";
+  fs::create_directories(files);
+  write_file(files + "/old.txt", "x");
+  json::object spec = file_spec("delete");
+  spec["actions"].as_array()[0].as_object()["params"] =
+      json::object{{"name", "{{event.attributes.name}}"}};
+  const std::string path = write_file(dir + "/spec.json", body(spec));
+  const std::string event = write_file(
+      dir + "/event.json",
+      R"({"kind":"note.wanted","subject":"someone","attributes":{"name":"old.txt"}})");
+  CliResult r = run_cli({"automation", "dry-run", path, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR,
+                         "--event", event},
+                        {{"WARDEN_FILES_PLUGIN_DIR", files}});
+  EXPECT_EQ(r.exit_code, 0) << r.output();
+  const json::value t = json::parse(r.stdout_text);
+  EXPECT_TRUE(std::regex_match(str_at(t, "transcript_id"), kUuid)) << r.stdout_text;
+  EXPECT_TRUE(field(field(t, "used_inventory"), "files").is_object()) << r.stdout_text;
+  bool planned = false;
+  for (const auto& row : array_at(t, "rows")) {
+    const json::value answer = field(row, "dry_run");
+    if (!answer.is_object()) continue;
+    planned = true;
+    EXPECT_EQ(field(answer, "ok"), json::value(true)) << r.stdout_text;
+    EXPECT_EQ(array_at(answer, "effects").size(), 1u) << r.stdout_text;
+  }
+  EXPECT_TRUE(planned) << r.stdout_text;
+  EXPECT_TRUE(fs::exists(files + "/old.txt")) << "a dry-run deletes nothing";
+
+  CliResult no_plugins = run_cli({"automation", "dry-run", path});
+  EXPECT_EQ(no_plugins.exit_code, 2) << "--plugins is required: " << no_plugins.output();
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
 }
 
 }  // namespace

@@ -5,12 +5,19 @@
 #include "automation/engine.h"
 #include "automation/inventory.h"
 #include "server/api.h"
+#include "server/blocking_runner.h"
 #include "server/log.h"
 #include "server/routes.h"
 #include "server/warden_actions.h"
 #include "server/warden_events.h"
 
 namespace warden::server {
+
+namespace {
+// Requests that wait on a driver (dry-runs, inventory refreshes, saves that expand selectors).
+constexpr std::size_t kDriverRequestThreads = 2;
+constexpr std::size_t kDriverRequestsQueuedMax = 256;
+}  // namespace
 
 struct AutomationServices::Parts {
   Parts(const AutomationOptions& options, store::Store& store, store::BatchWriter& writer,
@@ -21,7 +28,8 @@ struct AutomationServices::Parts {
             clock, ids, [this](std::string_view kind) { return running && engine->wants(kind); },
             [this](automation::Event e) { engine->emit(std::move(e)); }),
         actions(store, writer, clock, decisions_in, api.sessions(), &events),
-        inventory(drivers, clock) {
+        inventory(drivers, clock),
+        runner(kDriverRequestThreads, kDriverRequestsQueuedMax) {
     drivers.add(automation::make_warden_driver(actions));
     if (!options.webhook_secret.empty()) {
       drivers.add(automation::make_webhook_driver(options.webhook_secret));
@@ -37,6 +45,7 @@ struct AutomationServices::Parts {
   WardenEvents events;
   ServerWardenActions actions;
   automation::Inventory inventory;
+  BlockingRunner runner;
   std::unique_ptr<automation::AutomationEngine> engine;
   std::atomic<bool> running{false};
 };
@@ -53,7 +62,8 @@ Result<std::unique_ptr<AutomationServices>> AutomationServices::start(
   std::unique_ptr<AutomationServices> services(new AutomationServices(std::move(parts)));
   Parts& p = *services->parts_;
   decisions.set_observer(&p.events);
-  api.set_automation(AutomationDeps{p.engine.get(), &p.drivers, &p.inventory, &p.events});
+  api.set_automation(
+      AutomationDeps{p.engine.get(), &p.drivers, &p.inventory, &p.events, &p.runner});
   for (const auto& h : p.drivers.hosts()) {
     log_event(LogLevel::kInfo, "automation host",
               {{"host", h.id}, {"builtin", h.builtin}, {"verbs", h.verbs.size()}});
@@ -68,6 +78,7 @@ AutomationServices::~AutomationServices() { stop(); }
 void AutomationServices::stop() {
   if (!parts_ || !parts_->running.exchange(false)) return;
   parts_->decisions.set_observer(nullptr);
+  parts_->runner.stop();  // its requests' writes still reach the writer
   parts_->engine->stop();
 }
 

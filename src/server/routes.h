@@ -33,6 +33,7 @@ namespace warden::server {
 
 using decisions::DecisionService;
 class WardenEvents;
+class BlockingRunner;
 
 // The automation module's services (docs/automation.md); all null when the daemon runs
 // without them (unit tests of other routes), and the automation routes then answer 503.
@@ -41,6 +42,7 @@ struct AutomationDeps {
   automation::DriverRegistry* drivers = nullptr;
   automation::Inventory* inventory = nullptr;
   WardenEvents* events = nullptr;  // Warden's own events (policy.changed, auth.failed, ...)
+  BlockingRunner* runner = nullptr;  // for route work that waits on a driver; null: inline
 };
 
 struct Deps {

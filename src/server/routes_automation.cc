@@ -14,7 +14,9 @@
 #include "automation/ir.h"
 #include "automation/spec.h"
 #include "core/json.h"
+#include "server/blocking_runner.h"
 #include "server/body.h"
+#include "server/log.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -278,6 +280,29 @@ ThenAsync reload_engine(const Deps& d, const RequestContext& ctx) {
   };
 }
 
+// Runs `work` on the runner's threads (it waits on drivers: plugins answer within their
+// timeout) and answers from there; the I/O thread goes on at once. The request context is
+// copied: the transport keeps the request itself alive until the answer.
+using Work = std::function<Result<HttpResponse>(RequestContext&)>;
+Result<HttpResponse> off_io_thread(const Deps& d, RequestContext& ctx, Work work) {
+  if (d.automation.runner == nullptr) return work(ctx);
+  auto copy = std::make_shared<RequestContext>(ctx);
+  WARDEN_RETURN_IF_ERROR(d.automation.runner->post([&d, copy, work = std::move(work)] {
+    Result<HttpResponse> r = Status(ErrorCode::INTERNAL_ERROR);
+    try {
+      r = work(*copy);
+    } catch (const std::exception& e) {
+      log_event(LogLevel::kError, "handler threw",
+                {{"error", e.what()}, {"correlation_id", copy->correlation_id}});
+    }
+    if (r.ok() && is_deferred(*r)) return;  // answered after its commit
+    copy->complete->later([complete = copy->complete, r = std::move(r)]() mutable {
+      (*complete)(std::move(r));
+    });
+  }));
+  return deferred();
+}
+
 Result<store::AutomationRow> load(const Deps& d, const std::string& id) {
   WARDEN_ASSIGN_OR_RETURN(auto row, d.store.get_automation(id));
   if (!row) return Status(ErrorCode::AUTOMATION_NOT_FOUND);
@@ -337,8 +362,9 @@ Result<HttpResponse> validate_automation(const Deps& d, RequestContext& ctx) {
       [out = std::move(out)] { return json_response(200, out); });
 }
 
-Result<HttpResponse> create_automation(const Deps& d, RequestContext& ctx) {
-  WARDEN_RETURN_IF_ERROR(require_automation(d));
+namespace {
+
+Result<HttpResponse> create_automation_now(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Prepared p, prepare(d, ctx.req.body));
   // A new automation has no dry-run yet, and enabling waits for a clean one.
   if (wants_enabled(p.spec)) {
@@ -368,6 +394,13 @@ Result<HttpResponse> create_automation(const Deps& d, RequestContext& ctx) {
                             [a] { return json_response(201, automation_json(a)); });
 }
 
+}  // namespace
+
+Result<HttpResponse> create_automation(const Deps& d, RequestContext& ctx) {
+  WARDEN_RETURN_IF_ERROR(require_automation(d));
+  return off_io_thread(d, ctx, [&d](RequestContext& c) { return create_automation_now(d, c); });
+}
+
 Result<HttpResponse> list_automations(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(store::Page page,
                           page_from_query(ctx.req, kListLimitDefault, kListLimitMax));
@@ -380,8 +413,9 @@ Result<HttpResponse> get_automation(const Deps& d, RequestContext& ctx) {
   return json_response(200, automation_json(a));
 }
 
-Result<HttpResponse> update_automation(const Deps& d, RequestContext& ctx) {
-  WARDEN_RETURN_IF_ERROR(require_automation(d));
+namespace {
+
+Result<HttpResponse> update_automation_now(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Prepared p, prepare(d, ctx.req.body));
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
@@ -428,6 +462,13 @@ Result<HttpResponse> update_automation(const Deps& d, RequestContext& ctx) {
       reload_engine(d, ctx));
 }
 
+}  // namespace
+
+Result<HttpResponse> update_automation(const Deps& d, RequestContext& ctx) {
+  WARDEN_RETURN_IF_ERROR(require_automation(d));
+  return off_io_thread(d, ctx, [&d](RequestContext& c) { return update_automation_now(d, c); });
+}
+
 Result<HttpResponse> delete_automation(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
   const std::int64_t now = d.clock.now_seconds();
@@ -453,10 +494,9 @@ Result<HttpResponse> disable_automation(const Deps& d, RequestContext& ctx) {
   return set_enabled(d, ctx, false);
 }
 
-// Runs the drivers' dry-runs on the caller's thread: a plugin answers within its timeout, and
-// the built-in hosts at once.
-Result<HttpResponse> dry_run_automation(const Deps& d, RequestContext& ctx) {
-  WARDEN_RETURN_IF_ERROR(require_automation(d));
+namespace {
+
+Result<HttpResponse> dry_run_now(const Deps& d, RequestContext& ctx) {
   std::optional<automation::Event> sample;
   if (!ctx.req.body.empty()) {
     WARDEN_ASSIGN_OR_RETURN(Body body, Body::parse(ctx.req.body, {"event"}));
@@ -508,6 +548,13 @@ Result<HttpResponse> dry_run_automation(const Deps& d, RequestContext& ctx) {
                             });
 }
 
+}  // namespace
+
+Result<HttpResponse> dry_run_automation(const Deps& d, RequestContext& ctx) {
+  WARDEN_RETURN_IF_ERROR(require_automation(d));
+  return off_io_thread(d, ctx, [&d](RequestContext& c) { return dry_run_now(d, c); });
+}
+
 Result<HttpResponse> inverse_automation(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
@@ -549,6 +596,11 @@ Result<HttpResponse> get_host_capabilities(const Deps& d, RequestContext& ctx) {
   return json_response(200, capabilities_json(driver->info()));
 }
 
+namespace {
+Result<HttpResponse> inventory_answer(const Deps& d, const std::string& host,
+                                      const std::string& q);
+}  // namespace
+
 Result<HttpResponse> get_host_inventory(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
   const std::string host = ctx.params[0];
@@ -564,8 +616,21 @@ Result<HttpResponse> get_host_inventory(const Deps& d, RequestContext& ctx) {
   if (q.size() > kInventoryQueryBytesMax) {
     return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "q", "q is too long");
   }
+  if (refresh) {
+    const bool full = *refresh == "full";
+    return off_io_thread(d, ctx, [&d, host, full, q](RequestContext&) -> Result<HttpResponse> {
+      WARDEN_RETURN_IF_ERROR(d.automation.inventory->refresh(host, full).take_status());
+      return inventory_answer(d, host, q);
+    });
+  }
+  return inventory_answer(d, host, q);
+}
+
+namespace {
+
+Result<HttpResponse> inventory_answer(const Deps& d, const std::string& host,
+                                      const std::string& q) {
   automation::Inventory& inventory = *d.automation.inventory;
-  if (refresh) WARDEN_RETURN_IF_ERROR(inventory.refresh(host, *refresh == "full").take_status());
   const automation::InventorySnapshot s = inventory.snapshot(host);
   const std::vector<automation::InventoryItem> items =
       q.empty() ? s.items : inventory.search(host, q);
@@ -581,6 +646,8 @@ Result<HttpResponse> get_host_inventory(const Deps& d, RequestContext& ctx) {
   body["items"] = std::move(out);
   return json_response(200, body);
 }
+
+}  // namespace
 
 // Master: any event but Warden's own source. An agent's session: its events come from
 // "agent:<id>", are about itself, and may not use Warden's own kinds.

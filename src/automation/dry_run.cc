@@ -66,7 +66,14 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
                                   {"message", fmt::format("no host '{}'", action.host)}};
       return add(std::move(row), Severity::kError);
     }
-    const json::object params = expand_templates(action.params, e, item);
+    Result<json::object> expanded =
+        expand_templates(action.params, e, item.id.empty() ? nullptr : &item);
+    if (!expanded.ok()) {
+      row["error"] = json::object{{"code", error_code_name(expanded.status().code())},
+                                  {"message", "params: " + expanded.status().message()}};
+      return add(std::move(row), Severity::kError);
+    }
+    const json::object& params = *expanded;
     ActionCall call{action.host,
                     action.capability,
                     action.verb,

@@ -91,69 +91,6 @@ json::object mask_secrets(const json::object& params) {
   return out;
 }
 
-namespace {
-
-std::string template_value(std::string_view path, const Event* event,
-                           const InventoryItem& target) {
-  if (path == "target.id") return target.id;
-  if (path == "target.name") return target.name;
-  if (event == nullptr) return {};
-  if (path == "event.subject") return event->subject;
-  if (path == "event.kind") return event->kind;
-  if (path == "event.id") return event->id;
-  if (path == "event.source") return event->source;
-  constexpr std::string_view kAttr = "event.attributes.";
-  if (path.starts_with(kAttr)) {
-    const json::value* v = event->attributes.if_contains(path.substr(kAttr.size()));
-    if (v == nullptr || v->is_null()) return {};
-    if (v->is_string()) return std::string(v->get_string());
-    return json::serialize(*v);
-  }
-  return {};
-}
-
-std::string expand_string(std::string_view s, const Event* event, const InventoryItem& target) {
-  std::string out;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    const std::size_t open = s.find("{{", pos);
-    const std::size_t close = open == std::string_view::npos ? open : s.find("}}", open + 2);
-    if (close == std::string_view::npos) {
-      out.append(s.substr(pos));
-      break;
-    }
-    out.append(s.substr(pos, open - pos));
-    std::string_view path = s.substr(open + 2, close - open - 2);
-    while (!path.empty() && path.front() == ' ') path.remove_prefix(1);
-    while (!path.empty() && path.back() == ' ') path.remove_suffix(1);
-    out += template_value(path, event, target);
-    pos = close + 2;
-    if (out.size() > kTemplateBytesMax) break;
-  }
-  if (out.size() > kTemplateBytesMax) out.resize(kTemplateBytesMax);
-  return out;
-}
-
-json::value expand_value(const json::value& v, const Event* event, const InventoryItem& target) {
-  if (v.is_string()) return json::value(expand_string(v.get_string(), event, target));
-  if (v.is_object()) return expand_templates(v.get_object(), event, target);
-  if (v.is_array()) {
-    json::array out;
-    for (const auto& item : v.get_array()) out.push_back(expand_value(item, event, target));
-    return out;
-  }
-  return v;
-}
-
-}  // namespace
-
-json::object expand_templates(const json::object& params, const Event* event,
-                              const InventoryItem& target) {
-  json::object out;
-  for (const auto& kv : params) out[kv.key()] = expand_value(kv.value(), event, target);
-  return out;
-}
-
 std::string idempotency_key(const std::string& automation_id, const CompiledAction& action,
                             const std::string& target_id, const json::object& params) {
   return canonical_hash(json::object{{"automation_id", automation_id},
@@ -395,8 +332,7 @@ bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index,
   if (t.event != e.kind) return false;
   if (t.kind == CompiledTrigger::Kind::kEvent) {
     if (!t.filter) return true;
-    return eval_bool(*t.filter, json::object{{"event", event_json(e)},
-                                             {"now", format_rfc3339(clock_.now_seconds())}});
+    return eval_bool(*t.filter, &e, nullptr, clock_.now_ms());
   }
   double value = 1;
   if (t.measure.starts_with("sum:")) {
@@ -408,9 +344,10 @@ bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index,
   return thresholds_.add(key, value, t.window_ms, t.above, clock_.now_ms());
 }
 
-bool eval_bool(const expr::Program& program, const json::object& vars) {
+bool eval_bool(const expr::Program& program, const Event* event, const InventoryItem* target,
+               std::int64_t now_ms) {
   expr::Activation act(program);
-  if (!act.bind_json(vars).ok()) return false;
+  if (!bind_automation_vars(act, event, target, now_ms).ok()) return false;
   const expr::Value v = program.eval(act);
   return v.kind == expr::Kind::kBool && v.b;
 }
@@ -418,11 +355,9 @@ bool eval_bool(const expr::Program& program, const json::object& vars) {
 bool AutomationEngine::conditions_hold(const CompiledAutomation& a, const Event* e,
                                        const InventoryItem& item, std::string& reason) {
   if (a.conditions.empty()) return true;
-  const json::object vars{{"event", e != nullptr ? event_json(*e) : json::object()},
-                          {"target", inventory_item_json(item)},
-                          {"now", format_rfc3339(clock_.now_seconds())}};
+  const std::int64_t now_ms = clock_.now_ms();
   for (std::size_t i = 0; i < a.conditions.size(); ++i) {
-    if (!eval_bool(*a.conditions[i], vars)) {
+    if (!eval_bool(*a.conditions[i], e, &item, now_ms)) {
       reason = fmt::format("condition {} is not true: {}", i,
                            i < a.condition_sources.size() ? a.condition_sources[i] : "");
       return false;
@@ -489,7 +424,10 @@ void AutomationEngine::fire(const std::shared_ptr<const CompiledAutomation>& a, 
     record(std::move(r), action.params);
   };
   auto plan = [&](const CompiledAction& action, const InventoryItem& item) {
-    ActionJob job{a, action, item, event, firing_id, expand_templates(action.params, e, item), {}};
+    Result<json::object> params =
+        expand_templates(action.params, e, item.id.empty() ? nullptr : &item);
+    if (!params.ok()) return skip(action, item.id, "params: " + params.status().message());
+    ActionJob job{a, action, item, event, firing_id, *std::move(params), {}};
     job.key = idempotency_key(a->id, action, item.id, job.params);
     Status s = executors_->submit(action.host, [this, job = std::move(job)] { run_job(job); });
     if (!s.ok()) skip(action, item.id, s.message());

@@ -28,6 +28,7 @@
 #include "automation/host_queues.h"
 #include "automation/inventory.h"
 #include "automation/ir.h"
+#include "automation/template.h"
 #include "automation/types.h"
 #include "automation/windows.h"
 #include "core/clock.h"
@@ -52,7 +53,6 @@ struct EngineOptions {
 inline constexpr std::size_t kActionJobsQueuedMax = 10'000;   // planned actions not yet running
 inline constexpr std::size_t kAutomationsLoadedMax = 10'000;  // enabled automations
 inline constexpr std::size_t kTargetsPerFiringMax = 1'000;    // items one target may expand to
-inline constexpr std::size_t kTemplateBytesMax = 4'096;       // one expanded template string
 
 // Thread-safe.
 class AutomationEngine {
@@ -154,11 +154,6 @@ class AutomationEngine {
 // Params with keys naming secrets (containing secret, token, password or key, any case) shown
 // as "***", at any depth: what audit rows and logs carry.
 boost::json::object mask_secrets(const boost::json::object& params);
-// {{event.subject}}, {{event.kind}}, {{event.id}}, {{event.source}}, {{event.attributes.x}},
-// {{target.id}}, {{target.name}} in every string of params (nested too); a missing value
-// expands to "". event may be null (schedules).
-boost::json::object expand_templates(const boost::json::object& params, const Event* event,
-                                     const InventoryItem& target);
 // SHA-256 hex over (automation id, host, capability, verb, target id, expanded params).
 std::string idempotency_key(const std::string& automation_id, const CompiledAction& action,
                             const std::string& target_id, const boost::json::object& params);

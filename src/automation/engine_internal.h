@@ -38,8 +38,9 @@ struct AutomationEngine::ActionJob {
   std::string key;             // idempotency key
 };
 
-// A CEL program's result as a condition: true only for a boolean true (an error, a missing
-// variable or another type is false).
-bool eval_bool(const expr::Program& program, const boost::json::object& vars);
+// A filter's or condition's result: true only for a boolean true (an error, a missing field or
+// another type is false). event and target may be null (bound as empty maps).
+bool eval_bool(const expr::Program& program, const Event* event, const InventoryItem* target,
+               std::int64_t now_ms);
 
 }  // namespace warden::automation

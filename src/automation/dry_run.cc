@@ -112,12 +112,9 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
   for (const CompiledAction& action : a.actions) {
     if (!hosts_with_targets.contains(action.host)) one(action, InventoryItem{});
   }
-  return json::object{{"transcript_id", ids_.next()},
-                      {"automation_id", a.id},
-                      {"correlation_id", correlation_id},
-                      {"used_inventory", std::move(used)},
-                      {"rows", std::move(rows)},
-                      {"severity", severity_name(worst)}};
+  return json::object{{"transcript_id", ids_.next()},     {"automation_id", a.id},
+                      {"correlation_id", correlation_id}, {"used_inventory", std::move(used)},
+                      {"rows", std::move(rows)},          {"severity", severity_name(worst)}};
 }
 
 }  // namespace warden::automation

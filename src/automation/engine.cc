@@ -70,10 +70,9 @@ json::object mask_secrets(const json::object& params) {
     std::string key(kv.key());
     std::transform(key.begin(), key.end(), key.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    const bool secret = key.find("secret") != std::string::npos ||
-                        key.find("token") != std::string::npos ||
-                        key.find("password") != std::string::npos ||
-                        key.find("key") != std::string::npos;
+    const bool secret =
+        key.find("secret") != std::string::npos || key.find("token") != std::string::npos ||
+        key.find("password") != std::string::npos || key.find("key") != std::string::npos;
     if (secret) {
       out[kv.key()] = "***";
     } else if (kv.value().is_object()) {
@@ -150,6 +149,44 @@ store::EventRow event_row(const Event& e, std::int64_t received_at_ms) {
                          .received_at_ms = received_at_ms};
 }
 
+store::InventoryRow inventory_row(const InventorySnapshot& s) {
+  json::array items;
+  for (const InventoryItem& item : s.items) items.push_back(inventory_item_json(item));
+  return store::InventoryRow{.host = s.host,
+                             .items = json::serialize(items),
+                             .refreshed_at_ms = s.refreshed_at_ms,
+                             .full = s.full};
+}
+
+Result<InventorySnapshot> inventory_from_row(const store::InventoryRow& row) {
+  const Status bad(ErrorCode::INTERNAL_ERROR, fmt::format("stored inventory of {} is not a list "
+                                                          "of items",
+                                                          row.host));
+  WARDEN_ASSIGN_OR_RETURN(json::value items, parse_json(row.items));
+  if (!items.is_array()) return bad;
+  InventorySnapshot s{.host = row.host,
+                      .items = {},
+                      .refreshed_at_ms = row.refreshed_at_ms,
+                      .full = row.full,
+                      .stale = false};
+  auto text = [](const json::object& o, std::string_view k) {
+    const json::value* v = o.if_contains(k);
+    return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  for (const json::value& v : items.get_array()) {
+    if (!v.is_object()) return bad;
+    const json::object& o = v.get_object();
+    InventoryItem item{text(o, "id"), text(o, "name"), text(o, "kind"), {}};
+    if (const json::value* labels = o.if_contains("labels"); labels && labels->is_object()) {
+      for (const auto& kv : labels->get_object()) {
+        if (kv.value().is_string()) item.labels[kv.key()] = std::string(kv.value().get_string());
+      }
+    }
+    s.items.push_back(std::move(item));
+  }
+  return s;
+}
+
 // ---- lifecycle --------------------------------------------------------------------------------
 
 AutomationEngine::AutomationEngine(store::Store& store, store::BatchWriter& writer,
@@ -171,13 +208,54 @@ Status AutomationEngine::start() {
     std::lock_guard lock(mu_);
     if (running_) return Status();
   }
+  WARDEN_RETURN_IF_ERROR(restore_inventory());
   WARDEN_RETURN_IF_ERROR(reload());
+  WARDEN_RETURN_IF_ERROR(restore_windows());
   std::lock_guard lock(mu_);
   executors_ = std::make_unique<HostQueues>(options_.concurrency_max, kActionJobsQueuedMax);
   stopping_ = false;
   running_ = true;
   matcher_ = std::thread([this] { matcher_loop(); });
   if (options_.scheduler_period_ms > 0) scheduler_ = std::thread([this] { scheduler_loop(); });
+  return Status();
+}
+
+Status AutomationEngine::restore_inventory() {
+  for (const HostInfo& host : drivers_.hosts()) {
+    WARDEN_ASSIGN_OR_RETURN(std::optional<store::InventoryRow> row, store_.get_inventory(host.id));
+    if (!row) continue;
+    WARDEN_ASSIGN_OR_RETURN(InventorySnapshot s, inventory_from_row(*row));
+    inventory_.restore(std::move(s));
+  }
+  // Each refresh is stored (not awaited: a lost one is only an older listing after a restart).
+  inventory_.set_on_refresh([&writer = writer_](const InventorySnapshot& s) {
+    (void)writer.submit_independent(
+        [row = inventory_row(s)](store::WriteTxn& t) { return t.put_inventory(row); },
+        [](const Status&) {});
+  });
+  return Status();
+}
+
+Status AutomationEngine::restore_windows() {
+  const std::shared_ptr<const Loaded> loaded = snapshot();
+  for (const auto& a : loaded->all) {
+    if (a->suppression_window_ms <= 0 && a->idempotency_window_ms <= 0) continue;
+    // Only the newest kExecutionsKeptMax rows are kept: a window holding more runs than that
+    // is restored from those.
+    WARDEN_ASSIGN_OR_RETURN(std::vector<store::AutomationExecutionRow> rows,
+                            store_.list_executions(a->id, std::nullopt, store::kExecutionsKeptMax));
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it) {  // oldest first
+      const bool ran =
+          it->outcome == "succeeded" || it->outcome == "failed" || it->outcome == "timeout";
+      if (ran) {
+        windows_.restore_run(a->id, it->host, it->target_id, it->correlation_id,
+                             a->suppression_window_ms, it->started_at_ms);
+      }
+      if (it->outcome == "succeeded") {
+        windows_.executed(it->idempotency_key, a->idempotency_window_ms, it->started_at_ms);
+      }
+    }
+  }
   return Status();
 }
 
@@ -194,6 +272,7 @@ void AutomationEngine::stop() {
   if (matcher_.joinable()) matcher_.join();
   if (scheduler_.joinable()) scheduler_.join();
   executors_->stop();
+  inventory_.set_on_refresh(nullptr);
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [&] { return records_pending_ == 0; });
   running_ = false;
@@ -370,10 +449,9 @@ std::vector<InventoryItem> AutomationEngine::resolve_target(const CompiledTarget
                                                             const Event* e) {
   InventorySnapshot snap = inventory_.snapshot(t.host);
   auto find = [&snap](const std::string& id) -> const InventoryItem* {
-    auto it = std::lower_bound(snap.items.begin(), snap.items.end(), id,
-                               [](const InventoryItem& item, const std::string& k) {
-                                 return item.id < k;
-                               });
+    auto it = std::lower_bound(
+        snap.items.begin(), snap.items.end(), id,
+        [](const InventoryItem& item, const std::string& k) { return item.id < k; });
     return it != snap.items.end() && it->id == id ? &*it : nullptr;
   };
   std::vector<std::string> ids;
@@ -491,23 +569,18 @@ void AutomationEngine::run_job(const ActionJob& job) {
   // Checked here, on the host's queue, so two firings for one target cannot both pass.
   if (!windows_.admit(a.id, r.host, r.target_id, job.firing_id, a.suppression_window_ms,
                       r.started_at_ms)) {
-    return finish("suppressed", fmt::format("ran on this target less than {} ms ago",
-                                            a.suppression_window_ms));
+    return finish("suppressed",
+                  fmt::format("ran on this target less than {} ms ago", a.suppression_window_ms));
   }
   if (a.idempotency_window_ms > 0 && windows_.duplicate(job.key, r.started_at_ms)) {
-    return finish("duplicate", fmt::format("the same effect ran less than {} ms ago",
-                                           a.idempotency_window_ms));
+    return finish("duplicate",
+                  fmt::format("the same effect ran less than {} ms ago", a.idempotency_window_ms));
   }
   Driver* driver = drivers_.find(r.host);
   if (driver == nullptr) return finish("failed", fmt::format("no host '{}'", r.host));
-  ActionCall call{r.host,
-                  r.capability,
-                  r.verb,
-                  job.params,
-                  job.target,
-                  job.event ? event_json(*job.event) : json::object(),
-                  job.key,
-                  job.firing_id};
+  ActionCall call{r.host,     r.capability, r.verb,
+                  job.params, job.target,   job.event ? event_json(*job.event) : json::object(),
+                  job.key,    job.firing_id};
 
   std::packaged_task<Result<ExecuteResult>()> task(
       [driver, &call]() -> Result<ExecuteResult> { return driver->execute(call); });

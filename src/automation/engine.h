@@ -40,7 +40,7 @@
 namespace warden::automation {
 
 struct EngineOptions {
-  std::size_t queue_max = 10'000;  // events accepted and not yet matched; beyond: EVENT_QUEUE_FULL
+  std::size_t queue_max = 10'000;   // events accepted and not yet matched; beyond: EVENT_QUEUE_FULL
   std::size_t concurrency_max = 8;  // driver calls running at once, across hosts
   // A driver call still running after this is recorded as "timeout" (plugins are also killed
   // by their own timeout); its host stays busy until the call returns.
@@ -64,10 +64,13 @@ class AutomationEngine {
   AutomationEngine(const AutomationEngine&) = delete;
   AutomationEngine& operator=(const AutomationEngine&) = delete;
 
-  // Loads the enabled automations from the store; starts the matcher, the executors and (with
-  // scheduler_period_ms > 0) the scheduler.
+  // Restores the stored inventories and stores each refresh from now on; loads the enabled
+  // automations and restores their windows from their stored executions (a restart forgets
+  // neither a suppression nor an idempotency window still open); starts the matcher, the
+  // executors and (with scheduler_period_ms > 0) the scheduler.
   Status start();
-  // Stops taking events, finishes what was accepted, joins the threads.
+  // Stops taking events, finishes what was accepted, joins the threads. Call it before the
+  // writer stops: the accepted events' writes and the records go through it.
   void stop();
   // Reloads the automations after any change (create, update, enable, disable, delete).
   Status reload();
@@ -98,7 +101,7 @@ class AutomationEngine {
   // (including the events those records announced).
   void drain();
 
-  std::size_t queued() const;               // accepted, not yet matched
+  std::size_t queued() const;                  // accepted, not yet matched
   std::size_t executions_running_max() const;  // the most driver calls that ever ran at once
 
  private:
@@ -120,6 +123,8 @@ class AutomationEngine {
   void announce(const ExecutionRecord& r);
   Result<ExecuteResult> call_driver(Driver& driver, const ActionCall& call);
   void finish_event();
+  Status restore_inventory();
+  Status restore_windows();
 
   store::Store& store_;
   store::BatchWriter& writer_;
@@ -144,11 +149,11 @@ class AutomationEngine {
   std::size_t accepted_ = 0;          // guarded by mu_: accepted, not yet matched
   std::size_t records_pending_ = 0;   // guarded by mu_: records submitted, not committed
   std::map<std::string, std::int64_t> next_fire_ms_;  // guarded by mu_: "<id>/<trigger>"
-  bool running_ = false;              // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
+  bool running_ = false;                              // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
   std::thread matcher_;
   std::thread scheduler_;
-  std::mutex tick_mu_;                // one tick at a time
+  std::mutex tick_mu_;  // one tick at a time
 };
 
 // Params with keys naming secrets (containing secret, token, password or key, any case) shown
@@ -162,5 +167,7 @@ std::string idempotency_key(const std::string& automation_id, const CompiledActi
 store::AutomationExecutionRow execution_row(const ExecutionRecord& r);
 ExecutionRecord execution_from_row(const store::AutomationExecutionRow& row);
 store::EventRow event_row(const Event& e, std::int64_t received_at_ms);
+store::InventoryRow inventory_row(const InventorySnapshot& s);
+Result<InventorySnapshot> inventory_from_row(const store::InventoryRow& row);
 
 }  // namespace warden::automation

@@ -33,7 +33,7 @@ struct AutomationEngine::ActionJob {
   CompiledAction action;
   InventoryItem target;
   std::optional<Event> event;
-  std::string firing_id;  // the correlation id of everything one firing does
+  std::string firing_id;       // the correlation id of everything one firing does
   boost::json::object params;  // templates expanded
   std::string key;             // idempotency key
 };

@@ -78,9 +78,9 @@ class EnginePluginTest : public ::testing::Test {
       fs::copy_file(example / "files-plugin", folder / "files-plugin");
       std::string mine = yaml;
       mine.replace(mine.find("name: files\n"), 12, fmt::format("name: files{}\n", h));
-      mine.replace(mine.find("  dir: data\n"), 12,
-                   fmt::format("  dir: data\n  log: {}\n", (dir_ / fmt::format("calls{}.log", h))
-                                                               .string()));
+      mine.replace(
+          mine.find("  dir: data\n"), 12,
+          fmt::format("  dir: data\n  log: {}\n", (dir_ / fmt::format("calls{}.log", h)).string()));
       std::ofstream(folder / "plugin.yaml") << mine;
       std::ofstream(folder / "data" / "anchor") << "a";
     }
@@ -90,12 +90,12 @@ class EnginePluginTest : public ::testing::Test {
     ASSERT_TRUE(loaded.ok()) << loaded.to_string();
     inventory_ = std::make_unique<Inventory>(registry_, clock_);
     for (const HostInfo& h : registry_.hosts()) (void)inventory_->refresh(h.id, true);
-    engine_ = std::make_unique<AutomationEngine>(
-        *store_, *writer_, registry_, *inventory_, clock_, ids_,
-        EngineOptions{.queue_max = 10'000,
-                      .concurrency_max = kCap,
-                      .driver_timeout_ms = 10'000,
-                      .scheduler_period_ms = 0});
+    engine_ =
+        std::make_unique<AutomationEngine>(*store_, *writer_, registry_, *inventory_, clock_, ids_,
+                                           EngineOptions{.queue_max = 10'000,
+                                                         .concurrency_max = kCap,
+                                                         .driver_timeout_ms = 10'000,
+                                                         .scheduler_period_ms = 0});
     ASSERT_TRUE(engine_->start().ok());
   }
 

@@ -42,8 +42,8 @@ class RecordingDriver final : public Driver {
   RecordingDriver(std::string host, Calls& calls, int items = 5) : calls_(calls) {
     info_.id = host;
     info_.name = host;
-    info_.verbs.push_back(VerbInfo{"file", "touch", json::object{{"type", "object"}}, false, "",
-                                   {}});
+    info_.verbs.push_back(
+        VerbInfo{"file", "touch", json::object{{"type", "object"}}, false, "", {}});
     for (int i = 0; i < items; ++i) {
       const std::string id = "t" + std::to_string(i);
       items_.push_back(InventoryItem{id, id, "file", {{"env", i % 2 ? "prod" : "dev"}}});
@@ -133,8 +133,8 @@ class EngineTest : public ::testing::Test {
                                       .concurrency_max = 3,
                                       .driver_timeout_ms = 10'000,
                                       .scheduler_period_ms = 0}) {
-    engine_ = std::make_unique<AutomationEngine>(*store_, *writer_, registry_, *inventory_,
-                                                 clock_, ids_, options);
+    engine_ = std::make_unique<AutomationEngine>(*store_, *writer_, registry_, *inventory_, clock_,
+                                                 ids_, options);
     ASSERT_TRUE(engine_->start().ok());
   }
 
@@ -255,8 +255,7 @@ TEST_F(EngineTest, AFullQueueRefusesAndLosesNothingItAccepted) {
   const std::string id = save(touch_on("h1", "load.tick", "{{event.subject}}"));
   int refused = 0;
   for (int i = 0; i < 5; ++i) {
-    Status s = submit_and_wait(event("load.tick", "t" + std::to_string(i),
-                                     json::object{{"n", i}}));
+    Status s = submit_and_wait(event("load.tick", "t" + std::to_string(i), json::object{{"n", i}}));
     if (s.code() == ErrorCode::EVENT_QUEUE_FULL) {
       ++refused;
       EXPECT_EQ(s.details().at("retry_after_seconds").as_int64(), 1);
@@ -275,9 +274,9 @@ TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   start();
   std::vector<std::string> ids;
   for (int h = 0; h < 4; ++h) {
-    ids.push_back(save(touch_on(
-        "h" + std::to_string(h), "load.tick", "{{event.subject}}",
-        fmt::format(R"(,"conditions":["event.attributes.host == 'h{}'"])", h))));
+    ids.push_back(
+        save(touch_on("h" + std::to_string(h), "load.tick", "{{event.subject}}",
+                      fmt::format(R"(,"conditions":["event.attributes.host == 'h{}'"])", h))));
   }
   constexpr int kThreads = 16;
   constexpr int kEvents = 1000;
@@ -287,9 +286,9 @@ TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = next++; i < kEvents; i = next++) {
-        Status s = submit_and_wait(event(
-            "load.tick", "t" + std::to_string(i % 5),
-            json::object{{"n", i}, {"host", "h" + std::to_string(i % 4)}}));
+        Status s =
+            submit_and_wait(event("load.tick", "t" + std::to_string(i % 5),
+                                  json::object{{"n", i}, {"host", "h" + std::to_string(i % 4)}}));
         if (s.ok()) ++accepted;
       }
     });
@@ -324,8 +323,7 @@ TEST_F(EngineTest, SuppressionWindowWithAFakeClock) {
   start();
   const std::string id = save(touch_on("h0", "load.tick", "t1", R"(,"suppression_window":"5m")"));
   // Another automation hears the suppression.
-  const std::string listener =
-      save(R"({"name":"hear","trigger_group":{"triggers":[{"kind":"event",
+  const std::string listener = save(R"({"name":"hear","trigger_group":{"triggers":[{"kind":"event",
               "event":"automation.suppressed"}]},"targets":[{"host":"h3","selector":"t4"}],
               "actions":[{"host":"h3","capability":"file","verb":"touch"}]})");
   auto send = [&](int n) {
@@ -377,6 +375,40 @@ TEST_F(EngineTest, IdempotencyWindowWithAFakeClock) {
   auto o = outcomes(id);
   EXPECT_EQ(std::vector<std::string>(o.end() - 4, o.end()),
             (std::vector<std::string>{"failed", "failed", "succeeded", "succeeded"}));
+}
+
+TEST_F(EngineTest, ARestartKeepsOpenWindowsAndTheInventory) {
+  start();
+  const std::string suppressed =
+      save(touch_on("h0", "load.tick", "t1", R"(,"suppression_window":"5m")"));
+  const std::string idempotent = save(R"({"name":"same","trigger_group":{"triggers":[
+      {"kind":"event","event":"load.tick"}]},"targets":[{"host":"h2","selector":"t0"}],
+      "actions":[{"host":"h2","capability":"file","verb":"touch","params":{"mode":"x"}}],
+      "idempotency_window":"1h"})");
+  ASSERT_TRUE(inventory_->refresh("h3", true).ok());  // stored through the writer
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 1}})).ok());
+  engine_->drain();
+  engine_->stop();
+  engine_.reset();
+
+  // A new process: fresh inventory and windows, the same database.
+  inventory_ = std::make_unique<Inventory>(registry_, clock_);
+  clock_.advance_ms(kMinute);
+  start();
+  const InventorySnapshot restored = inventory_->snapshot("h3");
+  EXPECT_EQ(restored.items.size(), 5u);
+  EXPECT_EQ(restored.refreshed_at_ms, kT0);
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 2}})).ok());
+  engine_->drain();
+  EXPECT_EQ(outcomes(suppressed), (std::vector<std::string>{"succeeded", "suppressed"}));
+  EXPECT_EQ(outcomes(idempotent), (std::vector<std::string>{"succeeded", "duplicate"}));
+  clock_.advance_ms(60 * kMinute);
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 3}})).ok());
+  engine_->drain();
+  EXPECT_EQ(outcomes(suppressed),
+            (std::vector<std::string>{"succeeded", "suppressed", "succeeded"}));
+  EXPECT_EQ(outcomes(idempotent),
+            (std::vector<std::string>{"succeeded", "duplicate", "succeeded"}));
 }
 
 TEST_F(EngineTest, ThresholdFiresOncePerCrossing) {
@@ -439,8 +471,8 @@ TEST_F(EngineTest, CronAcrossADaylightSavingChange) {
 }
 
 TEST_F(EngineTest, FaultyDriversGiveErrorRowsAndTheEngineGoesOn) {
-  start({.queue_max = 100, .concurrency_max = 2, .driver_timeout_ms = 100,
-         .scheduler_period_ms = 0});
+  start(
+      {.queue_max = 100, .concurrency_max = 2, .driver_timeout_ms = 100, .scheduler_period_ms = 0});
   const std::string id = save(touch_on("h3", "load.tick", "t1"));
   auto send = [&](Mode m) {
     drivers_by_host_[3]->set_mode(m);
@@ -504,11 +536,11 @@ TEST_F(EngineTest, DryRunTranscript) {
 }
 
 TEST(EngineHelpersTest, SecretsAreMasked) {
-  const json::object masked = mask_secrets(json::object{
-      {"url", "https://x"},
-      {"api_key", "k"},
-      {"nested", json::object{{"Password", "p"}, {"ok", 1}}},
-      {"list", json::array{json::object{{"token", "t"}}}}});
+  const json::object masked =
+      mask_secrets(json::object{{"url", "https://x"},
+                                {"api_key", "k"},
+                                {"nested", json::object{{"Password", "p"}, {"ok", 1}}},
+                                {"list", json::array{json::object{{"token", "t"}}}}});
   EXPECT_EQ(json::serialize(masked),
             R"({"url":"https://x","api_key":"***","nested":{"Password":"***","ok":1},)"
             R"("list":[{"token":"***"}]})");

@@ -34,6 +34,11 @@ Result<std::shared_ptr<const CompiledAutomation>> compile_row(
 }  // namespace
 
 Status AutomationEngine::reload() {
+  // Selectors are expanded against the inventory: a host never listed (nothing stored, a new
+  // plugin) is listed once first, or its targets would compile to nothing.
+  for (const HostInfo& host : drivers_.hosts()) {
+    if (inventory_.snapshot(host.id).refreshed_at_ms == 0) (void)inventory_.refresh(host.id, false);
+  }
   const std::int64_t now_ms = clock_.now_ms();
   const std::map<std::string, InventorySnapshot> inventory = inventory_.all();
   auto loaded = std::make_shared<Loaded>();
@@ -63,9 +68,9 @@ Status AutomationEngine::reload() {
       if (trig.kind == CompiledTrigger::Kind::kSchedule) {
         Result<Cron> cron = parse_cron(trig.cron, trig.time_zone);
         if (!cron.ok()) continue;
-        loaded->schedules.push_back({i, t, *std::move(cron),
-                                     fmt::format("{}/{}/{}/{}", a.id, t, trig.cron,
-                                                 trig.time_zone)});
+        loaded->schedules.push_back(
+            {i, t, *std::move(cron),
+             fmt::format("{}/{}/{}/{}", a.id, t, trig.cron, trig.time_zone)});
         continue;
       }
       auto& list = loaded->by_kind[trig.event];

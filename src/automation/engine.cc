@@ -262,8 +262,12 @@ Status AutomationEngine::restore_windows() {
 void AutomationEngine::stop() {
   {
     std::unique_lock lock(mu_);
-    if (!running_) return;
     stopping_ = true;
+    if (!running_) {
+      // Never started: only the intake's writes may still call back.
+      idle_cv_.wait(lock, [&] { return writes_in_flight_ == 0; });
+      return;
+    }
     // Accepted events are matched before the matcher goes (their writes may still commit).
     sched_cv_.notify_all();
     idle_cv_.wait(lock, [&] { return accepted_ == 0; });
@@ -297,26 +301,35 @@ void AutomationEngine::submit(Event e, std::function<void(Status)> done) {
                            fmt::format("{} events are waiting", accepted_), std::move(details)));
     }
     ++accepted_;
+    ++writes_in_flight_;
   }
   store::EventRow row = event_row(e, clock_.now_ms());
   auto event = std::make_shared<Event>(std::move(e));
   Status queued = writer_.submit_independent(
       [row = std::move(row)](store::WriteTxn& t) { return t.insert_event(row); },
       [this, event, done](const Status& written) {
-        if (!written.ok()) {
-          finish_event();
-          if (done) done(written);
-          return;
-        }
         {
+          // Everything touching the engine happens under the lock: once it is released, stop()
+          // may return and the engine go; only `done` runs after.
           std::lock_guard lock(mu_);
-          to_match_.push_back(*event);
+          --writes_in_flight_;
+          if (written.ok()) {
+            to_match_.push_back(std::move(*event));
+            match_cv_.notify_one();
+          } else {
+            --accepted_;
+          }
+          idle_cv_.notify_all();
         }
-        match_cv_.notify_one();
-        if (done) done(Status());
+        if (done) done(written);
       });
   if (!queued.ok()) {
-    finish_event();
+    {
+      std::lock_guard lock(mu_);
+      --writes_in_flight_;
+      --accepted_;
+      idle_cv_.notify_all();
+    }
     answer(std::move(queued));
   }
 }
@@ -329,12 +342,6 @@ void AutomationEngine::emit(Event e) {
 bool AutomationEngine::wants(std::string_view kind) const {
   std::lock_guard lock(loaded_mu_);
   return loaded_->by_kind.find(kind) != loaded_->by_kind.end();
-}
-
-void AutomationEngine::finish_event() {
-  std::lock_guard lock(mu_);
-  --accepted_;
-  idle_cv_.notify_all();
 }
 
 std::size_t AutomationEngine::queued() const {

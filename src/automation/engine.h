@@ -122,7 +122,6 @@ class AutomationEngine {
   void record(ExecutionRecord r, const boost::json::object& params);
   void announce(const ExecutionRecord& r);
   Result<ExecuteResult> call_driver(Driver& driver, const ActionCall& call);
-  void finish_event();
   Status restore_inventory();
   Status restore_windows();
 
@@ -147,6 +146,7 @@ class AutomationEngine {
   std::condition_variable sched_cv_;  // stopping (wakes the scheduler early)
   std::deque<Event> to_match_;        // guarded by mu_
   std::size_t accepted_ = 0;          // guarded by mu_: accepted, not yet matched
+  std::size_t writes_in_flight_ = 0;  // guarded by mu_: intake writes not yet called back
   std::size_t records_pending_ = 0;   // guarded by mu_: records submitted, not committed
   std::map<std::string, std::int64_t> next_fire_ms_;  // guarded by mu_: "<id>/<trigger>"
   bool running_ = false;                              // guarded by mu_

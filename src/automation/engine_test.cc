@@ -270,6 +270,25 @@ TEST_F(EngineTest, AFullQueueRefusesAndLosesNothingItAccepted) {
   EXPECT_EQ(outcomes(id), (std::vector<std::string>{"succeeded", "succeeded", "succeeded"}));
 }
 
+TEST_F(EngineTest, AnEngineNeverStartedWaitsForItsWritesWhenDestroyed) {
+  std::atomic<int> answered{0};
+  {
+    AutomationEngine engine(*store_, *writer_, registry_, *inventory_, clock_, ids_,
+                            EngineOptions{.scheduler_period_ms = 0});
+    for (int i = 0; i < 20; ++i) {
+      engine.submit(event("load.tick", "x"), [&](Status s) {
+        EXPECT_TRUE(s.ok());
+        ++answered;
+      });
+    }
+  }
+  // The engine is gone; its writes' callbacks did not touch it (every sender is answered).
+  for (int i = 0; i < 5000 && answered < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(answered.load(), 20);
+}
+
 TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   start();
   std::vector<std::string> ids;

@@ -45,11 +45,15 @@ struct EngineOptions {
   // A driver call still running after this is recorded as "timeout" (plugins are also killed
   // by their own timeout); its host stays busy until the call returns.
   std::int64_t driver_timeout_ms = 10'000;
+  // Accepted events older than this are deleted from the store (by tick(), once an hour).
+  std::int64_t event_retention_ms = 7LL * 24 * 3600 * 1000;
   // How often the scheduler thread fires due schedules; 0: no thread (tests call tick()).
   std::int64_t scheduler_period_ms = 1'000;
 };
 
 // Bounds.
+inline constexpr std::int64_t kEventPruneIntervalMs = 3'600'000;
+inline constexpr std::size_t kEventPruneBatchMax = 10'000;    // rows deleted per prune
 inline constexpr std::size_t kActionJobsQueuedMax = 10'000;   // planned actions not yet running
 inline constexpr std::size_t kAutomationsLoadedMax = 10'000;  // enabled automations
 inline constexpr std::size_t kTargetsPerFiringMax = 1'000;    // items one target may expand to
@@ -95,7 +99,8 @@ class AutomationEngine {
                                       const std::string& correlation_id);
 
   // Fires the schedules due at the clock's now (the scheduler thread calls it; tests drive it
-  // with a FakeClock). Returns how many automations fired.
+  // with a FakeClock), and prunes old events once per kEventPruneIntervalMs. Returns how many
+  // automations fired.
   std::size_t tick();
   // Returns once every accepted event was matched, its actions ran and their records committed
   // (including the events those records announced).
@@ -124,6 +129,7 @@ class AutomationEngine {
   Result<ExecuteResult> call_driver(Driver& driver, const ActionCall& call);
   Status restore_inventory();
   Status restore_windows();
+  void prune_events(std::int64_t now_ms);
 
   store::Store& store_;
   store::BatchWriter& writer_;
@@ -153,7 +159,8 @@ class AutomationEngine {
   bool stopping_ = false;                             // guarded by mu_
   std::thread matcher_;
   std::thread scheduler_;
-  std::mutex tick_mu_;  // one tick at a time
+  std::mutex tick_mu_;              // one tick at a time
+  std::int64_t last_prune_ms_ = 0;  // guarded by tick_mu_
 };
 
 // Params with keys naming secrets (containing secret, token, password or key, any case) shown

@@ -430,6 +430,26 @@ TEST_F(EngineTest, ARestartKeepsOpenWindowsAndTheInventory) {
             (std::vector<std::string>{"succeeded", "duplicate", "succeeded"}));
 }
 
+TEST_F(EngineTest, OldEventsArePrunedByTheTick) {
+  start({.queue_max = 100,
+         .concurrency_max = 2,
+         .event_retention_ms = 24 * 60 * kMinute,
+         .scheduler_period_ms = 0});
+  const Event old = event("load.tick", "x");
+  ASSERT_TRUE(submit_and_wait(old).ok());
+  engine_->tick();  // the first tick prunes: nothing is a day old yet
+  engine_->drain();
+  EXPECT_TRUE(store_->get_event(old.id)->has_value());
+  clock_.advance_ms(24 * 60 * kMinute - 1);
+  const Event recent = event("load.tick", "y");
+  ASSERT_TRUE(submit_and_wait(recent).ok());
+  clock_.advance_ms(61 * kMinute);  // an hour since the last prune
+  engine_->tick();
+  engine_->drain();
+  EXPECT_FALSE(store_->get_event(old.id)->has_value());
+  EXPECT_TRUE(store_->get_event(recent.id)->has_value());
+}
+
 TEST_F(EngineTest, ThresholdFiresOncePerCrossing) {
   start();
   const std::string id = save(R"({"name":"spike","trigger_group":{"triggers":[{"kind":"threshold",

@@ -112,7 +112,30 @@ std::size_t AutomationEngine::tick() {
   }
   std::sort(due.begin(), due.end());  // `all` is in priority order
   for (std::size_t index : due) fire(loaded->all[index], nullptr);
+  if (now_ms - last_prune_ms_ >= kEventPruneIntervalMs) {
+    last_prune_ms_ = now_ms;
+    prune_events(now_ms);
+  }
   return due.size();
+}
+
+void AutomationEngine::prune_events(std::int64_t now_ms) {
+  const std::int64_t before_ms = now_ms - options_.event_retention_ms;
+  {
+    std::lock_guard lock(mu_);
+    ++records_pending_;  // drain() and stop() wait for it like a record
+  }
+  auto done = [this](const Status&) {
+    std::lock_guard lock(mu_);
+    --records_pending_;
+    idle_cv_.notify_all();
+  };
+  Status s = writer_.submit_independent(
+      [before_ms](store::WriteTxn& t) {
+        return t.delete_events_before(before_ms, kEventPruneBatchMax).status();
+      },
+      done);
+  if (!s.ok()) done(s);
 }
 
 void AutomationEngine::scheduler_loop() {

@@ -178,6 +178,16 @@ Status insert_event(Connection& c, const EventRow& r) {
   return st.run();
 }
 
+Result<std::int64_t> delete_events_before(Connection& c, std::int64_t received_at_ms,
+                                          std::size_t limit) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
+                                    "received_at_ms < ? ORDER BY received_at_ms LIMIT ?)"));
+  st.bind(received_at_ms).bind(sql_limit(limit));
+  WARDEN_RETURN_IF_ERROR(st.run());
+  return c.changes();
+}
+
 Status put_inventory(Connection& c, const InventoryRow& r) {
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare("INSERT INTO inventory (host, items, refreshed_at_ms, full) VALUES "

@@ -212,6 +212,29 @@ TEST_F(AutomationStoreTest, EventsAreStoredOnceAndInventoriesReplacedPerHost) {
   EXPECT_EQ(run([&](WriteTxn& t) { return t.insert_event(e); }).code(),
             ErrorCode::STORE_CONSTRAINT);
 
+  // Retention: the oldest received go first, at most `limit` per call.
+  for (int i = 3; i <= 6; ++i) {
+    EventRow old = e;
+    old.id = fmt::format("0193a4f0-0000-7000-8000-00000000000{}", i);
+    old.attributes = "{}";
+    old.received_at_ms = i * 100;
+    ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_event(old); }).ok());
+  }
+  std::int64_t deleted = -1;
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_ASSIGN_OR_RETURN(deleted, t.delete_events_before(550, 1));
+                return Status();
+              }).ok());
+  EXPECT_EQ(deleted, 1);
+  EXPECT_FALSE(store_->get_event("0193a4f0-0000-7000-8000-000000000003")->has_value());
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_ASSIGN_OR_RETURN(deleted, t.delete_events_before(550, 100));
+                return Status();
+              }).ok());
+  EXPECT_EQ(deleted, 2);  // 400 and 500; 600 and the first event stay
+  EXPECT_TRUE(store_->get_event("0193a4f0-0000-7000-8000-000000000006")->has_value());
+  EXPECT_TRUE(store_->get_event("0193a4f0-0000-7000-8000-000000000001")->has_value());
+
   EXPECT_FALSE(store_->get_inventory("files")->has_value());
   ASSERT_TRUE(
       run([&](WriteTxn& t) {

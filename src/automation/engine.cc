@@ -397,20 +397,37 @@ void AutomationEngine::match(const Event& e) {
   if (it == loaded->by_kind.end()) return;
   for (std::size_t index : it->second) {
     const auto& a = loaded->all[index];
-    if (own_announcement(e, *a)) continue;
-    bool any = false;
-    bool all = true;
-    bool some = false;
-    // Every trigger is evaluated, without short-circuit: a threshold counts each event.
-    for (std::size_t i = 0; i < a->triggers.size(); ++i) {
-      if (a->triggers[i].kind == CompiledTrigger::Kind::kSchedule) continue;
-      const bool hit = triggered(*a, i, e);
-      some = true;
-      any = any || hit;
-      all = all && hit;
-    }
-    if (a->logic_all ? (some && all) : any) fire(a, &e);
+    if (fires(*a, e, true)) fire(a, &e);
   }
+}
+
+std::vector<std::string> AutomationEngine::matching(const Event& e) {
+  const std::shared_ptr<const Loaded> loaded = snapshot();
+  std::vector<std::string> ids;
+  auto it = loaded->by_kind.find(e.kind);
+  if (it == loaded->by_kind.end()) return ids;
+  for (std::size_t index : it->second) {
+    if (fires(*loaded->all[index], e, false)) ids.push_back(loaded->all[index]->id);
+  }
+  return ids;
+}
+
+bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds) {
+  if (own_announcement(e, a)) return false;
+  bool any = false;
+  bool all = true;
+  bool some = false;
+  // Every trigger is evaluated, without short-circuit: a threshold counts each event.
+  for (std::size_t i = 0; i < a.triggers.size(); ++i) {
+    const CompiledTrigger& t = a.triggers[i];
+    if (t.kind == CompiledTrigger::Kind::kSchedule) continue;
+    const bool hit =
+        (count_thresholds || t.kind != CompiledTrigger::Kind::kThreshold) && triggered(a, i, e);
+    some = true;
+    any = any || hit;
+    all = all && hit;
+  }
+  return a.logic_all ? (some && all) : any;
 }
 
 bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index, const Event& e) {

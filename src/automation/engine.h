@@ -98,6 +98,11 @@ class AutomationEngine {
                                       const std::optional<Event>& sample,
                                       const std::string& correlation_id);
 
+  // The ids of the enabled automations an event would fire, in the order they would run,
+  // without acting, recording or counting it (threshold triggers do not hold here). For
+  // previews and the matching benchmark.
+  std::vector<std::string> matching(const Event& e);
+
   // Fires the schedules due at the clock's now (the scheduler thread calls it; tests drive it
   // with a FakeClock), and prunes old events once per kEventPruneIntervalMs. Returns how many
   // automations fired.
@@ -118,6 +123,7 @@ class AutomationEngine {
   void matcher_loop();
   void scheduler_loop();
   void match(const Event& e);
+  bool fires(const CompiledAutomation& a, const Event& e, bool count_thresholds);
   bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e);
   void fire(const std::shared_ptr<const CompiledAutomation>& a, const Event* e);
   std::vector<InventoryItem> resolve_target(const CompiledTarget& t, const Event* e);

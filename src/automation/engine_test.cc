@@ -479,6 +479,8 @@ TEST_F(EngineTest, HigherPriorityRunsFirst) {
   const std::string high = save(touch_on("h0", "load.tick", "t2"), 10);
   ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 1}})).ok());
   engine_->drain();
+  EXPECT_EQ(engine_->matching(event("load.tick", "x")), (std::vector<std::string>{high, low}));
+  EXPECT_TRUE(engine_->matching(event("load.other", "x")).empty());
   ASSERT_EQ(calls_.calls.size(), 2u);
   EXPECT_EQ(calls_.calls[0].target.id, "t2");
   EXPECT_EQ(calls_.calls[1].target.id, "t1");

@@ -395,9 +395,10 @@ void AutomationEngine::match(const Event& e) {
   const std::shared_ptr<const Loaded> loaded = snapshot();
   auto it = loaded->by_kind.find(e.kind);
   if (it == loaded->by_kind.end()) return;
+  std::optional<json::object> filter_vars;  // built at the first filter, shared by all
   for (std::size_t index : it->second) {
     const auto& a = loaded->all[index];
-    if (fires(*a, e, true)) fire(a, &e);
+    if (fires(*a, e, true, filter_vars)) fire(a, &e);
   }
 }
 
@@ -406,13 +407,15 @@ std::vector<std::string> AutomationEngine::matching(const Event& e) {
   std::vector<std::string> ids;
   auto it = loaded->by_kind.find(e.kind);
   if (it == loaded->by_kind.end()) return ids;
+  std::optional<json::object> filter_vars;
   for (std::size_t index : it->second) {
-    if (fires(*loaded->all[index], e, false)) ids.push_back(loaded->all[index]->id);
+    if (fires(*loaded->all[index], e, false, filter_vars)) ids.push_back(loaded->all[index]->id);
   }
   return ids;
 }
 
-bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds) {
+bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
+                             std::optional<json::object>& filter_vars) {
   if (own_announcement(e, a)) return false;
   bool any = false;
   bool all = true;
@@ -421,8 +424,8 @@ bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool c
   for (std::size_t i = 0; i < a.triggers.size(); ++i) {
     const CompiledTrigger& t = a.triggers[i];
     if (t.kind == CompiledTrigger::Kind::kSchedule) continue;
-    const bool hit =
-        (count_thresholds || t.kind != CompiledTrigger::Kind::kThreshold) && triggered(a, i, e);
+    const bool hit = (count_thresholds || t.kind != CompiledTrigger::Kind::kThreshold) &&
+                     triggered(a, i, e, filter_vars);
     some = true;
     any = any || hit;
     all = all && hit;
@@ -430,12 +433,14 @@ bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool c
   return a.logic_all ? (some && all) : any;
 }
 
-bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index, const Event& e) {
+bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
+                                 std::optional<json::object>& filter_vars) {
   const CompiledTrigger& t = a.triggers[index];
   if (t.event != e.kind) return false;
   if (t.kind == CompiledTrigger::Kind::kEvent) {
     if (!t.filter) return true;
-    return eval_bool(*t.filter, &e, nullptr, clock_.now_ms());
+    if (!filter_vars) filter_vars = automation_vars(&e, nullptr, clock_.now_ms());
+    return eval_bool(*t.filter, *filter_vars);
   }
   double value = 1;
   if (t.measure.starts_with("sum:")) {
@@ -447,10 +452,49 @@ bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index,
   return thresholds_.add(key, value, t.window_ms, t.above, clock_.now_ms());
 }
 
-bool eval_bool(const expr::Program& program, const Event* event, const InventoryItem* target,
-               std::int64_t now_ms) {
+namespace {
+
+// "2026-11-30T11:41:08.123Z", as bind_automation_vars writes times.
+std::string rfc3339_ms(std::int64_t unix_ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(unix_ms)};
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
+}
+
+}  // namespace
+
+json::object automation_vars(const Event* event, const InventoryItem* target, std::int64_t now_ms) {
+  json::object e;
+  if (event != nullptr) {
+    e["id"] = event->id;
+    e["kind"] = event->kind;
+    e["source"] = event->source;
+    e["subject"] = event->subject;
+    e["occurred_at"] = rfc3339_ms(event->occurred_at_ms);
+    e["attributes"] = event->attributes;
+  }
+  json::object t;
+  if (target != nullptr) {
+    t["id"] = target->id;
+    t["name"] = target->name;
+    t["kind"] = target->kind;
+    json::object labels;
+    for (const auto& [k, v] : target->labels) labels[k] = v;
+    t["labels"] = std::move(labels);
+  }
+  return json::object{
+      {"event", std::move(e)}, {"target", std::move(t)}, {"now", rfc3339_ms(now_ms)}};
+}
+
+bool eval_bool(const expr::Program& program, const json::object& vars) {
   expr::Activation act(program);
-  if (!bind_automation_vars(act, event, target, now_ms).ok()) return false;
+  if (!act.bind_json(vars).ok()) return false;
   const expr::Value v = program.eval(act);
   return v.kind == expr::Kind::kBool && v.b;
 }
@@ -458,9 +502,9 @@ bool eval_bool(const expr::Program& program, const Event* event, const Inventory
 bool AutomationEngine::conditions_hold(const CompiledAutomation& a, const Event* e,
                                        const InventoryItem& item, std::string& reason) {
   if (a.conditions.empty()) return true;
-  const std::int64_t now_ms = clock_.now_ms();
+  const json::object vars = automation_vars(e, item.id.empty() ? nullptr : &item, clock_.now_ms());
   for (std::size_t i = 0; i < a.conditions.size(); ++i) {
-    if (!eval_bool(*a.conditions[i], e, &item, now_ms)) {
+    if (!eval_bool(*a.conditions[i], vars)) {
       reason = fmt::format("condition {} is not true: {}", i,
                            i < a.condition_sources.size() ? a.condition_sources[i] : "");
       return false;

@@ -123,8 +123,11 @@ class AutomationEngine {
   void matcher_loop();
   void scheduler_loop();
   void match(const Event& e);
-  bool fires(const CompiledAutomation& a, const Event& e, bool count_thresholds);
-  bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e);
+  // filter_vars: the event's CEL variables, built by the first filter that needs them.
+  bool fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
+             std::optional<boost::json::object>& filter_vars);
+  bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
+                 std::optional<boost::json::object>& filter_vars);
   void fire(const std::shared_ptr<const CompiledAutomation>& a, const Event* e);
   std::vector<InventoryItem> resolve_target(const CompiledTarget& t, const Event* e);
   bool conditions_hold(const CompiledAutomation& a, const Event* e, const InventoryItem& item,

@@ -486,6 +486,31 @@ TEST_F(EngineTest, HigherPriorityRunsFirst) {
   EXPECT_EQ(calls_.calls[1].target.id, "t1");
 }
 
+TEST_F(EngineTest, FiltersAndConditionsSeeTimesTargetsAndAttributes) {
+  start();
+  const std::string recent = save(R"J({"name":"recent","trigger_group":{"triggers":[
+      {"kind":"event","event":"load.tick",
+       "filter":"now - timestamp(event.occurred_at) < duration('1h') && event.attributes.n >= 2"}]},
+      "conditions":["target.labels.env == 'prod'"],
+      "targets":[{"host":"h1","selector":"t0,t1,t2,t3"}],
+      "actions":[{"host":"h1","capability":"file","verb":"touch"}]})J");
+  Event fresh = event("load.tick", "x", json::object{{"n", 2}});
+  Event old = event("load.tick", "x", json::object{{"n", 2}});
+  old.occurred_at_ms -= 2 * 60 * kMinute;
+  Event small = event("load.tick", "x", json::object{{"n", 1}});
+  EXPECT_EQ(engine_->matching(fresh), std::vector<std::string>{recent});
+  EXPECT_TRUE(engine_->matching(old).empty());
+  EXPECT_TRUE(engine_->matching(small).empty());
+  ASSERT_TRUE(submit_and_wait(fresh).ok());
+  engine_->drain();
+  // Odd items are labelled prod: t1 and t3 run, t0 and t2 are skipped by the condition.
+  std::vector<std::string> ran;
+  for (const auto& c : calls_.calls) ran.push_back(c.target.id);
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{"t1", "t3"}));
+  EXPECT_EQ(outcomes(recent).size(), 4u);
+}
+
 TEST_F(EngineTest, CronAcrossADaylightSavingChange) {
   // Berlin moves from UTC+1 to UTC+2 on 2026-03-29: 09:00 local is 08:00Z before, 07:00Z after.
   clock_.set_ms(*parse_rfc3339_ms("2026-03-27T00:00:00Z"));

@@ -66,7 +66,14 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
                                   {"message", fmt::format("no host '{}'", action.host)}};
       return add(std::move(row), Severity::kError);
     }
-    const json::object params = expand_templates(action.params, e, item);
+    Result<json::object> expanded =
+        expand_templates(action.params, e, item.id.empty() ? nullptr : &item);
+    if (!expanded.ok()) {
+      row["error"] = json::object{{"code", error_code_name(expanded.status().code())},
+                                  {"message", "params: " + expanded.status().message()}};
+      return add(std::move(row), Severity::kError);
+    }
+    const json::object& params = *expanded;
     ActionCall call{action.host,
                     action.capability,
                     action.verb,
@@ -105,12 +112,9 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
   for (const CompiledAction& action : a.actions) {
     if (!hosts_with_targets.contains(action.host)) one(action, InventoryItem{});
   }
-  return json::object{{"transcript_id", ids_.next()},
-                      {"automation_id", a.id},
-                      {"correlation_id", correlation_id},
-                      {"used_inventory", std::move(used)},
-                      {"rows", std::move(rows)},
-                      {"severity", severity_name(worst)}};
+  return json::object{{"transcript_id", ids_.next()},     {"automation_id", a.id},
+                      {"correlation_id", correlation_id}, {"used_inventory", std::move(used)},
+                      {"rows", std::move(rows)},          {"severity", severity_name(worst)}};
 }
 
 }  // namespace warden::automation

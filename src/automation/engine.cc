@@ -70,10 +70,9 @@ json::object mask_secrets(const json::object& params) {
     std::string key(kv.key());
     std::transform(key.begin(), key.end(), key.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    const bool secret = key.find("secret") != std::string::npos ||
-                        key.find("token") != std::string::npos ||
-                        key.find("password") != std::string::npos ||
-                        key.find("key") != std::string::npos;
+    const bool secret =
+        key.find("secret") != std::string::npos || key.find("token") != std::string::npos ||
+        key.find("password") != std::string::npos || key.find("key") != std::string::npos;
     if (secret) {
       out[kv.key()] = "***";
     } else if (kv.value().is_object()) {
@@ -88,69 +87,6 @@ json::object mask_secrets(const json::object& params) {
       out[kv.key()] = kv.value();
     }
   }
-  return out;
-}
-
-namespace {
-
-std::string template_value(std::string_view path, const Event* event,
-                           const InventoryItem& target) {
-  if (path == "target.id") return target.id;
-  if (path == "target.name") return target.name;
-  if (event == nullptr) return {};
-  if (path == "event.subject") return event->subject;
-  if (path == "event.kind") return event->kind;
-  if (path == "event.id") return event->id;
-  if (path == "event.source") return event->source;
-  constexpr std::string_view kAttr = "event.attributes.";
-  if (path.starts_with(kAttr)) {
-    const json::value* v = event->attributes.if_contains(path.substr(kAttr.size()));
-    if (v == nullptr || v->is_null()) return {};
-    if (v->is_string()) return std::string(v->get_string());
-    return json::serialize(*v);
-  }
-  return {};
-}
-
-std::string expand_string(std::string_view s, const Event* event, const InventoryItem& target) {
-  std::string out;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    const std::size_t open = s.find("{{", pos);
-    const std::size_t close = open == std::string_view::npos ? open : s.find("}}", open + 2);
-    if (close == std::string_view::npos) {
-      out.append(s.substr(pos));
-      break;
-    }
-    out.append(s.substr(pos, open - pos));
-    std::string_view path = s.substr(open + 2, close - open - 2);
-    while (!path.empty() && path.front() == ' ') path.remove_prefix(1);
-    while (!path.empty() && path.back() == ' ') path.remove_suffix(1);
-    out += template_value(path, event, target);
-    pos = close + 2;
-    if (out.size() > kTemplateBytesMax) break;
-  }
-  if (out.size() > kTemplateBytesMax) out.resize(kTemplateBytesMax);
-  return out;
-}
-
-json::value expand_value(const json::value& v, const Event* event, const InventoryItem& target) {
-  if (v.is_string()) return json::value(expand_string(v.get_string(), event, target));
-  if (v.is_object()) return expand_templates(v.get_object(), event, target);
-  if (v.is_array()) {
-    json::array out;
-    for (const auto& item : v.get_array()) out.push_back(expand_value(item, event, target));
-    return out;
-  }
-  return v;
-}
-
-}  // namespace
-
-json::object expand_templates(const json::object& params, const Event* event,
-                              const InventoryItem& target) {
-  json::object out;
-  for (const auto& kv : params) out[kv.key()] = expand_value(kv.value(), event, target);
   return out;
 }
 
@@ -213,6 +149,44 @@ store::EventRow event_row(const Event& e, std::int64_t received_at_ms) {
                          .received_at_ms = received_at_ms};
 }
 
+store::InventoryRow inventory_row(const InventorySnapshot& s) {
+  json::array items;
+  for (const InventoryItem& item : s.items) items.push_back(inventory_item_json(item));
+  return store::InventoryRow{.host = s.host,
+                             .items = json::serialize(items),
+                             .refreshed_at_ms = s.refreshed_at_ms,
+                             .full = s.full};
+}
+
+Result<InventorySnapshot> inventory_from_row(const store::InventoryRow& row) {
+  const Status bad(ErrorCode::INTERNAL_ERROR, fmt::format("stored inventory of {} is not a list "
+                                                          "of items",
+                                                          row.host));
+  WARDEN_ASSIGN_OR_RETURN(json::value items, parse_json(row.items));
+  if (!items.is_array()) return bad;
+  InventorySnapshot s{.host = row.host,
+                      .items = {},
+                      .refreshed_at_ms = row.refreshed_at_ms,
+                      .full = row.full,
+                      .stale = false};
+  auto text = [](const json::object& o, std::string_view k) {
+    const json::value* v = o.if_contains(k);
+    return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  for (const json::value& v : items.get_array()) {
+    if (!v.is_object()) return bad;
+    const json::object& o = v.get_object();
+    InventoryItem item{text(o, "id"), text(o, "name"), text(o, "kind"), {}};
+    if (const json::value* labels = o.if_contains("labels"); labels && labels->is_object()) {
+      for (const auto& kv : labels->get_object()) {
+        if (kv.value().is_string()) item.labels[kv.key()] = std::string(kv.value().get_string());
+      }
+    }
+    s.items.push_back(std::move(item));
+  }
+  return s;
+}
+
 // ---- lifecycle --------------------------------------------------------------------------------
 
 AutomationEngine::AutomationEngine(store::Store& store, store::BatchWriter& writer,
@@ -234,7 +208,9 @@ Status AutomationEngine::start() {
     std::lock_guard lock(mu_);
     if (running_) return Status();
   }
+  WARDEN_RETURN_IF_ERROR(restore_inventory());
   WARDEN_RETURN_IF_ERROR(reload());
+  WARDEN_RETURN_IF_ERROR(restore_windows());
   std::lock_guard lock(mu_);
   executors_ = std::make_unique<HostQueues>(options_.concurrency_max, kActionJobsQueuedMax);
   stopping_ = false;
@@ -244,11 +220,54 @@ Status AutomationEngine::start() {
   return Status();
 }
 
+Status AutomationEngine::restore_inventory() {
+  for (const HostInfo& host : drivers_.hosts()) {
+    WARDEN_ASSIGN_OR_RETURN(std::optional<store::InventoryRow> row, store_.get_inventory(host.id));
+    if (!row) continue;
+    WARDEN_ASSIGN_OR_RETURN(InventorySnapshot s, inventory_from_row(*row));
+    inventory_.restore(std::move(s));
+  }
+  // Each refresh is stored (not awaited: a lost one is only an older listing after a restart).
+  inventory_.set_on_refresh([&writer = writer_](const InventorySnapshot& s) {
+    (void)writer.submit_independent(
+        [row = inventory_row(s)](store::WriteTxn& t) { return t.put_inventory(row); },
+        [](const Status&) {});
+  });
+  return Status();
+}
+
+Status AutomationEngine::restore_windows() {
+  const std::shared_ptr<const Loaded> loaded = snapshot();
+  for (const auto& a : loaded->all) {
+    if (a->suppression_window_ms <= 0 && a->idempotency_window_ms <= 0) continue;
+    // Only the newest kExecutionsKeptMax rows are kept: a window holding more runs than that
+    // is restored from those.
+    WARDEN_ASSIGN_OR_RETURN(std::vector<store::AutomationExecutionRow> rows,
+                            store_.list_executions(a->id, std::nullopt, store::kExecutionsKeptMax));
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it) {  // oldest first
+      const bool ran =
+          it->outcome == "succeeded" || it->outcome == "failed" || it->outcome == "timeout";
+      if (ran) {
+        windows_.restore_run(a->id, it->host, it->target_id, it->correlation_id,
+                             a->suppression_window_ms, it->started_at_ms);
+      }
+      if (it->outcome == "succeeded") {
+        windows_.executed(it->idempotency_key, a->idempotency_window_ms, it->started_at_ms);
+      }
+    }
+  }
+  return Status();
+}
+
 void AutomationEngine::stop() {
   {
     std::unique_lock lock(mu_);
-    if (!running_) return;
     stopping_ = true;
+    if (!running_) {
+      // Never started: only the intake's writes may still call back.
+      idle_cv_.wait(lock, [&] { return writes_in_flight_ == 0; });
+      return;
+    }
     // Accepted events are matched before the matcher goes (their writes may still commit).
     sched_cv_.notify_all();
     idle_cv_.wait(lock, [&] { return accepted_ == 0; });
@@ -257,6 +276,7 @@ void AutomationEngine::stop() {
   if (matcher_.joinable()) matcher_.join();
   if (scheduler_.joinable()) scheduler_.join();
   executors_->stop();
+  inventory_.set_on_refresh(nullptr);
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [&] { return records_pending_ == 0; });
   running_ = false;
@@ -281,26 +301,35 @@ void AutomationEngine::submit(Event e, std::function<void(Status)> done) {
                            fmt::format("{} events are waiting", accepted_), std::move(details)));
     }
     ++accepted_;
+    ++writes_in_flight_;
   }
   store::EventRow row = event_row(e, clock_.now_ms());
   auto event = std::make_shared<Event>(std::move(e));
   Status queued = writer_.submit_independent(
       [row = std::move(row)](store::WriteTxn& t) { return t.insert_event(row); },
       [this, event, done](const Status& written) {
-        if (!written.ok()) {
-          finish_event();
-          if (done) done(written);
-          return;
-        }
         {
+          // Everything touching the engine happens under the lock: once it is released, stop()
+          // may return and the engine go; only `done` runs after.
           std::lock_guard lock(mu_);
-          to_match_.push_back(*event);
+          --writes_in_flight_;
+          if (written.ok()) {
+            to_match_.push_back(std::move(*event));
+            match_cv_.notify_one();
+          } else {
+            --accepted_;
+          }
+          idle_cv_.notify_all();
         }
-        match_cv_.notify_one();
-        if (done) done(Status());
+        if (done) done(written);
       });
   if (!queued.ok()) {
-    finish_event();
+    {
+      std::lock_guard lock(mu_);
+      --writes_in_flight_;
+      --accepted_;
+      idle_cv_.notify_all();
+    }
     answer(std::move(queued));
   }
 }
@@ -313,12 +342,6 @@ void AutomationEngine::emit(Event e) {
 bool AutomationEngine::wants(std::string_view kind) const {
   std::lock_guard lock(loaded_mu_);
   return loaded_->by_kind.find(kind) != loaded_->by_kind.end();
-}
-
-void AutomationEngine::finish_event() {
-  std::lock_guard lock(mu_);
-  --accepted_;
-  idle_cv_.notify_all();
 }
 
 std::size_t AutomationEngine::queued() const {
@@ -372,31 +395,52 @@ void AutomationEngine::match(const Event& e) {
   const std::shared_ptr<const Loaded> loaded = snapshot();
   auto it = loaded->by_kind.find(e.kind);
   if (it == loaded->by_kind.end()) return;
+  std::optional<json::object> filter_vars;  // built at the first filter, shared by all
   for (std::size_t index : it->second) {
     const auto& a = loaded->all[index];
-    if (own_announcement(e, *a)) continue;
-    bool any = false;
-    bool all = true;
-    bool some = false;
-    // Every trigger is evaluated, without short-circuit: a threshold counts each event.
-    for (std::size_t i = 0; i < a->triggers.size(); ++i) {
-      if (a->triggers[i].kind == CompiledTrigger::Kind::kSchedule) continue;
-      const bool hit = triggered(*a, i, e);
-      some = true;
-      any = any || hit;
-      all = all && hit;
-    }
-    if (a->logic_all ? (some && all) : any) fire(a, &e);
+    if (fires(*a, e, true, filter_vars)) fire(a, &e);
   }
 }
 
-bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index, const Event& e) {
+std::vector<std::string> AutomationEngine::matching(const Event& e) {
+  const std::shared_ptr<const Loaded> loaded = snapshot();
+  std::vector<std::string> ids;
+  auto it = loaded->by_kind.find(e.kind);
+  if (it == loaded->by_kind.end()) return ids;
+  std::optional<json::object> filter_vars;
+  for (std::size_t index : it->second) {
+    if (fires(*loaded->all[index], e, false, filter_vars)) ids.push_back(loaded->all[index]->id);
+  }
+  return ids;
+}
+
+bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
+                             std::optional<json::object>& filter_vars) {
+  if (own_announcement(e, a)) return false;
+  bool any = false;
+  bool all = true;
+  bool some = false;
+  // Every trigger is evaluated, without short-circuit: a threshold counts each event.
+  for (std::size_t i = 0; i < a.triggers.size(); ++i) {
+    const CompiledTrigger& t = a.triggers[i];
+    if (t.kind == CompiledTrigger::Kind::kSchedule) continue;
+    const bool hit = (count_thresholds || t.kind != CompiledTrigger::Kind::kThreshold) &&
+                     triggered(a, i, e, filter_vars);
+    some = true;
+    any = any || hit;
+    all = all && hit;
+  }
+  return a.logic_all ? (some && all) : any;
+}
+
+bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
+                                 std::optional<json::object>& filter_vars) {
   const CompiledTrigger& t = a.triggers[index];
   if (t.event != e.kind) return false;
   if (t.kind == CompiledTrigger::Kind::kEvent) {
     if (!t.filter) return true;
-    return eval_bool(*t.filter, json::object{{"event", event_json(e)},
-                                             {"now", format_rfc3339(clock_.now_seconds())}});
+    if (!filter_vars) filter_vars = automation_vars(&e, nullptr, clock_.now_ms());
+    return eval_bool(*t.filter, *filter_vars);
   }
   double value = 1;
   if (t.measure.starts_with("sum:")) {
@@ -406,6 +450,46 @@ bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index,
   }
   const std::string key = fmt::format("{}\x1f{}\x1f{}", a.id, index, group_of(e, t.group_by));
   return thresholds_.add(key, value, t.window_ms, t.above, clock_.now_ms());
+}
+
+namespace {
+
+// "2026-11-30T11:41:08.123Z", as bind_automation_vars writes times.
+std::string rfc3339_ms(std::int64_t unix_ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(unix_ms)};
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
+}
+
+}  // namespace
+
+json::object automation_vars(const Event* event, const InventoryItem* target, std::int64_t now_ms) {
+  json::object e;
+  if (event != nullptr) {
+    e["id"] = event->id;
+    e["kind"] = event->kind;
+    e["source"] = event->source;
+    e["subject"] = event->subject;
+    e["occurred_at"] = rfc3339_ms(event->occurred_at_ms);
+    e["attributes"] = event->attributes;
+  }
+  json::object t;
+  if (target != nullptr) {
+    t["id"] = target->id;
+    t["name"] = target->name;
+    t["kind"] = target->kind;
+    json::object labels;
+    for (const auto& [k, v] : target->labels) labels[k] = v;
+    t["labels"] = std::move(labels);
+  }
+  return json::object{
+      {"event", std::move(e)}, {"target", std::move(t)}, {"now", rfc3339_ms(now_ms)}};
 }
 
 bool eval_bool(const expr::Program& program, const json::object& vars) {
@@ -418,9 +502,7 @@ bool eval_bool(const expr::Program& program, const json::object& vars) {
 bool AutomationEngine::conditions_hold(const CompiledAutomation& a, const Event* e,
                                        const InventoryItem& item, std::string& reason) {
   if (a.conditions.empty()) return true;
-  const json::object vars{{"event", e != nullptr ? event_json(*e) : json::object()},
-                          {"target", inventory_item_json(item)},
-                          {"now", format_rfc3339(clock_.now_seconds())}};
+  const json::object vars = automation_vars(e, item.id.empty() ? nullptr : &item, clock_.now_ms());
   for (std::size_t i = 0; i < a.conditions.size(); ++i) {
     if (!eval_bool(*a.conditions[i], vars)) {
       reason = fmt::format("condition {} is not true: {}", i,
@@ -435,10 +517,9 @@ std::vector<InventoryItem> AutomationEngine::resolve_target(const CompiledTarget
                                                             const Event* e) {
   InventorySnapshot snap = inventory_.snapshot(t.host);
   auto find = [&snap](const std::string& id) -> const InventoryItem* {
-    auto it = std::lower_bound(snap.items.begin(), snap.items.end(), id,
-                               [](const InventoryItem& item, const std::string& k) {
-                                 return item.id < k;
-                               });
+    auto it = std::lower_bound(
+        snap.items.begin(), snap.items.end(), id,
+        [](const InventoryItem& item, const std::string& k) { return item.id < k; });
     return it != snap.items.end() && it->id == id ? &*it : nullptr;
   };
   std::vector<std::string> ids;
@@ -489,7 +570,10 @@ void AutomationEngine::fire(const std::shared_ptr<const CompiledAutomation>& a, 
     record(std::move(r), action.params);
   };
   auto plan = [&](const CompiledAction& action, const InventoryItem& item) {
-    ActionJob job{a, action, item, event, firing_id, expand_templates(action.params, e, item), {}};
+    Result<json::object> params =
+        expand_templates(action.params, e, item.id.empty() ? nullptr : &item);
+    if (!params.ok()) return skip(action, item.id, "params: " + params.status().message());
+    ActionJob job{a, action, item, event, firing_id, *std::move(params), {}};
     job.key = idempotency_key(a->id, action, item.id, job.params);
     Status s = executors_->submit(action.host, [this, job = std::move(job)] { run_job(job); });
     if (!s.ok()) skip(action, item.id, s.message());
@@ -553,23 +637,18 @@ void AutomationEngine::run_job(const ActionJob& job) {
   // Checked here, on the host's queue, so two firings for one target cannot both pass.
   if (!windows_.admit(a.id, r.host, r.target_id, job.firing_id, a.suppression_window_ms,
                       r.started_at_ms)) {
-    return finish("suppressed", fmt::format("ran on this target less than {} ms ago",
-                                            a.suppression_window_ms));
+    return finish("suppressed",
+                  fmt::format("ran on this target less than {} ms ago", a.suppression_window_ms));
   }
   if (a.idempotency_window_ms > 0 && windows_.duplicate(job.key, r.started_at_ms)) {
-    return finish("duplicate", fmt::format("the same effect ran less than {} ms ago",
-                                           a.idempotency_window_ms));
+    return finish("duplicate",
+                  fmt::format("the same effect ran less than {} ms ago", a.idempotency_window_ms));
   }
   Driver* driver = drivers_.find(r.host);
   if (driver == nullptr) return finish("failed", fmt::format("no host '{}'", r.host));
-  ActionCall call{r.host,
-                  r.capability,
-                  r.verb,
-                  job.params,
-                  job.target,
-                  job.event ? event_json(*job.event) : json::object(),
-                  job.key,
-                  job.firing_id};
+  ActionCall call{r.host,     r.capability, r.verb,
+                  job.params, job.target,   job.event ? event_json(*job.event) : json::object(),
+                  job.key,    job.firing_id};
 
   std::packaged_task<Result<ExecuteResult>()> task(
       [driver, &call]() -> Result<ExecuteResult> { return driver->execute(call); });

@@ -28,6 +28,7 @@
 #include "automation/host_queues.h"
 #include "automation/inventory.h"
 #include "automation/ir.h"
+#include "automation/template.h"
 #include "automation/types.h"
 #include "automation/windows.h"
 #include "core/clock.h"
@@ -39,20 +40,23 @@
 namespace warden::automation {
 
 struct EngineOptions {
-  std::size_t queue_max = 10'000;  // events accepted and not yet matched; beyond: EVENT_QUEUE_FULL
+  std::size_t queue_max = 10'000;   // events accepted and not yet matched; beyond: EVENT_QUEUE_FULL
   std::size_t concurrency_max = 8;  // driver calls running at once, across hosts
   // A driver call still running after this is recorded as "timeout" (plugins are also killed
   // by their own timeout); its host stays busy until the call returns.
   std::int64_t driver_timeout_ms = 10'000;
+  // Accepted events older than this are deleted from the store (by tick(), once an hour).
+  std::int64_t event_retention_ms = 7LL * 24 * 3600 * 1000;
   // How often the scheduler thread fires due schedules; 0: no thread (tests call tick()).
   std::int64_t scheduler_period_ms = 1'000;
 };
 
 // Bounds.
+inline constexpr std::int64_t kEventPruneIntervalMs = 3'600'000;
+inline constexpr std::size_t kEventPruneBatchMax = 10'000;    // rows deleted per prune
 inline constexpr std::size_t kActionJobsQueuedMax = 10'000;   // planned actions not yet running
 inline constexpr std::size_t kAutomationsLoadedMax = 10'000;  // enabled automations
 inline constexpr std::size_t kTargetsPerFiringMax = 1'000;    // items one target may expand to
-inline constexpr std::size_t kTemplateBytesMax = 4'096;       // one expanded template string
 
 // Thread-safe.
 class AutomationEngine {
@@ -64,10 +68,13 @@ class AutomationEngine {
   AutomationEngine(const AutomationEngine&) = delete;
   AutomationEngine& operator=(const AutomationEngine&) = delete;
 
-  // Loads the enabled automations from the store; starts the matcher, the executors and (with
-  // scheduler_period_ms > 0) the scheduler.
+  // Restores the stored inventories and stores each refresh from now on; loads the enabled
+  // automations and restores their windows from their stored executions (a restart forgets
+  // neither a suppression nor an idempotency window still open); starts the matcher, the
+  // executors and (with scheduler_period_ms > 0) the scheduler.
   Status start();
-  // Stops taking events, finishes what was accepted, joins the threads.
+  // Stops taking events, finishes what was accepted, joins the threads. Call it before the
+  // writer stops: the accepted events' writes and the records go through it.
   void stop();
   // Reloads the automations after any change (create, update, enable, disable, delete).
   Status reload();
@@ -91,14 +98,20 @@ class AutomationEngine {
                                       const std::optional<Event>& sample,
                                       const std::string& correlation_id);
 
+  // The ids of the enabled automations an event would fire, in the order they would run,
+  // without acting, recording or counting it (threshold triggers do not hold here). For
+  // previews and the matching benchmark.
+  std::vector<std::string> matching(const Event& e);
+
   // Fires the schedules due at the clock's now (the scheduler thread calls it; tests drive it
-  // with a FakeClock). Returns how many automations fired.
+  // with a FakeClock), and prunes old events once per kEventPruneIntervalMs. Returns how many
+  // automations fired.
   std::size_t tick();
   // Returns once every accepted event was matched, its actions ran and their records committed
   // (including the events those records announced).
   void drain();
 
-  std::size_t queued() const;               // accepted, not yet matched
+  std::size_t queued() const;                  // accepted, not yet matched
   std::size_t executions_running_max() const;  // the most driver calls that ever ran at once
 
  private:
@@ -110,7 +123,11 @@ class AutomationEngine {
   void matcher_loop();
   void scheduler_loop();
   void match(const Event& e);
-  bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e);
+  // filter_vars: the event's CEL variables, built by the first filter that needs them.
+  bool fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
+             std::optional<boost::json::object>& filter_vars);
+  bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
+                 std::optional<boost::json::object>& filter_vars);
   void fire(const std::shared_ptr<const CompiledAutomation>& a, const Event* e);
   std::vector<InventoryItem> resolve_target(const CompiledTarget& t, const Event* e);
   bool conditions_hold(const CompiledAutomation& a, const Event* e, const InventoryItem& item,
@@ -119,7 +136,9 @@ class AutomationEngine {
   void record(ExecutionRecord r, const boost::json::object& params);
   void announce(const ExecutionRecord& r);
   Result<ExecuteResult> call_driver(Driver& driver, const ActionCall& call);
-  void finish_event();
+  Status restore_inventory();
+  Status restore_windows();
+  void prune_events(std::int64_t now_ms);
 
   store::Store& store_;
   store::BatchWriter& writer_;
@@ -142,23 +161,20 @@ class AutomationEngine {
   std::condition_variable sched_cv_;  // stopping (wakes the scheduler early)
   std::deque<Event> to_match_;        // guarded by mu_
   std::size_t accepted_ = 0;          // guarded by mu_: accepted, not yet matched
+  std::size_t writes_in_flight_ = 0;  // guarded by mu_: intake writes not yet called back
   std::size_t records_pending_ = 0;   // guarded by mu_: records submitted, not committed
   std::map<std::string, std::int64_t> next_fire_ms_;  // guarded by mu_: "<id>/<trigger>"
-  bool running_ = false;              // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
+  bool running_ = false;                              // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
   std::thread matcher_;
   std::thread scheduler_;
-  std::mutex tick_mu_;                // one tick at a time
+  std::mutex tick_mu_;              // one tick at a time
+  std::int64_t last_prune_ms_ = 0;  // guarded by tick_mu_
 };
 
 // Params with keys naming secrets (containing secret, token, password or key, any case) shown
 // as "***", at any depth: what audit rows and logs carry.
 boost::json::object mask_secrets(const boost::json::object& params);
-// {{event.subject}}, {{event.kind}}, {{event.id}}, {{event.source}}, {{event.attributes.x}},
-// {{target.id}}, {{target.name}} in every string of params (nested too); a missing value
-// expands to "". event may be null (schedules).
-boost::json::object expand_templates(const boost::json::object& params, const Event* event,
-                                     const InventoryItem& target);
 // SHA-256 hex over (automation id, host, capability, verb, target id, expanded params).
 std::string idempotency_key(const std::string& automation_id, const CompiledAction& action,
                             const std::string& target_id, const boost::json::object& params);
@@ -167,5 +183,7 @@ std::string idempotency_key(const std::string& automation_id, const CompiledActi
 store::AutomationExecutionRow execution_row(const ExecutionRecord& r);
 ExecutionRecord execution_from_row(const store::AutomationExecutionRow& row);
 store::EventRow event_row(const Event& e, std::int64_t received_at_ms);
+store::InventoryRow inventory_row(const InventorySnapshot& s);
+Result<InventorySnapshot> inventory_from_row(const store::InventoryRow& row);
 
 }  // namespace warden::automation

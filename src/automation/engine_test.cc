@@ -2,13 +2,16 @@
 // validation and compilation, drivers that record every call. Time is a FakeClock.
 #include "automation/engine.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -39,8 +42,8 @@ class RecordingDriver final : public Driver {
   RecordingDriver(std::string host, Calls& calls, int items = 5) : calls_(calls) {
     info_.id = host;
     info_.name = host;
-    info_.verbs.push_back(VerbInfo{"file", "touch", json::object{{"type", "object"}}, false, "",
-                                   {}});
+    info_.verbs.push_back(
+        VerbInfo{"file", "touch", json::object{{"type", "object"}}, false, "", {}});
     for (int i = 0; i < items; ++i) {
       const std::string id = "t" + std::to_string(i);
       items_.push_back(InventoryItem{id, id, "file", {{"env", i % 2 ? "prod" : "dev"}}});
@@ -130,8 +133,8 @@ class EngineTest : public ::testing::Test {
                                       .concurrency_max = 3,
                                       .driver_timeout_ms = 10'000,
                                       .scheduler_period_ms = 0}) {
-    engine_ = std::make_unique<AutomationEngine>(*store_, *writer_, registry_, *inventory_,
-                                                 clock_, ids_, options);
+    engine_ = std::make_unique<AutomationEngine>(*store_, *writer_, registry_, *inventory_, clock_,
+                                                 ids_, options);
     ASSERT_TRUE(engine_->start().ok());
   }
 
@@ -152,7 +155,9 @@ class EngineTest : public ::testing::Test {
     row.priority = priority;
     row.created_at = row.updated_at = clock_.now_seconds();
     EXPECT_TRUE(writer_->run([row](store::WriteTxn& t) { return t.insert_automation(row); }).ok());
-    if (engine_) EXPECT_TRUE(engine_->reload().ok());
+    if (engine_) {
+      EXPECT_TRUE(engine_->reload().ok());
+    }
     return row.id;
   }
 
@@ -228,7 +233,7 @@ TEST_F(EngineTest, AnAcceptedEventIsDurableBeforeItsAnswerAndRunsItsAction) {
   EXPECT_EQ(r.effects, R"(["touched t2"])");
   EXPECT_EQ(r.idempotency_key.size(), 64u);
   ASSERT_EQ(calls_.calls.size(), 1u);
-  EXPECT_EQ(calls_.calls[0].params.at("n").as_string(), "7");  // template expanded
+  EXPECT_EQ(calls_.calls[0].params.at("n").as_int64(), 7);  // template expanded, type kept
   EXPECT_EQ(calls_.calls[0].correlation_id, r.correlation_id);
   EXPECT_EQ(audit_count("AUTOMATION_EXECUTED"), 1);
 }
@@ -250,8 +255,7 @@ TEST_F(EngineTest, AFullQueueRefusesAndLosesNothingItAccepted) {
   const std::string id = save(touch_on("h1", "load.tick", "{{event.subject}}"));
   int refused = 0;
   for (int i = 0; i < 5; ++i) {
-    Status s = submit_and_wait(event("load.tick", "t" + std::to_string(i),
-                                     json::object{{"n", i}}));
+    Status s = submit_and_wait(event("load.tick", "t" + std::to_string(i), json::object{{"n", i}}));
     if (s.code() == ErrorCode::EVENT_QUEUE_FULL) {
       ++refused;
       EXPECT_EQ(s.details().at("retry_after_seconds").as_int64(), 1);
@@ -266,13 +270,32 @@ TEST_F(EngineTest, AFullQueueRefusesAndLosesNothingItAccepted) {
   EXPECT_EQ(outcomes(id), (std::vector<std::string>{"succeeded", "succeeded", "succeeded"}));
 }
 
+TEST_F(EngineTest, AnEngineNeverStartedWaitsForItsWritesWhenDestroyed) {
+  std::atomic<int> answered{0};
+  {
+    AutomationEngine engine(*store_, *writer_, registry_, *inventory_, clock_, ids_,
+                            EngineOptions{.scheduler_period_ms = 0});
+    for (int i = 0; i < 20; ++i) {
+      engine.submit(event("load.tick", "x"), [&](Status s) {
+        EXPECT_TRUE(s.ok());
+        ++answered;
+      });
+    }
+  }
+  // The engine is gone; its writes' callbacks did not touch it (every sender is answered).
+  for (int i = 0; i < 5000 && answered < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(answered.load(), 20);
+}
+
 TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   start();
   std::vector<std::string> ids;
   for (int h = 0; h < 4; ++h) {
-    ids.push_back(save(touch_on(
-        "h" + std::to_string(h), "load.tick", "{{event.subject}}",
-        fmt::format(R"(,"conditions":["event.attributes.host == 'h{}'"])", h))));
+    ids.push_back(
+        save(touch_on("h" + std::to_string(h), "load.tick", "{{event.subject}}",
+                      fmt::format(R"(,"conditions":["event.attributes.host == 'h{}'"])", h))));
   }
   constexpr int kThreads = 16;
   constexpr int kEvents = 1000;
@@ -282,9 +305,9 @@ TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = next++; i < kEvents; i = next++) {
-        Status s = submit_and_wait(event(
-            "load.tick", "t" + std::to_string(i % 5),
-            json::object{{"n", i}, {"host", "h" + std::to_string(i % 4)}}));
+        Status s =
+            submit_and_wait(event("load.tick", "t" + std::to_string(i % 5),
+                                  json::object{{"n", i}, {"host", "h" + std::to_string(i % 4)}}));
         if (s.ok()) ++accepted;
       }
     });
@@ -300,10 +323,10 @@ TEST_F(EngineTest, ThousandEventsFromSixteenThreads) {
   ASSERT_EQ(calls_.calls.size(), static_cast<std::size_t>(kEvents));
   std::set<std::string> seen;
   for (const ActionCall& c : calls_.calls) {
-    const int n = std::stoi(std::string(c.params.at("n").as_string()));
+    const auto n = c.params.at("n").as_int64();
     EXPECT_EQ(c.host, "h" + std::to_string(n % 4));
     EXPECT_EQ(c.target.id, "t" + std::to_string(n % 5));
-    seen.insert(std::string(c.params.at("n").as_string()));
+    seen.insert(std::to_string(n));
   }
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kEvents));
   // Each recorded: one audit row per execution (rows beyond the newest 30 are trimmed);
@@ -319,8 +342,7 @@ TEST_F(EngineTest, SuppressionWindowWithAFakeClock) {
   start();
   const std::string id = save(touch_on("h0", "load.tick", "t1", R"(,"suppression_window":"5m")"));
   // Another automation hears the suppression.
-  const std::string listener =
-      save(R"({"name":"hear","trigger_group":{"triggers":[{"kind":"event",
+  const std::string listener = save(R"({"name":"hear","trigger_group":{"triggers":[{"kind":"event",
               "event":"automation.suppressed"}]},"targets":[{"host":"h3","selector":"t4"}],
               "actions":[{"host":"h3","capability":"file","verb":"touch"}]})");
   auto send = [&](int n) {
@@ -339,7 +361,7 @@ TEST_F(EngineTest, SuppressionWindowWithAFakeClock) {
   EXPECT_EQ(outcomes(listener), (std::vector<std::string>{"succeeded", "succeeded"}));
   std::vector<std::string> ns;
   for (const auto& c : calls_.calls) {
-    if (c.host == "h0") ns.push_back(std::string(c.params.at("n").as_string()));
+    if (c.host == "h0") ns.push_back(std::to_string(c.params.at("n").as_int64()));
   }
   EXPECT_EQ(ns, (std::vector<std::string>{"1", "4"}));
 }
@@ -374,6 +396,60 @@ TEST_F(EngineTest, IdempotencyWindowWithAFakeClock) {
             (std::vector<std::string>{"failed", "failed", "succeeded", "succeeded"}));
 }
 
+TEST_F(EngineTest, ARestartKeepsOpenWindowsAndTheInventory) {
+  start();
+  const std::string suppressed =
+      save(touch_on("h0", "load.tick", "t1", R"(,"suppression_window":"5m")"));
+  const std::string idempotent = save(R"({"name":"same","trigger_group":{"triggers":[
+      {"kind":"event","event":"load.tick"}]},"targets":[{"host":"h2","selector":"t0"}],
+      "actions":[{"host":"h2","capability":"file","verb":"touch","params":{"mode":"x"}}],
+      "idempotency_window":"1h"})");
+  ASSERT_TRUE(inventory_->refresh("h3", true).ok());  // stored through the writer
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 1}})).ok());
+  engine_->drain();
+  engine_->stop();
+  engine_.reset();
+
+  // A new process: fresh inventory and windows, the same database.
+  inventory_ = std::make_unique<Inventory>(registry_, clock_);
+  clock_.advance_ms(kMinute);
+  start();
+  const InventorySnapshot restored = inventory_->snapshot("h3");
+  EXPECT_EQ(restored.items.size(), 5u);
+  EXPECT_EQ(restored.refreshed_at_ms, kT0);
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 2}})).ok());
+  engine_->drain();
+  EXPECT_EQ(outcomes(suppressed), (std::vector<std::string>{"succeeded", "suppressed"}));
+  EXPECT_EQ(outcomes(idempotent), (std::vector<std::string>{"succeeded", "duplicate"}));
+  clock_.advance_ms(60 * kMinute);
+  ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 3}})).ok());
+  engine_->drain();
+  EXPECT_EQ(outcomes(suppressed),
+            (std::vector<std::string>{"succeeded", "suppressed", "succeeded"}));
+  EXPECT_EQ(outcomes(idempotent),
+            (std::vector<std::string>{"succeeded", "duplicate", "succeeded"}));
+}
+
+TEST_F(EngineTest, OldEventsArePrunedByTheTick) {
+  start({.queue_max = 100,
+         .concurrency_max = 2,
+         .event_retention_ms = 24 * 60 * kMinute,
+         .scheduler_period_ms = 0});
+  const Event old = event("load.tick", "x");
+  ASSERT_TRUE(submit_and_wait(old).ok());
+  engine_->tick();  // the first tick prunes: nothing is a day old yet
+  engine_->drain();
+  EXPECT_TRUE(store_->get_event(old.id)->has_value());
+  clock_.advance_ms(24 * 60 * kMinute - 1);
+  const Event recent = event("load.tick", "y");
+  ASSERT_TRUE(submit_and_wait(recent).ok());
+  clock_.advance_ms(61 * kMinute);  // an hour since the last prune
+  engine_->tick();
+  engine_->drain();
+  EXPECT_FALSE(store_->get_event(old.id)->has_value());
+  EXPECT_TRUE(store_->get_event(recent.id)->has_value());
+}
+
 TEST_F(EngineTest, ThresholdFiresOncePerCrossing) {
   start();
   const std::string id = save(R"({"name":"spike","trigger_group":{"triggers":[{"kind":"threshold",
@@ -403,9 +479,36 @@ TEST_F(EngineTest, HigherPriorityRunsFirst) {
   const std::string high = save(touch_on("h0", "load.tick", "t2"), 10);
   ASSERT_TRUE(submit_and_wait(event("load.tick", "x", json::object{{"n", 1}})).ok());
   engine_->drain();
+  EXPECT_EQ(engine_->matching(event("load.tick", "x")), (std::vector<std::string>{high, low}));
+  EXPECT_TRUE(engine_->matching(event("load.other", "x")).empty());
   ASSERT_EQ(calls_.calls.size(), 2u);
   EXPECT_EQ(calls_.calls[0].target.id, "t2");
   EXPECT_EQ(calls_.calls[1].target.id, "t1");
+}
+
+TEST_F(EngineTest, FiltersAndConditionsSeeTimesTargetsAndAttributes) {
+  start();
+  const std::string recent = save(R"J({"name":"recent","trigger_group":{"triggers":[
+      {"kind":"event","event":"load.tick",
+       "filter":"now - timestamp(event.occurred_at) < duration('1h') && event.attributes.n >= 2"}]},
+      "conditions":["target.labels.env == 'prod'"],
+      "targets":[{"host":"h1","selector":"t0,t1,t2,t3"}],
+      "actions":[{"host":"h1","capability":"file","verb":"touch"}]})J");
+  Event fresh = event("load.tick", "x", json::object{{"n", 2}});
+  Event old = event("load.tick", "x", json::object{{"n", 2}});
+  old.occurred_at_ms -= 2 * 60 * kMinute;
+  Event small = event("load.tick", "x", json::object{{"n", 1}});
+  EXPECT_EQ(engine_->matching(fresh), std::vector<std::string>{recent});
+  EXPECT_TRUE(engine_->matching(old).empty());
+  EXPECT_TRUE(engine_->matching(small).empty());
+  ASSERT_TRUE(submit_and_wait(fresh).ok());
+  engine_->drain();
+  // Odd items are labelled prod: t1 and t3 run, t0 and t2 are skipped by the condition.
+  std::vector<std::string> ran;
+  for (const auto& c : calls_.calls) ran.push_back(c.target.id);
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{"t1", "t3"}));
+  EXPECT_EQ(outcomes(recent).size(), 4u);
 }
 
 TEST_F(EngineTest, CronAcrossADaylightSavingChange) {
@@ -434,8 +537,8 @@ TEST_F(EngineTest, CronAcrossADaylightSavingChange) {
 }
 
 TEST_F(EngineTest, FaultyDriversGiveErrorRowsAndTheEngineGoesOn) {
-  start({.queue_max = 100, .concurrency_max = 2, .driver_timeout_ms = 100,
-         .scheduler_period_ms = 0});
+  start(
+      {.queue_max = 100, .concurrency_max = 2, .driver_timeout_ms = 100, .scheduler_period_ms = 0});
   const std::string id = save(touch_on("h3", "load.tick", "t1"));
   auto send = [&](Mode m) {
     drivers_by_host_[3]->set_mode(m);
@@ -498,31 +601,15 @@ TEST_F(EngineTest, DryRunTranscript) {
   EXPECT_EQ(rows2[2].at("severity").as_string(), "warn");
 }
 
-TEST(EngineHelpersTest, SecretsAreMaskedAndTemplatesExpanded) {
-  const json::object masked = mask_secrets(json::object{
-      {"url", "https://x"},
-      {"api_key", "k"},
-      {"nested", json::object{{"Password", "p"}, {"ok", 1}}},
-      {"list", json::array{json::object{{"token", "t"}}}}});
+TEST(EngineHelpersTest, SecretsAreMasked) {
+  const json::object masked =
+      mask_secrets(json::object{{"url", "https://x"},
+                                {"api_key", "k"},
+                                {"nested", json::object{{"Password", "p"}, {"ok", 1}}},
+                                {"list", json::array{json::object{{"token", "t"}}}}});
   EXPECT_EQ(json::serialize(masked),
             R"({"url":"https://x","api_key":"***","nested":{"Password":"***","ok":1},)"
             R"("list":[{"token":"***"}]})");
-  Event e;
-  e.subject = "agent-1";
-  e.kind = "decision.denied";
-  e.attributes = json::object{{"reason", "RATE_LIMIT"}, {"n", 3}};
-  const InventoryItem item{"t9", "nine", "file", {}};
-  const json::object out = expand_templates(
-      json::object{{"msg", "{{event.subject}} {{ event.attributes.reason }} #{{event.attributes.n}}"},
-                   {"on", json::array{"{{target.id}}", 5}},
-                   {"missing", "[{{event.attributes.none}}]"}},
-      &e, item);
-  EXPECT_EQ(json::serialize(out),
-            R"({"msg":"agent-1 RATE_LIMIT #3","on":["t9",5],"missing":"[]"})");
-  EXPECT_EQ(expand_templates(json::object{{"s", "{{event.subject}}"}}, nullptr, item)
-                .at("s")
-                .as_string(),
-            "");
 }
 
 }  // namespace

@@ -118,8 +118,8 @@ constexpr std::array<std::string_view, 6> kFields = {"kind",        "source",   
 }  // namespace
 
 Result<std::int64_t> parse_rfc3339_ms(std::string_view s) {
-  const Status bad = invalid("occurred_at", fmt::format("'{}' is not RFC 3339 time",
-                                                        s.substr(0, 40)));
+  const Status bad =
+      invalid("occurred_at", fmt::format("'{}' is not RFC 3339 time", s.substr(0, 40)));
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) ||
       s[7] != '-' || !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
@@ -160,8 +160,8 @@ Result<std::int64_t> parse_rfc3339_ms(std::string_view s) {
   }
   if (pos != s.size()) return bad;
   // A leap second is read as the next second's start.
-  const std::int64_t seconds = days_from_civil(year, month, day) * 86'400 + hour * 3600 +
-                               minute * 60 + second - offset_s;
+  const std::int64_t seconds =
+      days_from_civil(year, month, day) * 86'400 + hour * 3600 + minute * 60 + second - offset_s;
   if (seconds < 0) return bad;
   return seconds * 1000 + fraction_ms;
 }
@@ -233,8 +233,8 @@ Result<Event> parse_event_text(std::string_view body, const EventDefaults& defau
   return parse_event(*doc, defaults, clock, ids);
 }
 
-Event make_warden_event(std::string_view kind, std::string subject,
-                        boost::json::object attributes, const Clock& clock, IdGenerator& ids) {
+Event make_warden_event(std::string_view kind, std::string subject, boost::json::object attributes,
+                        const Clock& clock, IdGenerator& ids) {
   Event e;
   e.id = ids.next();
   e.kind = std::string(kind);

@@ -31,8 +31,8 @@ inline constexpr std::string_view kWardenSource = "warden";
 // (An event kind is at most 64 bytes: spec.h, kEventKindBytesMax.)
 inline constexpr std::size_t kEventSourceBytesMax = 128;
 inline constexpr std::size_t kEventSubjectBytesMax = 256;
-inline constexpr std::size_t kEventAttributesMax = 64;      // top-level keys
-inline constexpr std::size_t kEventAttributeDepthMax = 8;   // nesting of objects and arrays
+inline constexpr std::size_t kEventAttributesMax = 64;     // top-level keys
+inline constexpr std::size_t kEventAttributeDepthMax = 8;  // nesting of objects and arrays
 
 // What a posted event gets when it leaves a field out: the route knows who posted it (an agent's
 // events are about that agent unless they say otherwise).
@@ -53,8 +53,8 @@ Result<Event> parse_event_text(std::string_view body, const EventDefaults& defau
 Status validate_event(const Event& e);
 
 // One of Warden's own events, stamped now with a new id and source "warden".
-Event make_warden_event(std::string_view kind, std::string subject,
-                        boost::json::object attributes, const Clock& clock, IdGenerator& ids);
+Event make_warden_event(std::string_view kind, std::string subject, boost::json::object attributes,
+                        const Clock& clock, IdGenerator& ids);
 
 // "2026-03-29T01:30:00Z", "2026-03-29T03:30:00.250+02:00" -> Unix milliseconds.
 Result<std::int64_t> parse_rfc3339_ms(std::string_view text);

@@ -1,11 +1,12 @@
 // Event validation: every field of a posted event, its defaults, its bounds, and the field each
 // refusal names.
+#include "automation/events.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 #include <string>
 
-#include "automation/events.h"
 #include "core/json.h"
 
 namespace warden::automation {
@@ -73,16 +74,13 @@ TEST_F(EventParseTest, EachRefusalNamesItsField) {
   EXPECT_EQ(refused_field(R"({"kind":")" + std::string(65, 'a') + R"("})"), "kind");
   EXPECT_EQ(refused_field(R"({"kind":7})"), "kind");
   EXPECT_EQ(refused_field(R"({"kind":"a","source":""})"), "source");
-  EXPECT_EQ(refused_field(R"({"kind":"a","source":")" + std::string(129, 's') + R"("})"),
-            "source");
+  EXPECT_EQ(refused_field(R"({"kind":"a","source":")" + std::string(129, 's') + R"("})"), "source");
   EXPECT_EQ(refused_field(R"({"kind":"a","subject":")" + std::string(257, 's') + R"("})"),
             "subject");
   EXPECT_EQ(refused_field(R"({"kind":"a","subject":"line\nbreak"})"), "subject");
   EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":"yesterday"})"), "occurred_at");
-  EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":"2026-02-29T00:00:00Z"})"),
-            "occurred_at");
-  EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":"2026-01-01T00:00:00"})"),
-            "occurred_at");
+  EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":"2026-02-29T00:00:00Z"})"), "occurred_at");
+  EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":"2026-01-01T00:00:00"})"), "occurred_at");
   EXPECT_EQ(refused_field(R"({"kind":"a","occurred_at":-5})"), "occurred_at");
   EXPECT_EQ(refused_field(R"({"kind":"a","attributes":[1]})"), "attributes");
   EXPECT_EQ(refused_field(R"({"kind":"a","id":"not-a-uuid"})"), "id");

@@ -34,6 +34,11 @@ Result<std::shared_ptr<const CompiledAutomation>> compile_row(
 }  // namespace
 
 Status AutomationEngine::reload() {
+  // Selectors are expanded against the inventory: a host never listed (nothing stored, a new
+  // plugin) is listed once first, or its targets would compile to nothing.
+  for (const HostInfo& host : drivers_.hosts()) {
+    if (inventory_.snapshot(host.id).refreshed_at_ms == 0) (void)inventory_.refresh(host.id, false);
+  }
   const std::int64_t now_ms = clock_.now_ms();
   const std::map<std::string, InventorySnapshot> inventory = inventory_.all();
   auto loaded = std::make_shared<Loaded>();
@@ -63,9 +68,9 @@ Status AutomationEngine::reload() {
       if (trig.kind == CompiledTrigger::Kind::kSchedule) {
         Result<Cron> cron = parse_cron(trig.cron, trig.time_zone);
         if (!cron.ok()) continue;
-        loaded->schedules.push_back({i, t, *std::move(cron),
-                                     fmt::format("{}/{}/{}/{}", a.id, t, trig.cron,
-                                                 trig.time_zone)});
+        loaded->schedules.push_back(
+            {i, t, *std::move(cron),
+             fmt::format("{}/{}/{}/{}", a.id, t, trig.cron, trig.time_zone)});
         continue;
       }
       auto& list = loaded->by_kind[trig.event];
@@ -107,7 +112,30 @@ std::size_t AutomationEngine::tick() {
   }
   std::sort(due.begin(), due.end());  // `all` is in priority order
   for (std::size_t index : due) fire(loaded->all[index], nullptr);
+  if (now_ms - last_prune_ms_ >= kEventPruneIntervalMs) {
+    last_prune_ms_ = now_ms;
+    prune_events(now_ms);
+  }
   return due.size();
+}
+
+void AutomationEngine::prune_events(std::int64_t now_ms) {
+  const std::int64_t before_ms = now_ms - options_.event_retention_ms;
+  {
+    std::lock_guard lock(mu_);
+    ++records_pending_;  // drain() and stop() wait for it like a record
+  }
+  auto done = [this](const Status&) {
+    std::lock_guard lock(mu_);
+    --records_pending_;
+    idle_cv_.notify_all();
+  };
+  Status s = writer_.submit_independent(
+      [before_ms](store::WriteTxn& t) {
+        return t.delete_events_before(before_ms, kEventPruneBatchMax).status();
+      },
+      done);
+  if (!s.ok()) done(s);
 }
 
 void AutomationEngine::scheduler_loop() {

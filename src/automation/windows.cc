@@ -37,6 +37,14 @@ bool WindowBook::admit(const std::string& automation_id, const std::string& host
   return true;
 }
 
+void WindowBook::restore_run(const std::string& automation_id, const std::string& host,
+                             const std::string& target_id, const std::string& firing_id,
+                             std::int64_t window_ms, std::int64_t at_ms) {
+  if (window_ms <= 0) return;
+  std::lock_guard lock(mu_);
+  runs_[run_key(automation_id, host, target_id)] = Run{firing_id, at_ms, at_ms + window_ms};
+}
+
 bool WindowBook::duplicate(const std::string& key, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   auto it = executed_.find(key);
@@ -56,9 +64,8 @@ void WindowBook::prune(std::int64_t now_ms) {
   // Still over the bound with every entry live: the soonest-ending go, which can only let an
   // action run again early, never block one.
   while (executed_.size() > kWindowEntriesMax) {
-    executed_.erase(std::min_element(executed_.begin(), executed_.end(), [](auto& a, auto& b) {
-      return a.second < b.second;
-    }));
+    executed_.erase(std::min_element(executed_.begin(), executed_.end(),
+                                     [](auto& a, auto& b) { return a.second < b.second; }));
   }
   while (runs_.size() > kWindowEntriesMax) {
     runs_.erase(std::min_element(runs_.begin(), runs_.end(), [](auto& a, auto& b) {
@@ -87,8 +94,8 @@ void ThresholdBook::expire(Group& g, std::int64_t window_ms, std::int64_t now_ms
   if (g.points.empty()) g.sum = 0;
 }
 
-bool ThresholdBook::add(const std::string& key, double value, std::int64_t window_ms,
-                        double above, std::int64_t now_ms) {
+bool ThresholdBook::add(const std::string& key, double value, std::int64_t window_ms, double above,
+                        std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (groups_.size() >= kThresholdGroupsMax && !groups_.contains(key)) {
     for (auto it = groups_.begin(); it != groups_.end();) {

@@ -27,6 +27,10 @@ class WindowBook {
   bool admit(const std::string& automation_id, const std::string& host,
              const std::string& target_id, const std::string& firing_id, std::int64_t window_ms,
              std::int64_t now_ms);
+  // Puts back a run read from the store at start (its window counted from at_ms).
+  void restore_run(const std::string& automation_id, const std::string& host,
+                   const std::string& target_id, const std::string& firing_id,
+                   std::int64_t window_ms, std::int64_t at_ms);
   // Idempotency: whether `key` executed less than window_ms ago.
   bool duplicate(const std::string& key, std::int64_t now_ms);
   // Remembers that `key` executed (successfully) at now_ms for window_ms.
@@ -44,7 +48,7 @@ class WindowBook {
   void prune(std::int64_t now_ms);  // requires mu_
 
   mutable std::mutex mu_;
-  std::map<std::string, Run> runs_;                // guarded by mu_; automation \x1f host \x1f target
+  std::map<std::string, Run> runs_;  // guarded by mu_; automation \x1f host \x1f target
   std::map<std::string, std::int64_t> executed_;  // guarded by mu_; key -> until_ms
 };
 

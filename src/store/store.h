@@ -561,6 +561,10 @@ class WriteTxn : public Reader {
   virtual Status insert_execution(const AutomationExecutionRow& row) = 0;
   // An event id already stored is STORE_CONSTRAINT.
   virtual Status insert_event(const EventRow& row) = 0;
+  // Deletes at most `limit` events received before received_at_ms (oldest first); returns how
+  // many.
+  virtual Result<std::int64_t> delete_events_before(std::int64_t received_at_ms,
+                                                    std::size_t limit) = 0;
   // Replaces the host's inventory.
   virtual Status put_inventory(const InventoryRow& row) = 0;
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the

@@ -75,9 +75,9 @@ Result<std::optional<AutomationRow>> get_automation(Connection& c, std::string_v
 }
 
 Result<std::optional<AutomationRow>> find_automation_by_hash(Connection& c, std::string_view hash) {
-  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format(
-                                       "SELECT {} FROM automations WHERE hash = ?",
-                                       kAutomationColumns)));
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st,
+      c.prepare(fmt::format("SELECT {} FROM automations WHERE hash = ?", kAutomationColumns)));
   st.bind(hash);
   return first<AutomationRow>(st, read_automation);
 }
@@ -135,10 +135,10 @@ Status insert_automation(Connection& c, const AutomationRow& r) {
 }
 
 Status update_automation(Connection& c, const AutomationRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare("UPDATE automations SET name = ?, spec = ?, ir = ?, hash = ?, "
-                         "version = ?, enabled = ?, priority = ?, last_validation = ?, "
-                         "last_dry_run = ?, updated_at = ? WHERE id = ?"));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("UPDATE automations SET name = ?, spec = ?, ir = ?, hash = ?, "
+                                    "version = ?, enabled = ?, priority = ?, last_validation = ?, "
+                                    "last_dry_run = ?, updated_at = ? WHERE id = ?"));
   st.bind(r.name).bind(r.spec).bind(r.ir).bind(r.hash).bind(r.version).bind(r.enabled);
   st.bind(r.priority).bind(r.last_validation).bind(r.last_dry_run).bind(r.updated_at).bind(r.id);
   return run_on_existing(c, st, ErrorCode::INTERNAL_ERROR, r.id);
@@ -151,10 +151,10 @@ Status delete_automation(Connection& c, std::string_view id) {
 }
 
 Status insert_execution(Connection& c, const AutomationExecutionRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("INSERT INTO automation_executions ({}) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                     kExecutionColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare(fmt::format("INSERT INTO automation_executions ({}) VALUES "
+                                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                kExecutionColumns)));
   st.bind(r.id).bind(r.automation_id).bind(r.event_id).bind(r.host).bind(r.target_id);
   st.bind(r.capability).bind(r.verb).bind(r.outcome).bind(r.idempotency_key).bind(r.effects);
   st.bind(r.reason).bind(r.correlation_id).bind(r.started_at_ms).bind(r.finished_at_ms);
@@ -176,6 +176,16 @@ Status insert_event(Connection& c, const EventRow& r) {
   st.bind(r.id).bind(r.kind).bind(r.source).bind(r.subject).bind(r.occurred_at_ms);
   st.bind(r.attributes).bind(r.received_at_ms);
   return st.run();
+}
+
+Result<std::int64_t> delete_events_before(Connection& c, std::int64_t received_at_ms,
+                                          std::size_t limit) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
+                                    "received_at_ms < ? ORDER BY received_at_ms LIMIT ?)"));
+  st.bind(received_at_ms).bind(sql_limit(limit));
+  WARDEN_RETURN_IF_ERROR(st.run());
+  return c.changes();
 }
 
 Status put_inventory(Connection& c, const InventoryRow& r) {

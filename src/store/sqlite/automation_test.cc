@@ -102,9 +102,9 @@ TEST_F(AutomationStoreTest, AnAutomationRoundTripsEveryFieldAndItsHashIsUnique) 
   EXPECT_FALSE(after.last_dry_run.has_value());
   EXPECT_EQ(after.version, 3);
 
-  EXPECT_EQ(run([&](WriteTxn& t) { return t.update_automation(sample_automation("nope", "h9")); })
-                .code(),
-            ErrorCode::INTERNAL_ERROR);
+  EXPECT_EQ(
+      run([&](WriteTxn& t) { return t.update_automation(sample_automation("nope", "h9")); }).code(),
+      ErrorCode::INTERNAL_ERROR);
 }
 
 TEST_F(AutomationStoreTest, ListPagesInIdOrder) {
@@ -130,11 +130,11 @@ TEST_F(AutomationStoreTest, ExecutionsKeepTheNewestThirtyAndPageNewestFirst) {
                 return t.insert_automation(sample_automation("au2", "h2"));
               }).ok());
   for (int n = 1; n <= 45; ++n) {
-    ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_execution(sample_execution("au1", n)); })
-                    .ok());
+    ASSERT_TRUE(
+        run([&](WriteTxn& t) { return t.insert_execution(sample_execution("au1", n)); }).ok());
   }
-  ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_execution(sample_execution("au2", 100)); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](WriteTxn& t) { return t.insert_execution(sample_execution("au2", 100)); }).ok());
   EXPECT_EQ(raw_->integer("SELECT count(*) FROM automation_executions WHERE automation_id='au1'"),
             30);
   // The other automation's rows are not trimmed by au1's inserts.
@@ -181,8 +181,8 @@ TEST_F(AutomationStoreTest, ExecutionsKeepTheNewestThirtyAndPageNewestFirst) {
 }
 
 TEST_F(AutomationStoreTest, AScheduleExecutionHasNoEvent) {
-  ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_automation(sample_automation("au1", "h1")); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](WriteTxn& t) { return t.insert_automation(sample_automation("au1", "h1")); }).ok());
   AutomationExecutionRow r = sample_execution("au1", 1);
   r.event_id.reset();
   ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_execution(r); }).ok());
@@ -212,19 +212,40 @@ TEST_F(AutomationStoreTest, EventsAreStoredOnceAndInventoriesReplacedPerHost) {
   EXPECT_EQ(run([&](WriteTxn& t) { return t.insert_event(e); }).code(),
             ErrorCode::STORE_CONSTRAINT);
 
+  // Retention: the oldest received go first, at most `limit` per call.
+  for (int i = 3; i <= 6; ++i) {
+    EventRow old = e;
+    old.id = fmt::format("0193a4f0-0000-7000-8000-00000000000{}", i);
+    old.attributes = "{}";
+    old.received_at_ms = i * 100;
+    ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_event(old); }).ok());
+  }
+  std::int64_t deleted = -1;
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_ASSIGN_OR_RETURN(deleted, t.delete_events_before(550, 1));
+                return Status();
+              }).ok());
+  EXPECT_EQ(deleted, 1);
+  EXPECT_FALSE(store_->get_event("0193a4f0-0000-7000-8000-000000000003")->has_value());
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_ASSIGN_OR_RETURN(deleted, t.delete_events_before(550, 100));
+                return Status();
+              }).ok());
+  EXPECT_EQ(deleted, 2);  // 400 and 500; 600 and the first event stay
+  EXPECT_TRUE(store_->get_event("0193a4f0-0000-7000-8000-000000000006")->has_value());
+  EXPECT_TRUE(store_->get_event("0193a4f0-0000-7000-8000-000000000001")->has_value());
+
   EXPECT_FALSE(store_->get_inventory("files")->has_value());
-  ASSERT_TRUE(run([&](WriteTxn& t) {
-                return t.put_inventory({.host = "files",
-                                        .items = R"([{"id":"a"}])",
-                                        .refreshed_at_ms = 10,
-                                        .full = true});
-              }).ok());
-  ASSERT_TRUE(run([&](WriteTxn& t) {
-                return t.put_inventory({.host = "files",
-                                        .items = R"([{"id":"b"}])",
-                                        .refreshed_at_ms = 20,
-                                        .full = false});
-              }).ok());
+  ASSERT_TRUE(
+      run([&](WriteTxn& t) {
+        return t.put_inventory(
+            {.host = "files", .items = R"([{"id":"a"}])", .refreshed_at_ms = 10, .full = true});
+      }).ok());
+  ASSERT_TRUE(
+      run([&](WriteTxn& t) {
+        return t.put_inventory(
+            {.host = "files", .items = R"([{"id":"b"}])", .refreshed_at_ms = 20, .full = false});
+      }).ok());
   const InventoryRow inv = store_->get_inventory("files")->value();
   EXPECT_EQ(inv.items, R"([{"id":"b"}])");
   EXPECT_EQ(inv.refreshed_at_ms, 20);
@@ -252,9 +273,9 @@ TEST(AutomationMigrationTest, AVersionSixFileGainsTheTables) {
   EXPECT_EQ(store.schema_version(), 7);
   EXPECT_EQ(store.migrations_applied_at_open(), 1);
   EXPECT_TRUE(store.list_automations({})->empty());
-  ASSERT_TRUE(store.write([](WriteTxn& t) {
-                     return t.insert_automation(sample_automation("au1", "h1"));
-                   }).ok());
+  ASSERT_TRUE(
+      store.write([](WriteTxn& t) { return t.insert_automation(sample_automation("au1", "h1")); })
+          .ok());
   EXPECT_EQ(store.list_automations({})->size(), 1u);
 }
 

@@ -77,6 +77,8 @@ Status update_automation(Connection& c, const AutomationRow& row);
 Status delete_automation(Connection& c, std::string_view id);
 Status insert_execution(Connection& c, const AutomationExecutionRow& row);
 Status insert_event(Connection& c, const EventRow& row);
+Result<std::int64_t> delete_events_before(Connection& c, std::int64_t received_at_ms,
+                                          std::size_t limit);
 Status put_inventory(Connection& c, const InventoryRow& row);
 // Highest version in schema_version, 0 when none.
 Result<int> applied_schema_version(Connection& c);

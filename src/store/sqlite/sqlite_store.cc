@@ -342,6 +342,10 @@ class SqliteWriteTxn final : public WriteTxn {
   Status insert_event(const EventRow& row) override {
     return track(sqlite::insert_event(c_, row));
   }
+  Result<std::int64_t> delete_events_before(std::int64_t received_at_ms,
+                                            std::size_t limit) override {
+    return track(sqlite::delete_events_before(c_, received_at_ms, limit));
+  }
   Status put_inventory(const InventoryRow& row) override {
     return track(sqlite::put_inventory(c_, row));
   }

@@ -174,9 +174,9 @@ Result<json::value> parse_doc(std::string_view body) {
   return parse_json(body);
 }
 
-// Target hosts whose inventory is stale get a fast refresh first, so that selectors are expanded
-// against a listing within the host's SLA; a refresh that fails leaves the last one (the
-// dry-run says so with a stale warning).
+// The target hosts' inventory gets a fast refresh first, so that static selectors are expanded
+// against what exists now (an agent or a policy made a second ago included); a refresh that
+// fails leaves the last listing (the dry-run says so when it is stale).
 std::map<std::string, automation::InventorySnapshot> fresh_inventory(
     const Deps& d, const json::object& normalized) {
   automation::Inventory& inventory = *d.automation.inventory;
@@ -189,7 +189,7 @@ std::map<std::string, automation::InventorySnapshot> fresh_inventory(
     }
     for (const auto& h : hosts) {
       if (d.automation.drivers->find(h) == nullptr) continue;
-      if (inventory.snapshot(h).stale) (void)inventory.refresh(h, false);
+      (void)inventory.refresh(h, false);
     }
   }
   return inventory.all();

@@ -413,7 +413,8 @@ TEST_F(AutomationTest, ExecutionsAreRecordedPerTargetAndPaged) {
       json::array{json::object{{"host", "warden"}, {"selector", a + "," + b + "," + c}}};
   const std::string id = save(spec);
   ASSERT_FALSE(id.empty());
-  ASSERT_EQ(str_at(dry_run(id, "", "ops.freeze").json(), "severity"), "info");
+  const Response dry1 = dry_run(id, "", "ops.freeze");
+  ASSERT_EQ(str_at(dry1.json(), "severity"), "info") << dry1.body;
   ASSERT_EQ(master("POST", "/v1/automations/" + id + "/enable").status, 200);
   ASSERT_EQ(master("POST", "/v1/events", R"({"kind":"ops.freeze"})").status, 202);
   for (const auto& agent : {a, b, c}) EXPECT_TRUE(wait_status(agent, "SUSPENDED")) << agent;
@@ -481,7 +482,8 @@ TEST_F(AutomationTest, AuthFailuresAndPolicyChangesAreEventsToo) {
                                                  {"params", json::object{}}}};
   const std::string a1 = save(lockdown);
   ASSERT_FALSE(a1.empty());
-  ASSERT_EQ(str_at(dry_run(a1, "127.0.0.1", "auth.failed").json(), "severity"), "info");
+  const Response dry2 = dry_run(a1, "127.0.0.1", "auth.failed");
+  ASSERT_EQ(str_at(dry2.json(), "severity"), "info") << dry2.body;
   ASSERT_EQ(master("POST", "/v1/automations/" + a1 + "/enable").status, 200);
   Response wrong = client_->request("GET", "/v1/agents", {},
                                     Headers{{"X-Master-Password", "not-the-password"}});
@@ -500,7 +502,8 @@ TEST_F(AutomationTest, AuthFailuresAndPolicyChangesAreEventsToo) {
   on_change["targets"] = json::array{json::object{{"host", "warden"}, {"selector", agent}}};
   const std::string a2 = save(on_change);
   ASSERT_FALSE(a2.empty());
-  ASSERT_EQ(str_at(dry_run(a2, policy_id, "policy.changed").json(), "severity"), "info");
+  const Response dry3 = dry_run(a2, policy_id, "policy.changed");
+  ASSERT_EQ(str_at(dry3.json(), "severity"), "info") << dry3.body;
   ASSERT_EQ(master("POST", "/v1/automations/" + a2 + "/enable").status, 200);
   EXPECT_EQ(agent_status(agent), "ACTIVE");
   ASSERT_EQ(master("POST", "/v1/policies", spending_policy_body(4242)).status, 201);

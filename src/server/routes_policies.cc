@@ -98,7 +98,9 @@ AfterCommit announce_change(const Deps& d, const RequestContext& ctx,
   WardenEvents* events = d.automation.events;
   if (events == nullptr) return {};
   return [events, policy, change = std::move(change), corr = ctx.correlation_id](Status committed) {
-    if (committed.ok()) events->policy_changed(policy->id, change, policy->agent_id, corr);
+    if (committed.ok()) {
+      events->policy_changed(policy->id, change, policy->agent_id, policy->type, corr);
+    }
     return committed;
   };
 }

@@ -102,7 +102,7 @@ Status ServerWardenActions::set_policy_enabled(const std::string& policy_id, boo
   WARDEN_RETURN_IF_ERROR(decisions_.reload_policies());
   if (events_ != nullptr) {
     events_->policy_changed(policy_id, enabled ? "enabled" : "disabled", after->agent_id,
-                            correlation_id);
+                            after->type, correlation_id);
   }
   return Status();
 }

@@ -17,25 +17,34 @@ json::array reason_codes(const engine::Decision& d) {
   return codes;
 }
 
-// The action a decision was about: the metadata's "action" for a generic decision, else the
-// transaction's type (TRANSFER, SWAP, ...).
-std::string action_of(const store::TransactionRow& row) {
-  auto meta = parse_json(row.metadata);
-  if (meta.ok() && meta->is_object()) {
-    if (const auto* a = meta->as_object().if_contains("action"); a && a->is_string()) {
-      return std::string(a->as_string());
-    }
+std::string metadata_text(const json::object& meta, std::string_view key) {
+  const auto* v = meta.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// What every event about a transaction carries: its id, the action (the metadata's "action"
+// for a generic decision, else the transaction's type: TRANSFER, SWAP, ...), its status and
+// amount, and its approval when it has one.
+json::object transaction_attributes(const store::TransactionRow& row) {
+  json::object meta;
+  if (auto parsed = parse_json(row.metadata); parsed.ok() && parsed->is_object()) {
+    meta = std::move(parsed->as_object());
   }
-  return row.type;
+  json::object a;
+  a["tx_id"] = row.id;
+  const std::string action = metadata_text(meta, "action");
+  a["action"] = action.empty() ? row.type : action;
+  a["status"] = row.status;
+  if (row.amount) a["amount"] = *row.amount;
+  if (const std::string approval = metadata_text(meta, "approval_id"); !approval.empty()) {
+    a["approval_id"] = approval;
+  }
+  return a;
 }
 
 json::object decision_attributes(const store::TransactionRow& row, const engine::Decision& d) {
-  json::object a;
-  a["tx_id"] = row.id;
+  json::object a = transaction_attributes(row);
   a["reasons"] = reason_codes(d);
-  a["action"] = action_of(row);
-  a["status"] = row.status;
-  if (row.amount) a["amount"] = *row.amount;
   return a;
 }
 
@@ -70,18 +79,15 @@ void WardenEvents::on_decided(const store::TransactionRow& row, const engine::De
 
 void WardenEvents::on_approval_expired(const store::TransactionRow& row) {
   if (!wants_(kind::kApprovalExpired)) return;
-  json::object a;
-  a["tx_id"] = row.id;
-  a["action"] = action_of(row);
-  if (row.amount) a["amount"] = *row.amount;
-  emit_(make(kind::kApprovalExpired, row.agent_id, std::move(a)));
+  emit_(make(kind::kApprovalExpired, row.agent_id, transaction_attributes(row)));
 }
 
-void WardenEvents::auth_failed(const std::string& client_address, std::string_view kind,
+void WardenEvents::auth_failed(const std::string& client_address, std::string_view method,
                                ErrorCode code, const std::string& correlation_id) {
   if (!wants_(kind::kAuthFailed)) return;
   json::object a;
-  a["kind"] = kind;
+  a["method"] = method;
+  a["ip"] = client_address;
   a["code"] = error_code_name(code);
   a["correlation_id"] = correlation_id;
   emit_(make(kind::kAuthFailed, client_address, std::move(a)));
@@ -89,11 +95,12 @@ void WardenEvents::auth_failed(const std::string& client_address, std::string_vi
 
 void WardenEvents::policy_changed(const std::string& policy_id, std::string_view change,
                                   const std::optional<std::string>& agent_id,
-                                  const std::string& correlation_id) {
+                                  std::string_view type, const std::string& correlation_id) {
   if (!wants_(kind::kPolicyChanged)) return;
   json::object a;
   a["change"] = change;
   a["agent_id"] = agent_id ? json::value(*agent_id) : json::value(nullptr);
+  a["type"] = type;
   a["correlation_id"] = correlation_id;
   emit_(make(kind::kPolicyChanged, policy_id, std::move(a)));
 }

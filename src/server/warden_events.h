@@ -30,12 +30,12 @@ class WardenEvents : public decisions::DecisionObserver {
   void on_decided(const store::TransactionRow& row, const engine::Decision& decision) override;
   // approval.expired; subject: the agent.
   void on_approval_expired(const store::TransactionRow& row) override;
-  // auth.failed; subject: the client address. `kind`: "master" or "session".
-  void auth_failed(const std::string& client_address, std::string_view kind, ErrorCode code,
+  // auth.failed; subject: the client address. `method`: "master" or "session".
+  void auth_failed(const std::string& client_address, std::string_view method, ErrorCode code,
                    const std::string& correlation_id);
   // policy.changed; subject: the policy. `change`: created, updated, deleted, enabled, disabled.
   void policy_changed(const std::string& policy_id, std::string_view change,
-                      const std::optional<std::string>& agent_id,
+                      const std::optional<std::string>& agent_id, std::string_view type,
                       const std::string& correlation_id);
 
  private:

@@ -30,7 +30,7 @@ class WardenEventsTest : public ::testing::Test {
     r.type = "DECISION";
     r.status = std::move(status);
     r.amount = "42";
-    r.metadata = R"({"action":"llm.call","attributes":{}})";
+    r.metadata = R"({"action":"llm.call","attributes":{},"approval_id":"ap-1"})";
     return r;
   }
   static engine::Decision deny(std::vector<std::string> codes) {
@@ -91,21 +91,25 @@ TEST_F(WardenEventsTest, AnApprovalTierAndAnExpiredApproval) {
   EXPECT_EQ(emitted_[1].kind, "approval.expired");
   EXPECT_EQ(emitted_[1].subject, "agent-7");
   EXPECT_EQ(emitted_[1].attributes.at("tx_id"), json::value("tx-1"));
+  EXPECT_EQ(emitted_[1].attributes.at("approval_id"), json::value("ap-1"));
+  EXPECT_EQ(emitted_[0].attributes.at("approval_id"), json::value("ap-1"));
 }
 
 TEST_F(WardenEventsTest, AuthFailuresAreAboutTheClientAndPolicyChangesAboutThePolicy) {
   auto ev = events({"auth.failed", "policy.changed"});
   ev.auth_failed("10.0.0.9", "master", ErrorCode::AUTH_MASTER_INVALID, "corr-1");
-  ev.policy_changed("pol-3", "disabled", std::string("agent-7"), "corr-2");
+  ev.policy_changed("pol-3", "disabled", std::string("agent-7"), "RATE_LIMIT", "corr-2");
   ASSERT_EQ(emitted_.size(), 2u);
   EXPECT_EQ(emitted_[0].kind, "auth.failed");
   EXPECT_EQ(emitted_[0].subject, "10.0.0.9");
   EXPECT_EQ(emitted_[0].attributes.at("code"), json::value("AUTH_MASTER_INVALID"));
-  EXPECT_EQ(emitted_[0].attributes.at("kind"), json::value("master"));
+  EXPECT_EQ(emitted_[0].attributes.at("method"), json::value("master"));
+  EXPECT_EQ(emitted_[0].attributes.at("ip"), json::value("10.0.0.9"));
   EXPECT_EQ(emitted_[1].kind, "policy.changed");
   EXPECT_EQ(emitted_[1].subject, "pol-3");
   EXPECT_EQ(emitted_[1].attributes.at("change"), json::value("disabled"));
   EXPECT_EQ(emitted_[1].attributes.at("agent_id"), json::value("agent-7"));
+  EXPECT_EQ(emitted_[1].attributes.at("type"), json::value("RATE_LIMIT"));
 }
 
 TEST_F(WardenEventsTest, NothingIsBuiltForAKindNobodyWants) {
@@ -113,7 +117,7 @@ TEST_F(WardenEventsTest, NothingIsBuiltForAKindNobodyWants) {
   ev.on_decided(row("DENIED"), deny({"BUDGET_EXCEEDED"}));
   ev.on_approval_expired(row("CANCELLED"));
   ev.auth_failed("10.0.0.9", "session", ErrorCode::AUTH_SESSION_INVALID, "c");
-  ev.policy_changed("p", "created", std::nullopt, "c");
+  ev.policy_changed("p", "created", std::nullopt, "SPENDING_LIMIT", "c");
   EXPECT_TRUE(emitted_.empty());
   // Each kind was asked about once, so the cost without listeners is one cheap check each.
   EXPECT_EQ(asked_, (std::vector<std::string>{"decision.denied", "budget.exceeded",

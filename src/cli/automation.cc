@@ -6,9 +6,9 @@
 
 #include <boost/json/serialize.hpp>
 #include <filesystem>
-#include <set>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "automation/driver.h"
@@ -154,7 +154,8 @@ int run_automation_validate(const AutomationArgs& args) {
   automation::DriverRegistry drivers;
   if (Status s = add_drivers(drivers, actions, args.plugins_dir); !s.ok()) return fail(s);
   const std::vector<automation::HostInfo> hosts = drivers.hosts();
-  const automation::SpecCheck c = automation::validate_spec(*doc, &hosts, automation::validate_params);
+  const automation::SpecCheck c =
+      automation::validate_spec(*doc, &hosts, automation::validate_params);
   json::object out = check_json(c);
   out["normalized"] = c.has_blocker() ? json::value(nullptr) : json::value(c.normalized);
   std::cout << json::serialize(out) << "\n";
@@ -168,7 +169,8 @@ int run_automation_dry_run(const AutomationArgs& args) {
   automation::DriverRegistry drivers;
   if (Status s = add_drivers(drivers, actions, args.plugins_dir); !s.ok()) return fail(s);
   const std::vector<automation::HostInfo> hosts = drivers.hosts();
-  const automation::SpecCheck c = automation::validate_spec(*doc, &hosts, automation::validate_params);
+  const automation::SpecCheck c =
+      automation::validate_spec(*doc, &hosts, automation::validate_params);
   if (c.has_blocker() || c.action_mismatch()) {
     std::cout << json::serialize(check_json(c)) << "\n";
     return kExitFailed;

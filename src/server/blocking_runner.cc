@@ -5,8 +5,7 @@
 
 namespace warden::server {
 
-BlockingRunner::BlockingRunner(std::size_t threads, std::size_t queue_max)
-    : queue_max_(queue_max) {
+BlockingRunner::BlockingRunner(std::size_t threads, std::size_t queue_max) : queue_max_(queue_max) {
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
 }
 

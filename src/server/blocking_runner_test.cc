@@ -17,10 +17,12 @@ TEST(BlockingRunner, RunsJobsOffTheCallersThreadRefusesPastItsQueueAndFinishesOn
   std::shared_future<void> released = release.get_future().share();
   std::promise<std::thread::id> ran_on;
   // The one thread is held by the first job; two more fill the queue.
-  ASSERT_TRUE(runner.post([&] {
-    ran_on.set_value(std::this_thread::get_id());
-    released.wait();
-  }).ok());
+  ASSERT_TRUE(runner
+                  .post([&] {
+                    ran_on.set_value(std::this_thread::get_id());
+                    released.wait();
+                  })
+                  .ok());
   auto first_thread = ran_on.get_future();
   ASSERT_EQ(first_thread.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_NE(first_thread.get(), std::this_thread::get_id());

@@ -113,7 +113,8 @@ json::object capabilities_json(const automation::HostInfo& h) {
   std::map<std::string, std::size_t> index;
   for (const auto& v : h.verbs) {
     auto [it, added] = index.emplace(v.capability, capabilities.size());
-    if (added) capabilities.push_back(json::object{{"name", v.capability}, {"verbs", json::array()}});
+    if (added)
+      capabilities.push_back(json::object{{"name", v.capability}, {"verbs", json::array()}});
     json::object verb;
     verb["name"] = v.verb;
     verb["params"] = v.params_schema;
@@ -252,8 +253,7 @@ Status enable_gate(const store::AutomationRow& a) {
 }
 
 Status duplicate(const std::string& existing_id) {
-  return Status(ErrorCode::AUTOMATION_DUPLICATE, {},
-                json::object{{"existing_id", existing_id}});
+  return Status(ErrorCode::AUTOMATION_DUPLICATE, {}, json::object{{"existing_id", existing_id}});
 }
 
 Status check_unique_hash(store::WriteTxn& tx, const std::string& hash, const std::string& self_id) {
@@ -296,9 +296,8 @@ Result<HttpResponse> off_io_thread(const Deps& d, RequestContext& ctx, Work work
                 {{"error", e.what()}, {"correlation_id", copy->correlation_id}});
     }
     if (r.ok() && is_deferred(*r)) return;  // answered after its commit
-    copy->complete->later([complete = copy->complete, r = std::move(r)]() mutable {
-      (*complete)(std::move(r));
-    });
+    copy->complete->later(
+        [complete = copy->complete, r = std::move(r)]() mutable { (*complete)(std::move(r)); });
   }));
   return deferred();
 }
@@ -501,15 +500,13 @@ Result<HttpResponse> dry_run_now(const Deps& d, RequestContext& ctx) {
   if (!ctx.req.body.empty()) {
     WARDEN_ASSIGN_OR_RETURN(Body body, Body::parse(ctx.req.body, {"event"}));
     if (const auto* ev = body.object().if_contains("event"); ev && !ev->is_null()) {
-      WARDEN_ASSIGN_OR_RETURN(sample,
-                              automation::parse_event(*ev, {}, d.clock, d.ids));
+      WARDEN_ASSIGN_OR_RETURN(sample, automation::parse_event(*ev, {}, d.clock, d.ids));
     }
   }
   WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx.params[0]));
   WARDEN_ASSIGN_OR_RETURN(json::object spec, stored_spec(a));
-  WARDEN_ASSIGN_OR_RETURN(
-      automation::CompiledAutomation compiled,
-      automation::compile(spec, fresh_inventory(d, spec), d.clock.now_ms()));
+  WARDEN_ASSIGN_OR_RETURN(automation::CompiledAutomation compiled,
+                          automation::compile(spec, fresh_inventory(d, spec), d.clock.now_ms()));
   compiled.id = a.id;
   compiled.version = a.version;
   compiled.enabled = a.enabled;
@@ -522,8 +519,8 @@ Result<HttpResponse> dry_run_now(const Deps& d, RequestContext& ctx) {
   e.details = json::serialize(json::object{
       {"automation_id", a.id},
       {"hash", a.hash},
-      {"transcript_id", transcript.contains("transcript_id") ? transcript["transcript_id"]
-                                                             : json::value(nullptr)},
+      {"transcript_id",
+       transcript.contains("transcript_id") ? transcript["transcript_id"] : json::value(nullptr)},
       {"severity", severity ? *severity : json::value(nullptr)},
       {"rows", rows && rows->is_array() ? rows->as_array().size() : 0}});
   if (severity && severity->is_string() &&
@@ -542,10 +539,9 @@ Result<HttpResponse> dry_run_now(const Deps& d, RequestContext& ctx) {
     }
     return tx.append_audit(e).take_status();
   };
-  return commit_then_answer(d, ctx, std::move(op), {},
-                            [transcript = std::move(transcript)] {
-                              return json_response(200, transcript);
-                            });
+  return commit_then_answer(d, ctx, std::move(op), {}, [transcript = std::move(transcript)] {
+    return json_response(200, transcript);
+  });
 }
 
 }  // namespace
@@ -571,14 +567,14 @@ Result<HttpResponse> inverse_automation(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> list_executions(const Deps& d, RequestContext& ctx) {
   const std::string& id = ctx.params[0];
-  WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit,
-                          query_int(ctx.req, "limit", kExecutionsLimitDefault, 1,
-                                    kExecutionsLimitMax));
+  WARDEN_ASSIGN_OR_RETURN(
+      const std::int64_t limit,
+      query_int(ctx.req, "limit", kExecutionsLimitDefault, 1, kExecutionsLimitMax));
   std::optional<std::string> cursor = query_text(ctx.req, "cursor");
   if (cursor && !is_uuid(*cursor)) return Status(ErrorCode::VALIDATION_INVALID_CURSOR);
   WARDEN_RETURN_IF_ERROR(load(d, id).take_status());
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_executions(id, cursor,
-                                                             static_cast<std::size_t>(limit)));
+  WARDEN_ASSIGN_OR_RETURN(auto rows,
+                          d.store.list_executions(id, cursor, static_cast<std::size_t>(limit)));
   return json_response(200, page_json(rows, static_cast<std::size_t>(limit), execution_row_json));
 }
 
@@ -597,8 +593,7 @@ Result<HttpResponse> get_host_capabilities(const Deps& d, RequestContext& ctx) {
 }
 
 namespace {
-Result<HttpResponse> inventory_answer(const Deps& d, const std::string& host,
-                                      const std::string& q);
+Result<HttpResponse> inventory_answer(const Deps& d, const std::string& host, const std::string& q);
 }  // namespace
 
 Result<HttpResponse> get_host_inventory(const Deps& d, RequestContext& ctx) {
@@ -677,13 +672,13 @@ Result<HttpResponse> create_event(const Deps& d, RequestContext& ctx) {
     }
   }
   json::object body = automation::event_json(e);
-  d.automation.engine->submit(
-      std::move(e), [complete = ctx.complete, body = std::move(body)](Status s) {
-        complete->later([complete, s, body] {
-          if (!s.ok()) return (*complete)(s);
-          (*complete)(json_response(202, body));
-        });
-      });
+  d.automation.engine->submit(std::move(e),
+                              [complete = ctx.complete, body = std::move(body)](Status s) {
+                                complete->later([complete, s, body] {
+                                  if (!s.ok()) return (*complete)(s);
+                                  (*complete)(json_response(202, body));
+                                });
+                              });
   return deferred();
 }
 

@@ -11,8 +11,7 @@ namespace warden::server {
 namespace json = boost::json;
 
 ServerWardenActions::ServerWardenActions(store::Store& store, store::BatchWriter& writer,
-                                         const Clock& clock,
-                                         decisions::DecisionService& decisions,
+                                         const Clock& clock, decisions::DecisionService& decisions,
                                          SessionCache& sessions, WardenEvents* events)
     : store_(store),
       writer_(writer),
@@ -31,8 +30,7 @@ store::AuditEvent ServerWardenActions::audit(std::string event_type,
   return e;
 }
 
-Status ServerWardenActions::set_agent_status(const std::string& agent_id,
-                                             const std::string& status,
+Status ServerWardenActions::set_agent_status(const std::string& agent_id, const std::string& status,
                                              std::optional<std::string> reason,
                                              const std::string& correlation_id) {
   const store::AuditEvent e = audit("AGENT_UPDATED", correlation_id);

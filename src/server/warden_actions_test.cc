@@ -34,8 +34,8 @@ class WardenActionsTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     store_ = std::move(*opened);
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
-    ledger_ = std::make_unique<ledger::LedgerService>(*store_, *writer_, clock_, ids_,
-                                                      ledger::LedgerOptions{.start_sweeper = false});
+    ledger_ = std::make_unique<ledger::LedgerService>(
+        *store_, *writer_, clock_, ids_, ledger::LedgerOptions{.start_sweeper = false});
     ASSERT_TRUE(ledger_->start().ok());
     decisions_ = std::make_unique<decisions::DecisionService>(
         *store_, *writer_, clock_, ids_, decisions::DecisionOptions{.start_sweeper = false},
@@ -201,11 +201,11 @@ TEST_F(WardenActionsTest, RevokeSessionsCountsThemAndTheyStopWorking) {
 
 TEST_F(WardenActionsTest, DisablingAPolicyReachesTheEngineAndIsAnnounced) {
   const std::string agent = new_agent("bot");
-  HttpResponse created = call(
-      "POST", "/v1/policies",
-      json::serialize(json::object{{"agent_id", agent},
-                                   {"type", "RATE_LIMIT"},
-                                   {"rules", json::object{{"max_requests", 1}, {"window", "1m"}}}}));
+  HttpResponse created = call("POST", "/v1/policies",
+                              json::serialize(json::object{
+                                  {"agent_id", agent},
+                                  {"type", "RATE_LIMIT"},
+                                  {"rules", json::object{{"max_requests", 1}, {"window", "1m"}}}}));
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string policy = str(body_of(created), "id");
   const std::string token = new_session(agent);

@@ -64,9 +64,8 @@ void WardenEvents::on_decided(const store::TransactionRow& row, const engine::De
     if (wants_(kind::kDecisionDenied)) {
       emit_(make(kind::kDecisionDenied, row.agent_id, decision_attributes(row, d)));
     }
-    const bool budget = std::any_of(d.reasons.begin(), d.reasons.end(), [](const auto& r) {
-      return r.code == kBudgetExceededReason;
-    });
+    const bool budget = std::any_of(d.reasons.begin(), d.reasons.end(),
+                                    [](const auto& r) { return r.code == kBudgetExceededReason; });
     if (budget && wants_(kind::kBudgetExceeded)) {
       emit_(make(kind::kBudgetExceeded, row.agent_id, decision_attributes(row, d)));
     }
@@ -94,8 +93,8 @@ void WardenEvents::auth_failed(const std::string& client_address, std::string_vi
 }
 
 void WardenEvents::policy_changed(const std::string& policy_id, std::string_view change,
-                                  const std::optional<std::string>& agent_id,
-                                  std::string_view type, const std::string& correlation_id) {
+                                  const std::optional<std::string>& agent_id, std::string_view type,
+                                  const std::string& correlation_id) {
   if (!wants_(kind::kPolicyChanged)) return;
   json::object a;
   a["change"] = change;

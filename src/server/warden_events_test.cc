@@ -120,9 +120,9 @@ TEST_F(WardenEventsTest, NothingIsBuiltForAKindNobodyWants) {
   ev.policy_changed("p", "created", std::nullopt, "SPENDING_LIMIT", "c");
   EXPECT_TRUE(emitted_.empty());
   // Each kind was asked about once, so the cost without listeners is one cheap check each.
-  EXPECT_EQ(asked_, (std::vector<std::string>{"decision.denied", "budget.exceeded",
-                                              "approval.expired", "auth.failed",
-                                              "policy.changed"}));
+  EXPECT_EQ(asked_,
+            (std::vector<std::string>{"decision.denied", "budget.exceeded", "approval.expired",
+                                      "auth.failed", "policy.changed"}));
 }
 
 }  // namespace

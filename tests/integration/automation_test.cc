@@ -126,11 +126,11 @@ TEST_F(AutomationTest, ValidateListsIssuesWithSeveritiesAndPointersAndSavesNothi
   lesser["trigger_group"] = json::object{
       {"triggers", json::array{json::object{
                        {"kind", "schedule"}, {"cron", "0 9 * * 1"}, {"time_zone", "Asia/Seoul"}}}}};
-  lesser["actions"].as_array().push_back(json::object{
-      {"host", "webhook"},
-      {"capability", "http"},
-      {"verb", "post"},
-      {"params", json::object{{"url", "http://127.0.0.1:9/hook"}}}});
+  lesser["actions"].as_array().push_back(
+      json::object{{"host", "webhook"},
+                   {"capability", "http"},
+                   {"verb", "post"},
+                   {"params", json::object{{"url", "http://127.0.0.1:9/hook"}}}});
   Response good = master("POST", "/v1/automations/validate", body(lesser));
   ASSERT_EQ(good.status, 200) << good.describe();
   EXPECT_EQ(field(good.json(), "ok"), json::value(true)) << good.body;
@@ -236,8 +236,8 @@ TEST_F(AutomationTest, CrudKeepsVersionHashAndDropsTheDryRunOfAChangedSpec) {
   Response gone = master("GET", "/v1/automations/" + id);
   EXPECT_EQ(gone.status, 404);
   EXPECT_EQ(gone.error_code(), "AUTOMATION_NOT_FOUND");
-  for (const char* type : {"AUTOMATION_CREATED", "AUTOMATION_UPDATED", "AUTOMATION_DELETED",
-                           "AUTOMATION_DRY_RUN"}) {
+  for (const char* type :
+       {"AUTOMATION_CREATED", "AUTOMATION_UPDATED", "AUTOMATION_DELETED", "AUTOMATION_DRY_RUN"}) {
     auto rows = audit_all(*client_, std::string("event_type=") + type);
     ASSERT_TRUE(rows.has_value());
     EXPECT_EQ(rows->size(), 1u) << type;
@@ -355,9 +355,9 @@ TEST_F(AutomationTest, HostsCapabilitiesAndInventoryWithRefreshAndSearch) {
 }
 
 TEST_F(AutomationTest, PostedEventsAreValidatedAndDurableBeforeTheAnswer) {
-  for (const char* bad : {R"({"kind":"Not A Kind"})", R"({"kind":"deploy.done","extra":1})",
-                          R"({"subject":"x"})", R"({"kind":"deploy.done","source":"warden"})",
-                          R"([1,2])"}) {
+  for (const char* bad :
+       {R"({"kind":"Not A Kind"})", R"({"kind":"deploy.done","extra":1})", R"({"subject":"x"})",
+        R"({"kind":"deploy.done","source":"warden"})", R"([1,2])"}) {
     Response r = master("POST", "/v1/events", bad);
     EXPECT_EQ(r.status, 400) << bad << " " << r.describe();
     EXPECT_EQ(r.error_code(), "EVENT_INVALID") << bad;
@@ -373,14 +373,14 @@ TEST_F(AutomationTest, PostedEventsAreValidatedAndDurableBeforeTheAnswer) {
   // An agent's events are from and about itself; Warden's kinds are not its to post.
   const std::string agent = new_agent("poster");
   const std::string token = str_at(new_session(agent), "token");
-  Response own = client_->request("POST", "/v1/events", R"({"kind":"agent.note"})",
-                                  bearer_headers(token));
+  Response own =
+      client_->request("POST", "/v1/events", R"({"kind":"agent.note"})", bearer_headers(token));
   ASSERT_EQ(own.status, 202) << own.describe();
   EXPECT_EQ(str_at(own.json(), "subject"), agent);
   EXPECT_EQ(str_at(own.json(), "source"), "agent:" + agent);
-  Response other = client_->request("POST", "/v1/events",
-                                    R"({"kind":"agent.note","subject":"someone-else"})",
-                                    bearer_headers(token));
+  Response other =
+      client_->request("POST", "/v1/events", R"({"kind":"agent.note","subject":"someone-else"})",
+                       bearer_headers(token));
   EXPECT_EQ(other.status, 403) << other.describe();
   EXPECT_EQ(other.error_code(), "AUTH_FORBIDDEN");
   Response reserved = client_->request("POST", "/v1/events", R"({"kind":"decision.denied"})",
@@ -394,9 +394,9 @@ TEST_F(AutomationTest, PostedEventsAreValidatedAndDurableBeforeTheAnswer) {
   ASSERT_EQ(sqlite3_open_v2(warden_->database_path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT kind, subject FROM events WHERE id = ?", -1, &st,
-                               nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT kind, subject FROM events WHERE id = ?", -1, &st, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -452,8 +452,10 @@ TEST_F(AutomationTest, ExecutionsAreRecordedPerTargetAndPaged) {
 
 TEST_F(AutomationTest, AVerbWithoutAnInverseIsAClearError) {
   json::object spec = suspend_spec("revoke");
-  spec["actions"] = json::array{json::object{
-      {"host", "warden"}, {"capability", "session"}, {"verb", "revoke"}, {"params", json::object{}}}};
+  spec["actions"] = json::array{json::object{{"host", "warden"},
+                                             {"capability", "session"},
+                                             {"verb", "revoke"},
+                                             {"params", json::object{}}}};
   const std::string id = save(spec);
   ASSERT_FALSE(id.empty());
   Response r = master("POST", "/v1/automations/" + id + "/inverse");
@@ -466,11 +468,11 @@ TEST_F(AutomationTest, AVerbWithoutAnInverseIsAClearError) {
 // client's address) and a policy change is policy.changed (about the policy).
 TEST_F(AutomationTest, AuthFailuresAndPolicyChangesAreEventsToo) {
   const std::string agent = new_agent("watched");
-  Response policy = master(
-      "POST", "/v1/policies",
-      body(json::object{{"agent_id", agent},
-                        {"type", "RATE_LIMIT"},
-                        {"rules", json::object{{"max_requests", 5}, {"window", "1m"}}}}));
+  Response policy =
+      master("POST", "/v1/policies",
+             body(json::object{{"agent_id", agent},
+                               {"type", "RATE_LIMIT"},
+                               {"rules", json::object{{"max_requests", 5}, {"window", "1m"}}}}));
   ASSERT_EQ(policy.status, 201) << policy.describe();
   const std::string policy_id = str_at(policy.json(), "id");
 
@@ -485,8 +487,8 @@ TEST_F(AutomationTest, AuthFailuresAndPolicyChangesAreEventsToo) {
   const Response dry2 = dry_run(a1, "127.0.0.1", "auth.failed");
   ASSERT_EQ(str_at(dry2.json(), "severity"), "info") << dry2.body;
   ASSERT_EQ(master("POST", "/v1/automations/" + a1 + "/enable").status, 200);
-  Response wrong = client_->request("GET", "/v1/agents", {},
-                                    Headers{{"X-Master-Password", "not-the-password"}});
+  Response wrong =
+      client_->request("GET", "/v1/agents", {}, Headers{{"X-Master-Password", "not-the-password"}});
   ASSERT_EQ(wrong.status, 401) << wrong.describe();
   const auto deadline = std::chrono::steady_clock::now() + kEngineWaitMax;
   while (std::chrono::steady_clock::now() < deadline &&
@@ -515,11 +517,11 @@ TEST_F(AutomationTest, AuthFailuresAndPolicyChangesAreEventsToo) {
 // dry-run and enabled, resumes it on the next such event.
 TEST_F(AutomationTest, ARateLimitDenialSuspendsTheAgentAndTheInverseResumesIt) {
   const std::string agent = new_agent("spender");
-  Response policy = master(
-      "POST", "/v1/policies",
-      body(json::object{{"agent_id", agent},
-                        {"type", "RATE_LIMIT"},
-                        {"rules", json::object{{"max_requests", 2}, {"window", "1m"}}}}));
+  Response policy =
+      master("POST", "/v1/policies",
+             body(json::object{{"agent_id", agent},
+                               {"type", "RATE_LIMIT"},
+                               {"rules", json::object{{"max_requests", 2}, {"window", "1m"}}}}));
   ASSERT_EQ(policy.status, 201) << policy.describe();
   json::object spec = suspend_spec("suspend on rate limit");
   spec["trigger_group"].as_object()["triggers"].as_array()[0].as_object()["filter"] =
@@ -593,9 +595,9 @@ TEST(AutomationSettings, APluginsDirThatIsNotADirectoryIsAUsageError) {
   const std::string dir = make_temp_dir();
   ASSERT_FALSE(dir.empty());
   for (const char* flag : {"--automation-plugins", "--automation-plugins-dir"}) {
-    CliResult r = run_cli({"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", flag,
-                           dir + "/no-such-dir"},
-                          {}, 10000);
+    CliResult r =
+        run_cli({"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", flag, dir + "/no-such-dir"},
+                {}, 10000);
     EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.output();
     EXPECT_NE(r.output().find("is not a directory"), std::string::npos) << r.output();
   }
@@ -617,15 +619,15 @@ json::object file_spec(const std::string& verb = "create") {
   return json::object{
       {"name", "note file " + verb},
       {"trigger_group",
-       json::object{{"triggers",
-                     json::array{json::object{{"kind", "event"}, {"event", "note.wanted"}}}}}},
+       json::object{
+           {"triggers", json::array{json::object{{"kind", "event"}, {"event", "note.wanted"}}}}}},
       {"targets", json::array{json::object{{"host", "warden"}, {"selector", "{{event.subject}}"}}}},
-      {"actions", json::array{json::object{
-                      {"host", "files"},
-                      {"capability", "file"},
-                      {"verb", verb},
-                      {"params", json::object{{"name", "{{event.attributes.name}}"},
-                                              {"content", "hello"}}}}}}};
+      {"actions",
+       json::array{json::object{{"host", "files"},
+                                {"capability", "file"},
+                                {"verb", verb},
+                                {"params", json::object{{"name", "{{event.attributes.name}}"},
+                                                        {"content", "hello"}}}}}}};
 }
 
 std::string write_file(const std::string& path, const std::string& text) {
@@ -678,8 +680,8 @@ TEST_F(AutomationPluginTest, APluginIsAHostWithItsVerbsAndInventory) {
   json::object sample{{"kind", "note.wanted"},
                       {"subject", agent},
                       {"attributes", json::object{{"name", "note.txt"}}}};
-  Response dry = master("POST", "/v1/automations/" + id + "/dry-run",
-                        body(json::object{{"event", sample}}));
+  Response dry =
+      master("POST", "/v1/automations/" + id + "/dry-run", body(json::object{{"event", sample}}));
   ASSERT_EQ(dry.status, 200) << dry.describe();
   EXPECT_NE(str_at(dry.json(), "severity"), "error") << dry.body;
   EXPECT_FALSE(fs::exists(files_dir_ + "/note.txt")) << "a dry-run writes nothing";
@@ -715,7 +717,8 @@ TEST(AutomationCli, ValidatePrintsIssuesAsJsonAndExitsOneWhenASaveWouldBeRefused
   json::object blocked = file_spec();
   blocked["suppression_window"] = "soon";
   const std::string bad = write_file(dir + "/bad.json", body(blocked));
-  CliResult refused = run_cli({"automation", "validate", bad, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR});
+  CliResult refused =
+      run_cli({"automation", "validate", bad, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR});
   EXPECT_EQ(refused.exit_code, 1) << refused.output();
   const json::value issue =
       issue_at(field(json::parse(refused.stdout_text), "issues"), "/suppression_window");
@@ -735,12 +738,12 @@ TEST(AutomationCli, DryRunLoadsThePluginsAndPrintsTheTranscriptWithoutActing) {
   spec["actions"].as_array()[0].as_object()["params"] =
       json::object{{"name", "{{event.attributes.name}}"}};
   const std::string path = write_file(dir + "/spec.json", body(spec));
-  const std::string event = write_file(
-      dir + "/event.json",
-      R"({"kind":"note.wanted","subject":"someone","attributes":{"name":"old.txt"}})");
-  CliResult r = run_cli({"automation", "dry-run", path, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR,
-                         "--event", event},
-                        {{"WARDEN_FILES_PLUGIN_DIR", files}});
+  const std::string event =
+      write_file(dir + "/event.json",
+                 R"({"kind":"note.wanted","subject":"someone","attributes":{"name":"old.txt"}})");
+  CliResult r = run_cli(
+      {"automation", "dry-run", path, "--plugins", WARDEN_EXAMPLE_PLUGINS_DIR, "--event", event},
+      {{"WARDEN_FILES_PLUGIN_DIR", files}});
   EXPECT_EQ(r.exit_code, 0) << r.output();
   const json::value t = json::parse(r.stdout_text);
   EXPECT_TRUE(std::regex_match(str_at(t, "transcript_id"), kUuid)) << r.stdout_text;

@@ -1,7 +1,7 @@
 // Drivers: what acts on a host. A driver declares its verbs (HostInfo), lists what it can act on
 // (inventory), answers the standard dry-run and executes. Built in: host "warden" (this daemon,
 // through WardenActions) and host "webhook" (a signed HTTP POST); any other host is a plugin: a
-// folder with plugin.yaml and an executable spoken to in JSON (docs/automation-drivers.md).
+// folder with plugin.yaml and an executable spoken to in JSON (docs/automation.md, "Drivers").
 #pragma once
 
 #include <boost/json/object.hpp>

@@ -1,6 +1,6 @@
 // Plugin drivers: a folder with plugin.yaml (what the host offers) and an executable run once per
 // call as `EXE <inventory|dry_run|execute>`, the request JSON on stdin, the answer JSON on stdout
-// (docs/automation-drivers.md). The executable is another program: its answer is bounded, timed,
+// (docs/automation.md, "Drivers"). The executable is another program: its answer is bounded, timed,
 // shape-checked, and whatever it does (hang, crash, print garbage) becomes an error code, never
 // a fault of the daemon.
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // The example "files" plugin: `files-plugin <inventory|dry_run|execute>`, the request JSON on
-// stdin, the answer JSON on stdout (docs/automation-drivers.md). Capability "file": create
+// stdin, the answer JSON on stdout (docs/automation.md, "Drivers"). Capability "file": create
 // {name, content?} and delete {name}, each the other's inverse, on the files of one directory.
 //
 // Each execute appends "start <pid> <unix_us> <verb> <name>" before acting and "end <pid>

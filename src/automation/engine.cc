@@ -452,46 +452,6 @@ bool AutomationEngine::triggered(const CompiledAutomation& a, std::size_t index,
   return thresholds_.add(key, value, t.window_ms, t.above, clock_.now_ms());
 }
 
-namespace {
-
-// "2026-11-30T11:41:08.123Z", as bind_automation_vars writes times.
-std::string rfc3339_ms(std::int64_t unix_ms) {
-  using namespace std::chrono;
-  const sys_time<milliseconds> t{milliseconds(unix_ms)};
-  const sys_days day = floor<days>(t);
-  const year_month_day ymd{day};
-  const hh_mm_ss<milliseconds> hms{t - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
-                     hms.subseconds().count());
-}
-
-}  // namespace
-
-json::object automation_vars(const Event* event, const InventoryItem* target, std::int64_t now_ms) {
-  json::object e;
-  if (event != nullptr) {
-    e["id"] = event->id;
-    e["kind"] = event->kind;
-    e["source"] = event->source;
-    e["subject"] = event->subject;
-    e["occurred_at"] = rfc3339_ms(event->occurred_at_ms);
-    e["attributes"] = event->attributes;
-  }
-  json::object t;
-  if (target != nullptr) {
-    t["id"] = target->id;
-    t["name"] = target->name;
-    t["kind"] = target->kind;
-    json::object labels;
-    for (const auto& [k, v] : target->labels) labels[k] = v;
-    t["labels"] = std::move(labels);
-  }
-  return json::object{
-      {"event", std::move(e)}, {"target", std::move(t)}, {"now", rfc3339_ms(now_ms)}};
-}
-
 bool eval_bool(const expr::Program& program, const json::object& vars) {
   expr::Activation act(program);
   if (!act.bind_json(vars).ok()) return false;

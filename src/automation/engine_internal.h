@@ -38,12 +38,6 @@ struct AutomationEngine::ActionJob {
   std::string key;             // idempotency key
 };
 
-// The variables of filters and conditions as JSON, in the shape bind_automation_vars (ir.h)
-// binds: built once per event (filters) or per event and item (conditions) and bound on each
-// program's activation, rather than rebuilt per program.
-boost::json::object automation_vars(const Event* event, const InventoryItem* target,
-                                    std::int64_t now_ms);
-
 // A filter's or condition's result: true only for a boolean true (an error, a missing field or
 // another type is false).
 bool eval_bool(const expr::Program& program, const boost::json::object& vars);

@@ -8,35 +8,16 @@
 #include <boost/json/serialize.hpp>
 #include <cctype>
 
+#include "automation/spec.h"
 #include "core/json.h"
 
 namespace warden::automation {
 namespace {
 
-constexpr std::size_t kKindBytesMax = 64;  // as spec.h's kEventKindBytesMax
-
 Status invalid(std::string_view field, std::string message) {
   boost::json::object details;
   details["field"] = field;
   return Status(ErrorCode::EVENT_INVALID, std::move(message), std::move(details));
-}
-
-// Segments of [a-z][a-z0-9_]* joined by '.'.
-bool is_kind(std::string_view kind) {
-  if (kind.empty() || kind.size() > kKindBytesMax) return false;
-  bool segment_start = true;
-  for (char ch : kind) {
-    if (ch == '.') {
-      if (segment_start) return false;
-      segment_start = true;
-      continue;
-    }
-    const bool lower = ch >= 'a' && ch <= 'z';
-    const bool tail = lower || (ch >= '0' && ch <= '9') || ch == '_';
-    if (segment_start ? !lower : !tail) return false;
-    segment_start = false;
-  }
-  return !segment_start;
 }
 
 // No control characters: these fields end up in logs and audit rows.
@@ -167,7 +148,7 @@ Result<std::int64_t> parse_rfc3339_ms(std::string_view s) {
 }
 
 Status validate_event(const Event& e) {
-  if (!is_kind(e.kind)) {
+  if (!valid_event_kind(e.kind)) {
     return invalid("kind", "kind must be dot-separated [a-z][a-z0-9_]* segments, at most 64 bytes");
   }
   WARDEN_RETURN_IF_ERROR(check_text("source", e.source, kEventSourceBytesMax, false));

@@ -1,5 +1,6 @@
 // Inverse creation: the same automation with each action replaced by its verb's inverse.
 #include "automation/inverse.h"
+#include "core/json.h"
 
 namespace warden::automation {
 namespace json = boost::json;
@@ -7,20 +8,6 @@ namespace {
 
 constexpr std::string_view kInverseSuffix = " (inverse)";
 constexpr std::size_t kNameBytesMax = 200;  // kSpecNameBytesMax (spec.h)
-
-std::string escape_token(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -102,8 +89,8 @@ Result<InverseSpec> make_inverse(const json::object& normalized,
         required != nullptr && required->is_array()) {
       for (const json::value& r : required->get_array()) {
         if (r.is_string() && !params.contains(r.get_string())) {
-          out.needs_input.push_back(new_pointer + "/params/" +
-                                    escape_token(std::string_view(r.get_string())));
+          out.needs_input.push_back(
+              json_pointer_join(new_pointer + "/params", std::string_view(r.get_string())));
         }
       }
     }

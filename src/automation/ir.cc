@@ -2,6 +2,7 @@
 #include "automation/ir.h"
 
 #include <date/date.h>
+#include <fmt/format.h>
 
 #include <chrono>
 
@@ -74,16 +75,24 @@ std::int64_t duration_ms_or_zero(const json::object& o, std::string_view key) {
   return ms.ok() ? *ms : 0;
 }
 
+// "2026-11-30T11:41:08.123Z". Formatted directly: this runs for every event matched, and the
+// date library's stream formatting cost several times more (docs/benchmarks.md, "Automation").
 std::string rfc3339_ms(std::int64_t unix_ms) {
-  const date::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds{unix_ms}};
-  return date::format("%FT%TZ", t);
+  using namespace std::chrono;
+  const date::sys_time<milliseconds> t{milliseconds(unix_ms)};
+  const date::sys_days day = date::floor<date::days>(t);
+  const date::year_month_day ymd{day};
+  const date::hh_mm_ss<milliseconds> hms{t - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
 }
 
 }  // namespace
 
-Status bind_automation_vars(expr::Activation& act, const Event* event, const InventoryItem* target,
-                            std::int64_t now_ms) {
-  json::object vars;
+json::object automation_vars(const Event* event, const InventoryItem* target,
+                             std::int64_t now_ms) {
   json::object e;
   if (event != nullptr) {
     e["id"] = event->id;
@@ -93,7 +102,6 @@ Status bind_automation_vars(expr::Activation& act, const Event* event, const Inv
     e["occurred_at"] = rfc3339_ms(event->occurred_at_ms);
     e["attributes"] = event->attributes;
   }
-  vars["event"] = std::move(e);
   json::object t;
   if (target != nullptr) {
     t["id"] = target->id;
@@ -103,9 +111,13 @@ Status bind_automation_vars(expr::Activation& act, const Event* event, const Inv
     for (const auto& [k, v] : target->labels) labels[k] = v;
     t["labels"] = std::move(labels);
   }
-  vars["target"] = std::move(t);
-  vars["now"] = rfc3339_ms(now_ms);
-  return act.bind_json(vars);
+  return json::object{
+      {"event", std::move(e)}, {"target", std::move(t)}, {"now", rfc3339_ms(now_ms)}};
+}
+
+Status bind_automation_vars(expr::Activation& act, const Event* event, const InventoryItem* target,
+                            std::int64_t now_ms) {
+  return act.bind_json(automation_vars(event, target, now_ms));
 }
 
 const expr::Env& automation_env() {

@@ -82,6 +82,11 @@ boost::json::object ir_json(const CompiledAutomation& c);
 // occurred_at, attributes), `target` (map: id, name, kind, labels), `now` (timestamp).
 const expr::Env& automation_env();
 
+// The variables of filters and conditions as JSON ({event, target, now}), as
+// bind_automation_vars binds them: build once per event (and target) and bind it on each
+// filter's activation.
+boost::json::object automation_vars(const Event* event, const InventoryItem* target,
+                                    std::int64_t now_ms);
 // Binds `event` (absent: an empty map), `target` (absent: an empty map) and `now` on an
 // activation of a filter or condition. Times are RFC 3339 UTC with milliseconds
 // ("2026-11-30T11:41:08.123Z"); `target.labels` is a map of strings.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "automation/driver.h"
+#include "core/json.h"
 
 namespace warden::automation {
 namespace json = boost::json;
@@ -19,20 +20,6 @@ namespace {
 constexpr std::string_view kCode = "ACTION_SCHEMA_MISMATCH";
 // A schema nested deeper than this is not a verb's params; stop rather than recurse on.
 constexpr int kSchemaDepthMax = 32;
-
-std::string escape_token(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 bool is_integer(const json::value& v) {
   if (v.is_int64() || v.is_uint64()) return true;
@@ -111,14 +98,14 @@ class Validator {
     if (const json::value* r = schema.if_contains("required"); r != nullptr && r->is_array()) {
       for (const json::value& name : r->as_array()) {
         if (name.is_string() && !o.contains(name.as_string())) {
-          add(at + "/" + escape_token(name.as_string()),
+          add(json_pointer_join(at, name.as_string()),
               "is required (\"" + std::string(name.as_string()) + "\")");
         }
       }
     }
     const json::value* additional = schema.if_contains("additionalProperties");
     for (const auto& [key, value] : o) {
-      const std::string child = at + "/" + escape_token(key);
+      const std::string child = json_pointer_join(at, key);
       if (properties != nullptr) {
         if (const json::value* s = properties->if_contains(key)) {
           if (s->is_object()) check(s->as_object(), value, child, depth + 1);

@@ -28,20 +28,6 @@ constexpr DurationUnit kDurationUnits[] = {
 constexpr std::string_view kMeasureSumPrefix = "sum:";
 constexpr std::string_view kGroupBys[] = {"subject", "source"};
 
-std::string escape_token(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 // Built by appending: GCC 12 warns (-Wrestrict, a false positive) on "\"" + std::string(...).
 std::string quoted(std::string_view s) {
   std::string out;
@@ -53,7 +39,7 @@ std::string quoted(std::string_view s) {
 }
 
 std::string at(const std::string& base, std::string_view key) {
-  return base + "/" + escape_token(key);
+  return json_pointer_join(base, key);
 }
 std::string at(const std::string& base, std::size_t index) {
   return base + "/" + std::to_string(index);

@@ -8,7 +8,8 @@ endforeach()
 if(_spec_sources)
   add_library(warden_automation_spec ${_spec_sources})
   target_link_libraries(warden_automation_spec
-    PUBLIC warden_expr warden_policy warden_core Boost::json date::date date::date-tz)
+    PUBLIC warden_expr warden_policy warden_core Boost::json date::date date::date-tz
+    PRIVATE fmt::fmt)
 else()
   add_library(warden_automation_spec INTERFACE)
   target_link_libraries(warden_automation_spec

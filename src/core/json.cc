@@ -382,6 +382,12 @@ Status duplicate_key_error(std::string_view text) {
 
 }  // namespace
 
+std::string json_pointer_join(std::string_view base, std::string_view token) {
+  std::string out(base);
+  append_pointer_token(out, token);
+  return out;
+}
+
 Result<json::value> parse_json(std::string_view text) {
   json::basic_parser<ValueBuilder> p(strict_options());
   p.handler().stack.reset();

@@ -22,6 +22,8 @@ Result<boost::json::value> parse_json(std::string_view text);
 bool is_json_object(std::string_view text);
 
 std::string canonical_json(const boost::json::value& v);
+// base + "/" + token, the token escaped as RFC 6901 says ('~' as "~0", '/' as "~1").
+std::string json_pointer_join(std::string_view base, std::string_view token);
 // Appends s as a JSON string literal, escaped exactly as canonical_json() escapes strings.
 void append_json_string(std::string& out, std::string_view s);
 

@@ -1,5 +1,6 @@
 // Field readers, set normalisation, address forms and document ordering shared by the
 // per-type rule checks.
+#include "core/json.h"
 #include "policy/checker.h"
 
 #include <algorithm>
@@ -10,18 +11,7 @@ namespace warden::policy {
 namespace json = boost::json;
 
 std::string pointer_join(std::string_view base, std::string_view key) {
-  std::string out(base);
-  out.push_back('/');
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return json_pointer_join(base, key);
 }
 
 std::string pointer_join(std::string_view base, std::size_t index) {

@@ -147,15 +147,31 @@ Result<json::object> dry_run(const AutomationArgs& args, const json::object& nor
 
 }  // namespace
 
-int run_automation_validate(const AutomationArgs& args) {
-  auto doc = read_json_file(args.file);
-  if (!doc.ok()) return fail(doc.status());
+namespace {
+
+// The spec file checked against the built-in hosts and the plugins, which stay loaded for a
+// dry-run (the drivers act through `actions`).
+struct CheckedFile {
   OfflineWardenActions actions;
   automation::DriverRegistry drivers;
-  if (Status s = add_drivers(drivers, actions, args.plugins_dir); !s.ok()) return fail(s);
-  const std::vector<automation::HostInfo> hosts = drivers.hosts();
-  const automation::SpecCheck c =
-      automation::validate_spec(*doc, &hosts, automation::validate_params);
+  automation::SpecCheck check;
+};
+
+Result<std::unique_ptr<CheckedFile>> check_file(const AutomationArgs& args) {
+  WARDEN_ASSIGN_OR_RETURN(auto doc, read_json_file(args.file));
+  auto out = std::make_unique<CheckedFile>();
+  WARDEN_RETURN_IF_ERROR(add_drivers(out->drivers, out->actions, args.plugins_dir));
+  const std::vector<automation::HostInfo> hosts = out->drivers.hosts();
+  out->check = automation::validate_spec(doc, &hosts, automation::validate_params);
+  return out;
+}
+
+}  // namespace
+
+int run_automation_validate(const AutomationArgs& args) {
+  auto checked = check_file(args);
+  if (!checked.ok()) return fail(checked.status());
+  const automation::SpecCheck& c = (*checked)->check;
   json::object out = check_json(c);
   out["normalized"] = c.has_blocker() ? json::value(nullptr) : json::value(c.normalized);
   std::cout << json::serialize(out) << "\n";
@@ -163,19 +179,14 @@ int run_automation_validate(const AutomationArgs& args) {
 }
 
 int run_automation_dry_run(const AutomationArgs& args) {
-  auto doc = read_json_file(args.file);
-  if (!doc.ok()) return fail(doc.status());
-  OfflineWardenActions actions;
-  automation::DriverRegistry drivers;
-  if (Status s = add_drivers(drivers, actions, args.plugins_dir); !s.ok()) return fail(s);
-  const std::vector<automation::HostInfo> hosts = drivers.hosts();
-  const automation::SpecCheck c =
-      automation::validate_spec(*doc, &hosts, automation::validate_params);
+  auto checked = check_file(args);
+  if (!checked.ok()) return fail(checked.status());
+  const automation::SpecCheck& c = (*checked)->check;
   if (c.has_blocker() || c.action_mismatch()) {
     std::cout << json::serialize(check_json(c)) << "\n";
     return kExitFailed;
   }
-  auto transcript = dry_run(args, c.normalized, drivers);
+  auto transcript = dry_run(args, c.normalized, (*checked)->drivers);
   if (!transcript.ok()) return fail(transcript.status());
   std::cout << json::serialize(*transcript) << "\n";
   const auto* severity = transcript->if_contains("severity");

@@ -336,7 +336,16 @@ void AutomationEngine::submit(Event e, std::function<void(Status)> done) {
 
 void AutomationEngine::emit(Event e) {
   if (!wants(e.kind)) return;
-  submit(std::move(e), nullptr);
+  auto kept = std::make_shared<Event>(e);
+  submit(std::move(e), [this, kept](Status s) {
+    if (s.ok()) return;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (on_dropped_) on_dropped_(*kept, s);
+  });
+}
+
+void AutomationEngine::set_on_dropped(std::function<void(const Event&, const Status&)> on_dropped) {
+  on_dropped_ = std::move(on_dropped);
 }
 
 bool AutomationEngine::wants(std::string_view kind) const {

@@ -85,7 +85,11 @@ class AutomationEngine {
   // writer's completion thread or the caller's, and must be quick.
   void submit(Event e, std::function<void(Status)> done);
   // Warden's own events: the same path when some automation wants the kind; no answer awaited.
+  // One that cannot be taken (a full queue, a failed write) is counted (events_dropped()) and
+  // handed to `on_dropped` when set, so it is never lost silently.
   void emit(Event e);
+  void set_on_dropped(std::function<void(const Event&, const Status&)> on_dropped);
+  std::uint64_t events_dropped() const { return dropped_.load(); }
   // Whether some enabled automation listens to this kind (a lookup; callers skip building
   // events nobody wants).
   bool wants(std::string_view kind) const;
@@ -166,6 +170,8 @@ class AutomationEngine {
   std::map<std::string, std::int64_t> next_fire_ms_;  // guarded by mu_: "<id>/<trigger>"
   bool running_ = false;                              // guarded by mu_
   bool stopping_ = false;                             // guarded by mu_
+  std::atomic<std::uint64_t> dropped_{0};
+  std::function<void(const Event&, const Status&)> on_dropped_;  // set before start()
   std::thread matcher_;
   std::thread scheduler_;
   std::mutex tick_mu_;              // one tick at a time

@@ -270,6 +270,27 @@ TEST_F(EngineTest, AFullQueueRefusesAndLosesNothingItAccepted) {
   EXPECT_EQ(outcomes(id), (std::vector<std::string>{"succeeded", "succeeded", "succeeded"}));
 }
 
+TEST_F(EngineTest, WardenEventsAFullQueueCannotTakeAreCountedAndReported) {
+  engine_ = std::make_unique<AutomationEngine>(
+      *store_, *writer_, registry_, *inventory_, clock_, ids_,
+      EngineOptions{.queue_max = 2, .concurrency_max = 2, .scheduler_period_ms = 0});
+  std::vector<std::string> reported;
+  std::mutex reported_mu;
+  engine_->set_on_dropped([&](const Event& e, const Status& s) {
+    std::lock_guard lock(reported_mu);
+    reported.push_back(e.subject + ":" + std::string(error_code_name(s.code())));
+  });
+  save(touch_on("h1", "load.tick", "{{event.subject}}"));
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(submit_and_wait(event("load.tick", "kept")).ok());
+  engine_->emit(event("load.tick", "first"));
+  engine_->emit(event("load.tick", "second"));
+  engine_->emit(event("nobody.listens", "third"));  // not wanted: not an event at all
+  EXPECT_EQ(engine_->events_dropped(), 2u);
+  std::lock_guard lock(reported_mu);
+  EXPECT_EQ(reported, (std::vector<std::string>{"first:EVENT_QUEUE_FULL",
+                                                "second:EVENT_QUEUE_FULL"}));
+}
+
 TEST_F(EngineTest, AnEngineNeverStartedWaitsForItsWritesWhenDestroyed) {
   std::atomic<int> answered{0};
   {

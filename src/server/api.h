@@ -118,6 +118,7 @@ class Api {
   // The authenticated-session cache, which the built-in automation host invalidates when it
   // suspends an agent or revokes its sessions.
   SessionCache& sessions() { return sessions_; }
+  Metrics& metrics() { return metrics_; }
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.

@@ -1,6 +1,8 @@
 // Wiring of the automation module into the daemon.
 #include "server/automation_services.h"
 
+#include <fmt/format.h>
+
 #include "automation/driver.h"
 #include "automation/engine.h"
 #include "automation/inventory.h"
@@ -38,6 +40,18 @@ struct AutomationServices::Parts {
     engine_options.concurrency_max = options.concurrency_max;
     engine = std::make_unique<automation::AutomationEngine>(store, writer, drivers, inventory,
                                                             clock, ids, engine_options);
+    engine->set_on_dropped([](const automation::Event& e, const Status& s) {
+      log_event(LogLevel::kWarn, "automation event dropped",
+                {{"kind", e.kind}, {"subject", e.subject}, {"error", s.to_string()}});
+    });
+    api.metrics().add_source([engine = engine.get()] {
+      return fmt::format(
+          "# HELP warden_automation_events_dropped_total Warden's own events the automation "
+          "intake could not take (queue full or write failed), each also logged.\n"
+          "# TYPE warden_automation_events_dropped_total counter\n"
+          "warden_automation_events_dropped_total {}\n",
+          engine->events_dropped());
+    });
   }
 
   decisions::DecisionService& decisions;

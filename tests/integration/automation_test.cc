@@ -547,7 +547,13 @@ TEST_F(AutomationTest, ARateLimitDenialSuspendsTheAgentAndTheInverseResumesIt) {
   Response refused = decide(token);
   EXPECT_EQ(refused.status, 403) << refused.describe();
   EXPECT_EQ(refused.error_code(), "AGENT_NOT_ACTIVE");
-  const json::value runs = executions(id);
+  // The execution's record is written once the driver returned, a moment after the agent's
+  // own change committed.
+  json::value runs = executions(id);
+  for (int i = 0; i < 200 && array_at(runs, "items").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    runs = executions(id);
+  }
   ASSERT_FALSE(array_at(runs, "items").empty());
   const json::value run = array_at(runs, "items")[0];
   EXPECT_EQ(str_at(run, "outcome"), "succeeded") << json::serialize(run);

@@ -1,6 +1,7 @@
 // The PostgreSQL schema, roles and client layer against the server the postgres_server fixture
 // starts (tests/postgres/server.sh). Each test case has its own database, so the cases may run
 // in parallel and in any order.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "store/postgres/migrate.h"
 #include "store/postgres/pg.h"
@@ -92,8 +91,9 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
   ASSERT_TRUE(second.ok()) << second.status().to_string();
   EXPECT_EQ(*second, 0);
   EXPECT_EQ(scalar(*owner, "SELECT count(*) FROM schema_version"), "7");
-  EXPECT_EQ(scalar(*owner, "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
-                           "schema_version"),
+  EXPECT_EQ(scalar(*owner,
+                   "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
+                   "schema_version"),
             "1,2,3,4,5,6,7");
   EXPECT_EQ(scalar(*owner, "SELECT name FROM schema_version WHERE version = 5"),
             std::string(migrations()[4].name));
@@ -127,8 +127,7 @@ TEST_F(PostgresTest, ConcurrentMigrationsApplyExactlyOnce) {
   EXPECT_EQ(appliers, 1);
   EXPECT_EQ(total, latest_schema_version());
   EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM schema_version"), "7");
-  EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM pg_tables WHERE tablename = 'audit_log'"),
-            "1");
+  EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM pg_tables WHERE tablename = 'audit_log'"), "1");
 }
 
 using Columns = std::map<std::string, std::set<std::string>>;
@@ -156,8 +155,7 @@ TEST_F(PostgresTest, SchemaHasTheSameTablesAndColumnsAsSqlite) {
     lite_views.insert(v);
   }
   std::set<std::string> lite_triggers;
-  for (const std::string& t :
-       raw.column("SELECT name FROM sqlite_master WHERE type = 'trigger'")) {
+  for (const std::string& t : raw.column("SELECT name FROM sqlite_master WHERE type = 'trigger'")) {
     lite_triggers.insert(t);
   }
   ASSERT_GE(lite.size(), 20u);
@@ -173,8 +171,8 @@ TEST_F(PostgresTest, SchemaHasTheSameTablesAndColumnsAsSqlite) {
   ASSERT_TRUE(cols.ok()) << cols.status().to_string();
   for (int i = 0; i < cols->size(); ++i) pg[cols->text(i, 0)].insert(cols->text(i, 1));
   std::set<std::string> pg_views;
-  auto views = owner->exec(
-      "SELECT table_name FROM information_schema.views WHERE table_schema = 'public'");
+  auto views =
+      owner->exec("SELECT table_name FROM information_schema.views WHERE table_schema = 'public'");
   ASSERT_TRUE(views.ok());
   for (int i = 0; i < views->size(); ++i) pg_views.insert(views->text(i, 0));
   std::set<std::string> pg_triggers;
@@ -201,15 +199,15 @@ TEST_F(PostgresTest, SchemaHasTheSameTablesAndColumnsAsSqlite) {
 
 // Rows the app-role test needs, inserted by the owner.
 void seed_ledger(Connection& owner) {
-  ASSERT_TRUE(owner
-                  .exec_script(
-                      "INSERT INTO agents (id, name, chain, network, created_at, updated_at) "
-                      "VALUES ('a1', 'one', 'solana', 'devnet', 1, 1) ON CONFLICT DO NOTHING;"
-                      "INSERT INTO ledger_ops (id, kind, request_hash, result, created_at) "
-                      "VALUES ('op1', 'mint', 'h', '{}', 1) ON CONFLICT DO NOTHING;"
-                      "INSERT INTO credit_lots (id, owner, source, amount, currency, created_at) "
-                      "VALUES ('lot1', 'a1', 'grant', 100, 'USD', 1) ON CONFLICT DO NOTHING;")
-                  .ok());
+  ASSERT_TRUE(
+      owner
+          .exec_script("INSERT INTO agents (id, name, chain, network, created_at, updated_at) "
+                       "VALUES ('a1', 'one', 'solana', 'devnet', 1, 1) ON CONFLICT DO NOTHING;"
+                       "INSERT INTO ledger_ops (id, kind, request_hash, result, created_at) "
+                       "VALUES ('op1', 'mint', 'h', '{}', 1) ON CONFLICT DO NOTHING;"
+                       "INSERT INTO credit_lots (id, owner, source, amount, currency, created_at) "
+                       "VALUES ('lot1', 'a1', 'grant', 100, 'USD', 1) ON CONFLICT DO NOTHING;")
+          .ok());
 }
 
 TEST_F(PostgresTest, AppRoleAppendsButCannotRewriteOrCreate) {
@@ -281,9 +279,7 @@ TEST_F(PostgresTest, AmountsUpTo2To256Minus1RoundTripExactly) {
   ASSERT_TRUE(migrate(*owner).status().ok()) << migrate(*owner).status().to_string();
   auto app = connect(Role::kApp, "t_amounts");
   ASSERT_NE(app, nullptr);
-  const std::vector<std::string> amounts = {"0",
-                                            "1",
-                                            "18446744073709551616",
+  const std::vector<std::string> amounts = {"0", "1", "18446744073709551616",
                                             "340282366920938463463374607431768211457",
                                             std::string(kAmountMax)};
   const std::string insert =
@@ -296,9 +292,9 @@ TEST_F(PostgresTest, AmountsUpTo2To256Minus1RoundTripExactly) {
   }
   EXPECT_EQ(app->prepared_count(), 1u);
   for (std::size_t i = 0; i < amounts.size(); ++i) {
-    EXPECT_EQ(scalar(*app, "SELECT cost FROM usage_events WHERE id = $1",
-                     {"u" + std::to_string(i)}),
-              amounts[i]);
+    EXPECT_EQ(
+        scalar(*app, "SELECT cost FROM usage_events WHERE id = $1", {"u" + std::to_string(i)}),
+        amounts[i]);
   }
   auto over = app->exec(insert, {"u-over", std::string(kAmountMaxPlusOne)});
   ASSERT_FALSE(over.ok());

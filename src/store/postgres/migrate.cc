@@ -60,11 +60,12 @@ std::string unchanged(std::initializer_list<std::string_view> columns) {
 
 std::string refuse(std::string_view trigger, std::string_view when_op, std::string_view table,
                    std::string_view message, std::string_view condition = {}) {
-  return fmt::format("CREATE TRIGGER {} BEFORE {} ON {} FOR EACH ROW {}EXECUTE FUNCTION "
-                     "refuse_change({});\n",
-                     trigger, when_op, table,
-                     condition.empty() ? std::string() : fmt::format("WHEN (NOT ({})) ", condition),
-                     literal(message));
+  return fmt::format(
+      "CREATE TRIGGER {} BEFORE {} ON {} FOR EACH ROW {}EXECUTE FUNCTION "
+      "refuse_change({});\n",
+      trigger, when_op, table,
+      condition.empty() ? std::string() : fmt::format("WHEN (NOT ({})) ", condition),
+      literal(message));
 }
 
 std::string append_only(std::string_view table) {
@@ -410,11 +411,11 @@ std::string credit_ledger() {
       "CREATE INDEX idx_ledger_holds_tx_id ON ledger_holds(tx_id) WHERE tx_id IS NOT NULL;\n",
       check_in("status", kHoldStatuses));
   sql += no_delete("ledger_holds");
-  sql += refuse("ledger_holds_pending_only", "UPDATE", "ledger_holds",
-                "ledger_holds: only a pending hold changes, to posted, voided or expired",
-                "OLD.status = 'pending' AND NEW.status <> 'pending' AND " +
-                    unchanged({"id", "owner", "currency", "amount", "tx_id", "expires_at",
-                               "created_at"}));
+  sql += refuse(
+      "ledger_holds_pending_only", "UPDATE", "ledger_holds",
+      "ledger_holds: only a pending hold changes, to posted, voided or expired",
+      "OLD.status = 'pending' AND NEW.status <> 'pending' AND " +
+          unchanged({"id", "owner", "currency", "amount", "tx_id", "expires_at", "created_at"}));
   // Payment statuses move forward only: pending 0 < confirmed 1 < finished 2 < failed,
   // refunded 3; finished may be refunded but not fail.
   auto rank = [](std::string_view column) {
@@ -582,11 +583,11 @@ constexpr std::array<Migration, 7> kMigrations = {{
 // SQLite store updates rows (including upserts), DELETE where it deletes them. Never on the
 // append-only tables (audit_log, lot_entries, ledger_ops, webhook_events, usage_events).
 constexpr std::string_view kUpdatable[] = {
-    "agents",        "sessions",    "transactions", "policies",     "pending_approvals",
+    "agents",          "sessions",    "transactions", "policies",    "pending_approvals",
     "key_value_store", "meter_usage", "event_outbox", "credit_lots", "ledger_holds",
-    "payments",      "models",      "api_keys",     "automations",  "inventory"};
-constexpr std::string_view kDeletable[] = {"policies",    "event_outbox", "key_value_store",
-                                           "models",      "automations",  "automation_executions",
+    "payments",        "models",      "api_keys",     "automations", "inventory"};
+constexpr std::string_view kDeletable[] = {"policies", "event_outbox", "key_value_store",
+                                           "models",   "automations",  "automation_executions",
                                            "events"};
 // Read and appended by the store, nothing else.
 constexpr std::string_view kReadOnly[] = {"schema_version"};
@@ -650,12 +651,11 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
   Status status = in_transaction(conn, [&](Connection& c) -> Status {
     // Every replica queues here; the first applies what is missing, the others then find it
     // applied. The lock ends with the transaction.
-    WARDEN_RETURN_IF_ERROR(c.exec("SELECT pg_advisory_xact_lock($1)",
-                                  {std::to_string(kMigrationLockKey)})
-                               .status());
-    WARDEN_RETURN_IF_ERROR(c.exec_script(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-        "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
+    WARDEN_RETURN_IF_ERROR(
+        c.exec("SELECT pg_advisory_xact_lock($1)", {std::to_string(kMigrationLockKey)}).status());
+    WARDEN_RETURN_IF_ERROR(
+        c.exec_script("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                      "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
     WARDEN_ASSIGN_OR_RETURN(int current, applied_schema_version(c));
     if (current > latest_schema_version()) {
       return Status(ErrorCode::STORE_SCHEMA_TOO_NEW,
@@ -668,11 +668,10 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
       if (!s.ok()) {
         return Status(s.code(), fmt::format("migration {}: {}", m.version, s.message()));
       }
-      WARDEN_RETURN_IF_ERROR(
-          c.exec("INSERT INTO schema_version (version, name, applied_at) "
-                 "VALUES ($1, $2, extract(epoch FROM now())::bigint)",
-                 {std::to_string(m.version), std::string(m.name)})
-              .status());
+      WARDEN_RETURN_IF_ERROR(c.exec("INSERT INTO schema_version (version, name, applied_at) "
+                                    "VALUES ($1, $2, extract(epoch FROM now())::bigint)",
+                                    {std::to_string(m.version), std::string(m.name)})
+                                 .status());
       ++applied;
     }
     return c.exec_script(grants(app_role));

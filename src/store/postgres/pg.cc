@@ -1,11 +1,10 @@
 #include "store/postgres/pg.h"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
 #include <cstdlib>
 #include <fstream>
-
-#include <fmt/format.h>
 
 namespace warden::store::postgres {
 namespace {
@@ -36,10 +35,10 @@ Result<std::string> read_password(std::string_view env_var, const std::string& f
       return line;
     }
   }
-  return Status(ErrorCode::INTERNAL_STORE_ERROR,
-                fmt::format("no PostgreSQL password: set {} or give a readable password file{}",
-                            env_var.empty() ? "a variable" : env_var,
-                            file.empty() ? "" : " (" + file + ")"));
+  return Status(
+      ErrorCode::INTERNAL_STORE_ERROR,
+      fmt::format("no PostgreSQL password: set {} or give a readable password file{}",
+                  env_var.empty() ? "a variable" : env_var, file.empty() ? "" : " (" + file + ")"));
 }
 
 Rows::Rows(pg_result* result) : result_(result, &PQclear) {}
@@ -93,9 +92,9 @@ Result<Rows> Connection::check(pg_result* result) {
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message = first_line(PQresultErrorMessage(result));
-  Status status(is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT
-                                        : ErrorCode::INTERNAL_STORE_ERROR,
-                message);
+  Status status(
+      is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT : ErrorCode::INTERNAL_STORE_ERROR,
+      message);
   return status;
 }
 

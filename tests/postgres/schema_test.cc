@@ -81,6 +81,13 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
   Result<int> before = applied_schema_version(*owner);
   ASSERT_TRUE(before.ok());
   EXPECT_EQ(*before, 0);
+  // The application role cannot migrate: it may create nothing.
+  auto app = connect(Role::kApp, "t_migrate_twice");
+  ASSERT_NE(app, nullptr);
+  Result<int> refused = migrate(*app);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("permission denied"), std::string::npos)
+      << refused.status().message();
 
   Result<int> first = migrate(*owner);
   ASSERT_TRUE(first.ok()) << first.status().to_string();
@@ -97,6 +104,14 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
             "1,2,3,4,5,6,7");
   EXPECT_EQ(scalar(*owner, "SELECT name FROM schema_version WHERE version = 5"),
             std::string(migrations()[4].name));
+
+  // A schema from a newer binary is refused, not downgraded.
+  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (8, 'future', 0)").ok());
+  Result<int> too_new = migrate(*owner);
+  ASSERT_FALSE(too_new.ok());
+  EXPECT_EQ(too_new.status().code(), ErrorCode::STORE_SCHEMA_TOO_NEW);
+  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 8").ok());
+  EXPECT_EQ(*applied_schema_version(*owner), 7);
 }
 
 TEST_F(PostgresTest, ConcurrentMigrationsApplyExactlyOnce) {

@@ -12,7 +12,8 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   # openssl: the gateway tests make a certificate for an HTTPS upstream.
-  packages+=(clang libclang-rt-14-dev curl openssl ca-certificates)
+  # postgresql: the tests of the PostgreSQL schema start a server of their own (scripts/pg.sh).
+  packages+=(clang libclang-rt-14-dev curl openssl ca-certificates postgresql)
 fi
 
 missing=()

@@ -1,0 +1,209 @@
+#include "store/postgres/pg.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace warden::store::postgres {
+namespace {
+
+// SQLSTATE class 23: integrity constraint violations (unique, check, foreign key, not null).
+bool is_constraint(const char* sqlstate) {
+  return sqlstate != nullptr && sqlstate[0] == '2' && sqlstate[1] == '3';
+}
+
+std::string first_line(const char* message) {
+  std::string m = message == nullptr ? "" : message;
+  if (auto nl = m.find('\n'); nl != std::string::npos) m.resize(nl);
+  return m;
+}
+
+}  // namespace
+
+Result<std::string> read_password(std::string_view env_var, const std::string& file) {
+  if (!env_var.empty()) {
+    const char* v = std::getenv(std::string(env_var).c_str());
+    if (v != nullptr && *v != '\0') return std::string(v);
+  }
+  if (!file.empty()) {
+    std::ifstream in(file);
+    std::string line;
+    if (in && std::getline(in, line) && !line.empty()) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+  }
+  return Status(
+      ErrorCode::INTERNAL_STORE_ERROR,
+      fmt::format("no PostgreSQL password: set {} or give a readable password file{}",
+                  env_var.empty() ? "a variable" : env_var, file.empty() ? "" : " (" + file + ")"));
+}
+
+Rows::Rows(pg_result* result) : result_(result, &PQclear) {}
+
+int Rows::size() const { return result_ ? PQntuples(result_.get()) : 0; }
+int Rows::columns() const { return result_ ? PQnfields(result_.get()) : 0; }
+bool Rows::is_null(int row, int column) const {
+  return PQgetisnull(result_.get(), row, column) != 0;
+}
+std::string Rows::text(int row, int column) const {
+  if (is_null(row, column)) return {};
+  return std::string(PQgetvalue(result_.get(), row, column),
+                     PQgetlength(result_.get(), row, column));
+}
+long Rows::affected() const {
+  if (!result_) return 0;
+  const char* n = PQcmdTuples(result_.get());
+  return n == nullptr || *n == '\0' ? 0 : std::strtol(n, nullptr, 10);
+}
+
+std::string Rows::command() const { return result_ ? PQcmdStatus(result_.get()) : ""; }
+
+Result<std::unique_ptr<Connection>> Connection::connect(const ConnectionConfig& config) {
+  // expand_dbname: the "dbname" value is the URL; the password is its own keyword, so it never
+  // appears in a string that could be logged.
+  const char* keys[] = {"dbname", "password", "connect_timeout", "application_name", nullptr};
+  const char* values[] = {config.url.c_str(),
+                          config.password.empty() ? nullptr : config.password.c_str(), "10",
+                          "warden", nullptr};
+  pg_conn* conn = PQconnectdbParams(keys, values, 1);
+  if (conn == nullptr) return Status(ErrorCode::INTERNAL_STORE_ERROR, "libpq: out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = first_line(PQerrorMessage(conn));
+    PQfinish(conn);
+    return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                  fmt::format("cannot connect to PostgreSQL: {}", message));
+  }
+  return std::unique_ptr<Connection>(new Connection(conn));
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+Result<Rows> Connection::check(pg_result* result) {
+  if (result == nullptr) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, first_line(PQerrorMessage(conn_)));
+  }
+  Rows rows(result);
+  ExecStatusType st = PQresultStatus(result);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
+  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  std::string message = first_line(PQresultErrorMessage(result));
+  Status status(
+      is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT : ErrorCode::INTERNAL_STORE_ERROR,
+      message);
+  return status;
+}
+
+namespace {
+
+struct ParamArrays {
+  std::vector<const char*> values;
+  explicit ParamArrays(const std::vector<Param>& params) {
+    values.reserve(params.size());
+    for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  }
+};
+
+}  // namespace
+
+Result<Rows> Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  ParamArrays p(params);
+  std::string text(sql);
+  return check(PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr,
+                            p.values.data(), nullptr, nullptr, 0));
+}
+
+Result<Rows> Connection::exec_prepared(const std::string& sql, const std::vector<Param>& params) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("w{}", prepared_.size());
+    WARDEN_ASSIGN_OR_RETURN(Rows prepared,
+                            check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr)));
+    (void)prepared;
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  ParamArrays p(params);
+  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
+                              p.values.data(), nullptr, nullptr, 0));
+}
+
+Status Connection::exec_script(std::string_view sql) {
+  std::string text(sql);
+  // PQexec runs every statement of the string; the result is the last one's (or the first
+  // failure's).
+  Result<Rows> rows = check(PQexec(conn_, text.c_str()));
+  return rows.status();
+}
+
+Pool::Pool(ConnectionConfig config, std::size_t max_connections)
+    : config_(std::move(config)), max_connections_(max_connections == 0 ? 1 : max_connections) {}
+
+Result<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait_limit) {
+  std::unique_lock lock(mu_);
+  bool got = returned_.wait_for(lock, wait_limit,
+                                [&] { return !idle_.empty() || open_ < max_connections_; });
+  if (!got) {
+    return Status(ErrorCode::INTERNAL_NOT_READY,
+                  fmt::format("all {} PostgreSQL connections busy for {} ms", max_connections_,
+                              wait_limit.count()));
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;  // reserve the slot, then connect without holding the lock
+  lock.unlock();
+  Result<std::unique_ptr<Connection>> conn = Connection::connect(config_);
+  if (!conn.ok()) {
+    lock.lock();
+    --open_;
+    returned_.notify_one();
+    return conn.status();
+  }
+  return Lease(this, std::move(*conn));
+}
+
+std::size_t Pool::open_connections() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
+void Pool::give_back(std::unique_ptr<Connection> conn) {
+  std::lock_guard lock(mu_);
+  if (conn->healthy()) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+  }
+  returned_.notify_one();
+}
+
+Pool::Lease::~Lease() {
+  if (conn_ != nullptr) pool_->give_back(std::move(conn_));
+}
+
+Status in_transaction(Connection& conn, const std::function<Status(Connection&)>& body) {
+  WARDEN_RETURN_IF_ERROR(conn.exec("BEGIN").status());
+  Status status = body(conn);
+  if (status.ok()) {
+    // COMMIT of a transaction that already failed succeeds with the tag ROLLBACK.
+    Result<Rows> commit = conn.exec("COMMIT");
+    if (!commit.ok()) {
+      status = commit.status();
+    } else if (commit->command() != "COMMIT") {
+      return Status(ErrorCode::INTERNAL_STORE_ERROR, "the transaction was rolled back");
+    }
+  }
+  if (!status.ok()) {
+    // A failed COMMIT has already ended the transaction; ROLLBACK then only warns.
+    (void)conn.exec("ROLLBACK");
+  }
+  return status;
+}
+
+}  // namespace warden::store::postgres

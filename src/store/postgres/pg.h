@@ -1,0 +1,123 @@
+// The PostgreSQL client layer under the cluster-mode store (docs/cluster.md): one libpq
+// connection with its prepared statements, a small pool of them, and a transaction helper.
+// Parameters and results travel in text format; amounts are decimal text both ways.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace warden::store::postgres {
+
+// Where to connect: a libpq URL or keyword string without the password (so it can be shown and
+// logged), and the password, read from an environment variable or a file and never logged.
+struct ConnectionConfig {
+  std::string url;
+  std::string password;
+};
+
+// The password named by `env_var` when that variable is set and not empty, else the first line
+// of `file` (trailing newline dropped). An error when neither yields one; the message never holds
+// the password.
+Result<std::string> read_password(std::string_view env_var, const std::string& file);
+
+// A parameter: text, or NULL.
+using Param = std::optional<std::string>;
+
+// The rows of one statement, read as text.
+class Rows {
+ public:
+  Rows() = default;
+  explicit Rows(pg_result* result);
+  int size() const;
+  int columns() const;
+  bool is_null(int row, int column) const;
+  // "" for NULL.
+  std::string text(int row, int column) const;
+  // The command tag's row count ("UPDATE 3" -> 3), 0 when it has none.
+  long affected() const;
+  // The command tag ("INSERT 0 1", "COMMIT", "ROLLBACK").
+  std::string command() const;
+
+ private:
+  std::shared_ptr<pg_result> result_;
+};
+
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> connect(const ConnectionConfig& config);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One statement with $1, $2... parameters.
+  Result<Rows> exec(std::string_view sql, const std::vector<Param>& params = {});
+  // The same through a server-side prepared statement, prepared on first use and kept for the
+  // life of the connection, keyed by its text.
+  Result<Rows> exec_prepared(const std::string& sql, const std::vector<Param>& params = {});
+  // Several statements without parameters (DDL), in one round trip.
+  Status exec_script(std::string_view sql);
+
+  // False once the server is gone; the pool then drops the connection.
+  bool healthy() const;
+  std::size_t prepared_count() const { return prepared_.size(); }
+
+ private:
+  explicit Connection(pg_conn* conn) : conn_(conn) {}
+  Result<Rows> check(pg_result* result);
+
+  pg_conn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+};
+
+// A bounded set of connections shared by threads: acquire() hands out an idle one, opens a new
+// one while fewer than `max_connections` exist, or waits.
+class Pool {
+ public:
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  Pool(ConnectionConfig config, std::size_t max_connections);
+  Result<Lease> acquire(std::chrono::milliseconds wait_limit = std::chrono::seconds(5));
+  std::size_t open_connections() const;
+
+ private:
+  void give_back(std::unique_ptr<Connection> conn);
+
+  const ConnectionConfig config_;
+  const std::size_t max_connections_;
+  mutable std::mutex mu_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+// Runs `body` between BEGIN and COMMIT; an error from it, or from COMMIT, rolls back and is
+// returned.
+Status in_transaction(Connection& conn, const std::function<Status(Connection&)>& body);
+
+}  // namespace warden::store::postgres

@@ -371,7 +371,14 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     // A value the command line overrides is still checked: the file must be valid on its own.
     ServeArgs overridden;
     if (Status s = apply_toml_value(*it, node, given.contains(k) ? &overridden : a); !s.ok()) {
-      return Status(ErrorCode::CONFIG_INVALID, path + ": " + s.message());
+      std::string message = s.message();
+      // A key of the [gateway] table is named as the file spells it.
+      if (const std::string flat = "'" + k + "'"; k.starts_with("gateway_") && !t.contains(k)) {
+        if (const auto at = message.find(flat); at != std::string::npos) {
+          message.replace(at, flat.size(), "'gateway." + k.substr(8) + "'");
+        }
+      }
+      return Status(ErrorCode::CONFIG_INVALID, path + ": " + message);
     }
   }
   return Status();

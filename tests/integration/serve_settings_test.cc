@@ -49,6 +49,11 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
       {"automation_concurrency_max = 0",
        "key 'automation_concurrency_max' must be between 1 and 256, got 0"},
       {"automation_plugins_dir = 3", "key 'automation_plugins_dir' must be a string"},
+      {"[gateway]\nconnect_timeout_ms = 0",
+       "key 'gateway.connect_timeout_ms' must be between 10 and 3600000, got 0"},
+      {"[gateway]\nlisten = 8788", "key 'gateway.listen' must be a string"},
+      {"[gateway]\nnope = 1", "unknown key 'gateway.nope'"},
+      {"gateway_threads = 0", "key 'gateway_threads' must be between 1 and 256, got 0"},
   };
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
@@ -65,6 +70,31 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
 }
 
 // A bad value in the file is refused even where a flag overrides it.
+// The gateway's settings come from a [gateway] table (keys without their prefix) as well as
+// from flags: its listener starts and writes DATA_DIR/gateway.addr.
+TEST(ServeSettings, TheGatewayTableStartsTheGatewayListener) {
+  TempDir config_dir;
+  ASSERT_FALSE(config_dir.path.empty());
+  const std::string config = write_config(
+      config_dir.path, "[gateway]\nlisten = \"127.0.0.1:0\"\nthreads = 1\nidle_timeout_ms = 500\n");
+  WardenProcess warden(WardenOptions{{"--config", config}, ""});
+  ASSERT_TRUE(warden.started()) << warden.error();
+  std::string addr;
+  for (int i = 0; i < 100 && addr.empty(); ++i) {
+    std::ifstream in(warden.data_dir() + "/gateway.addr");
+    std::getline(in, addr);
+    if (addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(addr.empty()) << warden.log();
+  const auto port = static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  HttpClient gateway(port);
+  Response health = gateway.request("GET", "/healthz");
+  EXPECT_EQ(health.status, 200) << health.describe();
+  EXPECT_EQ(health.body, R"({"status":"ok"})");
+  Response no_key = gateway.request("POST", "/v1/chat/completions", "{}");
+  EXPECT_EQ(no_key.status, 401) << no_key.describe();
+}
+
 TEST(ServeSettings, ABadConfigValueIsRefusedEvenWhenAFlagOverridesIt) {
   TempDir dir;
   const std::string config = write_config(dir.path, "batch_size_max = 0\n");

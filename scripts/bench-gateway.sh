@@ -111,10 +111,6 @@ start_warden() {
     echo "== warden: skipped ($warden not built: bash scripts/build.sh warden)"
     return 0
   fi
-  if ! "$warden" serve --help 2>/dev/null | grep -q -- --gateway-listen; then
-    echo "== warden: skipped (this warden serve has no --gateway-listen yet)"
-    return 0
-  fi
   local port
   port="$(free_port)"
   BENCH_UPSTREAM_KEY="sk-bench-upstream" daemon_start "$warden" "$tmp/warden-data" \

@@ -44,6 +44,8 @@ constexpr std::size_t kReadChunkBytes = 16u << 10;
 constexpr std::size_t kUpstreamErrorBodyBytesMax = 1u << 20;
 // A settlement the writer refused (its queue full) is offered again after this.
 constexpr auto kSettleRetry = std::chrono::milliseconds(5);
+// How long a settlement waits for others to share a commit with.
+constexpr auto kSettleBatchWindow = std::chrono::milliseconds(2);
 constexpr std::array<std::int64_t, 12> kBucketsUs = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000, 1000000, 10000000};
 
@@ -334,12 +336,14 @@ class Proxy final : public server::Frontend {
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       workers_.push_back(std::make_unique<Worker>());
     }
+    flush_timer_.emplace(workers_.front()->io);
   }
 
   ~Proxy() override {
     stop(Clock::now());
     // Connections left in the io_contexts unregister from live_ as they go: before it goes.
     acceptor_.reset();
+    flush_timer_.reset();
     workers_.clear();
   }
 
@@ -467,19 +471,39 @@ class Proxy final : public server::Frontend {
   }
 
   // Settles through the decision service, again after a pause when the writer's queue is full:
-  // a usage is never dropped.
+  // a usage is never dropped. Settlements wait up to kSettleBatchWindow and go to the writer
+  // together, so they share its commits (the client already has its answer).
   void settle(std::string tx_id, decisions::UsageSettlement s) {
+    bool arm = false;
     {
       std::lock_guard lock(settle_mu_);
       ++settling_;
+      batch_.push_back(std::make_shared<Settlement>(std::move(tx_id), std::move(s)));
+      arm = !flush_armed_;
+      flush_armed_ = true;
     }
     busy(+1);
-    offer(std::make_shared<std::pair<std::string, decisions::UsageSettlement>>(std::move(tx_id),
-                                                                              std::move(s)));
+    if (!arm) return;
+    net::post(workers_.front()->io, [this] {
+      flush_timer_->expires_after(kSettleBatchWindow);
+      flush_timer_->async_wait([this](beast::error_code) { flush(); });
+    });
   }
 
  private:
-  void offer(std::shared_ptr<std::pair<std::string, decisions::UsageSettlement>> item) {
+  using Settlement = std::pair<std::string, decisions::UsageSettlement>;
+
+  void flush() {
+    std::vector<std::shared_ptr<Settlement>> items;
+    {
+      std::lock_guard lock(settle_mu_);
+      items.swap(batch_);
+      flush_armed_ = false;
+    }
+    for (auto& item : items) offer(std::move(item));
+  }
+
+  void offer(std::shared_ptr<Settlement> item) {
     decisions::Actor system;
     system.system = true;
     services_.decisions.settle_usage(
@@ -544,6 +568,9 @@ class Proxy final : public server::Frontend {
 
   std::mutex settle_mu_;
   std::size_t settling_ = 0;  // guarded by settle_mu_
+  std::vector<std::shared_ptr<Settlement>> batch_;  // waiting for the flush; settle_mu_
+  bool flush_armed_ = false;                        // guarded by settle_mu_
+  std::optional<net::steady_timer> flush_timer_;  // on the first worker, used there only
   std::deque<std::pair<net::any_io_executor, std::function<void()>>> parked_;  // settle_mu_
 };
 

@@ -270,7 +270,7 @@ TEST(AutomationMigrationTest, AVersionSixFileGainsTheTables) {
   auto opened = SqliteStore::open(path, {});
   ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   SqliteStore& store = **opened;
-  EXPECT_EQ(store.schema_version(), 7);
+  EXPECT_EQ(store.schema_version(), 8);
   EXPECT_EQ(store.migrations_applied_at_open(), 1);
   EXPECT_TRUE(store.list_automations({})->empty());
   ASSERT_TRUE(

@@ -257,7 +257,8 @@ std::string_view jwt_error_name(JwtError e) {
 Status jwt_error_status(JwtError e) {
   const ErrorCode code =
       e == JwtError::kExpired ? ErrorCode::AUTH_SESSION_EXPIRED : ErrorCode::AUTH_SESSION_INVALID;
-  return Status(code, "session token refused: " + std::string(jwt_error_name(e)));
+  return Status(code, "session token refused: " + std::string(jwt_error_name(e)),
+                json::object{{"reason", jwt_error_name(e)}});
 }
 
 Result<std::string> jwt_sign(const EcKey& key, std::string_view kid, const JwtClaims& c) {

@@ -70,7 +70,7 @@ enum class JwtError {
 };
 std::string_view jwt_error_name(JwtError e);
 // AUTH_SESSION_EXPIRED for kExpired, AUTH_SESSION_INVALID otherwise, with the message
-// "session token refused: <reason>".
+// "session token refused: <reason>" and details {"reason": <reason>}.
 Status jwt_error_status(JwtError e);
 
 Result<std::string> jwt_sign(const EcKey& key, std::string_view kid, const JwtClaims& claims);

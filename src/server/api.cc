@@ -382,7 +382,7 @@ void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const
     case ErrorCode::AUTH_SESSION_INVALID:
     case ErrorCode::AUTH_SESSION_REVOKED:
     case ErrorCode::AUTH_SESSION_EXPIRED: {
-      // The token was checked before the throttle is asked (one SHA-256 and a lookup), so a
+      // The token was checked before the throttle is asked (a signature and a lookup), so a
       // client over the limit still gets through with a valid token: an agent behind the same
       // NAT as a flood keeps working. Past the limit, bad tokens get 429 and are only counted.
       const auto a = session_throttle_.record(ctx->req.client_address, true);

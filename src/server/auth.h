@@ -290,7 +290,7 @@ class SessionCache {
     std::mutex mu;
     std::unordered_map<std::string, Entry> entries;  // guarded by mu
   };
-  Shard& shard(const std::string& token_hash);
+  Shard& shard(const std::string& session_id);
   template <class Pred>
   void erase_if(Pred pred);
 

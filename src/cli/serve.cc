@@ -17,9 +17,9 @@
 
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
+#include "gateway/proxy.h"
 #include "server/server.h"
 #include "server/session_tokens.h"
-#include "gateway/proxy.h"
 #include "server/webhook_signature.h"
 #include "store/sqlite/sqlite_store.h"
 

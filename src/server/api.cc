@@ -122,8 +122,17 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       session_keys_(*options.session_keys),
       revoked_(clock),
       routes_(new Routes{{},
-                         Deps{store, clock, ids, metrics, decisions, ledger, sessions_, writer,
-                              std::move(options.webhook_secrets), {}, &session_keys_,
+                         Deps{store,
+                              clock,
+                              ids,
+                              metrics,
+                              decisions,
+                              ledger,
+                              sessions_,
+                              writer,
+                              std::move(options.webhook_secrets),
+                              {},
+                              &session_keys_,
                               &revoked_}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);

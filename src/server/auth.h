@@ -266,9 +266,9 @@ class AuthFailureAudit {
 };
 
 // Recently authenticated sessions by session id, so the decision path does not read the
-// store for every request. Entries live at most ttl_ms; revocation, renewal and agent changes in this process
-// invalidate at once (other replicas see them within ttl_ms). Thread-safe; sharded so that
-// concurrent requests rarely share a lock.
+// store for every request. Entries live at most ttl_ms; revocation, renewal and agent changes in
+// this process invalidate at once (other replicas see them within ttl_ms). Thread-safe; sharded so
+// that concurrent requests rarely share a lock.
 class SessionCache {
  public:
   struct Entry {

@@ -266,8 +266,8 @@ Result<std::string> jwt_sign(const EcKey& key, std::string_view kid, const JwtCl
   json::object claims{{"sub", c.sub}, {"sid", c.sid}, {"iat", c.iat},
                       {"nbf", c.nbf}, {"exp", c.exp}, {"jti", c.jti}};
   claims["org"] = c.org ? json::value(*c.org) : json::value(nullptr);
-  const std::string input = base64url_encode(json::serialize(header)) + "." +
-                            base64url_encode(json::serialize(claims));
+  const std::string input =
+      base64url_encode(json::serialize(header)) + "." + base64url_encode(json::serialize(claims));
   WARDEN_ASSIGN_OR_RETURN(std::string sig, key.sign(input));
   return input + "." + base64url_encode(sig);
 }

@@ -161,8 +161,8 @@ TEST_F(SessionKeysTest, AlgNoneAndHs256WithThePublicKeyAsSecretAreRefused) {
   auto t = keys_->sign(claims(600));
   ASSERT_TRUE(t.ok());
   const std::string payload = part(claims_json(clock_.now_seconds(), clock_.now_seconds() + 600));
-  const std::string none = part({{"alg", "none"}, {"typ", "JWT"}, {"kid", t->kid}}) + "." +
-                           payload + ".";
+  const std::string none =
+      part({{"alg", "none"}, {"typ", "JWT"}, {"kid", t->kid}}) + "." + payload + ".";
   EXPECT_EQ(keys_->verify(none).error, JwtError::kAlgorithm);
   const std::string none_upper =
       part({{"alg", "NONE"}, {"kid", t->kid}}) + "." + payload + "." + base64url_encode("x");
@@ -189,9 +189,8 @@ TEST_F(SessionKeysTest, AlgNoneAndHs256WithThePublicKeyAsSecretAreRefused) {
     const std::string token = part({{"alg", alg}, {"kid", t->kid}}) + "." + payload + ".c2ln";
     EXPECT_EQ(keys_->verify(token).error, JwtError::kAlgorithm) << alg;
   }
-  const std::string crit =
-      part({{"alg", "ES256"}, {"kid", t->kid}, {"crit", json::array{"exp"}}}) + "." + payload +
-      ".c2ln";
+  const std::string crit = part({{"alg", "ES256"}, {"kid", t->kid}, {"crit", json::array{"exp"}}}) +
+                           "." + payload + ".c2ln";
   EXPECT_EQ(keys_->verify(crit).error, JwtError::kAlgorithm);
 }
 
@@ -257,9 +256,9 @@ TEST_F(SessionKeysTest, AKeyVerifiesUntilTheLastTokenItSignedExpires) {
   ASSERT_TRUE(t.ok());
   // What the session route does in the session's transaction, then after its commit.
   const std::int64_t until = clock_.now_seconds() + 5 * kHourS + 30;
-  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) {
-                      return tx.extend_signing_key(t->kid, until);
-                    }).ok());
+  ASSERT_TRUE(
+      store_->write([&](store::WriteTxn& tx) { return tx.extend_signing_key(t->kid, until); })
+          .ok());
   keys_->signed_until(t->kid, until);
   EXPECT_EQ(rows().at(0).verify_until, until);
   clock_.advance_ms(4 * kHourS * 1000);  // long past rotation plus overlap
@@ -294,8 +293,8 @@ TEST_F(SessionKeysTest, PrivateKeysAreSealedUnderTheMasterSecret) {
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(*key->public_jwk(row.kid), row.public_jwk);
   // Another master secret, or the sealed key moved to another kid, does not open.
-  EXPECT_FALSE(open_private_key(std::string(kMasterSecretBytes, 'x'), row.kid,
-                                row.private_key_enc).ok());
+  EXPECT_FALSE(
+      open_private_key(std::string(kMasterSecretBytes, 'x'), row.kid, row.private_key_enc).ok());
   EXPECT_FALSE(open_private_key(secret_, row.kid + "2", row.private_key_enc).ok());
   // A daemon with the wrong master secret verifies (public keys) but cannot sign.
   auto wrong = open_keys(std::string(kMasterSecretBytes, 'x'));
@@ -325,28 +324,30 @@ TEST_F(SessionKeysTest, MasterSecretFileIsCreatedOnceWithOwnerOnlyMode) {
 TEST_F(SessionKeysTest, RevokedSessionsLoadFromTheStoreAndExpire) {
   RevokedSessions revoked(clock_);
   const std::int64_t now = clock_.now_seconds();
-  ASSERT_TRUE(store_->write([&](store::WriteTxn& tx) {
-                      store::AgentRow a;
-                      a.id = "agent-1";
-                      a.name = "a";
-                      a.chain = "solana";
-                      a.network = "devnet";
-                      a.created_at = now;
-                      a.updated_at = now;
-                      WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
-                      for (const char* id : {"s-live", "s-revoked", "s-old"}) {
-                        store::SessionRow s;
-                        s.id = id;
-                        s.agent_id = "agent-1";
-                        s.token_hash = id;
-                        s.created_at = now - 100;
-                        s.expires_at = now + 100;
-                        s.absolute_expires_at = std::string_view(id) == "s-old" ? now - 1 : now + 100;
-                        if (std::string_view(id) != "s-live") s.revoked_at = now - 10;
-                        WARDEN_RETURN_IF_ERROR(tx.insert_session(s));
-                      }
-                      return Status();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->write([&](store::WriteTxn& tx) {
+                    store::AgentRow a;
+                    a.id = "agent-1";
+                    a.name = "a";
+                    a.chain = "solana";
+                    a.network = "devnet";
+                    a.created_at = now;
+                    a.updated_at = now;
+                    WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
+                    for (const char* id : {"s-live", "s-revoked", "s-old"}) {
+                      store::SessionRow s;
+                      s.id = id;
+                      s.agent_id = "agent-1";
+                      s.token_hash = id;
+                      s.created_at = now - 100;
+                      s.expires_at = now + 100;
+                      s.absolute_expires_at = std::string_view(id) == "s-old" ? now - 1 : now + 100;
+                      if (std::string_view(id) != "s-live") s.revoked_at = now - 10;
+                      WARDEN_RETURN_IF_ERROR(tx.insert_session(s));
+                    }
+                    return Status();
+                  })
+                  .ok());
   ASSERT_TRUE(revoked.load(*store_).ok());
   EXPECT_TRUE(revoked.contains("s-revoked"));
   EXPECT_FALSE(revoked.contains("s-live"));

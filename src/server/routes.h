@@ -56,8 +56,8 @@ struct Deps {
   store::BatchWriter& writer;  // every route's write goes through it (one write path)
   std::map<std::string, std::string> webhook_secrets = {};  // provider -> secret
   AutomationDeps automation = {};
-  SessionKeys* session_keys = nullptr;     // signs session tokens (ES256 JWTs)
-  RevokedSessions* revoked = nullptr;      // revocations take effect here at once
+  SessionKeys* session_keys = nullptr;  // signs session tokens (ES256 JWTs)
+  RevokedSessions* revoked = nullptr;   // revocations take effect here at once
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);

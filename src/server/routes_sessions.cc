@@ -2,11 +2,11 @@
 #include <boost/json/serialize.hpp>
 #include <memory>
 
+#include "core/enums.h"
 #include "core/json.h"
 #include "server/auth.h"
 #include "server/body.h"
 #include "server/routes.h"
-#include "core/enums.h"
 #include "server/session_constraints.h"
 #include "server/session_tokens.h"
 
@@ -155,12 +155,11 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
     WARDEN_RETURN_IF_ERROR(tx.extend_signing_key(kid, key_until));
     return tx.append_audit(e).take_status();
   };
-  return commit_then_answer(d, ctx, std::move(op), note_signed(d, kid, key_until, {}),
-                            [s, token] {
-                              json::object out = session_json(s);
-                              out["token"] = token;  // shown once; only its hash is stored
-                              return json_response(201, out);
-                            });
+  return commit_then_answer(d, ctx, std::move(op), note_signed(d, kid, key_until, {}), [s, token] {
+    json::object out = session_json(s);
+    out["token"] = token;  // shown once; only its hash is stored
+    return json_response(201, out);
+  });
 }
 
 Result<HttpResponse> get_current_session(const Deps&, RequestContext& ctx) {
@@ -217,13 +216,13 @@ Result<HttpResponse> renew_session(const Deps& d, RequestContext& ctx) {
     e.details = json::serialize(json::object{{"renewal_count", s->renewal_count}});
     return tx.append_audit(e).take_status();
   };
-  return commit_then_answer(
-      d, ctx, std::move(op), note_signed(d, kid, key_until, forget_cached_session(d, id)),
-      [s, token] {
-        json::object out = session_json(*s);
-        out["token"] = token;  // the renewed token, with the new expiry
-        return json_response(200, out);
-      });
+  return commit_then_answer(d, ctx, std::move(op),
+                            note_signed(d, kid, key_until, forget_cached_session(d, id)),
+                            [s, token] {
+                              json::object out = session_json(*s);
+                              out["token"] = token;  // the renewed token, with the new expiry
+                              return json_response(200, out);
+                            });
 }
 
 Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {

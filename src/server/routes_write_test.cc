@@ -12,12 +12,12 @@
 #include <thread>
 
 #include "decisions/decisions.h"
-#include "ledger/service.h"
 #include "engine/ir.h"
+#include "ledger/service.h"
 #include "server/api.h"
-#include "server/session_tokens.h"
 #include "server/auth.h"
 #include "server/routes.h"
+#include "server/session_tokens.h"
 #include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -55,8 +55,7 @@ class RouteWritesTest : public ::testing::Test {
     ASSERT_TRUE(keys.ok()) << keys.status().to_string();
     session_keys_ = std::move(*keys);
     api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_, *ledger_,
-                                 master_hash(),
-                                 ApiOptions{.session_keys = session_keys_.get()});
+                                 master_hash(), ApiOptions{.session_keys = session_keys_.get()});
   }
 
   void TearDown() override {

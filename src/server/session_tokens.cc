@@ -155,8 +155,8 @@ Result<std::string> seal_private_key(std::string_view master_secret, std::string
       EVP_EncryptUpdate(ctx, reinterpret_cast<unsigned char*>(cipher.data()), &len,
                         reinterpret_cast<const unsigned char*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) == 1 &&
-      EVP_EncryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(cipher.data()) + len,
-                          &final_len) == 1 &&
+      EVP_EncryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(cipher.data()) + len, &final_len) ==
+          1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) == 1;
   EVP_CIPHER_CTX_free(ctx);
   OPENSSL_cleanse(key.data(), key.size());
@@ -172,8 +172,8 @@ Result<std::string> open_private_key(std::string_view master_secret, std::string
   }
   WARDEN_ASSIGN_OR_RETURN(std::string key, derive_key(master_secret));
   const std::string nonce = bytes->substr(1, kNonceBytes);
-  const std::string cipher = bytes->substr(1 + kNonceBytes, bytes->size() - 1 - kNonceBytes -
-                                                                kTagBytes);
+  const std::string cipher =
+      bytes->substr(1 + kNonceBytes, bytes->size() - 1 - kNonceBytes - kTagBytes);
   std::string tag = bytes->substr(bytes->size() - kTagBytes);
   std::string plain(cipher.size(), '\0');
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
@@ -190,8 +190,8 @@ Result<std::string> open_private_key(std::string_view master_secret, std::string
                         reinterpret_cast<const unsigned char*>(cipher.data()),
                         static_cast<int>(cipher.size())) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1 &&
-      EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()) + len,
-                          &final_len) == 1;
+      EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &final_len) ==
+          1;
   EVP_CIPHER_CTX_free(ctx);
   OPENSSL_cleanse(key.data(), key.size());
   if (!ok) {
@@ -261,9 +261,8 @@ Status SessionKeys::rotate_locked(std::int64_t now) {
   row.created_at = now;
   row.not_after_sign = now + options_.rotation_seconds;
   row.verify_until = row.not_after_sign + options_.overlap_seconds;
-  WARDEN_RETURN_IF_ERROR(store_.write([&](store::WriteTxn& tx) {
-    return tx.insert_signing_key(row);
-  }));
+  WARDEN_RETURN_IF_ERROR(
+      store_.write([&](store::WriteTxn& tx) { return tx.insert_signing_key(row); }));
   const std::string kid = row.kid;
   keys_.insert_or_assign(kid, Key{std::move(row), key, key});
   return Status();
@@ -285,9 +284,8 @@ Result<SignedToken> SessionKeys::sign(const JwtClaims& claims) {
   Key* key = signing_key_locked(clock_.now_seconds());
   if (key == nullptr) return crypto_error("no signing key");
   if (!key->private_key) {
-    WARDEN_ASSIGN_OR_RETURN(std::string der,
-                            open_private_key(master_secret_, key->row.kid,
-                                             key->row.private_key_enc));
+    WARDEN_ASSIGN_OR_RETURN(
+        std::string der, open_private_key(master_secret_, key->row.kid, key->row.private_key_enc));
     auto opened = EcKey::from_private_der(der);
     OPENSSL_cleanse(der.data(), der.size());
     WARDEN_ASSIGN_OR_RETURN(key->private_key, std::move(opened));

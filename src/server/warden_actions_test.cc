@@ -13,8 +13,8 @@
 
 #include "ledger/service.h"
 #include "server/api.h"
-#include "server/session_tokens.h"
 #include "server/routes.h"
+#include "server/session_tokens.h"
 #include "server/warden_events.h"
 #include "store/sqlite/sqlite_store.h"
 

@@ -72,8 +72,8 @@ Parts split(const std::string& token) {
 
 // ES256 verification with OpenSSL and the JWK's coordinates only.
 bool openssl_verifies(const json::object& jwk, const std::string& token) {
-  const std::string point = "\x04" + unb64url(jwk.at("x").as_string()) +
-                            unb64url(jwk.at("y").as_string());
+  const std::string point =
+      "\x04" + unb64url(jwk.at("x").as_string()) + unb64url(jwk.at("y").as_string());
   OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
   OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
   OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
@@ -141,9 +141,7 @@ class SessionJwtTest : public WardenTest {
 
 // More failures than the default throttle (5) are sent from one address in these tests.
 class ForgedJwtTest : public SessionJwtTest {
-  std::vector<std::string> serve_flags() const override {
-    return {"--auth-failures-max", "100"};
-  }
+  std::vector<std::string> serve_flags() const override { return {"--auth-failures-max", "100"}; }
 };
 
 TEST_F(SessionJwtTest, JwksPublishesTheKeyAndOpenSslAloneVerifiesAnIssuedToken) {
@@ -216,8 +214,7 @@ TEST_F(ForgedJwtTest, ForgedAndTamperedTokensAreRefusedWithTheirReason) {
   expect_refused(p.header + "." + p.payload + "." + b64url(sig), "AUTH_SESSION_INVALID",
                  "bad_signature");
   // A kid the daemon never made.
-  const std::string other_kid =
-      b64url(R"({"alg":"ES256","typ":"JWT","kid":"not-a-key"})");
+  const std::string other_kid = b64url(R"({"alg":"ES256","typ":"JWT","kid":"not-a-key"})");
   expect_refused(other_kid + "." + p.payload + "." + p.signature, "AUTH_SESSION_INVALID",
                  "unknown_key");
   // Not a JWT at all (the pre-JWT opaque form) and broken base64.
@@ -274,12 +271,11 @@ TEST_F(SessionJwtTest, PrivateKeyIsCiphertextInTheDatabaseAndTheSecretIsOwnerOnl
   EXPECT_EQ(st.st_size, 32);
 
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(warden_->database_path().c_str(), &db, SQLITE_OPEN_READONLY,
-                            nullptr),
+  ASSERT_EQ(sqlite3_open_v2(warden_->database_path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);
   sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT kid, public_jwk, private_key_enc FROM signing_keys",
-                               -1, &q, nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT kid, public_jwk, private_key_enc FROM signing_keys", -1,
+                               &q, nullptr),
             SQLITE_OK);
   int rows = 0;
   while (sqlite3_step(q) == SQLITE_ROW) {

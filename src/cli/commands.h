@@ -38,6 +38,7 @@ struct ServeArgs {
   std::size_t connections_per_client_max = 1'024;
   int auth_failures_max = 5;
   std::int64_t auth_failure_window_seconds = 60;
+  std::int64_t session_key_rotation_hours = 24;  // a new session signing key this often
   std::vector<std::string> trusted_proxies;  // IPs / CIDRs whose X-Forwarded-For is believed
   std::string log_level = "info";
   std::int64_t reservation_ttl_seconds = 3600;

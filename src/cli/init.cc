@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "server/auth.h"
+#include "server/session_tokens.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::cli {
@@ -101,6 +102,12 @@ int run_init(const InitArgs& args) {
   auto hash = server::hash_master_password(*password);
   if (!hash.ok()) {
     std::cerr << "error: " << hash.status().to_string() << "\n";
+    return kExitFailed;
+  }
+  // The secret the session signing keys are sealed under (DATA_DIR/master.secret, 0600), unless
+  // WARDEN_MASTER_SECRET supplies it.
+  if (auto secret = server::load_or_create_master_secret(args.data_dir); !secret.ok()) {
+    std::cerr << "error: " << secret.status().message() << "\n";
     return kExitFailed;
   }
   SystemClock clock;

@@ -17,8 +17,9 @@
 
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
-#include "server/server.h"
 #include "gateway/proxy.h"
+#include "server/server.h"
+#include "server/session_tokens.h"
 #include "server/webhook_signature.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -35,6 +36,8 @@ constexpr std::int64_t kBodyBytesMax = std::int64_t{1} << 30;
 constexpr std::int64_t kTimeoutMsMax = 3'600'000;
 constexpr std::int64_t kAuthFailuresMax = 1'000'000;
 constexpr std::int64_t kAuthWindowSecondsMax = 86'400;
+constexpr std::int64_t kSessionKeyRotationHoursMax = 24 * 365;
+constexpr std::int64_t kSecondsPerHour = 3600;
 constexpr std::int64_t kReservationTtlSecondsMax = 30 * 86'400;
 constexpr std::int64_t kBatchSizeMax = 100'000;
 constexpr std::int64_t kBatchWaitUsMax = 100'000;
@@ -116,6 +119,11 @@ const std::vector<Setting>& serve_settings() {
        .help = "Window over which failures are counted",
        .min = 1,
        .max = kAuthWindowSecondsMax},
+      {.key = "session_key_rotation_hours",
+       .field = &ServeArgs::session_key_rotation_hours,
+       .help = "Hours between session signing keys (docs/sessions.md)",
+       .min = 1,
+       .max = kSessionKeyRotationHoursMax},
       {.key = "trusted_proxies",
        .field = &ServeArgs::trusted_proxies,
        .help = "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names the "
@@ -546,6 +554,19 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   }
   SystemClock clock;
   IdGenerator ids(clock);
+  auto master_secret = server::load_or_create_master_secret(args.data_dir);
+  if (!master_secret.ok()) {
+    std::cerr << "error: " << master_secret.status().message() << "\n";
+    return kExitFailed;
+  }
+  auto session_keys = server::SessionKeys::open(
+      **store, std::move(master_secret).value(), clock,
+      {.rotation_seconds = args.session_key_rotation_hours * kSecondsPerHour});
+  if (!session_keys.ok()) {
+    std::cerr << "error: session signing keys: " << session_keys.status().message() << "\n";
+    return kExitFailed;
+  }
+  options.api.session_keys = session_keys->get();
   Status s = server::run_server(options, **store, clock, ids, **hash);
   if (!s.ok()) {
     server::log_event(server::LogLevel::kError, "server failed", {{"error", s.to_string()}});

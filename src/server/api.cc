@@ -119,13 +119,26 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       failures_(writer, clock),
       tarpit_(kThrottledAnswerDelayMs),
       sessions_(clock, kSessionCacheTtlMs),
+      session_keys_(*options.session_keys),
+      revoked_(clock),
       routes_(new Routes{{},
-                         Deps{store, clock, ids, metrics, decisions, ledger, sessions_, writer,
-                              std::move(options.webhook_secrets)}}) {
+                         Deps{store,
+                              clock,
+                              ids,
+                              metrics,
+                              decisions,
+                              ledger,
+                              sessions_,
+                              writer,
+                              std::move(options.webhook_secrets),
+                              {},
+                              &session_keys_,
+                              &revoked_}}) {
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
   r.add("GET", "/metrics", Auth::kNone, get_metrics);
+  r.add("GET", "/.well-known/jwks.json", Auth::kNone, get_jwks);
   r.add("POST", "/v1/agents", Auth::kMaster, create_agent);
   r.add("GET", "/v1/agents", Auth::kMaster, list_agents);
   r.add("GET", "/v1/agents/{id}", Auth::kMasterOrSession, get_agent);
@@ -378,7 +391,7 @@ void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const
     case ErrorCode::AUTH_SESSION_INVALID:
     case ErrorCode::AUTH_SESSION_REVOKED:
     case ErrorCode::AUTH_SESSION_EXPIRED: {
-      // The token was checked before the throttle is asked (one SHA-256 and a lookup), so a
+      // The token was checked before the throttle is asked (a signature and a lookup), so a
       // client over the limit still gets through with a valid token: an agent behind the same
       // NAT as a flood keeps working. Past the limit, bad tokens get 429 and are only counted.
       const auto a = session_throttle_.record(ctx->req.client_address, true);
@@ -393,20 +406,28 @@ void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const
 Status Api::check_session(RequestContext& ctx) {
   const auto token = bearer_token(ctx.req.header("authorization"));
   if (token.empty()) return Status(ErrorCode::AUTH_SESSION_REQUIRED);
-  const std::string hash = token_hash(token);
+  // Signature, key and lifetime need no store read; revocation is the in-memory set.
+  JwtVerifyResult verified = session_keys_.verify(token);
+  if (!verified.claims) return jwt_error_status(verified.error);
+  const std::string& sid = verified.claims->sid;
+  if (revoked_.contains(sid)) return Status(ErrorCode::AUTH_SESSION_REVOKED);
+  // The session's constraints, renewals and its agent's status come through the short-lived
+  // cache, as before tokens were JWTs.
   std::optional<store::SessionRow> session;
   std::optional<store::AgentRow> agent;
-  if (auto cached = sessions_.find(hash)) {
+  if (auto cached = sessions_.find(sid)) {
     session = std::move(cached->session);
     agent = std::move(cached->agent);
   } else {
-    WARDEN_ASSIGN_OR_RETURN(session, store_.find_session_by_token_hash(hash));
+    WARDEN_ASSIGN_OR_RETURN(session, store_.get_session(sid));
     if (session) {
       WARDEN_ASSIGN_OR_RETURN(agent, store_.get_agent(session->agent_id));
     }
-    if (session && agent) sessions_.put(hash, *session, *agent);
+    if (session && agent) sessions_.put(sid, *session, *agent);
   }
-  if (!session) return Status(ErrorCode::AUTH_SESSION_INVALID);
+  if (!session || session->agent_id != verified.claims->sub) {
+    return Status(ErrorCode::AUTH_SESSION_INVALID);
+  }
   if (session->revoked_at) return Status(ErrorCode::AUTH_SESSION_REVOKED);
   if (clock_.now_seconds() >= std::min(session->expires_at, session->absolute_expires_at)) {
     return Status(ErrorCode::AUTH_SESSION_EXPIRED);

@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "server/session_tokens.h"
 #include "store/batch_writer.h"
 #include "store/store.h"
 
@@ -41,6 +42,8 @@ struct ApiOptions {
   TrustedProxies trusted_proxies;  // empty: the socket peer is the client
   // Payment providers' webhook secrets (provider -> secret): POST /v1/webhooks/{provider}.
   std::map<std::string, std::string> webhook_secrets;
+  // Signs and verifies session tokens (docs/sessions.md). Required; outlives the Api.
+  SessionKeys* session_keys = nullptr;
 };
 
 using Respond = std::function<void(HttpResponse)>;
@@ -119,6 +122,8 @@ class Api {
   // suspends an agent or revokes its sessions.
   SessionCache& sessions() { return sessions_; }
   Metrics& metrics() { return metrics_; }
+  // Fills the revocation set from the store's revoked, unexpired sessions (before serving).
+  Status load_revocations() { return revoked_.load(store_); }
   // Error response for failures found by the transport before routing (413, 408, 400).
   HttpResponse transport_error(const HttpRequest& req, ErrorCode code, std::string message);
   // Correlation id for a request: its X-Correlation-Id when sane, else a new UUID v7.
@@ -155,6 +160,8 @@ class Api {
   AuthFailureAudit failures_;
   Tarpit tarpit_;
   SessionCache sessions_;
+  SessionKeys& session_keys_;
+  RevokedSessions revoked_;
   std::unique_ptr<Routes> routes_;
 };
 

@@ -636,15 +636,15 @@ void AuthFailureAudit::stop() {
   flush_before(std::numeric_limits<std::int64_t>::max());
 }
 
-SessionCache::Shard& SessionCache::shard(const std::string& token_hash) {
-  return shards_[std::hash<std::string>{}(token_hash) % kShards];
+SessionCache::Shard& SessionCache::shard(const std::string& session_id) {
+  return shards_[std::hash<std::string>{}(session_id) % kShards];
 }
 
-std::optional<SessionCache::Entry> SessionCache::find(const std::string& token_hash) {
+std::optional<SessionCache::Entry> SessionCache::find(const std::string& session_id) {
   const std::int64_t now = clock_.now_ms();
-  Shard& s = shard(token_hash);
+  Shard& s = shard(session_id);
   std::lock_guard lock(s.mu);
-  auto it = s.entries.find(token_hash);
+  auto it = s.entries.find(session_id);
   if (it == s.entries.end()) return std::nullopt;
   if (now - it->second.cached_at_ms >= ttl_ms_) {
     s.entries.erase(it);
@@ -653,13 +653,13 @@ std::optional<SessionCache::Entry> SessionCache::find(const std::string& token_h
   return it->second;
 }
 
-void SessionCache::put(const std::string& token_hash, store::SessionRow session,
+void SessionCache::put(const std::string& session_id, store::SessionRow session,
                        store::AgentRow agent) {
   const std::int64_t now = clock_.now_ms();
-  Shard& s = shard(token_hash);
+  Shard& s = shard(session_id);
   std::lock_guard lock(s.mu);
   if (s.entries.size() >= kEntriesPerShardMax) s.entries.clear();  // bounded; refills on demand
-  s.entries[token_hash] = Entry{std::move(session), std::move(agent), now};
+  s.entries[session_id] = Entry{std::move(session), std::move(agent), now};
 }
 
 template <class Pred>

@@ -265,10 +265,10 @@ class AuthFailureAudit {
   std::thread thread_;
 };
 
-// Recently authenticated sessions, so the decision path does not read the store for every
-// request. Entries live at most ttl_ms; revocation, renewal and agent changes in this process
-// invalidate at once (other replicas see them within ttl_ms). Thread-safe; sharded so that
-// concurrent requests rarely share a lock.
+// Recently authenticated sessions by session id, so the decision path does not read the
+// store for every request. Entries live at most ttl_ms; revocation, renewal and agent changes in
+// this process invalidate at once (other replicas see them within ttl_ms). Thread-safe; sharded so
+// that concurrent requests rarely share a lock.
 class SessionCache {
  public:
   struct Entry {
@@ -278,8 +278,8 @@ class SessionCache {
   };
   SessionCache(const Clock& clock, std::int64_t ttl_ms) : clock_(clock), ttl_ms_(ttl_ms) {}
 
-  std::optional<Entry> find(const std::string& token_hash);
-  void put(const std::string& token_hash, store::SessionRow session, store::AgentRow agent);
+  std::optional<Entry> find(const std::string& session_id);
+  void put(const std::string& session_id, store::SessionRow session, store::AgentRow agent);
   void invalidate_session(const std::string& session_id);
   void invalidate_agent(const std::string& agent_id);
 
@@ -290,7 +290,7 @@ class SessionCache {
     std::mutex mu;
     std::unordered_map<std::string, Entry> entries;  // guarded by mu
   };
-  Shard& shard(const std::string& token_hash);
+  Shard& shard(const std::string& session_id);
   template <class Pred>
   void erase_if(Pred pred);
 

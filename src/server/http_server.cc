@@ -574,6 +574,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   WARDEN_RETURN_IF_ERROR(decisions.start());
   Api api(store, writer, clock, ids, metrics, decisions, ledger, std::move(master_password_hash),
           options.api);
+  WARDEN_RETURN_IF_ERROR(api.load_revocations());
   // Automation starts once decisions are served (its built-in host acts through them) and
   // stops before them.
   WARDEN_ASSIGN_OR_RETURN(

@@ -56,6 +56,8 @@ struct Deps {
   store::BatchWriter& writer;  // every route's write goes through it (one write path)
   std::map<std::string, std::string> webhook_secrets = {};  // provider -> secret
   AutomationDeps automation = {};
+  SessionKeys* session_keys = nullptr;  // signs session tokens (ES256 JWTs)
+  RevokedSessions* revoked = nullptr;   // revocations take effect here at once
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);
@@ -145,6 +147,7 @@ Result<HttpResponse> delete_model(const Deps&, RequestContext&);
 Result<HttpResponse> create_session(const Deps&, RequestContext&);
 Result<HttpResponse> get_current_session(const Deps&, RequestContext&);
 Result<HttpResponse> get_session(const Deps&, RequestContext&);
+Result<HttpResponse> get_jwks(const Deps&, RequestContext&);
 Result<HttpResponse> renew_session(const Deps&, RequestContext&);
 Result<HttpResponse> revoke_session(const Deps&, RequestContext&);
 // Policies

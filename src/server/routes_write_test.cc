@@ -12,11 +12,12 @@
 #include <thread>
 
 #include "decisions/decisions.h"
-#include "ledger/service.h"
 #include "engine/ir.h"
+#include "ledger/service.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/routes.h"
+#include "server/session_tokens.h"
 #include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -50,8 +51,11 @@ class RouteWritesTest : public ::testing::Test {
         nullptr);
     decisions_->set_ledger(ledger_.get());
     ASSERT_TRUE(decisions_->start().ok());
+    auto keys = SessionKeys::open(*store_, std::string(kMasterSecretBytes, 'k'), clock_, {});
+    ASSERT_TRUE(keys.ok()) << keys.status().to_string();
+    session_keys_ = std::move(*keys);
     api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_, *ledger_,
-                                 master_hash(), ApiOptions{});
+                                 master_hash(), ApiOptions{.session_keys = session_keys_.get()});
   }
 
   void TearDown() override {
@@ -201,6 +205,7 @@ class RouteWritesTest : public ::testing::Test {
   std::unique_ptr<store::BatchWriter> writer_;
   std::unique_ptr<decisions::DecisionService> decisions_;
   std::unique_ptr<ledger::LedgerService> ledger_;
+  std::unique_ptr<SessionKeys> session_keys_;
   std::unique_ptr<Api> api_;
   std::shared_ptr<std::promise<void>> release_;
 };

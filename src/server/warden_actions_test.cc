@@ -14,6 +14,7 @@
 #include "ledger/service.h"
 #include "server/api.h"
 #include "server/routes.h"
+#include "server/session_tokens.h"
 #include "server/warden_events.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -42,8 +43,12 @@ class WardenActionsTest : public ::testing::Test {
         nullptr);
     decisions_->set_ledger(ledger_.get());
     ASSERT_TRUE(decisions_->start().ok());
+    auto keys = SessionKeys::open(*store_, std::string(kMasterSecretBytes, 'k'), clock_, {});
+    ASSERT_TRUE(keys.ok()) << keys.status().to_string();
+    session_keys_ = std::move(*keys);
     api_ = std::make_unique<Api>(*store_, *writer_, clock_, ids_, metrics_, *decisions_, *ledger_,
-                                 *hash_master_password(kMasterPassword), ApiOptions{});
+                                 *hash_master_password(kMasterPassword),
+                                 ApiOptions{.session_keys = session_keys_.get()});
     events_ = std::make_unique<WardenEvents>(
         clock_, ids_, [](std::string_view) { return true; },
         [this](automation::Event e) {
@@ -126,6 +131,7 @@ class WardenActionsTest : public ::testing::Test {
   std::unique_ptr<store::BatchWriter> writer_;
   std::unique_ptr<ledger::LedgerService> ledger_;
   std::unique_ptr<decisions::DecisionService> decisions_;
+  std::unique_ptr<SessionKeys> session_keys_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<WardenEvents> events_;
   std::unique_ptr<ServerWardenActions> actions_;

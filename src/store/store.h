@@ -54,6 +54,23 @@ struct SessionRow {
   std::string role = "agent";
 };
 
+// A session-token signing key (docs/sessions.md). The private key is PKCS#8 DER sealed with
+// AES-256-GCM under a key derived from the master secret, so the database alone cannot sign.
+struct SigningKeyRow {
+  std::string kid;
+  std::string public_jwk;       // JSON text: the public JWK the JWKS endpoint serves
+  std::string private_key_enc;  // base64url of version byte, nonce, ciphertext and tag
+  std::int64_t created_at = 0;
+  std::int64_t not_after_sign = 0;  // signs nothing from this time on
+  std::int64_t verify_until = 0;    // its tokens are refused after this time
+};
+
+// A revoked session whose tokens could still be presented (not yet past its absolute expiry).
+struct RevokedSessionRow {
+  std::string id;
+  std::int64_t absolute_expires_at = 0;
+};
+
 struct PolicyRow {
   std::string id;
   std::optional<std::string> agent_id;  // null: global policy
@@ -433,6 +450,10 @@ class Reader {
   virtual Result<std::optional<SessionRow>> get_session(std::string_view id) = 0;
   virtual Result<std::optional<SessionRow>> find_session_by_token_hash(
       std::string_view token_hash) = 0;
+  // Revoked sessions whose absolute expiry is after `now` (start-up fills the revocation set).
+  virtual Result<std::vector<RevokedSessionRow>> list_revoked_sessions(std::int64_t now) = 0;
+  // Every signing key, oldest first.
+  virtual Result<std::vector<SigningKeyRow>> list_signing_keys() = 0;
   virtual Result<std::optional<PolicyRow>> get_policy(std::string_view id) = 0;
   virtual Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) = 0;
   virtual Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
@@ -509,6 +530,9 @@ class WriteTxn : public Reader {
   // Sets revoked_at on every unrevoked session of the agent; returns how many.
   virtual Result<std::int64_t> revoke_agent_sessions(std::string_view agent_id,
                                                      std::int64_t now) = 0;
+  virtual Status insert_signing_key(const SigningKeyRow& row) = 0;
+  // Raises the key's verify_until to at least `verify_until` (a token it signed lives longer).
+  virtual Status extend_signing_key(std::string_view kid, std::int64_t verify_until) = 0;
   virtual Status insert_policy(const PolicyRow& row) = 0;
   virtual Status update_policy(const PolicyRow& row) = 0;
   virtual Status delete_policy(std::string_view id) = 0;

@@ -154,6 +154,26 @@ Result<std::optional<SessionRow>> get_session(Connection& c, std::string_view id
   return first<SessionRow>(st, read_session);
 }
 
+Result<std::vector<RevokedSessionRow>> list_revoked_sessions(Connection& c, std::int64_t now) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("SELECT id, absolute_expires_at FROM sessions WHERE revoked_at IS NOT "
+                         "NULL AND absolute_expires_at > ? ORDER BY id"));
+  st.bind(now);
+  return collect<RevokedSessionRow>(st, [](const Stmt& row) {
+    return RevokedSessionRow{row.text(0), row.int64(1)};
+  });
+}
+
+Result<std::vector<SigningKeyRow>> list_signing_keys(Connection& c) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("SELECT kid, public_jwk, private_key_enc, created_at, not_after_sign, "
+                         "verify_until FROM signing_keys ORDER BY created_at, kid"));
+  return collect<SigningKeyRow>(st, [](const Stmt& row) {
+    return SigningKeyRow{row.text(0),  row.text(1),  row.text(2),
+                         row.int64(3), row.int64(4), row.int64(5)};
+  });
+}
+
 Result<std::optional<SessionRow>> find_session_by_token_hash(Connection& c,
                                                              std::string_view token_hash) {
   WARDEN_ASSIGN_OR_RETURN(
@@ -277,6 +297,22 @@ Status insert_session(Connection& c, const SessionRow& r) {
   st.bind(r.id).bind(r.agent_id).bind(r.token_hash).bind(r.expires_at).bind(r.constraints);
   st.bind(r.usage_stats).bind(r.revoked_at).bind(r.renewal_count).bind(r.max_renewals);
   st.bind(r.last_renewed_at).bind(r.absolute_expires_at).bind(r.created_at).bind(r.role);
+  return st.run();
+}
+
+Status insert_signing_key(Connection& c, const SigningKeyRow& r) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare("INSERT INTO signing_keys (kid, public_jwk, private_key_enc, created_at, "
+                         "not_after_sign, verify_until) VALUES (?, ?, ?, ?, ?, ?)"));
+  st.bind(r.kid).bind(r.public_jwk).bind(r.private_key_enc).bind(r.created_at);
+  st.bind(r.not_after_sign).bind(r.verify_until);
+  return st.run();
+}
+
+Status extend_signing_key(Connection& c, std::string_view kid, std::int64_t verify_until) {
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("UPDATE signing_keys SET verify_until = "
+                                             "max(verify_until, ?) WHERE kid = ?"));
+  st.bind(verify_until).bind(kid);
   return st.run();
 }
 

@@ -18,6 +18,8 @@ Result<std::optional<std::string>> get_kv(Connection& c, std::string_view key);
 Result<std::optional<AgentRow>> get_agent(Connection& c, std::string_view id);
 Result<std::vector<AgentRow>> list_agents(Connection& c, const Page& page);
 Result<std::optional<SessionRow>> get_session(Connection& c, std::string_view id);
+Result<std::vector<RevokedSessionRow>> list_revoked_sessions(Connection& c, std::int64_t now);
+Result<std::vector<SigningKeyRow>> list_signing_keys(Connection& c);
 Result<std::optional<SessionRow>> find_session_by_token_hash(Connection& c,
                                                              std::string_view token_hash);
 Result<std::optional<PolicyRow>> get_policy(Connection& c, std::string_view id);
@@ -88,6 +90,8 @@ Status put_kv(Connection& c, std::string_view key, std::string_view value, std::
 Status insert_agent(Connection& c, const AgentRow& row);
 Status update_agent(Connection& c, const AgentRow& row);
 Status insert_session(Connection& c, const SessionRow& row);
+Status insert_signing_key(Connection& c, const SigningKeyRow& row);
+Status extend_signing_key(Connection& c, std::string_view kid, std::int64_t verify_until);
 Status update_session(Connection& c, const SessionRow& row);
 Result<std::int64_t> revoke_agent_sessions(Connection& c, std::string_view agent_id,
                                            std::int64_t now);

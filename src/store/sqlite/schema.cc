@@ -633,7 +633,18 @@ std::string automation_tables() {
   return automations_ddl() + automation_executions_ddl() + events_inventory_ddl();
 }
 
-constexpr std::array<Migration, 7> kMigrations = {{
+// ---- Migration 8: session-token signing keys (docs/sessions.md).
+std::string signing_keys_table() {
+  return "CREATE TABLE signing_keys ("
+         "kid TEXT PRIMARY KEY, "
+         "public_jwk TEXT NOT NULL CHECK (json_valid(public_jwk)), "
+         "private_key_enc TEXT NOT NULL, "
+         "created_at INTEGER NOT NULL, "
+         "not_after_sign INTEGER NOT NULL CHECK (not_after_sign >= created_at), "
+         "verify_until INTEGER NOT NULL CHECK (verify_until >= not_after_sign));\n";
+}
+
+constexpr std::array<Migration, 8> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -642,6 +653,7 @@ constexpr std::array<Migration, 7> kMigrations = {{
      &credit_ledger},
     {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
+    {8, "session-token signing keys", &signing_keys_table},
 }};
 
 }  // namespace

@@ -123,6 +123,18 @@ class SqliteWriteTxn final : public WriteTxn {
       std::string_view token_hash) override {
     return track(sqlite::find_session_by_token_hash(c_, token_hash));
   }
+  Result<std::vector<RevokedSessionRow>> list_revoked_sessions(std::int64_t now) override {
+    return track(sqlite::list_revoked_sessions(c_, now));
+  }
+  Result<std::vector<SigningKeyRow>> list_signing_keys() override {
+    return track(sqlite::list_signing_keys(c_));
+  }
+  Status insert_signing_key(const SigningKeyRow& row) override {
+    return track(sqlite::insert_signing_key(c_, row));
+  }
+  Status extend_signing_key(std::string_view kid, std::int64_t verify_until) override {
+    return track(sqlite::extend_signing_key(c_, kid, verify_until));
+  }
   Result<std::optional<PolicyRow>> get_policy(std::string_view id) override {
     return track(sqlite::get_policy(c_, id));
   }
@@ -615,6 +627,14 @@ Result<std::vector<AgentRow>> SqliteStore::list_agents(const Page& page) {
 
 Result<std::optional<SessionRow>> SqliteStore::get_session(std::string_view id) {
   return sqlite::get_session(lease().conn(), id);
+}
+
+Result<std::vector<RevokedSessionRow>> SqliteStore::list_revoked_sessions(std::int64_t now) {
+  return sqlite::list_revoked_sessions(lease().conn(), now);
+}
+
+Result<std::vector<SigningKeyRow>> SqliteStore::list_signing_keys() {
+  return sqlite::list_signing_keys(lease().conn());
 }
 
 Result<std::optional<SessionRow>> SqliteStore::find_session_by_token_hash(

@@ -66,6 +66,8 @@ class SqliteStore final : public Store {
   Result<std::optional<SessionRow>> get_session(std::string_view id) override;
   Result<std::optional<SessionRow>> find_session_by_token_hash(
       std::string_view token_hash) override;
+  Result<std::vector<RevokedSessionRow>> list_revoked_sessions(std::int64_t now) override;
+  Result<std::vector<SigningKeyRow>> list_signing_keys() override;
   Result<std::optional<PolicyRow>> get_policy(std::string_view id) override;
   Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) override;
   Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,

@@ -92,26 +92,26 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
   Result<int> first = migrate(*owner);
   ASSERT_TRUE(first.ok()) << first.status().to_string();
   EXPECT_EQ(*first, latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 7);
+  EXPECT_EQ(latest_schema_version(), 8);
 
   Result<int> second = migrate(*owner);
   ASSERT_TRUE(second.ok()) << second.status().to_string();
   EXPECT_EQ(*second, 0);
-  EXPECT_EQ(scalar(*owner, "SELECT count(*) FROM schema_version"), "7");
+  EXPECT_EQ(scalar(*owner, "SELECT count(*) FROM schema_version"), "8");
   EXPECT_EQ(scalar(*owner,
                    "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
                    "schema_version"),
-            "1,2,3,4,5,6,7");
+            "1,2,3,4,5,6,7,8");
   EXPECT_EQ(scalar(*owner, "SELECT name FROM schema_version WHERE version = 5"),
             std::string(migrations()[4].name));
 
   // A schema from a newer binary is refused, not downgraded.
-  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (8, 'future', 0)").ok());
+  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (9, 'future', 0)").ok());
   Result<int> too_new = migrate(*owner);
   ASSERT_FALSE(too_new.ok());
   EXPECT_EQ(too_new.status().code(), ErrorCode::STORE_SCHEMA_TOO_NEW);
-  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 8").ok());
-  EXPECT_EQ(*applied_schema_version(*owner), 7);
+  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 9").ok());
+  EXPECT_EQ(*applied_schema_version(*owner), 8);
 }
 
 TEST_F(PostgresTest, ConcurrentMigrationsApplyExactlyOnce) {
@@ -141,7 +141,8 @@ TEST_F(PostgresTest, ConcurrentMigrationsApplyExactlyOnce) {
   }
   EXPECT_EQ(appliers, 1);
   EXPECT_EQ(total, latest_schema_version());
-  EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM schema_version"), "7");
+  EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM schema_version"),
+            std::to_string(latest_schema_version()));
   EXPECT_EQ(scalar(*conns[0], "SELECT count(*) FROM pg_tables WHERE tablename = 'audit_log'"), "1");
 }
 

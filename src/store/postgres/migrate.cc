@@ -568,7 +568,19 @@ std::string automation_tables() {
          "\"full\" BOOLEAN NOT NULL);\n";
 }
 
-constexpr std::array<Migration, 7> kMigrations = {{
+// ---- Migration 8: session-token signing keys (docs/sessions.md). The private key is ciphertext
+// (AES-256-GCM under a key only the daemon derives); times are Unix seconds as in SQLite.
+std::string signing_keys_table() {
+  return "CREATE TABLE signing_keys ("
+         "kid TEXT PRIMARY KEY, "
+         "public_jwk JSON NOT NULL, "
+         "private_key_enc TEXT NOT NULL, "
+         "created_at BIGINT NOT NULL, "
+         "not_after_sign BIGINT NOT NULL CHECK (not_after_sign >= created_at), "
+         "verify_until BIGINT NOT NULL CHECK (verify_until >= not_after_sign));\n";
+}
+
+constexpr std::array<Migration, 8> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -577,6 +589,7 @@ constexpr std::array<Migration, 7> kMigrations = {{
      &credit_ledger},
     {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
+    {8, "session-token signing keys", &signing_keys_table},
 }};
 
 // What the application role may do beyond SELECT and INSERT, table by table: UPDATE where the
@@ -585,7 +598,8 @@ constexpr std::array<Migration, 7> kMigrations = {{
 constexpr std::string_view kUpdatable[] = {
     "agents",          "sessions",    "transactions", "policies",    "pending_approvals",
     "key_value_store", "meter_usage", "event_outbox", "credit_lots", "ledger_holds",
-    "payments",        "models",      "api_keys",     "automations", "inventory"};
+    "payments",        "models",      "api_keys",     "automations", "inventory",
+    "signing_keys"};
 constexpr std::string_view kDeletable[] = {"policies", "event_outbox", "key_value_store",
                                            "models",   "automations",  "automation_executions",
                                            "events"};

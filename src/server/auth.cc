@@ -17,6 +17,7 @@
 
 #include "core/sha256.h"
 #include "core/thread_name.h"
+#include "server/jwt.h"
 #include "server/log.h"
 
 namespace warden::server {
@@ -37,24 +38,6 @@ std::string random_bytes(std::size_t n) {
   return out;
 }
 
-std::string base64url(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> hash_master_password(std::string_view password) {
@@ -72,7 +55,7 @@ Result<std::string> hash_master_password(std::string_view password) {
   return std::string(encoded.data());
 }
 
-std::string generate_secret(std::size_t bytes) { return base64url(random_bytes(bytes)); }
+std::string generate_secret(std::size_t bytes) { return base64url_encode(random_bytes(bytes)); }
 std::string generate_session_token() { return "wdn_" + generate_secret(32); }
 std::string token_hash(std::string_view token) { return sha256_hex(token); }
 

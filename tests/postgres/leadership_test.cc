@@ -2,6 +2,8 @@
 // replicas' PgLeadership objects on one database, the leader's session killed or closed. Each
 // test case has its own database (advisory locks are per database), so cases may run in
 // parallel.
+#include "store/postgres/leadership.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,7 +15,6 @@
 #include <string>
 #include <thread>
 
-#include "store/postgres/leadership.h"
 #include "store/postgres/pg.h"
 
 namespace warden::store::postgres {

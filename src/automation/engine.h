@@ -35,6 +35,7 @@
 #include "core/ids.h"
 #include "core/status.h"
 #include "store/batch_writer.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace warden::automation {
@@ -49,6 +50,9 @@ struct EngineOptions {
   std::int64_t event_retention_ms = 7LL * 24 * 3600 * 1000;
   // How often the scheduler thread fires due schedules; 0: no thread (tests call tick()).
   std::int64_t scheduler_period_ms = 1'000;
+  // Schedules fire and old events are pruned only while this leads (one replica sweeps);
+  // nullptr: always.
+  const store::Leadership* leadership = nullptr;
 };
 
 // Bounds.
@@ -109,7 +113,8 @@ class AutomationEngine {
 
   // Fires the schedules due at the clock's now (the scheduler thread calls it; tests drive it
   // with a FakeClock), and prunes old events once per kEventPruneIntervalMs. Returns how many
-  // automations fired.
+  // automations fired. While another replica leads, due schedules only move to their next time
+  // (the leader fires them; a takeover does not fire again what the old leader fired).
   std::size_t tick();
   // Returns once every accepted event was matched, its actions ran and their records committed
   // (including the events those records announced).

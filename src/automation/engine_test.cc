@@ -557,6 +557,48 @@ TEST_F(EngineTest, CronAcrossADaylightSavingChange) {
   }
 }
 
+// Leadership decided by the test, as a lock held or lost by another replica would.
+class SwitchedLeadership : public store::Leadership {
+ public:
+  bool leading() const override { return leading_.load(); }
+  void set(bool leading) { leading_.store(leading); }
+
+ private:
+  std::atomic<bool> leading_{false};
+};
+
+TEST_F(EngineTest, SchedulesFireOnlyWhileThisReplicaLeadsAndATakeoverDoesNotCatchUp) {
+  SwitchedLeadership leadership;
+  clock_.set_ms(*parse_rfc3339_ms("2026-03-02T00:00:00Z"));
+  start({.queue_max = 10'000,
+         .concurrency_max = 3,
+         .driver_timeout_ms = 10'000,
+         .scheduler_period_ms = 0,
+         .leadership = &leadership});
+  const std::string id = save(R"({"name":"daily","trigger_group":{"triggers":[{"kind":"schedule",
+      "cron":"0 9 * * *","time_zone":"Europe/Berlin"}]},
+      "targets":[{"host":"h0","selector":"t0"}],
+      "actions":[{"host":"h0","capability":"file","verb":"touch"}]})");
+  std::vector<std::string> fired;
+  auto run_until = [&](std::string_view until) {
+    const std::int64_t end = *parse_rfc3339_ms(until);
+    while (clock_.now_ms() < end) {
+      if (engine_->tick() > 0) fired.push_back(format_rfc3339(clock_.now_seconds()));
+      clock_.advance_ms(kMinute);
+    }
+  };
+  run_until("2026-03-03T12:00:00Z");  // two 08:00Z firings were due: the leader's, not ours
+  EXPECT_TRUE(fired.empty());
+  leadership.set(true);
+  run_until("2026-03-05T00:00:00Z");
+  engine_->drain();
+  // 03-03 08:00Z passed while following: the old leader fired it, the new one does not again.
+  EXPECT_EQ(fired, (std::vector<std::string>{"2026-03-04T08:00:00Z"}));
+  auto rows = store_->list_executions(id, std::nullopt, 10);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 1u);
+}
+
 TEST_F(EngineTest, FaultyDriversGiveErrorRowsAndTheEngineGoesOn) {
   start(
       {.queue_max = 100, .concurrency_max = 2, .driver_timeout_ms = 100, .scheduler_period_ms = 0});

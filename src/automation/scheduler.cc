@@ -110,6 +110,7 @@ std::size_t AutomationEngine::tick() {
       }
     }
   }
+  if (!store::sweeps(options_.leadership)) return 0;
   std::sort(due.begin(), due.end());  // `all` is in priority order
   for (std::size_t index : due) fire(loaded->all[index], nullptr);
   if (now_ms - last_prune_ms_ >= kEventPruneIntervalMs) {

@@ -21,6 +21,7 @@
 #include "core/ids.h"
 #include "engine/engine.h"
 #include "store/batch_writer.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace warden::ledger {
@@ -36,6 +37,8 @@ struct DecisionOptions {
   std::int64_t idempotency_retention_seconds = 86'400;
   std::int64_t long_poll_seconds_max = 60;
   bool start_sweeper = true;
+  // Timers fire only while this leads (one replica sweeps); nullptr: always.
+  const store::Leadership* leadership = nullptr;
 };
 
 // Delivers NOTIFY- and APPROVAL-tier events. The service writes each event to the store's
@@ -186,6 +189,8 @@ class DecisionService {
 
   // One sweep: expires reservations, releases DELAYed transactions, expires approvals, answers
   // long polls past their deadline. The background thread calls it; tests call it directly.
+  // While another replica leads, due timers stay due (they fire once this one leads); the
+  // local work (long polls, remembered idempotency keys) goes on.
   void sweep();
 
   engine::Engine& engine() { return engine_; }

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
@@ -489,6 +490,38 @@ TEST_F(DecisionsTest, UnsettledReservationExpiresAfterTtl) {
   EXPECT_NE(rows[0].event.details.find(R"("late":true)"), std::string::npos);
   auto twice = confirm(id, std::nullopt);
   EXPECT_EQ(twice.status().code(), ErrorCode::TX_INVALID_STATE);
+}
+
+// Leadership decided by the test, as a lock held or lost by another replica would.
+class SwitchedLeadership : public store::Leadership {
+ public:
+  bool leading() const override { return leading_.load(); }
+  void set(bool leading) { leading_.store(leading); }
+
+ private:
+  std::atomic<bool> leading_{false};
+};
+
+TEST_F(DecisionsTest, TimersFireOnlyWhileThisReplicaLeads) {
+  SwitchedLeadership leadership;
+  start_service({.reservation_ttl_seconds = 120, .leadership = &leadership});
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100000"}]})");
+  const std::int64_t t0 = clock_.now_seconds();
+  const std::string id = str(allow(50), "id");
+  clock_.set_ms((t0 + 600) * 1000);
+  sweep();
+  sweep();
+  EXPECT_EQ(status_of(id), "PENDING");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(50));
+  EXPECT_EQ(service_->timers_pending(), 1u);  // kept for when this one leads
+  EXPECT_TRUE(audit("TX_EXPIRED", id).empty());
+  leadership.set(true);
+  sweep();
+  EXPECT_EQ(status_of(id), "EXPIRED");
+  EXPECT_EQ(total(p + "/native/1d"), Amount(0));
+  EXPECT_EQ(audit("TX_EXPIRED", id).size(), 1u);
+  EXPECT_EQ(service_->timers_pending(), 0u);
 }
 
 TEST_F(DecisionsTest, ALateConfirmCountsEvenPastTheWindowsMaxAndAfterARestart) {

@@ -115,7 +115,7 @@ void DecisionService::sweep() {
   const std::int64_t now_ms = clock_.now_ms();
   idempotency_->forget_before(now_ms / 1000 - options_.idempotency_retention_seconds);
   std::vector<Timer> due;
-  {
+  if (store::sweeps(options_.leadership)) {
     std::lock_guard lock(timers_mu_);
     const std::int64_t now = now_ms / 1000;
     while (!timers_.empty() && timers_.begin()->due_seconds <= now) {

@@ -454,6 +454,7 @@ std::map<std::string, Balance> LedgerService::balances(const std::string& owner)
 void LedgerService::sweep() {
   const std::int64_t now = clock_.now_seconds();
   keys_->forget_before(now - options_.idempotency_memory_seconds);
+  if (!store::sweeps(options_.leadership)) return;
   std::vector<std::shared_ptr<Op>> ops;
   const Caller system{"system", "", ""};
   for (Change& c : book_.expire_lots(now)) {

@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "ledger/ledger.h"
 #include "store/batch_writer.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace warden::ledger {
@@ -38,6 +39,8 @@ struct LedgerOptions {
   std::int64_t idempotency_memory_seconds = 600;
   std::size_t idempotency_memory_keys_max = 100'000;
   bool start_sweeper = true;
+  // Lots expire and holds time out only while this leads (one replica sweeps); nullptr: always.
+  const store::Leadership* leadership = nullptr;
 };
 
 // Who asks, for the audit row.
@@ -143,7 +146,8 @@ class LedgerService final : public engine::Budgets {
   Book& book() { return book_; }
 
   // One sweep: expires lots past their expiry, times out holds. The sweeper calls it; tests
-  // call it directly. Waits for its writes.
+  // call it directly. Waits for its writes. While another replica leads, it only forgets old
+  // idempotency keys.
   void sweep();
 
   // engine::Budgets: a BUDGET decision's holds, taken in memory under the agent's lock.

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <future>
@@ -314,6 +315,48 @@ TEST_F(LedgerServiceTest, TheSweeperExpiresLotsAndTimesOutHolds) {
   EXPECT_EQ(audit_rows("LEDGER_HOLD_EXPIRED"), 1u);
   restart();
   EXPECT_EQ(balance(o).available, Amount(100));
+}
+
+// Leadership decided by the test, as a lock held or lost by another replica would.
+class SwitchedLeadership : public store::Leadership {
+ public:
+  bool leading() const override { return leading_.load(); }
+  void set(bool leading) { leading_.store(leading); }
+
+ private:
+  std::atomic<bool> leading_{false};
+};
+
+TEST_F(LedgerServiceTest, TheSweeperActsOnlyWhileThisReplicaLeads) {
+  SwitchedLeadership leadership;
+  restart({.leadership = &leadership});
+  const std::string o = owners_[0];
+  const std::int64_t t0 = clock_.now_seconds();
+  ASSERT_TRUE(mint(o, 100, "m1", t0 + 100).ok());
+  ASSERT_TRUE(mint(o, 100, "m2").ok());
+  auto h = hold(o, 150, "h1", 30);
+  ASSERT_TRUE(h.ok());
+  const std::string hold_id(h->body.at("id").as_string());
+  clock_.set_ms((t0 + 200) * 1000);
+  ledger_->sweep();
+  ledger_->sweep();
+  EXPECT_EQ(balance(o).available, Amount(50));
+  EXPECT_EQ(balance(o).held, Amount(150));
+  EXPECT_EQ(store_->get_hold(hold_id)->value().status, "pending");
+  EXPECT_EQ(audit_rows("LEDGER_LOT_EXPIRED"), 0u);
+  EXPECT_EQ(audit_rows("LEDGER_HOLD_EXPIRED"), 0u);
+  leadership.set(true);
+  ledger_->sweep();
+  EXPECT_EQ(store_->get_hold(hold_id)->value().status, "expired");
+  EXPECT_EQ(balance(o).held, Amount(0));
+  EXPECT_EQ(balance(o).available, Amount(100));
+  EXPECT_EQ(stored(o).available, Amount(100));
+  EXPECT_EQ(audit_rows("LEDGER_LOT_EXPIRED"), 1u);
+  EXPECT_EQ(audit_rows("LEDGER_HOLD_EXPIRED"), 1u);
+  ledger_->sweep();  // nothing left to do: no second release
+  EXPECT_EQ(audit_rows("LEDGER_LOT_EXPIRED"), 1u);
+  EXPECT_EQ(audit_rows("LEDGER_HOLD_EXPIRED"), 1u);
+  EXPECT_EQ(stored(o).available, Amount(100));
 }
 
 TEST_F(LedgerServiceTest, AWriteThatFailsIsUndoneInMemory) {

@@ -38,6 +38,7 @@ struct AutomationServices::Parts {
     }
     automation::EngineOptions engine_options;
     engine_options.concurrency_max = options.concurrency_max;
+    engine_options.leadership = options.leadership;
     engine = std::make_unique<automation::AutomationEngine>(store, writer, drivers, inventory,
                                                             clock, ids, engine_options);
     engine->set_on_dropped([](const automation::Event& e, const Status& s) {

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "decisions/decisions.h"
 #include "store/batch_writer.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace warden::server {
@@ -21,6 +22,7 @@ struct AutomationOptions {
   std::string plugins_dir;  // "" for none
   std::size_t concurrency_max = 8;
   std::string webhook_secret;  // "" : no "webhook" host (it would sign with an empty key)
+  const store::Leadership* leadership = nullptr;  // schedules fire while it leads; nullptr: always
 };
 
 // Started after the decision service and the API, stopped before them (and before the writer).

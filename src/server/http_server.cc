@@ -566,10 +566,16 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     WARDEN_ASSIGN_OR_RETURN(webhook,
                             WebhookNotifier::create(options.webhook_url, writer, store, clock));
   }
+  // Embedded SQLite: this process holds the data directory lock, so it alone sweeps.
+  const store::AlwaysLeader leadership;
+  ledger::LedgerOptions ledger_options = options.ledger;
+  ledger_options.leadership = &leadership;
+  decisions::DecisionOptions decision_options = options.decisions;
+  decision_options.leadership = &leadership;
   // The ledger starts first: open decisions' BUDGET holds are part of its start-up state.
-  ledger::LedgerService ledger(store, writer, clock, ids, options.ledger);
+  ledger::LedgerService ledger(store, writer, clock, ids, ledger_options);
   WARDEN_RETURN_IF_ERROR(ledger.start());
-  DecisionService decisions(store, writer, clock, ids, options.decisions, webhook.get());
+  DecisionService decisions(store, writer, clock, ids, decision_options, webhook.get());
   decisions.set_ledger(&ledger);
   WARDEN_RETURN_IF_ERROR(decisions.start());
   Api api(store, writer, clock, ids, metrics, decisions, ledger, std::move(master_password_hash),
@@ -581,7 +587,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
       std::unique_ptr<AutomationServices> automation,
       AutomationServices::start({options.automation_plugins_dir,
                                  options.automation_concurrency_max,
-                                 options.automation_webhook_secret},
+                                 options.automation_webhook_secret, &leadership},
                                 store, writer, clock, ids, decisions, api));
   std::unique_ptr<Frontend> gateway;
   if (options.gateway) {

@@ -121,6 +121,9 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
       sessions_(clock, kSessionCacheTtlMs),
       session_keys_(*options.session_keys),
       revoked_(clock),
+      local_feed_(options.change_feed == nullptr ? std::make_unique<store::LocalChangeFeed>()
+                                                 : nullptr),
+      feed_(options.change_feed != nullptr ? *options.change_feed : *local_feed_),
       routes_(new Routes{{},
                          Deps{store,
                               clock,
@@ -133,7 +136,9 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
                               std::move(options.webhook_secrets),
                               {},
                               &session_keys_,
-                              &revoked_}}) {
+                              &revoked_,
+                              &feed_}}) {
+  subscribe_to_changes(decisions);
   auto& r = *routes_;
   r.add("GET", "/healthz", Auth::kNone, get_healthz);
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
@@ -204,6 +209,40 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
 }
 
 Api::~Api() { stop(); }
+
+void Api::subscribe_to_changes(DecisionService& decisions) {
+  feed_.subscribe(store::FeedTopic::kPolicies, [&decisions](const store::Change& change) {
+    if (change.own) return;
+    // Asynchronous: the reload is an operation of the writer, and the feed's thread must not
+    // wait for it.
+    decisions.reload_policies([resync = change.resync](const Status& reloaded) {
+      if (!reloaded.ok()) {
+        log_event(LogLevel::kError, "policy reload after a change of another replica failed",
+                  {{"error", reloaded.to_string()}, {"resync", resync}});
+      }
+    });
+  });
+  feed_.subscribe(store::FeedTopic::kSessions, [this](const store::Change& change) {
+    if (change.own) return;
+    if (change.resync) {
+      if (Status loaded = revoked_.load(store_); !loaded.ok()) {
+        log_event(LogLevel::kError, "revocation set reload failed",
+                  {{"error", loaded.to_string()}});
+      }
+      return;
+    }
+    // The payload is only the id: the row says until when the id must stay in the set.
+    Result<std::optional<store::SessionRow>> session = store_.get_session(change.payload);
+    if (!session.ok()) {
+      log_event(LogLevel::kError, "reading a session revoked by another replica failed",
+                {{"session_id", change.payload}, {"error", session.status().to_string()}});
+      return;
+    }
+    if (!*session || !(*session)->revoked_at) return;
+    revoked_.add(change.payload, (*session)->absolute_expires_at);
+    sessions_.invalidate_session(change.payload);
+  });
+}
 
 void Api::set_automation(const AutomationDeps& automation) { routes_->deps.automation = automation; }
 

@@ -20,6 +20,7 @@
 #include "server/metrics.h"
 #include "server/session_tokens.h"
 #include "store/batch_writer.h"
+#include "store/change_feed.h"
 #include "store/store.h"
 
 namespace warden::decisions {
@@ -44,6 +45,10 @@ struct ApiOptions {
   std::map<std::string, std::string> webhook_secrets;
   // Signs and verifies session tokens (docs/sessions.md). Required; outlives the Api.
   SessionKeys* session_keys = nullptr;
+  // Where committed policy changes and session revocations are announced to the other
+  // replicas, and whence theirs arrive (docs/cluster.md, "Changes reach every replica"). Null:
+  // one process, a LocalChangeFeed of the Api's own. Stop the feed before destroying the Api.
+  store::ChangeFeed* change_feed = nullptr;
 };
 
 using Respond = std::function<void(HttpResponse)>;
@@ -142,6 +147,10 @@ class Api {
                      const AuthDone& done);
   void authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
   Status check_session(RequestContext& ctx);
+  // Applies other replicas' committed changes: a policy change reloads the snapshot, a
+  // revocation joins the revocation set; a resync reloads both. This process's own changes are
+  // skipped: the route applied them before answering.
+  void subscribe_to_changes(DecisionService& decisions);
   void refuse(const std::shared_ptr<RequestContext>& ctx, std::string kind, Status answer,
               const AuthDone& done);
 
@@ -162,6 +171,8 @@ class Api {
   SessionCache sessions_;
   SessionKeys& session_keys_;
   RevokedSessions revoked_;
+  std::unique_ptr<store::LocalChangeFeed> local_feed_;  // when no feed was given
+  store::ChangeFeed& feed_;
   std::unique_ptr<Routes> routes_;
 };
 

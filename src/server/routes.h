@@ -58,6 +58,7 @@ struct Deps {
   AutomationDeps automation = {};
   SessionKeys* session_keys = nullptr;  // signs session tokens (ES256 JWTs)
   RevokedSessions* revoked = nullptr;   // revocations take effect here at once
+  store::ChangeFeed* feed = nullptr;    // committed changes are announced to other replicas
 };
 
 using Handler = Result<HttpResponse> (*)(const Deps&, RequestContext&);

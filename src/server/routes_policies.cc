@@ -7,6 +7,7 @@
 #include "engine/ir.h"
 #include "policy/policy.h"
 #include "server/body.h"
+#include "server/log.h"
 #include "decisions/decisions.h"
 #include "server/routes.h"
 #include "server/warden_events.h"
@@ -85,10 +86,21 @@ Status check_agent_exists(store::WriteTxn& tx, const std::optional<std::string>&
 // decision sees it. The reload is itself an operation of the writer (it runs alone, so a
 // changed window reads settled usage that agrees with the open reservations); the answer waits
 // for it.
+// Then the other replicas hear of it (docs/cluster.md); a failed announcement does not undo the
+// committed change, so it is logged and the answer stands.
 ThenAsync reload_after(const Deps& d) {
   DecisionService* decisions = &d.decisions;
-  return [decisions](std::function<void(const Status&)> next) {
-    decisions->reload_policies(std::move(next));
+  store::ChangeFeed* feed = d.feed;
+  return [decisions, feed](std::function<void(const Status&)> next) {
+    decisions->reload_policies([feed, next = std::move(next)](const Status& reloaded) {
+      if (reloaded.ok() && feed != nullptr) {
+        if (Status sent = feed->publish(store::FeedTopic::kPolicies, ""); !sent.ok()) {
+          log_event(LogLevel::kError, "announcing a policy change to the replicas failed",
+                    {{"error", sent.to_string()}});
+        }
+      }
+      next(reloaded);
+    });
   };
 }
 

@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "server/auth.h"
 #include "server/body.h"
+#include "server/log.h"
 #include "server/routes.h"
 #include "server/session_constraints.h"
 #include "server/session_tokens.h"
@@ -243,9 +244,18 @@ Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
     return tx.append_audit(e).take_status();
   };
   AfterCommit forget = forget_cached_session(d, id);
-  auto after = [revoked = d.revoked, id, until, forget](Status committed) {
+  auto after = [revoked = d.revoked, feed = d.feed, id, until, forget](Status committed) {
     // Before the answer: once the client hears 204, no request with the token gets through.
-    if (committed.ok()) revoked->add(id, *until);
+    if (committed.ok()) {
+      revoked->add(id, *until);
+      // The other replicas' sets; a failed announcement does not undo the revocation.
+      if (feed != nullptr) {
+        if (Status sent = feed->publish(store::FeedTopic::kSessions, id); !sent.ok()) {
+          log_event(LogLevel::kError, "announcing a session revocation to the replicas failed",
+                    {{"session_id", id}, {"error", sent.to_string()}});
+        }
+      }
+    }
     return forget(std::move(committed));
   };
   return commit_then_answer(d, ctx, std::move(op), std::move(after), no_content);

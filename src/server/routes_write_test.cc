@@ -19,6 +19,7 @@
 #include "server/routes.h"
 #include "server/session_tokens.h"
 #include "store/batch_writer.h"
+#include "store/change_feed.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::server {
@@ -89,7 +90,8 @@ class RouteWritesTest : public ::testing::Test {
     } else {
       req->headers["authorization"] = "Bearer " + token;
     }
-    api_->handle(*req, [answered, req](HttpResponse r) { answered->set_value(std::move(r)); });
+    Api* api = target_ != nullptr ? target_ : api_.get();
+    api->handle(*req, [answered, req](HttpResponse r) { answered->set_value(std::move(r)); });
     return future;
   }
 
@@ -207,8 +209,123 @@ class RouteWritesTest : public ::testing::Test {
   std::unique_ptr<ledger::LedgerService> ledger_;
   std::unique_ptr<SessionKeys> session_keys_;
   std::unique_ptr<Api> api_;
+  Api* target_ = nullptr;  // where send() goes when set; else api_
   std::shared_ptr<std::promise<void>> release_;
 };
+
+// Two replicas' change feeds in one process: a publish on one end reaches the subscribers of
+// both, marked own only at the publisher's end, as PgChangeFeed does between processes (that
+// feed itself is tested against a real server in tests/postgres/change_feed_test.cc).
+class TwoEndFeed {
+ public:
+  class End final : public store::ChangeFeed {
+   public:
+    explicit End(TwoEndFeed* feed) : feed_(feed) {}
+    Status publish(store::FeedTopic topic, std::string_view payload) override {
+      WARDEN_RETURN_IF_ERROR(store::validate_change_payload(payload));
+      for (End* end : {&feed_->a, &feed_->b}) {
+        end->subscribers_.deliver(store::Change{topic, std::string(payload), false, end == this});
+      }
+      return Status();
+    }
+    void subscribe(store::FeedTopic topic, store::ChangeCallback callback) override {
+      subscribers_.add(topic, std::move(callback));
+    }
+    // What a reconnected listener delivers.
+    void resync() {
+      for (store::FeedTopic topic : store::kFeedTopics) {
+        subscribers_.deliver(store::Change{topic, "", true, false});
+      }
+    }
+
+   private:
+    TwoEndFeed* feed_;
+    store::Subscribers subscribers_;
+  };
+  End a{this};
+  End b{this};
+};
+
+// Replica A changes a policy and revokes a session; replica B, with its own policy snapshot,
+// revocation set and session cache on the same store, applies both through the change feed.
+TEST_F(RouteWritesTest, ChangesOfOneReplicaReachTheOtherThroughTheFeed) {
+  TwoEndFeed feed;
+  decisions::DecisionService decisions_b(
+      *store_, *writer_, clock_, ids_, decisions::DecisionOptions{.start_sweeper = false}, nullptr);
+  decisions_b.set_ledger(ledger_.get());
+  ASSERT_TRUE(decisions_b.start().ok());
+  Api api_a(*store_, *writer_, clock_, ids_, metrics_, *decisions_, *ledger_, master_hash(),
+            ApiOptions{.session_keys = session_keys_.get(), .change_feed = &feed.a});
+  Api api_b(*store_, *writer_, clock_, ids_, metrics_, decisions_b, *ledger_, master_hash(),
+            ApiOptions{.session_keys = session_keys_.get(), .change_feed = &feed.b});
+  auto on = [&](Api& api, std::string method, std::string path, std::string body = {},
+                std::string token = {}) {
+    target_ = &api;
+    HttpResponse r = call(std::move(method), std::move(path), std::move(body), std::move(token));
+    target_ = nullptr;
+    return r;
+  };
+  auto outcome_on_b = [&](const std::string& agent_id, std::uint64_t amount) {
+    engine::Request r;
+    r.agent_id = agent_id;
+    r.action = "TRANSFER";
+    r.amounts["native"] = Amount(amount);
+    return decisions_b.evaluate(std::move(r), false).outcome;
+  };
+  auto wait_for_outcome_on_b = [&](const std::string& agent_id, std::uint64_t amount,
+                                   engine::Outcome wanted) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (outcome_on_b(agent_id, amount) != wanted &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return outcome_on_b(agent_id, amount);
+  };
+
+  const std::string agent_id = field(on(api_a, "POST", "/v1/agents", agent_body("bot")), "id");
+  ASSERT_FALSE(agent_id.empty());
+  EXPECT_EQ(outcome_on_b(agent_id, 500), engine::Outcome::kInstant);
+  HttpResponse policy = on(api_a, "POST", "/v1/policies", policy_body(agent_id, "10"));
+  ASSERT_EQ(policy.status, 201) << policy.body;
+  EXPECT_EQ(wait_for_outcome_on_b(agent_id, 500, engine::Outcome::kNotify),
+            engine::Outcome::kNotify);
+  ASSERT_EQ(on(api_a, "DELETE", "/v1/policies/" + field(policy, "id")).status, 204);
+  EXPECT_EQ(wait_for_outcome_on_b(agent_id, 500, engine::Outcome::kInstant),
+            engine::Outcome::kInstant);
+
+  auto open_session = [&] {
+    HttpResponse s = on(api_a, "POST", "/v1/sessions", R"({"agent_id":")" + agent_id + R"("})");
+    EXPECT_EQ(s.status, 201) << s.body;
+    return std::make_pair(field(s, "id"), field(s, "token"));
+  };
+  const auto [session_id, token] = open_session();
+  // B has the session in its cache (the fake clock never expires it) before the revocation.
+  ASSERT_EQ(on(api_b, "GET", "/v1/sessions/current", "", token).status, 200);
+  ASSERT_EQ(on(api_a, "DELETE", "/v1/sessions/" + session_id).status, 204);
+  HttpResponse refused = on(api_b, "GET", "/v1/sessions/current", "", token);
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  EXPECT_EQ(error_code(refused), "AUTH_SESSION_REVOKED");
+
+  // A revocation B never heard of (the notification was lost) is found by the resync.
+  const auto [lost_id, lost_token] = open_session();
+  ASSERT_EQ(on(api_b, "GET", "/v1/sessions/current", "", lost_token).status, 200);
+  std::promise<Status> revoked;
+  ASSERT_TRUE(writer_
+                  ->submit(
+                      [&, id = lost_id](store::WriteTxn& tx) {
+                        WARDEN_ASSIGN_OR_RETURN(auto s, tx.get_session(id));
+                        s->revoked_at = clock_.now_seconds();
+                        return tx.update_session(*s);
+                      },
+                      [&](const Status& st) { revoked.set_value(st); })
+                  .ok());
+  ASSERT_TRUE(revoked.get_future().get().ok());
+  ASSERT_EQ(on(api_b, "GET", "/v1/sessions/current", "", lost_token).status, 200);
+  feed.b.resync();
+  EXPECT_EQ(error_code(on(api_b, "GET", "/v1/sessions/current", "", lost_token)),
+            "AUTH_SESSION_REVOKED");
+  decisions_b.stop();
+}
 
 // Each write route answers only after a batch of the writer committed its change and audit row.
 TEST_F(RouteWritesTest, EveryAdminWriteCommitsThroughTheWriter) {

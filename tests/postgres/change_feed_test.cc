@@ -16,34 +16,13 @@
 #include <vector>
 
 #include "store/postgres/pg.h"
+#include "test_env.h"
 
 namespace warden::store::postgres {
 namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-std::map<std::string, std::string> server_env() {
-  std::map<std::string, std::string> env;
-  const char* path = std::getenv("WARDEN_PG_TEST_ENV");
-  if (path == nullptr) return env;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
-ConnectionConfig config(const std::string& role, std::string_view database) {
-  auto env = server_env();
-  std::string url = env[role + "_url"];
-  url = url.substr(0, url.rfind('/') + 1) + std::string(database);
-  Result<std::string> password = read_password("", env[role + "_password_file"]);
-  EXPECT_TRUE(password.ok()) << password.status().to_string();
-  return {url, password.ok() ? *password : ""};
-}
 
 // What a subscriber received, in order, with a wait for the next one.
 class Inbox {
@@ -80,8 +59,8 @@ class ChangeFeedTest : public ::testing::Test {
 
 TEST_F(ChangeFeedTest, APublishReachesTheOtherReplicaWithinOneSecond) {
   // The daemon's own role is enough: LISTEN and pg_notify need no grant.
-  PgChangeFeed a(config("app", "t_feed_notify"));
-  PgChangeFeed b(config("app", "t_feed_notify"));
+  PgChangeFeed a(test_config("app", "t_feed_notify"));
+  PgChangeFeed b(test_config("app", "t_feed_notify"));
   Inbox b_sessions, b_policies, a_sessions;
   b.subscribe(FeedTopic::kSessions, b_sessions.callback());
   b.subscribe(FeedTopic::kPolicies, b_policies.callback());
@@ -118,7 +97,7 @@ TEST_F(ChangeFeedTest, APublishReachesTheOtherReplicaWithinOneSecond) {
 }
 
 TEST_F(ChangeFeedTest, APayloadTooLargeIsRefused) {
-  PgChangeFeed a(config("app", "t_feed_large"));
+  PgChangeFeed a(test_config("app", "t_feed_large"));
   Inbox inbox;
   a.subscribe(FeedTopic::kSessions, inbox.callback());
   ASSERT_TRUE(a.start().ok());
@@ -140,8 +119,8 @@ TEST_F(ChangeFeedTest, APayloadTooLargeIsRefused) {
 
 TEST_F(ChangeFeedTest, AListenerWhoseBackendIsKilledReconnectsAndResyncs) {
   // Owner-role connections, so the owner may terminate the listener's backend.
-  PgChangeFeed a(config("owner", "t_feed_resync"));
-  PgChangeFeed b(config("owner", "t_feed_resync"));
+  PgChangeFeed a(test_config("owner", "t_feed_resync"));
+  PgChangeFeed b(test_config("owner", "t_feed_resync"));
   Inbox b_policies, b_sessions;
   b.subscribe(FeedTopic::kPolicies, b_policies.callback());
   b.subscribe(FeedTopic::kSessions, b_sessions.callback());
@@ -150,7 +129,7 @@ TEST_F(ChangeFeedTest, AListenerWhoseBackendIsKilledReconnectsAndResyncs) {
   const int old_pid = b.listener_pid();
   ASSERT_GT(old_pid, 0);
 
-  auto admin = Connection::connect(config("owner", "t_feed_resync"));
+  auto admin = Connection::connect(test_config("owner", "t_feed_resync"));
   ASSERT_TRUE(admin.ok()) << admin.status().to_string();
   auto killed = (*admin)->exec("SELECT pg_terminate_backend($1)", {std::to_string(old_pid)});
   ASSERT_TRUE(killed.ok()) << killed.status().to_string();
@@ -177,8 +156,8 @@ TEST_F(ChangeFeedTest, AListenerWhoseBackendIsKilledReconnectsAndResyncs) {
 }
 
 TEST_F(ChangeFeedTest, StopReturnsWithinOneSecondAndNothingRunsAfter) {
-  PgChangeFeed a(config("app", "t_feed_stop"));
-  PgChangeFeed b(config("app", "t_feed_stop"));
+  PgChangeFeed a(test_config("app", "t_feed_stop"));
+  PgChangeFeed b(test_config("app", "t_feed_stop"));
   Inbox inbox;
   b.subscribe(FeedTopic::kPolicies, inbox.callback());
   ASSERT_TRUE(a.start().ok());
@@ -195,7 +174,7 @@ TEST_F(ChangeFeedTest, StopReturnsWithinOneSecondAndNothingRunsAfter) {
 }
 
 TEST_F(ChangeFeedTest, StartFailsClearlyWhenTheServerRefuses) {
-  ConnectionConfig wrong = config("app", "t_feed_stop");
+  ConnectionConfig wrong = test_config("app", "t_feed_stop");
   wrong.password = "not-the-password";
   PgChangeFeed feed(wrong);
   Status refused = feed.start();

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "store/postgres/pg.h"
+#include "test_env.h"
 
 namespace warden::store::postgres {
 namespace {
@@ -26,30 +27,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTakeoverMax = std::chrono::seconds(3);
 constexpr auto kSampleEvery = milliseconds(10);
 constexpr auto kSampleFor = std::chrono::seconds(2);
-
-// key=value lines written by server.sh.
-std::map<std::string, std::string> server_env() {
-  std::map<std::string, std::string> env;
-  const char* path = std::getenv("WARDEN_PG_TEST_ENV");
-  if (path == nullptr) return env;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
-// The warden role, as the daemon connects.
-ConnectionConfig app_config(const std::string& database) {
-  auto env = server_env();
-  std::string url = env["app_url"];
-  url = url.substr(0, url.rfind('/') + 1) + database;
-  Result<std::string> password = read_password("", env["app_password_file"]);
-  EXPECT_TRUE(password.ok()) << password.status().to_string();
-  return {url, password.ok() ? *password : ""};
-}
 
 // Polls `done` until it holds or `limit` passes; true when it held.
 bool within(Clock::duration limit, const std::function<bool()>& done) {
@@ -93,8 +70,8 @@ class LeadershipTest : public ::testing::Test {
 
 TEST_F(LeadershipTest, ExactlyOneLeadsAndTheOtherTakesOverWhenTheLeadersSessionIsKilled) {
   const std::string db = "t_leader_kill";
-  auto a = std::make_unique<PgLeadership>(app_config(db));
-  auto b = std::make_unique<PgLeadership>(app_config(db));
+  auto a = std::make_unique<PgLeadership>(test_config("app", db));
+  auto b = std::make_unique<PgLeadership>(test_config("app", db));
   ASSERT_TRUE(within(kTakeoverMax, [&] { return a->leading() || b->leading(); }));
   ASSERT_TRUE(within(kTakeoverMax, [&] { return a->backend_pid() != 0 && b->backend_pid() != 0; }));
   Samples steady = sample(*a, *b);
@@ -107,7 +84,7 @@ TEST_F(LeadershipTest, ExactlyOneLeadsAndTheOtherTakesOverWhenTheLeadersSessionI
   EXPECT_FALSE(follower->leading());
   const int killed_pid = leader->backend_pid();
   ASSERT_NE(killed_pid, 0);
-  auto killer = Connection::connect(app_config(db));
+  auto killer = Connection::connect(test_config("app", db));
   ASSERT_TRUE(killer.ok()) << killer.status().to_string();
   auto killed = (*killer)->exec("SELECT pg_terminate_backend($1)", {std::to_string(killed_pid)});
   ASSERT_TRUE(killed.ok()) << killed.status().to_string();
@@ -138,9 +115,9 @@ TEST_F(LeadershipTest, ExactlyOneLeadsAndTheOtherTakesOverWhenTheLeadersSessionI
 
 TEST_F(LeadershipTest, ClosingTheLeaderHandsTheLockOver) {
   const std::string db = "t_leader_close";
-  auto a = std::make_unique<PgLeadership>(app_config(db));
+  auto a = std::make_unique<PgLeadership>(test_config("app", db));
   ASSERT_TRUE(within(kTakeoverMax, [&] { return a->leading(); }));
-  auto b = std::make_unique<PgLeadership>(app_config(db));
+  auto b = std::make_unique<PgLeadership>(test_config("app", db));
   ASSERT_TRUE(within(kTakeoverMax, [&] { return b->backend_pid() != 0; }));
   Samples steady = sample(*a, *b);
   EXPECT_EQ(steady.both, 0);
@@ -154,7 +131,7 @@ TEST_F(LeadershipTest, ClosingTheLeaderHandsTheLockOver) {
   EXPECT_LT(Clock::now() - closed_at, kTakeoverMax);
 
   // A newcomer follows the new leader.
-  auto c = std::make_unique<PgLeadership>(app_config(db));
+  auto c = std::make_unique<PgLeadership>(test_config("app", db));
   ASSERT_TRUE(within(kTakeoverMax, [&] { return c->backend_pid() != 0; }));
   Samples after = sample(*b, *c);
   EXPECT_EQ(after.both, 0);
@@ -163,7 +140,7 @@ TEST_F(LeadershipTest, ClosingTheLeaderHandsTheLockOver) {
 }
 
 TEST_F(LeadershipTest, NoServerMeansNotLeading) {
-  ConnectionConfig nowhere = app_config("t_leader_close");
+  ConnectionConfig nowhere = test_config("app", "t_leader_close");
   // A loopback port nothing listens on: the connection is refused at once.
   nowhere.url = "postgresql://warden@127.0.0.1:1/t_leader_close";
   PgLeadership lonely(nowhere, 50);

@@ -17,6 +17,7 @@
 #include "store/postgres/pg.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/test_util.h"
+#include "test_env.h"
 
 namespace warden::store::postgres {
 namespace {
@@ -26,30 +27,10 @@ constexpr std::string_view kAmountMax =
 constexpr std::string_view kAmountMaxPlusOne =
     "115792089237316195423570985008687907853269984665640564039457584007913129639936";
 
-// key=value lines written by server.sh.
-std::map<std::string, std::string> server_env() {
-  std::map<std::string, std::string> env;
-  const char* path = std::getenv("WARDEN_PG_TEST_ENV");
-  if (path == nullptr) return env;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
 enum class Role { kOwner, kApp };
 
 ConnectionConfig config(Role role, std::string_view database) {
-  auto env = server_env();
-  const std::string prefix = role == Role::kOwner ? "owner" : "app";
-  std::string url = env[prefix + "_url"];
-  url = url.substr(0, url.rfind('/') + 1) + std::string(database);
-  Result<std::string> password = read_password("", env[prefix + "_password_file"]);
-  EXPECT_TRUE(password.ok()) << password.status().to_string();
-  return {url, password.ok() ? *password : ""};
+  return test_config(role == Role::kOwner ? "owner" : "app", database);
 }
 
 std::unique_ptr<Connection> connect(Role role, std::string_view database) {

@@ -127,6 +127,7 @@ class Api {
   // suspends an agent or revokes its sessions.
   SessionCache& sessions() { return sessions_; }
   Metrics& metrics() { return metrics_; }
+  store::ChangeFeed& change_feed() { return feed_; }
   // Fills the revocation set from the store's revoked, unexpired sessions (before serving).
   Status load_revocations() { return revoked_.load(store_); }
   // Error response for failures found by the transport before routing (413, 408, 400).

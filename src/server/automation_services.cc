@@ -29,7 +29,7 @@ struct AutomationServices::Parts {
         events(
             clock, ids, [this](std::string_view kind) { return running && engine->wants(kind); },
             [this](automation::Event e) { engine->emit(std::move(e)); }),
-        actions(store, writer, clock, decisions_in, api.sessions(), &events),
+        actions(store, writer, clock, decisions_in, api.sessions(), &events, &api.change_feed()),
         inventory(drivers, clock),
         runner(kDriverRequestThreads, kDriverRequestsQueuedMax) {
     drivers.add(automation::make_warden_driver(actions));

@@ -6,19 +6,22 @@
 
 #include "server/routes.h"
 #include "server/warden_events.h"
+#include "server/log.h"
 
 namespace warden::server {
 namespace json = boost::json;
 
 ServerWardenActions::ServerWardenActions(store::Store& store, store::BatchWriter& writer,
                                          const Clock& clock, decisions::DecisionService& decisions,
-                                         SessionCache& sessions, WardenEvents* events)
+                                         SessionCache& sessions, WardenEvents* events,
+                                         store::ChangeFeed* feed)
     : store_(store),
       writer_(writer),
       clock_(clock),
       decisions_(decisions),
       sessions_(sessions),
-      events_(events) {}
+      events_(events),
+      feed_(feed) {}
 
 store::AuditEvent ServerWardenActions::audit(std::string event_type,
                                              const std::string& correlation_id) const {
@@ -96,8 +99,15 @@ Status ServerWardenActions::set_policy_enabled(const std::string& policy_id, boo
                          after.get());
   }));
   if (!*changed) return Status();
-  // The next decision sees the change, as after PUT /v1/policies/{id}.
+  // The next decision sees the change, as after PUT /v1/policies/{id}; then the other replicas
+  // hear of it (a failed announcement does not undo the committed change).
   WARDEN_RETURN_IF_ERROR(decisions_.reload_policies());
+  if (feed_ != nullptr) {
+    if (Status sent = feed_->publish(store::FeedTopic::kPolicies, ""); !sent.ok()) {
+      log_event(LogLevel::kError, "announcing a policy change to the replicas failed",
+                {{"error", sent.to_string()}});
+    }
+  }
   if (events_ != nullptr) {
     events_->policy_changed(policy_id, enabled ? "enabled" : "disabled", after->agent_id,
                             after->type, correlation_id);

@@ -14,6 +14,7 @@
 #include "decisions/decisions.h"
 #include "server/auth.h"
 #include "store/batch_writer.h"
+#include "store/change_feed.h"
 #include "store/store.h"
 
 namespace warden::server {
@@ -30,7 +31,7 @@ class ServerWardenActions final : public automation::WardenActions {
 
   ServerWardenActions(store::Store& store, store::BatchWriter& writer, const Clock& clock,
                       decisions::DecisionService& decisions, SessionCache& sessions,
-                      WardenEvents* events);
+                      WardenEvents* events, store::ChangeFeed* feed = nullptr);
 
   // Already suspended: nothing written (a no-op succeeds). AGENT_NOT_FOUND, or
   // AGENT_INVALID_TRANSITION for a terminated agent.
@@ -58,6 +59,7 @@ class ServerWardenActions final : public automation::WardenActions {
   decisions::DecisionService& decisions_;
   SessionCache& sessions_;
   WardenEvents* events_;
+  store::ChangeFeed* feed_;  // other replicas hear of the policy changes made here
 };
 
 }  // namespace warden::server

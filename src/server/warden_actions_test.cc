@@ -56,7 +56,12 @@ class WardenActionsTest : public ::testing::Test {
           emitted_.push_back(std::move(e));
         });
     actions_ = std::make_unique<ServerWardenActions>(*store_, *writer_, clock_, *decisions_,
-                                                     api_->sessions(), events_.get());
+                                                     api_->sessions(), events_.get(),
+                                                     &api_->change_feed());
+    api_->change_feed().subscribe(store::FeedTopic::kPolicies, [this](const store::Change& c) {
+      std::lock_guard lock(mu_);
+      policy_announcements_ += c.own ? 1 : 0;
+    });
   }
   void TearDown() override {
     actions_.reset();
@@ -135,6 +140,7 @@ class WardenActionsTest : public ::testing::Test {
   std::unique_ptr<Api> api_;
   std::unique_ptr<WardenEvents> events_;
   std::unique_ptr<ServerWardenActions> actions_;
+  int policy_announcements_ = 0;  // guarded by mu_: kPolicies changes this process published
   std::mutex mu_;
   std::vector<automation::Event> emitted_;
 };
@@ -222,8 +228,13 @@ TEST_F(WardenActionsTest, DisablingAPolicyReachesTheEngineAndIsAnnounced) {
   {
     std::lock_guard lock(mu_);
     emitted_.clear();
+    policy_announcements_ = 0;
   }
   ASSERT_TRUE(actions_->set_policy_enabled(policy, false, "corr-off").ok());
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(policy_announcements_, 1);  // the other replicas hear of it too
+  }
   auto row = store_->get_policy(policy).value().value();
   EXPECT_FALSE(row.enabled);
   EXPECT_EQ(row.version, 2);

@@ -313,6 +313,26 @@ struct ApiKeyRow {
   std::optional<std::int64_t> last_used_at;
 };
 
+// An organization (tenant). Deleting one only sets deleted_at: its name stays taken and its id
+// keeps resolving for the audit trail.
+struct OrgRow {
+  std::string id;
+  std::string name;  // unique, deleted orgs included
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> deleted_at;
+};
+
+// An org's admin credential: like a gateway API key, only the SHA-256 hex of the secret is kept.
+struct OrgAdminKeyRow {
+  std::string id;
+  std::string org_id;
+  std::string key_hash;  // unique
+  std::string prefix;
+  std::optional<std::string> name;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> revoked_at;
+};
+
 // ---- Automation policies (docs/automation.md). JSON columns hold object text; times ending in
 // _ms are Unix milliseconds, the others Unix seconds.
 
@@ -505,6 +525,15 @@ class Reader {
   // One agent's keys (revoked ones included) in id order.
   virtual Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
                                                        const Page& page) = 0;
+  // Organizations (docs/cluster.md). get_org returns deleted orgs too; list_orgs skips them.
+  virtual Result<std::optional<OrgRow>> get_org(std::string_view id) = 0;
+  virtual Result<std::vector<OrgRow>> list_orgs(const Page& page) = 0;
+  // One org's agents in id order.
+  virtual Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                        const Page& page) = 0;
+  virtual Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) = 0;
+  virtual Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
+      std::string_view key_hash) = 0;
   // Automations (docs/automation.md).
   virtual Result<std::optional<AutomationRow>> get_automation(std::string_view id) = 0;
   virtual Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) = 0;
@@ -575,6 +604,12 @@ class WriteTxn : public Reader {
   // Sets revoked_at on every unrevoked key of the agent; returns how many.
   virtual Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id,
                                                      std::int64_t now) = 0;
+  // Organizations: a second org of the same name is STORE_CONSTRAINT. update_org writes only
+  // deleted_at, update_org_admin_key only revoked_at.
+  virtual Status insert_org(const OrgRow& row) = 0;
+  virtual Status update_org(const OrgRow& row) = 0;
+  virtual Status insert_org_admin_key(const OrgAdminKeyRow& row) = 0;
+  virtual Status update_org_admin_key(const OrgAdminKeyRow& row) = 0;
   // Automations. A second automation with the same hash is STORE_CONSTRAINT; a missing row is
   // INTERNAL_ERROR (callers read first). Deleting an automation deletes its executions.
   virtual Status insert_automation(const AutomationRow& row) = 0;

@@ -580,7 +580,29 @@ std::string signing_keys_table() {
          "verify_until BIGINT NOT NULL CHECK (verify_until >= not_after_sign));\n";
 }
 
-constexpr std::array<Migration, 8> kMigrations = {{
+// ---- Migration 9: organizations and their admin keys (docs/cluster.md).
+std::string orgs_tables() {
+  return "CREATE TABLE orgs ("
+         "id TEXT PRIMARY KEY, "
+         "name TEXT NOT NULL UNIQUE CHECK (length(name) > 0), "
+         "created_at BIGINT NOT NULL, "
+         "deleted_at BIGINT);\n"
+         "CREATE TABLE org_admin_keys ("
+         "id TEXT PRIMARY KEY, "
+         "org_id TEXT NOT NULL REFERENCES orgs(id), "
+         "key_hash TEXT NOT NULL UNIQUE, "
+         "prefix TEXT NOT NULL, "
+         "name TEXT, "
+         "created_at BIGINT NOT NULL, "
+         "revoked_at BIGINT);\n"
+         "CREATE INDEX idx_org_admin_keys_org ON org_admin_keys(org_id, id);\n"
+         "CREATE INDEX idx_agents_org ON agents(org, id);\n" +
+         refuse("org_admin_keys_fixed", "UPDATE", "org_admin_keys",
+                "org_admin_keys: only revoked_at changes",
+                unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
+}
+
+constexpr std::array<Migration, 9> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -590,6 +612,7 @@ constexpr std::array<Migration, 8> kMigrations = {{
     {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
+    {9, "organizations and their admin keys", &orgs_tables},
 }};
 
 // What the application role may do beyond SELECT and INSERT, table by table: UPDATE where the
@@ -599,7 +622,7 @@ constexpr std::string_view kUpdatable[] = {
     "agents",          "sessions",    "transactions", "policies",    "pending_approvals",
     "key_value_store", "meter_usage", "event_outbox", "credit_lots", "ledger_holds",
     "payments",        "models",      "api_keys",     "automations", "inventory",
-    "signing_keys"};
+    "signing_keys",    "orgs",        "org_admin_keys"};
 constexpr std::string_view kDeletable[] = {"policies", "event_outbox", "key_value_store",
                                            "models",   "automations",  "automation_executions",
                                            "events"};

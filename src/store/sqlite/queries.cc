@@ -147,6 +147,16 @@ Result<std::vector<AgentRow>> list_agents(Connection& c, const Page& page) {
   return collect<AgentRow>(st, read_agent);
 }
 
+Result<std::vector<AgentRow>> list_org_agents(Connection& c, std::string_view org_id,
+                                              const Page& page) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st, c.prepare(fmt::format(
+                   "SELECT {} FROM agents WHERE org = ? AND id > ? ORDER BY id LIMIT ?",
+                   kAgentColumns)));
+  st.bind(org_id).bind(page.after_id.value_or("")).bind(sql_limit(page.limit));
+  return collect<AgentRow>(st, read_agent);
+}
+
 Result<std::optional<SessionRow>> get_session(Connection& c, std::string_view id) {
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare(fmt::format("SELECT {} FROM sessions WHERE id = ?", kSessionColumns)));

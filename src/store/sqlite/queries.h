@@ -135,6 +135,18 @@ Status insert_model(Connection& c, const ModelRow& row);
 Status update_model(Connection& c, const ModelRow& row);
 Status delete_model(Connection& c, std::string_view id);
 Status insert_api_key(Connection& c, const ApiKeyRow& row);
+// Organizations (org_queries.cc).
+Result<std::optional<OrgRow>> get_org(Connection& c, std::string_view id);
+Result<std::vector<OrgRow>> list_orgs(Connection& c, const Page& page);
+Result<std::vector<AgentRow>> list_org_agents(Connection& c, std::string_view org_id,
+                                              const Page& page);
+Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(Connection& c, std::string_view id);
+Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(Connection& c,
+                                                                 std::string_view key_hash);
+Status insert_org(Connection& c, const OrgRow& row);
+Status update_org(Connection& c, const OrgRow& row);
+Status insert_org_admin_key(Connection& c, const OrgAdminKeyRow& row);
+Status update_org_admin_key(Connection& c, const OrgAdminKeyRow& row);
 Status update_api_key(Connection& c, const ApiKeyRow& row);
 Result<std::int64_t> revoke_agent_api_keys(Connection& c, std::string_view agent_id,
                                            std::int64_t now);

@@ -644,7 +644,31 @@ std::string signing_keys_table() {
          "verify_until INTEGER NOT NULL CHECK (verify_until >= not_after_sign));\n";
 }
 
-constexpr std::array<Migration, 8> kMigrations = {{
+// ---- Migration 9: organizations and their admin keys (docs/cluster.md). A deleted org keeps
+// its row (deleted_at) so its name stays taken and audit rows keep resolving.
+std::string orgs_tables() {
+  return "CREATE TABLE orgs ("
+         "id TEXT PRIMARY KEY, "
+         "name TEXT NOT NULL UNIQUE CHECK (length(name) > 0), "
+         "created_at INTEGER NOT NULL, "
+         "deleted_at INTEGER);\n"
+         "CREATE TABLE org_admin_keys ("
+         "id TEXT PRIMARY KEY, "
+         "org_id TEXT NOT NULL REFERENCES orgs(id), "
+         "key_hash TEXT NOT NULL UNIQUE, "
+         "prefix TEXT NOT NULL, "
+         "name TEXT, "
+         "created_at INTEGER NOT NULL, "
+         "revoked_at INTEGER);\n"
+         "CREATE INDEX idx_org_admin_keys_org ON org_admin_keys(org_id, id);\n"
+         "CREATE INDEX idx_agents_org ON agents(org, id);\n" +
+         fmt::format(
+             "CREATE TRIGGER org_admin_keys_fixed BEFORE UPDATE ON org_admin_keys WHEN NOT ({}) "
+             "BEGIN SELECT RAISE(ABORT, 'org_admin_keys: only revoked_at changes'); END;\n",
+             unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
+}
+
+constexpr std::array<Migration, 9> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -654,6 +678,7 @@ constexpr std::array<Migration, 8> kMigrations = {{
     {6, "gateway: model deployments, API keys, agents' org", &gateway_models_keys_org},
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
+    {9, "organizations and their admin keys", &orgs_tables},
 }};
 
 }  // namespace

@@ -319,6 +319,31 @@ class SqliteWriteTxn final : public WriteTxn {
   Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id, std::int64_t now) override {
     return track(sqlite::revoke_agent_api_keys(c_, agent_id, now));
   }
+  Result<std::optional<OrgRow>> get_org(std::string_view id) override {
+    return track(sqlite::get_org(c_, id));
+  }
+  Result<std::vector<OrgRow>> list_orgs(const Page& page) override {
+    return track(sqlite::list_orgs(c_, page));
+  }
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                const Page& page) override {
+    return track(sqlite::list_org_agents(c_, org_id, page));
+  }
+  Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override {
+    return track(sqlite::get_org_admin_key(c_, id));
+  }
+  Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
+      std::string_view key_hash) override {
+    return track(sqlite::find_org_admin_key_by_hash(c_, key_hash));
+  }
+  Status insert_org(const OrgRow& row) override { return track(sqlite::insert_org(c_, row)); }
+  Status update_org(const OrgRow& row) override { return track(sqlite::update_org(c_, row)); }
+  Status insert_org_admin_key(const OrgAdminKeyRow& row) override {
+    return track(sqlite::insert_org_admin_key(c_, row));
+  }
+  Status update_org_admin_key(const OrgAdminKeyRow& row) override {
+    return track(sqlite::update_org_admin_key(c_, row));
+  }
   Result<std::optional<AutomationRow>> get_automation(std::string_view id) override {
     return track(sqlite::get_automation(c_, id));
   }
@@ -746,6 +771,28 @@ Result<std::optional<ModelRow>> SqliteStore::find_model_by_name(std::string_view
 
 Result<std::vector<ModelRow>> SqliteStore::list_models(const Page& page) {
   return sqlite::list_models(lease().conn(), page);
+}
+
+Result<std::optional<OrgRow>> SqliteStore::get_org(std::string_view id) {
+  return sqlite::get_org(lease().conn(), id);
+}
+
+Result<std::vector<OrgRow>> SqliteStore::list_orgs(const Page& page) {
+  return sqlite::list_orgs(lease().conn(), page);
+}
+
+Result<std::vector<AgentRow>> SqliteStore::list_org_agents(std::string_view org_id,
+                                                           const Page& page) {
+  return sqlite::list_org_agents(lease().conn(), org_id, page);
+}
+
+Result<std::optional<OrgAdminKeyRow>> SqliteStore::get_org_admin_key(std::string_view id) {
+  return sqlite::get_org_admin_key(lease().conn(), id);
+}
+
+Result<std::optional<OrgAdminKeyRow>> SqliteStore::find_org_admin_key_by_hash(
+    std::string_view key_hash) {
+  return sqlite::find_org_admin_key_by_hash(lease().conn(), key_hash);
 }
 
 Result<std::optional<ApiKeyRow>> SqliteStore::get_api_key(std::string_view id) {

@@ -106,6 +106,13 @@ class SqliteStore final : public Store {
   Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override;
   Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
                                                const Page& page) override;
+  Result<std::optional<OrgRow>> get_org(std::string_view id) override;
+  Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                const Page& page) override;
+  Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
+  Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
+      std::string_view key_hash) override;
   Result<std::optional<AutomationRow>> get_automation(std::string_view id) override;
   Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) override;
   Result<std::vector<AutomationRow>> list_automations(const Page& page) override;

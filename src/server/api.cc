@@ -51,6 +51,9 @@ std::string_view bearer_token(std::string_view header) {
   return start == std::string_view::npos ? std::string_view() : header.substr(start);
 }
 
+// Marks a route open to org admins (Routes::Route::org_admin).
+constexpr bool kOrgAdminScoped = true;
+
 }  // namespace
 
 struct Api::Routes {
@@ -60,13 +63,18 @@ struct Api::Routes {
     std::vector<std::string> segments;
     Auth auth;
     Handler handler;
+    // Default deny: only routes registered with kOrgAdminScoped accept an org admin key, and
+    // each of them confines the request to the admin's org.
+    bool org_admin = false;
   };
   std::vector<Route> routes;
   Deps deps;
 
-  void add(std::string method, std::string pattern, Auth auth, Handler handler) {
+  void add(std::string method, std::string pattern, Auth auth, Handler handler,
+           bool org_admin = false) {
     auto segments = split_path(pattern);
-    routes.push_back({std::move(method), std::move(pattern), std::move(segments), auth, handler});
+    routes.push_back(
+        {std::move(method), std::move(pattern), std::move(segments), auth, handler, org_admin});
   }
 
   // Matches path segments; "{x}" binds any one segment.
@@ -87,6 +95,7 @@ struct Api::Routes {
 
 std::string RequestContext::actor() const {
   if (master) return "master";
+  if (org_admin_key_id) return "org_admin:" + *org_admin_key_id;
   if (session) return "agent:" + session->agent_id;
   return "ip:" + req.client_address;
 }
@@ -144,20 +153,26 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/readyz", Auth::kNone, get_readyz);
   r.add("GET", "/metrics", Auth::kNone, get_metrics);
   r.add("GET", "/.well-known/jwks.json", Auth::kNone, get_jwks);
-  r.add("POST", "/v1/agents", Auth::kMaster, create_agent);
-  r.add("GET", "/v1/agents", Auth::kMaster, list_agents);
-  r.add("GET", "/v1/agents/{id}", Auth::kMasterOrSession, get_agent);
-  r.add("PUT", "/v1/agents/{id}", Auth::kMaster, update_agent);
+  r.add("POST", "/v1/agents", Auth::kMaster, create_agent, kOrgAdminScoped);
+  r.add("GET", "/v1/agents", Auth::kMaster, list_agents, kOrgAdminScoped);
+  r.add("GET", "/v1/agents/{id}", Auth::kMasterOrSession, get_agent, kOrgAdminScoped);
+  r.add("PUT", "/v1/agents/{id}", Auth::kMaster, update_agent, kOrgAdminScoped);
   r.add("DELETE", "/v1/agents/{id}", Auth::kMaster, delete_agent);
   r.add("POST", "/v1/agents/{id}/api-keys", Auth::kMaster, create_api_key);
   r.add("GET", "/v1/agents/{id}/api-keys", Auth::kMaster, list_api_keys);
   r.add("DELETE", "/v1/agents/{id}/api-keys/{key_id}", Auth::kMaster, revoke_api_key);
+  r.add("POST", "/v1/orgs", Auth::kMaster, create_org);
+  r.add("GET", "/v1/orgs", Auth::kMaster, list_orgs);
+  r.add("GET", "/v1/orgs/{id}", Auth::kMaster, get_org, kOrgAdminScoped);
+  r.add("DELETE", "/v1/orgs/{id}", Auth::kMaster, delete_org);
+  r.add("POST", "/v1/orgs/{id}/admin-keys", Auth::kMaster, create_org_admin_key);
+  r.add("DELETE", "/v1/orgs/{id}/admin-keys/{key_id}", Auth::kMaster, revoke_org_admin_key);
   r.add("POST", "/v1/models", Auth::kMaster, create_model);
   r.add("GET", "/v1/models", Auth::kMaster, list_models);
   r.add("GET", "/v1/models/{id}", Auth::kMaster, get_model);
   r.add("PUT", "/v1/models/{id}", Auth::kMaster, update_model);
   r.add("DELETE", "/v1/models/{id}", Auth::kMaster, delete_model);
-  r.add("POST", "/v1/sessions", Auth::kMaster, create_session);
+  r.add("POST", "/v1/sessions", Auth::kMaster, create_session, kOrgAdminScoped);
   r.add("GET", "/v1/sessions/current", Auth::kSession, get_current_session);
   r.add("GET", "/v1/sessions/{id}", Auth::kMaster, get_session);
   r.add("PUT", "/v1/sessions/{id}/renew", Auth::kSession, renew_session);
@@ -300,7 +315,8 @@ void Completion::operator()(Result<HttpResponse> result) {
 void Api::handle(const HttpRequest& req, Respond respond, Post post) {
   auto ctx = std::make_shared<RequestContext>(
       RequestContext{req, correlation_id_for(req),
-                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {}});
+                     language_from_accept(req.header("accept-language")), {}, false, {}, {}, {},
+                     {}, {}});
   const auto parts = split_path(req.path);
 
   const Routes::Route* route = nullptr;
@@ -341,6 +357,12 @@ void Api::handle(const HttpRequest& req, Respond respond, Post post) {
     }
   };
   try {
+    // An org admin key is recognised before the route's own kind, so that it can never pass as
+    // a master or session credential and every route not open to org admins refuses it.
+    if (route->auth != Auth::kNone && ctx->req.header("x-master-password").empty() &&
+        bearer_token(ctx->req.header("authorization")).starts_with(kOrgAdminKeyScheme)) {
+      return authenticate_org_admin(route->org_admin, ctx, run);
+    }
     authenticate(route->auth, ctx, run);
   } catch (const std::exception& e) {
     fail_on_throw(e);
@@ -440,6 +462,32 @@ void Api::authenticate_session(const std::shared_ptr<RequestContext>& ctx, const
     default:
       return done(std::move(s));
   }
+}
+
+void Api::authenticate_org_admin(bool route_allows, const std::shared_ptr<RequestContext>& ctx,
+                                 const AuthDone& done) {
+  const auto token = bearer_token(ctx->req.header("authorization"));
+  const auto refuse_key = [&](std::string message) {
+    const auto a = session_throttle_.record(ctx->req.client_address, true);
+    refuse(ctx, "org_admin",
+           a.admitted ? Status(ErrorCode::AUTH_SESSION_INVALID, std::move(message))
+                      : too_many_attempts(a.retry_after_seconds),
+           done);
+  };
+  Result<std::optional<store::OrgAdminKeyRow>> key =
+      store_.find_org_admin_key_by_hash(token_hash(token));
+  if (!key.ok()) return done(key.status());
+  if (!*key) return refuse_key("unknown org admin key");
+  if ((*key)->revoked_at) return refuse_key("org admin key revoked");
+  Result<std::optional<store::OrgRow>> org = store_.get_org((*key)->org_id);
+  if (!org.ok()) return done(org.status());
+  if (!*org || (*org)->deleted_at) return refuse_key("the key's organization was deleted");
+  if (!route_allows) {
+    return done(Status(ErrorCode::AUTH_FORBIDDEN, "this route is not open to org admins"));
+  }
+  ctx->org_admin_org = (*key)->org_id;
+  ctx->org_admin_key_id = (*key)->id;
+  done(Status());
 }
 
 Status Api::check_session(RequestContext& ctx) {

@@ -93,6 +93,10 @@ struct RequestContext {
   std::optional<store::SessionRow> session;  // authenticated agent session
   std::optional<store::AgentRow> agent;      // the session's agent
   std::shared_ptr<Completion> complete;      // for handlers that answer later
+  // Set when an org admin key authenticated the request: the handler must confine what it reads
+  // and writes to this org (only routes registered for org admins ever see it).
+  std::optional<std::string> org_admin_org;
+  std::optional<std::string> org_admin_key_id;
 
   std::string actor() const;
   store::AuditEvent audit(std::string event_type, std::int64_t now) const;
@@ -147,6 +151,10 @@ class Api {
   void settle_master(const std::shared_ptr<RequestContext>& ctx, bool ok, bool has_slot,
                      const AuthDone& done);
   void authenticate_session(const std::shared_ptr<RequestContext>& ctx, const AuthDone& done);
+  // An org admin key ("Bearer wo_..."): 401 when unknown, revoked or its org deleted (throttled
+  // and audited like bad session tokens), 403 on a route not open to org admins.
+  void authenticate_org_admin(bool route_allows, const std::shared_ptr<RequestContext>& ctx,
+                              const AuthDone& done);
   Status check_session(RequestContext& ctx);
   // Applies other replicas' committed changes: a policy change reloads the snapshot, a
   // revocation joins the revocation set; a resync reloads both. This process's own changes are

@@ -59,6 +59,16 @@ std::string generate_secret(std::size_t bytes) { return base64url_encode(random_
 std::string generate_session_token() { return "wdn_" + generate_secret(32); }
 std::string token_hash(std::string_view token) { return sha256_hex(token); }
 
+IssuedKey issue_key(std::string_view scheme) {
+  constexpr std::size_t kSecretBytes = 32;
+  constexpr std::size_t kPrefixSecretChars = 8;
+  IssuedKey k;
+  k.secret = std::string(scheme) + generate_secret(kSecretBytes);
+  k.hash = token_hash(k.secret);
+  k.prefix = k.secret.substr(0, scheme.size() + kPrefixSecretChars);
+  return k;
+}
+
 // --- Client address ---------------------------------------------------------------------------
 
 namespace {

@@ -37,6 +37,19 @@ std::string generate_secret(std::size_t bytes = 32);
 std::string generate_session_token();
 std::string token_hash(std::string_view token);
 
+// A credential shown once and stored only as its SHA-256 hex: `scheme` ("wk_" for gateway API
+// keys, "wo_" for org admin keys) + 43 base64url characters (256 random bits). `prefix` is what
+// listings show to tell keys apart: the scheme and 8 characters (48 bits; the other 208 stay
+// unknown).
+struct IssuedKey {
+  std::string secret;
+  std::string hash;
+  std::string prefix;
+};
+IssuedKey issue_key(std::string_view scheme);
+// An organization's admin key; a bearer token with this scheme is never a session token.
+inline constexpr std::string_view kOrgAdminKeyScheme = "wo_";
+
 // The address a request came from. With no trusted proxies that is the socket peer. When the
 // peer is a trusted proxy (an address or CIDR in the list), X-Forwarded-For is read from the
 // right: the first entry that is not itself a trusted proxy is the client. Entries left of it

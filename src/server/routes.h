@@ -112,7 +112,9 @@ struct AgentChanges {
   std::optional<std::string> suspension_reason;
   std::optional<std::string> owner_address;
   bool org_given = false;  // `org` applies (nullopt removes the agent from its org)
-  std::optional<std::string> org;
+  std::optional<std::string> org;  // must name a live org (checked in the write)
+  // Set for an org admin's request: an agent of another org is AGENT_NOT_FOUND.
+  std::optional<std::string> org_admin_org;
 };
 // AGENT_NOT_FOUND, AGENT_INVALID_TRANSITION (terminated); `after` gets the row as written.
 Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChanges& changes,
@@ -139,6 +141,15 @@ Result<HttpResponse> create_api_key(const Deps&, RequestContext&);
 Result<HttpResponse> list_api_keys(const Deps&, RequestContext&);
 Result<HttpResponse> revoke_api_key(const Deps&, RequestContext&);
 // Gateway model deployments (routes_models.cc)
+Result<HttpResponse> create_org(const Deps&, RequestContext&);
+Result<HttpResponse> list_orgs(const Deps&, RequestContext&);
+Result<HttpResponse> get_org(const Deps&, RequestContext&);
+Result<HttpResponse> delete_org(const Deps&, RequestContext&);
+Result<HttpResponse> create_org_admin_key(const Deps&, RequestContext&);
+Result<HttpResponse> revoke_org_admin_key(const Deps&, RequestContext&);
+// The org an agent's "org" names, checked inside the write: it must exist and not be deleted
+// (400 VALIDATION_INVALID_VALUE otherwise).
+Status check_agent_org(store::WriteTxn& tx, const std::optional<std::string>& org);
 Result<HttpResponse> create_model(const Deps&, RequestContext&);
 Result<HttpResponse> list_models(const Deps&, RequestContext&);
 Result<HttpResponse> get_model(const Deps&, RequestContext&);

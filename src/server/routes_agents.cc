@@ -79,13 +79,18 @@ Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChang
                     std::int64_t now, const store::AuditEvent& audit, store::AgentRow* after) {
   WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
   if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
+  // An org admin's request sees another org's agent exactly like a missing one.
+  if (c.org_admin_org && before->org != c.org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
   if (before->status == "TERMINATED") {
     return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
   }
   *after = *before;
   if (c.name) after->name = *c.name;
   if (c.owner_address) after->owner_address = c.owner_address;
-  if (c.org_given) after->org = c.org;
+  if (c.org_given && c.org != before->org) {
+    WARDEN_RETURN_IF_ERROR(check_agent_org(tx, c.org));
+    after->org = c.org;
+  }
   if (c.status && *c.status != before->status) {
     after->status = *c.status;
     after->suspended_at = *c.status == "SUSPENDED" ? std::optional(now) : std::nullopt;
@@ -119,6 +124,14 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(check_length("owner_address", a.owner_address, 1, kKeyBytesMax));
   WARDEN_ASSIGN_OR_RETURN(a.org, body.optional_string("org"));
   WARDEN_RETURN_IF_ERROR(check_printable("org", a.org, kOrgBytesMax));
+  if (ctx.org_admin_org) {
+    // An org admin creates agents only in its own org.
+    if (a.org && a.org != ctx.org_admin_org) {
+      return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "org",
+                         "an org admin creates agents only in its own organization");
+    }
+    a.org = ctx.org_admin_org;
+  }
   a.id = d.ids.next();
   a.status = "ACTIVE";
   a.created_at = a.updated_at = d.clock.now_seconds();
@@ -130,6 +143,7 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
   return commit_then_answer(
       d, ctx,
       [a, e](store::WriteTxn& tx) {
+        WARDEN_RETURN_IF_ERROR(check_agent_org(tx, a.org));
         WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
         return tx.append_audit(e).take_status();
       },
@@ -138,7 +152,12 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> list_agents(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(store::Page page, page_from_query(ctx.req, 50, 200));
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_agents(page));
+  std::vector<store::AgentRow> rows;
+  if (ctx.org_admin_org) {
+    WARDEN_ASSIGN_OR_RETURN(rows, d.store.list_org_agents(*ctx.org_admin_org, page));
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(rows, d.store.list_agents(page));
+  }
   return json_response(200, page_json(rows, page.limit, agent_json));
 }
 
@@ -148,6 +167,9 @@ Result<HttpResponse> get_agent(const Deps& d, RequestContext& ctx) {
   if (ctx.session && ctx.session->agent_id != id) return Status(ErrorCode::AGENT_NOT_FOUND);
   WARDEN_ASSIGN_OR_RETURN(auto agent, d.store.get_agent(id));
   if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+  if (ctx.org_admin_org && agent->org != ctx.org_admin_org) {
+    return Status(ErrorCode::AGENT_NOT_FOUND);
+  }
   return json_response(200, agent_json(*agent));
 }
 
@@ -173,7 +195,12 @@ Result<HttpResponse> update_agent(const Deps& d, RequestContext& ctx) {
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("AGENT_UPDATED", now);
-  AgentChanges changes{name, status, reason, owner, org_given, org};
+  // An org admin may not move an agent out of its org (nor clear its org).
+  if (ctx.org_admin_org && org_given && org != ctx.org_admin_org) {
+    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "org",
+                       "an org admin cannot move an agent out of its organization");
+  }
+  AgentChanges changes{name, status, reason, owner, org_given, org, ctx.org_admin_org};
   auto after = std::make_shared<store::AgentRow>();
   auto op = [=](store::WriteTxn& tx) {
     return change_agent(tx, id, changes, now, audit, after.get());

@@ -13,10 +13,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kApiKeyScheme = "wk_";
-constexpr std::size_t kApiKeySecretBytes = 32;  // 256 random bits, 43 base64url characters
-// What a listing shows of a secret to tell keys apart: the scheme and 8 characters (48 bits;
-// the other 208 stay unknown).
-constexpr std::size_t kApiKeyPrefixChars = 11;
 constexpr std::size_t kApiKeyNameBytesMax = 128;
 
 json::object api_key_json(const store::ApiKeyRow& k) {
@@ -45,11 +41,12 @@ Result<HttpResponse> create_api_key(const Deps& d, RequestContext& ctx) {
   store::ApiKeyRow k;
   WARDEN_ASSIGN_OR_RETURN(k.name, body.optional_string("name"));
   WARDEN_RETURN_IF_ERROR(check_printable("name", k.name, kApiKeyNameBytesMax));
-  const std::string secret = std::string(kApiKeyScheme) + generate_secret(kApiKeySecretBytes);
+  IssuedKey issued = issue_key(kApiKeyScheme);
+  const std::string secret = std::move(issued.secret);
   k.id = d.ids.next();
   k.agent_id = ctx.params[0];
-  k.key_hash = token_hash(secret);
-  k.prefix = secret.substr(0, kApiKeyPrefixChars);
+  k.key_hash = std::move(issued.hash);
+  k.prefix = std::move(issued.prefix);
   k.created_at = d.clock.now_seconds();
 
   store::AuditEvent e = ctx.audit("API_KEY_CREATED", k.created_at);

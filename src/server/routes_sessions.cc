@@ -134,6 +134,9 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   // The org claim is read here; the transaction checks the agent again.
   WARDEN_ASSIGN_OR_RETURN(auto agent_now, d.store.get_agent(agent_id));
   if (!agent_now) return Status(ErrorCode::AGENT_NOT_FOUND);
+  // An org admin opens sessions only for its org's agents; another org's agent looks missing.
+  const std::optional<std::string> org_admin_org = ctx.org_admin_org;
+  if (org_admin_org && agent_now->org != org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
   WARDEN_ASSIGN_OR_RETURN(SignedToken signed_token,
                           sign_session(d, s, s.expires_at, agent_now->org));
   const std::string token = signed_token.token;
@@ -148,9 +151,10 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
                        {"role", s.role}};
   if (!constraints.empty()) details["constraints"] = session_constraints_json(constraints);
   e.details = json::serialize(details);
-  auto op = [s, e, kid, key_until](store::WriteTxn& tx) {
+  auto op = [s, e, kid, key_until, org_admin_org](store::WriteTxn& tx) {
     WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s.agent_id));
     if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+    if (org_admin_org && agent->org != org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
     if (agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
     WARDEN_RETURN_IF_ERROR(tx.insert_session(s));
     WARDEN_RETURN_IF_ERROR(tx.extend_signing_key(kid, key_until));

@@ -87,11 +87,11 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
             std::string(migrations()[4].name));
 
   // A schema from a newer binary is refused, not downgraded.
-  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (9, 'future', 0)").ok());
+  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (10, 'future', 0)").ok());
   Result<int> too_new = migrate(*owner);
   ASSERT_FALSE(too_new.ok());
   EXPECT_EQ(too_new.status().code(), ErrorCode::STORE_SCHEMA_TOO_NEW);
-  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 9").ok());
+  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 10").ok());
   EXPECT_EQ(*applied_schema_version(*owner), 9);
 }
 

@@ -388,21 +388,29 @@ TEST_F(GatewayApiTest, RevocationIsIdempotentAndAnotherAgentsKeyIsNotFound) {
 }
 
 TEST_F(GatewayApiTest, AgentOrgIsSetReturnedChangedAndCleared) {
-  Response r = master("POST", "/v1/agents", R"({"name":"app","org":"Acme Corp"})");
+  // The org names an organization (docs/http-api.md); tests/integration/orgs_test.cc covers
+  // the refusal of names that are not an org's id.
+  Response acme_org = master("POST", "/v1/orgs", R"({"name":"Acme Corp"})");
+  ASSERT_EQ(acme_org.status, 201) << acme_org.describe();
+  const std::string acme = str_at(acme_org.json(), "id");
+  const std::string globex = str_at(master("POST", "/v1/orgs", R"({"name":"Globex"})").json(), "id");
+  Response r = master("POST", "/v1/agents", json::serialize(json::object{{"name", "app"},
+                                                                          {"org", acme}}));
   ASSERT_EQ(r.status, 201) << r.describe();
   const std::string id = str_at(r.json(), "id");
-  EXPECT_EQ(str_at(r.json(), "org"), "Acme Corp");
-  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + id).json(), "org"), "Acme Corp");
+  EXPECT_EQ(str_at(r.json(), "org"), acme);
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + id).json(), "org"), acme);
   EXPECT_TRUE(field(create_agent(*client_, "no-org").json(), "org").is_null());
 
   Response renamed = master("PUT", "/v1/agents/" + id, R"({"name":"app2"})");
-  EXPECT_EQ(str_at(renamed.json(), "org"), "Acme Corp");  // absent: unchanged
-  Response moved = master("PUT", "/v1/agents/" + id, R"({"org":"Globex"})");
+  EXPECT_EQ(str_at(renamed.json(), "org"), acme);  // absent: unchanged
+  Response moved =
+      master("PUT", "/v1/agents/" + id, json::serialize(json::object{{"org", globex}}));
   ASSERT_EQ(moved.status, 200) << moved.describe();
-  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + id).json(), "org"), "Globex");
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + id).json(), "org"), globex);
   auto updates = audit_all(*client_, "event_type=AGENT_UPDATED");
   ASSERT_TRUE(updates && updates->size() == 2u);
-  EXPECT_EQ(str_at(field(field((*updates)[1], "details"), "changes"), "org"), "Globex");
+  EXPECT_EQ(str_at(field(field((*updates)[1], "details"), "changes"), "org"), globex);
   Response cleared = master("PUT", "/v1/agents/" + id, R"({"org":null})");
   ASSERT_EQ(cleared.status, 200) << cleared.describe();
   EXPECT_TRUE(field(master("GET", "/v1/agents/" + id).json(), "org").is_null());

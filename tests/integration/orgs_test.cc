@@ -1,0 +1,293 @@
+// Organizations against a real daemon: create, list, read, soft delete and their errors; admin
+// keys shown once and stored only as their SHA-256; an org admin confined to its own org's
+// agents and sessions, refused (403) on every route not open to org admins, and refused (401)
+// once its key is revoked; an agent's org must name an existing org.
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <boost/json.hpp>
+#include <set>
+
+#include "support/fixture.h"
+
+namespace warden::testing {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kUnknownId = "01900000-0000-7000-8000-000000000000";
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+bool base64url(const std::string& s) {
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+class OrgsTest : public WardenTest {
+ protected:
+  std::string new_org(const std::string& name) {
+    Response r = master("POST", "/v1/orgs", json::serialize(json::object{{"name", name}}));
+    EXPECT_EQ(r.status, 201) << r.describe();
+    return str_at(r.json(), "id");
+  }
+  // Issues an admin key of `org_id`; returns {key id, secret}.
+  std::pair<std::string, std::string> new_admin_key(const std::string& org_id) {
+    Response r = master("POST", "/v1/orgs/" + org_id + "/admin-keys", R"({"name":"ops"})");
+    EXPECT_EQ(r.status, 201) << r.describe();
+    return {str_at(r.json(), "id"), str_at(r.json(), "key")};
+  }
+  std::string new_agent_in(const std::string& name, const std::string& org_id) {
+    Response r = master("POST", "/v1/agents",
+                        json::serialize(json::object{{"name", name}, {"org", org_id}}));
+    EXPECT_EQ(r.status, 201) << r.describe();
+    return str_at(r.json(), "id");
+  }
+  Response as_admin(const std::string& key, const std::string& method, const std::string& target,
+                    const std::string& body = {}) {
+    return client_->request(method, target, body, bearer_headers(key));
+  }
+  std::string stored(const std::string& sql, const std::string& arg) {
+    sqlite3* db = nullptr;
+    const std::string path = warden_->data_dir() + "/warden.db";
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, arg.c_str(), -1, SQLITE_TRANSIENT);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+};
+
+TEST_F(OrgsTest, OrgsAreCreatedListedReadAndSoftDeleted) {
+  Response created = master("POST", "/v1/orgs", R"({"name":"Acme"})");
+  ASSERT_EQ(created.status, 201) << created.describe();
+  const std::string acme = str_at(created.json(), "id");
+  EXPECT_EQ(acme.size(), 36u);
+  EXPECT_EQ(acme[14], '7');  // UUID v7
+  EXPECT_EQ(str_at(created.json(), "name"), "Acme");
+  EXPECT_TRUE(field(created.json(), "deleted_at").is_null());
+  const std::string globex = new_org("Globex");
+
+  Response got = master("GET", "/v1/orgs/" + acme);
+  ASSERT_EQ(got.status, 200) << got.describe();
+  EXPECT_EQ(str_at(got.json(), "name"), "Acme");
+  auto listed = list_all(*client_, "/v1/orgs");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 2u);
+
+  // Errors: a taken name, a missing or bad name, an unknown id, no master password.
+  Response dup = master("POST", "/v1/orgs", R"({"name":"Acme"})");
+  EXPECT_EQ(dup.status, 400) << dup.describe();
+  EXPECT_EQ(dup.error_code(), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(master("POST", "/v1/orgs", "{}").error_code(), "VALIDATION_MISSING_FIELD");
+  EXPECT_EQ(master("POST", "/v1/orgs", R"({"name":""})").error_code(), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(master("POST", "/v1/orgs", R"({"name":"x","extra":1})").error_code(),
+            "VALIDATION_UNKNOWN_FIELD");
+  EXPECT_EQ(master("GET", "/v1/orgs/" + std::string(kUnknownId)).status, 404);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + std::string(kUnknownId)).status, 404);
+  EXPECT_EQ(client_->request("POST", "/v1/orgs", R"({"name":"Initech"})").status, 401);
+
+  // An org with agents is not deleted; once they leave it is, and it leaves the listing.
+  const std::string agent = new_agent_in("app", acme);
+  Response refused = master("DELETE", "/v1/orgs/" + acme);
+  EXPECT_EQ(refused.status, 409) << refused.describe();
+  ASSERT_EQ(master("PUT", "/v1/agents/" + agent, R"({"org":null})").status, 200);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + acme).status, 204);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + acme).status, 204);  // idempotent
+  EXPECT_EQ(master("GET", "/v1/orgs/" + acme).status, 404);
+  listed = list_all(*client_, "/v1/orgs");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(str_at((*listed)[0], "id"), globex);
+  EXPECT_FALSE(stored("SELECT deleted_at FROM orgs WHERE id = ?", acme).empty());
+  auto audit = audit_all(*client_, "event_type=ORG_DELETED");
+  ASSERT_TRUE(audit.has_value());
+  EXPECT_EQ(audit->size(), 1u);
+}
+
+TEST_F(OrgsTest, AdminKeyIsShownOnceAndStoredHashed) {
+  const std::string org = new_org("Acme");
+  Response r = master("POST", "/v1/orgs/" + org + "/admin-keys", R"({"name":"ops"})");
+  ASSERT_EQ(r.status, 201) << r.describe();
+  const std::string key = str_at(r.json(), "key");
+  const std::string id = str_at(r.json(), "id");
+  ASSERT_EQ(key.size(), 46u);
+  EXPECT_EQ(key.substr(0, 3), "wo_");
+  EXPECT_TRUE(base64url(key.substr(3))) << key;
+  EXPECT_EQ(str_at(r.json(), "prefix"), key.substr(0, 11));
+  EXPECT_EQ(str_at(r.json(), "org_id"), org);
+  EXPECT_EQ(stored("SELECT key_hash FROM org_admin_keys WHERE id = ?", id), sha256_hex(key));
+  EXPECT_EQ(stored("SELECT count(*) FROM org_admin_keys WHERE key_hash = ?", key), "0");
+  auto audit = audit_all(*client_, "event_type=ORG_ADMIN_KEY_CREATED");
+  ASSERT_TRUE(audit.has_value());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ(json::serialize((*audit)[0]).find(key), std::string::npos);
+
+  EXPECT_EQ(master("POST", "/v1/orgs/" + std::string(kUnknownId) + "/admin-keys").status, 404);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + org + "/admin-keys/" + kUnknownId).error_code(),
+            "API_KEY_NOT_FOUND");
+}
+
+TEST_F(OrgsTest, OrgAdminSeesAndManagesOnlyItsOwnOrg) {
+  const std::string a = new_org("A");
+  const std::string b = new_org("B");
+  const std::string a1 = new_agent_in("a1", a);
+  const std::string b1 = new_agent_in("b1", b);
+  const std::string loose = new_agent("no-org");
+  const std::string key_a = new_admin_key(a).second;
+
+  // Lists only A's agents.
+  Response list = as_admin(key_a, "GET", "/v1/agents");
+  ASSERT_EQ(list.status, 200) << list.describe();
+  std::set<std::string> ids;
+  const json::value items = field(list.json(), "items");
+  ASSERT_TRUE(items.is_array()) << list.body;
+  for (const auto& item : items.as_array()) ids.insert(str_at(item, "id"));
+  EXPECT_EQ(ids, std::set<std::string>{a1});
+
+  // Reads its own agent; B's and org-less ones are missing.
+  Response own = as_admin(key_a, "GET", "/v1/agents/" + a1);
+  ASSERT_EQ(own.status, 200) << own.describe();
+  EXPECT_EQ(str_at(own.json(), "org"), a);
+  for (const std::string& other : {b1, loose}) {
+    Response r = as_admin(key_a, "GET", "/v1/agents/" + other);
+    EXPECT_EQ(r.status, 404) << r.describe();
+    EXPECT_EQ(r.error_code(), "AGENT_NOT_FOUND");
+    EXPECT_EQ(r.body.find("\"name\":\"b1\""), std::string::npos);
+  }
+
+  // Cannot update B's agent; updates its own, but not out of its org.
+  Response put_b = as_admin(key_a, "PUT", "/v1/agents/" + b1, R"({"name":"stolen"})");
+  EXPECT_EQ(put_b.error_code(), "AGENT_NOT_FOUND") << put_b.describe();
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + b1).json(), "name"), "b1");
+  Response put_a = as_admin(key_a, "PUT", "/v1/agents/" + a1, R"({"name":"renamed"})");
+  ASSERT_EQ(put_a.status, 200) << put_a.describe();
+  EXPECT_EQ(str_at(put_a.json(), "name"), "renamed");
+  EXPECT_EQ(as_admin(key_a, "PUT", "/v1/agents/" + a1, json::serialize(json::object{{"org", b}}))
+                .error_code(),
+            "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + a1).json(), "org"), a);
+
+  // Creates agents in its own org only.
+  Response created = as_admin(key_a, "POST", "/v1/agents", R"({"name":"a2"})");
+  ASSERT_EQ(created.status, 201) << created.describe();
+  EXPECT_EQ(str_at(created.json(), "org"), a);
+  EXPECT_EQ(as_admin(key_a, "POST", "/v1/agents",
+                     json::serialize(json::object{{"name", "x"}, {"org", b}}))
+                .error_code(),
+            "VALIDATION_INVALID_VALUE");
+  auto created_audit = audit_all(*client_, "event_type=AGENT_CREATED");
+  ASSERT_TRUE(created_audit.has_value() && !created_audit->empty());
+  EXPECT_EQ(str_at(created_audit->back(), "actor").rfind("org_admin:", 0), 0u);
+
+  // Sessions for its own agents only.
+  Response session = as_admin(key_a, "POST", "/v1/sessions",
+                              json::serialize(json::object{{"agent_id", a1}}));
+  EXPECT_EQ(session.status, 201) << session.describe();
+  Response session_b = as_admin(key_a, "POST", "/v1/sessions",
+                                json::serialize(json::object{{"agent_id", b1}}));
+  EXPECT_EQ(session_b.status, 404) << session_b.describe();
+  EXPECT_EQ(session_b.error_code(), "AGENT_NOT_FOUND");
+
+  // Its own org, not B.
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/orgs/" + a).status, 200);
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/orgs/" + b).status, 404);
+}
+
+TEST_F(OrgsTest, OrgAdminIsRefusedEverywhereElse) {
+  const std::string a = new_org("A");
+  const std::string a1 = new_agent_in("a1", a);
+  const std::string key_a = new_admin_key(a).second;
+  const std::vector<std::pair<std::string, std::string>> closed = {
+      {"GET", "/v1/policies"},
+      {"POST", "/v1/policies"},
+      {"GET", "/v1/ledger/balances"},
+      {"GET", "/v1/ledger/entries"},
+      {"POST", "/v1/ledger/mint"},
+      {"GET", "/v1/automations"},
+      {"GET", "/v1/audit"},
+      {"GET", "/v1/orgs"},
+      {"POST", "/v1/orgs"},
+      {"DELETE", "/v1/orgs/" + a},
+      {"POST", "/v1/orgs/" + a + "/admin-keys"},
+      {"DELETE", "/v1/agents/" + a1},
+      {"POST", "/v1/agents/" + a1 + "/api-keys"},
+      {"GET", "/v1/models"},
+      {"GET", "/v1/usage"},
+      {"POST", "/v1/transactions"},
+      {"GET", "/v1/sessions/current"},
+  };
+  for (const auto& [method, path] : closed) {
+    Response r = as_admin(key_a, method, path, method == "GET" ? "" : "{}");
+    EXPECT_EQ(r.status, 403) << method << " " << path << ": " << r.describe();
+    EXPECT_EQ(r.error_code(), "AUTH_FORBIDDEN") << method << " " << path;
+  }
+  // Nothing was written by those attempts.
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + a1).json(), "status"), "ACTIVE");
+  EXPECT_EQ(master("GET", "/v1/orgs/" + a).status, 200);
+}
+
+TEST_F(OrgsTest, RevokedOrUnknownAdminKeyIsUnauthorized) {
+  const std::string a = new_org("A");
+  const auto [key_id, key] = new_admin_key(a);
+  ASSERT_EQ(as_admin(key, "GET", "/v1/agents").status, 200);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + a + "/admin-keys/" + key_id).status, 204);
+  EXPECT_EQ(master("DELETE", "/v1/orgs/" + a + "/admin-keys/" + key_id).status, 204);
+  Response revoked = as_admin(key, "GET", "/v1/agents");
+  EXPECT_EQ(revoked.status, 401) << revoked.describe();
+  // A revoked key is refused before the route's own check: 401 on a closed route too.
+  EXPECT_EQ(as_admin(key, "GET", "/v1/policies").status, 401);
+  Response unknown = as_admin("wo_" + std::string(43, 'A'), "GET", "/v1/agents");
+  EXPECT_EQ(unknown.status, 401) << unknown.describe();
+  auto failures = audit_all(*client_, "event_type=AUTH_FAILED");
+  ASSERT_TRUE(failures.has_value());
+  EXPECT_GE(failures->size(), 1u);
+
+  // A key of a deleted org stops working too.
+  const std::string b = new_org("B");
+  const std::string key_b = new_admin_key(b).second;
+  ASSERT_EQ(as_admin(key_b, "GET", "/v1/orgs/" + b).status, 200);
+  ASSERT_EQ(master("DELETE", "/v1/orgs/" + b).status, 204);
+  EXPECT_EQ(as_admin(key_b, "GET", "/v1/orgs/" + b).status, 401);
+}
+
+TEST_F(OrgsTest, AgentOrgMustNameAnExistingOrg) {
+  const std::string a = new_org("A");
+  Response bad = master("POST", "/v1/agents", R"({"name":"x","org":"Acme Corp"})");
+  EXPECT_EQ(bad.status, 400) << bad.describe();
+  EXPECT_EQ(bad.error_code(), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(str_at(error_field(bad, "details"), "field"), "org");
+  EXPECT_EQ(master("POST", "/v1/agents",
+                   R"({"name":"x","org":")" + std::string(kUnknownId) + "\"}")
+                .status,
+            400);
+  const std::string agent = new_agent_in("ok", a);
+  Response moved = master("PUT", "/v1/agents/" + agent, R"({"org":"Globex"})");
+  EXPECT_EQ(moved.status, 400) << moved.describe();
+  EXPECT_EQ(str_at(master("GET", "/v1/agents/" + agent).json(), "org"), a);
+  const std::string b = new_org("B");
+  ASSERT_EQ(master("DELETE", "/v1/orgs/" + b).status, 204);
+  EXPECT_EQ(master("PUT", "/v1/agents/" + agent, json::serialize(json::object{{"org", b}})).status,
+            400);
+}
+
+}  // namespace
+}  // namespace warden::testing

@@ -262,7 +262,13 @@ TEST_F(WardenActionsTest, DisablingAPolicyReachesTheEngineAndIsAnnounced) {
 TEST_F(WardenActionsTest, InventoryListsAgentsAndPoliciesWithTheirLabels) {
   const std::string a = new_agent("alpha");
   const std::string b = new_agent("beta");
-  ASSERT_EQ(call("PUT", "/v1/agents/" + b, R"({"status":"SUSPENDED","org":"acme"})").status, 200);
+  HttpResponse org = call("POST", "/v1/orgs", R"({"name":"acme"})");
+  ASSERT_EQ(org.status, 201) << org.body;
+  const std::string acme = str(body_of(org), "id");
+  ASSERT_EQ(call("PUT", "/v1/agents/" + b,
+                 json::serialize(json::object{{"status", "SUSPENDED"}, {"org", acme}}))
+                .status,
+            200);
   HttpResponse created = call(
       "POST", "/v1/policies",
       json::serialize(json::object{{"agent_id", a},
@@ -280,7 +286,7 @@ TEST_F(WardenActionsTest, InventoryListsAgentsAndPoliciesWithTheirLabels) {
   EXPECT_EQ((*agents)[0].labels.at("status"), "ACTIVE");
   EXPECT_EQ((*agents)[0].labels.count("org"), 0u);
   EXPECT_EQ((*agents)[1].labels.at("status"), "SUSPENDED");
-  EXPECT_EQ((*agents)[1].labels.at("org"), "acme");
+  EXPECT_EQ((*agents)[1].labels.at("org"), acme);
 
   auto policies = actions_->policies();
   ASSERT_TRUE(policies.ok());

@@ -80,7 +80,9 @@ Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChang
   WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
   if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
   // An org admin's request sees another org's agent exactly like a missing one.
-  if (c.org_admin_org && before->org != c.org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
+  if (c.org_admin_org && before->org != c.org_admin_org) {
+    return Status(ErrorCode::AGENT_NOT_FOUND);
+  }
   if (before->status == "TERMINATED") {
     return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
   }

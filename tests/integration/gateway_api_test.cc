@@ -393,7 +393,8 @@ TEST_F(GatewayApiTest, AgentOrgIsSetReturnedChangedAndCleared) {
   Response acme_org = master("POST", "/v1/orgs", R"({"name":"Acme Corp"})");
   ASSERT_EQ(acme_org.status, 201) << acme_org.describe();
   const std::string acme = str_at(acme_org.json(), "id");
-  const std::string globex = str_at(master("POST", "/v1/orgs", R"({"name":"Globex"})").json(), "id");
+  const std::string globex =
+      str_at(master("POST", "/v1/orgs", R"({"name":"Globex"})").json(), "id");
   Response r = master("POST", "/v1/agents", json::serialize(json::object{{"name", "app"},
                                                                           {"org", acme}}));
   ASSERT_EQ(r.status, 201) << r.describe();

@@ -199,11 +199,11 @@ TEST_F(OrgsTest, OrgAdminSeesAndManagesOnlyItsOwnOrg) {
   EXPECT_EQ(str_at(created_audit->back(), "actor").rfind("org_admin:", 0), 0u);
 
   // Sessions for its own agents only.
-  Response session = as_admin(key_a, "POST", "/v1/sessions",
-                              json::serialize(json::object{{"agent_id", a1}}));
+  Response session =
+      as_admin(key_a, "POST", "/v1/sessions", json::serialize(json::object{{"agent_id", a1}}));
   EXPECT_EQ(session.status, 201) << session.describe();
-  Response session_b = as_admin(key_a, "POST", "/v1/sessions",
-                                json::serialize(json::object{{"agent_id", b1}}));
+  Response session_b =
+      as_admin(key_a, "POST", "/v1/sessions", json::serialize(json::object{{"agent_id", b1}}));
   EXPECT_EQ(session_b.status, 404) << session_b.describe();
   EXPECT_EQ(session_b.error_code(), "AGENT_NOT_FOUND");
 
@@ -275,8 +275,7 @@ TEST_F(OrgsTest, AgentOrgMustNameAnExistingOrg) {
   EXPECT_EQ(bad.status, 400) << bad.describe();
   EXPECT_EQ(bad.error_code(), "VALIDATION_INVALID_VALUE");
   EXPECT_EQ(str_at(error_field(bad, "details"), "field"), "org");
-  EXPECT_EQ(master("POST", "/v1/agents",
-                   R"({"name":"x","org":")" + std::string(kUnknownId) + "\"}")
+  EXPECT_EQ(master("POST", "/v1/agents", R"({"name":"x","org":")" + std::string(kUnknownId) + "\"}")
                 .status,
             400);
   const std::string agent = new_agent_in("ok", a);

@@ -36,8 +36,8 @@ OrgAdminKeyRow read_org_admin_key(const Stmt& st) {
 }  // namespace
 
 Result<std::optional<OrgRow>> get_org(Connection& c, std::string_view id) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("SELECT {} FROM orgs WHERE id = ?", kOrgColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare(fmt::format("SELECT {} FROM orgs WHERE id = ?", kOrgColumns)));
   st.bind(id);
   return first<OrgRow>(st, read_org);
 }
@@ -52,18 +52,18 @@ Result<std::vector<OrgRow>> list_orgs(Connection& c, const Page& page) {
 }
 
 Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(Connection& c, std::string_view id) {
-  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format(
-                                       "SELECT {} FROM org_admin_keys WHERE id = ?",
-                                       kOrgAdminKeyColumns)));
+  WARDEN_ASSIGN_OR_RETURN(
+      Stmt st,
+      c.prepare(fmt::format("SELECT {} FROM org_admin_keys WHERE id = ?", kOrgAdminKeyColumns)));
   st.bind(id);
   return first<OrgAdminKeyRow>(st, read_org_admin_key);
 }
 
 Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(Connection& c,
                                                                  std::string_view key_hash) {
-  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format(
-                                       "SELECT {} FROM org_admin_keys WHERE key_hash = ?",
-                                       kOrgAdminKeyColumns)));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare(fmt::format("SELECT {} FROM org_admin_keys WHERE key_hash = ?",
+                                                kOrgAdminKeyColumns)));
   st.bind(key_hash);
   return first<OrgAdminKeyRow>(st, read_org_admin_key);
 }

@@ -85,6 +85,10 @@ namespace warden {
   X(MODEL_NAME_EXISTS, 409, "A model deployment with this name exists",                      \
     "같은 이름의 모델 배포가 이미 있습니다")                                                   \
   X(API_KEY_NOT_FOUND, 404, "API key not found", "API 키를 찾을 수 없습니다")                   \
+  X(ORG_NOT_FOUND, 404, "Organization not found", "조직을 찾을 수 없습니다")                      \
+  X(ORG_NAME_EXISTS, 409, "An organization with this name exists",                          \
+    "같은 이름의 조직이 이미 있습니다")                                                        \
+  X(ORG_HAS_AGENTS, 409, "The organization still has agents", "조직에 아직 에이전트가 있습니다") \
   X(AUTOMATION_NOT_FOUND, 404, "Automation not found", "자동화를 찾을 수 없습니다")             \
   X(AUTOMATION_INVALID, 400, "Automation spec has blocking issues",                          \
     "자동화 명세에 차단 문제가 있습니다")                                                      \

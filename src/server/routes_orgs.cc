@@ -2,9 +2,6 @@
 // key (shown once, only its SHA-256 stored, like gateway API keys) and revoke it. Master only,
 // except GET /v1/orgs/{id}, which an org admin may call for its own org.
 //
-// Error codes: no ORG_* codes exist yet, so a missing org answers 404 ROUTE_NOT_FOUND, a taken
-// name 400 VALIDATION_INVALID_VALUE, and deleting an org that still has agents 409
-// AGENT_INVALID_TRANSITION, each with a message that names the org.
 #include <boost/json/serialize.hpp>
 #include <memory>
 
@@ -41,7 +38,7 @@ json::object org_admin_key_json(const store::OrgAdminKeyRow& k) {
 }
 
 Status org_not_found(std::string_view id) {
-  return Status(ErrorCode::ROUTE_NOT_FOUND, "no organization with id " + std::string(id));
+  return Status(ErrorCode::ORG_NOT_FOUND, "no organization with id " + std::string(id));
 }
 
 // A live org, read inside the write.
@@ -53,7 +50,7 @@ Result<store::OrgRow> live_org(store::WriteTxn& tx, const std::string& id) {
 
 Status map_org_constraint(Status s) {
   if (s.code() == ErrorCode::STORE_CONSTRAINT && s.message().find("name") != std::string::npos) {
-    return field_error(ErrorCode::VALIDATION_INVALID_VALUE, "name",
+    return field_error(ErrorCode::ORG_NAME_EXISTS, "name",
                        "an organization with this name exists (deleted ones included)");
   }
   return s;
@@ -114,7 +111,7 @@ Result<HttpResponse> delete_org(const Deps& d, RequestContext& ctx) {
     if (org->deleted_at) return Status();  // idempotent: the first deletion stands
     WARDEN_ASSIGN_OR_RETURN(auto agents, tx.list_org_agents(id, store::Page{std::nullopt, 1}));
     if (!agents.empty()) {
-      return Status(ErrorCode::AGENT_INVALID_TRANSITION,
+      return Status(ErrorCode::ORG_HAS_AGENTS,
                     "organization " + id + " still has agents; move or clear their org first");
     }
     org->deleted_at = now;

@@ -95,13 +95,13 @@ TEST_F(OrgsTest, OrgsAreCreatedListedReadAndSoftDeleted) {
 
   // Errors: a taken name, a missing or bad name, an unknown id, no master password.
   Response dup = master("POST", "/v1/orgs", R"({"name":"Acme"})");
-  EXPECT_EQ(dup.status, 400) << dup.describe();
-  EXPECT_EQ(dup.error_code(), "VALIDATION_INVALID_VALUE");
+  EXPECT_EQ(dup.status, 409) << dup.describe();
+  EXPECT_EQ(dup.error_code(), "ORG_NAME_EXISTS");
   EXPECT_EQ(master("POST", "/v1/orgs", "{}").error_code(), "VALIDATION_MISSING_FIELD");
   EXPECT_EQ(master("POST", "/v1/orgs", R"({"name":""})").error_code(), "VALIDATION_INVALID_VALUE");
   EXPECT_EQ(master("POST", "/v1/orgs", R"({"name":"x","extra":1})").error_code(),
             "VALIDATION_UNKNOWN_FIELD");
-  EXPECT_EQ(master("GET", "/v1/orgs/" + std::string(kUnknownId)).status, 404);
+  EXPECT_EQ(master("GET", "/v1/orgs/" + std::string(kUnknownId)).error_code(), "ORG_NOT_FOUND");
   EXPECT_EQ(master("DELETE", "/v1/orgs/" + std::string(kUnknownId)).status, 404);
   EXPECT_EQ(client_->request("POST", "/v1/orgs", R"({"name":"Initech"})").status, 401);
 
@@ -109,6 +109,7 @@ TEST_F(OrgsTest, OrgsAreCreatedListedReadAndSoftDeleted) {
   const std::string agent = new_agent_in("app", acme);
   Response refused = master("DELETE", "/v1/orgs/" + acme);
   EXPECT_EQ(refused.status, 409) << refused.describe();
+  EXPECT_EQ(refused.error_code(), "ORG_HAS_AGENTS");
   ASSERT_EQ(master("PUT", "/v1/agents/" + agent, R"({"org":null})").status, 200);
   EXPECT_EQ(master("DELETE", "/v1/orgs/" + acme).status, 204);
   EXPECT_EQ(master("DELETE", "/v1/orgs/" + acme).status, 204);  // idempotent

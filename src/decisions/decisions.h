@@ -125,8 +125,9 @@ struct Answer {
   int status = 201;
   boost::json::object body;
   bool replay = false;
-  // The assets the decision reserved (window charges in an amount, BUDGET holds): the gateway
-  // meters a stream only when its tokens or cost were reserved. Empty for a replay.
+  // The assets the decision reserved (window charges in an amount, BUDGET holds), filled only
+  // for a submission with `decided` set: the gateway meters a stream only when its tokens or
+  // cost were reserved. Empty for a replay.
   std::vector<std::string> reserved_assets;
 };
 

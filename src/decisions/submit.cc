@@ -30,13 +30,10 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   req.now_ms = now_ms;
   const engine::Decision d = engine_.decide(req, pending->row.id, true, sub.explain);
   json::object meta = record_decision(*pending, d, sub, actor, now_ms / 1000);
-  if (d.allowed()) {
+  // Only a caller that asked to hear of the decision early (the gateway) reads what it reserved.
+  if (sub.decided && d.allowed()) {
     for (const auto& c : d.charges) {
-      if (c.kind != engine::MeterKind::kAmount) continue;
-      // The usage key is "<policy_id>/<asset>", with "@<model>" for a per-model window.
-      std::string asset = c.usage.substr(c.usage.find('/') + 1);
-      asset = asset.substr(0, asset.find('@'));
-      pending->reserved_assets.push_back(std::move(asset));
+      if (c.kind == engine::MeterKind::kAmount) pending->reserved_assets.push_back(c.asset);
     }
     for (const auto& h : d.holds) pending->reserved_assets.push_back(h.asset);
   }

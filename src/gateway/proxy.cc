@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "core/thread_name.h"
+#include "server/http_types.h"
 #include "server/log.h"
 #include "tokenize/tokenize.h"
 
@@ -697,36 +698,6 @@ void ClientConn::refuse(const ClientError& e, Route route, bool keep_alive,
   respond(e.status, "application/json", error_body(e, route), std::move(headers), keep_alive);
 }
 
-std::string head_of(int status, std::string_view content_type,
-                    const std::vector<std::pair<std::string, std::string>>& headers,
-                    std::optional<std::size_t> length, bool keep_alive) {
-  std::string h;
-  h.reserve(256);
-  h += "HTTP/1.1 ";
-  h += std::to_string(status);
-  h += ' ';
-  h += http::obsolete_reason(static_cast<http::status>(status));
-  h += "\r\nServer: warden\r\n";
-  if (!content_type.empty()) {
-    h += "Content-Type: ";
-    h += content_type;
-    h += "\r\n";
-  }
-  for (const auto& [k, v] : headers) {
-    h += k;
-    h += ": ";
-    h += v;
-    h += "\r\n";
-  }
-  if (!keep_alive) h += "Connection: close\r\n";
-  if (length) {
-    h += "Content-Length: " + std::to_string(*length) + "\r\n";
-  } else {
-    h += "Transfer-Encoding: chunked\r\n";
-  }
-  h += "\r\n";
-  return h;
-}
 
 void ClientConn::write(std::shared_ptr<std::string> bytes, std::function<void(bool)> done) {
   stream_.expires_after(std::chrono::milliseconds(proxy_.options().request_timeout_ms));
@@ -743,7 +714,7 @@ void ClientConn::respond(int status, std::string content_type, std::string body,
                          bool keep_alive) {
   keep_alive = keep_alive && !draining_ && !proxy_.draining();
   auto bytes = std::make_shared<std::string>(
-      head_of(status, content_type, headers, body.size(), keep_alive));
+      server::response_head(status, content_type, headers, keep_alive, 11, body.size()));
   *bytes += body;
   write(std::move(bytes), [self = shared_from_this(), keep_alive](bool ok) {
     if (ok) self->after_response(keep_alive);
@@ -754,7 +725,7 @@ void ClientConn::stream_head(int status, std::string content_type,
                              std::vector<std::pair<std::string, std::string>> headers,
                              std::function<void(bool)> done) {
   headers.emplace_back("Cache-Control", "no-cache");
-  write(std::make_shared<std::string>(head_of(status, content_type, headers, std::nullopt, true)),
+  write(std::make_shared<std::string>(server::response_head(status, content_type, headers, true, 11, std::nullopt)),
         std::move(done));
 }
 

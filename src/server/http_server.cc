@@ -52,39 +52,6 @@ class Connection;
 // Answers that cannot have a body (1xx, 204, 304) carry no length either.
 bool bodiless(int status) { return status < 200 || status == 204 || status == 304; }
 
-// The status line and headers, written straight into one string: what Beast's response object
-// and serializer would produce for these fields, without a field list to allocate per response.
-std::string response_head(const HttpResponse& resp, bool keep_alive, unsigned version,
-                          std::size_t body_bytes) {
-  std::string h;
-  h.reserve(160);
-  h += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  h += std::to_string(resp.status);
-  h += ' ';
-  h += http::obsolete_reason(static_cast<http::status>(resp.status));
-  h += "\r\nServer: warden\r\n";
-  if (!resp.content_type.empty()) {
-    h += "Content-Type: ";
-    h += resp.content_type;
-    h += "\r\n";
-  }
-  for (const auto& [k, v] : resp.headers) {
-    h += k;
-    h += ": ";
-    h += v;
-    h += "\r\n";
-  }
-  // HTTP/1.1 is persistent unless it says close; HTTP/1.0 only when it says keep-alive.
-  if (version == 10 && keep_alive) h += "Connection: keep-alive\r\n";
-  if (version != 10 && !keep_alive) h += "Connection: close\r\n";
-  if (!bodiless(resp.status)) {
-    h += "Content-Length: ";
-    h += std::to_string(body_bytes);
-    h += "\r\n";
-  }
-  h += "\r\n";
-  return h;
-}
 
 // State shared by the listener and every connection.
 struct Shared {
@@ -268,7 +235,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
     auto out = std::make_shared<Out>();
     if (!bodiless(resp.status)) out->body = std::move(resp.body);
-    out->head = response_head(resp, keep_alive, version, out->body.size());
+    out->head = response_head(resp.status, resp.content_type, resp.headers, keep_alive, version,
+                              out->body.size());
     stream_.expires_after(timeout());
     const std::array<net::const_buffer, 2> buffers{net::buffer(out->head), net::buffer(out->body)};
     net::async_write(stream_, buffers,
@@ -438,7 +406,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
         std::any_of(resp.headers.begin(), resp.headers.end(),
                     [](const auto& h) { return h.first == "Retry-After"; });
     if (!has_retry_after) resp.headers.emplace_back("Retry-After", "1");
-    const std::string head = response_head(resp, false, 11, resp.body.size());
+    const std::string head = response_head(resp.status, resp.content_type, resp.headers, false, 11,
+                                            resp.body.size());
     const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(resp.body)};
     beast::error_code ec;
     socket.non_blocking(true, ec);
@@ -556,6 +525,42 @@ std::size_t effective_connections_max(std::size_t configured, std::size_t open_f
 }
 
 }  // namespace
+
+std::string response_head(int status, std::string_view content_type,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          bool keep_alive, unsigned version, std::optional<std::size_t> body_bytes) {
+  std::string h;
+  h.reserve(192);
+  h += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  h += std::to_string(status);
+  h += ' ';
+  h += http::obsolete_reason(static_cast<http::status>(status));
+  h += "\r\nServer: warden\r\n";
+  if (!content_type.empty()) {
+    h += "Content-Type: ";
+    h += content_type;
+    h += "\r\n";
+  }
+  for (const auto& [k, v] : headers) {
+    h += k;
+    h += ": ";
+    h += v;
+    h += "\r\n";
+  }
+  if (version == 10 && keep_alive) h += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) h += "Connection: close\r\n";
+  if (!bodiless(status)) {
+    if (body_bytes) {
+      h += "Content-Length: ";
+      h += std::to_string(*body_bytes);
+      h += "\r\n";
+    } else {
+      h += "Transfer-Encoding: chunked\r\n";
+    }
+  }
+  h += "\r\n";
+  return h;
+}
 
 Status run_server(const ServerOptions& options, store::Store& store, const Clock& clock,
                   IdGenerator& ids, std::string master_password_hash) {

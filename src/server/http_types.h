@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,14 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after this response
 };
+
+// The status line and headers of an HTTP/1.x response, written straight into one string.
+// `body_bytes` is the Content-Length, or nullopt for a chunked body; a status that cannot have
+// a body (1xx, 204, 304) gets neither. HTTP/1.1 is persistent unless it says close, HTTP/1.0
+// only when it says keep-alive. Defined in http_server.cc (the reason phrases are Beast's).
+std::string response_head(int status, std::string_view content_type,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          bool keep_alive, unsigned version, std::optional<std::size_t> body_bytes);
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query parameters.
 void split_target(std::string_view target, std::string* path,

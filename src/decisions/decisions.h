@@ -96,7 +96,9 @@ struct Submission {
   // before the commit, with the answer's body and Answer::reserved_assets; `done` still runs
   // after the commit. A caller may start work that nobody sees before `done` (the gateway
   // opens the upstream call) and must undo it when `done` reports a failed write. Not called
-  // for an idempotent replay.
+  // for an idempotent replay, nor in cluster mode for an ALLOW with windows or BUDGET holds:
+  // the shared store may still refuse it at commit, so the caller learns it from `done`'s
+  // answer (with the same reserved_assets).
   std::function<void(const boost::json::object& body,
                      const std::vector<std::string>& reserved_assets)>
       decided;

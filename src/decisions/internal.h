@@ -35,7 +35,20 @@ struct PendingWrite {
   bool holds = false;  // the decision took BUDGET holds (written with it)
   std::vector<std::string> reserved_assets;  // the assets its window charges and holds reserved
   std::shared_ptr<const engine::Decision> decision;  // kept only for a DecisionObserver
+  // Cluster mode: the windows the store checks against every replica's usage at commit, the
+  // BUDGET policy of the holds, and why the store refused the decision (then stored as DENIED).
+  std::vector<engine::WindowCharge> windows;
+  std::string budget_policy_id;
+  std::optional<engine::Reason> refused;
 };
+
+// Cluster mode: the windows' entries kept in a decision's metadata ("windows"), so that its
+// release and settlement adjust the shared counts.
+boost::json::array windows_json(const std::vector<engine::WindowCharge>& windows);
+// What the decision counts in each shared window now: its charges as reserved while PENDING or
+// QUEUED, as settled once CONFIRMED, nothing otherwise.
+Status adjust_windows(store::WriteTxn& tx, const store::TransactionRow& before,
+                      const store::TransactionRow& after);
 
 boost::json::object metadata_of(const store::TransactionRow& row);
 boost::json::array charges_json(const std::vector<engine::Charge>& charges);

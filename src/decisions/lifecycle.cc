@@ -54,8 +54,12 @@ void DecisionService::transition(const std::string& tx_id, const Actor& actor, C
     WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(tx_id));
     if (!row || !owned_by(*row, actor)) return Status(ErrorCode::TX_NOT_FOUND);
     store::AuditEvent e = audit_for(actor, *row, "", now);
+    // Cluster mode: what the decision counted in the shared windows before this change.
+    std::optional<store::TransactionRow> before;
+    if (row->metadata.find("\"windows\"") != std::string::npos) before = *row;
     WARDEN_RETURN_IF_ERROR(change(tx, *row, e));
     row->updated_at = now;
+    if (before) WARDEN_RETURN_IF_ERROR(adjust_windows(tx, *before, *row));
     WARDEN_ASSIGN_OR_RETURN(*settled_holds, settle_holds(tx, *row, now));
     if (Status s = tx.update_transaction(*row); !s.ok()) {
       // The only unique column a transition sets is tx_hash (per agent and chain).
@@ -474,6 +478,7 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction(approval->tx_id));
     if (!row) return Status(ErrorCode::TX_NOT_FOUND);
     if (row->status != "QUEUED") return Status(ErrorCode::APPROVAL_NOT_PENDING);
+    const store::TransactionRow before = *row;
     store::AuditEvent e = audit_for(actor, *row, approve ? "APPROVAL_GRANTED" : "APPROVAL_REJECTED", now);
     e.details = json::serialize(json::object{{"approval_id", approval_id}});
     if (approve) {
@@ -489,6 +494,7 @@ void DecisionService::decide_approval(const std::string& approval_id, const Acto
     WARDEN_ASSIGN_OR_RETURN(*settled_holds, settle_holds(tx, *row, now));
     WARDEN_RETURN_IF_ERROR(tx.update_approval(*approval));
     WARDEN_RETURN_IF_ERROR(tx.update_transaction(*row));
+    WARDEN_RETURN_IF_ERROR(adjust_windows(tx, before, *row));
     WARDEN_RETURN_IF_ERROR(tx.append_audit(e).take_status());
     WARDEN_RETURN_IF_ERROR(enqueue_event(tx, *row, false));
     *result = std::move(*row);

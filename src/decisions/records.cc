@@ -213,3 +213,62 @@ json::object transaction_json(const store::TransactionRow& r, const json::object
 }
 
 }  // namespace warden::decisions
+
+namespace warden::decisions {
+
+json::array windows_json(const std::vector<engine::WindowCharge>& windows) {
+  json::array out;
+  for (const auto& w : windows) {
+    out.push_back(json::object{{"meter", w.meter}, {"usage", w.usage}, {"bucket_ms", w.bucket_ms}});
+  }
+  return out;
+}
+
+namespace {
+
+// What the transaction counts under each usage key in the shared windows now.
+std::map<std::string, Amount> counted(const store::TransactionRow& row) {
+  std::map<std::string, Amount> out;
+  std::vector<engine::Charge> charges;
+  if (row.status == "PENDING" || row.status == "QUEUED") {
+    charges = charges_from(metadata_of(row));
+  } else if (row.status == "CONFIRMED") {
+    charges = settled_charges(row);
+  }
+  for (auto& c : charges) out[c.usage] = c.amount;
+  return out;
+}
+
+}  // namespace
+
+Status adjust_windows(store::WriteTxn& tx, const store::TransactionRow& before,
+                      const store::TransactionRow& after) {
+  if (after.metadata.find("\"windows\"") == std::string::npos) return Status();
+  const json::object meta = metadata_of(after);
+  const auto* windows = meta.if_contains("windows");
+  if (windows == nullptr || !windows->is_array()) return Status();
+  const std::map<std::string, Amount> was = counted(before);
+  const std::map<std::string, Amount> is = counted(after);
+  for (const auto& v : windows->as_array()) {
+    const auto* w = v.if_object();
+    if (w == nullptr) continue;
+    const auto* meter = w->if_contains("meter");
+    const auto* usage = w->if_contains("usage");
+    const auto* bucket = w->if_contains("bucket_ms");
+    if (!meter || !meter->is_string() || !usage || !usage->is_string() || !bucket ||
+        !bucket->is_int64()) {
+      continue;
+    }
+    const std::string key(usage->as_string());
+    const Amount from = was.contains(key) ? was.at(key) : Amount();
+    const Amount to = is.contains(key) ? is.at(key) : Amount();
+    if (from == to) continue;
+    const bool subtract = to < from;
+    const Amount delta = subtract ? *from.checked_sub(to) : *to.checked_sub(from);
+    WARDEN_RETURN_IF_ERROR(tx.adjust_window(after.agent_id, meter->as_string(),
+                                            bucket->as_int64(), delta.to_string(), subtract));
+  }
+  return Status();
+}
+
+}  // namespace warden::decisions

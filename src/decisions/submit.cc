@@ -30,6 +30,12 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   req.now_ms = now_ms;
   const engine::Decision d = engine_.decide(req, pending->row.id, true, sub.explain);
   json::object meta = record_decision(*pending, d, sub, actor, now_ms / 1000);
+  // Cluster mode: the store checks these against every replica's usage when it commits.
+  const bool shared = d.allowed() && (!d.windows.empty() || !d.holds.empty());
+  if (shared) {
+    pending->windows = d.windows;
+    if (!d.holds.empty()) pending->budget_policy_id = d.holds.front().policy_id;
+  }
   // Only a caller that asked to hear of the decision early (the gateway) reads what it reserved.
   if (sub.decided && d.allowed()) {
     for (const auto& c : d.charges) {
@@ -41,7 +47,10 @@ void DecisionService::submit(Submission sub, const Actor& actor, Done done) {
   // only hands it over.
   auto body = std::make_shared<json::object>(transaction_json(pending->row, meta));
   pending->event = outbox_event(pending->row, true, body.get());
-  if (sub.decided) sub.decided(*body, pending->reserved_assets);
+  // A decision a store shared by replicas may still refuse is told only by its answer.
+  if (sub.decided && !(shared && engine_.shared_windows())) {
+    sub.decided(*body, pending->reserved_assets);
+  }
   json::value trace;
   if (sub.explain) trace = engine::decision_json(d, true)["trace"];
   // The observer reads the decision after the commit; nothing is copied when nobody listens.
@@ -93,6 +102,7 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
   if (!sub.request_hash.empty()) row.request_hash = sub.request_hash;
   // Routes put request attributes (network, action, ...) in the metadata.
   json::object meta = metadata_of(row);
+  meta.erase("windows");  // only the engine's own entries adjust shared windows
   if (!d.allowed()) {
     row.status = "DENIED";
     row.reserved_amount.reset();
@@ -116,6 +126,7 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
     }
     row.expires_at = start + options_.reservation_ttl_seconds;
     meta["charges"] = charges_json(d.charges);
+    if (!d.windows.empty()) meta["windows"] = windows_json(d.windows);
     if (d.post_checks) meta["request"] = request_json(sub.request);
   }
   json::object dj = engine::decision_json(d, false);
@@ -134,16 +145,93 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
   return meta;
 }
 
+namespace {
+
+engine::Reason reason(std::string policy_id, std::string code, std::string message) {
+  engine::Reason r;
+  r.policy_id = std::move(policy_id);
+  r.code = std::move(code);
+  r.message = std::move(message);
+  return r;
+}
+
+// Inside the decision's transaction: counts its windows and writes its BUDGET holds, which a
+// store shared by replicas checks against what every replica reserved. The reason when it
+// refuses (nothing of the decision's reservation is then written), nullopt when admitted.
+Result<std::optional<engine::Reason>> admit(store::WriteTxn& tx, PendingWrite& p,
+                                            ledger::LedgerService* ledger) {
+  std::optional<engine::Reason> refusal;
+  auto reserve = [&](store::WriteTxn& t) -> Status {
+    for (const auto& w : p.windows) {
+      WARDEN_ASSIGN_OR_RETURN(const bool room,
+                              t.reserve_window({p.row.agent_id, w.meter, w.bucket_ms,
+                                                w.first_bucket_ms, w.amount.to_string(),
+                                                w.max.to_string()}));
+      if (!room) {
+        refusal = reason(w.policy_id, w.code,
+                         w.window_text + " window: " + w.amount.to_string() +
+                             " requested does not fit under " + w.max.to_string() +
+                             " with what every replica reserved");
+        return Status(ErrorCode::LEDGER_BUDGET_EXCEEDED, "window full");  // undoes the others
+      }
+    }
+    if (ledger == nullptr) return Status();
+    Status s = ledger->write_reservation(t, p.row.id, p.row.created_at);
+    if (s.code() == ErrorCode::LEDGER_BUDGET_EXCEEDED) {
+      refusal = reason(p.budget_policy_id, "BUDGET_EXCEEDED", s.message());
+    }
+    return s;
+  };
+  // One window and no hold writes nothing when refused: no savepoint needed.
+  const bool alone = ledger == nullptr && p.windows.size() <= 1;
+  Status s = alone ? reserve(tx) : tx.nested(reserve);
+  if (refusal) return refusal;
+  WARDEN_RETURN_IF_ERROR(s);
+  return std::optional<engine::Reason>();
+}
+
+// The decision becomes the DENY the store's refusal makes it: no reservation, no approval, the
+// refusal as its reason.
+void refuse(PendingWrite& p, engine::Reason reason) {
+  store::TransactionRow& row = p.row;
+  row.status = "DENIED";
+  row.tier.reset();
+  row.reserved_amount.reset();
+  row.queued_at.reset();
+  row.executable_at.reset();
+  row.expires_at.reset();
+  json::object meta = metadata_of(row);
+  for (const char* key : {"charges", "windows", "holds", "approval_id", "request"}) meta.erase(key);
+  const json::array reasons{json::object{{"policy_id", reason.policy_id},
+                                         {"code", reason.code},
+                                         {"message", reason.message},
+                                         {"outcome", engine::outcome_name(engine::Outcome::kDeny)}}};
+  meta["effect"] = "DENY";
+  meta["reasons"] = reasons;
+  row.metadata = json::serialize(meta);
+  p.approval.reset();
+  p.event.reset();
+  p.audit.severity = "warning";
+  p.audit.details = json::serialize(json::object{{"effect", "DENY"}, {"tier", nullptr},
+                                                 {"status", row.status}, {"reasons", reasons},
+                                                 {"amount", nullable(row.amount)}});
+  p.refused = std::move(reason);
+}
+
+}  // namespace
+
 void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
                                       std::shared_ptr<json::object> body, json::value trace,
                                       std::string idem_key, Done done) {
   ledger::LedgerService* ledger = pending->holds ? ledger_ : nullptr;
   auto op = [pending, ledger](store::WriteTxn& tx) -> Status {
-    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
-    // The BUDGET holds commit with the decision that took them, or not at all.
-    if (ledger) {
-      WARDEN_RETURN_IF_ERROR(ledger->write_reservation(tx, pending->row.id, pending->row.created_at));
+    // The windows and BUDGET holds commit with the decision that took them, or not at all; a
+    // store shared by replicas may refuse them (then the decision is stored as a DENY).
+    if (!pending->refused) {
+      WARDEN_ASSIGN_OR_RETURN(auto refusal, admit(tx, *pending, ledger));
+      if (refusal) refuse(*pending, std::move(*refusal));
     }
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(pending->row));
     if (pending->approval) WARDEN_RETURN_IF_ERROR(tx.insert_approval(*pending->approval));
     if (pending->event) WARDEN_RETURN_IF_ERROR(tx.insert_outbox(*pending->event));
     return tx.append_audit(pending->audit).take_status();
@@ -154,7 +242,12 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     // Identical requests that waited for this one get its outcome as a replay.
     std::vector<Done> waiting;
     if (!idem_key.empty()) waiting = idempotency_->finish(idem_key, s.ok());
-    if (pending->holds) ledger_->reservation_written(row.id, s.ok());
+    if (pending->holds) ledger_->reservation_written(row.id, s.ok() && !pending->refused);
+    if (s.ok() && pending->refused) {
+      engine_.release(row.agent_id, row.id);
+      *body = transaction_json(row);
+      pending->reserved_assets.clear();
+    }
     if (!s.ok()) {
       engine_.release(row.agent_id, row.id);
       // The key is unique per agent for good; past the replay window it can no longer be used.
@@ -172,7 +265,16 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     schedule(row, approval ? std::optional(approval->expires_at) : std::nullopt);
     announced(row);
     DecisionObserver* observer = observer_.load();
-    if (observer != nullptr && pending->decision) observer->on_decided(row, *pending->decision);
+    if (observer != nullptr && pending->decision) {
+      if (pending->refused) {
+        engine::Decision denied;
+        denied.outcome = engine::Outcome::kDeny;
+        denied.reasons.push_back(*pending->refused);
+        observer->on_decided(row, denied);
+      } else {
+        observer->on_decided(row, *pending->decision);
+      }
+    }
     for (auto& w : waiting) w(Answer{200, *body, true, {}});
     if (!trace.is_null()) (*body)["explain"] = trace;
     done(Answer{201, std::move(*body), false, pending->reserved_assets});  // on_commit runs once

@@ -613,6 +613,7 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
   if (generation_.load() != snap.generation) return false;
   AgentState& st = *state;
   std::vector<Charge> charges;  // one per usage key
+  std::vector<WindowCharge> windows;
   for (const auto& [policy, l] : limits) {
     // A TOKEN_LIMIT speaks only to requests that carry a token estimate: a wallet request is
     // not refused because the agent's LLM calls went past the max.
@@ -643,6 +644,10 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
     }
     const bool counted = std::any_of(charges.begin(), charges.end(),
                                      [&](const Charge& c) { return c.usage == usage; });
+    if (shared_windows_ && reserve && !charge.is_zero()) {
+      windows.push_back({meter_key, usage, policy->id, l->code, l->window_text, charge, l->max,
+                         m.bucket_of(r.now_ms), m.first_counted_bucket(r.now_ms)});
+    }
     if (!charge.is_zero() && !counted) {
       charges.push_back({usage, l->kind, charge, r.now_ms,
                          l->kind == MeterKind::kAmount ? l->asset : std::string()});
@@ -662,6 +667,7 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
     holds.push_back({c.usage, c.ts_ms, c.kind, c.amount, c.asset});
     d.charges.push_back(std::move(c));
   }
+  d.windows = std::move(windows);
   return true;
 }
 

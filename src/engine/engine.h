@@ -60,6 +60,21 @@ struct Charge {
   std::string asset;
 };
 
+// One window an ALLOW's charge counts in, as the window stood when it was decided: what a store
+// shared by several replicas checks the charge against (store::WriteTxn::reserve_window), since
+// this engine's meters count only what this replica saw. Made only with shared windows on.
+struct WindowCharge {
+  std::string meter;  // WindowLimit::meter, + "@<model>" for a per-model window
+  std::string usage;  // the Charge it belongs to
+  std::string policy_id;
+  std::string code;  // the window's refusal code
+  std::string window_text;
+  Amount amount;
+  Amount max;
+  std::int64_t bucket_ms = 0;        // the bucket the charge is in
+  std::int64_t first_bucket_ms = 0;  // the first bucket inside the window at the decision
+};
+
 // A BUDGET step's need: the request's amount in the policy's asset, held on the agent's credit.
 struct BudgetNeed {
   std::string asset;
@@ -74,6 +89,7 @@ struct BudgetHeld {
   std::string asset;
   Amount requested;
   Amount held;  // less than requested only for a partial need
+  std::string policy_id;  // the BUDGET policy that asked for it
 };
 
 // The ledger's side of BUDGET steps (ledger::LedgerService implements it). decide() calls it
@@ -105,6 +121,7 @@ struct Decision {
   bool allowed() const { return outcome != Outcome::kDeny; }
   std::vector<Reason> reasons;  // policy priority order
   std::vector<Charge> charges;  // what was reserved (only when reserved)
+  std::vector<WindowCharge> windows;  // where each charge counts (only with shared windows)
   std::vector<BudgetHeld> holds;  // BUDGET holds taken with the reservation
   std::int64_t delay_seconds = 0;
   std::int64_t approval_timeout_seconds = 0;
@@ -146,6 +163,10 @@ class Engine {
   // Where BUDGET steps hold (set once, before the first decision). Without it a BUDGET policy
   // denies what it applies to (BUDGET_UNAVAILABLE): it cannot check the credit.
   void set_budgets(Budgets* budgets) { budgets_ = budgets; }
+  // Cluster mode: a reserved ALLOW lists the windows its charges count in (Decision::windows),
+  // for the store to check them against every replica's usage. Set once, before deciding.
+  void set_shared_windows(bool on) { shared_windows_ = on; }
+  bool shared_windows() const { return shared_windows_; }
 
   // Compiles every enabled policy and swaps the index. A policy that does not compile (stored
   // before a stricter check) refuses every request it applies to (POLICY_INVALID).
@@ -234,6 +255,7 @@ class Engine {
   std::atomic<std::uint64_t> generation_{0};  // the loaded snapshot's generation
   std::unique_ptr<Shard[]> shards_;
   Budgets* budgets_ = nullptr;
+  bool shared_windows_ = false;
   // Running `post` cooldowns: agent -> policy id -> until (ms). Decisions skip the lock while
   // cooldown_agents_ is zero.
   std::mutex cooldown_mu_;

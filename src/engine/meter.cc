@@ -64,7 +64,7 @@ std::int64_t Meter::window_start_ms(std::int64_t now_ms) const {
 
 const Amount& Meter::total(std::int64_t now_ms) {
   // A bucket counts while its last millisecond is inside the window.
-  const std::int64_t first_counted = bucket_of(window_start_ms(now_ms));
+  const std::int64_t first_counted = first_counted_bucket(now_ms);
   while (!buckets_.empty() && buckets_.begin()->first < first_counted) {
     total_ = *total_.checked_sub(buckets_.begin()->second);
     buckets_.erase(buckets_.begin());

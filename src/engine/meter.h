@@ -38,9 +38,13 @@ class Meter {
 
   // First millisecond that still counts at now_ms.
   std::int64_t window_start_ms(std::int64_t now_ms) const;
+  // The start of the bucket ts_ms falls in, and the first bucket that counts at now_ms.
+  std::int64_t bucket_of(std::int64_t ts_ms) const;
+  std::int64_t first_counted_bucket(std::int64_t now_ms) const {
+    return bucket_of(window_start_ms(now_ms));
+  }
 
  private:
-  std::int64_t bucket_of(std::int64_t ts_ms) const;
 
   std::string usage_;
   bool calendar_;

@@ -224,6 +224,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void start();
 
  private:
+  // The decision is made (before its commit, or in cluster mode with its commit).
+  void on_decided(const json::object& body, const std::vector<std::string>& assets);
   void on_committed(Result<decisions::Answer> answer);
   // Runs f once the decision is on disk (now, when it is); never when its write failed.
   void after_commit(std::function<void()> f);
@@ -257,6 +259,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const Clock::time_point started_;
   std::string tx_id_;
   bool metered_ = false;
+  bool decided_ = false;     // on_decided() ran
   bool forwarding_ = false;  // the decision allowed the call: it went upstream
   bool committed_ = false;   // the decision's write committed
   bool failed_ = false;      // the decision's write failed: nothing more reaches the client
@@ -771,15 +774,7 @@ void Exchange::start() {
   actor.ip_address = client_->peer();
   decisions::Submission sub = std::move(p_.submission);
   sub.decided = [this](const json::object& body, const std::vector<std::string>& assets) {
-    tx_id_ = std::string(body.at("id").as_string());
-    if (body.at("status").as_string() != "PENDING") return;
-    for (const auto& asset : assets) {
-      if (asset == engine::kLlmTokensAsset || (p_.priced && asset == p_.model.currency)) {
-        metered_ = true;
-      }
-    }
-    forwarding_ = true;
-    connect();
+    on_decided(body, assets);
   };
   auto ex = client_->executor();
   // submit() runs `decided` before it returns, on this thread: `this` is alive (the caller
@@ -790,6 +785,19 @@ void Exchange::start() {
                                 self->on_committed(std::move(a));
                               });
                             });
+}
+
+void Exchange::on_decided(const json::object& body, const std::vector<std::string>& assets) {
+  decided_ = true;
+  tx_id_ = std::string(body.at("id").as_string());
+  if (body.at("status").as_string() != "PENDING") return;
+  for (const auto& asset : assets) {
+    if (asset == engine::kLlmTokensAsset || (p_.priced && asset == p_.model.currency)) {
+      metered_ = true;
+    }
+  }
+  forwarding_ = true;
+  connect();
 }
 
 void Exchange::on_committed(Result<decisions::Answer> answer) {
@@ -805,6 +813,8 @@ void Exchange::on_committed(Result<decisions::Answer> answer) {
     return done();
   }
   committed_ = true;
+  // In cluster mode a decision the shared store checks is told only now, committed.
+  if (!decided_) on_decided(answer->body, answer->reserved_assets);
   if (!forwarding_) {
     const json::object& body = answer->body;
     auto refusal = Gateway::refusal_of(body);

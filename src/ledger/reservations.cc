@@ -20,7 +20,7 @@ Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
       for (auto it = taken.rbegin(); it != taken.rend(); ++it) book_.undo(*it);
       return r.status();
     }
-    out.push_back({hold_id, need.asset, need.amount, r->new_hold->amount});
+    out.push_back({hold_id, need.asset, need.amount, r->new_hold->amount, need.policy_id});
     ids.push_back(hold_id);
     taken.push_back(std::move(*r));
   }

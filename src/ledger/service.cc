@@ -3,6 +3,7 @@
 // operations.cc, the BUDGET holds of decisions in reservations.cc, payment events in payments.cc.
 #include "ledger/internal.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 #include "core/enums.h"
@@ -343,9 +344,24 @@ ChangeRows change_rows(const Change& c, const std::string& op_id,
 Status write_rows(store::WriteTxn& tx, ChangeRows& rows) {
   if (rows.lot) WARDEN_RETURN_IF_ERROR(tx.insert_lot(*rows.lot));
   if (rows.new_hold) WARDEN_RETURN_IF_ERROR(tx.insert_hold(*rows.new_hold));
+  // The lots whose spendable credit these entries take: in a store several replicas write, the
+  // book in memory may not know what another replica took, so the store checks them.
+  std::vector<std::string> spent_lots;
   for (store::LotEntryRow& row : rows.entries) {
     row.id = 0;
     WARDEN_RETURN_IF_ERROR(tx.insert_lot_entry(row));
+    const bool takes = row.entry_type == "hold" || row.entry_type == "expire" ||
+                       (row.entry_type == "debit" && !row.hold_id);
+    if (takes && std::find(spent_lots.begin(), spent_lots.end(), row.lot_id) == spent_lots.end()) {
+      spent_lots.push_back(row.lot_id);
+    }
+  }
+  if (!spent_lots.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(const bool within, tx.lots_within_credit(spent_lots));
+    if (!within) {
+      return Status(ErrorCode::LEDGER_BUDGET_EXCEEDED,
+                    "another replica spent this credit first; try again");
+    }
   }
   for (const auto& [lot_id, status] : rows.statuses) {
     WARDEN_RETURN_IF_ERROR(tx.update_lot_status(lot_id, status));

@@ -394,6 +394,18 @@ struct InventoryRow {
   bool full = false;
 };
 
+// Cluster mode (docs/cluster.md, "Exact limits across replicas"): one charge of one window, as
+// the replica's engine decided it (engine::WindowCharge). Times in Unix milliseconds; amounts
+// decimal.
+struct WindowReservation {
+  std::string agent_id;
+  std::string meter;
+  std::int64_t bucket_ms = 0;        // the bucket the charge lands in
+  std::int64_t first_bucket_ms = 0;  // buckets before it have left the window
+  std::string amount;
+  std::string max;
+};
+
 struct LotFilter {
   std::optional<std::string> owner;
   std::optional<std::string> currency;
@@ -626,6 +638,24 @@ class WriteTxn : public Reader {
                                                     std::size_t limit) = 0;
   // Replaces the host's inventory.
   virtual Status put_inventory(const InventoryRow& row) = 0;
+  // Limits shared by replicas. A store that one process alone writes (SQLite: the data
+  // directory's lock keeps a second one out) keeps nothing here and answers true: the engine's
+  // meters and the ledger's book in memory are exact there. A store several replicas write
+  // (PostgreSQL) decides against the rows every replica wrote, one transaction at a time per
+  // window or lot (row locks held to the commit).
+  //
+  // Counts w.amount in the window when the buckets from w.first_bucket_ms on, with it, stay
+  // within w.max; false, and nothing written, when they would not.
+  virtual Result<bool> reserve_window(const WindowReservation& w) = 0;
+  // Adds amount to (or, with subtract, takes it from) a bucket reserve_window() counted, with no
+  // limit: a release, or a settlement that lowered or raised the charge. A bucket that has left
+  // its window is left alone.
+  virtual Status adjust_window(std::string_view agent_id, std::string_view meter,
+                               std::int64_t bucket_ms, std::string_view amount, bool subtract) = 0;
+  // After this transaction's entries on these lots: whether every one of them still has
+  // remaining >= 0 and held >= 0 counting every replica's committed entries (the lots stay
+  // locked until the commit, so two replicas cannot both spend the last of one).
+  virtual Result<bool> lots_within_credit(const std::vector<std::string>& lot_ids) = 0;
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
   // transaction goes on (a storage failure still fails the whole transaction).
   virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;

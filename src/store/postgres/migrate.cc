@@ -615,6 +615,112 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {9, "organizations and their admin keys", &orgs_tables},
 }};
 
+// Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact
+// limits across replicas"): the windows' shared counts and the functions that check and change
+// them, and the credit check of lots. Idempotent, applied by every migrate() after the numbered
+// migrations, so a binary that changes a function replaces it.
+std::string cluster_objects() {
+  return R"sql(
+CREATE TABLE IF NOT EXISTS window_totals (
+  agent_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  first_bucket_ms BIGINT NOT NULL,
+  total NUMERIC NOT NULL CHECK (total >= 0),
+  PRIMARY KEY (agent_id, meter)
+);
+CREATE TABLE IF NOT EXISTS window_buckets (
+  agent_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  bucket_ms BIGINT NOT NULL,
+  amount NUMERIC NOT NULL CHECK (amount >= 0),
+  PRIMARY KEY (agent_id, meter, bucket_ms)
+);
+
+-- Counts p_amount in the window when its buckets from p_first on stay within p_max with it.
+-- The window's totals row is locked to the commit: replicas reserving in one window take turns,
+-- and each sees what the ones before it committed. Buckets that left the window are dropped and
+-- taken off the total as the window moves (never back: a replica whose clock is behind counts
+-- the newer window).
+CREATE OR REPLACE FUNCTION reserve_window(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
+                                          p_first BIGINT, p_amount NUMERIC, p_max NUMERIC)
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+DECLARE
+  v_first BIGINT;
+  v_total NUMERIC;
+  v_gone NUMERIC;
+BEGIN
+  INSERT INTO window_totals VALUES (p_agent, p_meter, p_first, 0) ON CONFLICT DO NOTHING;
+  SELECT first_bucket_ms, total INTO v_first, v_total FROM window_totals
+    WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+  IF p_first > v_first THEN
+    WITH gone AS (DELETE FROM window_buckets
+                  WHERE agent_id = p_agent AND meter = p_meter AND bucket_ms < p_first
+                  RETURNING amount)
+    SELECT coalesce(sum(amount), 0) INTO v_gone FROM gone;
+    v_total := greatest(v_total - v_gone, 0);
+    v_first := p_first;
+  END IF;
+  IF v_total + p_amount > p_max THEN
+    UPDATE window_totals SET first_bucket_ms = v_first, total = v_total
+      WHERE agent_id = p_agent AND meter = p_meter;
+    RETURN FALSE;
+  END IF;
+  INSERT INTO window_buckets VALUES (p_agent, p_meter, greatest(p_bucket, v_first), p_amount)
+    ON CONFLICT (agent_id, meter, bucket_ms)
+    DO UPDATE SET amount = window_buckets.amount + EXCLUDED.amount;
+  UPDATE window_totals SET first_bucket_ms = v_first, total = v_total + p_amount
+    WHERE agent_id = p_agent AND meter = p_meter;
+  RETURN TRUE;
+END $$;
+
+-- A release or a settlement: changes a counted bucket by p_delta (either sign) without a limit.
+-- A bucket that left the window is gone and stays gone. Locks the totals row first, as
+-- reserve_window does, so the two never wait on each other in opposite orders.
+CREATE OR REPLACE FUNCTION adjust_window(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
+                                         p_delta NUMERIC)
+RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+  v_before NUMERIC;
+  v_after NUMERIC;
+BEGIN
+  PERFORM 1 FROM window_totals WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+  IF NOT FOUND THEN RETURN; END IF;
+  SELECT amount INTO v_before FROM window_buckets
+    WHERE agent_id = p_agent AND meter = p_meter AND bucket_ms = p_bucket;
+  IF NOT FOUND THEN RETURN; END IF;
+  v_after := greatest(v_before + p_delta, 0);
+  UPDATE window_buckets SET amount = v_after
+    WHERE agent_id = p_agent AND meter = p_meter AND bucket_ms = p_bucket;
+  UPDATE window_totals SET total = greatest(total + (v_after - v_before), 0)
+    WHERE agent_id = p_agent AND meter = p_meter;
+END $$;
+
+-- After a transaction's entries on these lots: locks them (in id order) to the commit, then
+-- tells whether each still has remaining >= 0 and held >= 0 counting every committed entry. The
+-- check is a statement after the lock, so it sees what the transaction it waited for committed.
+-- NO KEY UPDATE: the entries' foreign keys hold KEY SHARE on the lot, which FOR UPDATE would
+-- wait for (two writers would deadlock); NO KEY UPDATE does not conflict with it.
+CREATE OR REPLACE FUNCTION lots_within_credit(p_lots TEXT[])
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM credit_lots WHERE id = ANY(p_lots) ORDER BY id FOR NO KEY UPDATE;
+  RETURN NOT EXISTS (
+    SELECT 1 FROM lot_entries WHERE lot_id = ANY(p_lots) GROUP BY lot_id
+    HAVING sum(CASE
+                 WHEN entry_type IN ('credit', 'release') THEN amount
+                 WHEN entry_type = 'debit' AND hold_id IS NOT NULL THEN 0
+                 ELSE -amount
+               END) < 0
+        OR sum(CASE entry_type
+                 WHEN 'hold' THEN amount
+                 WHEN 'release' THEN -amount
+                 WHEN 'debit' THEN CASE WHEN hold_id IS NULL THEN 0 ELSE -amount END
+                 ELSE 0
+               END) < 0);
+END $$;
+)sql";
+}
+
 // What the application role may do beyond SELECT and INSERT, table by table: UPDATE where the
 // SQLite store updates rows (including upserts), DELETE where it deletes them. Never on the
 // append-only tables (audit_log, lot_entries, ledger_ops, webhook_events, usage_events).
@@ -622,10 +728,10 @@ constexpr std::string_view kUpdatable[] = {
     "agents",          "sessions",    "transactions", "policies",    "pending_approvals",
     "key_value_store", "meter_usage", "event_outbox", "credit_lots", "ledger_holds",
     "payments",        "models",      "api_keys",     "automations", "inventory",
-    "signing_keys",    "orgs",        "org_admin_keys"};
-constexpr std::string_view kDeletable[] = {"policies", "event_outbox", "key_value_store",
-                                           "models",   "automations",  "automation_executions",
-                                           "events"};
+    "signing_keys",    "orgs",        "org_admin_keys", "window_totals", "window_buckets"};
+constexpr std::string_view kDeletable[] = {"policies",       "event_outbox", "key_value_store",
+                                           "models",         "automations",  "automation_executions",
+                                           "events",         "window_buckets"};
 // Read and appended by the store, nothing else.
 constexpr std::string_view kReadOnly[] = {"schema_version"};
 
@@ -711,6 +817,7 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
                                  .status());
       ++applied;
     }
+    WARDEN_RETURN_IF_ERROR(c.exec_script(cluster_objects()));
     return c.exec_script(grants(app_role));
   });
   if (!status.ok()) return status;

@@ -154,4 +154,10 @@ Status update_api_key(Connection& c, const ApiKeyRow& row);
 Result<std::int64_t> revoke_agent_api_keys(Connection& c, std::string_view agent_id,
                                            std::int64_t now);
 
+// Limits shared by replicas (limit_queries.cc; the functions are migrate.cc's cluster objects).
+Result<bool> reserve_window(Connection& c, const WindowReservation& w);
+Status adjust_window(Connection& c, std::string_view agent_id, std::string_view meter,
+                     std::int64_t bucket_ms, std::string_view amount, bool subtract);
+Result<bool> lots_within_credit(Connection& c, const std::vector<std::string>& lot_ids);
+
 }  // namespace warden::store::postgres

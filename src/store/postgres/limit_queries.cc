@@ -1,0 +1,44 @@
+// Limits shared by replicas: one round trip each, to the functions migrate.cc keeps current
+// (docs/cluster.md, "Exact limits across replicas").
+#include "store/postgres/queries.h"
+
+namespace warden::store::postgres {
+
+Result<bool> reserve_window(Connection& c, const WindowReservation& w) {
+  static const std::string kSql = "SELECT reserve_window($1, $2, $3, $4, $5, $6)";
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(kSql, {w.agent_id, w.meter,
+                                                            std::to_string(w.bucket_ms),
+                                                            std::to_string(w.first_bucket_ms),
+                                                            w.amount, w.max}));
+  return rows.text(0, 0) == "t";
+}
+
+Status adjust_window(Connection& c, std::string_view agent_id, std::string_view meter,
+                     std::int64_t bucket_ms, std::string_view amount, bool subtract) {
+  static const std::string kSql = "SELECT adjust_window($1, $2, $3, $4)";
+  std::string delta = subtract ? "-" : "";
+  delta += amount;
+  return c.exec_prepared(kSql, {std::string(agent_id), std::string(meter),
+                                std::to_string(bucket_ms), std::move(delta)})
+      .status();
+}
+
+Result<bool> lots_within_credit(Connection& c, const std::vector<std::string>& lot_ids) {
+  static const std::string kSql = "SELECT lots_within_credit($1::text[])";
+  // A text[] literal: lot ids are UUIDs (hex and dashes), quoted anyway.
+  std::string array = "{";
+  for (const std::string& id : lot_ids) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    for (char ch : id) {
+      if (ch == '"' || ch == '\\') array += '\\';
+      array += ch;
+    }
+    array += '"';
+  }
+  array += '}';
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(kSql, {std::move(array)}));
+  return rows.text(0, 0) == "t";
+}
+
+}  // namespace warden::store::postgres

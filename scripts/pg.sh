@@ -10,6 +10,8 @@
 # Roles: warden_owner owns the database and runs the migrations; warden is the daemon's role,
 # with only the grants the migrations give it. The superuser is reachable only through the unix
 # socket in DIR, by peer authentication. Run as root, the server runs as the `postgres` user.
+# WARDEN_PG_SERVER_OPTIONS adds server settings at start (`-c name=value ...`); the tests' server
+# turns fsync off with it (its data is thrown away: no test kills PostgreSQL itself).
 set -euo pipefail
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
@@ -89,7 +91,8 @@ start() {
   port_free "$port" || die "port $port is in use"
   echo "$port" > "$dir/port"
   "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir" start > /dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir ${WARDEN_PG_SERVER_OPTIONS:-}" \
+    start > /dev/null ||
     die "the server did not start, see $dir/server.log"
   local role pw
   for role in "${ROLES[@]}"; do

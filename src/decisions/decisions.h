@@ -39,6 +39,9 @@ struct DecisionOptions {
   bool start_sweeper = true;
   // Timers fire only while this leads (one replica sweeps); nullptr: always.
   const store::Leadership* leadership = nullptr;
+  // Cluster mode: the store is shared by replicas, so windows are also counted there
+  // (engine::Engine::set_shared_windows, docs/cluster.md "Exact limits across replicas").
+  bool shared_store = false;
 };
 
 // Delivers NOTIFY- and APPROVAL-tier events. The service writes each event to the store's

@@ -571,8 +571,10 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     WARDEN_ASSIGN_OR_RETURN(webhook,
                             WebhookNotifier::create(options.webhook_url, writer, store, clock));
   }
-  // Embedded SQLite: this process holds the data directory lock, so it alone sweeps.
-  const store::AlwaysLeader leadership;
+  // Embedded SQLite: this process holds the data directory lock, so it alone sweeps. In
+  // cluster mode the caller's leadership lock says which replica does.
+  const store::AlwaysLeader always;
+  const store::Leadership& leadership = options.leadership ? *options.leadership : always;
   ledger::LedgerOptions ledger_options = options.ledger;
   ledger_options.leadership = &leadership;
   decisions::DecisionOptions decision_options = options.decisions;

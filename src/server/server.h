@@ -70,6 +70,10 @@ struct ServerOptions {
   std::string automation_plugins_dir;
   std::size_t automation_concurrency_max = 8;
   std::string automation_webhook_secret;
+  // Cluster mode (docs/cluster.md): which replica sweeps (nullptr: this one, always), and the
+  // feed that carries policy changes and revocations between replicas (api.change_feed). With a
+  // leadership given, decisions.shared_store should be set too.
+  const store::Leadership* leadership = nullptr;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

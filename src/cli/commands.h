@@ -23,8 +23,19 @@ std::string database_path(const std::string& data_dir);
 struct InitArgs {
   std::string data_dir;
   std::string master_password_file;
+  // Cluster mode: the master password hash goes to this PostgreSQL store (docs/cluster.md).
+  std::string store_url;
+  std::string store_password_file;
 };
 int run_init(const InitArgs& args);
+
+// `warden db migrate`: brings a PostgreSQL store's schema to this binary's version, as the
+// owner role (docs/cluster.md).
+struct DbMigrateArgs {
+  std::string store_url;
+  std::string store_password_file;
+};
+int run_db_migrate(const DbMigrateArgs& args);
 
 struct ServeArgs {
   std::string data_dir;
@@ -63,6 +74,12 @@ struct ServeArgs {
   // once. The webhook host's signing secret is read from WARDEN_AUTOMATION_WEBHOOK_SECRET only.
   std::string automation_plugins_dir;
   std::int64_t automation_concurrency_max = 8;
+  // Cluster mode (docs/cluster.md): a postgres:// URL (no password in it) instead of the data
+  // directory's SQLite file; the password from WARDEN_STORE_PASSWORD or this file. In TOML a
+  // [store] table with `url` and `password_file`.
+  std::string store_url;
+  std::string store_password_file;
+  std::int64_t store_read_connections = 4;
 };
 int run_serve(const ServeArgs& args);
 

@@ -14,6 +14,8 @@
 #include "core/clock.h"
 #include "server/auth.h"
 #include "server/session_tokens.h"
+#include "cli/store_url.h"
+#include "store/postgres/pg_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::cli {
@@ -69,7 +71,30 @@ int run_init(const InitArgs& args) {
   }
   fs::permissions(args.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
 
-  auto store = store::SqliteStore::open(database_path(args.data_dir), {.create_if_missing = true});
+  // Cluster mode: the replicas' shared store holds the hash; the data directory keeps only
+  // this replica's files.
+  Result<std::unique_ptr<store::Store>> store = std::unique_ptr<store::Store>();
+  if (!args.store_url.empty()) {
+    auto config = postgres_config(args.store_url, args.store_password_file);
+    if (!config.ok()) {
+      std::cerr << "error: " << config.status().message() << "\n";
+      return kExitUsage;
+    }
+    auto pg = store::postgres::PostgresStore::open({*config, 1});
+    if (pg.ok()) {
+      store = std::unique_ptr<store::Store>(std::move(pg).value());
+    } else {
+      store = pg.take_status();
+    }
+  } else {
+    auto lite =
+        store::SqliteStore::open(database_path(args.data_dir), {.create_if_missing = true});
+    if (lite.ok()) {
+      store = std::unique_ptr<store::Store>(std::move(lite).value());
+    } else {
+      store = lite.take_status();
+    }
+  }
   if (!store.ok()) {
     std::cerr << "error: " << store.status().to_string() << "\n";
     return kExitFailed;
@@ -128,8 +153,8 @@ int run_init(const InitArgs& args) {
     std::cerr << "error: " << s.to_string() << "\n";
     return kExitFailed;
   }
-  std::cout << "initialized " << args.data_dir << " (database " << database_path(args.data_dir)
-            << ")\n";
+  std::cout << "initialized " << args.data_dir << " (database "
+            << (args.store_url.empty() ? database_path(args.data_dir) : args.store_url) << ")\n";
   if (!generated_path.empty()) {
     std::cout << "master password written to " << generated_path << " (mode 0600)\n";
   }

@@ -29,6 +29,19 @@ int main_impl(int argc, char** argv) {
   init_cmd->add_option("--master-password-file", init.master_password_file,
                        "File holding the master password (else WARDEN_MASTER_PASSWORD, else a generated one is written to DATA_DIR/master-password)");
 
+  init_cmd->add_option("--store", init.store_url,
+                       "Cluster mode: postgres://USER@HOST:PORT/DB whose store gets the master password hash (docs/cluster.md)")->envname("WARDEN_STORE_URL");
+  init_cmd->add_option("--store-password-file", init.store_password_file,
+                       "File whose first line is the PostgreSQL password (else WARDEN_STORE_PASSWORD)");
+
+  DbMigrateArgs db_migrate;
+  auto* db_cmd = app.add_subcommand("db", "Store tools for cluster mode (docs/cluster.md).");
+  db_cmd->require_subcommand(1);
+  auto* migrate_cmd = db_cmd->add_subcommand("migrate", "Bring a PostgreSQL store's schema to this binary's version; run as the owner role (replicas starting together migrate once).");
+  migrate_cmd->add_option("--store", db_migrate.store_url, "postgres://OWNER@HOST:PORT/DB (no password in it)")->envname("WARDEN_STORE_URL")->required();
+  migrate_cmd->add_option("--store-password-file", db_migrate.store_password_file,
+                          "File whose first line is the owner's password (else WARDEN_STORE_PASSWORD)");
+
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP daemon until SIGTERM/SIGINT.");
   auto serve_opts = add_serve_flags(*serve_cmd, serve);
@@ -127,6 +140,7 @@ int main_impl(int argc, char** argv) {
   }
 
   if (*init_cmd) return run_init(init);
+  if (*migrate_cmd) return run_db_migrate(db_migrate);
   if (*serve_cmd) {
     std::set<std::string> given;
     for (const auto& [key, opt] : serve_opts) {

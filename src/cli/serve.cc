@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -21,6 +22,10 @@
 #include "server/server.h"
 #include "server/session_tokens.h"
 #include "server/webhook_signature.h"
+#include "cli/store_url.h"
+#include "store/postgres/change_feed.h"
+#include "store/postgres/leadership.h"
+#include "store/postgres/pg_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 extern char** environ;
@@ -209,6 +214,22 @@ const std::vector<Setting>& serve_settings() {
                "(docs/automation.md); none when empty",
        .env = "WARDEN_AUTOMATION_PLUGINS",
        .flag_alias = "--automation-plugins"},
+      {.key = "store_url",
+       .field = &ServeArgs::store_url,
+       .help = "postgres://USER@HOST:PORT/DB of a store shared by replicas (cluster mode, "
+               "docs/cluster.md); empty: DATA_DIR's SQLite file. The password comes from "
+               "WARDEN_STORE_PASSWORD or --store-password-file, never the URL",
+       .env = "WARDEN_STORE_URL",
+       .flag_alias = "--store"},
+      {.key = "store_password_file",
+       .field = &ServeArgs::store_password_file,
+       .help = "File whose first line is the PostgreSQL password (when WARDEN_STORE_PASSWORD is "
+               "not set)"},
+      {.key = "store_read_connections",
+       .field = &ServeArgs::store_read_connections,
+       .help = "PostgreSQL connections for reads (the writer has one more of its own)",
+       .min = 1,
+       .max = 64},
       {.key = "automation_concurrency_max",
        .field = &ServeArgs::automation_concurrency_max,
        .help = "Automation actions running at once, across every host (each host runs one at "
@@ -354,36 +375,35 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     return Status(ErrorCode::CONFIG_INVALID, path + ": " + std::string(e.description()));
   }
   const auto& settings = serve_settings();
-  // The [gateway] table holds the gateway_* settings without their prefix.
-  std::vector<std::pair<std::string, const toml::node*>> entries;
+  // The [gateway] and [store] tables hold the gateway_* and store_* settings without their
+  // prefix. Each entry: the setting's key, its value, and the key as the file spells it.
+  std::vector<std::tuple<std::string, const toml::node*, std::string>> entries;
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
-    if (k == "gateway" && node.is_table()) {
+    if ((k == "gateway" || k == "store") && node.is_table()) {
       for (const auto& [sub, value] : *node.as_table()) {
-        entries.emplace_back("gateway_" + std::string(sub.str()), &value);
+        entries.emplace_back(k + "_" + std::string(sub.str()), &value,
+                             k + "." + std::string(sub.str()));
       }
       continue;
     }
-    entries.emplace_back(k, &node);
+    entries.emplace_back(k, &node, k);
   }
-  for (const auto& [k, node_ptr] : entries) {
+  for (const auto& [k, node_ptr, spelled] : entries) {
     const toml::node& node = *node_ptr;
     const auto it = std::find_if(settings.begin(), settings.end(),
                                  [&](const Setting& s) { return s.key == k; });
     if (it == settings.end()) {
-      const std::string shown = k.starts_with("gateway_") && !t.contains(k)
-                                    ? "gateway." + k.substr(8)
-                                    : k;
-      return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + shown + "'");
+      return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + spelled + "'");
     }
     // A value the command line overrides is still checked: the file must be valid on its own.
     ServeArgs overridden;
     if (Status s = apply_toml_value(*it, node, given.contains(k) ? &overridden : a); !s.ok()) {
       std::string message = s.message();
-      // A key of the [gateway] table is named as the file spells it.
-      if (const std::string flat = "'" + k + "'"; k.starts_with("gateway_") && !t.contains(k)) {
+      // A key of the [gateway] or [store] table is named as the file spells it.
+      if (const std::string flat = "'" + k + "'"; spelled != k) {
         if (const auto at = message.find(flat); at != std::string::npos) {
-          message.replace(at, flat.size(), "'gateway." + k.substr(8) + "'");
+          message.replace(at, flat.size(), "'" + spelled + "'");
         }
       }
       return Status(ErrorCode::CONFIG_INVALID, path + ": " + message);
@@ -443,7 +463,8 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
     if (!setting.choices.empty()) opt->check(CLI::IsMember(setting.choices));
     if (setting.key != "data_dir" && setting.key != "webhook_url" &&
         setting.key != "trusted_proxies" && setting.key != "gateway_listen" &&
-        setting.key != "gateway_ca_file" && setting.key != "automation_plugins_dir") {
+        setting.key != "gateway_ca_file" && setting.key != "automation_plugins_dir" &&
+        setting.key != "store_url" && setting.key != "store_password_file") {
       opt->capture_default_str();
     }
     options.emplace_back(std::string(setting.key), opt);
@@ -524,15 +545,48 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   // killing the daemon in the middle of a commit.
   std::signal(SIGXFSZ, SIG_IGN);
   server::init_logging(args.log_level);
-  const store::Durability durability =
-      args.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
-  auto store = store::SqliteStore::open(database_path(args.data_dir), {.durability = durability});
-  if (!store.ok()) {
-    std::cerr << "error: " << store.status().to_string() << "\n";
-    return kExitFailed;
+  // Cluster mode: the replicas' shared store, the feed between them and the sweepers' lock.
+  std::unique_ptr<store::postgres::PgChangeFeed> feed;
+  std::unique_ptr<store::postgres::PgLeadership> leadership;
+  Result<std::unique_ptr<store::Store>> store = std::unique_ptr<store::Store>();
+  if (!args.store_url.empty()) {
+    auto config = postgres_config(args.store_url, args.store_password_file);
+    if (!config.ok()) {
+      std::cerr << "error: " << config.status().message() << "\n";
+      return kExitUsage;
+    }
+    auto pg = store::postgres::PostgresStore::open(
+        {*config, static_cast<std::size_t>(args.store_read_connections)});
+    if (!pg.ok()) {
+      std::cerr << "error: " << pg.status().to_string() << "\n";
+      return kExitFailed;
+    }
+    store = std::unique_ptr<store::Store>(std::move(pg).value());
+    // Listening before anything is loaded: no change falls between a load and the LISTEN.
+    feed = std::make_unique<store::postgres::PgChangeFeed>(*config);
+    if (Status s = feed->start(); !s.ok()) {
+      std::cerr << "error: change feed: " << s.to_string() << "\n";
+      return kExitFailed;
+    }
+    leadership = std::make_unique<store::postgres::PgLeadership>(*config);
+    options.api.change_feed = feed.get();
+    options.leadership = leadership.get();
+    options.decisions.shared_store = true;
+    options.ledger.shared_store = true;
+    server::log_event(server::LogLevel::kInfo, "store opened",
+                      {{"store", "postgresql"}, {"url", args.store_url}});
+  } else {
+    const store::Durability durability =
+        args.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
+    auto lite = store::SqliteStore::open(database_path(args.data_dir), {.durability = durability});
+    if (!lite.ok()) {
+      std::cerr << "error: " << lite.status().to_string() << "\n";
+      return kExitFailed;
+    }
+    store = std::unique_ptr<store::Store>(std::move(lite).value());
+    server::log_event(server::LogLevel::kInfo, "store opened",
+                      {{"path", database_path(args.data_dir)}, {"durability", args.durability}});
   }
-  server::log_event(server::LogLevel::kInfo, "store opened",
-                    {{"path", database_path(args.data_dir)}, {"durability", args.durability}});
   auto hash = (*store)->get_kv(server::kMasterPasswordHashKey);
   if (!hash.ok() || !hash->has_value()) {
     std::cerr << "error: " << error_message(ErrorCode::STORE_NOT_INITIALIZED, Language::kEnglish)

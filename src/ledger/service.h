@@ -41,6 +41,8 @@ struct LedgerOptions {
   bool start_sweeper = true;
   // Lots expire and holds time out only while this leads (one replica sweeps); nullptr: always.
   const store::Leadership* leadership = nullptr;
+  // Cluster mode: other replicas write the same store.
+  bool shared_store = false;
 };
 
 // Who asks, for the audit row.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "store/postgres/pg.h"
 #include "store/store.h"
@@ -108,6 +109,9 @@ class PostgresStore final : public Store {
  private:
   explicit PostgresStore(PgStoreOptions options);
   Status connect_writer_locked();  // requires writer_mu_
+  // Runs f on a pooled connection.
+  template <class F>
+  auto read(F&& f) -> decltype(f(std::declval<Connection&>()));
 
   PgStoreOptions options_;
   Pool pool_;

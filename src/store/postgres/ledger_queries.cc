@@ -1,10 +1,14 @@
 // The SQL behind the credit ledger's store operations on PostgreSQL: lots, entries, holds,
-// operations, payments, webhook and usage events, twins of store/sqlite/ledger_queries.cc. The
-// schema (migration 5) refuses the writes the WriteTxn contract forbids.
+// operations, payments, webhook and usage events; the twins of store/sqlite/ledger_queries.cc.
+// The schema (migration 5) refuses the writes the WriteTxn contract forbids (SQLSTATE 23001,
+// STORE_CONSTRAINT). Every statement is prepared once per connection: a statement whose WHERE
+// depends on a filter picks one of a few fixed texts, so each keeps a plan that uses its index.
 #include <fmt/format.h>
 
+#include <array>
+
 #include "store/postgres/queries.h"
-#include "store/postgres/row_reader.h"
+#include "store/postgres/row_util.h"
 
 namespace warden::store::postgres {
 namespace {
@@ -29,104 +33,113 @@ constexpr std::string_view kUsageColumns =
     "id, agent_id, tx_id, provider, model, prompt_tokens, completion_tokens, cost, currency, "
     "created_at";
 
-LotRow read_lot(const RowView& st) {
+LotRow read_lot(const Cells& c) {
   LotRow r;
-  r.id = st.text(0);
-  r.owner = st.text(1);
-  r.source = st.text(2);
-  r.amount = st.text(3);
-  r.currency = st.text(4);
-  r.expires_at = st.opt_int64(5);
-  r.status = st.text(6);
-  r.payment_id = st.opt_text(7);
-  r.created_at = st.int64(8);
+  r.id = c.text(0);
+  r.owner = c.text(1);
+  r.source = c.text(2);
+  r.amount = c.text(3);
+  r.currency = c.text(4);
+  r.expires_at = c.opt_int64(5);
+  r.status = c.text(6);
+  r.payment_id = c.opt_text(7);
+  r.created_at = c.int64(8);
   return r;
 }
 
-LotEntryRow read_entry(const RowView& st) {
+LotEntryRow read_entry(const Cells& c) {
   LotEntryRow r;
-  r.id = st.int64(0);
-  r.lot_id = st.text(1);
-  r.owner = st.text(2);
-  r.currency = st.text(3);
-  r.entry_type = st.text(4);
-  r.amount = st.text(5);
-  r.op_id = st.text(6);
-  r.hold_id = st.opt_text(7);
-  r.tx_id = st.opt_text(8);
-  r.created_at = st.int64(9);
+  r.id = c.int64(0);
+  r.lot_id = c.text(1);
+  r.owner = c.text(2);
+  r.currency = c.text(3);
+  r.entry_type = c.text(4);
+  r.amount = c.text(5);
+  r.op_id = c.text(6);
+  r.hold_id = c.opt_text(7);
+  r.tx_id = c.opt_text(8);
+  r.created_at = c.int64(9);
   return r;
 }
 
-HoldRow read_hold(const RowView& st) {
+HoldRow read_hold(const Cells& c) {
   HoldRow r;
-  r.id = st.text(0);
-  r.owner = st.text(1);
-  r.currency = st.text(2);
-  r.amount = st.text(3);
-  r.status = st.text(4);
-  r.posted_amount = st.opt_text(5);
-  r.tx_id = st.opt_text(6);
-  r.expires_at = st.int64(7);
-  r.created_at = st.int64(8);
-  r.updated_at = st.int64(9);
+  r.id = c.text(0);
+  r.owner = c.text(1);
+  r.currency = c.text(2);
+  r.amount = c.text(3);
+  r.status = c.text(4);
+  r.posted_amount = c.opt_text(5);
+  r.tx_id = c.opt_text(6);
+  r.expires_at = c.int64(7);
+  r.created_at = c.int64(8);
+  r.updated_at = c.int64(9);
   return r;
 }
 
-LedgerOpRow read_op(const RowView& st) {
+LedgerOpRow read_op(const Cells& c) {
   LedgerOpRow r;
-  r.id = st.text(0);
-  r.kind = st.text(1);
-  r.idempotency_key = st.opt_text(2);
-  r.request_hash = st.text(3);
-  r.result = st.text(4);
-  r.created_at = st.int64(5);
+  r.id = c.text(0);
+  r.kind = c.text(1);
+  r.idempotency_key = c.opt_text(2);
+  r.request_hash = c.text(3);
+  r.result = c.text(4);
+  r.created_at = c.int64(5);
   return r;
 }
 
-PaymentRow read_payment(const RowView& st) {
+PaymentRow read_payment(const Cells& c) {
   PaymentRow r;
-  r.id = st.text(0);
-  r.provider = st.text(1);
-  r.owner = st.text(2);
-  r.amount = st.text(3);
-  r.currency = st.text(4);
-  r.status = st.text(5);
-  r.lot_id = st.opt_text(6);
-  r.created_at = st.int64(7);
-  r.updated_at = st.int64(8);
+  r.id = c.text(0);
+  r.provider = c.text(1);
+  r.owner = c.text(2);
+  r.amount = c.text(3);
+  r.currency = c.text(4);
+  r.status = c.text(5);
+  r.lot_id = c.opt_text(6);
+  r.created_at = c.int64(7);
+  r.updated_at = c.int64(8);
   return r;
 }
 
-WebhookEventRow read_webhook(const RowView& st) {
+WebhookEventRow read_webhook(const Cells& c) {
   WebhookEventRow r;
-  r.provider = st.text(0);
-  r.event_id = st.text(1);
-  r.payload = st.text(2);
-  r.received_at = st.int64(3);
-  r.processed_at = st.opt_int64(4);
+  r.provider = c.text(0);
+  r.event_id = c.text(1);
+  r.payload = c.text(2);
+  r.received_at = c.int64(3);
+  r.processed_at = c.opt_int64(4);
   return r;
 }
 
-// Bits: 0 owner, 1 currency; their parameters follow `n`.
-std::string lot_filter_sql(unsigned v, int& n) {
-  std::string sql;
-  if (v & 1u) sql += fmt::format(" AND owner = ${}", ++n);
-  if (v & 2u) sql += fmt::format(" AND currency = ${}", ++n);
-  return sql;
+// Calls `each` with every row of `rows` read by `read`, stopping at its first error.
+template <class Row, class ReadFn>
+Status scan(const Rows& rows, ReadFn read, const std::function<Status(const Row&)>& each) {
+  for (int i = 0; i < rows.size(); ++i) WARDEN_RETURN_IF_ERROR(each(read(Cells(rows, i))));
+  return Status();
 }
 
-unsigned lot_filter_params(const LotFilter& f, std::vector<Param>& params) {
-  unsigned v = 0;
-  if (f.owner) {
-    v |= 1u;
-    params.emplace_back(*f.owner);
+// Which of two optional equality filters are set, as an index 0..3 into four statement texts.
+int variant(bool first, bool second) { return (first ? 1 : 0) | (second ? 2 : 0); }
+
+// The four texts of `format` ({0}: the columns, {1}: the filter's conditions, {2}: the number
+// of the parameter after them) for the filters on `a` and `b`, whose parameters start at `next`.
+std::array<std::string, 4> filter_variants(std::string_view format, std::string_view columns,
+                                           std::string_view a, std::string_view b, int next) {
+  std::array<std::string, 4> out;
+  for (int v = 0; v < 4; ++v) {
+    std::string where;
+    int n = next;
+    if (v & 1) where += fmt::format(" AND {} = ${}", a, n++);
+    if (v & 2) where += fmt::format(" AND {} = ${}", b, n++);
+    out[v] = fmt::format(fmt::runtime(format), columns, where, n);
   }
-  if (f.currency) {
-    v |= 2u;
-    params.emplace_back(*f.currency);
-  }
-  return v;
+  return out;
+}
+
+void add_lot_filter(std::vector<Param>& params, const LotFilter& f) {
+  if (f.owner) params.push_back(*f.owner);
+  if (f.currency) params.push_back(*f.currency);
 }
 
 }  // namespace
@@ -134,149 +147,150 @@ unsigned lot_filter_params(const LotFilter& f, std::vector<Param>& params) {
 Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id) {
   static const std::string sql =
       fmt::format("SELECT {} FROM credit_lots WHERE id = $1", kLotColumns);
-  return first<LotRow>(c.exec_prepared(sql, {str(id)}), read_lot);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(id)}));
+  return first<LotRow>(rows, read_lot);
 }
 
 Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page) {
-  static const SqlVariants<2> variants([](unsigned v) {
-    int n = 1;
-    std::string sql = fmt::format("SELECT {} FROM credit_lots WHERE id > $1", kLotColumns);
-    sql += lot_filter_sql(v, n);
-    return sql + fmt::format(" ORDER BY id LIMIT ${}", ++n);
-  });
+  static const std::array<std::string, 4> sql = filter_variants(
+      "SELECT {0} FROM credit_lots WHERE id > $1{1} ORDER BY id LIMIT ${2}", kLotColumns, "owner",
+      "currency", 2);
   std::vector<Param> params{page.after_id.value_or("")};
-  const unsigned v = lot_filter_params(filter, params);
+  add_lot_filter(params, filter);
   params.push_back(limit_param(page.limit));
-  return collect<LotRow>(c.exec_prepared(variants[v], params), read_lot);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      c.exec_prepared(sql[variant(filter.owner.has_value(), filter.currency.has_value())], params));
+  return collect<LotRow>(rows, read_lot);
 }
 
 Status scan_lot_balances(Connection& c, const LotFilter& filter,
                          const std::function<Status(const LotBalanceRow&)>& each) {
-  static const SqlVariants<2> variants([](unsigned v) {
-    int n = 0;
-    return fmt::format("SELECT {}, remaining, held FROM lot_balances WHERE true{} ORDER BY id",
-                       kLotColumns, lot_filter_sql(v, n));
-  });
+  // The view groups by (owner, currency, id), so the planner pushes the filter into it and
+  // reads one range of idx_credit_lots_owner_currency.
+  static const std::array<std::string, 4> sql = filter_variants(
+      "SELECT {0}, remaining, held FROM lot_balances WHERE true{1} ORDER BY id", kLotColumns,
+      "owner", "currency", 1);
   std::vector<Param> params;
-  const unsigned v = lot_filter_params(filter, params);
-  return for_each_row<LotBalanceRow>(
-      c.exec_prepared(variants[v], params),
-      [](const RowView& s) { return LotBalanceRow{read_lot(s), s.text(9), s.text(10)}; }, each);
+  add_lot_filter(params, filter);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      c.exec_prepared(sql[variant(filter.owner.has_value(), filter.currency.has_value())], params));
+  return scan<LotBalanceRow>(
+      rows, [](const Cells& r) { return LotBalanceRow{read_lot(r), r.text(9), r.text(10)}; },
+      each);
 }
 
 Result<std::vector<LotEntryRow>> list_lot_entries(Connection& c, const LotEntryFilter& filter) {
-  static const SqlVariants<2> variants([](unsigned v) {
-    int n = 1;
-    std::string sql = fmt::format("SELECT {} FROM lot_entries WHERE id > $1", kEntryColumns);
-    if (v & 1u) sql += fmt::format(" AND owner = ${}", ++n);
-    if (v & 2u) sql += fmt::format(" AND lot_id = ${}", ++n);
-    return sql + fmt::format(" ORDER BY id LIMIT ${}", ++n);
-  });
-  unsigned v = 0;
-  std::vector<Param> params{num(filter.after_id)};
-  if (filter.owner) {
-    v |= 1u;
-    params.emplace_back(*filter.owner);
-  }
-  if (filter.lot_id) {
-    v |= 2u;
-    params.emplace_back(*filter.lot_id);
-  }
+  static const std::array<std::string, 4> sql = filter_variants(
+      "SELECT {0} FROM lot_entries WHERE id > $1{1} ORDER BY id LIMIT ${2}", kEntryColumns,
+      "owner", "lot_id", 2);
+  std::vector<Param> params{param(filter.after_id)};
+  if (filter.owner) params.push_back(*filter.owner);
+  if (filter.lot_id) params.push_back(*filter.lot_id);
   params.push_back(limit_param(filter.limit));
-  return collect<LotEntryRow>(c.exec_prepared(variants[v], params), read_entry);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      c.exec_prepared(sql[variant(filter.owner.has_value(), filter.lot_id.has_value())], params));
+  return collect<LotEntryRow>(rows, read_entry);
 }
 
 Status scan_lot_entries(Connection& c, const std::function<Status(const LotEntryRow&)>& each) {
-  // Pages in id order, so the whole ledger is never one result in memory.
   static const std::string sql =
-      fmt::format("SELECT {} FROM lot_entries WHERE id > $1 ORDER BY id LIMIT 5000", kEntryColumns);
-  std::int64_t after = 0;
-  for (;;) {
-    WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {num(after)}));
-    if (rows.size() == 0) return Status();
-    for (int i = 0; i < rows.size(); ++i) {
-      LotEntryRow row = read_entry(RowView(rows, i));
-      after = row.id;
-      WARDEN_RETURN_IF_ERROR(each(row));
-    }
-  }
+      fmt::format("SELECT {} FROM lot_entries ORDER BY id", kEntryColumns);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql));
+  return scan<LotEntryRow>(rows, read_entry, each);
 }
 
 Result<std::optional<HoldRow>> get_hold(Connection& c, std::string_view id) {
   static const std::string sql =
       fmt::format("SELECT {} FROM ledger_holds WHERE id = $1", kHoldColumns);
-  return first<HoldRow>(c.exec_prepared(sql, {str(id)}), read_hold);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(id)}));
+  return first<HoldRow>(rows, read_hold);
 }
 
 Result<std::vector<HoldRow>> list_pending_holds(Connection& c) {
+  // The condition matches idx_ledger_holds_pending's, so the partial index serves it in order.
   static const std::string sql = fmt::format(
       "SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
-  return collect<HoldRow>(c.exec_prepared(sql), read_hold);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql));
+  return collect<HoldRow>(rows, read_hold);
 }
 
 Status scan_pending_hold_entries(Connection& c,
                                  const std::function<Status(const LotEntryRow&)>& each) {
+  // The pending holds (a partial index), then each one's entries (idx_lot_entries_hold_id).
   static const std::string sql = fmt::format(
       "SELECT {} FROM ledger_holds h JOIN lot_entries e ON e.hold_id = h.id "
       "WHERE h.status = 'pending' ORDER BY e.id",
       kEntryColumnsOfE);
-  return for_each_row<LotEntryRow>(c.exec_prepared(sql), read_entry, each);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql));
+  return scan<LotEntryRow>(rows, read_entry, each);
 }
 
 Result<std::optional<LedgerOpRow>> find_ledger_op(Connection& c, std::string_view idempotency_key) {
   static const std::string sql =
       fmt::format("SELECT {} FROM ledger_ops WHERE idempotency_key = $1", kOpColumns);
-  return first<LedgerOpRow>(c.exec_prepared(sql, {str(idempotency_key)}), read_op);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(idempotency_key)}));
+  return first<LedgerOpRow>(rows, read_op);
 }
 
 Status scan_ledger_ops_since(Connection& c, std::int64_t since,
                              const std::function<Status(const LedgerOpRow&)>& each) {
+  // idx_ledger_ops_created_at covers only keyed operations: one range of it, in time order.
   static const std::string sql = fmt::format(
       "SELECT {} FROM ledger_ops WHERE idempotency_key IS NOT NULL AND created_at >= $1 "
       "ORDER BY created_at",
       kOpColumns);
-  return for_each_row<LedgerOpRow>(c.exec_prepared(sql, {num(since)}), read_op, each);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(since)}));
+  return scan<LedgerOpRow>(rows, read_op, each);
 }
 
 Result<std::optional<PaymentRow>> get_payment(Connection& c, std::string_view id) {
   static const std::string sql =
       fmt::format("SELECT {} FROM payments WHERE id = $1", kPaymentColumns);
-  return first<PaymentRow>(c.exec_prepared(sql, {str(id)}), read_payment);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(id)}));
+  return first<PaymentRow>(rows, read_payment);
 }
 
 Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::string_view provider,
                                                          std::string_view event_id) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM webhook_events WHERE provider = $1 AND event_id = $2", kWebhookColumns);
-  return first<WebhookEventRow>(c.exec_prepared(sql, {str(provider), str(event_id)}),
-                                read_webhook);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(provider), param(event_id)}));
+  return first<WebhookEventRow>(rows, read_webhook);
 }
 
 Status insert_lot(Connection& c, const LotRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO credit_lots ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kLotColumns);
   return c
-      .exec_prepared(sql, {r.id, r.owner, r.source, r.amount, r.currency, num(r.expires_at),
-                           r.status, r.payment_id, num(r.created_at)})
+      .exec_prepared(sql, {param(r.id), param(r.owner), param(r.source), param(r.amount),
+                           param(r.currency), param(r.expires_at), param(r.status),
+                           param(r.payment_id), param(r.created_at)})
       .status();
 }
 
 Status update_lot_status(Connection& c, std::string_view id, std::string_view status) {
   static const std::string sql = "UPDATE credit_lots SET status = $1 WHERE id = $2";
-  return on_existing(c.exec_prepared(sql, {str(status), str(id)}), ErrorCode::INTERNAL_ERROR, id);
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(status), param(id)}));
+  return on_existing(rows, ErrorCode::INTERNAL_ERROR, id);
 }
 
 Status insert_lot_entry(Connection& c, LotEntryRow& r) {
+  // The identity column assigns the id; RETURNING hands it back in the same round trip.
   static const std::string sql =
       "INSERT INTO lot_entries (lot_id, owner, currency, entry_type, amount, op_id, hold_id, "
       "tx_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows, c.exec_prepared(sql, {r.lot_id, r.owner, r.currency, r.entry_type, r.amount,
-                                       r.op_id, r.hold_id, r.tx_id, num(r.created_at)}));
+      Rows rows,
+      c.exec_prepared(sql, {param(r.lot_id), param(r.owner), param(r.currency),
+                            param(r.entry_type), param(r.amount), param(r.op_id),
+                            param(r.hold_id), param(r.tx_id), param(r.created_at)}));
   if (rows.size() != 1) {
-    return Status(ErrorCode::INTERNAL_STORE_ERROR, "lot_entries insert returned no id");
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "INSERT INTO lot_entries returned no id");
   }
-  r.id = RowView(rows, 0).int64(0);
+  r.id = Cells(rows, 0).int64(0);
   return Status();
 }
 
@@ -285,8 +299,9 @@ Status insert_hold(Connection& c, const HoldRow& r) {
       "INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
       kHoldColumns);
   return c
-      .exec_prepared(sql, {r.id, r.owner, r.currency, r.amount, r.status, r.posted_amount,
-                           r.tx_id, num(r.expires_at), num(r.created_at), num(r.updated_at)})
+      .exec_prepared(sql, {param(r.id), param(r.owner), param(r.currency), param(r.amount),
+                           param(r.status), param(r.posted_amount), param(r.tx_id),
+                           param(r.expires_at), param(r.created_at), param(r.updated_at)})
       .status();
 }
 
@@ -297,18 +312,20 @@ Status update_hold(Connection& c, const HoldRow& r) {
       "UPDATE ledger_holds SET owner = $1, currency = $2, amount = $3, status = $4, "
       "posted_amount = $5, tx_id = $6, expires_at = $7, created_at = $8, updated_at = $9 "
       "WHERE id = $10";
-  return on_existing(
-      c.exec_prepared(sql, {r.owner, r.currency, r.amount, r.status, r.posted_amount, r.tx_id,
-                            num(r.expires_at), num(r.created_at), num(r.updated_at), r.id}),
-      ErrorCode::LEDGER_HOLD_NOT_FOUND, r.id);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      c.exec_prepared(sql, {param(r.owner), param(r.currency), param(r.amount), param(r.status),
+                            param(r.posted_amount), param(r.tx_id), param(r.expires_at),
+                            param(r.created_at), param(r.updated_at), param(r.id)}));
+  return on_existing(rows, ErrorCode::LEDGER_HOLD_NOT_FOUND, r.id);
 }
 
 Status insert_ledger_op(Connection& c, const LedgerOpRow& r) {
   static const std::string sql =
       fmt::format("INSERT INTO ledger_ops ({}) VALUES ($1, $2, $3, $4, $5, $6)", kOpColumns);
   return c
-      .exec_prepared(sql, {r.id, r.kind, r.idempotency_key, r.request_hash, r.result,
-                           num(r.created_at)})
+      .exec_prepared(sql, {param(r.id), param(r.kind), param(r.idempotency_key),
+                           param(r.request_hash), param(r.result), param(r.created_at)})
       .status();
 }
 
@@ -316,18 +333,23 @@ Status insert_payment(Connection& c, const PaymentRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO payments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kPaymentColumns);
   return c
-      .exec_prepared(sql, {r.id, r.provider, r.owner, r.amount, r.currency, r.status, r.lot_id,
-                           num(r.created_at), num(r.updated_at)})
+      .exec_prepared(sql, {param(r.id), param(r.provider), param(r.owner), param(r.amount),
+                           param(r.currency), param(r.status), param(r.lot_id),
+                           param(r.created_at), param(r.updated_at)})
       .status();
 }
 
 Status update_payment(Connection& c, const PaymentRow& r) {
+  // Every column is written: the trigger decides what may change (see update_hold).
   static const std::string sql =
       "UPDATE payments SET provider = $1, owner = $2, amount = $3, currency = $4, status = $5, "
       "lot_id = $6, created_at = $7, updated_at = $8 WHERE id = $9";
-  return on_existing(c.exec_prepared(sql, {r.provider, r.owner, r.amount, r.currency, r.status,
-                                           r.lot_id, num(r.created_at), num(r.updated_at), r.id}),
-                     ErrorCode::INTERNAL_ERROR, r.id);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      c.exec_prepared(sql, {param(r.provider), param(r.owner), param(r.amount),
+                            param(r.currency), param(r.status), param(r.lot_id),
+                            param(r.created_at), param(r.updated_at), param(r.id)}));
+  return on_existing(rows, ErrorCode::INTERNAL_ERROR, r.id);
 }
 
 Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& r) {
@@ -336,8 +358,8 @@ Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& r) {
       "ON CONFLICT (provider, event_id) DO NOTHING",
       kWebhookColumns);
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows, c.exec_prepared(sql, {r.provider, r.event_id, r.payload, num(r.received_at),
-                                       num(r.processed_at)}));
+      Rows rows, c.exec_prepared(sql, {param(r.provider), param(r.event_id), param(r.payload),
+                                       param(r.received_at), param(r.processed_at)}));
   return rows.affected() == 1;
 }
 
@@ -346,43 +368,56 @@ Status insert_usage_event(Connection& c, const UsageEventRow& r) {
       "INSERT INTO usage_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
       kUsageColumns);
   return c
-      .exec_prepared(sql, {r.id, r.agent_id, r.tx_id, r.provider, r.model, num(r.prompt_tokens),
-                           num(r.completion_tokens), r.cost, r.currency, num(r.created_at)})
+      .exec_prepared(sql, {param(r.id), param(r.agent_id), param(r.tx_id), param(r.provider),
+                           param(r.model), param(r.prompt_tokens), param(r.completion_tokens),
+                           param(r.cost), param(r.currency), param(r.created_at)})
       .status();
 }
 
 Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollupFilter& f) {
-  // One statement per grouping; the key is text so the row type is one.
-  static constexpr std::string_view kSelect =
-      "SELECT {} AS k, currency, count(*), sum(prompt_tokens), sum(completion_tokens), "
-      "amount_sum(cost) FROM usage_events WHERE created_at >= $1 AND created_at < $2 "
-      "AND ($3::text IS NULL OR agent_id = $3) AND ($4::text IS NULL OR model = $4) "
-      "GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST";  // SQLite sorts NULL first
-  static const std::string by_hour =
-      fmt::format(fmt::runtime(kSelect), "(created_at / 3600 * 3600)::text");
-  static const std::string by_day =
-      fmt::format(fmt::runtime(kSelect), "(created_at / 86400 * 86400)::text");
-  static const std::string by_model = fmt::format(fmt::runtime(kSelect), "model");
-  static const std::string by_app = fmt::format(fmt::runtime(kSelect), "agent_id");
-  const std::string* sql = f.group_by == "hour"    ? &by_hour
-                           : f.group_by == "day"   ? &by_day
-                           : f.group_by == "model" ? &by_model
-                           : f.group_by == "app"   ? &by_app
-                                                   : nullptr;
-  if (sql == nullptr) {
+  // One statement per grouping and agent filter (with it, idx_usage_events_agent_created serves
+  // the range). The key is text, as SQLite's, and both it and the currency sort bytewise with
+  // NULL first, as SQLite does, whatever the database's collation. The token sums are cast back
+  // to BIGINT so that an overflow is an error, as SQLite's integer sum() raises one.
+  static const std::array<std::string, 8> sql = [] {
+    constexpr std::string_view kSelect =
+        "SELECT ({}) COLLATE \"C\", currency COLLATE \"C\", count(*), "
+        "sum(prompt_tokens)::BIGINT, sum(completion_tokens)::BIGINT, amount_sum(cost) "
+        "FROM usage_events WHERE created_at >= $1 AND created_at < $2 "
+        "AND ($3::TEXT IS NULL OR model = $3){} "
+        "GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST";
+    constexpr std::array<std::string_view, 4> kKeys = {
+        "(created_at / 3600 * 3600)::TEXT", "(created_at / 86400 * 86400)::TEXT", "model",
+        "agent_id"};
+    std::array<std::string, 8> out;
+    for (std::size_t k = 0; k < kKeys.size(); ++k) {
+      out[2 * k] = fmt::format(fmt::runtime(kSelect), kKeys[k], "");
+      out[2 * k + 1] = fmt::format(fmt::runtime(kSelect), kKeys[k], " AND agent_id = $4");
+    }
+    return out;
+  }();
+  const int key = f.group_by == "hour"    ? 0
+                  : f.group_by == "day"   ? 1
+                  : f.group_by == "model" ? 2
+                  : f.group_by == "app"   ? 3
+                                          : -1;
+  if (key < 0) {
     return Status(ErrorCode::VALIDATION_INVALID_VALUE, "group_by must be hour, day, model or app");
   }
-  return collect<UsageRollupRow>(
-      c.exec_prepared(*sql, {num(f.from), num(f.to), f.agent_id, f.model}), [](const RowView& s) {
-        UsageRollupRow r;
-        r.key = s.text(0);
-        r.currency = s.opt_text(1);
-        r.requests = s.int64(2);
-        r.prompt_tokens = s.int64(3);
-        r.completion_tokens = s.int64(4);
-        r.cost = s.text(5);
-        return r;
-      });
+  std::vector<Param> params{param(f.from), param(f.to), param(f.model)};
+  if (f.agent_id) params.push_back(*f.agent_id);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows, c.exec_prepared(sql[2 * key + (f.agent_id ? 1 : 0)], params));
+  return collect<UsageRollupRow>(rows, [](const Cells& r) {
+    UsageRollupRow out;
+    out.key = r.text(0);
+    out.currency = r.opt_text(1);
+    out.requests = r.int64(2);
+    out.prompt_tokens = r.int64(3);
+    out.completion_tokens = r.int64(4);
+    out.cost = r.text(5);
+    return out;
+  });
 }
 
 }  // namespace warden::store::postgres

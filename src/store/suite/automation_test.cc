@@ -152,8 +152,8 @@ TEST_P(AutomationStoreTest, EventsAreStoredOnceAndInventoriesReplacedPerHost) {
             ErrorCode::STORE_CONSTRAINT);
   e.id = "0193a4f0-0000-7000-8000-000000000002";
   e.attributes = "not json";
-  EXPECT_EQ(run([&](WriteTxn& t) { return t.insert_event(e); }).code(),
-            ErrorCode::STORE_CONSTRAINT);
+  const Status not_json = run([&](WriteTxn& t) { return t.insert_event(e); });
+  EXPECT_EQ(not_json.code(), ErrorCode::STORE_CONSTRAINT) << not_json.message();
 
   // Retention: the oldest received go first, at most `limit` per call.
   for (int i = 3; i <= 6; ++i) {

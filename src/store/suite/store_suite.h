@@ -1,6 +1,8 @@
 // The store's behaviour suite, run against every backend (issue 12): each test gets a fresh,
 // empty, migrated Store from the backend its binary instantiates, and talks to it through the
-// Store and WriteTxn interface only. store_suite_test runs it on SQLite (sqlite_backend.cc),
+// Store and WriteTxn interface only. A unique key's violation names its columns on every backend
+// ("agents.public_key"): callers rely on that, so the suite checks it; other message text is the
+// backend's own and only codes are compared. store_suite_test runs it on SQLite (sqlite_backend.cc),
 // postgres_store_suite_test on the PostgreSQL server of tests/postgres (postgres_backend.cc).
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/errors.h"
 #include "store/store.h"
 
 namespace warden::store::suite {
@@ -70,6 +73,13 @@ class StoreTest : public ::testing::TestWithParam<Backend*> {
 };
 
 }  // namespace warden::store::suite
+
+namespace warden {
+
+// GoogleTest shows a failed code comparison by the codes' names ("STORE_CONSTRAINT"), not bytes.
+inline void PrintTo(ErrorCode code, std::ostream* os) { *os << error_code_name(code); }
+
+}  // namespace warden
 
 // Instantiates the suite fixture `fixture` on this binary's backends. Test names read
 // Store/<fixture>.<test>/<backend>.

@@ -18,14 +18,17 @@ TEST(AuditHashInput, EqualsCanonicalJsonOfTheRowObject) {
   auto opt = [](const std::optional<std::string>& v) {
     return v ? boost::json::value(*v) : boost::json::value(nullptr);
   };
-  const std::vector<std::string> texts = {"", "plain", "quote\" back\\slash",
-                                          "ctl\x01\x1f\n\t", "utf8 \xED\x95\x9C\xEA\xB8\x80 ok",
+  const std::vector<std::string> texts = {"",
+                                          "plain",
+                                          "quote\" back\\slash",
+                                          "ctl\x01\x1f\n\t",
+                                          "utf8 \xED\x95\x9C\xEA\xB8\x80 ok",
                                           R"({"effect":"ALLOW","reasons":[]})"};
   int n = 0;
   for (const auto& text : texts) {
     for (bool present : {true, false}) {
-      AuditEvent e = sample_event("TX_DECIDED", present ? std::optional<std::string>(text)
-                                                        : std::nullopt);
+      AuditEvent e =
+          sample_event("TX_DECIDED", present ? std::optional<std::string>(text) : std::nullopt);
       e.actor = text;
       e.details = text;
       e.session_id = e.tx_id = e.ip_address = e.correlation_id = e.agent_id;

@@ -20,9 +20,11 @@ TEST(SqliteOrgSchema, AnAdminKeysOnlyMutableColumnIsRevokedAt) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->write([](WriteTxn& t) -> Status {
-                    WARDEN_RETURN_IF_ERROR(t.insert_org({.id = "o1", .name = "acme",
-                                                         .created_at = 1'767'300'000}));
-                    return t.insert_org_admin_key({.id = "k1", .org_id = "o1", .key_hash = "h1",
+                    WARDEN_RETURN_IF_ERROR(
+                        t.insert_org({.id = "o1", .name = "acme", .created_at = 1'767'300'000}));
+                    return t.insert_org_admin_key({.id = "k1",
+                                                   .org_id = "o1",
+                                                   .key_hash = "h1",
                                                    .prefix = "wo_abcdefgh",
                                                    .created_at = 1'767'300'100});
                   })

@@ -169,7 +169,7 @@ HoldRow hold(std::string id, std::string owner, std::string amount) {
 }
 
 PaymentRow payment(std::string id, std::string status) {
-  return PaymentRow{std::move(id),     "stripe",     "a1", "5000", "USD",
+  return PaymentRow{std::move(id),     "stripe",     "a1",       "5000",    "USD",
                     std::move(status), std::nullopt, kLedgerNow, kLedgerNow};
 }
 

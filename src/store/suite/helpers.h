@@ -27,7 +27,7 @@ class BlockedWriter {
           return t.put_kv("blocker", "1", 1);
         },
         [this](const Status& s) { done_.set_value(s); });
-    if (!s.ok()) std::abort();  // the writer refused: nothing to hold
+    if (!s.ok()) std::abort();     // the writer refused: nothing to hold
     entered_.get_future().wait();  // taken off the queue: the queue is empty again
   }
   ~BlockedWriter() { release(); }

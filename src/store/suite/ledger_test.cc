@@ -402,8 +402,7 @@ TEST_P(LedgerStoreTest, UsageEventsAreWritten) {
   ASSERT_TRUE(by_model.ok());
   ASSERT_EQ(by_model->size(), 2u);
   EXPECT_EQ((*by_model)[0].key, "gpt-x");
-  EXPECT_TRUE(store_->usage_rollup({.group_by = "app", .from = kNow + 1, .to = kNow + 2})
-                  ->empty());
+  EXPECT_TRUE(store_->usage_rollup({.group_by = "app", .from = kNow + 1, .to = kNow + 2})->empty());
   UsageEventRow bad = u;
   bad.id = "u3";
   bad.currency.reset();  // a cost in no currency
@@ -515,7 +514,6 @@ TEST_P(LedgerStoreTest, LotBalancesRefuseANegativeLot) {
   // The other owner's lots still read.
   mint(lot("l2", "a2", "4"), "m2");
   EXPECT_EQ(balances({.owner = "a2"})["l2"], std::make_pair("4"s, "0"s));
-
 }
 
 TEST_P(LedgerStoreTest, ALotMovesOnlyForwardThroughTheStore) {

@@ -48,8 +48,7 @@ Status empty_database(postgres::Connection& owner) {
   if (tables.size() != 1 || tables.is_null(0, 0)) {
     return Status(ErrorCode::INTERNAL_STORE_ERROR, "the migrated database has no tables");
   }
-  return owner.exec_script(
-      fmt::format("TRUNCATE {} RESTART IDENTITY CASCADE", tables.text(0, 0)));
+  return owner.exec_script(fmt::format("TRUNCATE {} RESTART IDENTITY CASCADE", tables.text(0, 0)));
 }
 
 class PostgresBackend final : public Backend {

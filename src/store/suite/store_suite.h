@@ -2,15 +2,16 @@
 // empty, migrated Store from the backend its binary instantiates, and talks to it through the
 // Store and WriteTxn interface only. A unique key's violation names its columns on every backend
 // ("agents.public_key"): callers rely on that, so the suite checks it; other message text is the
-// backend's own and only codes are compared. store_suite_test runs it on SQLite (sqlite_backend.cc),
-// postgres_store_suite_test on the PostgreSQL server of tests/postgres (postgres_backend.cc).
+// backend's own and only codes are compared. store_suite_test runs it on SQLite
+// (sqlite_backend.cc), postgres_store_suite_test on the PostgreSQL server of tests/postgres
+// (postgres_backend.cc).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,7 +84,7 @@ inline void PrintTo(ErrorCode code, std::ostream* os) { *os << error_code_name(c
 
 // Instantiates the suite fixture `fixture` on this binary's backends. Test names read
 // Store/<fixture>.<test>/<backend>.
-#define WARDEN_STORE_SUITE(fixture)                                                   \
-  INSTANTIATE_TEST_SUITE_P(Store, fixture,                                            \
-                           ::testing::ValuesIn(::warden::store::suite::backends()),   \
+#define WARDEN_STORE_SUITE(fixture)                                                 \
+  INSTANTIATE_TEST_SUITE_P(Store, fixture,                                          \
+                           ::testing::ValuesIn(::warden::store::suite::backends()), \
                            ::warden::store::suite::backend_name)

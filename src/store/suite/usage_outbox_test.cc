@@ -29,10 +29,13 @@ class UsageOutboxTest : public suite::StoreTest {
   }
   std::vector<MeterUsageRow> usage(MeterUsageFilter f = {}) {
     std::vector<MeterUsageRow> rows;
-    EXPECT_TRUE(store_->scan_meter_usage(f, [&](const MeterUsageRow& r) {
-                        rows.push_back(r);
-                        return Status();
-                      }).ok());
+    EXPECT_TRUE(store_
+                    ->scan_meter_usage(f,
+                                       [&](const MeterUsageRow& r) {
+                                         rows.push_back(r);
+                                         return Status();
+                                       })
+                    .ok());
     return rows;
   }
   TransactionRow tx(std::string id, std::string agent, std::string chain) {
@@ -69,7 +72,8 @@ TEST_P(UsageOutboxTest, MeterUsageScansByNamePrefix) {
 }
 
 TEST_P(UsageOutboxTest, MeterUsageAddsExactlyPerBucketAndScansFromABucket) {
-  const std::string big = "115792089237316195423570985008687907853269984665640564039457584007913129639934";
+  const std::string big =
+      "115792089237316195423570985008687907853269984665640564039457584007913129639934";
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a1", "p/native", 100, "7"}));
                 WARDEN_RETURN_IF_ERROR(t.add_meter_usage({"a1", "p/native", 100, "5"}));
@@ -83,13 +87,17 @@ TEST_P(UsageOutboxTest, MeterUsageAddsExactlyPerBucketAndScansFromABucket) {
   EXPECT_EQ(all[1].amount, big);
   EXPECT_EQ(all[2].meter, "p/requests");
   // 2^256 - 2 + 2 overflows: an error, and the stored value is unchanged.
-  const Status over = run([](WriteTxn& t) { return t.add_meter_usage({"a1", "p/native", 160, "2"}); });
+  const Status over = run([](WriteTxn& t) {
+    return t.add_meter_usage({"a1", "p/native", 160, "2"});
+  });
   EXPECT_FALSE(over.ok());
   EXPECT_EQ(usage()[1].amount, big);
   const auto recent = usage({std::string("p/native"), 150});
   ASSERT_EQ(recent.size(), 1u);
   EXPECT_EQ(recent[0].bucket, 160);
-  EXPECT_FALSE(run([](WriteTxn& t) { return t.add_meter_usage({"a1", "p/native", 1, "-1"}); }).ok());
+  EXPECT_FALSE(run([](WriteTxn& t) {
+                 return t.add_meter_usage({"a1", "p/native", 1, "-1"});
+               }).ok());
 }
 
 TEST_P(UsageOutboxTest, TxHashIsUniquePerAgentAndChainOnly) {
@@ -129,7 +137,8 @@ TEST_P(UsageOutboxTest, OutboxRowsComeDueInIdOrderAndLeaveWhenDeleted) {
 TEST_P(UsageOutboxTest, NestedFailureUndoesOnlyItsOwnWritesAndKeepsTheAuditChain) {
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 EXPECT_TRUE(t.nested([&](WriteTxn& n) -> Status {
-                               WARDEN_RETURN_IF_ERROR(n.insert_transaction(tx("t1", "a1", "solana")));
+                               WARDEN_RETURN_IF_ERROR(
+                                   n.insert_transaction(tx("t1", "a1", "solana")));
                                return n.append_audit(sample_event("ONE")).take_status();
                              }).ok());
                 const Status failed = t.nested([&](WriteTxn& n) -> Status {
@@ -161,14 +170,15 @@ TEST_P(UsageOutboxTest, BatchWriterCommitsTheOpsAroundAFailingOne) {
   BlockedWriter blocked(writer);  // the next three ops queue up as one batch
   std::vector<std::promise<Status>> outcomes(3);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(writer.submit(
-                          [this, i](WriteTxn& t) -> Status {
-                            WARDEN_RETURN_IF_ERROR(
-                                t.insert_transaction(tx("b" + std::to_string(i), "a1", "solana")));
-                            if (i == 1) return Status(ErrorCode::TX_INVALID_STATE, "no");
-                            return Status();
-                          },
-                          [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
+    ASSERT_TRUE(writer
+                    .submit(
+                        [this, i](WriteTxn& t) -> Status {
+                          WARDEN_RETURN_IF_ERROR(
+                              t.insert_transaction(tx("b" + std::to_string(i), "a1", "solana")));
+                          if (i == 1) return Status(ErrorCode::TX_INVALID_STATE, "no");
+                          return Status();
+                        },
+                        [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
                     .ok());
   }
   blocked.release();
@@ -190,12 +200,13 @@ TEST_P(UsageOutboxTest, ABatchWhoseCommitFailsRunsEachOpAloneAndOnlyTheBrokenOne
   BlockedWriter blocked(writer);
   std::vector<std::promise<Status>> outcomes(3);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(writer.submit(
-                          [this, i](WriteTxn& t) -> Status {
-                            if (i == 1) return t.update_outbox({"no-such-event", "", 0, 1, 0});
-                            return t.insert_transaction(tx("s" + std::to_string(i), "a1", "solana"));
-                          },
-                          [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
+    ASSERT_TRUE(writer
+                    .submit(
+                        [this, i](WriteTxn& t) -> Status {
+                          if (i == 1) return t.update_outbox({"no-such-event", "", 0, 1, 0});
+                          return t.insert_transaction(tx("s" + std::to_string(i), "a1", "solana"));
+                        },
+                        [&outcomes, i](const Status& s) { outcomes[i].set_value(s); })
                     .ok());
   }
   blocked.release();
@@ -216,14 +227,21 @@ TEST_P(UsageOutboxTest, AnOpSubmittedAloneIsABatchOfItsOwn) {
   std::promise<void> last;
   auto op = [](WriteTxn&) { return Status(); };
   ASSERT_TRUE(writer.submit(op, [&](const Status&) { order.push_back("before"); }).ok());
-  ASSERT_TRUE(writer.submit_alone([&](WriteTxn&) {
-                      order.push_back("alone-op");
-                      return Status();
-                    }, [&](const Status&) { order.push_back("alone-done"); }).ok());
-  ASSERT_TRUE(writer.submit(op, [&](const Status&) {
-                      order.push_back("after");
-                      last.set_value();
-                    }).ok());
+  ASSERT_TRUE(writer
+                  .submit_alone(
+                      [&](WriteTxn&) {
+                        order.push_back("alone-op");
+                        return Status();
+                      },
+                      [&](const Status&) { order.push_back("alone-done"); })
+                  .ok());
+  ASSERT_TRUE(writer
+                  .submit(op,
+                          [&](const Status&) {
+                            order.push_back("after");
+                            last.set_value();
+                          })
+                  .ok());
   blocked.release();
   last.get_future().wait();
   writer.stop();

@@ -24,13 +24,12 @@ using testing::RawDb;
 using testing::sample_agent;
 using testing::sample_event;
 using testing::TempDir;
-using namespace std::string_literals;
-
 using testing::entry;
 using testing::hold;
 using testing::lot;
 using testing::op;
 using testing::payment;
+
 constexpr std::int64_t kNow = testing::kLedgerNow;
 
 class LedgerStoreTest : public ::testing::Test {
@@ -46,16 +45,6 @@ class LedgerStoreTest : public ::testing::Test {
   }
   Status run(const std::function<Status(WriteTxn&)>& fn) { return store_->write(fn); }
 
-  // Writes an operation and its entries, as the ledger does; returns the entries with ids.
-  std::vector<LotEntryRow> write_op(const LedgerOpRow& o, std::vector<LotEntryRow> entries) {
-    Status s = run([&](WriteTxn& t) -> Status {
-      WARDEN_RETURN_IF_ERROR(t.insert_ledger_op(o));
-      for (LotEntryRow& e : entries) WARDEN_RETURN_IF_ERROR(t.insert_lot_entry(e));
-      return Status();
-    });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    return entries;
-  }
   void mint(const LotRow& l, const std::string& op_id) {
     ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                   WARDEN_RETURN_IF_ERROR(t.insert_lot(l));
@@ -63,19 +52,6 @@ class LedgerStoreTest : public ::testing::Test {
                   LotEntryRow credit = entry(l, "credit", l.amount, op_id);
                   return t.insert_lot_entry(credit);
                 }).ok());
-  }
-  // lot id -> (remaining, held), through the pooled readers.
-  std::map<std::string, std::pair<std::string, std::string>> balances(LotFilter f = {}) {
-    std::map<std::string, std::pair<std::string, std::string>> out;
-    std::vector<std::string> order;
-    Status s = store_->scan_lot_balances(f, [&](const LotBalanceRow& b) {
-      out[b.lot.id] = {b.remaining, b.held};
-      order.push_back(b.lot.id);
-      return Status();
-    });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
-    return out;
   }
   // Runs raw SQL on the second connection and expects the database to refuse it.
   void refused(const std::string& sql, std::string_view message) {

@@ -101,9 +101,9 @@ TEST_F(PgStoreTest, OpenRefusesAnOlderOrNewerSchema) {
   auto older = open_store("t_store_versions");
   ASSERT_FALSE(older.ok());
   EXPECT_EQ(older.status().code(), ErrorCode::STORE_NOT_INITIALIZED);
-  EXPECT_NE(older.status().message().find(
-                fmt::format("schema version {}, this binary needs {}",
-                            latest_schema_version() - 1, latest_schema_version())),
+  EXPECT_NE(older.status().message().find(fmt::format("schema version {}, this binary needs {}",
+                                                      latest_schema_version() - 1,
+                                                      latest_schema_version())),
             std::string::npos)
       << older.status().message();
   // Newer: a version this binary does not know.
@@ -330,14 +330,14 @@ TEST_F(PgStoreTest, RowsRoundTripWithEveryColumnAndNull) {
   t.status = "CONFIRMED";
   t.error.reset();
   Status updated = store->write([&](WriteTxn& tx) -> Status {
-                    WARDEN_RETURN_IF_ERROR(tx.update_approval(ap));
-                    WARDEN_RETURN_IF_ERROR(tx.update_transaction(t));
-                    WARDEN_RETURN_IF_ERROR(tx.put_kv("k", "w", 8));
-                    auto n = tx.revoke_agent_sessions("a1", 60);
-                    if (!n.ok()) return n.take_status();
-                    EXPECT_EQ(*n, 0);  // s1 was revoked already
-                    return tx.delete_policy("p2");
-                  });
+    WARDEN_RETURN_IF_ERROR(tx.update_approval(ap));
+    WARDEN_RETURN_IF_ERROR(tx.update_transaction(t));
+    WARDEN_RETURN_IF_ERROR(tx.put_kv("k", "w", 8));
+    auto n = tx.revoke_agent_sessions("a1", 60);
+    if (!n.ok()) return n.take_status();
+    EXPECT_EQ(*n, 0);  // s1 was revoked already
+    return tx.delete_policy("p2");
+  });
   ASSERT_TRUE(updated.ok()) << updated.to_string();
   auto ga2 = store->find_approval_by_tx("t1");
   ASSERT_TRUE(ga2.ok() && ga2->has_value());
@@ -553,10 +553,10 @@ TEST_F(PgStoreTest, WriteRollsBackOnErrorAndRefusesReentry) {
   EXPECT_GE(std::stoi(killed->text(0, 0)), 1);
   s = store->write([&](WriteTxn& tx) { return tx.insert_agent(agent("after")); });
   ASSERT_TRUE(s.ok()) << s.to_string();
-  // Pooled connections that were killed fail once, and are replaced.
-  bool read = false;
-  for (int i = 0; i < 4 && !read; ++i) read = store->get_agent("after").ok();
-  EXPECT_TRUE(read);
+  // So were the pooled ones: a read retries on a new connection.
+  auto after = store->get_agent("after");
+  ASSERT_TRUE(after.ok()) << after.status().to_string();
+  EXPECT_TRUE(after->has_value());
   EXPECT_TRUE(store->ping().ok());
 }
 
@@ -581,16 +581,16 @@ TEST_F(PgStoreTest, PreparedStatementsAreReused) {
 TEST_F(PgStoreTest, MeterUsageAddsUpAndRefusesOverflow) {
   auto store = migrated("t_store_meter");
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store
-                  ->write([&](WriteTxn& tx) -> Status {
-                    WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a1", "p1/USDC", 100, "5"}));
-                    WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a1", "p1/USDC", 100, "7"}));
-                    WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a2", "p1/USDC", 101, "1"}));
-                    WARDEN_RETURN_IF_ERROR(
-                        tx.add_meter_usage({"a1", "p2/llm_tokens@gpt", 100, "3"}));
-                    return tx.add_meter_usage({"a1", "p3/requests", 100, std::string(kAmountMax)});
-                  })
-                  .ok());
+  ASSERT_TRUE(
+      store
+          ->write([&](WriteTxn& tx) -> Status {
+            WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a1", "p1/USDC", 100, "5"}));
+            WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a1", "p1/USDC", 100, "7"}));
+            WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a2", "p1/USDC", 101, "1"}));
+            WARDEN_RETURN_IF_ERROR(tx.add_meter_usage({"a1", "p2/llm_tokens@gpt", 100, "3"}));
+            return tx.add_meter_usage({"a1", "p3/requests", 100, std::string(kAmountMax)});
+          })
+          .ok());
   // Past 2^256 - 1: refused, and the transaction goes on (nothing was aborted).
   Status s = store->write([&](WriteTxn& tx) -> Status {
     Status over = tx.add_meter_usage({"a1", "p3/requests", 100, "1"});

@@ -84,8 +84,7 @@ Result<std::vector<AutomationRow>> list_automations(Connection& c, const Page& p
   static const std::string sql = fmt::format(
       "SELECT {} FROM automations WHERE id > $1 ORDER BY id LIMIT $2", kAutomationColumns);
   return collect<AutomationRow>(
-      c.exec_prepared(sql, {page.after_id.value_or(""), limit_param(page.limit)}),
-      read_automation);
+      c.exec_prepared(sql, {page.after_id.value_or(""), limit_param(page.limit)}), read_automation);
 }
 
 Result<std::vector<AutomationExecutionRow>> list_executions(
@@ -135,11 +134,10 @@ Status update_automation(Connection& c, const AutomationRow& r) {
       "UPDATE automations SET name = $1, spec = $2, ir = $3, hash = $4, version = $5, "
       "enabled = $6, priority = $7, last_validation = $8, last_dry_run = $9, updated_at = $10 "
       "WHERE id = $11";
-  return on_existing(
-      c.exec_prepared(sql, {r.name, r.spec, r.ir, r.hash, num(r.version), flag(r.enabled),
-                            num(r.priority), r.last_validation, r.last_dry_run,
-                            num(r.updated_at), r.id}),
-      ErrorCode::INTERNAL_ERROR, r.id);
+  return on_existing(c.exec_prepared(sql, {r.name, r.spec, r.ir, r.hash, num(r.version),
+                                           flag(r.enabled), num(r.priority), r.last_validation,
+                                           r.last_dry_run, num(r.updated_at), r.id}),
+                     ErrorCode::INTERNAL_ERROR, r.id);
 }
 
 Status delete_automation(Connection& c, std::string_view id) {
@@ -162,14 +160,13 @@ Status insert_execution(Connection& c, const AutomationExecutionRow& r) {
       "DELETE FROM automation_executions WHERE automation_id = $1 AND id NOT IN (SELECT id FROM "
       "automation_executions WHERE automation_id = $1 ORDER BY id DESC LIMIT $2)";
   return c
-      .exec_prepared(trim, {r.automation_id,
-                            num(static_cast<std::int64_t>(kExecutionsKeptMax))})
+      .exec_prepared(trim, {r.automation_id, num(static_cast<std::int64_t>(kExecutionsKeptMax))})
       .status();
 }
 
 Status insert_event(Connection& c, const EventRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", kEventColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", kEventColumns);
   return c
       .exec_prepared(sql, {r.id, r.kind, r.source, r.subject, num(r.occurred_at_ms), r.attributes,
                            num(r.received_at_ms)})
@@ -181,7 +178,8 @@ Result<std::int64_t> delete_events_before(Connection& c, std::int64_t received_a
   static const std::string sql =
       "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at_ms < $1 "
       "ORDER BY received_at_ms LIMIT $2)";
-  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {num(received_at_ms), limit_param(limit)}));
+  WARDEN_ASSIGN_OR_RETURN(Rows rows,
+                          c.exec_prepared(sql, {num(received_at_ms), limit_param(limit)}));
   return static_cast<std::int64_t>(rows.affected());
 }
 

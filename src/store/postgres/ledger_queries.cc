@@ -161,7 +161,10 @@ Status scan_lot_balances(Connection& c, const LotFilter& filter,
   const unsigned v = lot_filter_params(filter, params);
   return for_each_row<LotBalanceRow>(
       c.exec_prepared(variants[v], params),
-      [](const RowView& s) { return LotBalanceRow{read_lot(s), s.text(9), s.text(10)}; }, each);
+      [](const RowView& s) {
+        return LotBalanceRow{read_lot(s), s.text(9), s.text(10)};
+      },
+      each);
 }
 
 Result<std::vector<LotEntryRow>> list_lot_entries(Connection& c, const LotEntryFilter& filter) {
@@ -209,8 +212,8 @@ Result<std::optional<HoldRow>> get_hold(Connection& c, std::string_view id) {
 }
 
 Result<std::vector<HoldRow>> list_pending_holds(Connection& c) {
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
   return collect<HoldRow>(c.exec_prepared(sql), read_hold);
 }
 
@@ -248,8 +251,7 @@ Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::str
                                                          std::string_view event_id) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM webhook_events WHERE provider = $1 AND event_id = $2", kWebhookColumns);
-  return first<WebhookEventRow>(c.exec_prepared(sql, {str(provider), str(event_id)}),
-                                read_webhook);
+  return first<WebhookEventRow>(c.exec_prepared(sql, {str(provider), str(event_id)}), read_webhook);
 }
 
 Status insert_lot(Connection& c, const LotRow& r) {
@@ -281,12 +283,12 @@ Status insert_lot_entry(Connection& c, LotEntryRow& r) {
 }
 
 Status insert_hold(Connection& c, const HoldRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-      kHoldColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  kHoldColumns);
   return c
-      .exec_prepared(sql, {r.id, r.owner, r.currency, r.amount, r.status, r.posted_amount,
-                           r.tx_id, num(r.expires_at), num(r.created_at), num(r.updated_at)})
+      .exec_prepared(sql, {r.id, r.owner, r.currency, r.amount, r.status, r.posted_amount, r.tx_id,
+                           num(r.expires_at), num(r.created_at), num(r.updated_at)})
       .status();
 }
 
@@ -307,8 +309,8 @@ Status insert_ledger_op(Connection& c, const LedgerOpRow& r) {
   static const std::string sql =
       fmt::format("INSERT INTO ledger_ops ({}) VALUES ($1, $2, $3, $4, $5, $6)", kOpColumns);
   return c
-      .exec_prepared(sql, {r.id, r.kind, r.idempotency_key, r.request_hash, r.result,
-                           num(r.created_at)})
+      .exec_prepared(sql,
+                     {r.id, r.kind, r.idempotency_key, r.request_hash, r.result, num(r.created_at)})
       .status();
 }
 
@@ -342,9 +344,9 @@ Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& r) {
 }
 
 Status insert_usage_event(Connection& c, const UsageEventRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO usage_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-      kUsageColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO usage_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  kUsageColumns);
   return c
       .exec_prepared(sql, {r.id, r.agent_id, r.tx_id, r.provider, r.model, num(r.prompt_tokens),
                            num(r.completion_tokens), r.cost, r.currency, num(r.created_at)})

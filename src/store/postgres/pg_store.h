@@ -65,8 +65,7 @@ class PostgresStore final : public Store {
   Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
   Result<std::vector<HoldRow>> list_pending_holds() override;
-  Status scan_pending_hold_entries(
-      const std::function<Status(const LotEntryRow&)>& each) override;
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
   Status scan_ledger_ops_since(std::int64_t since,
                                const std::function<Status(const LedgerOpRow&)>& each) override;
@@ -83,8 +82,7 @@ class PostgresStore final : public Store {
                                                const Page& page) override;
   Result<std::optional<OrgRow>> get_org(std::string_view id) override;
   Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
-  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
-                                                const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override;
   Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
   Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
       std::string_view key_hash) override;
@@ -109,9 +107,10 @@ class PostgresStore final : public Store {
  private:
   explicit PostgresStore(PgStoreOptions options);
   Status connect_writer_locked();  // requires writer_mu_
-  // Runs f on a pooled connection.
+  // Runs f on a pooled connection; again on another when that one had lost its server, unless
+  // *delivered says a scan already handed rows to its caller.
   template <class F>
-  auto read(F&& f) -> decltype(f(std::declval<Connection&>()));
+  auto read(F&& f, const bool* delivered = nullptr) -> decltype(f(std::declval<Connection&>()));
 
   PgStoreOptions options_;
   Pool pool_;

@@ -40,10 +40,12 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const Page& page);
 Result<std::optional<ApprovalRow>> get_approval(Connection& c, std::string_view id);
 Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::string_view tx_id);
-Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only, const Page& page);
+Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only,
+                                                const Page& page);
 Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
                         const std::function<Status(const MeterUsageRow&)>& each);
-Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now, std::size_t limit);
+Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
+                                               std::size_t limit);
 // Ledger (ledger_queries.cc).
 Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id);
 Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page);

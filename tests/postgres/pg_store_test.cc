@@ -368,6 +368,98 @@ TEST_F(PgStoreTest, RowsRoundTripWithEveryColumnAndNull) {
   EXPECT_EQ(dup.message().find("pk1"), std::string::npos) << dup.message();
 }
 
+// Signing keys, outbox, models, API keys, orgs: the unique keys callers tell apart by column
+// (routes_models.cc looks for "models.name", routes_orgs.cc for "name").
+TEST_F(PgStoreTest, KeysOutboxGatewayAndOrgRows) {
+  auto store = migrated("t_store_gateway");
+  ASSERT_NE(store, nullptr);
+  ModelRow m;
+  m.id = "m1";
+  m.name = "gpt";
+  m.provider = "openai";
+  m.base_url = "https://api.example";
+  m.upstream_model = "gpt-4o";
+  m.input_price_micros_per_1k = "5";
+  m.output_price_micros_per_1k = "0";
+  m.currency = "USD";
+  m.key_ref = "env:KEY";
+  m.created_at = 1;
+  m.updated_at = 1;
+  ApiKeyRow k{"k1", "a1", "hash1", "wk_ab", std::nullopt, 3, std::nullopt, std::nullopt};
+  OrgRow org{"o1", "acme", 4, std::nullopt};
+  OrgAdminKeyRow admin{"ok1", "o1", "ahash", "wo_ab", "ops", 5, std::nullopt};
+  SigningKeyRow key{"kid1", R"({"kty":"EC"})", "sealed", 10, 20, 30};
+  ASSERT_TRUE(store
+                  ->write([&](WriteTxn& tx) -> Status {
+                    AgentRow a = agent("a1");
+                    a.org = "o1";
+                    WARDEN_RETURN_IF_ERROR(tx.insert_org(org));
+                    WARDEN_RETURN_IF_ERROR(tx.insert_agent(a));
+                    WARDEN_RETURN_IF_ERROR(tx.insert_model(m));
+                    WARDEN_RETURN_IF_ERROR(tx.insert_api_key(k));
+                    WARDEN_RETURN_IF_ERROR(tx.insert_org_admin_key(admin));
+                    WARDEN_RETURN_IF_ERROR(tx.insert_signing_key(key));
+                    WARDEN_RETURN_IF_ERROR(tx.extend_signing_key("kid1", 25));  // never lowers
+                    WARDEN_RETURN_IF_ERROR(tx.insert_outbox({"e2", R"({"b":2})", 6, 0, 50}));
+                    return tx.insert_outbox({"e1", R"({"a":1})", 6, 1, 40});
+                  })
+                  .ok());
+  auto keys = store->list_signing_keys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].public_jwk, key.public_jwk);
+  EXPECT_EQ((*keys)[0].verify_until, 30);
+  auto due = store->list_outbox_due(45, 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].id, "e1");
+  EXPECT_EQ((*due)[0].attempts, 1);
+  EXPECT_EQ(store->list_outbox_due(50, 10)->size(), 2u);
+  auto model = store->find_model_by_name("gpt");
+  ASSERT_TRUE(model.ok() && model->has_value());
+  EXPECT_EQ((*model)->input_price_micros_per_1k, "5");
+  EXPECT_TRUE((*model)->enabled);
+  auto api = store->find_api_key_by_hash("hash1");
+  ASSERT_TRUE(api.ok() && api->has_value());
+  EXPECT_FALSE((*api)->name || (*api)->revoked_at || (*api)->last_used_at);
+  auto members = store->list_org_agents("o1", Page{});
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 1u);
+  EXPECT_EQ((*members)[0].org, "o1");
+  auto found = store->find_org_admin_key_by_hash("ahash");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->name, "ops");
+
+  ASSERT_TRUE(store
+                  ->write([&](WriteTxn& tx) -> Status {
+                    WARDEN_RETURN_IF_ERROR(tx.update_outbox({"e1", "", 0, 2, 90}));
+                    WARDEN_RETURN_IF_ERROR(tx.delete_outbox("e2"));
+                    auto revoked = tx.revoke_agent_api_keys("a1", 7);
+                    if (!revoked.ok()) return revoked.take_status();
+                    EXPECT_EQ(*revoked, 1);
+                    org.deleted_at = 8;
+                    return tx.update_org(org);
+                  })
+                  .ok());
+  EXPECT_TRUE(store->list_outbox_due(50, 10)->empty());
+  EXPECT_EQ((*store->list_outbox_due(90, 10))[0].attempts, 2);
+  EXPECT_EQ((*store->get_api_key("k1"))->revoked_at, 7);
+  EXPECT_TRUE(store->list_orgs(Page{})->empty());
+  EXPECT_EQ((*store->get_org("o1"))->deleted_at, 8);
+
+  ModelRow twin = m;
+  twin.id = "m2";
+  Status s = store->write([&](WriteTxn& tx) { return tx.insert_model(twin); });
+  EXPECT_EQ(s.code(), ErrorCode::STORE_CONSTRAINT);
+  EXPECT_NE(s.message().find("models.name"), std::string::npos) << s.message();
+  OrgRow same_name{"o2", "acme", 9, std::nullopt};
+  s = store->write([&](WriteTxn& tx) { return tx.insert_org(same_name); });
+  EXPECT_EQ(s.code(), ErrorCode::STORE_CONSTRAINT);
+  EXPECT_NE(s.message().find("orgs.name"), std::string::npos) << s.message();
+  s = store->write([&](WriteTxn& tx) { return tx.delete_model("ghost"); });
+  EXPECT_EQ(s.code(), ErrorCode::INTERNAL_ERROR);
+}
+
 TEST_F(PgStoreTest, AuditChainOfSeveralTransactionsVerifies) {
   auto store = migrated("t_store_audit");
   ASSERT_NE(store, nullptr);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -554,6 +555,56 @@ TEST_F(PgStoreTest, ConcurrentReplicasAppendOneChain) {
     EXPECT_NE((*all)[i].event.event_type, "SECOND") << "row " << (*all)[i].id;
     EXPECT_EQ((*all)[i + 1].event.event_type, "SECOND") << "row " << (*all)[i + 1].id;
   }
+}
+
+// A write's read of a transaction locks its row (docs/cluster.md, "One replica sweeps"): a second
+// replica's write reading it waits for the first to commit and sees its change, so two sweeps of
+// one row cannot both act on the old status.
+TEST_F(PgStoreTest, AWriteReadsATransactionUnderItsRowLock) {
+  auto one = migrated("t_store_row_lock");
+  ASSERT_NE(one, nullptr);
+  auto two_or = open_store("t_store_row_lock");
+  ASSERT_TRUE(two_or.ok()) << two_or.status().to_string();
+  std::unique_ptr<PostgresStore> two = std::move(two_or).value();
+  TransactionRow t;
+  t.id = "t1";
+  t.agent_id = "a1";
+  t.chain = "solana";
+  t.type = "DECISION";
+  t.status = "PENDING";
+  ASSERT_TRUE(one->write([&](WriteTxn& tx) -> Status {
+                   WARDEN_RETURN_IF_ERROR(tx.insert_agent(agent("a1")));
+                   return tx.insert_transaction(t);
+                 })
+                  .ok());
+  std::atomic<bool> locked{false};
+  std::thread first([&] {
+    Status s = one->write([&](WriteTxn& tx) -> Status {
+      auto row = tx.get_transaction("t1");
+      if (!row.ok()) return row.take_status();
+      locked = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      (*row)->status = "EXPIRED";
+      return tx.update_transaction(**row);
+    });
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  });
+  while (!locked) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // A plain read does not wait: it sees the committed row.
+  EXPECT_EQ((*two->get_transaction("t1"))->status, "PENDING");
+  std::string seen;
+  const auto start = std::chrono::steady_clock::now();
+  Status s = two->write([&](WriteTxn& tx) -> Status {
+    auto row = tx.get_transaction("t1");
+    if (!row.ok()) return row.take_status();
+    seen = (*row)->status;
+    return Status();
+  });
+  const auto waited = std::chrono::steady_clock::now() - start;
+  first.join();
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(seen, "EXPIRED");
+  EXPECT_GE(waited, std::chrono::milliseconds(150));
 }
 
 TEST_F(PgStoreTest, NestedUndoesOnlyItsOwnWrites) {

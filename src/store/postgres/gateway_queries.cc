@@ -78,9 +78,9 @@ Result<std::optional<ApiKeyRow>> find_api_key_by_hash(Connection& c, std::string
 
 Result<std::vector<ApiKeyRow>> list_api_keys(Connection& c, std::string_view agent_id,
                                              const Page& page) {
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM api_keys WHERE agent_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-      kApiKeyColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM api_keys WHERE agent_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                  kApiKeyColumns);
   return collect<ApiKeyRow>(
       c.exec_prepared(sql, {str(agent_id), page.after_id.value_or(""), limit_param(page.limit)}),
       read_api_key);
@@ -104,8 +104,8 @@ Status update_model(Connection& c, const ModelRow& r) {
       "key_ref = $8, enabled = $9, updated_at = $10 WHERE id = $11";
   return on_existing(
       c.exec_prepared(sql, {r.name, r.provider, r.base_url, r.upstream_model,
-                            r.input_price_micros_per_1k, r.output_price_micros_per_1k,
-                            r.currency, r.key_ref, flag(r.enabled), num(r.updated_at), r.id}),
+                            r.input_price_micros_per_1k, r.output_price_micros_per_1k, r.currency,
+                            r.key_ref, flag(r.enabled), num(r.updated_at), r.id}),
       ErrorCode::INTERNAL_ERROR, r.id);
 }
 
@@ -126,9 +126,8 @@ Status insert_api_key(Connection& c, const ApiKeyRow& r) {
 Status update_api_key(Connection& c, const ApiKeyRow& r) {
   static const std::string sql =
       "UPDATE api_keys SET name = $1, revoked_at = $2, last_used_at = $3 WHERE id = $4";
-  return on_existing(
-      c.exec_prepared(sql, {r.name, num(r.revoked_at), num(r.last_used_at), r.id}),
-      ErrorCode::INTERNAL_ERROR, r.id);
+  return on_existing(c.exec_prepared(sql, {r.name, num(r.revoked_at), num(r.last_used_at), r.id}),
+                     ErrorCode::INTERNAL_ERROR, r.id);
 }
 
 Result<std::int64_t> revoke_agent_api_keys(Connection& c, std::string_view agent_id,

@@ -42,8 +42,7 @@ Result<std::optional<OrgRow>> get_org(Connection& c, std::string_view id) {
 
 Result<std::vector<OrgRow>> list_orgs(Connection& c, const Page& page) {
   static const std::string sql = fmt::format(
-      "SELECT {} FROM orgs WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
-      kOrgColumns);
+      "SELECT {} FROM orgs WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2", kOrgColumns);
   return collect<OrgRow>(
       c.exec_prepared(sql, {page.after_id.value_or(""), limit_param(page.limit)}), read_org);
 }
@@ -77,8 +76,8 @@ Status insert_org_admin_key(Connection& c, const OrgAdminKeyRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO org_admin_keys ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", kOrgAdminKeyColumns);
   return c
-      .exec_prepared(sql, {r.id, r.org_id, r.key_hash, r.prefix, r.name, num(r.created_at),
-                           num(r.revoked_at)})
+      .exec_prepared(
+          sql, {r.id, r.org_id, r.key_hash, r.prefix, r.name, num(r.created_at), num(r.revoked_at)})
       .status();
 }
 

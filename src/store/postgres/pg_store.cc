@@ -58,7 +58,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::optional<SessionRow>> get_session(std::string_view id) override {
     return track(postgres::get_session(c_, id));
   }
-  Result<std::optional<SessionRow>> find_session_by_token_hash(std::string_view token_hash) override {
+  Result<std::optional<SessionRow>> find_session_by_token_hash(
+      std::string_view token_hash) override {
     return track(postgres::find_session_by_token_hash(c_, token_hash));
   }
   Result<std::vector<RevokedSessionRow>> list_revoked_sessions(std::int64_t now) override {
@@ -73,7 +74,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) override {
     return track(postgres::find_policy_by_hash(c_, hash));
   }
-  Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter, const Page& page) override {
+  Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
+                                               const Page& page) override {
     return track(postgres::list_policies(c_, filter, page));
   }
   Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override {
@@ -82,7 +84,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::optional<TransactionRow>> get_transaction(std::string_view id) override {
     return track(postgres::get_transaction_for_update(c_, id));
   }
-  Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter, const Page& page) override {
+  Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
+                                                        const Page& page) override {
     return track(postgres::list_transactions(c_, filter, page));
   }
   Result<std::optional<ApprovalRow>> get_approval(std::string_view id) override {
@@ -94,7 +97,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) override {
     return track(postgres::list_approvals(c_, pending_only, page));
   }
-  Status scan_meter_usage(const MeterUsageFilter& filter, const std::function<Status(const MeterUsageRow&)>& each) override {
+  Status scan_meter_usage(const MeterUsageFilter& filter,
+                          const std::function<Status(const MeterUsageRow&)>& each) override {
     return track(postgres::scan_meter_usage(c_, filter, each));
   }
   Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) override {
@@ -106,7 +110,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::vector<LotRow>> list_lots(const LotFilter& filter, const Page& page) override {
     return track(postgres::list_lots(c_, filter, page));
   }
-  Status scan_lot_balances(const LotFilter& filter, const std::function<Status(const LotBalanceRow&)>& each) override {
+  Status scan_lot_balances(const LotFilter& filter,
+                           const std::function<Status(const LotBalanceRow&)>& each) override {
     return track(postgres::scan_lot_balances(c_, filter, each));
   }
   Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) override {
@@ -127,13 +132,15 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override {
     return track(postgres::find_ledger_op(c_, idempotency_key));
   }
-  Status scan_ledger_ops_since(std::int64_t since, const std::function<Status(const LedgerOpRow&)>& each) override {
+  Status scan_ledger_ops_since(std::int64_t since,
+                               const std::function<Status(const LedgerOpRow&)>& each) override {
     return track(postgres::scan_ledger_ops_since(c_, since, each));
   }
   Result<std::optional<PaymentRow>> get_payment(std::string_view id) override {
     return track(postgres::get_payment(c_, id));
   }
-  Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider, std::string_view event_id) override {
+  Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
+                                                           std::string_view event_id) override {
     return track(postgres::get_webhook_event(c_, provider, event_id));
   }
   Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override {
@@ -154,7 +161,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override {
     return track(postgres::find_api_key_by_hash(c_, key_hash));
   }
-  Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id, const Page& page) override {
+  Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
+                                               const Page& page) override {
     return track(postgres::list_api_keys(c_, agent_id, page));
   }
   Result<std::optional<OrgRow>> get_org(std::string_view id) override {
@@ -163,13 +171,15 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::vector<OrgRow>> list_orgs(const Page& page) override {
     return track(postgres::list_orgs(c_, page));
   }
-  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override {
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                const Page& page) override {
     return track(postgres::list_org_agents(c_, org_id, page));
   }
   Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override {
     return track(postgres::get_org_admin_key(c_, id));
   }
-  Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(std::string_view key_hash) override {
+  Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
+      std::string_view key_hash) override {
     return track(postgres::find_org_admin_key_by_hash(c_, key_hash));
   }
   Result<std::optional<AutomationRow>> get_automation(std::string_view id) override {
@@ -181,7 +191,9 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::vector<AutomationRow>> list_automations(const Page& page) override {
     return track(postgres::list_automations(c_, page));
   }
-  Result<std::vector<AutomationExecutionRow>> list_executions(std::string_view automation_id, const std::optional<std::string>& cursor, std::size_t limit) override {
+  Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& cursor,
+      std::size_t limit) override {
     return track(postgres::list_executions(c_, automation_id, cursor, limit));
   }
   Result<std::optional<EventRow>> get_event(std::string_view id) override {
@@ -250,21 +262,15 @@ class PgWriteTxn final : public WriteTxn {
   Status delete_outbox(std::string_view id) override {
     return track(postgres::delete_outbox(c_, id));
   }
-  Status insert_lot(const LotRow& row) override {
-    return track(postgres::insert_lot(c_, row));
-  }
+  Status insert_lot(const LotRow& row) override { return track(postgres::insert_lot(c_, row)); }
   Status update_lot_status(std::string_view id, std::string_view status) override {
     return track(postgres::update_lot_status(c_, id, status));
   }
   Status insert_lot_entry(LotEntryRow& row) override {
     return track(postgres::insert_lot_entry(c_, row));
   }
-  Status insert_hold(const HoldRow& row) override {
-    return track(postgres::insert_hold(c_, row));
-  }
-  Status update_hold(const HoldRow& row) override {
-    return track(postgres::update_hold(c_, row));
-  }
+  Status insert_hold(const HoldRow& row) override { return track(postgres::insert_hold(c_, row)); }
+  Status update_hold(const HoldRow& row) override { return track(postgres::update_hold(c_, row)); }
   Status insert_ledger_op(const LedgerOpRow& row) override {
     return track(postgres::insert_ledger_op(c_, row));
   }
@@ -298,12 +304,8 @@ class PgWriteTxn final : public WriteTxn {
   Result<std::int64_t> revoke_agent_api_keys(std::string_view agent_id, std::int64_t now) override {
     return track(postgres::revoke_agent_api_keys(c_, agent_id, now));
   }
-  Status insert_org(const OrgRow& row) override {
-    return track(postgres::insert_org(c_, row));
-  }
-  Status update_org(const OrgRow& row) override {
-    return track(postgres::update_org(c_, row));
-  }
+  Status insert_org(const OrgRow& row) override { return track(postgres::insert_org(c_, row)); }
+  Status update_org(const OrgRow& row) override { return track(postgres::update_org(c_, row)); }
   Status insert_org_admin_key(const OrgAdminKeyRow& row) override {
     return track(postgres::insert_org_admin_key(c_, row));
   }
@@ -325,7 +327,8 @@ class PgWriteTxn final : public WriteTxn {
   Status insert_event(const EventRow& row) override {
     return track(postgres::insert_event(c_, row));
   }
-  Result<std::int64_t> delete_events_before(std::int64_t received_at_ms, std::size_t limit) override {
+  Result<std::int64_t> delete_events_before(std::int64_t received_at_ms,
+                                            std::size_t limit) override {
     return track(postgres::delete_events_before(c_, received_at_ms, limit));
   }
   Status put_inventory(const InventoryRow& row) override {
@@ -369,8 +372,8 @@ class PgWriteTxn final : public WriteTxn {
 
   Connection& c_;
   Status failure_;
-  Status abort_cause_;   // the failure that aborted the transaction, while failed_
-  bool failed_ = false;  // the transaction was aborted after the last statement
+  Status abort_cause_;    // the failure that aborted the transaction, while failed_
+  bool failed_ = false;   // the transaction was aborted after the last statement
   AuditTail audit_tail_;  // appends after the first in this transaction skip the lock and read
 };
 
@@ -382,7 +385,8 @@ void rollback(Connection& c) { (void)c.exec(kRollback); }
 Result<int> current_schema_version(Connection& c) {
   static const std::string sql = "SELECT coalesce(max(version), 0) FROM schema_version";
   WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql));
-  if (rows.size() == 0) return Status(ErrorCode::INTERNAL_STORE_ERROR, "schema_version gave no row");
+  if (rows.size() == 0)
+    return Status(ErrorCode::INTERNAL_STORE_ERROR, "schema_version gave no row");
   return std::stoi(rows.text(0, 0));
 }
 
@@ -430,10 +434,19 @@ Status PostgresStore::connect_writer_locked() {
 }
 
 template <class F>
-auto PostgresStore::read(F&& f) -> decltype(f(std::declval<Connection&>())) {
-  Result<Pool::Lease> lease = pool_.acquire();
-  if (!lease.ok()) return lease.take_status();
-  return f(**lease);
+auto PostgresStore::read(F&& f, const bool* delivered) -> decltype(f(std::declval<Connection&>())) {
+  // A pooled connection whose server closed it while it sat idle (restart, failover, an idle
+  // timeout) fails its first statement. A read changes nothing, so it runs again on another
+  // connection (the dead one is dropped when returned), unless a scan already handed rows out.
+  for (std::size_t attempt = 0;; ++attempt) {
+    Result<Pool::Lease> lease = pool_.acquire();
+    if (!lease.ok()) return lease.take_status();
+    auto out = f(**lease);
+    if (out.ok() || (**lease).healthy() || (delivered != nullptr && *delivered) ||
+        attempt >= options_.read_connections) {
+      return out;
+    }
+  }
 }
 
 Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
@@ -520,7 +533,8 @@ Result<std::optional<SessionRow>> PostgresStore::get_session(std::string_view id
   return read([&](Connection& c) { return postgres::get_session(c, id); });
 }
 
-Result<std::optional<SessionRow>> PostgresStore::find_session_by_token_hash(std::string_view token_hash) {
+Result<std::optional<SessionRow>> PostgresStore::find_session_by_token_hash(
+    std::string_view token_hash) {
   return read([&](Connection& c) { return postgres::find_session_by_token_hash(c, token_hash); });
 }
 
@@ -540,7 +554,8 @@ Result<std::optional<PolicyRow>> PostgresStore::find_policy_by_hash(std::string_
   return read([&](Connection& c) { return postgres::find_policy_by_hash(c, hash); });
 }
 
-Result<std::vector<PolicyRow>> PostgresStore::list_policies(const PolicyFilter& filter, const Page& page) {
+Result<std::vector<PolicyRow>> PostgresStore::list_policies(const PolicyFilter& filter,
+                                                            const Page& page) {
   return read([&](Connection& c) { return postgres::list_policies(c, filter, page); });
 }
 
@@ -552,7 +567,8 @@ Result<std::optional<TransactionRow>> PostgresStore::get_transaction(std::string
   return read([&](Connection& c) { return postgres::get_transaction(c, id); });
 }
 
-Result<std::vector<TransactionRow>> PostgresStore::list_transactions(const TransactionFilter& filter, const Page& page) {
+Result<std::vector<TransactionRow>> PostgresStore::list_transactions(
+    const TransactionFilter& filter, const Page& page) {
   return read([&](Connection& c) { return postgres::list_transactions(c, filter, page); });
 }
 
@@ -564,12 +580,20 @@ Result<std::optional<ApprovalRow>> PostgresStore::find_approval_by_tx(std::strin
   return read([&](Connection& c) { return postgres::find_approval_by_tx(c, tx_id); });
 }
 
-Result<std::vector<ApprovalRow>> PostgresStore::list_approvals(bool pending_only, const Page& page) {
+Result<std::vector<ApprovalRow>> PostgresStore::list_approvals(bool pending_only,
+                                                               const Page& page) {
   return read([&](Connection& c) { return postgres::list_approvals(c, pending_only, page); });
 }
 
-Status PostgresStore::scan_meter_usage(const MeterUsageFilter& filter, const std::function<Status(const MeterUsageRow&)>& each) {
-  return read([&](Connection& c) { return postgres::scan_meter_usage(c, filter, each); });
+Status PostgresStore::scan_meter_usage(const MeterUsageFilter& filter,
+                                       const std::function<Status(const MeterUsageRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const MeterUsageRow&)> counted = [&](const MeterUsageRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return read([&](Connection& c) { return postgres::scan_meter_usage(c, filter, counted); },
+              &delivered);
 }
 
 Result<std::vector<OutboxRow>> PostgresStore::list_outbox_due(std::int64_t now, std::size_t limit) {
@@ -584,8 +608,15 @@ Result<std::vector<LotRow>> PostgresStore::list_lots(const LotFilter& filter, co
   return read([&](Connection& c) { return postgres::list_lots(c, filter, page); });
 }
 
-Status PostgresStore::scan_lot_balances(const LotFilter& filter, const std::function<Status(const LotBalanceRow&)>& each) {
-  return read([&](Connection& c) { return postgres::scan_lot_balances(c, filter, each); });
+Status PostgresStore::scan_lot_balances(const LotFilter& filter,
+                                        const std::function<Status(const LotBalanceRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LotBalanceRow&)> counted = [&](const LotBalanceRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return read([&](Connection& c) { return postgres::scan_lot_balances(c, filter, counted); },
+              &delivered);
 }
 
 Result<std::vector<LotEntryRow>> PostgresStore::list_lot_entries(const LotEntryFilter& filter) {
@@ -593,7 +624,12 @@ Result<std::vector<LotEntryRow>> PostgresStore::list_lot_entries(const LotEntryF
 }
 
 Status PostgresStore::scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) {
-  return read([&](Connection& c) { return postgres::scan_lot_entries(c, each); });
+  bool delivered = false;
+  const std::function<Status(const LotEntryRow&)> counted = [&](const LotEntryRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return read([&](Connection& c) { return postgres::scan_lot_entries(c, counted); }, &delivered);
 }
 
 Result<std::optional<HoldRow>> PostgresStore::get_hold(std::string_view id) {
@@ -604,23 +640,38 @@ Result<std::vector<HoldRow>> PostgresStore::list_pending_holds() {
   return read([&](Connection& c) { return postgres::list_pending_holds(c); });
 }
 
-Status PostgresStore::scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) {
-  return read([&](Connection& c) { return postgres::scan_pending_hold_entries(c, each); });
+Status PostgresStore::scan_pending_hold_entries(
+    const std::function<Status(const LotEntryRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LotEntryRow&)> counted = [&](const LotEntryRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return read([&](Connection& c) { return postgres::scan_pending_hold_entries(c, counted); },
+              &delivered);
 }
 
 Result<std::optional<LedgerOpRow>> PostgresStore::find_ledger_op(std::string_view idempotency_key) {
   return read([&](Connection& c) { return postgres::find_ledger_op(c, idempotency_key); });
 }
 
-Status PostgresStore::scan_ledger_ops_since(std::int64_t since, const std::function<Status(const LedgerOpRow&)>& each) {
-  return read([&](Connection& c) { return postgres::scan_ledger_ops_since(c, since, each); });
+Status PostgresStore::scan_ledger_ops_since(std::int64_t since,
+                                            const std::function<Status(const LedgerOpRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LedgerOpRow&)> counted = [&](const LedgerOpRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return read([&](Connection& c) { return postgres::scan_ledger_ops_since(c, since, counted); },
+              &delivered);
 }
 
 Result<std::optional<PaymentRow>> PostgresStore::get_payment(std::string_view id) {
   return read([&](Connection& c) { return postgres::get_payment(c, id); });
 }
 
-Result<std::optional<WebhookEventRow>> PostgresStore::get_webhook_event(std::string_view provider, std::string_view event_id) {
+Result<std::optional<WebhookEventRow>> PostgresStore::get_webhook_event(std::string_view provider,
+                                                                        std::string_view event_id) {
   return read([&](Connection& c) { return postgres::get_webhook_event(c, provider, event_id); });
 }
 
@@ -648,7 +699,8 @@ Result<std::optional<ApiKeyRow>> PostgresStore::find_api_key_by_hash(std::string
   return read([&](Connection& c) { return postgres::find_api_key_by_hash(c, key_hash); });
 }
 
-Result<std::vector<ApiKeyRow>> PostgresStore::list_api_keys(std::string_view agent_id, const Page& page) {
+Result<std::vector<ApiKeyRow>> PostgresStore::list_api_keys(std::string_view agent_id,
+                                                            const Page& page) {
   return read([&](Connection& c) { return postgres::list_api_keys(c, agent_id, page); });
 }
 
@@ -660,7 +712,8 @@ Result<std::vector<OrgRow>> PostgresStore::list_orgs(const Page& page) {
   return read([&](Connection& c) { return postgres::list_orgs(c, page); });
 }
 
-Result<std::vector<AgentRow>> PostgresStore::list_org_agents(std::string_view org_id, const Page& page) {
+Result<std::vector<AgentRow>> PostgresStore::list_org_agents(std::string_view org_id,
+                                                             const Page& page) {
   return read([&](Connection& c) { return postgres::list_org_agents(c, org_id, page); });
 }
 
@@ -668,7 +721,8 @@ Result<std::optional<OrgAdminKeyRow>> PostgresStore::get_org_admin_key(std::stri
   return read([&](Connection& c) { return postgres::get_org_admin_key(c, id); });
 }
 
-Result<std::optional<OrgAdminKeyRow>> PostgresStore::find_org_admin_key_by_hash(std::string_view key_hash) {
+Result<std::optional<OrgAdminKeyRow>> PostgresStore::find_org_admin_key_by_hash(
+    std::string_view key_hash) {
   return read([&](Connection& c) { return postgres::find_org_admin_key_by_hash(c, key_hash); });
 }
 
@@ -684,8 +738,10 @@ Result<std::vector<AutomationRow>> PostgresStore::list_automations(const Page& p
   return read([&](Connection& c) { return postgres::list_automations(c, page); });
 }
 
-Result<std::vector<AutomationExecutionRow>> PostgresStore::list_executions(std::string_view automation_id, const std::optional<std::string>& cursor, std::size_t limit) {
-  return read([&](Connection& c) { return postgres::list_executions(c, automation_id, cursor, limit); });
+Result<std::vector<AutomationExecutionRow>> PostgresStore::list_executions(
+    std::string_view automation_id, const std::optional<std::string>& cursor, std::size_t limit) {
+  return read(
+      [&](Connection& c) { return postgres::list_executions(c, automation_id, cursor, limit); });
 }
 
 Result<std::optional<EventRow>> PostgresStore::get_event(std::string_view id) {

@@ -109,9 +109,10 @@ class PostgresStore final : public Store {
  private:
   explicit PostgresStore(PgStoreOptions options);
   Status connect_writer_locked();  // requires writer_mu_
-  // Runs f on a pooled connection.
+  // Runs f on a pooled connection; again on another when that one had lost its server, unless
+  // *delivered says a scan already handed rows to its caller.
   template <class F>
-  auto read(F&& f) -> decltype(f(std::declval<Connection&>()));
+  auto read(F&& f, const bool* delivered = nullptr) -> decltype(f(std::declval<Connection&>()));
 
   PgStoreOptions options_;
   Pool pool_;

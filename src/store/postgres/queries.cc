@@ -1,6 +1,8 @@
 // The SQL behind each store operation on PostgreSQL, with row <-> struct mapping and the audit
 // hash chain: the twins of store/sqlite/queries.cc, with the same ordering, filters and errors.
 // Every statement with parameters is a server-side prepared statement of a fixed text (pg.h).
+#include "store/postgres/queries.h"
+
 #include <fmt/format.h>
 
 #include <string>
@@ -8,7 +10,6 @@
 #include "core/amount.h"
 #include "core/enums.h"
 #include "core/json.h"
-#include "store/postgres/queries.h"
 #include "store/postgres/row_reader.h"
 
 namespace warden::store::postgres {
@@ -324,10 +325,10 @@ Status insert_session(Connection& c, const SessionRow& r) {
   static const std::string sql =
       fmt::format("INSERT INTO sessions ({}) VALUES ({})", kSessionColumns, placeholders(13));
   return c
-      .exec_prepared(sql, {r.id, r.agent_id, r.token_hash, num(r.expires_at), r.constraints,
-                           r.usage_stats, num(r.revoked_at), num(r.renewal_count),
-                           num(r.max_renewals), num(r.last_renewed_at),
-                           num(r.absolute_expires_at), num(r.created_at), r.role})
+      .exec_prepared(
+          sql, {r.id, r.agent_id, r.token_hash, num(r.expires_at), r.constraints, r.usage_stats,
+                num(r.revoked_at), num(r.renewal_count), num(r.max_renewals),
+                num(r.last_renewed_at), num(r.absolute_expires_at), num(r.created_at), r.role})
       .status();
 }
 
@@ -416,11 +417,11 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   std::string hash = audit_row_hash(id, e, prev_hash);
   static const std::string sql =
       fmt::format("INSERT INTO audit_log ({}) VALUES ({})", kAuditColumns, placeholders(13));
-  WARDEN_RETURN_IF_ERROR(c.exec_prepared(sql, {num(id), num(e.timestamp), e.event_type, e.actor,
-                                              e.agent_id, e.session_id, e.tx_id, e.details,
-                                              e.severity, e.ip_address, e.correlation_id,
-                                              prev_hash, hash})
-                             .status());
+  WARDEN_RETURN_IF_ERROR(
+      c.exec_prepared(
+           sql, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id, e.session_id,
+                 e.tx_id, e.details, e.severity, e.ip_address, e.correlation_id, prev_hash, hash})
+          .status());
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
 }
@@ -491,12 +492,34 @@ ApprovalRow read_approval(const RowView& st) {
 std::vector<Param> transaction_fields(const TransactionRow& r) {
   std::vector<Param> p;
   p.reserve(29);
-  p.insert(p.end(), {r.agent_id, r.session_id, r.chain, r.tx_hash, r.type, r.amount, r.to_address,
-                     r.token_mint, r.contract_address, r.method_signature, r.spender_address,
-                     r.approved_amount, r.parent_id, num(r.batch_index), r.status, r.tier,
-                     num(r.queued_at), num(r.executed_at), num(r.created_at), r.error, r.metadata,
-                     r.reserved_amount, r.idempotency_key, r.request_hash, num(r.expires_at),
-                     num(r.executable_at), r.final_amount, num(r.updated_at)});
+  p.insert(p.end(), {r.agent_id,
+                     r.session_id,
+                     r.chain,
+                     r.tx_hash,
+                     r.type,
+                     r.amount,
+                     r.to_address,
+                     r.token_mint,
+                     r.contract_address,
+                     r.method_signature,
+                     r.spender_address,
+                     r.approved_amount,
+                     r.parent_id,
+                     num(r.batch_index),
+                     r.status,
+                     r.tier,
+                     num(r.queued_at),
+                     num(r.executed_at),
+                     num(r.created_at),
+                     r.error,
+                     r.metadata,
+                     r.reserved_amount,
+                     r.idempotency_key,
+                     r.request_hash,
+                     num(r.expires_at),
+                     num(r.executable_at),
+                     r.final_amount,
+                     num(r.updated_at)});
   return p;
 }
 
@@ -520,8 +543,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const Page& page) {
   // Bits: 0 statuses (one array parameter, whatever their number), 1 agent_id, 2 created_at_min.
   static const SqlVariants<3> variants([](unsigned v) {
-    std::string sql =
-        fmt::format("SELECT {} FROM transactions WHERE id > $1", kTransactionColumns);
+    std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > $1", kTransactionColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND status = ANY(${}::text[])", ++n);
     if (v & 2u) sql += fmt::format(" AND agent_id = ${}", ++n);
@@ -586,9 +608,9 @@ Result<std::optional<ApprovalRow>> get_approval(Connection& c, std::string_view 
 }
 
 Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::string_view tx_id) {
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM pending_approvals WHERE tx_id = $1 ORDER BY id DESC LIMIT 1",
-      kApprovalColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM pending_approvals WHERE tx_id = $1 ORDER BY id DESC LIMIT 1",
+                  kApprovalColumns);
   return first<ApprovalRow>(c.exec_prepared(sql, {str(tx_id)}), read_approval);
 }
 
@@ -600,19 +622,18 @@ Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only
       "SELECT {} FROM pending_approvals WHERE id > $1 AND approved_at IS NULL AND rejected_at "
       "IS NULL ORDER BY id LIMIT $2",
       kApprovalColumns);
-  return collect<ApprovalRow>(c.exec_prepared(pending_only ? pending : all,
-                                              {page.after_id.value_or(""),
-                                               limit_param(page.limit)}),
-                              read_approval);
+  return collect<ApprovalRow>(
+      c.exec_prepared(pending_only ? pending : all,
+                      {page.after_id.value_or(""), limit_param(page.limit)}),
+      read_approval);
 }
 
 Status insert_approval(Connection& c, const ApprovalRow& r) {
   static const std::string sql = fmt::format("INSERT INTO pending_approvals ({}) VALUES ({})",
                                              kApprovalColumns, placeholders(8));
   return c
-      .exec_prepared(sql, {r.id, r.tx_id, num(r.required_by), num(r.expires_at),
-                           num(r.approved_at), num(r.rejected_at), r.owner_signature,
-                           num(r.created_at)})
+      .exec_prepared(sql, {r.id, r.tx_id, num(r.required_by), num(r.expires_at), num(r.approved_at),
+                           num(r.rejected_at), r.owner_signature, num(r.created_at)})
       .status();
 }
 
@@ -620,10 +641,10 @@ Status update_approval(Connection& c, const ApprovalRow& r) {
   static const std::string sql =
       "UPDATE pending_approvals SET required_by = $1, expires_at = $2, approved_at = $3, "
       "rejected_at = $4, owner_signature = $5 WHERE id = $6";
-  return on_existing(c.exec_prepared(sql, {num(r.required_by), num(r.expires_at),
-                                           num(r.approved_at), num(r.rejected_at),
-                                           r.owner_signature, r.id}),
-                     ErrorCode::APPROVAL_NOT_FOUND, r.id);
+  return on_existing(
+      c.exec_prepared(sql, {num(r.required_by), num(r.expires_at), num(r.approved_at),
+                            num(r.rejected_at), r.owner_signature, r.id}),
+      ErrorCode::APPROVAL_NOT_FOUND, r.id);
 }
 
 Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
@@ -677,7 +698,8 @@ Status add_meter_usage(Connection& c, const MeterUsageRow& r) {
       "WITH k AS (SELECT m.id AS meter, a.id AS agent FROM usage_names m, usage_names a "
       "WHERE m.name = $1 AND a.name = $2), "
       "up AS (INSERT INTO meter_usage AS u (meter, bucket, agent, amount) "
-      "SELECT meter, $3::bigint, agent, $4::numeric FROM k ON CONFLICT (meter, bucket, agent) DO UPDATE "
+      "SELECT meter, $3::bigint, agent, $4::numeric FROM k ON CONFLICT (meter, bucket, agent) DO "
+      "UPDATE "
       "SET amount = u.amount + excluded.amount WHERE u.amount + excluded.amount <= {} "
       "RETURNING 1) "
       "SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM up)",
@@ -701,16 +723,14 @@ Status add_meter_usage(Connection& c, const MeterUsageRow& r) {
   return Status(ErrorCode::INTERNAL_STORE_ERROR, "usage_names has no id for a name just inserted");
 }
 
-Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
-                                               std::size_t limit) {
+Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now, std::size_t limit) {
   static const std::string sql =
       "SELECT id, event, created_at, attempts, next_attempt_at FROM event_outbox "
       "WHERE next_attempt_at <= $1 ORDER BY id LIMIT $2";
-  return collect<OutboxRow>(c.exec_prepared(sql, {num(now), limit_param(limit)}),
-                            [](const RowView& s) {
-                              return OutboxRow{s.text(0), s.text(1), s.int64(2), s.int64(3),
-                                               s.int64(4)};
-                            });
+  return collect<OutboxRow>(
+      c.exec_prepared(sql, {num(now), limit_param(limit)}), [](const RowView& s) {
+        return OutboxRow{s.text(0), s.text(1), s.int64(2), s.int64(3), s.int64(4)};
+      });
 }
 
 Status insert_outbox(Connection& c, const OutboxRow& r) {
@@ -718,8 +738,8 @@ Status insert_outbox(Connection& c, const OutboxRow& r) {
       "INSERT INTO event_outbox (id, event, created_at, attempts, next_attempt_at) "
       "VALUES ($1, $2, $3, $4, $5)";
   return c
-      .exec_prepared(sql, {r.id, r.event, num(r.created_at), num(r.attempts),
-                           num(r.next_attempt_at)})
+      .exec_prepared(sql,
+                     {r.id, r.event, num(r.created_at), num(r.attempts), num(r.next_attempt_at)})
       .status();
 }
 

@@ -56,9 +56,7 @@ class PgQueriesTest : public ::testing::Test {
     app_ = std::move(app).value();
   }
 
-  Status txn(const std::function<Status(Connection&)>& body) {
-    return in_transaction(*app_, body);
-  }
+  Status txn(const std::function<Status(Connection&)>& body) { return in_transaction(*app_, body); }
 
   std::unique_ptr<Connection> app_;
 };
@@ -147,11 +145,10 @@ TEST_F(PgQueriesTest, LotsEntriesAndExactBalances) {
                 WARDEN_RETURN_IF_ERROR(insert_ledger_op(c, op("h1", "hold")));
                 WARDEN_RETURN_IF_ERROR(insert_ledger_op(c, op("d1", "debit")));
                 for (const LotRow& l : {l1, l2, l3}) WARDEN_RETURN_IF_ERROR(insert_lot(c, l));
-                for (LotEntryRow e : {entry(l1, "credit", kAmountMax, "m1"),
-                                      entry(l2, "credit", "10", "m1"),
-                                      entry(l3, "credit", "7", "m1"),
-                                      entry(l1, "hold", kE77, "h1", "h1"),
-                                      entry(l1, "debit", "5", "d1")}) {
+                for (LotEntryRow e :
+                     {entry(l1, "credit", kAmountMax, "m1"), entry(l2, "credit", "10", "m1"),
+                      entry(l3, "credit", "7", "m1"), entry(l1, "hold", kE77, "h1", "h1"),
+                      entry(l1, "debit", "5", "d1")}) {
                   WARDEN_RETURN_IF_ERROR(insert_lot_entry(c, e));
                   entry_ids.push_back(e.id);
                 }
@@ -186,9 +183,10 @@ TEST_F(PgQueriesTest, LotsEntriesAndExactBalances) {
 
   // Exact 78-digit balances: 2^256 - 1 in, 10^77 held, 5 spent.
   auto all = balances(*app_);
-  EXPECT_EQ(all["l1"], std::make_pair(
-                           "15792089237316195423570985008687907853269984665640564039457584007913129639930"s,
-                           kE77));
+  EXPECT_EQ(
+      all["l1"],
+      std::make_pair(
+          "15792089237316195423570985008687907853269984665640564039457584007913129639930"s, kE77));
   EXPECT_EQ(all["l2"], std::make_pair("10"s, "0"s));
   EXPECT_EQ(all["l3"], std::make_pair("7"s, "0"s));
   EXPECT_EQ(balances(*app_, {"a1", std::nullopt}).size(), 2u);
@@ -196,7 +194,8 @@ TEST_F(PgQueriesTest, LotsEntriesAndExactBalances) {
   EXPECT_EQ(balances(*app_, {std::nullopt, "EUR"}).size(), 2u);
 
   // Entries: the id cursor and the owner and lot filters.
-  Result<std::vector<LotEntryRow>> page = list_lot_entries(*app_, {std::nullopt, std::nullopt, 0, 2});
+  Result<std::vector<LotEntryRow>> page =
+      list_lot_entries(*app_, {std::nullopt, std::nullopt, 0, 2});
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].id, 1);
@@ -270,9 +269,9 @@ TEST_F(PgQueriesTest, HoldsMoveOnceFromPending) {
                 WARDEN_RETURN_IF_ERROR(insert_lot(c, l1));
                 WARDEN_RETURN_IF_ERROR(insert_hold(c, hold("h2", "20")));
                 WARDEN_RETURN_IF_ERROR(insert_hold(c, hold("h1", "30")));
-                for (LotEntryRow e : {entry(l1, "credit", "100", "m1"),
-                                      entry(l1, "hold", "30", "h1", "h1"),
-                                      entry(l1, "hold", "20", "h2", "h2")}) {
+                for (LotEntryRow e :
+                     {entry(l1, "credit", "100", "m1"), entry(l1, "hold", "30", "h1", "h1"),
+                      entry(l1, "hold", "20", "h2", "h2")}) {
                   WARDEN_RETURN_IF_ERROR(insert_lot_entry(c, e));
                 }
                 return Status();
@@ -312,8 +311,8 @@ TEST_F(PgQueriesTest, HoldsMoveOnceFromPending) {
   ASSERT_EQ(list_pending_holds(*app_)->size(), 1u);
   std::vector<std::string> pending_entries;
   ASSERT_TRUE(scan_pending_hold_entries(*app_, [&](const LotEntryRow& e) {
-                pending_entries.push_back(fmt::format("{}:{}:{}", e.id, e.hold_id.value_or(""),
-                                                      e.entry_type));
+                pending_entries.push_back(
+                    fmt::format("{}:{}:{}", e.id, e.hold_id.value_or(""), e.entry_type));
                 return Status();
               }).ok());
   EXPECT_EQ(pending_entries, (std::vector<std::string>{"3:h2:hold"}));
@@ -448,8 +447,7 @@ TEST_F(PgQueriesTest, WebhookEventsAreStoredOnce) {
   EXPECT_EQ((*got)->payload, R"({"type":"payment"})");
   EXPECT_EQ((*got)->received_at, 50);
   EXPECT_EQ((*got)->processed_at, 51);
-  EXPECT_EQ(get_webhook_event(*app_, "nowpayments", "evt_1")->value().processed_at,
-            std::nullopt);
+  EXPECT_EQ(get_webhook_event(*app_, "nowpayments", "evt_1")->value().processed_at, std::nullopt);
   EXPECT_FALSE(get_webhook_event(*app_, "stripe", "evt_2")->has_value());
 }
 
@@ -501,7 +499,8 @@ TEST_F(PgQueriesTest, UsageRollupByHourDayModelAndApp) {
       usage("u8", "a1", "gpt", kDay0 + 2 * 86400, 80, "1", "USD"),
   };
   ASSERT_TRUE(txn([&](Connection& c) -> Status {
-                for (const UsageEventRow& e : events) WARDEN_RETURN_IF_ERROR(insert_usage_event(c, e));
+                for (const UsageEventRow& e : events)
+                  WARDEN_RETURN_IF_ERROR(insert_usage_event(c, e));
                 return Status();
               }).ok());
   EXPECT_EQ(txn([&](Connection& c) { return insert_usage_event(c, events[0]); }).code(),
@@ -519,12 +518,11 @@ TEST_F(PgQueriesTest, UsageRollupByHourDayModelAndApp) {
                                  d1 + "|USD|2|100|10|" + e77_1, d1h2 + "|-|1|50|5|0"}));
   f.group_by = "day";
   // Per bucket, costless events (currency NULL) first, then currencies bytewise.
-  EXPECT_EQ(rollup(*app_, f), (V{d0 + "|EUR|1|30|3|5", d0 + "|USD|2|30|3|3000",
-                                 d1 + "|-|1|50|5|0", d1 + "|USD|2|100|10|" + e77_1}));
+  EXPECT_EQ(rollup(*app_, f), (V{d0 + "|EUR|1|30|3|5", d0 + "|USD|2|30|3|3000", d1 + "|-|1|50|5|0",
+                                 d1 + "|USD|2|100|10|" + e77_1}));
   f.group_by = "model";
-  EXPECT_EQ(rollup(*app_, f),
-            (V{"claude|-|1|50|5|0", "claude|EUR|1|30|3|5",
-               "gpt|USD|4|130|13|1" + std::string(73, '0') + "3001"}));
+  EXPECT_EQ(rollup(*app_, f), (V{"claude|-|1|50|5|0", "claude|EUR|1|30|3|5",
+                                 "gpt|USD|4|130|13|1" + std::string(73, '0') + "3001"}));
   f.group_by = "app";
   EXPECT_EQ(rollup(*app_, f), (V{"a1|-|1|50|5|0", "a1|USD|2|30|3|3000", "a2|EUR|1|30|3|5",
                                  "a2|USD|2|100|10|" + e77_1}));
@@ -608,11 +606,9 @@ TEST_F(PgQueriesTest, AutomationsCrud) {
   EXPECT_FALSE(get_automation(*app_, "au9")->has_value());
 
   // The hash is unique, and so is the id.
-  EXPECT_EQ(txn([](Connection& c) { return insert_automation(c, automation("au4", "h2")); })
-                .code(),
+  EXPECT_EQ(txn([](Connection& c) { return insert_automation(c, automation("au4", "h2")); }).code(),
             ErrorCode::STORE_CONSTRAINT);
-  EXPECT_EQ(txn([](Connection& c) { return insert_automation(c, automation("au1", "h4")); })
-                .code(),
+  EXPECT_EQ(txn([](Connection& c) { return insert_automation(c, automation("au1", "h4")); }).code(),
             ErrorCode::STORE_CONSTRAINT);
   // Malformed JSON is refused as SQLite's json_valid CHECK refuses it.
   AutomationRow bad = automation("au5", "h5");

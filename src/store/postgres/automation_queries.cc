@@ -112,8 +112,7 @@ Result<std::vector<AutomationExecutionRow>> list_executions(
 }
 
 Result<std::optional<EventRow>> get_event(Connection& c, std::string_view id) {
-  static const std::string sql =
-      fmt::format("SELECT {} FROM events WHERE id = $1", kEventColumns);
+  static const std::string sql = fmt::format("SELECT {} FROM events WHERE id = $1", kEventColumns);
   WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql, {param(id)}));
   return first<EventRow>(rows, read_event);
 }
@@ -137,10 +136,10 @@ Status insert_automation(Connection& c, const AutomationRow& r) {
       "INSERT INTO automations ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
       kAutomationColumns);
   return c
-      .exec_prepared(sql, {param(r.id), param(r.name), param(r.spec), param(r.ir),
-                           param(r.hash), param(r.version), param(r.enabled),
-                           param(r.priority), param(r.last_validation), param(r.last_dry_run),
-                           param(r.created_at), param(r.updated_at)})
+      .exec_prepared(
+          sql, {param(r.id), param(r.name), param(r.spec), param(r.ir), param(r.hash),
+                param(r.version), param(r.enabled), param(r.priority), param(r.last_validation),
+                param(r.last_dry_run), param(r.created_at), param(r.updated_at)})
       .status();
 }
 
@@ -150,11 +149,10 @@ Status update_automation(Connection& c, const AutomationRow& r) {
       "enabled = $6, priority = $7, last_validation = $8, last_dry_run = $9, updated_at = $10 "
       "WHERE id = $11";
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows,
-      c.exec_prepared(sql, {param(r.name), param(r.spec), param(r.ir), param(r.hash),
-                            param(r.version), param(r.enabled), param(r.priority),
-                            param(r.last_validation), param(r.last_dry_run),
-                            param(r.updated_at), param(r.id)}));
+      Rows rows, c.exec_prepared(sql, {param(r.name), param(r.spec), param(r.ir), param(r.hash),
+                                       param(r.version), param(r.enabled), param(r.priority),
+                                       param(r.last_validation), param(r.last_dry_run),
+                                       param(r.updated_at), param(r.id)}));
   return on_existing(rows, ErrorCode::INTERNAL_ERROR, r.id);
 }
 
@@ -183,12 +181,11 @@ Status insert_execution(Connection& c, const AutomationExecutionRow& r) {
       kExecutionColumns, kExecutionsKeptMax);
   static const std::string drop_new = "DELETE FROM automation_executions WHERE id = $1";
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows,
-      c.exec_prepared(sql, {param(r.id), param(r.automation_id), param(r.event_id),
-                            param(r.host), param(r.target_id), param(r.capability),
-                            param(r.verb), param(r.outcome), param(r.idempotency_key),
-                            param(r.effects), param(r.reason), param(r.correlation_id),
-                            param(r.started_at_ms), param(r.finished_at_ms)}));
+      Rows rows, c.exec_prepared(sql, {param(r.id), param(r.automation_id), param(r.event_id),
+                                       param(r.host), param(r.target_id), param(r.capability),
+                                       param(r.verb), param(r.outcome), param(r.idempotency_key),
+                                       param(r.effects), param(r.reason), param(r.correlation_id),
+                                       param(r.started_at_ms), param(r.finished_at_ms)}));
   if (rows.size() == 1 && Cells(rows, 0).boolean(0)) {
     return c.exec_prepared(drop_new, {param(r.id)}).status();
   }
@@ -196,12 +193,11 @@ Status insert_execution(Connection& c, const AutomationExecutionRow& r) {
 }
 
 Status insert_event(Connection& c, const EventRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", kEventColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", kEventColumns);
   return c
       .exec_prepared(sql, {param(r.id), param(r.kind), param(r.source), param(r.subject),
-                           param(r.occurred_at_ms), param(r.attributes),
-                           param(r.received_at_ms)})
+                           param(r.occurred_at_ms), param(r.attributes), param(r.received_at_ms)})
       .status();
 }
 
@@ -222,8 +218,7 @@ Status put_inventory(Connection& c, const InventoryRow& r) {
       "ON CONFLICT (host) DO UPDATE SET items = EXCLUDED.items, "
       "refreshed_at_ms = EXCLUDED.refreshed_at_ms, \"full\" = EXCLUDED.\"full\"";
   return c
-      .exec_prepared(sql, {param(r.host), param(r.items), param(r.refreshed_at_ms),
-                           param(r.full)})
+      .exec_prepared(sql, {param(r.host), param(r.items), param(r.refreshed_at_ms), param(r.full)})
       .status();
 }
 

@@ -152,9 +152,9 @@ Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id) {
 }
 
 Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page) {
-  static const std::array<std::string, 4> sql = filter_variants(
-      "SELECT {0} FROM credit_lots WHERE id > $1{1} ORDER BY id LIMIT ${2}", kLotColumns, "owner",
-      "currency", 2);
+  static const std::array<std::string, 4> sql =
+      filter_variants("SELECT {0} FROM credit_lots WHERE id > $1{1} ORDER BY id LIMIT ${2}",
+                      kLotColumns, "owner", "currency", 2);
   std::vector<Param> params{page.after_id.value_or("")};
   add_lot_filter(params, filter);
   params.push_back(limit_param(page.limit));
@@ -168,23 +168,26 @@ Status scan_lot_balances(Connection& c, const LotFilter& filter,
                          const std::function<Status(const LotBalanceRow&)>& each) {
   // The view groups by (owner, currency, id), so the planner pushes the filter into it and
   // reads one range of idx_credit_lots_owner_currency.
-  static const std::array<std::string, 4> sql = filter_variants(
-      "SELECT {0}, remaining, held FROM lot_balances WHERE true{1} ORDER BY id", kLotColumns,
-      "owner", "currency", 1);
+  static const std::array<std::string, 4> sql =
+      filter_variants("SELECT {0}, remaining, held FROM lot_balances WHERE true{1} ORDER BY id",
+                      kLotColumns, "owner", "currency", 1);
   std::vector<Param> params;
   add_lot_filter(params, filter);
   WARDEN_ASSIGN_OR_RETURN(
       Rows rows,
       c.exec_prepared(sql[variant(filter.owner.has_value(), filter.currency.has_value())], params));
   return scan<LotBalanceRow>(
-      rows, [](const Cells& r) { return LotBalanceRow{read_lot(r), r.text(9), r.text(10)}; },
+      rows,
+      [](const Cells& r) {
+        return LotBalanceRow{read_lot(r), r.text(9), r.text(10)};
+      },
       each);
 }
 
 Result<std::vector<LotEntryRow>> list_lot_entries(Connection& c, const LotEntryFilter& filter) {
-  static const std::array<std::string, 4> sql = filter_variants(
-      "SELECT {0} FROM lot_entries WHERE id > $1{1} ORDER BY id LIMIT ${2}", kEntryColumns,
-      "owner", "lot_id", 2);
+  static const std::array<std::string, 4> sql =
+      filter_variants("SELECT {0} FROM lot_entries WHERE id > $1{1} ORDER BY id LIMIT ${2}",
+                      kEntryColumns, "owner", "lot_id", 2);
   std::vector<Param> params{param(filter.after_id)};
   if (filter.owner) params.push_back(*filter.owner);
   if (filter.lot_id) params.push_back(*filter.lot_id);
@@ -211,8 +214,8 @@ Result<std::optional<HoldRow>> get_hold(Connection& c, std::string_view id) {
 
 Result<std::vector<HoldRow>> list_pending_holds(Connection& c) {
   // The condition matches idx_ledger_holds_pending's, so the partial index serves it in order.
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
+  static const std::string sql =
+      fmt::format("SELECT {} FROM ledger_holds WHERE status = 'pending' ORDER BY id", kHoldColumns);
   WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql));
   return collect<HoldRow>(rows, read_hold);
 }
@@ -265,9 +268,9 @@ Status insert_lot(Connection& c, const LotRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO credit_lots ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kLotColumns);
   return c
-      .exec_prepared(sql, {param(r.id), param(r.owner), param(r.source), param(r.amount),
-                           param(r.currency), param(r.expires_at), param(r.status),
-                           param(r.payment_id), param(r.created_at)})
+      .exec_prepared(
+          sql, {param(r.id), param(r.owner), param(r.source), param(r.amount), param(r.currency),
+                param(r.expires_at), param(r.status), param(r.payment_id), param(r.created_at)})
       .status();
 }
 
@@ -283,10 +286,9 @@ Status insert_lot_entry(Connection& c, LotEntryRow& r) {
       "INSERT INTO lot_entries (lot_id, owner, currency, entry_type, amount, op_id, hold_id, "
       "tx_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows,
-      c.exec_prepared(sql, {param(r.lot_id), param(r.owner), param(r.currency),
-                            param(r.entry_type), param(r.amount), param(r.op_id),
-                            param(r.hold_id), param(r.tx_id), param(r.created_at)}));
+      Rows rows, c.exec_prepared(sql, {param(r.lot_id), param(r.owner), param(r.currency),
+                                       param(r.entry_type), param(r.amount), param(r.op_id),
+                                       param(r.hold_id), param(r.tx_id), param(r.created_at)}));
   if (rows.size() != 1) {
     return Status(ErrorCode::INTERNAL_STORE_ERROR, "INSERT INTO lot_entries returned no id");
   }
@@ -295,9 +297,9 @@ Status insert_lot_entry(Connection& c, LotEntryRow& r) {
 }
 
 Status insert_hold(Connection& c, const HoldRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-      kHoldColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  kHoldColumns);
   return c
       .exec_prepared(sql, {param(r.id), param(r.owner), param(r.currency), param(r.amount),
                            param(r.status), param(r.posted_amount), param(r.tx_id),
@@ -333,9 +335,9 @@ Status insert_payment(Connection& c, const PaymentRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO payments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kPaymentColumns);
   return c
-      .exec_prepared(sql, {param(r.id), param(r.provider), param(r.owner), param(r.amount),
-                           param(r.currency), param(r.status), param(r.lot_id),
-                           param(r.created_at), param(r.updated_at)})
+      .exec_prepared(
+          sql, {param(r.id), param(r.provider), param(r.owner), param(r.amount), param(r.currency),
+                param(r.status), param(r.lot_id), param(r.created_at), param(r.updated_at)})
       .status();
 }
 
@@ -345,10 +347,9 @@ Status update_payment(Connection& c, const PaymentRow& r) {
       "UPDATE payments SET provider = $1, owner = $2, amount = $3, currency = $4, status = $5, "
       "lot_id = $6, created_at = $7, updated_at = $8 WHERE id = $9";
   WARDEN_ASSIGN_OR_RETURN(
-      Rows rows,
-      c.exec_prepared(sql, {param(r.provider), param(r.owner), param(r.amount),
-                            param(r.currency), param(r.status), param(r.lot_id),
-                            param(r.created_at), param(r.updated_at), param(r.id)}));
+      Rows rows, c.exec_prepared(sql, {param(r.provider), param(r.owner), param(r.amount),
+                                       param(r.currency), param(r.status), param(r.lot_id),
+                                       param(r.created_at), param(r.updated_at), param(r.id)}));
   return on_existing(rows, ErrorCode::INTERNAL_ERROR, r.id);
 }
 
@@ -364,9 +365,9 @@ Result<bool> insert_webhook_event(Connection& c, const WebhookEventRow& r) {
 }
 
 Status insert_usage_event(Connection& c, const UsageEventRow& r) {
-  static const std::string sql = fmt::format(
-      "INSERT INTO usage_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-      kUsageColumns);
+  static const std::string sql =
+      fmt::format("INSERT INTO usage_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  kUsageColumns);
   return c
       .exec_prepared(sql, {param(r.id), param(r.agent_id), param(r.tx_id), param(r.provider),
                            param(r.model), param(r.prompt_tokens), param(r.completion_tokens),
@@ -386,9 +387,9 @@ Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollu
         "FROM usage_events WHERE created_at >= $1 AND created_at < $2 "
         "AND ($3::TEXT IS NULL OR model = $3){} "
         "GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST";
-    constexpr std::array<std::string_view, 4> kKeys = {
-        "(created_at / 3600 * 3600)::TEXT", "(created_at / 86400 * 86400)::TEXT", "model",
-        "agent_id"};
+    constexpr std::array<std::string_view, 4> kKeys = {"(created_at / 3600 * 3600)::TEXT",
+                                                       "(created_at / 86400 * 86400)::TEXT",
+                                                       "model", "agent_id"};
     std::array<std::string, 8> out;
     for (std::size_t k = 0; k < kKeys.size(); ++k) {
       out[2 * k] = fmt::format(fmt::runtime(kSelect), kKeys[k], "");
@@ -406,8 +407,7 @@ Result<std::vector<UsageRollupRow>> usage_rollup(Connection& c, const UsageRollu
   }
   std::vector<Param> params{param(f.from), param(f.to), param(f.model)};
   if (f.agent_id) params.push_back(*f.agent_id);
-  WARDEN_ASSIGN_OR_RETURN(
-      Rows rows, c.exec_prepared(sql[2 * key + (f.agent_id ? 1 : 0)], params));
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(sql[2 * key + (f.agent_id ? 1 : 0)], params));
   return collect<UsageRollupRow>(rows, [](const Cells& r) {
     UsageRollupRow out;
     out.key = r.text(0);

@@ -386,7 +386,12 @@ Result<HttpResponse> create_automation_now(const Deps& d, RequestContext& ctx) {
       json::object{{"automation_id", a.id}, {"name", a.name}, {"hash", a.hash}, {"version", 1}});
   auto op = [a, e](store::WriteTxn& tx) -> Status {
     WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, a.hash, a.id));
-    if (Status s = tx.insert_automation(a); !s.ok()) return map_constraint(tx, s, a.hash, a.id);
+    // In a savepoint: on PostgreSQL a failed statement spoils the rest of the transaction, and
+    // map_constraint still reads.
+    if (Status s = tx.nested([&a](store::WriteTxn& t) { return t.insert_automation(a); });
+        !s.ok()) {
+      return map_constraint(tx, s, a.hash, a.id);
+    }
     return tx.append_audit(e).take_status();
   };
   return commit_then_answer(d, ctx, std::move(op), {},
@@ -445,7 +450,8 @@ Result<HttpResponse> update_automation_now(const Deps& d, RequestContext& ctx) {
     after->last_validation = canonical_json(validation_json(p.check, now));
     if (!same) after->last_dry_run.reset();
     after->updated_at = now;
-    if (Status s = tx.update_automation(*after); !s.ok()) {
+    if (Status s = tx.nested([&after](store::WriteTxn& t) { return t.update_automation(*after); });
+        !s.ok()) {
       return map_constraint(tx, s, after->hash, id);
     }
     store::AuditEvent e = audit;

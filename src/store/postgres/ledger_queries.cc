@@ -267,9 +267,10 @@ Result<std::optional<WebhookEventRow>> get_webhook_event(Connection& c, std::str
 Status insert_lot(Connection& c, const LotRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO credit_lots ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kLotColumns);
+  WARDEN_ASSIGN_OR_RETURN(Param amount, amount_param("credit_lots.amount", r.amount));
   return c
       .exec_prepared(
-          sql, {param(r.id), param(r.owner), param(r.source), param(r.amount), param(r.currency),
+          sql, {param(r.id), param(r.owner), param(r.source), amount, param(r.currency),
                 param(r.expires_at), param(r.status), param(r.payment_id), param(r.created_at)})
       .status();
 }
@@ -285,9 +286,10 @@ Status insert_lot_entry(Connection& c, LotEntryRow& r) {
   static const std::string sql =
       "INSERT INTO lot_entries (lot_id, owner, currency, entry_type, amount, op_id, hold_id, "
       "tx_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+  WARDEN_ASSIGN_OR_RETURN(Param amount, amount_param("lot_entries.amount", r.amount));
   WARDEN_ASSIGN_OR_RETURN(
       Rows rows, c.exec_prepared(sql, {param(r.lot_id), param(r.owner), param(r.currency),
-                                       param(r.entry_type), param(r.amount), param(r.op_id),
+                                       param(r.entry_type), amount, param(r.op_id),
                                        param(r.hold_id), param(r.tx_id), param(r.created_at)}));
   if (rows.size() != 1) {
     return Status(ErrorCode::INTERNAL_STORE_ERROR, "INSERT INTO lot_entries returned no id");
@@ -300,9 +302,12 @@ Status insert_hold(Connection& c, const HoldRow& r) {
   static const std::string sql =
       fmt::format("INSERT INTO ledger_holds ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                   kHoldColumns);
+  WARDEN_ASSIGN_OR_RETURN(Param amount, amount_param("ledger_holds.amount", r.amount));
+  WARDEN_ASSIGN_OR_RETURN(Param posted,
+                          amount_param("ledger_holds.posted_amount", r.posted_amount));
   return c
-      .exec_prepared(sql, {param(r.id), param(r.owner), param(r.currency), param(r.amount),
-                           param(r.status), param(r.posted_amount), param(r.tx_id),
+      .exec_prepared(sql, {param(r.id), param(r.owner), param(r.currency), amount,
+                           param(r.status), posted, param(r.tx_id),
                            param(r.expires_at), param(r.created_at), param(r.updated_at)})
       .status();
 }
@@ -314,10 +319,13 @@ Status update_hold(Connection& c, const HoldRow& r) {
       "UPDATE ledger_holds SET owner = $1, currency = $2, amount = $3, status = $4, "
       "posted_amount = $5, tx_id = $6, expires_at = $7, created_at = $8, updated_at = $9 "
       "WHERE id = $10";
+  WARDEN_ASSIGN_OR_RETURN(Param amount, amount_param("ledger_holds.amount", r.amount));
+  WARDEN_ASSIGN_OR_RETURN(Param posted,
+                          amount_param("ledger_holds.posted_amount", r.posted_amount));
   WARDEN_ASSIGN_OR_RETURN(
       Rows rows,
-      c.exec_prepared(sql, {param(r.owner), param(r.currency), param(r.amount), param(r.status),
-                            param(r.posted_amount), param(r.tx_id), param(r.expires_at),
+      c.exec_prepared(sql, {param(r.owner), param(r.currency), amount, param(r.status),
+                            posted, param(r.tx_id), param(r.expires_at),
                             param(r.created_at), param(r.updated_at), param(r.id)}));
   return on_existing(rows, ErrorCode::LEDGER_HOLD_NOT_FOUND, r.id);
 }
@@ -334,9 +342,10 @@ Status insert_ledger_op(Connection& c, const LedgerOpRow& r) {
 Status insert_payment(Connection& c, const PaymentRow& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO payments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", kPaymentColumns);
+  WARDEN_ASSIGN_OR_RETURN(Param amount, amount_param("payments.amount", r.amount));
   return c
       .exec_prepared(
-          sql, {param(r.id), param(r.provider), param(r.owner), param(r.amount), param(r.currency),
+          sql, {param(r.id), param(r.provider), param(r.owner), amount, param(r.currency),
                 param(r.status), param(r.lot_id), param(r.created_at), param(r.updated_at)})
       .status();
 }

@@ -5,13 +5,46 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 namespace warden::store::postgres {
 namespace {
 
 // SQLSTATE class 23: integrity constraint violations (unique, check, foreign key, not null).
+// Class 23 (integrity constraints, and the triggers' refusals) and 22P02 (text that is not JSON,
+// or not a number): the row is refused, as SQLite's CHECKs refuse it. The ledger aggregates'
+// overflow and negative-balance errors (class 22 too) stay storage errors, as on SQLite.
 bool is_constraint(const char* sqlstate) {
-  return sqlstate != nullptr && sqlstate[0] == '2' && sqlstate[1] == '3';
+  if (sqlstate == nullptr) return false;
+  const std::string_view code(sqlstate);
+  return code.starts_with("23") || code == "22P02";
+}
+
+// SQLSTATE 23505 reworded as SQLite words it ("UNIQUE constraint failed: models.name"), the
+// table and key columns only: callers tell which unique key was hit by its column, whichever
+// backend they run on, and the key's values (which may be data) stay out of the message. Empty
+// when the server did not say which key.
+std::string unique_violation(pg_result* result) {
+  const char* table = PQresultErrorField(result, PG_DIAG_TABLE_NAME);
+  const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+  if (table == nullptr || detail == nullptr) return {};
+  // "Key (agent_id, idempotency_key)=(a, k) already exists."
+  std::string_view d(detail);
+  constexpr std::string_view kOpen = "Key (";
+  auto close = d.find(")=(");
+  if (d.substr(0, kOpen.size()) != kOpen || close == std::string_view::npos) return {};
+  std::string_view columns = d.substr(kOpen.size(), close - kOpen.size());
+  std::string out = "UNIQUE constraint failed: ";
+  for (;;) {
+    auto comma = columns.find(", ");
+    out += table;
+    out += '.';
+    out += columns.substr(0, comma);
+    if (comma == std::string_view::npos) break;
+    out += ", ";
+    columns.remove_prefix(comma + 2);
+  }
+  return out;
 }
 
 std::string first_line(const char* message) {
@@ -48,10 +81,11 @@ int Rows::columns() const { return result_ ? PQnfields(result_.get()) : 0; }
 bool Rows::is_null(int row, int column) const {
   return PQgetisnull(result_.get(), row, column) != 0;
 }
-std::string Rows::text(int row, int column) const {
-  if (is_null(row, column)) return {};
-  return std::string(PQgetvalue(result_.get(), row, column),
-                     PQgetlength(result_.get(), row, column));
+std::string Rows::text(int row, int column) const { return std::string(view(row, column)); }
+std::string_view Rows::view(int row, int column) const {
+  // libpq gives NULL as "" too.
+  return std::string_view(PQgetvalue(result_.get(), row, column),
+                          PQgetlength(result_.get(), row, column));
 }
 long Rows::affected() const {
   if (!result_) return 0;
@@ -83,6 +117,10 @@ Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
 
+bool Connection::transaction_failed() const {
+  return PQtransactionStatus(conn_) == PQTRANS_INERROR;
+}
+
 Result<Rows> Connection::check(pg_result* result) {
   if (result == nullptr) {
     return Status(ErrorCode::INTERNAL_STORE_ERROR, first_line(PQerrorMessage(conn_)));
@@ -92,6 +130,9 @@ Result<Rows> Connection::check(pg_result* result) {
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message = first_line(PQresultErrorMessage(result));
+  if (sqlstate != nullptr && std::string_view(sqlstate) == "23505") {
+    if (std::string unique = unique_violation(result); !unique.empty()) message = unique;
+  }
   Status status(
       is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT : ErrorCode::INTERNAL_STORE_ERROR,
       message);

@@ -47,6 +47,8 @@ class Rows {
   bool is_null(int row, int column) const;
   // "" for NULL.
   std::string text(int row, int column) const;
+  // The same without a copy, valid while this Rows (or a copy of it) lives.
+  std::string_view view(int row, int column) const;
   // The command tag's row count ("UPDATE 3" -> 3), 0 when it has none.
   long affected() const;
   // The command tag ("INSERT 0 1", "COMMIT", "ROLLBACK").
@@ -73,6 +75,9 @@ class Connection {
 
   // False once the server is gone; the pool then drops the connection.
   bool healthy() const;
+  // Inside a transaction that a failed statement aborted: until ROLLBACK (TO SAVEPOINT), every
+  // statement but those fails.
+  bool transaction_failed() const;
   std::size_t prepared_count() const { return prepared_.size(); }
 
  private:

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "store/postgres/pg.h"
 #include "store/store.h"
@@ -108,6 +109,10 @@ class PostgresStore final : public Store {
  private:
   explicit PostgresStore(PgStoreOptions options);
   Status connect_writer_locked();  // requires writer_mu_
+  // Runs f on a pooled connection; again on another when that one had lost its server, unless
+  // *delivered says a scan already handed rows to its caller.
+  template <class F>
+  auto read(F&& f, const bool* delivered = nullptr) -> decltype(f(std::declval<Connection&>()));
 
   PgStoreOptions options_;
   Pool pool_;

@@ -30,6 +30,11 @@ Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& 
 Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter);
 Result<AuditVerifyReport> verify_audit(Connection& c);
 Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id);
+// The same, locking the row until the transaction ends (SELECT ... FOR UPDATE): what a write
+// reads before it changes the row, so two replicas' writes of one transaction take turns and the
+// second sees the first's result (docs/cluster.md, "One replica sweeps").
+Result<std::optional<TransactionRow>> get_transaction_for_update(Connection& c,
+                                                                 std::string_view id);
 Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
                                                       const Page& page);
@@ -83,7 +88,7 @@ Status insert_event(Connection& c, const EventRow& row);
 Result<std::int64_t> delete_events_before(Connection& c, std::int64_t received_at_ms,
                                           std::size_t limit);
 Status put_inventory(Connection& c, const InventoryRow& row);
-// Highest version in schema_version, 0 when none.
+// Highest version in schema_version, 0 when none (defined in migrate.cc).
 Result<int> applied_schema_version(Connection& c);
 
 // Writes: the caller runs these inside a transaction on the writer connection.

@@ -64,54 +64,6 @@ std::unique_ptr<SqliteStore> open_store(const std::string& path) {
   return store.ok() ? std::move(store).value() : nullptr;
 }
 
-AgentRow sample_agent(std::string id, std::optional<std::string> public_key) {
-  AgentRow a;
-  a.id = std::move(id);
-  a.name = "agent " + a.id;
-  a.chain = "solana";
-  a.network = "devnet";
-  a.public_key = std::move(public_key);
-  a.status = "ACTIVE";
-  a.created_at = 1'767'225'600;
-  a.updated_at = 1'767'225'600;
-  return a;
-}
-
-SessionRow sample_session(std::string id, std::string agent_id, std::string token_hash) {
-  SessionRow s;
-  s.id = std::move(id);
-  s.agent_id = std::move(agent_id);
-  s.token_hash = std::move(token_hash);
-  s.expires_at = 1'767'229'200;
-  s.absolute_expires_at = 1'769'817'600;
-  s.created_at = 1'767'225'600;
-  return s;
-}
-
-PolicyRow sample_policy(std::string id, std::optional<std::string> agent_id, std::string type,
-                        std::string hash) {
-  PolicyRow p;
-  p.id = std::move(id);
-  p.agent_id = std::move(agent_id);
-  p.type = std::move(type);
-  p.rules = R"({"max_amount":"1000"})";
-  p.hash = std::move(hash);
-  p.created_at = 1'767'225'600;
-  p.updated_at = 1'767'225'600;
-  return p;
-}
-
-AuditEvent sample_event(std::string event_type, std::optional<std::string> agent_id) {
-  AuditEvent e;
-  e.timestamp = 1'767'225'600;
-  e.event_type = std::move(event_type);
-  e.actor = "master";
-  e.agent_id = std::move(agent_id);
-  e.details = R"({"reason":"test"})";
-  e.correlation_id = "corr-1";
-  return e;
-}
-
 namespace {
 
 std::atomic<int> g_wal_syncs{0};

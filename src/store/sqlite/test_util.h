@@ -1,5 +1,6 @@
 // Test helpers for the SQLite store: a fresh temporary directory per test, a raw sqlite3 handle
-// to inspect or tamper with the file behind the store's back, and sample rows.
+// to inspect or tamper with the file behind the store's back; the sample rows of every backend
+// come with it (store/suite/helpers.h).
 #pragma once
 
 #include <sqlite3.h>
@@ -7,15 +8,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "store/batch_writer.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/suite/helpers.h"
 
 namespace warden::store::testing {
 
@@ -46,35 +46,6 @@ class RawDb {
 
  private:
   sqlite3* db_ = nullptr;
-};
-
-// Holds the writer thread inside an operation (a batch of its own) until release(), so
-// submissions pile up as the next batch. Stop the writer or wait for outcome() before it goes.
-class BlockedWriter {
- public:
-  explicit BlockedWriter(BatchWriter& writer) {
-    Status s = writer.submit(
-        [this](WriteTxn& t) {
-          entered_.set_value();
-          released_.wait();
-          return t.put_kv("blocker", "1", 1);
-        },
-        [this](const Status& s) { done_.set_value(s); });
-    if (!s.ok()) std::abort();  // the writer refused: nothing to hold
-    entered_.get_future().wait();  // taken off the queue: the queue is empty again
-  }
-  ~BlockedWriter() { release(); }
-  void release() {
-    if (!std::exchange(released_once_, true)) release_.set_value();
-  }
-  Status outcome() { return done_.get_future().get(); }
-
- private:
-  std::promise<void> entered_;
-  std::promise<void> release_;
-  std::shared_future<void> released_ = release_.get_future().share();
-  std::promise<Status> done_;
-  bool released_once_ = false;
 };
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path);
@@ -108,11 +79,5 @@ class FileSizeLimit {
   void (*saved_handler_)(int) = nullptr;
   bool lifted_ = false;
 };
-
-AgentRow sample_agent(std::string id, std::optional<std::string> public_key);
-SessionRow sample_session(std::string id, std::string agent_id, std::string token_hash);
-PolicyRow sample_policy(std::string id, std::optional<std::string> agent_id, std::string type,
-                        std::string hash);
-AuditEvent sample_event(std::string event_type, std::optional<std::string> agent_id = {});
 
 }  // namespace warden::store::testing

@@ -1,35 +1,25 @@
-// Round trips through SqliteStore for agents, sessions, policies and the key-value store,
+// Round trips through the store for agents, sessions, policies and the key-value store,
 // including constraint mapping, not-found codes and cursor pagination.
 #include <gtest/gtest.h>
 
 #include "core/ids.h"
-#include "store/sqlite/sqlite_store.h"
-#include "store/sqlite/test_util.h"
+#include "store/suite/helpers.h"
+#include "store/suite/store_suite.h"
 
 namespace warden::store {
 namespace {
 
-using testing::open_store;
 using testing::sample_agent;
 using testing::sample_policy;
 using testing::sample_session;
-using testing::TempDir;
 
-class CrudTest : public ::testing::Test {
+class CrudTest : public suite::StoreTest {
  protected:
-  void SetUp() override {
-    store_ = open_store(dir_.file("crud.db"));
-    ASSERT_NE(store_, nullptr);
-  }
-  Status run(const std::function<Status(WriteTxn&)>& fn) { return store_->write(fn); }
-
-  TempDir dir_;
-  std::unique_ptr<SqliteStore> store_;
   FakeClock clock_;
   IdGenerator ids_{clock_};
 };
 
-TEST_F(CrudTest, AgentRoundTripsEveryField) {
+TEST_P(CrudTest, AgentRoundTripsEveryField) {
   AgentRow a = sample_agent(ids_.next(), "pk-1");
   a.chain = "ethereum";
   a.network = "testnet";
@@ -55,7 +45,7 @@ TEST_F(CrudTest, AgentRoundTripsEveryField) {
   EXPECT_FALSE(store_->get_agent("missing")->has_value());
 }
 
-TEST_F(CrudTest, NullPublicKeysMayRepeatButKeysMayNot) {
+TEST_P(CrudTest, NullPublicKeysMayRepeatButKeysMayNot) {
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", std::nullopt)));
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", std::nullopt)));
@@ -72,7 +62,7 @@ TEST_F(CrudTest, NullPublicKeysMayRepeatButKeysMayNot) {
   EXPECT_NE(same_id.message().find("agents.id"), std::string::npos) << same_id.message();
 }
 
-TEST_F(CrudTest, UpdateAgentChangesFieldsAndReportsMissing) {
+TEST_P(CrudTest, UpdateAgentChangesFieldsAndReportsMissing) {
   AgentRow a = sample_agent("a1", "pk");
   ASSERT_TRUE(run([&](WriteTxn& t) { return t.insert_agent(a); }).ok());
   a.status = "TERMINATED";
@@ -88,7 +78,7 @@ TEST_F(CrudTest, UpdateAgentChangesFieldsAndReportsMissing) {
             ErrorCode::AGENT_NOT_FOUND);
 }
 
-TEST_F(CrudTest, ListAgentsPagesByIdCursor) {
+TEST_P(CrudTest, ListAgentsPagesByIdCursor) {
   std::vector<std::string> created;
   for (int i = 0; i < 7; ++i) {
     clock_.advance_ms(1);
@@ -113,7 +103,7 @@ TEST_F(CrudTest, ListAgentsPagesByIdCursor) {
   EXPECT_EQ(seen, created);
 }
 
-TEST_F(CrudTest, SessionsRoundTripFindByTokenAndRevoke) {
+TEST_P(CrudTest, SessionsRoundTripFindByTokenAndRevoke) {
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", {})));
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", {})));
@@ -162,7 +152,7 @@ TEST_F(CrudTest, SessionsRoundTripFindByTokenAndRevoke) {
   EXPECT_EQ(revoked, 0);
 }
 
-TEST_F(CrudTest, PoliciesRoundTripFindByHashUpdateDelete) {
+TEST_P(CrudTest, PoliciesRoundTripFindByHashUpdateDelete) {
   ASSERT_TRUE(run([](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", {})));
                 PolicyRow p = sample_policy("p1", "a1", "SPENDING_LIMIT", "h1");
@@ -206,7 +196,7 @@ TEST_F(CrudTest, PoliciesRoundTripFindByHashUpdateDelete) {
             ErrorCode::POLICY_NOT_FOUND);
 }
 
-TEST_F(CrudTest, ListPoliciesFiltersAndPages) {
+TEST_P(CrudTest, ListPoliciesFiltersAndPages) {
   // p0..p9: even ones belong to a1, odd ones are global; type alternates by i % 3;
   // every fourth is disabled.
   const char* types[] = {"WHITELIST", "SPENDING_LIMIT", "RATE_LIMIT"};
@@ -242,7 +232,7 @@ TEST_F(CrudTest, ListPoliciesFiltersAndPages) {
   EXPECT_EQ(ids({.global_only = true}, {.after_id = "p5", .limit = 10}), (V{"p7", "p9"}));
 }
 
-TEST_F(CrudTest, KeyValuePutGetOverwrite) {
+TEST_P(CrudTest, KeyValuePutGetOverwrite) {
   EXPECT_FALSE(store_->get_kv("master_hash")->has_value());
   ASSERT_TRUE(run([](WriteTxn& t) { return t.put_kv("master_hash", "$argon2id$a", 10); }).ok());
   EXPECT_EQ(store_->get_kv("master_hash")->value_or(""), "$argon2id$a");
@@ -256,6 +246,8 @@ TEST_F(CrudTest, KeyValuePutGetOverwrite) {
               }).ok());
   EXPECT_EQ(inside.value_or(""), "v2");
 }
+
+WARDEN_STORE_SUITE(CrudTest);
 
 }  // namespace
 }  // namespace warden::store

@@ -50,6 +50,8 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+// One resolved address per replica (--addr A,B,...): connection i talks to replica i mod n.
+using Endpoints = std::vector<tcp::resolver::results_type>;
 
 constexpr int kConnectionsMax = 1024;
 constexpr int kThreadsMax = 16;
@@ -84,6 +86,7 @@ std::optional<KeyOrder> key_order(std::string_view name) {
 struct Options {
   std::string host = "127.0.0.1";
   std::string port;
+  std::vector<std::pair<std::string, std::string>> addrs;  // every --addr; host:port is the first
   std::string password;
   std::vector<int> connections = {1, 16, 64};
   std::int64_t duration_ms = 5000;
@@ -296,7 +299,7 @@ struct PhaseResult {
 // one request per body when the target has several), the deadline and the request budget.
 struct Phase {
   const Target& target;
-  const tcp::resolver::results_type& endpoints;
+  const Endpoints& endpoints;
   std::vector<std::string> requests;
   std::vector<std::size_t> key_offsets;  // where kKeySlot sits in each request (npos: nowhere)
   KeyOrder key_order;
@@ -332,12 +335,13 @@ class AsyncConnection {
         socket_(worker.io),
         request_(phase.requests[index % phase.requests.size()]),
         key_offset_(phase.key_offsets[index % phase.key_offsets.size()]),
-        key_next_(index * kKeysPerConnection) {}
+        key_next_(index * kKeysPerConnection),
+        endpoints_(phase.endpoints[static_cast<std::size_t>(index) % phase.endpoints.size()]) {}
 
   // Synchronous first connect, before the phase's clock starts.
   bool connect() {
     beast::error_code ec;
-    asio::connect(socket_, phase_.endpoints, ec);
+    asio::connect(socket_, endpoints_, ec);
     if (ec) return fail("connect", ec);
     socket_.set_option(tcp::no_delay(true), ec);
     return true;
@@ -438,7 +442,7 @@ class AsyncConnection {
     beast::error_code ignored;
     socket_.close(ignored);
     buffer_.clear();
-    asio::async_connect(socket_, phase_.endpoints,
+    asio::async_connect(socket_, endpoints_,
                         [this, then](const beast::error_code& ec, const tcp::endpoint&) {
                           if (ec) {
                             ++worker_.errors;
@@ -468,6 +472,7 @@ class AsyncConnection {
   http::response<http::string_body> response_;
   Clock::time_point t0_;
   bool retried_ = false;
+  const tcp::resolver::results_type& endpoints_;
 };
 
 // Opens the worker's connections (the phase's connections first, first + threads, ...), waits
@@ -489,7 +494,7 @@ void run_worker(Phase& phase, Worker& w, int first, int threads, int connections
 }
 
 PhaseResult run_phase(const Options& o, const Target& t,
-                      const tcp::resolver::results_type& endpoints, int connections,
+                      const Endpoints& endpoints, int connections,
                       std::int64_t duration_ms) {
   Phase phase{t, endpoints, {}, {}, o.keys, {}, o.requests_max};
   for (const std::string& body : t.bodies.empty() ? std::vector<std::string>{t.body} : t.bodies) {
@@ -540,7 +545,7 @@ void print_row(int connections, const char* name, const PhaseResult& r) {
 // The good agent's decisions alone, then under a flood of bad tokens that starts kFloodLeadMs
 // before the agent's phase and ends kFloodLeadMs after it. The flood's token is well-formed but
 // unknown; the session cache keeps only valid tokens, so every flood request reads the store.
-bool run_auth_flood(const Options& o, const tcp::resolver::results_type& endpoints,
+bool run_auth_flood(const Options& o, const Endpoints& endpoints,
                     const Target& tx) {
   const Target bad{http::verb::post,
                    "/v1/transactions",
@@ -581,7 +586,7 @@ bool run_auth_flood(const Options& o, const tcp::resolver::results_type& endpoin
 // For each connection count: healthz, decisions, then debits, each with fresh idempotency keys
 // (the phase's number is part of them); then the owners' balances must show every debit answered
 // 201 and no other.
-bool run_ledger_debit(const Options& o, const tcp::resolver::results_type& endpoints,
+bool run_ledger_debit(const Options& o, const Endpoints& endpoints,
                       const Target& health, const Target& tx, const std::string& run,
                       const std::vector<std::string>& owners) {
   bool clean = true;
@@ -633,10 +638,19 @@ std::optional<Options> parse_args(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--addr") {
-      const auto colon = value.rfind(':');
-      if (colon == std::string::npos) return std::nullopt;
-      o.host = value.substr(0, colon);
-      o.port = value.substr(colon + 1);
+      // HOST:PORT, or several separated by commas (replicas of one cluster: the set-up runs on
+      // the first, the connections go round the list).
+      o.addrs.clear();
+      for (std::size_t p = 0; p <= value.size();) {
+        const std::size_t comma = std::min(value.find(',', p), value.size());
+        const std::string one = value.substr(p, comma - p);
+        const auto colon = one.rfind(':');
+        if (colon == std::string::npos) return std::nullopt;
+        o.addrs.emplace_back(one.substr(0, colon), one.substr(colon + 1));
+        p = comma + 1;
+      }
+      o.host = o.addrs.front().first;
+      o.port = o.addrs.front().second;
     } else if (key == "--connections") {
       o.connections.clear();
       for (std::size_t p = 0; p < value.size();) {
@@ -683,7 +697,7 @@ int main(int argc, char** argv) {
   auto options = parse_args(argc, argv);
   if (!options) {
     std::fprintf(stderr,
-                 "usage: WARDEN_MASTER_PASSWORD=... warden_load --addr HOST:PORT "
+                 "usage: WARDEN_MASTER_PASSWORD=... warden_load --addr HOST:PORT[,HOST:PORT...] "
                  "[--connections 1,16,64 (each <= %d)] [--duration-ms 5000 (<= %lld)] "
                  "[--requests-max N] [--threads 1 (<= %d)] [--auth-flood N (bad-token "
                  "connections)] [--scenario decisions|ledger-debit] [--owners 1 (<= %d, "
@@ -703,13 +717,19 @@ int main(int argc, char** argv) {
   }
   // Resolved once; every connection (and reconnect) of every phase uses these endpoints.
   asio::io_context resolver_io;
-  beast::error_code ec;
-  const auto endpoints = tcp::resolver(resolver_io).resolve(o.host, o.port, ec);
-  if (ec) {
-    std::fprintf(stderr, "warden_load: resolve %s:%s: %s\n", o.host.c_str(), o.port.c_str(),
-                 ec.message().c_str());
-    return 1;
+  Endpoints endpoints;
+  for (const auto& [host, port] : o.addrs) {
+    beast::error_code ec;
+    endpoints.push_back(tcp::resolver(resolver_io).resolve(host, port, ec));
+    if (ec) {
+      std::fprintf(stderr, "warden_load: resolve %s:%s: %s\n", host.c_str(), port.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
   }
+  // The set-up went to the first replica: the others hear of the new policy on the change
+  // feed within a second.
+  if (endpoints.size() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const Target health{http::verb::get, "/healthz", "", "", 200, "GET /healthz"};
   const Target tx{
       http::verb::post,

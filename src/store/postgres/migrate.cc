@@ -796,6 +796,8 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
     // applied. The lock ends with the transaction.
     WARDEN_RETURN_IF_ERROR(
         c.exec("SELECT pg_advisory_xact_lock($1)", {std::to_string(kMigrationLockKey)}).status());
+    // The idempotent DDL's "already exists, skipping" notices are expected, not news.
+    WARDEN_RETURN_IF_ERROR(c.exec_script("SET LOCAL client_min_messages = warning"));
     WARDEN_RETURN_IF_ERROR(
         c.exec_script("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
                       "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));

@@ -68,6 +68,7 @@ class DecisionObserver {
 
 // Seconds a timer whose write failed (a full disk, say) waits before it fires again.
 inline constexpr std::int64_t kTimerRetrySeconds = 1;
+inline constexpr std::int64_t kClusterTimerScanMs = 5000;
 
 // Who is acting on a transaction.
 struct Actor {
@@ -297,6 +298,15 @@ class DecisionService {
   std::unordered_map<std::string, std::vector<Timer>> timers_by_tx_;
   std::atomic<std::uint64_t> late_settlements_{0};
 
+  // Cluster mode: the leader reads every replica's open transactions into its timers (when it
+  // starts leading, then every kClusterTimerScanMs); a follower checks its own due timers
+  // against the store at the same pace and forgets those another replica settled.
+  void cluster_timers(std::int64_t now_ms, bool leading);
+  // Drops the timers and the in-memory reservation of a transaction the store has as settled;
+  // false when it is still open (or cannot be read).
+  bool forget_if_settled(const std::string& tx_id);
+  std::int64_t cluster_scan_due_ms_ = 0;  // guarded by sweep_mu_
+  bool was_leading_ = false;              // guarded by sweep_mu_
   std::mutex sweep_mu_;  // one sweep at a time
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -55,7 +55,13 @@ void DecisionService::fire(const Timer& t) {
   const std::int64_t now = clock_.now_seconds();
   const Actor actor = system_actor();
   Changed retry = [this, t](Result<json::object> r) {
-    if (r.ok() || settled_elsewhere(r.status())) return;
+    if (r.ok()) return;
+    if (settled_elsewhere(r.status())) {
+      // Settled by a request on another replica (cluster mode) or before the timer: what this
+      // replica still holds of it in memory goes.
+      if (options_.shared_store) forget_if_settled(t.tx_id);
+      return;
+    }
     add_timer(clock_.now_seconds() + kTimerRetrySeconds, t.tx_id, t.kind);
   };
   switch (t.kind) {
@@ -110,10 +116,58 @@ void DecisionService::fire(const Timer& t) {
   }
 }
 
+bool DecisionService::forget_if_settled(const std::string& tx_id) {
+  auto row = store_.get_transaction(tx_id);
+  if (!row.ok() || !*row) return false;
+  if ((*row)->status == "PENDING" || (*row)->status == "QUEUED") return false;
+  cancel_timers(tx_id);
+  engine_.release((*row)->agent_id, tx_id);
+  return true;
+}
+
+void DecisionService::cluster_timers(std::int64_t now_ms, bool leading) {
+  const bool started_leading = leading && !was_leading_;
+  was_leading_ = leading;
+  if (!started_leading && now_ms < cluster_scan_due_ms_) return;
+  cluster_scan_due_ms_ = now_ms + kClusterTimerScanMs;
+  if (leading) {
+    // Every open transaction gets its timers here, whichever replica decided it (a timer
+    // already queued is not added twice).
+    store::Page page;
+    page.limit = 1000;
+    for (;;) {
+      auto rows = store_.list_transactions({{"PENDING", "QUEUED"}, {}, {}}, page);
+      if (!rows.ok()) return;  // tried again at the next scan
+      for (const auto& row : *rows) {
+        std::optional<std::int64_t> approval_expiry;
+        if (row.tier == std::optional<std::string>("APPROVAL") && row.status == "QUEUED") {
+          auto approval = store_.find_approval_by_tx(row.id);
+          if (approval.ok() && *approval) approval_expiry = (*approval)->expires_at;
+        }
+        schedule(row, approval_expiry);
+      }
+      if (rows->size() < page.limit) return;
+      page.after_id = rows->back().id;
+    }
+  }
+  // A follower: its due timers belong to the leader, but those another replica settled free
+  // what this one holds of them in memory.
+  std::vector<std::string> due;
+  {
+    std::lock_guard lock(timers_mu_);
+    for (const Timer& t : timers_) {
+      if (t.due_seconds > now_ms / 1000) break;
+      if (due.empty() || due.back() != t.tx_id) due.push_back(t.tx_id);
+    }
+  }
+  for (const std::string& tx_id : due) forget_if_settled(tx_id);
+}
+
 void DecisionService::sweep() {
   std::lock_guard sweep_lock(sweep_mu_);
   const std::int64_t now_ms = clock_.now_ms();
   idempotency_->forget_before(now_ms / 1000 - options_.idempotency_retention_seconds);
+  if (options_.shared_store) cluster_timers(now_ms, store::sweeps(options_.leadership));
   std::vector<Timer> due;
   if (store::sweeps(options_.leadership)) {
     std::lock_guard lock(timers_mu_);

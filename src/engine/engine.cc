@@ -632,7 +632,9 @@ bool Engine::decide_limits(const Snapshot& snap, const Request& r,
     const Amount& total = m.total(r.now_ms);
     auto after = total.checked_add(charge);
     const bool exceeded = !after.ok() || *after > l->max;
-    if (exceeded) {
+    // With shared windows this replica's meter counts only what it saw (other replicas'
+    // settlements and releases it does not hear of): the store decides, at commit.
+    if (exceeded && !(shared_windows_ && reserve)) {
       eval.raise(*policy, Outcome::kDeny, l->code,
                  l->window_text + " window: " + total.to_string() + " used + " +
                      charge.to_string() + " requested > " + l->max.to_string());

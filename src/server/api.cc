@@ -257,6 +257,16 @@ void Api::subscribe_to_changes(DecisionService& decisions) {
     revoked_.add(change.payload, (*session)->absolute_expires_at);
     sessions_.invalidate_session(change.payload);
   });
+  // An agent suspended or terminated, or its sessions revoked, on another replica: the next
+  // request of each of its sessions reads the agent and the session again.
+  feed_.subscribe(store::FeedTopic::kAgents, [this](const store::Change& change) {
+    if (change.own) return;
+    if (change.resync) {
+      sessions_.clear();
+      return;
+    }
+    sessions_.invalidate_agent(change.payload);
+  });
 }
 
 void Api::set_automation(const AutomationDeps& automation) { routes_->deps.automation = automation; }

@@ -671,4 +671,8 @@ void SessionCache::invalidate_agent(const std::string& agent_id) {
   erase_if([&](const Entry& e) { return e.agent.id == agent_id; });
 }
 
+void SessionCache::clear() {
+  erase_if([](const Entry&) { return true; });
+}
+
 }  // namespace warden::server

@@ -295,6 +295,7 @@ class SessionCache {
   void put(const std::string& session_id, store::SessionRow session, store::AgentRow agent);
   void invalidate_session(const std::string& session_id);
   void invalidate_agent(const std::string& agent_id);
+  void clear();  // every entry (changes may have been missed)
 
  private:
   static constexpr std::size_t kShards = 16;

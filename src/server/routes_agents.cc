@@ -4,6 +4,7 @@
 
 #include "core/enums.h"
 #include "server/body.h"
+#include "server/log.h"
 #include "server/routes.h"
 
 namespace warden::server {
@@ -66,9 +67,18 @@ std::string changes_json(const store::AgentRow& before, const store::AgentRow& a
 
 // Once a change to the agent has committed, cached sessions stop answering with its old row
 // (a suspended or terminated agent's sessions stop working at once).
+// After a committed change of the agent: this replica's cached sessions of it go, and the
+// other replicas hear of it (a failed announcement does not undo the change).
 AfterCommit forget_cached_sessions(const Deps& d, std::string agent_id) {
-  return [sessions = &d.sessions, agent_id = std::move(agent_id)](Status committed) {
-    if (committed.ok()) sessions->invalidate_agent(agent_id);
+  return [sessions = &d.sessions, feed = d.feed, agent_id = std::move(agent_id)](Status committed) {
+    if (!committed.ok()) return committed;
+    sessions->invalidate_agent(agent_id);
+    if (feed != nullptr) {
+      if (Status sent = feed->publish(store::FeedTopic::kAgents, agent_id); !sent.ok()) {
+        log_event(LogLevel::kError, "announcing an agent change to the replicas failed",
+                  {{"agent_id", agent_id}, {"error", sent.to_string()}});
+      }
+    }
     return committed;
   };
 }

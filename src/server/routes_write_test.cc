@@ -324,6 +324,15 @@ TEST_F(RouteWritesTest, ChangesOfOneReplicaReachTheOtherThroughTheFeed) {
   feed.b.resync();
   EXPECT_EQ(error_code(on(api_b, "GET", "/v1/sessions/current", "", lost_token)),
             "AUTH_SESSION_REVOKED");
+
+  // An agent suspended on A: B, which has its session cached, refuses it at the next request.
+  const auto [live_id, live_token] = open_session();
+  ASSERT_EQ(on(api_b, "GET", "/v1/sessions/current", "", live_token).status, 200);
+  HttpResponse suspended =
+      on(api_a, "PUT", "/v1/agents/" + agent_id, R"({"status":"SUSPENDED","suspension_reason":"test"})");
+  ASSERT_EQ(suspended.status, 200) << suspended.body;
+  HttpResponse after_suspend = on(api_b, "GET", "/v1/sessions/current", "", live_token);
+  EXPECT_EQ(after_suspend.status, 403) << after_suspend.body;
   decisions_b.stop();
 }
 

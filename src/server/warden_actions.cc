@@ -52,7 +52,7 @@ Status ServerWardenActions::set_agent_status(const std::string& agent_id, const 
     return change_agent(tx, agent_id, changes, now, e, after.get());
   }));
   // A suspended agent's cached sessions stop answering at once, as after PUT /v1/agents/{id}.
-  if (*changed) sessions_.invalidate_agent(agent_id);
+  if (*changed) forget_agent_sessions(agent_id);
   return Status();
 }
 
@@ -81,8 +81,17 @@ Result<std::int64_t> ServerWardenActions::revoke_sessions(const std::string& age
     e.details = json::serialize(json::object{{"sessions_revoked", *revoked}});
     return tx.append_audit(e).take_status();
   }));
-  sessions_.invalidate_agent(agent_id);
+  forget_agent_sessions(agent_id);
   return *revoked;
+}
+
+void ServerWardenActions::forget_agent_sessions(const std::string& agent_id) {
+  sessions_.invalidate_agent(agent_id);
+  if (feed_ == nullptr) return;
+  if (Status sent = feed_->publish(store::FeedTopic::kAgents, agent_id); !sent.ok()) {
+    log_event(LogLevel::kError, "announcing an agent change to the replicas failed",
+              {{"agent_id", agent_id}, {"error", sent.to_string()}});
+  }
 }
 
 Status ServerWardenActions::set_policy_enabled(const std::string& policy_id, bool enabled,

@@ -52,6 +52,9 @@ class ServerWardenActions final : public automation::WardenActions {
   store::AuditEvent audit(std::string event_type, const std::string& correlation_id) const;
   Status set_agent_status(const std::string& agent_id, const std::string& status,
                           std::optional<std::string> reason, const std::string& correlation_id);
+  // After a committed change of the agent: drops this replica's cached sessions of it and
+  // tells the other replicas to do the same.
+  void forget_agent_sessions(const std::string& agent_id);
 
   store::Store& store_;
   store::BatchWriter& writer_;
@@ -59,7 +62,7 @@ class ServerWardenActions final : public automation::WardenActions {
   decisions::DecisionService& decisions_;
   SessionCache& sessions_;
   WardenEvents* events_;
-  store::ChangeFeed* feed_;  // other replicas hear of the policy changes made here
+  store::ChangeFeed* feed_;  // other replicas hear of the policy and agent changes made here
 };
 
 }  // namespace warden::server

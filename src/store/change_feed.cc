@@ -10,6 +10,8 @@ std::string_view topic_name(FeedTopic topic) {
       return "policies";
     case FeedTopic::kSessions:
       return "sessions";
+    case FeedTopic::kAgents:
+      return "agents";
   }
   return "unknown";
 }

@@ -22,10 +22,14 @@ namespace warden::store {
 enum class FeedTopic {
   kPolicies,  // a policy was created, changed or deleted: reload the snapshot (payload empty)
   kSessions,  // a session was revoked: the payload is its id
+  // An agent changed in a way its sessions feel (suspended, resumed, terminated, every session
+  // revoked): the payload is its id; subscribers drop what they cached of its sessions.
+  kAgents,
 };
-inline constexpr FeedTopic kFeedTopics[] = {FeedTopic::kPolicies, FeedTopic::kSessions};
+inline constexpr FeedTopic kFeedTopics[] = {FeedTopic::kPolicies, FeedTopic::kSessions,
+                                            FeedTopic::kAgents};
 
-// "policies", "sessions".
+// "policies", "sessions", "agents".
 std::string_view topic_name(FeedTopic topic);
 
 // Ids and the empty string fit easily; the bound keeps every notification far below

@@ -13,8 +13,11 @@ Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
   std::vector<Change> taken;
   std::vector<engine::BudgetHeld> out;
   std::vector<std::string> ids;
-  // All or none; a refusal for lack of credit is tried once more after a refresh (shared_store).
+  // All or none; a refusal for lack of credit is tried once more after a refresh (shared_store),
+  // and so is a partial need that got less than it asked for.
+  bool short_of_need = false;
   auto take_all = [&]() -> Status {
+    short_of_need = false;
     for (const auto& need : needs) {
       const std::string hold_id = ids_.next();
       auto r = book_.hold(agent_id, need.asset, need.amount, need.partial, hold_id, 0,
@@ -26,6 +29,7 @@ Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
         ids.clear();
         return r.status();
       }
+      if (r->new_hold->amount < need.amount) short_of_need = true;
       out.push_back({hold_id, need.asset, need.amount, r->new_hold->amount, need.policy_id});
       ids.push_back(hold_id);
       taken.push_back(std::move(*r));
@@ -35,7 +39,16 @@ Result<std::vector<engine::BudgetHeld>> LedgerService::hold_for(
   // In flight until reservation_written().
   enter(agent_id);
   Status s = take_all();
-  if (!s.ok() && refreshed_after(s, agent_id)) s = take_all();
+  if (s.ok() && short_of_need && options_.shared_store) {
+    for (auto it = taken.rbegin(); it != taken.rend(); ++it) book_.undo(*it);
+    taken.clear();
+    out.clear();
+    ids.clear();
+    refresh_entered(agent_id);
+    s = take_all();
+  } else if (!s.ok() && refreshed_after(s, agent_id)) {
+    s = take_all();
+  }
   if (!s.ok()) {
     leave(agent_id);
     return s;

@@ -435,6 +435,12 @@ void LedgerService::mark_stale(const std::string& owner) {
 
 bool LedgerService::refreshed_after(const Status& refused, const std::string& owner) {
   if (!options_.shared_store || refused.code() != ErrorCode::LEDGER_BUDGET_EXCEEDED) return false;
+  return refresh_entered(owner);
+}
+
+bool LedgerService::refresh_entered(const std::string& owner) {
+  if (!options_.shared_store) return false;
+  // This caller's own count would keep the refresh out: it changed nothing it has not undone.
   leave(owner);
   const auto refreshed = refresh_owner(owner);
   enter(owner, false);

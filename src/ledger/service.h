@@ -258,6 +258,9 @@ class LedgerService final : public engine::Budgets {
   // A change entered for `owner` that the Book refused for lack of credit (`refused`): with
   // shared_store, leaves, refreshes the owner and enters again, true when it did (try again).
   bool refreshed_after(const Status& refused, const std::string& owner);
+  // The same for a caller entered for `owner` with nothing of its own in the Book: true when
+  // the owner was refreshed.
+  bool refresh_entered(const std::string& owner);
   struct KeyTable;
   struct Op;  // service.cc: one operation on its way through the writer
   struct PaymentRun;  // payments.cc: one provider event on its way through the writer

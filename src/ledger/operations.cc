@@ -278,6 +278,12 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
   auto change = post ? book_.post(hold_id, amount, now) : book_.void_hold(hold_id, now);
   if (!change.ok()) {
     leave(pending->owner);
+    // Closed since it was found (shared_store: the owner was stale, and enter() read it again
+    // to find it closed by another replica): answered as the store has it.
+    if (change.status().code() == ErrorCode::LEDGER_HOLD_NOT_FOUND) {
+      auto row = store_.get_hold(hold_id);
+      if (row.ok() && *row && (*row)->status != "pending") return answer_stored(**row);
+    }
     return fail(change.status());
   }
   auto op = new_op(std::move(*change), hash, post ? "LEDGER_POST" : "LEDGER_VOID", caller, now);

@@ -179,6 +179,16 @@ Result<std::vector<Change>> LedgerService::close_holds(store::WriteTxn& tx, Book
   for (const std::string& id : ids) {
     auto pending = book.find_hold(id);
     if (!pending) continue;
+    if (options_.shared_store && &book == &book_) {
+      // Another replica may have closed it (the sweeping one, when the reservation expired):
+      // what this Book has pending is checked against the store, and a Book behind it is
+      // brought up to date by the owner's next operation.
+      WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_hold(id));
+      if (!row || row->status != "pending") {
+        mark_stale(pending->owner);
+        continue;
+      }
+    }
     const std::optional<Amount> posted = confirm ? posted_of(*pending, ids.size()) : std::nullopt;
     auto change = confirm ? book.post(id, posted, now_s, false) : book.void_hold(id, now_s, false);
     if (!change.ok()) {

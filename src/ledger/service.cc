@@ -603,8 +603,10 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
       return;
     }
     book_.undo(op->change);
-    // The store refused what the Book allowed: another replica spent that credit.
-    if (s.code() == ErrorCode::LEDGER_BUDGET_EXCEEDED) mark_stale(op->change.owner);
+    // The store refused what the Book allowed. In a shared store that is most often the Book
+    // being behind another replica (it spent this credit first, closed this hold, minted this
+    // payment's lot): the owner's next operation reads it again first.
+    mark_stale(op->change.owner);
     leave(op->change.owner);
     Result<Answer> out = s;
     // A key older than the memory of keys: the store still has it.

@@ -274,6 +274,47 @@ TEST_F(SharedStoreTest, ABudgetHoldDecidedOnOneReplicaIsVoidedOnTheOther) {
   EXPECT_EQ(balance(b_).available, Amount(100));
 }
 
+// A reservation both replicas know, voided on one (as the sweeping replica expires it), then
+// confirmed late on the other: the other finds its hold closed in the store and settles nothing
+// twice; its Book catches up at the owner's next operation.
+TEST_F(SharedStoreTest, AHoldAnotherReplicaClosedIsNotClosedAgain) {
+  start(a_, true);
+  start(b_, true);
+  ASSERT_TRUE(mint(a_, 100, "m1").ok());
+  const std::string hold_id = decide(a_, "tx1", 40);
+  ASSERT_EQ(settle(b_, "tx1", false, std::nullopt, owner_).size(), 1u);
+  EXPECT_EQ(hold_status(hold_id), "voided");
+  EXPECT_EQ(balance(a_).held, Amount(40));  // A has not seen it
+  EXPECT_TRUE(settle(a_, "tx1", true, 40, owner_).empty());
+  EXPECT_EQ(hold_status(hold_id), "voided");
+  EXPECT_EQ(stored().available, Amount(100));
+  ASSERT_TRUE(debit(a_, 100, "d1").ok());  // refreshed first: the 40 is back
+  EXPECT_EQ(balance(a_).held, Amount(0));
+  EXPECT_EQ(stored().available, Amount(0));
+  EXPECT_TRUE(a_.ledger->holds_of("tx1").empty());
+}
+
+// An API hold closed on one replica, then closed again on the other: the store's write refuses
+// it, the other replica's Book catches up, and the retry is answered from the store.
+TEST_F(SharedStoreTest, AnApiHoldClosedOnOneReplicaIsAnsweredFromTheStoreOnTheOther) {
+  start(a_, true);
+  start(b_, true);
+  ASSERT_TRUE(mint(a_, 100, "m1").ok());
+  auto h = hold(a_, 50, "h1");
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  const std::string hold_id(h->body.at("id").as_string());
+  ASSERT_TRUE(post(b_, hold_id, 20).ok());
+  // A still has it pending: its post is refused by the store and undone.
+  EXPECT_FALSE(post(a_, hold_id, 30).ok());
+  EXPECT_EQ(hold_status(hold_id), "posted");
+  // Its retry is a first attempt again (the failure freed the key), after a refresh.
+  auto retry = post(a_, hold_id, 30);
+  ASSERT_FALSE(retry.ok());
+  EXPECT_EQ(retry.status().code(), ErrorCode::LEDGER_HOLD_NOT_PENDING);
+  EXPECT_EQ(balance(a_).available, Amount(80));
+  EXPECT_EQ(balance(a_).held, Amount(0));
+}
+
 TEST_F(SharedStoreTest, AnUnknownReservationIsLeftAloneWithoutSharedStoreOrOwner) {
   start(a_, true);
   start(b_, false);

@@ -45,7 +45,8 @@ struct LedgerOptions {
   // they minted, spent, held or released. The store still refuses any overspend
   // (lots_within_credit); with this set the Book catches up with it: an operation refused here
   // for lack of credit refreshes its owner from the store and tries once more, a write the
-  // store refused for lack of credit makes the owner's next operation refresh first, and a
+  // store refused (for lack of credit, a hold already closed, ...) makes the owner's next
+  // operation refresh first, a settlement checks the holds it closes against the store, and a
   // reservation decided by another replica is settled from the store's holds. False: the Book
   // is the whole truth (one process writes the store).
   bool shared_store = false;

@@ -291,8 +291,9 @@ Result<bool> LedgerService::owner_exists(const std::string& owner) {
 // - enter() counts the change before the Book makes it; leave() when it is final. While a
 //   refresh of the owner runs, enter() waits for it (it only reads the store: short).
 // - refresh_owner() with a change in flight refreshes nothing and marks the owner stale; so
-//   does a write the store refused for lack of credit. The owner's next operation that finds
-//   nothing in flight refreshes before it changes the Book.
+//   does a write the store refused (for lack of credit, a hold another replica closed, ...).
+//   The owner's next operation that finds nothing in flight (the sweeper's too) refreshes
+//   before it changes the Book.
 // - Changes planned without changing the Book and applied after their commit (settling a
 //   reservation: settled()) are not counted: applying one is idempotent (a hold the refreshed
 //   Book no longer has pending is skipped) and a hold still pending is applied as planned.
@@ -304,7 +305,6 @@ Result<LedgerService::OwnerRows> LedgerService::read_owner(const std::string& ow
   // took from it, and each hold's amount what its entries took; when they do not agree the rows
   // are read again.
   constexpr int kReadsMax = 4;
-  Status disagreement;
   for (int attempt = 0; attempt < kReadsMax; ++attempt) {
     OwnerRows out;
     store::LotFilter filter;
@@ -377,7 +377,9 @@ Status LedgerService::refresh_locked(std::unique_lock<std::mutex>& lock,
       if (it->second.empty()) reservation_holds_.erase(it);
     }
     for (const Hold& h : rows->holds) {
-      if (h.tx_id) reservation_holds_[*h.tx_id].push_back(h.id);
+      if (!h.tx_id) continue;
+      std::vector<std::string>& ids = reservation_holds_[*h.tx_id];
+      if (std::find(ids.begin(), ids.end(), h.id) == ids.end()) ids.push_back(h.id);
     }
   }
   lock.lock();
@@ -663,11 +665,13 @@ void LedgerService::sweep() {
   if (!store::sweeps(options_.leadership)) return;
   std::vector<std::shared_ptr<Op>> ops;
   const Caller system{"system", "", ""};
-  // Each change is counted in flight for its owner (commit() ends it), as operations are.
+  // Each change is counted in flight for its owner (commit() ends it), as operations are. An
+  // owner whose expiry or timeout the store refused (another replica spent from the lot or
+  // closed the hold) is stale, and read again before its next one.
   for (const std::string& lot_id : book_.lots_due(now)) {
     auto lot = book_.lot(lot_id);
     if (!lot) continue;
-    enter(lot->owner, false);
+    enter(lot->owner);
     Change c = book_.revoke_lot(lot_id, now);
     if (c.empty()) {
       leave(lot->owner);
@@ -689,7 +693,7 @@ void LedgerService::sweep() {
   for (const std::string& hold_id : book_.holds_due(now)) {
     auto pending = book_.find_hold(hold_id);
     if (!pending) continue;  // closed meanwhile
-    enter(pending->owner, false);
+    enter(pending->owner);
     auto change = book_.void_hold(hold_id, now, true, "expired");
     if (!change.ok()) {  // closed meanwhile
       leave(pending->owner);

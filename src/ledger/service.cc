@@ -163,7 +163,8 @@ LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, co
       clock_(clock),
       ids_(ids),
       options_(options),
-      keys_(std::make_unique<KeyTable>(options.idempotency_memory_keys_max)) {}
+      keys_(std::make_unique<KeyTable>(options.idempotency_memory_keys_max)),
+      fresh_(options.shared_store ? std::make_unique<FreshShard[]>(kFreshShards) : nullptr) {}
 
 LedgerService::~LedgerService() { stop(); }
 
@@ -360,9 +361,13 @@ Result<LedgerService::OwnerRows> LedgerService::read_owner(const std::string& ow
                 "the ledger rows of " + owner + " kept changing while they were read");
 }
 
-Status LedgerService::refresh_locked(std::unique_lock<std::mutex>& lock,
+LedgerService::FreshShard& LedgerService::fresh_of(const std::string& owner) {
+  return fresh_[std::hash<std::string>{}(owner) % kFreshShards];
+}
+
+Status LedgerService::refresh_locked(FreshShard& shard, std::unique_lock<std::mutex>& lock,
                                      const std::string& owner) {
-  fresh_[owner].refreshing = true;
+  shard.owners[owner].refreshing = true;
   lock.unlock();
   auto rows = read_owner(owner);
   if (rows.ok()) {
@@ -383,56 +388,60 @@ Status LedgerService::refresh_locked(std::unique_lock<std::mutex>& lock,
     }
   }
   lock.lock();
-  Freshness& f = fresh_[owner];
+  Freshness& f = shard.owners[owner];
   f.refreshing = false;
   f.stale = !rows.ok();
-  fresh_cv_.notify_all();
+  shard.refreshed.notify_all();
   return rows.status();
 }
 
 Result<bool> LedgerService::refresh_owner(const std::string& owner) {
   if (!options_.shared_store) return false;
-  std::unique_lock lock(fresh_mu_);
-  fresh_cv_.wait(lock, [&] { return !fresh_[owner].refreshing; });
-  Freshness& f = fresh_[owner];
+  FreshShard& shard = fresh_of(owner);
+  std::unique_lock lock(shard.mu);
+  shard.refreshed.wait(lock, [&] { return !shard.owners[owner].refreshing; });
+  Freshness& f = shard.owners[owner];
   if (f.in_flight > 0) {
     f.stale = true;
     return false;
   }
-  WARDEN_RETURN_IF_ERROR(refresh_locked(lock, owner));
-  if (const Freshness& done = fresh_[owner]; done.in_flight == 0 && !done.stale) {
-    fresh_.erase(owner);
+  WARDEN_RETURN_IF_ERROR(refresh_locked(shard, lock, owner));
+  if (const Freshness& done = shard.owners[owner]; done.in_flight == 0 && !done.stale) {
+    shard.owners.erase(owner);
   }
   return true;
 }
 
 void LedgerService::enter(const std::string& owner, bool may_refresh) {
   if (!options_.shared_store) return;
-  std::unique_lock lock(fresh_mu_);
-  fresh_cv_.wait(lock, [&] { return !fresh_[owner].refreshing; });
+  FreshShard& shard = fresh_of(owner);
+  std::unique_lock lock(shard.mu);
+  shard.refreshed.wait(lock, [&] { return !shard.owners[owner].refreshing; });
   if (may_refresh) {
-    const Freshness& f = fresh_[owner];
+    const Freshness& f = shard.owners[owner];
     // A failed refresh leaves the owner stale and the Book as it was: the operation goes on
     // with what this replica knows, and the store still checks what it takes.
-    if (f.stale && f.in_flight == 0) (void)refresh_locked(lock, owner);
+    if (f.stale && f.in_flight == 0) (void)refresh_locked(shard, lock, owner);
   }
-  ++fresh_[owner].in_flight;
+  ++shard.owners[owner].in_flight;
 }
 
 void LedgerService::leave(const std::string& owner) {
   if (!options_.shared_store) return;
-  std::lock_guard lock(fresh_mu_);
-  auto it = fresh_.find(owner);
-  if (it == fresh_.end()) return;
+  FreshShard& shard = fresh_of(owner);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.owners.find(owner);
+  if (it == shard.owners.end()) return;
   Freshness& f = it->second;
   if (f.in_flight > 0) --f.in_flight;
-  if (f.in_flight == 0 && !f.stale && !f.refreshing) fresh_.erase(it);
+  if (f.in_flight == 0 && !f.stale && !f.refreshing) shard.owners.erase(it);
 }
 
 void LedgerService::mark_stale(const std::string& owner) {
   if (!options_.shared_store) return;
-  std::lock_guard lock(fresh_mu_);
-  fresh_[owner].stale = true;
+  FreshShard& shard = fresh_of(owner);
+  std::lock_guard lock(shard.mu);
+  shard.owners[owner].stale = true;
 }
 
 bool LedgerService::refreshed_after(const Status& refused, const std::string& owner) {

@@ -252,10 +252,12 @@ class LedgerService final : public engine::Budgets {
   void leave(const std::string& owner);
   // The store refused a write of the owner for lack of credit: its Book is behind.
   void mark_stale(const std::string& owner);
-  // Called with fresh_mu_ held in `lock`, nothing of the owner in flight and no refresh of it
-  // under way: reads the owner's rows and swaps them into the Book (the lock is released for
-  // the reads); the owner stays stale when that fails.
-  Status refresh_locked(std::unique_lock<std::mutex>& lock, const std::string& owner);
+  struct FreshShard;
+  // Called with the owner's shard locked in `lock`, nothing of the owner in flight and no
+  // refresh of it under way: reads the owner's rows and swaps them into the Book (the lock is
+  // released for the reads); the owner stays stale when that fails.
+  Status refresh_locked(FreshShard& shard, std::unique_lock<std::mutex>& lock,
+                        const std::string& owner);
   // A change entered for `owner` that the Book refused for lack of credit (`refused`): with
   // shared_store, leaves, refreshes the owner and enters again, true when it did (try again).
   bool refreshed_after(const Status& refused, const std::string& owner);
@@ -307,16 +309,22 @@ class LedgerService final : public engine::Budgets {
   // guarded by reservations_mu_.
   std::unordered_map<std::string, std::vector<Change>> late_debits_;
 
-  // Per owner, only with shared_store; guarded by fresh_mu_. An owner is listed while it has
-  // a change in flight, is stale or is being refreshed.
+  // Per owner, only with shared_store. An owner is listed while it has a change in flight, is
+  // stale or is being refreshed. Sharded by owner, as the Book's accounts are, so that every
+  // operation's enter() and leave() do not meet on one lock.
   struct Freshness {
     std::size_t in_flight = 0;
     bool stale = false;
     bool refreshing = false;
   };
-  std::mutex fresh_mu_;
-  std::condition_variable fresh_cv_;  // a refresh ended
-  std::unordered_map<std::string, Freshness> fresh_;
+  struct FreshShard {
+    std::mutex mu;
+    std::condition_variable refreshed;  // a refresh of one of its owners ended
+    std::unordered_map<std::string, Freshness> owners;  // guarded by mu
+  };
+  static constexpr std::size_t kFreshShards = 64;
+  FreshShard& fresh_of(const std::string& owner);
+  std::unique_ptr<FreshShard[]> fresh_;
 
   std::mutex owners_mu_;
   std::unordered_map<std::string, bool> owners_;  // agent id -> exists; guarded by owners_mu_

@@ -636,7 +636,7 @@ void Book::restore_hold(const Hold& hold) {
 }
 
 std::vector<Hold> Book::replace_owner(const std::string& owner, const std::vector<Lot>& lots,
-                                     const std::vector<Hold>& holds) {
+                                      const std::vector<Hold>& holds) {
   // The owner's accounts: every one it has now (an account may hold only holds, so the shards
   // are walked rather than owner_currencies_, which knows accounts with lots) and one for each
   // currency the rows name.

@@ -107,9 +107,8 @@ void LedgerService::reservation_written(const std::string& reservation_id, bool 
 }
 
 Result<std::vector<Change>> LedgerService::settle_reservation(
-    store::WriteTxn& tx, const std::string& reservation_id,
-    const std::optional<std::string>& owner, bool confirm,
-    const std::optional<Amount>& final_amount, std::int64_t now_s) {
+    store::WriteTxn& tx, const std::string& reservation_id, const std::optional<std::string>& owner,
+    bool confirm, const std::optional<Amount>& final_amount, std::int64_t now_s) {
   // One hold settles at the final amount (capped by what it holds); several, as held.
   return close_reservation(
       tx, reservation_id, owner, confirm,
@@ -121,9 +120,8 @@ Result<std::vector<Change>> LedgerService::settle_reservation(
 }
 
 Result<std::vector<Change>> LedgerService::settle_reservation(
-    store::WriteTxn& tx, const std::string& reservation_id,
-    const std::optional<std::string>& owner, const std::map<std::string, Amount>& final_amounts,
-    std::int64_t now_s) {
+    store::WriteTxn& tx, const std::string& reservation_id, const std::optional<std::string>& owner,
+    const std::map<std::string, Amount>& final_amounts, std::int64_t now_s) {
   return close_reservation(
       tx, reservation_id, owner, true,
       [&](const Hold& hold, std::size_t) -> std::optional<Amount> {
@@ -135,9 +133,8 @@ Result<std::vector<Change>> LedgerService::settle_reservation(
 }
 
 Result<std::vector<Change>> LedgerService::close_reservation(
-    store::WriteTxn& tx, const std::string& reservation_id,
-    const std::optional<std::string>& owner, bool confirm, const PostedOf& posted_of,
-    std::int64_t now_s) {
+    store::WriteTxn& tx, const std::string& reservation_id, const std::optional<std::string>& owner,
+    bool confirm, const PostedOf& posted_of, std::int64_t now_s) {
   auto holds_of_reservation = [&]() -> std::optional<std::vector<std::string>> {
     std::lock_guard lock(reservations_mu_);
     auto it = reservation_holds_.find(reservation_id);

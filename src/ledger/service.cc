@@ -310,12 +310,11 @@ Result<LedgerService::OwnerRows> LedgerService::read_owner(const std::string& ow
     OwnerRows out;
     store::LotFilter filter;
     filter.owner = owner;
-    WARDEN_RETURN_IF_ERROR(
-        store_.scan_lot_balances(filter, [&](const store::LotBalanceRow& row) {
-          WARDEN_ASSIGN_OR_RETURN(Lot lot, lot_from_row(row));
-          out.lots.push_back(std::move(lot));
-          return Status();
-        }));
+    WARDEN_RETURN_IF_ERROR(store_.scan_lot_balances(filter, [&](const store::LotBalanceRow& row) {
+      WARDEN_ASSIGN_OR_RETURN(Lot lot, lot_from_row(row));
+      out.lots.push_back(std::move(lot));
+      return Status();
+    }));
     // Every replica's pending holds, kept for this owner.
     WARDEN_ASSIGN_OR_RETURN(auto pending, store_.list_pending_holds());
     std::unordered_map<std::string, Hold> holds;

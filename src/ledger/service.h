@@ -319,7 +319,7 @@ class LedgerService final : public engine::Budgets {
   };
   struct FreshShard {
     std::mutex mu;
-    std::condition_variable refreshed;  // a refresh of one of its owners ended
+    std::condition_variable refreshed;                  // a refresh of one of its owners ended
     std::unordered_map<std::string, Freshness> owners;  // guarded by mu
   };
   static constexpr std::size_t kFreshShards = 64;

@@ -80,8 +80,9 @@ class SharedStoreTest : public ::testing::Test {
     });
   }
   Result<Answer> debit(Replica& r, std::uint64_t amount, const std::string& key) {
-    return call(
-        [&](LedgerService::Done d) { r.ledger->debit({owner_, Amount(amount), "USD", key}, {}, d); });
+    return call([&](LedgerService::Done d) {
+      r.ledger->debit({owner_, Amount(amount), "USD", key}, {}, d);
+    });
   }
   Result<Answer> hold(Replica& r, std::uint64_t amount, const std::string& key) {
     return call([&](LedgerService::Done d) {
@@ -102,8 +103,8 @@ class SharedStoreTest : public ::testing::Test {
                                         [&](const store::LotBalanceRow& row) {
                                           b.available = *b.available.checked_add(
                                               Amount::parse(row.remaining).value());
-                                          b.held = *b.held.checked_add(
-                                              Amount::parse(row.held).value());
+                                          b.held =
+                                              *b.held.checked_add(Amount::parse(row.held).value());
                                           return Status();
                                         })
                     .ok());
@@ -250,8 +251,8 @@ TEST_F(SharedStoreTest, APartialBudgetHoldRefreshesWhenItGetsLessThanAsked) {
   start(a_, false);
   start(b_, true);
   ASSERT_TRUE(mint(a_, 30, "m1").ok());
-  auto held = b_.ledger->hold_for(owner_, {{"USD", Amount(50), true, "budget"}}, "tx1",
-                                  clock_.now_ms());
+  auto held =
+      b_.ledger->hold_for(owner_, {{"USD", Amount(50), true, "budget"}}, "tx1", clock_.now_ms());
   ASSERT_TRUE(held.ok()) << held.status().to_string();
   ASSERT_EQ(held->size(), 1u);
   EXPECT_EQ(held->front().requested, Amount(50));
@@ -338,8 +339,8 @@ TEST_F(SharedStoreTest, AnOwnerWithAChangeInFlightIsRefreshedOnlyAfterIt) {
   const std::string a_hold = decide(a_, "tx1", 40);
   ASSERT_FALSE(a_hold.empty());
   // B takes a hold for tx2 in memory; its write has not run.
-  auto held = b_.ledger->hold_for(owner_, {{"USD", Amount(10), false, "budget"}}, "tx2",
-                                  clock_.now_ms());
+  auto held =
+      b_.ledger->hold_for(owner_, {{"USD", Amount(10), false, "budget"}}, "tx2", clock_.now_ms());
   ASSERT_TRUE(held.ok()) << held.status().to_string();
   auto refreshed = b_.ledger->refresh_owner(owner_);
   ASSERT_TRUE(refreshed.ok());
@@ -366,8 +367,8 @@ TEST_F(SharedStoreTest, AnOwnerWithAChangeInFlightIsRefreshedOnlyAfterIt) {
 }
 
 // Refreshes while operations are in flight, from refusals and from a thread that asks for
-// them all along (each done only between in-flight changes), never lose or double count a change: every credit unit is spent once, and the
-// Book ends equal to the store.
+// them all along (each done only between in-flight changes), never lose or double count a change:
+// every credit unit is spent once, and the Book ends equal to the store.
 TEST_F(SharedStoreTest, RefreshesAmidConcurrentOperationsKeepTheBookExact) {
   start(a_, false);
   start(b_, true);

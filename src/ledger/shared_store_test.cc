@@ -418,6 +418,81 @@ TEST_F(SharedStoreTest, RefreshesAmidConcurrentOperationsKeepTheBookExact) {
   EXPECT_EQ(in_store.held, Amount(3 * pending->size()));
 }
 
+// Every path that changes the Book ends its change's count in flight: after each, the owner
+// can be refreshed at once (refresh_owner() answers false while anything is in flight).
+TEST_F(SharedStoreTest, EveryPathEndsItsChangeInFlight) {
+  start(a_, false);
+  start(b_, true);
+  auto refreshable = [&] {
+    auto r = b_.ledger->refresh_owner(owner_);
+    return r.ok() && *r;
+  };
+  const std::int64_t soon = clock_.now_seconds() + 30;
+  ASSERT_TRUE(call([&](LedgerService::Done d) {
+                b_.ledger->mint({owner_, Amount(100), "USD", "grant", std::nullopt, soon, "m1"},
+                                {}, d);
+              }).ok());
+  EXPECT_TRUE(refreshable());
+  ASSERT_TRUE(mint(b_, 100, "m2").ok());
+  ASSERT_TRUE(debit(b_, 10, "d1").ok());
+  EXPECT_FALSE(debit(b_, 1000, "d2").ok());  // refused, refreshed, refused again
+  EXPECT_TRUE(refreshable());
+  auto h1 = hold(b_, 10, "h1");
+  ASSERT_TRUE(h1.ok());
+  ASSERT_TRUE(post(b_, std::string(h1->body.at("id").as_string()), 5).ok());
+  auto h2 = hold(b_, 10, "h2");
+  ASSERT_TRUE(h2.ok());
+  ASSERT_TRUE(call([&](LedgerService::Done d) {
+                b_.ledger->void_hold(std::string(h2->body.at("id").as_string()), {}, d);
+              }).ok());
+  EXPECT_TRUE(refreshable());
+  // A decision whose write was refused, and one that was stored.
+  ASSERT_TRUE(b_.ledger->hold_for(owner_, {{"USD", Amount(5), false, "budget"}}, "tx1",
+                                  clock_.now_ms())
+                  .ok());
+  b_.ledger->reservation_written("tx1", false);
+  EXPECT_TRUE(refreshable());
+  ASSERT_FALSE(decide(b_, "tx2", 5).empty());
+  EXPECT_TRUE(refreshable());
+  // A late charge, kept.
+  const Status late = b_.writer->run([&](store::WriteTxn& tx) {
+    return b_.ledger
+        ->charge_late(tx, "late-1", "tx3", owner_, {{"USD", Amount(3)}}, clock_.now_seconds())
+        .status();
+  });
+  ASSERT_TRUE(late.ok()) << late.to_string();
+  b_.ledger->late_charged("late-1", true);
+  EXPECT_TRUE(refreshable());
+  // A payment event that mints.
+  PaymentEvent e;
+  e.provider = "acme";
+  e.event_id = "evt_1";
+  e.payment_id = "pay_1";
+  e.owner = owner_;
+  e.amount = Amount(50);
+  e.currency = "USD";
+  e.status = "confirmed";
+  e.created = clock_.now_seconds();
+  e.payload = R"({"id":"evt_1"})";
+  ASSERT_TRUE(call([&](LedgerService::Done d) { b_.ledger->payment_event(e, {}, d); }).ok());
+  EXPECT_TRUE(refreshable());
+  // The sweeper: the first lot expires, a hold times out.
+  ASSERT_TRUE(hold(b_, 7, "h3").ok());
+  clock_.advance_ms(3'600'000);
+  b_.ledger->sweep();
+  EXPECT_TRUE(refreshable());
+  // What the Book has is what the store has: the first lot, spent from first, expired with the
+  // 70 it had left (h3's 7 with it); the second lot and the payment's are whole; tx2 still holds
+  // 5 of the expired lot.
+  const Balance book = balance(b_);
+  const Balance in_store = stored();
+  EXPECT_EQ(book.available, Amount(150));
+  EXPECT_EQ(in_store.available, Amount(150));
+  EXPECT_EQ(book.held, Amount(5));
+  EXPECT_EQ(in_store.held, Amount(5));
+  EXPECT_EQ(b_.ledger->book().holds().size(), 1u);
+}
+
 // A hold taken through the API on one replica is posted through the API on the other.
 TEST_F(SharedStoreTest, AHoldTakenOnOneReplicaIsPostedOnTheOther) {
   start(a_, true);

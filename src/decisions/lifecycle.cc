@@ -108,16 +108,21 @@ Result<std::vector<ledger::Change>> DecisionService::settle_holds(store::WriteTx
   }
   // A confirmed transaction spends its BUDGET holds (at the final amount); every other end
   // gives them back. A late confirm finds them already given back at expiry.
+  // A decision that held BUDGET credit names its owner, so that a replica sharing the store
+  // that did not take those holds finds them there.
+  std::optional<std::string> owner;
+  if (row.metadata.find("\"holds\"") != std::string::npos) owner = row.agent_id;
   // A metered settlement posts each hold at its asset's final amount.
   if (row.status == "CONFIRMED" && row.metadata.find("\"final_amounts\"") != std::string::npos) {
     const json::object meta = metadata_of(row);
     if (meta.contains("final_amounts")) {
-      return ledger_->settle_reservation(tx, row.id, final_amounts_of(meta), now);
+      return ledger_->settle_reservation(tx, row.id, owner, final_amounts_of(meta), now);
     }
   }
   std::optional<Amount> final_amount;
   if (row.final_amount) final_amount = Amount::parse(*row.final_amount).value();
-  return ledger_->settle_reservation(tx, row.id, row.status == "CONFIRMED", final_amount, now);
+  return ledger_->settle_reservation(tx, row.id, owner, row.status == "CONFIRMED", final_amount,
+                                     now);
 }
 
 namespace {

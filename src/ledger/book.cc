@@ -483,17 +483,19 @@ void Book::undo(const Change& c) {
   }
 }
 
-std::vector<Change> Book::expire_lots(std::int64_t now_s) {
+std::vector<std::string> Book::lots_due(std::int64_t now_s) const {
   std::vector<std::string> due;
-  {
-    std::lock_guard lock(index_mu_);
-    for (const auto& [expires_at, id] : lot_expiries_) {
-      if (expires_at > now_s) break;
-      due.push_back(id);
-    }
+  std::lock_guard lock(index_mu_);
+  for (const auto& [expires_at, id] : lot_expiries_) {
+    if (expires_at > now_s) break;
+    due.push_back(id);
   }
+  return due;
+}
+
+std::vector<Change> Book::expire_lots(std::int64_t now_s) {
   std::vector<Change> out;
-  for (const std::string& id : due) {
+  for (const std::string& id : lots_due(now_s)) {
     Change c = revoke_lot(id, now_s);
     if (!c.empty()) out.push_back(std::move(c));
   }
@@ -631,6 +633,81 @@ void Book::restore_hold(const Hold& hold) {
   std::lock_guard alock(acct->mu);
   acct->holds.emplace(hold.id, hold);
   index_hold(hold, acct, true);
+}
+
+std::vector<Hold> Book::replace_owner(const std::string& owner, const std::vector<Lot>& lots,
+                                      const std::vector<Hold>& holds) {
+  // The owner's accounts: every one it has now (an account may hold only holds, so the shards
+  // are walked rather than owner_currencies_, which knows accounts with lots) and one for each
+  // currency the rows name.
+  std::map<std::string, std::shared_ptr<Account>> accounts;  // by currency
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [key, acct] : shards_[i].accounts) {
+      if (acct->owner == owner) accounts.emplace(acct->currency, acct);
+    }
+  }
+  for (const Lot& lot : lots) {
+    if (!accounts.contains(lot.currency)) {
+      accounts.emplace(lot.currency, account(owner, lot.currency, true));
+    }
+  }
+  for (const Hold& hold : holds) {
+    if (!accounts.contains(hold.currency)) {
+      accounts.emplace(hold.currency, account(owner, hold.currency, true));
+    }
+  }
+  std::vector<Hold> dropped;
+  for (const auto& [currency, acct] : accounts) {
+    std::lock_guard alock(acct->mu);
+    std::lock_guard lock(index_mu_);
+    // Forget what the account had: its lots and holds, and every index entry naming them.
+    for (const auto& [id, lot] : acct->lots) {
+      if (auto it = lot_index_.find(id); it != lot_index_.end() && it->second == acct) {
+        lot_index_.erase(it);
+      }
+      if (lot.payment_id) {
+        if (auto it = payment_index_.find(*lot.payment_id);
+            it != payment_index_.end() && it->second == id) {
+          payment_index_.erase(it);
+        }
+      }
+      if (lot.expires_at) lot_expiries_.erase({*lot.expires_at, id});
+    }
+    for (const auto& [id, hold] : acct->holds) {
+      hold_index_.erase(id);
+      if (hold.expires_at != 0) hold_timeouts_.erase({hold.expires_at, id});
+      dropped.push_back(hold);
+    }
+    acct->lots.clear();
+    acct->order.clear();
+    acct->active_remaining = Amount();
+    acct->held = Amount();
+    acct->holds.clear();
+    // What the store has, as restore_lot() and restore_hold() add it.
+    bool has_lots = false;
+    for (const Lot& lot : lots) {
+      if (lot.currency != currency) continue;
+      has_lots = true;
+      acct->lots.emplace(lot.id, lot);
+      if (lot.status == LotStatus::kActive) {
+        acct->order.insert(Account::order_key(lot));
+        acct->active_remaining = plus(acct->active_remaining, lot.remaining);
+        if (lot.expires_at) lot_expiries_.emplace(*lot.expires_at, lot.id);
+      }
+      acct->held = plus(acct->held, lot.held);
+      lot_index_[lot.id] = acct;
+      if (lot.payment_id) payment_index_[*lot.payment_id] = lot.id;
+    }
+    if (has_lots) owner_currencies_[owner].insert(currency);
+    for (const Hold& hold : holds) {
+      if (hold.currency != currency) continue;
+      acct->holds.emplace(hold.id, hold);
+      hold_index_[hold.id] = acct;
+      if (hold.expires_at != 0) hold_timeouts_.emplace(hold.expires_at, hold.id);
+    }
+  }
+  return dropped;
 }
 
 }  // namespace warden::ledger

@@ -168,5 +168,68 @@ TEST(Book, PartialHoldTakesWhatThereIs) {
   EXPECT_EQ(none->new_hold->amount, Amount(0));
 }
 
+// What another replica did, as the store has it, replaces what the book knew of one owner in
+// every currency, indexes included; another owner is left as it was.
+TEST(Book, ReplaceOwnerSwapsEverythingOfThatOwnerOnly) {
+  Book b;
+  Lot paid = make_lot("l1-paid", 100, kNow + 1000);
+  paid.payment_id = "stripe:p1";
+  ASSERT_TRUE(b.mint(paid).ok());
+  ASSERT_TRUE(b.mint(make_lot("l2-eur", 50, {}, "a1", "EUR")).ok());
+  ASSERT_TRUE(b.hold("a1", "USD", Amount(30), false, "h-old", kNow + 60, "tx-old", kNow).ok());
+  ASSERT_TRUE(b.mint(make_lot("l9-other", 70, kNow + 10, "a2")).ok());
+  ASSERT_TRUE(b.hold("a2", "USD", Amount(5), false, "h-other", kNow + 5, std::nullopt, kNow).ok());
+
+  // The store: l1 was spent down to 40 with 20 of it under a new hold; l3 was minted; the old
+  // hold and the EUR lot are gone.
+  Lot l1 = paid;
+  l1.remaining = Amount(40);
+  l1.held = Amount(20);
+  Lot l3 = make_lot("l3-new", 25, kNow + 3000);
+  l3.remaining = Amount(25);
+  Hold fresh;
+  fresh.id = "h-new";
+  fresh.owner = "a1";
+  fresh.currency = "USD";
+  fresh.amount = Amount(20);
+  fresh.portions = {{"l1-paid", Amount(20)}};
+  fresh.expires_at = kNow + 90;
+  fresh.tx_id = "tx-new";
+  fresh.created_at = kNow;
+  const std::vector<Hold> dropped = b.replace_owner("a1", {l1, l3}, {fresh});
+
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].id, "h-old");
+  EXPECT_EQ(avail(b), Amount(65));
+  EXPECT_EQ(b.balance("a1", "USD", kNow).held, Amount(20));
+  EXPECT_EQ(b.balance("a1", "EUR", kNow).available, Amount(0));
+  EXPECT_FALSE(b.lot("l2-eur"));
+  EXPECT_FALSE(b.find_hold("h-old"));
+  ASSERT_TRUE(b.find_hold("h-new"));
+  EXPECT_EQ(b.lot_of_payment("stripe:p1"), "l1-paid");
+  EXPECT_EQ(b.lot("l3-new")->remaining, Amount(25));
+  // The timeouts and expiries are the new ones: h-old's (kNow + 60) is gone, h-new's is there.
+  EXPECT_EQ(b.holds_due(kNow + 60), std::vector<std::string>{"h-other"});
+  EXPECT_EQ(b.holds_due(kNow + 90), (std::vector<std::string>{"h-other", "h-new"}));
+  EXPECT_EQ(b.lots_due(kNow + 1000), (std::vector<std::string>{"l9-other", "l1-paid"}));
+  // The other owner is untouched.
+  EXPECT_EQ(b.balance("a2", "USD", kNow).available, Amount(65));
+  EXPECT_EQ(b.balance("a2", "USD", kNow).held, Amount(5));
+  // And the book goes on from the new state: FIFO, holds and undo as before.
+  auto c = b.debit("a1", "USD", Amount(50), kNow);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->entries[0].lot_id, "l1-paid");
+  EXPECT_EQ(c->entries[0].amount, Amount(40));
+  EXPECT_EQ(c->entries[1].lot_id, "l3-new");
+  auto p = b.post("h-new", Amount(20), kNow);
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  EXPECT_EQ(avail(b), Amount(15));
+  EXPECT_EQ(b.balance("a1", "USD", kNow).held, Amount(0));
+  b.undo(*p);
+  b.undo(*c);
+  EXPECT_EQ(avail(b), Amount(65));
+  EXPECT_EQ(b.balance("a1", "USD", kNow).held, Amount(20));
+}
+
 }  // namespace
 }  // namespace warden::ledger

@@ -154,6 +154,9 @@ class Book {
   // Lots whose expiry has come (now >= expires_at) and that still have remaining credit, or
   // are still active: one change each, applied. Pending holds on them stay until they end.
   std::vector<Change> expire_lots(std::int64_t now_s);
+  // Ids of active lots whose expiry has come (expires_at <= now), first to expire first: what
+  // expire_lots() revokes, for a caller that revokes them one by one (revoke_lot).
+  std::vector<std::string> lots_due(std::int64_t now_s) const;
   // Takes back what a lot has left, now (its payment was refunded or failed): an expire entry
   // for its remaining credit and status expired, applied. Credit already spent stays spent;
   // pending holds on it stay until they end, and what they release is expired then. An empty
@@ -175,6 +178,15 @@ class Book {
   // Start-up: a lot as the store has it (remaining and held from its entries) and a pending hold.
   void restore_lot(const Lot& lot);
   void restore_hold(const Hold& hold);
+  // Replaces everything the book knows of `owner`, in every currency (its lots, its pending
+  // holds and their indexes: lot and hold ids, payment ids, expiries and timeouts), with `lots`
+  // and `holds` as the store has them now: in a store several replicas write, what the others
+  // minted, spent, held or released. Each of the owner's accounts is replaced under its own lock
+  // (an operation on it sees it before or after, never half done); other owners' accounts are
+  // not touched. Returns the pending holds it dropped. The caller makes sure no change of the
+  // owner that these rows do not have is in the book meanwhile (LedgerService::refresh_owner).
+  std::vector<Hold> replace_owner(const std::string& owner, const std::vector<Lot>& lots,
+                                  const std::vector<Hold>& holds);
 
  private:
   struct Account;

@@ -66,8 +66,10 @@ void LedgerService::mint(MintRequest req, const Caller& caller, Done done) {
   lot.expires_at = req.expires_at;
   lot.payment_id = req.payment_id;
   lot.created_at = now;
+  enter(req.owner);
   auto change = book_.mint(lot);
   if (!change.ok()) {
+    leave(req.owner);
     Result<Answer> out = change.status();
     // The payment already has its lot: the same mint is answered with it.
     if (change.status().code() == ErrorCode::LEDGER_PAYMENT_CONFLICT) {
@@ -105,8 +107,15 @@ void LedgerService::debit(DebitRequest req, const Caller& caller, Done done) {
                                .text("owner", req.owner)
                                .hash();
   if (!claimed(req.idempotency_key, hash, done)) return;
+  enter(req.owner);
   auto change = book_.debit(req.owner, req.currency, req.amount, now);
-  if (!change.ok()) return refuse(req.idempotency_key, hash, change.take_status(), done);
+  if (!change.ok() && refreshed_after(change.status(), req.owner)) {
+    change = book_.debit(req.owner, req.currency, req.amount, now);
+  }
+  if (!change.ok()) {
+    leave(req.owner);
+    return refuse(req.idempotency_key, hash, change.take_status(), done);
+  }
   auto op = new_op(std::move(*change), hash, "LEDGER_DEBIT", caller, now);
   op->key = std::move(req.idempotency_key);
   // The body, and the same as canonical JSON text for the op row and the audit row, written
@@ -168,9 +177,18 @@ void LedgerService::hold(HoldRequest req, const Caller& caller, Done done) {
                                .number("ttl_seconds", ttl)
                                .hash();
   if (!claimed(req.idempotency_key, hash, done)) return;
+  const std::string hold_id = ids_.next();
+  enter(req.owner);
   auto change =
-      book_.hold(req.owner, req.currency, req.amount, false, ids_.next(), now + ttl, std::nullopt, now);
-  if (!change.ok()) return refuse(req.idempotency_key, hash, change.take_status(), done);
+      book_.hold(req.owner, req.currency, req.amount, false, hold_id, now + ttl, std::nullopt, now);
+  if (!change.ok() && refreshed_after(change.status(), req.owner)) {
+    change = book_.hold(req.owner, req.currency, req.amount, false, hold_id, now + ttl,
+                        std::nullopt, now);
+  }
+  if (!change.ok()) {
+    leave(req.owner);
+    return refuse(req.idempotency_key, hash, change.take_status(), done);
+  }
   auto op = new_op(std::move(*change), hash, "LEDGER_HOLD", caller, now);
   op->key = std::move(req.idempotency_key);
   op->answer = Answer{201,
@@ -214,13 +232,8 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
     for (auto& w : keys_->finish(key, out)) w(out);
     done(std::move(out));
   };
-  auto pending = book_.find_hold(hold_id);
-  if (!pending) {
-    // Closed before the keys' memory: what the store says.
-    auto row = store_.get_hold(hold_id);
-    if (!row.ok()) return fail(row.status());
-    if (!*row) return fail(Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + hold_id));
-    const store::HoldRow& h = **row;
+  // A hold this Book does not have pending: what the store says of it.
+  auto answer_stored = [&](const store::HoldRow& h) {
     const bool same = (post && h.status == "posted" &&
                        (!amount || h.posted_amount == amount->to_string())) ||
                       (!post && h.status == "voided");
@@ -235,7 +248,25 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
     if (h.posted_amount) posted = Amount::parse(*h.posted_amount).value();
     Result<Answer> out = Answer{200, hold_json(*shown, h.status, posted), true};
     for (auto& w : keys_->finish(key, out)) w(out);
-    return done(std::move(out));
+    done(std::move(out));
+  };
+  auto pending = book_.find_hold(hold_id);
+  if (!pending) {
+    // Closed before the keys' memory, or (shared_store) taken by another replica: once the
+    // Book has caught up with the store, that one is closed here like any other.
+    auto row = store_.get_hold(hold_id);
+    if (!row.ok()) return fail(row.status());
+    if (!*row) return fail(Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + hold_id));
+    if ((*row)->status == "pending" && options_.shared_store) {
+      auto refreshed = refresh_owner((*row)->owner);
+      if (refreshed.ok() && *refreshed) pending = book_.find_hold(hold_id);
+      if (!pending) {  // closed meanwhile, or still in flight on this replica
+        row = store_.get_hold(hold_id);
+        if (!row.ok()) return fail(row.status());
+        if (!*row) return fail(Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + hold_id));
+      }
+    }
+    if (!pending) return answer_stored(**row);
   }
   if (pending->tx_id) {
     return fail(Status(ErrorCode::LEDGER_HOLD_NOT_PENDING,
@@ -243,8 +274,18 @@ void LedgerService::close_hold(const std::string& hold_id, bool post, std::optio
                            ": it is settled with the transaction",
                        {{"hold_id", hold_id}, {"tx_id", *pending->tx_id}}));
   }
+  enter(pending->owner);
   auto change = post ? book_.post(hold_id, amount, now) : book_.void_hold(hold_id, now);
-  if (!change.ok()) return fail(change.status());
+  if (!change.ok()) {
+    leave(pending->owner);
+    // Closed since it was found (shared_store: the owner was stale, and enter() read it again
+    // to find it closed by another replica): answered as the store has it.
+    if (change.status().code() == ErrorCode::LEDGER_HOLD_NOT_FOUND) {
+      auto row = store_.get_hold(hold_id);
+      if (row.ok() && *row && (*row)->status != "pending") return answer_stored(**row);
+    }
+    return fail(change.status());
+  }
   auto op = new_op(std::move(*change), hash, post ? "LEDGER_POST" : "LEDGER_VOID", caller, now);
   op->claim_key = key;
   op->answer = Answer{200,

@@ -298,6 +298,9 @@ void LedgerService::payment_event(PaymentEvent event, const Caller& caller, Done
   run->mint_op_id = ids_.next();
   run->revoke_op_id = ids_.next();
   auto write = [this, run](store::WriteTxn& tx) { return write_payment_event(tx, *run); };
+  // The lot it mints or revokes is the event's owner's (an event naming another owner than its
+  // payment is a conflict, which changes nothing): in flight until the callback.
+  enter(run->event.owner);
   auto committed = [this, run, done = std::move(done)](const Status& s) {
     if (run->minted) {
       if (s.ok() && run->mint_written) {
@@ -315,6 +318,7 @@ void LedgerService::payment_event(PaymentEvent event, const Caller& caller, Done
       }
       run->revoked.reset();
     }
+    leave(run->event.owner);
     if (!s.ok()) return done(s);
     if (!run->refusal.ok()) return done(run->refusal);
     done(run->answer);

@@ -163,27 +163,38 @@ LedgerService::LedgerService(store::Store& store, store::BatchWriter& writer, co
       clock_(clock),
       ids_(ids),
       options_(options),
-      keys_(std::make_unique<KeyTable>(options.idempotency_memory_keys_max)) {}
+      keys_(std::make_unique<KeyTable>(options.idempotency_memory_keys_max)),
+      fresh_(options.shared_store ? std::make_unique<FreshShard[]>(kFreshShards) : nullptr) {}
 
 LedgerService::~LedgerService() { stop(); }
+
+namespace {
+
+// A lot with its balance as the lot_balances view has it.
+Result<Lot> lot_from_row(const store::LotBalanceRow& row) {
+  Lot lot;
+  lot.id = row.lot.id;
+  lot.owner = row.lot.owner;
+  lot.currency = row.lot.currency;
+  lot.source = row.lot.source;
+  WARDEN_ASSIGN_OR_RETURN(lot.amount, Amount::parse(row.lot.amount));
+  WARDEN_ASSIGN_OR_RETURN(lot.remaining, Amount::parse(row.remaining));
+  WARDEN_ASSIGN_OR_RETURN(lot.held, Amount::parse(row.held));
+  lot.expires_at = row.lot.expires_at;
+  lot.status = row.lot.status == "expired"    ? LotStatus::kExpired
+               : row.lot.status == "depleted" ? LotStatus::kDepleted
+                                              : LotStatus::kActive;
+  lot.payment_id = row.lot.payment_id;
+  lot.created_at = row.lot.created_at;
+  return lot;
+}
+
+}  // namespace
 
 Status LedgerService::start() {
   const std::int64_t now = clock_.now_seconds();
   WARDEN_RETURN_IF_ERROR(store_.scan_lot_balances({}, [&](const store::LotBalanceRow& row) {
-    Lot lot;
-    lot.id = row.lot.id;
-    lot.owner = row.lot.owner;
-    lot.currency = row.lot.currency;
-    lot.source = row.lot.source;
-    WARDEN_ASSIGN_OR_RETURN(lot.amount, Amount::parse(row.lot.amount));
-    WARDEN_ASSIGN_OR_RETURN(lot.remaining, Amount::parse(row.remaining));
-    WARDEN_ASSIGN_OR_RETURN(lot.held, Amount::parse(row.held));
-    lot.expires_at = row.lot.expires_at;
-    lot.status = row.lot.status == "expired"    ? LotStatus::kExpired
-                 : row.lot.status == "depleted" ? LotStatus::kDepleted
-                                                : LotStatus::kActive;
-    lot.payment_id = row.lot.payment_id;
-    lot.created_at = row.lot.created_at;
+    WARDEN_ASSIGN_OR_RETURN(Lot lot, lot_from_row(row));
     book_.restore_lot(lot);
     return Status();
   }));
@@ -261,6 +272,189 @@ Result<bool> LedgerService::owner_exists(const std::string& owner) {
   std::lock_guard lock(owners_mu_);
   owners_.emplace(owner, true);  // agents are never deleted
   return true;
+}
+
+// ---- Freshness (LedgerOptions::shared_store) ----
+//
+// Other replicas write the store this Book was built from, so the Book may be behind it. The
+// Book is never trusted to prevent an overspend there (the store checks every write that takes
+// credit against every replica's entries); it is brought up to date, one owner at a time, when
+// it is seen to be behind: a local refusal for lack of credit, a store refusal, a reservation
+// or hold it does not know.
+//
+// The rule that keeps a refresh exact: an owner is refreshed only while none of its changes is
+// in flight. A change is in flight from just before the Book makes it until its write is final
+// and the Book kept or undid it: an operation until its commit callback, a decision's holds
+// until reservation_written(), a late charge until late_charged(), a payment event until its
+// callback, an expiry of the sweeper until its commit. Such a change is in memory but maybe not
+// yet in the store: a refresh then would drop it (and count it twice when it commits, or
+// credit it back twice when its undo runs on the refreshed account). So:
+// - enter() counts the change before the Book makes it; leave() when it is final. While a
+//   refresh of the owner runs, enter() waits for it (it only reads the store: short).
+// - refresh_owner() with a change in flight refreshes nothing and marks the owner stale; so
+//   does a write the store refused (for lack of credit, a hold another replica closed, ...).
+//   The owner's next operation that finds nothing in flight (the sweeper's too) refreshes
+//   before it changes the Book.
+// - Changes planned without changing the Book and applied after their commit (settling a
+//   reservation: settled()) are not counted: applying one is idempotent (a hold the refreshed
+//   Book no longer has pending is skipped) and a hold still pending is applied as planned.
+// Other owners are never held up: each owner's accounts are replaced under their own locks.
+
+Result<LedgerService::OwnerRows> LedgerService::read_owner(const std::string& owner) {
+  // The lots and the pending holds are read by separate statements, between which another
+  // replica may take or close a hold. Each lot's held must then be what the pending holds read
+  // took from it, and each hold's amount what its entries took; when they do not agree the rows
+  // are read again.
+  constexpr int kReadsMax = 4;
+  for (int attempt = 0; attempt < kReadsMax; ++attempt) {
+    OwnerRows out;
+    store::LotFilter filter;
+    filter.owner = owner;
+    WARDEN_RETURN_IF_ERROR(store_.scan_lot_balances(filter, [&](const store::LotBalanceRow& row) {
+      WARDEN_ASSIGN_OR_RETURN(Lot lot, lot_from_row(row));
+      out.lots.push_back(std::move(lot));
+      return Status();
+    }));
+    // Every replica's pending holds, kept for this owner.
+    WARDEN_ASSIGN_OR_RETURN(auto pending, store_.list_pending_holds());
+    std::unordered_map<std::string, Hold> holds;
+    for (const auto& row : pending) {
+      if (row.owner != owner) continue;
+      WARDEN_ASSIGN_OR_RETURN(Hold h, hold_from_row(row));
+      holds.emplace(h.id, std::move(h));
+    }
+    if (!holds.empty()) {
+      WARDEN_RETURN_IF_ERROR(store_.scan_pending_hold_entries([&](const store::LotEntryRow& e) {
+        if (e.owner != owner || e.entry_type != "hold" || !e.hold_id) return Status();
+        auto it = holds.find(*e.hold_id);
+        if (it == holds.end()) return Status();
+        WARDEN_ASSIGN_OR_RETURN(Amount a, Amount::parse(e.amount));
+        it->second.portions.push_back({e.lot_id, a});
+        return Status();
+      }));
+    }
+    std::unordered_map<std::string, Amount> held_by_holds;  // lot id -> what pending holds took
+    bool agree = true;
+    for (auto& [id, h] : holds) {
+      Amount taken;
+      for (const Portion& p : h.portions) {
+        taken = *taken.checked_add(p.amount);
+        Amount& on_lot = held_by_holds[p.lot_id];
+        on_lot = *on_lot.checked_add(p.amount);
+      }
+      agree = agree && taken == h.amount;
+    }
+    for (const Lot& lot : out.lots) {
+      auto it = held_by_holds.find(lot.id);
+      agree = agree && lot.held == (it == held_by_holds.end() ? Amount() : it->second);
+    }
+    if (agree) {
+      out.holds.reserve(holds.size());
+      for (auto& [id, h] : holds) out.holds.push_back(std::move(h));
+      std::sort(out.holds.begin(), out.holds.end(),
+                [](const Hold& a, const Hold& b) { return a.id < b.id; });
+      return out;
+    }
+  }
+  return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                "the ledger rows of " + owner + " kept changing while they were read");
+}
+
+LedgerService::FreshShard& LedgerService::fresh_of(const std::string& owner) {
+  return fresh_[std::hash<std::string>{}(owner) % kFreshShards];
+}
+
+Status LedgerService::refresh_locked(FreshShard& shard, std::unique_lock<std::mutex>& lock,
+                                     const std::string& owner) {
+  shard.owners[owner].refreshing = true;
+  lock.unlock();
+  auto rows = read_owner(owner);
+  if (rows.ok()) {
+    // reservation_holds_ is rebuilt for the owner with the Book, under one lock, so a
+    // reservation's list never names holds the Book does not have (the order of start()).
+    std::lock_guard rlock(reservations_mu_);
+    for (const Hold& h : book_.replace_owner(owner, rows->lots, rows->holds)) {
+      if (!h.tx_id) continue;
+      auto it = reservation_holds_.find(*h.tx_id);
+      if (it == reservation_holds_.end()) continue;
+      std::erase(it->second, h.id);
+      if (it->second.empty()) reservation_holds_.erase(it);
+    }
+    for (const Hold& h : rows->holds) {
+      if (!h.tx_id) continue;
+      std::vector<std::string>& ids = reservation_holds_[*h.tx_id];
+      if (std::find(ids.begin(), ids.end(), h.id) == ids.end()) ids.push_back(h.id);
+    }
+  }
+  lock.lock();
+  Freshness& f = shard.owners[owner];
+  f.refreshing = false;
+  f.stale = !rows.ok();
+  shard.refreshed.notify_all();
+  return rows.status();
+}
+
+Result<bool> LedgerService::refresh_owner(const std::string& owner) {
+  if (!options_.shared_store) return false;
+  FreshShard& shard = fresh_of(owner);
+  std::unique_lock lock(shard.mu);
+  shard.refreshed.wait(lock, [&] { return !shard.owners[owner].refreshing; });
+  Freshness& f = shard.owners[owner];
+  if (f.in_flight > 0) {
+    f.stale = true;
+    return false;
+  }
+  WARDEN_RETURN_IF_ERROR(refresh_locked(shard, lock, owner));
+  if (const Freshness& done = shard.owners[owner]; done.in_flight == 0 && !done.stale) {
+    shard.owners.erase(owner);
+  }
+  return true;
+}
+
+void LedgerService::enter(const std::string& owner, bool may_refresh) {
+  if (!options_.shared_store) return;
+  FreshShard& shard = fresh_of(owner);
+  std::unique_lock lock(shard.mu);
+  shard.refreshed.wait(lock, [&] { return !shard.owners[owner].refreshing; });
+  if (may_refresh) {
+    const Freshness& f = shard.owners[owner];
+    // A failed refresh leaves the owner stale and the Book as it was: the operation goes on
+    // with what this replica knows, and the store still checks what it takes.
+    if (f.stale && f.in_flight == 0) (void)refresh_locked(shard, lock, owner);
+  }
+  ++shard.owners[owner].in_flight;
+}
+
+void LedgerService::leave(const std::string& owner) {
+  if (!options_.shared_store) return;
+  FreshShard& shard = fresh_of(owner);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.owners.find(owner);
+  if (it == shard.owners.end()) return;
+  Freshness& f = it->second;
+  if (f.in_flight > 0) --f.in_flight;
+  if (f.in_flight == 0 && !f.stale && !f.refreshing) shard.owners.erase(it);
+}
+
+void LedgerService::mark_stale(const std::string& owner) {
+  if (!options_.shared_store) return;
+  FreshShard& shard = fresh_of(owner);
+  std::lock_guard lock(shard.mu);
+  shard.owners[owner].stale = true;
+}
+
+bool LedgerService::refreshed_after(const Status& refused, const std::string& owner) {
+  if (!options_.shared_store || refused.code() != ErrorCode::LEDGER_BUDGET_EXCEEDED) return false;
+  return refresh_entered(owner);
+}
+
+bool LedgerService::refresh_entered(const std::string& owner) {
+  if (!options_.shared_store) return false;
+  // This caller's own count would keep the refresh out: it changed nothing it has not undone.
+  leave(owner);
+  const auto refreshed = refresh_owner(owner);
+  enter(owner, false);
+  return refreshed.ok() && *refreshed;
 }
 
 bool LedgerService::claimed(const std::string& key, const std::string& request_hash, Done& done) {
@@ -402,6 +596,7 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
   // Runs once, after the write's outcome is final.
   auto committed = [this, op](const Status& s) {
     if (s.ok()) {
+      leave(op->change.owner);
       operations_.fetch_add(1, std::memory_order_relaxed);
       std::vector<Done> waiting;
       if (op->claim_slot != nullptr) {
@@ -418,6 +613,11 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
       return;
     }
     book_.undo(op->change);
+    // The store refused what the Book allowed. In a shared store that is most often the Book
+    // being behind another replica (it spent this credit first, closed this hold, minted this
+    // payment's lot): the owner's next operation reads it again first.
+    mark_stale(op->change.owner);
+    leave(op->change.owner);
     Result<Answer> out = s;
     // A key older than the memory of keys: the store still has it.
     if (s.code() == ErrorCode::STORE_CONSTRAINT && op->row.idempotency_key) {
@@ -473,9 +673,19 @@ void LedgerService::sweep() {
   if (!store::sweeps(options_.leadership)) return;
   std::vector<std::shared_ptr<Op>> ops;
   const Caller system{"system", "", ""};
-  for (Change& c : book_.expire_lots(now)) {
+  // Each change is counted in flight for its owner (commit() ends it), as operations are. An
+  // owner whose expiry or timeout the store refused (another replica spent from the lot or
+  // closed the hold) is stale, and read again before its next one.
+  for (const std::string& lot_id : book_.lots_due(now)) {
+    auto lot = book_.lot(lot_id);
+    if (!lot) continue;
+    enter(lot->owner);
+    Change c = book_.revoke_lot(lot_id, now);
+    if (c.empty()) {
+      leave(lot->owner);
+      continue;
+    }
     auto op = std::make_shared<Op>();
-    const std::string lot_id = c.statuses.front().first;
     const Amount expired = c.entries.empty() ? Amount() : c.entries.front().amount;
     op->change = std::move(c);
     op->op_id = ids_.next();
@@ -489,8 +699,14 @@ void LedgerService::sweep() {
     ops.push_back(std::move(op));
   }
   for (const std::string& hold_id : book_.holds_due(now)) {
+    auto pending = book_.find_hold(hold_id);
+    if (!pending) continue;  // closed meanwhile
+    enter(pending->owner);
     auto change = book_.void_hold(hold_id, now, true, "expired");
-    if (!change.ok()) continue;  // closed meanwhile
+    if (!change.ok()) {  // closed meanwhile
+      leave(pending->owner);
+      continue;
+    }
     auto op = std::make_shared<Op>();
     op->change = std::move(*change);
     op->op_id = ids_.next();

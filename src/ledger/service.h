@@ -41,7 +41,14 @@ struct LedgerOptions {
   bool start_sweeper = true;
   // Lots expire and holds time out only while this leads (one replica sweeps); nullptr: always.
   const store::Leadership* leadership = nullptr;
-  // Cluster mode: other replicas write the same store.
+  // Cluster mode: other replicas write the same store, so the Book in memory may not know what
+  // they minted, spent, held or released. The store still refuses any overspend
+  // (lots_within_credit); with this set the Book catches up with it: an operation refused here
+  // for lack of credit refreshes its owner from the store and tries once more, a write the
+  // store refused (for lack of credit, a hold already closed, ...) makes the owner's next
+  // operation refresh first, a settlement checks the holds it closes against the store, and a
+  // reservation decided by another replica is settled from the store's holds. False: the Book
+  // is the whole truth (one process writes the store).
   bool shared_store = false;
 };
 
@@ -168,8 +175,12 @@ class LedgerService final : public engine::Budgets {
   // In a settlement's write: posts (confirm; final nullopt = as held) or voids the
   // reservation's holds and writes the entries; returns the planned changes, which the caller
   // applies with settled() after its commit. None when the reservation has no pending hold.
+  // `owner` (the reservation's agent) is given when the reservation may hold BUDGET credit:
+  // with shared_store, a reservation this replica does not know (another replica decided it)
+  // is then looked up in the store by its owner's pending holds.
   Result<std::vector<Change>> settle_reservation(store::WriteTxn& tx,
                                                  const std::string& reservation_id,
+                                                 const std::optional<std::string>& owner,
                                                  bool confirm,
                                                  const std::optional<Amount>& final_amount,
                                                  std::int64_t now_s);
@@ -178,6 +189,7 @@ class LedgerService final : public engine::Budgets {
   // a currency not named posts as held.
   Result<std::vector<Change>> settle_reservation(store::WriteTxn& tx,
                                                  const std::string& reservation_id,
+                                                 const std::optional<std::string>& owner,
                                                  const std::map<std::string, Amount>& final_amounts,
                                                  std::int64_t now_s);
   void settled(const std::vector<Change>& changes);
@@ -201,13 +213,57 @@ class LedgerService final : public engine::Budgets {
 
   std::uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
 
+  // Replaces what the Book knows of `owner` (every currency: lots with their balances, pending
+  // holds, and which reservation each hold belongs to) with what the store has now. True when
+  // it did; false when a change of the owner is still in flight (applied in memory, its write
+  // not final), which a refresh would lose or count twice: the owner is then marked stale and
+  // its next operation with nothing in flight refreshes first. See "Freshness" in service.cc.
+  Result<bool> refresh_owner(const std::string& owner);
+
  private:
   // What one pending hold of a settled reservation posts (nullopt: as held); `holds` is how
   // many the reservation has.
   using PostedOf = std::function<std::optional<Amount>(const Hold& hold, std::size_t holds)>;
   Result<std::vector<Change>> close_reservation(store::WriteTxn& tx,
-                                                const std::string& reservation_id, bool confirm,
-                                                const PostedOf& posted_of, std::int64_t now_s);
+                                                const std::string& reservation_id,
+                                                const std::optional<std::string>& owner,
+                                                bool confirm, const PostedOf& posted_of,
+                                                std::int64_t now_s);
+  // Writes the close of each of `ids` that `book` has pending; the changes to apply after the
+  // commit.
+  Result<std::vector<Change>> close_holds(store::WriteTxn& tx, Book& book,
+                                          const std::vector<std::string>& ids,
+                                          const std::string& reservation_id, bool confirm,
+                                          const PostedOf& posted_of, std::int64_t now_s);
+
+  // ---- Freshness (shared_store only; every one is a no-op otherwise) ----
+  // The owner's lots and pending holds as the store has them now, read until they agree with
+  // each other (each lot's held is what the pending holds on it took).
+  struct OwnerRows {
+    std::vector<Lot> lots;
+    std::vector<Hold> holds;
+  };
+  Result<OwnerRows> read_owner(const std::string& owner);
+  // Before a change of `owner` is made in the Book: waits out a refresh of the owner under
+  // way, refreshes a stale owner first when `may_refresh` and nothing of it is in flight, and
+  // counts the change in flight until leave().
+  void enter(const std::string& owner, bool may_refresh = true);
+  // The change's write is final (kept, or undone in the Book), or nothing was changed.
+  void leave(const std::string& owner);
+  // The store refused a write of the owner for lack of credit: its Book is behind.
+  void mark_stale(const std::string& owner);
+  struct FreshShard;
+  // Called with the owner's shard locked in `lock`, nothing of the owner in flight and no
+  // refresh of it under way: reads the owner's rows and swaps them into the Book (the lock is
+  // released for the reads); the owner stays stale when that fails.
+  Status refresh_locked(FreshShard& shard, std::unique_lock<std::mutex>& lock,
+                        const std::string& owner);
+  // A change entered for `owner` that the Book refused for lack of credit (`refused`): with
+  // shared_store, leaves, refreshes the owner and enters again, true when it did (try again).
+  bool refreshed_after(const Status& refused, const std::string& owner);
+  // The same for a caller entered for `owner` with nothing of its own in the Book: true when
+  // the owner was refreshed.
+  bool refresh_entered(const std::string& owner);
   struct KeyTable;
   struct Op;  // service.cc: one operation on its way through the writer
   struct PaymentRun;  // payments.cc: one provider event on its way through the writer
@@ -252,6 +308,23 @@ class LedgerService final : public engine::Budgets {
   // A late confirm's debits by its token until its write commits (a rerun reuses them);
   // guarded by reservations_mu_.
   std::unordered_map<std::string, std::vector<Change>> late_debits_;
+
+  // Per owner, only with shared_store. An owner is listed while it has a change in flight, is
+  // stale or is being refreshed. Sharded by owner, as the Book's accounts are, so that every
+  // operation's enter() and leave() do not meet on one lock.
+  struct Freshness {
+    std::size_t in_flight = 0;
+    bool stale = false;
+    bool refreshing = false;
+  };
+  struct FreshShard {
+    std::mutex mu;
+    std::condition_variable refreshed;                  // a refresh of one of its owners ended
+    std::unordered_map<std::string, Freshness> owners;  // guarded by mu
+  };
+  static constexpr std::size_t kFreshShards = 64;
+  FreshShard& fresh_of(const std::string& owner);
+  std::unique_ptr<FreshShard[]> fresh_;
 
   std::mutex owners_mu_;
   std::unordered_map<std::string, bool> owners_;  // agent id -> exists; guarded by owners_mu_

@@ -72,7 +72,7 @@ struct ServerOptions {
   std::string automation_webhook_secret;
   // Cluster mode (docs/cluster.md): which replica sweeps (nullptr: this one, always), and the
   // feed that carries policy changes and revocations between replicas (api.change_feed). With a
-  // leadership given, decisions.shared_store should be set too.
+  // leadership given, decisions.shared_store and ledger.shared_store should be set too.
   const store::Leadership* leadership = nullptr;
 };
 

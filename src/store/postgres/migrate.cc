@@ -20,6 +20,7 @@
 #include <initializer_list>
 
 #include "core/enums.h"
+#include "core/sha256.h"
 #include "store/store.h"
 
 namespace warden::store::postgres {
@@ -721,12 +722,12 @@ END $$;
 )sql";
 }
 
-// ---- Tenant isolation (docs/cluster.md, "Tenants"): row-level security on every table that holds
-// a tenant's rows, against the context a transaction or a connection sets in app.org_id: '*' is
-// every org (the daemon's own context: master requests, sweepers, group commits that mix
-// tenants), anything else one org id. Applied with the cluster objects (the policies name tables
-// of every migration and of cluster_objects()). The application role is not the tables' owner,
-// so the policies bind it; they are not FORCEd on the owner, whose migrations must see all rows.
+// ---- Tenant isolation: row-level security on every table that holds a tenant's rows, against
+// the context a transaction or a connection sets in app.org_id: '*' is every org (the daemon's
+// own context: master requests, sweepers, group commits that mix tenants), anything else one org
+// id. Applied after the cluster objects (the policies name tables of every migration and of
+// cluster_objects()). The application role is not the tables' owner, so the policies bind it;
+// they are not FORCEd on the owner, whose migrations must see all rows.
 
 // The context, read once per statement: a sub-select becomes an InitPlan, evaluated on the
 // first row a policy checks rather than on every row. Unset raises there (app.current_org_id);
@@ -839,6 +840,20 @@ std::string tenant_policies() {
   return sql;
 }
 
+// The policies' DDL locks each table exclusively (DROP POLICY, CREATE POLICY, ENABLE ROW LEVEL
+// SECURITY): a `warden db migrate` against a running cluster would wait for the replicas'
+// transactions and stall theirs, table after table. So it runs only when it differs from what
+// the last migrate applied, whose fingerprint the app schema's comment keeps.
+Status apply_tenant_policies(Connection& c) {
+  const std::string sql = tenant_policies();
+  const std::string mark = "warden tenant isolation " + sha256_hex(sql);
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows applied, c.exec("SELECT obj_description(to_regnamespace('app'), 'pg_namespace')"));
+  if (applied.size() == 1 && applied.text(0, 0) == mark) return Status();
+  WARDEN_RETURN_IF_ERROR(c.exec_script(sql));
+  return c.exec_script(fmt::format("COMMENT ON SCHEMA app IS {}", literal(mark)));
+}
+
 // What the application role may do beyond SELECT and INSERT, table by table: UPDATE where the
 // SQLite store updates rows (including upserts), DELETE where it deletes them. Never on the
 // append-only tables (audit_log, lot_entries, ledger_ops, webhook_events, usage_events).
@@ -941,7 +956,7 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
       ++applied;
     }
     WARDEN_RETURN_IF_ERROR(c.exec_script(cluster_objects()));
-    WARDEN_RETURN_IF_ERROR(c.exec_script(tenant_policies()));
+    WARDEN_RETURN_IF_ERROR(apply_tenant_policies(c));
     return c.exec_script(grants(app_role));
   });
   if (!status.ok()) return status;

@@ -121,9 +121,9 @@ bool contains(const std::string& s, std::string_view part) {
 
 TEST_F(RlsTest, WithoutAContextQueriesRaiseRatherThanSeeNothing) {
   open("t_rls_unset");
-  for (std::string_view table : {"agents", "transactions", "credit_lots", "lot_entries",
-                                 "sessions", "policies", "pending_approvals", "orgs",
-                                 "audit_log", "ledger_ops", "lot_balances"}) {
+  for (std::string_view table :
+       {"agents", "transactions", "credit_lots", "lot_entries", "sessions", "policies",
+        "pending_approvals", "orgs", "audit_log", "ledger_ops", "lot_balances"}) {
     auto rows = app_->exec(fmt::format("SELECT count(*) FROM {}", table));
     ASSERT_FALSE(rows.ok()) << table << " answered " << rows->text(0, 0);
     EXPECT_TRUE(contains(rows.status().message(), kNoContext)) << rows.status().message();
@@ -164,13 +164,31 @@ TEST_F(RlsTest, AnOrgSeesOnlyItsOwnRows) {
   EXPECT_EQ(column("org-b", "SELECT id FROM agents ORDER BY id"), "agent-b");
   // Asking for B's rows by id finds nothing, through every path.
   EXPECT_EQ(column("org-a", "SELECT id FROM agents WHERE id = 'agent-b'"), "");
-  EXPECT_EQ(column("org-a", "SELECT count(*) FROM transactions t JOIN agents a ON "
-                            "a.id = t.agent_id WHERE t.agent_id = 'agent-b'"),
+  EXPECT_EQ(column("org-a",
+                   "SELECT count(*) FROM transactions t JOIN agents a ON "
+                   "a.id = t.agent_id WHERE t.agent_id = 'agent-b'"),
             "0");
   // Rows of the daemon alone: no org sees them.
   EXPECT_EQ(column("org-a", "SELECT count(*) FROM ledger_ops"), "0");
   // An org that does not exist sees nothing at all.
   EXPECT_EQ(column("org-z", "SELECT count(*) FROM agents"), "0");
+}
+
+// A table a later migration adds without a policy would be open to every org: this names it.
+TEST_F(RlsTest, EveryTableButSchemaVersionHasRowLevelSecurityAndAPolicy) {
+  open("t_rls_coverage");
+  auto open_tables = owner_->exec(
+      "SELECT coalesce(string_agg(c.relname, ',' ORDER BY c.relname), '') FROM pg_class c "
+      "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') "
+      "AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p "
+      "WHERE p.polrelid = c.oid AND p.polname = 'tenant'))");
+  ASSERT_TRUE(open_tables.ok()) << open_tables.status().to_string();
+  EXPECT_EQ(open_tables->text(0, 0), "schema_version");
+  auto views = owner_->exec(
+      "SELECT string_agg(c.relname || '=' || coalesce(array_to_string(c.reloptions, ','), ''), "
+      "';') FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'v'");
+  ASSERT_TRUE(views.ok());
+  EXPECT_EQ(views->text(0, 0), "lot_balances=security_invoker=true");
 }
 
 TEST_F(RlsTest, StarSeesEveryOrgAndTheRowsOfNone) {
@@ -189,17 +207,20 @@ TEST_F(RlsTest, AnOrgCannotChangeOrAddAnotherOrgsRows) {
   open("t_rls_write");
   // B's rows are invisible to A's UPDATE and DELETE: nothing changes.
   EXPECT_EQ(changed("org-a", "UPDATE agents SET name = 'taken' WHERE id = 'agent-b'"), 0);
-  EXPECT_EQ(changed("org-a", "UPDATE transactions SET status = 'REJECTED' "
-                             "WHERE id = 'tx-agent-b'"),
+  EXPECT_EQ(changed("org-a",
+                    "UPDATE transactions SET status = 'REJECTED' "
+                    "WHERE id = 'tx-agent-b'"),
             0);
   EXPECT_EQ(changed("org-a", "UPDATE sessions SET revoked_at = 5 WHERE id = 's-agent-b'"), 0);
   EXPECT_EQ(changed("org-a", "UPDATE policies SET priority = 9"), 1);  // its own only
   EXPECT_EQ(changed("org-a", "DELETE FROM policies WHERE id IN ('p-agent-b', 'p-global')"), 0);
-  EXPECT_EQ(changed("org-a", "UPDATE credit_lots SET status = 'depleted' "
-                             "WHERE id = 'lot-agent-b'"),
+  EXPECT_EQ(changed("org-a",
+                    "UPDATE credit_lots SET status = 'depleted' "
+                    "WHERE id = 'lot-agent-b'"),
             0);
-  EXPECT_EQ(changed("org-a", "UPDATE pending_approvals SET approved_at = 5 "
-                             "WHERE id = 'ap-agent-b'"),
+  EXPECT_EQ(changed("org-a",
+                    "UPDATE pending_approvals SET approved_at = 5 "
+                    "WHERE id = 'ap-agent-b'"),
             0);
   EXPECT_EQ(column("*", "SELECT name FROM agents WHERE id = 'agent-b'"), "b");
   EXPECT_EQ(column("*", "SELECT count(*) FROM policies"), "4");
@@ -230,10 +251,11 @@ TEST_F(RlsTest, AnOrgCannotChangeOrAddAnotherOrgsRows) {
     EXPECT_TRUE(contains(refusal("org-a", sql), kPolicyViolation)) << sql;
   }
   // Nor may A move its own rows to B.
-  EXPECT_TRUE(contains(
-      refusal("org-a", "UPDATE agents SET org = 'org-b' WHERE id = 'agent-a'"), kPolicyViolation));
-  EXPECT_TRUE(contains(refusal("org-a", "UPDATE transactions SET agent_id = 'agent-b' "
-                                        "WHERE id = 'tx-agent-a'"),
+  EXPECT_TRUE(contains(refusal("org-a", "UPDATE agents SET org = 'org-b' WHERE id = 'agent-a'"),
+                       kPolicyViolation));
+  EXPECT_TRUE(contains(refusal("org-a",
+                               "UPDATE transactions SET agent_id = 'agent-b' "
+                               "WHERE id = 'tx-agent-a'"),
                        kPolicyViolation));
 
   // Its own rows it writes.
@@ -379,19 +401,28 @@ TEST_F(RlsTest, TheStoreWritesAndReadsEveryOrgUnderThePolicies) {
       t.type = "TRANSFER";
       t.created_at = 2;
       WARDEN_RETURN_IF_ERROR(tx.insert_transaction(t));
-      LotRow lot{.id = "lot-" + owner, .owner = owner, .source = "grant", .amount = "50",
-                 .currency = "USD", .created_at = 2};
+      LotRow lot{.id = "lot-" + owner,
+                 .owner = owner,
+                 .source = "grant",
+                 .amount = "50",
+                 .currency = "USD",
+                 .created_at = 2};
       WARDEN_RETURN_IF_ERROR(tx.insert_lot(lot));
-      LotEntryRow entry{.lot_id = lot.id, .owner = owner, .currency = "USD",
-                        .entry_type = "credit", .amount = "50", .op_id = "op-seed",
+      LotEntryRow entry{.lot_id = lot.id,
+                        .owner = owner,
+                        .currency = "USD",
+                        .entry_type = "credit",
+                        .amount = "50",
+                        .op_id = "op-seed",
                         .created_at = 2};
       WARDEN_RETURN_IF_ERROR(tx.insert_lot_entry(entry));
     }
     // Reads inside the transaction see the rows of every org too.
     WARDEN_ASSIGN_OR_RETURN(auto b2, tx.get_agent("agent-b2"));
     EXPECT_TRUE(b2.has_value());
-    return tx.append_audit({.timestamp = 2, .event_type = "TEST", .actor = "system",
-                            .agent_id = "agent-b2"})
+    return tx
+        .append_audit(
+            {.timestamp = 2, .event_type = "TEST", .actor = "system", .agent_id = "agent-b2"})
         .status();
   });
   ASSERT_TRUE(s.ok()) << s.to_string();

@@ -847,8 +847,8 @@ std::string tenant_policies() {
 Status apply_tenant_policies(Connection& c) {
   const std::string sql = tenant_policies();
   const std::string mark = "warden tenant isolation " + sha256_hex(sql);
-  WARDEN_ASSIGN_OR_RETURN(
-      Rows applied, c.exec("SELECT obj_description(to_regnamespace('app'), 'pg_namespace')"));
+  WARDEN_ASSIGN_OR_RETURN(Rows applied,
+                          c.exec("SELECT obj_description(to_regnamespace('app'), 'pg_namespace')"));
   if (applied.size() == 1 && applied.text(0, 0) == mark) return Status();
   WARDEN_RETURN_IF_ERROR(c.exec_script(sql));
   return c.exec_script(fmt::format("COMMENT ON SCHEMA app IS {}", literal(mark)));

@@ -137,7 +137,8 @@ Result<Rows> Connection::check(pg_result* result) {
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message = first_line(PQresultErrorMessage(result));
   if (sqlstate != nullptr && std::string_view(sqlstate) == "23505") {
-    if (std::string unique = unique_violation(result, unique_keys_.get()); !unique.empty()) message = unique;
+    if (std::string unique = unique_violation(result, unique_keys_.get()); !unique.empty())
+      message = unique;
   }
   Status status(
       is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT : ErrorCode::INTERNAL_STORE_ERROR,

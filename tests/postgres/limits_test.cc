@@ -21,7 +21,11 @@ namespace {
 std::unique_ptr<Connection> connect_as(const std::string& role, std::string_view db) {
   auto c = Connection::connect(test_config(role, db));
   EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(*c) : nullptr;
+  if (!c.ok()) return nullptr;
+  if (role == "app") {
+    EXPECT_TRUE(act_for_all_orgs(**c).ok());
+  }
+  return std::move(*c);
 }
 
 // Migrates the database as the owner, then connects as the application role.

@@ -53,6 +53,7 @@ class PgQueriesTest : public ::testing::Test {
                     .ok());
     auto app = Connection::connect(test_config("app", database));
     ASSERT_TRUE(app.ok()) << app.status().to_string();
+    ASSERT_TRUE(act_for_all_orgs(**app).ok());
     app_ = std::move(app).value();
   }
 

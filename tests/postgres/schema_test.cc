@@ -36,7 +36,11 @@ ConnectionConfig config(Role role, std::string_view database) {
 std::unique_ptr<Connection> connect(Role role, std::string_view database) {
   auto conn = Connection::connect(config(role, database));
   EXPECT_TRUE(conn.ok()) << conn.status().to_string();
-  return conn.ok() ? std::move(conn).value() : nullptr;
+  if (!conn.ok()) return nullptr;
+  if (role == Role::kApp) {
+    EXPECT_TRUE(act_for_all_orgs(**conn).ok());
+  }
+  return std::move(conn).value();
 }
 
 std::string scalar(Connection& c, std::string_view sql, const std::vector<Param>& params = {}) {
@@ -322,7 +326,8 @@ TEST_F(PostgresTest, PoolBoundsConnectionsAndTransactionsRollBack) {
   ASSERT_NE(owner, nullptr);
   ASSERT_TRUE(migrate(*owner).status().ok()) << migrate(*owner).status().to_string();
 
-  Pool pool(config(Role::kApp, "t_pool"), 2);
+  // The session setting every pooled connection gets when opened: the tenant context.
+  Pool pool(config(Role::kApp, "t_pool"), 2, "SET app.org_id = '*'");
   {
     auto a = pool.acquire();
     auto b = pool.acquire();
@@ -377,6 +382,17 @@ TEST_F(PostgresTest, PoolBoundsConnectionsAndTransactionsRollBack) {
   });
   EXPECT_TRUE(committed.ok()) << committed.to_string();
   EXPECT_EQ(scalar(*owner, "SELECT value FROM key_value_store WHERE key = 'tx'"), "b");
+
+  // A connection whose session setting fails is closed and its slot freed: the next acquire()
+  // tries a new one rather than waiting for a slot nobody holds.
+  Pool broken(config(Role::kApp, "t_pool"), 1, "SELECT no_such_function()");
+  for (int i = 0; i < 2; ++i) {
+    auto l = broken.acquire(std::chrono::milliseconds(100));
+    ASSERT_FALSE(l.ok());
+    EXPECT_NE(l.status().message().find("no_such_function"), std::string::npos)
+        << l.status().message();
+  }
+  EXPECT_EQ(broken.open_connections(), 0u);
 }
 
 TEST_F(PostgresTest, PasswordComesFromEnvOrFileAndIsNeverInMessages) {

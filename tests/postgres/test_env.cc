@@ -29,4 +29,6 @@ ConnectionConfig test_config(const std::string& role, std::string_view database)
   return {url, password.ok() ? *password : ""};
 }
 
+Status act_for_all_orgs(Connection& conn) { return conn.exec_script("SET app.org_id = '*'"); }
+
 }  // namespace warden::store::postgres

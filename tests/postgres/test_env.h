@@ -17,4 +17,9 @@ std::map<std::string, std::string> server_env();
 // on `database`. A password that cannot be read is recorded as a test failure.
 ConnectionConfig test_config(const std::string& role, std::string_view database);
 
+// Sets the daemon's tenant context ('*', every org) for the rest of the session, as
+// PostgresStore's read pool does: for tests that run SQL or the store's queries as the
+// application role on a connection of their own (row-level security needs a context).
+Status act_for_all_orgs(Connection& conn);
+
 }  // namespace warden::store::postgres

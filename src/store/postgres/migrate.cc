@@ -20,6 +20,7 @@
 #include <initializer_list>
 
 #include "core/enums.h"
+#include "core/sha256.h"
 #include "store/store.h"
 
 namespace warden::store::postgres {
@@ -721,6 +722,138 @@ END $$;
 )sql";
 }
 
+// ---- Tenant isolation: row-level security on every table that holds a tenant's rows, against
+// the context a transaction or a connection sets in app.org_id: '*' is every org (the daemon's
+// own context: master requests, sweepers, group commits that mix tenants), anything else one org
+// id. Applied after the cluster objects (the policies name tables of every migration and of
+// cluster_objects()). The application role is not the tables' owner, so the policies bind it;
+// they are not FORCEd on the owner, whose migrations must see all rows.
+
+// The context, read once per statement: a sub-select becomes an InitPlan, evaluated on the
+// first row a policy checks rather than on every row. Unset raises there (app.current_org_id);
+// a statement that checks no row (nothing matched its index condition) has nothing to hide and
+// returns its empty result.
+constexpr std::string_view kContext = "(SELECT app.current_org_id())";
+
+// The schema and its functions. current_org_id() raises rather than answer NULL or '': a
+// connection that forgot its context must fail, not see an empty database. The *_org functions
+// are SECURITY DEFINER so that they read agents (and transactions, usage_names) as their owner,
+// past the RLS of those tables (a policy that read agents as the caller would recurse into
+// agents' own policy); each answers the org only when the caller's context may see it, so a
+// direct call tells the caller nothing the policies hide. STABLE: one answer per statement.
+std::string tenant_functions() {
+  return R"sql(
+CREATE SCHEMA IF NOT EXISTS app;
+CREATE OR REPLACE FUNCTION app.current_org_id() RETURNS TEXT
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_org TEXT := current_setting('app.org_id', true);
+BEGIN
+  IF v_org IS NULL OR v_org = '' THEN
+    RAISE EXCEPTION 'no tenant context: set app.org_id (''*'' or an org id) first'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN v_org;
+END $$;
+CREATE OR REPLACE FUNCTION app.visible_org(p_org TEXT) RETURNS TEXT
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT p_org WHERE current_setting('app.org_id', true) = '*'
+                  OR p_org = current_setting('app.org_id', true)
+$$;
+CREATE OR REPLACE FUNCTION app.agent_org(p_agent TEXT) RETURNS TEXT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT app.visible_org(a.org) FROM public.agents a WHERE a.id = p_agent
+$$;
+CREATE OR REPLACE FUNCTION app.tx_org(p_tx TEXT) RETURNS TEXT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT app.visible_org(a.org) FROM public.transactions t
+    JOIN public.agents a ON a.id = t.agent_id WHERE t.id = p_tx
+$$;
+CREATE OR REPLACE FUNCTION app.usage_agent_org(p_agent BIGINT) RETURNS TEXT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT app.visible_org(a.org) FROM public.usage_names n
+    JOIN public.agents a ON a.id = n.name WHERE n.id = p_agent
+$$;
+)sql";
+}
+
+// How a table finds the org of a row: a column that holds it, or a function of a column.
+struct TenantTable {
+  std::string_view table;
+  std::string_view org;  // the row's org as an expression; empty: '*' only
+};
+
+// Every table the application role reads but schema_version. '*' sees every row; an org's
+// context sees the rows of its agents (an agent without an org is seen only by '*'). Rows that
+// belong to no agent (global policies, automations, events, inventory, the daemon's own
+// bookkeeping: outbox, ledger operations, webhooks, models, signing keys, usage names) are '*'
+// only.
+constexpr TenantTable kTenantTables[] = {
+    {"agents", "org"},
+    {"orgs", "id"},
+    {"org_admin_keys", "org_id"},
+    {"sessions", "app.agent_org(agent_id)"},
+    {"transactions", "app.agent_org(agent_id)"},
+    {"api_keys", "app.agent_org(agent_id)"},
+    {"usage_events", "app.agent_org(agent_id)"},
+    {"audit_log", "app.agent_org(agent_id)"},
+    {"policies", "app.agent_org(agent_id)"},
+    {"window_totals", "app.agent_org(agent_id)"},
+    {"window_buckets", "app.agent_org(agent_id)"},
+    {"meter_usage", "app.usage_agent_org(agent)"},
+    {"credit_lots", "app.agent_org(owner)"},
+    {"lot_entries", "app.agent_org(owner)"},
+    {"ledger_holds", "app.agent_org(owner)"},
+    {"payments", "app.agent_org(owner)"},
+    {"pending_approvals", "app.tx_org(tx_id)"},
+    {"automations", ""},
+    {"automation_executions", ""},
+    {"events", ""},
+    {"inventory", ""},
+    {"event_outbox", ""},
+    {"ledger_ops", ""},
+    {"webhook_events", ""},
+    {"key_value_store", ""},
+    {"models", ""},
+    {"signing_keys", ""},
+    {"usage_names", ""},
+};
+
+// One policy per table for every command, the same test on the rows read (USING) and on the rows
+// written (WITH CHECK): an org cannot write a row into another org, nor move one there. '*' is
+// tested first, so the daemon's statements never call the *_org functions.
+std::string tenant_policies() {
+  // DROP POLICY IF EXISTS notes each missing policy at the first migrate: not worth a line each.
+  std::string sql = "SET LOCAL client_min_messages = warning;\n" + tenant_functions();
+  for (const TenantTable& t : kTenantTables) {
+    std::string test = fmt::format("{} = '*'", kContext);
+    if (!t.org.empty()) test += fmt::format(" OR {} = {}", t.org, kContext);
+    sql += fmt::format(
+        "ALTER TABLE {0} ENABLE ROW LEVEL SECURITY;\n"
+        "DROP POLICY IF EXISTS tenant ON {0};\n"
+        "CREATE POLICY tenant ON {0} FOR ALL USING ({1}) WITH CHECK ({1});\n",
+        t.table, test);
+  }
+  // A view reads its tables with its owner's rights, past their policies, unless it runs as the
+  // caller (PostgreSQL 15).
+  sql += "ALTER VIEW lot_balances SET (security_invoker = true);\n";
+  return sql;
+}
+
+// The policies' DDL locks each table exclusively (DROP POLICY, CREATE POLICY, ENABLE ROW LEVEL
+// SECURITY): a `warden db migrate` against a running cluster would wait for the replicas'
+// transactions and stall theirs, table after table. So it runs only when it differs from what
+// the last migrate applied, whose fingerprint the app schema's comment keeps.
+Status apply_tenant_policies(Connection& c) {
+  const std::string sql = tenant_policies();
+  const std::string mark = "warden tenant isolation " + sha256_hex(sql);
+  WARDEN_ASSIGN_OR_RETURN(Rows applied,
+                          c.exec("SELECT obj_description(to_regnamespace('app'), 'pg_namespace')"));
+  if (applied.size() == 1 && applied.text(0, 0) == mark) return Status();
+  WARDEN_RETURN_IF_ERROR(c.exec_script(sql));
+  return c.exec_script(fmt::format("COMMENT ON SCHEMA app IS {}", literal(mark)));
+}
+
 // What the application role may do beyond SELECT and INSERT, table by table: UPDATE where the
 // SQLite store updates rows (including upserts), DELETE where it deletes them. Never on the
 // append-only tables (audit_log, lot_entries, ledger_ops, webhook_events, usage_events).
@@ -767,7 +900,12 @@ std::string grants(std::string_view role) {
       "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {0};\n"
       // A view's caller needs EXECUTE on the aggregates it calls and on their support functions;
       // every function here is such a pure helper, or refuse_change, which only raises.
-      "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {0};\n",
+      "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {0};\n"
+      // The tenant context functions the policies call, as the caller; nothing else in app.
+      "REVOKE ALL ON SCHEMA app FROM PUBLIC;\n"
+      "GRANT USAGE ON SCHEMA app TO {0};\n"
+      "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA app FROM PUBLIC, {0};\n"
+      "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA app TO {0};\n",
       role, join(kReadOnly), join(kUpdatable), join(kDeletable));
 }
 
@@ -820,6 +958,7 @@ Result<int> migrate(Connection& conn, std::string_view app_role) {
       ++applied;
     }
     WARDEN_RETURN_IF_ERROR(c.exec_script(cluster_objects()));
+    WARDEN_RETURN_IF_ERROR(apply_tenant_policies(c));
     return c.exec_script(grants(app_role));
   });
   if (!status.ok()) return status;

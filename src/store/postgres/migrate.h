@@ -36,7 +36,8 @@ inline constexpr std::int64_t kMigrationLockKey = 0x77617264656e6d67;
 Result<int> applied_schema_version(Connection& conn);
 
 // Brings the schema to latest_schema_version() in one transaction that holds the advisory lock:
-// creates schema_version, applies each missing migration and records it, then sets the grants of
+// creates schema_version, applies each missing migration and records it, the cluster objects, and
+// the tenant isolation (row-level security, schema app) when it changed, then sets the grants of
 // `app_role` (exactly those the store needs: earlier grants on these tables are revoked first).
 // Returns how many migrations this call applied (0 when another replica already did). A
 // schema newer than this binary is STORE_SCHEMA_TOO_NEW. `conn` must be the owner role's.

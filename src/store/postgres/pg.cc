@@ -22,11 +22,17 @@ bool is_constraint(const char* sqlstate) {
 
 // SQLSTATE 23505 reworded as SQLite words it ("UNIQUE constraint failed: models.name"), the
 // table and key columns only: callers tell which unique key was hit by its column, whichever
-// backend they run on, and the key's values (which may be data) stay out of the message. Empty
-// when the server did not say which key.
-std::string unique_violation(pg_result* result) {
+// backend they run on, and the key's values (which may be data) stay out of the message. The
+// columns come from the detail, or else from `keys` by the index's name. Empty when neither
+// says which key.
+std::string unique_violation(pg_result* result, const UniqueKeys* keys) {
+  constexpr std::string_view kPrefix = "UNIQUE constraint failed: ";
   const char* table = PQresultErrorField(result, PG_DIAG_TABLE_NAME);
   const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+  const char* index = PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME);
+  if (detail == nullptr && index != nullptr && keys != nullptr) {
+    if (auto it = keys->find(index); it != keys->end()) return std::string(kPrefix) + it->second;
+  }
   if (table == nullptr || detail == nullptr) return {};
   // "Key (agent_id, idempotency_key)=(a, k) already exists."
   std::string_view d(detail);
@@ -34,7 +40,7 @@ std::string unique_violation(pg_result* result) {
   auto close = d.find(")=(");
   if (d.substr(0, kOpen.size()) != kOpen || close == std::string_view::npos) return {};
   std::string_view columns = d.substr(kOpen.size(), close - kOpen.size());
-  std::string out = "UNIQUE constraint failed: ";
+  std::string out(kPrefix);
   for (;;) {
     auto comma = columns.find(", ");
     out += table;
@@ -131,7 +137,8 @@ Result<Rows> Connection::check(pg_result* result) {
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message = first_line(PQresultErrorMessage(result));
   if (sqlstate != nullptr && std::string_view(sqlstate) == "23505") {
-    if (std::string unique = unique_violation(result); !unique.empty()) message = unique;
+    if (std::string unique = unique_violation(result, unique_keys_.get()); !unique.empty())
+      message = unique;
   }
   Status status(
       is_constraint(sqlstate) ? ErrorCode::STORE_CONSTRAINT : ErrorCode::INTERNAL_STORE_ERROR,
@@ -180,8 +187,10 @@ Status Connection::exec_script(std::string_view sql) {
   return rows.status();
 }
 
-Pool::Pool(ConnectionConfig config, std::size_t max_connections)
-    : config_(std::move(config)), max_connections_(max_connections == 0 ? 1 : max_connections) {}
+Pool::Pool(ConnectionConfig config, std::size_t max_connections, std::string on_connect)
+    : config_(std::move(config)),
+      max_connections_(max_connections == 0 ? 1 : max_connections),
+      on_connect_(std::move(on_connect)) {}
 
 Result<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait_limit) {
   std::unique_lock lock(mu_);
@@ -199,7 +208,7 @@ Result<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait_limit) {
   }
   ++open_;  // reserve the slot, then connect without holding the lock
   lock.unlock();
-  Result<std::unique_ptr<Connection>> conn = Connection::connect(config_);
+  Result<std::unique_ptr<Connection>> conn = open_one();
   if (!conn.ok()) {
     lock.lock();
     --open_;
@@ -207,6 +216,12 @@ Result<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait_limit) {
     return conn.status();
   }
   return Lease(this, std::move(*conn));
+}
+
+Result<std::unique_ptr<Connection>> Pool::open_one() const {
+  WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::connect(config_));
+  if (!on_connect_.empty()) WARDEN_RETURN_IF_ERROR(conn->exec_script(on_connect_));
+  return conn;
 }
 
 std::size_t Pool::open_connections() const {
@@ -226,6 +241,21 @@ void Pool::give_back(std::unique_ptr<Connection> conn) {
 
 Pool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->give_back(std::move(conn_));
+}
+
+Result<std::shared_ptr<const UniqueKeys>> read_unique_keys(Connection& conn) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Rows rows,
+      conn.exec("SELECT i.relname, string_agg(t.relname || '.' || a.attname, ', ' ORDER BY k.ord) "
+                "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_class t ON t.oid = x.indrelid "
+                "CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+                "WHERE x.indisunique AND t.relnamespace = current_schema()::regnamespace "
+                "GROUP BY i.relname"));
+  auto keys = std::make_shared<UniqueKeys>();
+  for (int r = 0; r < rows.size(); ++r) keys->emplace(rows.text(r, 0), rows.text(r, 1));
+  return std::shared_ptr<const UniqueKeys>(std::move(keys));
 }
 
 Status in_transaction(Connection& conn, const std::function<Status(Connection&)>& body) {

@@ -34,6 +34,10 @@ struct ConnectionConfig {
 // the password.
 Result<std::string> read_password(std::string_view env_var, const std::string& file);
 
+// The columns of each unique index, by index name, as a unique violation names them
+// ("idx_agents_public_key" -> "agents.public_key"; several columns joined with ", ").
+using UniqueKeys = std::unordered_map<std::string, std::string>;
+
 // A parameter: text, or NULL.
 using Param = std::optional<std::string>;
 
@@ -73,6 +77,11 @@ class Connection {
   // Several statements without parameters (DDL), in one round trip.
   Status exec_script(std::string_view sql);
 
+  // Where a unique violation comes without the key's columns (PostgreSQL leaves them out of
+  // its detail on a table with row-level security, lest the values leak), they are looked up
+  // here by the index's name. Read once with read_unique_keys() and shared.
+  void set_unique_keys(std::shared_ptr<const UniqueKeys> keys) { unique_keys_ = std::move(keys); }
+
   // False once the server is gone; the pool then drops the connection.
   bool healthy() const;
   // Inside a transaction that a failed statement aborted: until ROLLBACK (TO SAVEPOINT), every
@@ -86,10 +95,14 @@ class Connection {
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+  std::shared_ptr<const UniqueKeys> unique_keys_;          // may be null
 };
 
 // A bounded set of connections shared by threads: acquire() hands out an idle one, opens a new
-// one while fewer than `max_connections` exist, or waits.
+// one while fewer than `max_connections` exist, or waits. `on_connect` (statements without
+// parameters, empty for none) runs once on each connection the pool opens, before its first
+// lease: session settings its users rely on. A connection it fails on is closed, and acquire()
+// returns the failure.
 class Pool {
  public:
   class Lease {
@@ -106,20 +119,25 @@ class Pool {
     std::unique_ptr<Connection> conn_;
   };
 
-  Pool(ConnectionConfig config, std::size_t max_connections);
+  Pool(ConnectionConfig config, std::size_t max_connections, std::string on_connect = {});
   Result<Lease> acquire(std::chrono::milliseconds wait_limit = std::chrono::seconds(5));
   std::size_t open_connections() const;
 
  private:
+  Result<std::unique_ptr<Connection>> open_one() const;  // connects and runs on_connect_
   void give_back(std::unique_ptr<Connection> conn);
 
   const ConnectionConfig config_;
   const std::size_t max_connections_;
+  const std::string on_connect_;
   mutable std::mutex mu_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
 };
+
+// The unique indexes of the tables in the connection's current schema, from the catalog.
+Result<std::shared_ptr<const UniqueKeys>> read_unique_keys(Connection& conn);
 
 // Runs `body` between BEGIN and COMMIT; an error from it, or from COMMIT, rolls back and is
 // returned.

@@ -13,8 +13,21 @@
 namespace warden::store::postgres {
 namespace {
 
+// The tenant context (migrate.cc, "Tenant isolation"): the daemon acts for every org at once
+// (master requests, sweepers, group commits that mix tenants), so its context is '*'.
+//
+// Writes set it per transaction (is_local: it ends with the transaction, as SET LOCAL), sent
+// with the BEGIN in one simple-query round trip: no round trip more than BEGIN alone, and safe
+// behind a PgBouncer in transaction pooling, where each transaction may run on another server
+// connection.
+constexpr std::string_view kBegin = "BEGIN; SELECT set_config('app.org_id', '*', true)";
+// Reads outside write() run in autocommit, one statement per transaction: a context per
+// transaction would double their statements. The read pool's connections carry it for the
+// session instead, set once when each is opened; so the read pool needs session pooling behind
+// PgBouncer (a transaction-pooled server connection would lack the setting, and the reads
+// would fail with "no tenant context" rather than see anything they should not).
+constexpr std::string_view kReadContext = "SELECT set_config('app.org_id', '*', false)";
 // Transaction control goes through exec_prepared too: parsed once per connection.
-const std::string kBegin = "BEGIN";
 const std::string kCommit = "COMMIT";
 const std::string kSavepoint = "SAVEPOINT op";
 const std::string kRelease = "RELEASE SAVEPOINT op";
@@ -403,7 +416,8 @@ Result<int> current_schema_version(Connection& c) {
 }  // namespace
 
 PostgresStore::PostgresStore(PgStoreOptions options)
-    : options_(std::move(options)), pool_(options_.config, options_.read_connections) {}
+    : options_(std::move(options)),
+      pool_(options_.config, options_.read_connections, std::string(kReadContext)) {}
 
 PostgresStore::~PostgresStore() {
   std::lock_guard lock(writer_mu_);
@@ -434,12 +448,15 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(PgStoreOptions option
                               "owner role {})",
                               version, latest, kOwnerRole));
   }
+  WARDEN_ASSIGN_OR_RETURN(store->unique_keys_, read_unique_keys(*store->writer_));
+  store->writer_->set_unique_keys(store->unique_keys_);
   return store;
 }
 
 Status PostgresStore::connect_writer_locked() {
   writer_.reset();
   WARDEN_ASSIGN_OR_RETURN(writer_, Connection::connect(options_.config));
+  writer_->set_unique_keys(unique_keys_);
   return Status();
 }
 
@@ -470,15 +487,18 @@ Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
     ~ClearOwner() { owner = std::thread::id(); }
   } clear_owner{writer_thread_};
   if (writer_ == nullptr || !writer_->healthy()) WARDEN_RETURN_IF_ERROR(connect_writer_locked());
-  Status begun = writer_->exec_prepared(kBegin).status();
+  Status begun = writer_->exec_script(kBegin);
   if (!begun.ok() && !writer_->healthy()) {
     // The server closed the idle connection (restart, failover, idle timeout): nothing has run
     // yet, so a new connection may start the transaction over.
     WARDEN_RETURN_IF_ERROR(connect_writer_locked());
-    begun = writer_->exec_prepared(kBegin).status();
+    begun = writer_->exec_script(kBegin);
   }
-  WARDEN_RETURN_IF_ERROR(begun);
   Connection& c = *writer_;
+  if (!begun.ok()) {
+    rollback(c);  // a BEGIN whose context failed left a transaction open
+    return begun;
+  }
   Status s;
   try {
     PgWriteTxn txn(c);

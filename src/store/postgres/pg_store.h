@@ -118,6 +118,7 @@ class PostgresStore final : public Store {
   Pool pool_;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;          // guarded by writer_mu_; reconnected when gone
+  std::shared_ptr<const UniqueKeys> unique_keys_;  // read at open(), given to each writer
   std::atomic<std::thread::id> writer_thread_;  // the thread inside write(), if any
 };
 

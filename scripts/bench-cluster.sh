@@ -3,7 +3,8 @@
 # the loopback load generator, in one run, for
 #   1. single-node SQLite (`warden serve` on a data directory: the baseline),
 #   2. one replica on PostgreSQL (scripts/cluster.sh up 1),
-#   3. three replicas on the same PostgreSQL (connections spread round-robin over them),
+#   3. the same replica with row-level security switched off (the cost of the tenant policies),
+#   4. three replicas on the same PostgreSQL (connections spread round-robin over them),
 # then prints each one's ratio against the SQLite baseline. Every decision reserves in a
 # SPENDING_LIMIT window that never fills, so on PostgreSQL each one is checked against the
 # replicas' shared count (reserve_window): the cost of exact limits is in the numbers.
@@ -49,19 +50,33 @@ export WARDEN_MASTER_PASSWORD
 WARDEN_MASTER_PASSWORD="$(cat "$cluster/master-password")"
 run_load pg-1 "$(sed 's|http://||' "$tmp/urls" | paste -sd,)"
 
+# The same single replica with row-level security switched off on every table (as the owner),
+# then on again: what the tenant policies cost the daemon's statements.
+rls() {
+  PGPASSWORD="$(cat "$cluster/pg/warden_owner.password")" psql -q -v ON_ERROR_STOP=1 \
+    "$(bash scripts/pg.sh url "$cluster/pg" warden_owner)" -c "DO \$\$ DECLARE t text; BEGIN
+      FOR t IN SELECT DISTINCT tablename FROM pg_policies WHERE schemaname = 'public' LOOP
+        EXECUTE format('ALTER TABLE %I $1 ROW LEVEL SECURITY', t);
+      END LOOP; END \$\$"
+}
+rls DISABLE
+run_load pg-1-no-rls "$(sed 's|http://||' "$tmp/urls" | paste -sd,)"
+rls ENABLE
+
 WARDEN_BIN="$warden" bash scripts/cluster.sh up 3 "$cluster" > "$tmp/urls"
 run_load pg-3 "$(sed 's|http://||' "$tmp/urls" | paste -sd,)"
 
 echo "== summary ($connections connections, ${duration_ms} ms per phase)"
 read -r base _ _ <<< "$(decisions_of sqlite)"
 printf "%-24s %12s %10s %10s %8s\n" "store" "decisions/s" "p50 us" "p99 us" "ratio"
-for phase in sqlite pg-1 pg-3; do
+for phase in sqlite pg-1 pg-1-no-rls pg-3; do
   read -r rate p50 p99 <<< "$(decisions_of "$phase")"
   ratio=$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   name=$phase
   case $phase in
     sqlite) name="SQLite, one node" ;;
     pg-1) name="PostgreSQL, 1 replica" ;;
+    pg-1-no-rls) name="  the same, RLS off" ;;
     pg-3) name="PostgreSQL, 3 replicas" ;;
   esac
   printf "%-24s %12s %10s %10s %8s\n" "$name" "$rate" "$p50" "$p99" "$ratio"

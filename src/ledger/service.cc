@@ -4,6 +4,7 @@
 #include "ledger/internal.h"
 
 #include <algorithm>
+#include <set>
 #include <boost/json/serialize.hpp>
 
 #include "core/enums.h"
@@ -667,10 +668,34 @@ std::map<std::string, Balance> LedgerService::balances(const std::string& owner)
 
 // ---- Sweeper ----
 
+// Cluster mode: lots and holds another replica created are due here too. Every
+// kClusterScanSeconds the sweeping replica reads the store's due lots and holds and refreshes
+// the owners whose due rows its Book does not have, so the sweep below expires them.
+void LedgerService::discover_due(std::int64_t now) {
+  if (now < next_cluster_scan_s_) return;
+  next_cluster_scan_s_ = now + kClusterScanSeconds;
+  std::set<std::string> owners;
+  Status scanned = store_.scan_lot_balances({}, [&](const store::LotBalanceRow& row) {
+    if (row.lot.status == "active" && row.lot.expires_at && *row.lot.expires_at <= now &&
+        !book_.lot(row.lot.id)) {
+      owners.insert(row.lot.owner);
+    }
+    return Status();
+  });
+  if (!scanned.ok()) return;  // tried again at the next scan
+  auto holds = store_.list_pending_holds();
+  if (!holds.ok()) return;
+  for (const auto& h : *holds) {
+    if (h.expires_at > 0 && h.expires_at <= now && !book_.find_hold(h.id)) owners.insert(h.owner);
+  }
+  for (const std::string& owner : owners) (void)refresh_owner(owner);
+}
+
 void LedgerService::sweep() {
   const std::int64_t now = clock_.now_seconds();
   keys_->forget_before(now - options_.idempotency_memory_seconds);
   if (!store::sweeps(options_.leadership)) return;
+  if (options_.shared_store) discover_due(now);
   std::vector<std::shared_ptr<Op>> ops;
   const Caller system{"system", "", ""};
   // Each change is counted in flight for its owner (commit() ends it), as operations are. An

@@ -219,6 +219,7 @@ class LedgerService final : public engine::Budgets {
   // not final), which a refresh would lose or count twice: the owner is then marked stale and
   // its next operation with nothing in flight refreshes first. See "Freshness" in service.cc.
   Result<bool> refresh_owner(const std::string& owner);
+  static constexpr std::int64_t kClusterScanSeconds = 5;
 
  private:
   // What one pending hold of a settled reservation posts (nullopt: as held); `holds` is how
@@ -291,6 +292,8 @@ class LedgerService final : public engine::Budgets {
   // OK for an agent; LEDGER_OWNER_UNKNOWN (details.field "owner") otherwise.
   Status check_owner(const std::string& owner);
   void sweeper_loop();
+  void discover_due(std::int64_t now);  // cluster mode: due rows other replicas created
+  std::int64_t next_cluster_scan_s_ = 0;  // only the sweeping thread touches it
 
   store::Store& store_;
   store::BatchWriter& writer_;

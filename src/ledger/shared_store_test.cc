@@ -511,3 +511,36 @@ TEST_F(SharedStoreTest, AHoldTakenOnOneReplicaIsPostedOnTheOther) {
 
 }  // namespace
 }  // namespace warden::ledger
+
+namespace warden::ledger {
+namespace {
+
+// The sweeping replica expires a lot and times out a hold that another replica created, which
+// its own Book has never seen.
+TEST_F(SharedStoreTest, TheSweeperExpiresWhatAnotherReplicaCreated) {
+  start(a_, true);
+  start(b_, true);
+  const std::int64_t expires = clock_.now_seconds() + 60;
+  auto lot = call([&](LedgerService::Done d) {
+    a_.ledger->mint({owner_, Amount(30), "USD", "grant", std::nullopt, expires, "m-exp"}, {}, d);
+  });
+  ASSERT_TRUE(lot.ok()) << lot.status().to_string();
+  ASSERT_TRUE(mint(a_, 20, "m-keep").ok());
+  auto h = hold(a_, 5, "h-exp");  // a 600 s hold
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  const std::string hold_id(h->body.at("id").as_string());
+  // B sweeps, after both are due; it knows neither.
+  clock_.advance_ms(700'000);
+  b_.ledger->sweep();
+  EXPECT_EQ(hold_status(hold_id), "expired");
+  const std::string lot_id(lot->body.at("id").as_string());
+  auto row = store_->get_lot(lot_id);
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ((*row)->status, "expired");
+  // What is left: the lot without an expiry, the hold's 5 given back to wherever it was taken.
+  EXPECT_EQ(stored().held, Amount(0));
+  EXPECT_EQ(stored().available, Amount(20));
+}
+
+}  // namespace
+}  // namespace warden::ledger

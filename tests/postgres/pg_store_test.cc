@@ -715,9 +715,9 @@ TEST_F(PgStoreTest, PreparedStatementsAreReused) {
   };
   ASSERT_TRUE(one_write(0).ok());
   const std::size_t after_first = store->writer_prepared_count();
-  // COMMIT, the insert, the read, the chain's lock, tail and insert (BEGIN travels unprepared,
-  // with the tenant context, in one simple query).
-  EXPECT_EQ(after_first, 6u);
+  // COMMIT, the insert, the read, the chain's tail and the audit insert (BEGIN travels
+  // unprepared, with the tenant context and the chain's lock, in one simple query).
+  EXPECT_EQ(after_first, 5u);
   for (int i = 1; i < 20; ++i) ASSERT_TRUE(one_write(i).ok());
   EXPECT_EQ(store->writer_prepared_count(), after_first);
 }
@@ -770,6 +770,54 @@ TEST_F(PgStoreTest, MeterUsageAddsUpAndRefusesOverflow) {
   ASSERT_TRUE(store->scan_meter_usage(late, collect).ok());
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].agent_id, "a2");
+}
+
+}  // namespace
+}  // namespace warden::store::postgres
+
+namespace warden::store::postgres {
+namespace {
+
+// Queued inserts (Connection::defer_prepared): a failure of one comes back from write() with its
+// own code, a savepoint keeps it to itself, and nothing of a failed transaction is kept.
+TEST_F(PgStoreTest, QueuedInsertsFailInTheirOwnTransactionAndSavepoint) {
+  auto store = migrated("t_store_queued");
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->write([&](WriteTxn& tx) { return tx.insert_agent(agent("a1")); }).ok());
+  TransactionRow tx_row;
+  tx_row.id = "t1";
+  tx_row.agent_id = "a1";
+  tx_row.chain = "ethereum";
+  tx_row.type = "TRANSFER";
+  // The same id twice: the second insert is queued and fails at the flush before COMMIT.
+  Status twice = store->write([&](WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(tx_row));
+    return tx.insert_transaction(tx_row);
+  });
+  EXPECT_EQ(twice.code(), ErrorCode::STORE_CONSTRAINT) << twice.to_string();
+  EXPECT_FALSE(store->get_transaction("t1")->has_value());
+  // In a savepoint, the failure stays inside it and the rest commits.
+  Status kept = store->write([&](WriteTxn& tx) -> Status {
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(tx_row));
+    Status inner = tx.nested([&](WriteTxn& t) { return t.insert_transaction(tx_row); });
+    EXPECT_EQ(inner.code(), ErrorCode::STORE_CONSTRAINT) << inner.to_string();
+    return tx.append_audit(event("AFTER")).take_status();
+  });
+  EXPECT_TRUE(kept.ok()) << kept.to_string();
+  EXPECT_TRUE(store->get_transaction("t1")->has_value());
+  // A read after queued inserts sees them (they are sent before it, in one round trip).
+  Status seen = store->write([&](WriteTxn& tx) -> Status {
+    TransactionRow other = tx_row;
+    other.id = "t2";
+    WARDEN_RETURN_IF_ERROR(tx.insert_transaction(other));
+    WARDEN_ASSIGN_OR_RETURN(auto row, tx.get_transaction("t2"));
+    EXPECT_TRUE(row.has_value());
+    return Status();
+  });
+  EXPECT_TRUE(seen.ok()) << seen.to_string();
+  auto verified = store->verify_audit();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_FALSE(verified->first_broken_id.has_value());
 }
 
 }  // namespace

@@ -159,27 +159,133 @@ struct ParamArrays {
 }  // namespace
 
 Result<Rows> Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  if (!deferred_.empty()) {
+    const Deferred last{std::string(sql), params};
+    return run_pipeline(&last, false);
+  }
   ParamArrays p(params);
   std::string text(sql);
   return check(PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr,
                             p.values.data(), nullptr, nullptr, 0));
 }
 
-Result<Rows> Connection::exec_prepared(const std::string& sql, const std::vector<Param>& params) {
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("w{}", prepared_.size());
+Result<std::string> Connection::statement_name(const std::string& sql, bool send,
+                                               bool* prepared_now) {
+  *prepared_now = false;
+  if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
+  std::string name = fmt::format("w{}", prepared_.size());
+  if (send) {
+    if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr) != 1) {
+      return Status(ErrorCode::INTERNAL_STORE_ERROR, first_line(PQerrorMessage(conn_)));
+    }
+    *prepared_now = true;
+  } else {
     WARDEN_ASSIGN_OR_RETURN(Rows prepared,
                             check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr)));
     (void)prepared;
-    it = prepared_.emplace(sql, std::move(name)).first;
   }
+  prepared_.emplace(sql, name);
+  return name;
+}
+
+Result<Rows> Connection::exec_prepared(const std::string& sql, const std::vector<Param>& params) {
+  if (!deferred_.empty()) {
+    const Deferred last{sql, params};
+    return run_pipeline(&last, true);
+  }
+  bool prepared_now = false;
+  WARDEN_ASSIGN_OR_RETURN(std::string name, statement_name(sql, false, &prepared_now));
   ParamArrays p(params);
-  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
+  return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
                               p.values.data(), nullptr, nullptr, 0));
 }
 
+void Connection::defer_prepared(const std::string& sql, std::vector<Param> params) {
+  deferred_.push_back({sql, std::move(params)});
+}
+
+Status Connection::flush() {
+  if (deferred_.empty()) return Status();
+  return run_pipeline(nullptr, false).status();
+}
+
+Result<Rows> Connection::run_pipeline(const Deferred* last, bool last_prepared) {
+  std::vector<Deferred> queue = std::move(deferred_);
+  deferred_.clear();
+  auto broken = [&](std::string_view what) {
+    // The connection's state is unknown: it is closed, and the pool (or the writer) replaces it.
+    Status s(ErrorCode::INTERNAL_STORE_ERROR,
+             fmt::format("{}: {}", what, first_line(PQerrorMessage(conn_))));
+    PQfinish(conn_);
+    conn_ = PQconnectStart("");  // a dead handle: healthy() is false from now on
+    prepared_.clear();
+    return s;
+  };
+  if (PQenterPipelineMode(conn_) != 1) return broken("cannot enter pipeline mode");
+  // What each result read back below belongs to: a PREPARE (its statement's text, forgotten
+  // again when it fails) or a statement (the index of `last` is queue.size()).
+  struct Sent {
+    bool prepare;
+    std::size_t index;
+    std::string sql;
+  };
+  std::vector<Sent> sent;
+  const std::size_t count = queue.size() + (last != nullptr ? 1 : 0);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Deferred& d = i < queue.size() ? queue[i] : *last;
+    const bool prepared = i < queue.size() || last_prepared;
+    ParamArrays p(d.params);
+    int ok = 0;
+    if (prepared) {
+      bool prepared_now = false;
+      Result<std::string> name = statement_name(d.sql, true, &prepared_now);
+      if (!name.ok()) return broken("cannot queue a statement");
+      if (prepared_now) sent.push_back({true, i, d.sql});
+      ok = PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(d.params.size()),
+                               p.values.data(), nullptr, nullptr, 0);
+    } else {
+      ok = PQsendQueryParams(conn_, d.sql.c_str(), static_cast<int>(d.params.size()), nullptr,
+                             p.values.data(), nullptr, nullptr, 0);
+    }
+    if (ok != 1) return broken("cannot queue a statement");
+    sent.push_back({false, i, {}});
+  }
+  if (PQpipelineSync(conn_) != 1) return broken("cannot send the pipeline");
+  Status first_failure;
+  Rows last_rows;
+  for (const Sent& item : sent) {
+    pg_result* result = PQgetResult(conn_);
+    if (result == nullptr) return broken("the pipeline ended early");
+    if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+      PQclear(result);
+      if (item.prepare) prepared_.erase(item.sql);
+    } else {
+      Result<Rows> rows = check(result);
+      if (!rows.ok()) {
+        if (item.prepare) prepared_.erase(item.sql);
+        if (first_failure.ok()) first_failure = rows.take_status();
+      } else if (!item.prepare && item.index == queue.size()) {
+        last_rows = std::move(rows).value();
+      }
+    }
+    // Each statement's results end with a null.
+    if (pg_result* end = PQgetResult(conn_); end != nullptr) {
+      PQclear(end);
+      return broken("a statement of the pipeline returned more than one result");
+    }
+  }
+  pg_result* sync = PQgetResult(conn_);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync != nullptr) PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) return broken("cannot leave pipeline mode");
+  if (!first_failure.ok()) return first_failure;
+  return last_rows;
+}
+
 Status Connection::exec_script(std::string_view sql) {
+  // A script is several statements in one simple query, which a pipeline cannot carry: the
+  // queued statements go first.
+  WARDEN_RETURN_IF_ERROR(flush());
   std::string text(sql);
   // PQexec runs every statement of the string; the result is the last one's (or the first
   // failure's).

@@ -77,6 +77,18 @@ class Connection {
   // Several statements without parameters (DDL), in one round trip.
   Status exec_script(std::string_view sql);
 
+  // Queues a prepared statement whose rows nobody reads (an INSERT inside a transaction): it is
+  // sent with the next statement that is waited for (exec, exec_prepared, exec_script, flush),
+  // all of them in one round trip (libpq's pipeline mode). A queued statement that fails fails
+  // that next call, with its own error, and the statements after it do not run (the
+  // transaction is spoilt anyway).
+  void defer_prepared(const std::string& sql, std::vector<Param> params);
+  // Sends the queued statements and waits for them: the first failure, if any.
+  Status flush();
+  // Drops the queued statements unsent (the transaction is being rolled back).
+  void discard_deferred() { deferred_.clear(); }
+  std::size_t deferred() const { return deferred_.size(); }
+
   // Where a unique violation comes without the key's columns (PostgreSQL leaves them out of
   // its detail on a table with row-level security, lest the values leak), they are looked up
   // here by the index's name. Read once with read_unique_keys() and shared.
@@ -90,10 +102,21 @@ class Connection {
   std::size_t prepared_count() const { return prepared_.size(); }
 
  private:
+  struct Deferred {
+    std::string sql;
+    std::vector<Param> params;
+  };
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   Result<Rows> check(pg_result* result);
+  // The statement's prepared name, preparing it first when `send` (in a pipeline: queued) or
+  // at once.
+  Result<std::string> statement_name(const std::string& sql, bool send, bool* prepared_now);
+  // The queued statements, then `last` (prepared or not) when given, in one pipeline: the
+  // first failure, or `last`'s rows.
+  Result<Rows> run_pipeline(const Deferred* last, bool last_prepared);
 
   pg_conn* conn_;
+  std::vector<Deferred> deferred_;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   std::shared_ptr<const UniqueKeys> unique_keys_;          // may be null
 };

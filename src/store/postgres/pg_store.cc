@@ -20,7 +20,17 @@ namespace {
 // with the BEGIN in one simple-query round trip: no round trip more than BEGIN alone, and safe
 // behind a PgBouncer in transaction pooling, where each transaction may run on another server
 // connection.
-constexpr std::string_view kBegin = "BEGIN; SELECT set_config('app.org_id', '*', true)";
+//
+// The same round trip takes the audit chain's lock (queries.h, kAuditChainLockKey) before any
+// row lock: every write transaction of every replica takes its locks in one order (chain, then
+// windows and lots), so replicas' transactions queue instead of deadlocking (a window's row
+// locked, then the chain wanted, while another replica holds the chain and wants the window).
+// Nearly every write appends an audit row and so needed the chain anyway; taking it first makes
+// writes one at a time across the cluster, which their group commits amortise.
+const std::string kBegin =
+    fmt::format("BEGIN; SELECT set_config('app.org_id', '*', true); "
+                "SELECT pg_advisory_xact_lock({})",
+                kAuditChainLockKey);
 // Reads outside write() run in autocommit, one statement per transaction: a context per
 // transaction would double their statements. The read pool's connections carry it for the
 // session instead, set once when each is opened; so the read pool needs session pooling behind
@@ -53,6 +63,8 @@ class PgWriteTxn final : public WriteTxn {
  public:
   explicit PgWriteTxn(Connection& c) : c_(c) {}
   const Status& storage_failure() const { return failure_; }
+  // Sends what fn queued and waits for it (a failure is tracked like any statement's).
+  Status flush() { return track(c_.flush()); }
   // Why the transaction cannot commit although fn returned OK: a statement failed.
   Status aborted() const {
     if (!c_.transaction_failed()) return Status();
@@ -359,14 +371,15 @@ class PgWriteTxn final : public WriteTxn {
   }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(c_.exec_prepared(kSavepoint).status()));
-    // The audit tail is a cache of what this transaction wrote: undone writes take it back. (The
-    // chain's advisory lock, if this savepoint took it, is released with it: the next append
-    // takes it again and reads the tail.)
+    // The audit tail is a cache of what this transaction wrote: undone writes take it back.
     const AuditTail tail = audit_tail_;
     Status s = fn(*this);
+    // The savepoint's queued inserts fail here, inside it, rather than in what comes after.
+    if (s.ok()) s = track(c_.flush());
     if (s.ok()) s = aborted();
     if (s.ok()) return track(c_.exec_prepared(kRelease).status());
     audit_tail_ = tail;
+    c_.discard_deferred();
     WARDEN_RETURN_IF_ERROR(track(c_.exec(kRollbackTo).status()));
     WARDEN_RETURN_IF_ERROR(track(c_.exec_prepared(kRelease).status()));
     return s;
@@ -402,7 +415,10 @@ class PgWriteTxn final : public WriteTxn {
 
 // Ends the transaction; a connection that lost its server fails here too and is replaced by the
 // next write().
-void rollback(Connection& c) { (void)c.exec(kRollback); }
+void rollback(Connection& c) {
+  c.discard_deferred();  // queued inserts of a transaction being undone are never sent
+  (void)c.exec(kRollback);
+}
 
 // One prepared round trip (migrate.h's version also handles a missing table, for open()).
 Result<int> current_schema_version(Connection& c) {
@@ -503,6 +519,8 @@ Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
   try {
     PgWriteTxn txn(c);
     s = fn(txn);
+    // The inserts fn queued (connection's pipeline) are sent and checked before COMMIT.
+    if (s.ok()) s = txn.flush();
     if (s.ok()) s = txn.storage_failure();
     if (s.ok()) s = txn.aborted();
   } catch (...) {

@@ -27,9 +27,6 @@ constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
 
-// The pg_advisory_xact_lock key of the audit chain ("wardenau"): replicas append one
-// transaction at a time, so each reads the tail the previous one committed.
-constexpr std::int64_t kAuditChainLockKey = 0x77617264656e6175;
 
 // "$1, $2, ..., $n".
 std::string placeholders(int n) {
@@ -400,13 +397,9 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     id = tail->id + 1;
     prev_hash = tail->hash;
   } else {
-    // The lock, then the tail, in two statements: a statement reads the snapshot taken when it
-    // started, before it waited for the lock, so one statement could miss the tail a replica
-    // committed while it waited.
-    static const std::string lock_sql =
-        fmt::format("SELECT pg_advisory_xact_lock({})", kAuditChainLockKey);
+    // The caller's transaction took the chain's lock when it began (PostgresStore::write), in a
+    // statement before this one: this read's snapshot has the tail the previous holder committed.
     static const std::string tail_sql = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1";
-    WARDEN_RETURN_IF_ERROR(c.exec_prepared(lock_sql).status());
     WARDEN_ASSIGN_OR_RETURN(Rows last, c.exec_prepared(tail_sql));
     if (last.size() > 0) {
       RowView row(last, 0);
@@ -417,11 +410,10 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   std::string hash = audit_row_hash(id, e, prev_hash);
   static const std::string sql =
       fmt::format("INSERT INTO audit_log ({}) VALUES ({})", kAuditColumns, placeholders(13));
-  WARDEN_RETURN_IF_ERROR(
-      c.exec_prepared(
-           sql, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id, e.session_id,
-                 e.tx_id, e.details, e.severity, e.ip_address, e.correlation_id, prev_hash, hash})
-          .status());
+  // Queued: sent with the transaction's next statement that is waited for (see defer_prepared).
+  c.defer_prepared(sql, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id,
+                         e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
+                         e.correlation_id, prev_hash, hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
 }
@@ -584,7 +576,8 @@ Status insert_transaction(Connection& c, const TransactionRow& r) {
                                              kTransactionColumns, placeholders(29));
   std::vector<Param> params = transaction_fields(r);
   params.insert(params.begin(), r.id);
-  return c.exec_prepared(sql, params).status();
+  c.defer_prepared(sql, std::move(params));  // its failure comes with the next statement
+  return Status();
 }
 
 Status update_transaction(Connection& c, const TransactionRow& r) {
@@ -631,10 +624,9 @@ Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only
 Status insert_approval(Connection& c, const ApprovalRow& r) {
   static const std::string sql = fmt::format("INSERT INTO pending_approvals ({}) VALUES ({})",
                                              kApprovalColumns, placeholders(8));
-  return c
-      .exec_prepared(sql, {r.id, r.tx_id, num(r.required_by), num(r.expires_at), num(r.approved_at),
-                           num(r.rejected_at), r.owner_signature, num(r.created_at)})
-      .status();
+  c.defer_prepared(sql, {r.id, r.tx_id, num(r.required_by), num(r.expires_at), num(r.approved_at),
+                         num(r.rejected_at), r.owner_signature, num(r.created_at)});
+  return Status();
 }
 
 Status update_approval(Connection& c, const ApprovalRow& r) {
@@ -737,10 +729,8 @@ Status insert_outbox(Connection& c, const OutboxRow& r) {
   static const std::string sql =
       "INSERT INTO event_outbox (id, event, created_at, attempts, next_attempt_at) "
       "VALUES ($1, $2, $3, $4, $5)";
-  return c
-      .exec_prepared(sql,
-                     {r.id, r.event, num(r.created_at), num(r.attempts), num(r.next_attempt_at)})
-      .status();
+  c.defer_prepared(sql, {r.id, r.event, num(r.created_at), num(r.attempts), num(r.next_attempt_at)});
+  return Status();
 }
 
 Status update_outbox(Connection& c, const OutboxRow& r) {

@@ -15,6 +15,16 @@
 
 namespace warden::store::postgres {
 
+// The pg_advisory_xact_lock key of the audit chain ("wardenau"), taken by every write
+// transaction when it begins (PostgresStore::write): replicas append one transaction at a time,
+// and each reads the tail the previous one committed.
+inline constexpr std::int64_t kAuditChainLockKey = 0x77617264656e6175;
+
+// Inserts whose rows nobody reads (insert_transaction, insert_approval, insert_outbox, the audit
+// row of append_audit) are queued on the connection (Connection::defer_prepared) and sent with
+// the next statement that is waited for: their failure is that statement's, or the flush's
+// that PostgresStore::write and nested() run before COMMIT and RELEASE.
+
 Result<std::optional<std::string>> get_kv(Connection& c, std::string_view key);
 Result<std::optional<AgentRow>> get_agent(Connection& c, std::string_view id);
 Result<std::vector<AgentRow>> list_agents(Connection& c, const Page& page);

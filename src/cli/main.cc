@@ -76,9 +76,20 @@ int main_impl(int argc, char** argv) {
 
   auto* audit_cmd = app.add_subcommand("audit", "Audit log tools.");
   audit_cmd->require_subcommand(1);
-  std::string audit_dir;
+  // The offline checks read the data directory's database, or a cluster's PostgreSQL store.
+  const auto add_check_store_options = [](CLI::App* cmd, CheckStoreArgs& args) {
+    auto* dir = cmd->add_option("--data-dir", args.data_dir, "Data directory")->envname("WARDEN_DATA_DIR");
+    auto* url = cmd->add_option("--store", args.store_url, "Cluster mode: postgres://USER@HOST:PORT/DB, the replicas' store, instead of a data directory (docs/cluster.md)")->envname("WARDEN_STORE_URL");
+    cmd->add_option("--store-password-file", args.store_password_file,
+                    "File whose first line is the PostgreSQL password (else WARDEN_STORE_PASSWORD)")->needs(url);
+    // Exactly one of the two; excludes() rather than an option group keeps the flags in the help.
+    dir->excludes(url);
+    url->excludes(dir);
+    cmd->require_option(1, 2);
+  };
+  CheckStoreArgs audit_store;
   auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit hash chain; exit 1 naming the first broken row.");
-  verify_cmd->add_option("--data-dir", audit_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  add_check_store_options(verify_cmd, audit_store);
 
   auto* ledger_cmd = app.add_subcommand("ledger", "Credit ledger tools on the data directory (docs/ledger.md).");
   ledger_cmd->require_subcommand(1);
@@ -97,9 +108,9 @@ int main_impl(int argc, char** argv) {
   mint_cmd->add_option("--payment-id", mint.payment_id, "The payment this lot is for (one lot per payment)");
   mint_cmd->add_option("--expires-at", mint.expires_at, "Unix seconds after which the lot's remaining credit expires");
   mint_cmd->add_option("--idempotency-key", mint.idempotency_key, "A retry with the same key prints the same lot")->required();
-  std::string reconcile_dir;
+  CheckStoreArgs reconcile_store;
   auto* reconcile_cmd = ledger_cmd->add_subcommand("reconcile", "Recompute every lot and balance from the entries and compare with the lot_balances view and the daemon's start-up state; exit 1 on a difference.");
-  reconcile_cmd->add_option("--data-dir", reconcile_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  add_check_store_options(reconcile_cmd, reconcile_store);
 
   auto* automation_cmd = app.add_subcommand("automation", "Offline automation tools (docs/automation.md).");
   automation_cmd->require_subcommand(1);
@@ -149,14 +160,14 @@ int main_impl(int argc, char** argv) {
     return run_serve_with(serve, given);
   }
   if (*validate_cmd) return run_policy_validate(policy_file);
-  if (*verify_cmd) return run_audit_verify(audit_dir);
+  if (*verify_cmd) return run_audit_verify(audit_store);
   if (*test_cmd) return run_policy_test(policy_test_dir);
   if (*eval_cmd) return run_eval(eval);
   if (*expr_eval_cmd) return run_expr_eval(expr_args);
   if (*expr_check_cmd) return run_expr_check(expr_args);
   if (*balance_cmd) return run_ledger_balance(balance);
   if (*mint_cmd) return run_ledger_mint(mint);
-  if (*reconcile_cmd) return run_ledger_reconcile(reconcile_dir);
+  if (*reconcile_cmd) return run_ledger_reconcile(reconcile_store);
   if (*automation_validate_cmd) return run_automation_validate(automation);
   if (*automation_dry_run_cmd) return run_automation_dry_run(automation);
   if (*tokens_encode_cmd) return run_tokens_encode(tokens);

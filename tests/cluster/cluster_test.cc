@@ -100,6 +100,11 @@ std::vector<std::uint16_t> ports_of(const std::string& output) {
   return ports;
 }
 
+std::string first_line_of(const ScriptResult& r) { return r.output.substr(0, r.output.find('\n')); }
+
+constexpr const char* kAuditVerify[] = {"audit", "verify"};
+constexpr const char* kLedgerReconcile[] = {"ledger", "reconcile"};
+
 std::string body_of(const json::object& o) { return json::serialize(o); }
 
 std::string decision_body(const std::string& key) {
@@ -212,7 +217,7 @@ class ClusterTest : public ::testing::Test {
     const ScriptResult url = run_script(WARDEN_PG_SCRIPT, "url '" + dir_ + "/pg'");
     EXPECT_EQ(url.exit_code, 0) << url.output;
     args.push_back("--store");
-    args.push_back(url.output.substr(0, url.output.find('\n')));
+    args.push_back(first_line_of(url));
     return run_cli(args, {{"WARDEN_STORE_PASSWORD", first_line(dir_ + "/pg/warden.password")}});
   }
 
@@ -576,6 +581,47 @@ TEST_F(ClusterTest, KillNineMidLoad) {
     }
   }
   EXPECT_EQ(allowed, kWindow - confirmed);
+}
+
+// `warden audit verify` and `warden ledger reconcile` read the cluster's store with --store; a
+// password in the URL, no password at all, or both --store and --data-dir are usage errors.
+TEST_F(ClusterTest, ChecksReadTheSharedStore) {
+  const Spender s = spender("checked", 100, 7);
+  ASSERT_FALSE(HasFailure());
+  // On the replica that minted the credit (the others' ledgers learn of it when they start).
+  Response r = on(1, "POST", "/v1/decisions", decision_body("one"), bearer_headers(s.token));
+  ASSERT_EQ(r.status, 201) << r.describe();
+  ASSERT_EQ(str_at(r.json(), "effect"), "ALLOW") << r.body;
+  // The lot, its credit and the decision's hold.
+  expect_reconciles("1 lots, 2 entries, 1 holds (1 pending), 1 balances");
+  expect_audit_verifies();
+
+  const std::string url = first_line_of(run_script(WARDEN_PG_SCRIPT, "url '" + dir_ + "/pg'"));
+  const std::string password = first_line(dir_ + "/pg/warden.password");
+  for (const char* const* command : {kAuditVerify, kLedgerReconcile}) {
+    const std::vector<std::string> base(command, command + 2);
+    SCOPED_TRACE(base[0] + " " + base[1]);
+    auto with = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return args;
+    };
+    CliResult no_password = run_cli(with({"--store", url}));
+    EXPECT_EQ(no_password.exit_code, 2) << no_password.output();
+    EXPECT_NE(no_password.stderr_text.find("WARDEN_STORE_PASSWORD"), std::string::npos)
+        << no_password.output();
+    const std::string with_password =
+        "postgresql://warden:" + password + "@" + url.substr(url.find('@') + 1);
+    CliResult in_url = run_cli(with({"--store", with_password}));
+    EXPECT_EQ(in_url.exit_code, 2) << in_url.output();
+    EXPECT_EQ(in_url.output().find(password), std::string::npos) << "the password was echoed";
+    CliResult both = run_cli(with({"--store", url, "--data-dir", replica_dir(1)}),
+                             {{"WARDEN_STORE_PASSWORD", password}});
+    EXPECT_EQ(both.exit_code, 2) << both.output();
+    const std::string password_file = dir_ + "/pg/warden.password";
+    CliResult from_file = run_cli(with({"--store", url, "--store-password-file", password_file}));
+    EXPECT_EQ(from_file.exit_code, 0) << from_file.output();
+  }
 }
 
 // What one replica settles, the others see: the holds closed, the balance, the window's room.

@@ -4,11 +4,10 @@
 // succeed; a replica killed with SIGKILL mid-load loses no acknowledged decision and counts
 // nothing twice (`warden audit verify` and `warden ledger reconcile` on the shared store agree);
 // a session token from one replica is accepted, and once revoked refused, by another.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <boost/json.hpp>
@@ -151,8 +150,8 @@ class ClusterTest : public ::testing::Test {
       out << kTestMasterPassword;
     }
     fs::permissions(dir_ + "/master-password", fs::perms::owner_read | fs::perms::owner_write);
-    ScriptResult up = run_script(WARDEN_CLUSTER_SCRIPT, "up " + std::to_string(kReplicas) + " '" +
-                                                            dir_ + "'");
+    ScriptResult up =
+        run_script(WARDEN_CLUSTER_SCRIPT, "up " + std::to_string(kReplicas) + " '" + dir_ + "'");
     started_ = true;
     ASSERT_EQ(up.exit_code, 0) << up.output;
     ports_ = ports_of(up.output);
@@ -191,8 +190,8 @@ class ClusterTest : public ::testing::Test {
 
   // `cluster.sh start DIR I`: (re)starts replica I, which listens on a new port.
   void restart(int replica) {
-    ScriptResult r = run_script(WARDEN_CLUSTER_SCRIPT,
-                                "start '" + dir_ + "' " + std::to_string(replica));
+    ScriptResult r =
+        run_script(WARDEN_CLUSTER_SCRIPT, "start '" + dir_ + "' " + std::to_string(replica));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto ports = ports_of(r.output);
     ASSERT_EQ(ports.size(), 1u) << r.output;
@@ -247,15 +246,15 @@ class ClusterTest : public ::testing::Test {
                                   {"agent_id", s.agent},
                                   {"rules", {{"asset", "USD"}, {"allow_negative", false}}}}));
     EXPECT_EQ(budget.status, 201) << budget.describe();
-    Response limit = on(2, "POST", "/v1/policies",
-                        body_of({{"type", "SPENDING_LIMIT"},
-                                 {"agent_id", s.agent},
-                                 {"rules",
-                                  {{"instant_max", "1000000"},
-                                   {"windows", json::array{json::object{
-                                                   {"duration", "1h"},
-                                                   {"max", std::to_string(window_max)}}}},
-                                   {"asset", "USD"}}}}));
+    Response limit =
+        on(2, "POST", "/v1/policies",
+           body_of({{"type", "SPENDING_LIMIT"},
+                    {"agent_id", s.agent},
+                    {"rules",
+                     {{"instant_max", "1000000"},
+                      {"windows", json::array{json::object{{"duration", "1h"},
+                                                           {"max", std::to_string(window_max)}}}},
+                      {"asset", "USD"}}}}));
     EXPECT_EQ(limit.status, 201) << limit.describe();
     Response mint = on(1, "POST", "/v1/ledger/mint",
                        body_of({{"owner", s.agent},
@@ -296,8 +295,8 @@ class ClusterTest : public ::testing::Test {
         ready.arrive_and_wait();
         for (int k = 0; k < kAsksPerClient; ++k) {
           Ask ask{replica, std::to_string(t) + "-" + std::to_string(k), {}};
-          ask.response = c.request("POST", "/v1/decisions", decision_body(ask.key),
-                                   bearer_headers(s.token));
+          ask.response =
+              c.request("POST", "/v1/decisions", decision_body(ask.key), bearer_headers(s.token));
           asks[static_cast<std::size_t>(t)].push_back(std::move(ask));
           if (after_each) after_each();
         }
@@ -655,10 +654,10 @@ TEST_F(ClusterTest, DISABLED_SettlementsReachTheOtherReplicas) {
   // Confirmed on replica 2, cancelled on replica 3.
   for (int k = 0; k < kDecided; ++k) {
     const bool confirm = k < kConfirmed;
-    Response r = on(confirm ? 2 : 3, "POST",
-                    "/v1/transactions/" + txs[static_cast<std::size_t>(k)] +
-                        (confirm ? "/confirm" : "/cancel"),
-                    confirm ? "{}" : "", bearer_headers(s.token));
+    Response r = on(
+        confirm ? 2 : 3, "POST",
+        "/v1/transactions/" + txs[static_cast<std::size_t>(k)] + (confirm ? "/confirm" : "/cancel"),
+        confirm ? "{}" : "", bearer_headers(s.token));
     EXPECT_EQ(r.status, 200) << r.describe();
   }
   EXPECT_EQ(stored_balance(s.agent), expected(kCredit - kConfirmed, 0));
@@ -703,8 +702,8 @@ TEST_F(ClusterTest, JwtAcrossReplicas) {
     EXPECT_EQ(r.status, 200) << "replica " << replica << ": " << r.describe();
   }
 
-  Response revoked = one.request(
-      "DELETE", "/v1/sessions/" + str_at(session.json(), "id"), {}, master_headers());
+  Response revoked =
+      one.request("DELETE", "/v1/sessions/" + str_at(session.json(), "id"), {}, master_headers());
   ASSERT_EQ(revoked.status, 204) << revoked.describe();
   const auto since = Clock::now();
   HttpClient three(port(3));

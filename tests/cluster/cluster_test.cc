@@ -204,11 +204,17 @@ class ClusterTest : public ::testing::Test {
     ASSERT_GT(pid, 1);
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     const auto deadline = Clock::now() + std::chrono::milliseconds(kGoneTimeoutMs);
-    // Not our child (cluster.sh started it): init reaps it, after which kill(0) fails.
-    while (::kill(pid, 0) == 0 && Clock::now() < deadline) {
+    // Not our child (cluster.sh started it): gone once reaped, or a zombie where nothing reaps.
+    const auto gone = [pid] {
+      if (::kill(pid, 0) != 0) return true;
+      const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+      const auto end_of_name = stat.rfind(')');
+      return end_of_name != std::string::npos && stat.compare(end_of_name, 3, ") Z") == 0;
+    };
+    while (!gone() && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    ASSERT_NE(::kill(pid, 0), 0) << "replica " << replica << " still there after SIGKILL";
+    ASSERT_TRUE(gone()) << "replica " << replica << " still there after SIGKILL";
   }
 
   // `warden ARGS --store URL` as the application role, on the cluster's PostgreSQL.

@@ -103,11 +103,18 @@ struct LedgerMintArgs {
 };
 // Refuses (kExitUsage) while a daemon serves the data dir: it would not see the new lot.
 int run_ledger_mint(const LedgerMintArgs& args);
-// Read-only; safe while the daemon runs.
-int run_ledger_reconcile(const std::string& data_dir);
+// Which store an offline check reads: the data directory's SQLite file, or in cluster mode the
+// replicas' PostgreSQL store (docs/cluster.md) when store_url is set.
+struct CheckStoreArgs {
+  std::string data_dir;
+  std::string store_url;
+  std::string store_password_file;
+};
+// Read-only; safe while the daemon (or the cluster) runs.
+int run_ledger_reconcile(const CheckStoreArgs& args);
 
 int run_policy_validate(const std::string& file);
-int run_audit_verify(const std::string& data_dir);
+int run_audit_verify(const CheckStoreArgs& args);
 
 // Offline policy tools (policy_tools.cc).
 struct EvalArgs {

@@ -1,6 +1,7 @@
 // `warden ledger balance|mint|reconcile`: the credit ledger from the command line, on the data
-// directory itself. balance and reconcile only read; mint writes through a LedgerService of its
-// own and so refuses while a daemon serves the directory.
+// directory itself (reconcile also on a cluster's PostgreSQL store). balance and reconcile only
+// read; mint writes through a LedgerService of its own and so refuses while a daemon serves the
+// directory.
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -13,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
+#include "cli/store_url.h"
 #include "core/errors.h"
 #include "ledger/service.h"
 #include "store/batch_writer.h"
@@ -43,7 +45,7 @@ int report_failure(const Status& s) {
 // The store and a LedgerService rebuilt from it exactly as the daemon's start-up does (no
 // sweeper: nothing expires or times out behind the caller's back).
 struct LedgerOnStore {
-  std::unique_ptr<store::SqliteStore> store;
+  std::unique_ptr<store::Store> store;
   SystemClock clock;
   IdGenerator ids{clock};
   std::unique_ptr<store::BatchWriter> writer;
@@ -60,13 +62,23 @@ struct LedgerOnStore {
       return Status(ErrorCode::STORE_NOT_INITIALIZED, "no database at " + db);
     }
     WARDEN_ASSIGN_OR_RETURN(store, store::SqliteStore::open(db, {.read_only = read_only}));
+    return adopt();
+  }
+  // Opens a cluster's PostgreSQL store (only read: reconcile).
+  Status open_postgres(const std::string& url, const std::string& password_file) {
+    WARDEN_ASSIGN_OR_RETURN(store, open_postgres_store(url, password_file));
+    return adopt();
+  }
+  Status start() { return service->start(); }
+
+ private:
+  Status adopt() {
     writer = std::make_unique<store::BatchWriter>(*store, store::BatchOptions{});
     ledger::LedgerOptions options;
     options.start_sweeper = false;
     service = std::make_unique<ledger::LedgerService>(*store, *writer, clock, ids, options);
     return Status();
   }
-  Status start() { return service->start(); }
 };
 
 // A consistent copy of the database in a private temporary directory, removed with it. SQLite's
@@ -540,11 +552,20 @@ int run_ledger_mint(const LedgerMintArgs& args) {
   return kExitOk;
 }
 
-int run_ledger_reconcile(const std::string& data_dir) {
+int run_ledger_reconcile(const CheckStoreArgs& args) {
   Snapshot snapshot;
-  if (Status s = snapshot.take(database_path(data_dir)); !s.ok()) return report_failure(s);
   LedgerOnStore l;
-  if (Status s = l.open(snapshot.path(), true); !s.ok()) return report_failure(s);
+  if (!args.store_url.empty()) {
+    // PostgreSQL has no file to copy: each query reads the latest committed state, so the
+    // comparison is of one state only while no replica writes to the ledger meanwhile (a
+    // difference found under load may be a write that landed between two reads: run again).
+    if (Status s = l.open_postgres(args.store_url, args.store_password_file); !s.ok()) {
+      return report_error(s);  // CONFIG_INVALID (the URL or password) is a usage error
+    }
+  } else {
+    if (Status s = snapshot.take(database_path(args.data_dir)); !s.ok()) return report_failure(s);
+    if (Status s = l.open(snapshot.path(), true); !s.ok()) return report_failure(s);
+  }
   // A start-up that fails is itself a difference: the daemon would not start on these rows.
   const Status started = l.start();
   Reconciler r(*l.store, started.ok() ? &l.service->book() : nullptr, l.clock.now_seconds());

@@ -1,6 +1,7 @@
 // `warden`: the daemon and its offline tools (CLI11 front end).
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
@@ -16,6 +17,28 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+
+// Without --data-dir or --store on the command line, WARDEN_STORE_URL and then WARDEN_DATA_DIR
+// say which store a check reads (a replica may set both: its data directory holds no database).
+// False, after saying so, when nothing names one.
+bool check_store_from_env(warden::cli::CheckStoreArgs& args) {
+  if (args.data_dir.empty() && args.store_url.empty()) {
+    if (const char* url = std::getenv("WARDEN_STORE_URL"); url != nullptr && *url != '\0') {
+      args.store_url = url;
+    } else if (const char* dir = std::getenv("WARDEN_DATA_DIR"); dir != nullptr && *dir != '\0') {
+      args.data_dir = dir;
+    }
+  }
+  if (args.data_dir.empty() && args.store_url.empty()) {
+    std::cerr << "error: --data-dir or --store is required (or WARDEN_DATA_DIR, WARDEN_STORE_URL)\n";
+    return false;
+  }
+  if (!args.store_password_file.empty() && args.store_url.empty()) {
+    std::cerr << "error: --store-password-file needs --store\n";
+    return false;
+  }
+  return true;
+}
 
 int main_impl(int argc, char** argv) {
   using namespace warden::cli;
@@ -76,9 +99,20 @@ int main_impl(int argc, char** argv) {
 
   auto* audit_cmd = app.add_subcommand("audit", "Audit log tools.");
   audit_cmd->require_subcommand(1);
-  std::string audit_dir;
+  // The offline checks read the data directory's database, or a cluster's PostgreSQL store. The
+  // environment is read after parsing (check_store_from_env) rather than by envname(), so that a
+  // replica's WARDEN_DATA_DIR does not conflict with an explicit --store, nor the reverse.
+  const auto add_check_store_options = [](CLI::App* cmd, CheckStoreArgs& args) {
+    auto* dir = cmd->add_option("--data-dir", args.data_dir, "Data directory (else WARDEN_DATA_DIR)");
+    auto* url = cmd->add_option("--store", args.store_url, "Cluster mode: postgres://USER@HOST:PORT/DB, the replicas' store, instead of a data directory (else WARDEN_STORE_URL, which wins over WARDEN_DATA_DIR; docs/cluster.md)");
+    cmd->add_option("--store-password-file", args.store_password_file,
+                    "File whose first line is the PostgreSQL password (else WARDEN_STORE_PASSWORD)");
+    dir->excludes(url);
+    url->excludes(dir);
+  };
+  CheckStoreArgs audit_store;
   auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit hash chain; exit 1 naming the first broken row.");
-  verify_cmd->add_option("--data-dir", audit_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  add_check_store_options(verify_cmd, audit_store);
 
   auto* ledger_cmd = app.add_subcommand("ledger", "Credit ledger tools on the data directory (docs/ledger.md).");
   ledger_cmd->require_subcommand(1);
@@ -97,9 +131,9 @@ int main_impl(int argc, char** argv) {
   mint_cmd->add_option("--payment-id", mint.payment_id, "The payment this lot is for (one lot per payment)");
   mint_cmd->add_option("--expires-at", mint.expires_at, "Unix seconds after which the lot's remaining credit expires");
   mint_cmd->add_option("--idempotency-key", mint.idempotency_key, "A retry with the same key prints the same lot")->required();
-  std::string reconcile_dir;
+  CheckStoreArgs reconcile_store;
   auto* reconcile_cmd = ledger_cmd->add_subcommand("reconcile", "Recompute every lot and balance from the entries and compare with the lot_balances view and the daemon's start-up state; exit 1 on a difference.");
-  reconcile_cmd->add_option("--data-dir", reconcile_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  add_check_store_options(reconcile_cmd, reconcile_store);
 
   auto* automation_cmd = app.add_subcommand("automation", "Offline automation tools (docs/automation.md).");
   automation_cmd->require_subcommand(1);
@@ -149,14 +183,20 @@ int main_impl(int argc, char** argv) {
     return run_serve_with(serve, given);
   }
   if (*validate_cmd) return run_policy_validate(policy_file);
-  if (*verify_cmd) return run_audit_verify(audit_dir);
+  if (*verify_cmd) {
+    if (!check_store_from_env(audit_store)) return kExitUsage;
+    return run_audit_verify(audit_store);
+  }
   if (*test_cmd) return run_policy_test(policy_test_dir);
   if (*eval_cmd) return run_eval(eval);
   if (*expr_eval_cmd) return run_expr_eval(expr_args);
   if (*expr_check_cmd) return run_expr_check(expr_args);
   if (*balance_cmd) return run_ledger_balance(balance);
   if (*mint_cmd) return run_ledger_mint(mint);
-  if (*reconcile_cmd) return run_ledger_reconcile(reconcile_dir);
+  if (*reconcile_cmd) {
+    if (!check_store_from_env(reconcile_store)) return kExitUsage;
+    return run_ledger_reconcile(reconcile_store);
+  }
   if (*automation_validate_cmd) return run_automation_validate(automation);
   if (*automation_dry_run_cmd) return run_automation_dry_run(automation);
   if (*tokens_encode_cmd) return run_tokens_encode(tokens);

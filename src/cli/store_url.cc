@@ -31,4 +31,10 @@ Result<store::postgres::ConnectionConfig> postgres_config(const std::string& url
   return store::postgres::ConnectionConfig{url, std::move(password).value()};
 }
 
+Result<std::unique_ptr<store::postgres::PostgresStore>> open_postgres_store(
+    const std::string& url, const std::string& password_file) {
+  WARDEN_ASSIGN_OR_RETURN(auto config, postgres_config(url, password_file));
+  return store::postgres::PostgresStore::open({std::move(config), 1});
+}
+
 }  // namespace warden::cli

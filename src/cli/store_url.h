@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "store/postgres/pg.h"
+#include "store/postgres/pg_store.h"
 #include "store/store.h"
 
 namespace warden::cli {
@@ -22,5 +23,10 @@ bool is_postgres_url(const std::string& url);
 // `password_file`. CONFIG_INVALID otherwise; no message ever holds the password.
 Result<store::postgres::ConnectionConfig> postgres_config(const std::string& url,
                                                          const std::string& password_file);
+
+// The PostgreSQL store named by url for a one-shot command (one pooled read connection):
+// CONFIG_INVALID for the URL or password as postgres_config, else open()'s error.
+Result<std::unique_ptr<store::postgres::PostgresStore>> open_postgres_store(
+    const std::string& url, const std::string& password_file);
 
 }  // namespace warden::cli

@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/store_url.h"
+#include "core/errors.h"
 #include "engine/ir.h"
 #include "policy/policy.h"
 #include "store/sqlite/sqlite_store.h"
@@ -30,16 +32,29 @@ int run_policy_validate(const std::string& file) {
   return kExitOk;
 }
 
-int run_audit_verify(const std::string& data_dir) {
-  const std::string db = database_path(data_dir);
-  if (!std::filesystem::exists(db)) {
-    std::cerr << "error: no database at " << db << "\n";
-    return kExitFailed;
+namespace {
+
+// The store `audit verify` reads: the SQLite file read-only, or the cluster's PostgreSQL store.
+Result<std::unique_ptr<store::Store>> open_checked_store(const CheckStoreArgs& args) {
+  if (!args.store_url.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(auto pg, open_postgres_store(args.store_url, args.store_password_file));
+    return std::unique_ptr<store::Store>(std::move(pg));
   }
-  auto store = store::SqliteStore::open(db, {.read_only = true});
+  const std::string db = database_path(args.data_dir);
+  if (!std::filesystem::exists(db)) {
+    return Status(ErrorCode::STORE_NOT_INITIALIZED, "no database at " + db);
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto lite, store::SqliteStore::open(db, {.read_only = true}));
+  return std::unique_ptr<store::Store>(std::move(lite));
+}
+
+}  // namespace
+
+int run_audit_verify(const CheckStoreArgs& args) {
+  auto store = open_checked_store(args);
   if (!store.ok()) {
     std::cerr << "error: " << store.status().to_string() << "\n";
-    return kExitFailed;
+    return store.status().code() == ErrorCode::CONFIG_INVALID ? kExitUsage : kExitFailed;
   }
   auto report = (*store)->verify_audit();
   if (!report.ok()) {

@@ -658,11 +658,13 @@ Result<Answer> LedgerService::stored_answer(const std::string& key,
   return Answer{201, v->as_object(), true};
 }
 
-json::object LedgerService::balance(const std::string& owner, const std::string& currency) const {
+json::object LedgerService::balance(const std::string& owner, const std::string& currency) {
+  if (options_.shared_store) (void)refresh_owner(owner);
   return balance_json(owner, currency, book_.balance(owner, currency, clock_.now_seconds()));
 }
 
-std::map<std::string, Balance> LedgerService::balances(const std::string& owner) const {
+std::map<std::string, Balance> LedgerService::balances(const std::string& owner) {
+  if (options_.shared_store) (void)refresh_owner(owner);
   return book_.balances(owner, clock_.now_seconds());
 }
 

@@ -149,9 +149,12 @@ class LedgerService final : public engine::Budgets {
   // confirmed. 200 with {event_id, duplicate, payment}.
   void payment_event(PaymentEvent event, const Caller& caller, Done done);
 
-  // {owner, currency, available, held} (decimal strings).
-  boost::json::object balance(const std::string& owner, const std::string& currency) const;
-  std::map<std::string, Balance> balances(const std::string& owner) const;
+  // {owner, currency, available, held} (decimal strings). With shared_store the owner is read
+  // from the store first (other replicas may have changed it), unless a change of it is in
+  // flight here.
+  boost::json::object balance(const std::string& owner, const std::string& currency);
+  std::map<std::string, Balance> balances(const std::string& owner);
+  bool shared_store() const { return options_.shared_store; }
   Book& book() { return book_; }
 
   // One sweep: expires lots past their expiry, times out holds. The sweeper calls it; tests

@@ -174,8 +174,11 @@ Result<HttpResponse> ledger_void_hold(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> ledger_get_hold(const Deps& d, RequestContext& ctx) {
   const std::string& id = ctx.params[0];
-  if (auto pending = d.ledger.book().find_hold(id)) {
-    return json_response(200, ledger::hold_json(*pending, "pending"));
+  // One replica: the book has every pending hold. Several: another replica may have closed it.
+  if (!d.ledger.shared_store()) {
+    if (auto pending = d.ledger.book().find_hold(id)) {
+      return json_response(200, ledger::hold_json(*pending, "pending"));
+    }
   }
   WARDEN_ASSIGN_OR_RETURN(auto row, d.store.get_hold(id));
   if (!row) return Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + id);
@@ -215,6 +218,11 @@ Result<HttpResponse> ledger_lots(const Deps& d, RequestContext& ctx) {
   json::array items;
   for (const auto& row : rows) {
     auto lot = d.ledger.book().lot(row.id);
+    // Several replicas: a lot another one minted is in this book once its owner is read again.
+    if (!lot && d.ledger.shared_store()) {
+      WARDEN_RETURN_IF_ERROR(d.ledger.refresh_owner(row.owner).status());
+      lot = d.ledger.book().lot(row.id);
+    }
     if (!lot) return Status(ErrorCode::INTERNAL_ERROR, "lot " + row.id + " is not in the book");
     items.push_back(ledger::lot_json(*lot));
   }

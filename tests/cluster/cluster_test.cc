@@ -628,13 +628,10 @@ TEST_F(ClusterTest, ChecksReadTheSharedStore) {
 }
 
 // What one replica settles, the others see: the holds closed, the balance, the window's room.
-// Disabled while the product fails it: a confirm or cancel on a replica that did not decide the
-// transaction leaves its BUDGET hold pending in the store (fixed on branch h-ledgerfresh); the
-// other replicas' GET /v1/ledger/balances and /v1/ledger/holds/{id} answer from their own
-// memory, which does not learn of another replica's settlement; and the deciding replica's window
-// meter keeps counting reservations another replica cancelled, so it refuses decisions the
-// shared window has room for. Run it with --gtest_also_run_disabled_tests.
-TEST_F(ClusterTest, DISABLED_SettlementsReachTheOtherReplicas) {
+// Decided on replica 1, confirmed on replica 2, cancelled on replica 3: the holds are posted and
+// voided in the store, every replica's balance and holds say so, and the window counts only the
+// confirmed ones, also for the replica that decided them all.
+TEST_F(ClusterTest, SettlementsReachTheOtherReplicas) {
   constexpr int kDecided = 20;
   constexpr int kConfirmed = 10;
   constexpr std::int64_t kCredit = 30;

@@ -54,6 +54,9 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
       {"[gateway]\nlisten = 8788", "key 'gateway.listen' must be a string"},
       {"[gateway]\nnope = 1", "unknown key 'gateway.nope'"},
       {"gateway_threads = 0", "key 'gateway_threads' must be between 1 and 256, got 0"},
+      {"[store]\nread_connections = 0", "key 'store.read_connections' must be between 1 and 64, got 0"},
+      {"[store]\nurl = 5", "key 'store.url' must be a string"},
+      {"[store]\npassword = \"x\"", "unknown key 'store.password'"},
   };
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
@@ -67,6 +70,30 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
         << line << ": " << r.output();
     EXPECT_FALSE(fs::exists(dir.path + "/warden.addr")) << line;
   }
+}
+
+// Cluster mode's store: a URL that carries a password is refused without echoing it, and so
+// is one that is not PostgreSQL's, before anything is opened.
+TEST(ServeSettings, AStoreUrlWithAPasswordOrAnotherSchemeIsAUsageError) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string secret = "s3cret-Pw-in-url";
+  for (const std::string& url : {"postgres://warden:" + secret + "@127.0.0.1:5432/warden",
+                                 "postgresql://warden@127.0.0.1/warden?password=" + secret,
+                                 std::string("mysql://warden@127.0.0.1/warden")}) {
+    CliResult r = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--store",
+                           url},
+                          {}, 10000);
+    EXPECT_EQ(r.exit_code, 2) << url << ": " << r.output();
+    EXPECT_EQ(r.output().find(secret), std::string::npos) << "the password was echoed";
+    EXPECT_NE(r.output().find("store url must"), std::string::npos) << r.output();
+  }
+  // A PostgreSQL URL without a password anywhere: refused, naming where it comes from.
+  CliResult none = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--store",
+                            "postgres://warden@127.0.0.1:1/warden"},
+                           {}, 10000);
+  EXPECT_EQ(none.exit_code, 2) << none.output();
+  EXPECT_NE(none.output().find("WARDEN_STORE_PASSWORD"), std::string::npos) << none.output();
 }
 
 // A bad value in the file is refused even where a flag overrides it.

@@ -650,9 +650,14 @@ DECLARE
   v_total NUMERIC;
   v_gone NUMERIC;
 BEGIN
-  INSERT INTO window_totals VALUES (p_agent, p_meter, p_first, 0) ON CONFLICT DO NOTHING;
+  -- The window's row exists after its first reservation: lock it; create it only the first time.
   SELECT first_bucket_ms, total INTO v_first, v_total FROM window_totals
     WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO window_totals VALUES (p_agent, p_meter, p_first, 0) ON CONFLICT DO NOTHING;
+    SELECT first_bucket_ms, total INTO v_first, v_total FROM window_totals
+      WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+  END IF;
   IF p_first > v_first THEN
     WITH gone AS (DELETE FROM window_buckets
                   WHERE agent_id = p_agent AND meter = p_meter AND bucket_ms < p_first

@@ -58,7 +58,9 @@ class TenantReader final : public Reader {
   TenantReader(Reader& base, std::string org_id)
       : base_(base), org_(std::move(org_id)), valid_(is_tenant_org_id(org_)) {}
 
-  Result<std::optional<std::string>> get_kv(std::string_view) override { return std::optional<std::string>(); }
+  Result<std::optional<std::string>> get_kv(std::string_view) override {
+    return std::optional<std::string>();
+  }
 
   Result<std::optional<AgentRow>> get_agent(std::string_view id) override {
     if (!valid_) return std::optional<AgentRow>();
@@ -103,9 +105,8 @@ class TenantReader final : public Reader {
   Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
                                                const Page& page) override {
     if (filter.global_only) return std::vector<PolicyRow>();
-    if (filter.agent_id) return if_owned(*filter.agent_id, [&] {
-      return base_.list_policies(filter, page);
-    });
+    if (filter.agent_id)
+      return if_owned(*filter.agent_id, [&] { return base_.list_policies(filter, page); });
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
     return filtered_page<PolicyRow>(
         page.after_id, page.limit,
@@ -117,7 +118,8 @@ class TenantReader final : public Reader {
   }
 
   Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override {
-    if (filter.agent_id) return if_owned(*filter.agent_id, [&] { return base_.list_audit(filter); });
+    if (filter.agent_id)
+      return if_owned(*filter.agent_id, [&] { return base_.list_audit(filter); });
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
     return filtered_page<AuditRow>(
         filter.after_id, filter.limit,
@@ -141,9 +143,8 @@ class TenantReader final : public Reader {
   // rows in between cost.
   Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
                                                         const Page& page) override {
-    if (filter.agent_id) return if_owned(*filter.agent_id, [&] {
-      return base_.list_transactions(filter, page);
-    });
+    if (filter.agent_id)
+      return if_owned(*filter.agent_id, [&] { return base_.list_transactions(filter, page); });
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
     return filtered_page<TransactionRow>(
         page.after_id, page.limit,
@@ -206,7 +207,8 @@ class TenantReader final : public Reader {
     });
   }
   Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) override {
-    if (filter.owner) return if_owned(*filter.owner, [&] { return base_.list_lot_entries(filter); });
+    if (filter.owner)
+      return if_owned(*filter.owner, [&] { return base_.list_lot_entries(filter); });
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
     return filtered_page<LotEntryRow>(
         filter.after_id, filter.limit,
@@ -221,9 +223,8 @@ class TenantReader final : public Reader {
   }
   Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override {
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
-    return base_.scan_lot_entries([&](const LotEntryRow& row) {
-      return ids.contains(row.owner) ? each(row) : Status();
-    });
+    return base_.scan_lot_entries(
+        [&](const LotEntryRow& row) { return ids.contains(row.owner) ? each(row) : Status(); });
   }
   Result<std::optional<HoldRow>> get_hold(std::string_view id) override {
     return owned(base_.get_hold(id), [](const HoldRow& h) { return h.owner; });
@@ -231,15 +232,12 @@ class TenantReader final : public Reader {
   Result<std::vector<HoldRow>> list_pending_holds() override {
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
     WARDEN_ASSIGN_OR_RETURN(auto rows, base_.list_pending_holds());
-    return kept<HoldRow>(std::move(rows),
-                         [&](const HoldRow& h) { return ids.contains(h.owner); });
+    return kept<HoldRow>(std::move(rows), [&](const HoldRow& h) { return ids.contains(h.owner); });
   }
-  Status scan_pending_hold_entries(
-      const std::function<Status(const LotEntryRow&)>& each) override {
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override {
     WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
-    return base_.scan_pending_hold_entries([&](const LotEntryRow& row) {
-      return ids.contains(row.owner) ? each(row) : Status();
-    });
+    return base_.scan_pending_hold_entries(
+        [&](const LotEntryRow& row) { return ids.contains(row.owner) ? each(row) : Status(); });
   }
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view) override {
     return std::optional<LedgerOpRow>();
@@ -257,7 +255,9 @@ class TenantReader final : public Reader {
   }
   Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override;
 
-  Result<std::optional<ModelRow>> get_model(std::string_view) override { return std::optional<ModelRow>(); }
+  Result<std::optional<ModelRow>> get_model(std::string_view) override {
+    return std::optional<ModelRow>();
+  }
   Result<std::optional<ModelRow>> find_model_by_name(std::string_view) override {
     return std::optional<ModelRow>();
   }
@@ -316,7 +316,9 @@ class TenantReader final : public Reader {
                                                               std::size_t) override {
     return std::vector<AutomationExecutionRow>();
   }
-  Result<std::optional<EventRow>> get_event(std::string_view) override { return std::optional<EventRow>(); }
+  Result<std::optional<EventRow>> get_event(std::string_view) override {
+    return std::optional<EventRow>();
+  }
   Result<std::optional<InventoryRow>> get_inventory(std::string_view) override {
     return std::optional<InventoryRow>();
   }
@@ -390,7 +392,8 @@ class TenantReader final : public Reader {
 // The org's rollup is the sum of its agents' rollups: the base rolls up one agent at a time and
 // the groups are added up by (key, currency), kept in the base's order.
 Result<std::vector<UsageRollupRow>> TenantReader::usage_rollup(const UsageRollupFilter& filter) {
-  if (filter.agent_id) return if_owned(*filter.agent_id, [&] { return base_.usage_rollup(filter); });
+  if (filter.agent_id)
+    return if_owned(*filter.agent_id, [&] { return base_.usage_rollup(filter); });
   WARDEN_ASSIGN_OR_RETURN(AgentIds ids, agents());
   std::map<std::pair<std::string, std::optional<std::string>>, UsageRollupRow> groups;
   for (const std::string& agent_id : ids) {

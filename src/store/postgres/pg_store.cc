@@ -416,7 +416,6 @@ Result<int> current_schema_version(Connection& c) {
   return std::stoi(rows.text(0, 0));
 }
 
-
 // What a read that may see no row answers: an empty value, or OK for a scan.
 template <class Out>
 struct Nothing;
@@ -476,8 +475,7 @@ class PgTenantReader final : public Reader {
   Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
   Result<std::vector<HoldRow>> list_pending_holds() override;
-  Status scan_pending_hold_entries(
-      const std::function<Status(const LotEntryRow&)>& each) override;
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
   Status scan_ledger_ops_since(std::int64_t since,
                                const std::function<Status(const LedgerOpRow&)>& each) override;
@@ -494,8 +492,7 @@ class PgTenantReader final : public Reader {
                                                const Page& page) override;
   Result<std::optional<OrgRow>> get_org(std::string_view id) override;
   Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
-  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
-                                                const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override;
   Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
   Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
       std::string_view key_hash) override;
@@ -512,8 +509,7 @@ class PgTenantReader final : public Reader {
   // Runs f as PostgresStore::read() does, inside the org's transaction; an id that is no org's
   // reads nothing (Nothing) rather than set a context such as '*'.
   template <class F>
-  auto in_org(F&& f, const bool* delivered = nullptr)
-      -> decltype(f(std::declval<Connection&>()));
+  auto in_org(F&& f, const bool* delivered = nullptr) -> decltype(f(std::declval<Connection&>()));
 
   PostgresStore& store_;
   const bool valid_;
@@ -953,7 +949,7 @@ Result<std::optional<PolicyRow>> PgTenantReader::find_policy_by_hash(std::string
 }
 
 Result<std::vector<PolicyRow>> PgTenantReader::list_policies(const PolicyFilter& filter,
-                                                            const Page& page) {
+                                                             const Page& page) {
   return in_org([&](Connection& c) { return postgres::list_policies(c, filter, page); });
 }
 
@@ -979,22 +975,23 @@ Result<std::optional<ApprovalRow>> PgTenantReader::find_approval_by_tx(std::stri
 }
 
 Result<std::vector<ApprovalRow>> PgTenantReader::list_approvals(bool pending_only,
-                                                               const Page& page) {
+                                                                const Page& page) {
   return in_org([&](Connection& c) { return postgres::list_approvals(c, pending_only, page); });
 }
 
 Status PgTenantReader::scan_meter_usage(const MeterUsageFilter& filter,
-                                       const std::function<Status(const MeterUsageRow&)>& each) {
+                                        const std::function<Status(const MeterUsageRow&)>& each) {
   bool delivered = false;
   const std::function<Status(const MeterUsageRow&)> counted = [&](const MeterUsageRow& row) {
     delivered = true;
     return each(row);
   };
   return in_org([&](Connection& c) { return postgres::scan_meter_usage(c, filter, counted); },
-              &delivered);
+                &delivered);
 }
 
-Result<std::vector<OutboxRow>> PgTenantReader::list_outbox_due(std::int64_t now, std::size_t limit) {
+Result<std::vector<OutboxRow>> PgTenantReader::list_outbox_due(std::int64_t now,
+                                                               std::size_t limit) {
   return in_org([&](Connection& c) { return postgres::list_outbox_due(c, now, limit); });
 }
 
@@ -1007,14 +1004,14 @@ Result<std::vector<LotRow>> PgTenantReader::list_lots(const LotFilter& filter, c
 }
 
 Status PgTenantReader::scan_lot_balances(const LotFilter& filter,
-                                        const std::function<Status(const LotBalanceRow&)>& each) {
+                                         const std::function<Status(const LotBalanceRow&)>& each) {
   bool delivered = false;
   const std::function<Status(const LotBalanceRow&)> counted = [&](const LotBalanceRow& row) {
     delivered = true;
     return each(row);
   };
   return in_org([&](Connection& c) { return postgres::scan_lot_balances(c, filter, counted); },
-              &delivered);
+                &delivered);
 }
 
 Result<std::vector<LotEntryRow>> PgTenantReader::list_lot_entries(const LotEntryFilter& filter) {
@@ -1046,30 +1043,31 @@ Status PgTenantReader::scan_pending_hold_entries(
     return each(row);
   };
   return in_org([&](Connection& c) { return postgres::scan_pending_hold_entries(c, counted); },
-              &delivered);
+                &delivered);
 }
 
-Result<std::optional<LedgerOpRow>> PgTenantReader::find_ledger_op(std::string_view idempotency_key) {
+Result<std::optional<LedgerOpRow>> PgTenantReader::find_ledger_op(
+    std::string_view idempotency_key) {
   return in_org([&](Connection& c) { return postgres::find_ledger_op(c, idempotency_key); });
 }
 
-Status PgTenantReader::scan_ledger_ops_since(std::int64_t since,
-                                            const std::function<Status(const LedgerOpRow&)>& each) {
+Status PgTenantReader::scan_ledger_ops_since(
+    std::int64_t since, const std::function<Status(const LedgerOpRow&)>& each) {
   bool delivered = false;
   const std::function<Status(const LedgerOpRow&)> counted = [&](const LedgerOpRow& row) {
     delivered = true;
     return each(row);
   };
   return in_org([&](Connection& c) { return postgres::scan_ledger_ops_since(c, since, counted); },
-              &delivered);
+                &delivered);
 }
 
 Result<std::optional<PaymentRow>> PgTenantReader::get_payment(std::string_view id) {
   return in_org([&](Connection& c) { return postgres::get_payment(c, id); });
 }
 
-Result<std::optional<WebhookEventRow>> PgTenantReader::get_webhook_event(std::string_view provider,
-                                                                        std::string_view event_id) {
+Result<std::optional<WebhookEventRow>> PgTenantReader::get_webhook_event(
+    std::string_view provider, std::string_view event_id) {
   return in_org([&](Connection& c) { return postgres::get_webhook_event(c, provider, event_id); });
 }
 
@@ -1098,7 +1096,7 @@ Result<std::optional<ApiKeyRow>> PgTenantReader::find_api_key_by_hash(std::strin
 }
 
 Result<std::vector<ApiKeyRow>> PgTenantReader::list_api_keys(std::string_view agent_id,
-                                                            const Page& page) {
+                                                             const Page& page) {
   return in_org([&](Connection& c) { return postgres::list_api_keys(c, agent_id, page); });
 }
 
@@ -1111,7 +1109,7 @@ Result<std::vector<OrgRow>> PgTenantReader::list_orgs(const Page& page) {
 }
 
 Result<std::vector<AgentRow>> PgTenantReader::list_org_agents(std::string_view org_id,
-                                                             const Page& page) {
+                                                              const Page& page) {
   return in_org([&](Connection& c) { return postgres::list_org_agents(c, org_id, page); });
 }
 
@@ -1128,7 +1126,8 @@ Result<std::optional<AutomationRow>> PgTenantReader::get_automation(std::string_
   return in_org([&](Connection& c) { return postgres::get_automation(c, id); });
 }
 
-Result<std::optional<AutomationRow>> PgTenantReader::find_automation_by_hash(std::string_view hash) {
+Result<std::optional<AutomationRow>> PgTenantReader::find_automation_by_hash(
+    std::string_view hash) {
   return in_org([&](Connection& c) { return postgres::find_automation_by_hash(c, hash); });
 }
 

@@ -24,8 +24,8 @@ namespace warden::store {
 struct AgentRow {
   std::string id;
   std::string name;
-  std::string chain;                      // kChainTypes
-  std::string network;                    // kNetworkTypes
+  std::string chain;    // kChainTypes
+  std::string network;  // kNetworkTypes
   std::optional<std::string> public_key;  // unique when present
   std::string status = "ACTIVE";          // kAgentStatuses
   std::optional<std::string> owner_address;
@@ -103,7 +103,7 @@ struct TransactionRow {
   std::optional<std::string> approved_amount;
   std::optional<std::string> parent_id;
   std::optional<std::int64_t> batch_index;
-  std::string status = "PENDING";   // kTransactionStatuses
+  std::string status = "PENDING";  // kTransactionStatuses
   std::optional<std::string> tier;  // kPolicyTiers
   std::optional<std::int64_t> queued_at;
   std::optional<std::int64_t> executed_at;
@@ -163,8 +163,8 @@ struct OutboxRow {
 
 // A credit lot: credit from one payment, grant or seed, spent first-expiring-first.
 struct LotRow {
-  std::string id;      // UUID v7: creation order
-  std::string owner;   // agent id
+  std::string id;     // UUID v7: creation order
+  std::string owner;  // agent id
   std::string source;  // kLotSources
   std::string amount;
   std::string currency;  // policy::canonical_asset
@@ -200,7 +200,7 @@ struct HoldRow {
   std::string id;
   std::string owner;
   std::string currency;
-  std::string amount;              // what was held (may be less than asked under allow_negative)
+  std::string amount;  // what was held (may be less than asked under allow_negative)
   std::string status = "pending";  // kHoldStatuses: pending -> posted | voided | expired only
   std::optional<std::string> posted_amount;
   std::optional<std::string> tx_id;  // a BUDGET decision's hold
@@ -228,7 +228,7 @@ struct PaymentRow {
   std::string owner;
   std::string amount;
   std::string currency;
-  std::string status;                 // kPaymentStatuses, forward only
+  std::string status;  // kPaymentStatuses, forward only
   std::optional<std::string> lot_id;  // minted once confirmed
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
@@ -287,7 +287,7 @@ inline constexpr std::array<std::string_view, 5> kModelProviders = {
 // credential is never stored, only where to read it.
 struct ModelRow {
   std::string id;
-  std::string name;      // unique: the "model" clients send
+  std::string name;  // unique: the "model" clients send
   std::string provider;  // kModelProviders
   std::string base_url;  // http(s)://host[:port][/path]
   std::string upstream_model;
@@ -432,7 +432,7 @@ struct AuditEvent {
   std::optional<std::string> agent_id;
   std::optional<std::string> session_id;
   std::optional<std::string> tx_id;
-  std::string details = "{}";     // JSON object text
+  std::string details = "{}";  // JSON object text
   std::string severity = "info";  // kAuditSeverities
   std::optional<std::string> ip_address;
   std::optional<std::string> correlation_id;
@@ -677,7 +677,8 @@ class Store : public Reader {
   // approvals, api keys, agent policies, audit rows, usage events, lots, entries, holds,
   // payments, the org's admin keys), the same rows on every backend. Agents without an org and
   // what belongs to no agent (global policies, automations, events, models, the daemon's own
-  // bookkeeping) are never a tenant's: their gets answer nullopt, their lists nothing. An id that
+  // bookkeeping) are never a tenant's: their gets answer nullopt, their lists nothing; nor is
+  // meter usage, which PostgreSQL names through usage_names, a '*'-only table. An id that
   // is no org's id (is_tenant_org_id() false: "", "*") sees nothing, as an unknown org does.
   // PostgreSQL leaves the filtering to row-level security; SQLite filters in the store.
   virtual std::unique_ptr<Reader> tenant(std::string_view org_id) = 0;
@@ -691,7 +692,8 @@ bool is_tenant_org_id(std::string_view org_id);
 
 // The canonical text the audit hash is computed over; shared by every backend so a chain
 // verifies the same way wherever it was written.
-std::string audit_hash_input(std::int64_t id, const AuditEvent& event, std::string_view prev_hash);
+std::string audit_hash_input(std::int64_t id, const AuditEvent& event,
+                             std::string_view prev_hash);
 std::string audit_row_hash(std::int64_t id, const AuditEvent& event, std::string_view prev_hash);
 inline constexpr std::string_view kAuditGenesisHash =
     "0000000000000000000000000000000000000000000000000000000000000000";

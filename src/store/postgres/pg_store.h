@@ -67,7 +67,8 @@ class PostgresStore final : public Store {
   Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
   Result<std::vector<HoldRow>> list_pending_holds() override;
-  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override;
+  Status scan_pending_hold_entries(
+      const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
   Status scan_ledger_ops_since(std::int64_t since,
                                const std::function<Status(const LedgerOpRow&)>& each) override;
@@ -84,7 +85,8 @@ class PostgresStore final : public Store {
                                                const Page& page) override;
   Result<std::optional<OrgRow>> get_org(std::string_view id) override;
   Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
-  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                const Page& page) override;
   Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
   Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
       std::string_view key_hash) override;
@@ -121,9 +123,9 @@ class PostgresStore final : public Store {
   PgStoreOptions options_;
   Pool pool_;
   std::mutex writer_mu_;
-  std::unique_ptr<Connection> writer_;             // guarded by writer_mu_; reconnected when gone
+  std::unique_ptr<Connection> writer_;          // guarded by writer_mu_; reconnected when gone
   std::shared_ptr<const UniqueKeys> unique_keys_;  // read at open(), given to each writer
-  std::atomic<std::thread::id> writer_thread_;     // the thread inside write(), if any
+  std::atomic<std::thread::id> writer_thread_;  // the thread inside write(), if any
 };
 
 }  // namespace warden::store::postgres

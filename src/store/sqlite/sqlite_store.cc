@@ -377,7 +377,9 @@ class SqliteWriteTxn final : public WriteTxn {
   Status insert_execution(const AutomationExecutionRow& row) override {
     return track(sqlite::insert_execution(c_, row));
   }
-  Status insert_event(const EventRow& row) override { return track(sqlite::insert_event(c_, row)); }
+  Status insert_event(const EventRow& row) override {
+    return track(sqlite::insert_event(c_, row));
+  }
   Result<std::int64_t> delete_events_before(std::int64_t received_at_ms,
                                             std::size_t limit) override {
     return track(sqlite::delete_events_before(c_, received_at_ms, limit));

@@ -90,7 +90,8 @@ class SqliteStore final : public Store {
   Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
   Result<std::vector<HoldRow>> list_pending_holds() override;
-  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override;
+  Status scan_pending_hold_entries(
+      const std::function<Status(const LotEntryRow&)>& each) override;
   Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
   Status scan_ledger_ops_since(std::int64_t since,
                                const std::function<Status(const LedgerOpRow&)>& each) override;
@@ -107,7 +108,8 @@ class SqliteStore final : public Store {
                                                const Page& page) override;
   Result<std::optional<OrgRow>> get_org(std::string_view id) override;
   Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
-  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id,
+                                                const Page& page) override;
   Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
   Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
       std::string_view key_hash) override;
@@ -188,9 +190,9 @@ class SqliteStore final : public Store {
   std::mutex checkpoint_mu_;
   std::mutex checkpoint_run_mu_;  // held while the background thread or checkpoint() runs one
   std::condition_variable checkpoint_cv_;
-  bool checkpoint_stop_ = false;                // guarded by checkpoint_mu_
-  std::atomic<bool> checkpoint_wanted_{false};  // set by the writer's commit hook
-  std::atomic<int> checkpointed_pages_{0};      // log pages the last checkpoint copied
+  bool checkpoint_stop_ = false;                 // guarded by checkpoint_mu_
+  std::atomic<bool> checkpoint_wanted_{false};   // set by the writer's commit hook
+  std::atomic<int> checkpointed_pages_{0};       // log pages the last checkpoint copied
   std::atomic<std::uint64_t> background_checkpoints_{0};
   std::atomic<std::uint64_t> restart_checkpoints_{0};  // by the writer, in its commit hook
 

@@ -239,6 +239,27 @@ TEST_P(TenantStoreTest, AnOrgSeesItsTransactionsApprovalsAndAuditRowsPageByPage)
   EXPECT_TRUE(audit_b->empty());
 }
 
+// More of another org's rows before the org's first than one base read takes: the page still
+// holds the org's rows, found past them.
+TEST_P(TenantStoreTest, APageSkipsAnyNumberOfOtherOrgsRowsBeforeTheOrgsOwn) {
+  ASSERT_TRUE(run([](WriteTxn& t) -> Status {
+                for (int i = 0; i < 250; ++i) {
+                  // "t-0000" ... "t-0249" sort before "t-a1".
+                  std::string id = std::to_string(i);
+                  id = "t-" + std::string(4 - id.size(), '0') + id;
+                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(tx(id, i % 2 == 0 ? "b1" : "n1")));
+                }
+                return Status();
+              }).ok());
+  std::unique_ptr<Reader> a = store_->tenant("oa");
+  EXPECT_EQ(ids(a->list_transactions({}, Page{std::nullopt, 1})),
+            (std::vector<std::string>{"t-a1"}));
+  EXPECT_EQ(ids(a->list_transactions({}, Page{"t-0120", 2})),
+            (std::vector<std::string>{"t-a1", "t-a2"}));
+  EXPECT_EQ(ids(a->list_transactions({}, Page{"t-a1", 5})), (std::vector<std::string>{"t-a2"}));
+  EXPECT_EQ(ids(store_->list_transactions({}, Page{std::nullopt, 300})).size(), 254u);
+}
+
 TEST_P(TenantStoreTest, AnOrgSeesItsAgentsLedgerRowsOnly) {
   std::unique_ptr<Reader> a = store_->tenant("oa");
   EXPECT_TRUE(found(a->get_lot("l-a1")));

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -899,14 +900,22 @@ auto PgTenantReader::in_org(F&& f, const bool* delivered)
           rollback(c);  // a BEGIN whose context failed left a transaction open
           return begun;
         }
-        Out out = f(c);
-        if (!out.ok()) {
+        // The org's context must not outlive the read on a connection that goes back to the
+        // pool: a failure, or an exception from a scan's callback, ends the transaction first.
+        std::optional<Out> out;
+        try {
+          out.emplace(f(c));
+        } catch (...) {
           rollback(c);
-          return out;
+          throw;
+        }
+        if (!out->ok()) {
+          rollback(c);
+          return std::move(*out);
         }
         Result<Rows> commit = c.exec_prepared(kCommit);
         if (!commit.ok()) return commit.take_status();
-        return out;
+        return std::move(*out);
       },
       delivered);
 }

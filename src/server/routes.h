@@ -5,6 +5,8 @@
 #include <boost/json/value.hpp>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "core/clock.h"
@@ -102,6 +104,21 @@ boost::json::object page_json(const std::vector<Row>& rows, std::size_t limit, T
       rows.size() == limit && !rows.empty() ? boost::json::value(rows.back().id) : nullptr;
   return out;
 }
+
+// What a request reads through: the whole store, or for an org admin its org's tenant reader
+// (Store::tenant), where another org's rows and the rows of no org are not there at all. The
+// writes of an org admin's request check the org inside the write instead.
+class ScopedReader {
+ public:
+  ScopedReader(store::Store& store, const std::optional<std::string>& org_admin_org)
+      : tenant_(org_admin_org ? store.tenant(*org_admin_org) : nullptr),
+        reader_(tenant_ ? *tenant_ : store) {}
+  store::Reader* operator->() const { return &reader_; }
+
+ private:
+  std::unique_ptr<store::Reader> tenant_;  // set for an org admin
+  store::Reader& reader_;
+};
 
 // Changes that a route and the automation's built-in host "warden" (warden_actions.cc) both
 // make, so both take one path. Each runs inside an operation of the group-commit writer and

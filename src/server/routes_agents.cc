@@ -164,12 +164,9 @@ Result<HttpResponse> create_agent(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> list_agents(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(store::Page page, page_from_query(ctx.req, 50, 200));
-  std::vector<store::AgentRow> rows;
-  if (ctx.org_admin_org) {
-    WARDEN_ASSIGN_OR_RETURN(rows, d.store.list_org_agents(*ctx.org_admin_org, page));
-  } else {
-    WARDEN_ASSIGN_OR_RETURN(rows, d.store.list_agents(page));
-  }
+  // An org admin's tenant reader lists the org's agents only.
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_agents(page));
   return json_response(200, page_json(rows, page.limit, agent_json));
 }
 
@@ -177,11 +174,11 @@ Result<HttpResponse> get_agent(const Deps& d, RequestContext& ctx) {
   const std::string& id = ctx.params[0];
   // An agent sees only itself; another agent's id looks exactly like a missing one.
   if (ctx.session && ctx.session->agent_id != id) return Status(ErrorCode::AGENT_NOT_FOUND);
-  WARDEN_ASSIGN_OR_RETURN(auto agent, d.store.get_agent(id));
+  // Another org's agent is not in an org admin's tenant reader: it looks exactly like a missing
+  // one.
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto agent, reader->get_agent(id));
   if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
-  if (ctx.org_admin_org && agent->org != ctx.org_admin_org) {
-    return Status(ErrorCode::AGENT_NOT_FOUND);
-  }
   return json_response(200, agent_json(*agent));
 }
 

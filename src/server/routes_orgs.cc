@@ -94,9 +94,10 @@ Result<HttpResponse> list_orgs(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> get_org(const Deps& d, RequestContext& ctx) {
   const std::string& id = ctx.params[0];
-  // An org admin sees only its own org; another id looks exactly like a missing one.
-  if (ctx.org_admin_org && *ctx.org_admin_org != id) return org_not_found(id);
-  WARDEN_ASSIGN_OR_RETURN(auto org, d.store.get_org(id));
+  // An org admin's tenant reader holds its own org only; another id looks exactly like a missing
+  // one.
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto org, reader->get_org(id));
   if (!org || org->deleted_at) return org_not_found(id);
   return json_response(200, org_json(*org));
 }

@@ -131,12 +131,13 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   s.max_renewals = renewals;
   s.role = role.value_or("agent");
   if (!constraints.empty()) s.constraints = canonical_json(session_constraints_json(constraints));
-  // The org claim is read here; the transaction checks the agent again.
-  WARDEN_ASSIGN_OR_RETURN(auto agent_now, d.store.get_agent(agent_id));
-  if (!agent_now) return Status(ErrorCode::AGENT_NOT_FOUND);
-  // An org admin opens sessions only for its org's agents; another org's agent looks missing.
+  // The org claim is read here; the transaction checks the agent again. An org admin opens
+  // sessions only for its org's agents: its tenant reader has no other, so another org's agent
+  // looks missing.
   const std::optional<std::string> org_admin_org = ctx.org_admin_org;
-  if (org_admin_org && agent_now->org != org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
+  const ScopedReader reader(d.store, org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto agent_now, reader->get_agent(agent_id));
+  if (!agent_now) return Status(ErrorCode::AGENT_NOT_FOUND);
   WARDEN_ASSIGN_OR_RETURN(SignedToken signed_token,
                           sign_session(d, s, s.expires_at, agent_now->org));
   const std::string token = signed_token.token;

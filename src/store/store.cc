@@ -1,4 +1,5 @@
-// Backend-independent pieces of the store: the audit hash chain's canonical input.
+// Backend-independent pieces of the store: the audit hash chain's canonical input, and which
+// org ids a tenant context accepts.
 #include "store/store.h"
 
 #include "core/json.h"
@@ -50,6 +51,20 @@ std::string audit_hash_input(std::int64_t id, const AuditEvent& e, std::string_v
 
 std::string audit_row_hash(std::int64_t id, const AuditEvent& e, std::string_view prev_hash) {
   return sha256_hex(audit_hash_input(id, e, prev_hash));
+}
+
+}  // namespace warden::store
+
+namespace warden::store {
+
+bool is_tenant_org_id(std::string_view org_id) {
+  if (org_id.empty() || org_id.size() > kTenantOrgIdBytesMax) return false;
+  for (const char ch : org_id) {
+    const bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                    (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace warden::store

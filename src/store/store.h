@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -671,7 +672,23 @@ class Store : public Reader {
   virtual Status ping() = 0;  // store reachable and migrated (for /readyz)
   // Flushes the write-ahead log into the main file (clean shutdown).
   virtual Status checkpoint() = 0;
+  // Reads as one org (issue 12, docs/cluster.md "Tenant isolation"): the reader sees the org's
+  // row, its agents, and the rows that belong to them (sessions, transactions and their
+  // approvals, api keys, agent policies, audit rows, usage events, lots, entries, holds,
+  // payments, the org's admin keys), the same rows on every backend. Agents without an org and
+  // what belongs to no agent (global policies, automations, events, models, the daemon's own
+  // bookkeeping) are never a tenant's: their gets answer nullopt, their lists nothing; nor is
+  // meter usage, which PostgreSQL names through usage_names, a '*'-only table. An id that
+  // is no org's id (is_tenant_org_id() false: "", "*") sees nothing, as an unknown org does.
+  // PostgreSQL leaves the filtering to row-level security; SQLite filters in the store.
+  virtual std::unique_ptr<Reader> tenant(std::string_view org_id) = 0;
 };
+
+// Whether `org_id` can name one org in a tenant context: 1 to kTenantOrgIdBytesMax characters of
+// [0-9A-Za-z_-]. Org ids are UUIDs; anything else ("*" above all, which PostgreSQL reads as every
+// org) never reaches a context.
+inline constexpr std::size_t kTenantOrgIdBytesMax = 64;
+bool is_tenant_org_id(std::string_view org_id);
 
 // The canonical text the audit hash is computed over; shared by every backend so a chain
 // verifies the same way wherever it was written.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -770,6 +771,63 @@ TEST_F(PgStoreTest, MeterUsageAddsUpAndRefusesOverflow) {
   ASSERT_TRUE(store->scan_meter_usage(late, collect).ok());
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].agent_id, "a2");
+}
+
+// A tenant read sets the org's context for its own transaction only: whatever ends it (an answer,
+// a callback's error, a callback's exception), the pooled connection goes back with the daemon's
+// '*', and the daemon's next reads on it see every org.
+TEST_F(PgStoreTest, ATenantReadLeavesItsConnectionToTheDaemon) {
+  auto store = migrated("t_store_tenant_context");
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->write([](WriteTxn& tx) -> Status {
+                    WARDEN_RETURN_IF_ERROR(tx.insert_org(OrgRow{"o1", "acme", 4, std::nullopt}));
+                    AgentRow mine = agent("a");
+                    mine.org = "o1";
+                    WARDEN_RETURN_IF_ERROR(tx.insert_agent(mine));
+                    return tx.insert_agent(agent("b"));
+                  })
+                  .ok());
+  auto daemon_sees_all = [&] {
+    auto all = store->list_agents(Page{std::nullopt, 10});
+    ASSERT_TRUE(all.ok()) << all.status().to_string();
+    EXPECT_EQ(all->size(), 2u);
+    auto b = store->get_agent("b");
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    EXPECT_TRUE(b->has_value());
+  };
+  std::unique_ptr<Reader> tenant = store->tenant("o1");
+  for (int round = 0; round < 3; ++round) {  // more rounds than pooled connections
+    auto mine = tenant->list_agents(Page{std::nullopt, 10});
+    ASSERT_TRUE(mine.ok()) << mine.status().to_string();
+    ASSERT_EQ(mine->size(), 1u);
+    EXPECT_EQ((*mine)[0].id, "a");
+    EXPECT_FALSE(tenant->get_agent("b")->has_value());
+    daemon_sees_all();
+
+    const Status stopped = tenant->scan_lot_entries([](const LotEntryRow&) { return Status(); });
+    EXPECT_TRUE(stopped.ok()) << stopped.to_string();
+    daemon_sees_all();
+  }
+  // A callback that fails or throws: the transaction is ended before the connection goes back.
+  ASSERT_TRUE(store->write([](WriteTxn& tx) -> Status {
+                    LedgerOpRow op{"op1", "mint", std::nullopt, "h", "{}", 4};
+                    WARDEN_RETURN_IF_ERROR(tx.insert_ledger_op(op));
+                    LotRow lot{"l1", "a", "grant", "10", "USD", std::nullopt, "active", {}, 4};
+                    WARDEN_RETURN_IF_ERROR(tx.insert_lot(lot));
+                    LotEntryRow credit{0, "l1", "a", "USD", "credit", "10", "op1", {}, {}, 4};
+                    return tx.insert_lot_entry(credit);
+                  })
+                  .ok());
+  for (int round = 0; round < 3; ++round) {
+    const Status failed = tenant->scan_lot_entries(
+        [](const LotEntryRow&) { return Status(ErrorCode::VALIDATION_INVALID_VALUE, "stop"); });
+    EXPECT_EQ(failed.code(), ErrorCode::VALIDATION_INVALID_VALUE);
+    daemon_sees_all();
+    EXPECT_THROW((void)tenant->scan_lot_entries(
+                     [](const LotEntryRow&) -> Status { throw std::runtime_error("callback"); }),
+                 std::runtime_error);
+    daemon_sees_all();
+  }
 }
 
 }  // namespace

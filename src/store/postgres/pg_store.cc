@@ -4,7 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "store/postgres/migrate.h"
@@ -429,7 +433,105 @@ Result<int> current_schema_version(Connection& c) {
   return std::stoi(rows.text(0, 0));
 }
 
+// What a read that may see no row answers: an empty value, or OK for a scan.
+template <class Out>
+struct Nothing;
+template <class T>
+struct Nothing<Result<T>> {
+  static Result<T> make() { return T(); }
+};
+template <>
+struct Nothing<Status> {
+  static Status make() { return Status(); }
+};
+
 }  // namespace
+
+// Store::tenant(): the Reader methods of PostgresStore, each in a read-only transaction whose
+// tenant context is the org, on a pooled connection (whose session context '*' the transaction's
+// own setting hides until it ends). The policies decide what the org sees; nothing here filters.
+class PgTenantReader final : public Reader {
+ public:
+  PgTenantReader(PostgresStore& store, std::string org_id)
+      : store_(store),
+        valid_(is_tenant_org_id(org_id)),
+        // Formatted rather than bound: a script of two statements takes no parameters, and the
+        // context goes with the BEGIN in one round trip. is_tenant_org_id() leaves no character
+        // that could end the literal.
+        begin_(fmt::format("BEGIN TRANSACTION READ ONLY; SELECT set_config('app.org_id', '{}', "
+                           "true)",
+                           valid_ ? org_id : std::string())) {}
+
+  Result<std::optional<std::string>> get_kv(std::string_view key) override;
+  Result<std::optional<AgentRow>> get_agent(std::string_view id) override;
+  Result<std::vector<AgentRow>> list_agents(const Page& page) override;
+  Result<std::optional<SessionRow>> get_session(std::string_view id) override;
+  Result<std::optional<SessionRow>> find_session_by_token_hash(
+      std::string_view token_hash) override;
+  Result<std::vector<RevokedSessionRow>> list_revoked_sessions(std::int64_t now) override;
+  Result<std::vector<SigningKeyRow>> list_signing_keys() override;
+  Result<std::optional<PolicyRow>> get_policy(std::string_view id) override;
+  Result<std::optional<PolicyRow>> find_policy_by_hash(std::string_view hash) override;
+  Result<std::vector<PolicyRow>> list_policies(const PolicyFilter& filter,
+                                               const Page& page) override;
+  Result<std::vector<AuditRow>> list_audit(const AuditFilter& filter) override;
+  Result<std::optional<TransactionRow>> get_transaction(std::string_view id) override;
+  Result<std::vector<TransactionRow>> list_transactions(const TransactionFilter& filter,
+                                                        const Page& page) override;
+  Result<std::optional<ApprovalRow>> get_approval(std::string_view id) override;
+  Result<std::optional<ApprovalRow>> find_approval_by_tx(std::string_view tx_id) override;
+  Result<std::vector<ApprovalRow>> list_approvals(bool pending_only, const Page& page) override;
+  Status scan_meter_usage(const MeterUsageFilter& filter,
+                          const std::function<Status(const MeterUsageRow&)>& each) override;
+  Result<std::vector<OutboxRow>> list_outbox_due(std::int64_t now, std::size_t limit) override;
+  Result<std::optional<LotRow>> get_lot(std::string_view id) override;
+  Result<std::vector<LotRow>> list_lots(const LotFilter& filter, const Page& page) override;
+  Status scan_lot_balances(const LotFilter& filter,
+                           const std::function<Status(const LotBalanceRow&)>& each) override;
+  Result<std::vector<LotEntryRow>> list_lot_entries(const LotEntryFilter& filter) override;
+  Status scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) override;
+  Result<std::optional<HoldRow>> get_hold(std::string_view id) override;
+  Result<std::vector<HoldRow>> list_pending_holds() override;
+  Status scan_pending_hold_entries(const std::function<Status(const LotEntryRow&)>& each) override;
+  Result<std::optional<LedgerOpRow>> find_ledger_op(std::string_view idempotency_key) override;
+  Status scan_ledger_ops_since(std::int64_t since,
+                               const std::function<Status(const LedgerOpRow&)>& each) override;
+  Result<std::optional<PaymentRow>> get_payment(std::string_view id) override;
+  Result<std::optional<WebhookEventRow>> get_webhook_event(std::string_view provider,
+                                                           std::string_view event_id) override;
+  Result<std::vector<UsageRollupRow>> usage_rollup(const UsageRollupFilter& filter) override;
+  Result<std::optional<ModelRow>> get_model(std::string_view id) override;
+  Result<std::optional<ModelRow>> find_model_by_name(std::string_view name) override;
+  Result<std::vector<ModelRow>> list_models(const Page& page) override;
+  Result<std::optional<ApiKeyRow>> get_api_key(std::string_view id) override;
+  Result<std::optional<ApiKeyRow>> find_api_key_by_hash(std::string_view key_hash) override;
+  Result<std::vector<ApiKeyRow>> list_api_keys(std::string_view agent_id,
+                                               const Page& page) override;
+  Result<std::optional<OrgRow>> get_org(std::string_view id) override;
+  Result<std::vector<OrgRow>> list_orgs(const Page& page) override;
+  Result<std::vector<AgentRow>> list_org_agents(std::string_view org_id, const Page& page) override;
+  Result<std::optional<OrgAdminKeyRow>> get_org_admin_key(std::string_view id) override;
+  Result<std::optional<OrgAdminKeyRow>> find_org_admin_key_by_hash(
+      std::string_view key_hash) override;
+  Result<std::optional<AutomationRow>> get_automation(std::string_view id) override;
+  Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) override;
+  Result<std::vector<AutomationRow>> list_automations(const Page& page) override;
+  Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& cursor,
+      std::size_t limit) override;
+  Result<std::optional<EventRow>> get_event(std::string_view id) override;
+  Result<std::optional<InventoryRow>> get_inventory(std::string_view host) override;
+
+ private:
+  // Runs f as PostgresStore::read() does, inside the org's transaction; an id that is no org's
+  // reads nothing (Nothing) rather than set a context such as '*'.
+  template <class F>
+  auto in_org(F&& f, const bool* delivered = nullptr) -> decltype(f(std::declval<Connection&>()));
+
+  PostgresStore& store_;
+  const bool valid_;
+  const std::string begin_;
+};
 
 PostgresStore::PostgresStore(PgStoreOptions options)
     : options_(std::move(options)),
@@ -798,5 +900,279 @@ Result<std::optional<EventRow>> PostgresStore::get_event(std::string_view id) {
 
 Result<std::optional<InventoryRow>> PostgresStore::get_inventory(std::string_view host) {
   return read([&](Connection& c) { return postgres::get_inventory(c, host); });
+}
+
+std::unique_ptr<Reader> PostgresStore::tenant(std::string_view org_id) {
+  return std::make_unique<PgTenantReader>(*this, std::string(org_id));
+}
+
+template <class F>
+auto PgTenantReader::in_org(F&& f, const bool* delivered)
+    -> decltype(f(std::declval<Connection&>())) {
+  using Out = decltype(f(std::declval<Connection&>()));
+  if (!valid_) return Nothing<Out>::make();
+  return store_.read(
+      [&](Connection& c) -> Out {
+        Status begun = c.exec_script(begin_);
+        if (!begun.ok()) {
+          rollback(c);  // a BEGIN whose context failed left a transaction open
+          return begun;
+        }
+        // The org's context must not outlive the read on a connection that goes back to the
+        // pool: a failure, or an exception from a scan's callback, ends the transaction first.
+        std::optional<Out> out;
+        try {
+          out.emplace(f(c));
+        } catch (...) {
+          rollback(c);
+          throw;
+        }
+        if (!out->ok()) {
+          rollback(c);
+          return std::move(*out);
+        }
+        Result<Rows> commit = c.exec_prepared(kCommit);
+        if (!commit.ok()) return commit.take_status();
+        return std::move(*out);
+      },
+      delivered);
+}
+
+Result<std::optional<std::string>> PgTenantReader::get_kv(std::string_view key) {
+  return in_org([&](Connection& c) { return postgres::get_kv(c, key); });
+}
+
+Result<std::optional<AgentRow>> PgTenantReader::get_agent(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_agent(c, id); });
+}
+
+Result<std::vector<AgentRow>> PgTenantReader::list_agents(const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_agents(c, page); });
+}
+
+Result<std::optional<SessionRow>> PgTenantReader::get_session(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_session(c, id); });
+}
+
+Result<std::optional<SessionRow>> PgTenantReader::find_session_by_token_hash(
+    std::string_view token_hash) {
+  return in_org([&](Connection& c) { return postgres::find_session_by_token_hash(c, token_hash); });
+}
+
+Result<std::vector<RevokedSessionRow>> PgTenantReader::list_revoked_sessions(std::int64_t now) {
+  return in_org([&](Connection& c) { return postgres::list_revoked_sessions(c, now); });
+}
+
+Result<std::vector<SigningKeyRow>> PgTenantReader::list_signing_keys() {
+  return in_org([&](Connection& c) { return postgres::list_signing_keys(c); });
+}
+
+Result<std::optional<PolicyRow>> PgTenantReader::get_policy(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_policy(c, id); });
+}
+
+Result<std::optional<PolicyRow>> PgTenantReader::find_policy_by_hash(std::string_view hash) {
+  return in_org([&](Connection& c) { return postgres::find_policy_by_hash(c, hash); });
+}
+
+Result<std::vector<PolicyRow>> PgTenantReader::list_policies(const PolicyFilter& filter,
+                                                             const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_policies(c, filter, page); });
+}
+
+Result<std::vector<AuditRow>> PgTenantReader::list_audit(const AuditFilter& filter) {
+  return in_org([&](Connection& c) { return postgres::list_audit(c, filter); });
+}
+
+Result<std::optional<TransactionRow>> PgTenantReader::get_transaction(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_transaction(c, id); });
+}
+
+Result<std::vector<TransactionRow>> PgTenantReader::list_transactions(
+    const TransactionFilter& filter, const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_transactions(c, filter, page); });
+}
+
+Result<std::optional<ApprovalRow>> PgTenantReader::get_approval(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_approval(c, id); });
+}
+
+Result<std::optional<ApprovalRow>> PgTenantReader::find_approval_by_tx(std::string_view tx_id) {
+  return in_org([&](Connection& c) { return postgres::find_approval_by_tx(c, tx_id); });
+}
+
+Result<std::vector<ApprovalRow>> PgTenantReader::list_approvals(bool pending_only,
+                                                                const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_approvals(c, pending_only, page); });
+}
+
+Status PgTenantReader::scan_meter_usage(const MeterUsageFilter& filter,
+                                        const std::function<Status(const MeterUsageRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const MeterUsageRow&)> counted = [&](const MeterUsageRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return in_org([&](Connection& c) { return postgres::scan_meter_usage(c, filter, counted); },
+                &delivered);
+}
+
+Result<std::vector<OutboxRow>> PgTenantReader::list_outbox_due(std::int64_t now,
+                                                               std::size_t limit) {
+  return in_org([&](Connection& c) { return postgres::list_outbox_due(c, now, limit); });
+}
+
+Result<std::optional<LotRow>> PgTenantReader::get_lot(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_lot(c, id); });
+}
+
+Result<std::vector<LotRow>> PgTenantReader::list_lots(const LotFilter& filter, const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_lots(c, filter, page); });
+}
+
+Status PgTenantReader::scan_lot_balances(const LotFilter& filter,
+                                         const std::function<Status(const LotBalanceRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LotBalanceRow&)> counted = [&](const LotBalanceRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return in_org([&](Connection& c) { return postgres::scan_lot_balances(c, filter, counted); },
+                &delivered);
+}
+
+Result<std::vector<LotEntryRow>> PgTenantReader::list_lot_entries(const LotEntryFilter& filter) {
+  return in_org([&](Connection& c) { return postgres::list_lot_entries(c, filter); });
+}
+
+Status PgTenantReader::scan_lot_entries(const std::function<Status(const LotEntryRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LotEntryRow&)> counted = [&](const LotEntryRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return in_org([&](Connection& c) { return postgres::scan_lot_entries(c, counted); }, &delivered);
+}
+
+Result<std::optional<HoldRow>> PgTenantReader::get_hold(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_hold(c, id); });
+}
+
+Result<std::vector<HoldRow>> PgTenantReader::list_pending_holds() {
+  return in_org([&](Connection& c) { return postgres::list_pending_holds(c); });
+}
+
+Status PgTenantReader::scan_pending_hold_entries(
+    const std::function<Status(const LotEntryRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LotEntryRow&)> counted = [&](const LotEntryRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return in_org([&](Connection& c) { return postgres::scan_pending_hold_entries(c, counted); },
+                &delivered);
+}
+
+Result<std::optional<LedgerOpRow>> PgTenantReader::find_ledger_op(
+    std::string_view idempotency_key) {
+  return in_org([&](Connection& c) { return postgres::find_ledger_op(c, idempotency_key); });
+}
+
+Status PgTenantReader::scan_ledger_ops_since(
+    std::int64_t since, const std::function<Status(const LedgerOpRow&)>& each) {
+  bool delivered = false;
+  const std::function<Status(const LedgerOpRow&)> counted = [&](const LedgerOpRow& row) {
+    delivered = true;
+    return each(row);
+  };
+  return in_org([&](Connection& c) { return postgres::scan_ledger_ops_since(c, since, counted); },
+                &delivered);
+}
+
+Result<std::optional<PaymentRow>> PgTenantReader::get_payment(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_payment(c, id); });
+}
+
+Result<std::optional<WebhookEventRow>> PgTenantReader::get_webhook_event(
+    std::string_view provider, std::string_view event_id) {
+  return in_org([&](Connection& c) { return postgres::get_webhook_event(c, provider, event_id); });
+}
+
+Result<std::vector<UsageRollupRow>> PgTenantReader::usage_rollup(const UsageRollupFilter& filter) {
+  return in_org([&](Connection& c) { return postgres::usage_rollup(c, filter); });
+}
+
+Result<std::optional<ModelRow>> PgTenantReader::get_model(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_model(c, id); });
+}
+
+Result<std::optional<ModelRow>> PgTenantReader::find_model_by_name(std::string_view name) {
+  return in_org([&](Connection& c) { return postgres::find_model_by_name(c, name); });
+}
+
+Result<std::vector<ModelRow>> PgTenantReader::list_models(const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_models(c, page); });
+}
+
+Result<std::optional<ApiKeyRow>> PgTenantReader::get_api_key(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_api_key(c, id); });
+}
+
+Result<std::optional<ApiKeyRow>> PgTenantReader::find_api_key_by_hash(std::string_view key_hash) {
+  return in_org([&](Connection& c) { return postgres::find_api_key_by_hash(c, key_hash); });
+}
+
+Result<std::vector<ApiKeyRow>> PgTenantReader::list_api_keys(std::string_view agent_id,
+                                                             const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_api_keys(c, agent_id, page); });
+}
+
+Result<std::optional<OrgRow>> PgTenantReader::get_org(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_org(c, id); });
+}
+
+Result<std::vector<OrgRow>> PgTenantReader::list_orgs(const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_orgs(c, page); });
+}
+
+Result<std::vector<AgentRow>> PgTenantReader::list_org_agents(std::string_view org_id,
+                                                              const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_org_agents(c, org_id, page); });
+}
+
+Result<std::optional<OrgAdminKeyRow>> PgTenantReader::get_org_admin_key(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_org_admin_key(c, id); });
+}
+
+Result<std::optional<OrgAdminKeyRow>> PgTenantReader::find_org_admin_key_by_hash(
+    std::string_view key_hash) {
+  return in_org([&](Connection& c) { return postgres::find_org_admin_key_by_hash(c, key_hash); });
+}
+
+Result<std::optional<AutomationRow>> PgTenantReader::get_automation(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_automation(c, id); });
+}
+
+Result<std::optional<AutomationRow>> PgTenantReader::find_automation_by_hash(
+    std::string_view hash) {
+  return in_org([&](Connection& c) { return postgres::find_automation_by_hash(c, hash); });
+}
+
+Result<std::vector<AutomationRow>> PgTenantReader::list_automations(const Page& page) {
+  return in_org([&](Connection& c) { return postgres::list_automations(c, page); });
+}
+
+Result<std::vector<AutomationExecutionRow>> PgTenantReader::list_executions(
+    std::string_view automation_id, const std::optional<std::string>& cursor, std::size_t limit) {
+  return in_org(
+      [&](Connection& c) { return postgres::list_executions(c, automation_id, cursor, limit); });
+}
+
+Result<std::optional<EventRow>> PgTenantReader::get_event(std::string_view id) {
+  return in_org([&](Connection& c) { return postgres::get_event(c, id); });
+}
+
+Result<std::optional<InventoryRow>> PgTenantReader::get_inventory(std::string_view host) {
+  return in_org([&](Connection& c) { return postgres::get_inventory(c, host); });
 }
 }  // namespace warden::store::postgres

@@ -17,6 +17,8 @@
 
 namespace warden::store::postgres {
 
+class PgTenantReader;
+
 struct PgStoreOptions {
   ConnectionConfig config;           // the warden (application) role
   std::size_t read_connections = 4;  // pooled connections for reads outside write()
@@ -102,11 +104,15 @@ class PostgresStore final : public Store {
   Result<AuditVerifyReport> verify_audit() override;
   Status ping() override;        // a pooled connection answers and the schema is current
   Status checkpoint() override;  // nothing to do: the server owns its log
+  // Row-level security does the filtering: each read runs in a read-only transaction whose
+  // context app.org_id is the org (migrate.cc, "Tenant isolation").
+  std::unique_ptr<Reader> tenant(std::string_view org_id) override;
 
   // How many statements the writer connection has prepared (tests: statements are reused).
   std::size_t writer_prepared_count();
 
  private:
+  friend class PgTenantReader;  // reads on the pool, in its own context
   explicit PostgresStore(PgStoreOptions options);
   Status connect_writer_locked();  // requires writer_mu_
   // Runs f on a pooled connection; again on another when that one had lost its server, unless

@@ -17,6 +17,7 @@
 #include "store/sqlite/connection.h"
 #include "store/sqlite/queries.h"
 #include "store/sqlite/schema.h"
+#include "store/tenant_reader.h"
 
 namespace warden::store {
 
@@ -988,6 +989,10 @@ Status SqliteStore::ping() {
   }
   if (read_only_) return Status();
   return check_writable();
+}
+
+std::unique_ptr<Reader> SqliteStore::tenant(std::string_view org_id) {
+  return make_tenant_reader(*this, std::string(org_id));
 }
 
 Status SqliteStore::checkpoint() {

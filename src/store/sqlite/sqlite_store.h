@@ -132,6 +132,9 @@ class SqliteStore final : public Store {
   // waits at most kWriteProbeWaitMs for a write probe it asked for.
   Status ping() override;
   Status checkpoint() override;
+  // Filtered in the store over this store's reads (tenant_reader.h): SQLite has no row-level
+  // security.
+  std::unique_ptr<Reader> tenant(std::string_view org_id) override;
 
   // Log size (in pages) written since the last checkpoint that wakes the background
   // checkpointer, and the log size at which the writer completes a checkpoint itself so the

@@ -186,7 +186,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/audit", Auth::kMaster, list_audit);
   r.add("POST", "/v1/transactions", Auth::kSession, create_transaction);
   r.add("POST", "/v1/decisions", Auth::kSession, create_decision);
-  r.add("GET", "/v1/transactions/{id}", Auth::kMasterOrSession, get_transaction);
+  r.add("GET", "/v1/transactions/{id}", Auth::kMasterOrSession, get_transaction, kOrgAdminScoped);
   r.add("POST", "/v1/transactions/{id}/confirm", Auth::kSession, confirm_transaction);
   r.add("POST", "/v1/transactions/{id}/fail", Auth::kSession, fail_transaction);
   r.add("POST", "/v1/transactions/{id}/cancel", Auth::kMasterOrSession, cancel_transaction);
@@ -200,7 +200,7 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("POST", "/v1/ledger/holds/{id}/post", Auth::kMaster, ledger_post_hold);
   r.add("POST", "/v1/ledger/holds/{id}/void", Auth::kMaster, ledger_void_hold);
   // An agent's session reads its own balances (the handler checks the owner).
-  r.add("GET", "/v1/ledger/balances", Auth::kMasterOrSession, ledger_balances);
+  r.add("GET", "/v1/ledger/balances", Auth::kMasterOrSession, ledger_balances, kOrgAdminScoped);
   r.add("GET", "/v1/usage", Auth::kMasterOrSession, get_usage);
   r.add("GET", "/v1/ledger/lots", Auth::kMaster, ledger_lots);
   r.add("GET", "/v1/ledger/entries", Auth::kMaster, ledger_entries);

@@ -193,7 +193,14 @@ Result<HttpResponse> ledger_balances(const Deps& d, RequestContext& ctx) {
     return field_error(ErrorCode::VALIDATION_MISSING_FIELD, "owner",
                        "query parameter 'owner' is required");
   }
-  if (!ctx.master && (!ctx.session || ctx.session->agent_id != *owner)) {
+  if (ctx.org_admin_org) {
+    // An org admin reads its org's agents' balances: another org's agent is an unknown owner.
+    const ScopedReader reader(d.store, ctx.org_admin_org);
+    WARDEN_ASSIGN_OR_RETURN(auto agent, reader->get_agent(*owner));
+    if (!agent) {
+      return field_error(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + *owner);
+    }
+  } else if (!ctx.master && (!ctx.session || ctx.session->agent_id != *owner)) {
     return Status(ErrorCode::AUTH_FORBIDDEN, "a session may read only its own agent's balances");
   }
   WARDEN_ASSIGN_OR_RETURN(const auto currency, optional_currency(ctx.req));

@@ -213,6 +213,52 @@ TEST_F(OrgsTest, OrgAdminSeesAndManagesOnlyItsOwnOrg) {
   EXPECT_EQ(as_admin(key_a, "GET", "/v1/orgs/" + b).status, 404);
 }
 
+// An org admin reads its own agents' transactions and balances; another org's are missing,
+// answered exactly as an unknown id is.
+TEST_F(OrgsTest, OrgAdminReadsItsOrgsTransactionsAndBalancesOnly) {
+  const std::string a = new_org("A");
+  const std::string b = new_org("B");
+  const std::string a1 = new_agent_in("a1", a);
+  const std::string b1 = new_agent_in("b1", b);
+  const std::string key_a = new_admin_key(a).second;
+  const std::string key_b = new_admin_key(b).second;
+  const std::string token = str_at(new_session(a1), "token");
+  ASSERT_FALSE(token.empty());
+  Response decided = client_->request("POST", "/v1/decisions",
+                                      R"({"action":"pay","amounts":{"USD":"5"}})",
+                                      bearer_headers(token));
+  ASSERT_EQ(decided.status, 201) << decided.describe();
+  const std::string tx = str_at(decided.json(), "id");
+
+  Response own = as_admin(key_a, "GET", "/v1/transactions/" + tx);
+  ASSERT_EQ(own.status, 200) << own.describe();
+  EXPECT_EQ(str_at(own.json(), "agent_id"), a1);
+  Response other = as_admin(key_b, "GET", "/v1/transactions/" + tx);
+  EXPECT_EQ(other.status, 404) << other.describe();
+  EXPECT_EQ(other.error_code(), "TX_NOT_FOUND");
+  EXPECT_EQ(other.body.find(a1), std::string::npos) << "nothing of the row may show";
+  EXPECT_EQ(as_admin(key_b, "GET", "/v1/transactions/no-such-id").error_code(), "TX_NOT_FOUND");
+
+  ASSERT_EQ(master("POST", "/v1/ledger/mint",
+                   json::serialize(json::object{{"owner", a1},
+                                                {"amount", "40"},
+                                                {"currency", "USD"},
+                                                {"source", "grant"},
+                                                {"idempotency_key", "m-a1"}}))
+                .status,
+            201);
+  Response balance = as_admin(key_a, "GET", "/v1/ledger/balances?owner=" + a1 + "&currency=USD");
+  ASSERT_EQ(balance.status, 200) << balance.describe();
+  EXPECT_EQ(str_at(balance.json(), "available"), "40");
+  for (const std::string& owner : {a1, std::string("no-such-agent")}) {
+    Response r = as_admin(key_b, "GET", "/v1/ledger/balances?owner=" + owner);
+    EXPECT_EQ(r.status, 400) << r.describe();
+    EXPECT_EQ(r.error_code(), "LEDGER_OWNER_UNKNOWN");
+  }
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/ledger/balances?owner=" + b1).error_code(),
+            "LEDGER_OWNER_UNKNOWN");
+}
+
 TEST_F(OrgsTest, OrgAdminIsRefusedEverywhereElse) {
   const std::string a = new_org("A");
   const std::string a1 = new_agent_in("a1", a);
@@ -220,7 +266,6 @@ TEST_F(OrgsTest, OrgAdminIsRefusedEverywhereElse) {
   const std::vector<std::pair<std::string, std::string>> closed = {
       {"GET", "/v1/policies"},
       {"POST", "/v1/policies"},
-      {"GET", "/v1/ledger/balances"},
       {"GET", "/v1/ledger/entries"},
       {"POST", "/v1/ledger/mint"},
       {"GET", "/v1/automations"},

@@ -880,3 +880,77 @@ TEST_F(PgStoreTest, QueuedInsertsFailInTheirOwnTransactionAndSavepoint) {
 
 }  // namespace
 }  // namespace warden::store::postgres
+
+namespace warden::store::postgres {
+namespace {
+
+// Reservations of one window in one transaction: after the first, the store decides them from
+// the total it holds the lock of, without a round trip. Several stores (replicas) doing so at
+// once still admit exactly what fits, and a window that moves on inside a transaction is asked
+// again.
+TEST_F(PgStoreTest, ReservationsOfOneWindowInOneTransactionStayExact) {
+  auto first = migrated("t_store_windows");
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(first->write([&](WriteTxn& tx) { return tx.insert_agent(agent("a1")); }).ok());
+  constexpr int kStores = 4;
+  constexpr int kTransactions = 10;
+  constexpr int kPerTransaction = 5;
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      auto store = PostgresStore::open({test_config("app", "t_store_windows"), 1});
+      ASSERT_TRUE(store.ok()) << store.status().to_string();
+      for (int t = 0; t < kTransactions; ++t) {
+        int here = 0;
+        Status s = (*store)->write([&](WriteTxn& tx) -> Status {
+          here = 0;
+          for (int k = 0; k < kPerTransaction; ++k) {
+            const std::int64_t bucket = 1000 + i * 1000 + t * 10 + k;
+            WARDEN_ASSIGN_OR_RETURN(bool room,
+                                    tx.reserve_window({"a1", "p1/USD/1h", bucket, 0, "3", "100"}));
+            here += room ? 1 : 0;
+          }
+          return Status();
+        });
+        ASSERT_TRUE(s.ok()) << s.to_string();
+        admitted.fetch_add(here);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 33);  // 200 asks of 3 against 100
+
+  // A window that moves past its oldest bucket inside the transaction is asked again.
+  bool fits_after_move = false;
+  bool over = true;
+  ASSERT_TRUE(first
+                  ->write([&](WriteTxn& tx) -> Status {
+                    WARDEN_ASSIGN_OR_RETURN(
+                        bool a, tx.reserve_window({"a1", "p2/USD/1s", 1000, 0, "5", "5"}));
+                    EXPECT_TRUE(a);
+                    WARDEN_ASSIGN_OR_RETURN(
+                        fits_after_move, tx.reserve_window({"a1", "p2/USD/1s", 2000, 1500, "5", "5"}));
+                    WARDEN_ASSIGN_OR_RETURN(
+                        over, tx.reserve_window({"a1", "p2/USD/1s", 2001, 1500, "1", "5"}));
+                    return Status();
+                  })
+                  .ok());
+  EXPECT_TRUE(fits_after_move);
+  EXPECT_FALSE(over);
+  // What was written agrees with what was decided.
+  auto conn = Connection::connect(test_config("owner", "t_store_windows"));
+  ASSERT_TRUE(conn.ok());
+  auto totals = (*conn)->exec(
+      "SELECT meter, total, (SELECT sum(amount) FROM window_buckets b WHERE b.meter = w.meter) "
+      "FROM window_totals w ORDER BY meter");
+  ASSERT_TRUE(totals.ok()) << totals.status().to_string();
+  ASSERT_EQ(totals->size(), 2);
+  EXPECT_EQ(totals->text(0, 1), "99");
+  EXPECT_EQ(totals->text(0, 2), "99");
+  EXPECT_EQ(totals->text(1, 1), "5");
+  EXPECT_EQ(totals->text(1, 2), "5");
+}
+
+}  // namespace
+}  // namespace warden::store::postgres

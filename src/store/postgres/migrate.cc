@@ -637,6 +637,9 @@ CREATE TABLE IF NOT EXISTS window_buckets (
   PRIMARY KEY (agent_id, meter, bucket_ms)
 );
 
+-- The first version answered only whether the charge fit.
+DROP FUNCTION IF EXISTS reserve_window(TEXT, TEXT, BIGINT, BIGINT, NUMERIC, NUMERIC);
+
 -- The window functions run as the tables' owner (SECURITY DEFINER), so their statements skip
 -- the row-level security checks one at a time (four or five per decision); the tenant rule is
 -- checked once here instead: the daemon's '*', or the agent's own org.
@@ -658,9 +661,11 @@ END $$;
 -- and each sees what the ones before it committed. Buckets that left the window are dropped and
 -- taken off the total as the window moves (never back: a replica whose clock is behind counts
 -- the newer window).
-CREATE OR REPLACE FUNCTION reserve_window(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
-                                          p_first BIGINT, p_amount NUMERIC, p_max NUMERIC)
-RETURNS BOOLEAN LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+CREATE OR REPLACE FUNCTION reserve_window_state(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
+                                                p_first BIGINT, p_amount NUMERIC, p_max NUMERIC,
+                                                OUT ok BOOLEAN, OUT first_bucket_ms BIGINT,
+                                                OUT total NUMERIC, OUT oldest_bucket_ms BIGINT)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_first BIGINT;
   v_total NUMERIC;
@@ -668,37 +673,55 @@ DECLARE
 BEGIN
   PERFORM window_tenant_check(p_agent);
   -- The window's row exists after its first reservation: lock it; create it only the first time.
-  SELECT first_bucket_ms, total INTO v_first, v_total FROM window_totals
-    WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+  SELECT w.first_bucket_ms, w.total INTO v_first, v_total FROM window_totals w
+    WHERE w.agent_id = p_agent AND w.meter = p_meter FOR UPDATE;
   IF NOT FOUND THEN
     INSERT INTO window_totals VALUES (p_agent, p_meter, p_first, 0) ON CONFLICT DO NOTHING;
-    SELECT first_bucket_ms, total INTO v_first, v_total FROM window_totals
-      WHERE agent_id = p_agent AND meter = p_meter FOR UPDATE;
+    SELECT w.first_bucket_ms, w.total INTO v_first, v_total FROM window_totals w
+      WHERE w.agent_id = p_agent AND w.meter = p_meter FOR UPDATE;
   END IF;
   IF p_first > v_first THEN
-    WITH gone AS (DELETE FROM window_buckets
-                  WHERE agent_id = p_agent AND meter = p_meter AND bucket_ms < p_first
-                  RETURNING amount)
-    SELECT coalesce(sum(amount), 0) INTO v_gone FROM gone;
+    WITH gone AS (DELETE FROM window_buckets b
+                  WHERE b.agent_id = p_agent AND b.meter = p_meter AND b.bucket_ms < p_first
+                  RETURNING b.amount)
+    SELECT coalesce(sum(gone.amount), 0) INTO v_gone FROM gone;
     v_total := greatest(v_total - v_gone, 0);
     v_first := p_first;
   END IF;
-  IF v_total + p_amount > p_max THEN
-    UPDATE window_totals SET first_bucket_ms = v_first, total = v_total
-      WHERE agent_id = p_agent AND meter = p_meter;
-    RETURN FALSE;
+  ok := v_total + p_amount <= p_max;
+  IF ok THEN
+    INSERT INTO window_buckets VALUES (p_agent, p_meter, greatest(p_bucket, v_first), p_amount)
+      ON CONFLICT (agent_id, meter, bucket_ms)
+      DO UPDATE SET amount = window_buckets.amount + EXCLUDED.amount;
+    v_total := v_total + p_amount;
   END IF;
-  INSERT INTO window_buckets VALUES (p_agent, p_meter, greatest(p_bucket, v_first), p_amount)
+  UPDATE window_totals w SET first_bucket_ms = v_first, total = v_total
+    WHERE w.agent_id = p_agent AND w.meter = p_meter;
+  first_bucket_ms := v_first;
+  total := v_total;
+  SELECT min(b.bucket_ms) INTO oldest_bucket_ms FROM window_buckets b
+    WHERE b.agent_id = p_agent AND b.meter = p_meter;
+END $$;
+
+-- What a transaction that already holds the window's row lock (it called reserve_window_state
+-- on it) and knows its total adds without asking: the charge to its bucket, the total and the
+-- window's start. The caller decided the max; this only writes (queued, nobody waits for it).
+CREATE OR REPLACE FUNCTION window_add(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
+                                      p_first BIGINT, p_amount NUMERIC)
+RETURNS VOID LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  PERFORM window_tenant_check(p_agent);
+  INSERT INTO window_buckets VALUES (p_agent, p_meter, p_bucket, p_amount)
     ON CONFLICT (agent_id, meter, bucket_ms)
     DO UPDATE SET amount = window_buckets.amount + EXCLUDED.amount;
-  UPDATE window_totals SET first_bucket_ms = v_first, total = v_total + p_amount
+  UPDATE window_totals SET first_bucket_ms = greatest(first_bucket_ms, p_first),
+                           total = total + p_amount
     WHERE agent_id = p_agent AND meter = p_meter;
-  RETURN TRUE;
 END $$;
 
 -- A release or a settlement: changes a counted bucket by p_delta (either sign) without a limit.
 -- A bucket that left the window is gone and stays gone. Locks the totals row first, as
--- reserve_window does, so the two never wait on each other in opposite orders.
+-- reserve_window_state does, so the two never wait on each other in opposite orders.
 CREATE OR REPLACE FUNCTION adjust_window(p_agent TEXT, p_meter TEXT, p_bucket BIGINT,
                                          p_delta NUMERIC)
 RETURNS VOID LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$

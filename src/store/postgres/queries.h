@@ -171,6 +171,19 @@ Result<std::int64_t> revoke_agent_api_keys(Connection& c, std::string_view agent
 
 // Limits shared by replicas (limit_queries.cc; the functions are migrate.cc's cluster objects).
 Result<bool> reserve_window(Connection& c, const WindowReservation& w);
+// The same, with what the window holds after it: the transaction now holds the window's row
+// lock, so until it ends nobody else changes these.
+struct WindowState {
+  bool ok = false;
+  std::int64_t first_bucket_ms = 0;
+  std::string total;                          // decimal
+  std::optional<std::int64_t> oldest_bucket;  // none: no bucket left
+};
+Result<WindowState> reserve_window_state(Connection& c, const WindowReservation& w);
+// Queues the writes of a charge a transaction holding the window's lock admitted by itself.
+void queue_window_add(Connection& c, std::string_view agent_id, std::string_view meter,
+                      std::int64_t bucket_ms, std::int64_t first_bucket_ms,
+                      std::string_view amount);
 Status adjust_window(Connection& c, std::string_view agent_id, std::string_view meter,
                      std::int64_t bucket_ms, std::string_view amount, bool subtract);
 Result<bool> lots_within_credit(Connection& c, const std::vector<std::string>& lot_ids);

@@ -23,6 +23,7 @@
 
 #include "support/api.h"
 #include "support/http_client.h"
+#include "support/upstream_fixture.h"
 #include "support/warden_process.h"
 
 namespace warden::testing {
@@ -72,9 +73,11 @@ struct ScriptResult {
 
 // Runs `bash SCRIPT ARGS` with the binary under test as the cluster's WARDEN_BIN. The arguments
 // are temp paths and small integers: nothing to quote beyond single quotes.
-ScriptResult run_script(const std::string& script, const std::string& args) {
-  const std::string command =
-      "WARDEN_BIN='" + warden_binary() + "' bash '" + script + "' " + args + " 2>&1";
+// `env` (NAME='value' ...) goes before the command.
+ScriptResult run_script(const std::string& script, const std::string& args,
+                        const std::string& env = {}) {
+  const std::string command = env + " WARDEN_BIN='" + warden_binary() + "' bash '" + script +
+                              "' " + args + " 2>&1";
   ScriptResult r;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -149,8 +152,8 @@ class ClusterTest : public ::testing::Test {
       out << kTestMasterPassword;
     }
     fs::permissions(dir_ + "/master-password", fs::perms::owner_read | fs::perms::owner_write);
-    ScriptResult up =
-        run_script(WARDEN_CLUSTER_SCRIPT, "up " + std::to_string(kReplicas) + " '" + dir_ + "'");
+    ScriptResult up = run_script(WARDEN_CLUSTER_SCRIPT,
+                                 "up " + std::to_string(kReplicas) + " '" + dir_ + "'", up_env_);
     started_ = true;
     ASSERT_EQ(up.exit_code, 0) << up.output;
     ports_ = ports_of(up.output);
@@ -174,6 +177,9 @@ class ClusterTest : public ::testing::Test {
       fs::remove_all(root_, ignored);
     }
   }
+
+  // Environment for `cluster.sh up` (a subclass's replica flags).
+  std::string up_env_;
 
   std::string replica_dir(int replica) const {
     return dir_ + "/replica-" + std::to_string(replica);
@@ -722,6 +728,87 @@ TEST_F(ClusterTest, JwtAcrossReplicas) {
   EXPECT_LE(took, kRevocationMs);
   Response on_two = on(2, "GET", target, {}, bearer_headers(token));
   EXPECT_EQ(on_two.status, 401) << on_two.describe();
+}
+
+}  // namespace
+}  // namespace warden::testing
+
+namespace warden::testing {
+namespace {
+
+constexpr const char* kUpstreamSecret = "cluster-upstream-secret";
+
+// The LLM gateway on every replica, in front of the fixture provider: a RATE_LIMIT of 3 calls a
+// minute admits exactly 3 calls spread over the three replicas' gateways (in cluster mode a
+// decision with windows is told to the gateway only once the shared store admitted it), and the
+// 4th and 5th are refused 429 without reaching the provider.
+class GatewayClusterTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    upstream_ = std::make_unique<UpstreamFixture>();
+    ASSERT_TRUE(upstream_->started()) << upstream_->error();
+    up_env_ = std::string("WARDEN_REPLICA_FLAGS='--gateway-listen 127.0.0.1:0' ") +
+              "FIXTURE_UPSTREAM_KEY='" + kUpstreamSecret + "'";
+    ClusterTest::SetUp();
+  }
+  void TearDown() override {
+    ClusterTest::TearDown();
+    upstream_.reset();
+  }
+  std::uint16_t gateway_port(int replica) {
+    const std::string text = read_text(replica_dir(replica) + "/gateway.addr");
+    const auto colon = text.rfind(':');
+    return colon == std::string::npos ? 0
+                                      : static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)));
+  }
+  std::unique_ptr<UpstreamFixture> upstream_;
+};
+
+TEST_F(GatewayClusterTest, ARateLimitIsExactAcrossTheReplicasGateways) {
+  Response agent = on(1, "POST", "/v1/agents", body_of({{"name", "llm-app"}}));
+  ASSERT_EQ(agent.status, 201) << agent.describe();
+  const std::string id = str_at(agent.json(), "id");
+  Response key = on(1, "POST", "/v1/agents/" + id + "/api-keys");
+  ASSERT_EQ(key.status, 201) << key.describe();
+  Response model = on(1, "POST", "/v1/models",
+                      body_of({{"name", "gpt-4o-mini"},
+                               {"provider", "openai"},
+                               {"base_url", upstream_->base_url() + "/v1"},
+                               {"upstream_model", "fixture-gpt"},
+                               {"input_price_micros_per_1k", "0"},
+                               {"output_price_micros_per_1k", "0"},
+                               {"currency", "USD"},
+                               {"key_ref", "env:FIXTURE_UPSTREAM_KEY"}}));
+  ASSERT_EQ(model.status, 201) << model.describe();
+  Response policy = on(1, "POST", "/v1/policies",
+                       body_of({{"agent_id", id},
+                                {"type", "RATE_LIMIT"},
+                                {"rules", {{"max_requests", 3}, {"window", "1m"}}}}));
+  ASSERT_EQ(policy.status, 201) << policy.describe();
+  // Replicas 2 and 3 reload the policy on the change feed (well within a second); the models
+  // and keys they read from the store.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const Headers auth = {{"Authorization", "Bearer " + str_at(key.json(), "key")}};
+  const std::string chat = body_of(
+      {{"model", "gpt-4o-mini"},
+       {"max_tokens", 16},
+       {"messages", json::array{json::object{{"role", "user"}, {"content", "hello"}}}}});
+  int ok = 0;
+  int limited = 0;
+  for (int k = 0; k < 5; ++k) {
+    const int replica = 1 + k % kReplicas;
+    HttpClient gw(gateway_port(replica), 20000);
+    Response r = gw.request("POST", "/v1/chat/completions", chat, auth);
+    if (r.status == 200) {
+      ++ok;
+    } else {
+      EXPECT_EQ(r.status, 429) << "replica " << replica << ": " << r.describe();
+      ++limited;
+    }
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(limited, 2);
+  EXPECT_EQ(upstream_->requests().size(), 3u) << "a refused call reached the provider";
 }
 
 }  // namespace

@@ -114,6 +114,22 @@ void BatchWriter::loop() {
   }
 }
 
+// Once the transaction has begun, operations that queued meanwhile join the batch. Beginning
+// may wait: on a store several replicas write, BEGIN takes a lock another replica holds until
+// its commit, and what arrived during that wait would otherwise make a batch of its own (one
+// more commit, one more log flush) after this one. An op that runs alone, and what queued
+// after it, stay queued.
+void BatchWriter::top_up(std::deque<Item>& batch) {
+  if (batch.empty() || batch.front().kind == Kind::kAlone) return;
+  std::lock_guard lock(mu_);
+  while (!queue_.empty() && batch.size() < options_.batch_size_max &&
+         queue_.front().kind != Kind::kAlone) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  last_batch_size_ = batch.size();
+}
+
 void BatchWriter::finish(Item& item, Status outcome, Completions& later) {
   if (item.kind != Kind::kIndependent) return item.done(outcome);
   later.items.push_back(std::move(item));
@@ -126,6 +142,7 @@ void BatchWriter::commit(std::deque<Item>& batch) {
   // failure undoes only its own op.
   bool logical_failure = false;
   Status s = store_.write([&](WriteTxn& tx) {
+    top_up(batch);
     for (auto& item : batch) {
       if (Status op = item.op(tx); !op.ok()) {
         logical_failure = true;

@@ -79,6 +79,8 @@ class BatchWriter {
   Status enqueue(Item item);
   void loop();
   void commit(std::deque<Item>& batch);
+  // Inside the batch's transaction, before its ops run: adds what queued since it was formed.
+  void top_up(std::deque<Item>& batch);
   // Answers `item` with `outcome`: at once when it is ordered, else through `later`.
   static void finish(Item& item, Status outcome, Completions& later);
   void hand_over(Completions later);

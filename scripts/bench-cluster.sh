@@ -10,7 +10,8 @@
 # replicas' shared count (reserve_window): the cost of exact limits is in the numbers.
 # Usage: scripts/bench-cluster.sh [build-dir]   (default: build). Not part of CI's test run.
 # Knobs: LOAD_DURATION_MS (per phase, 10000), LOAD_CONNECTIONS (64), LOAD_THREADS (client
-# threads, 1), SERVE_FLAGS (extra `warden serve` flags for every daemon).
+# threads, 1), SERVE_FLAGS (extra `warden serve` flags for every daemon), REPLICA_FLAGS (for the
+# PostgreSQL replicas only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -44,7 +45,7 @@ daemon_start "$warden" "$tmp/data" "$tmp/serve.log" --log-level warn ${SERVE_FLA
 run_load sqlite "$addr"
 daemon_stop
 
-export WARDEN_REPLICA_FLAGS="--log-level warn ${SERVE_FLAGS:-}"
+export WARDEN_REPLICA_FLAGS="--log-level warn ${SERVE_FLAGS:-} ${REPLICA_FLAGS:-}"
 WARDEN_BIN="$warden" bash scripts/cluster.sh up 1 "$cluster" > "$tmp/urls"
 export WARDEN_MASTER_PASSWORD
 WARDEN_MASTER_PASSWORD="$(cat "$cluster/master-password")"

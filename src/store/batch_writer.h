@@ -25,8 +25,9 @@ struct BatchOptions {
   // a lone operation.
   std::size_t batch_size_max = 4096;
   // How long a non-full batch waits for company, only after a batch of more than one. 0: a
-  // batch is whatever queued while the previous one committed, which with commits that did not
-  // fsync (synchronous=NORMAL) measured faster than waiting (docs/benchmarks.md).
+  // batch is whatever queued while the previous one committed (and, once its transaction has
+  // begun, what queued while it began), which with commits that did not fsync
+  // (synchronous=NORMAL) measured faster than waiting (docs/benchmarks.md).
   std::int64_t batch_wait_us = 0;
   std::size_t queue_max = 65'536;    // submissions beyond this are refused
 };

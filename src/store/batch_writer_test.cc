@@ -104,6 +104,51 @@ TEST(BatchWriter, OneGroupCommitIsOneLogSync) {
   store->reset();
 }
 
+// A batch whose transaction has to wait to begin (another connection holds the database's
+// write lock, as another replica holds the audit chain's lock on PostgreSQL) takes in what
+// queued during the wait: one commit for all of it, not one for the first op and one for the
+// rest.
+TEST(BatchWriter, WhatQueuesWhileABatchBeginsJoinsIt) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("b.db"), {.create_if_missing = true});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  auto other = SqliteStore::open(dir.file("b.db"), {});
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  std::promise<void> holding;
+  std::promise<void> release;
+  std::thread holder([&] {
+    // Another writer of the same file: holds its write lock until released.
+    Status s = (*other)->write([&](WriteTxn& t) {
+      holding.set_value();
+      release.get_future().wait();
+      return t.put_kv("other", "1", 1);
+    });
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  });
+  holding.get_future().wait();
+  {
+    BatchWriter writer(**store, {});
+    const std::uint64_t batches_before = writer.batches_committed();
+    std::atomic<int> ok{0};
+    auto put = [&](int i) {
+      return writer.submit([i](WriteTxn& t) { return t.put_kv(fmt::format("k{}", i), "v", i); },
+                           [&](const Status& s) { ok += s.ok() ? 1 : 0; });
+    };
+    ASSERT_TRUE(put(0).ok());
+    // The writer has taken op 0 and waits in BEGIN for the other writer's lock.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 1; i <= 10; ++i) ASSERT_TRUE(put(i).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    release.set_value();
+    holder.join();
+    writer.stop();
+    EXPECT_EQ(ok.load(), 11);
+    EXPECT_EQ(writer.batches_committed() - batches_before, 1u);
+  }
+  other->reset();
+  store->reset();
+}
+
 // Independent operations are answered on the completion thread, after their commit, in commit
 // order, and the writer does not wait for their callbacks; an operation run alone still starts
 // only after every earlier callback returned.

@@ -48,19 +48,7 @@ Status adjust_window(Connection& c, std::string_view agent_id, std::string_view 
 
 Result<bool> lots_within_credit(Connection& c, const std::vector<std::string>& lot_ids) {
   static const std::string kSql = "SELECT lots_within_credit($1::text[])";
-  // A text[] literal: lot ids are UUIDs (hex and dashes), quoted anyway.
-  std::string array = "{";
-  for (const std::string& id : lot_ids) {
-    if (array.size() > 1) array += ',';
-    array += '"';
-    for (char ch : id) {
-      if (ch == '"' || ch == '\\') array += '\\';
-      array += ch;
-    }
-    array += '"';
-  }
-  array += '}';
-  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(kSql, {std::move(array)}));
+  WARDEN_ASSIGN_OR_RETURN(Rows rows, c.exec_prepared(kSql, {text_array_param(lot_ids)}));
   return rows.text(0, 0) == "t";
 }
 

@@ -41,6 +41,22 @@ using UniqueKeys = std::unordered_map<std::string, std::string>;
 // A parameter: text, or NULL.
 using Param = std::optional<std::string>;
 
+// A text[] parameter: the array literal of `items`, each element quoted with " and \ escaped.
+inline Param text_array_param(const std::vector<std::string>& items) {
+  std::string array = "{";
+  for (const std::string& item : items) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    for (char ch : item) {
+      if (ch == '"' || ch == '\\') array += '\\';
+      array += ch;
+    }
+    array += '"';
+  }
+  array += '}';
+  return array;
+}
+
 // The rows of one statement, read as text.
 class Rows {
  public:

@@ -546,18 +546,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   std::vector<Param> params{page.after_id.value_or("")};
   if (!filter.statuses.empty()) {
     v |= 1u;
-    // An array literal: each element quoted, with " and \ escaped.
-    std::string array = "{";
-    for (const std::string& s : filter.statuses) {
-      if (array.size() > 1) array += ',';
-      array += '"';
-      for (char ch : s) {
-        if (ch == '"' || ch == '\\') array += '\\';
-        array += ch;
-      }
-      array += '"';
-    }
-    params.emplace_back(array + "}");
+    params.push_back(text_array_param(filter.statuses));
   }
   if (filter.agent_id) {
     v |= 2u;

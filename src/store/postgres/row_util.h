@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/amount.h"
 #include "store/postgres/pg.h"
 
 namespace warden::store::postgres {
@@ -27,22 +28,19 @@ inline Param param(const std::optional<std::int64_t>& v) {
   return v ? Param(std::to_string(*v)) : Param();
 }
 
-// LIMIT takes a BIGINT: a size past its range means "no limit" and is clamped.
-// An amount column's text, refused as SQLite's check_amount() refuses it: only canonical decimal
-// digits ("0" or no leading zero). PostgreSQL's NUMERIC would read "007", " 1" or "1e3" as
-// numbers; the range (at most 2^256 - 1) and the sign are the amount256 domain's checks.
+// An amount column's text, refused as SQLite's check_amount() refuses it: only what
+// Amount::parse reads (canonical decimal digits, "0" or no leading zero, at most 2^256 - 1).
+// PostgreSQL's NUMERIC would read "007", " 1" or "1e3" as numbers.
 inline Result<Param> amount_param(std::string_view column, const std::optional<std::string>& v) {
   if (!v) return Param();
-  const std::string& t = *v;
-  bool digits = !t.empty() && t.size() <= 78 && (t.size() == 1 || t[0] != '0');
-  for (char ch : t) digits = digits && ch >= '0' && ch <= '9';
-  if (!digits) {
-    return Status(ErrorCode::STORE_CONSTRAINT,
-                  "CHECK constraint failed: " + std::string(column) + " is not a canonical amount");
+  if (Result<Amount> parsed = Amount::parse(*v); !parsed.ok()) {
+    return Status(ErrorCode::STORE_CONSTRAINT, "CHECK constraint failed: " + std::string(column) +
+                                                   ": " + parsed.status().message());
   }
-  return Param(t);
+  return Param(*v);
 }
 
+// LIMIT takes a BIGINT: a size past its range means "no limit" and is clamped.
 inline Param limit_param(std::size_t limit) {
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return std::to_string(std::min(limit, kMax));

@@ -42,10 +42,14 @@ port_of() { cat "$dir/port" 2> /dev/null || die "$dir has no port file: was it s
 
 port_free() { ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
+# A port below the kernel's ephemeral range (the one outgoing connections and `--listen :0` draw
+# from), so that a port found free is not taken by someone's source port before the server binds.
 pick_port() {
-  local p
+  local low=10000 high p
+  high=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || echo 32768)
+  ((high > low + 1000)) || high=32768
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((low + RANDOM % (high - low)))
     if port_free "$p"; then
       echo "$p"
       return
@@ -87,13 +91,29 @@ start() {
       "host all warden_owner,warden 127.0.0.1/32 scram-sha-256" |
       "${as_server[@]}" tee "$data/pg_hba.conf" > /dev/null
   fi
-  [[ -n $port ]] || port=$(pick_port)
-  port_free "$port" || die "port $port is in use"
-  echo "$port" > "$dir/port"
-  "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir ${WARDEN_PG_SERVER_OPTIONS:-}" \
-    start > /dev/null ||
+  # A port picked here is picked again when someone else bound it first (up to three tries); a
+  # port given is used or refused.
+  local tries=1
+  [[ -n $port ]] || tries=3
+  while :; do
+    local try_port=${port:-$(pick_port)}
+    port_free "$try_port" || die "port $try_port is in use"
+    echo "$try_port" > "$dir/port"
+    local seen
+    seen=$(wc -l 2> /dev/null < "$dir/server.log" || echo 0)
+    if "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $try_port -c unix_socket_directories=$dir ${WARDEN_PG_SERVER_OPTIONS:-}" \
+      start > /dev/null; then
+      break
+    fi
+    if ((--tries > 0)) && tail -n "+$((seen + 1))" "$dir/server.log" | grep -q "could not bind"; then
+      echo "pg.sh: port $try_port was taken meanwhile, trying another" >&2
+      continue
+    fi
+    echo "pg.sh: the end of $dir/server.log:" >&2
+    tail -n 20 "$dir/server.log" >&2 2> /dev/null || true
     die "the server did not start, see $dir/server.log"
+  done
   local role pw
   for role in "${ROLES[@]}"; do
     if [[ ! -s $dir/$role.password ]]; then

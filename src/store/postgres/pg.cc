@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdlib>
+#include <iterator>
 #include <fstream>
 #include <string_view>
 
@@ -204,13 +207,85 @@ void Connection::defer_prepared(const std::string& sql, std::vector<Param> param
   deferred_.push_back({sql, std::move(params)});
 }
 
+RowInsert::RowInsert(std::string head, int columns) : columns_(columns) {
+  std::string values;
+  int next = 1;
+  for (std::size_t rows = 1; rows <= kMaxRowsPerStatement; rows *= 2) {
+    for (std::size_t r = values.empty() ? 0 : rows / 2; r < rows; ++r) {
+      values += values.empty() ? " VALUES (" : ", (";
+      for (int c = 0; c < columns; ++c) values += fmt::format("{}${}", c == 0 ? "" : ", ", next++);
+      values += ')';
+    }
+    sql_by_log2_.push_back(head + values);
+  }
+}
+
+const std::string& RowInsert::sql(std::size_t rows) const {
+  return sql_by_log2_.at(static_cast<std::size_t>(std::countr_zero(rows)));
+}
+
+void Connection::defer_row(const RowInsert& insert, std::vector<Param> row) {
+  deferred_.push_back({{}, std::move(row), &insert});
+}
+
+std::vector<Connection::Deferred> Connection::coalesce(std::vector<Deferred> queue) {
+  // Each table's rows, in the order they were queued, at the place of its first row.
+  struct Table {
+    const RowInsert* insert;
+    std::size_t at;  // index in `out` of the placeholder
+    std::vector<std::vector<Param>> rows;
+  };
+  std::vector<Table> tables;
+  std::vector<Deferred> out;
+  out.reserve(queue.size());
+  for (Deferred& d : queue) {
+    if (d.rows_of == nullptr) {
+      out.push_back(std::move(d));
+      continue;
+    }
+    auto t = std::find_if(tables.begin(), tables.end(),
+                          [&](const Table& x) { return x.insert == d.rows_of; });
+    if (t == tables.end()) {
+      tables.push_back({d.rows_of, out.size(), {}});
+      out.push_back({});  // filled below
+      t = std::prev(tables.end());
+    }
+    t->rows.push_back(std::move(d.params));
+  }
+  if (tables.empty()) return out;
+  // Each placeholder becomes the table's statements: the largest power of two that fits,
+  // then the next, so that a statement's text is one of a few prepared ones.
+  std::vector<Deferred> expanded;
+  expanded.reserve(out.size() + tables.size() * 4);
+  std::size_t next_table = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (next_table == tables.size() || tables[next_table].at != i) {
+      expanded.push_back(std::move(out[i]));
+      continue;
+    }
+    Table& t = tables[next_table++];
+    std::size_t done = 0;
+    while (done < t.rows.size()) {
+      std::size_t n = std::bit_floor(std::min(t.rows.size() - done, RowInsert::kMaxRowsPerStatement));
+      Deferred statement{t.insert->sql(n), {}, nullptr};
+      statement.params.reserve(n * static_cast<std::size_t>(t.insert->columns()));
+      for (std::size_t r = done; r < done + n; ++r) {
+        for (Param& p : t.rows[r]) statement.params.push_back(std::move(p));
+      }
+      expanded.push_back(std::move(statement));
+      done += n;
+    }
+  }
+  return expanded;
+}
+
 Status Connection::flush() {
   if (deferred_.empty()) return Status();
   return run_pipeline(nullptr, false).status();
 }
 
 Result<Rows> Connection::run_pipeline(const Deferred* last, bool last_prepared) {
-  std::vector<Deferred> queue = std::move(deferred_);
+  std::vector<Deferred> queue = coalesce(std::move(deferred_));
   deferred_.clear();
   auto broken = [&](std::string_view what) {
     // The connection's state is unknown: it is closed, and the pool (or the writer) replaces it.

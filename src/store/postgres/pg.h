@@ -57,6 +57,24 @@ inline Param text_array_param(const std::vector<std::string>& items) {
   return array;
 }
 
+// An INSERT of one row into one table, queued with Connection::defer_row: the rows queued for
+// the same table before the next waited statement go as multi-row INSERTs (VALUES lists of 64,
+// 32, ... 1 rows, each a statement prepared once), rather than one statement per row. One
+// instance per table, living as long as the connections that use it (a static).
+class RowInsert {
+ public:
+  static constexpr std::size_t kMaxRowsPerStatement = 64;
+  // `head`: "INSERT INTO table (c1, ..., cn)"; `columns`: n.
+  RowInsert(std::string head, int columns);
+  int columns() const { return columns_; }
+  // The statement that inserts `rows` rows (a power of two, at most kMaxRowsPerStatement).
+  const std::string& sql(std::size_t rows) const;
+
+ private:
+  int columns_;
+  std::vector<std::string> sql_by_log2_;  // [k]: the statement for 2^k rows
+};
+
 // The rows of one statement, read as text.
 class Rows {
  public:
@@ -99,6 +117,10 @@ class Connection {
   // that next call, with its own error, and the statements after it do not run (the
   // transaction is spoilt anyway).
   void defer_prepared(const std::string& sql, std::vector<Param> params);
+  // Queues one row of `insert` the same way. The rows of one table queued before the next waited
+  // statement are inserted together, where the first of them was queued: a row is never inserted
+  // after a statement queued behind it, so a later row may refer to it (a foreign key).
+  void defer_row(const RowInsert& insert, std::vector<Param> row);
   // Sends the queued statements and waits for them: the first failure, if any.
   Status flush();
   // Drops the queued statements unsent (the transaction is being rolled back).
@@ -121,7 +143,10 @@ class Connection {
   struct Deferred {
     std::string sql;
     std::vector<Param> params;
+    const RowInsert* rows_of = nullptr;  // a row of this table's insert (sql empty)
   };
+  // The queue with each table's rows gathered into multi-row statements.
+  static std::vector<Deferred> coalesce(std::vector<Deferred> queue);
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   Result<Rows> check(pg_result* result);
   // The statement's prepared name, preparing it first when `send` (in a pipeline: queued) or

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -70,8 +71,8 @@ class PgWriteTxn final : public WriteTxn {
  public:
   explicit PgWriteTxn(Connection& c) : c_(c) {}
   const Status& storage_failure() const { return failure_; }
-  // Sends what fn queued and waits for it (a failure is tracked like any statement's).
-  Status flush() { return track(c_.flush()); }
+  // Queues what this transaction still holds back (its windows' additions) for the COMMIT.
+  void finish() { queue_window_adds(); }
   // Why the transaction cannot commit although fn returned OK: a statement failed.
   Status aborted() const {
     if (!c_.transaction_failed()) return Status();
@@ -370,7 +371,7 @@ class PgWriteTxn final : public WriteTxn {
   // this transaction asks the database (reserve_window_state), which locks the window's row to
   // the commit and answers what the window then holds; while nothing can leave it (the window's
   // start has not passed its oldest bucket), the next ones are decided here from that total and
-  // only their writes are queued (window_add), so they cost no round trip. Exact: no other
+  // only their additions are kept (add_to_window), so they cost no round trip. Exact: no other
   // transaction can change the window while this one holds its row.
   Result<bool> reserve_window(const WindowReservation& w) override {
     auto key = std::make_pair(w.agent_id, w.meter);
@@ -386,10 +387,11 @@ class PgWriteTxn final : public WriteTxn {
         const std::int64_t bucket = std::max(w.bucket_ms, win.first);
         win.total = *sum;
         win.oldest = win.oldest ? std::min(*win.oldest, bucket) : bucket;
-        postgres::queue_window_add(c_, w.agent_id, w.meter, bucket, win.first, w.amount);
+        add_to_window(w.agent_id, w.meter, bucket, win.first, *amount);
         return true;
       }
     }
+    queue_window_adds();  // the database's answer counts them
     Result<WindowState> state = track(postgres::reserve_window_state(c_, w));
     if (!state.ok()) return state.status();
     auto total = Amount::parse(state->total);
@@ -403,6 +405,7 @@ class PgWriteTxn final : public WriteTxn {
   Status adjust_window(std::string_view agent_id, std::string_view meter, std::int64_t bucket_ms,
                        std::string_view amount, bool subtract) override {
     windows_.erase(std::make_pair(std::string(agent_id), std::string(meter)));
+    queue_window_adds();
     return track(postgres::adjust_window(c_, agent_id, meter, bucket_ms, amount, subtract));
   }
   Result<bool> lots_within_credit(const std::vector<std::string>& lot_ids) override {
@@ -413,13 +416,18 @@ class PgWriteTxn final : public WriteTxn {
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
     const AuditTail tail = audit_tail_;
     const auto windows = windows_;  // what the savepoint's reservations change
+    const auto window_adds = window_adds_;
     Status s = fn(*this);
-    // The savepoint's queued inserts fail here, inside it, rather than in what comes after.
-    if (s.ok()) s = track(c_.flush());
+    // The savepoint's queued writes fail here, inside it, rather than in what comes after.
+    if (s.ok()) {
+      queue_window_adds();
+      s = track(c_.flush());
+    }
     if (s.ok()) s = aborted();
     if (s.ok()) return track(c_.exec_prepared(kRelease).status());
     audit_tail_ = tail;
     windows_ = windows;
+    window_adds_ = window_adds;
     c_.discard_deferred();
     WARDEN_RETURN_IF_ERROR(track(c_.exec(kRollbackTo).status()));
     WARDEN_RETURN_IF_ERROR(track(c_.exec_prepared(kRelease).status()));
@@ -427,6 +435,34 @@ class PgWriteTxn final : public WriteTxn {
   }
 
  private:
+  // A reservation decided from a locked window's total adds to one of its buckets. The additions
+  // are summed per bucket and written when something reads the window (a reservation asked of
+  // the database, an adjustment) or the transaction commits: one window_add per bucket and
+  // batch rather than one per decision.
+  void add_to_window(const std::string& agent_id, const std::string& meter,
+                     std::int64_t bucket_ms, std::int64_t first_bucket_ms, const Amount& amount) {
+    auto [it, added] = window_adds_.try_emplace(std::make_tuple(agent_id, meter, bucket_ms),
+                                                WindowAdd{first_bucket_ms, amount});
+    if (added) return;
+    auto sum = it->second.amount.checked_add(amount);
+    if (!sum.ok()) {  // cannot happen below a window's max; written apart if it does
+      queue_window_adds();
+      window_adds_.emplace(std::make_tuple(agent_id, meter, bucket_ms),
+                           WindowAdd{first_bucket_ms, amount});
+      return;
+    }
+    it->second.amount = *sum;
+    it->second.first_bucket_ms = std::max(it->second.first_bucket_ms, first_bucket_ms);
+  }
+  void queue_window_adds() {
+    for (const auto& [key, add] : window_adds_) {
+      const auto& [agent_id, meter, bucket_ms] = key;
+      postgres::queue_window_add(c_, agent_id, meter, bucket_ms, add.first_bucket_ms,
+                                 add.amount.to_string());
+    }
+    window_adds_.clear();
+  }
+
   void note(const Status& s) {
     const bool failed_before = failed_;
     failed_ = c_.transaction_failed();
@@ -459,6 +495,12 @@ class PgWriteTxn final : public WriteTxn {
     std::optional<std::int64_t> oldest;  // the oldest bucket it holds; none: no bucket
   };
   std::map<std::pair<std::string, std::string>, WindowCache> windows_;
+  struct WindowAdd {
+    std::int64_t first_bucket_ms = 0;  // the window's start when last added to
+    Amount amount;
+  };
+  // (agent, meter, bucket) -> what this transaction's reservations add to it, not yet queued.
+  std::map<std::tuple<std::string, std::string, std::int64_t>, WindowAdd> window_adds_;
 };
 
 // Ends the transaction; a connection that lost its server fails here too and is replaced by the
@@ -665,8 +707,7 @@ Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
   try {
     PgWriteTxn txn(c);
     s = fn(txn);
-    // The inserts fn queued (connection's pipeline) are sent and checked before COMMIT.
-    if (s.ok()) s = txn.flush();
+    if (s.ok()) txn.finish();
     if (s.ok()) s = txn.storage_failure();
     if (s.ok()) s = txn.aborted();
   } catch (...) {
@@ -674,7 +715,9 @@ Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
     throw;  // the caller's own exception, passed back unchanged after undoing its writes
   }
   if (s.ok()) {
-    // COMMIT of a transaction that failed succeeds with the tag ROLLBACK.
+    // What fn queued goes in the COMMIT's round trip: a queued statement that fails aborts the
+    // pipeline, so the COMMIT does not run and the failure comes back here. COMMIT of a
+    // transaction that failed succeeds with the tag ROLLBACK.
     Result<Rows> commit = c.exec_prepared(kCommit);
     if (!commit.ok()) {
       s = commit.take_status();

@@ -408,10 +408,9 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
-  static const std::string sql =
-      fmt::format("INSERT INTO audit_log ({}) VALUES ({})", kAuditColumns, placeholders(13));
-  // Queued: sent with the transaction's next statement that is waited for (see defer_prepared).
-  c.defer_prepared(sql, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id,
+  static const RowInsert insert(fmt::format("INSERT INTO audit_log ({})", kAuditColumns), 13);
+  // Queued: sent with the transaction's next statement that is waited for (see defer_row).
+  c.defer_row(insert, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id,
                          e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
                          e.correlation_id, prev_hash, hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
@@ -561,11 +560,11 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
 }
 
 Status insert_transaction(Connection& c, const TransactionRow& r) {
-  static const std::string sql = fmt::format("INSERT INTO transactions ({}) VALUES ({})",
-                                             kTransactionColumns, placeholders(29));
+  static const RowInsert insert(fmt::format("INSERT INTO transactions ({})", kTransactionColumns),
+                                29);
   std::vector<Param> params = transaction_fields(r);
   params.insert(params.begin(), r.id);
-  c.defer_prepared(sql, std::move(params));  // its failure comes with the next statement
+  c.defer_row(insert, std::move(params));  // its failure comes with the next statement
   return Status();
 }
 
@@ -611,9 +610,9 @@ Result<std::vector<ApprovalRow>> list_approvals(Connection& c, bool pending_only
 }
 
 Status insert_approval(Connection& c, const ApprovalRow& r) {
-  static const std::string sql = fmt::format("INSERT INTO pending_approvals ({}) VALUES ({})",
-                                             kApprovalColumns, placeholders(8));
-  c.defer_prepared(sql, {r.id, r.tx_id, num(r.required_by), num(r.expires_at), num(r.approved_at),
+  static const RowInsert insert(fmt::format("INSERT INTO pending_approvals ({})", kApprovalColumns),
+                                8);
+  c.defer_row(insert, {r.id, r.tx_id, num(r.required_by), num(r.expires_at), num(r.approved_at),
                          num(r.rejected_at), r.owner_signature, num(r.created_at)});
   return Status();
 }
@@ -715,10 +714,9 @@ Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now, 
 }
 
 Status insert_outbox(Connection& c, const OutboxRow& r) {
-  static const std::string sql =
-      "INSERT INTO event_outbox (id, event, created_at, attempts, next_attempt_at) "
-      "VALUES ($1, $2, $3, $4, $5)";
-  c.defer_prepared(sql, {r.id, r.event, num(r.created_at), num(r.attempts), num(r.next_attempt_at)});
+  static const RowInsert insert(
+      "INSERT INTO event_outbox (id, event, created_at, attempts, next_attempt_at)", 5);
+  c.defer_row(insert, {r.id, r.event, num(r.created_at), num(r.attempts), num(r.next_attempt_at)});
   return Status();
 }
 

@@ -48,30 +48,32 @@ struct StatsView {
 void print_stats_json(const StatsView& v) {
   boost::json::array objects;
   for (const sq::ObjectStats& o : v.db.objects) {
-    boost::json::object row{{"name", o.name},   {"kind", o.kind},  {"table", o.table},
-                            {"pages", o.pages}, {"bytes", o.bytes}};
+    boost::json::object row{{"name", o.name},
+                            {"kind", o.kind},
+                            {"table", o.table},
+                            {"pages", o.pages},
+                            {"bytes", o.bytes}};
     if (o.rows) row["rows"] = *o.rows;
     objects.push_back(std::move(row));
   }
   const auto per_decision = v.bytes_per_decision();
-  boost::json::object out{
-      {"database",
-       {{"path", v.db_path},
-        {"file_bytes", v.file_bytes},
-        {"wal_bytes", v.wal_bytes},
-        {"page_size_bytes", v.db.page_size_bytes},
-        {"pages", v.db.pages},
-        {"free_pages", v.db.free_pages},
-        {"bytes", v.database_bytes()}}},
-      {"archive",
-       {{"path", v.archive_dir},
-        {"exists", v.archive_exists},
-        {"files", v.archive.files},
-        {"bytes", v.archive.bytes}}},
-      {"decisions", v.decisions},
-      {"bytes_per_decision",
-       per_decision ? boost::json::value(*per_decision) : boost::json::value(nullptr)},
-      {"objects", std::move(objects)}};
+  boost::json::object out{{"database",
+                           {{"path", v.db_path},
+                            {"file_bytes", v.file_bytes},
+                            {"wal_bytes", v.wal_bytes},
+                            {"page_size_bytes", v.db.page_size_bytes},
+                            {"pages", v.db.pages},
+                            {"free_pages", v.db.free_pages},
+                            {"bytes", v.database_bytes()}}},
+                          {"archive",
+                           {{"path", v.archive_dir},
+                            {"exists", v.archive_exists},
+                            {"files", v.archive.files},
+                            {"bytes", v.archive.bytes}}},
+                          {"decisions", v.decisions},
+                          {"bytes_per_decision", per_decision ? boost::json::value(*per_decision)
+                                                              : boost::json::value(nullptr)},
+                          {"objects", std::move(objects)}};
   std::cout << boost::json::serialize(out) << "\n";
 }
 
@@ -83,14 +85,14 @@ void print_stats_text(const StatsView& v) {
       "checkpoint)\n",
       v.db.pages, v.db.page_size_bytes, v.database_bytes(), v.db.free_pages);
   std::cout << fmt::format("archive    {}: {}\n", v.archive_dir,
-                           v.archive_exists ? fmt::format("{} files, {} bytes", v.archive.files,
-                                                          v.archive.bytes)
-                                            : std::string("none"));
+                           v.archive_exists
+                               ? fmt::format("{} files, {} bytes", v.archive.files, v.archive.bytes)
+                               : std::string("none"));
   const auto per_decision = v.bytes_per_decision();
-  std::cout << fmt::format("decisions  {} stored, {} bytes per decision (database bytes / rows "
-                           "of transactions)\n\n",
-                           v.decisions,
-                           per_decision ? std::to_string(*per_decision) : std::string("-"));
+  std::cout << fmt::format(
+      "decisions  {} stored, {} bytes per decision (database bytes / rows "
+      "of transactions)\n\n",
+      v.decisions, per_decision ? std::to_string(*per_decision) : std::string("-"));
   std::size_t name_width = 4;
   std::size_t table_width = 5;
   for (const sq::ObjectStats& o : v.db.objects) {
@@ -102,8 +104,8 @@ void print_stats_text(const StatsView& v) {
                            "kind", "table", table_width, "rows", kNumberWidth, "bytes",
                            kNumberWidth, "pages", kNumberWidth);
   for (const sq::ObjectStats& o : v.db.objects) {
-    std::cout << fmt::format("{:<{}}  {:<5}  {:<{}}  {:>{}}  {:>{}}  {:>{}}\n", o.name,
-                             name_width, o.kind, o.table, table_width,
+    std::cout << fmt::format("{:<{}}  {:<5}  {:<{}}  {:>{}}  {:>{}}  {:>{}}\n", o.name, name_width,
+                             o.kind, o.table, table_width,
                              o.rows ? std::to_string(*o.rows) : std::string("-"), kNumberWidth,
                              o.bytes, kNumberWidth, o.pages, kNumberWidth);
   }
@@ -118,9 +120,8 @@ int run_backup(const BackupArgs& args) {
   std::cout << fmt::format(
       "backup {}: {} pages of {} bytes ({} bytes) copied in {} steps; {} transactions, {} audit "
       "rows\n",
-      args.target, report->pages, report->page_size_bytes,
-      report->pages * report->page_size_bytes, report->steps, report->transactions_rows,
-      report->audit_rows);
+      args.target, report->pages, report->page_size_bytes, report->pages * report->page_size_bytes,
+      report->steps, report->transactions_rows, report->audit_rows);
   return kExitOk;
 }
 

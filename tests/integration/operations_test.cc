@@ -25,7 +25,7 @@ namespace json = boost::json;
 constexpr int kShutdownTimeoutMs = 10000;
 constexpr const char* kTo = "0x1111111111111111111111111111111111111111";
 
-// A database file opened read-only through the SQLite C API, as an operator inspects a backup.
+// A database file through the SQLite C API, as an operator with file access has it.
 class Database {
  public:
   explicit Database(const std::string& path) {
@@ -87,10 +87,10 @@ class OperationsTest : public WardenTest {
 
   // One decision over HTTP; its id once acknowledged (201), "" otherwise.
   static std::string decide(HttpClient& c, const std::string& token) {
-    Response r = c.request("POST", "/v1/transactions",
-                           json::serialize(json::object{
-                               {"type", "TRANSFER"}, {"to", kTo}, {"amount", "1"}}),
-                           bearer_headers(token));
+    Response r =
+        c.request("POST", "/v1/transactions",
+                  json::serialize(json::object{{"type", "TRANSFER"}, {"to", kTo}, {"amount", "1"}}),
+                  bearer_headers(token));
     return r.status == 201 ? str_at(r.json(), "id") : "";
   }
 
@@ -155,7 +155,8 @@ TEST_F(OperationsTest, BackupOfALiveDataDirHoldsEveryAcknowledgedDecisionAndRest
   ASSERT_EQ(run.exit_code, 0) << run.output();
   EXPECT_GE(acked.snapshot().size(), during);  // the daemon kept answering
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(run.stdout_text, m, std::regex(R"((\d+) transactions, (\d+) audit rows)")))
+  ASSERT_TRUE(
+      std::regex_search(run.stdout_text, m, std::regex(R"((\d+) transactions, (\d+) audit rows)")))
       << run.stdout_text;
   const std::size_t copied = std::stoul(m[1]);
   EXPECT_GE(copied, before.size());

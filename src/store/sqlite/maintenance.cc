@@ -2,6 +2,7 @@
 #include "store/sqlite/maintenance.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "store/sqlite/connection.h"
 
@@ -72,8 +71,9 @@ Status check_backup_paths(const std::string& source, const std::string& target,
   }
   if (fs::exists(tmp, ec)) {
     return Status(ErrorCode::CONFIG_INVALID,
-                  tmp + " exists: another backup is writing it, or one was interrupted (remove "
-                        "it once none runs)");
+                  tmp +
+                      " exists: another backup is writing it, or one was interrupted (remove "
+                      "it once none runs)");
   }
   return Status();
 }
@@ -94,8 +94,8 @@ class BackupTarget {
     const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
     if (rc != SQLITE_OK) return sqlite_error(db_, rc, "open " + path);
     char* err = nullptr;
-    if (sqlite3_exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", nullptr,
-                     nullptr, &err) != SQLITE_OK) {
+    if (sqlite3_exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", nullptr, nullptr,
+                     &err) != SQLITE_OK) {
       sqlite3_free(err);
       return sqlite_error(db_, sqlite3_errcode(db_), "configure " + path);
     }
@@ -147,8 +147,8 @@ Status copy_pages(sqlite3* target, sqlite3* source, int pages_per_step, BackupRe
 
 }  // namespace
 
-Result<BackupReport> backup_database(const std::string& source_path,
-                                     const std::string& target_path, const BackupOptions& opts) {
+Result<BackupReport> backup_database(const std::string& source_path, const std::string& target_path,
+                                     const BackupOptions& opts) {
   const std::string tmp_path = target_path + ".tmp";
   WARDEN_RETURN_IF_ERROR(check_backup_paths(source_path, target_path, tmp_path, opts.overwrite));
   // Opened the way the daemon opens its readers (same VFS and PRAGMAs), so it shares the
@@ -215,8 +215,8 @@ Result<DatabaseStats> database_stats(const std::string& db_path) {
     }
     for (ObjectStats& object : stats.objects) {
       if (object.kind != "table") continue;
-      WARDEN_ASSIGN_OR_RETURN(object.rows,
-                              single_int(*conn, "SELECT COUNT(*) FROM " + sql_identifier(object.name)));
+      WARDEN_ASSIGN_OR_RETURN(
+          object.rows, single_int(*conn, "SELECT COUNT(*) FROM " + sql_identifier(object.name)));
     }
     return Status();
   }();

@@ -43,8 +43,8 @@ struct BackupReport {
 // copy ends). The copy is written to target_path + ".tmp" (mode 0600), fsynced, renamed over
 // target_path, and the directory fsynced. CONFIG_INVALID: the target exists (without
 // overwrite), is the source, or its .tmp exists; STORE_NOT_INITIALIZED: no source file.
-Result<BackupReport> backup_database(const std::string& source_path,
-                                     const std::string& target_path, const BackupOptions& opts);
+Result<BackupReport> backup_database(const std::string& source_path, const std::string& target_path,
+                                     const BackupOptions& opts);
 
 // One b-tree of the database: a table (with its row count) or an index.
 struct ObjectStats {
@@ -52,14 +52,14 @@ struct ObjectStats {
   std::string kind;   // "table" or "index"
   std::string table;  // the table an index belongs to; a table's own name
   std::int64_t pages = 0;
-  std::int64_t bytes = 0;                 // pages * page size, overflow pages included
-  std::optional<std::int64_t> rows;       // tables only
+  std::int64_t bytes = 0;            // pages * page size, overflow pages included
+  std::optional<std::int64_t> rows;  // tables only
 };
 
 struct DatabaseStats {
   std::int64_t page_size_bytes = 0;
-  std::int64_t pages = 0;       // the snapshot's page count (pages still in the WAL included)
-  std::int64_t free_pages = 0;  // on the freelist: in the file, holding nothing
+  std::int64_t pages = 0;            // the snapshot's page count (pages still in the WAL included)
+  std::int64_t free_pages = 0;       // on the freelist: in the file, holding nothing
   std::vector<ObjectStats> objects;  // largest first
 };
 
@@ -110,9 +110,9 @@ class StorageGauges {
   const std::string archive_dir_;
   const Clock& clock_;
   std::mutex mu_;
-  std::unique_ptr<Connection> conn_;                 // guarded by mu_; opened on first use
-  std::optional<std::int64_t> oldest_created_at_;    // guarded by mu_: the cached value
-  std::optional<std::int64_t> oldest_read_at_;       // guarded by mu_: when it was read (s)
+  std::unique_ptr<Connection> conn_;               // guarded by mu_; opened on first use
+  std::optional<std::int64_t> oldest_created_at_;  // guarded by mu_: the cached value
+  std::optional<std::int64_t> oldest_read_at_;     // guarded by mu_: when it was read (s)
 };
 
 // The query StorageGauges runs, for tests of its plan.

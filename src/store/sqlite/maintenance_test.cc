@@ -38,8 +38,8 @@ class MaintenanceTest : public ::testing::Test {
   void SetUp() override {
     store_ = open_store(db_path());
     ASSERT_TRUE(store_);
-    ASSERT_TRUE(store_->write([](WriteTxn& t) { return t.insert_agent(sample_agent("a1", {})); })
-                    .ok());
+    ASSERT_TRUE(
+        store_->write([](WriteTxn& t) { return t.insert_agent(sample_agent("a1", {})); }).ok());
   }
   std::string db_path() const { return dir_.file("warden.db"); }
   // One decision with its audit row, committed together as the daemon's writer does.
@@ -86,9 +86,9 @@ TEST_F(MaintenanceTest, BackupWhileWritingHoldsEveryCommitBeforeItAndAnIntactCha
   EXPECT_EQ(copy.text("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(copy.integer("SELECT COUNT(*) FROM transactions"), report->transactions_rows);
   for (int i = 0; i < kBefore; ++i) {
-    ASSERT_EQ(copy.integer("SELECT COUNT(*) FROM transactions WHERE id = 't-" +
-                           std::to_string(i) + "'"),
-              1)
+    ASSERT_EQ(
+        copy.integer("SELECT COUNT(*) FROM transactions WHERE id = 't-" + std::to_string(i) + "'"),
+        1)
         << i;
   }
   EXPECT_EQ(copy.text("PRAGMA journal_mode"), "wal");  // a WAL database, as the daemon wants
@@ -187,8 +187,7 @@ TEST_F(MaintenanceTest, GaugesReadFileSizesAndTheOldestDecisionCachedForAFewSeco
   StorageSample s = gauges.sample();
   EXPECT_EQ(s.oldest_hot_decision_age_seconds,
             std::optional<std::int64_t>(100 + StorageGauges::kOldestCacheSeconds));
-  EXPECT_EQ(s.database_bytes,
-            static_cast<std::int64_t>(std::filesystem::file_size(db_path())));
+  EXPECT_EQ(s.database_bytes, static_cast<std::int64_t>(std::filesystem::file_size(db_path())));
   EXPECT_EQ(s.wal_bytes, static_cast<std::int64_t>(std::filesystem::file_size(db_path() + "-wal")));
   EXPECT_GT(s.database_bytes, 0);
   EXPECT_GT(s.wal_bytes, 0);

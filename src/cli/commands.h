@@ -39,14 +39,22 @@ struct DbMigrateArgs {
 };
 int run_db_migrate(const DbMigrateArgs& args);
 
-// `warden backup` and `warden db stats` (operations.cc; docs/operations.md): read-only on a data
-// directory's database, fine while the daemon serves it.
+// `warden backup`, `warden restore` and `warden db stats` (operations.cc; docs/operations.md).
+// Backup and stats only read the database and are fine while the daemon serves it.
 struct BackupArgs {
   std::string data_dir;
   std::string target;  // the backup file
   bool force = false;  // replace an existing target
 };
 int run_backup(const BackupArgs& args);
+
+// Puts a backup in place as the data directory's database; refused while a daemon serves it.
+struct RestoreArgs {
+  std::string data_dir;
+  std::string backup;  // the backup file
+  bool force = false;  // move the database files in place to DATA_DIR/replaced-<unix seconds>
+};
+int run_restore(const RestoreArgs& args);
 
 struct DbStatsArgs {
   std::string data_dir;

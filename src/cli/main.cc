@@ -71,10 +71,16 @@ int main_impl(int argc, char** argv) {
   stats_cmd->add_flag("--json", db_stats.json, "Print one JSON object instead of aligned text");
 
   BackupArgs backup;
-  auto* backup_cmd = app.add_subcommand("backup", "Copy a data directory's database, as one consistent snapshot, to FILE while the daemon keeps serving (SQLite's online backup API); restore: docs/operations.md.");
+  auto* backup_cmd = app.add_subcommand("backup", "Copy a data directory's database, as one consistent snapshot, to FILE while the daemon keeps serving (SQLite's online backup API); restore with `warden restore`.");
   backup_cmd->add_option("--data-dir", backup.data_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
   backup_cmd->add_option("--to", backup.target, "The backup file (mode 0600), written as FILE.tmp and renamed when complete")->required();
   backup_cmd->add_flag("--force", backup.force, "Replace FILE if it exists");
+
+  RestoreArgs restore;
+  auto* restore_cmd = app.add_subcommand("restore", "Put a backup in place as the data directory's database, after checking it (integrity, Warden schema); refused while a daemon serves the directory.");
+  restore_cmd->add_option("--data-dir", restore.data_dir, "Data directory (created 0700 if missing)")->envname("WARDEN_DATA_DIR")->required();
+  restore_cmd->add_option("--from", restore.backup, "The backup file (made by `warden backup`); only read")->required();
+  restore_cmd->add_flag("--force", restore.force, "Replace a database in place: its files (with -wal and -shm) move to DATA_DIR/replaced-<unix seconds>");
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP daemon until SIGTERM/SIGINT.");
@@ -188,6 +194,7 @@ int main_impl(int argc, char** argv) {
   if (*migrate_cmd) return run_db_migrate(db_migrate);
   if (*stats_cmd) return run_db_stats(db_stats);
   if (*backup_cmd) return run_backup(backup);
+  if (*restore_cmd) return run_restore(restore);
   if (*serve_cmd) {
     std::set<std::string> given;
     for (const auto& [key, opt] : serve_opts) {

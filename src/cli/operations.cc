@@ -1,5 +1,6 @@
-// `warden backup` and `warden db stats`: operating a data directory while its daemon serves it
-// (docs/operations.md). Neither takes the data directory's lock; both only read the database.
+// `warden backup`, `warden restore` and `warden db stats` (docs/operations.md). Backup and stats
+// only read the database and run beside the daemon, without the data directory's lock; restore
+// takes the lock, so it runs only while no daemon serves the directory.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,7 +10,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/data_dir_lock.h"
+#include "core/clock.h"
 #include "core/errors.h"
+#include "server/session_tokens.h"
 #include "store/sqlite/maintenance.h"
 
 namespace warden::cli {
@@ -122,6 +126,52 @@ int run_backup(const BackupArgs& args) {
       "rows\n",
       args.target, report->pages, report->page_size_bytes, report->pages * report->page_size_bytes,
       report->steps, report->transactions_rows, report->audit_rows);
+  return kExitOk;
+}
+
+int run_restore(const RestoreArgs& args) {
+  std::error_code ec;
+  if (!fs::is_directory(args.data_dir, ec)) {
+    fs::create_directories(args.data_dir, ec);
+    fs::permissions(args.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) {
+      std::cerr << "error: cannot create " << args.data_dir << ": " << ec.message() << "\n";
+      return kExitFailed;
+    }
+  }
+  DataDirLock lock;
+  std::string lock_error;
+  switch (lock.acquire(args.data_dir, &lock_error)) {
+    case DataDirLock::Outcome::kTaken:
+      break;
+    case DataDirLock::Outcome::kBusy:
+      std::cerr << "error: a daemon is serving " << args.data_dir << " ("
+                << DataDirLock::path(args.data_dir) << " is locked); stop it first\n";
+      return kExitFailed;
+    case DataDirLock::Outcome::kFailed:
+      std::cerr << "error: " << lock_error << "\n";
+      return kExitFailed;
+  }
+  const std::string db = database_path(args.data_dir);
+  std::string replaced_dir;
+  if (args.force) {
+    const SystemClock clock;
+    replaced_dir =
+        (fs::path(args.data_dir) / fmt::format("replaced-{}", clock.now_seconds())).string();
+  }
+  auto report = sq::restore_database(args.backup, db, {.replaced_dir = replaced_dir});
+  if (!report.ok()) return exit_for(report.status());
+  std::cout << fmt::format("restored {} as {}: {} transactions, {} audit rows\n", args.backup, db,
+                           report->transactions_rows, report->audit_rows);
+  if (report->replaced) std::cout << "the replaced database files are in " << replaced_dir << "\n";
+  const char* secret_env = std::getenv(std::string(server::kMasterSecretEnv).c_str());
+  if (!fs::exists(fs::path(args.data_dir) / server::kMasterSecretFile, ec) &&
+      (secret_env == nullptr || *secret_env == '\0')) {
+    std::cerr << "note: " << args.data_dir << " has no " << server::kMasterSecretFile
+              << ": put the original's beside the database (or set " << server::kMasterSecretEnv
+              << ") before `warden serve`, or no session can be "
+              << "created with the restored signing keys\n";
+  }
   return kExitOk;
 }
 

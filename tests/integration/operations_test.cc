@@ -1,6 +1,6 @@
 // Operating a live data directory (docs/operations.md): `warden backup` while decisions keep
-// arriving over HTTP, the documented restore of that backup, `warden db stats`, and the
-// storage gauges of /metrics, all against the real binary.
+// arriving over HTTP, `warden restore` of that backup into a new directory, `warden db stats`,
+// and the storage gauges of /metrics, all against the real binary.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -184,13 +184,27 @@ TEST_F(OperationsTest, BackupOfALiveDataDirHoldsEveryAcknowledgedDecisionAndRest
   EXPECT_NE(again.stderr_text.find("--force"), std::string::npos) << again.output();
   EXPECT_EQ(fs::file_size(backup), size);
 
-  // Restore as docs/operations.md says: a data directory whose database is the backup (no
-  // stale -wal/-shm), with the original's master.secret beside it.
+  // Not over a directory a daemon serves.
+  const CliResult busy =
+      run_cli({"restore", "--from", backup, "--data-dir", warden_->data_dir(), "--force"});
+  EXPECT_EQ(busy.exit_code, 1) << busy.output();
+  EXPECT_NE(busy.stderr_text.find("stop it first"), std::string::npos) << busy.output();
+
+  // Into a new directory, with the original's master.secret beside it (docs/operations.md).
   const std::string restored = make_temp_dir();
   ASSERT_FALSE(restored.empty());
-  fs::copy_file(backup, fs::path(restored) / "warden.db");
   fs::copy_file(fs::path(warden_->data_dir()) / "master.secret",
                 fs::path(restored) / "master.secret");
+  const CliResult put = run_cli({"restore", "--from", backup, "--data-dir", restored});
+  ASSERT_EQ(put.exit_code, 0) << put.output();
+  EXPECT_NE(put.stdout_text.find(std::to_string(copied) + " transactions"), std::string::npos)
+      << put.output();
+  EXPECT_EQ(put.stderr_text, "");          // master.secret is there: no note
+  EXPECT_EQ(fs::file_size(backup), size);  // only read
+  EXPECT_FALSE(fs::exists(backup + "-wal"));
+  const CliResult twice = run_cli({"restore", "--from", backup, "--data-dir", restored});
+  EXPECT_EQ(twice.exit_code, 2) << twice.output();
+  EXPECT_NE(twice.stderr_text.find("--force"), std::string::npos) << twice.output();
   fs::remove(backup);
   const CliResult verify = run_cli({"audit", "verify", "--data-dir", restored});
   EXPECT_EQ(verify.exit_code, 0) << verify.output();

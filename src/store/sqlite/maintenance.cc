@@ -11,8 +11,10 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/sqlite/queries.h"
 
 namespace warden::store::sqlite {
 
@@ -24,6 +26,10 @@ namespace {
 // kBackupBusyRetriesMax times in a row.
 constexpr int kBackupBusySleepMs = 10;
 constexpr int kBackupBusyRetriesMax = 500;
+// The restore's copy reads and writes this much at a time.
+constexpr std::size_t kCopyChunkBytes = 1 << 20;
+// A database file and the files SQLite keeps beside it in WAL mode.
+constexpr const char* kDatabaseFileSuffixes[] = {"", "-wal", "-shm"};
 
 Status io_error(const std::string& what, int err) {
   return Status(ErrorCode::INTERNAL_STORE_ERROR, fmt::format("{}: {}", what, std::strerror(err)));
@@ -145,7 +151,122 @@ Status copy_pages(sqlite3* target, sqlite3* source, int pages_per_step, BackupRe
   return Status();
 }
 
+// Copies `from` into a new file `to` (mode 0600, refused if it exists) and fsyncs it.
+Status copy_file_synced(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return io_error("open " + from, errno);
+  const int out = ::open(to.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return io_error("create " + to, err);
+  }
+  Status s;
+  std::vector<char> buf(kCopyChunkBytes);
+  while (s.ok()) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = io_error("read " + from, errno);
+    if (n <= 0) break;
+    for (ssize_t done = 0; done < n && s.ok();) {
+      const ssize_t w = ::write(out, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) s = io_error("write " + to, errno);
+      if (w > 0) done += w;
+    }
+  }
+  if (s.ok() && ::fsync(out) != 0) s = io_error("fsync " + to, errno);
+  ::close(in);
+  ::close(out);
+  return s;
+}
+
+// A restore's candidate: a sound SQLite file with a Warden schema. Returns its row counts.
+Result<RestoreReport> check_restorable(const std::string& path) {
+  RestoreReport report;
+  {
+    WARDEN_ASSIGN_OR_RETURN(auto conn,
+                            Connection::open(path, SQLITE_OPEN_READONLY, Durability::kFull));
+    WARDEN_ASSIGN_OR_RETURN(Stmt check, conn->prepare("PRAGMA integrity_check"));
+    WARDEN_ASSIGN_OR_RETURN(bool row, check.step());
+    if (!row || check.text(0) != "ok") {
+      return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                    "the backup fails PRAGMA integrity_check: " + (row ? check.text(0) : ""));
+    }
+    Result<int> version = applied_schema_version(*conn);
+    if (!version.ok() || *version == 0) {
+      return Status(ErrorCode::INTERNAL_STORE_ERROR, "the backup holds no Warden schema");
+    }
+    WARDEN_ASSIGN_OR_RETURN(report.transactions_rows,
+                            single_int(*conn, "SELECT COUNT(*) FROM transactions"));
+    WARDEN_ASSIGN_OR_RETURN(report.audit_rows, single_int(*conn, "SELECT COUNT(*) FROM audit_log"));
+  }
+  // Reading a WAL-mode file made an empty log and index beside it; they go with the check.
+  std::error_code ec;
+  fs::remove(path + "-wal", ec);
+  fs::remove(path + "-shm", ec);
+  return report;
+}
+
+// Moves the database files in place into `dir` (created here); false when there were none.
+Result<bool> move_aside(const std::string& db_path, const std::string& dir) {
+  bool moved = false;
+  std::error_code ec;
+  for (const char* suffix : kDatabaseFileSuffixes) {
+    const std::string file = db_path + suffix;
+    if (!fs::exists(file, ec)) continue;
+    if (!moved && !fs::create_directory(dir, ec)) {
+      return Status(ErrorCode::CONFIG_INVALID,
+                    dir + (ec ? ": " + ec.message() : std::string(" exists")));
+    }
+    moved = true;
+    const std::string to = (fs::path(dir) / fs::path(file).filename()).string();
+    if (::rename(file.c_str(), to.c_str()) != 0) return io_error("move " + file, errno);
+  }
+  return moved;
+}
+
 }  // namespace
+
+Result<RestoreReport> restore_database(const std::string& backup_path, const std::string& db_path,
+                                       const RestoreOptions& opts) {
+  std::error_code ec;
+  if (!fs::is_regular_file(backup_path, ec)) {
+    return Status(ErrorCode::CONFIG_INVALID, "no backup file at " + backup_path);
+  }
+  if (opts.replaced_dir.empty()) {
+    for (const char* suffix : kDatabaseFileSuffixes) {
+      if (fs::exists(db_path + suffix, ec)) {
+        return Status(ErrorCode::CONFIG_INVALID,
+                      db_path + suffix + " exists (--force moves the database in place aside)");
+      }
+    }
+  }
+  const std::string tmp_path = db_path + ".restore";
+  if (fs::exists(tmp_path, ec)) {
+    return Status(ErrorCode::CONFIG_INVALID,
+                  tmp_path + " exists: left by an interrupted restore (remove it)");
+  }
+  Status copied = copy_file_synced(backup_path, tmp_path);
+  if (!copied.ok()) {
+    fs::remove(tmp_path, ec);
+    return copied;
+  }
+  Result<RestoreReport> report = [&]() -> Result<RestoreReport> {
+    WARDEN_ASSIGN_OR_RETURN(RestoreReport r, check_restorable(tmp_path));
+    if (!opts.replaced_dir.empty()) {
+      WARDEN_ASSIGN_OR_RETURN(r.replaced, move_aside(db_path, opts.replaced_dir));
+    }
+    if (::rename(tmp_path.c_str(), db_path.c_str()) != 0) {
+      return io_error("rename " + tmp_path + " to " + db_path, errno);
+    }
+    WARDEN_RETURN_IF_ERROR(
+        fsync_path(fs::absolute(db_path).parent_path().string(), O_RDONLY | O_DIRECTORY));
+    return r;
+  }();
+  if (!report.ok()) fs::remove(tmp_path, ec);
+  return report;
+}
 
 Result<BackupReport> backup_database(const std::string& source_path, const std::string& target_path,
                                      const BackupOptions& opts) {

@@ -46,6 +46,29 @@ struct BackupReport {
 Result<BackupReport> backup_database(const std::string& source_path, const std::string& target_path,
                                      const BackupOptions& opts);
 
+struct RestoreOptions {
+  // Where the database files in place (the file, its -wal and -shm) are moved; empty: refuse
+  // (CONFIG_INVALID) when any of them exists. Must not exist yet.
+  std::string replaced_dir;
+};
+
+struct RestoreReport {
+  std::int64_t transactions_rows = 0;
+  std::int64_t audit_rows = 0;
+  bool replaced = false;  // files were moved to replaced_dir
+};
+
+// Puts the backup at backup_path in place as db_path, for a daemon that is not running (the
+// caller holds the data directory's lock). The backup is copied beside db_path as
+// db_path + ".restore" (0600, fsynced) and checked there (PRAGMA integrity_check, a Warden
+// schema) before anything in place is touched; then the files in place are moved out of the way
+// (a stale -wal beside the restored file would be read as part of it), the copy renamed to
+// db_path and the directory fsynced. The backup file itself is only read. CONFIG_INVALID: no
+// backup file, files in place without replaced_dir, a leftover .restore file;
+// INTERNAL_STORE_ERROR naming the check a backup failed.
+Result<RestoreReport> restore_database(const std::string& backup_path, const std::string& db_path,
+                                       const RestoreOptions& opts);
+
 // One b-tree of the database: a table (with its row count) or an index.
 struct ObjectStats {
   std::string name;

@@ -211,5 +211,80 @@ TEST_F(MaintenanceTest, OldestDecisionQuerySeeksTheCreatedAtIndex) {
   EXPECT_EQ(plan[0].find("SCAN"), std::string::npos) << plan[0];
 }
 
+TEST_F(MaintenanceTest, RestorePutsACheckedBackupInPlaceAndMovesTheOldFilesAside) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(decide(i).ok());
+  const std::string backup = dir_.file("copy.db");
+  ASSERT_TRUE(backup_database(db_path(), backup, {}).ok());
+  for (int i = 20; i < 30; ++i) ASSERT_TRUE(decide(i).ok());
+  store_.reset();  // the daemon stopped
+
+  // Files in place are refused without a place to move them to.
+  auto refused = restore_database(backup, db_path(), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::CONFIG_INVALID);
+  EXPECT_EQ(RawDb(db_path()).integer("SELECT COUNT(*) FROM transactions"), 30);
+
+  // A stale log beside the database must not survive into the restored one.
+  { std::ofstream(db_path() + "-wal") << std::string(100, 'w'); }
+  const std::string aside = dir_.file("replaced");
+  auto restored = restore_database(backup, db_path(), {.replaced_dir = aside});
+  ASSERT_TRUE(restored.ok()) << restored.status().to_string();
+  EXPECT_TRUE(restored->replaced);
+  EXPECT_EQ(restored->transactions_rows, 20);
+  EXPECT_EQ(restored->audit_rows, 20);
+  EXPECT_FALSE(std::filesystem::exists(db_path() + "-wal"));
+  EXPECT_FALSE(std::filesystem::exists(db_path() + ".restore"));
+  EXPECT_TRUE(std::filesystem::exists(aside + "/warden.db"));
+  EXPECT_EQ(std::filesystem::file_size(aside + "/warden.db-wal"), 100u);
+  struct stat st {};
+  ASSERT_EQ(::stat(db_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto reopened = open_store(db_path());
+  ASSERT_TRUE(reopened);
+  auto verified = reopened->verify_audit();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_FALSE(verified->first_broken_id.has_value()) << verified->problem;
+  EXPECT_EQ(RawDb(db_path()).integer("SELECT COUNT(*) FROM transactions"), 20);
+  reopened.reset();
+
+  // The same place for the replaced files is not used twice.
+  auto again = restore_database(backup, db_path(), {.replaced_dir = aside});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), ErrorCode::CONFIG_INVALID);
+  EXPECT_EQ(RawDb(db_path()).integer("SELECT COUNT(*) FROM transactions"), 20);
+}
+
+TEST_F(MaintenanceTest, RestoreRefusesADamagedBackupAndTouchesNothing) {
+  ASSERT_TRUE(decide(1).ok());
+  const std::string backup = dir_.file("copy.db");
+  ASSERT_TRUE(backup_database(db_path(), backup, {}).ok());
+  store_.reset();
+  const std::string target = dir_.file("restored/warden.db");
+  std::filesystem::create_directories(dir_.path() / "restored");
+  {
+    // The transactions table's root page zeroed: the file still opens, but fails the check.
+    const std::int64_t root =
+        RawDb(backup).integer("SELECT rootpage FROM sqlite_schema WHERE name = 'transactions'");
+    const std::int64_t page_bytes = RawDb(backup).integer("PRAGMA page_size");
+    std::fstream f(backup, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((root - 1) * page_bytes);
+    f << std::string(static_cast<std::size_t>(page_bytes), '\0');
+  }
+  std::filesystem::remove(backup + "-wal");
+  std::filesystem::remove(backup + "-shm");
+  auto damaged = restore_database(backup, target, {});
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("integrity_check"), std::string::npos)
+      << damaged.status().to_string();
+  EXPECT_FALSE(std::filesystem::exists(target));
+  EXPECT_FALSE(std::filesystem::exists(target + ".restore"));
+  { std::ofstream(dir_.file("not-a-db")) << "hello"; }
+  EXPECT_FALSE(restore_database(dir_.file("not-a-db"), target, {}).ok());
+  EXPECT_FALSE(std::filesystem::exists(target));
+  auto missing = restore_database(dir_.file("none.db"), target, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ErrorCode::CONFIG_INVALID);
+}
+
 }  // namespace
 }  // namespace warden::store::sqlite

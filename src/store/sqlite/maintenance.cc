@@ -308,6 +308,11 @@ Result<DatabaseStats> database_stats(const std::string& db_path) {
   if (!fs::exists(db_path, ec)) {
     return Status(ErrorCode::STORE_NOT_INITIALIZED, "no database at " + db_path);
   }
+  if (sqlite3_compileoption_used("ENABLE_DBSTAT_VTAB") == 0) {
+    return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                  "this SQLite library is built without the dbstat table "
+                  "(SQLITE_ENABLE_DBSTAT_VTAB), which the sizes are read from");
+  }
   WARDEN_ASSIGN_OR_RETURN(auto conn,
                           Connection::open(db_path, SQLITE_OPEN_READONLY, Durability::kFull));
   // One snapshot for every number below, so they add up.

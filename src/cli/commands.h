@@ -19,6 +19,8 @@ inline constexpr int kExitUsage = 2;
 inline constexpr std::size_t kConnectionsMax = 1'000'000;
 
 std::string database_path(const std::string& data_dir);
+// Where archive segments live in a data directory (docs/operations.md).
+std::string archive_path(const std::string& data_dir);
 
 struct InitArgs {
   std::string data_dir;
@@ -36,6 +38,29 @@ struct DbMigrateArgs {
   std::string store_password_file;
 };
 int run_db_migrate(const DbMigrateArgs& args);
+
+// `warden backup`, `warden restore` and `warden db stats` (operations.cc; docs/operations.md).
+// Backup and stats only read the database and are fine while the daemon serves it.
+struct BackupArgs {
+  std::string data_dir;
+  std::string target;  // the backup file
+  bool force = false;  // replace an existing target
+};
+int run_backup(const BackupArgs& args);
+
+// Puts a backup in place as the data directory's database; refused while a daemon serves it.
+struct RestoreArgs {
+  std::string data_dir;
+  std::string backup;  // the backup file
+  bool force = false;  // move the database files in place to DATA_DIR/replaced-<unix seconds>
+};
+int run_restore(const RestoreArgs& args);
+
+struct DbStatsArgs {
+  std::string data_dir;
+  bool json = false;
+};
+int run_db_stats(const DbStatsArgs& args);
 
 struct ServeArgs {
   std::string data_dir;

@@ -58,12 +58,29 @@ int main_impl(int argc, char** argv) {
                        "File whose first line is the PostgreSQL password (else WARDEN_STORE_PASSWORD)");
 
   DbMigrateArgs db_migrate;
-  auto* db_cmd = app.add_subcommand("db", "Store tools for cluster mode (docs/cluster.md).");
+  auto* db_cmd = app.add_subcommand("db", "Store tools: the schema of a cluster's PostgreSQL store (docs/cluster.md), the sizes in a data directory (docs/operations.md).");
   db_cmd->require_subcommand(1);
   auto* migrate_cmd = db_cmd->add_subcommand("migrate", "Bring a PostgreSQL store's schema to this binary's version; run as the owner role (replicas starting together migrate once).");
   migrate_cmd->add_option("--store", db_migrate.store_url, "postgres://OWNER@HOST:PORT/DB (no password in it)")->envname("WARDEN_STORE_URL")->required();
   migrate_cmd->add_option("--store-password-file", db_migrate.store_password_file,
                           "File whose first line is the owner's password (else WARDEN_STORE_PASSWORD)");
+
+  DbStatsArgs db_stats;
+  auto* stats_cmd = db_cmd->add_subcommand("stats", "Print the bytes of every table and index, the row counts of the tables, the database, WAL and archive sizes and the bytes per stored decision of a data directory (read-only; fine while the daemon serves it).");
+  stats_cmd->add_option("--data-dir", db_stats.data_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  stats_cmd->add_flag("--json", db_stats.json, "Print one JSON object instead of aligned text");
+
+  BackupArgs backup;
+  auto* backup_cmd = app.add_subcommand("backup", "Copy a data directory's database, as one consistent snapshot, to FILE while the daemon keeps serving (SQLite's online backup API); restore with `warden restore`.");
+  backup_cmd->add_option("--data-dir", backup.data_dir, "Data directory")->envname("WARDEN_DATA_DIR")->required();
+  backup_cmd->add_option("--to", backup.target, "The backup file (mode 0600), written as FILE.tmp and renamed when complete")->required();
+  backup_cmd->add_flag("--force", backup.force, "Replace FILE if it exists");
+
+  RestoreArgs restore;
+  auto* restore_cmd = app.add_subcommand("restore", "Put a backup in place as the data directory's database, after checking it (integrity, Warden schema); refused while a daemon serves the directory.");
+  restore_cmd->add_option("--data-dir", restore.data_dir, "Data directory (created 0700 if missing)")->envname("WARDEN_DATA_DIR")->required();
+  restore_cmd->add_option("--from", restore.backup, "The backup file (made by `warden backup`); only read")->required();
+  restore_cmd->add_flag("--force", restore.force, "Replace a database in place: its files (with -wal and -shm) move to DATA_DIR/replaced-<unix seconds>");
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP daemon until SIGTERM/SIGINT.");
@@ -175,6 +192,9 @@ int main_impl(int argc, char** argv) {
 
   if (*init_cmd) return run_init(init);
   if (*migrate_cmd) return run_db_migrate(db_migrate);
+  if (*stats_cmd) return run_db_stats(db_stats);
+  if (*backup_cmd) return run_backup(backup);
+  if (*restore_cmd) return run_restore(restore);
   if (*serve_cmd) {
     std::set<std::string> given;
     for (const auto& [key, opt] : serve_opts) {

@@ -26,6 +26,7 @@
 #include "store/postgres/change_feed.h"
 #include "store/postgres/leadership.h"
 #include "store/postgres/pg_store.h"
+#include "store/sqlite/maintenance.h"
 #include "store/sqlite/sqlite_store.h"
 
 extern char** environ;
@@ -621,6 +622,19 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
     return kExitFailed;
   }
   options.api.session_keys = session_keys->get();
+  // Embedded mode's storage gauges, from the data directory; cluster mode has none here
+  // (docs/operations.md: PostgreSQL's own exporters size its database).
+  std::unique_ptr<store::sqlite::StorageGauges> gauges;
+  if (args.store_url.empty()) {
+    gauges = std::make_unique<store::sqlite::StorageGauges>(database_path(args.data_dir),
+                                                            archive_path(args.data_dir), clock);
+    options.metrics_sources.push_back([g = gauges.get()] {
+      const store::sqlite::StorageSample sample = g->sample();
+      return server::render_storage_gauges({sample.database_bytes, sample.wal_bytes,
+                                            sample.archive_bytes,
+                                            sample.oldest_hot_decision_age_seconds});
+    });
+  }
   Status s = server::run_server(options, **store, clock, ids, **hash);
   if (!s.ok()) {
     server::log_event(server::LogLevel::kError, "server failed", {{"error", s.to_string()}});

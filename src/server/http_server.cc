@@ -565,6 +565,7 @@ std::string response_head(int status, std::string_view content_type,
 Status run_server(const ServerOptions& options, store::Store& store, const Clock& clock,
                   IdGenerator& ids, std::string master_password_hash) {
   Metrics metrics;
+  for (const auto& source : options.metrics_sources) metrics.add_source(source);
   store::BatchWriter writer(store, options.batch);
   std::unique_ptr<WebhookNotifier> webhook;
   if (!options.webhook_url.empty()) {

@@ -74,4 +74,27 @@ void Metrics::add_source(std::function<std::string()> render) {
   sources_.push_back(std::move(render));
 }
 
+std::string render_storage_gauges(const StorageGaugeValues& v) {
+  std::string out = fmt::format(
+      "# HELP warden_db_size_bytes Size of the database file.\n"
+      "# TYPE warden_db_size_bytes gauge\n"
+      "warden_db_size_bytes {}\n"
+      "# HELP warden_db_wal_size_bytes Size of the database's write-ahead log file.\n"
+      "# TYPE warden_db_wal_size_bytes gauge\n"
+      "warden_db_wal_size_bytes {}\n"
+      "# HELP warden_archive_size_bytes Total size of the archive segment files.\n"
+      "# TYPE warden_archive_size_bytes gauge\n"
+      "warden_archive_size_bytes {}\n",
+      v.database_bytes, v.wal_bytes, v.archive_bytes);
+  if (v.oldest_hot_decision_age_seconds) {
+    out += fmt::format(
+        "# HELP warden_oldest_hot_decision_age_seconds Age of the oldest decision in the "
+        "database (0 when there is none).\n"
+        "# TYPE warden_oldest_hot_decision_age_seconds gauge\n"
+        "warden_oldest_hot_decision_age_seconds {}\n",
+        *v.oldest_hot_decision_age_seconds);
+  }
+  return out;
+}
+
 }  // namespace warden::server

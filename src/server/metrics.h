@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string_view>
 #include <string>
@@ -45,5 +46,15 @@ class Metrics {
   std::map<Key, std::unique_ptr<Series>, std::less<>> series_;
   std::vector<std::function<std::string()>> sources_;  // guarded by mu_
 };
+
+// The storage gauges of a SQLite data directory (docs/operations.md), sampled at a scrape.
+struct StorageGaugeValues {
+  std::int64_t database_bytes = 0;
+  std::int64_t wal_bytes = 0;
+  std::int64_t archive_bytes = 0;  // 0 when the data directory has no archive
+  // Left out of the text when the database could not be read.
+  std::optional<std::int64_t> oldest_hot_decision_age_seconds;
+};
+std::string render_storage_gauges(const StorageGaugeValues& v);
 
 }  // namespace warden::server

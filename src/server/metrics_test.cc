@@ -44,5 +44,19 @@ TEST(Metrics, BucketsAreCumulativeAndTheSlowestCountOnlyInInf) {
       << text;
 }
 
+TEST(StorageGauges, RendersEveryGaugeAndLeavesOutAnAgeThatCouldNotBeRead) {
+  const std::string text = render_storage_gauges({4096, 8240, 0, 75});
+  EXPECT_NE(text.find("# TYPE warden_db_size_bytes gauge\nwarden_db_size_bytes 4096\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nwarden_db_wal_size_bytes 8240\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nwarden_archive_size_bytes 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nwarden_oldest_hot_decision_age_seconds 75\n"), std::string::npos)
+      << text;
+  const std::string unread = render_storage_gauges({4096, 0, 10, std::nullopt});
+  EXPECT_EQ(unread.find("warden_oldest_hot_decision_age_seconds"), std::string::npos) << unread;
+  EXPECT_NE(unread.find("\nwarden_archive_size_bytes 10\n"), std::string::npos) << unread;
+}
+
 }  // namespace
 }  // namespace warden::server

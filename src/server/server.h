@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -74,6 +75,9 @@ struct ServerOptions {
   // feed that carries policy changes and revocations between replicas (api.change_feed). With a
   // leadership given, decisions.shared_store and ledger.shared_store should be set too.
   const store::Leadership* leadership = nullptr;
+  // More series for /metrics, each rendered at every scrape (the data directory's storage
+  // gauges in embedded mode).
+  std::vector<std::function<std::string()>> metrics_sources;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

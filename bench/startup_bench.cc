@@ -690,7 +690,7 @@ Times measure_baseline(const std::filesystem::path& path, const Fixed& f, const 
   engine::Engine engine;
   decisions::IdempotencyTable idempotency;
   check(load_policies(*st, engine), "baseline policies");
-  check(scan_transactions(*st, {{"PENDING", "QUEUED"}, {}, {}},
+  check(scan_transactions(*st, {.statuses = {"PENDING", "QUEUED"}},
                           [&](const store::TransactionRow& r) {
                             engine.restore(r.agent_id, r.id,
                                            decisions::charges_from(decisions::metadata_of(r)),
@@ -740,7 +740,7 @@ void probe_reads(const std::filesystem::path& path, const Expected& e, bool cold
         "probe usage");
   const double usage_ms = ms_since(t0);
   t0 = SteadyClock::now();
-  check(scan_transactions(*st, {{"PENDING", "QUEUED"}, {}, {}},
+  check(scan_transactions(*st, {.statuses = {"PENDING", "QUEUED"}},
                           [&](const store::TransactionRow&) {
                             ++open_rows;
                             return Status();

@@ -298,8 +298,9 @@ class DecisionService {
   std::unordered_map<std::string, std::vector<Timer>> timers_by_tx_;
   std::atomic<std::uint64_t> late_settlements_{0};
 
-  // Cluster mode: the leader reads every replica's open transactions into its timers (when it
-  // starts leading, then every kClusterTimerScanMs); a follower checks its own due timers
+  // Cluster mode: the leader reads every replica's open transactions due before its scan after
+  // next into its timers (when it starts leading, then every kClusterTimerScanMs, so none is
+  // read late; TransactionFilter::due_before); a follower checks its own due timers
   // against the store at the same pace and forgets those another replica settled.
   void cluster_timers(std::int64_t now_ms, bool leading);
   // Drops the timers and the in-memory reservation of a transaction the store has as settled;

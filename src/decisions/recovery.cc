@@ -36,7 +36,7 @@ Status DecisionService::backfill_usage() {
   if (done) return Status();
   const std::int64_t now = clock_.now_seconds();
   return writer_.run([now](store::WriteTxn& tx) -> Status {
-    WARDEN_RETURN_IF_ERROR(scan_transactions(tx, {{"CONFIRMED"}, {}, {}},
+    WARDEN_RETURN_IF_ERROR(scan_transactions(tx, {.statuses = {"CONFIRMED"}},
                                              [&](const store::TransactionRow& row) {
       return record_usage(tx, row.agent_id, settled_charges(row));
     }));
@@ -49,7 +49,7 @@ Status DecisionService::backfill_usage() {
 // inside it, without reading old transactions.)
 Status DecisionService::recover() {
   const std::int64_t now_ms = clock_.now_ms();
-  WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {{"PENDING", "QUEUED"}, {}, {}},
+  WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {.statuses = {"PENDING", "QUEUED"}},
                                            [&](const store::TransactionRow& row) {
     engine_.restore(row.agent_id, row.id, charges_from(metadata_of(row)), true);
     std::optional<std::int64_t> approval_expiry;

@@ -131,12 +131,17 @@ void DecisionService::cluster_timers(std::int64_t now_ms, bool leading) {
   if (!started_leading && now_ms < cluster_scan_due_ms_) return;
   cluster_scan_due_ms_ = now_ms + kClusterTimerScanMs;
   if (leading) {
-    // Every open transaction gets its timers here, whichever replica decided it (a timer
-    // already queued is not added twice).
+    // Every open transaction whose timer falls before the scan after next gets it here,
+    // whichever replica decided it (a timer already queued is not added twice). Only those: the
+    // rest are read by a later scan, in time, so a scan costs what is about to fall due rather
+    // than every open reservation of the cluster.
+    store::TransactionFilter due;
+    due.statuses = {"PENDING", "QUEUED"};
+    due.due_before = (now_ms + 2 * kClusterTimerScanMs) / 1000;
     store::Page page;
     page.limit = 1000;
     for (;;) {
-      auto rows = store_.list_transactions({{"PENDING", "QUEUED"}, {}, {}}, page);
+      auto rows = store_.list_transactions(due, page);
       if (!rows.ok()) return;  // tried again at the next scan
       for (const auto& row : *rows) {
         std::optional<std::int64_t> approval_expiry;

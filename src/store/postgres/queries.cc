@@ -532,13 +532,25 @@ Result<std::optional<TransactionRow>> get_transaction_for_update(Connection& c,
 Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
                                                       const Page& page) {
-  // Bits: 0 statuses (one array parameter, whatever their number), 1 agent_id, 2 created_at_min.
-  static const SqlVariants<3> variants([](unsigned v) {
+  // Bits: 0 statuses (one array parameter, whatever their number), 1 agent_id, 2 created_at_min,
+  // 3 due_before: the ids of the three kinds of due timer, each found through an index (the
+  // status and expiry index; the QUEUED rows, which are few; the approvals' expiry index) rather
+  // than by testing every open row.
+  static const SqlVariants<4> variants([](unsigned v) {
     std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > $1", kTransactionColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND status = ANY(${}::text[])", ++n);
     if (v & 2u) sql += fmt::format(" AND agent_id = ${}", ++n);
     if (v & 4u) sql += fmt::format(" AND created_at >= ${}", ++n);
+    if (v & 8u) {
+      sql += fmt::format(
+          " AND status IN ('PENDING', 'QUEUED') AND id IN (SELECT id FROM transactions WHERE "
+          "status IN ('PENDING', 'QUEUED') AND "
+          "expires_at <= ${0} UNION ALL SELECT id FROM transactions WHERE status = 'QUEUED' AND "
+          "executable_at <= ${0} UNION ALL SELECT tx_id FROM pending_approvals WHERE expires_at "
+          "<= ${0} AND approved_at IS NULL AND rejected_at IS NULL)",
+          ++n);
+    }
     return sql + fmt::format(" ORDER BY id LIMIT ${}", ++n);
   });
   unsigned v = 0;
@@ -554,6 +566,10 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   if (filter.created_at_min) {
     v |= 4u;
     params.push_back(num(*filter.created_at_min));
+  }
+  if (filter.due_before) {
+    v |= 8u;
+    params.push_back(num(*filter.due_before));
   }
   params.push_back(limit_param(page.limit));
   return collect<TransactionRow>(c.exec_prepared(variants[v], params), read_transaction);

@@ -495,6 +495,12 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   }
   if (filter.agent_id) sql += " AND agent_id = ?";
   if (filter.created_at_min) sql += " AND created_at >= ?";
+  if (filter.due_before) {
+    sql +=
+        " AND status IN ('PENDING', 'QUEUED') AND (expires_at <= ? OR (status = 'QUEUED' AND executable_at <= ?) OR id IN "
+        "(SELECT tx_id FROM pending_approvals WHERE expires_at <= ? AND approved_at IS NULL "
+        "AND rejected_at IS NULL))";
+  }
   // With a time bound, "+id" keeps SQLite from walking the primary key through the whole table
   // for the few recent rows (start-up reads the last day's idempotency keys this way): it
   // searches the created_at index and sorts what it found.
@@ -504,6 +510,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   for (const auto& s : filter.statuses) st.bind(s);
   if (filter.agent_id) st.bind(*filter.agent_id);
   if (filter.created_at_min) st.bind(*filter.created_at_min);
+  for (int i = 0; filter.due_before && i < 3; ++i) st.bind(*filter.due_before);
   st.bind(sql_limit(page.limit));
   return collect<TransactionRow>(st, read_transaction);
 }

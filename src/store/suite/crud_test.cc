@@ -247,6 +247,64 @@ TEST_P(CrudTest, KeyValuePutGetOverwrite) {
   EXPECT_EQ(inside.value_or(""), "v2");
 }
 
+// What a sweeping replica reads (TransactionFilter::due_before): open rows with a timer due by
+// then, of each kind, and nothing else, page by page.
+TEST_P(CrudTest, DueBeforeListsOpenTransactionsWithATimerDueByThen) {
+  constexpr std::int64_t kT = 1'800'000'000;
+  auto tx = [](std::string id, std::string status) {
+    TransactionRow r;
+    r.id = std::move(id);
+    r.agent_id = "a1";
+    r.chain = "solana";
+    r.type = "TRANSFER";
+    r.status = std::move(status);
+    r.created_at = r.updated_at = kT - 100;
+    return r;
+  };
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk-a1")));
+                TransactionRow r = tx("t1-expires", "PENDING");
+                r.expires_at = kT - 1;
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                r = tx("t2-expires-later", "PENDING");
+                r.expires_at = kT + 1;
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                r = tx("t3-settled", "CONFIRMED");
+                r.expires_at = kT - 50;
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                r = tx("t4-delay", "QUEUED");
+                r.executable_at = kT;
+                r.expires_at = kT + 3600;
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                r = tx("t5-approval", "QUEUED");
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                WARDEN_RETURN_IF_ERROR(t.insert_approval(
+                    ApprovalRow{"ap5", "t5-approval", kT - 100, kT - 10, {}, {}, {}, kT - 100}));
+                r = tx("t6-approved", "QUEUED");
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                WARDEN_RETURN_IF_ERROR(t.insert_approval(
+                    ApprovalRow{"ap6", "t6-approved", kT - 100, kT - 10, kT - 20, {}, {}, kT - 100}));
+                r = tx("t7-no-timer", "PENDING");
+                return t.insert_transaction(r);
+              }).ok());
+  auto ids = [&](std::optional<std::string> after, std::size_t limit) {
+    TransactionFilter due;
+    due.statuses = {"PENDING", "QUEUED"};
+    due.due_before = kT;
+    std::vector<std::string> out;
+    auto rows = store_->list_transactions(due, Page{std::move(after), limit});
+    EXPECT_TRUE(rows.ok()) << rows.status().to_string();
+    if (rows.ok()) {
+      for (const auto& r : *rows) out.push_back(r.id);
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(std::nullopt, 10),
+            (std::vector<std::string>{"t1-expires", "t4-delay", "t5-approval"}));
+  EXPECT_EQ(ids(std::nullopt, 2), (std::vector<std::string>{"t1-expires", "t4-delay"}));
+  EXPECT_EQ(ids("t4-delay", 2), (std::vector<std::string>{"t5-approval"}));
+}
+
 WARDEN_STORE_SUITE(CrudTest);
 
 }  // namespace

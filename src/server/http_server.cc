@@ -58,11 +58,11 @@ struct Shared {
   const ServerOptions& options;
   Api& api;
   std::atomic<bool> draining{false};
-  std::mutex mu;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live;  // guarded by mu
+  std::mutex mu{};
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live = {};  // guarded by mu
   std::uint64_t next_id = 0;                                         // guarded by mu
   // Open connections per peer address; an address leaves the map with its last connection.
-  std::unordered_map<std::string, std::size_t> per_client;  // guarded by mu
+  std::unordered_map<std::string, std::size_t> per_client = {};  // guarded by mu
   // options.connections_max lowered to what the open-files limit allows.
   std::size_t connections_max = 0;
 };
@@ -606,7 +606,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
       options.threads > 0 ? options.threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   // Outlives the io_contexts: connections unregister from it.
-  Shared shared{options, api, {}, {}, {}, 0};
+  Shared shared{options, api};
   shared.connections_max =
       effective_connections_max(options.connections_max, raise_open_files_limit());
   IoThreads io(threads);

@@ -420,14 +420,14 @@ struct LotEntryFilter {
 };
 
 struct TransactionFilter {
-  std::vector<std::string> statuses;  // empty: any
-  std::optional<std::string> agent_id;
-  std::optional<std::int64_t> created_at_min;
+  std::vector<std::string> statuses = {};  // empty: any
+  std::optional<std::string> agent_id = {};
+  std::optional<std::int64_t> created_at_min = {};
   // Only open rows (PENDING, QUEUED) with a timer due at or before this (unix seconds): the
   // reservation's expiry, a QUEUED row's release (executable_at), or its undecided approval's
   // expiry. What a sweeping replica reads instead of every open row (docs/cluster.md, "One
   // replica sweeps").
-  std::optional<std::int64_t> due_before;
+  std::optional<std::int64_t> due_before = {};
 };
 
 struct AuditEvent {

@@ -27,6 +27,7 @@ using testing::TempDir;
 constexpr std::string_view kAgent = "01a0c450-6c00-71e8-86c6-af1b5021880e";
 constexpr std::string_view kSession = "01a0c450-6c00-71e9-b574-5e43d0379219";
 constexpr std::string_view kTx = "01a0c450-6e6e-7218-8d9e-4ecfb2d19534";
+constexpr std::string_view kChild = "01a0c460-0000-7000-8000-00000000c41d";
 constexpr std::string_view kCorrelation = "01a0c450-6c01-77cc-992c-51755127a223";
 // What DecisionService writes for an INSTANT allow of a TRANSFER (bench/disk_bench.cc).
 constexpr std::string_view kMetadata =
@@ -266,9 +267,11 @@ TEST_F(CompactStoreTest, TransactionRowsAreStoredCompactAndReadBackAsWritten) {
             "blobblobblobblobblob");
   EXPECT_LE(raw.integer("SELECT length(metadata) FROM transactions"), 50);
   EXPECT_EQ(raw.integer("SELECT length(request_hash) FROM transactions"), 34);
-  // The columns queries compare stay text.
-  EXPECT_EQ(raw.text("SELECT typeof(id) || typeof(agent_id) || typeof(status) FROM transactions"),
-            "texttexttext");
+  // The id as its 16 bytes; what references agents and sessions, and what queries compare as
+  // text, stays text.
+  EXPECT_EQ(raw.text("SELECT typeof(id) || length(id) || typeof(agent_id) || typeof(session_id) "
+                     "|| typeof(status) FROM transactions"),
+            "blob17texttexttext");
   auto got = store_->get_transaction(row.id);
   ASSERT_TRUE(got.ok() && got->has_value());
   expect_same(**got, row);
@@ -283,6 +286,53 @@ TEST_F(CompactStoreTest, TransactionRowsAreStoredCompactAndReadBackAsWritten) {
   ASSERT_TRUE(got.ok() && got->has_value());
   expect_same(**got, confirmed);
   EXPECT_EQ((*got)->final_amount, row.amount);
+}
+
+TEST_F(CompactStoreTest, CompactIdsKeepTheirOrderAndTheirForeignKeys) {
+  // UUID v7 ids in a scrambled insert order; pages come back in the ids' text order.
+  std::vector<std::string> ids = {"01a0c450-6e6e-7218-8d9e-4ecfb2d19534",
+                                  "01a0c450-6e6e-7218-8d9e-4ecfb2d19533",
+                                  "01a0c451-0000-7000-8000-000000000000",
+                                  "01a0c44f-ffff-7fff-bfff-ffffffffffff", "ff000000-0000-7000-8000-0000000000ff"};
+  ASSERT_TRUE(store_->write([&](WriteTxn& t) -> Status {
+                for (const std::string& id : ids) {
+                  TransactionRow r = decided_row();
+                  r.id = id;
+                  r.idempotency_key.reset();
+                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                }
+                TransactionRow child = decided_row();
+                child.id = "01a0c452-0000-7000-8000-000000000001";
+                child.idempotency_key.reset();
+                child.parent_id = ids[0];
+                WARDEN_RETURN_IF_ERROR(t.insert_transaction(child));
+                ids.push_back(child.id);
+                return t.insert_approval(ApprovalRow{"ap-1", ids[2], 10, 10, {}, {}, {}, 1});
+              }).ok());
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> listed;
+  std::optional<std::string> after;
+  for (;;) {
+    auto page = store_->list_transactions({}, Page{after, 2});
+    ASSERT_TRUE(page.ok());
+    if (page->empty()) break;
+    for (const auto& r : *page) listed.push_back(r.id);
+    after = page->back().id;
+  }
+  EXPECT_EQ(listed, ids);
+  auto child = store_->get_transaction("01a0c452-0000-7000-8000-000000000001");
+  ASSERT_TRUE(child.ok() && child->has_value());
+  EXPECT_EQ((*child)->parent_id, ids[2]);
+  auto approval = store_->find_approval_by_tx(ids[3]);
+  ASSERT_TRUE(approval.ok() && approval->has_value());
+  EXPECT_EQ((*approval)->tx_id, ids[3]);
+  EXPECT_EQ((*store_->get_approval("ap-1"))->tx_id, ids[3]);
+  // The references are still checked: an approval of a transaction that does not exist fails.
+  Status missing = store_->write([&](WriteTxn& t) {
+    return t.insert_approval(
+        ApprovalRow{"ap-2", "01a0c450-0000-7000-8000-000000000000", 10, 10, {}, {}, {}, 1});
+  });
+  EXPECT_EQ(missing.code(), ErrorCode::STORE_CONSTRAINT) << missing.to_string();
 }
 
 TEST_F(CompactStoreTest, AValueThatDoesNotExpandFailsTheReadInsteadOfReadingGarbage) {
@@ -367,10 +417,14 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
                   "'{}', 'ethereum', 'TRANSFER', '{}', '{}', 'PENDING', 'INSTANT', {}, '{}', '{}', "
                   "'{}', '{}', {}, {});"
                   "INSERT INTO transactions (id, agent_id, chain, type, status, created_at) "
-                  "VALUES ('t-plain', '{}', 'ethereum', 'TRANSFER', 'DENIED', 5);",
+                  "VALUES ('t-plain', '{}', 'ethereum', 'TRANSFER', 'DENIED', 5);"
+                  "INSERT INTO transactions (id, agent_id, chain, type, status, created_at, "
+                  "parent_id) VALUES ('{}', '{}', 'ethereum', 'TRANSFER', 'PENDING', 6, '{}');"
+                  "INSERT INTO pending_approvals (id, tx_id, required_by, expires_at, created_at) "
+                  "VALUES ('ap-9', '{}', 1, 2, 1);",
                   t.id, t.agent_id, *t.session_id, *t.amount, *t.to_address, t.created_at,
                   *t.reserved_amount, t.metadata, *t.idempotency_key, *t.request_hash,
-                  *t.expires_at, t.updated_at, t.agent_id)),
+                  *t.expires_at, t.updated_at, t.agent_id, kChild, t.agent_id, t.id, t.id)),
               SQLITE_OK)
         << raw.error();
     std::string prev(kAuditGenesisHash);
@@ -410,6 +464,12 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
   auto tx = (*store)->get_transaction(std::string(kTx));
   ASSERT_TRUE(tx.ok() && tx->has_value());
   expect_same(**tx, decided_row());
+  auto child = (*store)->get_transaction(std::string(kChild));
+  ASSERT_TRUE(child.ok() && child->has_value());
+  EXPECT_EQ((*child)->parent_id, kTx);
+  auto approval = (*store)->find_approval_by_tx(std::string(kTx));
+  ASSERT_TRUE(approval.ok() && approval->has_value());
+  EXPECT_EQ((*approval)->id, "ap-9");
   auto plain = (*store)->get_transaction("t-plain");
   ASSERT_TRUE(plain.ok() && plain->has_value());
   EXPECT_EQ((*plain)->metadata, "{}");
@@ -431,9 +491,15 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
             "blobblobnull");
   EXPECT_EQ(raw.text("SELECT actor FROM audit_log WHERE id = 2"), "system");
   EXPECT_EQ(raw.text("SELECT typeof(correlation_id) FROM audit_log WHERE id = 4"), "text");
-  EXPECT_EQ(raw.text("SELECT typeof(metadata) || typeof(request_hash) FROM transactions "
-                     "WHERE id = '" + std::string(kTx) + "'"),
+  EXPECT_EQ(raw.text("SELECT typeof(id) || typeof(metadata) || typeof(request_hash) FROM "
+                     "transactions WHERE request_hash IS NOT NULL"),
+            "blobblobblob");
+  EXPECT_EQ(raw.text("SELECT typeof(tx_id) FROM pending_approvals"), "blob");
+  EXPECT_EQ(raw.text("SELECT typeof(id) || typeof(parent_id) FROM transactions WHERE "
+                     "parent_id IS NOT NULL"),
             "blobblob");
+  EXPECT_EQ(raw.text("SELECT id FROM transactions WHERE typeof(id) = 'text'"), "t-plain");
+  EXPECT_TRUE(raw.column("PRAGMA foreign_key_check").empty());
   EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name IN "
                      "('idx_transactions_session_id', 'idx_audit_log_agent_timestamp')"),
             "0");

@@ -433,7 +433,7 @@ constexpr std::string_view kApprovalColumns =
 
 TransactionRow read_transaction(const Stmt& st) {
   TransactionRow r;
-  r.id = st.text(0);
+  r.id = st.expanded(0);
   r.agent_id = st.text(1);
   r.session_id = st.opt_text(2);
   r.chain = st.text(3);
@@ -446,7 +446,7 @@ TransactionRow read_transaction(const Stmt& st) {
   r.method_signature = st.opt_text(10);
   r.spender_address = st.opt_text(11);
   r.approved_amount = st.opt_text(12);
-  r.parent_id = st.opt_text(13);
+  r.parent_id = st.opt_expanded(13);
   r.batch_index = st.opt_int64(14);
   r.status = st.text(15);
   r.tier = st.opt_text(16);
@@ -468,7 +468,7 @@ TransactionRow read_transaction(const Stmt& st) {
 ApprovalRow read_approval(const Stmt& st) {
   ApprovalRow r;
   r.id = st.text(0);
-  r.tx_id = st.text(1);
+  r.tx_id = st.expanded(1);
   r.required_by = st.int64(2);
   r.expires_at = st.int64(3);
   r.approved_at = st.opt_int64(4);
@@ -478,13 +478,14 @@ ApprovalRow read_approval(const Stmt& st) {
   return r;
 }
 
-// The columns no query compares are stored compacted (compact.h): amount, reserved amount,
-// recipient, metadata and request hash.
+// Stored compacted (compact.h): the id and parent id as ids (also in pending_approvals.tx_id,
+// which references it), the columns no query compares as text: amount, reserved amount,
+// recipient, metadata and request hash. A UUID id sorts as its bytes, in the order of its text.
 void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
   st.bind(r.agent_id).bind(r.session_id).bind(r.chain).bind(r.tx_hash).bind(r.type);
   st.bind_compact(r.amount).bind_compact(r.to_address).bind(r.token_mint);
   st.bind(r.contract_address).bind(r.method_signature).bind(r.spender_address);
-  st.bind(r.approved_amount).bind(r.parent_id);
+  st.bind(r.approved_amount).bind_compact_id(r.parent_id);
   st.bind(r.batch_index).bind(r.status).bind(r.tier).bind(r.queued_at).bind(r.executed_at);
   st.bind(r.created_at).bind(r.error).bind_compact(r.metadata).bind_compact(r.reserved_amount);
   st.bind(r.idempotency_key).bind_compact(r.request_hash).bind(r.expires_at);
@@ -496,7 +497,7 @@ void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
 Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id) {
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare(fmt::format("SELECT {} FROM transactions WHERE id = ?", kTransactionColumns)));
-  st.bind(id);
+  st.bind_compact_id(id);
   return first<TransactionRow>(st, read_transaction);
 }
 
@@ -516,7 +517,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   // searches the created_at index and sorts what it found.
   sql += filter.created_at_min ? " ORDER BY +id LIMIT ?" : " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.bind(page.after_id.value_or(""));
+  st.bind_compact_id(page.after_id.value_or(""));
   for (const auto& s : filter.statuses) st.bind(s);
   if (filter.agent_id) st.bind(*filter.agent_id);
   if (filter.created_at_min) st.bind(*filter.created_at_min);
@@ -531,7 +532,7 @@ Status insert_transaction(Connection& c, const TransactionRow& r) {
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       kTransactionColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.borrow_strings().bind(r.id);
+  st.borrow_strings().bind_compact_id(r.id);
   bind_transaction_fields(st, r);
   return st.run();
 }
@@ -547,7 +548,7 @@ Status update_transaction(Connection& c, const TransactionRow& r) {
                 "idempotency_key = ?, request_hash = ?, expires_at = ?, executable_at = ?, "
                 "final_amount = ?, updated_at = ? WHERE id = ?"));
   bind_transaction_fields(st, r);
-  st.bind(r.id);
+  st.bind_compact_id(r.id);
   return run_on_existing(c, st, ErrorCode::TX_NOT_FOUND, r.id);
 }
 
@@ -563,7 +564,7 @@ Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::strin
       Stmt st, c.prepare(fmt::format("SELECT {} FROM pending_approvals WHERE tx_id = ? "
                                      "ORDER BY id DESC LIMIT 1",
                                      kApprovalColumns)));
-  st.bind(tx_id);
+  st.bind_compact_id(tx_id);
   return first<ApprovalRow>(st, read_approval);
 }
 
@@ -583,7 +584,8 @@ Status insert_approval(Connection& c, const ApprovalRow& r) {
       Stmt st, c.prepare(fmt::format("INSERT INTO pending_approvals ({}) VALUES "
                                      "(?, ?, ?, ?, ?, ?, ?, ?)",
                                      kApprovalColumns)));
-  st.bind(r.id).bind(r.tx_id).bind(r.required_by).bind(r.expires_at).bind(r.approved_at);
+  st.bind(r.id).bind_compact_id(r.tx_id).bind(r.required_by).bind(r.expires_at);
+  st.bind(r.approved_at);
   st.bind(r.rejected_at).bind(r.owner_signature).bind(r.created_at);
   return st.run();
 }

@@ -671,12 +671,12 @@ std::string orgs_tables() {
 // ---- Migration 10: fewer bytes per decision (docs/benchmarks.md, "Bytes per decision"). The
 // values a decision writes that no query compares are stored compacted (compact.h: UUIDs and
 // hex as bytes, decimals as integers, the decision service's JSON fragments as one byte each):
-// the audit row's actor (none when it is the agent the row names), ids, details and hashes, the
-// transaction's amount, reserved amount,
-// recipient, metadata and request hash. audit_log is rebuilt (its old pages go to the freelist
-// for new rows); transactions, which other tables reference, is rewritten in place. Indexes no
-// query reads go: transactions(session_id) (sessions are never deleted, so its ON DELETE SET
-// NULL never runs; nothing lists by session), and audit (agent_id, timestamp) becomes
+// the audit row's actor (none when it is the agent the row names), ids, details and hashes; the
+// transaction's id (with its parent's and its approvals' references to it), amount, reserved
+// amount, recipient, metadata and request hash. audit_log is rebuilt (its old pages go to the
+// freelist for new rows); transactions, which other tables reference, is rewritten in place.
+// Indexes no query reads go: transactions(session_id) (sessions are never deleted, so its ON
+// DELETE SET NULL never runs; nothing lists by session), and audit (agent_id, timestamp) becomes
 // (agent_id), which list_audit's "agent_id = ? AND id > ? ORDER BY id" reads in order.
 std::string compact_decision_rows() {
   // actor is NULL when it is "agent:" followed by the row's agent_id, as on every row an agent's
@@ -706,10 +706,15 @@ std::string compact_decision_rows() {
          "ALTER TABLE audit_log_v10 RENAME TO audit_log;\n"
          "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
          "CREATE INDEX idx_audit_log_agent ON audit_log(agent_id);\n"
-         "UPDATE transactions SET amount = compact_text(amount), "
+         // Ids change in transactions and in the rows that reference them: the foreign keys
+         // are checked once, at the migration's commit.
+         "PRAGMA defer_foreign_keys = ON;\n"
+         "UPDATE transactions SET id = compact_id(id), parent_id = compact_id(parent_id), "
+         "amount = compact_text(amount), "
          "to_address = compact_text(to_address), metadata = compact_text(metadata), "
          "reserved_amount = compact_text(reserved_amount), "
          "request_hash = compact_text(request_hash);\n"
+         "UPDATE pending_approvals SET tx_id = compact_id(tx_id);\n"
          "DROP INDEX idx_transactions_session_id;\n";
 }
 

@@ -19,8 +19,8 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
-#include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -53,9 +53,9 @@ constexpr std::int64_t kDecisionsDefault = 1'000'000;
 constexpr double kTargetBytesPerDecision = 400;  // issue 14
 constexpr int kAgents = 100;
 constexpr int kAddresses = 1000;
-constexpr std::uint64_t kAmountMinWei = 1'000'000'000'000'000;        // 0.001 ETH
-constexpr std::uint64_t kAmountSpanWei = 999'000'000'000'000'000;      // up to 1 ETH
-constexpr std::size_t kInFlightMax = 4096;  // submissions waiting for their commit
+constexpr std::uint64_t kAmountMinWei = 1'000'000'000'000'000;     // 0.001 ETH
+constexpr std::uint64_t kAmountSpanWei = 999'000'000'000'000'000;  // up to 1 ETH
+constexpr std::size_t kInFlightMax = 4096;            // submissions waiting for their commit
 constexpr std::int64_t kStartMs = 1'790'000'000'000;  // 2026-09-21T22:13:20Z
 constexpr std::int64_t kMsPerDecision = 1;            // 1,000 decisions a second
 constexpr std::int64_t kProgressEvery = 100'000;
@@ -97,7 +97,8 @@ Args parse_args(int argc, char** argv) {
     } else if (arg == "--keep") {
       a.keep = true;
     } else {
-      die(fmt::format("unknown argument '{}' (usage: warden_disk_bench [--decisions N] "
+      die(
+          fmt::format("unknown argument '{}' (usage: warden_disk_bench [--decisions N] "
                       "[--dir DIR] [--keep])",
                       arg));
     }
@@ -148,10 +149,10 @@ Fixed write_fixed(store::Store& st, IdGenerator& ids, std::int64_t now) {
   p.hash = v.hash;
   p.created_at = p.updated_at = now;
   check(st.write([&](store::WriteTxn& t) -> Status {
-          for (const auto& a : f.agents) WARDEN_RETURN_IF_ERROR(t.insert_agent(a));
-          for (const auto& s : f.sessions) WARDEN_RETURN_IF_ERROR(t.insert_session(s));
-          return t.insert_policy(p);
-        }),
+    for (const auto& a : f.agents) WARDEN_RETURN_IF_ERROR(t.insert_agent(a));
+    for (const auto& s : f.sessions) WARDEN_RETURN_IF_ERROR(t.insert_session(s));
+    return t.insert_policy(p);
+  }),
         "setup");
   return f;
 }
@@ -317,7 +318,8 @@ void report(const Args& args, const fs::path& db) {
   sqlite3_close(h);
   const auto file_bytes = static_cast<std::int64_t>(fs::file_size(db));
   const fs::path wal = db.string() + "-wal";
-  const std::int64_t wal_bytes = fs::exists(wal) ? static_cast<std::int64_t>(fs::file_size(wal)) : 0;
+  const std::int64_t wal_bytes =
+      fs::exists(wal) ? static_cast<std::int64_t>(fs::file_size(wal)) : 0;
   const double n = static_cast<double>(args.decisions);
   const double per_decision = static_cast<double>(file_bytes) / n;
   std::printf("file %lld bytes after the checkpoint (WAL %lld bytes), %lld decisions\n",
@@ -343,9 +345,9 @@ void report(const Args& args, const fs::path& db) {
       small += u.bytes;
       continue;
     }
-    std::printf("%-44s %12lld %10.1f %10.1f\n",
-                (u.index ? "  " + u.name : u.name).c_str(), static_cast<long long>(u.bytes),
-                static_cast<double>(u.bytes) / n, static_cast<double>(u.payload) / n);
+    std::printf("%-44s %12lld %10.1f %10.1f\n", (u.index ? "  " + u.name : u.name).c_str(),
+                static_cast<long long>(u.bytes), static_cast<double>(u.bytes) / n,
+                static_cast<double>(u.payload) / n);
   }
   std::printf("%-44s %12lld %10.1f\n", "(the rest)", static_cast<long long>(small),
               static_cast<double>(small) / n);
@@ -362,7 +364,8 @@ int main(int argc, char** argv) {
   FakeClock clock(kStartMs);
   IdGenerator ids(clock);
   {
-    auto opened = store::SqliteStore::open(db.string(), {.create_if_missing = true, .clock = &clock});
+    auto opened =
+        store::SqliteStore::open(db.string(), {.create_if_missing = true, .clock = &clock});
     if (!opened.ok()) die("open: " + opened.status().to_string());
     std::unique_ptr<store::SqliteStore> st = std::move(*opened);
     const Fixed f = write_fixed(*st, ids, kStartMs / 1000);

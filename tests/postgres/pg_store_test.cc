@@ -99,7 +99,8 @@ TEST_F(PgStoreTest, AVersionNineDatabaseMigratesAndItsAuditChainVerifies) {
     if (m.version > 9) break;
     ASSERT_TRUE(owner_->exec_script(m.sql()).ok()) << m.version;
     ASSERT_TRUE(
-        owner_->exec_script(fmt::format("INSERT INTO schema_version VALUES ({}, 'v', 0)", m.version))
+        owner_
+            ->exec_script(fmt::format("INSERT INTO schema_version VALUES ({}, 'v', 0)", m.version))
             .ok());
   }
   constexpr int kRows = 4;
@@ -147,17 +148,20 @@ TEST_F(PgStoreTest, AVersionNineDatabaseMigratesAndItsAuditChainVerifies) {
   EXPECT_EQ(stored->text(0, 1), "32");
   EXPECT_EQ(owner_->exec("SELECT count(*) FROM audit_log WHERE actor IS NULL")->text(0, 0), "3");
   auto id = Result<std::int64_t>(0);
-  ASSERT_TRUE(store->write([&](WriteTxn& t) {
-    id = t.append_audit(events[0]);
-    return id.status();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->write([&](WriteTxn& t) {
+                    id = t.append_audit(events[0]);
+                    return id.status();
+                  })
+                  .ok());
   EXPECT_EQ(*id, kRows + 1);
   report = store->verify_audit();
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->first_broken_id) << report->problem;
   EXPECT_EQ(report->rows_checked, kRows + 1);
-  EXPECT_EQ(owner_->exec("SELECT count(*) FROM pg_indexes WHERE indexname IN "
-                         "('idx_transactions_session_id', 'idx_audit_log_agent_timestamp')")
+  EXPECT_EQ(owner_
+                ->exec("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                       "('idx_transactions_session_id', 'idx_audit_log_agent_timestamp')")
                 ->text(0, 0),
             "0");
 }

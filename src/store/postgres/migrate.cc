@@ -615,7 +615,8 @@ std::string compact_decision_rows() {
          "ALTER TABLE audit_log ALTER COLUMN prev_hash TYPE BYTEA USING decode(prev_hash, 'hex'), "
          "ALTER COLUMN hash TYPE BYTEA USING decode(hash, 'hex'), "
          "ALTER COLUMN actor DROP NOT NULL, "
-         "ADD CONSTRAINT audit_log_actor_or_agent CHECK (actor IS NOT NULL OR agent_id IS NOT NULL);\n"
+         "ADD CONSTRAINT audit_log_actor_or_agent CHECK (actor IS NOT NULL OR agent_id IS NOT "
+         "NULL);\n"
          "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;\n"
          "UPDATE audit_log SET actor = NULL WHERE actor = 'agent:' || agent_id;\n"
          "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;\n";

@@ -33,7 +33,6 @@ constexpr std::string_view kAuditSelect =
     "tx_id, details, severity, ip_address, correlation_id, encode(prev_hash, 'hex'), "
     "encode(hash, 'hex')";
 
-
 // "$1, $2, ..., $n".
 std::string placeholders(int n) {
   std::string out;
@@ -415,16 +414,16 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
-  static const std::string sql = fmt::format(
-      "INSERT INTO audit_log ({}) VALUES ({}, decode($12, 'hex'), decode($13, 'hex'))",
-      kAuditColumns, placeholders(11));
-  const bool agent_actor = e.agent_id && e.actor.starts_with(kAgentActorPrefix) &&
-                           std::string_view(e.actor).substr(kAgentActorPrefix.size()) == *e.agent_id;
+  static const std::string sql =
+      fmt::format("INSERT INTO audit_log ({}) VALUES ({}, decode($12, 'hex'), decode($13, 'hex'))",
+                  kAuditColumns, placeholders(11));
+  const bool agent_actor =
+      e.agent_id && e.actor.starts_with(kAgentActorPrefix) &&
+      std::string_view(e.actor).substr(kAgentActorPrefix.size()) == *e.agent_id;
   // Queued: sent with the transaction's next statement that is waited for (see defer_prepared).
   c.defer_prepared(sql, {num(id), num(e.timestamp), e.event_type,
                          agent_actor ? std::optional<std::string>() : std::optional(e.actor),
-                         e.agent_id,
-                         e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
+                         e.agent_id, e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
                          e.correlation_id, prev_hash, hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;

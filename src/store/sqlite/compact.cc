@@ -54,9 +54,15 @@ constexpr std::array<Fragment, 25> kFragments = {{
     {0x1f, R"("})"},
 }};
 
-constexpr bool reserved(unsigned char c) {
-  return c < 0x20 && c != 0x09 && c != 0x0a && c != 0x0d;
+// The first bytes of kFragments: other bytes skip the table.
+constexpr bool fragment_start(unsigned char c) {
+  for (const Fragment& f : kFragments) {
+    if (static_cast<unsigned char>(f.text.front()) == c) return true;
+  }
+  return false;
 }
+
+constexpr bool reserved(unsigned char c) { return c < 0x20 && c != 0x09 && c != 0x0a && c != 0x0d; }
 
 constexpr bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 constexpr bool digit(char c) { return c >= '0' && c <= '9'; }
@@ -107,7 +113,7 @@ std::optional<std::string> compact_text(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (reserved(c)) return std::nullopt;
-    if (is_uuid_at(s, i)) {
+    if (lower_hex(static_cast<char>(c)) && is_uuid_at(s, i)) {
       put_uuid(out, s, i);
       i += kUuidChars;
       continue;
@@ -117,7 +123,8 @@ std::optional<std::string> compact_text(std::string_view s) {
     if (digits == hex && digits >= kDecimalDigitsMin && digits <= kDecimalDigitsMax &&
         s[i] != '0') {
       std::uint64_t v = 0;
-      for (std::size_t k = 0; k < digits; ++k) v = v * 10 + static_cast<std::uint64_t>(s[i + k] - '0');
+      for (std::size_t k = 0; k < digits; ++k)
+        v = v * 10 + static_cast<std::uint64_t>(s[i + k] - '0');
       int n = 1;
       while (n < 8 && (v >> (8 * n)) != 0) ++n;
       out += kDecimalTag;
@@ -137,10 +144,12 @@ std::optional<std::string> compact_text(std::string_view s) {
       continue;
     }
     const Fragment* match = nullptr;
-    for (const Fragment& f : kFragments) {
-      if (s.substr(i).starts_with(f.text)) {
-        match = &f;
-        break;
+    if (fragment_start(c)) {
+      for (const Fragment& f : kFragments) {
+        if (s.substr(i).starts_with(f.text)) {
+          match = &f;
+          break;
+        }
       }
     }
     if (match != nullptr) {

@@ -54,8 +54,11 @@ TEST(CompactText, DecisionValuesShrinkAndExpandToTheSameBytes) {
     std::size_t stored_max;
   };
   const Case cases[] = {
-      {kMetadata, 50},        {kDecidedDetails, 12}, {kRequestHash, 34},
-      {"749133803634569423", 10}, {"0x05cc5e046a0ccbbe1ef01ea4bb92b3e7fa031d0a", 24},
+      {kMetadata, 50},
+      {kDecidedDetails, 12},
+      {kRequestHash, 34},
+      {"749133803634569423", 10},
+      {"0x05cc5e046a0ccbbe1ef01ea4bb92b3e7fa031d0a", 24},
       {"agent:01a0c450-6c00-71e8-86c6-af1b5021880e", 23},
   };
   for (const Case& c : cases) {
@@ -76,7 +79,10 @@ TEST(CompactText, DecisionValuesShrinkAndExpandToTheSameBytes) {
 TEST(CompactText, WhatDoesNotShrinkOrHoldsAReservedByteStaysText) {
   for (std::string_view text :
        {std::string_view(""), std::string_view("a1"), std::string_view("1000"),
-        std::string_view("system"), std::string_view("ab\x01" "cd", 5),
+        std::string_view("system"),
+        std::string_view("ab\x01"
+                         "cd",
+                         5),
         std::string_view("x\0y", 3), std::string_view("\x1f\x1f\x1f\x1f\x1f\x1f")}) {
     EXPECT_FALSE(compact_text(text).has_value()) << text;
   }
@@ -101,10 +107,29 @@ TEST(CompactText, EdgeRunsExpandExactly) {
 TEST(CompactText, RandomTextRoundTripsExactly) {
   // Pieces that trigger every token next to each other and mid-way.
   const std::vector<std::string> pieces = {
-      "0", "1", "7", "9", "a", "f", "g", "-", "x", "\"", "{", "}", ":", ",", "/native",
-      std::string(kAgent), std::string(kRequestHash).substr(0, 17), "\"}", R"(","ts_ms":)",
+      "0",
+      "1",
+      "7",
+      "9",
+      "a",
+      "f",
+      "g",
+      "-",
+      "x",
+      "\"",
+      "{",
+      "}",
+      ":",
+      ",",
+      "/native",
+      std::string(kAgent),
+      std::string(kRequestHash).substr(0, 17),
+      "\"}",
+      R"(","ts_ms":)",
       R"({"effect":"ALLOW","tier":"INSTANT","status":"PENDING","reasons":[],"amount":")",
-      "\xc3\xa9", "\n", "12345678901234567890"};
+      "\xc3\xa9",
+      "\n",
+      "12345678901234567890"};
   std::mt19937_64 rng(20261130);
   for (int i = 0; i < 20'000; ++i) {
     std::string text;
@@ -120,9 +145,16 @@ TEST(CompactText, RandomTextRoundTripsExactly) {
 }
 
 TEST(CompactText, MalformedBlobsAreErrors) {
-  for (std::string_view blob : {std::string_view("\x01" "abc", 4), std::string_view("\x02", 1),
-                                std::string_view("\x02\x05" "ab", 4),
-                                std::string_view("\x03\x09" "123456789", 11),
+  for (std::string_view blob : {std::string_view("\x01"
+                                                 "abc",
+                                                 4),
+                                std::string_view("\x02", 1),
+                                std::string_view("\x02\x05"
+                                                 "ab",
+                                                 4),
+                                std::string_view("\x03\x09"
+                                                 "123456789",
+                                                 11),
                                 std::string_view("a\0b", 3)}) {
     auto r = expand_text(blob);
     EXPECT_FALSE(r.ok());
@@ -208,12 +240,15 @@ class CompactStoreTest : public ::testing::Test {
   void SetUp() override {
     store_ = open_store(path_);
     ASSERT_NE(store_, nullptr);
-    ASSERT_TRUE(store_->write([&](WriteTxn& t) -> Status {
-                  AgentRow a = testing::sample_agent(std::string(kAgent), std::nullopt);
-                  WARDEN_RETURN_IF_ERROR(t.insert_agent(a));
-                  SessionRow s = testing::sample_session(std::string(kSession), a.id, "token-hash");
-                  return t.insert_session(s);
-                }).ok());
+    ASSERT_TRUE(store_
+                    ->write([&](WriteTxn& t) -> Status {
+                      AgentRow a = testing::sample_agent(std::string(kAgent), std::nullopt);
+                      WARDEN_RETURN_IF_ERROR(t.insert_agent(a));
+                      SessionRow s =
+                          testing::sample_session(std::string(kSession), a.id, "token-hash");
+                      return t.insert_session(s);
+                    })
+                    .ok());
   }
   TempDir dir_;
   std::string path_ = dir_.file("compact.db");
@@ -223,10 +258,12 @@ class CompactStoreTest : public ::testing::Test {
 TEST_F(CompactStoreTest, AuditRowsAreStoredCompactAndReadBackAsWritten) {
   AuditEvent master = decided_event(1'790'000'001);
   master.actor = "master";
-  ASSERT_TRUE(store_->write([&](WriteTxn& t) -> Status {
-                WARDEN_RETURN_IF_ERROR(t.append_audit(decided_event(1'790'000'000)).status());
-                return t.append_audit(master).status();
-              }).ok());
+  ASSERT_TRUE(store_
+                  ->write([&](WriteTxn& t) -> Status {
+                    WARDEN_RETURN_IF_ERROR(t.append_audit(decided_event(1'790'000'000)).status());
+                    return t.append_audit(master).status();
+                  })
+                  .ok());
   RawDb raw(path_);
   // Ids as their 16 bytes, hashes as their 32, the agent's own actor not at all.
   EXPECT_EQ(raw.text("SELECT typeof(hash) || length(hash) || typeof(prev_hash) || "
@@ -290,25 +327,27 @@ TEST_F(CompactStoreTest, TransactionRowsAreStoredCompactAndReadBackAsWritten) {
 
 TEST_F(CompactStoreTest, CompactIdsKeepTheirOrderAndTheirForeignKeys) {
   // UUID v7 ids in a scrambled insert order; pages come back in the ids' text order.
-  std::vector<std::string> ids = {"01a0c450-6e6e-7218-8d9e-4ecfb2d19534",
-                                  "01a0c450-6e6e-7218-8d9e-4ecfb2d19533",
-                                  "01a0c451-0000-7000-8000-000000000000",
-                                  "01a0c44f-ffff-7fff-bfff-ffffffffffff", "ff000000-0000-7000-8000-0000000000ff"};
-  ASSERT_TRUE(store_->write([&](WriteTxn& t) -> Status {
-                for (const std::string& id : ids) {
-                  TransactionRow r = decided_row();
-                  r.id = id;
-                  r.idempotency_key.reset();
-                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
-                }
-                TransactionRow child = decided_row();
-                child.id = "01a0c452-0000-7000-8000-000000000001";
-                child.idempotency_key.reset();
-                child.parent_id = ids[0];
-                WARDEN_RETURN_IF_ERROR(t.insert_transaction(child));
-                ids.push_back(child.id);
-                return t.insert_approval(ApprovalRow{"ap-1", ids[2], 10, 10, {}, {}, {}, 1});
-              }).ok());
+  std::vector<std::string> ids = {
+      "01a0c450-6e6e-7218-8d9e-4ecfb2d19534", "01a0c450-6e6e-7218-8d9e-4ecfb2d19533",
+      "01a0c451-0000-7000-8000-000000000000", "01a0c44f-ffff-7fff-bfff-ffffffffffff",
+      "ff000000-0000-7000-8000-0000000000ff"};
+  ASSERT_TRUE(store_
+                  ->write([&](WriteTxn& t) -> Status {
+                    for (const std::string& id : ids) {
+                      TransactionRow r = decided_row();
+                      r.id = id;
+                      r.idempotency_key.reset();
+                      WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                    }
+                    TransactionRow child = decided_row();
+                    child.id = "01a0c452-0000-7000-8000-000000000001";
+                    child.idempotency_key.reset();
+                    child.parent_id = ids[0];
+                    WARDEN_RETURN_IF_ERROR(t.insert_transaction(child));
+                    ids.push_back(child.id);
+                    return t.insert_approval(ApprovalRow{"ap-1", ids[2], 10, 10, {}, {}, {}, 1});
+                  })
+                  .ok());
   std::sort(ids.begin(), ids.end());
   std::vector<std::string> listed;
   std::optional<std::string> after;
@@ -476,10 +515,12 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
   EXPECT_FALSE((*plain)->amount.has_value());
   // The chain continues from the migrated tail.
   auto id = Result<std::int64_t>(0);
-  ASSERT_TRUE((*store)->write([&](WriteTxn& t) {
-    id = t.append_audit(decided_event(1'790'000'100));
-    return id.status();
-  }).ok());
+  ASSERT_TRUE((*store)
+                  ->write([&](WriteTxn& t) {
+                    id = t.append_audit(decided_event(1'790'000'100));
+                    return id.status();
+                  })
+                  .ok());
   EXPECT_EQ(*id, kRows + 1);
   report = (*store)->verify_audit();
   ASSERT_TRUE(report.ok());
@@ -503,8 +544,7 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
   EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name IN "
                      "('idx_transactions_session_id', 'idx_audit_log_agent_timestamp')"),
             "0");
-  EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name = 'idx_audit_log_agent'"),
-            "1");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name = 'idx_audit_log_agent'"), "1");
   // A tampered migrated row is still named.
   ASSERT_EQ(raw.exec("UPDATE audit_log SET ip_address = '198.51.100.1' WHERE id = 5"), SQLITE_OK);
   report = (*store)->verify_audit();

@@ -194,8 +194,9 @@ Status register_sql_functions(sqlite3* db) {
                                     nullptr, nullptr, nullptr);
   }
   if (rc == SQLITE_OK) return Status();
-  return Status(ErrorCode::INTERNAL_STORE_ERROR,
-                fmt::format("register amount_sum, compact_text, compact_id: {}", sqlite3_errstr(rc)));
+  return Status(
+      ErrorCode::INTERNAL_STORE_ERROR,
+      fmt::format("register amount_sum, compact_text, compact_id: {}", sqlite3_errstr(rc)));
 }
 
 }  // namespace warden::store::sqlite

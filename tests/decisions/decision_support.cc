@@ -7,6 +7,8 @@
 #include <charconv>
 #include <set>
 
+#include "store/sqlite/compact.h"
+
 namespace warden::testing {
 
 namespace json = boost::json;
@@ -78,7 +80,14 @@ std::optional<std::uint64_t> to_u64(const std::string& text) {
 
 namespace {
 
+// The store keeps some columns as compacted BLOBs (store/sqlite/compact.h); read as their text.
 std::string column_text(sqlite3_stmt* stmt, int column) {
+  if (sqlite3_column_type(stmt, column) == SQLITE_BLOB) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, column));
+    auto text = store::sqlite::expand_text(
+        std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))));
+    return text.ok() ? *text : "<" + text.status().message() + ">";
+  }
   const unsigned char* text = sqlite3_column_text(stmt, column);
   return text ? reinterpret_cast<const char*>(text) : "";
 }

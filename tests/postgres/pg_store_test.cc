@@ -84,6 +84,88 @@ class PgStoreTest : public ::testing::Test {
   std::unique_ptr<Connection> owner_;
 };
 
+// A database a version-9 binary wrote: hex text hashes, the agent's actor spelled out. Migration
+// 10 stores the hashes as bytes and drops the actor that names the row's agent; every row reads
+// back as written, the chain verifies and continues.
+TEST_F(PgStoreTest, AVersionNineDatabaseMigratesAndItsAuditChainVerifies) {
+  const std::string database = "t_store_v9_audit";
+  owner_ = owner_connection(database);
+  ASSERT_NE(owner_, nullptr);
+  ASSERT_TRUE(owner_
+                  ->exec_script("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                                "name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+                  .ok());
+  for (const Migration& m : migrations()) {
+    if (m.version > 9) break;
+    ASSERT_TRUE(owner_->exec_script(m.sql()).ok()) << m.version;
+    ASSERT_TRUE(
+        owner_
+            ->exec_script(fmt::format("INSERT INTO schema_version VALUES ({}, 'v', 0)", m.version))
+            .ok());
+  }
+  constexpr int kRows = 4;
+  std::vector<AuditEvent> events;
+  std::string prev(kAuditGenesisHash);
+  for (std::int64_t id = 1; id <= kRows; ++id) {
+    AuditEvent e = event("TX_DECIDED", 1'700'000'000 + id);
+    e.agent_id = "01a0c450-6c00-71e8-86c6-af1b5021880e";
+    e.actor = id == 2 ? "master" : "agent:" + *e.agent_id;
+    e.correlation_id = "corr-" + std::to_string(id);
+    const std::string hash = audit_row_hash(id, e, prev);
+    ASSERT_TRUE(owner_
+                    ->exec("INSERT INTO audit_log (id, timestamp, event_type, actor, agent_id, "
+                           "details, severity, correlation_id, prev_hash, hash) VALUES ($1, $2, "
+                           "$3, $4, $5, $6, $7, $8, $9, $10)",
+                           {std::to_string(id), std::to_string(e.timestamp), e.event_type, e.actor,
+                            *e.agent_id, e.details, e.severity, *e.correlation_id, prev, hash})
+                    .ok());
+    events.push_back(e);
+    prev = hash;
+  }
+  Result<int> applied = migrate(*owner_);
+  ASSERT_TRUE(applied.ok()) << applied.status().to_string();
+  EXPECT_EQ(*applied, latest_schema_version() - 9);
+  auto opened = open_store(database);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  auto& store = *opened;
+  auto report = store->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, kRows);
+  auto rows = store->list_audit({});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), static_cast<std::size_t>(kRows));
+  for (int i = 0; i < kRows; ++i) {
+    EXPECT_EQ((*rows)[i].event.actor, events[i].actor);
+    EXPECT_EQ((*rows)[i].event.correlation_id, events[i].correlation_id);
+    EXPECT_EQ((*rows)[i].hash, audit_row_hash(i + 1, events[i], (*rows)[i].prev_hash));
+  }
+  auto stored = owner_->exec(
+      "SELECT pg_typeof(hash)::text, octet_length(hash), count(*) FILTER (WHERE actor IS NULL) "
+      "OVER () FROM audit_log WHERE id = 1");
+  ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+  EXPECT_EQ(stored->text(0, 0), "bytea");
+  EXPECT_EQ(stored->text(0, 1), "32");
+  EXPECT_EQ(owner_->exec("SELECT count(*) FROM audit_log WHERE actor IS NULL")->text(0, 0), "3");
+  auto id = Result<std::int64_t>(0);
+  ASSERT_TRUE(store
+                  ->write([&](WriteTxn& t) {
+                    id = t.append_audit(events[0]);
+                    return id.status();
+                  })
+                  .ok());
+  EXPECT_EQ(*id, kRows + 1);
+  report = store->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, kRows + 1);
+  EXPECT_EQ(owner_
+                ->exec("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                       "('idx_transactions_session_id', 'idx_audit_log_agent_timestamp')")
+                ->text(0, 0),
+            "0");
+}
+
 TEST_F(PgStoreTest, OpenRefusesAnUnmigratedDatabase) {
   auto store = open_store("t_store_unmigrated");
   ASSERT_FALSE(store.ok());

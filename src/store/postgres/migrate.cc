@@ -603,7 +603,26 @@ std::string orgs_tables() {
                 unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
 }
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// ---- Migration 10: SQLite's twin (fewer bytes per decision) where PostgreSQL's types allow it:
+// the same indexes go (transactions(session_id); audit (agent_id, timestamp) becomes
+// (agent_id)), audit hashes are stored as their 32 bytes, and the actor is not stored when it
+// is "agent:" followed by the row's agent_id. SQLite's compacted text has no twin: TEXT holds
+// text here. The append-only trigger is lifted for the one rewrite of the existing rows.
+std::string compact_decision_rows() {
+  return "DROP INDEX idx_transactions_session_id;\n"
+         "DROP INDEX idx_audit_log_agent_timestamp;\n"
+         "CREATE INDEX idx_audit_log_agent ON audit_log(agent_id);\n"
+         "ALTER TABLE audit_log ALTER COLUMN prev_hash TYPE BYTEA USING decode(prev_hash, 'hex'), "
+         "ALTER COLUMN hash TYPE BYTEA USING decode(hash, 'hex'), "
+         "ALTER COLUMN actor DROP NOT NULL, "
+         "ADD CONSTRAINT audit_log_actor_or_agent CHECK (actor IS NOT NULL OR agent_id IS NOT "
+         "NULL);\n"
+         "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;\n"
+         "UPDATE audit_log SET actor = NULL WHERE actor = 'agent:' || agent_id;\n"
+         "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;\n";
+}
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -614,6 +633,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
+    {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact

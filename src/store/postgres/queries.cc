@@ -26,7 +26,12 @@ constexpr std::string_view kPolicyColumns =
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
-
+// As stored since migration 10: hashes as bytes, no actor for the agent the row names.
+constexpr std::string_view kAgentActorPrefix = "agent:";
+constexpr std::string_view kAuditSelect =
+    "id, timestamp, event_type, COALESCE(actor, 'agent:' || agent_id), agent_id, session_id, "
+    "tx_id, details, severity, ip_address, correlation_id, encode(prev_hash, 'hex'), "
+    "encode(hash, 'hex')";
 
 // "$1, $2, ..., $n".
 std::string placeholders(int n) {
@@ -240,7 +245,7 @@ Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& 
 Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter) {
   // Bits: 0 event_type, 1 agent_id.
   static const SqlVariants<2> variants([](unsigned v) {
-    std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > $1", kAuditColumns);
+    std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > $1", kAuditSelect);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND event_type = ${}", ++n);
     if (v & 2u) sql += fmt::format(" AND agent_id = ${}", ++n);
@@ -265,7 +270,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c) {
   // appended meanwhile cannot confuse the walk: ids are given under the chain's lock, held to
   // commit, so a row is visible only once every lower id is.
   static const std::string sql =
-      fmt::format("SELECT {} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 5000", kAuditColumns);
+      fmt::format("SELECT {} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 5000", kAuditSelect);
   AuditVerifyReport report;
   std::int64_t prev_id = 0;
   std::string prev_hash(kAuditGenesisHash);
@@ -399,7 +404,8 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   } else {
     // The caller's transaction took the chain's lock when it began (PostgresStore::write), in a
     // statement before this one: this read's snapshot has the tail the previous holder committed.
-    static const std::string tail_sql = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1";
+    static const std::string tail_sql =
+        "SELECT id, encode(hash, 'hex') FROM audit_log ORDER BY id DESC LIMIT 1";
     WARDEN_ASSIGN_OR_RETURN(Rows last, c.exec_prepared(tail_sql));
     if (last.size() > 0) {
       RowView row(last, 0);
@@ -408,11 +414,16 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
+  // The hashes go to BYTEA columns as bytea's hex input ("\x..."): 32 bytes each on disk.
   static const RowInsert insert(fmt::format("INSERT INTO audit_log ({})", kAuditColumns), 13);
+  const bool agent_actor =
+      e.agent_id && e.actor.starts_with(kAgentActorPrefix) &&
+      std::string_view(e.actor).substr(kAgentActorPrefix.size()) == *e.agent_id;
   // Queued: sent with the transaction's next statement that is waited for (see defer_row).
-  c.defer_row(insert, {num(id), num(e.timestamp), e.event_type, e.actor, e.agent_id,
-                         e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
-                         e.correlation_id, prev_hash, hash});
+  c.defer_row(insert, {num(id), num(e.timestamp), e.event_type,
+                       agent_actor ? std::optional<std::string>() : std::optional(e.actor),
+                       e.agent_id, e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
+                       e.correlation_id, "\\x" + prev_hash, "\\x" + hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
 }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "store/sqlite/compact.h"
 #include "store/sqlite/sql_functions.h"
 #include "store/sqlite/wal_vfs.h"
 
@@ -44,6 +45,30 @@ Stmt& Stmt::bind(const std::optional<std::string>& v) { return v ? bind(*v) : bi
 
 Stmt& Stmt::bind(const std::optional<std::int64_t>& v) { return v ? bind(*v) : bind_null(); }
 
+Stmt& Stmt::bind_compact(std::string_view v) {
+  if (std::optional<std::string> b = compact_text(v)) {
+    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
+    return *this;
+  }
+  return bind(v);
+}
+
+Stmt& Stmt::bind_compact(const std::optional<std::string>& v) {
+  return v ? bind_compact(std::string_view(*v)) : bind_null();
+}
+
+Stmt& Stmt::bind_compact_id(std::string_view v) {
+  if (std::optional<std::string> b = compact_id(v)) {
+    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
+    return *this;
+  }
+  return bind(v);
+}
+
+Stmt& Stmt::bind_compact_id(const std::optional<std::string>& v) {
+  return v ? bind_compact_id(std::string_view(*v)) : bind_null();
+}
+
 Stmt& Stmt::bind_null() {
   check_bind(sqlite3_bind_null(stmt_, next_));
   return *this;
@@ -51,6 +76,7 @@ Stmt& Stmt::bind_null() {
 
 Result<bool> Stmt::step() {
   if (!bind_status_.ok()) return bind_status_;
+  if (!read_status_.ok()) return read_status_;
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -72,6 +98,20 @@ std::string Stmt::text(int col) const {
 std::optional<std::string> Stmt::opt_text(int col) const {
   if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
   return text(col);
+}
+
+std::string Stmt::expanded(int col) const {
+  if (sqlite3_column_type(stmt_, col) != SQLITE_BLOB) return text(col);
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+  auto text = expand_text(std::string_view(p, sqlite3_column_bytes(stmt_, col)));
+  if (text.ok()) return std::move(text).value();
+  if (read_status_.ok()) read_status_ = text.take_status();
+  return {};
+}
+
+std::optional<std::string> Stmt::opt_expanded(int col) const {
+  if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+  return expanded(col);
 }
 
 std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }

@@ -68,6 +68,14 @@ class Stmt {
   Stmt& bind(const std::optional<std::string>& v);
   Stmt& bind(const std::optional<std::int64_t>& v);
   Stmt& bind_null();
+  // The stored forms of compact.h: compact_text() for a value read back with expanded(),
+  // compact_id() for an id column that is also looked up by value. Always copied.
+  Stmt& bind_compact(std::string_view v);
+  Stmt& bind_compact(const std::string& v) { return bind_compact(std::string_view(v)); }
+  Stmt& bind_compact(const std::optional<std::string>& v);
+  Stmt& bind_compact_id(std::string_view v);
+  Stmt& bind_compact_id(const std::string& v) { return bind_compact_id(std::string_view(v)); }
+  Stmt& bind_compact_id(const std::optional<std::string>& v);
 
   // Advances: true when a row is available, false when done.
   Result<bool> step();
@@ -79,6 +87,11 @@ class Stmt {
   std::int64_t int64(int col) const;
   std::optional<std::int64_t> opt_int64(int col) const;
   bool boolean(int col) const { return int64(col) != 0; }
+  // A column written with bind_compact*(): a BLOB is expanded, TEXT read as it is. A BLOB that
+  // does not expand reads as "" and fails the statement (read_status()).
+  std::string expanded(int col) const;
+  std::optional<std::string> opt_expanded(int col) const;
+  const Status& read_status() const { return read_status_; }
 
  private:
   sqlite3* db_;
@@ -86,6 +99,7 @@ class Stmt {
   int next_ = 1;
   bool borrow_ = false;
   Status bind_status_;  // the first bind failure, reported by step()
+  mutable Status read_status_;  // the first expanded() failure, reported by step()
   void check_bind(int rc);
 };
 

@@ -22,6 +22,7 @@ constexpr std::string_view kSessionColumns =
     "max_renewals, last_renewed_at, absolute_expires_at, created_at, role";
 constexpr std::string_view kPolicyColumns =
     "id, agent_id, type, rules, priority, enabled, version, hash, created_at, updated_at";
+constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
@@ -82,16 +83,18 @@ AuditRow read_audit(const Stmt& st) {
   r.id = st.int64(0);
   r.event.timestamp = st.int64(1);
   r.event.event_type = st.text(2);
-  r.event.actor = st.text(3);
-  r.event.agent_id = st.opt_text(4);
-  r.event.session_id = st.opt_text(5);
-  r.event.tx_id = st.opt_text(6);
-  r.event.details = st.text(7);
+  r.event.agent_id = st.opt_expanded(4);
+  // Not stored when it is the agent the row names (schema.cc, migration 10).
+  r.event.actor =
+      st.opt_expanded(3).value_or(std::string(kAgentActorPrefix) + r.event.agent_id.value_or(""));
+  r.event.session_id = st.opt_expanded(5);
+  r.event.tx_id = st.opt_expanded(6);
+  r.event.details = st.expanded(7);
   r.event.severity = st.text(8);
   r.event.ip_address = st.opt_text(9);
-  r.event.correlation_id = st.opt_text(10);
-  r.prev_hash = st.text(11);
-  r.hash = st.text(12);
+  r.event.correlation_id = st.opt_expanded(10);
+  r.prev_hash = st.expanded(11);
+  r.hash = st.expanded(12);
   return r;
 }
 
@@ -234,7 +237,7 @@ Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filte
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind(filter.after_id);
   if (filter.event_type) st.bind(*filter.event_type);
-  if (filter.agent_id) st.bind(*filter.agent_id);
+  if (filter.agent_id) st.bind_compact_id(*filter.agent_id);
   st.bind(sql_limit(filter.limit));
   return collect<AuditRow>(st, read_audit);
 }
@@ -250,6 +253,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c) {
     WARDEN_ASSIGN_OR_RETURN(bool has_row, st.step());
     if (!has_row) return report;
     AuditRow row = read_audit(st);
+    WARDEN_RETURN_IF_ERROR(st.read_status());
     ++report.rows_checked;
     std::string problem = chain_problem(row, prev_id, prev_hash);
     if (!problem.empty()) {
@@ -388,16 +392,25 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     WARDEN_ASSIGN_OR_RETURN(bool row, last.step());
     if (row) {
       id = last.int64(0) + 1;
-      prev_hash = last.text(1);
+      prev_hash = last.expanded(1);
+      WARDEN_RETURN_IF_ERROR(last.read_status());
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
   static const std::string sql = fmt::format(
       "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kAuditColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.borrow_strings().bind(id).bind(e.timestamp).bind(e.event_type).bind(e.actor).bind(e.agent_id);
-  st.bind(e.session_id).bind(e.tx_id).bind(e.details).bind(e.severity).bind(e.ip_address);
-  st.bind(e.correlation_id).bind(prev_hash).bind(hash);
+  // Ids, details and hashes are stored compacted (compact.h); the hash is over the text.
+  st.borrow_strings().bind(id).bind(e.timestamp).bind(e.event_type);
+  if (e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
+      e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id)) {
+    st.bind_null();
+  } else {
+    st.bind_compact(e.actor);
+  }
+  st.bind_compact_id(e.agent_id).bind_compact_id(e.session_id).bind_compact_id(e.tx_id);
+  st.bind_compact(e.details).bind(e.severity).bind(e.ip_address);
+  st.bind_compact_id(e.correlation_id).bind_compact(prev_hash).bind_compact(hash);
   WARDEN_RETURN_IF_ERROR(st.run());
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
@@ -420,20 +433,20 @@ constexpr std::string_view kApprovalColumns =
 
 TransactionRow read_transaction(const Stmt& st) {
   TransactionRow r;
-  r.id = st.text(0);
+  r.id = st.expanded(0);
   r.agent_id = st.text(1);
   r.session_id = st.opt_text(2);
   r.chain = st.text(3);
   r.tx_hash = st.opt_text(4);
   r.type = st.text(5);
-  r.amount = st.opt_text(6);
-  r.to_address = st.opt_text(7);
+  r.amount = st.opt_expanded(6);
+  r.to_address = st.opt_expanded(7);
   r.token_mint = st.opt_text(8);
   r.contract_address = st.opt_text(9);
   r.method_signature = st.opt_text(10);
   r.spender_address = st.opt_text(11);
   r.approved_amount = st.opt_text(12);
-  r.parent_id = st.opt_text(13);
+  r.parent_id = st.opt_expanded(13);
   r.batch_index = st.opt_int64(14);
   r.status = st.text(15);
   r.tier = st.opt_text(16);
@@ -441,10 +454,10 @@ TransactionRow read_transaction(const Stmt& st) {
   r.executed_at = st.opt_int64(18);
   r.created_at = st.int64(19);
   r.error = st.opt_text(20);
-  r.metadata = st.opt_text(21).value_or("{}");
-  r.reserved_amount = st.opt_text(22);
+  r.metadata = st.opt_expanded(21).value_or("{}");
+  r.reserved_amount = st.opt_expanded(22);
   r.idempotency_key = st.opt_text(23);
-  r.request_hash = st.opt_text(24);
+  r.request_hash = st.opt_expanded(24);
   r.expires_at = st.opt_int64(25);
   r.executable_at = st.opt_int64(26);
   r.final_amount = st.opt_text(27);
@@ -455,7 +468,7 @@ TransactionRow read_transaction(const Stmt& st) {
 ApprovalRow read_approval(const Stmt& st) {
   ApprovalRow r;
   r.id = st.text(0);
-  r.tx_id = st.text(1);
+  r.tx_id = st.expanded(1);
   r.required_by = st.int64(2);
   r.expires_at = st.int64(3);
   r.approved_at = st.opt_int64(4);
@@ -465,14 +478,18 @@ ApprovalRow read_approval(const Stmt& st) {
   return r;
 }
 
+// Stored compacted (compact.h): the id and parent id as ids (also in pending_approvals.tx_id,
+// which references it), the columns no query compares as text: amount, reserved amount,
+// recipient, metadata and request hash. A UUID id sorts as its bytes, in the order of its text.
 void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
   st.bind(r.agent_id).bind(r.session_id).bind(r.chain).bind(r.tx_hash).bind(r.type);
-  st.bind(r.amount).bind(r.to_address).bind(r.token_mint).bind(r.contract_address);
-  st.bind(r.method_signature).bind(r.spender_address).bind(r.approved_amount).bind(r.parent_id);
+  st.bind_compact(r.amount).bind_compact(r.to_address).bind(r.token_mint);
+  st.bind(r.contract_address).bind(r.method_signature).bind(r.spender_address);
+  st.bind(r.approved_amount).bind_compact_id(r.parent_id);
   st.bind(r.batch_index).bind(r.status).bind(r.tier).bind(r.queued_at).bind(r.executed_at);
-  st.bind(r.created_at).bind(r.error).bind(r.metadata).bind(r.reserved_amount);
-  st.bind(r.idempotency_key).bind(r.request_hash).bind(r.expires_at).bind(r.executable_at);
-  st.bind(r.final_amount).bind(r.updated_at);
+  st.bind(r.created_at).bind(r.error).bind_compact(r.metadata).bind_compact(r.reserved_amount);
+  st.bind(r.idempotency_key).bind_compact(r.request_hash).bind(r.expires_at);
+  st.bind(r.executable_at).bind(r.final_amount).bind(r.updated_at);
 }
 
 }  // namespace
@@ -480,7 +497,7 @@ void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
 Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id) {
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare(fmt::format("SELECT {} FROM transactions WHERE id = ?", kTransactionColumns)));
-  st.bind(id);
+  st.bind_compact_id(id);
   return first<TransactionRow>(st, read_transaction);
 }
 
@@ -506,7 +523,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   // searches the created_at index and sorts what it found.
   sql += filter.created_at_min ? " ORDER BY +id LIMIT ?" : " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.bind(page.after_id.value_or(""));
+  st.bind_compact_id(page.after_id.value_or(""));
   for (const auto& s : filter.statuses) st.bind(s);
   if (filter.agent_id) st.bind(*filter.agent_id);
   if (filter.created_at_min) st.bind(*filter.created_at_min);
@@ -522,7 +539,7 @@ Status insert_transaction(Connection& c, const TransactionRow& r) {
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       kTransactionColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
-  st.borrow_strings().bind(r.id);
+  st.borrow_strings().bind_compact_id(r.id);
   bind_transaction_fields(st, r);
   return st.run();
 }
@@ -538,7 +555,7 @@ Status update_transaction(Connection& c, const TransactionRow& r) {
                 "idempotency_key = ?, request_hash = ?, expires_at = ?, executable_at = ?, "
                 "final_amount = ?, updated_at = ? WHERE id = ?"));
   bind_transaction_fields(st, r);
-  st.bind(r.id);
+  st.bind_compact_id(r.id);
   return run_on_existing(c, st, ErrorCode::TX_NOT_FOUND, r.id);
 }
 
@@ -554,7 +571,7 @@ Result<std::optional<ApprovalRow>> find_approval_by_tx(Connection& c, std::strin
       Stmt st, c.prepare(fmt::format("SELECT {} FROM pending_approvals WHERE tx_id = ? "
                                      "ORDER BY id DESC LIMIT 1",
                                      kApprovalColumns)));
-  st.bind(tx_id);
+  st.bind_compact_id(tx_id);
   return first<ApprovalRow>(st, read_approval);
 }
 
@@ -574,7 +591,8 @@ Status insert_approval(Connection& c, const ApprovalRow& r) {
       Stmt st, c.prepare(fmt::format("INSERT INTO pending_approvals ({}) VALUES "
                                      "(?, ?, ?, ?, ?, ?, ?, ?)",
                                      kApprovalColumns)));
-  st.bind(r.id).bind(r.tx_id).bind(r.required_by).bind(r.expires_at).bind(r.approved_at);
+  st.bind(r.id).bind_compact_id(r.tx_id).bind(r.required_by).bind(r.expires_at);
+  st.bind(r.approved_at);
   st.bind(r.rejected_at).bind(r.owner_signature).bind(r.created_at);
   return st.run();
 }

@@ -29,6 +29,7 @@ Result<std::vector<Row>> collect(Stmt& st, ReadFn read) {
     WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
     if (!row) return rows;
     rows.push_back(read(st));
+    if (!st.read_status().ok()) return st.read_status();
   }
 }
 
@@ -36,7 +37,9 @@ template <class Row, class ReadFn>
 Result<std::optional<Row>> first(Stmt& st, ReadFn read) {
   WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
   if (!row) return std::optional<Row>();
-  return std::optional<Row>(read(st));
+  Row r = read(st);
+  if (!st.read_status().ok()) return st.read_status();
+  return std::optional<Row>(std::move(r));
 }
 
 // Runs an UPDATE/DELETE by id and turns "no such row" into `missing`.

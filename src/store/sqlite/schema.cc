@@ -668,7 +668,57 @@ std::string orgs_tables() {
              unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
 }
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// ---- Migration 10: fewer bytes per decision (docs/benchmarks.md, "Bytes per decision"). The
+// values a decision writes that no query compares are stored compacted (compact.h: UUIDs and
+// hex as bytes, decimals as integers, the decision service's JSON fragments as one byte each):
+// the audit row's actor (none when it is the agent the row names), ids, details and hashes; the
+// transaction's id (with its parent's and its approvals' references to it), amount, reserved
+// amount, recipient, metadata and request hash. audit_log is rebuilt (its old pages go to the
+// freelist for new rows); transactions, which other tables reference, is rewritten in place.
+// Indexes no query reads go: transactions(session_id) (sessions are never deleted, so its ON
+// DELETE SET NULL never runs; nothing lists by session), and audit (agent_id, timestamp) becomes
+// (agent_id), which list_audit's "agent_id = ? AND id > ? ORDER BY id" reads in order.
+std::string compact_decision_rows() {
+  // actor is NULL when it is "agent:" followed by the row's agent_id, as on every row an agent's
+  // own session writes.
+  return fmt::format(
+             "CREATE TABLE audit_log_v10 ("
+             "id INTEGER PRIMARY KEY, "
+             "timestamp INTEGER NOT NULL, "
+             "event_type TEXT NOT NULL, "
+             "actor TEXT CHECK (actor IS NOT NULL OR agent_id IS NOT NULL), "
+             "agent_id TEXT, "
+             "session_id TEXT, "
+             "tx_id TEXT, "
+             "details TEXT NOT NULL, "
+             "severity TEXT NOT NULL DEFAULT 'info' {}, "
+             "ip_address TEXT, "
+             "correlation_id TEXT, "
+             "prev_hash TEXT NOT NULL, "
+             "hash TEXT NOT NULL);\n",
+             check_any("severity", kAuditSeverities)) +
+         "INSERT INTO audit_log_v10 SELECT id, timestamp, event_type, "
+         "CASE WHEN actor = 'agent:' || agent_id THEN NULL ELSE compact_text(actor) END, "
+         "compact_id(agent_id), compact_id(session_id), compact_id(tx_id), compact_text(details), "
+         "severity, ip_address, compact_id(correlation_id), compact_text(prev_hash), "
+         "compact_text(hash) FROM audit_log;\n"
+         "DROP TABLE audit_log;\n"
+         "ALTER TABLE audit_log_v10 RENAME TO audit_log;\n"
+         "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
+         "CREATE INDEX idx_audit_log_agent ON audit_log(agent_id);\n"
+         // Ids change in transactions and in the rows that reference them: the foreign keys
+         // are checked once, at the migration's commit.
+         "PRAGMA defer_foreign_keys = ON;\n"
+         "UPDATE transactions SET id = compact_id(id), parent_id = compact_id(parent_id), "
+         "amount = compact_text(amount), "
+         "to_address = compact_text(to_address), metadata = compact_text(metadata), "
+         "reserved_amount = compact_text(reserved_amount), "
+         "request_hash = compact_text(request_hash);\n"
+         "UPDATE pending_approvals SET tx_id = compact_id(tx_id);\n"
+         "DROP INDEX idx_transactions_session_id;\n";
+}
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -679,6 +729,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
+    {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
 }};
 
 }  // namespace

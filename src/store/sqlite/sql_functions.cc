@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "core/amount.h"
+#include "store/sqlite/compact.h"
 
 namespace warden::store::sqlite {
 namespace {
@@ -160,17 +161,42 @@ void amount_sum_final(sqlite3_context* ctx) {
   sqlite3_result_text(ctx, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
+// compact_text(x) / compact_id(x): x's stored form (compact.h) for the migration that rewrites
+// stored rows in it; NULL, a BLOB and anything not compacted come back as they are.
+template <std::optional<std::string> (*Compact)(std::string_view)>
+void compact_fn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  const std::string_view text = text_of(argv[0]);
+  if (std::optional<std::string> b = Compact(text)) {
+    sqlite3_result_blob64(ctx, b->data(), b->size(), SQLITE_TRANSIENT);
+  } else {
+    sqlite3_result_value(ctx, argv[0]);
+  }
+}
+
 }  // namespace
 
 Status register_sql_functions(sqlite3* db) {
   WARDEN_RETURN_IF_ERROR(register_one<Balance::kRemaining>(db));
   WARDEN_RETURN_IF_ERROR(register_one<Balance::kHeld>(db));
   const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  const int rc = sqlite3_create_function_v2(db, "amount_sum", 1, flags, nullptr, nullptr,
-                                            &amount_sum_step, &amount_sum_final, nullptr);
+  int rc = sqlite3_create_function_v2(db, "amount_sum", 1, flags, nullptr, nullptr,
+                                      &amount_sum_step, &amount_sum_final, nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "compact_text", 1, flags, nullptr,
+                                    &compact_fn<&compact_text>, nullptr, nullptr, nullptr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "compact_id", 1, flags, nullptr, &compact_fn<&compact_id>,
+                                    nullptr, nullptr, nullptr);
+  }
   if (rc == SQLITE_OK) return Status();
-  return Status(ErrorCode::INTERNAL_STORE_ERROR,
-                fmt::format("register amount_sum: {}", sqlite3_errstr(rc)));
+  return Status(
+      ErrorCode::INTERNAL_STORE_ERROR,
+      fmt::format("register amount_sum, compact_text, compact_id: {}", sqlite3_errstr(rc)));
 }
 
 }  // namespace warden::store::sqlite

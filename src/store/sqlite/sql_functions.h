@@ -15,6 +15,8 @@ namespace warden::store::sqlite {
 // Each returns a decimal TEXT of 256-bit arithmetic ("0" over no entries; rows whose entry_type
 // is NULL, from a LEFT JOIN, are skipped). A malformed amount, an unknown entry type, a sum past
 // 2^256 - 1 or a negative result is an SQL error.
+//
+// compact_text(x) and compact_id(x): x's stored form (compact.h), for migration 10.
 Status register_sql_functions(sqlite3* db);
 
 }  // namespace warden::store::sqlite

@@ -68,8 +68,8 @@ TEST_P(AuditTest, RecomputedHashStillBreaksTheNextLink) {
   AuditRow r = (*rows)[4];
   r.event.actor = "intruder";
   std::string forged = audit_row_hash(r.id, r.event, r.prev_hash);
-  ASSERT_TRUE(tamper("audit_log", "UPDATE audit_log SET actor = 'intruder', hash = '" + forged +
-                                      "' WHERE id = 5")
+  ASSERT_TRUE(tamper("audit_log", "UPDATE audit_log SET actor = 'intruder', hash = " +
+                                      stored_hash(forged) + " WHERE id = 5")
                   .ok());
   EXPECT_EQ(store_->verify_audit()->first_broken_id, 6);
 }

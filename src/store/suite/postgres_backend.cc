@@ -31,6 +31,10 @@ class PostgresInstance final : public StoreInstance {
         "ALTER TABLE {0} DISABLE TRIGGER USER; {1}; ALTER TABLE {0} ENABLE TRIGGER USER", table,
         sql));
   }
+  // BYTEA since migration 10.
+  std::string stored_hash(std::string_view hex) const override {
+    return fmt::format("decode('{}', 'hex')", hex);
+  }
 
  private:
   std::unique_ptr<postgres::Connection> owner_;

@@ -30,6 +30,8 @@ class StoreInstance {
   // anything, guard triggers included: what an intruder with database access could do. The
   // statement is plain SQL both dialects accept.
   virtual Status tamper(std::string_view table, std::string_view sql) = 0;
+  // An SQL expression for an audit hash (64 hex digits) as the backend stores it, for tamper().
+  virtual std::string stored_hash(std::string_view hex) const = 0;
 };
 
 class Backend {
@@ -68,6 +70,7 @@ class StoreTest : public ::testing::TestWithParam<Backend*> {
   Status tamper(std::string_view table, std::string_view sql) {
     return instance_->tamper(table, sql);
   }
+  std::string stored_hash(std::string_view hex) const { return instance_->stored_hash(hex); }
 
   std::unique_ptr<StoreInstance> instance_;
   Store* store_ = nullptr;

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store/sqlite/compact.h"
 #include "support/fixture.h"
 
 namespace warden::testing {
@@ -44,7 +45,14 @@ class Database {
     std::string out;
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return "<error>";
-    if (!param.empty()) sqlite3_bind_text(stmt, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+    if (!param.empty()) {
+      // A decision's id is stored in its compact form (store/sqlite/compact.h).
+      if (auto id = store::sqlite::compact_id(param)) {
+        sqlite3_bind_blob(stmt, 1, id->data(), static_cast<int>(id->size()), SQLITE_TRANSIENT);
+      } else {
+        sqlite3_bind_text(stmt, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+      }
+    }
     if (sqlite3_step(stmt) == SQLITE_ROW) {
       const unsigned char* text = sqlite3_column_text(stmt, 0);
       out = text ? reinterpret_cast<const char*>(text) : "";
@@ -287,8 +295,9 @@ TEST_F(OperationsTest, MetricsShowDatabaseWalAndArchiveSizesAndTheOldestDecision
     // (and caches) the oldest row.
     Database db(db_path());
     ASSERT_TRUE(db.ok());
+    ASSERT_EQ(db.first("SELECT COUNT(*) FROM transactions"), "1");
     ASSERT_TRUE(db.exec("UPDATE transactions SET created_at = created_at - " +
-                        std::to_string(kAgeSeconds) + " WHERE id = '" + id + "'"));
+                        std::to_string(kAgeSeconds)));
   }
   const auto wal = db_path() + "-wal";
   const std::int64_t db_before = file_size_or_zero(db_path());

@@ -192,7 +192,9 @@ class DecisionService {
   void cancel(const std::string& tx_id, const Actor& actor, Changed done);
   void decide_approval(const std::string& approval_id, const Actor& actor, bool approve,
                        Changed done);
-  Result<std::vector<boost::json::object>> list_approvals(bool pending_only, const store::Page& page);
+  // Read through `reader` when given (an org admin's tenant reader), else the whole store.
+  Result<std::vector<boost::json::object>> list_approvals(bool pending_only, const store::Page& page,
+                                                          store::Reader* reader = nullptr);
 
   // One sweep: expires reservations, releases DELAYed transactions, expires approvals, answers
   // long polls past their deadline. The background thread calls it; tests call it directly.

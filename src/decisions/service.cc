@@ -111,11 +111,13 @@ Result<json::object> DecisionService::get(const std::string& tx_id, const Actor&
 }
 
 Result<std::vector<json::object>> DecisionService::list_approvals(bool pending_only,
-                                                                  const store::Page& page) {
-  WARDEN_ASSIGN_OR_RETURN(auto rows, store_.list_approvals(pending_only, page));
+                                                                  const store::Page& page,
+                                                                  store::Reader* reader) {
+  store::Reader& from = reader != nullptr ? *reader : store_;
+  WARDEN_ASSIGN_OR_RETURN(auto rows, from.list_approvals(pending_only, page));
   std::vector<json::object> out;
   for (const auto& a : rows) {
-    WARDEN_ASSIGN_OR_RETURN(auto tx, store_.get_transaction(a.tx_id));
+    WARDEN_ASSIGN_OR_RETURN(auto tx, from.get_transaction(a.tx_id));
     json::object o{{"id", a.id},
                    {"tx_id", a.tx_id},
                    {"status", approval_status(a, tx ? &*tx : nullptr)},

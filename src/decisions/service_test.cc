@@ -870,6 +870,23 @@ TEST(IdempotencyTable, AConflictWithAnInFlightClaimNamesItsTransaction) {
             IdempotencyTable::Outcome::kClaimed);
 }
 
+// An APPROVAL that no SPENDING_LIMIT tier timed (a CUSTOM effect) waits the default hour, rather
+// than expiring as it is made.
+TEST_F(DecisionsTest, ACustomApprovalWaitsTheDefaultHour) {
+  start_service();
+  add_policy("CUSTOM", R"({"pre":"amount > 100","effect":"APPROVAL"})");
+  const auto q = allow(500);
+  EXPECT_EQ(str(q, "tier"), "APPROVAL");
+  auto approval = store_->get_approval(str(q, "approval_id"));
+  ASSERT_TRUE(approval.ok() && approval->has_value());
+  EXPECT_EQ((*approval)->expires_at - (*approval)->created_at,
+            engine::kApprovalTimeoutDefaultSeconds);
+  sweep();
+  auto approved = decide_approval(str(q, "approval_id"), true);
+  ASSERT_TRUE(approved.ok()) << approved.status().to_string();
+  EXPECT_EQ(str(*approved, "status"), "PENDING");
+}
+
 TEST_F(DecisionsTest, ACustomPostRunsAtSettlementWithTheFinalAmountAndIsRecorded) {
   start_service();
   add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");

@@ -118,8 +118,13 @@ json::object DecisionService::record_decision(PendingWrite& pending, const engin
       start = *row.executable_at;
     }
     if (d.outcome == engine::Outcome::kApproval) {
-      pending.approval = store::ApprovalRow{ids_.next(), row.id, now + d.approval_timeout_seconds,
-                                            now + d.approval_timeout_seconds, {}, {}, {}, now};
+      // An APPROVAL that no SPENDING_LIMIT tier timed (a CUSTOM or TIME_RESTRICTION effect) waits
+      // the default, not zero seconds.
+      const std::int64_t timeout_s = d.approval_timeout_seconds > 0
+                                         ? d.approval_timeout_seconds
+                                         : engine::kApprovalTimeoutDefaultSeconds;
+      pending.approval = store::ApprovalRow{ids_.next(), row.id, now + timeout_s, now + timeout_s,
+                                            {}, {}, {}, now};
       row.queued_at = now;
       start = pending.approval->expires_at;
       meta["approval_id"] = pending.approval->id;

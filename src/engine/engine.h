@@ -124,7 +124,7 @@ struct Decision {
   std::vector<WindowCharge> windows;  // where each charge counts (only with shared windows)
   std::vector<BudgetHeld> holds;  // BUDGET holds taken with the reservation
   std::int64_t delay_seconds = 0;
-  std::int64_t approval_timeout_seconds = 0;
+  std::int64_t approval_timeout_seconds = 0;  // the tiers' shortest; 0: none set one
   // A CUSTOM `post` applies to the agent (in the index this decision used): the request is kept
   // for post_checks() at settlement.
   bool post_checks = false;

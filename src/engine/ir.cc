@@ -119,7 +119,8 @@ Status compile_spending_limit(const PolicyInput& in, CompiledPolicy* out) {
   t.notify_max = amount_field(in.rules, "notify_max");
   t.delay_max = amount_field(in.rules, "delay_max");
   t.delay_seconds = int_field(in.rules, "delay_seconds", 300);
-  t.approval_timeout_seconds = int_field(in.rules, "approval_timeout_seconds", 3600);
+  t.approval_timeout_seconds =
+      int_field(in.rules, "approval_timeout_seconds", kApprovalTimeoutDefaultSeconds);
   const std::string asset = t.asset;
   out->steps.emplace_back(std::move(t));
   if (const auto* ws = in.rules.if_contains("windows"); ws && ws->is_array()) {

@@ -75,6 +75,10 @@ struct TimeMatch {
   Outcome outside = Outcome::kDeny;
 };
 
+// How long an approval waits when no SPENDING_LIMIT tier set it (docs/policies.md): an APPROVAL
+// from a CUSTOM policy or a TIME_RESTRICTION, or a tier without approval_timeout_seconds.
+inline constexpr std::int64_t kApprovalTimeoutDefaultSeconds = 3600;
+
 // SPENDING_LIMIT per-request tiers on one asset's amount.
 struct TierThresholds {
   std::string asset;

@@ -114,6 +114,7 @@ class ScopedReader {
       : tenant_(org_admin_org ? store.tenant(*org_admin_org) : nullptr),
         reader_(tenant_ ? *tenant_ : store) {}
   store::Reader* operator->() const { return &reader_; }
+  store::Reader* get() const { return &reader_; }
 
  private:
   std::unique_ptr<store::Reader> tenant_;  // set for an org admin
@@ -137,10 +138,13 @@ struct AgentChanges {
 Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChanges& changes,
                     std::int64_t now, const store::AuditEvent& audit, store::AgentRow* after);
 // Applies `changes` (fields of the policy document) over the stored policy, validates and
-// rehashes it as PUT /v1/policies/{id} does; `after` gets the row as written.
+// rehashes it as PUT /v1/policies/{id} does; `after` gets the row as written. For an org admin
+// (`org_admin_org`), a policy that is not of one of its org's agents is POLICY_NOT_FOUND, and it
+// cannot move to an agent outside the org (AGENT_NOT_FOUND) nor become global (AUTH_FORBIDDEN).
 Status change_policy(store::WriteTxn& tx, const std::string& id,
                      const boost::json::object& changes, std::int64_t now,
-                     const store::AuditEvent& audit, store::PolicyRow* after);
+                     const store::AuditEvent& audit, store::PolicyRow* after,
+                     const std::optional<std::string>& org_admin_org = std::nullopt);
 
 // System
 Result<HttpResponse> get_healthz(const Deps&, RequestContext&);

@@ -57,18 +57,18 @@ std::string currency_of(const std::string& text) {
   return ledger::canonical_currency(text).value_or(text);
 }
 
-Status check_owner_exists(const Deps& d, const std::string& owner) {
-  WARDEN_ASSIGN_OR_RETURN(auto agent, d.store.get_agent(owner));
+Status check_owner_exists(store::Reader& reader, const std::string& owner) {
+  WARDEN_ASSIGN_OR_RETURN(auto agent, reader.get_agent(owner));
   if (!agent) {
     return field_error(ErrorCode::LEDGER_OWNER_UNKNOWN, "owner", "no agent " + owner);
   }
   return Status();
 }
 
-// ?owner= when given: a known agent.
-Result<std::optional<std::string>> optional_owner(const Deps& d, const HttpRequest& req) {
+// ?owner= when given: a known agent (for an org admin, one of its org's).
+Result<std::optional<std::string>> optional_owner(store::Reader& reader, const HttpRequest& req) {
   auto owner = query_text(req, "owner");
-  if (owner) WARDEN_RETURN_IF_ERROR(check_owner_exists(d, *owner));
+  if (owner) WARDEN_RETURN_IF_ERROR(check_owner_exists(reader, *owner));
   return owner;
 }
 
@@ -174,6 +174,11 @@ Result<HttpResponse> ledger_void_hold(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> ledger_get_hold(const Deps& d, RequestContext& ctx) {
   const std::string& id = ctx.params[0];
+  if (ctx.org_admin_org) {  // an org admin reads its org's agents' holds; another's is unknown
+    const ScopedReader reader(d.store, ctx.org_admin_org);
+    WARDEN_ASSIGN_OR_RETURN(auto row, reader->get_hold(id));
+    if (!row) return Status(ErrorCode::LEDGER_HOLD_NOT_FOUND, "no hold " + id);
+  }
   // One replica: the book has every pending hold. Several: another replica may have closed it.
   if (!d.ledger.shared_store()) {
     if (auto pending = d.ledger.book().find_hold(id)) {
@@ -204,7 +209,7 @@ Result<HttpResponse> ledger_balances(const Deps& d, RequestContext& ctx) {
     return Status(ErrorCode::AUTH_FORBIDDEN, "a session may read only its own agent's balances");
   }
   WARDEN_ASSIGN_OR_RETURN(const auto currency, optional_currency(ctx.req));
-  WARDEN_RETURN_IF_ERROR(check_owner_exists(d, *owner));
+  WARDEN_RETURN_IF_ERROR(check_owner_exists(d.store, *owner));
   if (currency) return json_response(200, d.ledger.balance(*owner, *currency));
   json::array items;
   for (const auto& [c, b] : d.ledger.balances(*owner)) {
@@ -219,9 +224,10 @@ Result<HttpResponse> ledger_lots(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(store::Page page,
                           page_from_query(ctx.req, kLotsLimitDefault, kLotsLimitMax));
   store::LotFilter filter;
-  WARDEN_ASSIGN_OR_RETURN(filter.owner, optional_owner(d, ctx.req));
+  const ScopedReader reader(d.store, ctx.org_admin_org);  // an org admin: its agents' lots
+  WARDEN_ASSIGN_OR_RETURN(filter.owner, optional_owner(*reader.get(), ctx.req));
   WARDEN_ASSIGN_OR_RETURN(filter.currency, optional_currency(ctx.req));
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_lots(filter, page));
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_lots(filter, page));
   json::array items;
   for (const auto& row : rows) {
     auto lot = d.ledger.book().lot(row.id);
@@ -242,13 +248,14 @@ Result<HttpResponse> ledger_lots(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> ledger_entries(const Deps& d, RequestContext& ctx) {
   store::LotEntryFilter filter;
-  WARDEN_ASSIGN_OR_RETURN(filter.owner, optional_owner(d, ctx.req));
+  const ScopedReader reader(d.store, ctx.org_admin_org);  // an org admin: its agents' entries
+  WARDEN_ASSIGN_OR_RETURN(filter.owner, optional_owner(*reader.get(), ctx.req));
   filter.lot_id = query_text(ctx.req, "lot_id");
   WARDEN_ASSIGN_OR_RETURN(filter.after_id, query_int(ctx.req, "after_id", 0, 0, kEntryIdMax));
   WARDEN_ASSIGN_OR_RETURN(const std::int64_t limit,
                           query_int(ctx.req, "limit", kEntriesLimitDefault, 1, kEntriesLimitMax));
   filter.limit = static_cast<std::size_t>(limit);
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_lot_entries(filter));
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_lot_entries(filter));
   json::array items;
   for (const auto& row : rows) items.push_back(entry_json(row));
   json::object out;

@@ -75,11 +75,29 @@ Status check_unique_hash(store::WriteTxn& tx, const std::string& hash, const std
   return Status();
 }
 
-Status check_agent_exists(store::WriteTxn& tx, const std::optional<std::string>& agent_id) {
-  if (!agent_id) return Status();
+// The policy's agent exists and, for an org admin's request, is one of its org's: another org's
+// agent is as unknown as a missing one, and a global policy (no agent) belongs to no org.
+Status check_agent(store::WriteTxn& tx, const std::optional<std::string>& agent_id,
+                   const std::optional<std::string>& org_admin_org) {
+  if (!agent_id) {
+    if (!org_admin_org) return Status();
+    return Status(ErrorCode::AUTH_FORBIDDEN,
+                  "an org admin manages the policies of its org's agents; agent_id is required");
+  }
   WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(*agent_id));
-  if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
+  if (!agent || (org_admin_org && agent->org != org_admin_org)) {
+    return Status(ErrorCode::AGENT_NOT_FOUND);
+  }
   return Status();
+}
+
+// Whether an org admin's request may see or change `p` (the master's may, any).
+Result<bool> in_org(store::WriteTxn& tx, const store::PolicyRow& p,
+                    const std::optional<std::string>& org_admin_org) {
+  if (!org_admin_org) return true;
+  if (!p.agent_id) return false;
+  WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(*p.agent_id));
+  return agent && agent->org == org_admin_org;
 }
 
 // A committed policy change reaches the engine before the client has its answer, so the next
@@ -125,9 +143,12 @@ Result<policy::PolicySpec> parse_body_spec(std::string_view body) {
 }  // namespace
 
 Status change_policy(store::WriteTxn& tx, const std::string& id, const json::object& changes,
-                     std::int64_t now, const store::AuditEvent& audit, store::PolicyRow* p) {
+                     std::int64_t now, const store::AuditEvent& audit, store::PolicyRow* p,
+                     const std::optional<std::string>& org_admin_org) {
   WARDEN_ASSIGN_OR_RETURN(auto current, tx.get_policy(id));
   if (!current) return Status(ErrorCode::POLICY_NOT_FOUND);
+  WARDEN_ASSIGN_OR_RETURN(const bool visible, in_org(tx, *current, org_admin_org));
+  if (!visible) return Status(ErrorCode::POLICY_NOT_FOUND);
   json::object doc = spec_document(*current);
   for (const auto& kv : changes) doc[kv.key()] = kv.value();
   WARDEN_ASSIGN_OR_RETURN(policy::PolicySpec spec, policy::parse_spec(doc));
@@ -137,7 +158,7 @@ Status change_policy(store::WriteTxn& tx, const std::string& id, const json::obj
                   json::object{{"field", "type"}});
   }
   WARDEN_ASSIGN_OR_RETURN(policy::Validation v, validate_for_save(spec));
-  WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, spec.agent_id));
+  WARDEN_RETURN_IF_ERROR(check_agent(tx, spec.agent_id, org_admin_org));
   WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, v.hash, current->id));
   *p = *current;
   p->agent_id = spec.agent_id;
@@ -173,8 +194,8 @@ Result<HttpResponse> create_policy(const Deps& d, RequestContext& ctx) {
   e.agent_id = p.agent_id;
   e.details = json::serialize(json::object{{"policy_id", p.id}, {"type", p.type},
                                            {"hash", p.hash}, {"version", p.version}});
-  auto op = [p, e](store::WriteTxn& tx) {
-    WARDEN_RETURN_IF_ERROR(check_agent_exists(tx, p.agent_id));
+  auto op = [p, e, org = ctx.org_admin_org](store::WriteTxn& tx) {
+    WARDEN_RETURN_IF_ERROR(check_agent(tx, p.agent_id, org));
     WARDEN_RETURN_IF_ERROR(check_unique_hash(tx, p.hash, p.id));
     WARDEN_RETURN_IF_ERROR(tx.insert_policy(p));
     return tx.append_audit(e).take_status();
@@ -219,12 +240,14 @@ Result<HttpResponse> list_policies(const Deps& d, RequestContext& ctx) {
     }
     filter.enabled = it->second == "true";
   }
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_policies(filter, page));
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_policies(filter, page));
   return json_response(200, page_json(rows, page.limit, policy_json));
 }
 
 Result<HttpResponse> get_policy(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(auto p, d.store.get_policy(ctx.params[0]));
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto p, reader->get_policy(ctx.params[0]));
   if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
   return json_response(200, policy_json(*p));
 }
@@ -235,8 +258,8 @@ Result<HttpResponse> update_policy(const Deps& d, RequestContext& ctx) {
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("POLICY_UPDATED", now);
   auto p = std::make_shared<store::PolicyRow>();
-  auto op = [=, changes = body.object()](store::WriteTxn& tx) {
-    return change_policy(tx, id, changes, now, audit, p.get());
+  auto op = [=, changes = body.object(), org = ctx.org_admin_org](store::WriteTxn& tx) {
+    return change_policy(tx, id, changes, now, audit, p.get(), org);
   };
   return commit_then_answer(d, ctx, std::move(op), announce_change(d, ctx, p, "updated"),
                             [p] { return json_response(200, policy_json(*p)); }, reload_after(d));
@@ -247,9 +270,11 @@ Result<HttpResponse> delete_policy(const Deps& d, RequestContext& ctx) {
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("POLICY_DELETED", now);
   auto deleted = std::make_shared<store::PolicyRow>();
-  auto op = [=](store::WriteTxn& tx) {
+  auto op = [=, org = ctx.org_admin_org](store::WriteTxn& tx) {
     WARDEN_ASSIGN_OR_RETURN(auto p, tx.get_policy(id));
     if (!p) return Status(ErrorCode::POLICY_NOT_FOUND);
+    WARDEN_ASSIGN_OR_RETURN(const bool visible, in_org(tx, *p, org));
+    if (!visible) return Status(ErrorCode::POLICY_NOT_FOUND);
     *deleted = *p;
     WARDEN_RETURN_IF_ERROR(tx.delete_policy(p->id));
     store::AuditEvent e = audit;

@@ -173,7 +173,8 @@ Result<HttpResponse> get_current_session(const Deps&, RequestContext& ctx) {
 }
 
 Result<HttpResponse> get_session(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(auto s, d.store.get_session(ctx.params[0]));
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto s, reader->get_session(ctx.params[0]));
   if (!s) return Status(ErrorCode::SESSION_NOT_FOUND);
   return json_response(200, session_json(*s));
 }
@@ -236,9 +237,13 @@ Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("SESSION_REVOKED", now);
   auto until = std::make_shared<std::int64_t>(0);
-  auto op = [=](store::WriteTxn& tx) {
+  auto op = [=, org = ctx.org_admin_org](store::WriteTxn& tx) {
     WARDEN_ASSIGN_OR_RETURN(auto s, tx.get_session(id));
     if (!s) return Status(ErrorCode::SESSION_NOT_FOUND);
+    if (org) {  // an org admin revokes its org's agents' sessions; another's is unknown
+      WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s->agent_id));
+      if (!agent || agent->org != org) return Status(ErrorCode::SESSION_NOT_FOUND);
+    }
     *until = s->absolute_expires_at;
     if (s->revoked_at) return Status();  // idempotent
     s->revoked_at = now;

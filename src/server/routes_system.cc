@@ -163,7 +163,8 @@ Result<HttpResponse> list_audit(const Deps& d, RequestContext& ctx) {
   filter.limit = static_cast<std::size_t>(limit);
   filter.event_type = query_text(ctx.req, "event_type");
   filter.agent_id = query_text(ctx.req, "agent_id");
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_audit(filter));
+  const ScopedReader reader(d.store, ctx.org_admin_org);  // an org admin: its agents' rows
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_audit(filter));
   json::array items;
   for (const auto& row : rows) items.push_back(audit_json(row));
   json::object out;

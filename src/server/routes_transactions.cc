@@ -151,9 +151,27 @@ Result<std::int64_t> wait_ms(const HttpRequest& req) {
   return seconds * 1000;
 }
 
+// An org admin acts on its org's agents' transactions and approvals only: another org's id is
+// as unknown as a missing one (read through the tenant's reader); then it acts as the master.
+Result<Actor> org_admin_actor(const Deps& d, RequestContext& ctx, bool approval) {
+  Actor actor = actor_of(ctx);
+  if (!ctx.org_admin_org) return actor;
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  if (approval) {
+    WARDEN_ASSIGN_OR_RETURN(auto row, reader->get_approval(ctx.params[0]));
+    if (!row) return Status(ErrorCode::APPROVAL_NOT_FOUND);
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(auto row, reader->get_transaction(ctx.params[0]));
+    if (!row) return Status(ErrorCode::TX_NOT_FOUND);
+  }
+  actor.master = true;
+  return actor;
+}
+
 Result<HttpResponse> approval_decision(const Deps& d, RequestContext& ctx, bool approve) {
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
-  d.decisions.decide_approval(ctx.params[0], actor_of(ctx), approve, respond_json(ctx, 200));
+  WARDEN_ASSIGN_OR_RETURN(Actor actor, org_admin_actor(d, ctx, true));
+  d.decisions.decide_approval(ctx.params[0], actor, approve, respond_json(ctx, 200));
   return deferred();
 }
 
@@ -169,15 +187,7 @@ Result<HttpResponse> create_decision(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> get_transaction(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(const std::int64_t wait, wait_ms(ctx.req));
-  Actor actor = actor_of(ctx);
-  if (ctx.org_admin_org) {
-    // An org admin reads its org's transactions: another org's id is missing, through the
-    // tenant's reader; then it reads as the master would.
-    const ScopedReader reader(d.store, ctx.org_admin_org);
-    WARDEN_ASSIGN_OR_RETURN(auto row, reader->get_transaction(ctx.params[0]));
-    if (!row) return Status(ErrorCode::TX_NOT_FOUND);
-    actor.master = true;
-  }
+  WARDEN_ASSIGN_OR_RETURN(const Actor actor, org_admin_actor(d, ctx, false));
   if (wait == 0) {
     WARDEN_ASSIGN_OR_RETURN(auto body, d.decisions.get(ctx.params[0], actor));
     return json_response(200, body);
@@ -207,7 +217,8 @@ Result<HttpResponse> fail_transaction(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> cancel_transaction(const Deps& d, RequestContext& ctx) {
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
-  d.decisions.cancel(ctx.params[0], actor_of(ctx), respond_json(ctx, 200));
+  WARDEN_ASSIGN_OR_RETURN(const Actor actor, org_admin_actor(d, ctx, false));
+  d.decisions.cancel(ctx.params[0], actor, respond_json(ctx, 200));
   return deferred();
 }
 
@@ -220,7 +231,8 @@ Result<HttpResponse> list_approvals(const Deps& d, RequestContext& ctx) {
     }
     pending_only = it->second == "pending";
   }
-  WARDEN_ASSIGN_OR_RETURN(auto items, d.decisions.list_approvals(pending_only, page));
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto items, d.decisions.list_approvals(pending_only, page, reader.get()));
   json::array arr;
   for (auto& i : items) arr.push_back(std::move(i));
   json::object out;

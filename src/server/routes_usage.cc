@@ -41,14 +41,16 @@ Result<HttpResponse> get_usage(const Deps& d, RequestContext& ctx) {
                          "at most 256 bytes");
     }
   }
-  if (!ctx.master) {
+  if (!ctx.master && !ctx.org_admin_org) {
     if (!ctx.session) return Status(ErrorCode::AUTH_SESSION_REQUIRED);
     if (f.agent_id && *f.agent_id != ctx.session->agent_id) {
       return Status(ErrorCode::AUTH_FORBIDDEN, "a session may read only its own agent's usage");
     }
     f.agent_id = ctx.session->agent_id;
   }
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.usage_rollup(f));
+  // An org admin reads its org's agents' usage (another org's app_id reads as no usage).
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->usage_rollup(f));
   json::array items;
   for (const auto& r : rows) {
     json::object o;

@@ -259,17 +259,135 @@ TEST_F(OrgsTest, OrgAdminReadsItsOrgsTransactionsAndBalancesOnly) {
             "LEDGER_OWNER_UNKNOWN");
 }
 
+// An org admin manages its org's agents' policies, sessions, approvals and cancellations, and
+// reads their audit rows, usage and ledger; another org's ids are unknown to it, and global
+// policies are the master's.
+TEST_F(OrgsTest, OrgAdminManagesItsOrgsPoliciesSessionsAndApprovalsOnly) {
+  const std::string a = new_org("A");
+  const std::string b = new_org("B");
+  const std::string a1 = new_agent_in("a1", a);
+  const std::string b1 = new_agent_in("b1", b);
+  const std::string key_a = new_admin_key(a).second;
+  const std::string key_b = new_admin_key(b).second;
+  auto approval_policy = [](const std::string& agent) {
+    return json::serialize(json::object{
+        {"agent_id", agent},
+        {"type", "CUSTOM"},
+        {"rules", json::object{{"pre", "true"}, {"effect", "APPROVAL"}}}});
+  };
+
+  // Policies: created for its own agent only; global ones and another org's agent are refused.
+  Response created = as_admin(key_a, "POST", "/v1/policies", approval_policy(a1));
+  ASSERT_EQ(created.status, 201) << created.describe();
+  const std::string policy = str_at(created.json(), "id");
+  EXPECT_EQ(as_admin(key_a, "POST", "/v1/policies", approval_policy(b1)).error_code(),
+            "AGENT_NOT_FOUND");
+  Response global = as_admin(
+      key_a, "POST", "/v1/policies",
+      R"({"type":"CUSTOM","rules":{"pre":"false","effect":"DENY"}})");
+  EXPECT_EQ(global.status, 403) << global.describe();
+  EXPECT_EQ(global.error_code(), "AUTH_FORBIDDEN");
+  Response b_policy = master("POST", "/v1/policies", approval_policy(b1));
+  ASSERT_EQ(b_policy.status, 201) << b_policy.describe();
+  const std::string policy_b = str_at(b_policy.json(), "id");
+
+  Response listed = as_admin(key_a, "GET", "/v1/policies");
+  ASSERT_EQ(listed.status, 200) << listed.describe();
+  ASSERT_EQ(listed.json().at("items").as_array().size(), 1u) << listed.body;
+  EXPECT_EQ(str_at(listed.json().at("items").as_array()[0], "id"), policy);
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/policies/" + policy_b).error_code(), "POLICY_NOT_FOUND");
+  EXPECT_EQ(as_admin(key_a, "PUT", "/v1/policies/" + policy_b, R"({"enabled":false})")
+                .error_code(),
+            "POLICY_NOT_FOUND");
+  EXPECT_EQ(as_admin(key_a, "DELETE", "/v1/policies/" + policy_b).error_code(),
+            "POLICY_NOT_FOUND");
+  EXPECT_EQ(as_admin(key_a, "PUT", "/v1/policies/" + policy,
+                     json::serialize(json::object{{"agent_id", b1}}))
+                .error_code(),
+            "AGENT_NOT_FOUND");
+  EXPECT_TRUE(master("GET", "/v1/policies/" + policy_b).json().at("enabled").as_bool());
+
+  // A decision of a1 waits for an approval (its policy) that only A's admin sees.
+  const std::string token = str_at(new_session(a1), "token");
+  Response decided = client_->request("POST", "/v1/decisions",
+                                      R"({"action":"pay","amounts":{"USD":"50"}})",
+                                      bearer_headers(token));
+  ASSERT_EQ(decided.status, 201) << decided.describe();
+  const std::string tx = str_at(decided.json(), "id");
+  Response approvals_a = as_admin(key_a, "GET", "/v1/approvals?status=pending");
+  ASSERT_EQ(approvals_a.status, 200) << approvals_a.describe();
+  ASSERT_EQ(approvals_a.json().at("items").as_array().size(), 1u) << approvals_a.body;
+  const std::string approval = str_at(approvals_a.json().at("items").as_array()[0], "id");
+  Response approvals_b = as_admin(key_b, "GET", "/v1/approvals?status=pending");
+  ASSERT_EQ(approvals_b.status, 200) << approvals_b.describe();
+  EXPECT_TRUE(approvals_b.json().at("items").as_array().empty()) << approvals_b.body;
+  EXPECT_EQ(as_admin(key_b, "POST", "/v1/approvals/" + approval + "/approve").error_code(),
+            "APPROVAL_NOT_FOUND");
+  EXPECT_EQ(as_admin(key_b, "POST", "/v1/transactions/" + tx + "/cancel").error_code(),
+            "TX_NOT_FOUND");
+  Response approved = as_admin(key_a, "POST", "/v1/approvals/" + approval + "/approve");
+  ASSERT_EQ(approved.status, 200) << approved.describe() << approvals_a.body;
+  EXPECT_EQ(str_at(master("GET", "/v1/transactions/" + tx).json(), "status"), "PENDING");
+
+  // Audit rows: its agents' only.
+  Response audit_a = as_admin(key_a, "GET", "/v1/audit?limit=1000");
+  ASSERT_EQ(audit_a.status, 200) << audit_a.describe();
+  std::size_t of_a1 = 0;
+  const json::value audit_rows = audit_a.json();
+  for (const auto& row : audit_rows.at("items").as_array()) {
+    EXPECT_EQ(str_at(row, "agent_id"), a1) << json::serialize(row);
+    of_a1 += str_at(row, "agent_id") == a1 ? 1 : 0;
+  }
+  EXPECT_GE(of_a1, 3u);  // the policy, the session, the decision (and the approval)
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/audit?agent_id=" + b1).json().at("items").as_array().size(),
+            0u);
+
+  // Sessions: read and revoked for its own agents only.
+  const std::string session_b = str_at(new_session(b1), "id");
+  ASSERT_FALSE(session_b.empty());
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/sessions/" + session_b).error_code(),
+            "SESSION_NOT_FOUND");
+  EXPECT_EQ(as_admin(key_a, "DELETE", "/v1/sessions/" + session_b).error_code(),
+            "SESSION_NOT_FOUND");
+  EXPECT_EQ(master("GET", "/v1/sessions/" + session_b).json().at("revoked_at"), json::value());
+  const std::string session_a = str_at(new_session(a1), "id");
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/sessions/" + session_a).status, 200);
+  EXPECT_EQ(as_admin(key_a, "DELETE", "/v1/sessions/" + session_a).status, 204);
+  EXPECT_NE(master("GET", "/v1/sessions/" + session_a).json().at("revoked_at"), json::value());
+
+  // Ledger reads: its agents' lots; another org's owner is unknown.
+  for (const auto& [owner, key] : {std::pair{a1, "m-a1"}, std::pair{b1, "m-b1"}}) {
+    ASSERT_EQ(master("POST", "/v1/ledger/mint",
+                     json::serialize(json::object{{"owner", owner},
+                                                  {"amount", "40"},
+                                                  {"currency", "USD"},
+                                                  {"source", "grant"},
+                                                  {"idempotency_key", key}}))
+                  .status,
+              201);
+  }
+  Response lots = as_admin(key_a, "GET", "/v1/ledger/lots");
+  ASSERT_EQ(lots.status, 200) << lots.describe();
+  ASSERT_EQ(lots.json().at("items").as_array().size(), 1u) << lots.body;
+  EXPECT_EQ(str_at(lots.json().at("items").as_array()[0], "owner"), a1);
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/ledger/entries?owner=" + b1).error_code(),
+            "LEDGER_OWNER_UNKNOWN");
+  Response entries = as_admin(key_a, "GET", "/v1/ledger/entries");
+  ASSERT_EQ(entries.status, 200) << entries.describe();
+  const json::value entry_rows = entries.json();
+  for (const auto& e : entry_rows.at("items").as_array()) {
+    EXPECT_EQ(str_at(e, "owner"), a1) << json::serialize(e);
+  }
+  EXPECT_EQ(as_admin(key_a, "GET", "/v1/usage").status, 200);
+}
+
 TEST_F(OrgsTest, OrgAdminIsRefusedEverywhereElse) {
   const std::string a = new_org("A");
   const std::string a1 = new_agent_in("a1", a);
   const std::string key_a = new_admin_key(a).second;
   const std::vector<std::pair<std::string, std::string>> closed = {
-      {"GET", "/v1/policies"},
-      {"POST", "/v1/policies"},
-      {"GET", "/v1/ledger/entries"},
       {"POST", "/v1/ledger/mint"},
-      {"GET", "/v1/automations"},
-      {"GET", "/v1/audit"},
+      {"POST", "/v1/ledger/debit"},
       {"GET", "/v1/orgs"},
       {"POST", "/v1/orgs"},
       {"DELETE", "/v1/orgs/" + a},
@@ -277,7 +395,7 @@ TEST_F(OrgsTest, OrgAdminIsRefusedEverywhereElse) {
       {"DELETE", "/v1/agents/" + a1},
       {"POST", "/v1/agents/" + a1 + "/api-keys"},
       {"GET", "/v1/models"},
-      {"GET", "/v1/usage"},
+      {"GET", "/v1/hosts"},
       {"POST", "/v1/transactions"},
       {"GET", "/v1/sessions/current"},
   };

@@ -352,6 +352,8 @@ struct AutomationRow {
   std::optional<std::string> last_dry_run;     // JSON: the transcript
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
+  // The org that owns it (set at creation, never changed); none: the operator's.
+  std::optional<std::string> org;
 };
 
 // One action on one target, or why it did not run. Only the newest kExecutionsKeptMax per

@@ -302,19 +302,28 @@ class TenantReader final : public Reader {
     return owned_admin_key(base_.find_org_admin_key_by_hash(key_hash));
   }
 
-  Result<std::optional<AutomationRow>> get_automation(std::string_view) override {
-    return std::optional<AutomationRow>();
+  // The org's own automations (the operator's, with no org, are not there) and their executions.
+  Result<std::optional<AutomationRow>> get_automation(std::string_view id) override {
+    return owned_automation(base_.get_automation(id));
   }
-  Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view) override {
-    return std::optional<AutomationRow>();
+  Result<std::optional<AutomationRow>> find_automation_by_hash(std::string_view hash) override {
+    return owned_automation(base_.find_automation_by_hash(hash));
   }
-  Result<std::vector<AutomationRow>> list_automations(const Page&) override {
-    return std::vector<AutomationRow>();
+  Result<std::vector<AutomationRow>> list_automations(const Page& page) override {
+    return filtered_page<AutomationRow>(
+        page.after_id, page.limit,
+        [&](const std::optional<std::string>& after, std::size_t n) {
+          return base_.list_automations(Page{after, n});
+        },
+        [&](const AutomationRow& a) -> Result<bool> { return is_org_of(a.org); },
+        [](const AutomationRow& a) { return std::optional<std::string>(a.id); });
   }
-  Result<std::vector<AutomationExecutionRow>> list_executions(std::string_view,
-                                                              const std::optional<std::string>&,
-                                                              std::size_t) override {
-    return std::vector<AutomationExecutionRow>();
+  Result<std::vector<AutomationExecutionRow>> list_executions(
+      std::string_view automation_id, const std::optional<std::string>& before,
+      std::size_t limit) override {
+    WARDEN_ASSIGN_OR_RETURN(auto automation, get_automation(automation_id));
+    if (!automation) return std::vector<AutomationExecutionRow>();
+    return base_.list_executions(automation_id, before, limit);
   }
   Result<std::optional<EventRow>> get_event(std::string_view) override {
     return std::optional<EventRow>();
@@ -324,6 +333,10 @@ class TenantReader final : public Reader {
   }
 
  private:
+  Result<std::optional<AutomationRow>> owned_automation(Result<std::optional<AutomationRow>> row) {
+    if (!row.ok() || !*row || is_org_of((*row)->org)) return row;
+    return std::optional<AutomationRow>();
+  }
   bool is_org(std::string_view org) const { return valid_ && org == org_; }
   bool is_org_of(const std::optional<std::string>& org) const { return org && is_org(*org); }
 

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view kAutomationColumns =
     "id, name, spec, ir, hash, version, enabled, priority, last_validation, last_dry_run, "
-    "created_at, updated_at";
+    "created_at, updated_at, org";
 constexpr std::string_view kExecutionColumns =
     "id, automation_id, event_id, host, target_id, capability, verb, outcome, idempotency_key, "
     "effects, reason, correlation_id, started_at_ms, finished_at_ms";
@@ -33,6 +33,7 @@ AutomationRow read_automation(const Cells& c) {
   r.last_dry_run = c.opt_text(9);
   r.created_at = c.int64(10);
   r.updated_at = c.int64(11);
+  r.org = c.opt_text(12);
   return r;
 }
 
@@ -133,13 +134,15 @@ Result<std::optional<InventoryRow>> get_inventory(Connection& c, std::string_vie
 
 Status insert_automation(Connection& c, const AutomationRow& r) {
   static const std::string sql = fmt::format(
-      "INSERT INTO automations ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      "INSERT INTO automations ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13)",
       kAutomationColumns);
   return c
       .exec_prepared(
           sql, {param(r.id), param(r.name), param(r.spec), param(r.ir), param(r.hash),
                 param(r.version), param(r.enabled), param(r.priority), param(r.last_validation),
-                param(r.last_dry_run), param(r.created_at), param(r.updated_at)})
+                param(r.last_dry_run), param(r.created_at), param(r.updated_at),
+                param(r.org)})
       .status();
 }
 

@@ -622,7 +622,15 @@ std::string compact_decision_rows() {
          "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;\n";
 }
 
-constexpr std::array<Migration, 10> kMigrations = {{
+// ---- Migration 11: automations owned by an org (docs/cluster.md, "Tenants"). NULL: the
+// operator's (created with the master password); an org's automation is created by its admin
+// and acts only on its org's agents and policies (docs/automation.md). The owner never changes.
+std::string automations_org() {
+  return "ALTER TABLE automations ADD COLUMN org TEXT REFERENCES orgs(id);\n"
+         "CREATE INDEX idx_automations_org ON automations(org, id);\n";
+}
+
+constexpr std::array<Migration, 11> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -634,6 +642,7 @@ constexpr std::array<Migration, 10> kMigrations = {{
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
+    {11, "automations owned by an org", &automations_org},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact
@@ -838,6 +847,10 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT app.visible_org(a.org) FROM public.transactions t
     JOIN public.agents a ON a.id = t.agent_id WHERE t.id = p_tx
 $$;
+CREATE OR REPLACE FUNCTION app.automation_org(p_automation TEXT) RETURNS TEXT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT app.visible_org(a.org) FROM public.automations a WHERE a.id = p_automation
+$$;
 CREATE OR REPLACE FUNCTION app.usage_agent_org(p_agent BIGINT) RETURNS TEXT
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT app.visible_org(a.org) FROM public.usage_names n
@@ -853,8 +866,9 @@ struct TenantTable {
 };
 
 // Every table the application role reads but schema_version. '*' sees every row; an org's
-// context sees the rows of its agents (an agent without an org is seen only by '*'). Rows that
-// belong to no agent (global policies, automations, events, inventory, the daemon's own
+// context sees the rows of its agents (an agent without an org is seen only by '*') and its
+// automations with their executions. Rows that belong to no agent or org (global policies, the
+// operator's automations, events, inventory, the daemon's own
 // bookkeeping: outbox, ledger operations, webhooks, models, signing keys, usage names) are '*'
 // only.
 constexpr TenantTable kTenantTables[] = {
@@ -875,8 +889,8 @@ constexpr TenantTable kTenantTables[] = {
     {"ledger_holds", "app.agent_org(owner)"},
     {"payments", "app.agent_org(owner)"},
     {"pending_approvals", "app.tx_org(tx_id)"},
-    {"automations", ""},
-    {"automation_executions", ""},
+    {"automations", "org"},
+    {"automation_executions", "app.automation_org(automation_id)"},
     {"events", ""},
     {"inventory", ""},
     {"event_outbox", ""},

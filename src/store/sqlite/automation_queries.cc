@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::string_view kAutomationColumns =
     "id, name, spec, ir, hash, version, enabled, priority, last_validation, last_dry_run, "
-    "created_at, updated_at";
+    "created_at, updated_at, org";
 constexpr std::string_view kExecutionColumns =
     "id, automation_id, event_id, host, target_id, capability, verb, outcome, idempotency_key, "
     "effects, reason, correlation_id, started_at_ms, finished_at_ms";
@@ -31,6 +31,7 @@ AutomationRow read_automation(const Stmt& st) {
   r.last_dry_run = st.opt_text(9);
   r.created_at = st.int64(10);
   r.updated_at = st.int64(11);
+  r.org = st.opt_text(12);
   return r;
 }
 
@@ -126,11 +127,11 @@ Result<std::optional<InventoryRow>> get_inventory(Connection& c, std::string_vie
 
 Status insert_automation(Connection& c, const AutomationRow& r) {
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(fmt::format("INSERT INTO automations ({}) VALUES "
-                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                                          kAutomationColumns)));
   st.bind(r.id).bind(r.name).bind(r.spec).bind(r.ir).bind(r.hash).bind(r.version);
   st.bind(r.enabled).bind(r.priority).bind(r.last_validation).bind(r.last_dry_run);
-  st.bind(r.created_at).bind(r.updated_at);
+  st.bind(r.created_at).bind(r.updated_at).bind(r.org);
   return st.run();
 }
 

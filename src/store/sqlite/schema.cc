@@ -718,7 +718,15 @@ std::string compact_decision_rows() {
          "DROP INDEX idx_transactions_session_id;\n";
 }
 
-constexpr std::array<Migration, 10> kMigrations = {{
+// ---- Migration 11: automations owned by an org (docs/cluster.md, "Tenants"). NULL: the
+// operator's (created with the master password); an org's automation is created by its admin
+// and acts only on its org's agents and policies (docs/automation.md). The owner never changes.
+std::string automations_org() {
+  return "ALTER TABLE automations ADD COLUMN org TEXT REFERENCES orgs(id);\n"
+         "CREATE INDEX idx_automations_org ON automations(org, id);\n";
+}
+
+constexpr std::array<Migration, 11> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -730,6 +738,7 @@ constexpr std::array<Migration, 10> kMigrations = {{
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
+    {11, "automations owned by an org", &automations_org},
 }};
 
 }  // namespace

@@ -357,6 +357,45 @@ TEST_P(TenantStoreTest, AnOrgSeesNothingOfTheTablesThatBelongToNoTenant) {
   EXPECT_EQ(ids(store_->list_automations(kAll)).size(), 1u);
 }
 
+// An org's automations (and their executions) are its own; the operator's (no org) and another
+// org's are not there.
+TEST_P(TenantStoreTest, AnOrgSeesItsOwnAutomationsAndTheirExecutionsOnly) {
+  ASSERT_TRUE(run([](WriteTxn& t) -> Status {
+                for (const char* org : {"oa", "ob"}) {
+                  AutomationRow au = sample_automation(std::string("au-") + org,
+                                                       std::string("auh-") + org);
+                  au.org = org;
+                  WARDEN_RETURN_IF_ERROR(t.insert_automation(au));
+                  WARDEN_RETURN_IF_ERROR(
+                      t.insert_execution(testing::sample_execution(au.id, org[1] == 'a' ? 1 : 2)));
+                }
+                return Status();
+              }).ok());
+  std::unique_ptr<Reader> a = store_->tenant("oa");
+  EXPECT_EQ(ids(a->list_automations(kAll)), (std::vector<std::string>{"au-oa"}));
+  EXPECT_EQ(ids(a->list_automations(Page{std::nullopt, 1})), (std::vector<std::string>{"au-oa"}));
+  auto own = a->get_automation("au-oa");
+  ASSERT_TRUE(own.ok() && own->has_value());
+  EXPECT_EQ((*own)->org, std::optional<std::string>("oa"));
+  EXPECT_TRUE(found(a->find_automation_by_hash("auh-oa")));
+  EXPECT_FALSE(found(a->get_automation("au-ob")));
+  EXPECT_FALSE(found(a->find_automation_by_hash("auh-ob")));
+  EXPECT_FALSE(found(a->get_automation("au-1")));  // the operator's
+  auto executions = a->list_executions("au-oa", std::nullopt, 10);
+  ASSERT_TRUE(executions.ok());
+  EXPECT_EQ(executions->size(), 1u);
+  auto others = a->list_executions("au-ob", std::nullopt, 10);
+  ASSERT_TRUE(others.ok());
+  EXPECT_TRUE(others->empty());
+  EXPECT_EQ(ids(store_->tenant("ob")->list_automations(kAll)),
+            (std::vector<std::string>{"au-ob"}));
+  // The daemon's own reads see all three, each with its owner.
+  auto all = store_->list_automations(kAll);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].org, std::nullopt);  // "au-1" sorts first
+}
+
 TEST_P(TenantStoreTest, AnUnknownOrgAndIdsThatNameNoOrgSeeNothing) {
   for (const char* org : {"no-such-org", "*", "", "oa' OR true --"}) {
     SCOPED_TRACE(org);

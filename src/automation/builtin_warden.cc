@@ -135,6 +135,9 @@ class WardenDriver final : public Driver {
     const std::string agent_id = subject_of(c, "agent_id");
     WARDEN_ASSIGN_OR_RETURN(std::vector<InventoryItem> agents, actions_.agents());
     const InventoryItem* agent = find_item(agents, agent_id);
+    // An org's automation acts on its org's agents only: another's is as absent as a missing one
+    // (a param naming it gets no further than a selector would).
+    if (agent != nullptr && c.org && label(*agent, "org") != *c.org) agent = nullptr;
     json::array pre{check("agent exists", agent != nullptr)};
     if (agent == nullptr) return refused(std::move(pre), "agent " + agent_id + " does not exist");
     const std::string status = upper(label(*agent, "status"));
@@ -196,6 +199,11 @@ class WardenDriver final : public Driver {
     const std::string id = subject_of(c, "policy_id");
     WARDEN_ASSIGN_OR_RETURN(std::vector<InventoryItem> policies, actions_.policies());
     const InventoryItem* p = find_item(policies, id);
+    if (p != nullptr && c.org) {  // an org's automation: its org's agents' policies only
+      WARDEN_ASSIGN_OR_RETURN(std::vector<InventoryItem> agents, actions_.agents());
+      const InventoryItem* owner = find_item(agents, label(*p, "agent_id"));
+      if (owner == nullptr || label(*owner, "org") != *c.org) p = nullptr;
+    }
     json::array pre{check("policy exists", p != nullptr)};
     if (p == nullptr) return refused(std::move(pre), "policy " + id + " does not exist");
     const bool enable = c.verb == "enable";

@@ -81,7 +81,8 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
                     item,
                     e != nullptr ? event_json(*e) : json::object(),
                     idempotency_key(a.id, action, item.id, params),
-                    correlation_id};
+                    correlation_id,
+                    a.org};
     Result<DryRun> d = driver->dry_run(call);
     if (!d.ok()) {
       row["error"] = json::object{{"code", error_code_name(d.status().code())},
@@ -96,7 +97,7 @@ Result<json::object> AutomationEngine::dry_run(const CompiledAutomation& a,
   std::set<std::string> hosts_with_targets;
   for (const CompiledTarget& t : a.targets) {
     hosts_with_targets.insert(t.host);
-    const std::vector<InventoryItem> items = resolve_target(t, e);
+    const std::vector<InventoryItem> items = resolve_target(t, e, a.org);
     for (const CompiledAction& action : a.actions) {
       if (action.host != t.host) continue;
       if (items.empty()) {

@@ -426,6 +426,7 @@ std::vector<std::string> AutomationEngine::matching(const Event& e) {
 bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
                              std::optional<json::object>& filter_vars) {
   if (own_announcement(e, a)) return false;
+  if (a.org && !event_in_org(e, *a.org)) return false;
   bool any = false;
   bool all = true;
   bool some = false;
@@ -482,8 +483,23 @@ bool AutomationEngine::conditions_hold(const CompiledAutomation& a, const Event*
   return true;
 }
 
+bool AutomationEngine::event_in_org(const Event& e, const std::string& org) {
+  if (e.subject.empty()) return false;
+  auto agent = store_.get_agent(e.subject);
+  return agent.ok() && *agent && (*agent)->org == org;
+}
+
+bool AutomationEngine::item_in_org(const InventoryItem& item, const std::string& org) {
+  if (auto it = item.labels.find("org"); it != item.labels.end()) return it->second == org;
+  auto agent_id = item.labels.find("agent_id");
+  if (agent_id == item.labels.end()) return false;  // a global policy, or nothing of an agent's
+  auto agent = store_.get_agent(agent_id->second);
+  return agent.ok() && *agent && (*agent)->org == org;
+}
+
 std::vector<InventoryItem> AutomationEngine::resolve_target(const CompiledTarget& t,
-                                                            const Event* e) {
+                                                            const Event* e,
+                                                            const std::optional<std::string>& org) {
   InventorySnapshot snap = inventory_.snapshot(t.host);
   auto find = [&snap](const std::string& id) -> const InventoryItem* {
     auto it = std::lower_bound(
@@ -514,6 +530,11 @@ std::vector<InventoryItem> AutomationEngine::resolve_target(const CompiledTarget
   for (const std::string& id : ids) {
     if (items.size() >= kTargetsPerFiringMax) break;
     const InventoryItem* item = find(id);
+    if (org) {
+      // Another org's objects are not there for an org's automation, not even by id.
+      if (item != nullptr && item_in_org(*item, *org)) items.push_back(*item);
+      continue;
+    }
     // Resolved at compile time and gone since: the driver decides what acting on it means.
     items.push_back(item != nullptr ? *item : InventoryItem{id, id, "", {}});
   }
@@ -550,7 +571,7 @@ void AutomationEngine::fire(const std::shared_ptr<const CompiledAutomation>& a, 
   std::set<std::string> hosts_with_targets;
   for (const CompiledTarget& t : a->targets) {
     hosts_with_targets.insert(t.host);
-    const std::vector<InventoryItem> items = resolve_target(t, e);
+    const std::vector<InventoryItem> items = resolve_target(t, e, a->org);
     for (const CompiledAction& action : a->actions) {
       if (action.host != t.host) continue;
       if (items.empty()) skip(action, "", fmt::format("no target matched '{}'", t.selector));
@@ -617,7 +638,7 @@ void AutomationEngine::run_job(const ActionJob& job) {
   if (driver == nullptr) return finish("failed", fmt::format("no host '{}'", r.host));
   ActionCall call{r.host,     r.capability, r.verb,
                   job.params, job.target,   job.event ? event_json(*job.event) : json::object(),
-                  job.key,    job.firing_id};
+                  job.key,    job.firing_id, a.org};
 
   std::packaged_task<Result<ExecuteResult>()> task(
       [driver, &call]() -> Result<ExecuteResult> { return driver->execute(call); });

@@ -138,7 +138,13 @@ class AutomationEngine {
   bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
                  std::optional<boost::json::object>& filter_vars);
   void fire(const std::shared_ptr<const CompiledAutomation>& a, const Event* e);
-  std::vector<InventoryItem> resolve_target(const CompiledTarget& t, const Event* e);
+  // The inventory items a target selects; for an org's automation, only its org's.
+  std::vector<InventoryItem> resolve_target(const CompiledTarget& t, const Event* e,
+                                            const std::optional<std::string>& org);
+  // Whether an event is about one of the org's agents (its subject), or an item is the org's (an
+  // agent's org label, or a policy's agent's org).
+  bool event_in_org(const Event& e, const std::string& org);
+  bool item_in_org(const InventoryItem& item, const std::string& org);
   bool conditions_hold(const CompiledAutomation& a, const Event* e, const InventoryItem& item,
                        std::string& reason);
   void run_job(const ActionJob& job);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ struct CompiledAutomation {
   std::vector<CompiledAction> actions;
   std::int64_t suppression_window_ms = 0;
   std::int64_t idempotency_window_ms = 0;
+  // The org that owns it (store::AutomationRow::org); none: the operator's. An org's automation
+  // hears only events about its org's agents and acts only on its org's agents and policies.
+  std::optional<std::string> org = {};
 };
 
 // The IR's format version, written as "version_int" by ir_json.

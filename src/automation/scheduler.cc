@@ -28,6 +28,7 @@ Result<std::shared_ptr<const CompiledAutomation>> compile_row(
   c.version = row.version;
   c.enabled = row.enabled;
   c.priority = row.priority;
+  c.org = row.org;
   return std::make_shared<const CompiledAutomation>(std::move(c));
 }
 

@@ -107,6 +107,8 @@ struct ActionCall {
   boost::json::object event;  // the triggering event (event_json), or empty
   std::string idempotency_key;
   std::string correlation_id;
+  // The org of the automation asking; set: the host acts only on that org's objects.
+  std::optional<std::string> org = {};
 };
 
 // --- executions ------------------------------------------------------------------------------

@@ -207,17 +207,21 @@ Api::Api(store::Store& store, store::BatchWriter& writer, const Clock& clock, Id
   r.add("GET", "/v1/ledger/entries", Auth::kMaster, ledger_entries, kOrgAdminScoped);
   r.add("POST", "/v1/webhooks/{provider}", Auth::kNone, receive_webhook);  // signed
   r.add("POST", "/v1/events", Auth::kMasterOrSession, create_event);
-  r.add("POST", "/v1/automations/validate", Auth::kMaster, validate_automation);
-  r.add("POST", "/v1/automations", Auth::kMaster, create_automation);
-  r.add("GET", "/v1/automations", Auth::kMaster, list_automations);
-  r.add("GET", "/v1/automations/{id}", Auth::kMaster, get_automation);
-  r.add("PUT", "/v1/automations/{id}", Auth::kMaster, update_automation);
-  r.add("DELETE", "/v1/automations/{id}", Auth::kMaster, delete_automation);
-  r.add("POST", "/v1/automations/{id}/enable", Auth::kMaster, enable_automation);
-  r.add("POST", "/v1/automations/{id}/disable", Auth::kMaster, disable_automation);
-  r.add("POST", "/v1/automations/{id}/dry-run", Auth::kMaster, dry_run_automation);
-  r.add("POST", "/v1/automations/{id}/inverse", Auth::kMaster, inverse_automation);
-  r.add("GET", "/v1/automations/{id}/executions", Auth::kMaster, list_executions);
+  r.add("POST", "/v1/automations/validate", Auth::kMaster, validate_automation, kOrgAdminScoped);
+  r.add("POST", "/v1/automations", Auth::kMaster, create_automation, kOrgAdminScoped);
+  r.add("GET", "/v1/automations", Auth::kMaster, list_automations, kOrgAdminScoped);
+  r.add("GET", "/v1/automations/{id}", Auth::kMaster, get_automation, kOrgAdminScoped);
+  r.add("PUT", "/v1/automations/{id}", Auth::kMaster, update_automation, kOrgAdminScoped);
+  r.add("DELETE", "/v1/automations/{id}", Auth::kMaster, delete_automation, kOrgAdminScoped);
+  r.add("POST", "/v1/automations/{id}/enable", Auth::kMaster, enable_automation, kOrgAdminScoped);
+  r.add("POST", "/v1/automations/{id}/disable", Auth::kMaster, disable_automation,
+        kOrgAdminScoped);
+  r.add("POST", "/v1/automations/{id}/dry-run", Auth::kMaster, dry_run_automation,
+        kOrgAdminScoped);
+  r.add("POST", "/v1/automations/{id}/inverse", Auth::kMaster, inverse_automation,
+        kOrgAdminScoped);
+  r.add("GET", "/v1/automations/{id}/executions", Auth::kMaster, list_executions,
+        kOrgAdminScoped);
   r.add("GET", "/v1/hosts", Auth::kMaster, list_hosts);
   r.add("GET", "/v1/hosts/{id}/capabilities", Auth::kMaster, get_host_capabilities);
   r.add("GET", "/v1/hosts/{id}/inventory", Auth::kMaster, get_host_inventory);

@@ -2,6 +2,8 @@
 // disable, dry-run, inverse and executions; the hosts their actions run on and the hosts'
 // inventories; and events posted by other systems (POST /v1/events). The automation module does
 // the work (spec.h, ir.h, inverse.h, driver.h, inventory.h, engine.h); this file maps HTTP to it.
+#include <fmt/format.h>
+
 #include <boost/json/serialize.hpp>
 #include <memory>
 #include <set>
@@ -70,6 +72,7 @@ json::object automation_json(const store::AutomationRow& a) {
   o["last_dry_run"] = parsed_or_null(a.last_dry_run);
   o["created_at"] = format_rfc3339(a.created_at);
   o["updated_at"] = format_rfc3339(a.updated_at);
+  o["org"] = nullable(a.org);
   return o;
 }
 
@@ -302,10 +305,41 @@ Result<HttpResponse> off_io_thread(const Deps& d, RequestContext& ctx, Work work
   return deferred();
 }
 
-Result<store::AutomationRow> load(const Deps& d, const std::string& id) {
-  WARDEN_ASSIGN_OR_RETURN(auto row, d.store.get_automation(id));
+// The automation, as the request may see it: an org admin sees its org's only (another org's
+// and the operator's ids are unknown to it).
+Result<store::AutomationRow> load(const Deps& d, const RequestContext& ctx, const std::string& id) {
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto row, reader->get_automation(id));
   if (!row) return Status(ErrorCode::AUTOMATION_NOT_FOUND);
   return std::move(*row);
+}
+
+// An org admin's request changes its org's automations only; the master's, any. The owner of an
+// automation never changes, so a check before the write holds inside it.
+Status check_visible(const Deps& d, const RequestContext& ctx, const std::string& id) {
+  if (!ctx.org_admin_org) return Status();
+  return load(d, ctx, id).status();
+}
+
+// An org's automation acts only through the built-in `warden` host, on its org's agents and
+// policies (the engine checks each target); the operator's hosts (plugins, webhooks) are the
+// operator's to use.
+Status check_org_hosts(const RequestContext& ctx, const json::object& spec) {
+  if (!ctx.org_admin_org) return Status();
+  for (const char* list : {"targets", "actions"}) {
+    const json::value* items = spec.if_contains(list);
+    if (items == nullptr || !items->is_array()) continue;
+    for (std::size_t i = 0; i < items->as_array().size(); ++i) {
+      const json::value& item = items->as_array()[i];
+      const json::value* host = item.is_object() ? item.as_object().if_contains("host") : nullptr;
+      if (host == nullptr || !host->is_string() || host->as_string() != "warden") {
+        return Status(ErrorCode::AUTH_FORBIDDEN,
+                      "an org's automation acts only through the built-in host warden",
+                      json::object{{"pointer", fmt::format("/{}/{}/host", list, i)}});
+      }
+    }
+  }
+  return Status();
 }
 
 Result<json::object> stored_spec(const store::AutomationRow& a) {
@@ -316,6 +350,7 @@ Result<json::object> stored_spec(const store::AutomationRow& a) {
 
 Result<HttpResponse> set_enabled(const Deps& d, RequestContext& ctx, bool enabled) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
+  WARDEN_RETURN_IF_ERROR(check_visible(d, ctx, ctx.params[0]));
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
@@ -365,6 +400,7 @@ namespace {
 
 Result<HttpResponse> create_automation_now(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(Prepared p, prepare(d, ctx.req.body));
+  WARDEN_RETURN_IF_ERROR(check_org_hosts(ctx, p.spec));
   // A new automation has no dry-run yet, and enabling waits for a clean one.
   if (wants_enabled(p.spec)) {
     return Status(ErrorCode::AUTOMATION_ENABLE_BLOCKED,
@@ -379,6 +415,7 @@ Result<HttpResponse> create_automation_now(const Deps& d, RequestContext& ctx) {
   a.version = 1;
   a.enabled = false;
   a.priority = int_of(p.spec, "priority");
+  a.org = ctx.org_admin_org;  // an org admin's automation is its org's
   a.created_at = a.updated_at = d.clock.now_seconds();
   a.last_validation = canonical_json(validation_json(p.check, a.created_at));
   store::AuditEvent e = ctx.audit("AUTOMATION_CREATED", a.created_at);
@@ -408,19 +445,22 @@ Result<HttpResponse> create_automation(const Deps& d, RequestContext& ctx) {
 Result<HttpResponse> list_automations(const Deps& d, RequestContext& ctx) {
   WARDEN_ASSIGN_OR_RETURN(store::Page page,
                           page_from_query(ctx.req, kListLimitDefault, kListLimitMax));
-  WARDEN_ASSIGN_OR_RETURN(auto rows, d.store.list_automations(page));
+  const ScopedReader reader(d.store, ctx.org_admin_org);
+  WARDEN_ASSIGN_OR_RETURN(auto rows, reader->list_automations(page));
   return json_response(200, page_json(rows, page.limit, automation_json));
 }
 
 Result<HttpResponse> get_automation(const Deps& d, RequestContext& ctx) {
-  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx.params[0]));
+  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx, ctx.params[0]));
   return json_response(200, automation_json(a));
 }
 
 namespace {
 
 Result<HttpResponse> update_automation_now(const Deps& d, RequestContext& ctx) {
+  WARDEN_RETURN_IF_ERROR(check_visible(d, ctx, ctx.params[0]));
   WARDEN_ASSIGN_OR_RETURN(Prepared p, prepare(d, ctx.req.body));
+  WARDEN_RETURN_IF_ERROR(check_org_hosts(ctx, p.spec));
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("AUTOMATION_UPDATED", now);
@@ -476,6 +516,7 @@ Result<HttpResponse> update_automation(const Deps& d, RequestContext& ctx) {
 
 Result<HttpResponse> delete_automation(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
+  WARDEN_RETURN_IF_ERROR(check_visible(d, ctx, ctx.params[0]));
   const std::int64_t now = d.clock.now_seconds();
   const std::string id = ctx.params[0];
   const store::AuditEvent audit = ctx.audit("AUTOMATION_DELETED", now);
@@ -509,13 +550,14 @@ Result<HttpResponse> dry_run_now(const Deps& d, RequestContext& ctx) {
       WARDEN_ASSIGN_OR_RETURN(sample, automation::parse_event(*ev, {}, d.clock, d.ids));
     }
   }
-  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx.params[0]));
+  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx, ctx.params[0]));
   WARDEN_ASSIGN_OR_RETURN(json::object spec, stored_spec(a));
   WARDEN_ASSIGN_OR_RETURN(automation::CompiledAutomation compiled,
                           automation::compile(spec, fresh_inventory(d, spec), d.clock.now_ms()));
   compiled.id = a.id;
   compiled.version = a.version;
   compiled.enabled = a.enabled;
+  compiled.org = a.org;
   WARDEN_ASSIGN_OR_RETURN(json::object transcript,
                           d.automation.engine->dry_run(compiled, sample, ctx.correlation_id));
   const std::int64_t now = d.clock.now_seconds();
@@ -560,7 +602,7 @@ Result<HttpResponse> dry_run_automation(const Deps& d, RequestContext& ctx) {
 Result<HttpResponse> inverse_automation(const Deps& d, RequestContext& ctx) {
   WARDEN_RETURN_IF_ERROR(require_automation(d));
   if (!ctx.req.body.empty()) WARDEN_RETURN_IF_ERROR(Body::parse(ctx.req.body, {}).take_status());
-  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx.params[0]));
+  WARDEN_ASSIGN_OR_RETURN(store::AutomationRow a, load(d, ctx, ctx.params[0]));
   WARDEN_ASSIGN_OR_RETURN(json::object spec, stored_spec(a));
   WARDEN_ASSIGN_OR_RETURN(automation::InverseSpec inverse,
                           automation::make_inverse(spec, d.automation.drivers->hosts()));
@@ -578,7 +620,7 @@ Result<HttpResponse> list_executions(const Deps& d, RequestContext& ctx) {
       query_int(ctx.req, "limit", kExecutionsLimitDefault, 1, kExecutionsLimitMax));
   std::optional<std::string> cursor = query_text(ctx.req, "cursor");
   if (cursor && !is_uuid(*cursor)) return Status(ErrorCode::VALIDATION_INVALID_CURSOR);
-  WARDEN_RETURN_IF_ERROR(load(d, id).take_status());
+  WARDEN_RETURN_IF_ERROR(load(d, ctx, id).take_status());
   WARDEN_ASSIGN_OR_RETURN(auto rows,
                           d.store.list_executions(id, cursor, static_cast<std::size_t>(limit)));
   return json_response(200, page_json(rows, static_cast<std::size_t>(limit), execution_row_json));

@@ -450,6 +450,96 @@ TEST_F(AutomationTest, ExecutionsAreRecordedPerTargetAndPaged) {
   EXPECT_EQ(unknown.error_code(), "AUTOMATION_NOT_FOUND");
 }
 
+// An org admin's automation is its org's: other orgs do not see it, it acts only through the
+// built-in host, hears only events about its org's agents and touches only those agents.
+TEST_F(AutomationTest, AnOrgsAutomationSeesHearsAndActsOnItsOrgOnly) {
+  auto org = [&](const std::string& name) {
+    return str_at(master("POST", "/v1/orgs", body(json::object{{"name", name}})).json(), "id");
+  };
+  auto agent_in = [&](const std::string& name, const std::string& org_id) {
+    return str_at(master("POST", "/v1/agents", body(json::object{{"name", name}, {"org", org_id}}))
+                      .json(),
+                  "id");
+  };
+  auto admin_key = [&](const std::string& org_id) {
+    return str_at(master("POST", "/v1/orgs/" + org_id + "/admin-keys", R"({"name":"ops"})").json(),
+                  "key");
+  };
+  const std::string oa = org("A"), ob = org("B");
+  const std::string a1 = agent_in("a1", oa), b1 = agent_in("b1", ob), n1 = new_agent("n1");
+  const std::string key_a = admin_key(oa), key_b = admin_key(ob);
+  auto as = [&](const std::string& key, const std::string& method, const std::string& target,
+                const std::string& payload = {}) {
+    return client_->request(method, target, payload, bearer_headers(key));
+  };
+
+  json::object spec = suspend_spec("org freeze", "ops.freeze");
+  spec["targets"] =
+      json::array{json::object{{"host", "warden"}, {"selector", a1 + "," + b1 + "," + n1}}};
+  json::object hooked = spec;
+  hooked["name"] = "org hook";
+  hooked["targets"] = json::array{json::object{{"host", "webhook"}, {"selector", "webhook"}}};
+  hooked["actions"] = json::array{json::object{
+      {"host", "webhook"},
+      {"capability", "http"},
+      {"verb", "post"},
+      {"params", json::object{{"url", "http://127.0.0.1:9/hook"}}}}};
+  Response refused = as(key_a, "POST", "/v1/automations", body(hooked));
+  EXPECT_EQ(refused.status, 403) << refused.describe();
+  EXPECT_EQ(refused.error_code(), "AUTH_FORBIDDEN");
+
+  Response created = as(key_a, "POST", "/v1/automations", body(spec));
+  ASSERT_EQ(created.status, 201) << created.describe();
+  const std::string id = str_at(created.json(), "id");
+  EXPECT_EQ(str_at(created.json(), "org"), oa);
+  EXPECT_EQ(as(key_b, "GET", "/v1/automations/" + id).error_code(), "AUTOMATION_NOT_FOUND");
+  EXPECT_EQ(as(key_b, "POST", "/v1/automations/" + id + "/enable").error_code(),
+            "AUTOMATION_NOT_FOUND");
+  EXPECT_EQ(as(key_b, "DELETE", "/v1/automations/" + id).error_code(), "AUTOMATION_NOT_FOUND");
+  EXPECT_TRUE(array_at(as(key_b, "GET", "/v1/automations").json(), "items").empty());
+  const std::string operators = save(suspend_spec("operator's own", "ops.other"));
+  const json::array own = array_at(as(key_a, "GET", "/v1/automations").json(), "items");
+  ASSERT_EQ(own.size(), 1u) << json::serialize(own);
+  EXPECT_EQ(str_at(own[0], "id"), id);
+  EXPECT_EQ(as(key_a, "GET", "/v1/automations/" + operators).error_code(), "AUTOMATION_NOT_FOUND");
+
+  // Its dry-run plans for its own agent only, then it is enabled.
+  Response dry = as(key_a, "POST", "/v1/automations/" + id + "/dry-run",
+                    body(json::object{{"event", json::object{{"kind", "ops.freeze"},
+                                                             {"subject", a1}}}}));
+  ASSERT_EQ(dry.status, 200) << dry.describe();
+  EXPECT_EQ(dry.body.find(b1), std::string::npos) << dry.body;
+  EXPECT_EQ(dry.body.find(n1), std::string::npos) << dry.body;
+  ASSERT_EQ(as(key_a, "POST", "/v1/automations/" + id + "/enable").status, 200);
+
+  // An event about another org's agent: nothing happens.
+  ASSERT_EQ(master("POST", "/v1/events", body(json::object{{"kind", "ops.freeze"},
+                                                          {"subject", b1}}))
+                .status,
+            202);
+  // One about its own agent: only that agent is suspended.
+  ASSERT_EQ(master("POST", "/v1/events", body(json::object{{"kind", "ops.freeze"},
+                                                          {"subject", a1}}))
+                .status,
+            202);
+  EXPECT_TRUE(wait_status(a1, "SUSPENDED"));
+  const auto deadline = std::chrono::steady_clock::now() + kEngineWaitMax;
+  while (std::chrono::steady_clock::now() < deadline &&
+         array_at(executions(id), "items").empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // anything more would show now
+  EXPECT_EQ(agent_status(b1), "ACTIVE");
+  EXPECT_EQ(agent_status(n1), "ACTIVE");
+  const json::array runs = array_at(as(key_a, "GET", "/v1/automations/" + id + "/executions").json(),
+                                    "items");
+  ASSERT_EQ(runs.size(), 1u) << json::serialize(runs);
+  EXPECT_EQ(str_at(runs[0], "target_id"), a1);
+  EXPECT_EQ(str_at(runs[0], "outcome"), "succeeded");
+  EXPECT_TRUE(array_at(as(key_b, "GET", "/v1/automations/" + id + "/executions").json(), "items")
+                  .empty());
+}
+
 TEST_F(AutomationTest, AVerbWithoutAnInverseIsAClearError) {
   json::object spec = suspend_spec("revoke");
   spec["actions"] = json::array{json::object{{"host", "warden"},

@@ -668,7 +668,29 @@ std::string orgs_tables() {
              unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
 }
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// ---- Migration 10: the archive's segment files (src/archive, docs/retention.md). A segment is
+// recorded in the transaction that deletes its rows from the hot tables; a file under
+// DATA_DIR/archive that no row names is a move that did not commit, deleted at start-up.
+std::string archive_segments_table() {
+  return fmt::format(
+      "CREATE TABLE archive_segments ("
+      "id INTEGER PRIMARY KEY, "
+      "kind TEXT NOT NULL {}, "
+      "file TEXT NOT NULL UNIQUE, "
+      "rows INTEGER NOT NULL CHECK (rows > 0), "
+      "first_audit_id INTEGER NOT NULL, "
+      "last_audit_id INTEGER NOT NULL CHECK (last_audit_id >= first_audit_id), "
+      "prev_hash TEXT NOT NULL, "
+      "last_hash TEXT NOT NULL, "
+      "time_min INTEGER NOT NULL, "
+      "time_max INTEGER NOT NULL, "
+      "checksum TEXT NOT NULL, "
+      "bytes INTEGER NOT NULL, "
+      "created_at INTEGER NOT NULL);\n",
+      check_in("kind", std::array<std::string_view, 2>{kArchiveKindAudit, kArchiveKindDecisions}));
+}
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -679,6 +701,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
+    {10, "archive segments", &archive_segments_table},
 }};
 
 }  // namespace

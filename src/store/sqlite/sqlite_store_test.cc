@@ -208,7 +208,7 @@ TEST(SqliteStore, MigrationsApplyOnceAndRecordTheirVersion) {
     EXPECT_EQ((*first)->migrations_applied_at_open(), latest_schema_version());
     EXPECT_EQ((*first)->schema_version(), latest_schema_version());
     rows_after_first = RawDb(path).column(
-        "SELECT version || '|' || name || '|' || applied_at FROM schema_version ORDER BY 1");
+        "SELECT version || '|' || name || '|' || applied_at FROM schema_version ORDER BY version");
   }
   ASSERT_EQ(rows_after_first.size(), static_cast<std::size_t>(latest_schema_version()));
   EXPECT_EQ(rows_after_first.front().substr(0, 2), "1|");
@@ -219,7 +219,7 @@ TEST(SqliteStore, MigrationsApplyOnceAndRecordTheirVersion) {
   ASSERT_TRUE(second.ok()) << second.status().to_string();
   EXPECT_EQ((*second)->migrations_applied_at_open(), 0);
   EXPECT_EQ(RawDb(path).column("SELECT version || '|' || name || '|' || applied_at FROM "
-                               "schema_version ORDER BY 1"),
+                               "schema_version ORDER BY version"),
             rows_after_first);
   EXPECT_TRUE((*second)->ping().ok());
 }

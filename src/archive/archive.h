@@ -90,6 +90,8 @@ class Mover {
 
   // recover(), then a thread that runs a round at once and every interval.
   Status start();
+  // How many files start()'s recover() deleted (moves that did not commit before a crash).
+  std::int64_t files_removed_at_start() const { return files_removed_at_start_; }
   void stop();
 
   struct RoundResult {
@@ -122,6 +124,7 @@ class Mover {
 
   // Touched by the round's thread only (one round at a time).
   bool state_loaded_ = false;
+  std::int64_t files_removed_at_start_ = 0;
   std::int64_t next_segment_id_ = 1;
   std::int64_t audit_last_id_ = 0;  // the newest archived audit row and its hash
   std::string audit_last_hash_;

@@ -10,6 +10,7 @@
 #include "archive/archive.h"
 #include "archive/segment.h"
 #include "core/errors.h"
+#include "core/thread_name.h"
 
 namespace warden::archive {
 namespace fs = std::filesystem;
@@ -75,7 +76,7 @@ Mover::Mover(store::Store& store, store::BatchWriter& writer, const Clock& clock
 Mover::~Mover() { stop(); }
 
 Status Mover::start() {
-  WARDEN_RETURN_IF_ERROR(recover(store_, options_.archive_dir).status());
+  WARDEN_ASSIGN_OR_RETURN(files_removed_at_start_, recover(store_, options_.archive_dir));
   WARDEN_RETURN_IF_ERROR(load_state());
   thread_ = std::thread([this] { loop(); });
   return Status();
@@ -91,6 +92,7 @@ void Mover::stop() {
 }
 
 void Mover::loop() {
+  name_this_thread("warden-archive");
   for (;;) {
     if (Result<RoundResult> r = run_round(); !r.ok()) {
       ++failures_;

@@ -610,6 +610,11 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
     };
     mover = std::make_unique<archive::Mover>(store, writer, clock, std::move(retention));
     WARDEN_RETURN_IF_ERROR(mover->start());
+    log_event(LogLevel::kInfo, "archive started",
+              {{"segments", mover->segment_count()},
+               {"unrecorded_files_removed", mover->files_removed_at_start()},
+               {"decisions_seconds", options.retention.decisions_seconds},
+               {"audit_seconds", options.retention.audit_seconds}});
     metrics.add_source([m = mover.get()] { return m->render_metrics(); });
   }
   std::unique_ptr<Frontend> gateway;

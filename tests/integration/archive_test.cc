@@ -11,11 +11,14 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "archive/archive.h"
+#include "archive/segment.h"
 #include "store/sqlite/sqlite_store.h"
 #include "support/fixture.h"
 
@@ -291,6 +294,73 @@ TEST(Archive, AWindowKeepsCountingWhatMovedOut) {
   const json::value rest = d.spend(again, "40", false);
   EXPECT_EQ(str_at(rest, "effect"), "ALLOW") << rest;
   EXPECT_EQ(str_at(d.spend(again, "1", false), "effect"), "DENY");
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// `warden audit verify` names the segment whose bytes changed, and the row whose field changed
+// inside a segment.
+TEST(Archive, VerifyNamesATamperedSegmentOrRow) {
+  ArchiveDaemon d(archive_flags(4), archive_env(0));
+  ASSERT_TRUE(d.process().started()) << d.process().error();
+  const std::string token = d.agent_token(1000);
+  for (int i = 0; i < 3; ++i) d.spend(token, "1");
+  const std::string db = d.process().database_path();
+  ASSERT_TRUE(eventually([&] { return count_rows(db, "SELECT count(*) FROM transactions") == 0; }));
+  d.process().sigterm();
+  ASSERT_EQ(d.process().wait_exit(10000), std::optional<int>(0));
+  CliResult clean = d.process().cli({"audit", "verify"});
+  ASSERT_EQ(clean.exit_code, 0) << clean.output();
+
+  // The second audit segment, and the second row in it.
+  auto store = store::SqliteStore::open(db, {.read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto segments = (*store)->list_archive_segments();
+  ASSERT_TRUE(segments.ok());
+  std::vector<store::ArchiveSegmentRow> audit_segments;
+  for (const auto& seg : *segments) {
+    if (seg.kind == store::kArchiveKindAudit) audit_segments.push_back(seg);
+  }
+  ASSERT_GE(audit_segments.size(), 2u);
+  const std::string name = audit_segments[1].file;
+  const std::int64_t row_id = audit_segments[1].first_audit_id + 1;
+  store->reset();
+  const std::string path = d.process().data_dir() + "/archive/" + name;
+  ASSERT_TRUE(fs::exists(path));
+  const std::string original = read_bytes(path);
+
+  std::string flipped = original;
+  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x20);
+  write_bytes(path, flipped);
+  CliResult by_byte = d.process().cli({"audit", "verify"});
+  EXPECT_EQ(by_byte.exit_code, 1) << by_byte.output();
+  EXPECT_EQ(by_byte.stdout_text.rfind("broken: segment " + name + ": ", 0), 0u)
+      << by_byte.output();
+
+  std::string text = *archive::zstd_decompress(original);
+  const auto row = text.find("{\"id\":" + std::to_string(row_id) + ",");
+  ASSERT_NE(row, std::string::npos);
+  const auto actor = text.find("\"actor\":\"", row);
+  text.replace(actor, 9, "\"actor\":\"x");  // one more character in the row's actor
+  write_bytes(path, *archive::zstd_compress(text));
+  CliResult by_row = d.process().cli({"audit", "verify"});
+  EXPECT_EQ(by_row.exit_code, 1) << by_row.output();
+  EXPECT_EQ(by_row.stdout_text.rfind(
+                "broken: row " + std::to_string(row_id) + " in segment " + name + ": ", 0),
+            0u)
+      << by_row.output();
+
+  write_bytes(path, original);
+  EXPECT_EQ(d.process().cli({"audit", "verify"}).exit_code, 0);
 }
 
 TEST(Archive, MetricsCountRowsMovedAndSegments) {

@@ -211,14 +211,18 @@ TEST_F(ArchiveTest, OnlySettledOldDecisionsMoveWithTheirApprovals) {
   }
   for (const auto& id : archived) EXPECT_FALSE(store_->get_transaction(id)->has_value()) << id;
   // The archived copy is the row as it was, field for field.
-  scan_archived_decisions(*store_, archive_dir_, [&](const auto& d) {
+  bool found = false;
+  Status scanned = scan_archived_decisions(*store_, archive_dir_, [&](const auto& d) {
     if (d.tx.id == "t-confirmed") {
       EXPECT_EQ(d.tx.metadata, R"({"reasons":[]})");
       EXPECT_EQ(d.tx.updated_at, kOld + 5);
       EXPECT_EQ(d.tx.agent_id, "a1");
+      found = true;
     }
     return Status();
   });
+  EXPECT_TRUE(scanned.ok());
+  EXPECT_TRUE(found);
 
   // Once the child is settled, it moves, and in the next round its parent.
   child.status = "CONFIRMED";

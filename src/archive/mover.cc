@@ -47,6 +47,9 @@ Result<std::int64_t> recover(store::Store& store, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status(ErrorCode::INTERNAL_ERROR, "create " + dir + ": " + ec.message());
+  // Like the data directory: the history is nobody else's to read.
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Status(ErrorCode::INTERNAL_ERROR, "chmod " + dir + ": " + ec.message());
   WARDEN_ASSIGN_OR_RETURN(auto segments, store.list_archive_segments());
   std::set<std::string> recorded;
   for (const auto& s : segments) recorded.insert(s.file);
@@ -156,6 +159,10 @@ Result<std::int64_t> Mover::move_audit_batch(std::int64_t now) {
   const std::int64_t before = now - options_.audit_seconds;
   store::AuditFilter filter;
   filter.after_id = 0;
+  // Most rounds find the oldest row still young: one row read says so.
+  filter.limit = 1;
+  WARDEN_ASSIGN_OR_RETURN(auto oldest, store_.list_audit(filter));
+  if (oldest.empty() || oldest.front().event.timestamp >= before) return std::int64_t{0};
   filter.limit = options_.batch_rows + 1;
   WARDEN_ASSIGN_OR_RETURN(auto rows, store_.list_audit(filter));
   const std::size_t fetched = rows.size();

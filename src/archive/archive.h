@@ -74,9 +74,9 @@ struct RetentionOptions {
   }
 };
 
-// Deletes segment files no archive_segments row names (moves that did not commit) and leftover
-// temp files; creates the directory. Returns how many files it deleted. Runs before the mover
-// starts, on the process that holds the data directory.
+// Deletes what a move that did not commit left: the file or temp file of the segment number
+// after the last recorded one. Creates the directory (0700). Returns how many files it deleted.
+// Runs before the mover starts, on the process that holds the data directory.
 Result<std::int64_t> recover(store::Store& store, const std::string& archive_dir);
 
 // Thread-safe: start() and stop() from the owner's thread; counters from any thread.

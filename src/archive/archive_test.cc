@@ -234,8 +234,8 @@ TEST_F(ArchiveTest, OnlySettledOldDecisionsMoveWithTheirApprovals) {
   EXPECT_TRUE(verify_archive(*store_, archive_dir_)->ok);
 }
 
-// A segment file nothing records is a move that did not commit: start-up deletes it (and any
-// temp file), and leaves recorded segments and strangers' files alone.
+// The next segment's file is a move that did not commit: start-up deletes it (and its temp
+// file, of either kind), and leaves recorded segments and strangers' files alone.
 TEST_F(ArchiveTest, RecoverDeletesUnrecordedSegmentsOnly) {
   append_audit(10, kOld);
   Mover mover(*store_, *writer_, clock_, options(100));
@@ -243,14 +243,14 @@ TEST_F(ArchiveTest, RecoverDeletesUnrecordedSegmentsOnly) {
   ASSERT_EQ(mover.run_round()->segments, 1);
   const std::string recorded = segments().at(0).file;
   std::ofstream(archive_dir_ + "/00000002-audit.jsonl.zst") << "half";
-  std::ofstream(archive_dir_ + "/00000003-decisions.jsonl.zst.tmp") << "half";
+  std::ofstream(archive_dir_ + "/00000002-decisions.jsonl.zst.tmp") << "half";
   std::ofstream(archive_dir_ + "/notes.txt") << "mine";
   auto deleted = recover(*store_, archive_dir_);
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ(*deleted, 2);
   EXPECT_TRUE(fs::exists(archive_dir_ + "/" + recorded));
   EXPECT_FALSE(fs::exists(archive_dir_ + "/00000002-audit.jsonl.zst"));
-  EXPECT_FALSE(fs::exists(archive_dir_ + "/00000003-decisions.jsonl.zst.tmp"));
+  EXPECT_FALSE(fs::exists(archive_dir_ + "/00000002-decisions.jsonl.zst.tmp"));
   EXPECT_TRUE(fs::exists(archive_dir_ + "/notes.txt"));
   EXPECT_TRUE(verify_archive(*store_, archive_dir_)->ok);
 }

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <set>
 
 #include "archive/archive.h"
 #include "archive/segment.h"
@@ -50,24 +49,22 @@ Result<std::int64_t> recover(store::Store& store, const std::string& dir) {
   // Like the data directory: the history is nobody else's to read.
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return Status(ErrorCode::INTERNAL_ERROR, "chmod " + dir + ": " + ec.message());
-  WARDEN_ASSIGN_OR_RETURN(auto segments, store.list_archive_segments());
-  std::set<std::string> recorded;
-  for (const auto& s : segments) recorded.insert(s.file);
+  WARDEN_ASSIGN_OR_RETURN(store::ArchiveSummary summary, store.archive_summary());
+  // Moves run one at a time and number their segment one past the last recorded, so a move that
+  // did not commit can only have left that number's file or temp file (of either kind). Looking
+  // for those rather than listing the directory keeps start-up independent of the history.
+  const std::int64_t next = summary.last_segment_id + 1;
   std::int64_t deleted = 0;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_regular_file() || recorded.contains(name)) continue;
-    // Only what the mover writes: a stranger's file in the directory is left alone.
-    if (!name.ends_with(".jsonl.zst") && !name.ends_with(".jsonl.zst" + std::string(kTempSuffix))) {
-      continue;
+  for (std::string_view kind : {store::kArchiveKindAudit, store::kArchiveKindDecisions}) {
+    for (const std::string& suffix : {std::string(), std::string(kTempSuffix)}) {
+      const fs::path path = fs::path(dir) / (segment_file_name(next, kind) + suffix);
+      if (!fs::exists(path, ec)) continue;
+      if (!fs::remove(path, ec) || ec) {
+        return Status(ErrorCode::INTERNAL_ERROR, "remove " + path.string() + ": " + ec.message());
+      }
+      ++deleted;
     }
-    if (!fs::remove(entry.path(), ec) || ec) {
-      return Status(ErrorCode::INTERNAL_ERROR, "remove " + entry.path().string() + ": " +
-                                                   ec.message());
-    }
-    ++deleted;
   }
-  if (ec) return Status(ErrorCode::INTERNAL_ERROR, "list " + dir + ": " + ec.message());
   if (deleted > 0) WARDEN_RETURN_IF_ERROR(fsync_directory(dir));
   return deleted;
 }
@@ -112,17 +109,15 @@ void Mover::loop() {
 }
 
 Status Mover::load_state() {
-  WARDEN_ASSIGN_OR_RETURN(auto segments, store_.list_archive_segments());
-  next_segment_id_ = segments.empty() ? 1 : segments.back().id + 1;
+  WARDEN_ASSIGN_OR_RETURN(store::ArchiveSummary summary, store_.archive_summary());
+  next_segment_id_ = summary.last_segment_id + 1;
   audit_last_id_ = 0;
   audit_last_hash_ = std::string(store::kAuditGenesisHash);
-  for (const auto& s : segments) {
-    if (s.kind == store::kArchiveKindAudit && s.last_audit_id > audit_last_id_) {
-      audit_last_id_ = s.last_audit_id;
-      audit_last_hash_ = s.last_hash;
-    }
+  if (summary.last_audit_segment) {
+    audit_last_id_ = summary.last_audit_segment->last_audit_id;
+    audit_last_hash_ = summary.last_audit_segment->last_hash;
   }
-  segments_ = segments.size();
+  segments_ = static_cast<std::uint64_t>(summary.last_segment_id);
   state_loaded_ = true;
   return Status();
 }
@@ -278,11 +273,8 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
   if (!committed.ok()) {
     // Not recorded, so not part of the archive: its rows are still hot. Removed only once the
     // store says so; when it cannot say, recover() decides at the next start.
-    auto recorded = store_.list_archive_segments();
-    const bool unrecorded =
-        recorded.ok() && std::none_of(recorded->begin(), recorded->end(),
-                                      [&](const auto& s) { return s.file == meta.file; });
-    if (unrecorded) {
+    auto summary = store_.archive_summary();
+    if (summary.ok() && summary->last_segment_id < meta.id) {
       std::error_code ec;
       fs::remove(fs::path(options_.archive_dir) / meta.file, ec);
     }

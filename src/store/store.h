@@ -442,6 +442,13 @@ struct ArchiveSegmentRow {
   std::int64_t created_at = 0;
 };
 
+// What the mover needs at start-up, read without walking every segment record (their number
+// grows with history): segments are numbered 1, 2, ... and never deleted.
+struct ArchiveSummary {
+  std::int64_t last_segment_id = 0;  // also how many there are; 0: none
+  std::optional<ArchiveSegmentRow> last_audit_segment;
+};
+
 // A settled decision with its approvals: what one decision segment line holds, and what leaves
 // the hot tables together (approvals belong to their transaction).
 struct ArchivedDecision {
@@ -726,6 +733,7 @@ class Store : public Reader {
   virtual Result<AuditVerifyReport> verify_audit() = 0;
   // Archival. Recorded segments in id order (PostgreSQL: none, it never archives).
   virtual Result<std::vector<ArchiveSegmentRow>> list_archive_segments() = 0;
+  virtual Result<ArchiveSummary> archive_summary() = 0;
   // Up to `limit` settled decisions (kArchivableTransactionStatuses) created and last changed
   // before `before` (Unix seconds), oldest first, that no hot transaction names as parent and no
   // pending ledger hold refers to, each with its approvals. PostgreSQL: CONFIG_INVALID.

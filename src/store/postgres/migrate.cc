@@ -603,7 +603,30 @@ std::string orgs_tables() {
                 unchanged({"id", "org_id", "key_hash", "prefix", "name", "created_at"}));
 }
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// ---- Migration 10: the archive's segment records, the twin of SQLite's (docs/retention.md).
+// Cluster mode archives nothing (retention is refused there), so the table stays empty; it
+// exists so that one schema describes both backends.
+std::string archive_segments_table() {
+  return fmt::format(
+      "CREATE TABLE archive_segments ("
+      "id BIGINT PRIMARY KEY, "
+      "kind TEXT NOT NULL {}, "
+      "file TEXT NOT NULL UNIQUE, "
+      "rows BIGINT NOT NULL CHECK (rows > 0), "
+      "first_audit_id BIGINT NOT NULL, "
+      "last_audit_id BIGINT NOT NULL CHECK (last_audit_id >= first_audit_id), "
+      "prev_hash TEXT NOT NULL, "
+      "last_hash TEXT NOT NULL, "
+      "time_min BIGINT NOT NULL, "
+      "time_max BIGINT NOT NULL, "
+      "checksum TEXT NOT NULL, "
+      "bytes BIGINT NOT NULL, "
+      "created_at BIGINT NOT NULL);\n",
+      check_in("kind", std::array<std::string_view, 2>{store::kArchiveKindAudit,
+                                                        store::kArchiveKindDecisions}));
+}
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -614,6 +637,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "automations, their executions, accepted events, host inventories", &automation_tables},
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
+    {10, "archive segments", &archive_segments_table},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact
@@ -866,6 +890,7 @@ constexpr TenantTable kTenantTables[] = {
     {"models", ""},
     {"signing_keys", ""},
     {"usage_names", ""},
+    {"archive_segments", ""},
 };
 
 // One policy per table for every command, the same test on the rows read (USING) and on the rows

@@ -714,6 +714,8 @@ Result<std::vector<ArchiveSegmentRow>> PostgresStore::list_archive_segments() {
   return std::vector<ArchiveSegmentRow>();
 }
 
+Result<ArchiveSummary> PostgresStore::archive_summary() { return ArchiveSummary(); }
+
 Result<std::vector<ArchivedDecision>> PostgresStore::list_archivable_decisions(std::int64_t,
                                                                                std::size_t) {
   return archival_unsupported();

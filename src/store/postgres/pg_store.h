@@ -103,6 +103,7 @@ class PostgresStore final : public Store {
   Status write(const std::function<Status(WriteTxn&)>& fn) override;
   Result<AuditVerifyReport> verify_audit() override;
   Result<std::vector<ArchiveSegmentRow>> list_archive_segments() override;
+  Result<ArchiveSummary> archive_summary() override;
   // CONFIG_INVALID: archival is not supported in cluster mode (docs/retention.md).
   Result<std::vector<ArchivedDecision>> list_archivable_decisions(std::int64_t before,
                                                                   std::size_t limit) override;

@@ -65,9 +65,20 @@ Result<std::optional<ArchiveSegmentRow>> last_audit_segment(Connection& c) {
   if (!has_table) return std::optional<ArchiveSegmentRow>();
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare(fmt::format("SELECT {} FROM archive_segments WHERE kind = 'audit' "
-                                     "ORDER BY last_audit_id DESC LIMIT 1",
+                                     "ORDER BY id DESC LIMIT 1",
                                      kSegmentColumns)));
   return first<ArchiveSegmentRow>(st, read_segment);
+}
+
+Result<ArchiveSummary> archive_summary(Connection& c) {
+  ArchiveSummary out;
+  WARDEN_ASSIGN_OR_RETURN(bool has_table, has_segment_table(c));
+  if (!has_table) return out;
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("SELECT coalesce(max(id), 0) FROM archive_segments"));
+  WARDEN_ASSIGN_OR_RETURN(bool row, st.step());
+  if (row) out.last_segment_id = st.int64(0);
+  WARDEN_ASSIGN_OR_RETURN(out.last_audit_segment, last_audit_segment(c));
+  return out;
 }
 
 Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c,

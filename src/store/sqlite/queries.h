@@ -44,7 +44,9 @@ Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
                                                std::size_t limit);
 // Archival (archive_queries.cc).
 Result<std::vector<ArchiveSegmentRow>> list_archive_segments(Connection& c);
+// The newest audit segment (audit segments' ids grow with their rows' ids).
 Result<std::optional<ArchiveSegmentRow>> last_audit_segment(Connection& c);
+Result<ArchiveSummary> archive_summary(Connection& c);
 Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c,
                                                                 std::int64_t before,
                                                                 std::size_t limit);

@@ -745,6 +745,18 @@ Result<std::vector<ArchiveSegmentRow>> SqliteStore::list_archive_segments() {
   return sqlite::list_archive_segments(lease().conn());
 }
 
+Result<ArchiveSummary> SqliteStore::archive_summary() {
+  ReadLease l = lease();
+  Connection& c = l.conn();
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
+  auto summary = sqlite::archive_summary(c);
+  Status ended = c.exec("COMMIT");
+  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
+  if (!summary.ok()) return summary;
+  WARDEN_RETURN_IF_ERROR(ended);
+  return summary;
+}
+
 Result<std::vector<ArchivedDecision>> SqliteStore::list_archivable_decisions(std::int64_t before,
                                                                              std::size_t limit) {
   ReadLease l = lease();

@@ -127,6 +127,7 @@ class SqliteStore final : public Store {
   // Stops at the first broken row; rows_checked then includes that row.
   Result<AuditVerifyReport> verify_audit() override;
   Result<std::vector<ArchiveSegmentRow>> list_archive_segments() override;
+  Result<ArchiveSummary> archive_summary() override;
   Result<std::vector<ArchivedDecision>> list_archivable_decisions(std::int64_t before,
                                                                   std::size_t limit) override;
   // Reachable, migrated and able to write: not ready while the last commit (a write() or a

@@ -105,7 +105,11 @@ class Mover {
 
   std::uint64_t rows_moved() const { return rows_moved_.load(); }
   std::uint64_t segment_count() const { return segments_.load(); }
-  // Prometheus text: warden_archive_rows_moved_total{kind} and warden_archive_segments.
+  // The longest a move's transaction (record the segment, delete its rows) took on the writer:
+  // what a move can add to a decision's wait.
+  std::int64_t commit_us_max() const { return commit_us_max_.load(); }
+  // Prometheus text: warden_archive_rows_moved_total{kind}, warden_archive_segments,
+  // warden_archive_failures_total and warden_archive_commit_seconds_max.
   std::string render_metrics() const;
 
  private:
@@ -134,6 +138,7 @@ class Mover {
   std::atomic<std::uint64_t> decision_rows_moved_{0};
   std::atomic<std::uint64_t> segments_{0};
   std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::int64_t> commit_us_max_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <memory>
 #include <filesystem>
 
 #include "archive/archive.h"
@@ -266,10 +268,21 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
   if (options_.test_pause_ms > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_pause_ms));
   }
-  Status committed = writer_.run([meta, delete_rows](store::WriteTxn& tx) -> Status {
+  // Timed inside the operation: the writer's own time, not the wait for the batch before it.
+  auto commit_us = std::make_shared<std::atomic<std::int64_t>>(0);
+  Status committed = writer_.run([meta, delete_rows, commit_us](store::WriteTxn& tx) -> Status {
+    const auto start = std::chrono::steady_clock::now();
     WARDEN_RETURN_IF_ERROR(tx.insert_archive_segment(meta));
-    return delete_rows(tx);
+    Status s = delete_rows(tx);
+    commit_us->store(std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count());
+    return s;
   });
+  std::int64_t seen = commit_us_max_.load();
+  while (committed.ok() && commit_us->load() > seen &&
+         !commit_us_max_.compare_exchange_weak(seen, commit_us->load())) {
+  }
   if (!committed.ok()) {
     // Not recorded, so not part of the archive: its rows are still hot. Removed only once the
     // store says so; when it cannot say, recover() decides at the next start.
@@ -297,6 +310,11 @@ std::string Mover::render_metrics() const {
   out += "# HELP warden_archive_segments Archive segment files recorded in the database.\n";
   out += "# TYPE warden_archive_segments gauge\n";
   out += fmt::format("warden_archive_segments {}\n", segments_.load());
+  out += "# HELP warden_archive_commit_seconds_max The longest a move's delete transaction ran "
+         "on the writer since start.\n";
+  out += "# TYPE warden_archive_commit_seconds_max gauge\n";
+  out += fmt::format("warden_archive_commit_seconds_max {:.6f}\n",
+                     static_cast<double>(commit_us_max_.load()) / 1e6);
   out += "# HELP warden_archive_failures_total Archive rounds that failed (see the log).\n";
   out += "# TYPE warden_archive_failures_total counter\n";
   out += fmt::format("warden_archive_failures_total {}\n", failures_.load());

@@ -152,7 +152,7 @@ struct VerifyReport {
   std::int64_t rows_checked = 0;      // audit rows, segments and hot table together
   std::int64_t segments_checked = 0;  // of both kinds
   bool ok = true;
-  std::string broken_segment;         // the segment's file, when the problem is in one
+  std::string broken_segment;              // the segment's file, when the problem is in one
   std::optional<std::int64_t> broken_row;  // the audit row, when one is named
   std::string problem;
 };
@@ -163,8 +163,8 @@ struct VerifyReport {
 Result<VerifyReport> verify_archive(store::Store& store, const std::string& archive_dir);
 
 struct ExportFilter {
-  std::int64_t from = 0;                       // audit timestamp >= from
-  std::int64_t to = INT64_MAX;                 // and < to
+  std::int64_t from = 0;        // audit timestamp >= from
+  std::int64_t to = INT64_MAX;  // and < to
   std::optional<std::string> agent_id;
 };
 

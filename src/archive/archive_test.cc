@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -31,9 +31,11 @@ class ArchiveTest : public ::testing::Test {
     store_ = store::testing::open_store(dir_.file("warden.db"));
     ASSERT_NE(store_, nullptr);
     writer_ = std::make_unique<store::BatchWriter>(*store_, store::BatchOptions{});
-    ASSERT_TRUE(store_->write([](store::WriteTxn& t) {
-                  return t.insert_agent(sample_agent("a1", std::nullopt));
-                }).ok());
+    ASSERT_TRUE(store_
+                    ->write([](store::WriteTxn& t) {
+                      return t.insert_agent(sample_agent("a1", std::nullopt));
+                    })
+                    .ok());
   }
   void TearDown() override {
     writer_->stop();
@@ -51,14 +53,16 @@ class ArchiveTest : public ::testing::Test {
   }
 
   void append_audit(int count, std::int64_t timestamp, const std::string& agent = "a1") {
-    ASSERT_TRUE(store_->write([&](store::WriteTxn& t) -> Status {
-                  for (int i = 0; i < count; ++i) {
-                    store::AuditEvent e = sample_event("DECIDED", agent);
-                    e.timestamp = timestamp + i;
-                    WARDEN_RETURN_IF_ERROR(t.append_audit(e).status());
-                  }
-                  return Status();
-                }).ok());
+    ASSERT_TRUE(store_
+                    ->write([&](store::WriteTxn& t) -> Status {
+                      for (int i = 0; i < count; ++i) {
+                        store::AuditEvent e = sample_event("DECIDED", agent);
+                        e.timestamp = timestamp + i;
+                        WARDEN_RETURN_IF_ERROR(t.append_audit(e).status());
+                      }
+                      return Status();
+                    })
+                    .ok());
   }
 
   store::TransactionRow tx(const std::string& id, const std::string& status,
@@ -201,8 +205,8 @@ TEST_F(ArchiveTest, OnlySettledOldDecisionsMoveWithTheirApprovals) {
                 for (const auto& a : d.approvals) archived_approvals.push_back(a);
                 return Status();
               }).ok());
-  EXPECT_EQ(archived, (std::multiset<std::string>{"t-confirmed", "t-denied", "t-expired",
-                                                  "t-approved"}));
+  EXPECT_EQ(archived,
+            (std::multiset<std::string>{"t-confirmed", "t-denied", "t-expired", "t-approved"}));
   ASSERT_EQ(archived_approvals.size(), 1u);
   EXPECT_EQ(archived_approvals[0].id, "ap-1");
   EXPECT_EQ(archived_approvals[0].rejected_at, kOld + 50);
@@ -241,15 +245,17 @@ TEST_F(ArchiveTest, OnlySettledOldDecisionsMoveWithTheirApprovals) {
 TEST_F(ArchiveTest, AFullBatchMovesInOneShortWriterTransaction) {
   constexpr int kRows = static_cast<int>(kDefaultBatchRows);
   append_audit(kRows + 1, kOld);
-  ASSERT_TRUE(store_->write([&](store::WriteTxn& t) -> Status {
-                for (int i = 0; i < kRows; ++i) {
-                  store::TransactionRow r = tx("t-" + std::to_string(100000 + i), "CONFIRMED",
-                                               kOld + i);
-                  r.metadata = R"({"reasons":[],"charges":[{"asset":"native","amount":"1"}]})";
-                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
-                }
-                return Status();
-              }).ok());
+  ASSERT_TRUE(store_
+                  ->write([&](store::WriteTxn& t) -> Status {
+                    for (int i = 0; i < kRows; ++i) {
+                      store::TransactionRow r =
+                          tx("t-" + std::to_string(100000 + i), "CONFIRMED", kOld + i);
+                      r.metadata = R"({"reasons":[],"charges":[{"asset":"native","amount":"1"}]})";
+                      WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                    }
+                    return Status();
+                  })
+                  .ok());
   Mover mover(*store_, *writer_, clock_, options(kDefaultBatchRows));
   ASSERT_TRUE(recover(*store_, archive_dir_).ok());
   const auto start = std::chrono::steady_clock::now();
@@ -264,8 +270,7 @@ TEST_F(ArchiveTest, AFullBatchMovesInOneShortWriterTransaction) {
             << " ms; longest delete transaction " << mover.commit_us_max() << " us\n";
   EXPECT_GT(mover.commit_us_max(), 0);
   EXPECT_LT(mover.commit_us_max(), 2'000'000);
-  EXPECT_NE(mover.render_metrics().find("warden_archive_commit_seconds_max 0."),
-            std::string::npos);
+  EXPECT_NE(mover.render_metrics().find("warden_archive_commit_seconds_max 0."), std::string::npos);
   EXPECT_TRUE(verify_archive(*store_, archive_dir_)->ok);
 }
 

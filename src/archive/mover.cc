@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <memory>
 #include <filesystem>
+#include <memory>
 
 #include "archive/archive.h"
 #include "archive/segment.h"
@@ -300,8 +300,9 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
 
 std::string Mover::render_metrics() const {
   std::string out;
-  out += "# HELP warden_archive_rows_moved_total Rows moved from the hot tables into archive "
-         "segments since start.\n";
+  out +=
+      "# HELP warden_archive_rows_moved_total Rows moved from the hot tables into archive "
+      "segments since start.\n";
   out += "# TYPE warden_archive_rows_moved_total counter\n";
   out += fmt::format("warden_archive_rows_moved_total{{kind=\"audit\"}} {}\n",
                      audit_rows_moved_.load());
@@ -310,8 +311,9 @@ std::string Mover::render_metrics() const {
   out += "# HELP warden_archive_segments Archive segment files recorded in the database.\n";
   out += "# TYPE warden_archive_segments gauge\n";
   out += fmt::format("warden_archive_segments {}\n", segments_.load());
-  out += "# HELP warden_archive_commit_seconds_max The longest a move's delete transaction ran "
-         "on the writer since start.\n";
+  out +=
+      "# HELP warden_archive_commit_seconds_max The longest a move's delete transaction ran "
+      "on the writer since start.\n";
   out += "# TYPE warden_archive_commit_seconds_max gauge\n";
   out += fmt::format("warden_archive_commit_seconds_max {:.6f}\n",
                      static_cast<double>(commit_us_max_.load()) / 1e6);

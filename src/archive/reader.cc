@@ -55,8 +55,8 @@ class Verifier {
   // False once something is broken (the report says what).
   bool check(const store::ArchiveSegmentRow& seg) {
     ++report_.segments_checked;
-    if (seg.kind == store::kArchiveKindAudit && (seg.first_audit_id != prev_id_ + 1 ||
-                                                 seg.prev_hash != prev_hash_)) {
+    if (seg.kind == store::kArchiveKindAudit &&
+        (seg.first_audit_id != prev_id_ + 1 || seg.prev_hash != prev_hash_)) {
       return fail(seg, fmt::format("it does not continue the chain: it starts at row {} after "
                                    "hash {}, the archive so far ends at row {} with hash {}",
                                    seg.first_audit_id, seg.prev_hash, prev_id_, prev_hash_));
@@ -135,9 +135,10 @@ Result<VerifyReport> verify_archive(store::Store& store, const std::string& dir)
     if (hot.started_after_id != verifier.prev_id() ||
         hot.started_after_hash != verifier.prev_hash()) {
       report.ok = false;
-      report.problem = fmt::format("the hot table continues from row {} but the segments end at "
-                                   "row {}",
-                                   hot.started_after_id, verifier.prev_id());
+      report.problem = fmt::format(
+          "the hot table continues from row {} but the segments end at "
+          "row {}",
+          hot.started_after_id, verifier.prev_id());
       return report;
     }
     report.rows_checked += hot.rows_checked;

@@ -39,32 +39,35 @@ class Fields {
   explicit Fields(const json::object& o) : o_(o) {}
   std::string str(std::string_view key) {
     const json::value* v = o_.if_contains(key);
-    if (v == nullptr || !v->is_string()) return fail(key), std::string();
-    return std::string(v->as_string());
+    if (v != nullptr && v->is_string()) return std::string(v->as_string());
+    fail(key);
+    return {};
   }
   std::optional<std::string> opt_str(std::string_view key) {
     const json::value* v = o_.if_contains(key);
-    if (v == nullptr) return fail(key), std::nullopt;
-    if (v->is_null()) return std::nullopt;
-    if (!v->is_string()) return fail(key), std::nullopt;
-    return std::string(v->as_string());
+    if (v != nullptr && v->is_null()) return std::nullopt;
+    if (v != nullptr && v->is_string()) return std::string(v->as_string());
+    fail(key);
+    return std::nullopt;
   }
   std::int64_t num(std::string_view key) {
     const json::value* v = o_.if_contains(key);
-    if (v == nullptr || !v->is_int64()) return fail(key), 0;
-    return v->as_int64();
+    if (v != nullptr && v->is_int64()) return v->as_int64();
+    fail(key);
+    return 0;
   }
   std::optional<std::int64_t> opt_num(std::string_view key) {
     const json::value* v = o_.if_contains(key);
-    if (v == nullptr) return fail(key), std::nullopt;
-    if (v->is_null()) return std::nullopt;
-    if (!v->is_int64()) return fail(key), std::nullopt;
-    return v->as_int64();
+    if (v != nullptr && v->is_null()) return std::nullopt;
+    if (v != nullptr && v->is_int64()) return v->as_int64();
+    fail(key);
+    return std::nullopt;
   }
   bool boolean(std::string_view key) {
     const json::value* v = o_.if_contains(key);
-    if (v == nullptr || !v->is_bool()) return fail(key), false;
-    return v->as_bool();
+    if (v != nullptr && v->is_bool()) return v->as_bool();
+    fail(key);
+    return false;
   }
   Status status() const {
     if (bad_.empty()) return Status();
@@ -177,11 +180,16 @@ store::ApprovalRow approval_from(Fields& f) {
 }
 
 json::object header_json(const store::ArchiveSegmentRow& m) {
-  return json::object{{"warden_archive", kSegmentFormat}, {"kind", m.kind},
-                      {"segment", m.id},                  {"rows", m.rows},
-                      {"first_audit_id", m.first_audit_id}, {"last_audit_id", m.last_audit_id},
-                      {"prev_hash", m.prev_hash},         {"last_hash", m.last_hash},
-                      {"time_min", m.time_min},           {"time_max", m.time_max}};
+  return json::object{{"warden_archive", kSegmentFormat},
+                      {"kind", m.kind},
+                      {"segment", m.id},
+                      {"rows", m.rows},
+                      {"first_audit_id", m.first_audit_id},
+                      {"last_audit_id", m.last_audit_id},
+                      {"prev_hash", m.prev_hash},
+                      {"last_hash", m.last_hash},
+                      {"time_min", m.time_min},
+                      {"time_max", m.time_max}};
 }
 
 std::string errno_text() { return std::strerror(errno); }

@@ -479,8 +479,9 @@ Result<std::int64_t> test_env(const char* name, std::int64_t max) {
 // an explicit horizon is refused rather than silently ignored.
 Status retention_options(const ServeArgs& args, bool explicitly_set,
                          archive::RetentionOptions* out) {
-  WARDEN_ASSIGN_OR_RETURN(std::int64_t decisions,
-                          archive::parse_retention("retention.decisions", args.retention_decisions));
+  WARDEN_ASSIGN_OR_RETURN(
+      std::int64_t decisions,
+      archive::parse_retention("retention.decisions", args.retention_decisions));
   WARDEN_ASSIGN_OR_RETURN(std::int64_t audit,
                           archive::parse_retention("retention.audit", args.retention_audit));
   if (!args.store_url.empty()) {
@@ -500,9 +501,9 @@ Status retention_options(const ServeArgs& args, bool explicitly_set,
   out->archive_dir = archive::archive_dir(args.data_dir);
   // Only the integration tests set these: kill -9 lands between a move's steps, and rows count
   // as old without waiting days.
-  WARDEN_ASSIGN_OR_RETURN(out->test_clock_skew_seconds,
-                          test_env("WARDEN_TEST_ARCHIVE_CLOCK_SKEW_SECONDS",
-                                   archive::kRetentionSecondsMax));
+  WARDEN_ASSIGN_OR_RETURN(
+      out->test_clock_skew_seconds,
+      test_env("WARDEN_TEST_ARCHIVE_CLOCK_SKEW_SECONDS", archive::kRetentionSecondsMax));
   WARDEN_ASSIGN_OR_RETURN(out->test_pause_ms, test_env("WARDEN_TEST_ARCHIVE_PAUSE_MS", 60'000));
   return Status();
 }
@@ -611,10 +612,9 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   if (const char* secret = std::getenv(kAutomationWebhookSecretEnv)) {
     options.automation_webhook_secret = secret;
   }
-  const bool retention_set = given.contains("retention_decisions") ||
-                             given.contains("retention_audit") ||
-                             from_file.contains("retention_decisions") ||
-                             from_file.contains("retention_audit");
+  const bool retention_set =
+      given.contains("retention_decisions") || given.contains("retention_audit") ||
+      from_file.contains("retention_decisions") || from_file.contains("retention_audit");
   if (Status s = retention_options(args, retention_set, &options.retention); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return kExitUsage;

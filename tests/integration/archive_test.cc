@@ -6,18 +6,19 @@
 // WARDEN_TEST_ARCHIVE_CLOCK_SKEW_SECONDS runs the mover's clock 200 days ahead, so today's rows
 // are past both default horizons; WARDEN_TEST_ARCHIVE_PAUSE_MS holds each move before its rename
 // and before its commit, so a kill lands between the steps.
+#include "archive/archive.h"
+
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
-#include "archive/archive.h"
 #include "archive/segment.h"
 #include "store/sqlite/sqlite_store.h"
 #include "support/fixture.h"
@@ -232,9 +233,8 @@ TEST(Archive, KillNineDuringMovesLeavesEveryRowInExactlyOnePlace) {
   }
   EXPECT_GE(kills_mid_move, 1) << "no kill landed between a segment's write and its commit";
   // Every settled decision leaves the hot table in the end.
-  EXPECT_TRUE(eventually([&] {
-    return count_rows(db, "SELECT count(*) FROM transactions") == 0;
-  })) << count_rows(db, "SELECT count(*) FROM transactions") << " decisions still hot";
+  EXPECT_TRUE(eventually([&] { return count_rows(db, "SELECT count(*) FROM transactions") == 0; }))
+      << count_rows(db, "SELECT count(*) FROM transactions") << " decisions still hot";
   d.process().sigterm();
   ASSERT_EQ(d.process().wait_exit(10000), std::optional<int>(0));
   EXPECT_EQ(unrecorded_files(dir), 0) << "a clean stop left a segment that did not commit";
@@ -278,9 +278,8 @@ TEST(Archive, AWindowKeepsCountingWhatMovedOut) {
   const json::value spent = d.spend(token, "60");
   ASSERT_EQ(str_at(spent, "effect"), "ALLOW") << spent;
   const std::string db = d.process().database_path();
-  ASSERT_TRUE(eventually([&] {
-    return count_rows(db, "SELECT count(*) FROM transactions") == 0;
-  })) << "the confirmed decision was not archived";
+  ASSERT_TRUE(eventually([&] { return count_rows(db, "SELECT count(*) FROM transactions") == 0; }))
+      << "the confirmed decision was not archived";
   Response gone = d.master("GET", "/v1/transactions/" + str_at(spent, "id"));
   EXPECT_EQ(gone.status, 404) << gone.describe();
 
@@ -343,8 +342,7 @@ TEST(Archive, VerifyNamesATamperedSegmentOrRow) {
   write_bytes(path, flipped);
   CliResult by_byte = d.process().cli({"audit", "verify"});
   EXPECT_EQ(by_byte.exit_code, 1) << by_byte.output();
-  EXPECT_EQ(by_byte.stdout_text.rfind("broken: segment " + name + ": ", 0), 0u)
-      << by_byte.output();
+  EXPECT_EQ(by_byte.stdout_text.rfind("broken: segment " + name + ": ", 0), 0u) << by_byte.output();
 
   std::string text = *archive::zstd_decompress(original);
   const auto row = text.find("{\"id\":" + std::to_string(row_id) + ",");

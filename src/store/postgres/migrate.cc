@@ -623,7 +623,7 @@ std::string archive_segments_table() {
       "bytes BIGINT NOT NULL, "
       "created_at BIGINT NOT NULL);\n",
       check_in("kind", std::array<std::string_view, 2>{store::kArchiveKindAudit,
-                                                        store::kArchiveKindDecisions}));
+                                                       store::kArchiveKindDecisions}));
 }
 
 constexpr std::array<Migration, 10> kMigrations = {{

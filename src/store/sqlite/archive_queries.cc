@@ -55,8 +55,8 @@ Result<std::vector<ArchiveSegmentRow>> list_archive_segments(Connection& c) {
   WARDEN_ASSIGN_OR_RETURN(bool has_table, has_segment_table(c));
   if (!has_table) return std::vector<ArchiveSegmentRow>();
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("SELECT {} FROM archive_segments ORDER BY id",
-                                     kSegmentColumns)));
+      Stmt st,
+      c.prepare(fmt::format("SELECT {} FROM archive_segments ORDER BY id", kSegmentColumns)));
   return collect<ArchiveSegmentRow>(st, read_segment);
 }
 
@@ -81,8 +81,7 @@ Result<ArchiveSummary> archive_summary(Connection& c) {
   return out;
 }
 
-Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c,
-                                                                std::int64_t before,
+Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c, std::int64_t before,
                                                                 std::size_t limit) {
   // Oldest first through the created_at index. A parent goes only after its children (deleting
   // it would cascade to them); a decision whose hold is still pending is the ledger's.
@@ -136,8 +135,7 @@ Status insert_archive_segment(Connection& c, const ArchiveSegmentRow& r) {
 
 Result<std::int64_t> delete_audit_range(Connection& c, std::int64_t first_id,
                                         std::int64_t last_id) {
-  WARDEN_ASSIGN_OR_RETURN(Stmt st,
-                          c.prepare("DELETE FROM audit_log WHERE id BETWEEN ? AND ?"));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare("DELETE FROM audit_log WHERE id BETWEEN ? AND ?"));
   st.bind(first_id).bind(last_id);
   WARDEN_RETURN_IF_ERROR(st.run());
   return c.changes();
@@ -145,10 +143,10 @@ Result<std::int64_t> delete_audit_range(Connection& c, std::int64_t first_id,
 
 Result<bool> delete_archived_transaction(Connection& c, const TransactionRow& row) {
   // Approvals go with their transaction (ON DELETE CASCADE).
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare("DELETE FROM transactions WHERE id = ?1 AND status = ?2 AND "
-                         "updated_at = ?3 AND NOT EXISTS (SELECT 1 FROM transactions c "
-                         "WHERE c.parent_id = ?1)"));
+  WARDEN_ASSIGN_OR_RETURN(Stmt st,
+                          c.prepare("DELETE FROM transactions WHERE id = ?1 AND status = ?2 AND "
+                                    "updated_at = ?3 AND NOT EXISTS (SELECT 1 FROM transactions c "
+                                    "WHERE c.parent_id = ?1)"));
   st.bind(row.id).bind(row.status).bind(row.updated_at);
   WARDEN_RETURN_IF_ERROR(st.run());
   return c.changes() == 1;

@@ -235,8 +235,8 @@ const std::vector<Setting>& serve_settings() {
       {.key = "retention_decisions",
        .field = &ServeArgs::retention_decisions,
        .help = "How long settled decisions stay in the database before they move to "
-               "DATA_DIR/archive: days or hours (\"30d\", \"36h\", at least 1d), or \"off\" "
-               "(docs/retention.md)"},
+               "DATA_DIR/archive: days or hours (\"30d\", \"36h\", at least 1d), or \"off\"; "
+               "embedded store only, refused with --store (docs/retention.md)"},
       {.key = "retention_audit",
        .field = &ServeArgs::retention_audit,
        .help = "How long audit rows stay in the database before they move to DATA_DIR/archive "

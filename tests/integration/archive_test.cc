@@ -373,6 +373,18 @@ TEST(Archive, VerifyNamesATamperedSegmentOrRow) {
 
   write_bytes(path, original);
   EXPECT_EQ(d.process().cli({"audit", "verify"}).exit_code, 0);
+
+  // Export's time range: a day ahead holds nothing; an unreadable time is a usage error.
+  CliResult none = d.process().cli({"audit", "export", "--from", "2100-01-01"});
+  EXPECT_EQ(none.exit_code, 0) << none.output();
+  EXPECT_EQ(none.stdout_text, "");
+  CliResult all = d.process().cli(
+      {"audit", "export", "--from", "2000-01-01T00:00:00Z", "--to", "4102444800"});
+  EXPECT_EQ(all.exit_code, 0) << all.output();
+  EXPECT_NE(all.stdout_text.find("{\"id\":1,"), std::string::npos) << all.output();
+  CliResult bad = d.process().cli({"audit", "export", "--from", "yesterday"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output();
+  EXPECT_NE(bad.output().find("--from must be Unix seconds"), std::string::npos) << bad.output();
 }
 
 TEST(Archive, MetricsCountRowsMovedAndSegments) {

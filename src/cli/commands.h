@@ -105,6 +105,13 @@ struct ServeArgs {
   std::string store_url;
   std::string store_password_file;
   std::int64_t store_read_connections = 4;
+  // Retention and archival (docs/retention.md): how long settled decisions and audit rows stay
+  // in the hot database ("30d", "36h", "off"), rows per move, seconds between rounds. In TOML a
+  // [retention] table without the "retention_" prefix. Cluster mode refuses them.
+  std::string retention_decisions = "30d";
+  std::string retention_audit = "90d";
+  std::int64_t retention_batch_rows = 5'000;
+  std::int64_t retention_interval_seconds = 60;
 };
 int run_serve(const ServeArgs& args);
 
@@ -140,6 +147,14 @@ int run_ledger_reconcile(const CheckStoreArgs& args);
 
 int run_policy_validate(const std::string& file);
 int run_audit_verify(const CheckStoreArgs& args);
+struct AuditExportArgs {
+  CheckStoreArgs store;
+  std::string from;  // Unix seconds or an RFC 3339 UTC time; "" for the beginning
+  std::string to;    // exclusive; "" for no end
+  std::optional<std::string> agent_id;
+  std::string format = "jsonl";
+};
+int run_audit_export(const AuditExportArgs& args);
 
 // Offline policy tools (policy_tools.cc).
 struct EvalArgs {

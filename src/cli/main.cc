@@ -128,8 +128,15 @@ int main_impl(int argc, char** argv) {
     url->excludes(dir);
   };
   CheckStoreArgs audit_store;
-  auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit hash chain; exit 1 naming the first broken row.");
+  auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit hash chain across the archive's segments and the database; exit 1 naming the first broken row or segment.");
   add_check_store_options(verify_cmd, audit_store);
+  AuditExportArgs audit_export;
+  auto* export_cmd = audit_cmd->add_subcommand("export", "Print audit rows as JSON Lines in id order, from the archive's segments and the database alike (docs/retention.md).");
+  add_check_store_options(export_cmd, audit_export.store);
+  export_cmd->add_option("--from", audit_export.from, "Rows at or after this time: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (default: the first)");
+  export_cmd->add_option("--to", audit_export.to, "Rows before this time, in the same forms (default: no end)");
+  export_cmd->add_option("--agent", audit_export.agent_id, "Only rows about this agent id");
+  export_cmd->add_option("--format", audit_export.format, "Output format")->check(CLI::IsMember({"jsonl"}))->capture_default_str();
 
   auto* ledger_cmd = app.add_subcommand("ledger", "Credit ledger tools on the data directory (docs/ledger.md).");
   ledger_cmd->require_subcommand(1);
@@ -206,6 +213,10 @@ int main_impl(int argc, char** argv) {
   if (*verify_cmd) {
     if (!check_store_from_env(audit_store)) return kExitUsage;
     return run_audit_verify(audit_store);
+  }
+  if (*export_cmd) {
+    if (!check_store_from_env(audit_export.store)) return kExitUsage;
+    return run_audit_export(audit_export);
   }
   if (*test_cmd) return run_policy_test(policy_test_dir);
   if (*eval_cmd) return run_eval(eval);

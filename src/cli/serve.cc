@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "archive/archive.h"
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
 #include "gateway/proxy.h"
@@ -231,6 +233,25 @@ const std::vector<Setting>& serve_settings() {
        .help = "PostgreSQL connections for reads (the writer has one more of its own)",
        .min = 1,
        .max = 64},
+      {.key = "retention_decisions",
+       .field = &ServeArgs::retention_decisions,
+       .help = "How long settled decisions stay in the database before they move to "
+               "DATA_DIR/archive: days or hours (\"30d\", \"36h\", at least 1d), or \"off\"; "
+               "embedded store only, refused with --store (docs/retention.md)"},
+      {.key = "retention_audit",
+       .field = &ServeArgs::retention_audit,
+       .help = "How long audit rows stay in the database before they move to DATA_DIR/archive "
+               "(as --retention-decisions)"},
+      {.key = "retention_batch_rows",
+       .field = &ServeArgs::retention_batch_rows,
+       .help = "Rows per archive segment and per delete transaction",
+       .min = 1,
+       .max = static_cast<std::int64_t>(archive::kBatchRowsMax)},
+      {.key = "retention_interval_seconds",
+       .field = &ServeArgs::retention_interval_seconds,
+       .help = "Seconds between archive rounds",
+       .min = 1,
+       .max = archive::kIntervalSecondsMax},
       {.key = "automation_concurrency_max",
        .field = &ServeArgs::automation_concurrency_max,
        .help = "Automation actions running at once, across every host (each host runs one at "
@@ -368,7 +389,9 @@ Status apply_toml_value(const Setting& setting, const toml::node& node, ServeArg
 // Fills fields from the TOML file that were not given on the command line or in the
 // environment (`given` lists those). Unknown keys, values of the wrong type and values out of
 // range are errors, never ignored or clamped.
-Status apply_config(const std::string& path, const std::set<std::string>& given, ServeArgs* a) {
+// `from_file` gets the keys the file set.
+Status apply_config(const std::string& path, const std::set<std::string>& given, ServeArgs* a,
+                    std::set<std::string>* from_file) {
   toml::table t;
   try {
     t = toml::parse_file(path);
@@ -376,12 +399,12 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     return Status(ErrorCode::CONFIG_INVALID, path + ": " + std::string(e.description()));
   }
   const auto& settings = serve_settings();
-  // The [gateway] and [store] tables hold the gateway_* and store_* settings without their
-  // prefix. Each entry: the setting's key, its value, and the key as the file spells it.
+  // The [gateway], [store] and [retention] tables hold the gateway_*, store_* and retention_*
+  // settings without their prefix. Each entry: the setting's key, its value, and the key as the file spells it.
   std::vector<std::tuple<std::string, const toml::node*, std::string>> entries;
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
-    if ((k == "gateway" || k == "store") && node.is_table()) {
+    if ((k == "gateway" || k == "store" || k == "retention") && node.is_table()) {
       for (const auto& [sub, value] : *node.as_table()) {
         entries.emplace_back(k + "_" + std::string(sub.str()), &value,
                              k + "." + std::string(sub.str()));
@@ -397,11 +420,12 @@ Status apply_config(const std::string& path, const std::set<std::string>& given,
     if (it == settings.end()) {
       return Status(ErrorCode::CONFIG_INVALID, path + ": unknown key '" + spelled + "'");
     }
+    from_file->insert(k);
     // A value the command line overrides is still checked: the file must be valid on its own.
     ServeArgs overridden;
     if (Status s = apply_toml_value(*it, node, given.contains(k) ? &overridden : a); !s.ok()) {
       std::string message = s.message();
-      // A key of the [gateway] or [store] table is named as the file spells it.
+      // A key of a [gateway], [store] or [retention] table is named as the file spells it.
       if (const std::string flat = "'" + k + "'"; spelled != k) {
         if (const auto at = message.find(flat); at != std::string::npos) {
           message.replace(at, flat.size(), "'" + spelled + "'");
@@ -435,6 +459,53 @@ Status parse_host_port(const std::string& listen, std::string_view flag, std::st
     *host = host->substr(1, host->size() - 2);
   }
   *port = static_cast<std::uint16_t>(p);
+  return Status();
+}
+
+// A test-only integer from the environment (0 when unset).
+Result<std::int64_t> test_env(const char* name, std::int64_t max) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return std::int64_t{0};
+  std::int64_t v = 0;
+  const std::string_view t(text);
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || end != t.data() + t.size() || v < 0 || v > max) {
+    return Status(ErrorCode::CONFIG_INVALID,
+                  fmt::format("{} must be an integer from 0 to {}", name, max));
+  }
+  return v;
+}
+
+// The [retention] settings. Cluster mode archives nothing: there the defaults do not apply and
+// an explicit horizon is refused rather than silently ignored.
+Status retention_options(const ServeArgs& args, bool explicitly_set,
+                         archive::RetentionOptions* out) {
+  WARDEN_ASSIGN_OR_RETURN(
+      std::int64_t decisions,
+      archive::parse_retention("retention.decisions", args.retention_decisions));
+  WARDEN_ASSIGN_OR_RETURN(std::int64_t audit,
+                          archive::parse_retention("retention.audit", args.retention_audit));
+  if (!args.store_url.empty()) {
+    if (explicitly_set && (decisions > 0 || audit > 0)) {
+      return Status(ErrorCode::CONFIG_INVALID,
+                    "retention.decisions and retention.audit are not supported with a PostgreSQL "
+                    "store (cluster mode): archival runs on the embedded SQLite store only. "
+                    "Remove them or set them to \"off\" (docs/retention.md)");
+    }
+    *out = archive::RetentionOptions::off();
+    return Status();
+  }
+  out->decisions_seconds = decisions;
+  out->audit_seconds = audit;
+  out->batch_rows = static_cast<std::size_t>(args.retention_batch_rows);
+  out->interval_seconds = args.retention_interval_seconds;
+  out->archive_dir = archive::archive_dir(args.data_dir);
+  // Only the integration tests set these: kill -9 lands between a move's steps, and rows count
+  // as old without waiting days.
+  WARDEN_ASSIGN_OR_RETURN(
+      out->test_clock_skew_seconds,
+      test_env("WARDEN_TEST_ARCHIVE_CLOCK_SKEW_SECONDS", archive::kRetentionSecondsMax));
+  WARDEN_ASSIGN_OR_RETURN(out->test_pause_ms, test_env("WARDEN_TEST_ARCHIVE_PAUSE_MS", 60'000));
   return Status();
 }
 
@@ -474,8 +545,9 @@ std::vector<std::pair<std::string, CLI::Option*>> add_serve_flags(CLI::App& cmd,
 }
 
 int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
+  std::set<std::string> from_file;
   if (!args.config_file.empty()) {
-    if (Status s = apply_config(args.config_file, given, &args); !s.ok()) {
+    if (Status s = apply_config(args.config_file, given, &args, &from_file); !s.ok()) {
       std::cerr << "error: " << s.message() << "\n";
       return kExitUsage;
     }
@@ -540,6 +612,13 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   options.automation_concurrency_max = static_cast<std::size_t>(args.automation_concurrency_max);
   if (const char* secret = std::getenv(kAutomationWebhookSecretEnv)) {
     options.automation_webhook_secret = secret;
+  }
+  const bool retention_set =
+      given.contains("retention_decisions") || given.contains("retention_audit") ||
+      from_file.contains("retention_decisions") || from_file.contains("retention_audit");
+  if (Status s = retention_options(args, retention_set, &options.retention); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return kExitUsage;
   }
 
   // A file-size limit (RLIMIT_FSIZE) must make writes fail, which /readyz reports, instead of

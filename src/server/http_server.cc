@@ -597,6 +597,27 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
                                  options.automation_concurrency_max,
                                  options.automation_webhook_secret, &leadership},
                                 store, writer, clock, ids, decisions, api));
+  // Archival moves rows the services have finished with; it starts once they have recovered.
+  std::unique_ptr<archive::Mover> mover;
+  if (options.retention.enabled()) {
+    if (options.leadership != nullptr) {
+      return Status(ErrorCode::CONFIG_INVALID,
+                    "retention and archival are not supported on the PostgreSQL store (cluster "
+                    "mode); see docs/retention.md");
+    }
+    archive::RetentionOptions retention = options.retention;
+    retention.on_error = [](std::string_view what, const Status& s) {
+      log_event(LogLevel::kWarn, what, {{"error", s.to_string()}});
+    };
+    mover = std::make_unique<archive::Mover>(store, writer, clock, std::move(retention));
+    WARDEN_RETURN_IF_ERROR(mover->start());
+    log_event(LogLevel::kInfo, "archive started",
+              {{"segments", mover->segment_count()},
+               {"unrecorded_files_removed", mover->files_removed_at_start()},
+               {"decisions_seconds", options.retention.decisions_seconds},
+               {"audit_seconds", options.retention.audit_seconds}});
+    metrics.add_source([m = mover.get()] { return m->render_metrics(); });
+  }
   std::unique_ptr<Frontend> gateway;
   if (options.gateway) {
     WARDEN_ASSIGN_OR_RETURN(
@@ -642,6 +663,7 @@ Status run_server(const ServerOptions& options, store::Store& store, const Clock
   }
   // Everything queued commits before the store is checkpointed; answers to closed
   // connections are dropped with the io_context.
+  if (mover) mover->stop();  // its last delete goes through the writer, which stops below
   api.stop();
   automation->stop();
   decisions.stop();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/archive.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
@@ -71,6 +72,10 @@ struct ServerOptions {
   std::string automation_plugins_dir;
   std::size_t automation_concurrency_max = 8;
   std::string automation_webhook_secret;
+  // Retention and archival (docs/retention.md): with a horizon set, settled decisions and audit
+  // rows older than it move into segment files under retention.archive_dir. The embedded store
+  // only: run_server() refuses it with a leadership (cluster mode).
+  archive::RetentionOptions retention = archive::RetentionOptions::off();
   // Cluster mode (docs/cluster.md): which replica sweeps (nullptr: this one, always), and the
   // feed that carries policy changes and revocations between replicas (api.change_feed). With a
   // leadership given, decisions.shared_store and ledger.shared_store should be set too.

@@ -21,6 +21,10 @@
 
 namespace warden::store {
 
+// The prev_hash of the audit chain's first row.
+inline constexpr std::string_view kAuditGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
 struct AgentRow {
   std::string id;
   std::string name;
@@ -409,6 +413,51 @@ struct WindowReservation {
   std::string max;
 };
 
+// ---- Retention and archival (src/archive, docs/retention.md). Rows past the retention horizon
+// move out of the hot tables into compressed segment files under DATA_DIR/archive; each segment
+// is recorded here in the same transaction that deletes its rows, so a row is always in exactly
+// one place.
+inline constexpr std::string_view kArchiveKindAudit = "audit";
+inline constexpr std::string_view kArchiveKindDecisions = "decisions";
+
+// Statuses after which a decision changes no more (nothing is reserved, nothing awaits an
+// approval or a release): only these are archived. A late confirmation of an EXPIRED
+// reservation is accepted only while its row is still hot.
+inline constexpr std::array<std::string_view, 6> kArchivableTransactionStatuses = {
+    "CONFIRMED", "FAILED", "CANCELLED", "EXPIRED", "PARTIAL_FAILURE", "DENIED"};
+
+struct ArchiveSegmentRow {
+  std::int64_t id = 0;  // 1, 2, ...: the order segments were written in
+  std::string kind;     // kArchiveKindAudit or kArchiveKindDecisions
+  std::string file;     // its name inside DATA_DIR/archive
+  std::int64_t rows = 0;
+  // Audit segments: the ids they hold and the chain's state around them (prev_hash before the
+  // first row, hash of the last). Decision segments: 0 and "".
+  std::int64_t first_audit_id = 0;
+  std::int64_t last_audit_id = 0;
+  std::string prev_hash;
+  std::string last_hash;
+  std::int64_t time_min = 0;  // oldest and newest row time (audit timestamp, decision created_at)
+  std::int64_t time_max = 0;
+  std::string checksum;    // SHA-256 hex of the segment's row lines
+  std::int64_t bytes = 0;  // the compressed file's size
+  std::int64_t created_at = 0;
+};
+
+// What the mover needs at start-up, read without walking every segment record (their number
+// grows with history): segments are numbered 1, 2, ... and never deleted.
+struct ArchiveSummary {
+  std::int64_t last_segment_id = 0;  // also how many there are; 0: none
+  std::optional<ArchiveSegmentRow> last_audit_segment;
+};
+
+// A settled decision with its approvals: what one decision segment line holds, and what leaves
+// the hot tables together (approvals belong to their transaction).
+struct ArchivedDecision {
+  TransactionRow tx;
+  std::vector<ApprovalRow> approvals;
+};
+
 struct LotFilter {
   std::optional<std::string> owner;
   std::optional<std::string> currency;
@@ -476,6 +525,10 @@ struct AuditFilter {
 
 struct AuditVerifyReport {
   std::int64_t rows_checked = 0;
+  // Where the hot walk began: after the newest archived audit row (0 and the genesis hash when
+  // nothing is archived). `warden audit verify` checks the segments up to it.
+  std::int64_t started_after_id = 0;
+  std::string started_after_hash = std::string(kAuditGenesisHash);
   std::optional<std::int64_t> first_broken_id;  // set when the chain does not verify
   std::string problem;                          // what is wrong with that row
 };
@@ -667,6 +720,14 @@ class WriteTxn : public Reader {
   // Runs fn inside a savepoint: when fn fails, only its own writes are undone and the
   // transaction goes on (a storage failure still fails the whole transaction).
   virtual Status nested(const std::function<Status(WriteTxn&)>& fn) = 0;
+  // Archival (the archive module's mover, on the writer). A second segment with the same id or
+  // file is STORE_CONSTRAINT. PostgreSQL: CONFIG_INVALID, archival is not supported there.
+  virtual Status insert_archive_segment(const ArchiveSegmentRow& row) = 0;
+  // Deletes the audit rows with ids in [first_id, last_id]; returns how many there were.
+  virtual Result<std::int64_t> delete_audit_range(std::int64_t first_id, std::int64_t last_id) = 0;
+  // Deletes the transaction and its approvals when it is still as `row` says (same status and
+  // updated_at) and no transaction names it as parent; false, and nothing deleted, otherwise.
+  virtual Result<bool> delete_archived_transaction(const TransactionRow& row) = 0;
 };
 
 class Store : public Reader {
@@ -674,8 +735,17 @@ class Store : public Reader {
   // Runs fn in one transaction: commits when it returns OK, rolls back otherwise (and on any
   // storage error). Writers are serialised.
   virtual Status write(const std::function<Status(WriteTxn&)>& fn) = 0;
-  // Walks the whole audit chain.
+  // Walks the audit chain in the hot table, from the newest archived row's state on (the
+  // segments themselves are checked by archive::verify_archive).
   virtual Result<AuditVerifyReport> verify_audit() = 0;
+  // Archival. Recorded segments in id order (PostgreSQL: none, it never archives).
+  virtual Result<std::vector<ArchiveSegmentRow>> list_archive_segments() = 0;
+  virtual Result<ArchiveSummary> archive_summary() = 0;
+  // Up to `limit` settled decisions (kArchivableTransactionStatuses) created and last changed
+  // before `before` (Unix seconds), oldest first, that no hot transaction names as parent and no
+  // pending ledger hold refers to, each with its approvals. PostgreSQL: CONFIG_INVALID.
+  virtual Result<std::vector<ArchivedDecision>> list_archivable_decisions(std::int64_t before,
+                                                                          std::size_t limit) = 0;
   virtual Status ping() = 0;  // store reachable and migrated (for /readyz)
   // Flushes the write-ahead log into the main file (clean shutdown).
   virtual Status checkpoint() = 0;
@@ -702,7 +772,5 @@ bool is_tenant_org_id(std::string_view org_id);
 std::string audit_hash_input(std::int64_t id, const AuditEvent& event,
                              std::string_view prev_hash);
 std::string audit_row_hash(std::int64_t id, const AuditEvent& event, std::string_view prev_hash);
-inline constexpr std::string_view kAuditGenesisHash =
-    "0000000000000000000000000000000000000000000000000000000000000000";
 
 }  // namespace warden::store

@@ -57,6 +57,11 @@ TEST(ServeSettings, OutOfRangeConfigValuesAreUsageErrorsNamingTheKey) {
       {"[store]\nread_connections = 0", "key 'store.read_connections' must be between 1 and 64, got 0"},
       {"[store]\nurl = 5", "key 'store.url' must be a string"},
       {"[store]\npassword = \"x\"", "unknown key 'store.password'"},
+      {"[retention]\nbatch_rows = 0", "key 'retention.batch_rows' must be between 1 and 100000, got 0"},
+      {"[retention]\ninterval_seconds = 0",
+       "key 'retention.interval_seconds' must be between 1 and 86400, got 0"},
+      {"[retention]\ndecisions = 30", "key 'retention.decisions' must be a string"},
+      {"[retention]\nnope = \"1d\"", "unknown key 'retention.nope'"},
   };
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
@@ -94,6 +99,57 @@ TEST(ServeSettings, AStoreUrlWithAPasswordOrAnotherSchemeIsAUsageError) {
                            {}, 10000);
   EXPECT_EQ(none.exit_code, 2) << none.output();
   EXPECT_NE(none.output().find("WARDEN_STORE_PASSWORD"), std::string::npos) << none.output();
+}
+
+// A retention horizon is whole days or hours, at least a day, or off; from the file and from
+// flags alike. Nothing starts.
+TEST(ServeSettings, RetentionHorizonsAreDaysHoursOrOff) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--config", write_config(dir.path, "[retention]\ndecisions = \"12h\"\n")},
+       "retention.decisions must be a number of days or hours (\"30d\", \"36h\") or \"off\", "
+       "got '12h' (at least 1d"},
+      {{"--retention-audit", "5x"}, "retention.audit must be a number of days or hours"},
+      {{"--retention-decisions", "-1d"}, "got '-1d'"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> args = {"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    CliResult r = run_cli(args, {}, 10000);
+    EXPECT_EQ(r.exit_code, 2) << r.output();
+    EXPECT_NE(r.output().find(message), std::string::npos) << r.output();
+    EXPECT_FALSE(fs::exists(dir.path + "/warden.addr"));
+  }
+}
+
+// Cluster mode archives nothing: a retention horizon set with a PostgreSQL store is refused
+// before anything is opened, not ignored ("off" is accepted).
+TEST(ServeSettings, RetentionWithAPostgresStoreIsRefused) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string url = "postgres://warden@127.0.0.1:1/warden";
+  const EnvOverrides env = {{"WARDEN_STORE_PASSWORD", "pw-not-used"}};
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--retention-decisions", "30d"},
+        std::vector<std::string>{"--config",
+                                 write_config(dir.path, "[retention]\naudit = \"90d\"\n")}}) {
+    std::vector<std::string> args = {"serve",   "--data-dir", dir.path, "--listen",
+                                     "127.0.0.1:0", "--store", url};
+    args.insert(args.end(), flags.begin(), flags.end());
+    CliResult r = run_cli(args, env, 10000);
+    EXPECT_EQ(r.exit_code, 2) << r.output();
+    EXPECT_NE(r.output().find("not supported with a PostgreSQL store (cluster mode)"),
+              std::string::npos)
+        << r.output();
+  }
+  // Explicitly off gets past the retention check to the store (which is not there: exit 1).
+  CliResult off = run_cli({"serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--store",
+                           url, "--retention-decisions", "off", "--retention-audit", "off"},
+                          env, 10000);
+  EXPECT_EQ(off.exit_code, 1) << off.output();
+  EXPECT_EQ(off.output().find("not supported with a PostgreSQL store"), std::string::npos)
+      << off.output();
 }
 
 // A bad value in the file is refused even where a flag overrides it.

@@ -630,7 +630,30 @@ std::string automations_org() {
          "CREATE INDEX idx_automations_org ON automations(org, id);\n";
 }
 
-constexpr std::array<Migration, 11> kMigrations = {{
+// ---- Migration 12: the archive's segment records, the twin of SQLite's (docs/retention.md).
+// Cluster mode archives nothing (retention is refused there), so the table stays empty; it
+// exists so that one schema describes both backends.
+std::string archive_segments_table() {
+  return fmt::format(
+      "CREATE TABLE archive_segments ("
+      "id BIGINT PRIMARY KEY, "
+      "kind TEXT NOT NULL {}, "
+      "file TEXT NOT NULL UNIQUE, "
+      "rows BIGINT NOT NULL CHECK (rows > 0), "
+      "first_audit_id BIGINT NOT NULL, "
+      "last_audit_id BIGINT NOT NULL CHECK (last_audit_id >= first_audit_id), "
+      "prev_hash TEXT NOT NULL, "
+      "last_hash TEXT NOT NULL, "
+      "time_min BIGINT NOT NULL, "
+      "time_max BIGINT NOT NULL, "
+      "checksum TEXT NOT NULL, "
+      "bytes BIGINT NOT NULL, "
+      "created_at BIGINT NOT NULL);\n",
+      check_in("kind", std::array<std::string_view, 2>{store::kArchiveKindAudit,
+                                                       store::kArchiveKindDecisions}));
+}
+
+constexpr std::array<Migration, 12> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -643,6 +666,7 @@ constexpr std::array<Migration, 11> kMigrations = {{
     {9, "organizations and their admin keys", &orgs_tables},
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
     {11, "automations owned by an org", &automations_org},
+    {12, "archive segments", &archive_segments_table},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact
@@ -900,6 +924,7 @@ constexpr TenantTable kTenantTables[] = {
     {"models", ""},
     {"signing_keys", ""},
     {"usage_names", ""},
+    {"archive_segments", ""},
 };
 
 // One policy per table for every command, the same test on the rows read (USING) and on the rows

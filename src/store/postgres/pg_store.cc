@@ -58,6 +58,12 @@ Status aborted_without_cause() {
                 "a statement failed, so PostgreSQL aborted the transaction");
 }
 
+Status archival_unsupported() {
+  return Status(ErrorCode::CONFIG_INVALID,
+                "retention and archival are not supported on the PostgreSQL store (cluster "
+                "mode); see docs/retention.md");
+}
+
 // WriteTxn over the writer connection inside write()'s transaction.
 //
 // Unlike SQLite, where a failed statement undoes only itself, PostgreSQL aborts the whole
@@ -411,6 +417,17 @@ class PgWriteTxn final : public WriteTxn {
   Result<bool> lots_within_credit(const std::vector<std::string>& lot_ids) override {
     return track(postgres::lots_within_credit(c_, lot_ids));
   }
+  // Archival is the embedded store's (docs/retention.md): the serve command refuses retention
+  // settings in cluster mode, so these are reached only by a programming error.
+  Status insert_archive_segment(const ArchiveSegmentRow&) override {
+    return archival_unsupported();
+  }
+  Result<std::int64_t> delete_audit_range(std::int64_t, std::int64_t) override {
+    return archival_unsupported();
+  }
+  Result<bool> delete_archived_transaction(const TransactionRow&) override {
+    return archival_unsupported();
+  }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(c_.exec_prepared(kSavepoint).status()));
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
@@ -733,6 +750,18 @@ Status PostgresStore::write(const std::function<Status(WriteTxn&)>& fn) {
 
 Result<AuditVerifyReport> PostgresStore::verify_audit() {
   return read([&](Connection& c) { return postgres::verify_audit(c); });
+}
+
+// Nothing is ever archived from PostgreSQL: every row is still in the hot tables.
+Result<std::vector<ArchiveSegmentRow>> PostgresStore::list_archive_segments() {
+  return std::vector<ArchiveSegmentRow>();
+}
+
+Result<ArchiveSummary> PostgresStore::archive_summary() { return ArchiveSummary(); }
+
+Result<std::vector<ArchivedDecision>> PostgresStore::list_archivable_decisions(std::int64_t,
+                                                                               std::size_t) {
+  return archival_unsupported();
 }
 
 Status PostgresStore::ping() {

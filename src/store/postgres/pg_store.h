@@ -102,6 +102,11 @@ class PostgresStore final : public Store {
   // Store
   Status write(const std::function<Status(WriteTxn&)>& fn) override;
   Result<AuditVerifyReport> verify_audit() override;
+  Result<std::vector<ArchiveSegmentRow>> list_archive_segments() override;
+  Result<ArchiveSummary> archive_summary() override;
+  // CONFIG_INVALID: archival is not supported in cluster mode (docs/retention.md).
+  Result<std::vector<ArchivedDecision>> list_archivable_decisions(std::int64_t before,
+                                                                  std::size_t limit) override;
   Status ping() override;        // a pooled connection answers and the schema is current
   Status checkpoint() override;  // nothing to do: the server owns its log
   // Row-level security does the filtering: each read runs in a read-only transaction whose

@@ -242,13 +242,16 @@ Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filte
   return collect<AuditRow>(st, read_audit);
 }
 
-Result<AuditVerifyReport> verify_audit(Connection& c) {
+Result<AuditVerifyReport> verify_audit(Connection& c, std::int64_t start_id,
+                                       std::string_view start_hash) {
   // One SELECT reads one WAL snapshot, so rows appended meanwhile do not confuse the walk.
   WARDEN_ASSIGN_OR_RETURN(
       Stmt st, c.prepare(fmt::format("SELECT {} FROM audit_log ORDER BY id", kAuditColumns)));
   AuditVerifyReport report;
-  std::int64_t prev_id = 0;
-  std::string prev_hash(kAuditGenesisHash);
+  report.started_after_id = start_id;
+  report.started_after_hash = std::string(start_hash);
+  std::int64_t prev_id = start_id;
+  std::string prev_hash(start_hash);
   for (;;) {
     WARDEN_ASSIGN_OR_RETURN(bool has_row, st.step());
     if (!has_row) return report;

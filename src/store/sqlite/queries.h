@@ -27,7 +27,9 @@ Result<std::optional<PolicyRow>> find_policy_by_hash(Connection& c, std::string_
 Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& filter,
                                              const Page& page);
 Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter);
-Result<AuditVerifyReport> verify_audit(Connection& c);
+// Walks audit_log from the row after (prev_id, prev_hash): the genesis, or the newest archived.
+Result<AuditVerifyReport> verify_audit(Connection& c, std::int64_t prev_id = 0,
+                                       std::string_view prev_hash = kAuditGenesisHash);
 Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id);
 Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
@@ -40,6 +42,18 @@ Status scan_meter_usage(Connection& c, const MeterUsageFilter& filter,
                         const std::function<Status(const MeterUsageRow&)>& each);
 Result<std::vector<OutboxRow>> list_outbox_due(Connection& c, std::int64_t now,
                                                std::size_t limit);
+// Archival (archive_queries.cc).
+Result<std::vector<ArchiveSegmentRow>> list_archive_segments(Connection& c);
+// The newest audit segment (audit segments' ids grow with their rows' ids).
+Result<std::optional<ArchiveSegmentRow>> last_audit_segment(Connection& c);
+Result<ArchiveSummary> archive_summary(Connection& c);
+Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c,
+                                                                std::int64_t before,
+                                                                std::size_t limit);
+Status insert_archive_segment(Connection& c, const ArchiveSegmentRow& row);
+Result<std::int64_t> delete_audit_range(Connection& c, std::int64_t first_id,
+                                        std::int64_t last_id);
+Result<bool> delete_archived_transaction(Connection& c, const TransactionRow& row);
 // Ledger (ledger_queries.cc).
 Result<std::optional<LotRow>> get_lot(Connection& c, std::string_view id);
 Result<std::vector<LotRow>> list_lots(Connection& c, const LotFilter& filter, const Page& page);

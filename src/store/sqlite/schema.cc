@@ -726,7 +726,29 @@ std::string automations_org() {
          "CREATE INDEX idx_automations_org ON automations(org, id);\n";
 }
 
-constexpr std::array<Migration, 11> kMigrations = {{
+// ---- Migration 12: the archive's segment files (src/archive, docs/retention.md). A segment is
+// recorded in the transaction that deletes its rows from the hot tables; a file under
+// DATA_DIR/archive that no row names is a move that did not commit, deleted at start-up.
+std::string archive_segments_table() {
+  return fmt::format(
+      "CREATE TABLE archive_segments ("
+      "id INTEGER PRIMARY KEY, "
+      "kind TEXT NOT NULL {}, "
+      "file TEXT NOT NULL UNIQUE, "
+      "rows INTEGER NOT NULL CHECK (rows > 0), "
+      "first_audit_id INTEGER NOT NULL, "
+      "last_audit_id INTEGER NOT NULL CHECK (last_audit_id >= first_audit_id), "
+      "prev_hash TEXT NOT NULL, "
+      "last_hash TEXT NOT NULL, "
+      "time_min INTEGER NOT NULL, "
+      "time_max INTEGER NOT NULL, "
+      "checksum TEXT NOT NULL, "
+      "bytes INTEGER NOT NULL, "
+      "created_at INTEGER NOT NULL);\n",
+      check_in("kind", std::array<std::string_view, 2>{kArchiveKindAudit, kArchiveKindDecisions}));
+}
+
+constexpr std::array<Migration, 12> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -739,6 +761,7 @@ constexpr std::array<Migration, 11> kMigrations = {{
     {9, "organizations and their admin keys", &orgs_tables},
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
     {11, "automations owned by an org", &automations_org},
+    {12, "archive segments", &archive_segments_table},
 }};
 
 }  // namespace

@@ -394,6 +394,16 @@ class SqliteWriteTxn final : public WriteTxn {
     return Status();
   }
   Result<bool> lots_within_credit(const std::vector<std::string>&) override { return true; }
+  Status insert_archive_segment(const ArchiveSegmentRow& row) override {
+    return track(sqlite::insert_archive_segment(c_, row));
+  }
+  Result<std::int64_t> delete_audit_range(std::int64_t first_id, std::int64_t last_id) override {
+    // The tail cache stays right: the mover never deletes the newest audit row.
+    return track(sqlite::delete_audit_range(c_, first_id, last_id));
+  }
+  Result<bool> delete_archived_transaction(const TransactionRow& row) override {
+    return track(sqlite::delete_archived_transaction(c_, row));
+  }
   Status nested(const std::function<Status(WriteTxn&)>& fn) override {
     WARDEN_RETURN_IF_ERROR(track(run_cached(c_, "SAVEPOINT op")));
     // The audit tail is a cache of what this transaction wrote: undone writes take it back.
@@ -714,7 +724,51 @@ Result<std::vector<ApprovalRow>> SqliteStore::list_approvals(bool pending_only, 
 }
 
 Result<AuditVerifyReport> SqliteStore::verify_audit() {
-  return sqlite::verify_audit(lease().conn());
+  // One read transaction: the newest archived row and the hot rows after it come from the same
+  // snapshot, so a move committing meanwhile cannot look like a gap.
+  ReadLease l = lease();
+  Connection& c = l.conn();
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
+  auto report = [&]() -> Result<AuditVerifyReport> {
+    WARDEN_ASSIGN_OR_RETURN(auto segment, sqlite::last_audit_segment(c));
+    if (!segment) return sqlite::verify_audit(c);
+    return sqlite::verify_audit(c, segment->last_audit_id, segment->last_hash);
+  }();
+  Status ended = c.exec("COMMIT");
+  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
+  if (!report.ok()) return report;
+  WARDEN_RETURN_IF_ERROR(ended);
+  return report;
+}
+
+Result<std::vector<ArchiveSegmentRow>> SqliteStore::list_archive_segments() {
+  return sqlite::list_archive_segments(lease().conn());
+}
+
+Result<ArchiveSummary> SqliteStore::archive_summary() {
+  ReadLease l = lease();
+  Connection& c = l.conn();
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
+  auto summary = sqlite::archive_summary(c);
+  Status ended = c.exec("COMMIT");
+  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
+  if (!summary.ok()) return summary;
+  WARDEN_RETURN_IF_ERROR(ended);
+  return summary;
+}
+
+Result<std::vector<ArchivedDecision>> SqliteStore::list_archivable_decisions(std::int64_t before,
+                                                                             std::size_t limit) {
+  ReadLease l = lease();
+  Connection& c = l.conn();
+  // The transactions and their approvals as of one snapshot.
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
+  auto rows = sqlite::list_archivable_decisions(c, before, limit);
+  Status ended = c.exec("COMMIT");
+  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
+  if (!rows.ok()) return rows;
+  WARDEN_RETURN_IF_ERROR(ended);
+  return rows;
 }
 
 Status SqliteStore::scan_meter_usage(const MeterUsageFilter& filter,

@@ -126,6 +126,10 @@ class SqliteStore final : public Store {
   Status write(const std::function<Status(WriteTxn&)>& fn) override;
   // Stops at the first broken row; rows_checked then includes that row.
   Result<AuditVerifyReport> verify_audit() override;
+  Result<std::vector<ArchiveSegmentRow>> list_archive_segments() override;
+  Result<ArchiveSummary> archive_summary() override;
+  Result<std::vector<ArchivedDecision>> list_archivable_decisions(std::int64_t before,
+                                                                  std::size_t limit) override;
   // Reachable, migrated and able to write: not ready while the last commit (a write() or a
   // write probe) failed because the storage refused it (disk full, read-only, I/O error, locked)
   // or while a commit has been running for kWriteStallMs. Never waits for a running commit;

@@ -622,7 +622,13 @@ std::string compact_decision_rows() {
          "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;\n";
 }
 
-constexpr std::array<Migration, 10> kMigrations = {{
+// ---- Migration 11: no twin. SQLite's stores agents' and sessions' integer keys, enum codes and
+// fewer prev_hash values in the decision rows to cut its bytes per decision (store/sqlite/schema.cc);
+// PostgreSQL keeps its rows as they are (ids as TEXT, enums as TEXT, every prev_hash), which
+// read back the same. The number is taken so both stores' versions stay equal.
+std::string sqlite_only_decision_keys() { return "SELECT 1;\n"; }
+
+constexpr std::array<Migration, 11> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -634,6 +640,8 @@ constexpr std::array<Migration, 10> kMigrations = {{
     {8, "session-token signing keys", &signing_keys_table},
     {9, "organizations and their admin keys", &orgs_tables},
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
+    {11, "agent and session ids as integer keys on the decision rows (SQLite only)",
+     &sqlite_only_decision_keys},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact

@@ -77,26 +77,26 @@ TEST_F(PostgresTest, MigrateTwiceIsANoOp) {
   Result<int> first = migrate(*owner);
   ASSERT_TRUE(first.ok()) << first.status().to_string();
   EXPECT_EQ(*first, latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 10);
+  EXPECT_EQ(latest_schema_version(), 11);
 
   Result<int> second = migrate(*owner);
   ASSERT_TRUE(second.ok()) << second.status().to_string();
   EXPECT_EQ(*second, 0);
-  EXPECT_EQ(scalar(*owner, "SELECT count(*) FROM schema_version"), "10");
+  EXPECT_EQ(scalar(*owner, "SELECT count(*) FROM schema_version"), "11");
   EXPECT_EQ(scalar(*owner,
                    "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
                    "schema_version"),
-            "1,2,3,4,5,6,7,8,9,10");
+            "1,2,3,4,5,6,7,8,9,10,11");
   EXPECT_EQ(scalar(*owner, "SELECT name FROM schema_version WHERE version = 5"),
             std::string(migrations()[4].name));
 
   // A schema from a newer binary is refused, not downgraded.
-  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (11, 'future', 0)").ok());
+  ASSERT_TRUE(owner->exec("INSERT INTO schema_version VALUES (12, 'future', 0)").ok());
   Result<int> too_new = migrate(*owner);
   ASSERT_FALSE(too_new.ok());
   EXPECT_EQ(too_new.status().code(), ErrorCode::STORE_SCHEMA_TOO_NEW);
-  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 11").ok());
-  EXPECT_EQ(*applied_schema_version(*owner), 10);
+  ASSERT_TRUE(owner->exec("DELETE FROM schema_version WHERE version = 12").ok());
+  EXPECT_EQ(*applied_schema_version(*owner), 11);
 }
 
 TEST_F(PostgresTest, ConcurrentMigrationsApplyExactlyOnce) {

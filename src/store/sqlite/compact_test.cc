@@ -620,30 +620,33 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
   EXPECT_EQ(report->first_broken_id, 5);
 }
 
-// A file a version-10 binary wrote (the version-9 file through migration 10, the stored forms
-// that binary writes). Migration 11 gives agents and sessions integer keys, stores them and the
-// enums as integers and drops each prev_hash the row before repeats: every row reads back as
+// A file a version-10 binary wrote: the version-9 file through migration 10 (the stored forms
+// that binary writes).
+void write_version_ten_file(const std::string& path, std::vector<AuditEvent>& events) {
+  ASSERT_NO_FATAL_FAILURE(write_version_nine_file(path, events));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(sqlite::register_sql_functions(db).ok());
+  const auto& m10 = sqlite::migrations()[9];
+  ASSERT_EQ(m10.version, 10);
+  const std::string sql = "PRAGMA foreign_keys = ON; BEGIN; " + m10.sql() +
+                          "INSERT INTO schema_version VALUES (10, 'v', 0); COMMIT;";
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// Migration 11 gives agents and sessions integer keys, stores them and the enums as integers and
+// drops each prev_hash the row before repeats: every row of a version-10 file reads back as
 // written, the chain verifies, a tampered row is named, the foreign keys still hold.
 TEST(AgentKeyMigration, AVersionTenFileMigratesAndReadsBackAsWritten) {
   TempDir dir;
   const std::string path = dir.file("v10.db");
   constexpr int kRows = kMigratedAuditRows;
   std::vector<AuditEvent> events;
-  ASSERT_NO_FATAL_FAILURE(write_version_nine_file(path, events));
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_TRUE(sqlite::register_sql_functions(db).ok());
-    const auto& m10 = sqlite::migrations()[9];
-    ASSERT_EQ(m10.version, 10);
-    const std::string sql = "PRAGMA foreign_keys = ON; BEGIN; " + m10.sql() +
-                            "INSERT INTO schema_version VALUES (10, 'v', 0); COMMIT;";
-    char* error = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-        << (error != nullptr ? error : "");
-    sqlite3_free(error);
-    sqlite3_close(db);
-  }
+  ASSERT_NO_FATAL_FAILURE(write_version_ten_file(path, events));
   {
     RawDb raw(path);
     ASSERT_EQ(raw.text("SELECT typeof(agent_id) || typeof(status) FROM transactions WHERE id = "
@@ -730,6 +733,33 @@ TEST(AgentKeyMigration, AVersionTenFileMigratesAndReadsBackAsWritten) {
   report = (*store)->verify_audit();
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->first_broken_id, 4);
+}
+
+// Migration 11 runs with foreign keys off (it rebuilds transactions) and checks them all before
+// it commits: a file whose rows break one is refused and left as it was.
+TEST(AgentKeyMigration, AFileWithABrokenReferenceIsLeftAtVersionTen) {
+  TempDir dir;
+  const std::string path = dir.file("v10.db");
+  std::vector<AuditEvent> events;
+  ASSERT_NO_FATAL_FAILURE(write_version_ten_file(path, events));
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("PRAGMA foreign_keys = OFF; INSERT INTO pending_approvals (id, tx_id, "
+                       "required_by, expires_at, created_at) VALUES ('ap-x', 'no-such-tx', 1, 2, 1)"),
+              SQLITE_OK)
+        << raw.error();
+  }
+  auto store = SqliteStore::open(path, {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), ErrorCode::STORE_CONSTRAINT) << store.status().to_string();
+  EXPECT_NE(store.status().message().find("migration 11"), std::string::npos);
+  EXPECT_NE(store.status().message().find("pending_approvals"), std::string::npos)
+      << store.status().message();
+  RawDb raw(path);
+  EXPECT_EQ(raw.text("SELECT max(version) FROM schema_version"), "10");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name = 'id_keys'"), "0");
+  EXPECT_EQ(raw.text("SELECT typeof(agent_id) FROM transactions WHERE id = 't-plain'"), "text");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM transactions"), "3");
 }
 
 }  // namespace

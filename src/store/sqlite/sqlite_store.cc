@@ -525,7 +525,10 @@ Status SqliteStore::migrate() {
     if (m.version <= applied) continue;
     // The pragma is a no-op inside a transaction, so it is set before BEGIN.
     if (m.foreign_keys_off) WARDEN_RETURN_IF_ERROR(c.exec("PRAGMA foreign_keys = OFF"));
-    WARDEN_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
+    if (Status begun = c.exec("BEGIN IMMEDIATE"); !begun.ok()) {
+      if (m.foreign_keys_off) (void)c.exec("PRAGMA foreign_keys = ON");
+      return begun;
+    }
     Status s = [&]() -> Status {
       WARDEN_ASSIGN_OR_RETURN(int current, sqlite::applied_schema_version(c));
       if (current >= m.version) return Status();

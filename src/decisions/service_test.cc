@@ -818,9 +818,10 @@ TEST_F(DecisionsTest, ATimerWhoseWriteFailsIsTriedAgainUntilItLands) {
   add_policy("SPENDING_LIMIT", R"({"instant_max":"100","delay_max":"1000","delay_seconds":60})");
   const std::int64_t t0 = clock_.now_seconds();
   const std::string id = str(allow(500), "id");
-  // A full disk, as far as the release is concerned: the update is refused.
+  // A full disk, as far as the release is concerned: the update is refused. The SQLite store
+  // keeps a status as its code (store/sqlite/compact.h): PENDING is 0.
   sql("CREATE TRIGGER refuse_release BEFORE UPDATE OF status ON transactions "
-      "WHEN NEW.status = 'PENDING' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+      "WHEN NEW.status = 0 BEGIN SELECT RAISE(ABORT, 'disk full'); END");
   clock_.set_ms((t0 + 60) * 1000);
   sweep();
   EXPECT_EQ(status_of(id), "QUEUED");

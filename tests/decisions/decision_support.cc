@@ -81,6 +81,7 @@ std::optional<std::uint64_t> to_u64(const std::string& text) {
 namespace {
 
 // The store keeps some columns as compacted BLOBs (store/sqlite/compact.h); read as their text.
+// (A reserved amount equal to the amount is a zero-length BLOB: the query reads the amount.)
 std::string column_text(sqlite3_stmt* stmt, int column) {
   if (sqlite3_column_type(stmt, column) == SQLITE_BLOB) {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, column));
@@ -90,6 +91,13 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
   }
   const unsigned char* text = sqlite3_column_text(stmt, column);
   return text ? reinterpret_cast<const char*>(text) : "";
+}
+
+// An enum column the store keeps as an INTEGER code (compact.h, Coded): read as its text.
+std::string column_coded(sqlite3_stmt* stmt, int column, store::sqlite::Coded coded) {
+  if (sqlite3_column_type(stmt, column) != SQLITE_INTEGER) return column_text(stmt, column);
+  auto text = store::sqlite::value_of(coded, sqlite3_column_int64(stmt, column));
+  return text.ok() ? *text : "<" + text.status().message() + ">";
 }
 
 std::optional<std::uint64_t> column_amount(sqlite3_stmt* stmt, int column) {
@@ -128,19 +136,24 @@ DbSnapshot read_database(const std::string& db_path, const std::string& agent_id
   out.error = query(db, "BEGIN", nullptr, [](sqlite3_stmt*) {});
   if (out.error.empty()) {
     out.error = query(db,
-                      "SELECT id, status, reserved_amount, final_amount FROM transactions "
-                      "WHERE agent_id = ? ORDER BY id",
+                      "SELECT id, status, CASE WHEN reserved_amount = x'' THEN amount ELSE "
+                      "reserved_amount END, final_amount FROM transactions "
+                      "WHERE agent_id = (SELECT key FROM id_keys WHERE id = ?) ORDER BY id",
                       &agent_id, [&](sqlite3_stmt* s) {
-                        out.transactions.push_back({column_text(s, 0), column_text(s, 1),
-                                                    column_amount(s, 2), column_amount(s, 3)});
+                        out.transactions.push_back(
+                            {column_text(s, 0),
+                             column_coded(s, 1, store::sqlite::Coded::kTransactionStatus),
+                             column_amount(s, 2), column_amount(s, 3)});
                       });
   }
   if (out.error.empty()) {
     out.error =
-        query(db, "SELECT id, event_type, agent_id, tx_id, details FROM audit_log ORDER BY id",
+        query(db,
+              "SELECT id, event_type, (SELECT id FROM id_keys WHERE key = audit_log.agent_id), "
+              "tx_id, details FROM audit_log ORDER BY id",
               nullptr, [&](sqlite3_stmt* s) {
                 AuditRow row{sqlite3_column_int64(s, 0),
-                             column_text(s, 1),
+                             column_coded(s, 1, store::sqlite::Coded::kAuditEventType),
                              column_text(s, 2),
                              column_text(s, 3),
                              {}};

@@ -653,7 +653,13 @@ std::string archive_segments_table() {
                                                        store::kArchiveKindDecisions}));
 }
 
-constexpr std::array<Migration, 12> kMigrations = {{
+// ---- Migration 13: no twin. SQLite's stores agents' and sessions' integer keys, enum codes and
+// fewer prev_hash values in the decision rows to cut its bytes per decision (store/sqlite/schema.cc);
+// PostgreSQL keeps its rows as they are (ids as TEXT, enums as TEXT, every prev_hash), which
+// read back the same. The number is taken so both stores' versions stay equal.
+std::string sqlite_only_decision_keys() { return "SELECT 1;\n"; }
+
+constexpr std::array<Migration, 13> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -667,6 +673,8 @@ constexpr std::array<Migration, 12> kMigrations = {{
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
     {11, "automations owned by an org", &automations_org},
     {12, "archive segments", &archive_segments_table},
+    {13, "agent and session ids as integer keys on the decision rows (SQLite only)",
+     &sqlite_only_decision_keys},
 }};
 
 // Objects only a store shared by replicas needs, with no SQLite twin (docs/cluster.md, "Exact

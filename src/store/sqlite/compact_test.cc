@@ -1,6 +1,7 @@
-// How a decision's rows are kept on disk since migration 10 (compact.h): the codec's exact round
-// trip, the stored forms a real store writes, the files a version-9 binary wrote migrating with
-// their audit chain intact, and the queries on the hot tables still planned with an index.
+// How a decision's rows are kept on disk since migrations 10 and 11 (compact.h): the codec's exact
+// round trip, the stored forms a real store writes, the files version-9 and version-10 binaries
+// wrote migrating with their audit chain intact, and the queries on the hot tables still planned
+// with an index.
 #include "store/sqlite/compact.h"
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <random>
 
 #include "store/sqlite/schema.h"
+#include "store/sqlite/sql_functions.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/test_util.h"
 
@@ -18,6 +20,7 @@ namespace warden::store {
 namespace {
 
 using sqlite::compact_id;
+using sqlite::compact_key;
 using sqlite::compact_text;
 using sqlite::expand_text;
 using testing::open_store;
@@ -54,11 +57,12 @@ TEST(CompactText, DecisionValuesShrinkAndExpandToTheSameBytes) {
     std::size_t stored_max;
   };
   const Case cases[] = {
-      {kMetadata, 50},
+      {kMetadata, 42},
       {kDecidedDetails, 12},
       {kRequestHash, 34},
       {"749133803634569423", 10},
-      {"0x05cc5e046a0ccbbe1ef01ea4bb92b3e7fa031d0a", 24},
+      {"0x05cc5e046a0ccbbe1ef01ea4bb92b3e7fa031d0a", 22},
+      {"203.0.113.7", 6},
       {"agent:01a0c450-6c00-71e8-86c6-af1b5021880e", 23},
   };
   for (const Case& c : cases) {
@@ -141,6 +145,46 @@ TEST(CompactText, RandomTextRoundTripsExactly) {
     auto back = expand_text(*stored);
     ASSERT_TRUE(back.ok()) << text;
     ASSERT_EQ(*back, text);
+  }
+}
+
+// Migration 13's two-byte forms after 0x00: an IPv4 address, an EVM address, how a charged
+// decision's metadata starts. Only text that prints back exactly takes them.
+TEST(CompactText, EscapedFormsRoundTripAndTakeOnlyWhatPrintsBack) {
+  struct Case {
+    std::string_view text;
+    std::string_view stored;
+  };
+  const Case cases[] = {
+      {"10.0.0.1", std::string_view("\0\x01\x0a\x00\x00\x01", 6)},
+      {"ip:255.255.255.0", std::string_view("ip:\0\x01\xff\xff\xff\x00", 9)},
+      {"0x00000000000000000000000000000000000000ff",
+       std::string_view("\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\xff", 22)},
+      {R"({"network":"devnet","charges":[{"usage":"x)", std::string_view("\0\x04x", 3)},
+      {R"({"network":"testnet","charges":[{"usage":"x)", std::string_view("\0\x05x", 3)},
+  };
+  for (const Case& c : cases) {
+    const std::optional<std::string> stored = compact_text(c.text);
+    ASSERT_TRUE(stored.has_value()) << c.text;
+    EXPECT_EQ(*stored, c.stored) << c.text;
+    EXPECT_EQ(*expand_text(*stored), c.text);
+  }
+  // What does not print back as a dotted quad or an address is stored as other text is, and
+  // still exactly: a leading zero, a part past 255, three parts, 41 digits, upper case.
+  for (std::string_view text :
+       {"01.2.3.4xx", "256.1.1.1xxxx", "1.2.3xxxxxxx", "1.2.3.4567",
+        "0x00000000000000000000000000000000000000ff1", "0x00000000000000000000000000000000000000FF"}) {
+    const std::optional<std::string> stored = compact_text(text);
+    EXPECT_EQ(stored ? *expand_text(*stored) : std::string(text), text);
+  }
+  EXPECT_FALSE(compact_text("1.2.3xxxxxxx").has_value());
+  EXPECT_EQ(*compact_text("01.2.3.4"), std::string_view("0\0\x01\x01\x02\x03\x04", 7));
+  // An idempotency key's form has no fragment, long or short.
+  EXPECT_FALSE(compact_key(R"({"network":"mainnet","charges":[{"usage":")").has_value());
+  EXPECT_EQ(*compact_key("order-766d0ead5b6dc93b"), "order-\x02\x08\x76\x6d\x0e\xad\x5b\x6d\xc9\x3b");
+  for (std::string_view blob : {std::string_view("\0", 1), std::string_view("\0\x01\x01\x02\x03", 5),
+                                std::string_view("\0\x02\x01", 3), std::string_view("\0\x06", 2)}) {
+    EXPECT_FALSE(expand_text(blob).ok()) << blob.size();
   }
 }
 
@@ -265,13 +309,20 @@ TEST_F(CompactStoreTest, AuditRowsAreStoredCompactAndReadBackAsWritten) {
                   })
                   .ok());
   RawDb raw(path_);
-  // Ids as their 16 bytes, hashes as their 32, the agent's own actor not at all.
+  // Ids as their 16 bytes, hashes as their 32, the agent's own actor not at all; the agent and
+  // session as their integer keys, event type and severity as codes; prev_hash only where it is
+  // not the hash of the row before (the first row's is the genesis).
   EXPECT_EQ(raw.text("SELECT typeof(hash) || length(hash) || typeof(prev_hash) || "
                      "length(prev_hash) FROM audit_log WHERE id = 1"),
             "blob34blob34");
-  EXPECT_EQ(raw.text("SELECT typeof(agent_id) || length(agent_id) || typeof(tx_id) || "
-                     "length(session_id) || length(correlation_id) FROM audit_log WHERE id = 1"),
-            "blob17blob1717");
+  EXPECT_EQ(raw.text("SELECT typeof(prev_hash) FROM audit_log WHERE id = 2"), "null");
+  EXPECT_EQ(raw.text("SELECT typeof(agent_id) || typeof(session_id) || typeof(tx_id) || "
+                     "length(tx_id) || length(correlation_id) FROM audit_log WHERE id = 1"),
+            "integerintegerblob1717");
+  EXPECT_EQ(raw.text("SELECT event_type || '/' || severity FROM audit_log WHERE id = 1"), "0/0");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM audit_log a JOIN id_keys k ON k.key = a.agent_id "
+                     "WHERE k.id = '" + std::string(kAgent) + "'"),
+            "2");
   EXPECT_EQ(raw.text("SELECT typeof(actor) FROM audit_log WHERE id = 1"), "null");
   EXPECT_EQ(raw.text("SELECT actor FROM audit_log WHERE id = 2"), "master");
   EXPECT_LE(raw.integer("SELECT length(details) FROM audit_log WHERE id = 1"), 12);
@@ -304,11 +355,16 @@ TEST_F(CompactStoreTest, TransactionRowsAreStoredCompactAndReadBackAsWritten) {
             "blobblobblobblobblob");
   EXPECT_LE(raw.integer("SELECT length(metadata) FROM transactions"), 50);
   EXPECT_EQ(raw.integer("SELECT length(request_hash) FROM transactions"), 34);
-  // The id as its 16 bytes; what references agents and sessions, and what queries compare as
-  // text, stays text.
+  // The id as its 16 bytes; the agent and session as their integer keys, the enums as codes
+  // (ethereum 1, TRANSFER 0, PENDING 0, INSTANT 0).
   EXPECT_EQ(raw.text("SELECT typeof(id) || length(id) || typeof(agent_id) || typeof(session_id) "
                      "|| typeof(status) FROM transactions"),
-            "blob17texttexttext");
+            "blob17integerintegerinteger");
+  EXPECT_EQ(raw.text("SELECT chain || type || status || tier FROM transactions"), "1000");
+  EXPECT_EQ(raw.text("SELECT k.id FROM transactions t JOIN id_keys k ON k.key = t.agent_id"),
+            kAgent);
+  EXPECT_EQ(raw.text("SELECT k.id FROM transactions t JOIN id_keys k ON k.key = t.session_id"),
+            kSession);
   auto got = store_->get_transaction(row.id);
   ASSERT_TRUE(got.ok() && got->has_value());
   expect_same(**got, row);
@@ -400,12 +456,14 @@ TEST_F(CompactStoreTest, QueriesOnTheHotTablesStillUseAnIndex) {
   };
   const Case cases[] = {
       // list_audit by agent and by event type: in id order straight from the index.
-      {"SELECT * FROM audit_log WHERE id > ? AND agent_id = ? ORDER BY id LIMIT ?",
+      {"SELECT * FROM audit_log WHERE id > ? AND agent_id = (SELECT key FROM id_keys WHERE "
+       "id = ?) ORDER BY id LIMIT ?",
        "USING INDEX idx_audit_log_agent (agent_id=? AND rowid>?)"},
       {"SELECT * FROM audit_log WHERE id > ? AND event_type = ? ORDER BY id LIMIT ?",
        "USING INDEX idx_audit_log_event_type (event_type=? AND rowid>?)"},
       {"SELECT * FROM transactions WHERE id = ?", "sqlite_autoindex_transactions_1 (id=?)"},
-      {"SELECT * FROM transactions WHERE id > ? AND agent_id = ? ORDER BY id LIMIT ?",
+      {"SELECT * FROM transactions WHERE id > ? AND agent_id = (SELECT key FROM id_keys WHERE "
+       "id = ?) ORDER BY id LIMIT ?",
        "idx_transactions_agent_status (agent_id=?)"},
       {"SELECT * FROM transactions WHERE id > ? AND status IN (?, ?) ORDER BY id LIMIT ?",
        "idx_transactions_status_expires (status=?)"},
@@ -422,15 +480,14 @@ TEST_F(CompactStoreTest, QueriesOnTheHotTablesStillUseAnIndex) {
   EXPECT_EQ(plan(raw, cases[0].sql).find("TEMP B-TREE"), std::string::npos);
 }
 
+constexpr int kMigratedAuditRows = 6;
+
 // A file a version-9 binary wrote: text everywhere, the agent's actor spelled out, the index on
-// transactions(session_id). Migration 10 rewrites its rows; they read back as written, the chain
-// verifies and continues.
-TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
-  TempDir dir;
-  const std::string path = dir.file("v9.db");
+// transactions(session_id). Its audit events go to `events`. Row 5 names an agent id that is no
+// agent, with an event type and a severity that have no code (compact.h, Coded).
+void write_version_nine_file(const std::string& path, std::vector<AuditEvent>& events) {
+  constexpr int kRows = kMigratedAuditRows;
   std::ofstream(path).flush();
-  constexpr int kRows = 6;
-  std::vector<AuditEvent> events;
   {
     RawDb raw(path);
     ASSERT_EQ(raw.exec(sqlite::kSchemaVersionDdl), SQLITE_OK) << raw.error();
@@ -472,6 +529,7 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
       if (id == 2) e.actor = "system";
       if (id == 3) e.agent_id.reset(), e.actor = "ip:203.0.113.7";
       if (id == 4) e.correlation_id = "client-given-id";
+      if (id == 5) e.agent_id = "agent-7", e.event_type = "AGENT_DELETED", e.severity = "warning";
       const std::string hash = audit_row_hash(id, e, prev);
       auto sql_text = [](const std::optional<std::string>& v) {
         return v ? fmt::format("'{}'", *v) : std::string("NULL");
@@ -489,6 +547,16 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
       prev = hash;
     }
   }
+}
+
+// A file a version-9 binary wrote. Migration 10 rewrites its rows; they read back as written,
+// the chain verifies and continues.
+TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
+  TempDir dir;
+  const std::string path = dir.file("v9.db");
+  constexpr int kRows = kMigratedAuditRows;
+  std::vector<AuditEvent> events;
+  ASSERT_NO_FATAL_FAILURE(write_version_nine_file(path, events));
   auto store = SqliteStore::open(path, {});
   ASSERT_TRUE(store.ok()) << store.status().to_string();
   EXPECT_EQ((*store)->migrations_applied_at_open(), latest_schema_version() - 9);
@@ -550,6 +618,148 @@ TEST(CompactMigration, AVersionNineFileMigratesAndItsAuditChainVerifies) {
   report = (*store)->verify_audit();
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->first_broken_id, 5);
+}
+
+// A file a version-10 binary wrote: the version-9 file through migration 10 (the stored forms
+// that binary writes).
+void write_version_ten_file(const std::string& path, std::vector<AuditEvent>& events) {
+  ASSERT_NO_FATAL_FAILURE(write_version_nine_file(path, events));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(sqlite::register_sql_functions(db).ok());
+  const auto& m10 = sqlite::migrations()[9];
+  ASSERT_EQ(m10.version, 10);
+  const std::string sql = "PRAGMA foreign_keys = ON; BEGIN; " + m10.sql() +
+                          "INSERT INTO schema_version VALUES (10, 'v', 0); COMMIT;";
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// Migration 13 gives agents and sessions integer keys, stores them and the enums as integers and
+// drops each prev_hash the row before repeats: every row of a version-10 file reads back as
+// written, the chain verifies, a tampered row is named, the foreign keys still hold.
+TEST(AgentKeyMigration, AVersionTenFileMigratesAndReadsBackAsWritten) {
+  TempDir dir;
+  const std::string path = dir.file("v10.db");
+  constexpr int kRows = kMigratedAuditRows;
+  std::vector<AuditEvent> events;
+  ASSERT_NO_FATAL_FAILURE(write_version_ten_file(path, events));
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.text("SELECT typeof(agent_id) || typeof(status) FROM transactions WHERE id = "
+                       "'t-plain'"),
+              "texttext");
+    ASSERT_EQ(raw.text("SELECT typeof(agent_id) || typeof(prev_hash) FROM audit_log WHERE id = 2"),
+              "blobblob");
+  }
+  auto store = SqliteStore::open(path, {});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  EXPECT_EQ((*store)->migrations_applied_at_open(), latest_schema_version() - 10);
+  auto report = (*store)->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, kRows);
+  auto rows = (*store)->list_audit({});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), static_cast<std::size_t>(kRows));
+  std::string prev(kAuditGenesisHash);
+  for (int i = 0; i < kRows; ++i) {
+    expect_same((*rows)[i].event, events[i]);
+    EXPECT_EQ((*rows)[i].prev_hash, prev) << i;
+    EXPECT_EQ((*rows)[i].hash, audit_row_hash(i + 1, events[i], prev)) << i;
+    prev = (*rows)[i].hash;
+  }
+  AuditFilter ghost;
+  ghost.agent_id = "agent-7";
+  ASSERT_EQ((*store)->list_audit(ghost)->size(), 1u);
+  EXPECT_EQ((*store)->list_audit(ghost)->front().id, 5);
+  AuditFilter by_agent;
+  by_agent.agent_id = std::string(kAgent);
+  EXPECT_EQ((*store)->list_audit(by_agent)->size(), static_cast<std::size_t>(kRows - 2));
+  AuditFilter by_type;
+  by_type.event_type = "AGENT_DELETED";
+  EXPECT_EQ((*store)->list_audit(by_type)->size(), 1u);
+  by_type.event_type = "TX_DECIDED";
+  EXPECT_EQ((*store)->list_audit(by_type)->size(), static_cast<std::size_t>(kRows - 1));
+  auto tx = (*store)->get_transaction(std::string(kTx));
+  ASSERT_TRUE(tx.ok() && tx->has_value());
+  expect_same(**tx, decided_row());
+  auto plain = (*store)->get_transaction("t-plain");
+  ASSERT_TRUE(plain.ok() && plain->has_value());
+  EXPECT_EQ((*plain)->status, "DENIED");
+  EXPECT_FALSE((*plain)->session_id.has_value());
+  EXPECT_EQ((*plain)->agent_id, kAgent);
+  auto child = (*store)->get_transaction(std::string(kChild));
+  ASSERT_TRUE(child.ok() && child->has_value());
+  EXPECT_EQ((*child)->parent_id, kTx);
+  auto approval = (*store)->find_approval_by_tx(std::string(kTx));
+  ASSERT_TRUE(approval.ok() && approval->has_value());
+  EXPECT_EQ((*approval)->id, "ap-9");
+  auto open = (*store)->list_transactions({.statuses = {"PENDING"}, .agent_id = std::string(kAgent)},
+                                          {});
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ((*open)[0].id, kTx);
+  EXPECT_EQ((*open)[1].id, kChild);
+  // The chain continues from the migrated tail.
+  ASSERT_TRUE((*store)
+                  ->write([&](WriteTxn& t) { return t.append_audit(decided_event(1'790'000'100)).status(); })
+                  .ok());
+  report = (*store)->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->first_broken_id) << report->problem;
+  EXPECT_EQ(report->rows_checked, kRows + 1);
+  RawDb raw(path);
+  EXPECT_EQ(raw.column("SELECT id FROM id_keys ORDER BY key"),
+            (std::vector<std::string>{std::string(kAgent), std::string(kSession), "agent-7"}));
+  EXPECT_EQ(raw.text("SELECT typeof(agent_id) || typeof(session_id) || typeof(chain) || "
+                     "typeof(status) FROM transactions WHERE id = 't-plain'"),
+            "integernullintegerinteger");
+  EXPECT_EQ(raw.text("SELECT typeof(prev_hash) FROM audit_log WHERE id = 1"), "blob");
+  EXPECT_EQ(raw.column("SELECT typeof(prev_hash) FROM audit_log WHERE id > 1"),
+            std::vector<std::string>(kRows, "null"));
+  EXPECT_EQ(raw.text("SELECT typeof(event_type) || event_type || typeof(severity) || severity "
+                     "FROM audit_log WHERE id = 5"),
+            "textAGENT_DELETEDinteger1");
+  EXPECT_TRUE(raw.column("PRAGMA foreign_key_check").empty());
+  // Foreign keys hold on the keys: an agent with transactions cannot go.
+  EXPECT_EQ(raw.exec(fmt::format("DELETE FROM agents WHERE id = '{}'", kAgent)) & 0xff,
+            SQLITE_CONSTRAINT);
+  // A tampered migrated row is still named.
+  ASSERT_EQ(raw.exec("UPDATE audit_log SET ip_address = '198.51.100.1' WHERE id = 4"), SQLITE_OK);
+  report = (*store)->verify_audit();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->first_broken_id, 4);
+}
+
+// Migration 13 runs with foreign keys off (it rebuilds transactions) and checks them all before
+// it commits: a file whose rows break one is refused and left as it was.
+TEST(AgentKeyMigration, AFileWithABrokenReferenceIsLeftAtVersionTen) {
+  TempDir dir;
+  const std::string path = dir.file("v10.db");
+  std::vector<AuditEvent> events;
+  ASSERT_NO_FATAL_FAILURE(write_version_ten_file(path, events));
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("PRAGMA foreign_keys = OFF; INSERT INTO pending_approvals (id, tx_id, "
+                       "required_by, expires_at, created_at) VALUES ('ap-x', 'no-such-tx', 1, 2, 1)"),
+              SQLITE_OK)
+        << raw.error();
+  }
+  auto store = SqliteStore::open(path, {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), ErrorCode::STORE_CONSTRAINT) << store.status().to_string();
+  EXPECT_NE(store.status().message().find("migration 13"), std::string::npos);
+  EXPECT_NE(store.status().message().find("pending_approvals"), std::string::npos)
+      << store.status().message();
+  RawDb raw(path);
+  EXPECT_EQ(raw.text("SELECT max(version) FROM schema_version"), "10");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name = 'id_keys'"), "0");
+  EXPECT_EQ(raw.text("SELECT typeof(agent_id) FROM transactions WHERE id = 't-plain'"), "text");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM transactions"), "3");
 }
 
 }  // namespace

@@ -69,6 +69,29 @@ Stmt& Stmt::bind_compact_id(const std::optional<std::string>& v) {
   return v ? bind_compact_id(std::string_view(*v)) : bind_null();
 }
 
+Stmt& Stmt::bind_coded(Coded column, std::string_view v) {
+  if (std::optional<std::int64_t> code = code_of(column, v)) return bind(*code);
+  return bind(v);
+}
+
+Stmt& Stmt::bind_coded(Coded column, const std::optional<std::string>& v) {
+  return v ? bind_coded(column, std::string_view(*v)) : bind_null();
+}
+
+Stmt& Stmt::bind_compact_key(const std::optional<std::string>& v) {
+  if (!v) return bind_null();
+  if (std::optional<std::string> b = compact_key(*v)) {
+    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
+    return *this;
+  }
+  return bind(std::string_view(*v));
+}
+
+Stmt& Stmt::bind_empty_blob() {
+  check_bind(sqlite3_bind_zeroblob(stmt_, next_, 0));
+  return *this;
+}
+
 Stmt& Stmt::bind_null() {
   check_bind(sqlite3_bind_null(stmt_, next_));
   return *this;
@@ -112,6 +135,19 @@ std::string Stmt::expanded(int col) const {
 std::optional<std::string> Stmt::opt_expanded(int col) const {
   if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
   return expanded(col);
+}
+
+std::string Stmt::decoded(Coded column, int col) const {
+  if (sqlite3_column_type(stmt_, col) != SQLITE_INTEGER) return text(col);
+  auto value = value_of(column, int64(col));
+  if (value.ok()) return std::move(value).value();
+  if (read_status_.ok()) read_status_ = value.take_status();
+  return {};
+}
+
+std::optional<std::string> Stmt::opt_decoded(Coded column, int col) const {
+  if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+  return decoded(column, col);
 }
 
 std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/sqlite/compact.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::store::sqlite {
@@ -67,6 +68,12 @@ class Stmt {
   Stmt& bind(bool v) { return bind(static_cast<std::int64_t>(v ? 1 : 0)); }
   Stmt& bind(const std::optional<std::string>& v);
   Stmt& bind(const std::optional<std::int64_t>& v);
+  // An enum column's value: its code (compact.h), or the TEXT when it has none.
+  Stmt& bind_coded(Coded column, std::string_view v);
+  Stmt& bind_coded(Coded column, const std::string& v) {
+    return bind_coded(column, std::string_view(v));
+  }
+  Stmt& bind_coded(Coded column, const std::optional<std::string>& v);
   Stmt& bind_null();
   // The stored forms of compact.h: compact_text() for a value read back with expanded(),
   // compact_id() for an id column that is also looked up by value. Always copied.
@@ -76,6 +83,9 @@ class Stmt {
   Stmt& bind_compact_id(std::string_view v);
   Stmt& bind_compact_id(const std::string& v) { return bind_compact_id(std::string_view(v)); }
   Stmt& bind_compact_id(const std::optional<std::string>& v);
+  Stmt& bind_compact_key(const std::optional<std::string>& v);
+  // A zero-length BLOB, which compact_text() never writes: a marker a column may give a meaning.
+  Stmt& bind_empty_blob();
 
   // Advances: true when a row is available, false when done.
   Result<bool> step();
@@ -91,6 +101,13 @@ class Stmt {
   // does not expand reads as "" and fails the statement (read_status()).
   std::string expanded(int col) const;
   std::optional<std::string> opt_expanded(int col) const;
+  bool is_empty_blob(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_BLOB && sqlite3_column_bytes(stmt_, col) == 0;
+  }
+  // A column written with bind_coded(): an INTEGER is decoded, TEXT read as it is. A code out of
+  // the column's list reads as "" and fails the statement (read_status()).
+  std::string decoded(Coded column, int col) const;
+  std::optional<std::string> opt_decoded(Coded column, int col) const;
   const Status& read_status() const { return read_status_; }
 
  private:

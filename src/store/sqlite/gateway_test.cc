@@ -54,8 +54,9 @@ TEST_F(GatewayStoreTest, SchemaHasTheTablesColumnsAndIndexes) {
   EXPECT_EQ(raw_->column("SELECT name FROM pragma_table_info('api_keys') ORDER BY cid"),
             (std::vector<std::string>{"id", "agent_id", "key_hash", "prefix", "name", "created_at",
                                       "revoked_at", "last_used_at"}));
-  EXPECT_EQ(raw_->text("SELECT name FROM pragma_table_info('agents') ORDER BY cid DESC LIMIT 1"),
-            "org");
+  // org, then the integer key migration 13 added (schema.cc).
+  EXPECT_EQ(raw_->column("SELECT name FROM pragma_table_info('agents') ORDER BY cid DESC LIMIT 2"),
+            (std::vector<std::string>{"id_key", "org"}));
   EXPECT_EQ(raw_->text("SELECT \"notnull\" FROM pragma_table_info('agents') WHERE name = 'org'"),
             "0");
   EXPECT_EQ(raw_->column("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "

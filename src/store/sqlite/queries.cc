@@ -26,6 +26,13 @@ constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
+// The same columns as read: agent and session ids are stored as their id_keys key, prev_hash
+// only when it is not the hash of the row before (schema.cc, migration 13).
+constexpr std::string_view kAuditSelect =
+    "id, timestamp, event_type, actor, (SELECT id FROM id_keys WHERE key = audit_log.agent_id), "
+    "(SELECT id FROM id_keys WHERE key = audit_log.session_id), tx_id, details, severity, "
+    "ip_address, correlation_id, "
+    "coalesce(prev_hash, (SELECT p.hash FROM audit_log p WHERE p.id = audit_log.id - 1)), hash";
 
 AgentRow read_agent(const Stmt& st) {
   AgentRow r;
@@ -82,7 +89,7 @@ AuditRow read_audit(const Stmt& st) {
   AuditRow r;
   r.id = st.int64(0);
   r.event.timestamp = st.int64(1);
-  r.event.event_type = st.text(2);
+  r.event.event_type = st.decoded(Coded::kAuditEventType, 2);
   r.event.agent_id = st.opt_expanded(4);
   // Not stored when it is the agent the row names (schema.cc, migration 10).
   r.event.actor =
@@ -90,8 +97,8 @@ AuditRow read_audit(const Stmt& st) {
   r.event.session_id = st.opt_expanded(5);
   r.event.tx_id = st.opt_expanded(6);
   r.event.details = st.expanded(7);
-  r.event.severity = st.text(8);
-  r.event.ip_address = st.opt_text(9);
+  r.event.severity = st.decoded(Coded::kAuditSeverity, 8);
+  r.event.ip_address = st.opt_expanded(9);
   r.event.correlation_id = st.opt_expanded(10);
   r.prev_hash = st.expanded(11);
   r.hash = st.expanded(12);
@@ -230,14 +237,14 @@ Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& 
 }
 
 Result<std::vector<AuditRow>> list_audit(Connection& c, const AuditFilter& filter) {
-  std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > ?", kAuditColumns);
+  std::string sql = fmt::format("SELECT {} FROM audit_log WHERE id > ?", kAuditSelect);
   if (filter.event_type) sql += " AND event_type = ?";
-  if (filter.agent_id) sql += " AND agent_id = ?";
+  if (filter.agent_id) sql += " AND agent_id = (SELECT key FROM id_keys WHERE id = ?)";
   sql += " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind(filter.after_id);
-  if (filter.event_type) st.bind(*filter.event_type);
-  if (filter.agent_id) st.bind_compact_id(*filter.agent_id);
+  if (filter.event_type) st.bind_coded(Coded::kAuditEventType, *filter.event_type);
+  if (filter.agent_id) st.bind(*filter.agent_id);
   st.bind(sql_limit(filter.limit));
   return collect<AuditRow>(st, read_audit);
 }
@@ -246,7 +253,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c, std::int64_t start_id,
                                        std::string_view start_hash) {
   // One SELECT reads one WAL snapshot, so rows appended meanwhile do not confuse the walk.
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("SELECT {} FROM audit_log ORDER BY id", kAuditColumns)));
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM audit_log ORDER BY id", kAuditSelect)));
   AuditVerifyReport report;
   report.started_after_id = start_id;
   report.started_after_hash = std::string(start_hash);
@@ -400,20 +407,32 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
     }
   }
   std::string hash = audit_row_hash(id, e, prev_hash);
+  // The row stores its agent's and session's keys, made here for an id seen the first time.
+  for (const std::optional<std::string>* named : {&e.agent_id, &e.session_id}) {
+    if (!named->has_value()) continue;
+    WARDEN_ASSIGN_OR_RETURN(Stmt intern, c.prepare("INSERT OR IGNORE INTO id_keys (id) VALUES (?)"));
+    intern.borrow_strings().bind(**named);
+    WARDEN_RETURN_IF_ERROR(intern.run());
+  }
   static const std::string sql = fmt::format(
-      "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kAuditColumns);
+      "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, (SELECT key FROM id_keys WHERE id = ?), "
+      "(SELECT key FROM id_keys WHERE id = ?), ?, ?, ?, ?, ?, "
+      "CASE WHEN (SELECT hash FROM audit_log WHERE id = ?) = ? THEN NULL ELSE ? END, ?)",
+      kAuditColumns);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   // Ids, details and hashes are stored compacted (compact.h); the hash is over the text.
-  st.borrow_strings().bind(id).bind(e.timestamp).bind(e.event_type);
+  st.borrow_strings().bind(id).bind(e.timestamp).bind_coded(Coded::kAuditEventType, e.event_type);
   if (e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
       e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id)) {
     st.bind_null();
   } else {
     st.bind_compact(e.actor);
   }
-  st.bind_compact_id(e.agent_id).bind_compact_id(e.session_id).bind_compact_id(e.tx_id);
-  st.bind_compact(e.details).bind(e.severity).bind(e.ip_address);
-  st.bind_compact_id(e.correlation_id).bind_compact(prev_hash).bind_compact(hash);
+  st.bind(e.agent_id).bind(e.session_id).bind_compact_id(e.tx_id);
+  st.bind_compact(e.details).bind_coded(Coded::kAuditSeverity, e.severity);
+  st.bind_compact(e.ip_address);
+  st.bind_compact_id(e.correlation_id);
+  st.bind(id - 1).bind_compact(prev_hash).bind_compact(prev_hash).bind_compact(hash);
   WARDEN_RETURN_IF_ERROR(st.run());
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};
   return id;
@@ -431,6 +450,20 @@ constexpr std::string_view kTransactionColumns =
     "batch_index, status, tier, queued_at, executed_at, created_at, error, metadata, "
     "reserved_amount, idempotency_key, request_hash, expires_at, executable_at, final_amount, "
     "updated_at";
+// The same columns as read (schema.cc, migration 13): agent and session ids are stored as their
+// id_keys key, updated_at as NULL while it equals created_at.
+constexpr std::string_view kTransactionSelect =
+    "id, (SELECT id FROM id_keys WHERE key = transactions.agent_id), "
+    "(SELECT id FROM id_keys WHERE key = transactions.session_id), chain, tx_hash, type, amount, "
+    "to_address, token_mint, contract_address, method_signature, spender_address, "
+    "approved_amount, parent_id, batch_index, status, tier, queued_at, executed_at, created_at, "
+    "error, metadata, reserved_amount, idempotency_key, request_hash, expires_at, executable_at, "
+    "final_amount, coalesce(updated_at, created_at)";
+// The key an agent or session id is stored as: NULL for NULL, -1 (which references no row, so
+// the foreign key refuses it as it refused the unknown id) for an id with no key.
+constexpr std::string_view kKeyOfParam =
+    "(SELECT COALESCE(k.key, -1) FROM (SELECT ? AS id) v LEFT JOIN id_keys k ON k.id = v.id "
+    "WHERE v.id IS NOT NULL)";
 constexpr std::string_view kApprovalColumns =
     "id, tx_id, required_by, expires_at, approved_at, rejected_at, owner_signature, created_at";
 
@@ -439,9 +472,9 @@ TransactionRow read_transaction(const Stmt& st) {
   r.id = st.expanded(0);
   r.agent_id = st.text(1);
   r.session_id = st.opt_text(2);
-  r.chain = st.text(3);
+  r.chain = st.decoded(Coded::kChain, 3);
   r.tx_hash = st.opt_text(4);
-  r.type = st.text(5);
+  r.type = st.decoded(Coded::kTransactionType, 5);
   r.amount = st.opt_expanded(6);
   r.to_address = st.opt_expanded(7);
   r.token_mint = st.opt_text(8);
@@ -451,15 +484,16 @@ TransactionRow read_transaction(const Stmt& st) {
   r.approved_amount = st.opt_text(12);
   r.parent_id = st.opt_expanded(13);
   r.batch_index = st.opt_int64(14);
-  r.status = st.text(15);
-  r.tier = st.opt_text(16);
+  r.status = st.decoded(Coded::kTransactionStatus, 15);
+  r.tier = st.opt_decoded(Coded::kTier, 16);
   r.queued_at = st.opt_int64(17);
   r.executed_at = st.opt_int64(18);
   r.created_at = st.int64(19);
   r.error = st.opt_text(20);
   r.metadata = st.opt_expanded(21).value_or("{}");
-  r.reserved_amount = st.opt_expanded(22);
-  r.idempotency_key = st.opt_text(23);
+  // A zero-length BLOB: the same as the amount (bind_transaction_fields).
+  r.reserved_amount = st.is_empty_blob(22) ? r.amount : st.opt_expanded(22);
+  r.idempotency_key = st.opt_expanded(23);
   r.request_hash = st.opt_expanded(24);
   r.expires_at = st.opt_int64(25);
   r.executable_at = st.opt_int64(26);
@@ -485,21 +519,34 @@ ApprovalRow read_approval(const Stmt& st) {
 // which references it), the columns no query compares as text: amount, reserved amount,
 // recipient, metadata and request hash. A UUID id sorts as its bytes, in the order of its text.
 void bind_transaction_fields(Stmt& st, const TransactionRow& r) {
-  st.bind(r.agent_id).bind(r.session_id).bind(r.chain).bind(r.tx_hash).bind(r.type);
+  st.bind(r.agent_id).bind(r.session_id).bind_coded(Coded::kChain, r.chain).bind(r.tx_hash);
+  st.bind_coded(Coded::kTransactionType, r.type);
   st.bind_compact(r.amount).bind_compact(r.to_address).bind(r.token_mint);
   st.bind(r.contract_address).bind(r.method_signature).bind(r.spender_address);
   st.bind(r.approved_amount).bind_compact_id(r.parent_id);
-  st.bind(r.batch_index).bind(r.status).bind(r.tier).bind(r.queued_at).bind(r.executed_at);
-  st.bind(r.created_at).bind(r.error).bind_compact(r.metadata).bind_compact(r.reserved_amount);
-  st.bind(r.idempotency_key).bind_compact(r.request_hash).bind(r.expires_at);
-  st.bind(r.executable_at).bind(r.final_amount).bind(r.updated_at);
+  st.bind(r.batch_index).bind_coded(Coded::kTransactionStatus, r.status);
+  st.bind_coded(Coded::kTier, r.tier).bind(r.queued_at).bind(r.executed_at);
+  st.bind(r.created_at).bind(r.error).bind_compact(r.metadata);
+  // A decision reserves what it asks for: then the reserved amount is not stored again.
+  if (r.amount && r.reserved_amount == r.amount) {
+    st.bind_empty_blob();
+  } else {
+    st.bind_compact(r.reserved_amount);
+  }
+  st.bind_compact_key(r.idempotency_key).bind_compact(r.request_hash).bind(r.expires_at);
+  st.bind(r.executable_at).bind(r.final_amount);
+  if (r.updated_at == r.created_at) {
+    st.bind_null();
+  } else {
+    st.bind(r.updated_at);
+  }
 }
 
 }  // namespace
 
 Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string_view id) {
   WARDEN_ASSIGN_OR_RETURN(
-      Stmt st, c.prepare(fmt::format("SELECT {} FROM transactions WHERE id = ?", kTransactionColumns)));
+      Stmt st, c.prepare(fmt::format("SELECT {} FROM transactions WHERE id = ?", kTransactionSelect)));
   st.bind_compact_id(id);
   return first<TransactionRow>(st, read_transaction);
 }
@@ -507,19 +554,22 @@ Result<std::optional<TransactionRow>> get_transaction(Connection& c, std::string
 Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
                                                       const Page& page) {
-  std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > ?", kTransactionColumns);
+  std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > ?", kTransactionSelect);
   if (!filter.statuses.empty()) {
     sql += " AND status IN (";
     for (std::size_t i = 0; i < filter.statuses.size(); ++i) sql += i ? ", ?" : "?";
     sql += ")";
   }
-  if (filter.agent_id) sql += " AND agent_id = ?";
+  if (filter.agent_id) sql += " AND agent_id = (SELECT key FROM id_keys WHERE id = ?)";
   if (filter.created_at_min) sql += " AND created_at >= ?";
   if (filter.due_before) {
-    sql +=
-        " AND status IN ('PENDING', 'QUEUED') AND (expires_at <= ? OR (status = 'QUEUED' AND executable_at <= ?) OR id IN "
-        "(SELECT tx_id FROM pending_approvals WHERE expires_at <= ? AND approved_at IS NULL "
-        "AND rejected_at IS NULL))";
+    const std::int64_t pending = *code_of(Coded::kTransactionStatus, "PENDING");
+    const std::int64_t queued = *code_of(Coded::kTransactionStatus, "QUEUED");
+    sql += fmt::format(
+        " AND status IN ({0}, {1}) AND (expires_at <= ? OR (status = {1} AND executable_at <= ?) "
+        "OR id IN (SELECT tx_id FROM pending_approvals WHERE expires_at <= ? AND approved_at IS "
+        "NULL AND rejected_at IS NULL))",
+        pending, queued);
   }
   // With a time bound, "+id" keeps SQLite from walking the primary key through the whole table
   // for the few recent rows (start-up reads the last day's idempotency keys this way): it
@@ -527,7 +577,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   sql += filter.created_at_min ? " ORDER BY +id LIMIT ?" : " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind_compact_id(page.after_id.value_or(""));
-  for (const auto& s : filter.statuses) st.bind(s);
+  for (const auto& s : filter.statuses) st.bind_coded(Coded::kTransactionStatus, s);
   if (filter.agent_id) st.bind(*filter.agent_id);
   if (filter.created_at_min) st.bind(*filter.created_at_min);
   for (int i = 0; filter.due_before && i < 3; ++i) st.bind(*filter.due_before);
@@ -538,9 +588,9 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
 Status insert_transaction(Connection& c, const TransactionRow& r) {
   // Once per decision: the SQL text is built once and r's strings are bound in place.
   static const std::string sql = fmt::format(
-      "INSERT INTO transactions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "INSERT INTO transactions ({}) VALUES (?, {}, {}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      kTransactionColumns);
+      kTransactionColumns, kKeyOfParam, kKeyOfParam);
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.borrow_strings().bind_compact_id(r.id);
   bind_transaction_fields(st, r);
@@ -548,15 +598,16 @@ Status insert_transaction(Connection& c, const TransactionRow& r) {
 }
 
 Status update_transaction(Connection& c, const TransactionRow& r) {
-  WARDEN_ASSIGN_OR_RETURN(
-      Stmt st,
-      c.prepare("UPDATE transactions SET agent_id = ?, session_id = ?, chain = ?, tx_hash = ?, "
-                "type = ?, amount = ?, to_address = ?, token_mint = ?, contract_address = ?, "
-                "method_signature = ?, spender_address = ?, approved_amount = ?, parent_id = ?, "
-                "batch_index = ?, status = ?, tier = ?, queued_at = ?, executed_at = ?, "
-                "created_at = ?, error = ?, metadata = ?, reserved_amount = ?, "
-                "idempotency_key = ?, request_hash = ?, expires_at = ?, executable_at = ?, "
-                "final_amount = ?, updated_at = ? WHERE id = ?"));
+  static const std::string sql = fmt::format(
+      "UPDATE transactions SET agent_id = {0}, session_id = {0}, chain = ?, tx_hash = ?, "
+      "type = ?, amount = ?, to_address = ?, token_mint = ?, contract_address = ?, "
+      "method_signature = ?, spender_address = ?, approved_amount = ?, parent_id = ?, "
+      "batch_index = ?, status = ?, tier = ?, queued_at = ?, executed_at = ?, "
+      "created_at = ?, error = ?, metadata = ?, reserved_amount = ?, "
+      "idempotency_key = ?, request_hash = ?, expires_at = ?, executable_at = ?, "
+      "final_amount = ?, updated_at = ? WHERE id = ?",
+      kKeyOfParam);
+  WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   bind_transaction_fields(st, r);
   st.bind_compact_id(r.id);
   return run_on_existing(c, st, ErrorCode::TX_NOT_FOUND, r.id);

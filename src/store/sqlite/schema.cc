@@ -9,6 +9,7 @@
 #include <initializer_list>
 
 #include "core/enums.h"
+#include "store/sqlite/compact.h"
 #include "store/store.h"
 
 namespace warden::store::sqlite {
@@ -748,7 +749,150 @@ std::string archive_segments_table() {
       check_in("kind", std::array<std::string_view, 2>{kArchiveKindAudit, kArchiveKindDecisions}));
 }
 
-constexpr std::array<Migration, 12> kMigrations = {{
+// ---- Migration 13: agent and session ids as integer keys on the rows every decision writes
+// (docs/benchmarks.md, "Bytes per decision"). id_keys gives every agent, session and id an audit
+// row names a small integer, never reused (its rows are never deleted, so an audit row's key
+// keeps naming the same id after its agent is gone); agents and sessions carry theirs in
+// `id_key`, set by a trigger on insert. transactions.agent_id and session_id store that key and
+// reference agents(id_key) and sessions(id_key), so the foreign keys stay enforced with the same
+// actions; audit_log.agent_id and session_id store it without a foreign key, as before. Queries
+// map ids to keys and back through id_keys (queries.cc), so every row reads as it did.
+// The enum columns of both tables are stored as codes (compact.h, Coded); a transaction's
+// reserved amount as a zero-length BLOB when it is its amount, updated_at as NULL while it is
+// created_at, the idempotency key by compact_key() (compact.h). An audit row's
+// prev_hash is NULL when it is the hash of the row before it (id - 1), which it then reads as;
+// deleting a row (archival moving the oldest rows out) first copies its hash into the next row's
+// prev_hash, so the first row left still names the chain's state before it.
+// transactions is rebuilt (a column's type and reference cannot change in place); the store runs
+// this migration with foreign keys off, as SQLite's procedure for that requires, and checks them
+// all before it commits.
+// An enum column stored as codes (compact.h) accepts exactly its list's codes.
+std::string check_code(std::string_view column, Coded coded, bool nullable = false) {
+  const std::string in_list =
+      fmt::format("typeof({0}) = 'integer' AND {0} BETWEEN 0 AND {1}", column,
+                  coded_values(coded).size() - 1);
+  if (nullable) return fmt::format("CHECK ({} IS NULL OR ({}))", column, in_list);
+  return fmt::format("CHECK ({})", in_list);
+}
+
+// `column`'s code, for the migration that stores it coded; a value with none stays as it is.
+std::string code_sql(std::string_view column, Coded coded) {
+  std::string sql = fmt::format("CASE {}", column);
+  const std::span<const std::string_view> values = coded_values(coded);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    sql += fmt::format(" WHEN {} THEN {}", sql_literal(values[i]), i);
+  }
+  return sql + fmt::format(" ELSE {} END", column);
+}
+
+std::string integer_agent_session_keys() {
+  std::string key_triggers;
+  for (std::string_view table : {"agents", "sessions"}) {
+    key_triggers += fmt::format(
+        "ALTER TABLE {0} ADD COLUMN id_key INTEGER;\n"
+        "UPDATE {0} SET id_key = (SELECT key FROM id_keys WHERE id_keys.id = {0}.id);\n"
+        "CREATE UNIQUE INDEX idx_{0}_id_key ON {0}(id_key);\n"
+        "CREATE TRIGGER {0}_id_key AFTER INSERT ON {0} BEGIN "
+        "INSERT OR IGNORE INTO id_keys (id) VALUES (NEW.id); "
+        "UPDATE {0} SET id_key = (SELECT key FROM id_keys WHERE id = NEW.id) WHERE id = NEW.id; "
+        "END;\n",
+        table);
+  }
+  return "CREATE TABLE id_keys (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);\n"
+         "INSERT INTO id_keys (id) SELECT id FROM agents ORDER BY rowid;\n"
+         "INSERT OR IGNORE INTO id_keys (id) SELECT id FROM sessions ORDER BY rowid;\n"
+         "INSERT OR IGNORE INTO id_keys (id) SELECT expand_text(agent_id) FROM audit_log "
+         "WHERE agent_id IS NOT NULL ORDER BY id;\n"
+         "INSERT OR IGNORE INTO id_keys (id) SELECT expand_text(session_id) FROM audit_log "
+         "WHERE session_id IS NOT NULL ORDER BY id;\n" +
+         key_triggers +
+         fmt::format(
+             "CREATE TABLE transactions_v11 ("
+             "id TEXT PRIMARY KEY, "
+             "agent_id INTEGER NOT NULL REFERENCES agents(id_key) ON DELETE RESTRICT, "
+             "session_id INTEGER REFERENCES sessions(id_key) ON DELETE SET NULL, "
+             "chain INTEGER NOT NULL {}, "
+             "tx_hash TEXT, "
+             "type INTEGER NOT NULL {}, "
+             "amount TEXT, to_address TEXT, token_mint TEXT, contract_address TEXT, "
+             "method_signature TEXT, spender_address TEXT, approved_amount TEXT, "
+             "parent_id TEXT REFERENCES transactions(id) ON DELETE CASCADE, "
+             "batch_index INTEGER, "
+             "status INTEGER NOT NULL DEFAULT 0 {}, "
+             "tier INTEGER {}, "
+             "queued_at INTEGER, executed_at INTEGER, created_at INTEGER NOT NULL, "
+             "reserved_amount TEXT, error TEXT, metadata TEXT, idempotency_key TEXT, "
+             "request_hash TEXT, expires_at INTEGER, executable_at INTEGER, final_amount TEXT, "
+             "updated_at INTEGER);\n",
+             check_code("chain", Coded::kChain),
+             check_code("type", Coded::kTransactionType),
+             check_code("status", Coded::kTransactionStatus),
+             check_code("tier", Coded::kTier, true)) +
+         fmt::format("INSERT INTO transactions_v11 SELECT t.id, a.id_key, s.id_key, {}, t.tx_hash, "
+                     "{}, t.amount, t.to_address, t.token_mint, t.contract_address, "
+                     "t.method_signature, t.spender_address, t.approved_amount, t.parent_id, "
+                     "t.batch_index, {}, {}, ",
+                     code_sql("t.chain", Coded::kChain), code_sql("t.type", Coded::kTransactionType),
+                     code_sql("t.status", Coded::kTransactionStatus),
+                     code_sql("t.tier", Coded::kTier)) +
+         "t.queued_at, t.executed_at, t.created_at, "
+         "CASE WHEN t.reserved_amount = t.amount THEN x'' ELSE t.reserved_amount END, t.error, "
+         "t.metadata, compact_key(t.idempotency_key), t.request_hash, t.expires_at, "
+         "t.executable_at, t.final_amount, "
+         "CASE WHEN t.updated_at = t.created_at THEN NULL ELSE t.updated_at END "
+         "FROM transactions t LEFT JOIN agents a ON a.id = t.agent_id "
+         "LEFT JOIN sessions s ON s.id = t.session_id ORDER BY t.rowid;\n"
+         "DROP TABLE transactions;\n"
+         "ALTER TABLE transactions_v11 RENAME TO transactions;\n"
+         "CREATE INDEX idx_transactions_agent_status ON transactions(agent_id, status);\n"
+         "CREATE INDEX idx_transactions_created_at ON transactions(created_at);\n"
+         "CREATE UNIQUE INDEX idx_transactions_agent_idempotency "
+         "ON transactions(agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL;\n"
+         "CREATE INDEX idx_transactions_status_expires ON transactions(status, expires_at);\n"
+         "CREATE INDEX idx_transactions_queued_at ON transactions(queued_at) "
+         "WHERE queued_at IS NOT NULL;\n"
+         "CREATE INDEX idx_transactions_contract_address ON transactions(contract_address) "
+         "WHERE contract_address IS NOT NULL;\n"
+         "CREATE INDEX idx_transactions_parent_id ON transactions(parent_id) "
+         "WHERE parent_id IS NOT NULL;\n"
+         "CREATE UNIQUE INDEX idx_transactions_agent_chain_tx_hash "
+         "ON transactions(agent_id, chain, tx_hash) WHERE tx_hash IS NOT NULL;\n" +
+         fmt::format(
+             "CREATE TABLE audit_log_v11 ("
+             "id INTEGER PRIMARY KEY, "
+             "timestamp INTEGER NOT NULL, "
+             "event_type NOT NULL, "
+             "actor TEXT CHECK (actor IS NOT NULL OR agent_id IS NOT NULL), "
+             "agent_id INTEGER, "
+             "session_id INTEGER, "
+             "tx_id TEXT, "
+             "details TEXT NOT NULL, "
+             "severity INTEGER NOT NULL {}, "
+             "ip_address TEXT, "
+             "correlation_id TEXT, "
+             "prev_hash TEXT, "
+             "hash TEXT NOT NULL);\n",
+             check_code("severity", Coded::kAuditSeverity)) +
+         fmt::format("INSERT INTO audit_log_v11 SELECT id, timestamp, {}, actor, "
+                     "(SELECT key FROM id_keys WHERE id_keys.id = expand_text(audit_log.agent_id)), "
+                     "(SELECT key FROM id_keys WHERE id_keys.id = "
+                     "expand_text(audit_log.session_id)), "
+                     "tx_id, details, {}, compact_text(ip_address), correlation_id, "
+                     "CASE WHEN prev_hash = (SELECT p.hash FROM audit_log p WHERE p.id = "
+                     "audit_log.id - 1) THEN NULL ELSE prev_hash END, hash FROM audit_log "
+                     "ORDER BY id;\n",
+                     code_sql("event_type", Coded::kAuditEventType),
+                     code_sql("severity", Coded::kAuditSeverity)) +
+         "DROP TABLE audit_log;\n"
+         "ALTER TABLE audit_log_v11 RENAME TO audit_log;\n"
+         "CREATE INDEX idx_audit_log_event_type ON audit_log(event_type);\n"
+         "CREATE INDEX idx_audit_log_agent ON audit_log(agent_id);\n"
+         "CREATE TRIGGER audit_log_keep_prev_hash AFTER DELETE ON audit_log BEGIN "
+         "UPDATE audit_log SET prev_hash = OLD.hash WHERE id = OLD.id + 1 AND prev_hash IS NULL; "
+         "END;\n";
+}
+
+constexpr std::array<Migration, 13> kMigrations = {{
     {1, "initial schema: seven tables of seed 004", &initial_schema},
     {2, "decision lifecycle columns on transactions", &decision_columns},
     {3, "leaner tables and indexes where every decision writes", &leaner_hot_tables},
@@ -762,6 +906,8 @@ constexpr std::array<Migration, 12> kMigrations = {{
     {10, "compact decision rows, no unread indexes on them", &compact_decision_rows},
     {11, "automations owned by an org", &automations_org},
     {12, "archive segments", &archive_segments_table},
+    {13, "agent and session ids as integer keys on the decision rows", &integer_agent_session_keys,
+     true},
 }};
 
 }  // namespace

@@ -12,6 +12,9 @@ struct Migration {
   int version;            // 1, 2, ... without gaps; applied in this order
   std::string_view name;  // recorded in schema_version.name
   std::string (*sql)();   // the DDL; run inside the migration's transaction
+  // Rebuilds a table other tables reference: run with foreign keys off (so dropping the old
+  // table neither fails nor cascades), every foreign key checked before the commit.
+  bool foreign_keys_off = false;
 };
 
 // Every migration this binary knows, in version order. Append only: never edit one that has

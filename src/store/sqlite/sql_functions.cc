@@ -161,7 +161,7 @@ void amount_sum_final(sqlite3_context* ctx) {
   sqlite3_result_text(ctx, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
-// compact_text(x) / compact_id(x): x's stored form (compact.h) for the migration that rewrites
+// compact_text(x) / compact_id(x) / compact_key(x): x's stored form (compact.h) for the migration that rewrites
 // stored rows in it; NULL, a BLOB and anything not compacted come back as they are.
 template <std::optional<std::string> (*Compact)(std::string_view)>
 void compact_fn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
@@ -175,6 +175,24 @@ void compact_fn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   } else {
     sqlite3_result_value(ctx, argv[0]);
   }
+}
+
+// expand_text(x): the text a stored value stands for (the inverse of both), for the migration
+// that maps stored ids to their keys; an error for a BLOB that does not expand.
+void expand_fn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  const auto* bytes = static_cast<const char*>(sqlite3_value_blob(argv[0]));
+  Result<std::string> text =
+      expand_text(std::string_view(bytes, static_cast<std::size_t>(sqlite3_value_bytes(argv[0]))));
+  if (!text.ok()) {
+    const std::string message = "expand_text: " + text.status().message();
+    sqlite3_result_error(ctx, message.c_str(), static_cast<int>(message.size()));
+    return;
+  }
+  sqlite3_result_text64(ctx, text->data(), text->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
 }  // namespace
@@ -193,10 +211,18 @@ Status register_sql_functions(sqlite3* db) {
     rc = sqlite3_create_function_v2(db, "compact_id", 1, flags, nullptr, &compact_fn<&compact_id>,
                                     nullptr, nullptr, nullptr);
   }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "expand_text", 1, flags, nullptr, &expand_fn, nullptr,
+                                    nullptr, nullptr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "compact_key", 1, flags, nullptr,
+                                    &compact_fn<&compact_key>, nullptr, nullptr, nullptr);
+  }
   if (rc == SQLITE_OK) return Status();
-  return Status(
-      ErrorCode::INTERNAL_STORE_ERROR,
-      fmt::format("register amount_sum, compact_text, compact_id: {}", sqlite3_errstr(rc)));
+  return Status(ErrorCode::INTERNAL_STORE_ERROR,
+                fmt::format("register amount_sum, compact_text, compact_id, expand_text, compact_key: {}",
+                            sqlite3_errstr(rc)));
 }
 
 }  // namespace warden::store::sqlite

@@ -533,11 +533,25 @@ Status SqliteStore::migrate() {
   if (applied > latest_schema_version()) return schema_too_new(applied);
   for (const sqlite::Migration& m : sqlite::migrations()) {
     if (m.version <= applied) continue;
-    WARDEN_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
+    // The pragma is a no-op inside a transaction, so it is set before BEGIN.
+    if (m.foreign_keys_off) WARDEN_RETURN_IF_ERROR(c.exec("PRAGMA foreign_keys = OFF"));
+    if (Status begun = c.exec("BEGIN IMMEDIATE"); !begun.ok()) {
+      if (m.foreign_keys_off) (void)c.exec("PRAGMA foreign_keys = ON");
+      return begun;
+    }
     Status s = [&]() -> Status {
       WARDEN_ASSIGN_OR_RETURN(int current, sqlite::applied_schema_version(c));
       if (current >= m.version) return Status();
       WARDEN_RETURN_IF_ERROR(c.exec(m.sql()));
+      if (m.foreign_keys_off) {
+        WARDEN_ASSIGN_OR_RETURN(sqlite::Stmt check, c.prepare("PRAGMA foreign_key_check"));
+        WARDEN_ASSIGN_OR_RETURN(bool violated, check.step());
+        if (violated) {
+          return Status(ErrorCode::STORE_CONSTRAINT,
+                        fmt::format("a row of {} references a missing row of {}", check.text(0),
+                                    check.text(2)));
+        }
+      }
       WARDEN_ASSIGN_OR_RETURN(
           sqlite::Stmt st,
           c.prepare("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)"));
@@ -547,8 +561,12 @@ Status SqliteStore::migrate() {
       return Status();
     }();
     if (s.ok()) s = c.exec("COMMIT");
+    if (!s.ok()) rollback(c);
+    if (m.foreign_keys_off) {
+      Status on = c.exec("PRAGMA foreign_keys = ON");
+      if (s.ok()) s = on;
+    }
     if (!s.ok()) {
-      rollback(c);
       return Status(s.code(), fmt::format("migration {} ({}): {}", m.version, m.name, s.message()));
     }
   }

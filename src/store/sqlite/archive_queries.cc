@@ -3,6 +3,7 @@
 // ordinary getters, so this file knows only the columns it selects and deletes by.
 #include <fmt/format.h>
 
+#include "store/sqlite/compact.h"
 #include "store/sqlite/queries.h"
 #include "store/sqlite/query_util.h"
 
@@ -31,12 +32,13 @@ ArchiveSegmentRow read_segment(const Stmt& st) {
   return r;
 }
 
+// The archivable statuses as stored: their codes (compact.h, Coded::kTransactionStatus).
 std::string archivable_status_list() {
   std::string out;
   for (std::string_view s : kArchivableTransactionStatuses) {
-    out += out.empty() ? "'" : ", '";
-    out += s;
-    out += "'";
+    const std::optional<std::int64_t> code = code_of(Coded::kTransactionStatus, s);
+    if (!out.empty()) out += ", ";
+    out += code ? std::to_string(*code) : "'" + std::string(s) + "'";
   }
   return out;
 }
@@ -84,12 +86,14 @@ Result<ArchiveSummary> archive_summary(Connection& c) {
 Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c, std::int64_t before,
                                                                 std::size_t limit) {
   // Oldest first through the created_at index. A parent goes only after its children (deleting
-  // it would cascade to them); a decision whose hold is still pending is the ledger's.
+  // it would cascade to them); a decision whose hold is still pending is the ledger's. Stored
+  // forms (schema.cc, migrations 10 and 13): the id compacted (ledger_holds keeps the text),
+  // the status as its code, updated_at NULL while it is created_at.
   static const std::string sql = fmt::format(
-      "SELECT t.id FROM transactions t WHERE t.created_at < ?1 AND t.updated_at < ?1 "
-      "AND t.status IN ({}) "
+      "SELECT t.id FROM transactions t WHERE t.created_at < ?1 "
+      "AND coalesce(t.updated_at, t.created_at) < ?1 AND t.status IN ({}) "
       "AND NOT EXISTS (SELECT 1 FROM transactions c WHERE c.parent_id = t.id) "
-      "AND NOT EXISTS (SELECT 1 FROM ledger_holds h WHERE h.tx_id = t.id AND "
+      "AND NOT EXISTS (SELECT 1 FROM ledger_holds h WHERE h.tx_id = expand_text(t.id) AND "
       "h.status = 'pending') "
       "ORDER BY t.created_at LIMIT ?2",
       archivable_status_list());
@@ -97,7 +101,8 @@ Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c, s
   {
     WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
     st.bind(before).bind(sql_limit(limit));
-    WARDEN_ASSIGN_OR_RETURN(ids, collect<std::string>(st, [](const Stmt& s) { return s.text(0); }));
+    WARDEN_ASSIGN_OR_RETURN(ids,
+                            collect<std::string>(st, [](const Stmt& s) { return s.expanded(0); }));
   }
   std::vector<ArchivedDecision> out;
   out.reserve(ids.size());
@@ -109,7 +114,7 @@ Result<std::vector<ArchivedDecision>> list_archivable_decisions(Connection& c, s
     {
       WARDEN_ASSIGN_OR_RETURN(
           Stmt st, c.prepare("SELECT id FROM pending_approvals WHERE tx_id = ? ORDER BY id"));
-      st.bind(id);
+      st.bind_compact_id(id);
       WARDEN_ASSIGN_OR_RETURN(approval_ids,
                               collect<std::string>(st, [](const Stmt& s) { return s.text(0); }));
     }
@@ -145,9 +150,10 @@ Result<bool> delete_archived_transaction(Connection& c, const TransactionRow& ro
   // Approvals go with their transaction (ON DELETE CASCADE).
   WARDEN_ASSIGN_OR_RETURN(Stmt st,
                           c.prepare("DELETE FROM transactions WHERE id = ?1 AND status = ?2 AND "
-                                    "updated_at = ?3 AND NOT EXISTS (SELECT 1 FROM transactions c "
-                                    "WHERE c.parent_id = ?1)"));
-  st.bind(row.id).bind(row.status).bind(row.updated_at);
+                                    "coalesce(updated_at, created_at) = ?3 AND NOT EXISTS "
+                                    "(SELECT 1 FROM transactions c WHERE c.parent_id = ?1)"));
+  st.bind_compact_id(row.id).bind_coded(Coded::kTransactionStatus, row.status);
+  st.bind(row.updated_at);
   WARDEN_RETURN_IF_ERROR(st.run());
   return c.changes() == 1;
 }

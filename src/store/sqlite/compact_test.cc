@@ -736,8 +736,9 @@ TEST(AgentKeyMigration, AVersionTenFileMigratesAndReadsBackAsWritten) {
 }
 
 // Migration 13 runs with foreign keys off (it rebuilds transactions) and checks them all before
-// it commits: a file whose rows break one is refused and left as it was.
-TEST(AgentKeyMigration, AFileWithABrokenReferenceIsLeftAtVersionTen) {
+// it commits: a file whose rows break one is refused and left as migration 12 left it (each
+// migration commits on its own).
+TEST(AgentKeyMigration, AFileWithABrokenReferenceIsLeftBeforeMigrationThirteen) {
   TempDir dir;
   const std::string path = dir.file("v10.db");
   std::vector<AuditEvent> events;
@@ -756,7 +757,7 @@ TEST(AgentKeyMigration, AFileWithABrokenReferenceIsLeftAtVersionTen) {
   EXPECT_NE(store.status().message().find("pending_approvals"), std::string::npos)
       << store.status().message();
   RawDb raw(path);
-  EXPECT_EQ(raw.text("SELECT max(version) FROM schema_version"), "10");
+  EXPECT_EQ(raw.text("SELECT max(version) FROM schema_version"), "12");
   EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master WHERE name = 'id_keys'"), "0");
   EXPECT_EQ(raw.text("SELECT typeof(agent_id) FROM transactions WHERE id = 't-plain'"), "text");
   EXPECT_EQ(raw.text("SELECT count(*) FROM transactions"), "3");

@@ -106,9 +106,15 @@ Status DecisionService::restore_cooldowns() {
   if (longest_ms <= 0) return Status();
   const std::int64_t now_ms = clock_.now_ms();
   const std::int64_t since_s = (now_ms - longest_ms) / 1000 - options_.reservation_ttl_seconds - 1;
+  // A range of ids, as for the idempotency keys (recover()); the status is checked here, since a
+  // status filter could have SQLite read every CONFIRMED row through the status index and sort.
   return scan_transactions(
-      store_, {{"CONFIRMED"}, {}, since_s}, [&](const store::TransactionRow& row) {
-        if (row.metadata.find("cooldown_until_ms") == std::string::npos) return Status();
+      store_, {},
+      [&](const store::TransactionRow& row) {
+        if (row.status != "CONFIRMED" || row.created_at < since_s ||
+            row.metadata.find("cooldown_until_ms") == std::string::npos) {
+          return Status();
+        }
         const json::object meta = metadata_of(row);
         const auto* reasons = meta.if_contains("post_reasons");
         if (reasons == nullptr || !reasons->is_array()) return Status();
@@ -124,7 +130,8 @@ Status DecisionService::restore_cooldowns() {
                                until->as_int64());
         }
         return Status();
-      });
+      },
+      uuid_v7_floor((since_s - kIdBeforeCreatedMaxSeconds) * 1000));
 }
 
 }  // namespace warden::decisions

@@ -5,18 +5,21 @@
 # (`warden_load --scenario decide-settle`: decide, then confirm at the reserved amount), so what
 # is open stays at one reservation per connection and the daemon's memory can only grow with
 # history. After each phase it prints one row: stored decisions, decisions/s, p50/p99 of the
-# decision, errors, daemon RSS and its anonymous part (/proc), open reservations (/metrics), database and WAL bytes,
-# bytes per stored decision, archive size (DATA_DIR/archive), the daemon's start-up time on the
-# data dir (stopped with SIGTERM and started again every SOAK_RESTART_EVERY phases; time from
-# exec until /readyz answers 200) and the 1-minute load average. Then it compares the last phase
-# with the first, and ends with a probe of what an open reservation costs: after a restart,
-# SOAK_PROBE_MS of unsettled decisions, RSS delta / open reservations.
+# decision, errors, daemon RSS and its anonymous part (/proc; the rest is the database file
+# mapped by SQLite), open reservations (/metrics), database and WAL bytes, bytes per stored
+# decision, archive size (DATA_DIR/archive), the daemon's start-up time on the data dir (stopped
+# with SIGTERM and started again every SOAK_RESTART_EVERY phases; time from exec until /readyz
+# answers 200) and the 1-minute load average. Then it compares the last phase with the first,
+# and ends with a probe of what an open reservation costs: SOAK_PROBE_MS of settled decisions
+# (the baseline), then SOAK_PROBE_MS of unsettled ones, RSS delta / open reservations.
 #
 # Usage: bench/soak.sh [build-dir]   (default: build)
 # Knobs: SOAK_DECISIONS (20000000), SOAK_PHASE (1000000), SOAK_CONNECTIONS (64), SOAK_THREADS
 # (client threads, 1), SOAK_RESTART_EVERY (1), SOAK_PROBE_MS (10000; 0 skips the probe),
-# SOAK_DIR (where the data dir goes, default $TMPDIR: 20 M decisions take ~10+ GB), SERVE_FLAGS
-# (extra `warden serve` flags), SOAK_KEEP (set: keep the data dir and binaries). A full run of 20 M takes about an hour on 2 cores.
+# SOAK_DIR (where the data dir goes, default $TMPDIR: 20 M decisions take ~18 GB), SERVE_FLAGS
+# (`warden serve` flags, default `--log-level warn`: at info the request log alone is ~480 bytes
+# per decision), SOAK_KEEP (set: keep the data dir and binaries). 5 M decisions took 23 minutes
+# on the shared 2-core VM (~3,500-4,300 decisions/s), so a full run of 20 M takes about 1.5 h.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -26,6 +29,7 @@ connections="${SOAK_CONNECTIONS:-64}"
 threads="${SOAK_THREADS:-1}"
 restart_every="${SOAK_RESTART_EVERY:-1}"
 probe_ms="${SOAK_PROBE_MS:-10000}"
+serve_flags="${SERVE_FLAGS---log-level warn}"
 # A phase that does not reach its count within this long ends anyway (warden_load's bound).
 phase_ms_max=3600000
 readyz_timeout_s=120
@@ -34,7 +38,7 @@ readyz_timeout_s=120
 
 echo "== command: SOAK_DECISIONS=$total SOAK_PHASE=$phase_size SOAK_CONNECTIONS=$connections" \
   "SOAK_THREADS=$threads SOAK_RESTART_EVERY=$restart_every SOAK_PROBE_MS=$probe_ms" \
-  "SERVE_FLAGS='${SERVE_FLAGS:-}' bench/soak.sh $build"
+  "SERVE_FLAGS='$serve_flags' bench/soak.sh $build"
 WARDEN_BUILD_DIR="$build" bash scripts/build.sh warden warden_load >/dev/null
 
 if [ -n "${SOAK_DIR:-}" ]; then export TMPDIR="$SOAK_DIR"; fi
@@ -67,7 +71,7 @@ serve_timed() {
   local t0
   t0="$(now_ns)"
   # shellcheck disable=SC2086
-  "$warden" serve --data-dir "$data" --listen 127.0.0.1:0 ${SERVE_FLAGS:-} 2>>"$log" &
+  "$warden" serve --data-dir "$data" --listen 127.0.0.1:0 $serve_flags 2>>"$log" &
   pid=$!
   local deadline=$((t0 + readyz_timeout_s * 1000000000))
   while [ "$(now_ns)" -lt "$deadline" ]; do
@@ -147,16 +151,19 @@ if [ "$probe_ms" -gt 0 ]; then
   # Settled decisions first, so that the baseline is a daemon warmed up by the same load.
   "$load" --addr "$addr" --scenario decide-settle --connections "$connections" \
     --threads "$threads" --duration-ms "$probe_ms" >/dev/null 2>&1 || status=1
-  rss0="$(rss_kb)"
+  rss0="$(rss_kb)" anon0="$(anon_kb)"
   open0="$(metric warden_open_reservations)"
   timeout $((probe_ms / 1000 + 120)) "$load" --addr "$addr" --connections "$connections" \
     --threads "$threads" --duration-ms "$probe_ms" >"$tmp/probe.txt" 2>&1 || status=1
   grep 'POST /v1/transactions' "$tmp/probe.txt" || cat "$tmp/probe.txt" >&2
-  rss1="$(rss_kb)"
+  rss1="$(rss_kb)" anon1="$(anon_kb)"
   open1="$(metric warden_open_reservations)"
-  awk -v a="$rss0" -v b="$rss1" -v o0="$open0" -v o1="$open1" 'BEGIN {
-    printf "RSS %.1f MB -> %.1f MB with %d -> %d open reservations: %.0f bytes per open reservation\n",
-      a / 1024, b / 1024, o0, o1, (o1 > o0 ? (b - a) * 1024 / (o1 - o0) : 0) }'
+  awk -v a="$rss0" -v b="$rss1" -v c="$anon0" -v d="$anon1" -v o0="$open0" -v o1="$open1" 'BEGIN {
+    n = o1 > o0 ? o1 - o0 : 0
+    printf "%d -> %d open reservations: RSS %.1f -> %.1f MB, %.0f bytes per open reservation;", \
+      o0, o1, a / 1024, b / 1024, n ? (b - a) * 1024 / n : 0
+    printf " anonymous %.1f -> %.1f MB, %.0f bytes per open reservation\n", c / 1024, d / 1024,
+      n ? (d - c) * 1024 / n : 0 }'
 fi
 daemon_stop || status=1
 echo "== load after: $(uptime | sed 's/.*load average/load average/')"

@@ -21,6 +21,13 @@
 // re-serialised and no debit is an idempotent replay (a replay is counted as an error); --keys
 // chooses how the keys sort (the store indexes them). At the end each owner's balance must equal
 // what was minted minus the debits answered 201.
+//
+// With --scenario decide-settle every connection settles what it decides, as a client that spends
+// does: POST /v1/transactions, then POST /v1/transactions/{id}/confirm with the reserved amount,
+// then the next decision. A decision counts once its confirm is answered 200 CONFIRMED; the
+// latencies are the decisions' own (the confirm is not in them). Reservations then stay few (one
+// per connection at most), so a long run (bench/soak.sh) measures history, not open holds.
+// --connections takes one count here and there is no /healthz phase.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -55,7 +62,7 @@ using Endpoints = std::vector<tcp::resolver::results_type>;
 
 constexpr int kConnectionsMax = 1024;
 constexpr int kThreadsMax = 16;
-constexpr std::int64_t kDurationMsMax = 60'000;
+constexpr std::int64_t kDurationMsMax = 3'600'000;  // an hour: a soak phase is one run
 constexpr std::size_t kSamplesMax = 2'000'000;  // latency samples kept per phase, all threads
 constexpr std::int64_t kFloodLeadMs = 500;  // the flood runs this long before and after the agent
 constexpr const char* kWindowMax = "1000000000000000000000000000000000000000000000000000000000000";
@@ -93,7 +100,7 @@ struct Options {
   std::int64_t requests_max = 5'000'000;  // per phase, across all connections
   int threads = 1;                        // I/O threads, each with its own io_context
   int auth_flood = 0;                     // connections sending bad tokens (0: no flood run)
-  std::string scenario = "decisions";     // or "ledger-debit"
+  std::string scenario = "decisions";     // or "ledger-debit", "decide-settle"
   int owners = 1;                         // ledger-debit: accounts the connections spread over
   KeyOrder keys = KeyOrder::kRandom;      // ledger-debit: how the idempotency keys sort
 };
@@ -109,6 +116,10 @@ struct Target {
   // When set, connection i sends bodies[i % size] instead of `body`, with its kKeySlot
   // overwritten before every send; an Idempotent-Replay answer is then an error.
   std::vector<std::string> bodies = {};
+  // decide-settle: the confirm request around the decision's id (prefix + id + suffix); a
+  // decision is good once its confirm is answered 200 CONFIRMED.
+  std::string confirm_prefix = {};
+  std::string confirm_suffix = {};
 };
 
 // One synchronous keep-alive connection for the set-up calls; reconnects when the server
@@ -391,8 +402,9 @@ class AsyncConnection {
   }
 
   void send() {
+    const std::string& bytes = confirming_ ? confirm_ : request_;
     asio::async_write(
-        socket_, asio::buffer(request_), [this](const beast::error_code& ec, std::size_t) {
+        socket_, asio::buffer(bytes), [this](const beast::error_code& ec, std::size_t) {
           if (ec) return transport_error(ec);
           response_ = {};  // http::async_read wants an empty message
           http::async_read(socket_, buffer_, response_,
@@ -402,6 +414,7 @@ class AsyncConnection {
 
   void on_response(const beast::error_code& ec) {
     if (ec) return transport_error(ec);
+    if (confirming_) return on_confirmed();
     const auto ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
     const unsigned status = response_.result_int();
@@ -411,6 +424,10 @@ class AsyncConnection {
     const bool good =
         (status == phase_.target.expect_status || status == phase_.target.expect_status_alt) &&
         fresh && response_.body().find("\"DENIED\"") == std::string::npos;
+    if (good && settles()) {
+      decision_ns_ = ns;
+      return confirm();
+    }
     if (good) {
       ++worker_.ok;
       if (worker_.latency_ns.size() < worker_.samples_max) worker_.latency_ns.push_back(ns);
@@ -419,6 +436,54 @@ class AsyncConnection {
       phase_.report("warden_load: %s -> %u%s %s\n", phase_.target.name, response_.result_int(),
                     fresh ? "" : " (Idempotent-Replay)", response_.body().substr(0, 300).c_str());
     }
+    if (!response_.keep_alive()) return reconnect([this] { next(); });
+    next();
+  }
+
+  bool settles() const { return !phase_.target.confirm_prefix.empty(); }
+
+  // decide-settle: confirms the decision just answered (its id from the answer's body).
+  void confirm() {
+    boost::system::error_code ec;
+    const json::value v = json::parse(response_.body(), ec);
+    const json::string* id = nullptr;
+    if (!ec && v.is_object()) {
+      if (const json::value* field = v.as_object().if_contains("id")) id = field->if_string();
+    }
+    if (id == nullptr) {
+      ++worker_.errors;
+      phase_.report("warden_load: %s: no id in %s\n", phase_.target.name,
+                    response_.body().substr(0, 300).c_str());
+      return after_response();
+    }
+    confirm_.assign(phase_.target.confirm_prefix);
+    confirm_.append(id->data(), id->size());
+    confirm_.append(phase_.target.confirm_suffix);
+    confirming_ = true;
+    retried_ = false;
+    if (!response_.keep_alive()) return reconnect([this] { send(); });
+    send();
+  }
+
+  // decide-settle: the confirm's answer; the decision counts when it is 200 CONFIRMED.
+  void on_confirmed() {
+    confirming_ = false;
+    const bool good = response_.result_int() == 200 &&
+                      response_.body().find("\"CONFIRMED\"") != std::string::npos;
+    if (good) {
+      ++worker_.ok;
+      if (worker_.latency_ns.size() < worker_.samples_max) {
+        worker_.latency_ns.push_back(decision_ns_);
+      }
+    } else {
+      ++worker_.errors;
+      phase_.report("warden_load: confirm -> %u %s\n", response_.result_int(),
+                    response_.body().substr(0, 300).c_str());
+    }
+    after_response();
+  }
+
+  void after_response() {
     if (!response_.keep_alive()) return reconnect([this] { next(); });
     next();
   }
@@ -472,6 +537,9 @@ class AsyncConnection {
   http::response<http::string_body> response_;
   Clock::time_point t0_;
   bool retried_ = false;
+  bool confirming_ = false;       // decide-settle: the confirm is in flight
+  std::string confirm_;           // decide-settle: the confirm request of the current decision
+  std::int64_t decision_ns_ = 0;  // decide-settle: the decision's latency, kept until confirmed
   const tcp::resolver::results_type& endpoints_;
 };
 
@@ -632,6 +700,22 @@ bool run_ledger_debit(const Options& o, const Endpoints& endpoints,
   return clean && kept;
 }
 
+// One phase of decisions each confirmed at its reserved amount (see the header comment).
+bool run_decide_settle(const Options& o, const Endpoints& endpoints, const Target& tx) {
+  Target settle = tx;
+  settle.name = "decide + confirm";
+  const std::string confirm_body = R"({"final_amount":"1"})";
+  settle.confirm_prefix = "POST /v1/transactions/";
+  settle.confirm_suffix = "/confirm HTTP/1.1\r\nHost: " + o.host + ":" + o.port +
+                          "\r\nAuthorization: Bearer " + tx.bearer +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(confirm_body.size()) + "\r\n\r\n" + confirm_body;
+  const int connections = o.connections.front();
+  const PhaseResult r = run_phase(o, settle, endpoints, connections, o.duration_ms);
+  print_row(connections, settle.name, r);
+  return r.errors == 0 && r.ok > 0;
+}
+
 std::optional<Options> parse_args(int argc, char** argv) {
   Options o;
   if (const char* pw = std::getenv("WARDEN_MASTER_PASSWORD")) o.password = pw;
@@ -684,7 +768,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
   if (o.port.empty() || o.password.empty() || !counts_ok || o.duration_ms < 1 ||
       o.duration_ms > kDurationMsMax || o.requests_max < 1 || o.threads < 1 ||
       o.threads > kThreadsMax || o.auth_flood < 0 || o.auth_flood > kConnectionsMax ||
-      (o.scenario != "decisions" && o.scenario != "ledger-debit") ||
+      (o.scenario != "decisions" && o.scenario != "ledger-debit" &&
+       o.scenario != "decide-settle") ||
+      (o.scenario == "decide-settle" && (o.auth_flood > 0 || o.connections.size() != 1)) ||
       (o.scenario == "ledger-debit" && o.auth_flood > 0) || o.owners < 1 || o.owners > kOwnersMax) {
     return std::nullopt;
   }
@@ -700,7 +786,8 @@ int main(int argc, char** argv) {
                  "usage: WARDEN_MASTER_PASSWORD=... warden_load --addr HOST:PORT[,HOST:PORT...] "
                  "[--connections 1,16,64 (each <= %d)] [--duration-ms 5000 (<= %lld)] "
                  "[--requests-max N] [--threads 1 (<= %d)] [--auth-flood N (bad-token "
-                 "connections)] [--scenario decisions|ledger-debit] [--owners 1 (<= %d, "
+                 "connections)] [--scenario decisions|ledger-debit|decide-settle (one "
+                 "--connections)] [--owners 1 (<= %d, "
                  "ledger-debit)] [--keys random|connection|ordered (ledger-debit)]\n",
                  kConnectionsMax, static_cast<long long>(kDurationMsMax), kThreadsMax, kOwnersMax);
     return 2;
@@ -741,6 +828,7 @@ int main(int argc, char** argv) {
   std::printf("%5s  %-22s %9s %7s %11s %10s %10s\n", "conns", "request", "ok", "errors", "req/s",
               "p50 us", "p99 us");
   if (o.auth_flood > 0) return run_auth_flood(o, endpoints, tx) ? 0 : 1;
+  if (o.scenario == "decide-settle") return run_decide_settle(o, endpoints, tx) ? 0 : 1;
   if (o.scenario == "ledger-debit") {
     return run_ledger_debit(o, endpoints, health, tx, run, owners) ? 0 : 1;
   }

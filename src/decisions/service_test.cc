@@ -698,6 +698,35 @@ TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   EXPECT_EQ(total(meter), Amount(1800));
 }
 
+// Start-up finds the retention period's keys by the time in their UUID v7 ids (a key range):
+// a key used just inside the period replays after a restart, one used just before it is
+// forgotten, and the decisions without a key in between change nothing.
+TEST_F(DecisionsTest, RestartRestoresTheKeysOfTheRetentionPeriodOnly) {
+  start_service();
+  add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");
+  const std::int64_t t0_ms = clock_.now_ms();
+  auto old_answer = submit(transfer(5, "key-old"));
+  ASSERT_TRUE(old_answer.ok());
+  clock_.set_ms(t0_ms + 20'000);
+  auto kept_answer = submit(transfer(5, "key-kept"));
+  ASSERT_TRUE(kept_answer.ok());
+  for (int i = 0; i < 30; ++i) {
+    clock_.set_ms(t0_ms + 3'600'000 * (i + 1));
+    ASSERT_TRUE(submit(transfer(1, std::nullopt)).ok());
+  }
+  stop_service();
+  // key-old is 24 h + 10 s old, key-kept 24 h - 10 s.
+  clock_.set_ms(t0_ms + 86'400'000 + 10'000);
+  start_service();
+  auto kept = submit(transfer(5, "key-kept"));
+  ASSERT_TRUE(kept.ok()) << kept.status().to_string();
+  EXPECT_TRUE(kept->replay);
+  EXPECT_EQ(str(kept->body, "id"), str(kept_answer->body, "id"));
+  auto old = submit(transfer(5, "key-old"));
+  ASSERT_FALSE(old.ok());  // forgotten for replay, still unique in the store
+  EXPECT_EQ(old.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+}
+
 TEST_F(DecisionsTest, AYearLongWindowRemembersItsSpendAcrossRestarts) {
   start_service();
   const std::string p = add_policy(

@@ -1,5 +1,6 @@
 // Round trips through the store for agents, sessions, policies and the key-value store,
 // including constraint mapping, not-found codes and cursor pagination.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/ids.h"
@@ -245,6 +246,43 @@ TEST_P(CrudTest, KeyValuePutGetOverwrite) {
                 return Status();
               }).ok());
   EXPECT_EQ(inside.value_or(""), "v2");
+}
+
+// Start-up reads a time range of transactions as a range of ids (decisions/recovery.cc): a UUID v7
+// whose version and random bits are zero sorts before every id made in its millisecond or later
+// and after every earlier one, in the store's id order as in the text's.
+TEST_P(CrudTest, AUuidV7FloorStartsTheTransactionsOfItsMillisecond) {
+  auto floor_of = [](std::int64_t ms) {
+    return fmt::format("{:08x}-{:04x}-0000-0000-000000000000",
+                       (static_cast<std::uint64_t>(ms) >> 16) & 0xffffffffu, ms & 0xffff);
+  };
+  std::vector<std::string> made;
+  std::int64_t third_ms = 0;
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk-a1")));
+                for (int i = 0; i < 5; ++i) {
+                  clock_.advance_ms(1000);
+                  if (i == 2) third_ms = clock_.now_ms();
+                  TransactionRow r;
+                  r.id = ids_.next();
+                  r.agent_id = "a1";
+                  r.chain = "solana";
+                  r.type = "TRANSFER";
+                  r.status = "CONFIRMED";
+                  r.created_at = r.updated_at = clock_.now_seconds();
+                  made.push_back(r.id);
+                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                }
+                return Status();
+              }).ok());
+  auto rows = store_->list_transactions({}, Page{floor_of(third_ms), 10});
+  ASSERT_TRUE(rows.ok()) << rows.status().to_string();
+  std::vector<std::string> seen;
+  for (const auto& r : *rows) seen.push_back(r.id);
+  EXPECT_EQ(seen, std::vector<std::string>(made.begin() + 2, made.end()));
+  rows = store_->list_transactions({}, Page{floor_of(third_ms + 1), 10});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
 }
 
 // What a sweeping replica reads (TransactionFilter::due_before): open rows with a timer due by

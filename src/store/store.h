@@ -479,6 +479,9 @@ struct TransactionFilter {
   // expiry. What a sweeping replica reads instead of every open row (docs/cluster.md, "One
   // replica sweeps").
   std::optional<std::int64_t> due_before = {};
+  // Only rows that carry an idempotency key: what start-up reads to rebuild the keys, without
+  // decoding every decision of the retention period.
+  bool with_idempotency_key = false;
 };
 
 struct AuditEvent {

@@ -214,7 +214,7 @@ Result<std::optional<PolicyRow>> find_policy_by_hash(Connection& c, std::string_
 Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& filter,
                                              const Page& page) {
   // Bits: 0 agent_id, 1 global_only, 2 type, 3 enabled.
-  static const SqlVariants<4> variants([](unsigned v) {
+  static const SqlVariants<5> variants([](unsigned v) {
     std::string sql = fmt::format("SELECT {} FROM policies WHERE id > $1", kPolicyColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND agent_id = ${}", ++n);
@@ -544,15 +544,16 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
                                                       const Page& page) {
   // Bits: 0 statuses (one array parameter, whatever their number), 1 agent_id, 2 created_at_min,
-  // 3 due_before: the ids of the three kinds of due timer, each found through an index (the
+  // 4 with_idempotency_key (no parameter), 3 due_before: the ids of the three kinds of due timer, each found through an index (the
   // status and expiry index; the QUEUED rows, which are few; the approvals' expiry index) rather
   // than by testing every open row.
-  static const SqlVariants<4> variants([](unsigned v) {
+  static const SqlVariants<5> variants([](unsigned v) {
     std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > $1", kTransactionColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND status = ANY(${}::text[])", ++n);
     if (v & 2u) sql += fmt::format(" AND agent_id = ${}", ++n);
     if (v & 4u) sql += fmt::format(" AND created_at >= ${}", ++n);
+    if (v & 16u) sql += " AND idempotency_key IS NOT NULL";
     if (v & 8u) {
       sql += fmt::format(
           " AND status IN ('PENDING', 'QUEUED') AND id IN (SELECT id FROM transactions WHERE "
@@ -582,6 +583,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
     v |= 8u;
     params.push_back(num(*filter.due_before));
   }
+  if (filter.with_idempotency_key) v |= 16u;
   params.push_back(limit_param(page.limit));
   return collect<TransactionRow>(c.exec_prepared(variants[v], params), read_transaction);
 }

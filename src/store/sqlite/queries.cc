@@ -562,6 +562,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   }
   if (filter.agent_id) sql += " AND agent_id = (SELECT key FROM id_keys WHERE id = ?)";
   if (filter.created_at_min) sql += " AND created_at >= ?";
+  if (filter.with_idempotency_key) sql += " AND idempotency_key IS NOT NULL";
   if (filter.due_before) {
     const std::int64_t pending = *code_of(Coded::kTransactionStatus, "PENDING");
     const std::int64_t queued = *code_of(Coded::kTransactionStatus, "QUEUED");

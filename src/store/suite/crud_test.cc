@@ -343,6 +343,48 @@ TEST_P(CrudTest, DueBeforeListsOpenTransactionsWithATimerDueByThen) {
   EXPECT_EQ(ids("t4-delay", 2), (std::vector<std::string>{"t5-approval"}));
 }
 
+// What start-up reads to rebuild idempotency keys (TransactionFilter::with_idempotency_key):
+// the rows that carry a key, in id order, page by page, and no other.
+TEST_P(CrudTest, WithIdempotencyKeyListsOnlyTheRowsThatCarryOne) {
+  ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
+                WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk-a1")));
+                for (int i = 1; i <= 5; ++i) {
+                  TransactionRow r;
+                  r.id = "t" + std::to_string(i);
+                  r.agent_id = "a1";
+                  r.chain = "solana";
+                  r.type = "TRANSFER";
+                  r.status = "CONFIRMED";
+                  r.created_at = r.updated_at = 1'800'000'000 + i;
+                  if (i % 2 == 1) {
+                    r.idempotency_key = "key-" + std::to_string(i);
+                    r.request_hash = std::string(64, 'a');
+                  }
+                  WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
+                }
+                return Status();
+              }).ok());
+  auto ids = [&](std::optional<std::string> after, std::size_t limit) {
+    std::vector<std::string> out;
+    auto rows = store_->list_transactions({.with_idempotency_key = true},
+                                          Page{std::move(after), limit});
+    EXPECT_TRUE(rows.ok()) << rows.status().to_string();
+    if (rows.ok()) {
+      for (const auto& r : *rows) {
+        EXPECT_TRUE(r.idempotency_key.has_value()) << r.id;
+        out.push_back(r.id);
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(std::nullopt, 10), (std::vector<std::string>{"t1", "t3", "t5"}));
+  EXPECT_EQ(ids(std::nullopt, 2), (std::vector<std::string>{"t1", "t3"}));
+  EXPECT_EQ(ids("t3", 2), (std::vector<std::string>{"t5"}));
+  auto all = store_->list_transactions({}, Page{std::nullopt, 10});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 5u);
+}
+
 WARDEN_STORE_SUITE(CrudTest);
 
 }  // namespace

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
-#include <iterator>
 #include <fstream>
 #include <string_view>
+#include <utility>
 
 namespace warden::store::postgres {
 namespace {
@@ -229,13 +229,21 @@ void Connection::defer_row(const RowInsert& insert, std::vector<Param> row) {
 }
 
 std::vector<Connection::Deferred> Connection::coalesce(std::vector<Deferred> queue) {
-  // Each table's rows, in the order they were queued, at the place of its first row.
-  struct Table {
-    const RowInsert* insert;
-    std::size_t at;  // index in `out` of the placeholder
-    std::vector<std::vector<Param>> rows;
+  // Each table's rows, in the order they were queued.
+  std::vector<std::pair<const RowInsert*, std::vector<std::vector<Param>>>> tables;
+  auto rows_of = [&tables](const RowInsert* insert) {
+    auto t = std::find_if(tables.begin(), tables.end(),
+                          [insert](const auto& table) { return table.first == insert; });
+    if (t == tables.end()) t = tables.insert(t, {insert, {}});
+    return &t->second;
   };
-  std::vector<Table> tables;
+  for (Deferred& d : queue) {
+    if (d.rows_of != nullptr) rows_of(d.rows_of)->push_back(std::move(d.params));
+  }
+  if (tables.empty()) return queue;
+  // A table's statements go where its first row was queued: the largest power of two of rows
+  // that fits, then the next, so that a statement's text is one of a few prepared ones. Its
+  // later rows are in them already.
   std::vector<Deferred> out;
   out.reserve(queue.size());
   for (Deferred& d : queue) {
@@ -243,40 +251,21 @@ std::vector<Connection::Deferred> Connection::coalesce(std::vector<Deferred> que
       out.push_back(std::move(d));
       continue;
     }
-    auto t = std::find_if(tables.begin(), tables.end(),
-                          [&](const Table& x) { return x.insert == d.rows_of; });
-    if (t == tables.end()) {
-      tables.push_back({d.rows_of, out.size(), {}});
-      out.push_back({});  // filled below
-      t = std::prev(tables.end());
-    }
-    t->rows.push_back(std::move(d.params));
-  }
-  if (tables.empty()) return out;
-  // Each placeholder becomes the table's statements: the largest power of two that fits,
-  // then the next, so that a statement's text is one of a few prepared ones.
-  std::vector<Deferred> expanded;
-  expanded.reserve(out.size() + tables.size() * 4);
-  std::size_t next_table = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (next_table == tables.size() || tables[next_table].at != i) {
-      expanded.push_back(std::move(out[i]));
-      continue;
-    }
-    Table& t = tables[next_table++];
-    std::size_t done = 0;
-    while (done < t.rows.size()) {
-      std::size_t n = std::bit_floor(std::min(t.rows.size() - done, RowInsert::kMaxRowsPerStatement));
-      Deferred statement{t.insert->sql(n), {}, nullptr};
-      statement.params.reserve(n * static_cast<std::size_t>(t.insert->columns()));
+    std::vector<std::vector<Param>>& rows = *rows_of(d.rows_of);
+    for (std::size_t done = 0; done < rows.size();) {
+      const std::size_t n =
+          std::bit_floor(std::min(rows.size() - done, RowInsert::kMaxRowsPerStatement));
+      Deferred statement{d.rows_of->sql(n), {}, nullptr};
+      statement.params.reserve(n * static_cast<std::size_t>(d.rows_of->columns()));
       for (std::size_t r = done; r < done + n; ++r) {
-        for (Param& p : t.rows[r]) statement.params.push_back(std::move(p));
+        for (Param& p : rows[r]) statement.params.push_back(std::move(p));
       }
-      expanded.push_back(std::move(statement));
+      out.push_back(std::move(statement));
       done += n;
     }
+    rows.clear();  // sent: the table's later rows add nothing
   }
-  return expanded;
+  return out;
 }
 
 Status Connection::flush() {

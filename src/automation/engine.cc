@@ -483,18 +483,20 @@ bool AutomationEngine::conditions_hold(const CompiledAutomation& a, const Event*
   return true;
 }
 
-bool AutomationEngine::event_in_org(const Event& e, const std::string& org) {
-  if (e.subject.empty()) return false;
-  auto agent = store_.get_agent(e.subject);
+bool AutomationEngine::agent_in_org(const std::string& agent_id, const std::string& org) {
+  auto agent = store_.get_agent(agent_id);
   return agent.ok() && *agent && (*agent)->org == org;
+}
+
+bool AutomationEngine::event_in_org(const Event& e, const std::string& org) {
+  return !e.subject.empty() && agent_in_org(e.subject, org);
 }
 
 bool AutomationEngine::item_in_org(const InventoryItem& item, const std::string& org) {
   if (auto it = item.labels.find("org"); it != item.labels.end()) return it->second == org;
+  // A policy names its agent; a global policy, or nothing of an agent's, is no org's.
   auto agent_id = item.labels.find("agent_id");
-  if (agent_id == item.labels.end()) return false;  // a global policy, or nothing of an agent's
-  auto agent = store_.get_agent(agent_id->second);
-  return agent.ok() && *agent && (*agent)->org == org;
+  return agent_id != item.labels.end() && agent_in_org(agent_id->second, org);
 }
 
 std::vector<InventoryItem> AutomationEngine::resolve_target(const CompiledTarget& t,

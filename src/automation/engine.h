@@ -143,6 +143,7 @@ class AutomationEngine {
                                             const std::optional<std::string>& org);
   // Whether an event is about one of the org's agents (its subject), or an item is the org's (an
   // agent's org label, or a policy's agent's org).
+  bool agent_in_org(const std::string& agent_id, const std::string& org);
   bool event_in_org(const Event& e, const std::string& org);
   bool item_in_org(const InventoryItem& item, const std::string& org);
   bool conditions_hold(const CompiledAutomation& a, const Event* e, const InventoryItem& item,

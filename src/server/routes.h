@@ -121,6 +121,12 @@ class ScopedReader {
   store::Reader& reader_;
 };
 
+// The agent as a request may see it inside its write: for an org admin's (`org_admin_org`),
+// another org's agent, or one of no org, is as absent as a missing one; the master's sees every
+// agent.
+Result<std::optional<store::AgentRow>> agent_for(store::Reader& tx, const std::string& agent_id,
+                                                 const std::optional<std::string>& org_admin_org);
+
 // Changes that a route and the automation's built-in host "warden" (warden_actions.cc) both
 // make, so both take one path. Each runs inside an operation of the group-commit writer and
 // appends its audit row (`audit` with details filled in).

@@ -85,14 +85,17 @@ AfterCommit forget_cached_sessions(const Deps& d, std::string agent_id) {
 
 }  // namespace
 
+Result<std::optional<store::AgentRow>> agent_for(store::Reader& tx, const std::string& agent_id,
+                                                 const std::optional<std::string>& org_admin_org) {
+  WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(agent_id));
+  if (agent && org_admin_org && agent->org != org_admin_org) agent.reset();
+  return agent;
+}
+
 Status change_agent(store::WriteTxn& tx, const std::string& id, const AgentChanges& c,
                     std::int64_t now, const store::AuditEvent& audit, store::AgentRow* after) {
-  WARDEN_ASSIGN_OR_RETURN(auto before, tx.get_agent(id));
+  WARDEN_ASSIGN_OR_RETURN(auto before, agent_for(tx, id, c.org_admin_org));
   if (!before) return Status(ErrorCode::AGENT_NOT_FOUND);
-  // An org admin's request sees another org's agent exactly like a missing one.
-  if (c.org_admin_org && before->org != c.org_admin_org) {
-    return Status(ErrorCode::AGENT_NOT_FOUND);
-  }
   if (before->status == "TERMINATED") {
     return Status(ErrorCode::AGENT_INVALID_TRANSITION, "agent is terminated");
   }

@@ -84,10 +84,8 @@ Status check_agent(store::WriteTxn& tx, const std::optional<std::string>& agent_
     return Status(ErrorCode::AUTH_FORBIDDEN,
                   "an org admin manages the policies of its org's agents; agent_id is required");
   }
-  WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(*agent_id));
-  if (!agent || (org_admin_org && agent->org != org_admin_org)) {
-    return Status(ErrorCode::AGENT_NOT_FOUND);
-  }
+  WARDEN_ASSIGN_OR_RETURN(auto agent, agent_for(tx, *agent_id, org_admin_org));
+  if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
   return Status();
 }
 
@@ -96,8 +94,8 @@ Result<bool> in_org(store::WriteTxn& tx, const store::PolicyRow& p,
                     const std::optional<std::string>& org_admin_org) {
   if (!org_admin_org) return true;
   if (!p.agent_id) return false;
-  WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(*p.agent_id));
-  return agent && agent->org == org_admin_org;
+  WARDEN_ASSIGN_OR_RETURN(auto agent, agent_for(tx, *p.agent_id, org_admin_org));
+  return agent.has_value();
 }
 
 // A committed policy change reaches the engine before the client has its answer, so the next

@@ -153,9 +153,8 @@ Result<HttpResponse> create_session(const Deps& d, RequestContext& ctx) {
   if (!constraints.empty()) details["constraints"] = session_constraints_json(constraints);
   e.details = json::serialize(details);
   auto op = [s, e, kid, key_until, org_admin_org](store::WriteTxn& tx) {
-    WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s.agent_id));
+    WARDEN_ASSIGN_OR_RETURN(auto agent, agent_for(tx, s.agent_id, org_admin_org));
     if (!agent) return Status(ErrorCode::AGENT_NOT_FOUND);
-    if (org_admin_org && agent->org != org_admin_org) return Status(ErrorCode::AGENT_NOT_FOUND);
     if (agent->status != "ACTIVE") return Status(ErrorCode::AGENT_NOT_ACTIVE);
     WARDEN_RETURN_IF_ERROR(tx.insert_session(s));
     WARDEN_RETURN_IF_ERROR(tx.extend_signing_key(kid, key_until));
@@ -241,8 +240,8 @@ Result<HttpResponse> revoke_session(const Deps& d, RequestContext& ctx) {
     WARDEN_ASSIGN_OR_RETURN(auto s, tx.get_session(id));
     if (!s) return Status(ErrorCode::SESSION_NOT_FOUND);
     if (org) {  // an org admin revokes its org's agents' sessions; another's is unknown
-      WARDEN_ASSIGN_OR_RETURN(auto agent, tx.get_agent(s->agent_id));
-      if (!agent || agent->org != org) return Status(ErrorCode::SESSION_NOT_FOUND);
+      WARDEN_ASSIGN_OR_RETURN(auto agent, agent_for(tx, s->agent_id, org));
+      if (!agent) return Status(ErrorCode::SESSION_NOT_FOUND);
     }
     *until = s->absolute_expires_at;
     if (s->revoked_at) return Status();  // idempotent

@@ -85,7 +85,7 @@ constexpr std::uint64_t kAmountSpan = 999'000'000'000'000'000;  // up to 1 ETH
 constexpr int kAddresses = 1000;                                // distinct recipients
 constexpr std::int64_t kDecisionsPerWrite = 20'000;  // rows per SQLite transaction while generating
 constexpr std::int64_t kProgressEvery = 100'000;
-constexpr std::size_t kRecoveryPageSize = 1000;  // recovery.cc's page
+constexpr std::size_t kRecoveryPageSize = 1000;  // scan_transactions' page (decisions/internal.h)
 constexpr int kRepetitionsDefault = 3;
 constexpr std::uint64_t kSeed = 0x5eed'2026'1124;
 // recovery.cc: set once the buckets hold every confirmed transaction written before them. A

@@ -248,6 +248,8 @@ class DecisionService {
   // A settled transaction's timers go with it.
   void cancel_timers(const std::string& tx_id);
   void schedule(const store::TransactionRow& row, std::optional<std::int64_t> approval_expiry);
+  // When the approval a stored QUEUED APPROVAL transaction waits for expires; none for any other.
+  Result<std::optional<std::int64_t>> approval_expiry_of(const store::TransactionRow& row);
   void fire(const Timer& timer);
   // The outbox row announcing a NOTIFY/APPROVAL transaction, or nothing (no notifier, another
   // tier). `built`, when given, is transaction_json(row) already made.

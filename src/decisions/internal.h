@@ -17,6 +17,23 @@
 
 namespace warden::decisions {
 
+// Calls each for every transaction the filter matches after `after_id` (none: from the first), a
+// page at a time; stops at the first failure (a read's or each's).
+template <class Each>
+Status scan_transactions(store::Reader& reader, const store::TransactionFilter& filter, Each&& each,
+                         std::optional<std::string> after_id = std::nullopt) {
+  constexpr std::size_t kPageRows = 1000;
+  store::Page page;
+  page.limit = kPageRows;
+  page.after_id = std::move(after_id);
+  for (;;) {
+    WARDEN_ASSIGN_OR_RETURN(auto rows, reader.list_transactions(filter, page));
+    for (const auto& row : rows) WARDEN_RETURN_IF_ERROR(each(row));
+    if (rows.size() < page.limit) return Status();
+    page.after_id = rows.back().id;
+  }
+}
+
 // Calls a long poll's callback exactly once, whichever of change or deadline comes first.
 struct Once {
   std::atomic<bool> fired{false};

@@ -15,7 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kRecoveryPageSize = 1000;
 // Set once the usage buckets hold every confirmed transaction written before they existed.
 constexpr std::string_view kUsageBackfilledKey = "meter_usage_backfilled";
 // How much earlier than its created_at a transaction's id may say it was made (the id is drawn
@@ -29,22 +28,6 @@ std::string uuid_v7_floor(std::int64_t ms) {
   const auto bits = static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0));
   return fmt::format("{:08x}-{:04x}-0000-0000-000000000000", (bits >> 16) & 0xffffffffu,
                      bits & 0xffffu);
-}
-
-// Calls each for every transaction the filter matches after `after_id` (none: from the first), a
-// page at a time.
-template <class Each>
-Status scan_transactions(store::Reader& reader, const store::TransactionFilter& filter, Each&& each,
-                         std::optional<std::string> after_id = std::nullopt) {
-  store::Page page;
-  page.limit = kRecoveryPageSize;
-  page.after_id = std::move(after_id);
-  for (;;) {
-    WARDEN_ASSIGN_OR_RETURN(auto rows, reader.list_transactions(filter, page));
-    for (const auto& row : rows) WARDEN_RETURN_IF_ERROR(each(row));
-    if (rows.size() < page.limit) return Status();
-    page.after_id = rows.back().id;
-  }
 }
 
 }  // namespace
@@ -71,11 +54,7 @@ Status DecisionService::recover() {
   WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {.statuses = {"PENDING", "QUEUED"}},
                                            [&](const store::TransactionRow& row) {
     engine_.restore(row.agent_id, row.id, charges_from(metadata_of(row)), true);
-    std::optional<std::int64_t> approval_expiry;
-    if (row.tier == std::optional<std::string>("APPROVAL") && row.status == "QUEUED") {
-      WARDEN_ASSIGN_OR_RETURN(auto approval, store_.find_approval_by_tx(row.id));
-      if (approval) approval_expiry = approval->expires_at;
-    }
+    WARDEN_ASSIGN_OR_RETURN(const auto approval_expiry, approval_expiry_of(row));
     schedule(row, approval_expiry);
     return Status();
   }));

@@ -116,6 +116,15 @@ void DecisionService::fire(const Timer& t) {
   }
 }
 
+Result<std::optional<std::int64_t>> DecisionService::approval_expiry_of(
+    const store::TransactionRow& row) {
+  if (row.tier != std::optional<std::string>("APPROVAL") || row.status != "QUEUED") {
+    return std::optional<std::int64_t>();
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto approval, store_.find_approval_by_tx(row.id));
+  return approval ? std::optional(approval->expires_at) : std::nullopt;
+}
+
 bool DecisionService::forget_if_settled(const std::string& tx_id) {
   auto row = store_.get_transaction(tx_id);
   if (!row.ok() || !*row) return false;
@@ -138,22 +147,13 @@ void DecisionService::cluster_timers(std::int64_t now_ms, bool leading) {
     store::TransactionFilter due;
     due.statuses = {"PENDING", "QUEUED"};
     due.due_before = (now_ms + 2 * kClusterTimerScanMs) / 1000;
-    store::Page page;
-    page.limit = 1000;
-    for (;;) {
-      auto rows = store_.list_transactions(due, page);
-      if (!rows.ok()) return;  // tried again at the next scan
-      for (const auto& row : *rows) {
-        std::optional<std::int64_t> approval_expiry;
-        if (row.tier == std::optional<std::string>("APPROVAL") && row.status == "QUEUED") {
-          auto approval = store_.find_approval_by_tx(row.id);
-          if (approval.ok() && *approval) approval_expiry = (*approval)->expires_at;
-        }
-        schedule(row, approval_expiry);
-      }
-      if (rows->size() < page.limit) return;
-      page.after_id = rows->back().id;
-    }
+    // A failed read ends this scan; the next one, 5 s later, reads it again.
+    (void)scan_transactions(store_, due, [this](const store::TransactionRow& row) {
+      auto approval_expiry = approval_expiry_of(row);
+      schedule(row, approval_expiry.ok() ? *approval_expiry : std::nullopt);
+      return Status();
+    });
+    return;
   }
   // A follower: its due timers belong to the leader, but those another replica settled free
   // what this one holds of them in memory.

@@ -262,6 +262,10 @@ class DecisionService {
   // wait for the first request's commit); false when this submission claimed it.
   bool answered_by_key(const std::string& key, const std::string& request_hash,
                        const std::string& tx_id, std::int64_t now, Done& done);
+  // A decision the store refused because its agent's idempotency key is already held (the table
+  // did not know it: used before a restart, on another replica, or before the replay period):
+  // the holder's replay, or TX_IDEMPOTENCY_CONFLICT naming it.
+  Result<Answer> answer_for_held_key(const store::TransactionRow& refused);
   boost::json::object record_decision(PendingWrite& pending, const engine::Decision& d,
                                       const Submission& sub, const Actor& actor, std::int64_t now);
   void commit_decision(std::shared_ptr<PendingWrite> pending,

@@ -1,5 +1,5 @@
-// Recovery at start-up: rebuilds meters, open reservations, timers and idempotency keys from
-// the store.
+// Recovery at start-up: rebuilds meters, open reservations, timers and cooldowns from the
+// store.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,8 +18,8 @@ namespace {
 // Set once the usage buckets hold every confirmed transaction written before they existed.
 constexpr std::string_view kUsageBackfilledKey = "meter_usage_backfilled";
 // How much earlier than its created_at a transaction's id may say it was made (the id is drawn
-// before the decision reads the clock for created_at); the scan of the idempotency period starts
-// this much before it and drops the extra rows.
+// before the decision reads the clock for created_at); a scan of a recent period starts this
+// much before it and drops the extra rows.
 constexpr std::int64_t kIdBeforeCreatedMaxSeconds = 60;
 
 // The lowest id a UUID v7 made at or after `ms` can have (version and random bits zero), in the
@@ -46,11 +46,10 @@ Status DecisionService::backfill_usage() {
   });
 }
 
-// Rebuilds what the policy load does not: open reservations with their timers, and idempotency
-// keys. (The first policy load already rebuilt every window from the settled usage buckets
+// Rebuilds what the policy load does not: open reservations with their timers, and running
+// cooldowns. (The first policy load already rebuilt every window from the settled usage buckets
 // inside it, without reading old transactions.)
 Status DecisionService::recover() {
-  const std::int64_t now_ms = clock_.now_ms();
   WARDEN_RETURN_IF_ERROR(scan_transactions(store_, {.statuses = {"PENDING", "QUEUED"}},
                                            [&](const store::TransactionRow& row) {
     engine_.restore(row.agent_id, row.id, charges_from(metadata_of(row)), true);
@@ -58,24 +57,10 @@ Status DecisionService::recover() {
     schedule(row, approval_expiry);
     return Status();
   }));
-  WARDEN_RETURN_IF_ERROR(restore_cooldowns());
-  // The idempotency keys of the retention period. Ids are UUID v7 (time first), so the period
-  // is a range of the primary key: each page seeks it and reads on. A created_at filter instead
-  // had every page search the created_at index for the whole period and sort it again, so
-  // start-up grew with the square of a day's decisions (over two minutes at 1,000,000).
-  // Only the rows that carry a key are decoded and returned; the others are skipped inside the
-  // store's scan.
-  const std::int64_t since_s = now_ms / 1000 - options_.idempotency_retention_seconds;
-  return scan_transactions(
-      store_, {.with_idempotency_key = true},
-      [&](const store::TransactionRow& row) {
-        if (row.idempotency_key && row.created_at >= since_s) {
-          idempotency_->restore(row.agent_id + "\n" + *row.idempotency_key,
-                                row.request_hash.value_or(""), row.id, row.created_at);
-        }
-        return Status();
-      },
-      uuid_v7_floor((since_s - kIdBeforeCreatedMaxSeconds) * 1000));
+  // Idempotency keys are not read back: a key the replay table does not know is still unique in
+  // the store, whose index refuses the repeat, and the refusal is answered from the row that
+  // holds the key (answer_for_held_key). So start-up reads nothing of the day's decisions.
+  return restore_cooldowns();
 }
 
 // A `post` cooldown that matched before the restart still applies until its end. It matched
@@ -87,8 +72,10 @@ Status DecisionService::restore_cooldowns() {
   if (longest_ms <= 0) return Status();
   const std::int64_t now_ms = clock_.now_ms();
   const std::int64_t since_s = (now_ms - longest_ms) / 1000 - options_.reservation_ttl_seconds - 1;
-  // A range of ids, as for the idempotency keys (recover()); the status is checked here, since a
-  // status filter could have SQLite read every CONFIRMED row through the status index and sort.
+  // Ids are UUID v7 (time first), so the period is a range of the primary key that each page
+  // seeks and reads on (a created_at filter had every page search the created_at index for the
+  // whole period and sort it again). The status is checked here, since a status filter could
+  // have SQLite read every CONFIRMED row through the status index and sort.
   return scan_transactions(
       store_, {},
       [&](const store::TransactionRow& row) {

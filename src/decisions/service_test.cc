@@ -698,17 +698,20 @@ TEST_F(DecisionsTest, RestartRebuildsMetersTimersAndIdempotency) {
   EXPECT_EQ(total(meter), Amount(1800));
 }
 
-// Start-up finds the retention period's keys by the time in their UUID v7 ids (a key range):
-// a key used just inside the period replays after a restart, one used just before it is
-// forgotten, and the decisions without a key in between change nothing.
-TEST_F(DecisionsTest, RestartRestoresTheKeysOfTheRetentionPeriodOnly) {
+// Start-up reads no idempotency keys back: a repeat after a restart is refused by the store's
+// unique index and answered from the row that holds the key. A key used just inside the
+// replay period replays (and reserves nothing again), with another request it conflicts and
+// names its holder, and one used just before the period is refused.
+TEST_F(DecisionsTest, AfterARestartAKeyOfTheReplayPeriodReplaysFromTheStore) {
   start_service();
-  add_policy("SPENDING_LIMIT", R"({"instant_max":"1000"})");
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"30d","max":"100000"}]})");
+  const std::string meter = p + "/native/30d";
   const std::int64_t t0_ms = clock_.now_ms();
   auto old_answer = submit(transfer(5, "key-old"));
   ASSERT_TRUE(old_answer.ok());
   clock_.set_ms(t0_ms + 20'000);
-  auto kept_answer = submit(transfer(5, "key-kept"));
+  auto kept_answer = submit(transfer(7, "key-kept"));
   ASSERT_TRUE(kept_answer.ok());
   for (int i = 0; i < 30; ++i) {
     clock_.set_ms(t0_ms + 3'600'000 * (i + 1));
@@ -718,13 +721,32 @@ TEST_F(DecisionsTest, RestartRestoresTheKeysOfTheRetentionPeriodOnly) {
   // key-old is 24 h + 10 s old, key-kept 24 h - 10 s.
   clock_.set_ms(t0_ms + 86'400'000 + 10'000);
   start_service();
-  auto kept = submit(transfer(5, "key-kept"));
-  ASSERT_TRUE(kept.ok()) << kept.status().to_string();
-  EXPECT_TRUE(kept->replay);
-  EXPECT_EQ(str(kept->body, "id"), str(kept_answer->body, "id"));
+  EXPECT_EQ(total(meter), Amount(5 + 7 + 30));
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    auto kept = submit(transfer(7, "key-kept"));
+    ASSERT_TRUE(kept.ok()) << kept.status().to_string();
+    EXPECT_EQ(kept->status, 200);
+    EXPECT_TRUE(kept->replay);
+    EXPECT_EQ(str(kept->body, "id"), str(kept_answer->body, "id"));
+    EXPECT_EQ(str(kept->body, "status"), "PENDING");
+  }
+  EXPECT_EQ(total(meter), Amount(5 + 7 + 30));  // the repeats reserved nothing
+  auto other = submit(transfer(8, "key-kept"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+  EXPECT_EQ(other.status().message(), "idempotency key was used with a different request");
+  EXPECT_EQ(other.status().details().at("existing_id").as_string(),
+            str(kept_answer->body, "id"));
   auto old = submit(transfer(5, "key-old"));
-  ASSERT_FALSE(old.ok());  // forgotten for replay, still unique in the store
+  ASSERT_FALSE(old.ok());  // past the replay period, still unique in the store
   EXPECT_EQ(old.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+  EXPECT_NE(old.status().message().find("already used (more than 86400 s ago)"),
+            std::string::npos)
+      << old.status().message();
+  EXPECT_EQ(total(meter), Amount(5 + 7 + 30));
+  auto rows = store_->list_transactions({}, {std::nullopt, 100});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 32u);
 }
 
 TEST_F(DecisionsTest, AYearLongWindowRemembersItsSpendAcrossRestarts) {

@@ -89,6 +89,32 @@ bool DecisionService::answered_by_key(const std::string& key, const std::string&
   return false;
 }
 
+// One point read through the unique index, on the writer thread, and only for a repeat the
+// table did not know; the key is not put back in the table (its first use may be older than the
+// table's order of keys), so every such repeat reads again.
+Result<Answer> DecisionService::answer_for_held_key(const store::TransactionRow& refused) {
+  WARDEN_ASSIGN_OR_RETURN(
+      const auto rows,
+      store_.list_transactions(
+          {.agent_id = refused.agent_id, .idempotency_key = refused.idempotency_key},
+          store::Page{std::nullopt, 1}));
+  const std::int64_t replay_since = refused.created_at - options_.idempotency_retention_seconds;
+  // The key is unique per agent for good; past the replay period it can no longer be used.
+  if (rows.empty() || rows.front().created_at < replay_since) {
+    return Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                  "idempotency key was already used (more than " +
+                      std::to_string(options_.idempotency_retention_seconds) + " s ago)",
+                  rows.empty() ? json::object{} : json::object{{"existing_id", rows.front().id}});
+  }
+  const store::TransactionRow& held = rows.front();
+  if (held.request_hash.value_or("") != refused.request_hash.value_or("")) {
+    return Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                  "idempotency key was used with a different request",
+                  json::object{{"existing_id", held.id}});
+  }
+  return Answer{200, transaction_json(held), true, {}};
+}
+
 // Fills the rows a decision writes (status, tier, DELAY and APPROVAL times, the approval, the
 // charges, the audit row) and returns the transaction's metadata as stored.
 json::object DecisionService::record_decision(PendingWrite& pending, const engine::Decision& d,
@@ -255,14 +281,10 @@ void DecisionService::commit_decision(std::shared_ptr<PendingWrite> pending,
     }
     if (!s.ok()) {
       engine_.release(row.agent_id, row.id);
-      // The key is unique per agent for good; past the replay window it can no longer be used.
-      // (The only other unique column of a new transaction is its UUID v7 id.)
-      const Status out = s.code() == ErrorCode::STORE_CONSTRAINT && row.idempotency_key
-                             ? Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
-                                      "idempotency key was already used (more than " +
-                                          std::to_string(options_.idempotency_retention_seconds) +
-                                          " s ago)")
-                             : s;
+      // The only other unique column of a new transaction is its UUID v7 id.
+      const Result<Answer> out = s.code() == ErrorCode::STORE_CONSTRAINT && row.idempotency_key
+                                     ? answer_for_held_key(row)
+                                     : Result<Answer>(s);
       done(out);
       for (auto& w : waiting) w(out);
       return;

@@ -479,9 +479,10 @@ struct TransactionFilter {
   // expiry. What a sweeping replica reads instead of every open row (docs/cluster.md, "One
   // replica sweeps").
   std::optional<std::int64_t> due_before = {};
-  // Only rows that carry an idempotency key: what start-up reads to rebuild the keys, without
-  // decoding every decision of the retention period.
-  bool with_idempotency_key = false;
+  // The row that holds this idempotency key (with agent_id: keys are unique per agent), found
+  // through the unique index: how a decision refused for a key the replay table did not know
+  // (used before a restart, on another replica, or before the replay period) learns what holds it.
+  std::optional<std::string> idempotency_key = {};
 };
 
 struct AuditEvent {

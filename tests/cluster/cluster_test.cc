@@ -658,6 +658,19 @@ TEST_F(ClusterTest, SettlementsReachTheOtherReplicas) {
     txs.push_back(str_at(r.json(), "id"));
     holds.push_back(str_at(held.as_array()[0], "hold_id"));
   }
+  // A repeat on another replica is the same decision (the key is unique in the shared store and
+  // answered from the row that holds it); the key with another request conflicts and names it.
+  Response again = on(2, "POST", "/v1/decisions", decision_body("d-0"), bearer_headers(s.token));
+  EXPECT_EQ(again.status, 200) << again.describe();
+  EXPECT_EQ(str_at(again.json(), "id"), txs[0]) << again.body;
+  Response other = on(3, "POST", "/v1/decisions",
+                      body_of({{"action", "llm.call"},
+                               {"amounts", {{"USD", "2"}}},
+                               {"idempotency_key", "d-0"}}),
+                      bearer_headers(s.token));
+  EXPECT_EQ(other.status, 409) << other.describe();
+  EXPECT_NE(other.body.find("TX_IDEMPOTENCY_CONFLICT"), std::string::npos) << other.body;
+  EXPECT_NE(other.body.find(txs[0]), std::string::npos) << other.body;
   // Confirmed on replica 2, cancelled on replica 3.
   for (int k = 0; k < kDecided; ++k) {
     const bool confirm = k < kConfirmed;

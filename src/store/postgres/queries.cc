@@ -544,16 +544,16 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
                                                       const TransactionFilter& filter,
                                                       const Page& page) {
   // Bits: 0 statuses (one array parameter, whatever their number), 1 agent_id, 2 created_at_min,
-  // 4 with_idempotency_key (no parameter), 3 due_before: the ids of the three kinds of due timer, each found through an index (the
-  // status and expiry index; the QUEUED rows, which are few; the approvals' expiry index) rather
-  // than by testing every open row.
+  // 4 idempotency_key, 3 due_before: the ids of the three kinds of due timer, each found through
+  // an index (the status and expiry index; the QUEUED rows, which are few; the approvals' expiry
+  // index) rather than by testing every open row.
   static const SqlVariants<5> variants([](unsigned v) {
     std::string sql = fmt::format("SELECT {} FROM transactions WHERE id > $1", kTransactionColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND status = ANY(${}::text[])", ++n);
     if (v & 2u) sql += fmt::format(" AND agent_id = ${}", ++n);
     if (v & 4u) sql += fmt::format(" AND created_at >= ${}", ++n);
-    if (v & 16u) sql += " AND idempotency_key IS NOT NULL";
+    if (v & 16u) sql += fmt::format(" AND idempotency_key = ${}", ++n);
     if (v & 8u) {
       sql += fmt::format(
           " AND status IN ('PENDING', 'QUEUED') AND id IN (SELECT id FROM transactions WHERE "
@@ -579,11 +579,14 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
     v |= 4u;
     params.push_back(num(*filter.created_at_min));
   }
+  if (filter.idempotency_key) {  // its clause comes before due_before's
+    v |= 16u;
+    params.emplace_back(*filter.idempotency_key);
+  }
   if (filter.due_before) {
     v |= 8u;
     params.push_back(num(*filter.due_before));
   }
-  if (filter.with_idempotency_key) v |= 16u;
   params.push_back(limit_param(page.limit));
   return collect<TransactionRow>(c.exec_prepared(variants[v], params), read_transaction);
 }

@@ -469,7 +469,10 @@ TEST_F(CompactStoreTest, QueriesOnTheHotTablesStillUseAnIndex) {
        "idx_transactions_status_expires (status=?)"},
       {"SELECT * FROM transactions WHERE id > ? AND created_at >= ? ORDER BY +id LIMIT ?",
        "idx_transactions_created_at (created_at>?)"},
-      {"SELECT * FROM transactions WHERE agent_id = ? AND idempotency_key = ?",
+      // A refused key's holder (TransactionFilter::idempotency_key): the unique index, not the
+      // primary key's order.
+      {"SELECT * FROM transactions WHERE id > ? AND agent_id = (SELECT key FROM id_keys WHERE "
+       "id = ?) AND idempotency_key = ? ORDER BY id LIMIT ?",
        "idx_transactions_agent_idempotency (agent_id=? AND idempotency_key=?)"},
   };
   for (const Case& c : cases) {

@@ -562,7 +562,7 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
   }
   if (filter.agent_id) sql += " AND agent_id = (SELECT key FROM id_keys WHERE id = ?)";
   if (filter.created_at_min) sql += " AND created_at >= ?";
-  if (filter.with_idempotency_key) sql += " AND idempotency_key IS NOT NULL";
+  if (filter.idempotency_key) sql += " AND idempotency_key = ?";
   if (filter.due_before) {
     const std::int64_t pending = *code_of(Coded::kTransactionStatus, "PENDING");
     const std::int64_t queued = *code_of(Coded::kTransactionStatus, "QUEUED");
@@ -573,14 +573,14 @@ Result<std::vector<TransactionRow>> list_transactions(Connection& c,
         pending, queued);
   }
   // With a time bound, "+id" keeps SQLite from walking the primary key through the whole table
-  // for the few recent rows (start-up reads the last day's idempotency keys this way): it
-  // searches the created_at index and sorts what it found.
+  // for the few recent rows: it searches the created_at index and sorts what it found.
   sql += filter.created_at_min ? " ORDER BY +id LIMIT ?" : " ORDER BY id LIMIT ?";
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   st.bind_compact_id(page.after_id.value_or(""));
   for (const auto& s : filter.statuses) st.bind_coded(Coded::kTransactionStatus, s);
   if (filter.agent_id) st.bind(*filter.agent_id);
   if (filter.created_at_min) st.bind(*filter.created_at_min);
+  if (filter.idempotency_key) st.bind_compact_key(filter.idempotency_key);
   for (int i = 0; filter.due_before && i < 3; ++i) st.bind(*filter.due_before);
   st.bind(sql_limit(page.limit));
   return collect<TransactionRow>(st, read_transaction);

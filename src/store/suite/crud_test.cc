@@ -343,46 +343,62 @@ TEST_P(CrudTest, DueBeforeListsOpenTransactionsWithATimerDueByThen) {
   EXPECT_EQ(ids("t4-delay", 2), (std::vector<std::string>{"t5-approval"}));
 }
 
-// What start-up reads to rebuild idempotency keys (TransactionFilter::with_idempotency_key):
-// the rows that carry a key, in id order, page by page, and no other.
-TEST_P(CrudTest, WithIdempotencyKeyListsOnlyTheRowsThatCarryOne) {
+// What a decision refused by the unique key index reads (TransactionFilter::idempotency_key):
+// the one row of that agent that holds the key; the same key of another agent, and rows
+// without a key, are not it.
+TEST_P(CrudTest, AnIdempotencyKeyFindsTheAgentsRowThatHoldsIt) {
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk-a1")));
+                WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", "pk-a2")));
                 for (int i = 1; i <= 5; ++i) {
                   TransactionRow r;
                   r.id = "t" + std::to_string(i);
-                  r.agent_id = "a1";
+                  r.agent_id = i == 5 ? "a2" : "a1";
                   r.chain = "solana";
                   r.type = "TRANSFER";
                   r.status = "CONFIRMED";
                   r.created_at = r.updated_at = 1'800'000'000 + i;
                   if (i % 2 == 1) {
-                    r.idempotency_key = "key-" + std::to_string(i);
-                    r.request_hash = std::string(64, 'a');
+                    // t1 and t5 share a key: unique per agent only.
+                    r.idempotency_key = i == 3 ? "key-3" : "key-1";
+                    r.request_hash = std::string(64, static_cast<char>('a' + i));
                   }
                   WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
                 }
                 return Status();
               }).ok());
-  auto ids = [&](std::optional<std::string> after, std::size_t limit) {
+  auto holder = [&](std::string agent, std::string key) {
     std::vector<std::string> out;
-    auto rows = store_->list_transactions({.with_idempotency_key = true},
-                                          Page{std::move(after), limit});
+    auto rows = store_->list_transactions({.agent_id = agent, .idempotency_key = key},
+                                          Page{std::nullopt, 10});
     EXPECT_TRUE(rows.ok()) << rows.status().to_string();
     if (rows.ok()) {
       for (const auto& r : *rows) {
-        EXPECT_TRUE(r.idempotency_key.has_value()) << r.id;
-        out.push_back(r.id);
+        EXPECT_EQ(r.idempotency_key, key) << r.id;
+        EXPECT_EQ(r.agent_id, agent) << r.id;
+        out.push_back(r.id + ":" + r.request_hash.value_or("-").substr(0, 1));
       }
     }
     return out;
   };
-  EXPECT_EQ(ids(std::nullopt, 10), (std::vector<std::string>{"t1", "t3", "t5"}));
-  EXPECT_EQ(ids(std::nullopt, 2), (std::vector<std::string>{"t1", "t3"}));
-  EXPECT_EQ(ids("t3", 2), (std::vector<std::string>{"t5"}));
-  auto all = store_->list_transactions({}, Page{std::nullopt, 10});
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->size(), 5u);
+  EXPECT_EQ(holder("a1", "key-1"), (std::vector<std::string>{"t1:b"}));
+  EXPECT_EQ(holder("a1", "key-3"), (std::vector<std::string>{"t3:d"}));
+  EXPECT_EQ(holder("a2", "key-1"), (std::vector<std::string>{"t5:f"}));
+  EXPECT_TRUE(holder("a2", "key-3").empty());
+  EXPECT_TRUE(holder("a1", "key-2").empty());
+  // A second row of a1 with key-1 is refused by the unique index, and t1 still holds it.
+  TransactionRow dup;
+  dup.id = "t6";
+  dup.agent_id = "a1";
+  dup.chain = "solana";
+  dup.type = "TRANSFER";
+  dup.status = "PENDING";
+  dup.created_at = dup.updated_at = 1'800'000'010;
+  dup.idempotency_key = "key-1";
+  dup.request_hash = std::string(64, 'e');
+  const Status refused = run([&](WriteTxn& t) { return t.insert_transaction(dup); });
+  EXPECT_EQ(refused.code(), ErrorCode::STORE_CONSTRAINT) << refused.to_string();
+  EXPECT_EQ(holder("a1", "key-1"), (std::vector<std::string>{"t1:b"}));
 }
 
 WARDEN_STORE_SUITE(CrudTest);

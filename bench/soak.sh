@@ -9,13 +9,18 @@
 # mapped by SQLite), open reservations (/metrics), database and WAL bytes, bytes per stored
 # decision, archive size (DATA_DIR/archive), the daemon's start-up time on the data dir (stopped
 # with SIGTERM and started again every SOAK_RESTART_EVERY phases; time from exec until /readyz
-# answers 200) and the 1-minute load average. Then it compares the last phase with the first,
-# and ends with a probe of what an open reservation costs: SOAK_PROBE_MS of settled decisions
-# (the baseline), then SOAK_PROBE_MS of unsettled ones, RSS delta / open reservations.
+# answers 200) and the 1-minute load average. At each of SOAK_POINTS stored decisions (0 is the
+# empty data dir; a point is taken after the first phase that reaches it, right after that
+# phase's restart, as the one at 0 is right after the first start) it also measures
+# SOAK_POINT_MS of decisions alone and prints a `point` row. Then it compares the last phase
+# with the first and every point with the one at 0, and ends with a probe of what an open
+# reservation costs: SOAK_PROBE_MS of settled decisions (the baseline), then SOAK_PROBE_MS of
+# unsettled ones, RSS delta / open reservations.
 #
 # Usage: bench/soak.sh [build-dir]   (default: build)
 # Knobs: SOAK_DECISIONS (20000000), SOAK_PHASE (1000000), SOAK_CONNECTIONS (64), SOAK_THREADS
-# (client threads, 1), SOAK_RESTART_EVERY (1), SOAK_PROBE_MS (10000; 0 skips the probe),
+# (client threads, 1), SOAK_RESTART_EVERY (1), SOAK_POINTS ("0 5000000 20000000"),
+# SOAK_POINT_MS (15000), SOAK_PROBE_MS (10000; 0 skips the probe),
 # SOAK_DIR (where the data dir goes, default $TMPDIR: 20 M decisions take ~18 GB), SERVE_FLAGS
 # (`warden serve` flags, default `--log-level warn`: at info the request log alone is ~480 bytes
 # per decision), SOAK_KEEP (set: keep the data dir and binaries). 5 M decisions took 23 minutes
@@ -29,6 +34,8 @@ connections="${SOAK_CONNECTIONS:-64}"
 threads="${SOAK_THREADS:-1}"
 restart_every="${SOAK_RESTART_EVERY:-1}"
 probe_ms="${SOAK_PROBE_MS:-10000}"
+points="${SOAK_POINTS-0 5000000 20000000}"
+point_ms="${SOAK_POINT_MS:-15000}"
 serve_flags="${SERVE_FLAGS---log-level warn}"
 # A phase that does not reach its count within this long ends anyway (warden_load's bound).
 phase_ms_max=3600000
@@ -37,7 +44,8 @@ readyz_timeout_s=120
 . scripts/lib/bench.sh
 
 echo "== command: SOAK_DECISIONS=$total SOAK_PHASE=$phase_size SOAK_CONNECTIONS=$connections" \
-  "SOAK_THREADS=$threads SOAK_RESTART_EVERY=$restart_every SOAK_PROBE_MS=$probe_ms" \
+  "SOAK_THREADS=$threads SOAK_RESTART_EVERY=$restart_every SOAK_POINTS='$points'" \
+  "SOAK_POINT_MS=$point_ms SOAK_PROBE_MS=$probe_ms" \
   "SERVE_FLAGS='$serve_flags' bench/soak.sh $build"
 WARDEN_BUILD_DIR="$build" bash scripts/build.sh warden warden_load >/dev/null
 
@@ -89,6 +97,40 @@ serve_timed() {
   return 1
 }
 
+# decide_settle N: N decisions (0: for SOAK_POINT_MS), each settled; sets ok, errors, rate,
+# p50_us and p99_us from warden_load's result row.
+decide_settle() {
+  local bound=(--duration-ms "$phase_ms_max" --requests-max "$1") out row
+  [ "$1" -gt 0 ] || bound=(--duration-ms "$point_ms")
+  out="$(timeout $((phase_ms_max / 1000 + 60)) "$load" --addr "$addr" --scenario decide-settle \
+    --connections "$connections" --threads "$threads" "${bound[@]}" 2>"$tmp/load.err")" ||
+    { status=1; cat "$tmp/load.err" >&2; }
+  row="$(grep 'decide + confirm' <<<"$out" || true)"
+  [ -n "$row" ] || { echo "warden_load printed no result" >&2; exit 1; }
+  read -r ok errors rate p50_us p99_us <<<"$(awk '{print $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF}' <<<"$row")"
+}
+
+# take_points: measures every point of SOAK_POINTS that `stored` has reached and not yet been
+# measured (point_rates/point_p99s keep them in order).
+point_rates=() point_p99s=() point_at=()
+take_points() {
+  local p rest=""
+  for p in $points; do
+    if [ "$p" -le "$stored" ]; then
+      decide_settle 0
+      printf '%5s %10d %8.0f %8.2f %8.2f %6d   (%d ms of decisions at %d stored)\n' point \
+        "$((stored + ok))" "$rate" "$(awk -v v="$p50_us" 'BEGIN {print v / 1000}')" \
+        "$(awk -v v="$p99_us" 'BEGIN {print v / 1000}')" "$errors" "$point_ms" "$stored"
+      stored=$((stored + ok))
+      point_rates+=("$rate") point_p99s+=("$p99_us") point_at+=("$p")
+      [ "$errors" -eq 0 ] || status=1
+    else
+      rest="$rest $p"
+    fi
+  done
+  points="$rest"
+}
+
 serve_timed
 first_startup_ms="$startup_ms"
 echo "warden serve pid $pid on $addr, data dir $data (empty: ready in ${startup_ms} ms)"
@@ -100,16 +142,12 @@ echo "$header"
 stored=0
 phase=0
 status=0
+take_points
 first_rate="" first_p99="" first_rss=""
 while [ "$stored" -lt "$total" ]; do
   phase=$((phase + 1))
   want=$((total - stored < phase_size ? total - stored : phase_size))
-  out="$(timeout $((phase_ms_max / 1000 + 60)) "$load" --addr "$addr" --scenario decide-settle \
-    --connections "$connections" --threads "$threads" --duration-ms "$phase_ms_max" \
-    --requests-max "$want" 2>"$tmp/load.err")" || { status=1; cat "$tmp/load.err" >&2; }
-  row="$(grep 'decide + confirm' <<<"$out" || true)"
-  [ -n "$row" ] || { echo "warden_load printed no result" >&2; exit 1; }
-  read -r ok errors rate p50_us p99_us <<<"$(awk '{print $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF}' <<<"$row")"
+  decide_settle "$want"
   stored=$((stored + ok))
   rss="$(rss_kb)"
   anon="$(anon_kb)"
@@ -134,6 +172,7 @@ while [ "$stored" -lt "$total" ]; do
   last_rate="$rate" last_p99="$p99_us" last_rss="$rss" last_start="$start"
   [ "$errors" -eq 0 ] || status=1
   [ "$restarted" -eq 1 ] || exit 1
+  take_points
 done
 
 echo "== last phase against the first (target: within 10 %)"
@@ -144,6 +183,15 @@ awk -v r0="$first_rate" -v r1="$last_rate" -v p0="$first_p99" -v p1="$last_p99" 
     printf "RSS after the phase %.1f MB -> %.1f MB (%+.1f %%)\n", m0 / 1024, m1 / 1024,
       (m1 / m0 - 1) * 100
     printf "start-up: empty data dir %d ms, after the last phase %s ms\n", s0, s1 }'
+if [ "${#point_rates[@]}" -gt 1 ]; then
+  echo "== points against the one at ${point_at[0]} stored (target: within 10 %)"
+  for i in "${!point_rates[@]}"; do
+    awk -v n="${point_at[$i]}" -v r0="${point_rates[0]}" -v r="${point_rates[$i]}" \
+      -v p0="${point_p99s[0]}" -v p="${point_p99s[$i]}" 'BEGIN {
+        printf "at %10d: %6.0f decisions/s (%+5.1f %%), p99 %6.2f ms (%+5.1f %%)\n", n, r,
+          (r / r0 - 1) * 100, p / 1000, (p / p0 - 1) * 100 }'
+  done
+fi
 
 if [ "$probe_ms" -gt 0 ]; then
   echo "== open reservations: RSS per open reservation (unsettled decisions for ${probe_ms} ms)"

@@ -34,7 +34,14 @@ namespace warden::decisions {
 struct DecisionOptions {
   std::int64_t reservation_ttl_seconds = 3600;  // unsettled reservations expire after this
   std::int64_t sweep_interval_ms = 250;         // background expiry / DELAY / approval checks
+  // A repeated idempotency key replays its first answer for this long (the store's unique index
+  // keeps the key for good; a repeat after this is TX_IDEMPOTENCY_CONFLICT).
   std::int64_t idempotency_retention_seconds = 86'400;
+  // The replay table in memory holds the keys of this recent period, at most keys_max of them
+  // (in-flight ones always); the store answers a repeat of an older key (answer_for_held_key),
+  // so memory does not grow with a day of keyed decisions.
+  std::int64_t idempotency_memory_seconds = 600;
+  std::size_t idempotency_memory_keys_max = 100'000;
   std::int64_t long_poll_seconds_max = 60;
   bool start_sweeper = true;
   // Timers fire only while this leads (one replica sweeps); nullptr: always.

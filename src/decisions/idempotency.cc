@@ -1,4 +1,5 @@
-// The idempotency table: claim, wait, replay, conflict, and forgetting after retention.
+// The idempotency table: claim, wait, replay, conflict, and forgetting the keys past its memory
+// (period and count).
 #include "decisions/internal.h"
 
 namespace warden::decisions {
@@ -15,6 +16,7 @@ IdempotencyTable::Claim IdempotencyTable::claim(const std::string& key,
     e.tx_id = tx_id;
     e.first_seen_s = now_s;
     order_.emplace_back(now_s, key);
+    trim_locked();
     return {Outcome::kClaimed, {}};
   }
   if (e.request_hash != request_hash) return {Outcome::kConflict, e.tx_id};
@@ -38,13 +40,6 @@ std::vector<IdempotencyTable::Done> IdempotencyTable::finish(const std::string& 
   return waiting;
 }
 
-void IdempotencyTable::restore(const std::string& key, const std::string& request_hash,
-                               const std::string& tx_id, std::int64_t created_at_s) {
-  std::lock_guard lock(mu_);
-  entries_[key] = Entry{request_hash, tx_id, true, {}, created_at_s};
-  order_.emplace_back(created_at_s, key);
-}
-
 void IdempotencyTable::forget_before(std::int64_t oldest_s) {
   std::lock_guard lock(mu_);
   while (!order_.empty() && order_.front().first < oldest_s) {
@@ -55,6 +50,25 @@ void IdempotencyTable::forget_before(std::int64_t oldest_s) {
     }
     order_.pop_front();
   }
+}
+
+void IdempotencyTable::trim_locked() {
+  while (order_.size() > keys_max_) {
+    const auto& [first_seen_s, key] = order_.front();
+    auto it = entries_.find(key);
+    // The front names the entry only while it is the same claim (a key freed by a failed commit
+    // and claimed again is further back).
+    if (it != entries_.end() && it->second.first_seen_s == first_seen_s) {
+      if (!it->second.committed) return;
+      entries_.erase(it);
+    }
+    order_.pop_front();
+  }
+}
+
+std::size_t IdempotencyTable::size() {
+  std::lock_guard lock(mu_);
+  return entries_.size();
 }
 
 }  // namespace warden::decisions

@@ -98,6 +98,7 @@ Actor system_actor();
 class IdempotencyTable {
  public:
   using Done = DecisionService::Done;
+  explicit IdempotencyTable(std::size_t keys_max = 100'000) : keys_max_(keys_max) {}
   enum class Outcome { kClaimed, kWaiting, kReplay, kConflict };
   struct Claim {
     Outcome outcome;
@@ -110,11 +111,9 @@ class IdempotencyTable {
   // The claim's decision committed (`ok`) or failed (the key is free again): returns the
   // identical requests that waited for it.
   std::vector<Done> finish(const std::string& key, bool ok);
-  // Start-up: a committed key as the store has it.
-  void restore(const std::string& key, const std::string& request_hash, const std::string& tx_id,
-               std::int64_t created_at_s);
   // Forgets committed keys first seen before oldest_s.
   void forget_before(std::int64_t oldest_s);
+  std::size_t size();
 
  private:
   struct Entry {
@@ -124,6 +123,11 @@ class IdempotencyTable {
     std::vector<Done> waiting;  // identical requests that arrived while it committed
     std::int64_t first_seen_s = 0;
   };
+  // Forgets the oldest committed keys past keys_max_; an in-flight claim stops it (its waiters
+  // need it) until it commits.
+  void trim_locked();
+
+  const std::size_t keys_max_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // "agent_id\nkey"; guarded by mu_
   // Keys in the order they were first seen, with that time; guarded by mu_.

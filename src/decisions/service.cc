@@ -19,7 +19,8 @@ DecisionService::DecisionService(store::Store& store, store::BatchWriter& writer
                                  const Clock& clock, IdGenerator& ids, DecisionOptions options,
                                  Notifier* notifier)
     : store_(store), writer_(writer), clock_(clock), ids_(ids), options_(options),
-      notifier_(notifier), idempotency_(std::make_unique<IdempotencyTable>()) {
+      notifier_(notifier),
+      idempotency_(std::make_unique<IdempotencyTable>(options.idempotency_memory_keys_max)) {
   engine_.set_shared_windows(options_.shared_store);
 }
 

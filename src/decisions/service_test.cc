@@ -749,6 +749,41 @@ TEST_F(DecisionsTest, AfterARestartAKeyOfTheReplayPeriodReplaysFromTheStore) {
   EXPECT_EQ(rows->size(), 32u);
 }
 
+// The replay table holds the last idempotency_memory_seconds of keys, at most keys_max; a
+// repeat of a key it forgot is refused by the store's index and answered from the holder, so a
+// day of keys need not stay in memory.
+TEST_F(DecisionsTest, AKeyPastTheMemoryOfKeysReplaysFromTheStore) {
+  start_service({.idempotency_memory_seconds = 60, .idempotency_memory_keys_max = 2});
+  const std::string p = add_policy(
+      "SPENDING_LIMIT", R"({"instant_max":"1000","windows":[{"duration":"1d","max":"100000"}]})");
+  const std::string meter = p + "/native/1d";
+  std::vector<std::string> ids;
+  for (int k = 1; k <= 3; ++k) {
+    auto first = submit(transfer(10 * k, "key-" + std::to_string(k)));
+    ASSERT_TRUE(first.ok()) << first.status().to_string();
+    ids.push_back(str(first->body, "id"));
+  }
+  EXPECT_EQ(total(meter), Amount(60));
+  auto again = submit(transfer(10, "key-1"));  // past the count: forgotten
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_TRUE(again->replay);
+  EXPECT_EQ(str(again->body, "id"), ids[0]);
+  clock_.advance_ms(120'000);  // past the period: all forgotten
+  service_->sweep();
+  auto third = submit(transfer(30, "key-3"));
+  ASSERT_TRUE(third.ok()) << third.status().to_string();
+  EXPECT_TRUE(third->replay);
+  EXPECT_EQ(str(third->body, "id"), ids[2]);
+  auto other = submit(transfer(21, "key-2"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::TX_IDEMPOTENCY_CONFLICT);
+  EXPECT_EQ(other.status().details().at("existing_id").as_string(), ids[1]);
+  EXPECT_EQ(total(meter), Amount(60));  // each decision reserved once
+  auto rows = store_->list_transactions({}, {std::nullopt, 100});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 3u);
+}
+
 TEST_F(DecisionsTest, AYearLongWindowRemembersItsSpendAcrossRestarts) {
   start_service();
   const std::string p = add_policy(
@@ -920,6 +955,29 @@ TEST(IdempotencyTable, AConflictWithAnInFlightClaimNamesItsTransaction) {
   table.forget_before(101);
   EXPECT_EQ(table.claim("agent\nk", "hash-9", "tx-5", 200, done).outcome,
             IdempotencyTable::Outcome::kClaimed);
+}
+
+// At most keys_max keys stay; the oldest committed go first, and an in-flight claim is never
+// dropped (the requests waiting for it need it): it holds the trim until it commits.
+TEST(IdempotencyTable, KeepsAtMostKeysMaxAndNeverAnInFlightClaim) {
+  IdempotencyTable table(2);
+  DecisionService::Done done = [](Result<Answer>) {};
+  auto claim = [&](const std::string& key) {
+    return table.claim(key, "h", "tx-" + key, 100, done).outcome;
+  };
+  EXPECT_EQ(claim("a"), IdempotencyTable::Outcome::kClaimed);  // in flight
+  for (const char* key : {"b", "c"}) {
+    EXPECT_EQ(claim(key), IdempotencyTable::Outcome::kClaimed);
+    table.finish(key, true);
+  }
+  EXPECT_EQ(table.size(), 3u);  // "a" is in flight at the front
+  table.finish("a", true);
+  EXPECT_EQ(claim("d"), IdempotencyTable::Outcome::kClaimed);
+  table.finish("d", true);
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(claim("c"), IdempotencyTable::Outcome::kReplay);
+  EXPECT_EQ(claim("d"), IdempotencyTable::Outcome::kReplay);
+  EXPECT_EQ(claim("b"), IdempotencyTable::Outcome::kClaimed);  // forgotten
 }
 
 // An APPROVAL that no SPENDING_LIMIT tier timed (a CUSTOM effect) waits the default hour, rather

@@ -1,5 +1,6 @@
 // Timers: DELAY release, approval expiry and reservation TTL, fired by the sweeper thread, which
 // also forgets old idempotency keys and answers long polls past their deadline.
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 #include "core/json.h"
@@ -171,7 +172,8 @@ void DecisionService::cluster_timers(std::int64_t now_ms, bool leading) {
 void DecisionService::sweep() {
   std::lock_guard sweep_lock(sweep_mu_);
   const std::int64_t now_ms = clock_.now_ms();
-  idempotency_->forget_before(now_ms / 1000 - options_.idempotency_retention_seconds);
+  idempotency_->forget_before(now_ms / 1000 - std::min(options_.idempotency_memory_seconds,
+                                                       options_.idempotency_retention_seconds));
   if (options_.shared_store) cluster_timers(now_ms, store::sweeps(options_.leadership));
   std::vector<Timer> due;
   if (store::sweeps(options_.leadership)) {

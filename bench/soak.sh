@@ -21,10 +21,10 @@
 # Knobs: SOAK_DECISIONS (20000000), SOAK_PHASE (1000000), SOAK_CONNECTIONS (64), SOAK_THREADS
 # (client threads, 1), SOAK_RESTART_EVERY (1), SOAK_POINTS ("0 5000000 20000000"),
 # SOAK_POINT_MS (15000), SOAK_PROBE_MS (10000; 0 skips the probe),
-# SOAK_DIR (where the data dir goes, default $TMPDIR: 20 M decisions take ~18 GB), SERVE_FLAGS
+# SOAK_DIR (where the data dir goes, default $TMPDIR: 20 M decisions take ~10 GB), SERVE_FLAGS
 # (`warden serve` flags, default `--log-level warn`: at info the request log alone is ~480 bytes
-# per decision), SOAK_KEEP (set: keep the data dir and binaries). 5 M decisions took 23 minutes
-# on the shared 2-core VM (~3,500-4,300 decisions/s), so a full run of 20 M takes about 1.5 h.
+# per decision), SOAK_KEEP (set: keep the data dir and binaries). The full run of 20 M took 54
+# minutes on the 2-core VM with nothing else running (~7,200 decisions/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"

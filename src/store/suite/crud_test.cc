@@ -347,22 +347,27 @@ TEST_P(CrudTest, DueBeforeListsOpenTransactionsWithATimerDueByThen) {
 // the one row of that agent that holds the key; the same key of another agent, and rows
 // without a key, are not it.
 TEST_P(CrudTest, AnIdempotencyKeyFindsTheAgentsRowThatHoldsIt) {
+  auto row = [](int i, std::string agent, std::optional<std::string> key) {
+    TransactionRow r;
+    r.id = "t" + std::to_string(i);
+    r.agent_id = std::move(agent);
+    r.chain = "solana";
+    r.type = "TRANSFER";
+    r.status = "CONFIRMED";
+    r.created_at = r.updated_at = 1'800'000'000 + i;
+    if (key) {
+      r.idempotency_key = std::move(key);
+      r.request_hash = std::string(64, static_cast<char>('a' + i % 6));  // hex
+    }
+    return r;
+  };
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a1", "pk-a1")));
                 WARDEN_RETURN_IF_ERROR(t.insert_agent(sample_agent("a2", "pk-a2")));
-                for (int i = 1; i <= 5; ++i) {
-                  TransactionRow r;
-                  r.id = "t" + std::to_string(i);
-                  r.agent_id = i == 5 ? "a2" : "a1";
-                  r.chain = "solana";
-                  r.type = "TRANSFER";
-                  r.status = "CONFIRMED";
-                  r.created_at = r.updated_at = 1'800'000'000 + i;
-                  if (i % 2 == 1) {
-                    // t1 and t5 share a key: unique per agent only.
-                    r.idempotency_key = i == 3 ? "key-3" : "key-1";
-                    r.request_hash = std::string(64, static_cast<char>('a' + i));
-                  }
+                // t1 (a1) and t5 (a2) share a key: unique per agent only.
+                for (const auto& r : {row(1, "a1", "key-1"), row(2, "a1", std::nullopt),
+                                      row(3, "a1", "key-3"), row(4, "a1", std::nullopt),
+                                      row(5, "a2", "key-1")}) {
                   WARDEN_RETURN_IF_ERROR(t.insert_transaction(r));
                 }
                 return Status();
@@ -387,15 +392,7 @@ TEST_P(CrudTest, AnIdempotencyKeyFindsTheAgentsRowThatHoldsIt) {
   EXPECT_TRUE(holder("a2", "key-3").empty());
   EXPECT_TRUE(holder("a1", "key-2").empty());
   // A second row of a1 with key-1 is refused by the unique index, and t1 still holds it.
-  TransactionRow dup;
-  dup.id = "t6";
-  dup.agent_id = "a1";
-  dup.chain = "solana";
-  dup.type = "TRANSFER";
-  dup.status = "PENDING";
-  dup.created_at = dup.updated_at = 1'800'000'010;
-  dup.idempotency_key = "key-1";
-  dup.request_hash = std::string(64, 'e');
+  const TransactionRow dup = row(6, "a1", "key-1");
   const Status refused = run([&](WriteTxn& t) { return t.insert_transaction(dup); });
   EXPECT_EQ(refused.code(), ErrorCode::STORE_CONSTRAINT) << refused.to_string();
   EXPECT_EQ(holder("a1", "key-1"), (std::vector<std::string>{"t1:b"}));

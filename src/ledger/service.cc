@@ -619,20 +619,10 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
     // payment's lot): the owner's next operation reads it again first.
     mark_stale(op->change.owner);
     leave(op->change.owner);
-    Result<Answer> out = s;
     // A key older than the memory of keys: the store still has it.
-    if (s.code() == ErrorCode::STORE_CONSTRAINT && op->row.idempotency_key) {
-      const std::string& key = *op->row.idempotency_key;
-      auto stored = store_.find_ledger_op(key);
-      if (stored.ok() && *stored) {
-        if ((*stored)->request_hash != op->row.request_hash) {
-          out = Status(ErrorCode::IDEMPOTENCY_KEY_REUSED,
-                       "idempotency key was used with other arguments", {{"idempotency_key", key}});
-        } else if (auto v = parse_json((*stored)->result); v.ok() && v->is_object()) {
-          out = Answer{201, v->as_object(), true};
-        }
-      }
-    }
+    Result<Answer> out = s.code() == ErrorCode::STORE_CONSTRAINT && op->row.idempotency_key
+                             ? stored_answer(*op->row.idempotency_key, op->row.request_hash, s)
+                             : Result<Answer>(s);
     std::vector<Done> waiting;
     if (const std::string* claim = op->claim()) waiting = keys_->finish(*claim, out);
     for (auto& w : waiting) w(out);
@@ -645,7 +635,7 @@ void LedgerService::commit(std::shared_ptr<Op> op, Done done) {
 
 Result<Answer> LedgerService::stored_answer(const std::string& key,
                                             const std::string& request_hash, Status refusal) {
-  // A key the memory forgot (older than a day) may have answered long ago: a refusal now must
+  // A key the memory forgot (past its period or count) may have answered long ago: a refusal now must
   // not hide that first answer.
   auto stored = store_.find_ledger_op(key);
   if (!stored.ok() || !*stored) return refusal;

@@ -1,7 +1,9 @@
 // UUID v7 generation.
 #include "core/ids.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace warden {
 namespace {
@@ -78,6 +80,14 @@ std::int64_t uuid_v7_ms(std::string_view id) {
     ms = ms * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
   }
   return ms;
+}
+
+std::string uuid_v7_floor(std::int64_t ms) {
+  const auto bits = static_cast<unsigned long long>(std::max<std::int64_t>(ms, 0));
+  std::array<char, 37> out{};
+  std::snprintf(out.data(), out.size(), "%08llx-%04llx-0000-0000-000000000000",
+                (bits >> 16) & 0xffffffffULL, bits & 0xffffULL);
+  return std::string(out.data(), 36);
 }
 
 }  // namespace warden

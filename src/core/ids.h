@@ -29,5 +29,8 @@ class IdGenerator {
 bool is_uuid(std::string_view s);  // canonical lower-case 8-4-4-4-12 hex form
 // Milliseconds since the epoch encoded in a v7 id, or -1 when it is not one.
 std::int64_t uuid_v7_ms(std::string_view id);
+// The lowest id a UUID v7 made at or after `ms` can have (version and random bits zero, so not
+// itself a v7 id), in the canonical form: where a key range of ids starting at a time begins.
+std::string uuid_v7_floor(std::int64_t ms);
 
 }  // namespace warden

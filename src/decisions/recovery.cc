@@ -1,12 +1,11 @@
 // Recovery at start-up: rebuilds meters, open reservations, timers and cooldowns from the
 // store.
-#include <fmt/format.h>
 
-#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <optional>
 #include <string>
 
+#include "core/ids.h"
 #include "core/json.h"
 #include "decisions/internal.h"
 
@@ -21,14 +20,6 @@ constexpr std::string_view kUsageBackfilledKey = "meter_usage_backfilled";
 // before the decision reads the clock for created_at); a scan of a recent period starts this
 // much before it and drops the extra rows.
 constexpr std::int64_t kIdBeforeCreatedMaxSeconds = 60;
-
-// The lowest id a UUID v7 made at or after `ms` can have (version and random bits zero), in the
-// canonical form, so that a key range on ids starts at a point in time.
-std::string uuid_v7_floor(std::int64_t ms) {
-  const auto bits = static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0));
-  return fmt::format("{:08x}-{:04x}-0000-0000-000000000000", (bits >> 16) & 0xffffffffu,
-                     bits & 0xffffu);
-}
 
 }  // namespace
 

@@ -1,6 +1,5 @@
 // Round trips through the store for agents, sessions, policies and the key-value store,
 // including constraint mapping, not-found codes and cursor pagination.
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/ids.h"
@@ -252,10 +251,7 @@ TEST_P(CrudTest, KeyValuePutGetOverwrite) {
 // whose version and random bits are zero sorts before every id made in its millisecond or later
 // and after every earlier one, in the store's id order as in the text's.
 TEST_P(CrudTest, AUuidV7FloorStartsTheTransactionsOfItsMillisecond) {
-  auto floor_of = [](std::int64_t ms) {
-    return fmt::format("{:08x}-{:04x}-0000-0000-000000000000",
-                       (static_cast<std::uint64_t>(ms) >> 16) & 0xffffffffu, ms & 0xffff);
-  };
+  auto floor_of = [](std::int64_t ms) { return uuid_v7_floor(ms); };
   std::vector<std::string> made;
   std::int64_t third_ms = 0;
   ASSERT_TRUE(run([&](WriteTxn& t) -> Status {

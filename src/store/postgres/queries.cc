@@ -214,7 +214,7 @@ Result<std::optional<PolicyRow>> find_policy_by_hash(Connection& c, std::string_
 Result<std::vector<PolicyRow>> list_policies(Connection& c, const PolicyFilter& filter,
                                              const Page& page) {
   // Bits: 0 agent_id, 1 global_only, 2 type, 3 enabled.
-  static const SqlVariants<5> variants([](unsigned v) {
+  static const SqlVariants<4> variants([](unsigned v) {
     std::string sql = fmt::format("SELECT {} FROM policies WHERE id > $1", kPolicyColumns);
     int n = 1;
     if (v & 1u) sql += fmt::format(" AND agent_id = ${}", ++n);

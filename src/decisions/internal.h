@@ -5,14 +5,12 @@
 #include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "core/recent_keys.h"
 #include "decisions/decisions.h"
 
 namespace warden::decisions {
@@ -91,47 +89,41 @@ Status invalid_state(const store::TransactionRow& row, std::string_view wanted);
 std::string_view approval_status(const store::ApprovalRow& a, const store::TransactionRow* tx);
 Actor system_actor();
 
-// Idempotency keys per agent: the first request with a key claims it (with the id its
-// transaction will have), identical requests that arrive while it commits wait for its answer,
-// and later ones replay it; a different request under the same key is a conflict. Keys are
-// forgotten after the retention window. Thread-safe.
+// Idempotency keys per agent ("agent_id\nkey"): the first request with a key claims it (with the
+// id its transaction will have), identical requests that arrive while it commits wait for its
+// answer, and later ones replay it; a different request under the same key is a conflict. It
+// holds the recent keys only (core/recent_keys.h); a repeat it forgot is answered from the store
+// (DecisionService::answer_for_held_key). Thread-safe.
 class IdempotencyTable {
  public:
   using Done = DecisionService::Done;
-  explicit IdempotencyTable(std::size_t keys_max = 100'000) : keys_max_(keys_max) {}
-  enum class Outcome { kClaimed, kWaiting, kReplay, kConflict };
+  using Keys = RecentKeys<std::string, Done>;  // payload: the transaction's id
+  using Outcome = Keys::Outcome;
   struct Claim {
     Outcome outcome;
-    std::string tx_id;  // kReplay / kConflict: the transaction that holds the key
+    std::string tx_id;  // all but kClaimed: the transaction that holds the key
   };
+
+  explicit IdempotencyTable(std::size_t keys_max = 100'000) : keys_(keys_max) {}
 
   // kWaiting takes `done` (it runs with the first request's answer); the others leave it.
   Claim claim(const std::string& key, const std::string& request_hash, const std::string& tx_id,
-              std::int64_t now_s, Done& done);
+              std::int64_t now_s, Done& done) {
+    Claim c;
+    c.outcome = keys_.claim(key, request_hash, now_s, tx_id, done, &c.tx_id);
+    return c;
+  }
   // The claim's decision committed (`ok`) or failed (the key is free again): returns the
   // identical requests that waited for it.
-  std::vector<Done> finish(const std::string& key, bool ok);
+  std::vector<Done> finish(const std::string& key, bool ok) {
+    return ok ? keys_.commit(key) : keys_.release(key);
+  }
   // Forgets committed keys first seen before oldest_s.
-  void forget_before(std::int64_t oldest_s);
-  std::size_t size();
+  void forget_before(std::int64_t oldest_s) { keys_.forget_before(oldest_s); }
+  std::size_t size() { return keys_.size(); }
 
  private:
-  struct Entry {
-    std::string request_hash;
-    std::string tx_id;
-    bool committed = false;
-    std::vector<Done> waiting;  // identical requests that arrived while it committed
-    std::int64_t first_seen_s = 0;
-  };
-  // Forgets the oldest committed keys past keys_max_; an in-flight claim stops it (its waiters
-  // need it) until it commits.
-  void trim_locked();
-
-  const std::size_t keys_max_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // "agent_id\nkey"; guarded by mu_
-  // Keys in the order they were first seen, with that time; guarded by mu_.
-  std::deque<std::pair<std::int64_t, std::string>> order_;
+  Keys keys_;
 };
 
 }  // namespace warden::decisions

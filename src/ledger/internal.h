@@ -5,14 +5,13 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <cstddef>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/json.h"
+#include "core/recent_keys.h"
 #include "core/sha256.h"
 #include "ledger/service.h"
 
@@ -87,52 +86,27 @@ struct ChangeRows {
 
 // ---- Idempotency keys ----
 
-struct LedgerService::KeyTable {
-  enum class Claim { kClaimed, kWaiting, kReplay, kConflict };
-  // A committed answer is kept as its canonical JSON text, the text the op row stores: the
-  // commit hands it over without copying the body, and only a retry parses it again.
-  struct Entry {
-    std::string request_hash;
-    bool committed = false;
-    int status = 0;
-    std::string result;
-    std::vector<Done> waiting;
-    std::int64_t first_seen_s = 0;
-  };
+// A committed answer is kept as its canonical JSON text, the text the op row stores: the commit
+// hands it over without copying the body, and only a retry parses it again.
+struct StoredAnswer {
+  int status = 0;
+  std::string result;
+};
 
-  const std::size_t keys_max;
-  std::mutex mu;
-  std::unordered_map<std::string, Entry> entries;         // guarded by mu
-  std::deque<std::pair<std::int64_t, std::string>> order;  // first seen; guarded by mu
+// The recent keys (core/recent_keys.h) with their answers; an older repeat is answered from
+// the store (LedgerService::stored_answer).
+struct LedgerService::KeyTable : RecentKeys<StoredAnswer, Done> {
+  using Claim = Outcome;
 
-  explicit KeyTable(std::size_t max) : keys_max(max) {}
+  explicit KeyTable(std::size_t max) : RecentKeys(max) {}
 
   // kReplay fills `answer`; kWaiting takes `done`.
   Claim claim(const std::string& key, const std::string& hash, std::int64_t now_s, Done& done,
               Answer& answer) {
-    int status = 0;
-    std::string result;
-    {
-      std::lock_guard lock(mu);
-      auto [it, inserted] = entries.try_emplace(key);
-      Entry& e = it->second;
-      if (inserted) {
-        e.request_hash = hash;
-        e.first_seen_s = now_s;
-        order.emplace_back(now_s, key);
-        trim_locked();
-        return Claim::kClaimed;
-      }
-      if (e.request_hash != hash) return Claim::kConflict;
-      if (!e.committed) {
-        e.waiting.push_back(std::move(done));
-        return Claim::kWaiting;
-      }
-      status = e.status;
-      result = e.result;
-    }
-    answer = replay_of(status, result);
-    return Claim::kReplay;
+    StoredAnswer held;
+    const Claim c = RecentKeys::claim(key, hash, now_s, {}, done, &held);
+    if (c == Claim::kReplay) answer = replay_of(held.status, held.result);
+    return c;
   }
 
   static Answer replay_of(int status, std::string_view result) {
@@ -147,74 +121,22 @@ struct LedgerService::KeyTable {
   // the identical requests that waited, to answer outside the lock.
   std::vector<Done> finish(const std::string& key, const Result<Answer>& result) {
     if (result.ok()) return committed(key, result->status, canonical_json(result->body));
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    if (it == entries.end()) return {};
-    std::vector<Done> waiting = std::move(it->second.waiting);
-    entries.erase(it);
-    return waiting;
+    return release(key);
   }
 
-  // The entry of a key this caller claimed. It stays where it is until its operation finishes
-  // (nothing else erases an entry that has not committed, and rehashing moves no element), so
-  // the commit reaches it without hashing the key on the writer's thread.
-  Entry* slot(const std::string& key) {
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    return it == entries.end() ? nullptr : &it->second;
-  }
-
-  // finish() of a committed answer whose text is at hand.
+  // finish() of a committed answer whose text is at hand (`e`: the claim's slot()).
   std::vector<Done> committed(Entry& e, int status, std::string result) {
-    std::lock_guard lock(mu);
-    e.committed = true;
-    e.status = status;
-    e.result = std::move(result);
-    return std::move(e.waiting);
+    return commit(e, StoredAnswer{status, std::move(result)});
   }
   std::vector<Done> committed(const std::string& key, int status, std::string result) {
     Entry* e = slot(key);
     return e == nullptr ? std::vector<Done>() : committed(*e, status, std::move(result));
   }
 
-  // The request hash a key was claimed with, when it is known.
-  std::optional<std::string> hash_of(const std::string& key) {
-    std::lock_guard lock(mu);
-    auto it = entries.find(key);
-    if (it == entries.end()) return std::nullopt;
-    return it->second.request_hash;
-  }
-
+  // Start-up: a key as its op row has it (the answer of a committed operation is 201).
   void restore(const std::string& key, const std::string& hash, std::string result,
                std::int64_t created_s) {
-    std::lock_guard lock(mu);
-    entries[key] = Entry{hash, true, 201, std::move(result), {}, created_s};
-    order.emplace_back(created_s, key);
-    trim_locked();
-  }
-
-  // Forgets the oldest committed keys past keys_max. An operation still in flight is never
-  // forgotten (its waiters need it); the first one stops the trim until it commits.
-  void trim_locked() {
-    while (order.size() > keys_max) {
-      auto it = entries.find(order.front().second);
-      if (it != entries.end()) {
-        if (!it->second.committed && it->second.first_seen_s == order.front().first) return;
-        if (it->second.first_seen_s == order.front().first) entries.erase(it);
-      }
-      order.pop_front();
-    }
-  }
-
-  void forget_before(std::int64_t oldest_s) {
-    std::lock_guard lock(mu);
-    while (!order.empty() && order.front().first < oldest_s) {
-      auto it = entries.find(order.front().second);
-      if (it != entries.end() && it->second.committed && it->second.first_seen_s < oldest_s) {
-        entries.erase(it);
-      }
-      order.pop_front();
-    }
+    RecentKeys::restore(key, hash, StoredAnswer{201, std::move(result)}, created_s);
   }
 };
 

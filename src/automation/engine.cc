@@ -404,10 +404,10 @@ void AutomationEngine::match(const Event& e) {
   const std::shared_ptr<const Loaded> loaded = snapshot();
   auto it = loaded->by_kind.find(e.kind);
   if (it == loaded->by_kind.end()) return;
-  std::optional<json::object> filter_vars;  // built at the first filter, shared by all
+  EventScratch scratch;
   for (std::size_t index : it->second) {
     const auto& a = loaded->all[index];
-    if (fires(*a, e, true, filter_vars)) fire(a, &e);
+    if (fires(*a, e, true, scratch)) fire(a, &e);
   }
 }
 
@@ -416,17 +416,17 @@ std::vector<std::string> AutomationEngine::matching(const Event& e) {
   std::vector<std::string> ids;
   auto it = loaded->by_kind.find(e.kind);
   if (it == loaded->by_kind.end()) return ids;
-  std::optional<json::object> filter_vars;
+  EventScratch scratch;
   for (std::size_t index : it->second) {
-    if (fires(*loaded->all[index], e, false, filter_vars)) ids.push_back(loaded->all[index]->id);
+    if (fires(*loaded->all[index], e, false, scratch)) ids.push_back(loaded->all[index]->id);
   }
   return ids;
 }
 
 bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
-                             std::optional<json::object>& filter_vars) {
+                             EventScratch& scratch) {
   if (own_announcement(e, a)) return false;
-  if (a.org && !event_in_org(e, *a.org)) return false;
+  if (a.org && !event_in_org(e, *a.org, scratch)) return false;
   bool any = false;
   bool all = true;
   bool some = false;
@@ -435,7 +435,7 @@ bool AutomationEngine::fires(const CompiledAutomation& a, const Event& e, bool c
     const CompiledTrigger& t = a.triggers[i];
     if (t.kind == CompiledTrigger::Kind::kSchedule) continue;
     const bool hit = (count_thresholds || t.kind != CompiledTrigger::Kind::kThreshold) &&
-                     triggered(a, i, e, filter_vars);
+                     triggered(a, i, e, scratch.filter_vars);
     some = true;
     any = any || hit;
     all = all && hit;
@@ -488,8 +488,16 @@ bool AutomationEngine::agent_in_org(const std::string& agent_id, const std::stri
   return agent.ok() && *agent && (*agent)->org == org;
 }
 
-bool AutomationEngine::event_in_org(const Event& e, const std::string& org) {
-  return !e.subject.empty() && agent_in_org(e.subject, org);
+bool AutomationEngine::event_in_org(const Event& e, const std::string& org,
+                                    EventScratch& scratch) {
+  if (e.subject.empty()) return false;
+  // One read of the subject for all the org automations the event is matched against.
+  if (!scratch.subject_read) {
+    auto agent = store_.get_agent(e.subject);
+    if (agent.ok() && *agent) scratch.subject_org = (*agent)->org;
+    scratch.subject_read = true;
+  }
+  return scratch.subject_org == org;
 }
 
 bool AutomationEngine::item_in_org(const InventoryItem& item, const std::string& org) {

@@ -132,9 +132,15 @@ class AutomationEngine {
   void matcher_loop();
   void scheduler_loop();
   void match(const Event& e);
-  // filter_vars: the event's CEL variables, built by the first filter that needs them.
+  // What the automations matched against one event share, each part read or built by the first
+  // automation that needs it.
+  struct EventScratch {
+    std::optional<boost::json::object> filter_vars;  // the event's CEL variables
+    bool subject_read = false;
+    std::optional<std::string> subject_org;  // the org of the agent the event is about
+  };
   bool fires(const CompiledAutomation& a, const Event& e, bool count_thresholds,
-             std::optional<boost::json::object>& filter_vars);
+             EventScratch& scratch);
   bool triggered(const CompiledAutomation& a, std::size_t index, const Event& e,
                  std::optional<boost::json::object>& filter_vars);
   void fire(const std::shared_ptr<const CompiledAutomation>& a, const Event* e);
@@ -144,7 +150,7 @@ class AutomationEngine {
   // Whether an event is about one of the org's agents (its subject), or an item is the org's (an
   // agent's org label, or a policy's agent's org).
   bool agent_in_org(const std::string& agent_id, const std::string& org);
-  bool event_in_org(const Event& e, const std::string& org);
+  bool event_in_org(const Event& e, const std::string& org, EventScratch& scratch);
   bool item_in_org(const InventoryItem& item, const std::string& org);
   bool conditions_hold(const CompiledAutomation& a, const Event* e, const InventoryItem& item,
                        std::string& reason);

@@ -9,6 +9,17 @@
 namespace warden::decisions {
 namespace json = boost::json;
 
+namespace {
+
+// The key is held by `holder_id`, a transaction made for a different request.
+Status key_used_otherwise(const std::string& holder_id) {
+  return Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
+                "idempotency key was used with a different request",
+                json::object{{"existing_id", holder_id}});
+}
+
+}  // namespace
+
 engine::Decision DecisionService::evaluate(engine::Request request, bool explain) {
   request.now_ms = clock_.now_ms();
   return engine_.decide(request, "", false, explain);
@@ -70,9 +81,7 @@ bool DecisionService::answered_by_key(const std::string& key, const std::string&
     case IdempotencyTable::Outcome::kWaiting:
       return true;  // answered with the first request's decision once it commits
     case IdempotencyTable::Outcome::kConflict:
-      done(Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
-                  "idempotency key was used with a different request",
-                  json::object{{"existing_id", claim.tx_id}}));
+      done(key_used_otherwise(claim.tx_id));
       return true;
     case IdempotencyTable::Outcome::kReplay: {
       auto existing = store_.get_transaction(claim.tx_id);
@@ -108,9 +117,7 @@ Result<Answer> DecisionService::answer_for_held_key(const store::TransactionRow&
   }
   const store::TransactionRow& held = rows.front();
   if (held.request_hash.value_or("") != refused.request_hash.value_or("")) {
-    return Status(ErrorCode::TX_IDEMPOTENCY_CONFLICT,
-                  "idempotency key was used with a different request",
-                  json::object{{"existing_id", held.id}});
+    return key_used_otherwise(held.id);
   }
   return Answer{200, transaction_json(held), true, {}};
 }

@@ -121,23 +121,6 @@ Status validate_audit_event(const AuditEvent& e) {
   return Status();
 }
 
-// The first problem with `row` given the row before it, or "" when it links correctly.
-std::string chain_problem(const AuditRow& row, std::int64_t prev_id, std::string_view prev_hash) {
-  if (row.id != prev_id + 1) {
-    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
-  }
-  if (row.prev_hash != prev_hash) {
-    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
-                       prev_hash);
-  }
-  std::string expected = audit_row_hash(row.id, row.event, row.prev_hash);
-  if (row.hash != expected) {
-    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
-                       expected);
-  }
-  return {};
-}
-
 }  // namespace
 
 Result<std::optional<std::string>> get_kv(Connection& c, std::string_view key) {
@@ -281,7 +264,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c) {
     for (int i = 0; i < rows.size(); ++i) {
       AuditRow row = read_audit(RowView(rows, i));
       ++report.rows_checked;
-      std::string problem = chain_problem(row, prev_id, prev_hash);
+      std::string problem = audit_chain_problem(row, prev_id, prev_hash);
       if (!problem.empty()) {
         report.first_broken_id = row.id;
         report.problem = std::move(problem);

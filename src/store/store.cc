@@ -55,6 +55,11 @@ std::string audit_row_hash(std::int64_t id, const AuditEvent& e, std::string_vie
   return sha256_hex(audit_hash_input(id, e, prev_hash));
 }
 
+bool actor_is_own_agent(const AuditEvent& e) {
+  return e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
+         e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id);
+}
+
 std::string audit_chain_problem(const AuditRow& row, std::int64_t prev_id,
                                 std::string_view prev_hash) {
   if (row.id != prev_id + 1) {

@@ -27,7 +27,6 @@ constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
 // As stored since migration 10: hashes as bytes, no actor for the agent the row names.
-constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditSelect =
     "id, timestamp, event_type, COALESCE(actor, 'agent:' || agent_id), agent_id, session_id, "
     "tx_id, details, severity, ip_address, correlation_id, encode(prev_hash, 'hex'), "
@@ -399,12 +398,10 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   std::string hash = audit_row_hash(id, e, prev_hash);
   // The hashes go to BYTEA columns as bytea's hex input ("\x..."): 32 bytes each on disk.
   static const RowInsert insert(fmt::format("INSERT INTO audit_log ({})", kAuditColumns), 13);
-  const bool agent_actor =
-      e.agent_id && e.actor.starts_with(kAgentActorPrefix) &&
-      std::string_view(e.actor).substr(kAgentActorPrefix.size()) == *e.agent_id;
   // Queued: sent with the transaction's next statement that is waited for (see defer_row).
   c.defer_row(insert, {num(id), num(e.timestamp), e.event_type,
-                       agent_actor ? std::optional<std::string>() : std::optional(e.actor),
+                       actor_is_own_agent(e) ? std::optional<std::string>()
+                                             : std::optional(e.actor),
                        e.agent_id, e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
                        e.correlation_id, "\\x" + prev_hash, "\\x" + hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};

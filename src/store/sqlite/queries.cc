@@ -22,7 +22,6 @@ constexpr std::string_view kSessionColumns =
     "max_renewals, last_renewed_at, absolute_expires_at, created_at, role";
 constexpr std::string_view kPolicyColumns =
     "id, agent_id, type, rules, priority, enabled, version, hash, created_at, updated_at";
-constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
@@ -405,8 +404,7 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   // Ids, details and hashes are stored compacted (compact.h); the hash is over the text.
   st.borrow_strings().bind(id).bind(e.timestamp).bind_coded(Coded::kAuditEventType, e.event_type);
-  if (e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
-      e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id)) {
+  if (actor_is_own_agent(e)) {
     st.bind_null();
   } else {
     st.bind_compact(e.actor);

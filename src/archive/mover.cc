@@ -175,8 +175,7 @@ Result<std::int64_t> Mover::move_audit_batch(std::int64_t now) {
   std::int64_t prev_id = audit_last_id_;
   std::string prev_hash = audit_last_hash_;
   for (const auto& row : rows) {
-    if (row.id != prev_id + 1 || row.prev_hash != prev_hash ||
-        row.hash != store::audit_row_hash(row.id, row.event, row.prev_hash)) {
+    if (!store::audit_chain_problem(row, prev_id, prev_hash).empty()) {
       return Status(ErrorCode::AUDIT_CHAIN_BROKEN,
                     fmt::format("audit row {} does not link to the chain; not archived", row.id));
     }

@@ -23,24 +23,6 @@ std::string path_of(const std::string& dir, const store::ArchiveSegmentRow& s) {
   return (fs::path(dir) / s.file).string();
 }
 
-// The first problem with `row` after (prev_id, prev_hash), or "" when it links.
-std::string link_problem(const store::AuditRow& row, std::int64_t prev_id,
-                         std::string_view prev_hash) {
-  if (row.id != prev_id + 1) {
-    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
-  }
-  if (row.prev_hash != prev_hash) {
-    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
-                       prev_hash);
-  }
-  const std::string expected = store::audit_row_hash(row.id, row.event, row.prev_hash);
-  if (row.hash != expected) {
-    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
-                       expected);
-  }
-  return {};
-}
-
 bool header_matches(const store::ArchiveSegmentRow& h, const store::ArchiveSegmentRow& rec) {
   return h.kind == rec.kind && h.id == rec.id && h.rows == rec.rows &&
          h.first_audit_id == rec.first_audit_id && h.last_audit_id == rec.last_audit_id &&
@@ -96,7 +78,8 @@ class Verifier {
     auto row = parse_audit_row_line(line);
     if (!row.ok()) return fail(seg, fmt::format("row {}: {}", i + 1, row.status().message()));
     ++report_.rows_checked;
-    if (std::string problem = link_problem(*row, prev_id_, prev_hash_); !problem.empty()) {
+    if (std::string problem = store::audit_chain_problem(*row, prev_id_, prev_hash_);
+        !problem.empty()) {
       report_.broken_row = row->id;
       return fail(seg, problem);
     }

@@ -2,6 +2,8 @@
 // org ids a tenant context accepts.
 #include "store/store.h"
 
+#include <fmt/format.h>
+
 #include "core/json.h"
 #include "core/sha256.h"
 
@@ -51,6 +53,28 @@ std::string audit_hash_input(std::int64_t id, const AuditEvent& e, std::string_v
 
 std::string audit_row_hash(std::int64_t id, const AuditEvent& e, std::string_view prev_hash) {
   return sha256_hex(audit_hash_input(id, e, prev_hash));
+}
+
+bool actor_is_own_agent(const AuditEvent& e) {
+  return e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
+         e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id);
+}
+
+std::string audit_chain_problem(const AuditRow& row, std::int64_t prev_id,
+                                std::string_view prev_hash) {
+  if (row.id != prev_id + 1) {
+    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
+  }
+  if (row.prev_hash != prev_hash) {
+    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
+                       prev_hash);
+  }
+  std::string expected = audit_row_hash(row.id, row.event, row.prev_hash);
+  if (row.hash != expected) {
+    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
+                       expected);
+  }
+  return {};
 }
 
 }  // namespace warden::store

@@ -777,4 +777,14 @@ std::string audit_hash_input(std::int64_t id, const AuditEvent& event,
                              std::string_view prev_hash);
 std::string audit_row_hash(std::int64_t id, const AuditEvent& event, std::string_view prev_hash);
 
+// An audit row's actor when the agent it names acted: not stored when it is exactly
+// kAgentActorPrefix + agent_id (SQLite and PostgreSQL schema, migration 10).
+inline constexpr std::string_view kAgentActorPrefix = "agent:";
+bool actor_is_own_agent(const AuditEvent& event);
+
+// The first problem with `row` given the row before it (prev_id, prev_hash), or "" when it
+// links: the id follows, prev_hash matches and the stored hash matches the content.
+std::string audit_chain_problem(const AuditRow& row, std::int64_t prev_id,
+                                std::string_view prev_hash);
+
 }  // namespace warden::store

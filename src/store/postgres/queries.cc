@@ -27,7 +27,6 @@ constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
 // As stored since migration 10: hashes as bytes, no actor for the agent the row names.
-constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditSelect =
     "id, timestamp, event_type, COALESCE(actor, 'agent:' || agent_id), agent_id, session_id, "
     "tx_id, details, severity, ip_address, correlation_id, encode(prev_hash, 'hex'), "
@@ -119,23 +118,6 @@ Status validate_audit_event(const AuditEvent& e) {
     return Status(ErrorCode::VALIDATION_INVALID_VALUE, "audit details must be a JSON object");
   }
   return Status();
-}
-
-// The first problem with `row` given the row before it, or "" when it links correctly.
-std::string chain_problem(const AuditRow& row, std::int64_t prev_id, std::string_view prev_hash) {
-  if (row.id != prev_id + 1) {
-    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
-  }
-  if (row.prev_hash != prev_hash) {
-    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
-                       prev_hash);
-  }
-  std::string expected = audit_row_hash(row.id, row.event, row.prev_hash);
-  if (row.hash != expected) {
-    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
-                       expected);
-  }
-  return {};
 }
 
 }  // namespace
@@ -281,7 +263,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c) {
     for (int i = 0; i < rows.size(); ++i) {
       AuditRow row = read_audit(RowView(rows, i));
       ++report.rows_checked;
-      std::string problem = chain_problem(row, prev_id, prev_hash);
+      std::string problem = audit_chain_problem(row, prev_id, prev_hash);
       if (!problem.empty()) {
         report.first_broken_id = row.id;
         report.problem = std::move(problem);
@@ -416,12 +398,10 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   std::string hash = audit_row_hash(id, e, prev_hash);
   // The hashes go to BYTEA columns as bytea's hex input ("\x..."): 32 bytes each on disk.
   static const RowInsert insert(fmt::format("INSERT INTO audit_log ({})", kAuditColumns), 13);
-  const bool agent_actor =
-      e.agent_id && e.actor.starts_with(kAgentActorPrefix) &&
-      std::string_view(e.actor).substr(kAgentActorPrefix.size()) == *e.agent_id;
   // Queued: sent with the transaction's next statement that is waited for (see defer_row).
   c.defer_row(insert, {num(id), num(e.timestamp), e.event_type,
-                       agent_actor ? std::optional<std::string>() : std::optional(e.actor),
+                       actor_is_own_agent(e) ? std::optional<std::string>()
+                                             : std::optional(e.actor),
                        e.agent_id, e.session_id, e.tx_id, e.details, e.severity, e.ip_address,
                        e.correlation_id, "\\x" + prev_hash, "\\x" + hash});
   if (tail != nullptr) *tail = AuditTail{true, id, std::move(hash)};

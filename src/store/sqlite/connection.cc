@@ -45,25 +45,22 @@ Stmt& Stmt::bind(const std::optional<std::string>& v) { return v ? bind(*v) : bi
 
 Stmt& Stmt::bind(const std::optional<std::int64_t>& v) { return v ? bind(*v) : bind_null(); }
 
-Stmt& Stmt::bind_compact(std::string_view v) {
-  if (std::optional<std::string> b = compact_text(v)) {
-    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
+Stmt& Stmt::bind_compacted(const std::optional<std::string>& compacted, std::string_view text) {
+  if (compacted) {
+    check_bind(
+        sqlite3_bind_blob64(stmt_, next_, compacted->data(), compacted->size(), SQLITE_TRANSIENT));
     return *this;
   }
-  return bind(v);
+  return bind(text);
 }
+
+Stmt& Stmt::bind_compact(std::string_view v) { return bind_compacted(compact_text(v), v); }
 
 Stmt& Stmt::bind_compact(const std::optional<std::string>& v) {
   return v ? bind_compact(std::string_view(*v)) : bind_null();
 }
 
-Stmt& Stmt::bind_compact_id(std::string_view v) {
-  if (std::optional<std::string> b = compact_id(v)) {
-    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
-    return *this;
-  }
-  return bind(v);
-}
+Stmt& Stmt::bind_compact_id(std::string_view v) { return bind_compacted(compact_id(v), v); }
 
 Stmt& Stmt::bind_compact_id(const std::optional<std::string>& v) {
   return v ? bind_compact_id(std::string_view(*v)) : bind_null();
@@ -79,12 +76,7 @@ Stmt& Stmt::bind_coded(Coded column, const std::optional<std::string>& v) {
 }
 
 Stmt& Stmt::bind_compact_key(const std::optional<std::string>& v) {
-  if (!v) return bind_null();
-  if (std::optional<std::string> b = compact_key(*v)) {
-    check_bind(sqlite3_bind_blob64(stmt_, next_, b->data(), b->size(), SQLITE_TRANSIENT));
-    return *this;
-  }
-  return bind(std::string_view(*v));
+  return v ? bind_compacted(compact_key(*v), *v) : bind_null();
 }
 
 Stmt& Stmt::bind_empty_blob() {

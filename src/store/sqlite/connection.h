@@ -118,6 +118,8 @@ class Stmt {
   Status bind_status_;  // the first bind failure, reported by step()
   mutable Status read_status_;  // the first expanded() failure, reported by step()
   void check_bind(int rc);
+  // The compacted form as a BLOB when there is one, else `text` as it is.
+  Stmt& bind_compacted(const std::optional<std::string>& compacted, std::string_view text);
 };
 
 // One SQLite connection. Not thread-safe: the store hands each connection to one thread at a

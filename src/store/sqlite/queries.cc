@@ -22,7 +22,6 @@ constexpr std::string_view kSessionColumns =
     "max_renewals, last_renewed_at, absolute_expires_at, created_at, role";
 constexpr std::string_view kPolicyColumns =
     "id, agent_id, type, rules, priority, enabled, version, hash, created_at, updated_at";
-constexpr std::string_view kAgentActorPrefix = "agent:";
 constexpr std::string_view kAuditColumns =
     "id, timestamp, event_type, actor, agent_id, session_id, tx_id, details, severity, "
     "ip_address, correlation_id, prev_hash, hash";
@@ -115,23 +114,6 @@ Status validate_audit_event(const AuditEvent& e) {
     return Status(ErrorCode::VALIDATION_INVALID_VALUE, "audit details must be a JSON object");
   }
   return Status();
-}
-
-// The first problem with `row` given the row before it, or "" when it links correctly.
-std::string chain_problem(const AuditRow& row, std::int64_t prev_id, std::string_view prev_hash) {
-  if (row.id != prev_id + 1) {
-    return fmt::format("id {} does not follow {} (rows missing or reordered)", row.id, prev_id);
-  }
-  if (row.prev_hash != prev_hash) {
-    return fmt::format("prev_hash {} does not match the previous row's hash {}", row.prev_hash,
-                       prev_hash);
-  }
-  std::string expected = audit_row_hash(row.id, row.event, row.prev_hash);
-  if (row.hash != expected) {
-    return fmt::format("stored hash {} does not match its content (expected {})", row.hash,
-                       expected);
-  }
-  return {};
 }
 
 }  // namespace
@@ -265,7 +247,7 @@ Result<AuditVerifyReport> verify_audit(Connection& c, std::int64_t start_id,
     AuditRow row = read_audit(st);
     WARDEN_RETURN_IF_ERROR(st.read_status());
     ++report.rows_checked;
-    std::string problem = chain_problem(row, prev_id, prev_hash);
+    std::string problem = audit_chain_problem(row, prev_id, prev_hash);
     if (!problem.empty()) {
       report.first_broken_id = row.id;
       report.problem = std::move(problem);
@@ -422,8 +404,7 @@ Result<std::int64_t> append_audit(Connection& c, const AuditEvent& e, AuditTail*
   WARDEN_ASSIGN_OR_RETURN(Stmt st, c.prepare(sql));
   // Ids, details and hashes are stored compacted (compact.h); the hash is over the text.
   st.borrow_strings().bind(id).bind(e.timestamp).bind_coded(Coded::kAuditEventType, e.event_type);
-  if (e.agent_id && e.actor.size() == kAgentActorPrefix.size() + e.agent_id->size() &&
-      e.actor.starts_with(kAgentActorPrefix) && e.actor.ends_with(*e.agent_id)) {
+  if (actor_is_own_agent(e)) {
     st.bind_null();
   } else {
     st.bind_compact(e.actor);

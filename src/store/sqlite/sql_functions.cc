@@ -161,8 +161,9 @@ void amount_sum_final(sqlite3_context* ctx) {
   sqlite3_result_text(ctx, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
-// compact_text(x) / compact_id(x) / compact_key(x): x's stored form (compact.h) for the migration that rewrites
-// stored rows in it; NULL, a BLOB and anything not compacted come back as they are.
+// compact_text(x) / compact_id(x) / compact_key(x): x's stored form (compact.h) for the
+// migrations that rewrite stored rows in it; NULL, a BLOB and anything not compacted come back
+// as they are.
 template <std::optional<std::string> (*Compact)(std::string_view)>
 void compact_fn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {

@@ -16,7 +16,9 @@ namespace warden::store::sqlite {
 // is NULL, from a LEFT JOIN, are skipped). A malformed amount, an unknown entry type, a sum past
 // 2^256 - 1 or a negative result is an SQL error.
 //
-// compact_text(x) and compact_id(x): x's stored form (compact.h), for migration 10.
+// compact_text(x), compact_id(x) and compact_key(x): x's stored form (compact.h); expand_text(x)
+// the text a stored value stands for. For migrations 10 (compact_text, compact_id) and 13
+// (compact_text, compact_key, expand_text).
 Status register_sql_functions(sqlite3* db);
 
 }  // namespace warden::store::sqlite

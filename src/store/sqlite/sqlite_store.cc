@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "core/thread_name.h"
@@ -64,6 +65,19 @@ Status restrict_file_modes(const std::string& path, bool create) {
 // Rolls back unless SQLite already did (some errors end the transaction by themselves).
 void rollback(Connection& c) {
   if (sqlite3_get_autocommit(c.handle()) == 0) (void)c.exec("ROLLBACK");
+}
+
+// Runs `read` (returning a Result) inside BEGIN ... COMMIT so what it reads comes from one
+// snapshot; the pooled connection never stays in the transaction. `read`'s error comes first.
+template <typename Read>
+std::invoke_result_t<Read&> read_in_snapshot(Connection& c, Read&& read) {
+  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
+  auto result = read();
+  Status ended = c.exec("COMMIT");
+  if (!ended.ok()) rollback(c);
+  if (!result.ok()) return result;
+  WARDEN_RETURN_IF_ERROR(ended);
+  return result;
 }
 
 // Runs one parameterless statement through the connection's statement cache.
@@ -746,17 +760,11 @@ Result<AuditVerifyReport> SqliteStore::verify_audit() {
   // snapshot, so a move committing meanwhile cannot look like a gap.
   ReadLease l = lease();
   Connection& c = l.conn();
-  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
-  auto report = [&]() -> Result<AuditVerifyReport> {
+  return read_in_snapshot(c, [&]() -> Result<AuditVerifyReport> {
     WARDEN_ASSIGN_OR_RETURN(auto segment, sqlite::last_audit_segment(c));
     if (!segment) return sqlite::verify_audit(c);
     return sqlite::verify_audit(c, segment->last_audit_id, segment->last_hash);
-  }();
-  Status ended = c.exec("COMMIT");
-  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
-  if (!report.ok()) return report;
-  WARDEN_RETURN_IF_ERROR(ended);
-  return report;
+  });
 }
 
 Result<std::vector<ArchiveSegmentRow>> SqliteStore::list_archive_segments() {
@@ -766,13 +774,7 @@ Result<std::vector<ArchiveSegmentRow>> SqliteStore::list_archive_segments() {
 Result<ArchiveSummary> SqliteStore::archive_summary() {
   ReadLease l = lease();
   Connection& c = l.conn();
-  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
-  auto summary = sqlite::archive_summary(c);
-  Status ended = c.exec("COMMIT");
-  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
-  if (!summary.ok()) return summary;
-  WARDEN_RETURN_IF_ERROR(ended);
-  return summary;
+  return read_in_snapshot(c, [&] { return sqlite::archive_summary(c); });
 }
 
 Result<std::vector<ArchivedDecision>> SqliteStore::list_archivable_decisions(std::int64_t before,
@@ -780,13 +782,7 @@ Result<std::vector<ArchivedDecision>> SqliteStore::list_archivable_decisions(std
   ReadLease l = lease();
   Connection& c = l.conn();
   // The transactions and their approvals as of one snapshot.
-  WARDEN_RETURN_IF_ERROR(c.exec("BEGIN"));
-  auto rows = sqlite::list_archivable_decisions(c, before, limit);
-  Status ended = c.exec("COMMIT");
-  if (!ended.ok()) (void)c.exec("ROLLBACK");  // the pooled connection must not stay in it
-  if (!rows.ok()) return rows;
-  WARDEN_RETURN_IF_ERROR(ended);
-  return rows;
+  return read_in_snapshot(c, [&] { return sqlite::list_archivable_decisions(c, before, limit); });
 }
 
 Status SqliteStore::scan_meter_usage(const MeterUsageFilter& filter,

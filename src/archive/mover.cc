@@ -119,7 +119,6 @@ Status Mover::load_state() {
     audit_last_id_ = summary.last_audit_segment->last_audit_id;
     audit_last_hash_ = summary.last_audit_segment->last_hash;
   }
-  segments_ = static_cast<std::uint64_t>(summary.last_segment_id);
   state_loaded_ = true;
   return Status();
 }
@@ -213,7 +212,6 @@ Result<std::int64_t> Mover::move_audit_batch(std::int64_t now) {
   audit_last_id_ = last_id;
   audit_last_hash_ = meta.last_hash;
   audit_rows_moved_ += static_cast<std::uint64_t>(count);
-  rows_moved_ += static_cast<std::uint64_t>(count);
   return count;
 }
 
@@ -251,7 +249,6 @@ Result<std::int64_t> Mover::move_decision_batch(std::int64_t now) {
         return Status();
       }));
   decision_rows_moved_ += static_cast<std::uint64_t>(count);
-  rows_moved_ += static_cast<std::uint64_t>(count);
   return count;
 }
 
@@ -294,7 +291,6 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
     return committed;
   }
   ++next_segment_id_;
-  ++segments_;
   return Status();
 }
 
@@ -310,7 +306,7 @@ std::string Mover::render_metrics() const {
                      decision_rows_moved_.load());
   out += "# HELP warden_archive_segments Archive segment files recorded in the database.\n";
   out += "# TYPE warden_archive_segments gauge\n";
-  out += fmt::format("warden_archive_segments {}\n", segments_.load());
+  out += fmt::format("warden_archive_segments {}\n", segment_count());
   out +=
       "# HELP warden_archive_commit_seconds_max The longest a move's delete transaction ran "
       "on the writer since start.\n";

@@ -6,7 +6,6 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
-#include <memory>
 
 #include "archive/archive.h"
 #include "archive/segment.h"
@@ -266,20 +265,19 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_pause_ms));
   }
   // Timed inside the operation: the writer's own time, not the wait for the batch before it.
-  auto commit_us = std::make_shared<std::atomic<std::int64_t>>(0);
-  Status committed = writer_.run([meta, delete_rows, commit_us](store::WriteTxn& tx) -> Status {
+  // run() returns after the op's last run (it may run again if its batch's commit fails), so a
+  // local may hold the time; commit_us_max_ is written by the round's thread only.
+  std::int64_t commit_us = 0;
+  Status committed = writer_.run([meta, delete_rows, &commit_us](store::WriteTxn& tx) -> Status {
     const auto start = std::chrono::steady_clock::now();
     WARDEN_RETURN_IF_ERROR(tx.insert_archive_segment(meta));
     Status s = delete_rows(tx);
-    commit_us->store(std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - start)
-                         .count());
+    commit_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
     return s;
   });
-  std::int64_t seen = commit_us_max_.load();
-  while (committed.ok() && commit_us->load() > seen &&
-         !commit_us_max_.compare_exchange_weak(seen, commit_us->load())) {
-  }
+  if (committed.ok() && commit_us > commit_us_max_.load()) commit_us_max_ = commit_us;
   if (!committed.ok()) {
     // Not recorded, so not part of the archive: its rows are still hot. Removed only once the
     // store says so; when it cannot say, recover() decides at the next start.

@@ -103,8 +103,13 @@ class Mover {
   // older than its horizon or kBatchesPerRoundMax batches ran.
   Result<RoundResult> run_round();
 
-  std::uint64_t rows_moved() const { return rows_moved_.load(); }
-  std::uint64_t segment_count() const { return segments_.load(); }
+  std::uint64_t rows_moved() const {
+    return audit_rows_moved_.load() + decision_rows_moved_.load();
+  }
+  // Segments are numbered from 1 without gaps, so the last one's number is their count.
+  std::uint64_t segment_count() const {
+    return static_cast<std::uint64_t>(next_segment_id_.load() - 1);
+  }
   // The longest a move's transaction (record the segment, delete its rows) took on the writer:
   // what a move can add to a decision's wait.
   std::int64_t commit_us_max() const { return commit_us_max_.load(); }
@@ -129,14 +134,13 @@ class Mover {
   // Touched by the round's thread only (one round at a time).
   bool state_loaded_ = false;
   std::int64_t files_removed_at_start_ = 0;
-  std::int64_t next_segment_id_ = 1;
   std::int64_t audit_last_id_ = 0;  // the newest archived audit row and its hash
   std::string audit_last_hash_;
 
-  std::atomic<std::uint64_t> rows_moved_{0};
+  // Written by the round's thread, read by segment_count() and render_metrics() anywhere.
+  std::atomic<std::int64_t> next_segment_id_{1};
   std::atomic<std::uint64_t> audit_rows_moved_{0};
   std::atomic<std::uint64_t> decision_rows_moved_{0};
-  std::atomic<std::uint64_t> segments_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<std::int64_t> commit_us_max_{0};
 

@@ -6,7 +6,6 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
-#include <memory>
 
 #include "archive/archive.h"
 #include "archive/segment.h"
@@ -119,7 +118,6 @@ Status Mover::load_state() {
     audit_last_id_ = summary.last_audit_segment->last_audit_id;
     audit_last_hash_ = summary.last_audit_segment->last_hash;
   }
-  segments_ = static_cast<std::uint64_t>(summary.last_segment_id);
   state_loaded_ = true;
   return Status();
 }
@@ -212,7 +210,6 @@ Result<std::int64_t> Mover::move_audit_batch(std::int64_t now) {
   audit_last_id_ = last_id;
   audit_last_hash_ = meta.last_hash;
   audit_rows_moved_ += static_cast<std::uint64_t>(count);
-  rows_moved_ += static_cast<std::uint64_t>(count);
   return count;
 }
 
@@ -250,7 +247,6 @@ Result<std::int64_t> Mover::move_decision_batch(std::int64_t now) {
         return Status();
       }));
   decision_rows_moved_ += static_cast<std::uint64_t>(count);
-  rows_moved_ += static_cast<std::uint64_t>(count);
   return count;
 }
 
@@ -268,20 +264,19 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_pause_ms));
   }
   // Timed inside the operation: the writer's own time, not the wait for the batch before it.
-  auto commit_us = std::make_shared<std::atomic<std::int64_t>>(0);
-  Status committed = writer_.run([meta, delete_rows, commit_us](store::WriteTxn& tx) -> Status {
+  // run() returns after the op's last run (it may run again if its batch's commit fails), so a
+  // local may hold the time; commit_us_max_ is written by the round's thread only.
+  std::int64_t commit_us = 0;
+  Status committed = writer_.run([meta, delete_rows, &commit_us](store::WriteTxn& tx) -> Status {
     const auto start = std::chrono::steady_clock::now();
     WARDEN_RETURN_IF_ERROR(tx.insert_archive_segment(meta));
     Status s = delete_rows(tx);
-    commit_us->store(std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - start)
-                         .count());
+    commit_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
     return s;
   });
-  std::int64_t seen = commit_us_max_.load();
-  while (committed.ok() && commit_us->load() > seen &&
-         !commit_us_max_.compare_exchange_weak(seen, commit_us->load())) {
-  }
+  if (committed.ok() && commit_us > commit_us_max_.load()) commit_us_max_ = commit_us;
   if (!committed.ok()) {
     // Not recorded, so not part of the archive: its rows are still hot. Removed only once the
     // store says so; when it cannot say, recover() decides at the next start.
@@ -293,7 +288,6 @@ Status Mover::commit_segment(store::ArchiveSegmentRow meta, const std::vector<st
     return committed;
   }
   ++next_segment_id_;
-  ++segments_;
   return Status();
 }
 
@@ -309,7 +303,7 @@ std::string Mover::render_metrics() const {
                      decision_rows_moved_.load());
   out += "# HELP warden_archive_segments Archive segment files recorded in the database.\n";
   out += "# TYPE warden_archive_segments gauge\n";
-  out += fmt::format("warden_archive_segments {}\n", segments_.load());
+  out += fmt::format("warden_archive_segments {}\n", segment_count());
   out +=
       "# HELP warden_archive_commit_seconds_max The longest a move's delete transaction ran "
       "on the writer since start.\n";

@@ -15,19 +15,13 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/json.h"
 #include "core/sha256.h"
 
 namespace warden::archive {
 namespace json = boost::json;
 
 namespace {
-
-json::value opt(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-json::value opt(const std::optional<std::int64_t>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
 
 Status broken(std::string message) {
   return Status(ErrorCode::AUDIT_CHAIN_BROKEN, std::move(message));
@@ -92,32 +86,32 @@ Result<json::object> parse_object(std::string_view line) {
 json::object transaction_json(const store::TransactionRow& r) {
   return json::object{{"id", r.id},
                       {"agent_id", r.agent_id},
-                      {"session_id", opt(r.session_id)},
+                      {"session_id", nullable(r.session_id)},
                       {"chain", r.chain},
-                      {"tx_hash", opt(r.tx_hash)},
+                      {"tx_hash", nullable(r.tx_hash)},
                       {"type", r.type},
-                      {"amount", opt(r.amount)},
-                      {"to_address", opt(r.to_address)},
-                      {"token_mint", opt(r.token_mint)},
-                      {"contract_address", opt(r.contract_address)},
-                      {"method_signature", opt(r.method_signature)},
-                      {"spender_address", opt(r.spender_address)},
-                      {"approved_amount", opt(r.approved_amount)},
-                      {"parent_id", opt(r.parent_id)},
-                      {"batch_index", opt(r.batch_index)},
+                      {"amount", nullable(r.amount)},
+                      {"to_address", nullable(r.to_address)},
+                      {"token_mint", nullable(r.token_mint)},
+                      {"contract_address", nullable(r.contract_address)},
+                      {"method_signature", nullable(r.method_signature)},
+                      {"spender_address", nullable(r.spender_address)},
+                      {"approved_amount", nullable(r.approved_amount)},
+                      {"parent_id", nullable(r.parent_id)},
+                      {"batch_index", nullable(r.batch_index)},
                       {"status", r.status},
-                      {"tier", opt(r.tier)},
-                      {"queued_at", opt(r.queued_at)},
-                      {"executed_at", opt(r.executed_at)},
+                      {"tier", nullable(r.tier)},
+                      {"queued_at", nullable(r.queued_at)},
+                      {"executed_at", nullable(r.executed_at)},
                       {"created_at", r.created_at},
-                      {"error", opt(r.error)},
+                      {"error", nullable(r.error)},
                       {"metadata", r.metadata},
-                      {"reserved_amount", opt(r.reserved_amount)},
-                      {"idempotency_key", opt(r.idempotency_key)},
-                      {"request_hash", opt(r.request_hash)},
-                      {"expires_at", opt(r.expires_at)},
-                      {"executable_at", opt(r.executable_at)},
-                      {"final_amount", opt(r.final_amount)},
+                      {"reserved_amount", nullable(r.reserved_amount)},
+                      {"idempotency_key", nullable(r.idempotency_key)},
+                      {"request_hash", nullable(r.request_hash)},
+                      {"expires_at", nullable(r.expires_at)},
+                      {"executable_at", nullable(r.executable_at)},
+                      {"final_amount", nullable(r.final_amount)},
                       {"updated_at", r.updated_at}};
 }
 
@@ -160,9 +154,9 @@ json::object approval_json(const store::ApprovalRow& a) {
                       {"tx_id", a.tx_id},
                       {"required_by", a.required_by},
                       {"expires_at", a.expires_at},
-                      {"approved_at", opt(a.approved_at)},
-                      {"rejected_at", opt(a.rejected_at)},
-                      {"owner_signature", opt(a.owner_signature)},
+                      {"approved_at", nullable(a.approved_at)},
+                      {"rejected_at", nullable(a.rejected_at)},
+                      {"owner_signature", nullable(a.owner_signature)},
                       {"created_at", a.created_at}};
 }
 
@@ -207,13 +201,13 @@ std::string audit_row_line(const store::AuditRow& row) {
                                       {"timestamp", e.timestamp},
                                       {"event_type", e.event_type},
                                       {"actor", e.actor},
-                                      {"agent_id", opt(e.agent_id)},
-                                      {"session_id", opt(e.session_id)},
-                                      {"tx_id", opt(e.tx_id)},
+                                      {"agent_id", nullable(e.agent_id)},
+                                      {"session_id", nullable(e.session_id)},
+                                      {"tx_id", nullable(e.tx_id)},
                                       {"details", e.details},
                                       {"severity", e.severity},
-                                      {"ip_address", opt(e.ip_address)},
-                                      {"correlation_id", opt(e.correlation_id)},
+                                      {"ip_address", nullable(e.ip_address)},
+                                      {"correlation_id", nullable(e.correlation_id)},
                                       {"prev_hash", row.prev_hash},
                                       {"hash", row.hash}});
 }

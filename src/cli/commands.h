@@ -19,8 +19,6 @@ inline constexpr int kExitUsage = 2;
 inline constexpr std::size_t kConnectionsMax = 1'000'000;
 
 std::string database_path(const std::string& data_dir);
-// Where archive segments live in a data directory (docs/operations.md).
-std::string archive_path(const std::string& data_dir);
 
 struct InitArgs {
   std::string data_dir;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "archive/archive.h"
 #include "cli/commands.h"
 #include "cli/data_dir_lock.h"
 #include "core/clock.h"
@@ -20,10 +21,6 @@ namespace warden::cli {
 
 namespace fs = std::filesystem;
 namespace sq = store::sqlite;
-
-std::string archive_path(const std::string& data_dir) {
-  return (fs::path(data_dir) / "archive").string();
-}
 
 namespace {
 
@@ -183,7 +180,7 @@ int run_db_stats(const DbStatsArgs& args) {
   v.db = std::move(stats).value();
   v.file_bytes = sq::file_size_or_zero(v.db_path);
   v.wal_bytes = sq::file_size_or_zero(v.db_path + "-wal");
-  v.archive_dir = archive_path(args.data_dir);
+  v.archive_dir = archive::archive_dir(args.data_dir);
   std::error_code ec;
   v.archive_exists = fs::is_directory(v.archive_dir, ec);
   auto archive = sq::directory_size(v.archive_dir);

@@ -705,8 +705,8 @@ int run_serve_with(ServeArgs args, const std::set<std::string>& given) {
   // (docs/operations.md: PostgreSQL's own exporters size its database).
   std::unique_ptr<store::sqlite::StorageGauges> gauges;
   if (args.store_url.empty()) {
-    gauges = std::make_unique<store::sqlite::StorageGauges>(database_path(args.data_dir),
-                                                            archive_path(args.data_dir), clock);
+    gauges = std::make_unique<store::sqlite::StorageGauges>(
+        database_path(args.data_dir), archive::archive_dir(args.data_dir), clock);
     options.metrics_sources.push_back([g = gauges.get()] {
       const store::sqlite::StorageSample sample = g->sample();
       return server::render_storage_gauges({sample.database_bytes, sample.wal_bytes,

@@ -424,6 +424,10 @@ json::value nullable(const std::optional<std::string>& v) {
   return v ? json::value(*v) : json::value(nullptr);
 }
 
+json::value nullable(const std::optional<std::int64_t>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
 json::value nullable_time(const std::optional<std::int64_t>& t) {
   return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
 }

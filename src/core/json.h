@@ -32,6 +32,7 @@ std::string canonical_hash(const boost::json::value& v);
 
 // The value, or JSON null when absent.
 boost::json::value nullable(const std::optional<std::string>& v);
+boost::json::value nullable(const std::optional<std::int64_t>& v);
 // RFC 3339 UTC of a Unix time in seconds, or JSON null when absent.
 boost::json::value nullable_time(const std::optional<std::int64_t>& unix_seconds);
 

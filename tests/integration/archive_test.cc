@@ -147,20 +147,7 @@ class ArchiveDaemon {
   // An ethereum agent, a native SPENDING_LIMIT of window_max per 24 h (INSTANT below it), and a
   // session token for it.
   std::string agent_token(std::uint64_t window_max) {
-    Response a = master("POST", "/v1/agents",
-                        R"({"name":"archived","chain":"ethereum","network":"mainnet"})");
-    EXPECT_EQ(a.status, 201) << a.describe();
-    agent_ = str_at(a.json(), "id");
-    const std::string max = std::to_string(window_max);
-    json::object rules{{"instant_max", max},
-                       {"notify_max", std::to_string(window_max + 1)},
-                       {"delay_max", std::to_string(window_max + 2)},
-                       {"windows", json::array{json::object{{"duration", "24h"}, {"max", max}}}},
-                       {"asset", "native"}};
-    Response p = master("POST", "/v1/policies",
-                        json::serialize(json::object{
-                            {"type", "SPENDING_LIMIT"}, {"agent_id", agent_}, {"rules", rules}}));
-    EXPECT_EQ(p.status, 201) << p.describe();
+    agent_ = create_capped_eth_agent(client(), "archived", window_max);
     return session_token();
   }
   std::string session_token() {

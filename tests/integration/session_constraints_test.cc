@@ -23,21 +23,7 @@ class SessionConstraintsTest : public WardenTest {
   // An ethereum agent whose every amount up to window_max is INSTANT, within one 24h window of
   // window_max on the native asset.
   std::string new_eth_agent(std::uint64_t window_max) {
-    Response a =
-        master("POST", "/v1/agents", R"({"name":"capped","chain":"ethereum","network":"mainnet"})");
-    EXPECT_EQ(a.status, 201) << a.describe();
-    const std::string id = str_at(a.json(), "id");
-    const std::string max = std::to_string(window_max);
-    json::object rules{{"instant_max", max},
-                       {"notify_max", std::to_string(window_max + 1)},
-                       {"delay_max", std::to_string(window_max + 2)},
-                       {"windows", json::array{json::object{{"duration", "24h"}, {"max", max}}}},
-                       {"asset", "native"}};
-    Response p = master("POST", "/v1/policies",
-                        json::serialize(json::object{
-                            {"type", "SPENDING_LIMIT"}, {"agent_id", id}, {"rules", rules}}));
-    EXPECT_EQ(p.status, 201) << p.describe();
-    return id;
+    return create_capped_eth_agent(*client_, "capped", window_max);
   }
 
   // A session for agent_id with `constraints` (JSON text); its token ("" after a failure).

@@ -1,6 +1,8 @@
 // Request helpers for Warden's HTTP contract, shared by the integration tests.
 #include "support/api.h"
 
+#include <gtest/gtest.h>
+
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -86,6 +88,28 @@ Response create_session(HttpClient& c, const std::string& agent_id,
   if (!extra_fields.empty()) body += "," + extra_fields;
   body += "}";
   return c.request("POST", "/v1/sessions", body, master_headers());
+}
+
+std::string create_capped_eth_agent(HttpClient& c, const std::string& name,
+                                    std::uint64_t window_max) {
+  Response a = c.request(
+      "POST", "/v1/agents",
+      json::serialize(json::object{{"name", name}, {"chain", "ethereum"}, {"network", "mainnet"}}),
+      master_headers());
+  EXPECT_EQ(a.status, 201) << a.describe();
+  const std::string id = str_at(a.json(), "id");
+  const std::string max = std::to_string(window_max);
+  json::object rules{{"instant_max", max},
+                     {"notify_max", std::to_string(window_max + 1)},
+                     {"delay_max", std::to_string(window_max + 2)},
+                     {"windows", json::array{json::object{{"duration", "24h"}, {"max", max}}}},
+                     {"asset", "native"}};
+  Response p = c.request(
+      "POST", "/v1/policies",
+      json::serialize(json::object{{"type", "SPENDING_LIMIT"}, {"agent_id", id}, {"rules", rules}}),
+      master_headers());
+  EXPECT_EQ(p.status, 201) << p.describe();
+  return id;
 }
 
 std::optional<std::vector<json::value>> list_all(HttpClient& c, const std::string& path, int limit,

@@ -38,6 +38,11 @@ Response create_agent(HttpClient& c, const std::string& name,
                       Headers extra = {});
 Response create_session(HttpClient& c, const std::string& agent_id,
                         const std::string& extra_fields = "");
+// An ethereum mainnet agent named `name` whose every amount up to window_max is INSTANT, within
+// one 24h SPENDING_LIMIT window of window_max on the native asset; its id. Expects (EXPECT_EQ)
+// both the agent and the policy to be created.
+std::string create_capped_eth_agent(HttpClient& c, const std::string& name,
+                                    std::uint64_t window_max);
 
 // Every item of a cursor-paginated list (`items` + `next_cursor`), following cursors for at
 // most pages_max pages. nullopt when a page fails.

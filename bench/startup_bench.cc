@@ -59,7 +59,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Bump when the generated rows change: the cached file's name carries it.
 // v3: meter_usage with integer keys; v4: decision rows compacted (schema migration 10); v5:
-// agents' and sessions' integer keys and enum codes (migration 11), so that a file cached by an
+// agents' and sessions' integer keys and enum codes (migration 13), so that a file cached by an
 // older binary is not migrated inside the measured open().
 constexpr std::string_view kDataVersion = "v5";
 constexpr int kAgents = 100;

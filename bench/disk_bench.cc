@@ -210,22 +210,8 @@ void submit_all(const Args& args, store::Store& st, FakeClock& clock, IdGenerato
     if (rng() % 2 == 0) body["idempotency_key"] = fmt::format("order-{:016x}", rng());
     auto mapped = engine::map_wallet_request(body, {std::string(kChain), std::string(kNetwork)});
     if (!mapped.ok()) die("mapping: " + mapped.status().to_string());
-    // routes_transactions.cc, submission_of() and submit()
-    decisions::Submission sub;
-    sub.request = std::move(mapped->request);
-    sub.row.type = std::move(mapped->type);
-    sub.row.chain = std::move(mapped->chain);
-    sub.row.amount = std::move(mapped->amount);
-    sub.row.reserved_amount = std::move(mapped->reserved_amount);
-    sub.row.approved_amount = std::move(mapped->approved_amount);
-    sub.row.to_address = std::move(mapped->to);
-    sub.row.token_mint = std::move(mapped->token);
-    sub.row.contract_address = std::move(mapped->contract);
-    sub.row.method_signature = std::move(mapped->method);
-    sub.row.spender_address = std::move(mapped->spender);
-    sub.row.metadata = json::serialize(mapped->metadata);
-    sub.idempotency_key = std::move(mapped->idempotency_key);
-    if (sub.idempotency_key) sub.request_hash = canonical_hash(body);
+    // routes_transactions.cc: submission_of(), then what submit() sets
+    decisions::Submission sub = decisions::submission_of(std::move(*mapped), body);
     sub.agent_id = f.agents[agent].id;
     sub.session_id = f.sessions[agent].id;
     decisions::Actor actor;

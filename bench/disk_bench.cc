@@ -2,8 +2,8 @@
 // path a decision takes in the daemon (DecisionService::submit: engine decision and reservation,
 // the transaction row and its TX_DECIDED audit row written by the group-commit BatchWriter over
 // SqliteStore at full durability), checkpoints the WAL into the file, and prints the file size
-// divided by N, the share of each table and index (SQLite's dbstat), and the ratio against the
-// 400-byte target of issue 14.
+// divided by N, the share of each table and index (SQLite's dbstat, through database_stats() as
+// `warden db stats` reads it), and the ratio against the 400-byte target of issue 14.
 //
 // Each decision is what the HTTP route submits for a wallet TRANSFER by an agent's session (the
 // mapping and the submission are built as routes_transactions.cc builds them): 100 agents, one
@@ -17,7 +17,6 @@
 //   N defaults to 1,000,000; DIR to $TMPDIR/warden_disk_bench (emptied first, removed after
 //   unless --keep).
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
@@ -41,6 +40,7 @@
 #include "engine/request_mapping.h"
 #include "policy/policy.h"
 #include "store/batch_writer.h"
+#include "store/sqlite/maintenance.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace {
@@ -210,22 +210,8 @@ void submit_all(const Args& args, store::Store& st, FakeClock& clock, IdGenerato
     if (rng() % 2 == 0) body["idempotency_key"] = fmt::format("order-{:016x}", rng());
     auto mapped = engine::map_wallet_request(body, {std::string(kChain), std::string(kNetwork)});
     if (!mapped.ok()) die("mapping: " + mapped.status().to_string());
-    // routes_transactions.cc, submission_of() and submit()
-    decisions::Submission sub;
-    sub.request = std::move(mapped->request);
-    sub.row.type = std::move(mapped->type);
-    sub.row.chain = std::move(mapped->chain);
-    sub.row.amount = std::move(mapped->amount);
-    sub.row.reserved_amount = std::move(mapped->reserved_amount);
-    sub.row.approved_amount = std::move(mapped->approved_amount);
-    sub.row.to_address = std::move(mapped->to);
-    sub.row.token_mint = std::move(mapped->token);
-    sub.row.contract_address = std::move(mapped->contract);
-    sub.row.method_signature = std::move(mapped->method);
-    sub.row.spender_address = std::move(mapped->spender);
-    sub.row.metadata = json::serialize(mapped->metadata);
-    sub.idempotency_key = std::move(mapped->idempotency_key);
-    if (sub.idempotency_key) sub.request_hash = canonical_hash(body);
+    // routes_transactions.cc: submission_of(), then what submit() sets
+    decisions::Submission sub = decisions::submission_of(std::move(*mapped), body);
     sub.agent_id = f.agents[agent].id;
     sub.session_id = f.sessions[agent].id;
     decisions::Actor actor;
@@ -251,75 +237,28 @@ void submit_all(const Args& args, store::Store& st, FakeClock& clock, IdGenerato
   writer.stop();
 }
 
-sqlite3* open_raw(const fs::path& db) {
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    die("open " + db.string() + ": " + sqlite3_errmsg(h));
+// The rows of a table database_stats() counted; -1 when it has no such table.
+std::int64_t rows_of(const store::sqlite::DatabaseStats& stats, std::string_view table) {
+  for (const store::sqlite::ObjectStats& o : stats.objects) {
+    if (o.kind == "table" && o.name == table) return o.rows.value_or(-1);
   }
-  return h;
+  return -1;
 }
 
-void exec(sqlite3* h, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(h, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    die(fmt::format("{}: {}", sql, err != nullptr ? err : "?"));
-  }
-}
-
-struct Usage {
-  std::string name;
-  std::string table;  // the table an index belongs to (itself for a table)
-  bool index = false;
-  std::int64_t bytes = 0;  // pages, as allocated in the file
-  std::int64_t payload = 0;
-};
-
-std::vector<Usage> dbstat(sqlite3* h) {
-  sqlite3_stmt* st = nullptr;
-  const char* sql =
-      "SELECT d.name, COALESCE(s.tbl_name, d.name), COALESCE(s.type = 'index', 0), "
-      "SUM(d.pgsize), SUM(d.payload) FROM dbstat d LEFT JOIN sqlite_schema s ON s.name = d.name "
-      "GROUP BY d.name ORDER BY SUM(d.pgsize) DESC";
-  if (sqlite3_prepare_v2(h, sql, -1, &st, nullptr) != SQLITE_OK) {
-    die(std::string("dbstat: ") + sqlite3_errmsg(h));
-  }
-  std::vector<Usage> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back({reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                   reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                   sqlite3_column_int(st, 2) != 0, sqlite3_column_int64(st, 3),
-                   sqlite3_column_int64(st, 4)});
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
-std::int64_t count_rows(sqlite3* h, std::string_view table) {
-  sqlite3_stmt* st = nullptr;
-  const std::string sql = fmt::format("SELECT count(*) FROM {}", table);
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    die(std::string("count: ") + sqlite3_errmsg(h));
-  }
-  std::int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-  sqlite3_finalize(st);
-  return n;
-}
-
+// After the store's own checkpoint and close: sizes and row counts as `warden db stats` reads
+// them.
 void report(const Args& args, const fs::path& db) {
-  sqlite3* h = open_raw(db);
-  exec(h, "PRAGMA wal_checkpoint(TRUNCATE)");
-  const std::int64_t transactions = count_rows(h, "transactions");
-  const std::int64_t audit_rows = count_rows(h, "audit_log");
+  auto stats = store::sqlite::database_stats(db.string());
+  if (!stats.ok()) die("database stats: " + stats.status().to_string());
+  const std::int64_t transactions = rows_of(*stats, "transactions");
+  const std::int64_t audit_rows = rows_of(*stats, "audit_log");
   if (transactions != args.decisions || audit_rows != args.decisions) {
     die(fmt::format("expected {} transactions and audit rows, found {} and {}", args.decisions,
                     transactions, audit_rows));
   }
-  const std::vector<Usage> usage = dbstat(h);
-  sqlite3_close(h);
+  const std::vector<store::sqlite::ObjectStats>& usage = stats->objects;
   const auto file_bytes = static_cast<std::int64_t>(fs::file_size(db));
-  const fs::path wal = db.string() + "-wal";
-  const std::int64_t wal_bytes =
-      fs::exists(wal) ? static_cast<std::int64_t>(fs::file_size(wal)) : 0;
+  const std::int64_t wal_bytes = store::sqlite::file_size_or_zero(db.string() + "-wal");
   const double n = static_cast<double>(args.decisions);
   const double per_decision = static_cast<double>(file_bytes) / n;
   std::printf("file %lld bytes after the checkpoint (WAL %lld bytes), %lld decisions\n",
@@ -329,7 +268,7 @@ void report(const Args& args, const fs::path& db) {
               kTargetBytesPerDecision, per_decision / kTargetBytesPerDecision);
   // Tables with their indexes, then each b-tree; what is under 0.5 B per decision is summed.
   std::map<std::string, std::int64_t> per_table;
-  for (const Usage& u : usage) per_table[u.table] += u.bytes;
+  for (const store::sqlite::ObjectStats& u : usage) per_table[u.table] += u.bytes;
   std::vector<std::pair<std::string, std::int64_t>> tables(per_table.begin(), per_table.end());
   std::sort(tables.begin(), tables.end(), [](auto& a, auto& b) { return a.second > b.second; });
   std::printf("\n%-44s %12s %10s\n", "table (with its indexes)", "bytes", "B/decision");
@@ -340,12 +279,13 @@ void report(const Args& args, const fs::path& db) {
   }
   std::printf("\n%-44s %12s %10s %10s\n", "b-tree", "bytes", "B/decision", "payload/d");
   std::int64_t small = 0;
-  for (const Usage& u : usage) {
+  for (const store::sqlite::ObjectStats& u : usage) {
     if (static_cast<double>(u.bytes) / n < 0.5) {
       small += u.bytes;
       continue;
     }
-    std::printf("%-44s %12lld %10.1f %10.1f\n", (u.index ? "  " + u.name : u.name).c_str(),
+    std::printf("%-44s %12lld %10.1f %10.1f\n",
+                (u.kind == "index" ? "  " + u.name : u.name).c_str(),
                 static_cast<long long>(u.bytes), static_cast<double>(u.bytes) / n,
                 static_cast<double>(u.payload) / n);
   }
@@ -370,6 +310,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<store::SqliteStore> st = std::move(*opened);
     const Fixed f = write_fixed(*st, ids, kStartMs / 1000);
     submit_all(args, *st, clock, ids, f);
+    check(st->checkpoint(), "checkpoint");
   }
   report(args, db);
   if (!args.keep) fs::remove_all(args.dir, ec);

@@ -59,7 +59,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Bump when the generated rows change: the cached file's name carries it.
 // v3: meter_usage with integer keys; v4: decision rows compacted (schema migration 10); v5:
-// agents' and sessions' integer keys and enum codes (migration 11), so that a file cached by an
+// agents' and sessions' integer keys and enum codes (migration 13), so that a file cached by an
 // older binary is not migrated inside the measured open().
 constexpr std::string_view kDataVersion = "v5";
 constexpr int kAgents = 100;
@@ -427,22 +427,8 @@ void self_check(const std::filesystem::path& dir, const Fixed& f) {
       const json::object body = body_of(s, f);
       auto mapped = engine::map_wallet_request(body, {std::string(kChain), std::string(kNetwork)});
       if (!mapped.ok()) die("self-check mapping: " + mapped.status().to_string());
-      // routes_transactions.cc submission_of()
-      decisions::Submission sub;
-      sub.request = std::move(mapped->request);
-      sub.row.type = mapped->type;
-      sub.row.chain = mapped->chain;
-      sub.row.amount = mapped->amount;
-      sub.row.reserved_amount = mapped->reserved_amount;
-      sub.row.approved_amount = mapped->approved_amount;
-      sub.row.to_address = mapped->to;
-      sub.row.token_mint = mapped->token;
-      sub.row.contract_address = mapped->contract;
-      sub.row.method_signature = mapped->method;
-      sub.row.spender_address = mapped->spender;
-      sub.row.metadata = json::serialize(mapped->metadata);
-      sub.idempotency_key = mapped->idempotency_key;
-      sub.request_hash = canonical_hash(body);
+      // as routes_transactions.cc submits it (s.keyed: request_hash is set)
+      decisions::Submission sub = decisions::submission_of(std::move(*mapped), body);
       sub.agent_id = f.agents[s.agent].id;
       sub.session_id = f.sessions[s.agent].id;
       decisions::Actor actor;

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "engine/engine.h"
+#include "engine/request_mapping.h"
 #include "store/batch_writer.h"
 #include "store/leadership.h"
 #include "store/store.h"
@@ -114,6 +115,12 @@ struct Submission {
                      const std::vector<std::string>& reserved_assets)>
       decided;
 };
+
+// A submission of a mapped request body (engine/request_mapping.h): the engine request and the
+// row fields it names; the caller sets the agent and session, the service fills in the rest of
+// the row. request_hash, canonical_hash(body), only when the body carries an idempotency key
+// (it is only compared then).
+Submission submission_of(engine::MappedRequest m, const boost::json::object& body);
 
 // What a metered request (an LLM call through the gateway) really used.
 struct UsageSettlement {

@@ -20,6 +20,26 @@ Status key_used_otherwise(const std::string& holder_id) {
 
 }  // namespace
 
+Submission submission_of(engine::MappedRequest m, const json::object& body) {
+  Submission sub;
+  sub.request = std::move(m.request);
+  store::TransactionRow& row = sub.row;
+  row.type = std::move(m.type);
+  row.chain = std::move(m.chain);
+  row.amount = std::move(m.amount);
+  row.reserved_amount = std::move(m.reserved_amount);
+  row.approved_amount = std::move(m.approved_amount);
+  row.to_address = std::move(m.to);
+  row.token_mint = std::move(m.token);
+  row.contract_address = std::move(m.contract);
+  row.method_signature = std::move(m.method);
+  row.spender_address = std::move(m.spender);
+  row.metadata = json::serialize(m.metadata);
+  sub.idempotency_key = std::move(m.idempotency_key);
+  if (sub.idempotency_key) sub.request_hash = canonical_hash(body);  // only compared then
+  return sub;
+}
+
 engine::Decision DecisionService::evaluate(engine::Request request, bool explain) {
   request.now_ms = clock_.now_ms();
   return engine_.decide(request, "", false, explain);

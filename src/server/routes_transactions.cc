@@ -1,5 +1,4 @@
 // Transactions (wallet-shaped requests), generic decisions, settlement and approvals.
-#include <boost/json/serialize.hpp>
 
 #include "core/json.h"
 #include "decisions/decisions.h"
@@ -13,6 +12,7 @@ namespace json = boost::json;
 using decisions::Actor;
 using decisions::Answer;
 using decisions::Submission;
+using decisions::submission_of;
 using decisions::transaction_json;
 
 namespace {
@@ -78,27 +78,6 @@ engine::AgentContext agent_context(const RequestContext& ctx) {
   return {ctx.agent->chain, ctx.agent->network};
 }
 
-// The mapped request and the row fields it names; the service fills in the rest of the row.
-Submission submission_of(engine::MappedRequest m, const Body& body) {
-  Submission sub;
-  sub.request = std::move(m.request);
-  store::TransactionRow& row = sub.row;
-  row.type = std::move(m.type);
-  row.chain = std::move(m.chain);
-  row.amount = std::move(m.amount);
-  row.reserved_amount = std::move(m.reserved_amount);
-  row.approved_amount = std::move(m.approved_amount);
-  row.to_address = std::move(m.to);
-  row.token_mint = std::move(m.token);
-  row.contract_address = std::move(m.contract);
-  row.method_signature = std::move(m.method);
-  row.spender_address = std::move(m.spender);
-  row.metadata = json::serialize(m.metadata);
-  sub.idempotency_key = std::move(m.idempotency_key);
-  if (sub.idempotency_key) sub.request_hash = canonical_hash(body.object());  // only compared then
-  return sub;
-}
-
 // The strict parse (unknown fields, duplicate keys) comes first; engine/request_mapping.h then
 // checks each field for its type and canonicalises what policies match.
 Result<Submission> wallet_submission(const RequestContext& ctx) {
@@ -107,7 +86,7 @@ Result<Submission> wallet_submission(const RequestContext& ctx) {
                                             "spender", "network", "children", "idempotency_key"}));
   WARDEN_ASSIGN_OR_RETURN(engine::MappedRequest m,
                           engine::map_wallet_request(body.object(), agent_context(ctx)));
-  return submission_of(std::move(m), body);
+  return submission_of(std::move(m), body.object());
 }
 
 Result<Submission> generic_submission(const RequestContext& ctx) {
@@ -115,7 +94,7 @@ Result<Submission> generic_submission(const RequestContext& ctx) {
       Body body, Body::parse(ctx.req.body, {"action", "attributes", "amounts", "idempotency_key"}));
   WARDEN_ASSIGN_OR_RETURN(engine::MappedRequest m,
                           engine::map_generic_request(body.object(), agent_context(ctx)));
-  return submission_of(std::move(m), body);
+  return submission_of(std::move(m), body.object());
 }
 
 Result<HttpResponse> submit(const Deps& d, RequestContext& ctx, Result<Submission> parsed) {

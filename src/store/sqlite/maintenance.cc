@@ -326,7 +326,8 @@ Result<DatabaseStats> database_stats(const std::string& db_path) {
     // b-tree it belongs to; sqlite_schema says whether that b-tree is a table or an index.
     WARDEN_ASSIGN_OR_RETURN(
         Stmt st, conn->prepare("SELECT d.name, COALESCE(m.type, 'table'), "
-                               "COALESCE(m.tbl_name, d.name), COUNT(*), SUM(d.pgsize) "
+                               "COALESCE(m.tbl_name, d.name), COUNT(*), SUM(d.pgsize), "
+                               "SUM(d.payload) "
                                "FROM dbstat AS d LEFT JOIN sqlite_schema AS m ON m.name = d.name "
                                "GROUP BY d.name ORDER BY SUM(d.pgsize) DESC, d.name"));
     while (true) {
@@ -337,6 +338,7 @@ Result<DatabaseStats> database_stats(const std::string& db_path) {
                                .table = st.text(2),
                                .pages = st.int64(3),
                                .bytes = st.int64(4),
+                               .payload = st.int64(5),
                                .rows = std::nullopt});
     }
     for (ObjectStats& object : stats.objects) {

@@ -76,6 +76,7 @@ struct ObjectStats {
   std::string table;  // the table an index belongs to; a table's own name
   std::int64_t pages = 0;
   std::int64_t bytes = 0;            // pages * page size, overflow pages included
+  std::int64_t payload = 0;          // of those bytes, the cells' content (dbstat's payload)
   std::optional<std::int64_t> rows;  // tables only
 };
 
